@@ -1,0 +1,417 @@
+//! Grouping cross-tenant sign-ins by partner, app and user.
+//!
+//! Groups are keyed by the (home, resource) tenant pair rather than by
+//! direction, so that our tenant can be inferred from the same single pass
+//! and direction resolved at the end. Duplicates (the same sign-in in two
+//! overlapping exports) are dropped by request id and second.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use anyhow::{bail, Result};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::codes::{self, INBOUND_POLICY_BLOCK, OUTBOUND_POLICY_BLOCK};
+use crate::model::{AccessType, EventType, Guid, SignIn, UserType};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// An external user signing in to our tenant.
+    Inbound,
+    /// Our user signing in to another tenant.
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+/// `--by`: the grain of the output.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    /// One row per partner tenant, direction and access type.
+    Tenant,
+    /// One row per partner, client app and resource.
+    App,
+    /// One row per partner, app, resource and user.
+    #[default]
+    User,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    home: Guid,
+    resource: Guid,
+    access: AccessType,
+    app_id: Option<String>,
+    resource_id: Option<String>,
+    user_id: Option<String>,
+}
+
+/// Sums over the sign-ins of one group. Everything here merges by addition,
+/// min or max, so the order sign-ins arrive in never changes the result.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub sign_ins: u64,
+    pub successes: u64,
+    pub failures: u64,
+    pub policy_blocks: u64,
+    /// 500212: refused by the home tenant's outbound settings.
+    pub home_outbound_blocks: u64,
+    /// 500213: refused by the resource tenant's inbound settings.
+    pub resource_inbound_blocks: u64,
+    pub mfa_required: u64,
+    pub mfa_by_claim: u64,
+    pub compliant_device_required: u64,
+    pub hybrid_join_required: u64,
+    /// Sign-ins whose export carried no Conditional Access details.
+    pub ca_details_missing: u64,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl Counters {
+    fn add(&mut self, s: &SignIn) {
+        self.sign_ins += 1;
+        if s.succeeded() {
+            self.successes += 1;
+        } else {
+            self.failures += 1;
+        }
+        if codes::is_policy_block(s.error_code) {
+            self.policy_blocks += 1;
+        }
+        self.home_outbound_blocks += (s.error_code == OUTBOUND_POLICY_BLOCK) as u64;
+        self.resource_inbound_blocks += (s.error_code == INBOUND_POLICY_BLOCK) as u64;
+        self.mfa_required += s.evidence.mfa_required as u64;
+        self.mfa_by_claim += s.evidence.mfa_by_claim as u64;
+        self.compliant_device_required += s.evidence.compliant_device_required as u64;
+        self.hybrid_join_required += s.evidence.hybrid_join_required as u64;
+        self.ca_details_missing += (!s.evidence.ca_details) as u64;
+        self.first_seen = Some(self.first_seen.map_or(s.time, |t| t.min(s.time)));
+        self.last_seen = Some(self.last_seen.map_or(s.time, |t| t.max(s.time)));
+    }
+
+    pub fn merge(&mut self, o: &Counters) {
+        self.sign_ins += o.sign_ins;
+        self.successes += o.successes;
+        self.failures += o.failures;
+        self.policy_blocks += o.policy_blocks;
+        self.home_outbound_blocks += o.home_outbound_blocks;
+        self.resource_inbound_blocks += o.resource_inbound_blocks;
+        self.mfa_required += o.mfa_required;
+        self.mfa_by_claim += o.mfa_by_claim;
+        self.compliant_device_required += o.compliant_device_required;
+        self.hybrid_join_required += o.hybrid_join_required;
+        self.ca_details_missing += o.ca_details_missing;
+        self.first_seen = match (self.first_seen, o.first_seen) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_seen = match (self.last_seen, o.last_seen) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+/// The newest spelling of a name; ties go to the greater string so that the
+/// choice never depends on input order.
+#[derive(Clone, Debug, Default)]
+struct Latest<T> {
+    at: Option<DateTime<Utc>>,
+    value: Option<T>,
+}
+
+impl<T: Ord + Clone> Latest<T> {
+    fn offer(&mut self, at: DateTime<Utc>, v: &T) {
+        let newer = match (&self.at, &self.value) {
+            (Some(t), Some(cur)) => at > *t || (at == *t && v > cur),
+            _ => true,
+        };
+        if newer {
+            self.at = Some(at);
+            self.value = Some(v.clone());
+        }
+    }
+}
+
+/// Whole-run counts, reported next to the rows.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Totals {
+    /// Distinct sign-ins between two different tenants.
+    pub cross_tenant: u64,
+    /// Sign-ins whose home and resource tenant are the same.
+    pub intra_tenant: u64,
+    /// Sign-ins without a home or resource tenant: cannot be classified.
+    pub unclassified: u64,
+    pub duplicates_dropped: u64,
+    /// Cross-tenant sign-ins of which neither side is our tenant.
+    pub other_tenants: u64,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Cross-tenant sign-ins per log (interactive, non-interactive, ...).
+    pub cross_tenant_by_event_type: BTreeMap<String, u64>,
+}
+
+/// The accumulator: feed it sign-ins, then [`Activity::finish`].
+#[derive(Default)]
+pub struct Activity {
+    groups: HashMap<Key, Counters>,
+    seen: HashSet<(u128, i64)>,
+    app_names: HashMap<String, Latest<String>>,
+    resource_names: HashMap<String, Latest<String>>,
+    users: HashMap<String, Latest<(String, UserType)>>,
+    tenant_names: HashMap<Guid, Latest<String>>,
+    log_tenants: BTreeSet<Guid>,
+    /// Tenants present on every cross-tenant sign-in so far (at most two).
+    common: Option<Vec<Guid>>,
+    totals: Totals,
+}
+
+fn dedup_key(s: &SignIn) -> (u128, i64) {
+    let id = Guid::parse(&s.id).map_or_else(|| xxhash_rust::xxh3::xxh3_128(s.id.as_bytes()), |g| g.0);
+    (id, s.time.timestamp())
+}
+
+impl Activity {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, s: SignIn) {
+        let t = &mut self.totals;
+        t.first_seen = Some(t.first_seen.map_or(s.time, |x| x.min(s.time)));
+        t.last_seen = Some(t.last_seen.map_or(s.time, |x| x.max(s.time)));
+        if let Some(l) = s.log_tenant {
+            self.log_tenants.insert(l);
+        }
+        let (home, resource) = match (s.home_tenant, s.resource_tenant) {
+            (Some(h), Some(r)) => (h, r),
+            _ => {
+                t.unclassified += 1;
+                return;
+            }
+        };
+        if home == resource {
+            t.intra_tenant += 1;
+            return;
+        }
+        // Only cross-tenant sign-ins are remembered for dedup: memory grows
+        // with them (24 bytes each), not with the whole input.
+        if !self.seen.insert(dedup_key(&s)) {
+            t.duplicates_dropped += 1;
+            return;
+        }
+        t.cross_tenant += 1;
+        *t.cross_tenant_by_event_type.entry(s.event_type.as_str().to_string()).or_default() += 1;
+        self.common = Some(match self.common.take() {
+            None => vec![home, resource],
+            Some(c) => c.into_iter().filter(|x| *x == home || *x == resource).collect(),
+        });
+        if let (Some(id), Some(n)) = (&s.app_id, &s.app_name) {
+            self.app_names.entry(id.clone()).or_default().offer(s.time, n);
+        }
+        if let (Some(id), Some(n)) = (&s.resource_id, &s.resource_name) {
+            self.resource_names.entry(id.clone()).or_default().offer(s.time, n);
+        }
+        if let Some(id) = &s.user_id {
+            let upn = s.user_principal_name.clone().unwrap_or_default();
+            self.users.entry(id.clone()).or_default().offer(s.time, &(upn, s.user_type));
+        }
+        if let Some(n) = &s.home_tenant_name {
+            self.tenant_names.entry(home).or_default().offer(s.time, n);
+        }
+        let key = Key {
+            home,
+            resource,
+            access: s.access_type,
+            app_id: s.app_id.clone(),
+            resource_id: s.resource_id.clone(),
+            user_id: s.user_id.clone(),
+        };
+        self.groups.entry(key).or_default().add(&s);
+    }
+
+    /// Decides our tenant: the one given, else the log's own, else the one
+    /// tenant on every cross-tenant sign-in.
+    fn resolve_tenant(&self, given: Option<Guid>) -> Result<(Option<Guid>, Option<String>)> {
+        if let Some(t) = given {
+            return Ok((Some(t), None));
+        }
+        match self.log_tenants.len() {
+            1 => {
+                let t = *self.log_tenants.iter().next().unwrap();
+                return Ok((Some(t), Some(format!("our tenant is {t}, the tenant the logs belong to"))));
+            }
+            n if n > 1 => {
+                let list: Vec<String> = self.log_tenants.iter().map(Guid::to_string).collect();
+                bail!(
+                    "the logs belong to {n} tenants ({}); say which is ours with --tenant ID",
+                    list.join(", ")
+                );
+            }
+            _ => {}
+        }
+        match self.common.as_deref() {
+            None => Ok((None, None)),
+            Some([t]) => Ok((Some(*t), Some(format!("our tenant is {t}, the one tenant on every cross-tenant sign-in")))),
+            Some([a, b]) => bail!(
+                "every cross-tenant sign-in is between {a} and {b}, so either could be ours; say which with --tenant ID"
+            ),
+            Some(_) => bail!(
+                "no tenant is on every cross-tenant sign-in (the input mixes several tenants' logs); say which is ours with --tenant ID"
+            ),
+        }
+    }
+
+    pub fn finish(self, tenant: Option<Guid>, by: GroupBy) -> Result<ActivityReport> {
+        let (tenant, inferred) = self.resolve_tenant(tenant)?;
+        let mut totals = self.totals;
+        let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::new();
+        for (k, c) in &self.groups {
+            let (direction, partner) = match tenant {
+                Some(t) if k.home == t => (Direction::Outbound, k.resource),
+                Some(t) if k.resource == t => (Direction::Inbound, k.home),
+                _ => {
+                    totals.other_tenants += c.sign_ins;
+                    continue;
+                }
+            };
+            let out = GroupKeyOut {
+                direction,
+                access_type: k.access,
+                partner,
+                app_id: if by == GroupBy::Tenant { None } else { k.app_id.clone() },
+                resource_id: if by == GroupBy::Tenant { None } else { k.resource_id.clone() },
+                user_id: if by == GroupBy::User { k.user_id.clone() } else { None },
+            };
+            let r = rolled.entry(out).or_default();
+            r.counters.merge(c);
+            if let Some(u) = &k.user_id {
+                r.users.insert(u.clone());
+            }
+            if let Some(a) = &k.app_id {
+                r.apps.insert(a.clone());
+            }
+        }
+        let name = |m: &HashMap<String, Latest<String>>, id: &Option<String>| {
+            id.as_ref().and_then(|i| m.get(i)).and_then(|l| l.value.clone())
+        };
+        let mut rows: Vec<ActivityRow> = rolled
+            .into_iter()
+            .map(|(k, r)| {
+                let user = k.user_id.as_ref().and_then(|u| self.users.get(u)).and_then(|l| l.value.clone());
+                ActivityRow {
+                    direction: k.direction,
+                    access_type: k.access_type,
+                    partner_tenant_id: k.partner,
+                    partner_tenant_name: self.tenant_names.get(&k.partner).and_then(|l| l.value.clone()),
+                    app_name: name(&self.app_names, &k.app_id),
+                    resource_name: name(&self.resource_names, &k.resource_id),
+                    user_principal_name: user.as_ref().map(|u| u.0.clone()).filter(|u| !u.is_empty()),
+                    user_type: user.map(|u| u.1),
+                    app_id: k.app_id,
+                    resource_id: k.resource_id,
+                    user_id: k.user_id,
+                    distinct_users: (by != GroupBy::User).then_some(r.users.len() as u64),
+                    distinct_apps: (by == GroupBy::Tenant).then_some(r.apps.len() as u64),
+                    counters: r.counters,
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        Ok(ActivityReport { tenant, inferred_tenant: inferred, by, totals, rows })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct GroupKeyOut {
+    direction: Direction,
+    access_type: AccessType,
+    partner: Guid,
+    app_id: Option<String>,
+    resource_id: Option<String>,
+    user_id: Option<String>,
+}
+
+#[derive(Default)]
+struct Rollup {
+    counters: Counters,
+    users: HashSet<String>,
+    apps: HashSet<String>,
+}
+
+/// One output row of `activity`; replay evaluates these.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActivityRow {
+    pub direction: Direction,
+    pub access_type: AccessType,
+    pub partner_tenant_id: Guid,
+    pub partner_tenant_name: Option<String>,
+    pub app_id: Option<String>,
+    pub app_name: Option<String>,
+    pub resource_id: Option<String>,
+    pub resource_name: Option<String>,
+    pub user_id: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub user_type: Option<UserType>,
+    pub counters: Counters,
+    pub distinct_users: Option<u64>,
+    pub distinct_apps: Option<u64>,
+}
+
+impl ActivityRow {
+    #[allow(clippy::type_complexity)]
+    fn sort_key(&self) -> (Direction, Guid, &str, &Option<String>, &Option<String>, &Option<String>) {
+        (
+            self.direction,
+            self.partner_tenant_id,
+            self.access_type.as_str(),
+            &self.app_id,
+            &self.resource_id,
+            &self.user_id,
+        )
+    }
+
+    /// Blocks by our own settings: 500212 on outbound rows (our outbound),
+    /// 500213 on inbound rows (our inbound).
+    pub fn blocked_by_us(&self) -> u64 {
+        match self.direction {
+            Direction::Outbound => self.counters.home_outbound_blocks,
+            Direction::Inbound => self.counters.resource_inbound_blocks,
+        }
+    }
+
+    /// Blocks by the partner's settings, which we neither see nor control.
+    pub fn blocked_by_partner(&self) -> u64 {
+        match self.direction {
+            Direction::Outbound => self.counters.resource_inbound_blocks,
+            Direction::Inbound => self.counters.home_outbound_blocks,
+        }
+    }
+}
+
+/// The result of `activity`.
+pub struct ActivityReport {
+    pub tenant: Option<Guid>,
+    pub inferred_tenant: Option<String>,
+    pub by: GroupBy,
+    pub totals: Totals,
+    pub rows: Vec<ActivityRow>,
+}
+
+/// Whether the run covered the logs replay needs to be trusted.
+pub fn missing_event_types(totals: &Totals) -> Vec<EventType> {
+    [EventType::Interactive, EventType::NonInteractive]
+        .into_iter()
+        .filter(|t| !totals.cross_tenant_by_event_type.contains_key(t.as_str()))
+        .collect()
+}

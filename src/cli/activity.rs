@@ -1,0 +1,178 @@
+//! `xtenant activity`: who works with which partner tenant, in which
+//! direction, through which apps.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::ValueEnum;
+
+use super::{Global, InputArgs};
+use crate::activity::{Activity, ActivityReport, Direction, GroupBy};
+use crate::ingest::{self, Stats};
+use crate::report::{self, table, Output};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    /// Aligned text for people (ids shortened).
+    #[default]
+    Table,
+    /// One document: schema_version, summary and rows.
+    Json,
+    /// One row per line.
+    Ndjson,
+    Csv,
+}
+
+/// Summarise cross-tenant sign-ins by direction, access type, partner, app and user.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  xtenant activity samples/signins/
+  xtenant activity --by tenant exports/*.json.gz
+  xtenant activity --format csv -o activity.csv --skip-invalid --rejects bad.ndjson logs/")]
+pub struct Args {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The grain of the rows: `user` (partner, app, resource, user), `app`
+    /// (adds distinct_users), `tenant` (adds distinct_apps and distinct_users).
+    #[arg(long, value_enum, default_value_t = GroupBy::User)]
+    pub by: GroupBy,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write to FILE instead of stdout (atomically: all or nothing).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Reads the inputs and aggregates them: shared by `activity` and `replay`.
+pub fn collect(input: &InputArgs, by: GroupBy, g: &Global) -> Result<(ActivityReport, Stats)> {
+    let inputs = ingest::source::expand(&input.paths)?;
+    let opts = ingest::Options {
+        format: input.input_format,
+        date_order: input.date_order,
+        skip_invalid: input.skip_invalid || input.rejects.is_some(),
+        progress: !g.quiet,
+    };
+    let mut rejects = match &input.rejects {
+        Some(p) => Some(report::output::create_side_file(p)?),
+        None => None,
+    };
+    let mut acc = Activity::new();
+    let stats =
+        ingest::read_signins(&inputs, &opts, rejects.as_mut().map(|r| r as &mut dyn std::io::Write), |s| {
+            acc.add(s)
+        })?;
+    if let Some(r) = rejects {
+        r.commit()?;
+    }
+    let report = acc.finish(input.tenant, by)?;
+    Ok((report, stats))
+}
+
+pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
+    let (report, stats) = collect(&args.input, args.by, g)?;
+    for line in report::activity::summary_lines(&report, &stats) {
+        g.note(&line);
+    }
+    let mut out = Output::create(args.output.as_deref())?;
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &report::activity::json_document(&report, &stats))?;
+            std::io::Write::write_all(&mut out, b"\n")?;
+        }
+        Format::Ndjson => report::activity::table(&report).write_ndjson(&mut out)?,
+        Format::Csv => report::activity::table(&report).write_csv(&mut out)?,
+        Format::Table => {
+            let text = text_view(&report, g.color && out.is_stdout());
+            std::io::Write::write_all(&mut out, text.as_bytes())?;
+        }
+    }
+    out.commit()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn short(id: &Option<String>) -> String {
+    match id.as_deref() {
+        Some(s) if s.len() > 12 => format!("{}…", &s[..8]),
+        Some(s) => s.to_string(),
+        None => "-".into(),
+    }
+}
+
+/// A name where the logs carry one, else the shortened id.
+pub fn named(name: &Option<String>, id: &Option<String>, max: usize) -> String {
+    match name {
+        Some(n) => table::clip(n, max),
+        None => short(id),
+    }
+}
+
+pub fn partner_label(r: &crate::activity::ActivityRow, max: usize) -> String {
+    match &r.partner_tenant_name {
+        Some(n) => table::clip(&format!("{} {}", r.partner_tenant_id.short(), n), max),
+        None => r.partner_tenant_id.short(),
+    }
+}
+
+/// The table for people: names where the logs have them, short ids else,
+/// clipped so that a row fits in 120 columns.
+fn text_view(report: &ActivityReport, color: bool) -> String {
+    if report.rows.is_empty() {
+        return "no cross-tenant sign-ins found\n".into();
+    }
+    let mut headers = vec!["dir", "access", "partner"];
+    match report.by {
+        GroupBy::User => headers.extend(["app", "user"]),
+        GroupBy::App => headers.extend(["app", "users"]),
+        GroupBy::Tenant => headers.extend(["apps", "users"]),
+    }
+    headers.extend(["sign-ins", "fail", "blocks", "last seen"]);
+    let mut rows = Vec::new();
+    let mut colors = Vec::new();
+    for r in &report.rows {
+        let dir = match r.direction {
+            Direction::Inbound => "in",
+            Direction::Outbound => "out",
+        };
+        let mut row =
+            vec![dir.to_string(), table::short_access(r.access_type).to_string(), partner_label(r, 17)];
+        match report.by {
+            GroupBy::User => {
+                row.push(app_label(r, 24));
+                row.push(named(&r.user_principal_name, &r.user_id, 19));
+            }
+            GroupBy::App => {
+                row.push(app_label(r, 36));
+                row.push(r.distinct_users.unwrap_or(0).to_string());
+            }
+            GroupBy::Tenant => {
+                row.push(r.distinct_apps.unwrap_or(0).to_string());
+                row.push(r.distinct_users.unwrap_or(0).to_string());
+            }
+        }
+        let c = &r.counters;
+        row.extend([
+            c.sign_ins.to_string(),
+            c.failures.to_string(),
+            c.policy_blocks.to_string(),
+            c.last_seen.map_or(String::new(), |t| t.format("%Y-%m-%d").to_string()),
+        ]);
+        rows.push(row);
+        colors.push((c.policy_blocks > 0).then_some(comfy_table::Color::Red));
+    }
+    let mut s = table::render_text(&headers, &rows, &colors, table::terminal_width(), color);
+    s.push('\n');
+    s
+}
+
+/// The client app, with the resource after an arrow when it differs.
+pub fn app_label(r: &crate::activity::ActivityRow, max: usize) -> String {
+    let app = named(&r.app_name, &r.app_id, max);
+    if r.resource_id.is_some() && r.resource_id != r.app_id && r.resource_name != r.app_name {
+        let res = named(&r.resource_name, &r.resource_id, max);
+        table::clip(&format!("{app} → {res}"), max)
+    } else {
+        app
+    }
+}

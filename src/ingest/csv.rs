@@ -1,0 +1,269 @@
+//! CSV exports: the Log Analytics portal export (`TenantId,SourceSystem,
+//! TimeGenerated [UTC],...`, nested columns as JSON text, locale dates) and
+//! the Entra admin center download (`Date (UTC),Request ID,...`, English
+//! column names with stray spaces and a duplicated column).
+//!
+//! Headers are matched after trimming, collapsing runs of spaces, dropping a
+//! ` [UTC]` suffix and ignoring case; of duplicate names the first wins. Each
+//! row becomes the same JSON shape the JSON readers see, so one normaliser
+//! serves every format.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::model::EventType;
+
+use super::normalize::FieldError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    LogAnalytics,
+    Portal,
+    /// The portal's `*_AuthDetails_*.csv` companion file: per-step MFA
+    /// details without tenants or apps. Recognised and skipped.
+    PortalAuthDetails,
+}
+
+/// A header, read once per file.
+#[derive(Debug)]
+pub struct Header {
+    pub dialect: Dialect,
+    pub delimiter: u8,
+    /// Normalised column name -> first position.
+    columns: HashMap<String, usize>,
+    pub names: Vec<String>,
+    /// For the portal download: the file kind its name gives.
+    pub event_type: Option<EventType>,
+}
+
+pub fn normalize_header(h: &str) -> String {
+    let h = h.trim().trim_start_matches('\u{feff}');
+    let h = h.strip_suffix("[UTC]").unwrap_or(h);
+    h.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase()
+}
+
+/// The delimiter that splits the header line into the most columns: Excel
+/// re-saves use `;` in many locales and tabs for "Unicode text".
+pub fn sniff_delimiter(first_line: &str) -> u8 {
+    [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|d| first_line.bytes().filter(|b| b == d).count())
+        .unwrap_or(b',')
+}
+
+impl Header {
+    pub fn new(names: Vec<String>, delimiter: u8, file_name: Option<&str>) -> Result<Header, String> {
+        let mut columns = HashMap::new();
+        for (i, n) in names.iter().enumerate() {
+            columns.entry(normalize_header(n)).or_insert(i);
+        }
+        let has = |c: &str| columns.contains_key(c);
+        let dialect = if has("timegenerated") && (has("id") || has("correlationid")) {
+            Dialect::LogAnalytics
+        } else if has("request id") && has("date (utc)") {
+            if has("authentication method") && !has("application") && !has("application id") {
+                Dialect::PortalAuthDetails
+            } else {
+                Dialect::Portal
+            }
+        } else if has("activitydisplayname") || has("activity") || has("activity type") {
+            return Err("this is an audit log export, not sign-ins (use `xtenant timeline`)".into());
+        } else {
+            let shown: Vec<&str> = names.iter().take(6).map(String::as_str).collect();
+            return Err(format!(
+                "not a sign-in export this tool knows: the header starts `{}`; expected a Log Analytics \
+                 export (TimeGenerated, Id, ...) or an Entra admin center download (Date (UTC), Request ID, ...)",
+                shown.join(",")
+            ));
+        };
+        let event_type = match dialect {
+            Dialect::Portal if !has("user id") && has("service principal id") => {
+                Some(EventType::ServicePrincipal)
+            }
+            Dialect::Portal => file_name.and_then(portal_kind_from_name),
+            _ => None,
+        };
+        let header = Header { dialect, delimiter, columns, names, event_type };
+        header.check_required()?;
+        Ok(header)
+    }
+
+    fn check_required(&self) -> Result<(), String> {
+        let need: &[&[&str]] = match self.dialect {
+            Dialect::LogAnalytics => {
+                &[&["id"], &["createddatetime", "timegenerated"], &["resulttype", "status"]]
+            }
+            Dialect::Portal => &[&["request id"], &["date (utc)"], &["sign-in error code", "status"]],
+            Dialect::PortalAuthDetails => &[],
+        };
+        for alternatives in need {
+            if !alternatives.iter().any(|c| self.columns.contains_key(*c)) {
+                return Err(format!(
+                    "the CSV has no `{}` column, which a sign-in needs (header names are matched ignoring case and spaces)",
+                    alternatives.join("` or `")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn get<'r>(&self, row: &'r csv::StringRecord, column: &str) -> Option<&'r str> {
+        self.columns.get(column).and_then(|&i| row.get(i)).map(str::trim).filter(|s| !s.is_empty())
+    }
+
+    /// The row as the JSON object the sign-in readers understand.
+    pub fn to_json(&self, row: &csv::StringRecord) -> Result<Value, FieldError> {
+        match self.dialect {
+            Dialect::LogAnalytics => Ok(self.log_analytics_row(row)),
+            Dialect::Portal => self.portal_row(row),
+            Dialect::PortalAuthDetails => Ok(Value::Null),
+        }
+    }
+
+    /// Log Analytics columns carry the table's own (PascalCase) names, which
+    /// the sign-in reader accepts as they are.
+    fn log_analytics_row(&self, row: &csv::StringRecord) -> Value {
+        let mut m = Map::new();
+        for (i, name) in self.names.iter().enumerate() {
+            if self.columns.get(&normalize_header(name)) != Some(&i) {
+                continue;
+            }
+            if let Some(v) = row.get(i).map(str::trim).filter(|v| !v.is_empty()) {
+                let key = name.trim().trim_start_matches('\u{feff}');
+                let key = key.strip_suffix("[UTC]").unwrap_or(key).trim();
+                m.insert(key.to_string(), Value::String(v.to_string()));
+            }
+        }
+        Value::Object(m)
+    }
+
+    fn portal_row(&self, row: &csv::StringRecord) -> Result<Value, FieldError> {
+        let mut m = Map::new();
+        let mut put = |key: &str, column: &str| {
+            if let Some(v) = self.get(row, column) {
+                m.insert(key.to_string(), Value::String(v.to_string()));
+            }
+        };
+        put("id", "request id");
+        put("createdDateTime", "date (utc)");
+        put("userId", "user id");
+        put("userPrincipalName", "username");
+        put("userType", "user type");
+        put("crossTenantAccessType", "cross tenant access type");
+        put("appDisplayName", "application");
+        put("appId", "application id");
+        put("resourceDisplayName", "resource");
+        put("resourceId", "resource id");
+        put("resourceTenantId", "resource tenant id");
+        put("homeTenantId", "home tenant id");
+        put("homeTenantName", "home tenant name");
+        put("conditionalAccessStatus", "conditional access");
+        put("authenticationRequirement", "authentication requirement");
+        put("tokenIssuerType", "token issuer type");
+        put("servicePrincipalId", "service principal id");
+
+        let code = match self.get(row, "sign-in error code") {
+            Some(c) => Some(
+                super::lenient::parse_u32_text(c).map_err(|m| FieldError::new("Sign-in error code", m))?,
+            )
+            .flatten(),
+            None => None,
+        };
+        let code = match (code, self.get(row, "status")) {
+            (Some(c), _) => Some(c),
+            (None, Some(s)) if s.eq_ignore_ascii_case("success") => Some(0),
+            (None, Some(s)) => {
+                return Err(FieldError::new("Sign-in error code", format!("empty while Status is `{s}`")))
+            }
+            (None, None) => None,
+        };
+        let mut status = Map::new();
+        if let Some(c) = code {
+            status.insert("errorCode".into(), Value::from(c));
+        }
+        if let Some(r) = self.get(row, "failure reason") {
+            status.insert("failureReason".into(), Value::String(r.into()));
+        }
+        if let Some(r) = self.get(row, "multifactor authentication result") {
+            status.insert("additionalDetails".into(), Value::String(r.into()));
+        }
+        m.insert("status".into(), Value::Object(status));
+
+        let mut device = Map::new();
+        for (key, column) in [
+            ("deviceId", "device id"),
+            ("isCompliant", "compliant"),
+            ("isManaged", "managed"),
+            ("trustType", "join type"),
+        ] {
+            if let Some(v) = self.get(row, column) {
+                device.insert(key.into(), Value::String(v.into()));
+            }
+        }
+        m.insert("deviceDetail".into(), Value::Object(device));
+        let mut mfa = Map::new();
+        if let Some(v) = self.get(row, "multifactor authentication auth method") {
+            mfa.insert("authMethod".into(), Value::String(v.into()));
+        }
+        if let Some(v) = self.get(row, "multifactor authentication auth detail") {
+            mfa.insert("authDetail".into(), Value::String(v.into()));
+        }
+        m.insert("mfaDetail".into(), Value::Object(mfa));
+        Ok(Value::Object(m))
+    }
+}
+
+/// `InteractiveSignIns_2024-01-01_2024-01-31.csv` and its siblings: the
+/// portal writes interactive and non-interactive sign-ins with the same
+/// header, so only the name tells them apart.
+pub fn portal_kind_from_name(name: &str) -> Option<EventType> {
+    let n = name.to_ascii_lowercase();
+    if n.starts_with("noninteractivesignins") {
+        Some(EventType::NonInteractive)
+    } else if n.starts_with("interactivesignins") {
+        Some(EventType::Interactive)
+    } else if n.starts_with("applicationsignins") {
+        Some(EventType::ServicePrincipal)
+    } else if n.starts_with("msisignins") {
+        Some(EventType::ManagedIdentity)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(line: &str, name: Option<&str>) -> Result<Header, String> {
+        let d = sniff_delimiter(line);
+        let names = line.split(d as char).map(str::to_string).collect();
+        Header::new(names, d, name)
+    }
+
+    #[test]
+    fn recognises_dialects_with_header_quirks() {
+        let la = header("TenantId,SourceSystem,TimeGenerated [UTC],Id,ResultType,Type", None).unwrap();
+        assert_eq!(la.dialect, Dialect::LogAnalytics);
+        let p = header(
+            "Date (UTC),Request ID,User ID,Application ID ,Autonomous system  number,Status,Incoming token type,Incoming token type",
+            Some("NonInteractiveSignIns_2024.csv"),
+        )
+        .unwrap();
+        assert_eq!(p.dialect, Dialect::Portal);
+        assert_eq!(p.event_type, Some(EventType::NonInteractive));
+        assert!(p.columns.contains_key("application id"));
+        assert!(p.columns.contains_key("autonomous system number"));
+        let semi = header("Date (UTC);Request ID;Status", None).unwrap();
+        assert_eq!(semi.delimiter, b';');
+    }
+
+    #[test]
+    fn missing_columns_and_foreign_files_are_named() {
+        let e = header("TenantId,TimeGenerated [UTC],Id,Type", None).unwrap_err();
+        assert!(e.contains("`resulttype` or `status`"), "{e}");
+        let e = header("name,age", None).unwrap_err();
+        assert!(e.contains("not a sign-in export"), "{e}");
+    }
+}

@@ -1,0 +1,459 @@
+//! Reading sign-in exports into canonical [`SignIn`]s.
+//!
+//! Data flows: [`source`] opens and decodes each input, [`detect`] decides
+//! JSON or CSV from its first bytes, [`framing`] (JSON) or the CSV reader
+//! cuts it into batches of records on a reader thread, the batches are
+//! parsed in parallel ([`json`], [`csv`] then [`normalize`]), and the
+//! results are handed to the caller strictly in input order. Memory is
+//! bounded by the number of batches in flight, whatever the input size.
+
+pub mod csv;
+pub mod detect;
+pub mod framing;
+pub mod json;
+pub mod lenient;
+pub mod normalize;
+pub mod raw;
+pub mod source;
+pub mod time;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use rayon::prelude::*;
+
+use crate::model::{EventType, SignIn};
+use normalize::{Context, FieldError};
+pub use source::Input;
+pub use time::DateOrder;
+
+/// `--input-format`: what to read the inputs as. `auto` decides per file
+/// from its content.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum InputFormat {
+    #[default]
+    Auto,
+    /// Microsoft Graph signIn JSON (v1.0 or beta): a page, pages, an array or NDJSON.
+    Graph,
+    /// Diagnostic-settings stream: `{"records": [...]}` or one record per line.
+    Diagnostic,
+    /// Log Analytics / Sentinel rows as JSON (array, NDJSON or a query API response).
+    LogAnalyticsJson,
+    /// Log Analytics portal CSV export.
+    LogAnalyticsCsv,
+    /// Entra admin center "Download CSV".
+    PortalCsv,
+    /// Entra admin center "Download JSON".
+    PortalJson,
+}
+
+impl InputFormat {
+    fn is_csv(self) -> bool {
+        matches!(self, InputFormat::LogAnalyticsCsv | InputFormat::PortalCsv)
+    }
+    fn is_json(self) -> bool {
+        !self.is_csv() && self != InputFormat::Auto
+    }
+}
+
+/// What one record turned out to be.
+#[derive(Debug)]
+pub enum Parsed {
+    SignIn(Box<SignIn>),
+    /// A Log Analytics query response holds many rows in one document.
+    Many(Vec<SignIn>),
+    /// Well-formed but not a sign-in (audit events, other diagnostic
+    /// categories): counted by reason, never silently dropped.
+    Ignored(String),
+}
+
+/// A record that could not be read, with everything needed to find it.
+#[derive(Debug, Clone)]
+pub struct RecordError {
+    pub file: Arc<str>,
+    pub line: Option<u64>,
+    pub index: Option<u64>,
+    pub field: Option<String>,
+    pub message: String,
+    pub raw: String,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ": line {l}")?;
+        }
+        if let Some(i) = self.index {
+            write!(f, " (record {i})")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": field `{field}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub format: InputFormat,
+    pub date_order: DateOrder,
+    /// Go on past malformed records (counted, and written to the rejects
+    /// file when one is given) instead of stopping at the first.
+    pub skip_invalid: bool,
+    /// Show a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+/// Counts for the run summary.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Stats {
+    pub files: u64,
+    pub bytes_read: u64,
+    pub records_read: u64,
+    pub invalid_records: u64,
+    /// Well-formed records that are not sign-ins, by reason.
+    pub ignored: BTreeMap<String, u64>,
+    /// Notices about whole files (empty, skipped companion files).
+    pub notices: Vec<String>,
+    pub by_event_type: BTreeMap<&'static str, u64>,
+}
+
+/// One batch of records from one file, in input order.
+enum Batch {
+    Json {
+        file: Arc<str>,
+        ctx: Context,
+        format: InputFormat,
+        chunk: framing::Chunk,
+    },
+    Csv {
+        file: Arc<str>,
+        ctx: Context,
+        header: Arc<csv::Header>,
+        rows: Vec<CsvRow>,
+    },
+    /// The rest of the file cannot be read.
+    FileError(RecordError),
+    Notice(String),
+}
+
+struct CsvRow {
+    line: u64,
+    index: u64,
+    record: Result<::csv::StringRecord, String>,
+}
+
+const CSV_BATCH_ROWS: usize = 2048;
+
+/// Reads every input and hands each sign-in to `sink`, in input order.
+pub fn read_signins(
+    inputs: &[Input],
+    opts: &Options,
+    mut rejects: Option<&mut dyn Write>,
+    mut sink: impl FnMut(SignIn),
+) -> Result<Stats> {
+    let counter = Arc::new(AtomicU64::new(0));
+    let progress = crate::report::progress::bar(opts.progress, inputs.iter().map(Input::size).sum());
+    let mut stats = Stats { files: inputs.len() as u64, ..Stats::default() };
+    let (tx, rx) = sync_channel::<Batch>(rayon::current_num_threads() * 2 + 2);
+    let reader = {
+        let inputs = inputs.to_vec();
+        let opts = opts.clone();
+        let counter = counter.clone();
+        std::thread::Builder::new()
+            .name("xtenant-reader".into())
+            .spawn(move || read_inputs(&inputs, &opts, &counter, &tx))?
+    };
+    let window = rayon::current_num_threads().max(1) * 2;
+    let result = consume(&rx, window, opts, &mut stats, &mut rejects, &mut sink, &|| {
+        progress.set_position(counter.load(Ordering::Relaxed))
+    });
+    drop(rx);
+    let _ = reader.join();
+    progress.finish_and_clear();
+    stats.bytes_read = counter.load(Ordering::Relaxed);
+    result.map(|()| stats)
+}
+
+fn consume(
+    rx: &Receiver<Batch>,
+    window: usize,
+    opts: &Options,
+    stats: &mut Stats,
+    rejects: &mut Option<&mut dyn Write>,
+    sink: &mut impl FnMut(SignIn),
+    tick: &dyn Fn(),
+) -> Result<()> {
+    loop {
+        let mut batches = Vec::with_capacity(window);
+        match rx.recv() {
+            Ok(b) => batches.push(b),
+            Err(_) => return Ok(()),
+        }
+        while batches.len() < window {
+            match rx.try_recv() {
+                Ok(b) => batches.push(b),
+                Err(_) => break,
+            }
+        }
+        let parsed: Vec<Vec<Result<Parsed, RecordError>>> = batches.par_iter().map(parse_batch).collect();
+        for (batch, results) in batches.iter().zip(parsed) {
+            if let Batch::Notice(n) = batch {
+                stats.notices.push(n.clone());
+            }
+            for r in results {
+                match r {
+                    Ok(Parsed::SignIn(s)) => accept(*s, stats, sink),
+                    Ok(Parsed::Many(v)) => v.into_iter().for_each(|s| accept(s, stats, sink)),
+                    Ok(Parsed::Ignored(reason)) => *stats.ignored.entry(reason).or_default() += 1,
+                    Err(e) => {
+                        if !opts.skip_invalid {
+                            bail!(e);
+                        }
+                        stats.invalid_records += 1;
+                        if let Some(w) = rejects.as_mut() {
+                            write_reject(*w, &e)?;
+                        }
+                    }
+                }
+            }
+        }
+        tick();
+    }
+}
+
+fn accept(s: SignIn, stats: &mut Stats, sink: &mut impl FnMut(SignIn)) {
+    stats.records_read += 1;
+    *stats.by_event_type.entry(s.event_type.as_str()).or_default() += 1;
+    sink(s)
+}
+
+fn write_reject(w: &mut dyn Write, e: &RecordError) -> Result<()> {
+    let v = serde_json::json!({
+        "file": &*e.file, "line": e.line, "record": e.index,
+        "field": e.field, "error": e.message, "raw": e.raw,
+    });
+    serde_json::to_writer(&mut *w, &v)?;
+    w.write_all(b"\n")?;
+    Ok(())
+}
+
+fn parse_batch(batch: &Batch) -> Vec<Result<Parsed, RecordError>> {
+    match batch {
+        Batch::Notice(_) => vec![],
+        Batch::FileError(e) => vec![Err(e.clone())],
+        Batch::Json { file, ctx, format, chunk } => chunk
+            .spans
+            .iter()
+            .map(|s| {
+                let bytes = &chunk.data[s.start..s.end];
+                json::parse_record(bytes, ctx, *format).map_err(|e| RecordError {
+                    file: file.clone(),
+                    line: Some(s.line),
+                    index: Some(s.index),
+                    field: Some(e.field).filter(|f| !f.starts_with('(')),
+                    message: e.message,
+                    raw: String::from_utf8_lossy(bytes).into_owned(),
+                })
+            })
+            .collect(),
+        Batch::Csv { file, ctx, header, rows } => rows
+            .iter()
+            .map(|row| {
+                let fail = |e: FieldError, raw: String| RecordError {
+                    file: file.clone(),
+                    line: Some(row.line),
+                    index: Some(row.index),
+                    field: Some(e.field).filter(|f| !f.is_empty()),
+                    message: e.message,
+                    raw,
+                };
+                let record = match &row.record {
+                    Ok(r) => r,
+                    Err(m) => return Err(fail(FieldError::new("", m.clone()), String::new())),
+                };
+                let raw = || record.iter().collect::<Vec<_>>().join(&(header.delimiter as char).to_string());
+                if header.dialect == csv::Dialect::PortalAuthDetails {
+                    return Ok(Parsed::Ignored("rows of the portal's AuthDetails companion file".into()));
+                }
+                let value = header.to_json(record).map_err(|e| fail(e, raw()))?;
+                let rawsi = raw::RawSignIn::deserialize_value(&value)
+                    .map_err(|m| fail(FieldError::new("", m), raw()))?;
+                match json::classify_csv(rawsi, ctx) {
+                    Ok(p) => Ok(p),
+                    Err(e) => Err(fail(e, raw())),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The reader thread: opens each input in turn and sends its batches.
+fn read_inputs(inputs: &[Input], opts: &Options, counter: &Arc<AtomicU64>, tx: &SyncSender<Batch>) {
+    for input in inputs {
+        let file: Arc<str> = input.name().into();
+        let file_error = |line: Option<u64>, message: String| {
+            Batch::FileError(RecordError {
+                file: file.clone(),
+                line,
+                index: None,
+                field: None,
+                message,
+                raw: String::new(),
+            })
+        };
+        let opened = match source::open(input, counter.clone()) {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = tx.send(file_error(None, format!("{e:#}")));
+                continue;
+            }
+        };
+        let sent = match detect::detect(opened.reader, opts.format) {
+            Err(e) => tx.send(file_error(None, e)).is_ok(),
+            Ok(detect::Detected::Empty) => {
+                tx.send(Batch::Notice(format!("{file}: empty file, nothing to read"))).is_ok()
+            }
+            Ok(detect::Detected::Json(reader)) => {
+                let ctx = Context { date_order: opts.date_order, event_type: None };
+                let format = if opts.format.is_json() { opts.format } else { InputFormat::Auto };
+                send_json(reader, &file, ctx, format, tx, &file_error)
+            }
+            Ok(detect::Detected::Csv(reader)) => send_csv(reader, input, &file, opts, tx, &file_error),
+        };
+        if !sent {
+            return;
+        }
+    }
+}
+
+fn send_json(
+    reader: Box<dyn std::io::BufRead + Send>,
+    file: &Arc<str>,
+    ctx: Context,
+    format: InputFormat,
+    tx: &SyncSender<Batch>,
+    file_error: &dyn Fn(Option<u64>, String) -> Batch,
+) -> bool {
+    let mut framer = framing::JsonFramer::new(reader);
+    loop {
+        match framer.next_chunk() {
+            Ok(Some(chunk)) => {
+                if tx.send(Batch::Json { file: file.clone(), ctx, format, chunk }).is_err() {
+                    return false;
+                }
+            }
+            Ok(None) => return true,
+            Err(e) => return tx.send(file_error(Some(e.line), e.message)).is_ok(),
+        }
+    }
+}
+
+fn send_csv(
+    reader: Box<dyn std::io::BufRead + Send>,
+    input: &Input,
+    file: &Arc<str>,
+    opts: &Options,
+    tx: &SyncSender<Batch>,
+    file_error: &dyn Fn(Option<u64>, String) -> Batch,
+) -> bool {
+    let (delimiter, reader) = detect::csv_delimiter(reader);
+    let mut rdr = ::csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).from_reader(reader);
+    let mut names = ::csv::StringRecord::new();
+    match rdr.read_record(&mut names) {
+        Ok(true) => {}
+        Ok(false) => return tx.send(Batch::Notice(format!("{file}: empty file, nothing to read"))).is_ok(),
+        Err(e) => return tx.send(file_error(Some(1), format!("cannot read the CSV header: {e}"))).is_ok(),
+    }
+    let names: Vec<String> = names.iter().map(str::to_string).collect();
+    let header = match csv::Header::new(names, delimiter, input.file_name().as_deref()) {
+        Ok(h) => Arc::new(h),
+        Err(m) => return tx.send(file_error(Some(1), m)).is_ok(),
+    };
+    if header.dialect == csv::Dialect::PortalAuthDetails
+        && tx
+            .send(Batch::Notice(format!(
+                "{file}: the portal's AuthDetails companion file; its rows carry no tenants and are not read"
+            )))
+            .is_err()
+    {
+        return false;
+    }
+    let expected_format = match header.dialect {
+        csv::Dialect::LogAnalytics => InputFormat::LogAnalyticsCsv,
+        _ => InputFormat::PortalCsv,
+    };
+    if opts.format.is_csv() && opts.format != expected_format {
+        return tx
+            .send(file_error(
+                Some(1),
+                format!("--input-format says {:?} but the header is of {:?}", opts.format, expected_format),
+            ))
+            .is_ok();
+    }
+    let ctx = Context { date_order: opts.date_order, event_type: header.event_type };
+    let mut index = 0u64;
+    let mut rows = Vec::with_capacity(CSV_BATCH_ROWS);
+    loop {
+        let mut rec = ::csv::StringRecord::new();
+        let line = rdr.position().line();
+        let done = match rdr.read_record(&mut rec) {
+            Ok(false) => true,
+            Ok(true) => {
+                index += 1;
+                if rec.len() == 1 && rec.get(0).is_some_and(|f| f.trim().is_empty()) {
+                    index -= 1; // a blank line
+                } else {
+                    rows.push(CsvRow {
+                        line: rec.position().map_or(line, |p| p.line()),
+                        index,
+                        record: Ok(rec),
+                    });
+                }
+                false
+            }
+            Err(e) => {
+                index += 1;
+                let line = e.position().map_or(line, |p| p.line());
+                let message = match e.kind() {
+                    ::csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+                        format!("the row has {len} fields where the header has {expected_len}")
+                    }
+                    ::csv::ErrorKind::Io(io) => {
+                        return tx.send(file_error(Some(line), format!("read failed: {io}"))).is_ok()
+                    }
+                    _ => e.to_string(),
+                };
+                rows.push(CsvRow { line, index, record: Err(message) });
+                false
+            }
+        };
+        if (done && !rows.is_empty()) || rows.len() >= CSV_BATCH_ROWS {
+            let batch = Batch::Csv {
+                file: file.clone(),
+                ctx,
+                header: header.clone(),
+                rows: std::mem::take(&mut rows),
+            };
+            if tx.send(batch).is_err() {
+                return false;
+            }
+        }
+        if done {
+            return true;
+        }
+    }
+}
+
+/// Per-event-type counts in a stable order, for summaries.
+pub fn event_type_counts(stats: &Stats) -> Vec<(EventType, u64)> {
+    EventType::ALL.iter().map(|t| (*t, stats.by_event_type.get(t.as_str()).copied().unwrap_or(0))).collect()
+}

@@ -1,0 +1,178 @@
+//! From the loose [`RawSignIn`] to the canonical [`SignIn`]: one place for
+//! every rule about which field wins, how enums are spelled and what counts
+//! as evidence of MFA or device claims.
+
+use std::borrow::Cow;
+
+use crate::model::signin::squash;
+use crate::model::{AccessType, CaStatus, Device, EventType, Evidence, Guid, SignIn, UserType};
+
+use super::raw::RawSignIn;
+use super::time::{ambiguity_hint, parse_time, DateOrder};
+
+/// What the container around a record says about it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Context {
+    pub date_order: DateOrder,
+    /// Known from outside the record: the portal download's file kind.
+    pub event_type: Option<EventType>,
+}
+
+/// A field that is missing or malformed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+/// The text "MFA requirement satisfied by claim in the token" appears in
+/// `status.additionalDetails`, `authenticationDetails[].authenticationStepResultDetail`
+/// and `mfaDetail.authDetail`; match it loosely (casing, final period).
+fn says_mfa_by_claim(s: &str) -> bool {
+    let s = s.to_ascii_lowercase();
+    s.contains("mfa") && s.contains("satisfied by claim")
+}
+
+fn text(s: &Option<Cow<'_, str>>) -> Option<String> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+fn tenant(field: &str, s: &Option<Cow<'_, str>>) -> Result<Option<Guid>, FieldError> {
+    match s.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => Guid::parse(v)
+            .map(Some)
+            .ok_or_else(|| FieldError::new(field, format!("`{v}` is not a tenant id (GUID)"))),
+    }
+}
+
+fn id_text(s: &Option<String>) -> Option<String> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(crate::model::guid::normalize_id)
+}
+
+/// The envelope of a diagnostic-settings record, or nothing.
+pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldError> {
+    let (body, envelope) = match &outer.properties {
+        Some(p) => (p.as_ref(), Some(outer)),
+        None => (outer, None),
+    };
+
+    let id = text(&body.id).ok_or_else(|| FieldError::new("id", "missing"))?;
+
+    let none = None;
+    let (time_field, time_text) = [
+        ("createdDateTime", &body.created_date_time),
+        ("TimeGenerated", &body.time_generated),
+        ("time", envelope.map_or(&none, |e| &e.time)),
+    ]
+    .into_iter()
+    .find_map(|(f, v)| v.as_deref().filter(|s| !s.trim().is_empty()).map(|s| (f, s)))
+    .ok_or_else(|| FieldError::new("createdDateTime", "missing"))?;
+    let time = parse_time(time_text, ctx.date_order).map_err(|m| match ambiguity_hint(time_text) {
+        Some(h) if ctx.date_order == DateOrder::Auto => FieldError::new(time_field, format!("{m}: {h}")),
+        _ => FieldError::new(time_field, m),
+    })?;
+
+    let status = body.status.0.as_ref();
+    let error_code = status
+        .and_then(|s| s.error_code.0)
+        .or(body.result_type.0)
+        .or(envelope.and_then(|e| e.result_type.0))
+        .ok_or_else(|| FieldError::new("status.errorCode", "missing (no status.errorCode or resultType)"))?;
+
+    let event_type = envelope
+        .and_then(|e| e.category.as_deref())
+        .and_then(EventType::from_name)
+        .or_else(|| body.table.as_deref().and_then(EventType::from_name))
+        .or_else(|| body.category.as_deref().and_then(EventType::from_name))
+        .or_else(|| {
+            body.sign_in_event_types.0.as_ref().and_then(|v| v.iter().find_map(|t| EventType::from_name(t)))
+        })
+        .or(ctx.event_type)
+        .or(match body.is_interactive.0 {
+            Some(true) => Some(EventType::Interactive),
+            Some(false) => Some(EventType::NonInteractive),
+            None => None,
+        })
+        .unwrap_or(EventType::Unknown);
+
+    let log_tenant = match envelope {
+        Some(e) => tenant("tenantId", &e.tenant_id)?,
+        None => tenant("AADTenantId", &body.aad_tenant_id)?,
+    };
+
+    let mut evidence = Evidence {
+        mfa_required: body
+            .authentication_requirement
+            .as_deref()
+            .is_some_and(|r| squash(r) == "multifactorauthentication"),
+        ..Evidence::default()
+    };
+    evidence.ca_details = body.applied_conditional_access_policies.0.is_some();
+    for p in body.applied_conditional_access_policies.0.iter().flatten() {
+        let applied = matches!(p.result.0.as_deref().map(squash).as_deref(), Some("success" | "failure"));
+        if !applied {
+            continue;
+        }
+        for g in p.enforced_grant_controls.iter().flatten() {
+            let g = squash(g);
+            if g.contains("mfa") || g.contains("multifactor") || g.contains("authenticationstrength") {
+                evidence.mfa_required = true;
+            }
+            if g.contains("compliantdevice") {
+                evidence.compliant_device_required = true;
+            }
+            if g.contains("domainjoineddevice") || g.contains("hybrid") {
+                evidence.hybrid_join_required = true;
+            }
+        }
+    }
+    evidence.mfa_by_claim = status
+        .and_then(|s| s.additional_details.0.as_deref())
+        .is_some_and(says_mfa_by_claim)
+        || body
+            .authentication_details
+            .0
+            .iter()
+            .flatten()
+            .any(|s| s.authentication_step_result_detail.0.as_deref().is_some_and(says_mfa_by_claim))
+        || body.mfa_detail.0.as_ref().and_then(|m| m.auth_detail.0.as_deref()).is_some_and(says_mfa_by_claim);
+    if evidence.mfa_by_claim {
+        evidence.mfa_required = true;
+    }
+
+    let device = body.device_detail.0.as_ref().map_or_else(Device::default, |d| Device {
+        compliant: d.is_compliant.0,
+        managed: d.is_managed.0,
+        trust_type: d.trust_type.0.clone().filter(|s| !s.trim().is_empty()),
+    });
+
+    Ok(SignIn {
+        id: crate::model::guid::normalize_id(&id),
+        time,
+        event_type,
+        user_id: id_text(&body.user_id.0),
+        user_principal_name: text(&body.user_principal_name),
+        user_type: body.user_type.as_deref().map_or(UserType::Unknown, UserType::parse),
+        home_tenant: tenant("homeTenantId", &body.home_tenant_id)?,
+        home_tenant_name: text(&body.home_tenant_name),
+        resource_tenant: tenant("resourceTenantId", &body.resource_tenant_id)?,
+        log_tenant,
+        access_type: body.cross_tenant_access_type.as_deref().map_or(AccessType::Unknown, AccessType::parse),
+        app_id: id_text(&body.app_id.0),
+        app_name: text(&body.app_display_name),
+        resource_id: id_text(&body.resource_id.0),
+        resource_name: text(&body.resource_display_name),
+        error_code,
+        ca_status: body.conditional_access_status.as_deref().map_or(CaStatus::Unknown, CaStatus::parse),
+        token_issuer_type: text(&body.token_issuer_type),
+        evidence,
+        device,
+    })
+}

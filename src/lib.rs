@@ -1,0 +1,14 @@
+//! xtenant: replay Entra ID sign-in logs against cross-tenant access
+//! policies before you change them.
+//!
+//! Data flows one way: [`ingest`] reads exports into canonical
+//! [`model::SignIn`]s, [`activity`] groups the cross-tenant ones, and
+//! [`report`] writes the result. [`synth`] makes realistic test data in
+//! every export format.
+
+pub mod activity;
+pub mod cli;
+pub mod ingest;
+pub mod model;
+pub mod report;
+pub mod synth;

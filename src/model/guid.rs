@@ -1,0 +1,125 @@
+//! GUIDs (tenant, user, app and object ids) as 128-bit integers.
+//!
+//! Entra ids are GUIDs, case-insensitive in every export. Holding them as
+//! `u128` makes them cheap to hash and compare, and formatting them back
+//! always yields the canonical lowercase hyphenated form, whatever the input
+//! casing was.
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Guid(pub u128);
+
+impl Guid {
+    /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, optionally in braces,
+    /// in any letter case. Returns `None` for anything else.
+    pub fn parse(s: &str) -> Option<Guid> {
+        let s = s.trim();
+        let s = s.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(s);
+        let b = s.as_bytes();
+        if b.len() != 36 {
+            return None;
+        }
+        let mut v: u128 = 0;
+        for (i, &c) in b.iter().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                if c != b'-' {
+                    return None;
+                }
+                continue;
+            }
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                b'A'..=b'F' => c - b'A' + 10,
+                _ => return None,
+            };
+            v = (v << 4) | d as u128;
+        }
+        Some(Guid(v))
+    }
+
+    /// The first eight hex digits, for narrow table columns.
+    pub fn short(&self) -> String {
+        format!("{:08x}", (self.0 >> 96) as u32)
+    }
+}
+
+impl fmt::Display for Guid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        write!(
+            f,
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            (v >> 96) as u32,
+            (v >> 80) as u16,
+            (v >> 64) as u16,
+            (v >> 48) as u16,
+            v & 0xffff_ffff_ffff
+        )
+    }
+}
+
+impl fmt::Debug for Guid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl FromStr for Guid {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Guid::parse(s).ok_or_else(|| format!("`{s}` is not a GUID"))
+    }
+}
+
+impl serde::Serialize for Guid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Guid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Guid::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a GUID")))
+    }
+}
+
+/// Lower-cases an id when it is a GUID, so that the same object spelled in
+/// two casings groups together; other ids are kept as they are.
+pub fn normalize_id(s: &str) -> String {
+    match Guid::parse(s) {
+        Some(g) => g.to_string(),
+        None => s.trim().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_in_canonical_form() {
+        let g = Guid::parse("72F988BF-86F1-41AF-91AB-2D7CD011DB47").unwrap();
+        assert_eq!(g.to_string(), "72f988bf-86f1-41af-91ab-2d7cd011db47");
+        assert_eq!(Guid::parse("{72f988bf-86f1-41af-91ab-2d7cd011db47}"), Some(g));
+        assert_eq!(g.short(), "72f988bf");
+    }
+
+    #[test]
+    fn rejects_non_guids() {
+        for s in ["", "AllUsers", "72f988bf86f141af91ab2d7cd011db47", "72f988bf-86f1-41af-91ab-2d7cd011db4g"]
+        {
+            assert_eq!(Guid::parse(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn numeric_order_is_string_order() {
+        let a = Guid::parse("0000000a-0000-0000-0000-000000000000").unwrap();
+        let b = Guid::parse("a0000000-0000-0000-0000-000000000000").unwrap();
+        assert!(a < b && a.to_string() < b.to_string());
+    }
+}

@@ -1,0 +1,261 @@
+//! The canonical sign-in: one shape for every export format.
+//!
+//! Field meanings and where each comes from in every format are documented
+//! in `docs/canonical-record.md`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::Guid;
+
+/// Squashes an enum spelling to compare across exports: `B2B collaboration`,
+/// `b2bCollaboration` and `B2B_COLLABORATION` all become `b2bcollaboration`.
+pub fn squash(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
+}
+
+/// `crossTenantAccessType` in Graph's spelling.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AccessType {
+    None,
+    B2bCollaboration,
+    B2bDirectConnect,
+    MicrosoftSupport,
+    ServiceProvider,
+    Passthrough,
+    /// Absent from the record, or a value we do not know (including Graph's
+    /// `unknownFutureValue`, which stands for any value newer than the client).
+    Unknown,
+}
+
+impl AccessType {
+    pub fn parse(s: &str) -> AccessType {
+        match squash(s).as_str() {
+            "none" => AccessType::None,
+            "b2bcollaboration" => AccessType::B2bCollaboration,
+            "b2bdirectconnect" => AccessType::B2bDirectConnect,
+            "microsoftsupport" => AccessType::MicrosoftSupport,
+            "serviceprovider" => AccessType::ServiceProvider,
+            "passthrough" => AccessType::Passthrough,
+            _ => AccessType::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessType::None => "none",
+            AccessType::B2bCollaboration => "b2bCollaboration",
+            AccessType::B2bDirectConnect => "b2bDirectConnect",
+            AccessType::MicrosoftSupport => "microsoftSupport",
+            AccessType::ServiceProvider => "serviceProvider",
+            AccessType::Passthrough => "passthrough",
+            AccessType::Unknown => "unknown",
+        }
+    }
+
+    pub const ALL: [AccessType; 7] = [
+        AccessType::None,
+        AccessType::B2bCollaboration,
+        AccessType::B2bDirectConnect,
+        AccessType::MicrosoftSupport,
+        AccessType::ServiceProvider,
+        AccessType::Passthrough,
+        AccessType::Unknown,
+    ];
+}
+
+/// Which sign-in log the record belongs to.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    Interactive,
+    NonInteractive,
+    ServicePrincipal,
+    ManagedIdentity,
+    Unknown,
+}
+
+impl EventType {
+    /// From a diagnostic category, a Log Analytics table name or a Graph beta
+    /// `signInEventTypes` value.
+    pub fn from_name(s: &str) -> Option<EventType> {
+        Some(match squash(s).as_str() {
+            "signinlogs" | "interactiveuser" | "interactive" => EventType::Interactive,
+            "noninteractiveusersigninlogs"
+            | "aadnoninteractiveusersigninlogs"
+            | "noninteractiveuser"
+            | "noninteractive" => EventType::NonInteractive,
+            "serviceprincipalsigninlogs"
+            | "aadserviceprincipalsigninlogs"
+            | "microsoftserviceprincipalsigninlogs"
+            | "serviceprincipal" => EventType::ServicePrincipal,
+            "managedidentitysigninlogs" | "aadmanagedidentitysigninlogs" | "managedidentity" => {
+                EventType::ManagedIdentity
+            }
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Interactive => "interactive",
+            EventType::NonInteractive => "non_interactive",
+            EventType::ServicePrincipal => "service_principal",
+            EventType::ManagedIdentity => "managed_identity",
+            EventType::Unknown => "unknown",
+        }
+    }
+
+    pub const ALL: [EventType; 5] = [
+        EventType::Interactive,
+        EventType::NonInteractive,
+        EventType::ServicePrincipal,
+        EventType::ManagedIdentity,
+        EventType::Unknown,
+    ];
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UserType {
+    Member,
+    Guest,
+    #[default]
+    Unknown,
+}
+
+impl UserType {
+    pub fn parse(s: &str) -> UserType {
+        match squash(s).as_str() {
+            "member" => UserType::Member,
+            "guest" => UserType::Guest,
+            _ => UserType::Unknown,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserType::Member => "member",
+            UserType::Guest => "guest",
+            UserType::Unknown => "unknown",
+        }
+    }
+}
+
+/// `conditionalAccessStatus`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CaStatus {
+    Success,
+    Failure,
+    NotApplied,
+    #[default]
+    Unknown,
+}
+
+impl CaStatus {
+    pub fn parse(s: &str) -> CaStatus {
+        match squash(s).as_str() {
+            "success" => CaStatus::Success,
+            "failure" => CaStatus::Failure,
+            "notapplied" => CaStatus::NotApplied,
+            _ => CaStatus::Unknown,
+        }
+    }
+}
+
+/// What the sign-in relied on, as far as the record shows it. The policy
+/// evaluator needs this to judge inbound trust (MFA and device claims).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, Serialize)]
+pub struct Evidence {
+    /// An applied Conditional Access policy required MFA (or an
+    /// authentication strength), or the sign-in's authentication requirement
+    /// was multi-factor.
+    pub mfa_required: bool,
+    /// MFA was satisfied by a claim in the incoming token ("MFA requirement
+    /// satisfied by claim in the token"). For an external user this is the
+    /// home tenant's claim when inbound MFA trust is on, or an earlier MFA in
+    /// our tenant: the log cannot tell the two apart.
+    pub mfa_by_claim: bool,
+    /// An applied Conditional Access policy required a compliant device.
+    pub compliant_device_required: bool,
+    /// An applied Conditional Access policy required a hybrid joined device.
+    pub hybrid_join_required: bool,
+    /// The record lists its Conditional Access policies. Without them (the
+    /// portal CSV download) device requirements cannot be seen, and the
+    /// device flags above say nothing.
+    pub ca_details: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize)]
+pub struct Device {
+    pub compliant: Option<bool>,
+    pub managed: Option<bool>,
+    pub trust_type: Option<String>,
+}
+
+/// One sign-in, whatever export it came from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SignIn {
+    /// The request id (`id`, `Id`, `Request ID`).
+    pub id: String,
+    pub time: DateTime<Utc>,
+    pub event_type: EventType,
+    pub user_id: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub user_type: UserType,
+    pub home_tenant: Option<Guid>,
+    pub home_tenant_name: Option<String>,
+    pub resource_tenant: Option<Guid>,
+    /// The directory whose log this is, where the export says so (the
+    /// diagnostic envelope's `tenantId`, Log Analytics' `AADTenantId`).
+    pub log_tenant: Option<Guid>,
+    pub access_type: AccessType,
+    pub app_id: Option<String>,
+    pub app_name: Option<String>,
+    pub resource_id: Option<String>,
+    pub resource_name: Option<String>,
+    pub error_code: u32,
+    pub ca_status: CaStatus,
+    /// `tokenIssuerType`: `AzureAD` for Entra accounts; cross-tenant access
+    /// settings govern only those.
+    pub token_issuer_type: Option<String>,
+    pub evidence: Evidence,
+    pub device: Device,
+}
+
+impl SignIn {
+    pub fn succeeded(&self) -> bool {
+        self.error_code == 0
+    }
+
+    /// Home and resource tenant both known and different.
+    pub fn is_cross_tenant(&self) -> bool {
+        matches!((self.home_tenant, self.resource_tenant), (Some(h), Some(r)) if h != r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_type_spellings() {
+        assert_eq!(AccessType::parse("b2bCollaboration"), AccessType::B2bCollaboration);
+        assert_eq!(AccessType::parse("B2B collaboration"), AccessType::B2bCollaboration);
+        assert_eq!(AccessType::parse("B2B direct connect"), AccessType::B2bDirectConnect);
+        assert_eq!(AccessType::parse("unknownFutureValue"), AccessType::Unknown);
+        assert_eq!(AccessType::parse(""), AccessType::Unknown);
+        for a in AccessType::ALL {
+            assert_eq!(AccessType::parse(a.as_str()), a);
+        }
+    }
+
+    #[test]
+    fn event_type_names() {
+        assert_eq!(EventType::from_name("SignInLogs"), Some(EventType::Interactive));
+        assert_eq!(EventType::from_name("AADNonInteractiveUserSignInLogs"), Some(EventType::NonInteractive));
+        assert_eq!(EventType::from_name("managedIdentity"), Some(EventType::ManagedIdentity));
+        assert_eq!(EventType::from_name("AuditLogs"), None);
+    }
+}

@@ -1,0 +1,156 @@
+//! Rendering `activity` results.
+
+use serde_json::{json, Value};
+
+use crate::activity::{ActivityReport, ActivityRow, GroupBy};
+use crate::ingest::Stats;
+
+use super::table::{opt, Table};
+use super::{rfc3339, SCHEMA_VERSION};
+
+/// The columns of an activity row at each grain, in output order. The
+/// first block is the documented core; the evidence columns after it are
+/// what `replay` needs to re-read an activity file (see docs/output.md).
+pub fn columns(by: GroupBy) -> Vec<&'static str> {
+    let mut c = vec!["direction", "access_type", "partner_tenant_id", "partner_tenant_name"];
+    if by != GroupBy::Tenant {
+        c.extend(["app_id", "app_name", "resource_id", "resource_name"]);
+    }
+    if by == GroupBy::User {
+        c.extend(["user_id", "user_principal_name", "user_type"]);
+    }
+    if by == GroupBy::Tenant {
+        c.push("distinct_apps");
+    }
+    if by != GroupBy::User {
+        c.push("distinct_users");
+    }
+    c.extend([
+        "sign_ins",
+        "successes",
+        "failures",
+        "policy_blocks",
+        "first_seen",
+        "last_seen",
+        "blocked_by_us",
+        "blocked_by_partner",
+        "mfa_required",
+        "mfa_by_claim",
+        "compliant_device_required",
+        "hybrid_join_required",
+        "ca_details_missing",
+    ]);
+    c
+}
+
+pub fn cell(r: &ActivityRow, column: &str) -> Value {
+    let c = &r.counters;
+    match column {
+        "direction" => json!(r.direction.as_str()),
+        "access_type" => json!(r.access_type.as_str()),
+        "partner_tenant_id" => json!(r.partner_tenant_id.to_string()),
+        "partner_tenant_name" => opt(&r.partner_tenant_name),
+        "app_id" => opt(&r.app_id),
+        "app_name" => opt(&r.app_name),
+        "resource_id" => opt(&r.resource_id),
+        "resource_name" => opt(&r.resource_name),
+        "user_id" => opt(&r.user_id),
+        "user_principal_name" => opt(&r.user_principal_name),
+        "user_type" => r.user_type.map_or(Value::Null, |t| json!(t.as_str())),
+        "distinct_apps" => json!(r.distinct_apps),
+        "distinct_users" => json!(r.distinct_users),
+        "sign_ins" => json!(c.sign_ins),
+        "successes" => json!(c.successes),
+        "failures" => json!(c.failures),
+        "policy_blocks" => json!(c.policy_blocks),
+        "first_seen" => opt(&c.first_seen.as_ref().map(rfc3339)),
+        "last_seen" => opt(&c.last_seen.as_ref().map(rfc3339)),
+        "blocked_by_us" => json!(r.blocked_by_us()),
+        "blocked_by_partner" => json!(r.blocked_by_partner()),
+        "mfa_required" => json!(c.mfa_required),
+        "mfa_by_claim" => json!(c.mfa_by_claim),
+        "compliant_device_required" => json!(c.compliant_device_required),
+        "hybrid_join_required" => json!(c.hybrid_join_required),
+        "ca_details_missing" => json!(c.ca_details_missing),
+        other => unreachable!("unknown activity column {other}"),
+    }
+}
+
+pub fn table(report: &ActivityReport) -> Table {
+    let mut t = Table::new(columns(report.by));
+    for r in &report.rows {
+        let row = t.columns.iter().map(|c| cell(r, c)).collect();
+        t.rows.push(row);
+    }
+    t
+}
+
+/// The run summary as JSON: what was read, kept, dropped and inferred.
+pub fn summary(report: &ActivityReport, stats: &Stats) -> Value {
+    let t = &report.totals;
+    json!({
+        "tenant": report.tenant.map(|t| t.to_string()),
+        "tenant_inferred": report.inferred_tenant.is_some(),
+        "files": stats.files,
+        "bytes_read": stats.bytes_read,
+        "records_read": stats.records_read,
+        "cross_tenant_sign_ins": t.cross_tenant,
+        "intra_tenant_sign_ins": t.intra_tenant,
+        "unclassified_sign_ins": t.unclassified,
+        "other_tenants_sign_ins": t.other_tenants,
+        "duplicates_dropped": t.duplicates_dropped,
+        "invalid_records": stats.invalid_records,
+        "ignored_records": stats.ignored,
+        "window": {
+            "first": t.first_seen.as_ref().map(rfc3339),
+            "last": t.last_seen.as_ref().map(rfc3339),
+        },
+        "cross_tenant_by_event_type": t.cross_tenant_by_event_type,
+        "notices": stats.notices,
+    })
+}
+
+pub fn json_document(report: &ActivityReport, stats: &Stats) -> Value {
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "by": report.by,
+        "summary": summary(report, stats),
+        "rows": table(report).objects(),
+    })
+}
+
+/// Human-readable summary lines for stderr.
+pub fn summary_lines(report: &ActivityReport, stats: &Stats) -> Vec<String> {
+    let t = &report.totals;
+    let mut out = vec![format!(
+        "read {} sign-ins from {} file(s): {} cross-tenant, {} intra-tenant, {} unclassified; {} duplicates dropped, {} invalid skipped",
+        stats.records_read, stats.files, t.cross_tenant, t.intra_tenant, t.unclassified, t.duplicates_dropped, stats.invalid_records
+    )];
+    if let Some(i) = &report.inferred_tenant {
+        out.push(format!("{i} (override with --tenant)"));
+    }
+    if let (Some(a), Some(b)) = (t.first_seen, t.last_seen) {
+        out.push(format!("window: {} to {}", rfc3339(&a), rfc3339(&b)));
+    }
+    for (reason, n) in &stats.ignored {
+        out.push(format!("ignored {n} record(s): {reason}"));
+    }
+    if t.other_tenants > 0 {
+        out.push(format!(
+            "{} cross-tenant sign-in(s) involve neither side as our tenant and are not reported",
+            t.other_tenants
+        ));
+    }
+    for n in &stats.notices {
+        out.push(n.clone());
+    }
+    if stats.records_read > 0 && t.unclassified * 2 > stats.records_read {
+        out.push(format!(
+            "warning: {} of {} sign-ins carry no home or resource tenant, so they cannot be classified. \
+             Export from the Graph beta endpoint (GET /beta/auditLogs/signIns, or Get-MgBetaAuditLogSignIn), \
+             or include the HomeTenantId, ResourceTenantId and CrossTenantAccessType columns",
+            t.unclassified, stats.records_read
+        ));
+    }
+    out
+}

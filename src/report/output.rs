@@ -1,0 +1,109 @@
+//! Output files are written to a temporary file beside the target and
+//! renamed into place on success, so a failed run never leaves a
+//! half-written file (and never clobbers the previous good one).
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+
+pub struct Output {
+    target: Option<PathBuf>,
+    temp: Option<BufWriter<tempfile::NamedTempFile>>,
+    stdout: Option<BufWriter<io::Stdout>>,
+}
+
+impl Output {
+    /// `None` or `-` is standard output.
+    pub fn create(path: Option<&Path>) -> Result<Output> {
+        match path {
+            None => Ok(Output::stdout()),
+            Some(p) if p.as_os_str() == "-" => Ok(Output::stdout()),
+            Some(p) => {
+                let dir = match p.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                let temp = tempfile::Builder::new()
+                    .prefix(".xtenant-")
+                    .suffix(".partial")
+                    .tempfile_in(&dir)
+                    .with_context(|| format!("{}: cannot create a file in {}", p.display(), dir.display()))?;
+                Ok(Output { target: Some(p.to_path_buf()), temp: Some(BufWriter::new(temp)), stdout: None })
+            }
+        }
+    }
+
+    fn stdout() -> Output {
+        Output { target: None, temp: None, stdout: Some(BufWriter::new(io::stdout())) }
+    }
+
+    pub fn is_stdout(&self) -> bool {
+        self.target.is_none()
+    }
+
+    /// Moves the finished file into place.
+    pub fn commit(mut self) -> Result<()> {
+        if let Some(mut s) = self.stdout.take() {
+            s.flush()?;
+        }
+        if let (Some(t), Some(target)) = (self.temp.take(), self.target.take()) {
+            let t = t.into_inner().map_err(|e| e.into_error())?;
+            t.as_file().sync_all().ok();
+            t.persist(&target).with_context(|| format!("{}: cannot write", target.display()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match (&mut self.temp, &mut self.stdout) {
+            (Some(t), _) => t.write(buf),
+            (_, Some(s)) => s.write(buf),
+            _ => Err(io::Error::other("output already committed")),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match (&mut self.temp, &mut self.stdout) {
+            (Some(t), _) => t.flush(),
+            (_, Some(s)) => s.flush(),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Opens a plain file for writing atomically, for side outputs such as the
+/// rejects file.
+pub fn create_side_file(path: &Path) -> Result<Output> {
+    Output::create(Some(path))
+}
+
+#[allow(dead_code)]
+fn _assert_file_is_send(f: File) -> impl Send {
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_is_written_until_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.csv");
+        std::fs::write(&p, "old").unwrap();
+        {
+            let mut o = Output::create(Some(&p)).unwrap();
+            o.write_all(b"new half").unwrap();
+            // dropped without commit: a failed run
+        }
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "the temp file is removed");
+        let mut o = Output::create(Some(&p)).unwrap();
+        o.write_all(b"new").unwrap();
+        o.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "new");
+    }
+}

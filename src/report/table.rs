@@ -1,0 +1,134 @@
+//! A format-neutral table (named columns, JSON-typed cells) and its sinks:
+//! CSV, NDJSON and JSON for machines, an aligned text table for people.
+
+use std::io::Write;
+
+use anyhow::Result;
+use comfy_table::{presets, Cell, Color, ContentArrangement, Table as Comfy};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub columns: Vec<&'static str>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Table {
+    pub fn new(columns: Vec<&'static str>) -> Self {
+        Table { columns, rows: Vec::new() }
+    }
+
+    pub fn objects(&self) -> Vec<Value> {
+        self.rows
+            .iter()
+            .map(|r| {
+                let m: Map<String, Value> =
+                    self.columns.iter().zip(r).map(|(c, v)| (c.to_string(), v.clone())).collect();
+                Value::Object(m)
+            })
+            .collect()
+    }
+
+    pub fn write_csv(&self, w: &mut dyn Write) -> Result<()> {
+        let mut c = csv::Writer::from_writer(w);
+        c.write_record(&self.columns)?;
+        for r in &self.rows {
+            c.write_record(r.iter().map(cell_text))?;
+        }
+        c.flush()?;
+        Ok(())
+    }
+
+    pub fn write_ndjson(&self, w: &mut dyn Write) -> Result<()> {
+        for o in self.objects() {
+            serde_json::to_writer(&mut *w, &o)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+}
+
+/// A cell as text: null is empty, strings are bare.
+pub fn cell_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Optional text to a JSON cell.
+pub fn opt<T: ToString>(v: &Option<T>) -> Value {
+    v.as_ref().map_or(Value::Null, |s| Value::String(s.to_string()))
+}
+
+/// A plain text table for terminals, at most `width` columns wide.
+pub fn render_text(
+    headers: &[&str],
+    rows: &[Vec<String>],
+    colors: &[Option<Color>],
+    width: u16,
+    color: bool,
+) -> String {
+    let mut t = Comfy::new();
+    // Cells are clipped by the caller, so columns keep their natural width
+    // and never wrap; two spaces between columns, no rules.
+    t.load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_width(width)
+        .set_header(headers.iter().map(|h| {
+            let c = Cell::new(h);
+            if color {
+                c.add_attribute(comfy_table::Attribute::Bold)
+            } else {
+                c
+            }
+        }));
+    for col in t.column_iter_mut() {
+        col.set_padding((0, 2));
+    }
+    if !color {
+        t.force_no_tty();
+    } else {
+        t.enforce_styling();
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let c = colors.get(i).copied().flatten();
+        t.add_row(r.iter().map(|x| {
+            let cell = Cell::new(x);
+            match (c, color) {
+                (Some(c), true) => cell.fg(c),
+                _ => cell,
+            }
+        }));
+    }
+    t.lines().map(|l| l.trim_end().to_string()).collect::<Vec<_>>().join("\n")
+}
+
+/// The terminal width, or 120 when it cannot be told.
+pub fn terminal_width() -> u16 {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(120)
+}
+
+/// Shortens text to `max` characters, marking the cut with an ellipsis.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// Access types as short words for narrow tables.
+pub fn short_access(a: crate::model::AccessType) -> &'static str {
+    use crate::model::AccessType::*;
+    match a {
+        B2bCollaboration => "collab",
+        B2bDirectConnect => "direct",
+        MicrosoftSupport => "msSupport",
+        ServiceProvider => "svcProvider",
+        other => other.as_str(),
+    }
+}
