@@ -94,7 +94,7 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
 
 fn short(id: &Option<String>) -> String {
     match id.as_deref() {
-        Some(s) if s.len() > 12 => format!("{}…", &s[..8]),
+        Some(s) if s.chars().count() > 12 => format!("{}…", s.chars().take(8).collect::<String>()),
         Some(s) => s.to_string(),
         None => "-".into(),
     }

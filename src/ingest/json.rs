@@ -17,9 +17,12 @@ use super::{InputFormat, Parsed};
 pub const IGNORED_AUDIT: &str = "audit events (read them with `xtenant timeline`)";
 
 pub fn parse_record(bytes: &[u8], ctx: &Context, format: InputFormat) -> Result<Parsed, FieldError> {
-    let raw: RawSignIn = serde_json::from_slice(bytes).map_err(|e| {
-        let field = if e.is_data() { "(a field)" } else { "(JSON syntax)" };
-        FieldError::new(field, format!("{e}"))
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let raw: RawSignIn = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let field = if inner.is_data() && path != "." { path } else { "(JSON syntax)".to_string() };
+        FieldError::new(field, inner.to_string())
     })?;
     classify(raw, ctx, format)
 }

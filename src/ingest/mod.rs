@@ -177,8 +177,11 @@ pub fn read_signins(
         progress.set_position(counter.load(Ordering::Relaxed))
     });
     drop(rx);
-    let _ = reader.join();
+    let joined = reader.join();
     progress.finish_and_clear();
+    if joined.is_err() {
+        bail!("internal error: the input reader stopped unexpectedly; please report this with the input that caused it");
+    }
     stats.bytes_read = counter.load(Ordering::Relaxed);
     result.map(|()| stats)
 }

@@ -1,0 +1,311 @@
+//! End-to-end tests of `xtenant activity`: every export format, grouping,
+//! dedup, tenant inference and bad input.
+
+mod common;
+
+use common::*;
+
+const GRAPH_FAMILY: &[&str] = &[
+    "graph-beta-pages.json",
+    "graph-beta-array.json",
+    "graph-beta.ndjson",
+    "graph-beta.ndjson.gz",
+    "diagnostic-records.json",
+    "diagnostic.ndjson",
+    "portal-download.json",
+];
+const LA_FAMILY: &[&str] = &[
+    "log-analytics.json",
+    "log-analytics.csv",
+    "log-analytics-excel-unicode.txt",
+    "log-analytics-query-api.json",
+];
+
+fn activity_csv(file: &str) -> String {
+    ok(&["activity", "-q", "--format", "csv", fixture(&format!("signins/{file}")).to_str().unwrap()])
+}
+
+#[test]
+fn every_graph_shaped_export_gives_the_expected_rows() {
+    let want = std::fs::read_to_string(fixture("expected/activity-graph-family.csv")).unwrap();
+    for f in GRAPH_FAMILY {
+        assert_eq!(activity_csv(f), want, "{f}");
+    }
+}
+
+#[test]
+fn every_log_analytics_export_gives_the_expected_rows() {
+    // Log Analytics has no home tenant name column: partner_tenant_name is empty.
+    let want = std::fs::read_to_string(fixture("expected/activity-log-analytics.csv")).unwrap();
+    for f in LA_FAMILY {
+        assert_eq!(activity_csv(f), want, "{f}");
+    }
+    let graph = std::fs::read_to_string(fixture("expected/activity-graph-family.csv")).unwrap();
+    assert_eq!(
+        without_columns(&want, &["partner_tenant_name"]),
+        without_columns(&graph, &["partner_tenant_name"])
+    );
+}
+
+#[test]
+fn portal_csv_download_gives_the_same_rows_but_says_it_lacks_ca_details() {
+    let got = activity_csv("InteractiveSignIns_2026-11-01_2026-11-04.csv");
+    let graph = std::fs::read_to_string(fixture("expected/activity-graph-family.csv")).unwrap();
+    assert_eq!(
+        without_columns(&got, &["ca_details_missing"]),
+        without_columns(&graph, &["ca_details_missing"])
+    );
+    assert!(
+        got.lines().skip(1).all(|l| !l.ends_with(",0")),
+        "every row counts its sign-ins as lacking CA details"
+    );
+}
+
+#[test]
+fn one_set_of_generated_sign_ins_in_every_format_gives_identical_activity() {
+    let dir = tempfile::tempdir().unwrap();
+    let formats = [
+        "graph-page",
+        "graph-array",
+        "graph-ndjson",
+        "diagnostic",
+        "diagnostic-ndjson",
+        "la-json",
+        "la-csv",
+        "portal-json",
+        "portal-csv",
+    ];
+    let mut outputs = vec![];
+    for f in formats {
+        let p = dir.path().join(f);
+        ok(&["generate", "--count", "600", "--seed", "11", "--format", f, "-o", p.to_str().unwrap()]);
+        let out = ok(&["activity", "-q", "--format", "csv", p.to_str().unwrap()]);
+        assert!(out.lines().count() > 50, "{f} produced too few rows");
+        outputs.push((f, out));
+    }
+    // Log Analytics carries no partner name; the portal CSV no CA details.
+    let lossy =
+        ["partner_tenant_name", "compliant_device_required", "hybrid_join_required", "ca_details_missing"];
+    let reference = without_columns(&outputs[0].1, &lossy);
+    for (f, out) in &outputs {
+        assert_eq!(without_columns(out, &lossy), reference, "{f} differs from graph-page");
+        if !f.starts_with("la-") && *f != "portal-csv" {
+            assert_eq!(out, &outputs[0].1, "{f} differs from graph-page in full");
+        }
+    }
+}
+
+#[test]
+fn graph_v1_exports_are_counted_and_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("v1.json");
+    ok(&["generate", "--count", "50", "--format", "graph-v1", "-o", p.to_str().unwrap()]);
+    let o = run(&["activity", p.to_str().unwrap()]);
+    assert!(o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("50 unclassified"), "{err}");
+    assert!(err.contains("Get-MgBetaAuditLogSignIn"), "{err}");
+}
+
+#[test]
+fn grouping_by_app_and_tenant_adds_distinct_counts() {
+    let f = fixture("signins/graph-beta.ndjson");
+    let by_app = ok(&["activity", "-q", "--by", "app", "--format", "csv", f.to_str().unwrap()]);
+    let header = by_app.lines().next().unwrap();
+    assert!(header.contains("distinct_users") && !header.contains("user_id"), "{header}");
+    let by_tenant = ok(&["activity", "-q", "--by", "tenant", "--format", "csv", f.to_str().unwrap()]);
+    let mut r = csv::Reader::from_reader(by_tenant.as_bytes());
+    let h = r.headers().unwrap().clone();
+    assert!(!h.iter().any(|c| c == "app_id"));
+    let fab: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+    let inbound = fab.iter().find(|r| &r[col("direction")] == "inbound").unwrap();
+    assert_eq!(&inbound[col("distinct_apps")], "2");
+    assert_eq!(&inbound[col("distinct_users")], "1");
+    assert_eq!(&inbound[col("sign_ins")], "2");
+    assert_eq!(&inbound[col("policy_blocks")], "1");
+}
+
+#[test]
+fn json_output_carries_schema_version_summary_and_inferred_tenant() {
+    let f = fixture("signins/diagnostic.ndjson");
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["activity", "-q", "--format", "json", f.to_str().unwrap()])).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["summary"]["tenant"], "6c3d2b1a-0f9e-4d8c-b7a6-5e4f3d2c1b0a");
+    assert_eq!(v["summary"]["tenant_inferred"], true);
+    assert_eq!(v["summary"]["cross_tenant_sign_ins"], 3);
+    assert_eq!(v["summary"]["intra_tenant_sign_ins"], 1);
+    assert_eq!(v["rows"].as_array().unwrap().len(), 3);
+    let nd = ok(&["activity", "-q", "--format", "ndjson", f.to_str().unwrap()]);
+    assert_eq!(nd.lines().count(), 3);
+}
+
+#[test]
+fn the_same_sign_in_in_overlapping_exports_counts_once() {
+    let a = fixture("signins/graph-beta.ndjson");
+    let b = fixture("signins/diagnostic-records.json");
+    let o = run(&["activity", "--format", "csv", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("3 duplicates dropped"), "{}", stderr(&o));
+    let want = std::fs::read_to_string(fixture("expected/activity-graph-family.csv")).unwrap();
+    assert_eq!(stdout(&o), want);
+}
+
+#[test]
+fn output_does_not_depend_on_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("g.ndjson");
+    ok(&[
+        "generate",
+        "--count",
+        "3000",
+        "--partners",
+        "40",
+        "--format",
+        "graph-ndjson",
+        "-o",
+        p.to_str().unwrap(),
+    ]);
+    let one = ok(&["activity", "-q", "--threads", "1", "--format", "csv", p.to_str().unwrap()]);
+    let two = ok(&["activity", "-q", "--threads", "3", "--format", "csv", p.to_str().unwrap()]);
+    assert_eq!(one, two);
+}
+
+#[test]
+fn our_tenant_is_inferred_or_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only sign-ins between two tenants, and no log tenant: either could be ours.
+    let p = dir.path().join("two.ndjson");
+    std::fs::write(
+        &p,
+        r#"{"id":"0b1c2d3e-4f50-4a61-8b72-93a4b5c6d7e8","createdDateTime":"2026-11-02T09:15:30Z","status":{"errorCode":0},"homeTenantId":"9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d","resourceTenantId":"6c3d2b1a-0f9e-4d8c-b7a6-5e4f3d2c1b0a","crossTenantAccessType":"b2bCollaboration"}"#,
+    )
+    .unwrap();
+    let o = run(&["activity", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--tenant"), "{}", stderr(&o));
+    let out = ok(&[
+        "activity",
+        "-q",
+        "--format",
+        "csv",
+        "--tenant",
+        "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d",
+        p.to_str().unwrap(),
+    ]);
+    assert!(out.lines().nth(1).unwrap().starts_with("outbound,"), "{out}");
+    let o = run(&["activity", "--tenant", "nope", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not a tenant id"));
+}
+
+#[test]
+fn a_malformed_record_stops_the_run_naming_file_line_and_field() {
+    let f = fixture("bad/malformed-records.ndjson");
+    let o = run(&["activity", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("malformed-records.ndjson: line 2 (record 2): field `createdDateTime`"), "{e}");
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn skip_invalid_counts_and_writes_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let rejects = dir.path().join("rejects.ndjson");
+    let f = fixture("bad/malformed-records.ndjson");
+    let ours = "6c3d2b1a-0f9e-4d8c-b7a6-5e4f3d2c1b0a";
+    let o = run(&["activity", "--tenant", ours, "--rejects", rejects.to_str().unwrap(), f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("3 invalid skipped"), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&rejects)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["line"], 2);
+    assert_eq!(lines[0]["field"], "createdDateTime");
+    assert!(lines[1]["error"].as_str().unwrap().contains("oops"), "{}", lines[1]);
+    assert_eq!(lines[1]["field"], "status.errorCode");
+    assert_eq!(lines[2]["field"], "homeTenantId");
+    assert!(lines[2]["raw"].as_str().unwrap().contains("not-a-guid"));
+}
+
+#[test]
+fn broken_and_foreign_files_get_clear_messages() {
+    let cases = [
+        ("bad/truncated-page.json", "truncated"),
+        ("bad/truncated.ndjson.gz", "truncated"),
+        ("bad/la-missing-resulttype.csv", "`resulttype` or `status`"),
+        ("bad/a-policy.json", "not a sign-in record"),
+        ("bad/unrelated.csv", "not a sign-in export"),
+    ];
+    for (f, msg) in cases {
+        let p = fixture(f);
+        let o = run(&["activity", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{f}");
+        let e = stderr(&o);
+        assert!(e.contains(msg) && e.contains(p.file_name().unwrap().to_str().unwrap()), "{f}: {e}");
+    }
+}
+
+#[test]
+fn empty_files_and_audit_records_are_reported_not_fatal() {
+    let o = run(&[
+        "activity",
+        fixture("bad/empty.json").to_str().unwrap(),
+        fixture("bad/audit-records.json").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("empty.json: empty file"), "{e}");
+    assert!(e.contains("ignored 1 record(s): audit events"), "{e}");
+    assert!(stdout(&o).contains("no cross-tenant sign-ins found"));
+}
+
+#[test]
+fn a_failed_run_leaves_no_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.csv");
+    let o = run(&[
+        "activity",
+        "-o",
+        out.to_str().unwrap(),
+        fixture("bad/malformed-records.ndjson").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!out.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temp file left behind");
+    ok(&[
+        "activity",
+        "-q",
+        "--format",
+        "csv",
+        "-o",
+        out.to_str().unwrap(),
+        fixture("signins/graph-beta.ndjson").to_str().unwrap(),
+    ]);
+    assert!(std::fs::read_to_string(&out).unwrap().starts_with("direction,"));
+}
+
+#[test]
+fn reads_a_directory_and_stdin() {
+    let dir = fixture("signins");
+    let o = run(&["activity", "--format", "csv", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("read 48 sign-ins from 12 file(s)"), "{}", stderr(&o));
+    let input = std::fs::read(fixture("signins/graph-beta.ndjson.gz")).unwrap();
+    let o = xtenant().args(["activity", "-q", "--format", "csv", "-"]).write_stdin(input).output().unwrap();
+    assert_eq!(stdout(&o), std::fs::read_to_string(fixture("expected/activity-graph-family.csv")).unwrap());
+}
+
+#[test]
+fn table_view_fits_120_columns_and_help_has_examples() {
+    let out = ok(&["activity", "-q", fixture("signins/graph-beta.ndjson").to_str().unwrap()]);
+    assert!(out.lines().all(|l| l.chars().count() <= 120), "{out}");
+    assert!(out.contains("Fabrikam"));
+    let help = ok(&["activity", "--help"]);
+    assert!(help.contains("Examples:"));
+}
