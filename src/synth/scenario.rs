@@ -183,8 +183,10 @@ fn capital(s: &str) -> String {
 }
 
 impl Scenario {
+    /// The tenants and people depend only on `partners`, the traffic on
+    /// `seed`: sample files made with different seeds share one universe.
     pub fn new(seed: u64, partners: usize) -> Scenario {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(0x007e_4aa7);
         let our_users = people(&mut rng, 40, DOMAIN);
         let partners = (0..partners.max(1))
             .map(|i| {
@@ -211,7 +213,7 @@ impl Scenario {
             })
             .collect();
         Scenario {
-            rng,
+            rng: ChaCha8Rng::seed_from_u64(seed),
             our_tenant: Guid::parse(OUR_TENANT).unwrap(),
             partners,
             our_users,
