@@ -12,25 +12,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::codes::{self, INBOUND_POLICY_BLOCK, OUTBOUND_POLICY_BLOCK};
+pub use crate::model::Direction;
 use crate::model::{AccessType, EventType, Guid, SignIn, UserType};
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// An external user signing in to our tenant.
-    Inbound,
-    /// Our user signing in to another tenant.
-    Outbound,
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
-        }
-    }
-}
 
 /// `--by`: the grain of the output.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]

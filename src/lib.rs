@@ -10,5 +10,6 @@ pub mod activity;
 pub mod cli;
 pub mod ingest;
 pub mod model;
+pub mod policy;
 pub mod report;
 pub mod synth;

@@ -1,8 +1,10 @@
 //! Canonical records every reader yields, and the ids and enums they use.
 
 pub mod codes;
+pub mod direction;
 pub mod guid;
 pub mod signin;
 
+pub use direction::Direction;
 pub use guid::Guid;
 pub use signin::{AccessType, CaStatus, Device, EventType, Evidence, SignIn, UserType};

@@ -1,0 +1,223 @@
+//! Loading a policy from what admins actually have: a combined
+//! policy-as-code document, the Graph responses of `/default` and
+//! `/partners` (one page or several) in a directory, or the folder
+//! EntraExporter writes (`Policies/CrossTenantAccessPolicy/{Default,Partners}`).
+//!
+//! Every JSON document is classified by its content, never its name, so
+//! any of these layouts (and mixes of them) load the same way.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::model::{is_ignorable_key, DefaultConfig, PartnerConfig, Policy, Section};
+
+/// Problems that make a policy unusable for evaluation but that `policy
+/// check` reports alongside the rest.
+pub type LoadErrors = Vec<String>;
+
+/// Loads `path` (a file, a directory, or `-` for stdin).
+pub fn load(path: &Path) -> Result<(Policy, LoadErrors)> {
+    let mut files = Vec::new();
+    if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+        files.push(("<stdin>".to_string(), s));
+    } else if path.is_dir() {
+        let mut found = Vec::new();
+        walk(path, &mut found)?;
+        if found.is_empty() {
+            bail!("{}: no .json files in the directory", path.display());
+        }
+        for f in found {
+            let text =
+                std::fs::read_to_string(&f).with_context(|| format!("{}: cannot read", f.display()))?;
+            files.push((f.display().to_string(), text));
+        }
+    } else {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        files.push((path.display().to_string(), text));
+    }
+    let mut b = Builder {
+        policy: Policy { source: path.display().to_string(), ..Policy::default() },
+        errors: vec![],
+    };
+    for (name, text) in files {
+        let text = text.trim_start_matches('\u{feff}');
+        let v: Value = serde_json::from_str(text).map_err(|e| {
+            let hint = if e.to_string().contains("trailing comma") {
+                " (documentation examples carry trailing commas that Graph itself never sends)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("{name}: line {} column {}: invalid JSON: {e}{hint}", e.line(), e.column())
+        })?;
+        b.document(&name, v)?;
+    }
+    Ok((b.policy, b.errors))
+}
+
+/// Loads and refuses a policy with structural errors (for every command
+/// but `policy check`, which reports them).
+pub fn load_valid(path: &Path) -> Result<Policy> {
+    let (p, errors) = load(path)?;
+    if !errors.is_empty() {
+        bail!(
+            "{}: the policy has errors ({}); `xtenant policy check {}` lists them",
+            path.display(),
+            errors.join("; "),
+            path.display()
+        );
+    }
+    Ok(p)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot list", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+struct Builder {
+    policy: Policy,
+    errors: LoadErrors,
+}
+
+fn parse<T: DeserializeOwned>(v: Value, at: &str) -> Result<T> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { at.to_string() } else { format!("{at}.{path}") };
+        anyhow::anyhow!("{path}: {}", e.into_inner())
+    })
+}
+
+fn has_section_keys(m: &serde_json::Map<String, Value>) -> bool {
+    Section::ALL.iter().any(|s| m.contains_key(s.name())) || m.contains_key("inboundTrust")
+}
+
+impl Builder {
+    fn document(&mut self, name: &str, v: Value) -> Result<()> {
+        match v {
+            Value::Array(items) => {
+                for (i, item) in items.into_iter().enumerate() {
+                    self.partner(item, &format!("{name}: [{i}]"))?;
+                }
+                Ok(())
+            }
+            Value::Object(mut m) => {
+                if let Some(ep) = m.remove("allowedCloudEndpoints") {
+                    let ep: Vec<String> = parse(ep, &format!("{name}: allowedCloudEndpoints"))?;
+                    self.policy.allowed_cloud_endpoints.extend(ep);
+                }
+                let combined = m.contains_key("default") || m.contains_key("partners");
+                if combined {
+                    if let Some(d) = m.remove("default").filter(|d| !d.is_null()) {
+                        self.default(d, &format!("{name}: default"))?;
+                    }
+                    if let Some(p) = m.remove("partners") {
+                        let p = match p {
+                            Value::Object(mut o) if o.contains_key("value") => {
+                                o.remove("value").unwrap_or_default()
+                            }
+                            other => other,
+                        };
+                        match p {
+                            Value::Array(items) => {
+                                for (i, item) in items.into_iter().enumerate() {
+                                    self.partner(item, &format!("{name}: partners[{i}]"))?;
+                                }
+                            }
+                            Value::Null => {}
+                            _ => bail!("{name}: partners: expected a list of partner configurations"),
+                        }
+                    }
+                    for k in m.keys().filter(|k| !is_ignorable_key(k)) {
+                        self.policy.warnings.push(format!("{name}: field `{k}` is not known; ignored"));
+                    }
+                    return Ok(());
+                }
+                if let Some(Value::Array(items)) = m.remove("value") {
+                    for (i, item) in items.into_iter().enumerate() {
+                        self.partner(item, &format!("{name}: value[{i}]"))?;
+                    }
+                    return Ok(());
+                }
+                if m.contains_key("tenantId") {
+                    return self.partner(Value::Object(m), name);
+                }
+                if m.contains_key("isServiceDefault") || has_section_keys(&m) {
+                    return self.default(Value::Object(m), name);
+                }
+                if m.contains_key("displayName") || m.is_empty() {
+                    // The policy root without $expand: nothing to evaluate.
+                    return Ok(());
+                }
+                let keys: Vec<&String> = m.keys().take(5).collect();
+                bail!("{name}: not a cross-tenant access policy document (it has keys {keys:?}); expected the Graph response of /policies/crossTenantAccessPolicy/default or /partners, or {{\"default\": ..., \"partners\": [...]}}")
+            }
+            _ => bail!("{name}: not a cross-tenant access policy document: expected a JSON object or array"),
+        }
+    }
+
+    fn default(&mut self, v: Value, at: &str) -> Result<()> {
+        let d: DefaultConfig = parse(v, at)?;
+        for k in d.extra.keys().filter(|k| !is_ignorable_key(k)) {
+            self.policy
+                .warnings
+                .push(format!("{at}: section `{k}` is not known to this version; kept and ignored"));
+        }
+        if self.policy.default.is_some() {
+            self.errors.push(format!("{at}: a second default configuration"));
+        }
+        self.policy.default = Some(d);
+        Ok(())
+    }
+
+    fn partner(&mut self, v: Value, at: &str) -> Result<()> {
+        if !v.get("tenantId").is_some_and(|t| t.is_string()) {
+            bail!("{at}: a partner configuration needs a `tenantId`");
+        }
+        let p: PartnerConfig = parse(v, at)?;
+        for k in p.extra.keys().filter(|k| !is_ignorable_key(k)) {
+            self.policy
+                .warnings
+                .push(format!("{at}: section `{k}` is not known to this version; kept and ignored"));
+        }
+        if self.policy.partners.contains_key(&p.tenant_id) {
+            self.errors.push(format!("{at}: partner {} is configured twice", p.tenant_id));
+            return Ok(());
+        }
+        self.policy.partners.insert(p.tenant_id, p);
+        Ok(())
+    }
+}
+
+/// Writes a policy in our combined format `{"allowedCloudEndpoints",
+/// "default", "partners"}` (stable key order, partners sorted by tenant).
+pub fn to_combined_json(p: &Policy) -> Value {
+    let partners: Vec<&PartnerConfig> = p.partners.values().collect();
+    let mut m = BTreeMap::new();
+    m.insert("allowedCloudEndpoints", serde_json::to_value(&p.allowed_cloud_endpoints).unwrap_or_default());
+    m.insert(
+        "default",
+        serde_json::to_value(p.default.clone().unwrap_or_else(super::model::service_default))
+            .unwrap_or_default(),
+    );
+    m.insert("partners", serde_json::to_value(partners).unwrap_or_default());
+    serde_json::to_value(m).unwrap_or_default()
+}

@@ -1,0 +1,14 @@
+//! The cross-tenant access policy engine: [`model`] (Graph JSON), [`load`]
+//! (files and folders admins have), [`resolve`] (inheritance), [`evaluate`]
+//! (one sign-in, with the reason), [`validate`] (`policy check`) and
+//! [`diff`] (`policy diff`). [`directory`] reads group memberships and
+//! identity mappings that evaluation may need.
+
+pub mod apps;
+pub mod evaluate;
+pub mod load;
+pub mod model;
+pub mod resolve;
+
+pub use evaluate::{evaluate, Decision, Membership, Need, Request, TrustNeeds, Verdict};
+pub use model::Policy;
