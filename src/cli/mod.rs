@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod generate;
+pub mod policy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +22,7 @@ const EXAMPLES: &str = "\
 Examples:
   xtenant activity samples/signins/                    who works with which partner tenant
   xtenant activity --by tenant --format csv logs.json.gz
+  xtenant policy diff samples/policies/current.json samples/policies/proposed.json
   xtenant generate --count 1000 --format graph-ndjson -o big.ndjson
 
 Exit codes: 0 done, 1 a finding --fail-on asked about, 2 usage or input error.";
@@ -46,6 +48,7 @@ pub struct Cli {
 pub enum Command {
     Activity(activity::Args),
     Generate(generate::Args),
+    Policy(policy::Args),
 }
 
 /// Where to read sign-ins from and how; shared by every command that does.
@@ -88,6 +91,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Activity(a) => activity::run(a, &ctx),
         Command::Generate(a) => generate::run(a, &ctx),
+        Command::Policy(a) => policy::run(a, &ctx),
     }
 }
 

@@ -13,7 +13,8 @@ use anyhow::{bail, Context as _, Result};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::model::{is_ignorable_key, DefaultConfig, PartnerConfig, Policy, Section};
+use super::model::{is_ignorable_key, DefaultConfig, PartnerConfig, Policy, Section, Settings};
+use crate::model::Guid;
 
 /// Problems that make a policy unusable for evaluation but that `policy
 /// check` reports alongside the rest.
@@ -175,7 +176,7 @@ impl Builder {
     }
 
     fn default(&mut self, v: Value, at: &str) -> Result<()> {
-        let d: DefaultConfig = parse(v, at)?;
+        let d = default_config(v, at)?;
         for k in d.extra.keys().filter(|k| !is_ignorable_key(k)) {
             self.policy
                 .warnings
@@ -192,7 +193,7 @@ impl Builder {
         if !v.get("tenantId").is_some_and(|t| t.is_string()) {
             bail!("{at}: a partner configuration needs a `tenantId`");
         }
-        let p: PartnerConfig = parse(v, at)?;
+        let p = partner_config(v, at)?;
         for k in p.extra.keys().filter(|k| !is_ignorable_key(k)) {
             self.policy
                 .warnings
@@ -220,4 +221,72 @@ pub fn to_combined_json(p: &Policy) -> Value {
     );
     m.insert("partners", serde_json::to_value(partners).unwrap_or_default());
     serde_json::to_value(m).unwrap_or_default()
+}
+
+type Map = serde_json::Map<String, Value>;
+
+/// Removes `key` and parses it; `null` and absent are `None`.
+fn take<T: DeserializeOwned>(m: &mut Map, key: &str, at: &str) -> Result<Option<T>> {
+    match m.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => parse(v, &format!("{at}.{key}")).map(Some),
+    }
+}
+
+fn object(v: Value, at: &str) -> Result<Map> {
+    match v {
+        Value::Object(m) => Ok(m),
+        other => bail!("{at}: expected an object, found {}", kind(&other)),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn settings(m: &mut Map, at: &str) -> Result<Settings> {
+    Ok(Settings {
+        b2b_collaboration_inbound: take(m, "b2bCollaborationInbound", at)?,
+        b2b_collaboration_outbound: take(m, "b2bCollaborationOutbound", at)?,
+        b2b_direct_connect_inbound: take(m, "b2bDirectConnectInbound", at)?,
+        b2b_direct_connect_outbound: take(m, "b2bDirectConnectOutbound", at)?,
+        inbound_trust: take(m, "inboundTrust", at)?,
+        automatic_user_consent_settings: take(m, "automaticUserConsentSettings", at)?,
+        tenant_restrictions: take(m, "tenantRestrictions", at)?,
+    })
+}
+
+fn default_config(v: Value, at: &str) -> Result<DefaultConfig> {
+    let mut m = object(v, at)?;
+    Ok(DefaultConfig {
+        is_service_default: take(&mut m, "isServiceDefault", at)?,
+        settings: settings(&mut m, at)?,
+        invitation_redemption_identity_provider_configuration: take(
+            &mut m,
+            "invitationRedemptionIdentityProviderConfiguration",
+            at,
+        )?,
+        extra: m.into_iter().collect(),
+    })
+}
+
+fn partner_config(v: Value, at: &str) -> Result<PartnerConfig> {
+    let mut m = object(v, at)?;
+    let tenant_id: Guid = take(&mut m, "tenantId", at)?
+        .ok_or_else(|| anyhow::anyhow!("{at}: a partner configuration needs a `tenantId`"))?;
+    Ok(PartnerConfig {
+        tenant_id,
+        is_service_provider: take(&mut m, "isServiceProvider", at)?,
+        is_in_multi_tenant_organization: take(&mut m, "isInMultiTenantOrganization", at)?,
+        settings: settings(&mut m, at)?,
+        cloud: take(&mut m, "x-xtenant-cloud", at)?,
+        extra: m.into_iter().collect(),
+    })
 }

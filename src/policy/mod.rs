@@ -5,10 +5,12 @@
 //! identity mappings that evaluation may need.
 
 pub mod apps;
+pub mod diff;
 pub mod evaluate;
 pub mod load;
 pub mod model;
 pub mod resolve;
+pub mod validate;
 
 pub use evaluate::{evaluate, Decision, Membership, Need, Request, TrustNeeds, Verdict};
 pub use model::Policy;

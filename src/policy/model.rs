@@ -170,8 +170,9 @@ impl Settings {
     }
 }
 
-/// `crossTenantAccessPolicyConfigurationDefault`.
-#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+/// `crossTenantAccessPolicyConfigurationDefault`. Read field by field in
+/// [`super::load`] so that every error names its JSON path.
+#[derive(Clone, Debug, PartialEq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DefaultConfig {
     #[serde(default)]
@@ -181,12 +182,12 @@ pub struct DefaultConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invitation_redemption_identity_provider_configuration: Option<Value>,
     /// Fields this version does not know (newer Graph sections).
-    #[serde(flatten, skip_serializing)]
+    #[serde(skip_serializing)]
     pub extra: BTreeMap<String, Value>,
 }
 
-/// `crossTenantAccessPolicyConfigurationPartner`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `crossTenantAccessPolicyConfigurationPartner`, read like [`DefaultConfig`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PartnerConfig {
     pub tenant_id: Guid,
@@ -199,9 +200,9 @@ pub struct PartnerConfig {
     /// xtenant's own policy-as-code extension: the partner's Microsoft
     /// cloud when it is not ours (e.g. `microsoftonline.us`). Graph does not
     /// say which cloud a partner is in.
-    #[serde(default, rename = "x-xtenant-cloud", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "x-xtenant-cloud", skip_serializing_if = "Option::is_none")]
     pub cloud: Option<String>,
-    #[serde(flatten, skip_serializing)]
+    #[serde(skip_serializing)]
     pub extra: BTreeMap<String, Value>,
 }
 

@@ -1,0 +1,204 @@
+//! `policy check`: structural errors, Microsoft's documented rules, and
+//! warnings about settings that are legal but likely to hurt.
+
+use serde::Serialize;
+
+use super::apps::RECOMMENDED_ALLOWED;
+use super::evaluate::targets_text;
+use super::model::{AccessKind, B2bSetting, Policy, Section, TargetConfig, TargetType};
+use super::resolve::effective;
+use crate::model::Guid;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Problem {
+    pub severity: Severity,
+    /// Where: `default.b2bCollaborationInbound.usersAndGroups.targets[0]`,
+    /// `partners[<tenant id>]...`.
+    pub at: String,
+    pub message: String,
+}
+
+const USER_KEYWORDS: &[&str] = &["AllUsers"];
+const APP_KEYWORDS: &[&str] = &["AllApplications", "Office365", "AllMicrosoftApps"];
+
+fn is_keyword(list: &[&str], t: &str) -> bool {
+    list.iter().any(|k| k.eq_ignore_ascii_case(t))
+}
+
+fn all(cfg: &TargetConfig, keyword: &str) -> bool {
+    cfg.targets.iter().any(|t| t.target.eq_ignore_ascii_case(keyword))
+}
+
+pub fn check(policy: &Policy, load_errors: &[String]) -> Vec<Problem> {
+    let mut out: Vec<Problem> = load_errors
+        .iter()
+        .map(|m| Problem { severity: Severity::Error, at: policy.source.clone(), message: m.clone() })
+        .collect();
+    let mut err = |at: String, message: String| out.push(Problem { severity: Severity::Error, at, message });
+    let mut sections: Vec<(String, Section, &B2bSetting, bool)> = Vec::new();
+    if let Some(d) = &policy.default {
+        for s in Section::ALL {
+            if let Some(b) = d.settings.section(s) {
+                sections.push((format!("default.{}", s.name()), s, b, true));
+            }
+        }
+    }
+    for (id, p) in &policy.partners {
+        for s in Section::ALL {
+            if let Some(b) = p.settings.section(s) {
+                sections.push((format!("partners[{id}].{}", s.name()), s, b, false));
+            }
+        }
+    }
+    for (at, section, b, is_default) in &sections {
+        let (Some(users), Some(apps)) = (&b.users_and_groups, &b.applications) else {
+            if b.users_and_groups.is_none() && b.applications.is_none() {
+                err(
+                    at.clone(),
+                    "the section is empty: set both usersAndGroups and applications, or null the section"
+                        .into(),
+                );
+            }
+            continue;
+        };
+        for (half, cfg, is_users) in [("usersAndGroups", users, true), ("applications", apps, false)] {
+            if cfg.targets.is_empty() {
+                err(format!("{at}.{half}.targets"), "no targets: list at least one".into());
+            }
+            for (i, t) in cfg.targets.iter().enumerate() {
+                let here = format!("{at}.{half}.targets[{i}]");
+                let fits = match t.target_type {
+                    TargetType::User | TargetType::Group => is_users,
+                    TargetType::Application => !is_users,
+                    TargetType::UnknownFutureValue => true,
+                };
+                if !fits {
+                    err(here.clone(), format!("targetType {:?} does not belong in {half}", t.target_type));
+                    continue;
+                }
+                let keyword = if is_users {
+                    is_keyword(USER_KEYWORDS, &t.target)
+                } else {
+                    is_keyword(APP_KEYWORDS, &t.target)
+                };
+                if keyword {
+                    if is_users && t.target_type != TargetType::User {
+                        err(here, format!("{} must have targetType user", t.target));
+                    }
+                } else if Guid::parse(&t.target).is_none() {
+                    let what = if is_users {
+                        "an object id (GUID) or AllUsers"
+                    } else {
+                        "an app id (GUID), AllApplications, Office365 or AllMicrosoftApps"
+                    };
+                    err(here, format!("`{}` is not {what}", t.target));
+                }
+            }
+        }
+        // Microsoft's rules for a section.
+        if users.access_type == AccessKind::Blocked
+            && all(users, "AllUsers")
+            && !(apps.access_type == AccessKind::Blocked && all(apps, "AllApplications"))
+        {
+            err(at.clone(), "blocking all users and groups requires blocking all applications too".into());
+        }
+        if apps.access_type == AccessKind::Blocked
+            && all(apps, "AllApplications")
+            && !(users.access_type == AccessKind::Blocked && all(users, "AllUsers"))
+        {
+            err(at.clone(), "blocking all applications requires blocking all users and groups too".into());
+        }
+        if users.access_type == AccessKind::Allowed
+            && ((apps.access_type == AccessKind::Blocked && all(apps, "AllApplications"))
+                || (apps.access_type == AccessKind::Allowed && apps.targets.is_empty()))
+        {
+            err(at.clone(), "allowing users and groups requires at least one allowed application".into());
+        }
+        if *is_default && section.is_inbound() && !(users.targets.len() == 1 && all(users, "AllUsers")) {
+            err(
+                format!("{at}.usersAndGroups"),
+                "the default inbound settings cannot target specific users or groups (only AllUsers); configure them per partner".into(),
+            );
+        }
+    }
+    // Warnings, on what applies after inheritance.
+    let mut warn =
+        |at: String, message: String| out.push(Problem { severity: Severity::Warning, at, message });
+    let mut scopes: Vec<(String, Option<Guid>)> = vec![("default".into(), None)];
+    scopes.extend(policy.partners.keys().map(|g| (format!("partners[{g}]"), Some(*g))));
+    for (at, partner) in &scopes {
+        let eff = effective(policy, *partner);
+        for s in [Section::CollaborationInbound, Section::CollaborationOutbound] {
+            let e = eff.section(s);
+            if partner.is_some() && e.applications.origin != super::resolve::Origin::Partner {
+                continue; // reported once, on the default
+            }
+            let apps = &e.applications.value;
+            let users = &e.users_and_groups.value;
+            if users.access_type == AccessKind::Blocked && all(users, "AllUsers") {
+                warn(
+                    format!("{at}.{}", s.name()),
+                    format!("blocks everyone, including Microsoft's recommended apps ({})", names()),
+                );
+                continue;
+            }
+            let missing: Vec<&str> = RECOMMENDED_ALLOWED
+                .iter()
+                .filter(|(id, _)| {
+                    let listed = apps.targets.iter().any(|t| {
+                        t.target.eq_ignore_ascii_case(id) || t.target.eq_ignore_ascii_case("AllApplications")
+                    });
+                    match apps.access_type {
+                        AccessKind::Allowed => !listed,
+                        AccessKind::Blocked => listed,
+                        AccessKind::UnknownFutureValue => false,
+                    }
+                })
+                .map(|(_, n)| *n)
+                .collect();
+            if !missing.is_empty() {
+                warn(
+                    format!("{at}.{}.applications", s.name()),
+                    format!(
+                        "applications {} [{}] does not keep these recommended apps allowed: {}",
+                        apps.access_type.as_str(),
+                        targets_text(apps),
+                        missing.join(", ")
+                    ),
+                );
+            }
+        }
+        let dc = eff.section(Section::DirectConnectInbound);
+        let opens = !(dc.users_and_groups.value.access_type == AccessKind::Blocked
+            && all(&dc.users_and_groups.value, "AllUsers"));
+        if opens
+            && !eff.inbound_trust.is_mfa_accepted.value
+            && (partner.is_none() || dc.users_and_groups.origin == super::resolve::Origin::Partner)
+        {
+            warn(
+                format!("{at}.b2bDirectConnectInbound"),
+                "B2B direct connect inbound is allowed but the partner's MFA is not trusted (inboundTrust.isMfaAccepted): direct connect users cannot do MFA in your tenant, so any Conditional Access MFA requirement blocks them".into(),
+            );
+        }
+        for n in &eff.notes {
+            warn(at.clone(), n.clone());
+        }
+    }
+    for w in &policy.warnings {
+        warn(policy.source.clone(), w.clone());
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn names() -> String {
+    RECOMMENDED_ALLOWED.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+}
