@@ -140,6 +140,8 @@ pub struct Totals {
     pub other_tenants: u64,
     pub first_seen: Option<DateTime<Utc>>,
     pub last_seen: Option<DateTime<Utc>>,
+    /// Sign-ins outside `--since`/`--until`, not counted anywhere else.
+    pub outside_window: u64,
     /// Cross-tenant sign-ins per log (interactive, non-interactive, ...).
     pub cross_tenant_by_event_type: BTreeMap<String, u64>,
 }
@@ -154,6 +156,8 @@ pub struct Activity {
     users: HashMap<String, Latest<(String, UserType)>>,
     tenant_names: HashMap<Guid, Latest<String>>,
     log_tenants: BTreeSet<Guid>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
     /// Tenants present on every cross-tenant sign-in so far (at most two).
     common: Option<Vec<Guid>>,
     totals: Totals,
@@ -169,8 +173,17 @@ impl Activity {
         Self::default()
     }
 
+    /// Keeps only sign-ins at or after `since` and before `until`.
+    pub fn with_window(since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Self {
+        Activity { since, until, ..Self::default() }
+    }
+
     pub fn add(&mut self, s: SignIn) {
         let t = &mut self.totals;
+        if self.since.is_some_and(|x| s.time < x) || self.until.is_some_and(|x| s.time >= x) {
+            t.outside_window += 1;
+            return;
+        }
         t.first_seen = Some(t.first_seen.map_or(s.time, |x| x.min(s.time)));
         t.last_seen = Some(t.last_seen.map_or(s.time, |x| x.max(s.time)));
         if let Some(l) = s.log_tenant {

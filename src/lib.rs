@@ -11,5 +11,6 @@ pub mod cli;
 pub mod ingest;
 pub mod model;
 pub mod policy;
+pub mod replay;
 pub mod report;
 pub mod synth;

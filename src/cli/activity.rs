@@ -10,6 +10,7 @@ use clap::ValueEnum;
 use super::{Global, InputArgs};
 use crate::activity::{Activity, ActivityReport, Direction, GroupBy};
 use crate::ingest::{self, Stats};
+use crate::report::activity::{app_label, named, partner_label};
 use crate::report::{self, table, Output};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, ValueEnum)]
@@ -47,6 +48,17 @@ pub struct Args {
 
 /// Reads the inputs and aggregates them: shared by `activity` and `replay`.
 pub fn collect(input: &InputArgs, by: GroupBy, g: &Global) -> Result<(ActivityReport, Stats)> {
+    collect_window(input, by, None, None, g)
+}
+
+/// [`collect`], keeping only sign-ins in `[since, until)`.
+pub fn collect_window(
+    input: &InputArgs,
+    by: GroupBy,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    g: &Global,
+) -> Result<(ActivityReport, Stats)> {
     let inputs = ingest::source::expand(&input.paths)?;
     let opts = ingest::Options {
         format: input.input_format,
@@ -58,7 +70,7 @@ pub fn collect(input: &InputArgs, by: GroupBy, g: &Global) -> Result<(ActivityRe
         Some(p) => Some(report::output::create_side_file(p)?),
         None => None,
     };
-    let mut acc = Activity::new();
+    let mut acc = Activity::with_window(since, until);
     let stats =
         ingest::read_signins(&inputs, &opts, rejects.as_mut().map(|r| r as &mut dyn std::io::Write), |s| {
             acc.add(s)
@@ -90,29 +102,6 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
     }
     out.commit()?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn short(id: &Option<String>) -> String {
-    match id.as_deref() {
-        Some(s) if s.chars().count() > 12 => format!("{}…", s.chars().take(8).collect::<String>()),
-        Some(s) => s.to_string(),
-        None => "-".into(),
-    }
-}
-
-/// A name where the logs carry one, else the shortened id.
-pub fn named(name: &Option<String>, id: &Option<String>, max: usize) -> String {
-    match name {
-        Some(n) => table::clip(n, max),
-        None => short(id),
-    }
-}
-
-pub fn partner_label(r: &crate::activity::ActivityRow, max: usize) -> String {
-    match &r.partner_tenant_name {
-        Some(n) => table::clip(&format!("{} {}", r.partner_tenant_id.short(), n), max),
-        None => r.partner_tenant_id.short(),
-    }
 }
 
 /// The table for people: names where the logs have them, short ids else,
@@ -164,15 +153,4 @@ fn text_view(report: &ActivityReport, color: bool) -> String {
     let mut s = table::render_text(&headers, &rows, &colors, table::terminal_width(), color);
     s.push('\n');
     s
-}
-
-/// The client app, with the resource after an arrow when it differs.
-pub fn app_label(r: &crate::activity::ActivityRow, max: usize) -> String {
-    let app = named(&r.app_name, &r.app_id, max);
-    if r.resource_id.is_some() && r.resource_id != r.app_id && r.resource_name != r.app_name {
-        let res = named(&r.resource_name, &r.resource_id, max);
-        table::clip(&format!("{app} → {res}"), max)
-    } else {
-        app
-    }
 }

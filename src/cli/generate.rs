@@ -30,11 +30,26 @@ pub struct Args {
     /// Write to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write the scenario's guests (local id, UPN, home id) as `replay --identities` reads them.
+    #[arg(long, value_name = "FILE")]
+    pub identities_out: Option<PathBuf>,
+    /// Also write the scenario's partner project group as `replay --groups` reads it.
+    #[arg(long, value_name = "FILE")]
+    pub groups_out: Option<PathBuf>,
 }
 
 pub fn run(args: Args, _g: &Global) -> Result<ExitCode> {
     let mut out = Output::create(args.output.as_deref())?;
     let mut scenario = Scenario::new(args.seed, args.partners);
+    for (path, text) in
+        [(&args.identities_out, scenario.identities_csv()), (&args.groups_out, scenario.groups_csv())]
+    {
+        if let Some(p) = path {
+            let mut f = Output::create(Some(p))?;
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            f.commit()?;
+        }
+    }
     let mut w = Writer::new(args.format, &mut out)?;
     for _ in 0..args.count {
         w.write(&scenario.sign_in())?;

@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod generate;
 pub mod policy;
+pub mod replay;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +21,7 @@ const ABOUT: &str =
 
 const EXAMPLES: &str = "\
 Examples:
+  xtenant replay --proposed samples/policies/proposed.json --current samples/policies/current.json samples/signins/
   xtenant activity samples/signins/                    who works with which partner tenant
   xtenant activity --by tenant --format csv logs.json.gz
   xtenant policy diff samples/policies/current.json samples/policies/proposed.json
@@ -49,6 +51,7 @@ pub enum Command {
     Activity(activity::Args),
     Generate(generate::Args),
     Policy(policy::Args),
+    Replay(replay::Args),
 }
 
 /// Where to read sign-ins from and how; shared by every command that does.
@@ -92,6 +95,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Activity(a) => activity::run(a, &ctx),
         Command::Generate(a) => generate::run(a, &ctx),
         Command::Policy(a) => policy::run(a, &ctx),
+        Command::Replay(a) => replay::run(a, &ctx),
     }
 }
 

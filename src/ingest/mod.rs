@@ -7,6 +7,7 @@
 //! results are handed to the caller strictly in input order. Memory is
 //! bounded by the number of batches in flight, whatever the input size.
 
+pub mod activity_table;
 pub mod csv;
 pub mod detect;
 pub mod framing;

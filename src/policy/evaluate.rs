@@ -81,11 +81,41 @@ pub struct Decision {
     pub reason: String,
 }
 
-/// Group membership of the user, in the tenant the targets name.
+/// Group membership of the user, in the tenant the targets name. Group
+/// ids are lower-case.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Membership<'a> {
+    /// Membership in every group is known: these are the user's groups.
     Known(&'a BTreeSet<String>),
+    /// Known only for the groups a directory export describes.
+    Described {
+        groups: &'a BTreeSet<String>,
+        member_of: &'a BTreeSet<String>,
+    },
     Unknown,
+}
+
+impl Membership<'_> {
+    fn is_member(&self, group: &str) -> Tri {
+        let g = group.to_ascii_lowercase();
+        match self {
+            Membership::Known(set) => {
+                if set.contains(&g) {
+                    Tri::Yes
+                } else {
+                    Tri::No
+                }
+            }
+            Membership::Described { groups, member_of } if groups.contains(&g) => {
+                if member_of.contains(&g) {
+                    Tri::Yes
+                } else {
+                    Tri::No
+                }
+            }
+            _ => Tri::Unknown,
+        }
+    }
 }
 
 /// Whether an applied Conditional Access policy required a grant control.
@@ -167,16 +197,17 @@ fn user_match(cfg: &TargetConfig, req: &Request<'_>) -> Match {
             }
         }
     }
-    if !groups.is_empty() {
-        match &req.groups {
-            Membership::Known(set) => {
-                if let Some(g) = groups.iter().find(|g| set.contains(&g.to_ascii_lowercase())) {
-                    return Match { tri: Tri::Yes, why: format!("group {g}") };
-                }
-            }
-            Membership::Unknown => unknown
-                .push(format!("membership of group(s) {} is not known (supply --groups)", groups.join(", "))),
+    let mut not_known = Vec::new();
+    for g in &groups {
+        match req.groups.is_member(g) {
+            Tri::Yes => return Match { tri: Tri::Yes, why: format!("group {g}") },
+            Tri::No => {}
+            Tri::Unknown => not_known.push(*g),
         }
+    }
+    if !not_known.is_empty() {
+        unknown
+            .push(format!("membership of group(s) {} is not known (supply --groups)", not_known.join(", ")));
     }
     if unknown.is_empty() {
         Match { tri: Tri::No, why: "no target matches the user".into() }

@@ -6,6 +6,7 @@
 
 pub mod apps;
 pub mod diff;
+pub mod directory;
 pub mod evaluate;
 pub mod load;
 pub mod model;

@@ -154,3 +154,37 @@ pub fn summary_lines(report: &ActivityReport, stats: &Stats) -> Vec<String> {
     }
     out
 }
+
+fn short(id: &Option<String>) -> String {
+    match id.as_deref() {
+        Some(s) if s.chars().count() > 12 => format!("{}…", s.chars().take(8).collect::<String>()),
+        Some(s) => s.to_string(),
+        None => "-".into(),
+    }
+}
+
+/// A name where the logs carry one, else the shortened id.
+pub fn named(name: &Option<String>, id: &Option<String>, max: usize) -> String {
+    match name {
+        Some(n) => super::table::clip(n, max),
+        None => short(id),
+    }
+}
+
+pub fn partner_label(r: &crate::activity::ActivityRow, max: usize) -> String {
+    match &r.partner_tenant_name {
+        Some(n) => super::table::clip(&format!("{} {}", r.partner_tenant_id.short(), n), max),
+        None => r.partner_tenant_id.short(),
+    }
+}
+
+/// The client app, with the resource after an arrow when it differs.
+pub fn app_label(r: &crate::activity::ActivityRow, max: usize) -> String {
+    let app = named(&r.app_name, &r.app_id, max);
+    if r.resource_id.is_some() && r.resource_id != r.app_id && r.resource_name != r.app_name {
+        let res = named(&r.resource_name, &r.resource_id, max);
+        super::table::clip(&format!("{app} → {res}"), max)
+    } else {
+        app
+    }
+}

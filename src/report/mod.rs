@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod output;
 pub mod progress;
+pub mod replay;
 pub mod style;
 pub mod table;
 

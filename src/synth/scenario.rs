@@ -11,6 +11,8 @@ use crate::model::{AccessType, EventType, Guid, UserType};
 
 pub const OUR_TENANT: &str = "3b8e5f2a-7c41-4d9e-a6b0-1f2c3d4e5f60";
 pub const OUR_TENANT_NAME: &str = "Contoso";
+/// Northwind's project group (in Northwind's tenant): half its users.
+pub const NORTHWIND_PROJECT_GROUP: &str = "6a1f3c2e-8d4b-4e7a-9c05-2b7d9e1f4a36";
 const DOMAIN: &str = "contoso.com";
 
 /// Apps that cross-tenant users reach: (client app id, client name,
@@ -297,14 +299,31 @@ impl Scenario {
                     (APPS[3].0.into(), APPS[3].1.into(), APPS[3].2.into(), APPS[3].3.into());
             }
             s.mfa_by_claim = partner.mfa_trusted && r.gen_bool(0.8);
-            s.ca_policies.push((Guid(0x5a11), "Require MFA for guests", "Mfa", "success"));
-            if partner.blocked_by_us && s.app_id == APPS[3].0 {
-                s.error_code = 500213;
+            // Direct connect users cannot do MFA in our tenant: the guest MFA
+            // policy only reaches them when their MFA claim is trusted.
+            if s.access_type != AccessType::B2bDirectConnect || partner.mfa_trusted {
+                s.ca_policies.push((Guid(0x5a11), "Require MFA for guests", "Mfa", "success"));
+            } else {
+                s.mfa_by_claim = false;
+            }
+            // Our inbound settings keep this partner's guests out of the Azure portal.
+            if partner.blocked_by_us && s.access_type == AccessType::B2bCollaboration {
+                if r.gen_bool(0.3) {
+                    (s.app_id, s.app_name, s.resource_id, s.resource_name) =
+                        (APPS[3].0.into(), APPS[3].1.into(), APPS[3].2.into(), APPS[3].3.into());
+                }
+                if s.app_id == APPS[3].0 {
+                    s.error_code = 500213;
+                }
             }
         } else {
             // Outbound: our user in a partner's tenant.
             s.resource_tenant = partner.id;
             s.access_type = if partner.direct_connect && r.gen_bool(0.2) {
+                // Teams shared channels: Teams and SharePoint only.
+                let teams = if r.gen_bool(0.5) { APPS[0] } else { APPS[1] };
+                (s.app_id, s.app_name, s.resource_id, s.resource_name) =
+                    (teams.0.into(), teams.1.into(), teams.2.into(), teams.3.into());
                 AccessType::B2bDirectConnect
             } else {
                 AccessType::B2bCollaboration
@@ -318,8 +337,15 @@ impl Scenario {
             if partner.blocks_us && r.gen_bool(0.6) {
                 s.error_code = 500213;
             }
-            if pi == 4 && s.app_id == APPS[3].0 {
-                s.error_code = 500212;
+            // Our outbound settings keep our users out of this partner's Azure portal.
+            if pi == 4 && s.access_type == AccessType::B2bCollaboration {
+                if r.gen_bool(0.5) {
+                    (s.app_id, s.app_name, s.resource_id, s.resource_name) =
+                        (APPS[3].0.into(), APPS[3].1.into(), APPS[3].2.into(), APPS[3].3.into());
+                }
+                if s.app_id == APPS[3].0 {
+                    s.error_code = 500212;
+                }
             }
         }
         if s.error_code == 0 && r.gen_bool(0.07) {
@@ -365,5 +391,30 @@ pub fn failure_reason(code: u32) -> &'static str {
         500212 => "NotAllowedByOutboundPolicyTenant - The user's administrator has set an outbound access policy that doesn't allow access to the resource tenant.",
         500213 => "NotAllowedByInboundPolicyTenant - The resource tenant's cross-tenant access policy doesn't allow this user to access this tenant.",
         _ => "Other.",
+    }
+}
+
+impl Scenario {
+    /// `local_user_id,user_principal_name,home_user_id` for every partner
+    /// user: what `replay --identities` reads.
+    pub fn identities_csv(&self) -> String {
+        let mut out = String::from("local_user_id,user_principal_name,home_user_id\n");
+        for p in &self.partners {
+            for u in &p.users {
+                out.push_str(&format!("{},{},{}\n", u.guest_id, u.upn, u.home_id));
+            }
+        }
+        out
+    }
+
+    /// `group_id,member_id`: Northwind's project group (every other user).
+    pub fn groups_csv(&self) -> String {
+        let mut out = String::from("group_id,member_id\n");
+        if let Some(nw) = self.partners.get(1) {
+            for u in nw.users.iter().step_by(2) {
+                out.push_str(&format!("{NORTHWIND_PROJECT_GROUP},{}\n", u.home_id));
+            }
+        }
+        out
     }
 }

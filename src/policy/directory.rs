@@ -1,0 +1,224 @@
+//! What evaluation may need from the directory: group memberships
+//! (`--groups`) and the home-tenant ids of guests (`--identities`).
+//!
+//! Groups: a CSV with `group_id,member_id` columns, or Graph
+//! `transitiveMembers` (or `members`) JSON, one group per file, the group
+//! id taken from the response's `@odata.context` or else the file name.
+//! Group-in-group rows are closed transitively, as Entra evaluates them.
+//! Identities: a CSV with `home_user_id` and `local_user_id` and/or
+//! `user_principal_name`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use serde_json::Value;
+
+use crate::model::guid::normalize_id;
+
+#[derive(Debug, Default, Clone)]
+pub struct Groups {
+    /// Every group the files describe (lower-case ids).
+    pub described: BTreeSet<String>,
+    /// member id -> the groups it belongs to, transitively.
+    pub member_of: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Groups {
+    pub fn of(&self, member: &str) -> Option<&BTreeSet<String>> {
+        self.member_of.get(&normalize_id(member))
+    }
+}
+
+fn header_index(headers: &csv::StringRecord, names: &[&str]) -> Option<usize> {
+    headers.iter().position(|h| {
+        let h: String =
+            h.trim().trim_start_matches('\u{feff}').chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        names.iter().any(|n| h.eq_ignore_ascii_case(n))
+    })
+}
+
+fn files(path: &Path) -> Result<Vec<PathBuf>> {
+    if path.is_dir() {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("{}: cannot list", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        v.sort();
+        Ok(v)
+    } else {
+        Ok(vec![path.to_path_buf()])
+    }
+}
+
+pub fn load_groups(paths: &[PathBuf]) -> Result<Groups> {
+    let mut direct: BTreeMap<String, BTreeSet<String>> = BTreeMap::new(); // group -> members
+    for path in paths {
+        for f in files(path)? {
+            let text =
+                std::fs::read_to_string(&f).with_context(|| format!("{}: cannot read", f.display()))?;
+            let t = text.trim_start_matches('\u{feff}').trim_start();
+            if t.starts_with('{') || t.starts_with('[') {
+                groups_json(&f, t, &mut direct)?;
+            } else {
+                groups_csv(&f, t, &mut direct)?;
+            }
+        }
+    }
+    // Transitive closure: a member that is itself a described group brings
+    // its members along.
+    let mut g = Groups { described: direct.keys().cloned().collect(), member_of: BTreeMap::new() };
+    for group in direct.keys() {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![group.clone()];
+        while let Some(x) = stack.pop() {
+            for m in direct.get(&x).into_iter().flatten() {
+                if seen.insert(m.clone()) && direct.contains_key(m) {
+                    stack.push(m.clone());
+                }
+            }
+        }
+        for m in seen {
+            g.member_of.entry(m).or_default().insert(group.clone());
+        }
+    }
+    Ok(g)
+}
+
+fn groups_csv(f: &Path, text: &str, out: &mut BTreeMap<String, BTreeSet<String>>) -> Result<()> {
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let h = r.headers().with_context(|| format!("{}: cannot read the CSV header", f.display()))?.clone();
+    let (Some(gi), Some(mi)) =
+        (header_index(&h, &["groupid"]), header_index(&h, &["memberid", "userid", "id"]))
+    else {
+        bail!("{}: a groups CSV needs `group_id` and `member_id` columns", f.display());
+    };
+    for (n, rec) in r.records().enumerate() {
+        let rec = rec.with_context(|| format!("{}: row {}", f.display(), n + 2))?;
+        let (g, m) = (rec.get(gi).unwrap_or("").trim(), rec.get(mi).unwrap_or("").trim());
+        if g.is_empty() || m.is_empty() {
+            bail!("{}: line {}: empty group_id or member_id", f.display(), n + 2);
+        }
+        out.entry(normalize_id(g)).or_default().insert(normalize_id(m));
+    }
+    Ok(())
+}
+
+fn groups_json(f: &Path, text: &str, out: &mut BTreeMap<String, BTreeSet<String>>) -> Result<()> {
+    let v: Value = serde_json::from_str(text).with_context(|| format!("{}: invalid JSON", f.display()))?;
+    let pages = match v {
+        Value::Array(a) => a,
+        other => vec![other],
+    };
+    for page in pages {
+        let ctx = page.get("@odata.context").and_then(Value::as_str).unwrap_or("");
+        let from_ctx = ctx
+            .split("groups('")
+            .nth(1)
+            .and_then(|r| r.split('\'').next())
+            .or_else(|| ctx.split("groups/").nth(1).and_then(|r| r.split('/').next()))
+            .map(str::to_string);
+        let from_name = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .filter(|s| crate::model::Guid::parse(s).is_some());
+        let Some(group) = from_ctx.or(from_name) else {
+            bail!(
+                "{}: cannot tell which group this is: expected @odata.context with groups('<id>') or a file named <group id>.json",
+                f.display()
+            );
+        };
+        let members = out.entry(normalize_id(&group)).or_default();
+        for m in page.get("value").and_then(Value::as_array).into_iter().flatten() {
+            match m.get("id").and_then(Value::as_str) {
+                Some(id) => {
+                    members.insert(normalize_id(id));
+                }
+                None => bail!("{}: a member without an `id`", f.display()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Guests' home-tenant object ids, by local object id and by UPN.
+#[derive(Debug, Default, Clone)]
+pub struct Identities {
+    by_local_id: BTreeMap<String, String>,
+    by_upn: BTreeMap<String, String>,
+}
+
+impl Identities {
+    pub fn home_id(&self, local_id: Option<&str>, upn: Option<&str>) -> Option<&str> {
+        local_id
+            .and_then(|l| self.by_local_id.get(&normalize_id(l)))
+            .or_else(|| upn.and_then(|u| self.by_upn.get(&u.trim().to_ascii_lowercase())))
+            .map(String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_local_id.len().max(self.by_upn.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+pub fn load_identities(path: &Path) -> Result<Identities> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let mut r = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let h = r.headers().with_context(|| format!("{}: cannot read the CSV header", path.display()))?.clone();
+    let home = header_index(&h, &["homeuserid", "originuserid"]).ok_or_else(|| {
+        anyhow::anyhow!("{}: an identities CSV needs a `home_user_id` column", path.display())
+    })?;
+    let local = header_index(&h, &["localuserid", "id", "userid"]);
+    let upn = header_index(&h, &["userprincipalname", "upn"]);
+    if local.is_none() && upn.is_none() {
+        bail!("{}: an identities CSV needs `local_user_id` or `user_principal_name`", path.display());
+    }
+    let mut ids = Identities::default();
+    for (n, rec) in r.records().enumerate() {
+        let rec = rec.with_context(|| format!("{}: row {}", path.display(), n + 2))?;
+        let Some(h) = rec.get(home).map(str::trim).filter(|s| !s.is_empty()) else { continue };
+        if let Some(l) = local.and_then(|i| rec.get(i)).map(str::trim).filter(|s| !s.is_empty()) {
+            ids.by_local_id.insert(normalize_id(l), normalize_id(h));
+        }
+        if let Some(u) = upn.and_then(|i| rec.get(i)).map(str::trim).filter(|s| !s.is_empty()) {
+            ids.by_upn.insert(u.to_ascii_lowercase(), normalize_id(h));
+        }
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_groups_close_over_nested_groups_and_json_pages_name_their_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("groups.csv");
+        std::fs::write(&csv, "group_id,member_id\nAAAA0001-0000-4000-8000-000000000001,aaaa0002-0000-4000-8000-000000000002\naaaa0002-0000-4000-8000-000000000002,u1\n").unwrap();
+        let json = dir.path().join("members.json");
+        std::fs::write(&json, r##"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#groups('bbbb0001-0000-4000-8000-000000000001')/transitiveMembers","value":[{"@odata.type":"#microsoft.graph.user","id":"u2"}]}"##).unwrap();
+        let g = load_groups(&[csv, json]).unwrap();
+        let u1 = g.of("u1").unwrap();
+        assert!(u1.contains("aaaa0001-0000-4000-8000-000000000001"), "nested membership");
+        assert!(u1.contains("aaaa0002-0000-4000-8000-000000000002"));
+        assert!(g.of("u2").unwrap().contains("bbbb0001-0000-4000-8000-000000000001"));
+        assert_eq!(g.described.len(), 3);
+    }
+
+    #[test]
+    fn identities_by_local_id_or_upn() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ids.csv");
+        std::fs::write(&p, "local_user_id,user_principal_name,home_user_id\nC1D2E3F4-A5B6-4C7D-8E9F-0A1B2C3D4E5F,Ann@x.example,h1\n,bob@x.example,h2\n").unwrap();
+        let ids = load_identities(&p).unwrap();
+        assert_eq!(ids.home_id(Some("c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f"), None), Some("h1"));
+        assert_eq!(ids.home_id(None, Some("BOB@x.example")), Some("h2"));
+        assert_eq!(ids.home_id(Some("zz"), None), None);
+    }
+}

@@ -1,0 +1,423 @@
+//! Replay: every activity group evaluated under the current and the
+//! proposed policy, and what changes for it.
+//!
+//! The current verdict comes from the current policy when one is given
+//! (and is then checked against what the logs saw: calibration), else
+//! from the logs themselves. The partner's half of the decision is read
+//! from the logs too: sign-ins the partner's own settings refused stay
+//! refused whatever we change.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::activity::{ActivityRow, Totals};
+use crate::model::{AccessType, Direction, EventType, Guid};
+use crate::policy::directory::{Groups, Identities};
+use crate::policy::evaluate::{
+    evaluate, section_for, Decision, Membership, Need, Request, TrustNeeds, Verdict,
+};
+use crate::policy::resolve::effective;
+use crate::policy::Policy;
+
+/// What the proposal does to a group of sign-ins, worst first.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Impact {
+    /// Allowed now, blocked under the proposal.
+    Lost,
+    /// Still allowed, but users must now do something in our tenant.
+    Degraded,
+    /// Cannot be decided from the inputs; the reason says what is missing.
+    Unknown,
+    /// Blocked now, allowed under the proposal.
+    Gained,
+    Unchanged,
+}
+
+impl Impact {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Impact::Lost => "lost",
+            Impact::Degraded => "degraded",
+            Impact::Unknown => "unknown",
+            Impact::Gained => "gained",
+            Impact::Unchanged => "unchanged",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReplayRow {
+    #[serde(skip)]
+    pub activity: ActivityRow,
+    pub current: Verdict,
+    pub current_reason: String,
+    pub proposed: Verdict,
+    pub impact: Impact,
+    /// Why, under the proposal: the partner, section and target that decide.
+    pub reason: String,
+    /// With `--current`: where the current policy disagrees with the logs.
+    pub calibration: Option<String>,
+}
+
+/// Everything replay needs besides the activity.
+pub struct Inputs<'a> {
+    pub current: Option<&'a Policy>,
+    pub proposed: &'a Policy,
+    pub groups: Option<&'a Groups>,
+    pub identities: Option<&'a Identities>,
+}
+
+static EMPTY: BTreeSet<String> = BTreeSet::new();
+
+fn trust_needs(r: &ActivityRow) -> TrustNeeds {
+    let c = &r.counters;
+    let device = |n: u64| {
+        if n > 0 {
+            Need::Yes
+        } else if c.ca_details_missing > 0 {
+            Need::Unknown
+        } else {
+            Need::No
+        }
+    };
+    TrustNeeds {
+        mfa: if c.mfa_required > 0 { Need::Yes } else { Need::No },
+        mfa_by_claim: c.mfa_by_claim > 0,
+        compliant_device: device(c.compliant_device_required),
+        hybrid_joined_device: device(c.hybrid_join_required),
+    }
+}
+
+/// The user id the section's targets would name, and a note when it
+/// cannot be known.
+fn target_user<'a>(r: &'a ActivityRow, inputs: &'a Inputs<'_>) -> Option<&'a str> {
+    let local = r.user_id.as_deref()?;
+    match (r.direction, r.access_type) {
+        // Our own users: the logged id is the one our outbound targets name.
+        (Direction::Outbound, _) => Some(local),
+        // No guest account exists for direct connect: the logged id is the
+        // home-tenant id (docs/policy-semantics.md).
+        (Direction::Inbound, AccessType::B2bDirectConnect) => Some(local),
+        // A B2B collaboration guest: our local id; the targets name the home id.
+        (Direction::Inbound, _) => {
+            inputs.identities.and_then(|i| i.home_id(Some(local), r.user_principal_name.as_deref()))
+        }
+    }
+}
+
+/// An export without Conditional Access details leaves device
+/// requirements unknown. But an external user can satisfy one only with a
+/// trusted home-tenant claim: if such sign-ins succeeded while the current
+/// policy did not trust that claim, no device requirement applied to them.
+fn refine_with_current(mut needs: TrustNeeds, r: &ActivityRow, current: Option<&Policy>) -> TrustNeeds {
+    let Some(current) = current else { return needs };
+    if r.direction != Direction::Inbound
+        || r.counters.successes == 0
+        || r.counters.successes != r.counters.sign_ins
+    {
+        return needs;
+    }
+    let trust = effective(current, Some(r.partner_tenant_id)).inbound_trust;
+    if needs.compliant_device == Need::Unknown && !trust.is_compliant_device_accepted.value {
+        needs.compliant_device = Need::No;
+    }
+    if needs.hybrid_joined_device == Need::Unknown && !trust.is_hybrid_joined_device_accepted.value {
+        needs.hybrid_joined_device = Need::No;
+    }
+    needs
+}
+
+fn request<'a>(r: &'a ActivityRow, inputs: &'a Inputs<'_>) -> Request<'a> {
+    let user = target_user(r, inputs);
+    let groups = match (inputs.groups, user) {
+        (Some(g), Some(u)) => {
+            Membership::Described { groups: &g.described, member_of: g.of(u).unwrap_or(&EMPTY) }
+        }
+        _ => Membership::Unknown,
+    };
+    Request {
+        direction: r.direction,
+        access_type: r.access_type,
+        partner: r.partner_tenant_id,
+        user_id: user,
+        groups,
+        app_id: r.app_id.as_deref(),
+        resource_id: r.resource_id.as_deref(),
+        trust: refine_with_current(trust_needs(r), r, inputs.current),
+    }
+}
+
+/// What the logs saw, as a verdict on our half.
+fn observed(r: &ActivityRow) -> Decision {
+    let c = &r.counters;
+    let d = |verdict, reason: String| Decision { verdict, degraded: false, reason };
+    if section_for(r.direction, r.access_type).is_none() && r.access_type != AccessType::Unknown {
+        return d(Verdict::NotGoverned, format!("{} sign-ins are not governed", r.access_type.as_str()));
+    }
+    if c.successes > 0 {
+        return d(Verdict::Allowed, format!("{} of {} sign-ins succeeded", c.successes, c.sign_ins));
+    }
+    if r.blocked_by_us() > 0 && r.blocked_by_us() + r.blocked_by_partner() == c.sign_ins {
+        return d(
+            Verdict::Blocked,
+            format!("all {} sign-ins failed with our cross-tenant policy error", c.sign_ins),
+        );
+    }
+    d(
+        Verdict::Unknown,
+        "no sign-in succeeded and the failures were not our cross-tenant policy blocks".into(),
+    )
+}
+
+/// The partner refused every sign-in of this group (AADSTS500213 on our
+/// outbound sign-ins, 500212 on inbound ones): nothing we change helps.
+fn partner_refused(r: &ActivityRow) -> Option<String> {
+    let c = &r.counters;
+    if c.successes == 0 && r.blocked_by_partner() > 0 && r.blocked_by_us() == 0 {
+        let code = if r.direction == Direction::Outbound {
+            "AADSTS500213, their inbound settings"
+        } else {
+            "AADSTS500212, their outbound settings"
+        };
+        Some(format!(
+            "partner {} refused all {} sign-ins itself ({code}): it stays blocked whatever our policy says",
+            r.partner_tenant_id, c.sign_ins
+        ))
+    } else {
+        None
+    }
+}
+
+fn calibrate(r: &ActivityRow, cur: &Decision) -> Option<String> {
+    let c = &r.counters;
+    let ours = r.blocked_by_us();
+    match cur.verdict {
+        Verdict::Blocked if c.successes > 0 => Some(format!(
+            "{} sign-ins succeeded but the current policy blocks them: the policy changed during the window, or this is not the policy in force",
+            c.successes
+        )),
+        Verdict::Allowed if ours > 0 => Some(format!(
+            "{ours} sign-ins failed with our cross-tenant policy error but the current policy allows them: the policy changed during the window, or this is not the policy in force"
+        )),
+        _ => None,
+    }
+}
+
+/// Same settings for this partner and section in both policies: whatever
+/// the (perhaps unknown) verdict, it cannot change.
+fn same_settings(current: &Policy, proposed: &Policy, r: &ActivityRow) -> bool {
+    let Some(section) = section_for(r.direction, r.access_type) else { return true };
+    let a = effective(current, Some(r.partner_tenant_id));
+    let b = effective(proposed, Some(r.partner_tenant_id));
+    let key = |c: &crate::policy::model::TargetConfig| {
+        (c.access_type, c.targets.iter().map(|t| t.target.to_ascii_lowercase()).collect::<BTreeSet<_>>())
+    };
+    let (x, y) = (a.section(section), b.section(section));
+    key(&x.users_and_groups.value) == key(&y.users_and_groups.value)
+        && key(&x.applications.value) == key(&y.applications.value)
+        && a.inbound_trust.is_mfa_accepted.value == b.inbound_trust.is_mfa_accepted.value
+        && a.inbound_trust.is_compliant_device_accepted.value
+            == b.inbound_trust.is_compliant_device_accepted.value
+        && a.inbound_trust.is_hybrid_joined_device_accepted.value
+            == b.inbound_trust.is_hybrid_joined_device_accepted.value
+        && a.cloud == b.cloud
+        && current.allowed_cloud_endpoints == proposed.allowed_cloud_endpoints
+}
+
+pub fn replay_row(r: ActivityRow, inputs: &Inputs<'_>) -> ReplayRow {
+    let req = request(&r, inputs);
+    let cur = match inputs.current {
+        Some(p) => evaluate(p, &req),
+        None => observed(&r),
+    };
+    let calibration = inputs.current.and_then(|_| calibrate(&r, &cur));
+    let prop = evaluate(inputs.proposed, &req);
+    let (impact, reason) = if let Some(why) = partner_refused(&r) {
+        (Impact::Unchanged, why)
+    } else {
+        let impact = match (cur.verdict, prop.verdict) {
+            (Verdict::NotGoverned, _) | (_, Verdict::NotGoverned) => Impact::Unchanged,
+            (Verdict::Allowed, Verdict::Blocked) => Impact::Lost,
+            (Verdict::Blocked, Verdict::Allowed) => Impact::Gained,
+            (Verdict::Allowed, Verdict::Allowed) if prop.degraded && !cur.degraded => Impact::Degraded,
+            (Verdict::Unknown, _) | (_, Verdict::Unknown) => {
+                if inputs.current.is_some_and(|c| same_settings(c, inputs.proposed, &r)) {
+                    Impact::Unchanged
+                } else {
+                    Impact::Unknown
+                }
+            }
+            _ => Impact::Unchanged,
+        };
+        (impact, prop.reason.clone())
+    };
+    ReplayRow {
+        current: cur.verdict,
+        current_reason: cur.reason,
+        proposed: prop.verdict,
+        impact,
+        reason,
+        calibration,
+        activity: r,
+    }
+}
+
+/// Replays every row (in parallel), worst impact first, then most sign-ins.
+pub fn replay(rows: Vec<ActivityRow>, inputs: &Inputs<'_>) -> Vec<ReplayRow> {
+    let mut out: Vec<ReplayRow> = rows.into_par_iter().map(|r| replay_row(r, inputs)).collect();
+    out.sort_by(|a, b| {
+        (
+            a.impact,
+            std::cmp::Reverse(a.activity.counters.sign_ins),
+            a.activity.direction,
+            a.activity.partner_tenant_id,
+            &a.activity.app_id,
+            &a.activity.resource_id,
+            &a.activity.user_id,
+        )
+            .cmp(&(
+                b.impact,
+                std::cmp::Reverse(b.activity.counters.sign_ins),
+                b.activity.direction,
+                b.activity.partner_tenant_id,
+                &b.activity.app_id,
+                &b.activity.resource_id,
+                &b.activity.user_id,
+            ))
+    });
+    out
+}
+
+/// Per partner: who and what is affected.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct PartnerImpact {
+    pub partner_tenant_id: String,
+    pub partner_tenant_name: Option<String>,
+    pub lost_users: usize,
+    pub lost_apps: usize,
+    pub lost_sign_ins: u64,
+    pub degraded_users: usize,
+    pub degraded_sign_ins: u64,
+    pub unknown_sign_ins: u64,
+    pub gained_sign_ins: u64,
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Summary {
+    pub window_first: Option<DateTime<Utc>>,
+    pub window_last: Option<DateTime<Utc>>,
+    pub coverage_warnings: Vec<String>,
+    /// Impact -> (rows, sign-ins).
+    pub impacts: BTreeMap<&'static str, (usize, u64)>,
+    pub partners: Vec<PartnerImpact>,
+    pub calibration_mismatches: Vec<String>,
+}
+
+pub fn summarize(rows: &[ReplayRow], totals: Option<&Totals>, current_given: bool) -> Summary {
+    let mut s = Summary::default();
+    for i in [Impact::Lost, Impact::Degraded, Impact::Unknown, Impact::Gained, Impact::Unchanged] {
+        s.impacts.insert(i.as_str(), (0, 0));
+    }
+    let (first, last) = match totals {
+        Some(t) => (t.first_seen, t.last_seen),
+        None => (
+            rows.iter().filter_map(|r| r.activity.counters.first_seen).min(),
+            rows.iter().filter_map(|r| r.activity.counters.last_seen).max(),
+        ),
+    };
+    s.window_first = first;
+    s.window_last = last;
+    if let (Some(a), Some(b)) = (first, last) {
+        let days = (b - a).num_hours() as f64 / 24.0;
+        if b - a < Duration::days(28) {
+            s.coverage_warnings.push(format!(
+                "the logs cover {days:.1} days: Entra keeps sign-ins for 30 days at most, so access used rarely or seasonally may be missing; keep history with a longer export"
+            ));
+        }
+    }
+    match totals {
+        Some(t) => {
+            if !t.cross_tenant_by_event_type.contains_key(EventType::NonInteractive.as_str()) {
+                s.coverage_warnings.push(
+                    "no non-interactive sign-ins in the input: token refreshes by apps and clients that keep access alive are not covered; export NonInteractiveUserSignInLogs too".into(),
+                );
+            }
+        }
+        None => s
+            .coverage_warnings
+            .push("replaying an activity table: which sign-in logs it was built from is not known".into()),
+    }
+    #[derive(Default)]
+    struct Acc {
+        p: PartnerImpact,
+        lost_users: BTreeSet<String>,
+        lost_apps: BTreeSet<String>,
+        degraded_users: BTreeSet<String>,
+    }
+    let mut per: BTreeMap<Guid, Acc> = BTreeMap::new();
+    for r in rows {
+        let a = &r.activity;
+        let e = s.impacts.entry(r.impact.as_str()).or_default();
+        e.0 += 1;
+        e.1 += a.counters.sign_ins;
+        if let Some(m) = &r.calibration {
+            s.calibration_mismatches.push(format!(
+                "{} {} partner {} app {} user {}: {m}",
+                a.direction.as_str(),
+                a.access_type.as_str(),
+                a.partner_tenant_id,
+                a.app_name.as_deref().or(a.app_id.as_deref()).unwrap_or("-"),
+                a.user_principal_name.as_deref().or(a.user_id.as_deref()).unwrap_or("-")
+            ));
+        }
+        if r.impact == Impact::Unchanged {
+            continue;
+        }
+        let Acc { p, lost_users, lost_apps, degraded_users } =
+            per.entry(a.partner_tenant_id).or_insert_with(|| Acc {
+                p: PartnerImpact {
+                    partner_tenant_id: a.partner_tenant_id.to_string(),
+                    partner_tenant_name: a.partner_tenant_name.clone(),
+                    ..PartnerImpact::default()
+                },
+                ..Acc::default()
+            });
+        let user = a.user_id.clone().unwrap_or_default();
+        match r.impact {
+            Impact::Lost => {
+                p.lost_sign_ins += a.counters.sign_ins;
+                lost_users.insert(user);
+                lost_apps.insert(a.app_id.clone().unwrap_or_default());
+            }
+            Impact::Degraded => {
+                p.degraded_sign_ins += a.counters.sign_ins;
+                degraded_users.insert(user);
+            }
+            Impact::Unknown => p.unknown_sign_ins += a.counters.sign_ins,
+            Impact::Gained => p.gained_sign_ins += a.counters.sign_ins,
+            Impact::Unchanged => {}
+        }
+        p.last_seen = p.last_seen.max(a.counters.last_seen);
+    }
+    s.partners = per
+        .into_values()
+        .map(|a| PartnerImpact {
+            lost_users: a.lost_users.len(),
+            lost_apps: a.lost_apps.len(),
+            degraded_users: a.degraded_users.len(),
+            ..a.p
+        })
+        .collect();
+    s.partners.sort_by(|a, b| {
+        b.lost_sign_ins.cmp(&a.lost_sign_ins).then(a.partner_tenant_id.cmp(&b.partner_tenant_id))
+    });
+    if !current_given {
+        s.calibration_mismatches.clear();
+    }
+    s
+}

@@ -1,0 +1,252 @@
+//! Rendering `replay` results: a summary per partner, then the rows.
+
+use serde_json::{json, Value};
+
+use crate::activity::GroupBy;
+use crate::replay::{Impact, ReplayRow, Summary};
+
+use super::table::{clip, opt, short_access, Table};
+use super::{activity as act, rfc3339, SCHEMA_VERSION};
+
+pub const EXTRA_COLUMNS: [&str; 6] =
+    ["current", "proposed", "impact", "reason", "current_reason", "calibration"];
+
+pub fn table(rows: &[ReplayRow], by: GroupBy) -> Table {
+    let mut columns = act::columns(by);
+    columns.extend(EXTRA_COLUMNS);
+    let mut t = Table::new(columns);
+    for r in rows {
+        let row = t
+            .columns
+            .iter()
+            .map(|c| match *c {
+                "current" => json!(r.current.as_str()),
+                "proposed" => json!(r.proposed.as_str()),
+                "impact" => json!(r.impact.as_str()),
+                "reason" => json!(r.reason),
+                "current_reason" => json!(r.current_reason),
+                "calibration" => opt(&r.calibration),
+                other => act::cell(&r.activity, other),
+            })
+            .collect();
+        t.rows.push(row);
+    }
+    t
+}
+
+pub fn summary_json(s: &Summary) -> Value {
+    json!({
+        "window": {"first": s.window_first.as_ref().map(rfc3339), "last": s.window_last.as_ref().map(rfc3339)},
+        "coverage_warnings": s.coverage_warnings,
+        "impacts": s.impacts.iter().map(|(k, (rows, sign_ins))| (k.to_string(), json!({"rows": rows, "sign_ins": sign_ins}))).collect::<serde_json::Map<_, _>>(),
+        "partners": s.partners.iter().map(|p| json!({
+            "partner_tenant_id": p.partner_tenant_id, "partner_tenant_name": p.partner_tenant_name,
+            "lost_users": p.lost_users, "lost_apps": p.lost_apps, "lost_sign_ins": p.lost_sign_ins,
+            "degraded_users": p.degraded_users, "degraded_sign_ins": p.degraded_sign_ins,
+            "unknown_sign_ins": p.unknown_sign_ins, "gained_sign_ins": p.gained_sign_ins,
+            "last_seen": p.last_seen.as_ref().map(rfc3339),
+        })).collect::<Vec<_>>(),
+        "calibration_mismatches": s.calibration_mismatches,
+    })
+}
+
+pub fn json_document(rows: &[ReplayRow], by: GroupBy, s: &Summary, run: Value) -> Value {
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "by": by,
+        "run": run,
+        "summary": summary_json(s),
+        "rows": table(rows, by).objects(),
+    })
+}
+
+fn impact_line(s: &Summary) -> String {
+    let parts: Vec<String> = ["lost", "degraded", "unknown", "gained", "unchanged"]
+        .iter()
+        .map(|k| {
+            let (n, si) = s.impacts.get(k).copied().unwrap_or_default();
+            format!("{n} {k} ({si} sign-ins)")
+        })
+        .collect();
+    format!("impact: {}", parts.join(", "))
+}
+
+fn who(r: &ReplayRow) -> String {
+    let a = &r.activity;
+    a.user_principal_name.clone().or_else(|| a.user_id.clone()).unwrap_or_else(|| match a.distinct_users {
+        Some(n) => format!("{n} user(s)"),
+        None => "-".into(),
+    })
+}
+
+fn color(impact: Impact) -> &'static str {
+    match impact {
+        Impact::Lost => "31",
+        Impact::Degraded => "33",
+        Impact::Unknown => "35",
+        Impact::Gained => "32",
+        Impact::Unchanged => "0",
+    }
+}
+
+/// The view for people.
+pub fn text(rows: &[ReplayRow], s: &Summary, all: bool, colored: bool, width: usize) -> String {
+    let paint = |code: &str, t: &str| if colored { format!("\x1b[{code}m{t}\x1b[0m") } else { t.to_string() };
+    let mut out = String::new();
+    out.push_str(&impact_line(s));
+    out.push('\n');
+    if let (Some(a), Some(b)) = (s.window_first, s.window_last) {
+        out.push_str(&format!("window: {} to {}\n", rfc3339(&a), rfc3339(&b)));
+    }
+    for w in &s.coverage_warnings {
+        out.push_str(&paint("33", &format!("warning: {w}")));
+        out.push('\n');
+    }
+    if !s.calibration_mismatches.is_empty() {
+        out.push_str(&paint(
+            "33",
+            &format!(
+                "calibration: {} group(s) where the current policy disagrees with the logs; trust the prediction less for them:",
+                s.calibration_mismatches.len()
+            ),
+        ));
+        out.push('\n');
+        for m in s.calibration_mismatches.iter().take(10) {
+            out.push_str(&format!("  {}\n", clip(m, width.saturating_sub(2))));
+        }
+        if s.calibration_mismatches.len() > 10 {
+            out.push_str(&format!(
+                "  ... and {} more (see --format json)\n",
+                s.calibration_mismatches.len() - 10
+            ));
+        }
+    }
+    if !s.partners.is_empty() {
+        out.push('\n');
+        let headers = [
+            "partner",
+            "lost users",
+            "lost apps",
+            "lost sign-ins",
+            "degraded users",
+            "unknown",
+            "gained",
+            "last seen",
+        ];
+        let body: Vec<Vec<String>> = s
+            .partners
+            .iter()
+            .map(|p| {
+                let name = match &p.partner_tenant_name {
+                    Some(n) => clip(&format!("{} {n}", &p.partner_tenant_id[..8]), 26),
+                    None => p.partner_tenant_id[..8].to_string(),
+                };
+                vec![
+                    name,
+                    p.lost_users.to_string(),
+                    p.lost_apps.to_string(),
+                    p.lost_sign_ins.to_string(),
+                    p.degraded_users.to_string(),
+                    p.unknown_sign_ins.to_string(),
+                    p.gained_sign_ins.to_string(),
+                    p.last_seen.map_or(String::new(), |t| t.format("%Y-%m-%d").to_string()),
+                ]
+            })
+            .collect();
+        out.push_str(&super::table::render_text(&headers, &body, &[], width as u16, colored));
+        out.push('\n');
+    }
+    let shown: Vec<&ReplayRow> = rows.iter().filter(|r| all || r.impact != Impact::Unchanged).collect();
+    if shown.is_empty() {
+        out.push_str("\nno access changes\n");
+        return out;
+    }
+    out.push('\n');
+    for r in shown {
+        let a = &r.activity;
+        let dir = if a.direction == crate::model::Direction::Inbound { "in " } else { "out" };
+        let head = format!(
+            "{:<9} {dir} {:<11} {:<20} {:<30} {:<26} {:>5} sign-ins  last {}",
+            r.impact.as_str().to_uppercase(),
+            short_access(a.access_type),
+            clip(&act::partner_label(a, 20), 20),
+            clip(&act::app_label(a, 30), 30),
+            clip(&who(r), 26),
+            a.counters.sign_ins,
+            a.counters.last_seen.map_or(String::new(), |t| t.format("%Y-%m-%d").to_string()),
+        );
+        out.push_str(&paint(color(r.impact), head.trim_end()));
+        out.push('\n');
+        let why = format!("{} -> {}: {}", r.current.as_str(), r.proposed.as_str(), r.reason);
+        for line in wrap(&why, width.saturating_sub(10)) {
+            out.push_str(&format!("          {line}\n"));
+        }
+    }
+    out
+}
+
+fn wrap(s: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in s.split(' ') {
+        let cur = lines.last_mut().unwrap();
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width.max(20) {
+            lines.push(word.to_string());
+        } else {
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+        }
+    }
+    lines
+}
+
+/// For a change ticket.
+pub fn markdown(rows: &[ReplayRow], s: &Summary, all: bool) -> String {
+    let esc = |t: &str| t.replace('|', "\\|");
+    let mut out = String::from("### Impact of the proposed cross-tenant access policy\n\n");
+    out.push_str(&format!("{}\n\n", impact_line(s)));
+    if let (Some(a), Some(b)) = (s.window_first, s.window_last) {
+        out.push_str(&format!("Logs from {} to {}.\n\n", rfc3339(&a), rfc3339(&b)));
+    }
+    for w in &s.coverage_warnings {
+        out.push_str(&format!("> **Warning:** {}\n\n", esc(w)));
+    }
+    for m in &s.calibration_mismatches {
+        out.push_str(&format!("> **Calibration:** {}\n\n", esc(m)));
+    }
+    if !s.partners.is_empty() {
+        out.push_str("| partner | lost users | lost apps | lost sign-ins | degraded users | unknown sign-ins | gained sign-ins | last seen |\n|---|---:|---:|---:|---:|---:|---:|---|\n");
+        for p in &s.partners {
+            out.push_str(&format!(
+                "| {} {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                p.partner_tenant_id,
+                esc(p.partner_tenant_name.as_deref().unwrap_or("")),
+                p.lost_users,
+                p.lost_apps,
+                p.lost_sign_ins,
+                p.degraded_users,
+                p.unknown_sign_ins,
+                p.gained_sign_ins,
+                p.last_seen.as_ref().map(rfc3339).unwrap_or_default()
+            ));
+        }
+        out.push('\n');
+    }
+    out.push_str("| impact | direction | access | partner | app | user | sign-ins | why |\n|---|---|---|---|---|---|---:|---|\n");
+    for r in rows.iter().filter(|r| all || r.impact != Impact::Unchanged) {
+        let a = &r.activity;
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.impact.as_str(),
+            a.direction.as_str(),
+            a.access_type.as_str(),
+            esc(&a.partner_tenant_name.clone().unwrap_or_else(|| a.partner_tenant_id.to_string())),
+            esc(&act::app_label(a, 60)),
+            esc(&who(r)),
+            a.counters.sign_ins,
+            esc(&r.reason)
+        ));
+    }
+    out
+}
