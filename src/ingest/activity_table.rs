@@ -3,6 +3,7 @@
 //! earlier) can be replayed.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
@@ -14,13 +15,18 @@ use crate::model::{AccessType, Direction, Guid, UserType};
 
 /// Whether a file's first bytes look like an activity table.
 pub fn looks_like_activity_table(path: &Path) -> bool {
-    let Ok(mut f) = std::fs::File::open(path) else { return false };
-    let mut head = vec![0u8; 512];
-    let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);
-    let head = String::from_utf8_lossy(&head[..n]);
-    let head = head.trim_start_matches('\u{feff}');
-    head.starts_with("direction,access_type,partner_tenant_id")
-        || (head.starts_with("{\"direction\":") && head.contains("\"partner_tenant_id\""))
+    let Ok(f) = std::fs::File::open(path) else { return false };
+    let mut first = String::new();
+    if std::io::BufRead::read_line(&mut std::io::BufReader::new(f).take(1 << 20), &mut first).is_err() {
+        return false;
+    }
+    let first = first.trim_start_matches('\u{feff}').trim();
+    if first.starts_with("direction,access_type,partner_tenant_id") {
+        return true;
+    }
+    serde_json::from_str::<serde_json::Map<String, Value>>(first).is_ok_and(|m| {
+        ["direction", "partner_tenant_id", "sign_ins", "access_type"].iter().all(|k| m.contains_key(*k))
+    })
 }
 
 fn field<'a>(m: &'a BTreeMap<String, String>, k: &str, at: &str) -> Result<&'a str> {

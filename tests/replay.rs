@@ -1,0 +1,274 @@
+//! End-to-end replay scenarios: tests/fixtures/replay/make_replay.py
+//! writes one sign-in per case, with the expected outcome beside it.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+
+const OURS: &str = "6c3d2b1a-0f9e-4d8c-b7a6-5e4f3d2c1b0a";
+
+fn f(name: &str) -> String {
+    fixture(&format!("replay/{name}")).to_string_lossy().into_owned()
+}
+
+/// (partner prefix, direction, user suffix, app prefix) -> (current, proposed, impact, reason, calibration)
+type Rows = BTreeMap<(String, String, String, String), (String, String, String, String, String)>;
+
+fn replay(extra: &[&str]) -> (Rows, std::process::Output) {
+    let mut args = vec!["replay", "-q", "--tenant", OURS, "--format", "csv"];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    let mut rows = Rows::new();
+    let mut r = csv::Reader::from_reader(o.stdout.as_slice());
+    for rec in r.deserialize::<BTreeMap<String, String>>() {
+        let x = rec.unwrap();
+        rows.insert(
+            (
+                x["partner_tenant_id"][..8].to_string(),
+                x["direction"].clone(),
+                x["user_id"][34..].to_string(),
+                x["app_id"][..8].to_string(),
+            ),
+            (
+                x["current"].clone(),
+                x["proposed"].clone(),
+                x["impact"].clone(),
+                x["reason"].clone(),
+                x["calibration"].clone(),
+            ),
+        );
+    }
+    (rows, o)
+}
+
+fn impact<'a>(
+    rows: &'a Rows,
+    partner: &str,
+    dir: &str,
+    user: &str,
+    app: &str,
+) -> &'a (String, String, String, String, String) {
+    rows.get(&(partner.into(), dir.into(), user.into(), app.into()))
+        .unwrap_or_else(|| panic!("no row {partner} {dir} {user} {app} in {rows:#?}"))
+}
+
+fn with_policies() -> (Rows, std::process::Output) {
+    let (p, c, s) = (f("proposed.json"), f("current.json"), f("signins.ndjson"));
+    replay(&["--proposed", &p, "--current", &c, &s])
+}
+
+#[test]
+fn block_by_default_with_an_allow_listed_partner() {
+    let (rows, o) = with_policies();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Alpha is allow-listed for Office 365: SharePoint stays, the LOB app is lost.
+    assert_eq!(impact(&rows, "a1a1a1a1", "inbound", "01", "00000003").2, "unchanged");
+    let lob = impact(&rows, "a1a1a1a1", "inbound", "01", "5d3e1a7b");
+    assert_eq!(lob.2, "lost");
+    assert!(
+        lob.3.contains("b2bCollaborationInbound")
+            && lob.3.contains("[Office365]")
+            && lob.3.contains("office365-2026.11"),
+        "{}",
+        lob.3
+    );
+}
+
+#[test]
+fn a_partner_that_restricts_apps() {
+    let (rows, _) = with_policies();
+    assert_eq!(impact(&rows, "b2b2b2b2", "inbound", "02", "5d3e1a7b").2, "unchanged");
+    let portal = impact(&rows, "b2b2b2b2", "inbound", "02", "c44b4083");
+    assert_eq!(portal.2, "lost");
+    assert!(portal.3.contains("no target matches the app"), "{}", portal.3);
+}
+
+#[test]
+fn an_unlisted_partner_follows_the_changed_default_both_ways() {
+    let (rows, _) = with_policies();
+    let inbound = impact(&rows, "c3c3c3c3", "inbound", "03", "00000003");
+    assert_eq!(inbound.2, "lost");
+    assert!(inbound.3.contains("(default)"), "{}", inbound.3);
+    // Outbound: the default stays open.
+    assert_eq!(impact(&rows, "c3c3c3c3", "outbound", "04", "9e8d7c6b").2, "unchanged");
+}
+
+#[test]
+fn group_targets_are_unknown_without_a_groups_file_and_decided_with_one() {
+    let (rows, _) = with_policies();
+    for user in ["04", "05"] {
+        let r = impact(&rows, "b2b2b2b2", "outbound", user, "9e8d7c6b");
+        assert_eq!(r.2, "unknown");
+        assert!(r.3.contains("--groups"), "{}", r.3);
+    }
+    let (p, c, s, g) = (f("proposed.json"), f("current.json"), f("signins.ndjson"), f("groups.csv"));
+    let (rows, _) = replay(&["--proposed", &p, "--current", &c, "--groups", &g, &s]);
+    assert_eq!(impact(&rows, "b2b2b2b2", "outbound", "04", "9e8d7c6b").2, "unchanged");
+    let out = impact(&rows, "b2b2b2b2", "outbound", "05", "9e8d7c6b");
+    assert_eq!(out.2, "lost");
+    assert!(out.3.contains("usersAndGroups allowed"), "{}", out.3);
+}
+
+#[test]
+fn removing_mfa_trust_blocks_direct_connect_and_degrades_collaboration() {
+    let (rows, _) = with_policies();
+    let dc = impact(&rows, "d4d4d4d4", "inbound", "06", "1fec8e78");
+    assert_eq!(dc.2, "lost");
+    assert!(dc.3.contains("isMfaAccepted false"), "{}", dc.3);
+    let collab = impact(&rows, "e5e5e5e5", "inbound", "07", "00000003");
+    assert_eq!((collab.1.as_str(), collab.2.as_str()), ("allowed", "degraded"));
+    assert!(collab.3.contains("must do MFA in our tenant"), "{}", collab.3);
+}
+
+#[test]
+fn service_providers_and_ungoverned_access_types_are_unchanged() {
+    let (rows, _) = with_policies();
+    for (p, u) in [("f6f6f6f6", "08"), ("a7a7a7a7", "09")] {
+        let r = impact(&rows, p, "inbound", u, "c44b4083");
+        assert_eq!(
+            (r.0.as_str(), r.1.as_str(), r.2.as_str()),
+            ("not_governed", "not_governed", "unchanged"),
+            "{p}"
+        );
+    }
+}
+
+#[test]
+fn partner_refusals_stay_blocked_and_our_own_blocks_can_be_gained() {
+    let (rows, _) = with_policies();
+    let refused = impact(&rows, "c9c9c9c9", "outbound", "04", "9e8d7c6b");
+    assert_eq!(refused.2, "unchanged");
+    assert!(refused.3.contains("refused all 1 sign-ins itself"), "{}", refused.3);
+    let gained = impact(&rows, "a1a1a1a1", "outbound", "11", "9e8d7c6b");
+    assert_eq!((gained.0.as_str(), gained.1.as_str(), gained.2.as_str()), ("blocked", "allowed", "gained"));
+}
+
+#[test]
+fn calibration_flags_logs_that_contradict_the_current_policy() {
+    let (rows, _) = with_policies();
+    let phi = impact(&rows, "b8b8b8b8", "inbound", "10", "00000003");
+    assert!(
+        phi.4.contains("failed with our cross-tenant policy error but the current policy allows them"),
+        "{}",
+        phi.4
+    );
+    let (p, c, s) = (f("proposed.json"), f("current.json"), f("signins.ndjson"));
+    let o = run(&["replay", "-q", "--tenant", OURS, "--proposed", &p, "--current", &c, &s]);
+    assert!(stdout(&o).contains("calibration: 1 group(s)"), "{}", stdout(&o));
+}
+
+#[test]
+fn without_current_the_logs_decide_the_current_verdict() {
+    let (p, s) = (f("proposed.json"), f("signins.ndjson"));
+    let (rows, _) = replay(&["--proposed", &p, &s]);
+    // Our 500213 block is seen in the logs: blocked now, blocked under the proposal.
+    let phi = impact(&rows, "b8b8b8b8", "inbound", "10", "00000003");
+    assert_eq!((phi.0.as_str(), phi.2.as_str()), ("blocked", "unchanged"));
+    assert!(phi.4.is_empty(), "no calibration without --current");
+    assert_eq!(impact(&rows, "a1a1a1a1", "inbound", "01", "5d3e1a7b").2, "lost");
+}
+
+#[test]
+fn fail_on_sets_the_exit_code() {
+    let (p, c, s) = (f("proposed.json"), f("current.json"), f("signins.ndjson"));
+    let base = ["replay", "-q", "--tenant", OURS, "--proposed", p.as_str(), "--current", c.as_str()];
+    let code = |fail: &str| {
+        let mut a = base.to_vec();
+        a.extend(["--fail-on", fail, s.as_str()]);
+        run(&a).status.code()
+    };
+    assert_eq!(code("lost"), Some(1));
+    assert_eq!(code("degraded,unknown"), Some(1));
+    let o = run(&[
+        "replay",
+        "-q",
+        "--tenant",
+        OURS,
+        "--proposed",
+        &c,
+        "--current",
+        &c,
+        "--fail-on",
+        "lost,degraded,gained",
+        &s,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "a policy replayed against itself changes nothing");
+    let o = run(&["replay", "--proposed", &p, "--fail-on", "sometimes", &s]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn activity_tables_replay_like_the_raw_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, c, s) = (f("proposed.json"), f("current.json"), f("signins.ndjson"));
+    let (raw, _) = replay(&["--proposed", &p, "--current", &c, &s]);
+    for fmt in ["csv", "ndjson"] {
+        let t = dir.path().join(format!("activity.{fmt}"));
+        ok(&["activity", "-q", "--tenant", OURS, "--format", fmt, "-o", &t.to_string_lossy(), &s]);
+        let (from_table, o) = replay(&["--proposed", &p, "--current", &c, &t.to_string_lossy()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(from_table, raw, "{fmt}");
+    }
+}
+
+#[test]
+fn json_and_markdown_carry_the_summary() {
+    let (p, c, s) = (f("proposed.json"), f("current.json"), f("signins.ndjson"));
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "replay",
+        "-q",
+        "--tenant",
+        OURS,
+        "--proposed",
+        &p,
+        "--current",
+        &c,
+        "--format",
+        "json",
+        &s,
+    ]))
+    .unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["run"]["current_from"], "policy");
+    assert_eq!(v["summary"]["impacts"]["lost"]["rows"], 5);
+    assert_eq!(v["summary"]["impacts"]["gained"]["rows"], 1);
+    assert!(v["summary"]["coverage_warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("non-interactive")));
+    let partners = v["summary"]["partners"].as_array().unwrap();
+    assert!(
+        partners
+            .iter()
+            .any(|p| p["partner_tenant_id"] == "a1a1a1a1-0000-4000-8000-000000000000"
+                && p["lost_sign_ins"] == 1)
+    );
+    let md = ok(&[
+        "replay",
+        "-q",
+        "--tenant",
+        OURS,
+        "--proposed",
+        &p,
+        "--current",
+        &c,
+        "--format",
+        "markdown",
+        &s,
+    ]);
+    assert!(md.starts_with("### Impact of the proposed cross-tenant access policy"));
+    assert!(md.contains("| lost | inbound |"));
+}
+
+#[test]
+fn since_and_until_select_the_window() {
+    let (p, s) = (f("proposed.json"), f("signins.ndjson"));
+    let o = run(&["replay", "--tenant", OURS, "--proposed", &p, "--since", "2026-11-11", &s]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("no access changes"), "{}", stdout(&o));
+    let o = run(&["replay", "--tenant", OURS, "--proposed", &p, "--since", "yesterday-ish", &s]);
+    assert_eq!(o.status.code(), Some(2));
+}
