@@ -8,6 +8,7 @@
 
 pub mod activity;
 pub mod cli;
+pub mod files;
 pub mod ingest;
 pub mod model;
 pub mod policy;

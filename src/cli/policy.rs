@@ -221,14 +221,7 @@ fn show(
                     push("note".into(), table::clip(n, 60), "");
                 }
             }
-            let text = table::render_text(
-                &["partner", "setting", "value", "from"],
-                &rows,
-                &[],
-                200,
-                g.color && out.is_stdout(),
-            );
-            std::io::Write::write_all(&mut out, format!("{text}\n").as_bytes())?;
+            write_table(&mut out, &["partner", "setting", "value", "from"], &rows, g)?;
         }
     }
     out.commit()?;
@@ -337,17 +330,17 @@ fn run_diff(
                         ]
                     })
                     .collect();
-                let text = table::render_text(
-                    &["partner", "setting", "before", "after"],
-                    &rows,
-                    &[],
-                    200,
-                    g.color && out.is_stdout(),
-                );
-                std::io::Write::write_all(&mut out, format!("{text}\n").as_bytes())?;
+                write_table(&mut out, &["partner", "setting", "before", "after"], &rows, g)?;
             }
         }
     }
     out.commit()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Settings tables are wide by nature (setting paths): no width limit.
+fn write_table(out: &mut Output, headers: &[&str], rows: &[Vec<String>], g: &Global) -> Result<()> {
+    let text = table::render_text(headers, rows, &[], 200, g.color && out.is_stdout());
+    std::io::Write::write_all(out, format!("{text}\n").as_bytes())?;
+    Ok(())
 }

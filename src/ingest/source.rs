@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -54,7 +54,7 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>> {
         let meta = std::fs::metadata(p).with_context(|| format!("{}: cannot read", p.display()))?;
         if meta.is_dir() {
             let before = out.len();
-            walk(p, &mut out)?;
+            out.extend(crate::files::files_under(p)?.into_iter().map(Input::File));
             if out.len() == before {
                 bail!("{}: the directory holds no files", p.display());
             }
@@ -63,23 +63,6 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>> {
         }
     }
     Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("{}: cannot list the directory", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else {
-            out.push(Input::File(p));
-        }
-    }
-    Ok(())
 }
 
 /// Counts the raw (compressed) bytes read, for progress reporting.

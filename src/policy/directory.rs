@@ -40,13 +40,7 @@ fn header_index(headers: &csv::StringRecord, names: &[&str]) -> Option<usize> {
 
 fn files(path: &Path) -> Result<Vec<PathBuf>> {
     if path.is_dir() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("{}: cannot list", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        v.sort();
-        Ok(v)
+        crate::files::files_under(path)
     } else {
         Ok(vec![path.to_path_buf()])
     }

@@ -32,6 +32,9 @@ impl Tri {
             _ => Tri::Unknown,
         }
     }
+    pub fn or(self, o: Tri) -> Tri {
+        !(!self).and(!o)
+    }
 }
 
 impl std::ops::Not for Tri {
@@ -330,45 +333,20 @@ pub fn evaluate(policy: &Policy, req: &Request<'_>) -> Decision {
             format!("{prefix}: accessType unknownFutureValue cannot be evaluated"),
         );
     }
-    // The four-row table (docs/policy-semantics.md).
-    let (allowed, deciding) = match (ua, aa) {
-        (AccessKind::Allowed, AccessKind::Allowed) => {
-            let v = u.tri.and(a.tri);
-            let d = if u.tri != Tri::Yes {
-                half_text("usersAndGroups", users, &u)
-            } else {
-                half_text("applications", apps, &a)
-            };
-            (v, d)
-        }
-        (AccessKind::Allowed, AccessKind::Blocked) => {
-            let v = u.tri.and(!a.tri);
-            let d = if u.tri != Tri::Yes {
-                half_text("usersAndGroups", users, &u)
-            } else {
-                half_text("applications", apps, &a)
-            };
-            (v, d)
-        }
-        (AccessKind::Blocked, AccessKind::Allowed) => {
-            let v = (!u.tri).and(a.tri);
-            let d = if u.tri != Tri::No {
-                half_text("usersAndGroups", users, &u)
-            } else {
-                half_text("applications", apps, &a)
-            };
-            (v, d)
-        }
-        _ => {
-            // Both blocked: blocked only where both lists match.
-            let v = !u.tri.and(a.tri);
-            let d = if u.tri != Tri::Yes {
-                half_text("usersAndGroups", users, &u)
-            } else {
-                half_text("applications", apps, &a)
-            };
-            (v, d)
-        }
+    // The four-row table (docs/policy-semantics.md). Each half becomes a
+    // term that must hold for access: "matches" for an allow-list, "does
+    // not match" for a deny-list. Both halves blocked is the one row where
+    // either term suffices: only users AND apps both listed are blocked.
+    let user_term = if ua == AccessKind::Allowed { u.tri } else { !u.tri };
+    let app_term = if aa == AccessKind::Allowed { a.tri } else { !a.tri };
+    let both_blocked = ua == AccessKind::Blocked && aa == AccessKind::Blocked;
+    let allowed = if both_blocked { user_term.or(app_term) } else { user_term.and(app_term) };
+    // Name the half that decided: the user half unless it is satisfied.
+    let users_decide = if both_blocked { u.tri != Tri::Yes } else { user_term != Tri::Yes };
+    let deciding = if users_decide {
+        half_text("usersAndGroups", users, &u)
+    } else {
+        half_text("applications", apps, &a)
     };
     let mut reason = format!("{prefix}: {deciding}");
     if allowed == Tri::No {

@@ -28,8 +28,10 @@ pub fn load(path: &Path) -> Result<(Policy, LoadErrors)> {
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
         files.push(("<stdin>".to_string(), s));
     } else if path.is_dir() {
-        let mut found = Vec::new();
-        walk(path, &mut found)?;
+        let found: Vec<PathBuf> = crate::files::files_under(path)?
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")))
+            .collect();
         if found.is_empty() {
             bail!("{}: no .json files in the directory", path.display());
         }
@@ -75,23 +77,6 @@ pub fn load_valid(path: &Path) -> Result<Policy> {
         );
     }
     Ok(p)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("{}: cannot list", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
-            out.push(p);
-        }
-    }
-    Ok(())
 }
 
 struct Builder {

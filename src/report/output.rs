@@ -51,6 +51,15 @@ impl Output {
         if let (Some(t), Some(target)) = (self.temp.take(), self.target.take()) {
             let t = t.into_inner().map_err(|e| e.into_error())?;
             t.as_file().sync_all().ok();
+            // Temp files are created private (0600); an output file should get
+            // the mode a plain write would give: the old file's, else 0644.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode =
+                    std::fs::metadata(&target).map(|m| m.permissions().mode() & 0o777).unwrap_or(0o644);
+                std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(mode)).ok();
+            }
             t.persist(&target).with_context(|| format!("{}: cannot write", target.display()))?;
         }
         Ok(())
@@ -105,5 +114,17 @@ mod tests {
         o.write_all(b"new").unwrap();
         o.commit().unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "new");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn new_files_are_readable_like_plain_writes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("report.csv");
+        let mut o = Output::create(Some(&p)).unwrap();
+        o.write_all(b"x").unwrap();
+        o.commit().unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
     }
 }
