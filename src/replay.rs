@@ -17,9 +17,9 @@ use crate::activity::{ActivityRow, Totals};
 use crate::model::{AccessType, Direction, EventType, Guid};
 use crate::policy::directory::{Groups, Identities};
 use crate::policy::evaluate::{
-    evaluate, section_for, Decision, Membership, Need, Request, TrustNeeds, Verdict,
+    evaluate_resolved, section_for, Decision, Membership, Need, Request, TrustNeeds, Verdict,
 };
-use crate::policy::resolve::effective;
+use crate::policy::resolve::{effective, Effective};
 use crate::policy::Policy;
 
 /// What the proposal does to a group of sign-ins, worst first.
@@ -71,6 +71,32 @@ pub struct Inputs<'a> {
     pub identities: Option<&'a Identities>,
 }
 
+/// Each partner's settings under one policy, resolved once.
+struct Resolved<'a> {
+    policy: &'a Policy,
+    partners: BTreeMap<Guid, Effective>,
+}
+
+impl<'a> Resolved<'a> {
+    fn new(policy: &'a Policy, partners: &BTreeSet<Guid>) -> Self {
+        Resolved { policy, partners: partners.iter().map(|p| (*p, effective(policy, Some(*p)))).collect() }
+    }
+
+    fn of(&self, partner: Guid) -> &Effective {
+        self.partners.get(&partner).expect("every partner in the rows is resolved")
+    }
+
+    fn evaluate(&self, req: &Request<'_>) -> Decision {
+        evaluate_resolved(self.policy, self.of(req.partner), req)
+    }
+}
+
+struct Context<'a> {
+    inputs: &'a Inputs<'a>,
+    current: Option<Resolved<'a>>,
+    proposed: Resolved<'a>,
+}
+
 static EMPTY: BTreeSet<String> = BTreeSet::new();
 
 fn trust_needs(r: &ActivityRow) -> TrustNeeds {
@@ -113,7 +139,7 @@ fn target_user<'a>(r: &'a ActivityRow, inputs: &'a Inputs<'_>) -> Option<&'a str
 /// requirements unknown. But an external user can satisfy one only with a
 /// trusted home-tenant claim: if such sign-ins succeeded while the current
 /// policy did not trust that claim, no device requirement applied to them.
-fn refine_with_current(mut needs: TrustNeeds, r: &ActivityRow, current: Option<&Policy>) -> TrustNeeds {
+fn refine_with_current(mut needs: TrustNeeds, r: &ActivityRow, current: Option<&Resolved<'_>>) -> TrustNeeds {
     let Some(current) = current else { return needs };
     if r.direction != Direction::Inbound
         || r.counters.successes == 0
@@ -121,7 +147,7 @@ fn refine_with_current(mut needs: TrustNeeds, r: &ActivityRow, current: Option<&
     {
         return needs;
     }
-    let trust = effective(current, Some(r.partner_tenant_id)).inbound_trust;
+    let trust = &current.of(r.partner_tenant_id).inbound_trust;
     if needs.compliant_device == Need::Unknown && !trust.is_compliant_device_accepted.value {
         needs.compliant_device = Need::No;
     }
@@ -131,7 +157,8 @@ fn refine_with_current(mut needs: TrustNeeds, r: &ActivityRow, current: Option<&
     needs
 }
 
-fn request<'a>(r: &'a ActivityRow, inputs: &'a Inputs<'_>) -> Request<'a> {
+fn request<'a>(r: &'a ActivityRow, cx: &'a Context<'_>) -> Request<'a> {
+    let inputs = cx.inputs;
     let user = target_user(r, inputs);
     let groups = match (inputs.groups, user) {
         (Some(g), Some(u)) => {
@@ -147,7 +174,7 @@ fn request<'a>(r: &'a ActivityRow, inputs: &'a Inputs<'_>) -> Request<'a> {
         groups,
         app_id: r.app_id.as_deref(),
         resource_id: r.resource_id.as_deref(),
-        trust: refine_with_current(trust_needs(r), r, inputs.current),
+        trust: refine_with_current(trust_needs(r), r, cx.current.as_ref()),
     }
 }
 
@@ -209,10 +236,10 @@ fn calibrate(r: &ActivityRow, cur: &Decision) -> Option<String> {
 
 /// Same settings for this partner and section in both policies: whatever
 /// the (perhaps unknown) verdict, it cannot change.
-fn same_settings(current: &Policy, proposed: &Policy, r: &ActivityRow) -> bool {
+fn same_settings(current: &Resolved<'_>, proposed: &Resolved<'_>, r: &ActivityRow) -> bool {
     let Some(section) = section_for(r.direction, r.access_type) else { return true };
-    let a = effective(current, Some(r.partner_tenant_id));
-    let b = effective(proposed, Some(r.partner_tenant_id));
+    let a = current.of(r.partner_tenant_id);
+    let b = proposed.of(r.partner_tenant_id);
     let key = |c: &crate::policy::model::TargetConfig| {
         (c.access_type, c.targets.iter().map(|t| t.target.to_ascii_lowercase()).collect::<BTreeSet<_>>())
     };
@@ -225,17 +252,17 @@ fn same_settings(current: &Policy, proposed: &Policy, r: &ActivityRow) -> bool {
         && a.inbound_trust.is_hybrid_joined_device_accepted.value
             == b.inbound_trust.is_hybrid_joined_device_accepted.value
         && a.cloud == b.cloud
-        && current.allowed_cloud_endpoints == proposed.allowed_cloud_endpoints
+        && current.policy.allowed_cloud_endpoints == proposed.policy.allowed_cloud_endpoints
 }
 
-pub fn replay_row(r: ActivityRow, inputs: &Inputs<'_>) -> ReplayRow {
-    let req = request(&r, inputs);
-    let cur = match inputs.current {
-        Some(p) => evaluate(p, &req),
+fn replay_row(r: ActivityRow, cx: &Context<'_>) -> ReplayRow {
+    let req = request(&r, cx);
+    let cur = match &cx.current {
+        Some(c) => c.evaluate(&req),
         None => observed(&r),
     };
-    let calibration = inputs.current.and_then(|_| calibrate(&r, &cur));
-    let prop = evaluate(inputs.proposed, &req);
+    let calibration = cx.current.as_ref().and_then(|_| calibrate(&r, &cur));
+    let prop = cx.proposed.evaluate(&req);
     let (impact, reason) = if let Some(why) = partner_refused(&r) {
         (Impact::Unchanged, why)
     } else {
@@ -245,7 +272,7 @@ pub fn replay_row(r: ActivityRow, inputs: &Inputs<'_>) -> ReplayRow {
             (Verdict::Blocked, Verdict::Allowed) => Impact::Gained,
             (Verdict::Allowed, Verdict::Allowed) if prop.degraded && !cur.degraded => Impact::Degraded,
             (Verdict::Unknown, _) | (_, Verdict::Unknown) => {
-                if inputs.current.is_some_and(|c| same_settings(c, inputs.proposed, &r)) {
+                if cx.current.as_ref().is_some_and(|c| same_settings(c, &cx.proposed, &r)) {
                     Impact::Unchanged
                 } else {
                     Impact::Unknown
@@ -268,7 +295,13 @@ pub fn replay_row(r: ActivityRow, inputs: &Inputs<'_>) -> ReplayRow {
 
 /// Replays every row (in parallel), worst impact first, then most sign-ins.
 pub fn replay(rows: Vec<ActivityRow>, inputs: &Inputs<'_>) -> Vec<ReplayRow> {
-    let mut out: Vec<ReplayRow> = rows.into_par_iter().map(|r| replay_row(r, inputs)).collect();
+    let partners: BTreeSet<Guid> = rows.iter().map(|r| r.partner_tenant_id).collect();
+    let cx = Context {
+        inputs,
+        current: inputs.current.map(|p| Resolved::new(p, &partners)),
+        proposed: Resolved::new(inputs.proposed, &partners),
+    };
+    let mut out: Vec<ReplayRow> = rows.into_par_iter().map(|r| replay_row(r, &cx)).collect();
     out.sort_by(|a, b| {
         (
             a.impact,

@@ -309,3 +309,17 @@ fn table_view_fits_120_columns_and_help_has_examples() {
     let help = ok(&["activity", "--help"]);
     assert!(help.contains("Examples:"));
 }
+
+#[test]
+fn service_principal_and_managed_identity_categories_are_read() {
+    let f = fixture("signins-other/diagnostic-service-principal-and-managed-identity.ndjson");
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["activity", "-q", "--format", "json", f.to_str().unwrap()])).unwrap();
+    assert_eq!(v["summary"]["cross_tenant_by_event_type"]["service_principal"], 1);
+    assert_eq!(v["summary"]["intra_tenant_sign_ins"], 1, "the managed identity sign-in stays in our tenant");
+    let row = &v["rows"][0];
+    assert_eq!(row["direction"], "inbound");
+    assert_eq!(row["access_type"], "none");
+    assert_eq!(row["user_id"], serde_json::Value::Null);
+    assert_eq!(row["app_name"], "Fabrikam sync job");
+}

@@ -285,6 +285,12 @@ pub fn targets_text(cfg: &TargetConfig) -> String {
 
 /// Evaluates one sign-in under one policy.
 pub fn evaluate(policy: &Policy, req: &Request<'_>) -> Decision {
+    evaluate_resolved(policy, &effective(policy, Some(req.partner)), req)
+}
+
+/// [`evaluate`] with the partner's settings already resolved (callers that
+/// evaluate many sign-ins of one partner resolve it once).
+pub fn evaluate_resolved(policy: &Policy, eff: &Effective, req: &Request<'_>) -> Decision {
     let decided = |verdict, reason: String| Decision { verdict, degraded: false, reason };
     let Some(section) = section_for(req.direction, req.access_type) else {
         return match req.access_type {
@@ -299,7 +305,6 @@ pub fn evaluate(policy: &Policy, req: &Request<'_>) -> Decision {
             ),
         };
     };
-    let eff = effective(policy, Some(req.partner));
     let who = format!("partner {}", req.partner);
 
     if let Some(cloud) = &eff.cloud {
@@ -355,7 +360,7 @@ pub fn evaluate(policy: &Policy, req: &Request<'_>) -> Decision {
     let mut verdict = if allowed == Tri::Yes { Verdict::Allowed } else { Verdict::Unknown };
     let mut degraded = false;
     if req.direction == Direction::Inbound {
-        let t = trust(&eff, section, req);
+        let t = trust(eff, section, req);
         match t.verdict {
             Verdict::Blocked => return decided(Verdict::Blocked, format!("{who} {}", t.reason)),
             Verdict::Unknown => {
