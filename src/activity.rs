@@ -5,7 +5,9 @@
 //! and direction resolved at the end. Duplicates (the same sign-in in two
 //! overlapping exports) are dropped by request id and second.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
@@ -271,7 +273,7 @@ impl Activity {
     pub fn finish(self, tenant: Option<Guid>, by: GroupBy) -> Result<ActivityReport> {
         let (tenant, inferred) = self.resolve_tenant(tenant)?;
         let mut totals = self.totals;
-        let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::new();
+        let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
         for (k, c) in &self.groups {
             let (direction, partner) = match tenant {
                 Some(t) if k.home == t => (Direction::Outbound, k.resource),

@@ -71,10 +71,12 @@ pub fn collect_window(
         None => None,
     };
     let mut acc = Activity::with_window(since, until);
-    let stats =
-        ingest::read_signins(&inputs, &opts, rejects.as_mut().map(|r| r as &mut dyn std::io::Write), |s| {
-            acc.add(s)
-        })?;
+    let stats = ingest::read_signins(
+        &inputs,
+        &opts,
+        rejects.as_mut().map(|r| r as &mut (dyn std::io::Write + Send)),
+        |s| acc.add(s),
+    )?;
     if let Some(r) = rejects {
         r.commit()?;
     }

@@ -17,13 +17,25 @@ use super::{InputFormat, Parsed};
 pub const IGNORED_AUDIT: &str = "audit events (read them with `xtenant timeline`)";
 
 pub fn parse_record(bytes: &[u8], ctx: &Context, format: InputFormat) -> Result<Parsed, FieldError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let raw: RawSignIn = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let field = if inner.is_data() && path != "." { path } else { "(JSON syntax)".to_string() };
-        FieldError::new(field, inner.to_string())
-    })?;
+    // Path tracking costs on every record: parse plainly, and only for a
+    // record that fails parse again to name the field.
+    let raw: RawSignIn = match serde_json::from_slice(bytes) {
+        Ok(r) => r,
+        Err(first) => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            let (field, message) = match serde_path_to_error::deserialize::<_, RawSignIn>(&mut de) {
+                Err(e) => {
+                    let path = e.path().to_string();
+                    let inner = e.into_inner();
+                    let field =
+                        if inner.is_data() && path != "." { path } else { "(JSON syntax)".to_string() };
+                    (field, inner.to_string())
+                }
+                Ok(_) => ("(JSON syntax)".to_string(), first.to_string()),
+            };
+            return Err(FieldError::new(field, message));
+        }
+    };
     classify(raw, ctx, format)
 }
 

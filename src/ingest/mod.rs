@@ -158,23 +158,24 @@ const CSV_BATCH_ROWS: usize = 2048;
 pub fn read_signins(
     inputs: &[Input],
     opts: &Options,
-    mut rejects: Option<&mut dyn Write>,
-    mut sink: impl FnMut(SignIn),
+    mut rejects: Option<&mut (dyn Write + Send)>,
+    mut sink: impl FnMut(SignIn) + Send,
 ) -> Result<Stats> {
     let counter = Arc::new(AtomicU64::new(0));
     let progress = crate::report::progress::bar(opts.progress, inputs.iter().map(Input::size).sum());
     let mut stats = Stats { files: inputs.len() as u64, ..Stats::default() };
     let (tx, rx) = sync_channel::<Batch>(rayon::current_num_threads() * 2 + 2);
+    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let reader = {
         let inputs = inputs.to_vec();
         let opts = opts.clone();
         let counter = counter.clone();
         std::thread::Builder::new()
             .name("xtenant-reader".into())
-            .spawn(move || read_inputs(&inputs, &opts, &counter, &tx))?
+            .spawn(move || read_inputs(&inputs, &opts, &counter, &tx, recycle_rx))?
     };
     let window = rayon::current_num_threads().max(1) * 2;
-    let result = consume(&rx, window, opts, &mut stats, &mut rejects, &mut sink, &|| {
+    let result = consume(&rx, window, opts, &mut stats, &mut rejects, &mut sink, &recycle_tx, &|| {
         progress.set_position(counter.load(Ordering::Relaxed))
     });
     drop(rx);
@@ -187,51 +188,89 @@ pub fn read_signins(
     result.map(|()| stats)
 }
 
+type Results = Vec<Vec<Result<Parsed, RecordError>>>;
+
+/// Parses windows of batches in parallel and hands their results on in
+/// input order. Merging window N (sequential: the sink is one accumulator)
+/// runs alongside the parse of window N+1, so the pool is never idle while
+/// the main thread aggregates.
+#[allow(clippy::too_many_arguments)]
 fn consume(
     rx: &Receiver<Batch>,
     window: usize,
     opts: &Options,
     stats: &mut Stats,
-    rejects: &mut Option<&mut dyn Write>,
-    sink: &mut impl FnMut(SignIn),
-    tick: &dyn Fn(),
+    rejects: &mut Option<&mut (dyn Write + Send)>,
+    sink: &mut (impl FnMut(SignIn) + Send),
+    recycle: &std::sync::mpsc::Sender<Vec<u8>>,
+    tick: &(dyn Fn() + Sync),
 ) -> Result<()> {
+    let mut pending: Option<(Vec<Batch>, Results)> = None;
     loop {
         let mut batches = Vec::with_capacity(window);
-        match rx.recv() {
-            Ok(b) => batches.push(b),
-            Err(_) => return Ok(()),
-        }
-        while batches.len() < window {
-            match rx.try_recv() {
-                Ok(b) => batches.push(b),
-                Err(_) => break,
+        if let Ok(b) = rx.recv() {
+            batches.push(b);
+            while batches.len() < window {
+                match rx.try_recv() {
+                    Ok(b) => batches.push(b),
+                    Err(_) => break,
+                }
             }
         }
-        let parsed: Vec<Vec<Result<Parsed, RecordError>>> = batches.par_iter().map(parse_batch).collect();
-        for (batch, results) in batches.iter().zip(parsed) {
-            if let Batch::Notice(n) = batch {
-                stats.notices.push(n.clone());
-            }
-            for r in results {
-                match r {
-                    Ok(Parsed::SignIn(s)) => accept(*s, stats, sink),
-                    Ok(Parsed::Many(v)) => v.into_iter().for_each(|s| accept(s, stats, sink)),
-                    Ok(Parsed::Ignored(reason)) => *stats.ignored.entry(reason).or_default() += 1,
-                    Err(e) => {
-                        if !opts.skip_invalid {
-                            bail!(e);
-                        }
-                        stats.invalid_records += 1;
-                        if let Some(w) = rejects.as_mut() {
-                            write_reject(*w, &e)?;
-                        }
+        let done = batches.is_empty();
+        let previous = pending.take();
+        let (parsed, merged) = rayon::join(
+            || batches.par_iter().map(parse_batch).collect::<Results>(),
+            || match previous {
+                Some((b, r)) => merge(b, r, opts, stats, rejects, sink, recycle),
+                None => Ok(()),
+            },
+        );
+        merged?;
+        tick();
+        if done {
+            return Ok(());
+        }
+        pending = Some((batches, parsed));
+    }
+}
+
+fn merge(
+    batches: Vec<Batch>,
+    parsed: Results,
+    opts: &Options,
+    stats: &mut Stats,
+    rejects: &mut Option<&mut (dyn Write + Send)>,
+    sink: &mut impl FnMut(SignIn),
+    recycle: &std::sync::mpsc::Sender<Vec<u8>>,
+) -> Result<()> {
+    for (batch, results) in batches.iter().zip(parsed) {
+        if let Batch::Notice(n) = batch {
+            stats.notices.push(n.clone());
+        }
+        for r in results {
+            match r {
+                Ok(Parsed::SignIn(s)) => accept(*s, stats, sink),
+                Ok(Parsed::Many(v)) => v.into_iter().for_each(|s| accept(s, stats, sink)),
+                Ok(Parsed::Ignored(reason)) => *stats.ignored.entry(reason).or_default() += 1,
+                Err(e) => {
+                    if !opts.skip_invalid {
+                        bail!(e);
+                    }
+                    stats.invalid_records += 1;
+                    if let Some(w) = rejects.as_mut() {
+                        write_reject(*w, &e)?;
                     }
                 }
             }
         }
-        tick();
     }
+    for b in batches {
+        if let Batch::Json { chunk, .. } = b {
+            let _ = recycle.send(chunk.data);
+        }
+    }
+    Ok(())
 }
 
 fn accept(s: SignIn, stats: &mut Stats, sink: &mut impl FnMut(SignIn)) {
@@ -240,7 +279,7 @@ fn accept(s: SignIn, stats: &mut Stats, sink: &mut impl FnMut(SignIn)) {
     sink(s)
 }
 
-fn write_reject(w: &mut dyn Write, e: &RecordError) -> Result<()> {
+fn write_reject(w: &mut (dyn Write + Send), e: &RecordError) -> Result<()> {
     let v = serde_json::json!({
         "file": &*e.file, "line": e.line, "record": e.index,
         "field": e.field, "error": e.message, "raw": e.raw,
@@ -301,7 +340,14 @@ fn parse_batch(batch: &Batch) -> Vec<Result<Parsed, RecordError>> {
 }
 
 /// The reader thread: opens each input in turn and sends its batches.
-fn read_inputs(inputs: &[Input], opts: &Options, counter: &Arc<AtomicU64>, tx: &SyncSender<Batch>) {
+fn read_inputs(
+    inputs: &[Input],
+    opts: &Options,
+    counter: &Arc<AtomicU64>,
+    tx: &SyncSender<Batch>,
+    recycled: Receiver<Vec<u8>>,
+) {
+    let mut recycled = Some(recycled);
     for input in inputs {
         let file: Arc<str> = input.name().into();
         let file_error = |line: Option<u64>, message: String| {
@@ -329,7 +375,9 @@ fn read_inputs(inputs: &[Input], opts: &Options, counter: &Arc<AtomicU64>, tx: &
             Ok(detect::Detected::Json(reader)) => {
                 let ctx = Context { date_order: opts.date_order, event_type: None };
                 let format = if opts.format.is_json() { opts.format } else { InputFormat::Auto };
-                send_json(reader, &file, ctx, format, tx, &file_error)
+                let (framer, back) = send_json(reader, &file, ctx, format, tx, &file_error, recycled.take());
+                recycled = back;
+                framer
             }
             Ok(detect::Detected::Csv(reader)) => send_csv(reader, input, &file, opts, tx, &file_error),
         };
@@ -339,6 +387,8 @@ fn read_inputs(inputs: &[Input], opts: &Options, counter: &Arc<AtomicU64>, tx: &
     }
 }
 
+/// Frames one JSON file into batches; hands the recycling channel back for
+/// the next file.
 fn send_json(
     reader: Box<dyn std::io::BufRead + Send>,
     file: &Arc<str>,
@@ -346,19 +396,24 @@ fn send_json(
     format: InputFormat,
     tx: &SyncSender<Batch>,
     file_error: &dyn Fn(Option<u64>, String) -> Batch,
-) -> bool {
+    recycled: Option<Receiver<Vec<u8>>>,
+) -> (bool, Option<Receiver<Vec<u8>>>) {
     let mut framer = framing::JsonFramer::new(reader);
-    loop {
+    if let Some(r) = recycled {
+        framer = framer.with_recycler(r);
+    }
+    let sent = loop {
         match framer.next_chunk() {
             Ok(Some(chunk)) => {
                 if tx.send(Batch::Json { file: file.clone(), ctx, format, chunk }).is_err() {
-                    return false;
+                    break false;
                 }
             }
-            Ok(None) => return true,
-            Err(e) => return tx.send(file_error(Some(e.line), e.message)).is_ok(),
+            Ok(None) => break true,
+            Err(e) => break tx.send(file_error(Some(e.line), e.message)).is_ok(),
         }
-    }
+    };
+    (sent, framer.into_recycler())
 }
 
 fn send_csv(

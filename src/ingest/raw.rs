@@ -110,19 +110,15 @@ pub struct RawSignIn<'a> {
 pub struct RawStatus {
     #[serde(default, alias = "ErrorCode")]
     pub error_code: LenientU32,
-    #[serde(default, alias = "FailureReason")]
-    pub failure_reason: Text,
     #[serde(default, alias = "AdditionalDetails")]
     pub additional_details: Text,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+// Only what evaluation reads: every field here is an allocation per
+// policy per record, and real records list ten or more policies.
 pub struct RawCaPolicy {
-    #[serde(default)]
-    pub id: Text,
-    #[serde(default)]
-    pub display_name: Text,
     #[serde(default)]
     pub result: Text,
     #[serde(default)]
@@ -133,18 +129,12 @@ pub struct RawCaPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct RawAuthStep {
     #[serde(default)]
-    pub authentication_method: Text,
-    #[serde(default)]
     pub authentication_step_result_detail: Text,
-    #[serde(default)]
-    pub succeeded: LenientBool,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawMfaDetail {
-    #[serde(default)]
-    pub auth_method: Text,
     #[serde(default)]
     pub auth_detail: Text,
 }
@@ -152,8 +142,6 @@ pub struct RawMfaDetail {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawDevice {
-    #[serde(default)]
-    pub device_id: Text,
     #[serde(default)]
     pub is_compliant: LenientBool,
     #[serde(default)]

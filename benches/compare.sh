@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Compares xtenant with DuckDB, polars and jq on the same generated file.
+#   benches/compare.sh [--size-mb 2000] [--runs 3] [--partners 300] [--skip jq]
+# Builds the release binary (a few minutes the first time) and installs the
+# Python packages duckdb and polars into benches/.venv when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+command -v jq >/dev/null || { echo "jq is needed (apt-get install jq)" >&2; exit 2; }
+if [ ! -x benches/.venv/bin/python ]; then
+  python3 -m venv benches/.venv
+fi
+benches/.venv/bin/python -c 'import duckdb, polars' 2>/dev/null \
+  || benches/.venv/bin/pip install --quiet duckdb polars
+exec benches/.venv/bin/python benches/compare.py "$@"
