@@ -31,9 +31,9 @@ COPY (
       'status': 'STRUCT(errorCode BIGINT)'})
   WHERE homeTenantId <> resourceTenantId
   GROUP BY ALL ORDER BY ALL
-) TO '/dev/null' (FORMAT csv)
+) TO '{out}' (FORMAT csv)
 '''
-con.execute(q, [sys.argv[1]])
+con.execute(q.replace('{out}', sys.argv[2]), [sys.argv[1]])
 """
 
 # What a user types first: let DuckDB detect the schema.
@@ -51,7 +51,7 @@ COPY (
   FROM read_json_auto(?)
   WHERE homeTenantId <> resourceTenantId
   GROUP BY ALL ORDER BY ALL
-) TO '/dev/null' (FORMAT csv)''', [sys.argv[1]])
+) TO '{out}' (FORMAT csv)'''.replace('{out}', sys.argv[2]), [sys.argv[1]])
 """
 
 POLARS = r"""
@@ -68,7 +68,7 @@ df = (pl.scan_ndjson(sys.argv[1], schema=schema)
            pl.col("createdDateTime").min().alias("first_seen"), pl.col("createdDateTime").max().alias("last_seen"))
       .sort(["homeTenantId", "resourceTenantId", "crossTenantAccessType", "appId", "resourceId", "userId"])
       .collect())
-df.write_csv("/dev/null")
+df.write_csv(sys.argv[2])
 """
 
 JQ = r"""reduce (inputs | select(.homeTenantId != .resourceTenantId)) as $r ({};
@@ -144,23 +144,27 @@ def main():
     with open(data, "rb") as src, open(slice_path, "wb") as dst:
         dst.writelines(l for _, l in zip(range(a.jq_slice_mb * 1_000_000 // 5100), src))
 
+    # Every tool writes its result to a scratch file (never /dev/null: tools
+    # that write atomically would replace the device with a regular file).
+    out = os.path.join(a.dir, "xtenant-bench-result.csv")
     rows = []
     def add(name, cmd, mb):
         wall, rss = median_run(cmd, a.runs)
         rows.append((name, wall, mb / wall, rss))
         print(f"  {name}: {wall:.2f} s", file=sys.stderr)
-    add("xtenant activity --by user --format csv", [XT, "activity", "-q", "--format", "csv", "-o", "/dev/null", data], size)
+    add("xtenant activity --by user --format csv", [XT, "activity", "-q", "--format", "csv", "-o", out, data], size)
     add(f"xtenant replay ({len(ids)} partners in the policy)",
-        [XT, "replay", "-q", "--proposed", policy_path, "--format", "csv", "-o", "/dev/null", data], size)
+        [XT, "replay", "-q", "--proposed", policy_path, "--format", "csv", "-o", out, data], size)
     if "duckdb" not in skip:
-        add("DuckDB read_json, the 8 columns named, + GROUP BY", [sys.executable, "-c", DUCKDB, data], size)
-        add("DuckDB read_json_auto (schema detected) + GROUP BY", [sys.executable, "-c", DUCKDB_AUTO, data], size)
+        add("DuckDB read_json, the 8 columns named, + GROUP BY", [sys.executable, "-c", DUCKDB, data, out], size)
+        add("DuckDB read_json_auto (schema detected) + GROUP BY", [sys.executable, "-c", DUCKDB_AUTO, data, out], size)
     if "polars" not in skip:
-        add("polars scan_ndjson + group_by", [sys.executable, "-c", POLARS, data], size)
+        add("polars scan_ndjson + group_by", [sys.executable, "-c", POLARS, data, out], size)
     if "jq" not in skip:
         slice_mb = os.path.getsize(slice_path) / 1e6
         add(f"jq reduce (on a {slice_mb:.0f} MB slice)", ["jq", "-n", JQ, slice_path], slice_mb)
 
+    os.remove(out)
     base = rows[0][2]
     print(f"\n{size:.0f} MB Graph beta NDJSON ({size * 1e6 / 5100 / 1e3:.0f}k sign-ins), {os.cpu_count()} cores, median of {a.runs} runs\n")
     print("| tool | wall (s) | throughput (MB/s) | peak RSS (MB) | xtenant throughput / tool's |")

@@ -12,6 +12,9 @@ pub struct Output {
     target: Option<PathBuf>,
     temp: Option<BufWriter<tempfile::NamedTempFile>>,
     stdout: Option<BufWriter<io::Stdout>>,
+    /// A device, FIFO or socket (`/dev/null`, a named pipe): written in
+    /// place. Renaming a file over it would replace the device itself.
+    special: Option<BufWriter<File>>,
 }
 
 impl Output {
@@ -20,6 +23,13 @@ impl Output {
         match path {
             None => Ok(Output::stdout()),
             Some(p) if p.as_os_str() == "-" => Ok(Output::stdout()),
+            Some(p) if std::fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir()) => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .with_context(|| format!("{}: cannot write", p.display()))?;
+                Ok(Output { target: None, temp: None, stdout: None, special: Some(BufWriter::new(f)) })
+            }
             Some(p) => {
                 let dir = match p.parent() {
                     Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -30,22 +40,30 @@ impl Output {
                     .suffix(".partial")
                     .tempfile_in(&dir)
                     .with_context(|| format!("{}: cannot create a file in {}", p.display(), dir.display()))?;
-                Ok(Output { target: Some(p.to_path_buf()), temp: Some(BufWriter::new(temp)), stdout: None })
+                Ok(Output {
+                    target: Some(p.to_path_buf()),
+                    temp: Some(BufWriter::new(temp)),
+                    stdout: None,
+                    special: None,
+                })
             }
         }
     }
 
     fn stdout() -> Output {
-        Output { target: None, temp: None, stdout: Some(BufWriter::new(io::stdout())) }
+        Output { target: None, temp: None, stdout: Some(BufWriter::new(io::stdout())), special: None }
     }
 
     pub fn is_stdout(&self) -> bool {
-        self.target.is_none()
+        self.stdout.is_some()
     }
 
     /// Moves the finished file into place.
     pub fn commit(mut self) -> Result<()> {
         if let Some(mut s) = self.stdout.take() {
+            s.flush()?;
+        }
+        if let Some(mut s) = self.special.take() {
             s.flush()?;
         }
         if let (Some(t), Some(target)) = (self.temp.take(), self.target.take()) {
@@ -68,16 +86,18 @@ impl Output {
 
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match (&mut self.temp, &mut self.stdout) {
-            (Some(t), _) => t.write(buf),
-            (_, Some(s)) => s.write(buf),
+        match (&mut self.temp, &mut self.stdout, &mut self.special) {
+            (Some(t), _, _) => t.write(buf),
+            (_, Some(s), _) => s.write(buf),
+            (_, _, Some(f)) => f.write(buf),
             _ => Err(io::Error::other("output already committed")),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
-        match (&mut self.temp, &mut self.stdout) {
-            (Some(t), _) => t.flush(),
-            (_, Some(s)) => s.flush(),
+        match (&mut self.temp, &mut self.stdout, &mut self.special) {
+            (Some(t), _, _) => t.flush(),
+            (_, Some(s), _) => s.flush(),
+            (_, _, Some(f)) => f.flush(),
             _ => Ok(()),
         }
     }
@@ -87,11 +107,6 @@ impl Write for Output {
 /// rejects file.
 pub fn create_side_file(path: &Path) -> Result<Output> {
     Output::create(Some(path))
-}
-
-#[allow(dead_code)]
-fn _assert_file_is_send(f: File) -> impl Send {
-    f
 }
 
 #[cfg(test)]
@@ -114,6 +129,35 @@ mod tests {
         o.write_all(b"new").unwrap();
         o.commit().unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "new");
+    }
+
+    /// `-o /dev/null` once replaced the device with a regular file (a temp
+    /// file renamed over it). Special files are written in place; a FIFO
+    /// stands in for the device here.
+    #[cfg(unix)]
+    #[test]
+    fn special_files_are_written_in_place_not_replaced() {
+        use std::io::Read;
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            return; // no mkfifo on this machine
+        }
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                std::fs::File::open(fifo).unwrap().read_to_string(&mut s).unwrap();
+                s
+            })
+        };
+        let mut o = Output::create(Some(&fifo)).unwrap();
+        o.write_all(b"through the pipe").unwrap();
+        o.commit().unwrap();
+        assert_eq!(reader.join().unwrap(), "through the pipe");
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo(), "still a FIFO");
     }
 
     #[cfg(unix)]
