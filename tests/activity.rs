@@ -13,6 +13,7 @@ const GRAPH_FAMILY: &[&str] = &[
     "diagnostic-records.json",
     "diagnostic.ndjson",
     "portal-download.json",
+    "powershell-Get-MgBetaAuditLogSignIn.json",
 ];
 const LA_FAMILY: &[&str] = &[
     "log-analytics.json",
@@ -295,7 +296,7 @@ fn reads_a_directory_and_stdin() {
     let dir = fixture("signins");
     let o = run(&["activity", "--format", "csv", dir.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("read 48 sign-ins from 12 file(s)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("read 52 sign-ins from 13 file(s)"), "{}", stderr(&o));
     let input = std::fs::read(fixture("signins/graph-beta.ndjson.gz")).unwrap();
     let o = xtenant().args(["activity", "-q", "--format", "csv", "-"]).write_stdin(input).output().unwrap();
     assert_eq!(stdout(&o), std::fs::read_to_string(fixture("expected/activity-graph-family.csv")).unwrap());

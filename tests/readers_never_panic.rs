@@ -31,6 +31,7 @@ const SEEDS: &[&str] = &[
     "log-analytics-excel-unicode.txt",
     "log-analytics-query-api.json",
     "InteractiveSignIns_2026-11-01_2026-11-04.csv",
+    "powershell-Get-MgBetaAuditLogSignIn.json",
 ];
 
 proptest! {

@@ -167,7 +167,13 @@ pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldEr
         access_type: body.cross_tenant_access_type.as_deref().map_or(AccessType::Unknown, AccessType::parse),
         app_id: id_text(&body.app_id.0),
         app_name: text(&body.app_display_name),
-        resource_id: id_text(&body.resource_id.0),
+        resource_id: id_text(&body.resource_id.0).or_else(|| {
+            body.resource_id_pascal
+                .0
+                .as_deref()
+                .filter(|r| Guid::parse(r).is_some())
+                .map(crate::model::guid::normalize_id)
+        }),
         resource_name: text(&body.resource_display_name),
         error_code,
         ca_status: body.conditional_access_status.as_deref().map_or(CaStatus::Unknown, CaStatus::parse),

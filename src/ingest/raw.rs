@@ -48,6 +48,11 @@ pub struct RawSignIn<'a> {
     /// its `ResourceId` column is an Azure resource path, not read.)
     #[serde(default, alias = "ResourceIdentity")]
     pub resource_id: Text,
+    /// `ResourceId` is the resource app id in the Graph PowerShell SDK's
+    /// output but an Azure resource path in Log Analytics: read apart and
+    /// used only when it is a GUID.
+    #[serde(default, rename = "ResourceId")]
+    pub resource_id_pascal: Text,
     #[serde(borrow, default, alias = "ResourceDisplayName")]
     pub resource_display_name: Option<Cow<'a, str>>,
     #[serde(default, alias = "ServicePrincipalId")]
@@ -60,7 +65,7 @@ pub struct RawSignIn<'a> {
     pub result_type: LenientU32,
     #[serde(borrow, default, alias = "ConditionalAccessStatus")]
     pub conditional_access_status: Option<Cow<'a, str>>,
-    #[serde(default, alias = "ConditionalAccessPolicies")]
+    #[serde(default, alias = "ConditionalAccessPolicies", alias = "AppliedConditionalAccessPolicies")]
     pub applied_conditional_access_policies: Embedded<Vec<RawCaPolicy>>,
     #[serde(default, alias = "AuthenticationDetails")]
     pub authentication_details: Embedded<Vec<RawAuthStep>>,
@@ -73,7 +78,7 @@ pub struct RawSignIn<'a> {
     #[serde(default, alias = "IsInteractive")]
     pub is_interactive: LenientBool,
     /// Graph beta.
-    #[serde(default)]
+    #[serde(default, alias = "SignInEventTypes")]
     pub sign_in_event_types: Embedded<Vec<String>>,
     #[serde(borrow, default, alias = "TokenIssuerType")]
     pub token_issuer_type: Option<Cow<'a, str>>,
@@ -119,34 +124,34 @@ pub struct RawStatus {
 // Only what evaluation reads: every field here is an allocation per
 // policy per record, and real records list ten or more policies.
 pub struct RawCaPolicy {
-    #[serde(default)]
+    #[serde(default, alias = "Result")]
     pub result: Text,
-    #[serde(default)]
+    #[serde(default, alias = "EnforcedGrantControls")]
     pub enforced_grant_controls: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawAuthStep {
-    #[serde(default)]
+    #[serde(default, alias = "AuthenticationStepResultDetail")]
     pub authentication_step_result_detail: Text,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawMfaDetail {
-    #[serde(default)]
+    #[serde(default, alias = "AuthDetail")]
     pub auth_detail: Text,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawDevice {
-    #[serde(default)]
+    #[serde(default, alias = "IsCompliant")]
     pub is_compliant: LenientBool,
-    #[serde(default)]
+    #[serde(default, alias = "IsManaged")]
     pub is_managed: LenientBool,
-    #[serde(default)]
+    #[serde(default, alias = "TrustType")]
     pub trust_type: Text,
 }
 

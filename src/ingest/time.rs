@@ -28,6 +28,14 @@ pub fn parse_time(s: &str, order: DateOrder) -> Result<DateTime<Utc>, String> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Ok(dt.with_timezone(&Utc));
     }
+    // Windows PowerShell 5.1's ConvertTo-Json: "/Date(1705314600000)/",
+    // milliseconds since the epoch, sometimes with an offset suffix that
+    // does not change the instant.
+    if let Some(ms) = t.strip_prefix("/Date(").and_then(|r| r.strip_suffix(")/")) {
+        let digits: String = ms.chars().take_while(|c| c.is_ascii_digit() || *c == '-').collect();
+        let ms: i64 = digits.parse().map_err(|_| format!("`{t}` is not a timestamp this tool knows"))?;
+        return DateTime::from_timestamp_millis(ms).ok_or_else(|| format!("`{t}` is out of range"));
+    }
     // `2023-09-19 13:45:17+00:00` and other near-RFC 3339 shapes.
     for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
         if let Ok(dt) = DateTime::parse_from_str(t, f) {
@@ -137,6 +145,13 @@ mod tests {
         assert_eq!(iso("2022-01-24T05:10:08.6816663+00:00"), "2022-01-24T05:10:08.681Z");
         assert_eq!(iso("2021-07-30T06:20:59.7789167-05:00"), "2021-07-30T11:20:59.778Z");
         assert_eq!(iso("2024-03-05 10:11:12"), "2024-03-05T10:11:12.000Z");
+    }
+
+    #[test]
+    fn windows_powershell_dates() {
+        assert_eq!(iso("/Date(1705314600000)/"), "2024-01-15T10:30:00.000Z");
+        assert_eq!(iso("/Date(1705314600000+0100)/"), "2024-01-15T10:30:00.000Z");
+        assert!(parse_time("/Date(soon)/", DateOrder::Auto).is_err());
     }
 
     #[test]

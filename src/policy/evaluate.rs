@@ -157,6 +157,11 @@ pub struct Request<'a> {
     pub trust: TrustNeeds,
 }
 
+/// The tenant personal Microsoft accounts sign in from. Guests with such
+/// accounts are governed by external collaboration settings, not by
+/// cross-tenant access settings (Microsoft: only Entra accounts are).
+pub const MICROSOFT_ACCOUNT_TENANT: Guid = Guid(0x9188040d_6c67_4c5b_b112_36a304b66dad);
+
 /// Which section governs a sign-in.
 pub fn section_for(direction: Direction, access: AccessType) -> Option<Section> {
     Some(match (access, direction) {
@@ -305,6 +310,15 @@ pub fn evaluate_resolved(policy: &Policy, eff: &Effective, req: &Request<'_>) ->
             ),
         };
     };
+    if req.partner == MICROSOFT_ACCOUNT_TENANT {
+        return decided(
+            Verdict::NotGoverned,
+            format!(
+                "{} is the personal Microsoft account tenant: such guests are governed by external collaboration settings, not cross-tenant access settings",
+                req.partner
+            ),
+        );
+    }
     let who = format!("partner {}", req.partner);
 
     if let Some(cloud) = &eff.cloud {

@@ -470,3 +470,15 @@ proptest! {
         prop_assert_eq!(b, flipped);
     }
 }
+
+#[test]
+fn personal_microsoft_accounts_are_not_governed() {
+    assert_eq!(MICROSOFT_ACCOUNT_TENANT.to_string(), "9188040d-6c67-4c5b-b112-36a304b66dad");
+    let p = Policy::default();
+    let mut req =
+        request(Direction::Inbound, AccessType::B2bCollaboration, Some(USER), Membership::Unknown, LOB_APP);
+    req.partner = MICROSOFT_ACCOUNT_TENANT;
+    let d = evaluate(&p, &req);
+    assert_eq!(d.verdict, Verdict::NotGoverned);
+    assert!(d.reason.contains("external collaboration settings"), "{}", d.reason);
+}
