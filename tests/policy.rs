@@ -28,6 +28,17 @@ fn graph_responses_entra_exporter_and_combined_load_the_same_policy() {
 }
 
 #[test]
+fn graph_powershell_sdk_output_loads_like_the_graph_responses() {
+    // PascalCase keys, IsHybridAzureAdJoinedDeviceAccepted, AdditionalProperties bags.
+    assert_eq!(
+        show_json("policies/powershell")["effective"],
+        show_json("policies/graph-responses")["effective"]
+    );
+    let o = run(&["policy", "show", &fixture("policies/powershell").to_string_lossy()]);
+    assert!(stderr(&o).contains("`m365CollaborationInbound` is not known"), "{}", stderr(&o));
+}
+
+#[test]
 fn unknown_sections_load_with_a_warning() {
     let o = run(&["policy", "show", &fixture("policies/combined.json").to_string_lossy()]);
     assert!(o.status.success());

@@ -13,6 +13,8 @@ use anyhow::{bail, Context as _, Result};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+type Map = serde_json::Map<String, Value>;
+
 use super::model::{is_ignorable_key, DefaultConfig, PartnerConfig, Policy, Section, Settings};
 use crate::model::Guid;
 
@@ -59,9 +61,74 @@ pub fn load(path: &Path) -> Result<(Policy, LoadErrors)> {
             };
             anyhow::anyhow!("{name}: line {} column {}: invalid JSON: {e}{hint}", e.line(), e.column())
         })?;
-        b.document(&name, v)?;
+        b.document(&name, graph_spelling(v))?;
     }
     Ok((b.policy, b.errors))
+}
+
+/// Every key the policy documents use, in Graph's spelling.
+const KEYS: &[&str] = &[
+    "default",
+    "partners",
+    "value",
+    "allowedCloudEndpoints",
+    "tenantId",
+    "isServiceDefault",
+    "isServiceProvider",
+    "isInMultiTenantOrganization",
+    "b2bCollaborationInbound",
+    "b2bCollaborationOutbound",
+    "b2bDirectConnectInbound",
+    "b2bDirectConnectOutbound",
+    "inboundTrust",
+    "isMfaAccepted",
+    "isCompliantDeviceAccepted",
+    "isHybridAzureADJoinedDeviceAccepted",
+    "automaticUserConsentSettings",
+    "inboundAllowed",
+    "outboundAllowed",
+    "tenantRestrictions",
+    "devices",
+    "invitationRedemptionIdentityProviderConfiguration",
+    "usersAndGroups",
+    "applications",
+    "accessType",
+    "targets",
+    "target",
+    "targetType",
+    "displayName",
+    "id",
+];
+
+/// The Graph PowerShell SDK's `ConvertTo-Json` writes PascalCase keys
+/// (`B2BCollaborationInbound`, `IsHybridAzureAdJoinedDeviceAccepted`) and
+/// keeps what its model does not know in `AdditionalProperties`. Known keys
+/// are matched ignoring case and respelled as Graph spells them; the
+/// contents of `AdditionalProperties` join their parent object.
+fn graph_spelling(v: Value) -> Value {
+    match v {
+        Value::Array(a) => Value::Array(a.into_iter().map(graph_spelling).collect()),
+        Value::Object(m) => {
+            let mut out = Map::new();
+            let mut extra = Vec::new();
+            for (k, v) in m {
+                if k == "AdditionalProperties" {
+                    if let Value::Object(inner) = v {
+                        extra.extend(inner);
+                    }
+                    continue;
+                }
+                let key = KEYS.iter().find(|c| c.eq_ignore_ascii_case(&k)).map_or(k, |c| c.to_string());
+                out.insert(key, graph_spelling(v));
+            }
+            for (k, v) in extra {
+                let key = KEYS.iter().find(|c| c.eq_ignore_ascii_case(&k)).map_or(k, |c| c.to_string());
+                out.entry(key).or_insert_with(|| graph_spelling(v));
+            }
+            Value::Object(out)
+        }
+        other => other,
+    }
 }
 
 /// Loads and refuses a policy with structural errors (for every command
@@ -207,8 +274,6 @@ pub fn to_combined_json(p: &Policy) -> Value {
     m.insert("partners", serde_json::to_value(partners).unwrap_or_default());
     serde_json::to_value(m).unwrap_or_default()
 }
-
-type Map = serde_json::Map<String, Value>;
 
 /// Removes `key` and parses it; `null` and absent are `None`.
 fn take<T: DeserializeOwned>(m: &mut Map, key: &str, at: &str) -> Result<Option<T>> {
