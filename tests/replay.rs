@@ -272,3 +272,11 @@ fn since_and_until_select_the_window() {
     let o = run(&["replay", "--tenant", OURS, "--proposed", &p, "--since", "yesterday-ish", &s]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn table_view_fits_120_columns() {
+    let (p, c, s) = (f("proposed.json"), f("current.json"), f("signins.ndjson"));
+    let out = ok(&["replay", "-q", "--all", "--tenant", OURS, "--proposed", &p, "--current", &c, &s]);
+    assert!(out.lines().all(|l| l.chars().count() <= 120), "{out}");
+    assert!(out.contains("LOST") && out.contains("allowed -> blocked"));
+}

@@ -93,14 +93,18 @@ fn color(impact: Impact) -> &'static str {
 pub fn text(rows: &[ReplayRow], s: &Summary, all: bool, colored: bool, width: usize) -> String {
     let paint = |code: &str, t: &str| if colored { format!("\x1b[{code}m{t}\x1b[0m") } else { t.to_string() };
     let mut out = String::new();
-    out.push_str(&impact_line(s));
-    out.push('\n');
+    for line in wrap(&impact_line(s), width) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     if let (Some(a), Some(b)) = (s.window_first, s.window_last) {
         out.push_str(&format!("window: {} to {}\n", rfc3339(&a), rfc3339(&b)));
     }
     for w in &s.coverage_warnings {
-        out.push_str(&paint("33", &format!("warning: {w}")));
-        out.push('\n');
+        for line in wrap(&format!("warning: {w}"), width) {
+            out.push_str(&paint("33", &line));
+            out.push('\n');
+        }
     }
     if !s.calibration_mismatches.is_empty() {
         out.push_str(&paint(
@@ -166,12 +170,12 @@ pub fn text(rows: &[ReplayRow], s: &Summary, all: bool, colored: bool, width: us
         let a = &r.activity;
         let dir = if a.direction == crate::model::Direction::Inbound { "in " } else { "out" };
         let head = format!(
-            "{:<9} {dir} {:<11} {:<20} {:<30} {:<26} {:>5} sign-ins  last {}",
+            "{:<9} {dir} {:<11} {:<18} {:<26} {:<22} {:>4} sign-ins  {}",
             r.impact.as_str().to_uppercase(),
             short_access(a.access_type),
-            clip(&act::partner_label(a, 20), 20),
-            clip(&act::app_label(a, 30), 30),
-            clip(&who(r), 26),
+            clip(&act::partner_label(a, 18), 18),
+            clip(&act::app_label(a, 26), 26),
+            clip(&who(r), 22),
             a.counters.sign_ins,
             a.counters.last_seen.map_or(String::new(), |t| t.format("%Y-%m-%d").to_string()),
         );
