@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::codes::{self, INBOUND_POLICY_BLOCK, OUTBOUND_POLICY_BLOCK};
 pub use crate::model::Direction;
-use crate::model::{AccessType, EventType, Guid, SignIn, UserType};
+use crate::model::{AccessType, Guid, SignIn, UserType};
 
 /// `--by`: the grain of the output.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
@@ -404,12 +404,4 @@ pub struct ActivityReport {
     pub by: GroupBy,
     pub totals: Totals,
     pub rows: Vec<ActivityRow>,
-}
-
-/// Whether the run covered the logs replay needs to be trusted.
-pub fn missing_event_types(totals: &Totals) -> Vec<EventType> {
-    [EventType::Interactive, EventType::NonInteractive]
-        .into_iter()
-        .filter(|t| !totals.cross_tenant_by_event_type.contains_key(t.as_str()))
-        .collect()
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::activity::{ActivityRow, Totals};
 use crate::model::{AccessType, Direction, EventType, Guid};
+use crate::policy::diff::same_targets;
 use crate::policy::directory::{Groups, Identities};
 use crate::policy::evaluate::{
     evaluate_resolved, section_for, Decision, Membership, Need, Request, TrustNeeds, Verdict,
@@ -240,12 +241,9 @@ fn same_settings(current: &Resolved<'_>, proposed: &Resolved<'_>, r: &ActivityRo
     let Some(section) = section_for(r.direction, r.access_type) else { return true };
     let a = current.of(r.partner_tenant_id);
     let b = proposed.of(r.partner_tenant_id);
-    let key = |c: &crate::policy::model::TargetConfig| {
-        (c.access_type, c.targets.iter().map(|t| t.target.to_ascii_lowercase()).collect::<BTreeSet<_>>())
-    };
     let (x, y) = (a.section(section), b.section(section));
-    key(&x.users_and_groups.value) == key(&y.users_and_groups.value)
-        && key(&x.applications.value) == key(&y.applications.value)
+    same_targets(&x.users_and_groups.value, &y.users_and_groups.value)
+        && same_targets(&x.applications.value, &y.applications.value)
         && a.inbound_trust.is_mfa_accepted.value == b.inbound_trust.is_mfa_accepted.value
         && a.inbound_trust.is_compliant_device_accepted.value
             == b.inbound_trust.is_compliant_device_accepted.value

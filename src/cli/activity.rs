@@ -67,7 +67,7 @@ pub fn collect_window(
         progress: !g.quiet,
     };
     let mut rejects = match &input.rejects {
-        Some(p) => Some(report::output::create_side_file(p)?),
+        Some(p) => Some(Output::create(Some(p))?),
         None => None,
     };
     let mut acc = Activity::with_window(since, until);

@@ -314,11 +314,7 @@ fn run_diff(
                 let rows: Vec<Vec<String>> = changes
                     .iter()
                     .map(|c| {
-                        let mut p = if c.partner.len() > 12 {
-                            format!("{}…", &c.partner[..8])
-                        } else {
-                            c.partner.clone()
-                        };
+                        let mut p = crate::report::activity::short(&Some(c.partner.clone()));
                         if matches!(c.partner_status, "added" | "removed") {
                             p = format!("{p} ({})", c.partner_status);
                         }

@@ -274,11 +274,6 @@ impl<R: Read> JsonFramer<R> {
         }
     }
 
-    /// Where the framer is now, for errors that are not about one record.
-    pub fn line(&self) -> u64 {
-        self.line
-    }
-
     fn at_boundary(&self) -> bool {
         matches!(self.state, State::Top | State::List { .. } | State::ListNext { .. })
     }

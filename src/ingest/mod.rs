@@ -28,7 +28,7 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 
-use crate::model::{EventType, SignIn};
+use crate::model::SignIn;
 use normalize::{Context, FieldError};
 pub use source::Input;
 pub use time::DateOrder;
@@ -510,9 +510,4 @@ fn send_csv(
             return true;
         }
     }
-}
-
-/// Per-event-type counts in a stable order, for summaries.
-pub fn event_type_counts(stats: &Stats) -> Vec<(EventType, u64)> {
-    EventType::ALL.iter().map(|t| (*t, stats.by_event_type.get(t.as_str()).copied().unwrap_or(0))).collect()
 }

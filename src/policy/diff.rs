@@ -34,6 +34,11 @@ fn key(cfg: &TargetConfig) -> (String, BTreeSet<String>) {
     )
 }
 
+/// Same access type and same targets, in any order and letter case.
+pub fn same_targets(a: &TargetConfig, b: &TargetConfig) -> bool {
+    key(a) == key(b)
+}
+
 fn text(cfg: &TargetConfig) -> String {
     format!("{} [{}]", cfg.access_type.as_str(), targets_text(cfg))
 }
@@ -71,7 +76,7 @@ pub fn diff(current: &Policy, proposed: &Policy) -> Vec<Change> {
                 ("usersAndGroups", &x.users_and_groups, &y.users_and_groups),
                 ("applications", &x.applications, &y.applications),
             ] {
-                if key(&u.value) != key(&v.value) {
+                if !same_targets(&u.value, &v.value) {
                     push(
                         format!("{}.{half}", s.name()),
                         text(&u.value),

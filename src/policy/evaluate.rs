@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::apps::{microsoft_name, office365_name, TABLE_VERSION};
 use super::model::{AccessKind, Policy, Section, TargetConfig, TargetType};
-use super::resolve::{effective, Effective, Origin, Sourced};
+use super::resolve::{effective, Effective, Sourced};
 use crate::model::{AccessType, Direction, Guid};
 
 /// Three-valued truth.
@@ -458,11 +458,6 @@ fn trust(eff: &Effective, section: Section, req: &Request<'_>) -> Decision {
     } else {
         Decision { verdict: Verdict::Unknown, degraded: false, reason: unknown.join("; ") }
     }
-}
-
-/// Kept public for property tests and `policy show`.
-pub fn origin_text(o: Origin) -> &'static str {
-    o.as_str()
 }
 
 #[cfg(test)]

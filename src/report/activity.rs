@@ -155,7 +155,7 @@ pub fn summary_lines(report: &ActivityReport, stats: &Stats) -> Vec<String> {
     out
 }
 
-fn short(id: &Option<String>) -> String {
+pub fn short(id: &Option<String>) -> String {
     match id.as_deref() {
         Some(s) if s.chars().count() > 12 => format!("{}…", s.chars().take(8).collect::<String>()),
         Some(s) => s.to_string(),

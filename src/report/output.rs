@@ -103,12 +103,6 @@ impl Write for Output {
     }
 }
 
-/// Opens a plain file for writing atomically, for side outputs such as the
-/// rejects file.
-pub fn create_side_file(path: &Path) -> Result<Output> {
-    Output::create(Some(path))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
