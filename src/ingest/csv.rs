@@ -23,6 +23,13 @@ pub enum Dialect {
     /// The portal's `*_AuthDetails_*.csv` companion file: per-step MFA
     /// details without tenants or apps. Recognised and skipped.
     PortalAuthDetails,
+    /// A Log Analytics `AuditLogs` export (read by `timeline`).
+    LogAnalyticsAudit,
+}
+
+/// Columns only audit exports have.
+fn is_audit_header(has: &dyn Fn(&str) -> bool) -> bool {
+    has("activitydisplayname") || has("activity") || has("activity type") || has("targetresources")
 }
 
 /// A header, read once per file.
@@ -59,7 +66,9 @@ impl Header {
             columns.entry(normalize_header(n)).or_insert(i);
         }
         let has = |c: &str| columns.contains_key(c);
-        let dialect = if has("timegenerated") && (has("id") || has("correlationid")) {
+        let dialect = if is_audit_header(&has) {
+            return Err("this is an audit log export, not sign-ins (use `xtenant timeline`)".into());
+        } else if has("timegenerated") && (has("id") || has("correlationid")) {
             Dialect::LogAnalytics
         } else if has("request id") && has("date (utc)") {
             if has("authentication method") && !has("application") && !has("application id") {
@@ -67,8 +76,6 @@ impl Header {
             } else {
                 Dialect::Portal
             }
-        } else if has("activitydisplayname") || has("activity") || has("activity type") {
-            return Err("this is an audit log export, not sign-ins (use `xtenant timeline`)".into());
         } else {
             let shown: Vec<&str> = names.iter().take(6).map(String::as_str).collect();
             return Err(format!(
@@ -89,13 +96,52 @@ impl Header {
         Ok(header)
     }
 
+    /// Recognises a Log Analytics `AuditLogs` CSV export.
+    pub fn new_audit(names: Vec<String>, delimiter: u8) -> Result<Header, String> {
+        let mut columns = HashMap::new();
+        for (i, n) in names.iter().enumerate() {
+            columns.entry(normalize_header(n)).or_insert(i);
+        }
+        let has = |c: &str| columns.contains_key(c);
+        if !is_audit_header(&has) {
+            return Err(if has("request id") || has("resulttype") || has("usertype") {
+                "this is a sign-in export, not audit events (give it to `timeline --signins`)".into()
+            } else {
+                let shown: Vec<&str> = names.iter().take(6).map(String::as_str).collect();
+                format!(
+                    "not an audit export this tool knows: the header starts `{}`; expected a Log Analytics \
+                     AuditLogs export (TimeGenerated, OperationName, TargetResources, ...)",
+                    shown.join(",")
+                )
+            });
+        }
+        if has("date (utc)") && has("activity") && !has("targetresources") {
+            return Err("the Entra admin center's audit CSV download flattens targets into numbered columns, \
+                        which this version does not read; download JSON instead, or export AuditLogs from Log Analytics"
+                .into());
+        }
+        for alternatives in [
+            &["activitydatetime", "timegenerated"][..],
+            &["targetresources"],
+            &["operationname", "activitydisplayname"],
+        ] {
+            if !alternatives.iter().any(|c| has(c)) {
+                return Err(format!(
+                    "the CSV has no `{}` column, which an audit event needs (header names are matched ignoring case and spaces)",
+                    alternatives.join("` or `")
+                ));
+            }
+        }
+        Ok(Header { dialect: Dialect::LogAnalyticsAudit, delimiter, columns, names, event_type: None })
+    }
+
     fn check_required(&self) -> Result<(), String> {
         let need: &[&[&str]] = match self.dialect {
             Dialect::LogAnalytics => {
                 &[&["id"], &["createddatetime", "timegenerated"], &["resulttype", "status"]]
             }
             Dialect::Portal => &[&["request id"], &["date (utc)"], &["sign-in error code", "status"]],
-            Dialect::PortalAuthDetails => &[],
+            Dialect::PortalAuthDetails | Dialect::LogAnalyticsAudit => &[],
         };
         for alternatives in need {
             if !alternatives.iter().any(|c| self.columns.contains_key(*c)) {
@@ -115,7 +161,7 @@ impl Header {
     /// The row as the JSON object the sign-in readers understand.
     pub fn to_json(&self, row: &csv::StringRecord) -> Result<Value, FieldError> {
         match self.dialect {
-            Dialect::LogAnalytics => Ok(self.log_analytics_row(row)),
+            Dialect::LogAnalytics | Dialect::LogAnalyticsAudit => Ok(self.log_analytics_row(row)),
             Dialect::Portal => self.portal_row(row),
             Dialect::PortalAuthDetails => Ok(Value::Null),
         }

@@ -16,7 +16,11 @@ use super::{InputFormat, Parsed};
 /// Why a well-formed record is not a sign-in we read.
 pub const IGNORED_AUDIT: &str = "audit events (read them with `xtenant timeline`)";
 
-pub fn parse_record(bytes: &[u8], ctx: &Context, format: InputFormat) -> Result<Parsed, FieldError> {
+pub fn parse_record(
+    bytes: &[u8],
+    ctx: &Context,
+    format: InputFormat,
+) -> Result<Parsed<crate::model::SignIn>, FieldError> {
     // Path tracking costs on every record: parse plainly, and only for a
     // record that fails parse again to name the field.
     let raw: RawSignIn = match serde_json::from_slice(bytes) {
@@ -39,7 +43,11 @@ pub fn parse_record(bytes: &[u8], ctx: &Context, format: InputFormat) -> Result<
     classify(raw, ctx, format)
 }
 
-fn classify(raw: RawSignIn<'_>, ctx: &Context, format: InputFormat) -> Result<Parsed, FieldError> {
+fn classify(
+    raw: RawSignIn<'_>,
+    ctx: &Context,
+    format: InputFormat,
+) -> Result<Parsed<crate::model::SignIn>, FieldError> {
     if raw.activity_display_name.is_some() {
         return Ok(Parsed::Ignored(IGNORED_AUDIT.into()));
     }
@@ -57,7 +65,7 @@ fn classify(raw: RawSignIn<'_>, ctx: &Context, format: InputFormat) -> Result<Pa
                 let raw = RawSignIn::deserialize_value(&obj)
                     .map_err(|e| FieldError::new(format!("tables[{t}].rows[{r}]"), e))?;
                 match classify(raw, ctx, format) {
-                    Ok(Parsed::SignIn(s)) => out.push(*s),
+                    Ok(Parsed::One(s)) => out.push(*s),
                     Ok(_) => {}
                     Err(e) => {
                         return Err(FieldError::new(format!("tables[{t}].rows[{r}].{}", e.field), e.message))
@@ -98,7 +106,7 @@ fn classify(raw: RawSignIn<'_>, ctx: &Context, format: InputFormat) -> Result<Pa
             "not a sign-in record: it has none of id, createdDateTime, TimeGenerated",
         ));
     }
-    normalize(&raw, ctx).map(|s| Parsed::SignIn(Box::new(s)))
+    normalize(&raw, ctx).map(|s| Parsed::One(Box::new(s)))
 }
 
 impl<'a> RawSignIn<'a> {
@@ -110,6 +118,6 @@ impl<'a> RawSignIn<'a> {
 }
 
 /// CSV rows arrive already shaped; only the audit/sign-in split applies.
-pub fn classify_csv(raw: RawSignIn<'_>, ctx: &Context) -> Result<Parsed, FieldError> {
+pub fn classify_csv(raw: RawSignIn<'_>, ctx: &Context) -> Result<Parsed<crate::model::SignIn>, FieldError> {
     classify(raw, ctx, InputFormat::Auto)
 }

@@ -1,6 +1,8 @@
-//! Reading sign-in exports into canonical [`SignIn`]s.
+//! Reading sign-in and audit exports into canonical records.
 //!
-//! Data flows: [`source`] opens and decodes each input, [`detect`] decides
+//! One pipeline serves both kinds of record ([`RecordKind`]: [`SignIns`],
+//! [`AuditEvents`]); only the last step, turning one record into canonical
+//! form, differs. Data flows: [`source`] opens and decodes each input, [`detect`] decides
 //! JSON or CSV from its first bytes, [`framing`] (JSON) or the CSV reader
 //! cuts it into batches of records on a reader thread, the batches are
 //! parsed in parallel ([`json`], [`csv`] then [`normalize`]), and the
@@ -8,6 +10,7 @@
 //! bounded by the number of batches in flight, whatever the input size.
 
 pub mod activity_table;
+pub mod audit;
 pub mod csv;
 pub mod detect;
 pub mod framing;
@@ -29,7 +32,7 @@ use anyhow::{bail, Result};
 use rayon::prelude::*;
 
 use crate::model::SignIn;
-use normalize::{Context, FieldError};
+pub use normalize::{Context, FieldError};
 pub use source::Input;
 pub use time::DateOrder;
 
@@ -64,13 +67,117 @@ impl InputFormat {
 
 /// What one record turned out to be.
 #[derive(Debug)]
-pub enum Parsed {
-    SignIn(Box<SignIn>),
+pub enum Parsed<T> {
+    One(Box<T>),
     /// A Log Analytics query response holds many rows in one document.
-    Many(Vec<SignIn>),
-    /// Well-formed but not a sign-in (audit events, other diagnostic
-    /// categories): counted by reason, never silently dropped.
+    Many(Vec<T>),
+    /// Well-formed but not of the kind being read (audit events among
+    /// sign-ins, other diagnostic categories): counted by reason, never
+    /// silently dropped.
     Ignored(String),
+}
+
+/// A kind of record the pipeline can read: how one framed JSON record or
+/// one CSV row becomes canonical.
+pub trait RecordKind: Clone + Send + Sync + 'static {
+    type Item: Send;
+    fn parse_json(
+        &self,
+        bytes: &[u8],
+        ctx: &Context,
+        format: InputFormat,
+    ) -> Result<Parsed<Self::Item>, FieldError>;
+    /// Recognises a CSV header, or says why this file is not of this kind.
+    fn csv_header(
+        &self,
+        names: Vec<String>,
+        delimiter: u8,
+        file_name: Option<&str>,
+    ) -> Result<csv::Header, String>;
+    fn parse_csv(
+        &self,
+        header: &csv::Header,
+        row: &::csv::StringRecord,
+        ctx: &Context,
+    ) -> Result<Parsed<Self::Item>, FieldError>;
+    /// The label a record is counted under in [`Stats::by_event_type`].
+    fn label(&self, item: &Self::Item) -> &'static str;
+}
+
+/// Sign-in records: Graph signIn, diagnostic sign-in categories, Log
+/// Analytics SigninLogs (and siblings), portal downloads.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SignIns;
+
+impl RecordKind for SignIns {
+    type Item = SignIn;
+    fn parse_json(
+        &self,
+        bytes: &[u8],
+        ctx: &Context,
+        format: InputFormat,
+    ) -> Result<Parsed<SignIn>, FieldError> {
+        json::parse_record(bytes, ctx, format)
+    }
+    fn csv_header(
+        &self,
+        names: Vec<String>,
+        delimiter: u8,
+        file_name: Option<&str>,
+    ) -> Result<csv::Header, String> {
+        csv::Header::new(names, delimiter, file_name)
+    }
+    fn parse_csv(
+        &self,
+        header: &csv::Header,
+        row: &::csv::StringRecord,
+        ctx: &Context,
+    ) -> Result<Parsed<SignIn>, FieldError> {
+        if header.dialect == csv::Dialect::PortalAuthDetails {
+            return Ok(Parsed::Ignored("rows of the portal's AuthDetails companion file".into()));
+        }
+        let value = header.to_json(row)?;
+        let rawsi = raw::RawSignIn::deserialize_value(&value).map_err(|m| FieldError::new("", m))?;
+        json::classify_csv(rawsi, ctx)
+    }
+    fn label(&self, item: &SignIn) -> &'static str {
+        item.event_type.as_str()
+    }
+}
+
+/// Audit events (directoryAudit) of every export format.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AuditEvents;
+
+impl RecordKind for AuditEvents {
+    type Item = crate::model::AuditEvent;
+    fn parse_json(
+        &self,
+        bytes: &[u8],
+        ctx: &Context,
+        format: InputFormat,
+    ) -> Result<Parsed<Self::Item>, FieldError> {
+        audit::parse_record(bytes, ctx, format)
+    }
+    fn csv_header(
+        &self,
+        names: Vec<String>,
+        delimiter: u8,
+        _file_name: Option<&str>,
+    ) -> Result<csv::Header, String> {
+        csv::Header::new_audit(names, delimiter)
+    }
+    fn parse_csv(
+        &self,
+        header: &csv::Header,
+        row: &::csv::StringRecord,
+        ctx: &Context,
+    ) -> Result<Parsed<Self::Item>, FieldError> {
+        audit::parse_value(header.to_json(row)?, ctx)
+    }
+    fn label(&self, _item: &Self::Item) -> &'static str {
+        "audit"
+    }
 }
 
 /// A record that could not be read, with everything needed to find it.
@@ -158,8 +265,30 @@ const CSV_BATCH_ROWS: usize = 2048;
 pub fn read_signins(
     inputs: &[Input],
     opts: &Options,
+    rejects: Option<&mut (dyn Write + Send)>,
+    sink: impl FnMut(SignIn) + Send,
+) -> Result<Stats> {
+    read_records(SignIns, inputs, opts, rejects, sink)
+}
+
+/// Reads every input and hands each audit event to `sink`, in input order.
+pub fn read_audit(
+    inputs: &[Input],
+    opts: &Options,
+    rejects: Option<&mut (dyn Write + Send)>,
+    sink: impl FnMut(crate::model::AuditEvent) + Send,
+) -> Result<Stats> {
+    read_records(AuditEvents, inputs, opts, rejects, sink)
+}
+
+/// Reads every input as records of `kind` and hands each to `sink`, in
+/// input order.
+pub fn read_records<K: RecordKind>(
+    kind: K,
+    inputs: &[Input],
+    opts: &Options,
     mut rejects: Option<&mut (dyn Write + Send)>,
-    mut sink: impl FnMut(SignIn) + Send,
+    mut sink: impl FnMut(K::Item) + Send,
 ) -> Result<Stats> {
     let counter = Arc::new(AtomicU64::new(0));
     let progress = crate::report::progress::bar(opts.progress, inputs.iter().map(Input::size).sum());
@@ -170,12 +299,13 @@ pub fn read_signins(
         let inputs = inputs.to_vec();
         let opts = opts.clone();
         let counter = counter.clone();
+        let kind = kind.clone();
         std::thread::Builder::new()
             .name("xtenant-reader".into())
-            .spawn(move || read_inputs(&inputs, &opts, &counter, &tx, recycle_rx))?
+            .spawn(move || read_inputs(&kind, &inputs, &opts, &counter, &tx, recycle_rx))?
     };
     let window = rayon::current_num_threads().max(1) * 2;
-    let result = consume(&rx, window, opts, &mut stats, &mut rejects, &mut sink, &recycle_tx, &|| {
+    let result = consume(&kind, &rx, window, opts, &mut stats, &mut rejects, &mut sink, &recycle_tx, &|| {
         progress.set_position(counter.load(Ordering::Relaxed))
     });
     drop(rx);
@@ -188,24 +318,25 @@ pub fn read_signins(
     result.map(|()| stats)
 }
 
-type Results = Vec<Vec<Result<Parsed, RecordError>>>;
+type Results<T> = Vec<Vec<Result<Parsed<T>, RecordError>>>;
 
 /// Parses windows of batches in parallel and hands their results on in
 /// input order. Merging window N (sequential: the sink is one accumulator)
 /// runs alongside the parse of window N+1, so the pool is never idle while
 /// the main thread aggregates.
 #[allow(clippy::too_many_arguments)]
-fn consume(
+fn consume<K: RecordKind>(
+    kind: &K,
     rx: &Receiver<Batch>,
     window: usize,
     opts: &Options,
     stats: &mut Stats,
     rejects: &mut Option<&mut (dyn Write + Send)>,
-    sink: &mut (impl FnMut(SignIn) + Send),
+    sink: &mut (impl FnMut(K::Item) + Send),
     recycle: &std::sync::mpsc::Sender<Vec<u8>>,
     tick: &(dyn Fn() + Sync),
 ) -> Result<()> {
-    let mut pending: Option<(Vec<Batch>, Results)> = None;
+    let mut pending: Option<(Vec<Batch>, Results<K::Item>)> = None;
     loop {
         let mut batches = Vec::with_capacity(window);
         if let Ok(b) = rx.recv() {
@@ -220,9 +351,9 @@ fn consume(
         let done = batches.is_empty();
         let previous = pending.take();
         let (parsed, merged) = rayon::join(
-            || batches.par_iter().map(parse_batch).collect::<Results>(),
+            || batches.par_iter().map(|b| parse_batch(kind, b)).collect::<Results<K::Item>>(),
             || match previous {
-                Some((b, r)) => merge(b, r, opts, stats, rejects, sink, recycle),
+                Some((b, r)) => merge(kind, b, r, opts, stats, rejects, sink, recycle),
                 None => Ok(()),
             },
         );
@@ -235,13 +366,15 @@ fn consume(
     }
 }
 
-fn merge(
+#[allow(clippy::too_many_arguments)]
+fn merge<K: RecordKind>(
+    kind: &K,
     batches: Vec<Batch>,
-    parsed: Results,
+    parsed: Results<K::Item>,
     opts: &Options,
     stats: &mut Stats,
     rejects: &mut Option<&mut (dyn Write + Send)>,
-    sink: &mut impl FnMut(SignIn),
+    sink: &mut impl FnMut(K::Item),
     recycle: &std::sync::mpsc::Sender<Vec<u8>>,
 ) -> Result<()> {
     for (batch, results) in batches.iter().zip(parsed) {
@@ -250,8 +383,8 @@ fn merge(
         }
         for r in results {
             match r {
-                Ok(Parsed::SignIn(s)) => accept(*s, stats, sink),
-                Ok(Parsed::Many(v)) => v.into_iter().for_each(|s| accept(s, stats, sink)),
+                Ok(Parsed::One(s)) => accept(kind, *s, stats, sink),
+                Ok(Parsed::Many(v)) => v.into_iter().for_each(|s| accept(kind, s, stats, sink)),
                 Ok(Parsed::Ignored(reason)) => *stats.ignored.entry(reason).or_default() += 1,
                 Err(e) => {
                     if !opts.skip_invalid {
@@ -273,9 +406,9 @@ fn merge(
     Ok(())
 }
 
-fn accept(s: SignIn, stats: &mut Stats, sink: &mut impl FnMut(SignIn)) {
+fn accept<K: RecordKind>(kind: &K, s: K::Item, stats: &mut Stats, sink: &mut impl FnMut(K::Item)) {
     stats.records_read += 1;
-    *stats.by_event_type.entry(s.event_type.as_str()).or_default() += 1;
+    *stats.by_event_type.entry(kind.label(&s)).or_default() += 1;
     sink(s)
 }
 
@@ -289,7 +422,7 @@ fn write_reject(w: &mut (dyn Write + Send), e: &RecordError) -> Result<()> {
     Ok(())
 }
 
-fn parse_batch(batch: &Batch) -> Vec<Result<Parsed, RecordError>> {
+fn parse_batch<K: RecordKind>(kind: &K, batch: &Batch) -> Vec<Result<Parsed<K::Item>, RecordError>> {
     match batch {
         Batch::Notice(_) => vec![],
         Batch::FileError(e) => vec![Err(e.clone())],
@@ -298,7 +431,7 @@ fn parse_batch(batch: &Batch) -> Vec<Result<Parsed, RecordError>> {
             .iter()
             .map(|s| {
                 let bytes = &chunk.data[s.start..s.end];
-                json::parse_record(bytes, ctx, *format).map_err(|e| RecordError {
+                kind.parse_json(bytes, ctx, *format).map_err(|e| RecordError {
                     file: file.clone(),
                     line: Some(s.line),
                     index: Some(s.index),
@@ -323,24 +456,18 @@ fn parse_batch(batch: &Batch) -> Vec<Result<Parsed, RecordError>> {
                     Ok(r) => r,
                     Err(m) => return Err(fail(FieldError::new("", m.clone()), String::new())),
                 };
-                let raw = || record.iter().collect::<Vec<_>>().join(&(header.delimiter as char).to_string());
-                if header.dialect == csv::Dialect::PortalAuthDetails {
-                    return Ok(Parsed::Ignored("rows of the portal's AuthDetails companion file".into()));
-                }
-                let value = header.to_json(record).map_err(|e| fail(e, raw()))?;
-                let rawsi = raw::RawSignIn::deserialize_value(&value)
-                    .map_err(|m| fail(FieldError::new("", m), raw()))?;
-                match json::classify_csv(rawsi, ctx) {
-                    Ok(p) => Ok(p),
-                    Err(e) => Err(fail(e, raw())),
-                }
+                kind.parse_csv(header, record, ctx).map_err(|e| {
+                    let raw = record.iter().collect::<Vec<_>>().join(&(header.delimiter as char).to_string());
+                    fail(e, raw)
+                })
             })
             .collect(),
     }
 }
 
 /// The reader thread: opens each input in turn and sends its batches.
-fn read_inputs(
+fn read_inputs<K: RecordKind>(
+    kind: &K,
     inputs: &[Input],
     opts: &Options,
     counter: &Arc<AtomicU64>,
@@ -379,7 +506,7 @@ fn read_inputs(
                 recycled = back;
                 framer
             }
-            Ok(detect::Detected::Csv(reader)) => send_csv(reader, input, &file, opts, tx, &file_error),
+            Ok(detect::Detected::Csv(reader)) => send_csv(kind, reader, input, &file, opts, tx, &file_error),
         };
         if !sent {
             return;
@@ -416,7 +543,8 @@ fn send_json(
     (sent, framer.into_recycler())
 }
 
-fn send_csv(
+fn send_csv<K: RecordKind>(
+    kind: &K,
     reader: Box<dyn std::io::BufRead + Send>,
     input: &Input,
     file: &Arc<str>,
@@ -433,7 +561,7 @@ fn send_csv(
         Err(e) => return tx.send(file_error(Some(1), format!("cannot read the CSV header: {e}"))).is_ok(),
     }
     let names: Vec<String> = names.iter().map(str::to_string).collect();
-    let header = match csv::Header::new(names, delimiter, input.file_name().as_deref()) {
+    let header = match kind.csv_header(names, delimiter, input.file_name().as_deref()) {
         Ok(h) => Arc::new(h),
         Err(m) => return tx.send(file_error(Some(1), m)).is_ok(),
     };
@@ -447,8 +575,8 @@ fn send_csv(
         return false;
     }
     let expected_format = match header.dialect {
-        csv::Dialect::LogAnalytics => InputFormat::LogAnalyticsCsv,
-        _ => InputFormat::PortalCsv,
+        csv::Dialect::LogAnalytics | csv::Dialect::LogAnalyticsAudit => InputFormat::LogAnalyticsCsv,
+        csv::Dialect::Portal | csv::Dialect::PortalAuthDetails => InputFormat::PortalCsv,
     };
     if opts.format.is_csv() && opts.format != expected_format {
         return tx

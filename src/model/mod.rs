@@ -1,10 +1,12 @@
 //! Canonical records every reader yields, and the ids and enums they use.
 
+pub mod audit;
 pub mod codes;
 pub mod direction;
 pub mod guid;
 pub mod signin;
 
+pub use audit::{Actor, AuditEvent, AuditTarget, ModifiedProperty};
 pub use direction::Direction;
 pub use guid::Guid;
 pub use signin::{AccessType, CaStatus, Device, EventType, Evidence, SignIn, UserType};

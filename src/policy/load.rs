@@ -100,12 +100,18 @@ const KEYS: &[&str] = &[
     "id",
 ];
 
+/// `k` in Graph's spelling when it is a key the policy documents use
+/// (matched ignoring case), else as it is.
+pub(crate) fn graph_key(k: &str) -> String {
+    KEYS.iter().find(|c| c.eq_ignore_ascii_case(k)).map_or_else(|| k.to_string(), |c| c.to_string())
+}
+
 /// The Graph PowerShell SDK's `ConvertTo-Json` writes PascalCase keys
 /// (`B2BCollaborationInbound`, `IsHybridAzureAdJoinedDeviceAccepted`) and
 /// keeps what its model does not know in `AdditionalProperties`. Known keys
 /// are matched ignoring case and respelled as Graph spells them; the
 /// contents of `AdditionalProperties` join their parent object.
-fn graph_spelling(v: Value) -> Value {
+pub(crate) fn graph_spelling(v: Value) -> Value {
     match v {
         Value::Array(a) => Value::Array(a.into_iter().map(graph_spelling).collect()),
         Value::Object(m) => {
@@ -151,7 +157,7 @@ struct Builder {
     errors: LoadErrors,
 }
 
-fn parse<T: DeserializeOwned>(v: Value, at: &str) -> Result<T> {
+pub(crate) fn parse<T: DeserializeOwned>(v: Value, at: &str) -> Result<T> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { at.to_string() } else { format!("{at}.{path}") };

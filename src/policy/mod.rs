@@ -5,9 +5,11 @@
 //! identity mappings that evaluation may need.
 
 pub mod apps;
+pub mod change;
 pub mod diff;
 pub mod directory;
 pub mod evaluate;
+pub mod history;
 pub mod load;
 pub mod model;
 pub mod resolve;
