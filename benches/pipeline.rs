@@ -89,8 +89,13 @@ fn grouping_and_replay(c: &mut Criterion) {
     g.throughput(Throughput::Elements(rows.len() as u64));
     g.bench_function("replay_rows", |b| {
         b.iter(|| {
-            let inputs =
-                Inputs { current: Some(&current), proposed: &proposed, groups: None, identities: None };
+            let inputs = Inputs {
+                current: Some(&current),
+                proposed: &proposed,
+                groups: None,
+                identities: None,
+                history: None,
+            };
             replay(rows.clone(), &inputs).len()
         })
     });

@@ -10,3 +10,5 @@ $X generate --count 150 --seed 1 --format graph-page -o signins/graph-beta-signi
 $X generate --count 100 --seed 2 --format diagnostic-ndjson -o signins/diagnostic/y=2026/m=11/d=19/PT1H.json
 $X generate --count 80 --seed 3 --format portal-csv -o signins/InteractiveSignIns_2026-11-06_2026-11-20.csv
 $X generate --count 70 --seed 4 --format la-csv | gzip -9n > signins/SigninLogs_export.csv.gz
+rm -rf audit && mkdir -p audit
+$X generate --audit graph -o audit/directoryAudits.json

@@ -38,6 +38,9 @@ struct Key {
     app_id: Option<String>,
     resource_id: Option<String>,
     user_id: Option<String>,
+    /// Which policy epoch (span between audited changes) the sign-in falls
+    /// in; always 0 without `replay --audit`.
+    epoch: u16,
 }
 
 /// Sums over the sign-ins of one group. Everything here merges by addition,
@@ -160,6 +163,8 @@ pub struct Activity {
     log_tenants: BTreeSet<Guid>,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
+    /// Start times of policy epochs after the first, in order.
+    epoch_starts: Vec<DateTime<Utc>>,
     /// Tenants present on every cross-tenant sign-in so far (at most two).
     common: Option<Vec<Guid>>,
     totals: Totals,
@@ -178,6 +183,16 @@ impl Activity {
     /// Keeps only sign-ins at or after `since` and before `until`.
     pub fn with_window(since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Self {
         Activity { since, until, ..Self::default() }
+    }
+
+    /// Also counts each group per policy epoch ([`ActivityRow::by_epoch`]):
+    /// epoch 0 before `starts[0]`, epoch i from `starts[i-1]`. At most
+    /// 65535 epochs.
+    pub fn split_by_epochs(mut self, mut starts: Vec<DateTime<Utc>>) -> Self {
+        starts.sort();
+        starts.truncate(u16::MAX as usize);
+        self.epoch_starts = starts;
+        self
     }
 
     pub fn add(&mut self, s: SignIn) {
@@ -234,6 +249,7 @@ impl Activity {
             app_id: s.app_id.clone(),
             resource_id: s.resource_id.clone(),
             user_id: s.user_id.clone(),
+            epoch: self.epoch_starts.partition_point(|t| *t <= s.time) as u16,
         };
         self.groups.entry(key).or_default().add(&s);
     }
@@ -293,6 +309,9 @@ impl Activity {
             };
             let r = rolled.entry(out).or_default();
             r.counters.merge(c);
+            if !self.epoch_starts.is_empty() {
+                r.epochs.entry(k.epoch).or_default().merge(c);
+            }
             if let Some(u) = &k.user_id {
                 r.users.insert(u.clone());
             }
@@ -322,6 +341,7 @@ impl Activity {
                     distinct_users: (by != GroupBy::User).then_some(r.users.len() as u64),
                     distinct_apps: (by == GroupBy::Tenant).then_some(r.apps.len() as u64),
                     counters: r.counters,
+                    by_epoch: r.epochs.into_iter().collect(),
                 }
             })
             .collect();
@@ -343,6 +363,7 @@ struct GroupKeyOut {
 #[derive(Default)]
 struct Rollup {
     counters: Counters,
+    epochs: BTreeMap<u16, Counters>,
     users: HashSet<String>,
     apps: HashSet<String>,
 }
@@ -364,6 +385,8 @@ pub struct ActivityRow {
     pub counters: Counters,
     pub distinct_users: Option<u64>,
     pub distinct_apps: Option<u64>,
+    /// With [`Activity::split_by_epochs`]: the counters per policy epoch.
+    pub by_epoch: Vec<(u16, Counters)>,
 }
 
 impl ActivityRow {

@@ -2,7 +2,9 @@
 //! policies before you change them.
 //!
 //! Data flows one way: [`ingest`] reads exports into canonical
-//! [`model::SignIn`]s, [`activity`] groups the cross-tenant ones, and
+//! [`model::SignIn`]s and [`model::AuditEvent`]s, [`activity`] groups the
+//! cross-tenant sign-ins, [`replay`] evaluates them under two policies,
+//! [`timeline`] joins policy changes with the sign-ins around them, and
 //! [`report`] writes the result. [`synth`] makes realistic test data in
 //! every export format.
 
@@ -15,3 +17,4 @@ pub mod policy;
 pub mod replay;
 pub mod report;
 pub mod synth;
+pub mod timeline;

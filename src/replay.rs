@@ -20,6 +20,7 @@ use crate::policy::directory::{Groups, Identities};
 use crate::policy::evaluate::{
     evaluate_resolved, section_for, Decision, Membership, Need, Request, TrustNeeds, Verdict,
 };
+use crate::policy::history::History;
 use crate::policy::resolve::{effective, Effective};
 use crate::policy::Policy;
 
@@ -70,6 +71,10 @@ pub struct Inputs<'a> {
     pub proposed: &'a Policy,
     pub groups: Option<&'a Groups>,
     pub identities: Option<&'a Identities>,
+    /// With `--audit`: the current policy rebuilt back through the audit
+    /// window. Calibration then compares each epoch's sign-ins with the
+    /// policy in force in that epoch (rows carry [`ActivityRow::by_epoch`]).
+    pub history: Option<&'a History>,
 }
 
 /// Each partner's settings under one policy, resolved once.
@@ -96,6 +101,8 @@ struct Context<'a> {
     inputs: &'a Inputs<'a>,
     current: Option<Resolved<'a>>,
     proposed: Resolved<'a>,
+    /// The current policy of each audit epoch, oldest first.
+    epochs: Vec<Resolved<'a>>,
 }
 
 static EMPTY: BTreeSet<String> = BTreeSet::new();
@@ -235,6 +242,33 @@ fn calibrate(r: &ActivityRow, cur: &Decision) -> Option<String> {
     }
 }
 
+/// Calibration against the policy in force in each epoch: sign-ins before
+/// a change are compared with the policy before it.
+fn calibrate_by_epoch(r: &ActivityRow, h: &History, cx: &Context<'_>) -> Option<String> {
+    let mut out = vec![];
+    for (e, counters) in &r.by_epoch {
+        let epoch = &h.epochs[*e as usize];
+        let span = match (epoch.from, epoch.until) {
+            (None, Some(u)) => format!("before {}", crate::report::rfc3339(&u)),
+            (Some(f), None) => format!("since {}", crate::report::rfc3339(&f)),
+            (Some(f), Some(u)) => format!("{} to {}", crate::report::rfc3339(&f), crate::report::rfc3339(&u)),
+            (None, None) => "in the window".into(),
+        };
+        if !epoch.knows(r.partner_tenant_id) {
+            // Nothing to compare with: the audit trail does not say what
+            // applied then. Not a mismatch, and not a match either.
+            continue;
+        }
+        let part = ActivityRow { counters: counters.clone(), by_epoch: vec![], ..r.clone() };
+        let req = request(&part, cx);
+        let decision = cx.epochs[*e as usize].evaluate(&req);
+        if let Some(m) = calibrate(&part, &decision) {
+            out.push(format!("{span}: {m}"));
+        }
+    }
+    (!out.is_empty()).then(|| out.join("; "))
+}
+
 /// Same settings for this partner and section in both policies: whatever
 /// the (perhaps unknown) verdict, it cannot change.
 fn same_settings(current: &Resolved<'_>, proposed: &Resolved<'_>, r: &ActivityRow) -> bool {
@@ -259,7 +293,10 @@ fn replay_row(r: ActivityRow, cx: &Context<'_>) -> ReplayRow {
         Some(c) => c.evaluate(&req),
         None => observed(&r),
     };
-    let calibration = cx.current.as_ref().and_then(|_| calibrate(&r, &cur));
+    let calibration = match cx.inputs.history {
+        Some(h) if !r.by_epoch.is_empty() => calibrate_by_epoch(&r, h, cx),
+        _ => cx.current.as_ref().and_then(|_| calibrate(&r, &cur)),
+    };
     let prop = cx.proposed.evaluate(&req);
     let (impact, reason) = if let Some(why) = partner_refused(&r) {
         (Impact::Unchanged, why)
@@ -298,6 +335,9 @@ pub fn replay(rows: Vec<ActivityRow>, inputs: &Inputs<'_>) -> Vec<ReplayRow> {
         inputs,
         current: inputs.current.map(|p| Resolved::new(p, &partners)),
         proposed: Resolved::new(inputs.proposed, &partners),
+        epochs: inputs.history.map_or_else(Vec::new, |h| {
+            h.epochs.iter().map(|e| Resolved::new(&e.policy, &partners)).collect()
+        }),
     };
     let mut out: Vec<ReplayRow> = rows.into_par_iter().map(|r| replay_row(r, &cx)).collect();
     out.sort_by(|a, b| {

@@ -48,35 +48,25 @@ pub struct Args {
 
 /// Reads the inputs and aggregates them: shared by `activity` and `replay`.
 pub fn collect(input: &InputArgs, by: GroupBy, g: &Global) -> Result<(ActivityReport, Stats)> {
-    collect_window(input, by, None, None, g)
+    collect_window(input, by, None, None, vec![], g)
 }
 
-/// [`collect`], keeping only sign-ins in `[since, until)`.
+/// [`collect`], keeping only sign-ins in `[since, until)`, and counting
+/// each group per policy epoch when `epoch_starts` is not empty.
 pub fn collect_window(
     input: &InputArgs,
     by: GroupBy,
     since: Option<chrono::DateTime<chrono::Utc>>,
     until: Option<chrono::DateTime<chrono::Utc>>,
+    epoch_starts: Vec<chrono::DateTime<chrono::Utc>>,
     g: &Global,
 ) -> Result<(ActivityReport, Stats)> {
-    let inputs = ingest::source::expand(&input.paths)?;
-    let opts = ingest::Options {
-        format: input.input_format,
-        date_order: input.date_order,
-        skip_invalid: input.skip_invalid || input.rejects.is_some(),
-        progress: !g.quiet,
-    };
-    let mut rejects = match &input.rejects {
-        Some(p) => Some(Output::create(Some(p))?),
-        None => None,
-    };
+    let mut rejects = input.rejects_output()?;
     let mut acc = Activity::with_window(since, until);
-    let stats = ingest::read_signins(
-        &inputs,
-        &opts,
-        rejects.as_mut().map(|r| r as &mut (dyn std::io::Write + Send)),
-        |s| acc.add(s),
-    )?;
+    if !epoch_starts.is_empty() {
+        acc = acc.split_by_epochs(epoch_starts);
+    }
+    let stats = input.read(ingest::SignIns, &input.paths, g, rejects.as_mut(), |s| acc.add(s))?;
     if let Some(r) = rejects {
         r.commit()?;
     }

@@ -7,6 +7,7 @@ use anyhow::Result;
 
 use super::Global;
 use crate::report::Output;
+use crate::synth::audit::AuditFormat;
 use crate::synth::{Scenario, SynthFormat, Writer};
 
 /// Write synthetic sign-ins (seeded, realistic sizes) in an export format.
@@ -14,7 +15,8 @@ use crate::synth::{Scenario, SynthFormat, Writer};
 #[command(after_help = "\
 Examples:
   xtenant generate --count 300 --format portal-csv -o InteractiveSignIns_sample.csv
-  xtenant generate --count 500000 --format graph-ndjson --partners 300 | gzip > big.ndjson.gz")]
+  xtenant generate --count 500000 --format graph-ndjson --partners 300 | gzip > big.ndjson.gz
+  xtenant generate --audit graph -o directoryAudits.json        (the scenario's policy changes)")]
 pub struct Args {
     /// How many sign-ins.
     #[arg(long, default_value_t = 1000)]
@@ -30,6 +32,10 @@ pub struct Args {
     /// Write to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Write the scenario's audit trail (its cross-tenant policy changes) in
+    /// this format instead of sign-ins.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub audit: Option<AuditFormat>,
     /// Also write the scenario's guests (local id, UPN, home id) as `replay --identities` reads them.
     #[arg(long, value_name = "FILE")]
     pub identities_out: Option<PathBuf>,
@@ -49,6 +55,11 @@ pub fn run(args: Args, _g: &Global) -> Result<ExitCode> {
             std::io::Write::write_all(&mut f, text.as_bytes())?;
             f.commit()?;
         }
+    }
+    if let Some(format) = args.audit {
+        crate::synth::audit::write(&scenario, format, &mut out)?;
+        out.commit()?;
+        return Ok(ExitCode::SUCCESS);
     }
     let mut w = Writer::new(args.format, &mut out)?;
     for _ in 0..args.count {

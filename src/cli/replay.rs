@@ -39,6 +39,7 @@ Examples:
   xtenant replay --proposed samples/policies/proposed.json --current samples/policies/current.json samples/signins/
   xtenant replay --proposed policy/ --fail-on lost,unknown logs/*.json.gz        (a CI gate: exit 1 on findings)
   xtenant activity --format csv -o activity.csv logs/ && xtenant replay --proposed p.json activity.csv
+  xtenant replay --proposed p.json --current c.json --audit audit/ logs/    (calibrate across mid-window changes)
 
 PATH may also be an activity table written by `xtenant activity --format csv|ndjson`.")]
 pub struct Args {
@@ -52,6 +53,11 @@ pub struct Args {
     /// with our cross-tenant policy error is blocked.
     #[arg(long, value_name = "POLICY")]
     pub current: Option<PathBuf>,
+    /// Audit logs of the window (any format `timeline` reads): rebuild the current
+    /// policy back through its changes, so sign-ins before a change are checked
+    /// against the policy in force then. Needs --current.
+    #[arg(long, value_name = "AUDIT_PATH", requires = "current")]
+    pub audit: Vec<PathBuf>,
     /// Group memberships: CSV `group_id,member_id`, or Graph transitiveMembers JSON
     /// per group (a file or a folder). Repeatable.
     #[arg(long, value_name = "FILE")]
@@ -113,6 +119,23 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
             g.note(&format!("warning: {w}"));
         }
     }
+    let (history, change_times) = match &current {
+        Some(cur) if !args.audit.is_empty() => {
+            let (changes, stats) = super::timeline::read_changes(&args.audit, &args.input, g, None)?;
+            let history = crate::policy::history::reconstruct(cur, &changes);
+            let starts: Vec<_> = history.epochs.iter().filter_map(|e| e.from).collect();
+            let unknown = history.epochs.iter().filter(|e| !e.unknown.is_empty()).count();
+            g.note(&format!(
+                "audit: {} policy change(s) in {} audit record(s); the current policy rebuilt for {} epoch(s){}",
+                starts.len(),
+                stats.records_read,
+                history.epochs.len(),
+                if unknown > 0 { format!(", {unknown} of them only in part (see `xtenant timeline --policy`)") } else { String::new() }
+            ));
+            (Some(history), starts)
+        }
+        _ => (None, vec![]),
+    };
     let groups = if args.groups.is_empty() { None } else { Some(load_groups(&args.groups)?) };
     let identities = args.identities.as_deref().map(load_identities).transpose()?;
 
@@ -123,8 +146,8 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
         .map(|p| p.is_file() && activity_table::looks_like_activity_table(p))
         .collect();
     let (by, rows, totals, stats) = if tables.iter().all(|t| *t) {
-        if args.since.is_some() || args.until.is_some() {
-            bail!("--since and --until need raw sign-in logs: an activity table has no per-sign-in times");
+        if args.since.is_some() || args.until.is_some() || !args.audit.is_empty() {
+            bail!("--since, --until and --audit need raw sign-in logs: an activity table has no per-sign-in times");
         }
         let mut rows = Vec::new();
         let mut grain = None;
@@ -149,7 +172,7 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
         bail!("the inputs mix activity tables and raw sign-in logs: replay one kind at a time");
     } else {
         let (report, stats) =
-            super::activity::collect_window(&args.input, args.by, args.since, args.until, g)?;
+            super::activity::collect_window(&args.input, args.by, args.since, args.until, change_times, g)?;
         for line in report::activity::summary_lines(&report, &stats) {
             g.note(&line);
         }
@@ -161,6 +184,7 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
         proposed: &proposed,
         groups: groups.as_ref(),
         identities: identities.as_ref(),
+        history: history.as_ref(),
     };
     let replayed = replay(rows, &inputs);
     let summary = summarize(&replayed, totals.as_ref(), current.is_some());

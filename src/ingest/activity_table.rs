@@ -107,6 +107,7 @@ fn row(m: &BTreeMap<String, String>, at: &str) -> Result<ActivityRow> {
         counters,
         distinct_users: opt(m, "distinct_users").and_then(|v| v.parse().ok()),
         distinct_apps: opt(m, "distinct_apps").and_then(|v| v.parse().ok()),
+        by_epoch: vec![],
     })
 }
 

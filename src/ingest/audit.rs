@@ -139,6 +139,7 @@ fn query_response(v: &Value, ctx: &Context) -> Result<Parsed<AuditEvent>, FieldE
         .and_then(Value::as_array)
         .ok_or_else(|| FieldError::new("tables", "expected an array"))?;
     let mut out = Vec::new();
+    let mut ignored = Vec::new();
     for (t, table) in tables.iter().enumerate() {
         let at = |f: &str| format!("tables[{t}].{f}");
         let columns: Vec<&str> = table
@@ -164,12 +165,13 @@ fn query_response(v: &Value, ctx: &Context) -> Result<Parsed<AuditEvent>, FieldE
                 .collect();
             match parse_value(Value::Object(m), ctx) {
                 Ok(Parsed::One(e)) => out.push(*e),
-                Ok(_) => {}
+                Ok(Parsed::Ignored(reason)) => ignored.push(reason),
+                Ok(Parsed::Many(..)) => {}
                 Err(e) => return Err(FieldError::new(at(&format!("rows[{r}].{}", e.field)), e.message)),
             }
         }
     }
-    Ok(Parsed::Many(out))
+    Ok(Parsed::Many(out, ignored))
 }
 
 /// The value of `key`, matched ignoring case.

@@ -53,6 +53,7 @@ fn classify(
     }
     if let Some(tables) = &raw.tables {
         let mut out = Vec::new();
+        let mut ignored = Vec::new();
         for (t, table) in tables.iter().enumerate() {
             for (r, row) in table.rows.iter().enumerate() {
                 let mut m = Map::new();
@@ -66,14 +67,15 @@ fn classify(
                     .map_err(|e| FieldError::new(format!("tables[{t}].rows[{r}]"), e))?;
                 match classify(raw, ctx, format) {
                     Ok(Parsed::One(s)) => out.push(*s),
-                    Ok(_) => {}
+                    Ok(Parsed::Ignored(reason)) => ignored.push(reason),
+                    Ok(Parsed::Many(..)) => {}
                     Err(e) => {
                         return Err(FieldError::new(format!("tables[{t}].rows[{r}].{}", e.field), e.message))
                     }
                 }
             }
         }
-        return Ok(Parsed::Many(out));
+        return Ok(Parsed::Many(out, ignored));
     }
     let is_envelope = raw.properties.is_some();
     match format {

@@ -69,8 +69,9 @@ impl InputFormat {
 #[derive(Debug)]
 pub enum Parsed<T> {
     One(Box<T>),
-    /// A Log Analytics query response holds many rows in one document.
-    Many(Vec<T>),
+    /// A Log Analytics query response holds many rows in one document;
+    /// rows not of this kind are counted by reason.
+    Many(Vec<T>, Vec<String>),
     /// Well-formed but not of the kind being read (audit events among
     /// sign-ins, other diagnostic categories): counted by reason, never
     /// silently dropped.
@@ -384,7 +385,12 @@ fn merge<K: RecordKind>(
         for r in results {
             match r {
                 Ok(Parsed::One(s)) => accept(kind, *s, stats, sink),
-                Ok(Parsed::Many(v)) => v.into_iter().for_each(|s| accept(kind, s, stats, sink)),
+                Ok(Parsed::Many(v, ignored)) => {
+                    v.into_iter().for_each(|s| accept(kind, s, stats, sink));
+                    for reason in ignored {
+                        *stats.ignored.entry(reason).or_default() += 1;
+                    }
+                }
                 Ok(Parsed::Ignored(reason)) => *stats.ignored.entry(reason).or_default() += 1,
                 Err(e) => {
                     if !opts.skip_invalid {

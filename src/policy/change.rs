@@ -286,6 +286,7 @@ fn graph_enums(v: Value) -> Result<Value, String> {
     Ok(match v {
         Value::Array(a) => Value::Array(a.into_iter().map(graph_enums).collect::<Result<_, _>>()?),
         Value::Object(m) => {
+            let target_is_guid = m.get("target").and_then(Value::as_str).and_then(Guid::parse).is_some();
             let mut out = Map::new();
             for (k, v) in m {
                 let v = match (k.as_str(), v) {
@@ -298,7 +299,12 @@ fn graph_enums(v: Value) -> Result<Value, String> {
                         .into(),
                     ),
                     ("targetType", Value::Number(n)) => {
-                        out.insert("x-numericTargetType".into(), Value::Bool(true));
+                        // Only an object id in usersAndGroups depends on
+                        // the number (user or group); keywords and apps
+                        // say what they are.
+                        if target_is_guid && matches!(n.as_u64(), Some(1 | 2)) {
+                            out.insert("x-numericTargetType".into(), Value::Bool(true));
+                        }
                         Value::String(
                             match n.as_u64() {
                                 Some(1) => "user",
@@ -524,8 +530,8 @@ mod tests {
 
     #[test]
     fn numeric_and_string_access_types_read_alike() {
-        let numeric = r#""{\"usersAndGroups\":{\"accessType\":1,\"targets\":[{\"target\":\"AllUsers\",\"targetType\":1}]},\"applications\":{\"accessType\":2,\"targets\":[{\"target\":\"AllApplications\",\"targetType\":3}]}}""#;
-        let graph = r#"{"UsersAndGroups":{"AccessType":"Allowed","Targets":[{"Target":"AllUsers","TargetType":"User"}]},"applications":{"accessType":"blocked","targets":[{"target":"AllApplications","targetType":"application"}]}}"#;
+        let numeric = r#""{\"usersAndGroups\":{\"accessType\":1,\"targets\":[{\"target\":\"AllUsers\",\"targetType\":1},{\"target\":\"6a1f3c2e-8d4b-4e7a-9c05-2b7d9e1f4a36\",\"targetType\":2}]},\"applications\":{\"accessType\":2,\"targets\":[{\"target\":\"AllApplications\",\"targetType\":3}]}}""#;
+        let graph = r#"{"UsersAndGroups":{"AccessType":"Allowed","Targets":[{"Target":"AllUsers","TargetType":"User"},{"target":"6a1f3c2e-8d4b-4e7a-9c05-2b7d9e1f4a36","targetType":"group"}]},"applications":{"accessType":"blocked","targets":[{"target":"AllApplications","targetType":"application"}]}}"#;
         let (a, assumed) = clean(&decode_text(Some(numeric))).unwrap();
         let (b, _) = clean(&decode_text(Some(graph))).unwrap();
         assert_eq!(a, b);

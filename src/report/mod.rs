@@ -7,6 +7,7 @@ pub mod progress;
 pub mod replay;
 pub mod style;
 pub mod table;
+pub mod timeline;
 
 pub use output::Output;
 pub use table::Table;

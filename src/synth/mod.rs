@@ -1,6 +1,7 @@
 //! Synthetic sign-ins for samples, tests and benchmarks: a seeded
 //! [`scenario`] and a writer per export [`formats`].
 
+pub mod audit;
 pub mod formats;
 pub mod scenario;
 

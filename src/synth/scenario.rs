@@ -15,6 +15,13 @@ pub const OUR_TENANT_NAME: &str = "Contoso";
 pub const NORTHWIND_PROJECT_GROUP: &str = "6a1f3c2e-8d4b-4e7a-9c05-2b7d9e1f4a36";
 const DOMAIN: &str = "contoso.com";
 
+/// When our admin narrowed Tailspin's inbound apps (blocking the Azure
+/// portal): the scenario's audit trail logs it, and its guests' portal
+/// sign-ins fail from shortly after (settings take a while to apply).
+pub fn tailspin_narrowed_at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 10, 14, 0, 0).unwrap()
+}
+
 /// Apps that cross-tenant users reach: (client app id, client name,
 /// resource id, resource name).
 pub const APPS: &[(&str, &str, &str, &str)] = &[
@@ -312,7 +319,7 @@ impl Scenario {
                     (s.app_id, s.app_name, s.resource_id, s.resource_name) =
                         (APPS[3].0.into(), APPS[3].1.into(), APPS[3].2.into(), APPS[3].3.into());
                 }
-                if s.app_id == APPS[3].0 {
+                if s.app_id == APPS[3].0 && s.time >= tailspin_narrowed_at() + Duration::minutes(40) {
                     s.error_code = 500213;
                 }
             }

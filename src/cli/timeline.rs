@@ -1,0 +1,232 @@
+//! `xtenant timeline`: every cross-tenant policy change in the audit log,
+//! what it changed, and what it did to the partner's sign-ins.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use chrono::{DateTime, Duration, Utc};
+use clap::ValueEnum;
+
+use super::replay::parse_when;
+use super::{parse_guid, Global, InputArgs};
+use crate::ingest::{AuditEvents, DateOrder, InputFormat, SignIns, Stats};
+use crate::model::Guid;
+use crate::policy::change::{decode, PolicyChange};
+use crate::policy::history::{reconstruct, ChangeCheck};
+use crate::policy::load::load_valid;
+use crate::report::{self, Output};
+use crate::timeline::{Effect, Join};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    /// One block per change, for people.
+    #[default]
+    Table,
+    /// One document: schema_version, summary and changes.
+    Json,
+    /// One change per line.
+    Ndjson,
+    /// One change per row; summary lines joined with `; `.
+    Csv,
+    /// For a change ticket or an incident write-up.
+    Markdown,
+}
+
+/// List cross-tenant access policy changes from audit logs, with their effect on sign-ins.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  xtenant timeline samples/audit/
+  xtenant timeline samples/audit/ --signins samples/signins/          (who was blocked after each change)
+  xtenant timeline audit.json --policy current.json --format json     (the policy before each change)
+  xtenant replay --proposed p.json --current current.json --audit audit.json logs/
+
+The policy given to --policy is the one in force at the end of the audit window
+(`xtenant policy show` of today's export); earlier states are rebuilt from the
+old values each audit record carries.")]
+pub struct Args {
+    /// Audit log exports: Graph directoryAudits (page, array, NDJSON), the
+    /// diagnostic-settings AuditLogs stream, Log Analytics AuditLogs (JSON or
+    /// CSV); files, directories or `-`; gzip or not. Events of other categories
+    /// are counted and skipped.
+    #[arg(value_name = "AUDIT_PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Sign-in exports to join with each change (any format `activity` reads);
+    /// repeat for more paths.
+    #[arg(long, value_name = "PATH")]
+    pub signins: Vec<PathBuf>,
+    /// The policy in force at the end of the audit window: rebuild the policy
+    /// before each change from it.
+    #[arg(long, value_name = "POLICY")]
+    pub policy: Option<PathBuf>,
+    /// How far before and after each change to look at sign-ins: 24h, 7d.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub window: Duration,
+    /// Settings take time to apply: the window after a change is stretched by this.
+    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// Only changes at or after this time: a date, RFC 3339 time, or 30d / 12h ago.
+    #[arg(long, value_name = "WHEN", value_parser = parse_when)]
+    pub since: Option<DateTime<Utc>>,
+    /// Only changes before this time (same forms as --since).
+    #[arg(long, value_name = "WHEN", value_parser = parse_when)]
+    pub until: Option<DateTime<Utc>>,
+    /// Also list failed attempts and events that change no access (identity
+    /// sync, migrations).
+    #[arg(long)]
+    pub all: bool,
+    /// Our tenant id; by default the tenant the audit log belongs to.
+    #[arg(long, value_name = "ID", value_parser = parse_guid)]
+    pub tenant: Option<Guid>,
+    /// Read every input as this format instead of detecting it.
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    pub input_format: InputFormat,
+    /// How to read dates like 03/04/2024 in CSV exports.
+    #[arg(long, value_enum, default_value_t = DateOrder::Auto)]
+    pub date_order: DateOrder,
+    /// Skip malformed records (counted) instead of stopping at the first one.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Write skipped records (audit and sign-in) to FILE as NDJSON. Implies --skip-invalid.
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write to FILE instead of stdout (atomically).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `24h`, `7d`, `90m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (n, unit) = t.split_at(t.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| format!("`{s}`: use a duration like 24h, 7d or 90m"))?;
+    match unit {
+        "d" => Ok(Duration::days(n)),
+        "h" => Ok(Duration::hours(n)),
+        "m" => Ok(Duration::minutes(n)),
+        _ => Err(format!("`{s}`: use a duration like 24h, 7d or 90m")),
+    }
+}
+
+/// One line of the timeline.
+pub struct Row {
+    pub change: PolicyChange,
+    pub partner_name: Option<String>,
+    pub effect: Option<Effect>,
+    pub check: Option<ChangeCheck>,
+}
+
+/// What the run read, for the summary.
+pub struct Run {
+    pub audit: Stats,
+    pub signins: Option<Stats>,
+    pub joined_sign_ins: u64,
+    pub policy: Option<String>,
+    pub window: Duration,
+    pub grace: Duration,
+}
+
+/// Reads audit events and decodes the cross-tenant policy changes, in time
+/// order. Shared with `replay --audit`.
+pub fn read_changes(
+    paths: &[PathBuf],
+    input: &InputArgs,
+    g: &Global,
+    rejects: Option<&mut Output>,
+) -> Result<(Vec<PolicyChange>, Stats)> {
+    let mut changes = vec![];
+    let stats = input.read(AuditEvents, paths, g, rejects, |e| changes.push(decode(&e)))?;
+    changes.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+    changes.dedup_by(|a, b| !a.id.is_empty() && a.id == b.id);
+    Ok((changes, stats))
+}
+
+pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
+    let input = InputArgs {
+        paths: args.paths.clone(),
+        tenant: args.tenant,
+        input_format: args.input_format,
+        date_order: args.date_order,
+        skip_invalid: args.skip_invalid,
+        rejects: args.rejects.clone(),
+    };
+    let policy = args.policy.as_deref().map(load_valid).transpose()?;
+    let mut rejects = input.rejects_output()?;
+    let (changes, audit) = read_changes(&args.paths, &input, g, rejects.as_mut())?;
+    let owners: std::collections::BTreeSet<Guid> = changes.iter().filter_map(|c| c.owner).collect();
+    if args.tenant.is_none() && owners.len() > 1 {
+        let list: Vec<String> = owners.iter().map(Guid::to_string).collect();
+        bail!(
+            "the audit logs belong to {} tenants ({}); say which is ours with --tenant ID",
+            owners.len(),
+            list.join(", ")
+        );
+    }
+    let our_tenant = args.tenant.or_else(|| owners.iter().next().copied());
+
+    let history = policy.as_ref().map(|p| reconstruct(p, &changes));
+    let (effects, names, signins, joined) = if args.signins.is_empty() {
+        (vec![None; changes.len()], Default::default(), None, 0)
+    } else {
+        let mut join = Join::new(&changes, our_tenant, args.window, args.grace);
+        let stats = input.read(SignIns, &args.signins, g, rejects.as_mut(), |s| join.add(&s))?;
+        let (names, joined) = (join.names(), join.joined);
+        (join.finish(), names, Some(stats), joined)
+    };
+    if let Some(r) = rejects {
+        r.commit()?;
+    }
+    let keep = |c: &PolicyChange| {
+        (args.all || (c.succeeded && c.kind.changes_access()))
+            && args.since.is_none_or(|s| c.time >= s)
+            && args.until.is_none_or(|u| c.time < u)
+    };
+    let checks: Vec<Option<ChangeCheck>> = match &history {
+        Some(h) => h.checks.iter().cloned().map(Some).collect(),
+        None => vec![None; changes.len()],
+    };
+    let rows: Vec<Row> = changes
+        .into_iter()
+        .zip(effects)
+        .zip(checks)
+        .filter(|((c, _), _)| keep(c))
+        .map(|((change, effect), check)| Row {
+            partner_name: change.partner().and_then(|p| names.get(&p).cloned()),
+            change,
+            effect,
+            check,
+        })
+        .collect();
+    let run = Run {
+        audit,
+        signins,
+        joined_sign_ins: joined,
+        policy: policy.map(|p| p.source),
+        window: args.window,
+        grace: args.grace,
+    };
+    for line in report::timeline::summary_lines(&rows, &run) {
+        g.note(&line);
+    }
+    let mut out = Output::create(args.output.as_deref())?;
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &report::timeline::json_document(&rows, &run))?;
+            std::io::Write::write_all(&mut out, b"\n")?;
+        }
+        Format::Ndjson => report::timeline::table(&rows).write_ndjson(&mut out)?,
+        Format::Csv => report::timeline::csv_table(&rows).write_csv(&mut out)?,
+        Format::Markdown => {
+            std::io::Write::write_all(&mut out, report::timeline::markdown(&rows, &run).as_bytes())?
+        }
+        Format::Table => {
+            let text = report::timeline::text(&rows, &run, g.color && out.is_stdout());
+            std::io::Write::write_all(&mut out, text.as_bytes())?;
+        }
+    }
+    out.commit()?;
+    Ok(ExitCode::SUCCESS)
+}

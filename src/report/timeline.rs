@@ -1,0 +1,256 @@
+//! `timeline` output: a block per change for people, a flat row per change
+//! for machines.
+
+use serde_json::{json, Value};
+
+use super::table::{opt, Table};
+use super::{rfc3339, SCHEMA_VERSION};
+use crate::cli::timeline::{Row, Run};
+use crate::policy::change::Scope;
+
+const COLUMNS: [&str; 21] = [
+    "time",
+    "actor",
+    "activity",
+    "change",
+    "scope",
+    "partner_tenant_id",
+    "partner_tenant_name",
+    "succeeded",
+    "changes",
+    "notes",
+    "before_sign_ins",
+    "before_users",
+    "before_policy_blocks",
+    "after_sign_ins",
+    "after_users",
+    "after_policy_blocks",
+    "newly_blocked_user_count",
+    "newly_blocked_users",
+    "flagged",
+    "policy_rebuilt",
+    "policy_notes",
+];
+
+fn list(items: &[String], flat: bool) -> Value {
+    if flat {
+        Value::String(items.join("; "))
+    } else {
+        json!(items)
+    }
+}
+
+fn scope(s: Scope) -> &'static str {
+    match s {
+        Scope::Default => "default",
+        Scope::Partner(_) => "partner",
+        Scope::UnknownPartner => "unknown partner",
+    }
+}
+
+fn cells(r: &Row, flat: bool) -> Vec<Value> {
+    let c = &r.change;
+    let e = r.effect.as_ref();
+    let n = |f: fn(&crate::timeline::Effect) -> u64| e.map_or(Value::Null, |e| json!(f(e)));
+    vec![
+        json!(rfc3339(&c.time)),
+        json!(c.actor),
+        json!(c.activity),
+        json!(c.kind.as_str()),
+        json!(scope(c.scope)),
+        opt(&c.partner()),
+        opt(&r.partner_name),
+        json!(c.succeeded),
+        list(&c.summary(), flat),
+        list(&c.notes, flat),
+        n(|e| e.before.sign_ins),
+        n(|e| e.before.users),
+        n(|e| e.before.policy_blocks),
+        n(|e| e.after.sign_ins),
+        n(|e| e.after.users),
+        n(|e| e.after.policy_blocks),
+        n(|e| e.newly_blocked_users.len() as u64),
+        e.map_or(Value::Null, |e| list(&e.newly_blocked_users, flat)),
+        e.map_or(Value::Null, |e| json!(e.flagged)),
+        r.check.as_ref().map_or(Value::Null, |k| json!(k.reconstructed)),
+        r.check.as_ref().map_or(Value::Null, |k| list(&k.notes, flat)),
+    ]
+}
+
+/// Rows for NDJSON (lists as arrays) and CSV (lists joined with `; `).
+pub fn table(rows: &[Row]) -> Table {
+    let mut t = Table::new(COLUMNS.to_vec());
+    t.rows = rows.iter().map(|r| cells(r, false)).collect();
+    t
+}
+
+pub fn csv_table(rows: &[Row]) -> Table {
+    let mut t = Table::new(COLUMNS.to_vec());
+    t.rows = rows.iter().map(|r| cells(r, true)).collect();
+    t
+}
+
+fn summary(rows: &[Row], run: &Run) -> Value {
+    json!({
+        "changes": rows.len(),
+        "flagged": rows.iter().filter(|r| r.effect.as_ref().is_some_and(|e| e.flagged)).count(),
+        "audit_records_read": run.audit.records_read,
+        "audit_invalid_records": run.audit.invalid_records,
+        "audit_ignored": run.audit.ignored,
+        "sign_ins_read": run.signins.as_ref().map(|s| s.records_read),
+        "sign_ins_joined": run.signins.as_ref().map(|_| run.joined_sign_ins),
+        "window_hours": run.window.num_hours(),
+        "grace_hours": run.grace.num_hours(),
+        "policy": run.policy,
+    })
+}
+
+pub fn json_document(rows: &[Row], run: &Run) -> Value {
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "summary": summary(rows, run),
+        "changes": table(rows).objects(),
+    })
+}
+
+/// The stderr summary.
+pub fn summary_lines(rows: &[Row], run: &Run) -> Vec<String> {
+    let mut out = vec![format!(
+        "read {} cross-tenant policy audit event(s) from {} file(s){}",
+        run.audit.records_read,
+        run.audit.files,
+        if run.audit.invalid_records > 0 {
+            format!(", skipped {} invalid", run.audit.invalid_records)
+        } else {
+            String::new()
+        }
+    )];
+    for (reason, n) in &run.audit.ignored {
+        out.push(format!("  not read: {n} {reason}"));
+    }
+    if let Some(s) = &run.signins {
+        out.push(format!(
+            "read {} sign-in(s); {} fell in a change's window",
+            s.records_read, run.joined_sign_ins
+        ));
+    }
+    let flagged = rows.iter().filter(|r| r.effect.as_ref().is_some_and(|e| e.flagged)).count();
+    if flagged > 0 {
+        out.push(format!("{flagged} change(s) followed by new policy blocks"));
+    }
+    out
+}
+
+fn effect_lines(r: &Row, run: &Run) -> Vec<(bool, String)> {
+    let Some(e) = &r.effect else { return vec![] };
+    let mut out = vec![(
+        false,
+        format!(
+            "sign-ins {}h before: {} ({} user(s), {} policy block(s)); after (+{}h grace): {} ({} user(s), {} policy block(s))",
+            run.window.num_hours(),
+            e.before.sign_ins,
+            e.before.users,
+            e.before.policy_blocks,
+            run.grace.num_hours(),
+            e.after.sign_ins,
+            e.after.users,
+            e.after.policy_blocks
+        ),
+    )];
+    if !e.newly_blocked_users.is_empty() {
+        let shown: Vec<&str> = e.newly_blocked_users.iter().take(5).map(String::as_str).collect();
+        let more = e.newly_blocked_users.len().saturating_sub(5);
+        out.push((
+            e.flagged,
+            format!(
+                "{}newly blocked: {} user(s): {}{}",
+                if e.flagged { "LIKELY CAUSED BLOCKS: " } else { "" },
+                e.newly_blocked_users.len(),
+                shown.join(", "),
+                if more > 0 { format!(", +{more} more") } else { String::new() }
+            ),
+        ));
+    }
+    out
+}
+
+fn heading(r: &Row) -> String {
+    let c = &r.change;
+    let who = match (c.scope, &r.partner_name) {
+        (Scope::Partner(p), Some(n)) => format!("{n} ({p})"),
+        (Scope::Partner(p), None) => p.to_string(),
+        (s, _) => scope(s).to_string(),
+    };
+    format!(
+        "{}  {}  {}  by {}{}",
+        rfc3339(&c.time),
+        c.kind.as_str(),
+        who,
+        c.actor,
+        if c.succeeded { "" } else { "  (FAILED: no change made)" }
+    )
+}
+
+fn check_line(r: &Row) -> Option<String> {
+    let k = r.check.as_ref()?;
+    Some(if k.reconstructed {
+        "policy before this change: rebuilt from the audit values".into()
+    } else {
+        "policy before this change: not fully known (see notes)".into()
+    })
+}
+
+pub fn text(rows: &[Row], run: &Run, colored: bool) -> String {
+    let paint = |code: &str, t: &str| if colored { format!("\x1b[{code}m{t}\x1b[0m") } else { t.to_string() };
+    if rows.is_empty() {
+        return "no cross-tenant access policy changes in the audit logs\n".into();
+    }
+    let mut out = String::new();
+    for r in rows {
+        out.push_str(&paint("1", &heading(r)));
+        out.push('\n');
+        for line in r.change.summary() {
+            out.push_str(&format!("  {line}\n"));
+        }
+        for (alarm, line) in effect_lines(r, run) {
+            out.push_str(&format!("  {}\n", if alarm { paint("31", &line) } else { line }));
+        }
+        if let Some(l) = check_line(r) {
+            out.push_str(&format!("  {l}\n"));
+        }
+        for n in r.change.notes.iter().chain(r.check.iter().flat_map(|k| &k.notes)) {
+            out.push_str(&format!("  {}\n", paint("33", &format!("note: {n}"))));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+pub fn markdown(rows: &[Row], run: &Run) -> String {
+    let mut out = String::from("## Cross-tenant access policy changes\n\n");
+    if rows.is_empty() {
+        out.push_str("No changes in the audit logs.\n");
+        return out;
+    }
+    for r in rows {
+        out.push_str(&format!("### {}\n\n", heading(r).replace('|', "\\|")));
+        for line in r.change.summary() {
+            out.push_str(&format!("- `{line}`\n"));
+        }
+        for (alarm, line) in effect_lines(r, run) {
+            out.push_str(&format!(
+                "- {}{line}{}\n",
+                if alarm { "**" } else { "" },
+                if alarm { "**" } else { "" }
+            ));
+        }
+        if let Some(l) = check_line(r) {
+            out.push_str(&format!("- {l}\n"));
+        }
+        for n in r.change.notes.iter().chain(r.check.iter().flat_map(|k| &k.notes)) {
+            out.push_str(&format!("- note: {n}\n"));
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,180 @@
+//! End-to-end `timeline` and `replay --audit`: audit exports in every
+//! format (tests/fixtures/audit, written by `xtenant generate --audit` and
+//! by hand), a mid-window narrowing joined with the sign-ins around it,
+//! reconstruction, and malformed records.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const TAILSPIN: &str = "1b3c602b-1ae1-459a-99af-0df4c32355e7";
+const FABRIKAM: &str = "1eae0b55-c075-489c-b548-7f9c6b206565";
+
+fn f(rel: &str) -> String {
+    fixture(&format!("audit/{rel}")).to_string_lossy().into_owned()
+}
+
+fn ndjson(text: &str) -> Vec<Value> {
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn every_audit_format_gives_the_same_timeline() {
+    let reference = ok(&["timeline", "-q", "--format", "ndjson", &f("formats/audit-graph.json")]);
+    let rows = ndjson(&reference);
+    assert_eq!(rows.len(), 4, "{reference}");
+    for name in [
+        "audit-graph-array.json",
+        "audit-graph.ndjson.gz",
+        "audit-diagnostic-ndjson.ndjson",
+        "audit-diagnostic-records.json",
+        "audit-la-json.json",
+        "audit-la-csv.csv",
+    ] {
+        let out = ok(&["timeline", "-q", "--format", "ndjson", &f(&format!("formats/{name}"))]);
+        assert_eq!(out, reference, "{name}");
+    }
+    let narrowing = &rows[3];
+    assert_eq!(narrowing["time"], "2026-11-10T14:00:00Z");
+    assert_eq!(narrowing["change"], "partner updated");
+    assert_eq!(narrowing["partner_tenant_id"], TAILSPIN);
+    assert_eq!(narrowing["actor"], "it-admin@contoso.com");
+    assert_eq!(
+        narrowing["changes"][0],
+        "b2bCollaborationInbound.applications: allowed AllApplications -> blocked [1 app]"
+    );
+    assert_eq!(rows[2]["partner_tenant_id"], FABRIKAM);
+    assert_eq!(rows[2]["changes"][0], "inboundTrust.isMfaAccepted: false -> true");
+}
+
+#[test]
+fn other_categories_failures_and_sign_ins_are_counted_not_silently_dropped() {
+    let o = run(&["timeline", "--format", "json", &f("formats/audit-graph.json")]);
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("not read: 1 audit events of category `UserManagement`"), "{}", stderr(&o));
+    let all = ndjson(&ok(&["timeline", "-q", "--all", "--format", "ndjson", &f("formats/audit-graph.json")]));
+    let failed: Vec<&Value> = all.iter().filter(|r| r["succeeded"] == false).collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["actor"], "app: Terraform Cloud");
+    // A Log Analytics query response, PascalCase values with string enums,
+    // a default change filed under the identity-sync category, a delete.
+    let o = run(&["timeline", "--format", "ndjson", &f("hand-written/la-query-response.json")]);
+    let rows = ndjson(&stdout(&o));
+    assert_eq!(rows[0]["scope"], "default");
+    assert_eq!(
+        rows[0]["changes"][0],
+        "b2bDirectConnectInbound.usersAndGroups: blocked AllUsers -> allowed [1 group]"
+    );
+    assert_eq!(rows[1]["change"], "partner deleted");
+    assert_eq!(rows[1]["actor"], "app: Graph Explorer");
+    assert!(stderr(&o).contains("category `GroupManagement`"), "{}", stderr(&o));
+    // A sign-in CSV given as audit is named for what it is.
+    let o = run(&[
+        "timeline",
+        &fixture("signins/InteractiveSignIns_2026-11-01_2026-11-04.csv").to_string_lossy(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("this is a sign-in export, not audit events"), "{}", stderr(&o));
+}
+
+#[test]
+fn malformed_records_name_file_line_and_field() {
+    let bad = f("bad/audit-bad.ndjson");
+    let o = run(&["timeline", &bad]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("audit-bad.ndjson: line 3"), "{e}");
+    assert!(e.contains("targetResources[0].modifiedProperties"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let rejects = dir.path().join("rejects.ndjson");
+    let o = run(&["timeline", "--format", "ndjson", "--rejects", rejects.to_str().unwrap(), &bad]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = ndjson(&stdout(&o));
+    // The unreadable new value is kept as a note, not a failure.
+    assert_eq!(rows.len(), 2);
+    assert!(rows[1]["notes"][0].as_str().unwrap().contains("the new value cannot be read"), "{:?}", rows[1]);
+    let rejected = ndjson(&std::fs::read_to_string(&rejects).unwrap());
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(rejected[0]["line"], 3);
+    assert_eq!(rejected[1]["field"], "activityDateTime");
+}
+
+/// Generated sign-ins and the scenario's audit trail: Tailspin's inbound
+/// apps are narrowed on 2026-11-10 and its guests' Azure portal sign-ins
+/// fail from shortly after.
+fn scenario() -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let signins = dir.path().join("signins.ndjson");
+    let audit = dir.path().join("audit.json");
+    ok(&["generate", "--count", "4000", "--seed", "5", "-o", signins.to_str().unwrap()]);
+    ok(&["generate", "--audit", "graph", "-o", audit.to_str().unwrap()]);
+    let (s, a) = (signins.to_string_lossy().into_owned(), audit.to_string_lossy().into_owned());
+    (dir, s, a)
+}
+
+#[test]
+fn the_narrowing_is_flagged_with_the_users_it_blocked() {
+    let (_dir, signins, audit) = scenario();
+    let rows = ndjson(&ok(&[
+        "timeline",
+        "-q",
+        "--format",
+        "ndjson",
+        "--window",
+        "3d",
+        &audit,
+        "--signins",
+        &signins,
+    ]));
+    let narrowing = rows.iter().find(|r| r["time"] == "2026-11-10T14:00:00Z").unwrap();
+    assert_eq!(narrowing["flagged"], true, "{narrowing}");
+    assert_eq!(narrowing["before_policy_blocks"], 0);
+    assert!(narrowing["after_policy_blocks"].as_u64().unwrap() > 0);
+    assert!(narrowing["newly_blocked_users"][0].as_str().unwrap().ends_with("@tailspintoys.example"));
+    for r in rows.iter().filter(|r| r["time"] != "2026-11-10T14:00:00Z") {
+        assert_eq!(r["flagged"], false, "{r}");
+    }
+    let text = ok(&["timeline", "-q", "--window", "3d", &audit, "--signins", &signins]);
+    assert!(text.contains("LIKELY CAUSED BLOCKS"), "{text}");
+    let md = ok(&["timeline", "-q", "--format", "markdown", &audit, "--signins", &signins]);
+    assert!(md.starts_with("## Cross-tenant access policy changes"), "{md}");
+}
+
+#[test]
+fn reconstruction_and_replay_calibration_across_the_change() {
+    let (_dir, signins, audit) = scenario();
+    let current = fixture("../../samples/policies/current.json").to_string_lossy().into_owned();
+    let proposed = fixture("../../samples/policies/proposed.json").to_string_lossy().into_owned();
+    let rows = ndjson(&ok(&["timeline", "-q", "--format", "ndjson", "--policy", &current, &audit]));
+    assert!(
+        rows.iter().all(|r| r["policy_rebuilt"] == true && r["policy_notes"].as_array().unwrap().is_empty()),
+        "{rows:?}"
+    );
+    // A policy that lacks the partner the changes configured is called out.
+    let empty = fixture("policies/graph-responses").to_string_lossy().into_owned();
+    let rows = ndjson(&ok(&["timeline", "-q", "--format", "ndjson", "--policy", &empty, &audit]));
+    assert!(rows.iter().any(|r| !r["policy_notes"].as_array().unwrap().is_empty()), "{rows:?}");
+
+    let mismatches = |extra: &[&str]| -> Vec<String> {
+        let mut args =
+            vec!["replay", "-q", "--format", "json", "--proposed", &proposed, "--current", &current];
+        args.extend_from_slice(extra);
+        args.push(&signins);
+        let doc: Value = serde_json::from_str(&ok(&args)).unwrap();
+        doc["summary"]["calibration_mismatches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap().to_string())
+            .filter(|m| m.contains(TAILSPIN) && m.contains("Azure Portal"))
+            .collect()
+    };
+    let without = mismatches(&[]);
+    assert!(
+        !without.is_empty(),
+        "Tailspin's portal sign-ins before the change succeeded while the current policy blocks them"
+    );
+    let with = mismatches(&["--audit", &audit]);
+    assert!(with.is_empty(), "{with:?}");
+}
