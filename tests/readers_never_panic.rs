@@ -44,6 +44,21 @@ const AUDIT_SEEDS: &[&str] = &[
     "audit-la-json.json",
 ];
 
+/// Flips, cuts or inserts a byte at each edit.
+fn mutate(bytes: &mut Vec<u8>, edits: &[(prop::sample::Index, u8, u8)]) {
+    for (at, byte, kind) in edits {
+        if bytes.is_empty() {
+            break;
+        }
+        let i = at.index(bytes.len());
+        match kind {
+            0 => bytes[i] = *byte,
+            1 => bytes.truncate(i),
+            _ => bytes.insert(i, *byte),
+        }
+    }
+}
+
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/signins").join(name))
         .unwrap()
@@ -81,15 +96,7 @@ proptest! {
         skip in any::<bool>(),
     ) {
         let mut bytes = fixture(SEEDS[seed]);
-        for (at, byte, kind) in edits {
-            if bytes.is_empty() { break; }
-            let i = at.index(bytes.len());
-            match kind {
-                0 => bytes[i] = byte,
-                1 => bytes.truncate(i),
-                _ => bytes.insert(i, byte),
-            }
-        }
+        mutate(&mut bytes, &edits);
         let _ = read(&bytes, SEEDS[seed], skip);
     }
 
@@ -100,15 +107,7 @@ proptest! {
         skip in any::<bool>(),
     ) {
         let mut bytes = audit_fixture(AUDIT_SEEDS[seed]);
-        for (at, byte, kind) in edits {
-            if bytes.is_empty() { break; }
-            let i = at.index(bytes.len());
-            match kind {
-                0 => bytes[i] = byte,
-                1 => bytes.truncate(i),
-                _ => bytes.insert(i, byte),
-            }
-        }
+        mutate(&mut bytes, &edits);
         let _ = read_audit(&bytes, AUDIT_SEEDS[seed], skip);
     }
 }

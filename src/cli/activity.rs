@@ -61,16 +61,16 @@ pub fn collect_window(
     epoch_starts: Vec<chrono::DateTime<chrono::Utc>>,
     g: &Global,
 ) -> Result<(ActivityReport, Stats)> {
-    let mut rejects = input.rejects_output()?;
+    let mut rejects = input.read.rejects_output()?;
     let mut acc = Activity::with_window(since, until);
     if !epoch_starts.is_empty() {
         acc = acc.split_by_epochs(epoch_starts);
     }
-    let stats = input.read(ingest::SignIns, &input.paths, g, rejects.as_mut(), |s| acc.add(s))?;
+    let stats = input.read.read(ingest::SignIns, &input.paths, g, rejects.as_mut(), |s| acc.add(s))?;
     if let Some(r) = rejects {
         r.commit()?;
     }
-    let report = acc.finish(input.tenant, by)?;
+    let report = acc.finish(input.read.tenant, by)?;
     Ok((report, stats))
 }
 

@@ -58,6 +58,22 @@ pub enum Command {
     Timeline(timeline::Args),
 }
 
+/// `--format` of the commands that report findings (`replay`, `timeline`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Text for people: a summary, then the findings with their reasons.
+    #[default]
+    Table,
+    /// One document: schema_version, summary and rows.
+    Json,
+    /// Rows only, one JSON object per line.
+    Ndjson,
+    /// Rows only.
+    Csv,
+    /// Summary and findings, for a change ticket or a wiki.
+    Markdown,
+}
+
 /// Where to read sign-ins from and how; shared by every command that does.
 #[derive(Args, Debug, Clone)]
 pub struct InputArgs {
@@ -65,6 +81,13 @@ pub struct InputArgs {
     /// stdin. Any format, gzip or not; detected from the content.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// How to read inputs, whatever they hold.
+#[derive(Args, Debug, Clone)]
+pub struct ReadArgs {
     /// Our tenant id. Without it, it is inferred from the logs (their own
     /// tenant id, else the one tenant on every cross-tenant sign-in).
     #[arg(long, value_name = "ID", value_parser = parse_guid)]
@@ -85,7 +108,7 @@ pub struct InputArgs {
     pub rejects: Option<PathBuf>,
 }
 
-impl InputArgs {
+impl ReadArgs {
     /// The file `--rejects` names, opened for an atomic write.
     pub fn rejects_output(&self) -> Result<Option<Output>> {
         self.rejects.as_deref().map(|p| Output::create(Some(p))).transpose()

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use chrono::{DateTime, NaiveDate, Utc};
-use clap::ValueEnum;
 use serde_json::json;
 
 use super::{Global, InputArgs};
@@ -17,20 +16,7 @@ use crate::policy::load::load_valid;
 use crate::replay::{replay, summarize, Impact, Inputs};
 use crate::report::{self, Output};
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, ValueEnum)]
-pub enum Format {
-    /// A summary per partner, then every changed group with its reason.
-    #[default]
-    Table,
-    /// One document: schema_version, summary and rows.
-    Json,
-    /// Rows only, one per line.
-    Ndjson,
-    /// Rows only.
-    Csv,
-    /// Summary and changed rows, for a change ticket.
-    Markdown,
-}
+use super::ReportFormat as Format;
 
 /// Replay sign-ins against a proposed policy: what would be lost, degraded or gained, and why.
 #[derive(clap::Args, Debug)]
@@ -121,7 +107,7 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
     }
     let (history, change_times) = match &current {
         Some(cur) if !args.audit.is_empty() => {
-            let (changes, stats) = super::timeline::read_changes(&args.audit, &args.input, g, None)?;
+            let (changes, stats) = super::timeline::read_changes(&args.audit, &args.input.read, g, None)?;
             let history = crate::policy::history::reconstruct(cur, &changes);
             let starts: Vec<_> = history.epochs.iter().filter_map(|e| e.from).collect();
             let unknown = history.epochs.iter().filter(|e| !e.unknown.is_empty()).count();

@@ -6,11 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use chrono::{DateTime, Duration, Utc};
-use clap::ValueEnum;
 
 use super::replay::parse_when;
-use super::{parse_guid, Global, InputArgs};
-use crate::ingest::{AuditEvents, DateOrder, InputFormat, SignIns, Stats};
+use super::{Global, ReadArgs};
+use crate::ingest::{AuditEvents, SignIns, Stats};
 use crate::model::Guid;
 use crate::policy::change::{decode, PolicyChange};
 use crate::policy::history::{reconstruct, ChangeCheck};
@@ -18,20 +17,7 @@ use crate::policy::load::load_valid;
 use crate::report::{self, Output};
 use crate::timeline::{Effect, Join};
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, ValueEnum)]
-pub enum Format {
-    /// One block per change, for people.
-    #[default]
-    Table,
-    /// One document: schema_version, summary and changes.
-    Json,
-    /// One change per line.
-    Ndjson,
-    /// One change per row; summary lines joined with `; `.
-    Csv,
-    /// For a change ticket or an incident write-up.
-    Markdown,
-}
+use super::ReportFormat as Format;
 
 /// List cross-tenant access policy changes from audit logs, with their effect on sign-ins.
 #[derive(clap::Args, Debug)]
@@ -76,21 +62,8 @@ pub struct Args {
     /// sync, migrations).
     #[arg(long)]
     pub all: bool,
-    /// Our tenant id; by default the tenant the audit log belongs to.
-    #[arg(long, value_name = "ID", value_parser = parse_guid)]
-    pub tenant: Option<Guid>,
-    /// Read every input as this format instead of detecting it.
-    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
-    pub input_format: InputFormat,
-    /// How to read dates like 03/04/2024 in CSV exports.
-    #[arg(long, value_enum, default_value_t = DateOrder::Auto)]
-    pub date_order: DateOrder,
-    /// Skip malformed records (counted) instead of stopping at the first one.
-    #[arg(long)]
-    pub skip_invalid: bool,
-    /// Write skipped records (audit and sign-in) to FILE as NDJSON. Implies --skip-invalid.
-    #[arg(long, value_name = "FILE")]
-    pub rejects: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Write to FILE instead of stdout (atomically).
@@ -133,7 +106,7 @@ pub struct Run {
 /// order. Shared with `replay --audit`.
 pub fn read_changes(
     paths: &[PathBuf],
-    input: &InputArgs,
+    input: &ReadArgs,
     g: &Global,
     rejects: Option<&mut Output>,
 ) -> Result<(Vec<PolicyChange>, Stats)> {
@@ -145,19 +118,12 @@ pub fn read_changes(
 }
 
 pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
-    let input = InputArgs {
-        paths: args.paths.clone(),
-        tenant: args.tenant,
-        input_format: args.input_format,
-        date_order: args.date_order,
-        skip_invalid: args.skip_invalid,
-        rejects: args.rejects.clone(),
-    };
+    let input = &args.read;
     let policy = args.policy.as_deref().map(load_valid).transpose()?;
     let mut rejects = input.rejects_output()?;
-    let (changes, audit) = read_changes(&args.paths, &input, g, rejects.as_mut())?;
+    let (changes, audit) = read_changes(&args.paths, input, g, rejects.as_mut())?;
     let owners: std::collections::BTreeSet<Guid> = changes.iter().filter_map(|c| c.owner).collect();
-    if args.tenant.is_none() && owners.len() > 1 {
+    if input.tenant.is_none() && owners.len() > 1 {
         let list: Vec<String> = owners.iter().map(Guid::to_string).collect();
         bail!(
             "the audit logs belong to {} tenants ({}); say which is ours with --tenant ID",
@@ -165,7 +131,7 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
             list.join(", ")
         );
     }
-    let our_tenant = args.tenant.or_else(|| owners.iter().next().copied());
+    let our_tenant = input.tenant.or_else(|| owners.iter().next().copied());
 
     let history = policy.as_ref().map(|p| reconstruct(p, &changes));
     let (effects, names, signins, joined) = if args.signins.is_empty() {
