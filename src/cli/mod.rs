@@ -72,6 +72,10 @@ pub enum ReportFormat {
     Csv,
     /// Summary and findings, for a change ticket or a wiki.
     Markdown,
+    /// Findings (not unchanged rows) as Elastic Common Schema NDJSON (replay).
+    Ecs,
+    /// Findings as ArcSight CEF lines, for syslog and Sentinel's CEF connector (replay).
+    Cef,
 }
 
 /// Where to read sign-ins from and how; shared by every command that does.

@@ -131,7 +131,7 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
         .iter()
         .map(|p| p.is_file() && activity_table::looks_like_activity_table(p))
         .collect();
-    let (by, rows, totals, stats) = if tables.iter().all(|t| *t) {
+    let (by, rows, totals, stats, tenant) = if tables.iter().all(|t| *t) {
         if args.since.is_some() || args.until.is_some() || !args.audit.is_empty() {
             bail!("--since, --until and --audit need raw sign-in logs: an activity table has no per-sign-in times");
         }
@@ -153,7 +153,7 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
             rows.len(),
             args.input.paths.len()
         ));
-        (grain.unwrap_or(GroupBy::User), rows, None, None)
+        (grain.unwrap_or(GroupBy::User), rows, None, None, args.input.read.tenant)
     } else if tables.iter().any(|t| *t) {
         bail!("the inputs mix activity tables and raw sign-in logs: replay one kind at a time");
     } else {
@@ -162,7 +162,7 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
         for line in report::activity::summary_lines(&report, &stats) {
             g.note(&line);
         }
-        (report.by, report.rows, Some(report.totals), Some(stats))
+        (report.by, report.rows, Some(report.totals), Some(stats), report.tenant)
     };
 
     let inputs = Inputs {
@@ -198,6 +198,8 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
         }
         Format::Ndjson => report::replay::table(&replayed, by).write_ndjson(&mut out)?,
         Format::Csv => report::replay::table(&replayed, by).write_csv(&mut out)?,
+        Format::Ecs => report::siem::write_ecs(&replayed, tenant, &mut out)?,
+        Format::Cef => report::siem::write_cef(&replayed, tenant, &mut out)?,
         Format::Markdown => std::io::Write::write_all(
             &mut out,
             report::replay::markdown(&replayed, &summary, args.all).as_bytes(),

@@ -71,6 +71,9 @@ pub struct Args {
     pub output: Option<PathBuf>,
 }
 
+const SIEM_ONLY_FOR_REPLAY: &str =
+    "--format ecs and cef are for replay findings; feed the timeline to a SIEM with --format ndjson";
+
 /// `24h`, `7d`, `90m`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
@@ -119,6 +122,9 @@ pub fn read_changes(
 
 pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let input = &args.read;
+    if matches!(args.format, Format::Ecs | Format::Cef) {
+        bail!(SIEM_ONLY_FOR_REPLAY);
+    }
     let policy = args.policy.as_deref().map(load_valid).transpose()?;
     let mut rejects = input.rejects_output()?;
     let (changes, audit) = read_changes(&args.paths, input, g, rejects.as_mut())?;
@@ -184,6 +190,7 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
             std::io::Write::write_all(&mut out, b"\n")?;
         }
         Format::Ndjson => report::timeline::table(&rows).write_ndjson(&mut out)?,
+        Format::Ecs | Format::Cef => bail!(SIEM_ONLY_FOR_REPLAY),
         Format::Csv => report::timeline::csv_table(&rows).write_csv(&mut out)?,
         Format::Markdown => {
             std::io::Write::write_all(&mut out, report::timeline::markdown(&rows, &run).as_bytes())?

@@ -5,6 +5,7 @@ pub mod activity;
 pub mod output;
 pub mod progress;
 pub mod replay;
+pub mod siem;
 pub mod style;
 pub mod table;
 pub mod timeline;

@@ -6,10 +6,21 @@ use crate::activity::GroupBy;
 use crate::replay::{Impact, ReplayRow, Summary};
 
 use super::table::{clip, opt, short_access, Table};
-use super::{activity as act, rfc3339, SCHEMA_VERSION};
+use super::{activity as act, rfc3339, siem, SCHEMA_VERSION};
 
-pub const EXTRA_COLUMNS: [&str; 6] =
-    ["current", "proposed", "impact", "reason", "current_reason", "calibration"];
+pub const EXTRA_COLUMNS: [&str; 11] = [
+    "current",
+    "proposed",
+    "impact",
+    "reason",
+    "current_reason",
+    "calibration",
+    "severity",
+    "severity_label",
+    "finding_id",
+    "event_time",
+    "schema_version",
+];
 
 pub fn table(rows: &[ReplayRow], by: GroupBy) -> Table {
     let mut columns = act::columns(by);
@@ -26,6 +37,11 @@ pub fn table(rows: &[ReplayRow], by: GroupBy) -> Table {
                 "reason" => json!(r.reason),
                 "current_reason" => json!(r.current_reason),
                 "calibration" => opt(&r.calibration),
+                "severity" => json!(siem::severity(r.impact)),
+                "severity_label" => json!(siem::severity_label(r.impact)),
+                "finding_id" => json!(siem::finding_id(r)),
+                "event_time" => json!(r.activity.counters.last_seen.as_ref().map(rfc3339)),
+                "schema_version" => json!(SCHEMA_VERSION),
                 other => act::cell(&r.activity, other),
             })
             .collect();

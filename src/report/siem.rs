@@ -1,0 +1,229 @@
+//! SIEM sinks for `replay` findings: a stable id and a severity per
+//! finding, Elastic Common Schema NDJSON, and ArcSight CEF lines.
+//!
+//! Times are the group's last sign-in (when the access at risk was last
+//! used), never the time of the run, so the same input always gives the
+//! same output and a SIEM can deduplicate on `finding_id`.
+
+use std::io::Write;
+
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use super::rfc3339;
+use crate::model::Guid;
+use crate::replay::{Impact, ReplayRow};
+
+/// Numeric severity on the CEF scale (0-10): lost > degraded > unknown >
+/// gained > unchanged.
+pub fn severity(i: Impact) -> u8 {
+    match i {
+        Impact::Lost => 8,
+        Impact::Degraded => 6,
+        Impact::Unknown => 4,
+        Impact::Gained => 2,
+        Impact::Unchanged => 0,
+    }
+}
+
+pub fn severity_label(i: Impact) -> &'static str {
+    match i {
+        Impact::Lost => "high",
+        Impact::Degraded => "medium",
+        Impact::Unknown => "low",
+        Impact::Gained => "informational",
+        Impact::Unchanged => "none",
+    }
+}
+
+/// A stable id for a finding: the group's key and its impact. The same
+/// access found lost by two runs has the same id.
+pub fn finding_id(r: &ReplayRow) -> String {
+    let a = &r.activity;
+    let key = [
+        a.direction.as_str(),
+        a.access_type.as_str(),
+        &a.partner_tenant_id.to_string(),
+        a.app_id.as_deref().unwrap_or(""),
+        a.resource_id.as_deref().unwrap_or(""),
+        a.user_id.as_deref().unwrap_or(""),
+        r.impact.as_str(),
+    ]
+    .join("|");
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()))
+}
+
+/// Findings worth sending: everything but unchanged.
+fn findings(rows: &[ReplayRow]) -> impl Iterator<Item = &ReplayRow> {
+    rows.iter().filter(|r| r.impact != Impact::Unchanged)
+}
+
+/// ECS 8.x documents, one per finding. ECS fields where ECS has them,
+/// the rest under `xtenant.*` (custom fields, as ECS asks).
+pub fn write_ecs(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Write) -> Result<()> {
+    for r in findings(rows) {
+        let a = &r.activity;
+        let doc = json!({
+            "@timestamp": a.counters.last_seen.as_ref().map(rfc3339),
+            "ecs": {"version": "8.11.0"},
+            "event": {
+                "kind": "alert",
+                "category": ["iam"],
+                "type": ["info"],
+                "action": format!("cross-tenant-access-{}", r.impact.as_str()),
+                "id": finding_id(r),
+                "dataset": "xtenant.replay",
+                "provider": "xtenant",
+                "severity": severity(r.impact),
+                "reason": r.reason,
+                "start": a.counters.first_seen.as_ref().map(rfc3339),
+                "end": a.counters.last_seen.as_ref().map(rfc3339),
+            },
+            "message": format!(
+                "{} {} {} access of partner {}: {} -> {}",
+                r.impact.as_str(), a.direction.as_str(), a.access_type.as_str(),
+                a.partner_tenant_id, r.current.as_str(), r.proposed.as_str()
+            ),
+            "observer": {"vendor": "xtenant", "product": "xtenant", "type": "policy-replay",
+                         "version": env!("CARGO_PKG_VERSION")},
+            "organization": {"id": tenant.map(|t| t.to_string())},
+            "user": {"id": a.user_id, "name": a.user_principal_name},
+            "xtenant": {
+                "schema_version": super::SCHEMA_VERSION,
+                "impact": r.impact.as_str(),
+                "severity_label": severity_label(r.impact),
+                "direction": a.direction.as_str(),
+                "access_type": a.access_type.as_str(),
+                "partner": {"tenant_id": a.partner_tenant_id.to_string(), "name": a.partner_tenant_name},
+                "app": {"id": a.app_id, "name": a.app_name},
+                "resource": {"id": a.resource_id, "name": a.resource_name},
+                "current": r.current.as_str(),
+                "proposed": r.proposed.as_str(),
+                "current_reason": r.current_reason,
+                "calibration": r.calibration,
+                "sign_ins": a.counters.sign_ins,
+                "distinct_users": a.distinct_users,
+            },
+        });
+        serde_json::to_writer(&mut *w, &strip_nulls(doc))?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// ECS consumers treat absent and null alike; absent keeps documents small.
+fn strip_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let m: serde_json::Map<String, Value> = m
+                .into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .filter(|(_, v)| !matches!(v, Value::Object(o) if o.is_empty()))
+                .collect();
+            Value::Object(m)
+        }
+        other => other,
+    }
+}
+
+/// CEF header fields escape `\` and `|`; newlines cannot appear in a
+/// header, so they become spaces.
+pub fn cef_header(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
+/// CEF extension values escape `\` and `=`, and write newlines as `\n`
+/// and `\r`.
+pub fn cef_value(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('=', "\\=").replace('\r', "\\r").replace('\n', "\\n")
+}
+
+/// One CEF:0 line per finding (ArcSight Common Event Format 25), for
+/// syslog collectors and Sentinel's CEF connector.
+pub fn write_cef(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Write) -> Result<()> {
+    for r in findings(rows) {
+        let a = &r.activity;
+        let partner = a.partner_tenant_name.clone().unwrap_or_else(|| a.partner_tenant_id.to_string());
+        let name = format!("Cross-tenant access {} under the proposed policy: {partner}", r.impact.as_str());
+        let mut ext: Vec<(&str, String)> = vec![("externalId", finding_id(r))];
+        if let Some(t) = a.counters.last_seen {
+            ext.push(("rt", t.timestamp_millis().to_string()));
+            ext.push(("end", t.timestamp_millis().to_string()));
+        }
+        if let Some(t) = a.counters.first_seen {
+            ext.push(("start", t.timestamp_millis().to_string()));
+        }
+        ext.push(("act", r.impact.as_str().to_string()));
+        ext.push(("cnt", a.counters.sign_ins.to_string()));
+        if let Some(u) = &a.user_principal_name {
+            ext.push(("suser", u.clone()));
+        }
+        if let Some(u) = &a.user_id {
+            ext.push(("suid", u.clone()));
+        }
+        if let Some(app) = a.app_name.as_ref().or(a.app_id.as_ref()) {
+            ext.push(("app", app.clone()));
+        }
+        if let Some(t) = tenant {
+            ext.push(("deviceExternalId", t.to_string()));
+        }
+        for (i, (label, value)) in [
+            ("partnerTenantId", Some(a.partner_tenant_id.to_string())),
+            ("direction", Some(a.direction.as_str().to_string())),
+            ("accessType", Some(a.access_type.as_str().to_string())),
+            ("verdicts", Some(format!("{} -> {}", r.current.as_str(), r.proposed.as_str()))),
+            ("partnerName", a.partner_tenant_name.clone()),
+            ("resource", a.resource_name.clone().or_else(|| a.resource_id.clone())),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(v) = value {
+                ext.push((CS[i].0, label.to_string()));
+                ext.push((CS[i].1, v));
+            }
+        }
+        ext.push(("reason", r.reason.clone()));
+        let extension: Vec<String> = ext.iter().map(|(k, v)| format!("{k}={}", cef_value(v))).collect();
+        writeln!(
+            w,
+            "CEF:0|xtenant|xtenant|{}|{}|{}|{}|{}",
+            cef_header(env!("CARGO_PKG_VERSION")),
+            cef_header(&format!("xtenant-replay-{}", r.impact.as_str())),
+            cef_header(&name),
+            severity(r.impact),
+            extension.join(" ")
+        )?;
+    }
+    Ok(())
+}
+
+/// CEF's custom string fields: (label key, value key).
+const CS: [(&str, &str); 6] = [
+    ("cs1Label", "cs1"),
+    ("cs2Label", "cs2"),
+    ("cs3Label", "cs3"),
+    ("cs4Label", "cs4"),
+    ("cs5Label", "cs5"),
+    ("cs6Label", "cs6"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cef_escaping_follows_the_spec() {
+        assert_eq!(cef_header(r"a|b\c"), r"a\|b\\c");
+        assert_eq!(cef_header("two\nlines"), "two lines");
+        assert_eq!(cef_value(r"x=1\y"), r"x\=1\\y");
+        assert_eq!(cef_value("a\r\nb|c"), r"a\r\nb|c");
+    }
+
+    #[test]
+    fn severities_order_impacts() {
+        let order = [Impact::Lost, Impact::Degraded, Impact::Unknown, Impact::Gained, Impact::Unchanged];
+        assert!(order.windows(2).all(|w| severity(w[0]) > severity(w[1])));
+    }
+}
