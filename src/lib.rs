@@ -16,5 +16,6 @@ pub mod model;
 pub mod policy;
 pub mod replay;
 pub mod report;
+pub mod store;
 pub mod synth;
 pub mod timeline;

@@ -48,24 +48,28 @@ pub struct Args {
 
 /// Reads the inputs and aggregates them: shared by `activity` and `replay`.
 pub fn collect(input: &InputArgs, by: GroupBy, g: &Global) -> Result<(ActivityReport, Stats)> {
-    collect_window(input, by, None, None, vec![], g)
+    collect_window(input, by, vec![], g)
 }
 
-/// [`collect`], keeping only sign-ins in `[since, until)`, and counting
+/// [`collect`], keeping only sign-ins in `[--since, --until)`, and counting
 /// each group per policy epoch when `epoch_starts` is not empty.
 pub fn collect_window(
     input: &InputArgs,
     by: GroupBy,
-    since: Option<chrono::DateTime<chrono::Utc>>,
-    until: Option<chrono::DateTime<chrono::Utc>>,
     epoch_starts: Vec<chrono::DateTime<chrono::Utc>>,
     g: &Global,
 ) -> Result<(ActivityReport, Stats)> {
-    let mut rejects = input.read.rejects_output()?;
-    let mut acc = Activity::with_window(since, until);
+    let mut acc = Activity::with_window(input.since, input.until);
     if !epoch_starts.is_empty() {
         acc = acc.split_by_epochs(epoch_starts);
     }
+    if let Some(dir) = &input.store {
+        let store = crate::store::Store::open(dir)?;
+        let n = store.read_signins(input.since, input.until, |s| acc.add(s))?;
+        let stats = Stats { files: store.manifest.signins.len() as u64, records_read: n, ..Stats::default() };
+        return Ok((acc.finish(input.read.tenant, by)?, stats));
+    }
+    let mut rejects = input.read.rejects_output()?;
     let stats = input.read.read(ingest::SignIns, &input.paths, g, rejects.as_mut(), |s| acc.add(s))?;
     if let Some(r) = rejects {
         r.commit()?;

@@ -5,6 +5,7 @@ pub mod activity;
 pub mod generate;
 pub mod policy;
 pub mod replay;
+pub mod store;
 pub mod timeline;
 
 use std::path::PathBuf;
@@ -55,6 +56,8 @@ pub enum Command {
     Generate(generate::Args),
     Policy(policy::Args),
     Replay(replay::Args),
+    #[command(subcommand)]
+    Store(store::Command),
     Timeline(timeline::Args),
 }
 
@@ -83,8 +86,17 @@ pub enum ReportFormat {
 pub struct InputArgs {
     /// Sign-in exports: files, directories (read recursively) or `-` for
     /// stdin. Any format, gzip or not; detected from the content.
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", required_unless_present = "store", conflicts_with = "store")]
     pub paths: Vec<PathBuf>,
+    /// Read sign-ins from a history store (`xtenant store add`) instead of exports.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Only sign-ins at or after this time: 2026-11-01, an RFC 3339 time, or 30d / 12h ago.
+    #[arg(long, value_name = "WHEN", value_parser = replay::parse_when)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only sign-ins before this time (same forms as --since).
+    #[arg(long, value_name = "WHEN", value_parser = replay::parse_when)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
     #[command(flatten)]
     pub read: ReadArgs,
 }
@@ -160,6 +172,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Generate(a) => generate::run(a, &ctx),
         Command::Policy(a) => policy::run(a, &ctx),
         Command::Replay(a) => replay::run(a, &ctx),
+        Command::Store(a) => store::run(a, &ctx),
         Command::Timeline(a) => timeline::run(a, &ctx),
     }
 }

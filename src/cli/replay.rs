@@ -53,12 +53,6 @@ pub struct Args {
     pub identities: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = GroupBy::User)]
     pub by: GroupBy,
-    /// Only sign-ins at or after this time: 2026-11-01, an RFC 3339 time, or 30d / 12h ago.
-    #[arg(long, value_name = "WHEN", value_parser = parse_when)]
-    pub since: Option<DateTime<Utc>>,
-    /// Only sign-ins before this time (same forms as --since).
-    #[arg(long, value_name = "WHEN", value_parser = parse_when)]
-    pub until: Option<DateTime<Utc>>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Write to FILE instead of stdout (atomically).
@@ -67,6 +61,10 @@ pub struct Args {
     /// Exit 1 when any of these impacts occurs (comma-separated), for CI gates.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "IMPACTS")]
     pub fail_on: Vec<Impact>,
+    /// With --store: emit only findings no earlier --new-only run emitted (the
+    /// state is kept in the store), so a scheduled job feeds each finding once.
+    #[arg(long, requires = "store")]
+    pub new_only: bool,
     /// Show unchanged groups too (table and markdown).
     #[arg(long)]
     pub all: bool,
@@ -131,8 +129,8 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
         .iter()
         .map(|p| p.is_file() && activity_table::looks_like_activity_table(p))
         .collect();
-    let (by, rows, totals, stats, tenant) = if tables.iter().all(|t| *t) {
-        if args.since.is_some() || args.until.is_some() || !args.audit.is_empty() {
+    let (by, rows, totals, stats, tenant) = if !tables.is_empty() && tables.iter().all(|t| *t) {
+        if args.input.since.is_some() || args.input.until.is_some() || !args.audit.is_empty() {
             bail!("--since, --until and --audit need raw sign-in logs: an activity table has no per-sign-in times");
         }
         let mut rows = Vec::new();
@@ -157,8 +155,7 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
     } else if tables.iter().any(|t| *t) {
         bail!("the inputs mix activity tables and raw sign-in logs: replay one kind at a time");
     } else {
-        let (report, stats) =
-            super::activity::collect_window(&args.input, args.by, args.since, args.until, change_times, g)?;
+        let (report, stats) = super::activity::collect_window(&args.input, args.by, change_times, g)?;
         for line in report::activity::summary_lines(&report, &stats) {
             g.note(&line);
         }
@@ -172,7 +169,18 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
         identities: identities.as_ref(),
         history: history.as_ref(),
     };
-    let replayed = replay(rows, &inputs);
+    let mut replayed = replay(rows, &inputs);
+    let mut new_findings = None;
+    if args.new_only {
+        let dir = args.input.store.as_deref().ok_or_else(|| anyhow::anyhow!("--new-only needs --store"))?;
+        let store = crate::store::Store::open(dir)?;
+        let ids: Vec<String> =
+            replayed.iter().filter(|r| r.impact != Impact::Unchanged).map(report::siem::finding_id).collect();
+        let unseen = store.unseen_findings(ids.iter());
+        replayed.retain(|r| r.impact != Impact::Unchanged && unseen.contains(&report::siem::finding_id(r)));
+        g.note(&format!("--new-only: {} of {} finding(s) not emitted before", unseen.len(), ids.len()));
+        new_findings = Some((store, unseen));
+    }
     let summary = summarize(&replayed, totals.as_ref(), current.is_some());
 
     let mut out = Output::create(args.output.as_deref())?;
@@ -216,6 +224,9 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
         }
     }
     out.commit()?;
+    if let Some((mut store, ids)) = new_findings {
+        store.mark_emitted(ids)?;
+    }
     let failed: Vec<&str> = args
         .fail_on
         .iter()

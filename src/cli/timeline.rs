@@ -36,8 +36,11 @@ pub struct Args {
     /// diagnostic-settings AuditLogs stream, Log Analytics AuditLogs (JSON or
     /// CSV); files, directories or `-`; gzip or not. Events of other categories
     /// are counted and skipped.
-    #[arg(value_name = "AUDIT_PATH", required = true)]
+    #[arg(value_name = "AUDIT_PATH", required_unless_present = "store", conflicts_with = "store")]
     pub paths: Vec<PathBuf>,
+    /// Read audit events and sign-ins from a history store (`xtenant store add`).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
     /// Sign-in exports to join with each change (any format `activity` reads);
     /// repeat for more paths.
     #[arg(long, value_name = "PATH")]
@@ -115,9 +118,14 @@ pub fn read_changes(
 ) -> Result<(Vec<PolicyChange>, Stats)> {
     let mut changes = vec![];
     let stats = input.read(AuditEvents, paths, g, rejects, |e| changes.push(decode(&e)))?;
+    Ok((sort_changes(changes), stats))
+}
+
+/// Time order; the same record from overlapping exports once.
+fn sort_changes(mut changes: Vec<PolicyChange>) -> Vec<PolicyChange> {
     changes.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
     changes.dedup_by(|a, b| !a.id.is_empty() && a.id == b.id);
-    Ok((changes, stats))
+    changes
 }
 
 pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
@@ -127,7 +135,19 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
     }
     let policy = args.policy.as_deref().map(load_valid).transpose()?;
     let mut rejects = input.rejects_output()?;
-    let (changes, audit) = read_changes(&args.paths, input, g, rejects.as_mut())?;
+    let store = args.store.as_deref().map(crate::store::Store::open).transpose()?;
+    let (changes, audit) = match &store {
+        Some(st) => {
+            let events = st.read_audit(None, None)?;
+            let stats = Stats {
+                files: st.manifest.audit.len() as u64,
+                records_read: events.len() as u64,
+                ..Stats::default()
+            };
+            (sort_changes(events.iter().map(decode).collect()), stats)
+        }
+        None => read_changes(&args.paths, input, g, rejects.as_mut())?,
+    };
     let owners: std::collections::BTreeSet<Guid> = changes.iter().filter_map(|c| c.owner).collect();
     if input.tenant.is_none() && owners.len() > 1 {
         let list: Vec<String> = owners.iter().map(Guid::to_string).collect();
@@ -140,11 +160,17 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let our_tenant = input.tenant.or_else(|| owners.iter().next().copied());
 
     let history = policy.as_ref().map(|p| reconstruct(p, &changes));
-    let (effects, names, signins, joined) = if args.signins.is_empty() {
+    let (effects, names, signins, joined) = if args.signins.is_empty() && store.is_none() {
         (vec![None; changes.len()], Default::default(), None, 0)
     } else {
         let mut join = Join::new(&changes, our_tenant, args.window, args.grace);
-        let stats = input.read(SignIns, &args.signins, g, rejects.as_mut(), |s| join.add(&s))?;
+        let stats = match &store {
+            Some(st) if args.signins.is_empty() => {
+                let n = st.read_signins(None, None, |s| join.add(&s))?;
+                Stats { files: st.manifest.signins.len() as u64, records_read: n, ..Stats::default() }
+            }
+            _ => input.read(SignIns, &args.signins, g, rejects.as_mut(), |s| join.add(&s))?,
+        };
         let (names, joined) = (join.names(), join.joined);
         (join.finish(), names, Some(stats), joined)
     };

@@ -3,11 +3,11 @@
 //! them into policy sections is [`crate::policy::change`]'s job.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Guid;
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub id: String,
     pub time: DateTime<Utc>,
@@ -33,7 +33,7 @@ impl AuditEvent {
 }
 
 /// `initiatedBy`: a user or an app (service principal).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Actor {
     pub user_principal_name: Option<String>,
     pub user_id: Option<String>,
@@ -55,7 +55,7 @@ impl Actor {
 }
 
 /// One of `targetResources`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuditTarget {
     pub id: Option<String>,
     pub display_name: Option<String>,
@@ -66,7 +66,7 @@ pub struct AuditTarget {
 
 /// One of `modifiedProperties`: old and new values as the JSON text the
 /// log carries (often JSON inside a JSON string), `None` for null.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModifiedProperty {
     pub name: String,
     pub old: Option<String>,

@@ -154,6 +154,15 @@ pub enum CaStatus {
 }
 
 impl CaStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaStatus::Success => "success",
+            CaStatus::Failure => "failure",
+            CaStatus::NotApplied => "notApplied",
+            CaStatus::Unknown => "unknown",
+        }
+    }
+
     pub fn parse(s: &str) -> CaStatus {
         match squash(s).as_str() {
             "success" => CaStatus::Success,

@@ -554,7 +554,7 @@ impl<'w> Writer<'w> {
         match self.format {
             SynthFormat::GraphPage | SynthFormat::GraphV1 => {
                 let beta = self.format == SynthFormat::GraphPage;
-                if self.n % PAGE == 0 {
+                if self.n.is_multiple_of(PAGE) {
                     if !first {
                         self.close_page(true)?;
                     }
@@ -578,7 +578,7 @@ impl<'w> Writer<'w> {
                 self.out.write_all(b"\n")?;
             }
             SynthFormat::Diagnostic => {
-                if self.n % BLOB == 0 {
+                if self.n.is_multiple_of(BLOB) {
                     if !first {
                         self.out.write_all(b"]}\n")?;
                     }
