@@ -48,16 +48,19 @@ pub struct Args {
 
 /// Reads the inputs and aggregates them: shared by `activity` and `replay`.
 pub fn collect(input: &InputArgs, by: GroupBy, g: &Global) -> Result<(ActivityReport, Stats)> {
-    collect_window(input, by, vec![], g)
+    collect_window(input, by, vec![], g, None::<fn(&crate::model::SignIn)>)
 }
 
 /// [`collect`], keeping only sign-ins in `[--since, --until)`, and counting
-/// each group per policy epoch when `epoch_starts` is not empty.
+/// each group per policy epoch when `epoch_starts` is not empty. `tap`, when
+/// given, sees every sign-in read, in the window or not (from a store,
+/// also the days before `--since`).
 pub fn collect_window(
     input: &InputArgs,
     by: GroupBy,
     epoch_starts: Vec<chrono::DateTime<chrono::Utc>>,
     g: &Global,
+    mut tap: Option<impl FnMut(&crate::model::SignIn) + Send>,
 ) -> Result<(ActivityReport, Stats)> {
     let mut acc = Activity::with_window(input.since, input.until);
     if !epoch_starts.is_empty() {
@@ -65,12 +68,22 @@ pub fn collect_window(
     }
     if let Some(dir) = &input.store {
         let store = crate::store::Store::open(dir)?;
-        let n = store.read_signins(input.since, input.until, |s| acc.add(s))?;
+        let n = store.read_signins(if tap.is_some() { None } else { input.since }, input.until, |s| {
+            if let Some(t) = tap.as_mut() {
+                t(&s);
+            }
+            acc.add(s)
+        })?;
         let stats = Stats { files: store.manifest.signins.len() as u64, records_read: n, ..Stats::default() };
         return Ok((acc.finish(input.read.tenant, by)?, stats));
     }
     let mut rejects = input.read.rejects_output()?;
-    let stats = input.read.read(ingest::SignIns, &input.paths, g, rejects.as_mut(), |s| acc.add(s))?;
+    let stats = input.read.read(ingest::SignIns, &input.paths, g, rejects.as_mut(), |s| {
+        if let Some(t) = tap.as_mut() {
+            t(&s);
+        }
+        acc.add(s)
+    })?;
     if let Some(r) = rejects {
         r.commit()?;
     }

@@ -5,6 +5,7 @@ pub mod activity;
 pub mod generate;
 pub mod policy;
 pub mod replay;
+pub mod report;
 pub mod store;
 pub mod timeline;
 
@@ -29,6 +30,8 @@ Examples:
   xtenant activity --by tenant --format csv logs.json.gz
   xtenant policy diff samples/policies/current.json samples/policies/proposed.json
   xtenant timeline samples/audit/ --signins samples/signins/   policy changes and who they blocked
+  xtenant report samples/signins/ --current samples/policies/current.json -o report.html
+  xtenant store add --store history/ samples/signins/ --audit samples/audit/
   xtenant generate --count 1000 --format graph-ndjson -o big.ndjson
 
 Exit codes: 0 done, 1 a finding --fail-on asked about, 2 usage or input error.";
@@ -56,6 +59,7 @@ pub enum Command {
     Generate(generate::Args),
     Policy(policy::Args),
     Replay(replay::Args),
+    Report(report::Args),
     #[command(subcommand)]
     Store(store::Command),
     Timeline(timeline::Args),
@@ -172,6 +176,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Generate(a) => generate::run(a, &ctx),
         Command::Policy(a) => policy::run(a, &ctx),
         Command::Replay(a) => replay::run(a, &ctx),
+        Command::Report(a) => report::run(a, &ctx),
         Command::Store(a) => store::run(a, &ctx),
         Command::Timeline(a) => timeline::run(a, &ctx),
     }

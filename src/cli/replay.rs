@@ -155,7 +155,8 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
     } else if tables.iter().any(|t| *t) {
         bail!("the inputs mix activity tables and raw sign-in logs: replay one kind at a time");
     } else {
-        let (report, stats) = super::activity::collect_window(&args.input, args.by, change_times, g)?;
+        let (report, stats) =
+            super::activity::collect_window(&args.input, args.by, change_times, g, None::<fn(&_)>)?;
         for line in report::activity::summary_lines(&report, &stats) {
             g.note(&line);
         }

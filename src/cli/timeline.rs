@@ -122,7 +122,7 @@ pub fn read_changes(
 }
 
 /// Time order; the same record from overlapping exports once.
-fn sort_changes(mut changes: Vec<PolicyChange>) -> Vec<PolicyChange> {
+pub fn sort_changes(mut changes: Vec<PolicyChange>) -> Vec<PolicyChange> {
     changes.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
     changes.dedup_by(|a, b| !a.id.is_empty() && a.id == b.id);
     changes

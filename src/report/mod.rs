@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod output;
+pub mod overview;
 pub mod progress;
 pub mod replay;
 pub mod siem;

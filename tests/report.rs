@@ -1,0 +1,102 @@
+//! End-to-end `report`: the HTML page is self-contained and carries every
+//! section; Markdown carries the same sections. The page is also rendered
+//! in headless Chromium by tests/browser/report.sh (run by CI).
+
+mod common;
+
+use common::*;
+
+const SECTIONS: [&str; 10] = [
+    "Partners",
+    "Top apps",
+    "Top users",
+    "Partners seen for the first time",
+    "Configured partners with no activity",
+    "Partners on the default policy",
+    "Failures and policy blocks",
+    "Policy changes",
+    "Impact of the proposed policy",
+    "Sign-ins per day",
+];
+
+fn sample(rel: &str) -> String {
+    fixture(&format!("../../samples/{rel}")).to_string_lossy().into_owned()
+}
+
+fn report(out: &std::path::Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "report".to_string(),
+        "-q".into(),
+        sample("signins"),
+        "--current".into(),
+        sample("policies/current.json"),
+        "--proposed".into(),
+        sample("policies/proposed.json"),
+        "--audit".into(),
+        sample("audit"),
+        "-o".into(),
+        out.to_string_lossy().into_owned(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&refs);
+    std::fs::read_to_string(out).unwrap()
+}
+
+#[test]
+fn html_is_self_contained_and_has_every_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = report(&dir.path().join("weekly.html"), &[]);
+    assert!(html.starts_with("<!doctype html>"));
+    for forbidden in ["<script", "<link", "src=", "http://", "https://", "url("] {
+        assert!(!html.contains(forbidden), "the page must not reference {forbidden}");
+    }
+    for s in SECTIONS {
+        assert!(html.contains(&format!("<h2>{s}")), "missing section {s}");
+    }
+    assert_eq!(html.matches("<svg").count(), 2, "two charts");
+    // The narrowing of Tailspin's inbound apps is in the change timeline, flagged.
+    assert!(html.contains("allowed AllApplications -&gt; blocked [1 app]"));
+    assert!(html.contains("new blocks"));
+    // Northwind has no configuration of its own in current.json.
+    assert!(html.contains("Northwind Traders (436efab1)"));
+}
+
+#[test]
+fn markdown_has_the_same_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = report(&dir.path().join("weekly.md"), &[]);
+    assert!(md.starts_with("# Cross-tenant access report"));
+    for s in SECTIONS {
+        assert!(md.contains(&format!("## {s}")), "missing section {s}");
+    }
+}
+
+#[test]
+fn new_partners_are_those_first_seen_in_the_period_and_a_store_works_as_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store = store.to_string_lossy();
+    ok(&["store", "add", "-q", "--store", &store, &sample("signins"), "--audit", &sample("audit")]);
+    let out = dir.path().join("r.md");
+    let args = ["report", "-q", "--store", &store, "--since", "2026-11-06", "-o", out.to_str().unwrap()];
+    ok(&args);
+    let md = std::fs::read_to_string(&out).unwrap();
+    let new = md.split("## Partners seen for the first time").nth(1).unwrap();
+    let new = new.split("\n## ").next().unwrap();
+    assert!(new.contains("Fabrikam"), "every partner is new from the first day: {new}");
+    // The store's audit events feed the change timeline.
+    assert!(md.contains("b2bCollaborationInbound.applications: allowed AllApplications -> blocked [1 app]"));
+    let args = ["report", "-q", "--store", &store, "--since", "2026-11-12", "-o", out.to_str().unwrap()];
+    ok(&args);
+    let md = std::fs::read_to_string(&out).unwrap();
+    let new = md
+        .split("## Partners seen for the first time")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(new.contains("None."), "all partners were seen before the 12th: {new}");
+}
