@@ -211,13 +211,14 @@ impl Store {
         }
     }
 
-    /// Ids already stored for `day`.
-    fn ids_of_day(&self, t: Table, day: NaiveDate) -> Result<HashSet<String>> {
+    /// Ids already stored for `day`, hashed: 16 bytes each whatever the
+    /// id's length, so a month of a large tenant's ids fits in memory.
+    fn ids_of_day(&self, t: Table, day: NaiveDate) -> Result<HashSet<u128>> {
         let mut ids = HashSet::new();
         for p in self.parts(t).iter().filter(|p| p.day == day) {
             let df = read_parquet(&self.dir.join(&p.path), Some(vec!["id".into()]))?;
             for id in df.column("id")?.str()?.iter().flatten() {
-                ids.insert(id.to_string());
+                ids.insert(id_hash(id));
             }
         }
         Ok(ids)
@@ -342,7 +343,7 @@ pub struct Writer<'s> {
     store: &'s mut Store,
     _lock: Lock,
     run: String,
-    seen: HashMap<(bool, NaiveDate), HashSet<String>>,
+    seen: HashMap<(bool, NaiveDate), HashSet<u128>>,
     signins: BTreeMap<NaiveDate, Vec<SignIn>>,
     audit: BTreeMap<NaiveDate, Vec<AuditEvent>>,
     new_parts: Vec<(Table, PartFile)>,
@@ -372,7 +373,7 @@ impl<'s> Writer<'s> {
             let ids = self.store.ids_of_day(t, day)?;
             self.seen.insert(key, ids);
         }
-        Ok(self.seen.get_mut(&key).expect("inserted above").insert(id.to_string()))
+        Ok(self.seen.entry(key).or_default().insert(id_hash(id)))
     }
 
     /// Adds a sign-in if it is cross-tenant and not stored yet.
@@ -452,6 +453,10 @@ impl<'s> Writer<'s> {
         self.store.write_manifest()?;
         Ok(std::mem::take(&mut self.added))
     }
+}
+
+fn id_hash(id: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(id.as_bytes())
 }
 
 fn read_parquet(path: &Path, columns: Option<Vec<String>>) -> Result<DataFrame> {
