@@ -378,6 +378,21 @@ pub struct PartnerImpact {
     pub last_seen: Option<DateTime<Utc>>,
 }
 
+impl PartnerImpact {
+    /// Lost users, lost apps, lost sign-ins, degraded users, unknown and
+    /// gained sign-ins, as table cells.
+    pub fn count_cells(&self) -> [String; 6] {
+        [
+            self.lost_users.to_string(),
+            self.lost_apps.to_string(),
+            self.lost_sign_ins.to_string(),
+            self.degraded_users.to_string(),
+            self.unknown_sign_ins.to_string(),
+            self.gained_sign_ins.to_string(),
+        ]
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Summary {
     pub window_first: Option<DateTime<Utc>>,

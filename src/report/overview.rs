@@ -497,17 +497,14 @@ fn sections(o: &Overview) -> Vec<(String, String, Option<Grid>)> {
                     s.partners
                         .iter()
                         .map(|p| {
-                            vec![
-                                p.partner_tenant_name.clone().map_or(p.partner_tenant_id.clone(), |n| {
+                            let mut row = vec![p
+                                .partner_tenant_name
+                                .clone()
+                                .map_or(p.partner_tenant_id.clone(), |n| {
                                     format!("{n} ({})", &p.partner_tenant_id[..8])
-                                }),
-                                p.lost_users.to_string(),
-                                p.lost_apps.to_string(),
-                                p.lost_sign_ins.to_string(),
-                                p.degraded_users.to_string(),
-                                p.unknown_sign_ins.to_string(),
-                                p.gained_sign_ins.to_string(),
-                            ]
+                                })];
+                            row.extend(p.count_cells());
+                            row
                         })
                         .collect(),
                 )),

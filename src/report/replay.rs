@@ -161,16 +161,10 @@ pub fn text(rows: &[ReplayRow], s: &Summary, all: bool, colored: bool, width: us
                     Some(n) => clip(&format!("{} {n}", &p.partner_tenant_id[..8]), 26),
                     None => p.partner_tenant_id[..8].to_string(),
                 };
-                vec![
-                    name,
-                    p.lost_users.to_string(),
-                    p.lost_apps.to_string(),
-                    p.lost_sign_ins.to_string(),
-                    p.degraded_users.to_string(),
-                    p.unknown_sign_ins.to_string(),
-                    p.gained_sign_ins.to_string(),
-                    p.last_seen.map_or(String::new(), |t| t.format("%Y-%m-%d").to_string()),
-                ]
+                let mut row = vec![name];
+                row.extend(p.count_cells());
+                row.push(p.last_seen.map_or(String::new(), |t| t.format("%Y-%m-%d").to_string()));
+                row
             })
             .collect();
         out.push_str(&super::table::render_text(&headers, &body, &[], width as u16, colored));
