@@ -42,6 +42,7 @@ const AUDIT_SEEDS: &[&str] = &[
     "audit-diagnostic-ndjson.ndjson",
     "audit-la-csv.csv",
     "audit-la-json.json",
+    "audit-purview.csv",
 ];
 
 /// Flips, cuts or inserts a byte at each edit.

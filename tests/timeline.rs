@@ -31,6 +31,7 @@ fn every_audit_format_gives_the_same_timeline() {
         "audit-diagnostic-records.json",
         "audit-la-json.json",
         "audit-la-csv.csv",
+        "audit-purview.csv",
     ] {
         let out = ok(&["timeline", "-q", "--format", "ndjson", &f(&format!("formats/{name}"))]);
         assert_eq!(out, reference, "{name}");

@@ -34,8 +34,8 @@ old values each audit record carries.")]
 pub struct Args {
     /// Audit log exports: Graph directoryAudits (page, array, NDJSON), the
     /// diagnostic-settings AuditLogs stream, Log Analytics AuditLogs (JSON or
-    /// CSV); files, directories or `-`; gzip or not. Events of other categories
-    /// are counted and skipped.
+    /// CSV), the unified audit log (Management API JSON, Purview CSV); files,
+    /// directories or `-`; gzip or not. Other events are counted and skipped.
     #[arg(value_name = "AUDIT_PATH", required_unless_present = "store", conflicts_with = "store")]
     pub paths: Vec<PathBuf>,
     /// Read audit events and sign-ins from a history store (`xtenant store add`).

@@ -64,6 +64,17 @@ pub fn parse_value(v: Value, ctx: &Context) -> Result<Parsed<AuditEvent>, FieldE
     let Value::Object(outer) = v else {
         return Err(FieldError::new("", "expected a JSON object"));
     };
+    // A Purview audit search export row carries the unified audit record
+    // as JSON text in `AuditData`.
+    if let Some(Value::String(data)) = get(&outer, "AuditData") {
+        let inner: Value = serde_json::from_str(data)
+            .map_err(|e| FieldError::new("AuditData", format!("not valid JSON text: {e}")))?;
+        return parse_value(inner, ctx)
+            .map_err(|e| FieldError::new(format!("AuditData.{}", e.field), e.message));
+    }
+    if get(&outer, "CreationTime").is_some() && get(&outer, "Operation").is_some() {
+        return unified(&outer, ctx);
+    }
     let (body, envelope) = match get(&outer, "properties") {
         Some(Value::Object(p)) => (p, Some(&outer)),
         _ => (&outer, None),
@@ -130,6 +141,88 @@ fn event(
         targets: targets(nested(body, "targetResources")?.as_ref())?,
         details: details(nested(body, "additionalDetails")?.as_ref()),
     })
+}
+
+/// A unified audit log record (Office 365 Management Activity API,
+/// Purview audit search): `CreationTime` (UTC without a zone), `Operation`
+/// (Entra activity names with a final period), `OrganizationId`,
+/// `UserId`, `ModifiedProperties[]` as `Name`/`OldValue`/`NewValue`,
+/// `Target[]` as `ID`/`Type`, `ExtendedProperties[]` as `Name`/`Value`.
+fn unified(m: &Map<String, Value>, ctx: &Context) -> Result<Parsed<AuditEvent>, FieldError> {
+    let activity = text(m, "Operation").unwrap_or_default();
+    let activity = activity.trim_end_matches('.').to_string();
+    let workload = text(m, "Workload").unwrap_or_default();
+    if !activity.to_ascii_lowercase().contains("cross-tenant access") {
+        let what = if workload.is_empty() { "unified audit" } else { workload.as_str() };
+        return Ok(Parsed::Ignored(format!("{what} records that are not cross-tenant access changes")));
+    }
+    let time_text = text(m, "CreationTime").ok_or_else(|| FieldError::new("CreationTime", "missing"))?;
+    let time = parse_time(&time_text, ctx.date_order).map_err(|e| FieldError::new("CreationTime", e))?;
+    let log_tenant = match text(m, "OrganizationId") {
+        Some(t) => Some(
+            Guid::parse(&t)
+                .ok_or_else(|| FieldError::new("OrganizationId", format!("`{t}` is not a tenant id")))?,
+        ),
+        None => None,
+    };
+    let user = text(m, "UserId");
+    let actor = match user {
+        Some(u) if u.contains('@') => Actor { user_principal_name: Some(u), ..Actor::default() },
+        Some(u) => Actor { app_name: Some(u), ..Actor::default() },
+        None => Actor::default(),
+    };
+    let list = |k: &str| -> Vec<&Map<String, Value>> {
+        get(m, k)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_object).collect())
+            .unwrap_or_default()
+    };
+    let modified = list("ModifiedProperties")
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let name = text(p, "Name").ok_or_else(|| {
+                FieldError::new(
+                    format!("ModifiedProperties[{i}]"),
+                    "`Name` missing: the changed property is not named",
+                )
+            })?;
+            let value = |k: &str| match get(p, k) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) if s.is_empty() => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(v) => Some(v.to_string()),
+            };
+            Ok(ModifiedProperty { name, old: value("OldValue"), new: value("NewValue") })
+        })
+        .collect::<Result<Vec<_>, FieldError>>()?;
+    let mut targets: Vec<AuditTarget> = list("Target")
+        .into_iter()
+        .map(|t| AuditTarget { id: text(t, "ID"), kind: text(t, "Type"), ..AuditTarget::default() })
+        .collect();
+    if targets.is_empty() {
+        targets.push(AuditTarget { id: text(m, "ObjectId"), ..AuditTarget::default() });
+    }
+    targets[0].modified = modified;
+    if let Some(object) = text(m, "ObjectId") {
+        targets[0].display_name = Some(object);
+    }
+    Ok(Parsed::One(Box::new(AuditEvent {
+        id: text(m, "Id").unwrap_or_default(),
+        time,
+        activity,
+        category: None,
+        result: text(m, "ResultStatus").map(|r| r.to_ascii_lowercase()),
+        result_reason: None,
+        correlation_id: None,
+        actor,
+        log_tenant,
+        targets,
+        details: list("ExtendedProperties")
+            .into_iter()
+            .filter_map(|d| Some((text(d, "Name")?, text(d, "Value").unwrap_or_default())))
+            .collect(),
+    })))
 }
 
 /// A Log Analytics query API response: `{"tables":[{"columns","rows"}]}`.
@@ -329,6 +422,33 @@ mod tests {
         assert!(matches!(one(signin), Ok(Parsed::Ignored(r)) if r.contains("sign-in")));
         let diag = r#"{"time":"2026-01-01T00:00:00Z","category":"SignInLogs","properties":{"id":"x"}}"#;
         assert!(matches!(one(diag), Ok(Parsed::Ignored(r)) if r.contains("SignInLogs")));
+    }
+
+    #[test]
+    fn reads_unified_audit_log_records_and_purview_rows() {
+        let record = serde_json::json!({
+            "CreationTime": "2026-11-10T14:00:00", "Id": "u1", "Operation": "Update a partner cross-tenant access setting.",
+            "OrganizationId": "3b8e5f2a-7c41-4d9e-a6b0-1f2c3d4e5f60", "RecordType": 8, "ResultStatus": "Success",
+            "UserId": "admin@contoso.com", "Workload": "AzureActiveDirectory", "ObjectId": "CrossTenantAccessPolicy",
+            "ModifiedProperties": [{"Name": "tenantId", "NewValue": "\"1eae0b55-0000-4000-8000-000000000001\"", "OldValue": ""},
+                                   {"Name": "inboundTrust", "NewValue": "{\"isMfaAccepted\":true}", "OldValue": "{}"}],
+            "Target": [{"ID": "CrossTenantAccessPolicy", "Type": 2}]
+        });
+        let Ok(Parsed::One(e)) = parse_value(record.clone(), &Context::default()) else { panic!() };
+        assert_eq!(e.activity, "Update a partner cross-tenant access setting");
+        assert_eq!(e.time.to_rfc3339(), "2026-11-10T14:00:00+00:00");
+        assert_eq!(e.actor.label(), "admin@contoso.com");
+        assert!(e.succeeded());
+        assert_eq!(e.targets[0].modified.len(), 2);
+        assert_eq!(e.targets[0].modified[0].old, None);
+        let row = serde_json::json!({"CreationDate": "2026-11-10T14:00:00", "Operations": "Update a partner cross-tenant access setting.",
+            "AuditData": record.to_string()});
+        let Ok(Parsed::One(f)) = parse_value(row, &Context::default()) else { panic!() };
+        assert_eq!(*e, *f);
+        let other = serde_json::json!({"CreationTime": "2026-11-10T14:00:00", "Operation": "FileAccessed", "Workload": "SharePoint"});
+        assert!(
+            matches!(parse_value(other, &Context::default()), Ok(Parsed::Ignored(r)) if r.contains("SharePoint"))
+        );
     }
 
     #[test]

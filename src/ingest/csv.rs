@@ -29,7 +29,11 @@ pub enum Dialect {
 
 /// Columns only audit exports have.
 fn is_audit_header(has: &dyn Fn(&str) -> bool) -> bool {
-    has("activitydisplayname") || has("activity") || has("activity type") || has("targetresources")
+    has("activitydisplayname")
+        || has("activity")
+        || has("activity type")
+        || has("targetresources")
+        || has("auditdata")
 }
 
 /// A header, read once per file.
@@ -119,6 +123,16 @@ impl Header {
             return Err("the Entra admin center's audit CSV download flattens targets into numbered columns, \
                         which this version does not read; download JSON instead, or export AuditLogs from Log Analytics"
                 .into());
+        }
+        if has("auditdata") {
+            // A Purview audit search export: the record is in `AuditData`.
+            return Ok(Header {
+                dialect: Dialect::LogAnalyticsAudit,
+                delimiter,
+                columns,
+                names,
+                event_type: None,
+            });
         }
         for alternatives in [
             &["activitydatetime", "timegenerated"][..],

@@ -23,6 +23,8 @@ pub enum AuditFormat {
     LaJson,
     /// Log Analytics AuditLogs portal CSV export.
     LaCsv,
+    /// Purview audit search export (CSV; the unified audit record in `AuditData`).
+    PurviewCsv,
 }
 
 fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
@@ -206,6 +208,22 @@ pub fn write(s: &Scenario, format: AuditFormat, out: &mut dyn Write) -> Result<(
             serde_json::to_writer_pretty(&mut *out, &rows)?;
             out.write_all(b"\n")?;
         }
+        AuditFormat::PurviewCsv => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record(["RecordId", "CreationDate", "RecordType", "Operation", "UserId", "AuditData"])?;
+            for e in &events {
+                let u = unified_record(e);
+                w.write_record([
+                    u["Id"].as_str().unwrap_or_default(),
+                    u["CreationTime"].as_str().unwrap_or_default(),
+                    "8",
+                    u["Operation"].as_str().unwrap_or_default(),
+                    u["UserId"].as_str().unwrap_or_default(),
+                    &u.to_string(),
+                ])?;
+            }
+            w.flush()?;
+        }
         AuditFormat::LaCsv => {
             let mut w = csv::Writer::from_writer(out);
             let columns = [
@@ -257,6 +275,46 @@ pub fn write(s: &Scenario, format: AuditFormat, out: &mut dyn Write) -> Result<(
         }
     }
     Ok(())
+}
+
+/// The same event as the unified audit log records it: an activity name
+/// with a final period, PascalCase, zone-less UTC time, `Name`/`OldValue`/
+/// `NewValue` properties.
+fn unified_record(e: &Value) -> Value {
+    let time: DateTime<Utc> =
+        e["activityDateTime"].as_str().and_then(|t| t.parse().ok()).expect("written by us");
+    let actor = e["initiatedBy"]["user"]["userPrincipalName"]
+        .as_str()
+        .or(e["initiatedBy"]["app"]["displayName"].as_str())
+        .unwrap_or_default();
+    let target = &e["targetResources"][0];
+    let modified: Vec<Value> = target["modifiedProperties"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| json!({"Name": p["displayName"], "OldValue": p["oldValue"].as_str().unwrap_or(""), "NewValue": p["newValue"].as_str().unwrap_or("")}))
+        .collect();
+    json!({
+        "CreationTime": time.format("%Y-%m-%dT%H:%M:%S").to_string(),
+        "Id": format!("{}", e["correlationId"].as_str().unwrap_or_default()),
+        "Operation": format!("{}.", e["activityDisplayName"].as_str().unwrap_or_default()),
+        "OrganizationId": OUR_TENANT,
+        "RecordType": 8,
+        "ResultStatus": if e["result"] == "success" { "Success" } else { "Failure" },
+        "UserKey": "10032001A2B3C4D5@contoso.com",
+        "UserType": 0,
+        "Version": 1,
+        "Workload": "AzureActiveDirectory",
+        "ObjectId": target["displayName"],
+        "UserId": actor,
+        "AzureActiveDirectoryEventType": 1,
+        "ExtendedProperties": [{"Name": "resultType", "Value": "Success"}],
+        "ModifiedProperties": modified,
+        "Actor": [{"ID": actor, "Type": 5}],
+        "ActorContextId": OUR_TENANT,
+        "Target": [{"ID": target["displayName"], "Type": 2}],
+        "TargetContextId": OUR_TENANT,
+    })
 }
 
 /// A Log Analytics AuditLogs row: PascalCase columns, nested values as objects.
