@@ -60,6 +60,7 @@ pub enum Command {
     Policy(policy::Args),
     Replay(replay::Args),
     Report(report::Args),
+    /// Keep cross-tenant sign-ins and audit events beyond Entra's 30 days (Parquet history store).
     #[command(subcommand)]
     Store(store::Command),
     Timeline(timeline::Args),
