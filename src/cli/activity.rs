@@ -102,8 +102,14 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
             serde_json::to_writer_pretty(&mut out, &report::activity::json_document(&report, &stats))?;
             std::io::Write::write_all(&mut out, b"\n")?;
         }
-        Format::Ndjson => report::activity::table(&report).write_ndjson(&mut out)?,
-        Format::Csv => report::activity::table(&report).write_csv(&mut out)?,
+        Format::Ndjson => {
+            let columns = report::activity::columns(report.by);
+            table::stream_ndjson(&columns, report::activity::rows(&report, &columns), &mut out)?
+        }
+        Format::Csv => {
+            let columns = report::activity::columns(report.by);
+            table::stream_csv(&columns, report::activity::rows(&report, &columns), &mut out)?
+        }
         Format::Table => {
             let text = text_view(&report, g.color && out.is_stdout());
             std::io::Write::write_all(&mut out, text.as_bytes())?;

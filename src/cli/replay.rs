@@ -205,8 +205,16 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
             )?;
             std::io::Write::write_all(&mut out, b"\n")?;
         }
-        Format::Ndjson => report::replay::table(&replayed, by).write_ndjson(&mut out)?,
-        Format::Csv => report::replay::table(&replayed, by).write_csv(&mut out)?,
+        Format::Ndjson => {
+            let columns = report::replay::columns(by);
+            let rows = replayed.iter().map(|r| report::replay::cells(r, &columns));
+            report::table::stream_ndjson(&columns, rows, &mut out)?
+        }
+        Format::Csv => {
+            let columns = report::replay::columns(by);
+            let rows = replayed.iter().map(|r| report::replay::cells(r, &columns));
+            report::table::stream_csv(&columns, rows, &mut out)?
+        }
         Format::Ecs => report::siem::write_ecs(&replayed, tenant, &mut out)?,
         Format::Cef => report::siem::write_cef(&replayed, tenant, &mut out)?,
         Format::Markdown => std::io::Write::write_all(

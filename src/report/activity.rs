@@ -76,6 +76,14 @@ pub fn cell(r: &ActivityRow, column: &str) -> Value {
     }
 }
 
+/// The rows as cells, one at a time (for the streaming sinks).
+pub fn rows<'a>(
+    report: &'a ActivityReport,
+    columns: &'a [&'static str],
+) -> impl Iterator<Item = Vec<Value>> + 'a {
+    report.rows.iter().map(move |r| columns.iter().map(|c| cell(r, c)).collect())
+}
+
 pub fn table(report: &ActivityReport) -> Table {
     let mut t = Table::new(columns(report.by));
     for r in &report.rows {

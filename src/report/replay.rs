@@ -22,31 +22,36 @@ pub const EXTRA_COLUMNS: [&str; 11] = [
     "schema_version",
 ];
 
-pub fn table(rows: &[ReplayRow], by: GroupBy) -> Table {
+pub fn columns(by: GroupBy) -> Vec<&'static str> {
     let mut columns = act::columns(by);
     columns.extend(EXTRA_COLUMNS);
-    let mut t = Table::new(columns);
-    for r in rows {
-        let row = t
-            .columns
-            .iter()
-            .map(|c| match *c {
-                "current" => json!(r.current.as_str()),
-                "proposed" => json!(r.proposed.as_str()),
-                "impact" => json!(r.impact.as_str()),
-                "reason" => json!(r.reason),
-                "current_reason" => json!(r.current_reason),
-                "calibration" => opt(&r.calibration),
-                "severity" => json!(siem::severity(r.impact)),
-                "severity_label" => json!(siem::severity_label(r.impact)),
-                "finding_id" => json!(siem::finding_id(r)),
-                "event_time" => json!(r.activity.counters.last_seen.as_ref().map(rfc3339)),
-                "schema_version" => json!(SCHEMA_VERSION),
-                other => act::cell(&r.activity, other),
-            })
-            .collect();
-        t.rows.push(row);
-    }
+    columns
+}
+
+/// One row's cells in `columns` order.
+pub fn cells(r: &ReplayRow, columns: &[&str]) -> Vec<Value> {
+    columns
+        .iter()
+        .map(|c| match *c {
+            "current" => json!(r.current.as_str()),
+            "proposed" => json!(r.proposed.as_str()),
+            "impact" => json!(r.impact.as_str()),
+            "reason" => json!(r.reason),
+            "current_reason" => json!(r.current_reason),
+            "calibration" => opt(&r.calibration),
+            "severity" => json!(siem::severity(r.impact)),
+            "severity_label" => json!(siem::severity_label(r.impact)),
+            "finding_id" => json!(siem::finding_id(r)),
+            "event_time" => json!(r.activity.counters.last_seen.as_ref().map(rfc3339)),
+            "schema_version" => json!(SCHEMA_VERSION),
+            other => act::cell(&r.activity, other),
+        })
+        .collect()
+}
+
+pub fn table(rows: &[ReplayRow], by: GroupBy) -> Table {
+    let mut t = Table::new(columns(by));
+    t.rows = rows.iter().map(|r| cells(r, &t.columns)).collect();
     t
 }
 

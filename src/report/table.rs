@@ -30,22 +30,44 @@ impl Table {
     }
 
     pub fn write_csv(&self, w: &mut dyn Write) -> Result<()> {
-        let mut c = csv::Writer::from_writer(w);
-        c.write_record(&self.columns)?;
-        for r in &self.rows {
-            c.write_record(r.iter().map(cell_text))?;
-        }
-        c.flush()?;
-        Ok(())
+        stream_csv(&self.columns, self.rows.iter(), w)
     }
 
     pub fn write_ndjson(&self, w: &mut dyn Write) -> Result<()> {
-        for o in self.objects() {
-            serde_json::to_writer(&mut *w, &o)?;
-            w.write_all(b"\n")?;
-        }
-        Ok(())
+        stream_ndjson(&self.columns, self.rows.iter(), w)
     }
+}
+
+/// Writes rows as CSV one at a time: memory holds one row, not the table
+/// (a million activity groups would otherwise be a million rows of JSON
+/// values at once).
+pub fn stream_csv<R: AsRef<[Value]>>(
+    columns: &[&str],
+    rows: impl Iterator<Item = R>,
+    w: &mut dyn Write,
+) -> Result<()> {
+    let mut c = csv::Writer::from_writer(w);
+    c.write_record(columns)?;
+    for r in rows {
+        c.write_record(r.as_ref().iter().map(cell_text))?;
+    }
+    c.flush()?;
+    Ok(())
+}
+
+/// [`stream_csv`] for NDJSON: one object per row, keys in column order.
+pub fn stream_ndjson<R: AsRef<[Value]>>(
+    columns: &[&str],
+    rows: impl Iterator<Item = R>,
+    w: &mut dyn Write,
+) -> Result<()> {
+    for r in rows {
+        let m: Map<String, Value> =
+            columns.iter().zip(r.as_ref()).map(|(c, v)| (c.to_string(), v.clone())).collect();
+        serde_json::to_writer(&mut *w, &Value::Object(m))?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 /// A cell as text: null is empty, strings are bare.
