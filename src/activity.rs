@@ -35,9 +35,10 @@ struct Key {
     home: Guid,
     resource: Guid,
     access: AccessType,
-    app_id: Option<String>,
-    resource_id: Option<String>,
-    user_id: Option<String>,
+    /// Interned ids ([`Interner`]): a group key holds no heap memory.
+    app: u32,
+    resource_app: u32,
+    user: u32,
     /// Which policy epoch (span between audited changes) the sign-in falls
     /// in; always 0 without `replay --audit`.
     epoch: u16,
@@ -151,14 +152,41 @@ pub struct Totals {
     pub cross_tenant_by_event_type: BTreeMap<String, u64>,
 }
 
+/// App, resource and user ids, each stored once and named by a number in
+/// group keys: with a million groups, keys of three strings would cost
+/// more than the counters they index. 0 is "none".
+#[derive(Default)]
+struct Interner {
+    index: HashMap<String, u32>,
+    strings: Vec<String>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &Option<String>) -> u32 {
+        let Some(s) = s else { return 0 };
+        if let Some(i) = self.index.get(s.as_str()) {
+            return *i;
+        }
+        self.strings.push(s.clone());
+        let i = u32::try_from(self.strings.len()).unwrap_or(u32::MAX);
+        self.index.insert(s.clone(), i);
+        i
+    }
+
+    fn resolve(&self, i: u32) -> Option<String> {
+        (i > 0).then(|| self.strings.get(i as usize - 1).cloned()).flatten()
+    }
+}
+
 /// The accumulator: feed it sign-ins, then [`Activity::finish`].
 #[derive(Default)]
 pub struct Activity {
     groups: HashMap<Key, Counters>,
     seen: HashSet<(u128, i64)>,
-    app_names: HashMap<String, Latest<String>>,
-    resource_names: HashMap<String, Latest<String>>,
-    users: HashMap<String, Latest<(String, UserType)>>,
+    ids: Interner,
+    app_names: HashMap<u32, Latest<String>>,
+    resource_names: HashMap<u32, Latest<String>>,
+    users: HashMap<u32, Latest<(String, UserType)>>,
     tenant_names: HashMap<Guid, Latest<String>>,
     log_tenants: BTreeSet<Guid>,
     since: Option<DateTime<Utc>>,
@@ -229,15 +257,17 @@ impl Activity {
             None => vec![home, resource],
             Some(c) => c.into_iter().filter(|x| *x == home || *x == resource).collect(),
         });
-        if let (Some(id), Some(n)) = (&s.app_id, &s.app_name) {
-            self.app_names.entry(id.clone()).or_default().offer(s.time, n);
+        let (app, res, user) =
+            (self.ids.intern(&s.app_id), self.ids.intern(&s.resource_id), self.ids.intern(&s.user_id));
+        if let (true, Some(n)) = (app > 0, &s.app_name) {
+            self.app_names.entry(app).or_default().offer(s.time, n);
         }
-        if let (Some(id), Some(n)) = (&s.resource_id, &s.resource_name) {
-            self.resource_names.entry(id.clone()).or_default().offer(s.time, n);
+        if let (true, Some(n)) = (res > 0, &s.resource_name) {
+            self.resource_names.entry(res).or_default().offer(s.time, n);
         }
-        if let Some(id) = &s.user_id {
+        if user > 0 {
             let upn = s.user_principal_name.clone().unwrap_or_default();
-            self.users.entry(id.clone()).or_default().offer(s.time, &(upn, s.user_type));
+            self.users.entry(user).or_default().offer(s.time, &(upn, s.user_type));
         }
         if let Some(n) = &s.home_tenant_name {
             self.tenant_names.entry(home).or_default().offer(s.time, n);
@@ -246,9 +276,9 @@ impl Activity {
             home,
             resource,
             access: s.access_type,
-            app_id: s.app_id.clone(),
-            resource_id: s.resource_id.clone(),
-            user_id: s.user_id.clone(),
+            app,
+            resource_app: res,
+            user,
             epoch: self.epoch_starts.partition_point(|t| *t <= s.time) as u16,
         };
         self.groups.entry(key).or_default().add(&s);
@@ -286,11 +316,18 @@ impl Activity {
         }
     }
 
-    pub fn finish(self, tenant: Option<Guid>, by: GroupBy) -> Result<ActivityReport> {
+    pub fn finish(mut self, tenant: Option<Guid>, by: GroupBy) -> Result<ActivityReport> {
         let (tenant, inferred) = self.resolve_tenant(tenant)?;
-        let mut totals = self.totals;
+        let mut totals = std::mem::take(&mut self.totals);
         let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
-        for (k, c) in &self.groups {
+        let split = !self.epoch_starts.is_empty();
+        // At the user grain without epochs each group is one row: no second
+        // map (with a million groups it would double the peak).
+        let direct = by == GroupBy::User && !split;
+        let mut entries: Vec<(GroupKeyOut, Rollup)> = Vec::new();
+        // Consumed, not borrowed: each group's strings move into its row key
+        // and its memory is released as the rows are built.
+        for (k, c) in std::mem::take(&mut self.groups) {
             let (direction, partner) = match tenant {
                 Some(t) if k.home == t => (Direction::Outbound, k.resource),
                 Some(t) if k.resource == t => (Direction::Inbound, k.home),
@@ -299,45 +336,56 @@ impl Activity {
                     continue;
                 }
             };
+            // Distinct users and apps are counted only at the grains that
+            // report them: at the user grain a set per group would cost more
+            // than the group itself.
+            let (user_seen, app_seen) = match by {
+                GroupBy::User => (0, 0),
+                GroupBy::App => (k.user, 0),
+                GroupBy::Tenant => (k.user, k.app),
+            };
             let out = GroupKeyOut {
                 direction,
                 access_type: k.access,
                 partner,
-                app_id: if by == GroupBy::Tenant { None } else { k.app_id.clone() },
-                resource_id: if by == GroupBy::Tenant { None } else { k.resource_id.clone() },
-                user_id: if by == GroupBy::User { k.user_id.clone() } else { None },
+                app: if by == GroupBy::Tenant { 0 } else { k.app },
+                resource_app: if by == GroupBy::Tenant { 0 } else { k.resource_app },
+                user: if by == GroupBy::User { k.user } else { 0 },
             };
+            if direct {
+                entries.push((out, Rollup { counters: c, ..Rollup::default() }));
+                continue;
+            }
             let r = rolled.entry(out).or_default();
-            r.counters.merge(c);
-            if !self.epoch_starts.is_empty() {
-                r.epochs.entry(k.epoch).or_default().merge(c);
+            r.counters.merge(&c);
+            if split {
+                r.epochs.entry(k.epoch).or_default().merge(&c);
             }
-            if let Some(u) = &k.user_id {
-                r.users.insert(u.clone());
+            if user_seen > 0 {
+                r.users.insert(user_seen);
             }
-            if let Some(a) = &k.app_id {
-                r.apps.insert(a.clone());
+            if app_seen > 0 {
+                r.apps.insert(app_seen);
             }
         }
-        let name = |m: &HashMap<String, Latest<String>>, id: &Option<String>| {
-            id.as_ref().and_then(|i| m.get(i)).and_then(|l| l.value.clone())
-        };
-        let mut rows: Vec<ActivityRow> = rolled
+        let name = |m: &HashMap<u32, Latest<String>>, id: u32| m.get(&id).and_then(|l| l.value.clone());
+        entries.extend(rolled);
+        let mut rows: Vec<ActivityRow> = entries
             .into_iter()
             .map(|(k, r)| {
-                let user = k.user_id.as_ref().and_then(|u| self.users.get(u)).and_then(|l| l.value.clone());
+                let user = self.users.get(&k.user).and_then(|l| l.value.clone());
                 ActivityRow {
                     direction: k.direction,
                     access_type: k.access_type,
                     partner_tenant_id: k.partner,
                     partner_tenant_name: self.tenant_names.get(&k.partner).and_then(|l| l.value.clone()),
-                    app_name: name(&self.app_names, &k.app_id),
-                    resource_name: name(&self.resource_names, &k.resource_id),
+                    app_name: name(&self.app_names, k.app),
+                    resource_name: name(&self.resource_names, k.resource_app),
                     user_principal_name: user.as_ref().map(|u| u.0.clone()).filter(|u| !u.is_empty()),
                     user_type: user.map(|u| u.1),
-                    app_id: k.app_id,
-                    resource_id: k.resource_id,
-                    user_id: k.user_id,
+                    app_id: self.ids.resolve(k.app),
+                    resource_id: self.ids.resolve(k.resource_app),
+                    user_id: self.ids.resolve(k.user),
                     distinct_users: (by != GroupBy::User).then_some(r.users.len() as u64),
                     distinct_apps: (by == GroupBy::Tenant).then_some(r.apps.len() as u64),
                     counters: r.counters,
@@ -355,17 +403,17 @@ struct GroupKeyOut {
     direction: Direction,
     access_type: AccessType,
     partner: Guid,
-    app_id: Option<String>,
-    resource_id: Option<String>,
-    user_id: Option<String>,
+    app: u32,
+    resource_app: u32,
+    user: u32,
 }
 
 #[derive(Default)]
 struct Rollup {
     counters: Counters,
     epochs: BTreeMap<u16, Counters>,
-    users: HashSet<String>,
-    apps: HashSet<String>,
+    users: HashSet<u32>,
+    apps: HashSet<u32>,
 }
 
 /// One output row of `activity`; replay evaluates these.

@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Peak memory of `xtenant activity` with many distinct activity groups.
+
+Writes N minimal Graph beta sign-ins, each a cross-tenant sign-in of a
+different guest (so N distinct groups at --by user), and reports the peak
+RSS of `xtenant activity --by user --format csv` on them.
+
+    benches/many_groups.py [--groups 1000000] [--dir $TMPDIR]
+
+Needs target/release/xtenant (`cargo build --release`).
+"""
+import argparse, json, os, resource, subprocess, sys, tempfile, time, uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+XT = os.path.join(ROOT, "target", "release", "xtenant")
+OURS = "3b8e5f2a-7c41-4d9e-a6b0-1f2c3d4e5f60"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--groups", type=int, default=1_000_000)
+    ap.add_argument("--dir", default=tempfile.gettempdir())
+    a = ap.parse_args()
+    path = os.path.join(a.dir, f"xtenant-groups-{a.groups}.ndjson")
+    if not os.path.exists(path):
+        partners = [str(uuid.UUID(int=0x1000 + i)) for i in range(300)]
+        with open(path, "w") as f:
+            for i in range(a.groups):
+                rec = {
+                    "id": str(uuid.UUID(int=i + 1)),
+                    "createdDateTime": f"2026-11-{1 + i % 28:02d}T{i % 24:02d}:00:00Z",
+                    "userId": str(uuid.UUID(int=(1 << 64) + i)),
+                    "userPrincipalName": f"guest{i}@partner{i % 300}.example",
+                    "userType": "guest",
+                    "homeTenantId": partners[i % 300],
+                    "resourceTenantId": OURS,
+                    "crossTenantAccessType": "b2bCollaboration",
+                    "appId": "00000003-0000-0ff1-ce00-000000000000",
+                    "appDisplayName": "Office 365 SharePoint Online",
+                    "resourceId": "00000003-0000-0ff1-ce00-000000000000",
+                    "status": {"errorCode": 0},
+                }
+                f.write(json.dumps(rec) + "\n")
+    size = os.path.getsize(path) / 1e6
+    out = os.path.join(a.dir, "xtenant-groups-result.csv")
+    t = time.time()
+    subprocess.run([XT, "-q", "activity", "--by", "user", "--format", "csv", "-o", out, path], check=True)
+    wall = time.time() - t
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    rows = sum(1 for _ in open(out)) - 1
+    print(f"{a.groups} sign-ins ({size:.0f} MB), {rows} activity groups: {wall:.2f} s, peak RSS {rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
