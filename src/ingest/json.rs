@@ -22,8 +22,14 @@ pub fn parse_record(
     format: InputFormat,
 ) -> Result<Parsed<crate::model::SignIn>, FieldError> {
     // Path tracking costs on every record: parse plainly, and only for a
-    // record that fails parse again to name the field.
-    let raw: RawSignIn = match serde_json::from_slice(bytes) {
+    // record that fails parse again to name the field. One UTF-8 check of
+    // the whole record is cheaper than serde_json's check of every key and
+    // string; invalid UTF-8 falls through to the slice parser's error.
+    let plain = match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    };
+    let raw: RawSignIn = match plain {
         Ok(r) => r,
         Err(first) => {
             let mut de = serde_json::Deserializer::from_slice(bytes);

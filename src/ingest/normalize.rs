@@ -115,23 +115,11 @@ pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldEr
         ..Evidence::default()
     };
     evidence.ca_details = body.applied_conditional_access_policies.0.is_some();
-    for p in body.applied_conditional_access_policies.0.iter().flatten() {
-        let applied = matches!(p.result.0.as_deref().map(squash).as_deref(), Some("success" | "failure"));
-        if !applied {
-            continue;
-        }
-        for g in p.enforced_grant_controls.iter().flatten() {
-            let g = squash(g);
-            if g.contains("mfa") || g.contains("multifactor") || g.contains("authenticationstrength") {
-                evidence.mfa_required = true;
-            }
-            if g.contains("compliantdevice") {
-                evidence.compliant_device_required = true;
-            }
-            if g.contains("domainjoineddevice") || g.contains("hybrid") {
-                evidence.hybrid_join_required = true;
-            }
-        }
+    for p in body.applied_conditional_access_policies.0.iter().flatten().filter(|p| p.result.0) {
+        let g = p.enforced_grant_controls;
+        evidence.mfa_required |= g.mfa;
+        evidence.compliant_device_required |= g.compliant_device;
+        evidence.hybrid_join_required |= g.hybrid_join;
     }
     evidence.mfa_by_claim = status
         .and_then(|s| s.additional_details.0.as_deref())

@@ -7,8 +7,12 @@
 //! named here is skipped unread.
 
 use std::borrow::Cow;
+use std::fmt;
 
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
+
+use crate::model::signin::squash;
 
 use super::lenient::{Embedded, LenientBool, LenientU32, Text};
 
@@ -119,15 +123,109 @@ pub struct RawStatus {
     pub additional_details: Text,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+/// One applied Conditional Access policy, reduced on the spot to what
+/// evaluation reads: real records list ten or more policies, and keeping
+/// their strings would cost an allocation each.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
 #[serde(rename_all = "camelCase")]
-// Only what evaluation reads: every field here is an allocation per
-// policy per record, and real records list ten or more policies.
 pub struct RawCaPolicy {
     #[serde(default, alias = "Result")]
-    pub result: Text,
+    pub result: Applied,
     #[serde(default, alias = "EnforcedGrantControls")]
-    pub enforced_grant_controls: Option<Vec<String>>,
+    pub enforced_grant_controls: Grants,
+}
+
+/// A policy's `result`: `success` and `failure` mean it applied; anything
+/// else (`notApplied`, `notEnabled`, `reportOnly...`, absent) does not.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Applied(pub bool);
+
+impl<'de> Deserialize<'de> for Applied {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Applied;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Applied(matches!(squash(s).as_str(), "success" | "failure")))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Applied(false))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Applied(false))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Applied(false))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Applied(false))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The grant controls that are evidence for us, from `enforcedGrantControls`
+/// (a list of names; one name alone or `null` are read too). Names are
+/// matched loosely: casing and punctuation vary between exports.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Grants {
+    /// `Mfa`, `multiFactorAuthentication`, `RequireAuthenticationStrength`.
+    pub mfa: bool,
+    pub compliant_device: bool,
+    /// `DomainJoinedDevice` (hybrid Azure AD joined).
+    pub hybrid_join: bool,
+}
+
+impl Grants {
+    fn of(name: &str) -> Grants {
+        let g = squash(name);
+        Grants {
+            mfa: g.contains("mfa") || g.contains("multifactor") || g.contains("authenticationstrength"),
+            compliant_device: g.contains("compliantdevice"),
+            hybrid_join: g.contains("domainjoineddevice") || g.contains("hybrid"),
+        }
+    }
+
+    fn or(self, o: Grants) -> Grants {
+        Grants {
+            mfa: self.mfa || o.mfa,
+            compliant_device: self.compliant_device || o.compliant_device,
+            hybrid_join: self.hybrid_join || o.hybrid_join,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Grants {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Grants;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of grant control names")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Grants::of(s))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Grants::default())
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Grants::default())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut all = Grants::default();
+                while let Some(g) = seq.next_element::<Grants>()? {
+                    all = all.or(g);
+                }
+                Ok(all)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -167,4 +265,35 @@ pub struct LaTable {
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct LaColumn {
     pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_controls_are_read_in_every_shape() {
+        let list: Grants = serde_json::from_str(r#"["Mfa", "RequireCompliantDevice"]"#).unwrap();
+        assert_eq!(list, Grants { mfa: true, compliant_device: true, hybrid_join: false });
+        let one: Grants = serde_json::from_str(r#""Domain Joined Device""#).unwrap();
+        assert_eq!(one, Grants { hybrid_join: true, ..Grants::default() });
+        let strength: Grants = serde_json::from_str(r#"["RequireAuthenticationStrength"]"#).unwrap();
+        assert!(strength.mfa);
+        assert_eq!(serde_json::from_str::<Grants>("null").unwrap(), Grants::default());
+        assert!(serde_json::from_str::<Grants>("[1]").is_err());
+    }
+
+    #[test]
+    fn only_success_and_failure_mean_applied() {
+        for (text, applied) in
+            [("success", true), ("FAILURE", true), ("notApplied", false), ("reportOnlySuccess", false)]
+        {
+            let p: RawCaPolicy =
+                serde_json::from_str(&format!(r#"{{"result": "{text}", "enforcedGrantControls": ["Mfa"]}}"#))
+                    .unwrap();
+            assert_eq!(p.result.0, applied, "{text}");
+        }
+        let absent: RawCaPolicy = serde_json::from_str("{}").unwrap();
+        assert!(!absent.result.0);
+    }
 }

@@ -46,18 +46,29 @@ impl Guid {
     }
 }
 
+impl Guid {
+    /// The canonical text, without going through `fmt`: ids are formatted
+    /// once per sign-in, so this is on the hot path.
+    pub fn hyphenated(&self) -> [u8; 36] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'-'; 36];
+        let mut nibble = 0;
+        for (i, slot) in out.iter_mut().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                continue;
+            }
+            *slot = HEX[((self.0 >> (124 - 4 * nibble)) & 0xf) as usize];
+            nibble += 1;
+        }
+        out
+    }
+}
+
 impl fmt::Display for Guid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.0;
-        write!(
-            f,
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            (v >> 96) as u32,
-            (v >> 80) as u16,
-            (v >> 64) as u16,
-            (v >> 48) as u16,
-            v & 0xffff_ffff_ffff
-        )
+        let text = self.hyphenated();
+        // Only ASCII hex digits and hyphens were written.
+        f.pad(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -91,7 +102,7 @@ impl<'de> serde::Deserialize<'de> for Guid {
 /// two casings groups together; other ids are kept as they are.
 pub fn normalize_id(s: &str) -> String {
     match Guid::parse(s) {
-        Some(g) => g.to_string(),
+        Some(g) => String::from_utf8_lossy(&g.hyphenated()).into_owned(),
         None => s.trim().to_string(),
     }
 }
@@ -106,6 +117,22 @@ mod tests {
         assert_eq!(g.to_string(), "72f988bf-86f1-41af-91ab-2d7cd011db47");
         assert_eq!(Guid::parse("{72f988bf-86f1-41af-91ab-2d7cd011db47}"), Some(g));
         assert_eq!(g.short(), "72f988bf");
+    }
+
+    #[test]
+    fn hyphenated_matches_the_field_layout() {
+        for v in [0u128, 1, u128::MAX, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210] {
+            let expected = format!(
+                "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                (v >> 96) as u32,
+                (v >> 80) as u16,
+                (v >> 64) as u16,
+                (v >> 48) as u16,
+                v & 0xffff_ffff_ffff
+            );
+            assert_eq!(Guid(v).to_string(), expected);
+            assert_eq!(Guid::parse(&expected), Some(Guid(v)));
+        }
     }
 
     #[test]
