@@ -468,17 +468,17 @@ pub fn summarize(rows: &[ReplayRow], totals: Option<&Totals>, current_given: boo
             per.entry(a.partner_tenant_id).or_insert_with(|| Acc {
                 p: PartnerImpact {
                     partner_tenant_id: a.partner_tenant_id.to_string(),
-                    partner_tenant_name: a.partner_tenant_name.clone(),
+                    partner_tenant_name: a.partner_tenant_name.as_deref().map(str::to_string),
                     ..PartnerImpact::default()
                 },
                 ..Acc::default()
             });
-        let user = a.user_id.clone().unwrap_or_default();
+        let user = a.user_id.as_deref().unwrap_or_default().to_string();
         match r.impact {
             Impact::Lost => {
                 p.lost_sign_ins += a.counters.sign_ins;
                 lost_users.insert(user);
-                lost_apps.insert(a.app_id.clone().unwrap_or_default());
+                lost_apps.insert(a.app_id.as_deref().unwrap_or_default().to_string());
             }
             Impact::Degraded => {
                 p.degraded_sign_ins += a.counters.sign_ins;

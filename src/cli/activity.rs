@@ -144,7 +144,7 @@ fn text_view(report: &ActivityReport, color: bool) -> String {
         match report.by {
             GroupBy::User => {
                 row.push(app_label(r, 24));
-                row.push(named(&r.user_principal_name, &r.user_id, 19));
+                row.push(named(r.user_principal_name.as_deref(), r.user_id.as_deref(), 19));
             }
             GroupBy::App => {
                 row.push(app_label(r, 36));

@@ -314,7 +314,7 @@ fn run_diff(
                 let rows: Vec<Vec<String>> = changes
                     .iter()
                     .map(|c| {
-                        let mut p = crate::report::activity::short(&Some(c.partner.clone()));
+                        let mut p = crate::report::activity::short(Some(&c.partner));
                         if matches!(c.partner_status, "added" | "removed") {
                             p = format!("{p} ({})", c.partner_status);
                         }

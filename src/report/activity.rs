@@ -163,8 +163,8 @@ pub fn summary_lines(report: &ActivityReport, stats: &Stats) -> Vec<String> {
     out
 }
 
-pub fn short(id: &Option<String>) -> String {
-    match id.as_deref() {
+pub fn short(id: Option<&str>) -> String {
+    match id {
         Some(s) if s.chars().count() > 12 => format!("{}…", s.chars().take(8).collect::<String>()),
         Some(s) => s.to_string(),
         None => "-".into(),
@@ -172,7 +172,7 @@ pub fn short(id: &Option<String>) -> String {
 }
 
 /// A name where the logs carry one, else the shortened id.
-pub fn named(name: &Option<String>, id: &Option<String>, max: usize) -> String {
+pub fn named(name: Option<&str>, id: Option<&str>, max: usize) -> String {
     match name {
         Some(n) => super::table::clip(n, max),
         None => short(id),
@@ -188,9 +188,9 @@ pub fn partner_label(r: &crate::activity::ActivityRow, max: usize) -> String {
 
 /// The client app, with the resource after an arrow when it differs.
 pub fn app_label(r: &crate::activity::ActivityRow, max: usize) -> String {
-    let app = named(&r.app_name, &r.app_id, max);
+    let app = named(r.app_name.as_deref(), r.app_id.as_deref(), max);
     if r.resource_id.is_some() && r.resource_id != r.app_id && r.resource_name != r.app_name {
-        let res = named(&r.resource_name, &r.resource_id, max);
+        let res = named(r.resource_name.as_deref(), r.resource_id.as_deref(), max);
         super::table::clip(&format!("{app} → {res}"), max)
     } else {
         app

@@ -121,7 +121,7 @@ impl Overview {
         let names: BTreeMap<Guid, String> = report
             .rows
             .iter()
-            .filter_map(|r| r.partner_tenant_name.clone().map(|n| (r.partner_tenant_id, n)))
+            .filter_map(|r| r.partner_tenant_name.as_deref().map(|n| (r.partner_tenant_id, n.to_string())))
             .collect();
         let label = |g: Guid| partner_name(&names, g);
 
@@ -147,12 +147,11 @@ impl Overview {
                 Direction::Inbound => inbound += c.sign_ins,
                 Direction::Outbound => outbound += c.sign_ins,
             }
-            let user =
-                r.user_principal_name.clone().or_else(|| r.user_id.clone()).unwrap_or_else(|| "-".into());
-            let app = r.app_name.clone().or_else(|| r.app_id.clone()).unwrap_or_else(|| "-".into());
+            let user = r.user_principal_name.as_deref().or(r.user_id.as_deref()).unwrap_or("-").to_string();
+            let app = r.app_name.as_deref().or(r.app_id.as_deref()).unwrap_or("-").to_string();
             for (acc, lbl) in [
                 (partners.entry(r.partner_tenant_id).or_default(), label(r.partner_tenant_id)),
-                (apps.entry(r.app_id.clone().unwrap_or_default()).or_default(), app.clone()),
+                (apps.entry(r.app_id.as_deref().unwrap_or_default().to_string()).or_default(), app.clone()),
                 (users.entry(user.clone()).or_default(), user.clone()),
             ] {
                 acc.label = lbl;

@@ -94,9 +94,11 @@ fn impact_line(s: &Summary) -> String {
 
 fn who(r: &ReplayRow) -> String {
     let a = &r.activity;
-    a.user_principal_name.clone().or_else(|| a.user_id.clone()).unwrap_or_else(|| match a.distinct_users {
-        Some(n) => format!("{n} user(s)"),
-        None => "-".into(),
+    a.user_principal_name.as_deref().or(a.user_id.as_deref()).map(str::to_string).unwrap_or_else(|| {
+        match a.distinct_users {
+            Some(n) => format!("{n} user(s)"),
+            None => "-".into(),
+        }
     })
 }
 
@@ -260,7 +262,10 @@ pub fn markdown(rows: &[ReplayRow], s: &Summary, all: bool) -> String {
             r.impact.as_str(),
             a.direction.as_str(),
             a.access_type.as_str(),
-            esc(&a.partner_tenant_name.clone().unwrap_or_else(|| a.partner_tenant_id.to_string())),
+            esc(&a
+                .partner_tenant_name
+                .as_deref()
+                .map_or_else(|| a.partner_tenant_id.to_string(), str::to_string)),
             esc(&act::app_label(a, 60)),
             esc(&who(r)),
             a.counters.sign_ins,

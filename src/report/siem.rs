@@ -87,16 +87,16 @@ pub fn write_ecs(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Write) ->
             "observer": {"vendor": "xtenant", "product": "xtenant", "type": "policy-replay",
                          "version": env!("CARGO_PKG_VERSION")},
             "organization": {"id": tenant.map(|t| t.to_string())},
-            "user": {"id": a.user_id, "name": a.user_principal_name},
+            "user": {"id": a.user_id.as_deref(), "name": a.user_principal_name.as_deref()},
             "xtenant": {
                 "schema_version": super::SCHEMA_VERSION,
                 "impact": r.impact.as_str(),
                 "severity_label": severity_label(r.impact),
                 "direction": a.direction.as_str(),
                 "access_type": a.access_type.as_str(),
-                "partner": {"tenant_id": a.partner_tenant_id.to_string(), "name": a.partner_tenant_name},
-                "app": {"id": a.app_id, "name": a.app_name},
-                "resource": {"id": a.resource_id, "name": a.resource_name},
+                "partner": {"tenant_id": a.partner_tenant_id.to_string(), "name": a.partner_tenant_name.as_deref()},
+                "app": {"id": a.app_id.as_deref(), "name": a.app_name.as_deref()},
+                "resource": {"id": a.resource_id.as_deref(), "name": a.resource_name.as_deref()},
                 "current": r.current.as_str(),
                 "proposed": r.proposed.as_str(),
                 "current_reason": r.current_reason,
@@ -144,7 +144,8 @@ pub fn cef_value(s: &str) -> String {
 pub fn write_cef(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Write) -> Result<()> {
     for r in findings(rows) {
         let a = &r.activity;
-        let partner = a.partner_tenant_name.clone().unwrap_or_else(|| a.partner_tenant_id.to_string());
+        let partner =
+            a.partner_tenant_name.as_deref().map_or_else(|| a.partner_tenant_id.to_string(), str::to_string);
         let name = format!("Cross-tenant access {} under the proposed policy: {partner}", r.impact.as_str());
         let mut ext: Vec<(&str, String)> = vec![("externalId", finding_id(r))];
         if let Some(t) = a.counters.last_seen {
@@ -157,13 +158,13 @@ pub fn write_cef(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Write) ->
         ext.push(("act", r.impact.as_str().to_string()));
         ext.push(("cnt", a.counters.sign_ins.to_string()));
         if let Some(u) = &a.user_principal_name {
-            ext.push(("suser", u.clone()));
+            ext.push(("suser", u.to_string()));
         }
         if let Some(u) = &a.user_id {
-            ext.push(("suid", u.clone()));
+            ext.push(("suid", u.to_string()));
         }
         if let Some(app) = a.app_name.as_ref().or(a.app_id.as_ref()) {
-            ext.push(("app", app.clone()));
+            ext.push(("app", app.to_string()));
         }
         if let Some(t) = tenant {
             ext.push(("deviceExternalId", t.to_string()));
@@ -173,8 +174,8 @@ pub fn write_cef(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Write) ->
             ("direction", Some(a.direction.as_str().to_string())),
             ("accessType", Some(a.access_type.as_str().to_string())),
             ("verdicts", Some(format!("{} -> {}", r.current.as_str(), r.proposed.as_str()))),
-            ("partnerName", a.partner_tenant_name.clone()),
-            ("resource", a.resource_name.clone().or_else(|| a.resource_id.clone())),
+            ("partnerName", a.partner_tenant_name.as_deref().map(str::to_string)),
+            ("resource", a.resource_name.as_deref().or(a.resource_id.as_deref()).map(str::to_string)),
         ]
         .into_iter()
         .enumerate()
