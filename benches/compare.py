@@ -4,8 +4,11 @@ Graph beta NDJSON file, doing the same grouping (cross-tenant sign-ins by
 home tenant, resource tenant, access type, app, resource and user, with
 counts, successes, failures, first and last seen).
 
-Prints a Markdown table: median wall time over --runs, throughput, peak
-RSS, and each tool's time relative to xtenant. Run it through
+Prints Markdown tables: median wall time over --runs, throughput, peak
+RSS, and each tool's throughput relative to xtenant's. Sections (--sections):
+ndjson (the main table), csv (the same grouping on Log Analytics and portal
+CSV exports against DuckDB read_csv), gzip (the NDJSON gzipped, against
+decompression alone), scaling (xtenant on growing prefixes of the file). Run it through
 benches/compare.sh, which builds the release binary and installs DuckDB and
 polars (from PyPI) in benches/.venv when missing.
 """
@@ -39,6 +42,33 @@ con.execute(
 )
 """
 
+# The same grouping over the two CSV exports, read as DuckDB reads any CSV
+# (read_csv: parallel, types and dialect sniffed). Column names differ by
+# export; the portal's app and resource id headers end in a space, which
+# DuckDB trims.
+DUCKDB_CSV = r"""
+import duckdb, sys
+con = duckdb.connect()
+con.execute("SET threads TO 2")
+c = {
+    "la-csv": dict(home="HomeTenantId", res="ResourceTenantId", access="CrossTenantAccessType", app="AppId",
+                   resource="ResourceIdentity", user="UserId", code="ResultType", time='"TimeGenerated [UTC]"'),
+    "portal-csv": dict(home='"Home tenant ID"', res='"Resource tenant ID"', access='"Cross tenant access type"',
+                       app='"Application ID"', resource='"Resource ID"', user='"User ID"',
+                       code='"Sign-in error code"', time='"Date (UTC)"'),
+}[sys.argv[3]]
+con.execute(
+    f"COPY (SELECT {c['home']}, {c['res']}, {c['access']}, {c['app']}, {c['resource']}, {c['user']}, "
+    "count(*) AS sign_ins, "
+    f"sum(CASE WHEN {c['code']} = 0 THEN 1 ELSE 0 END) AS successes, "
+    f"sum(CASE WHEN {c['code']} <> 0 THEN 1 ELSE 0 END) AS failures, "
+    f"min({c['time']}) AS first_seen, max({c['time']}) AS last_seen "
+    f"FROM read_csv(?) WHERE {c['home']} <> {c['res']} GROUP BY ALL ORDER BY ALL) "
+    f"TO '{sys.argv[2]}' (FORMAT csv)",
+    [sys.argv[1]],
+)
+"""
+
 POLARS = r"""
 import polars as pl, sys
 schema = {"createdDateTime": pl.String, "userId": pl.String, "appId": pl.String, "resourceId": pl.String,
@@ -65,19 +95,6 @@ JQ = r"""reduce (inputs | select(.homeTenantId != .resourceTenantId)) as $r ({};
 | length"""
 
 
-def measure(cmd):
-    """Wall seconds and peak RSS (MiB) of one child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t = time.perf_counter()
-    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wall = time.perf_counter() - t
-    if p.returncode != 0:
-        sys.exit(f"{cmd[0]} failed: {p.stderr.decode()[-2000:]}")
-    # ru_maxrss of children is the max over all children so far: run each
-    # measurement in its own wrapper to read it cleanly.
-    return wall, before
-
-
 def run_isolated(cmd):
     wrapper = [sys.executable, "-c",
                "import resource,subprocess,sys,time,json;t=time.perf_counter();"
@@ -97,65 +114,141 @@ def median_run(cmd, runs):
     return statistics.median(r[0] for r in results), max(r[1] for r in results)
 
 
+def generate(path, mb, fmt, partners, record_bytes):
+    """Writes about `mb` MB of sign-ins in `fmt` once; later runs reuse it."""
+    if not os.path.exists(path):
+        count = mb * 1_000_000 // record_bytes
+        subprocess.run([XT, "generate", "--count", str(count), "--partners", str(partners),
+                        "--format", fmt, "-o", path], check=True)
+    return os.path.getsize(path) / 1e6
+
+
+def prefix(src, dst, mb):
+    """The first `mb` MB of an NDJSON file, cut at a line end."""
+    if not os.path.exists(dst):
+        with open(src, "rb") as f, open(dst, "wb") as out:
+            left = mb * 1_000_000
+            for line in f:
+                if left <= 0:
+                    break
+                out.write(line)
+                left -= len(line)
+    return os.path.getsize(dst) / 1e6
+
+
+def table(title, rows):
+    """Prints rows of (name, wall, MB, rss) with throughput and the ratio to the first row."""
+    print(f"\n{title}\n")
+    print("| tool | wall (s) | throughput (MB/s) | peak RSS (MB) | xtenant throughput / tool's |")
+    print("|---|---:|---:|---:|---:|")
+    base = rows[0][2] / rows[0][1]
+    for name, wall, mb, rss in rows:
+        print(f"| {name} | {wall:.2f} | {mb / wall:.0f} | {rss:.0f} | {base / (mb / wall):.1f}x |")
+
+
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--size-mb", type=int, default=500)
-    ap.add_argument("--runs", type=int, default=3)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size-mb", type=int, default=500, help="size of the NDJSON and CSV files")
+    ap.add_argument("--runs", type=int, default=3, help="runs per measurement; the median is reported")
     ap.add_argument("--partners", type=int, default=300)
     ap.add_argument("--jq-slice-mb", type=int, default=50)
-    ap.add_argument("--dir", default=tempfile.gettempdir())
+    ap.add_argument("--dir", default=tempfile.gettempdir(), help="where the generated files are kept")
     ap.add_argument("--skip", default="", help="comma list of tools to skip: duckdb,polars,jq")
+    ap.add_argument("--sections", default="ndjson",
+                    help="comma list of: ndjson (the main table), csv (Log Analytics and portal CSV), "
+                         "gzip (gzipped NDJSON), scaling (xtenant on growing prefixes); or all")
+    ap.add_argument("--scaling", default="100,500,1000,2000", help="prefix sizes in MB for the scaling section")
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
+    sections = {"ndjson", "csv", "gzip", "scaling"} if a.sections == "all" else set(a.sections.split(","))
     data = os.path.join(a.dir, f"xtenant-bench-{a.size_mb}mb.ndjson")
-    if not os.path.exists(data):
-        count = a.size_mb * 1_000_000 // 5100
-        subprocess.run([XT, "generate", "--count", str(count), "--partners", str(a.partners),
-                        "--format", "graph-ndjson", "-o", data], check=True)
-    size = os.path.getsize(data) / 1e6
-    # A realistic proposal: block by default, allow-list every partner seen for Office 365.
-    partners = subprocess.run([XT, "activity", "-q", "--by", "tenant", "--format", "csv", data],
-                              capture_output=True, text=True, check=True).stdout.splitlines()[1:]
-    ids = sorted({l.split(",")[2] for l in partners})
-    o365 = lambda: {"usersAndGroups": {"accessType": "allowed", "targets": [{"target": "AllUsers", "targetType": "user"}]},
-                    "applications": {"accessType": "allowed", "targets": [{"target": "Office365", "targetType": "application"}]}}
-    shut = {"usersAndGroups": {"accessType": "blocked", "targets": [{"target": "AllUsers", "targetType": "user"}]},
-            "applications": {"accessType": "blocked", "targets": [{"target": "AllApplications", "targetType": "application"}]}}
-    policy = {"default": {"b2bCollaborationInbound": shut, "b2bCollaborationOutbound": shut},
-              "partners": [{"tenantId": t, "b2bCollaborationInbound": o365(), "b2bCollaborationOutbound": o365()} for t in ids]}
-    policy_path = os.path.join(a.dir, "xtenant-bench-policy.json")
-    json.dump(policy, open(policy_path, "w"))
-    slice_path = os.path.join(a.dir, f"xtenant-bench-slice-{a.jq_slice_mb}mb.ndjson")
-    with open(data, "rb") as src, open(slice_path, "wb") as dst:
-        dst.writelines(l for _, l in zip(range(a.jq_slice_mb * 1_000_000 // 5100), src))
-
+    size = generate(data, a.size_mb, "graph-ndjson", a.partners, 5100)
     # Every tool writes its result to a scratch file (never /dev/null: tools
     # that write atomically would replace the device with a regular file).
     out = os.path.join(a.dir, "xtenant-bench-result.csv")
-    rows = []
-    def add(name, cmd, mb):
-        wall, rss = median_run(cmd, a.runs)
-        rows.append((name, wall, mb / wall, rss))
-        print(f"  {name}: {wall:.2f} s", file=sys.stderr)
-    add("xtenant activity --by user --format csv", [XT, "activity", "-q", "--format", "csv", "-o", out, data], size)
-    add(f"xtenant replay ({len(ids)} partners in the policy)",
-        [XT, "replay", "-q", "--proposed", policy_path, "--format", "csv", "-o", out, data], size)
-    if "duckdb" not in skip:
-        add("DuckDB read_json, the 8 columns named, + GROUP BY", [sys.executable, "-c", DUCKDB, data, out, "named"], size)
-        add("DuckDB read_json_auto (schema detected) + GROUP BY", [sys.executable, "-c", DUCKDB, data, out, "auto"], size)
-    if "polars" not in skip:
-        add("polars scan_ndjson + group_by", [sys.executable, "-c", POLARS, data, out], size)
-    if "jq" not in skip:
-        slice_mb = os.path.getsize(slice_path) / 1e6
-        add(f"jq reduce (on a {slice_mb:.0f} MB slice)", ["jq", "-n", JQ, slice_path], slice_mb)
+    print(f"{size:.0f} MB Graph beta NDJSON ({size * 1e6 / 5100 / 1e3:.0f}k sign-ins), {os.cpu_count()} cores, "
+          f"median of {a.runs} runs", file=sys.stderr)
 
-    os.remove(out)
-    base = rows[0][2]
-    print(f"\n{size:.0f} MB Graph beta NDJSON ({size * 1e6 / 5100 / 1e3:.0f}k sign-ins), {os.cpu_count()} cores, median of {a.runs} runs\n")
-    print("| tool | wall (s) | throughput (MB/s) | peak RSS (MB) | xtenant throughput / tool's |")
-    print("|---|---:|---:|---:|---:|")
-    for name, wall, tput, rss in rows:
-        print(f"| {name} | {wall:.2f} | {tput:.0f} | {rss:.0f} | {base / tput:.1f}x |")
+    def measure_all(cmds):
+        rows = []
+        for name, cmd, mb in cmds:
+            wall, rss = median_run(cmd, a.runs)
+            rows.append((name, wall, mb, rss))
+            print(f"  {name}: {wall:.2f} s", file=sys.stderr)
+        return rows
+
+    if "ndjson" in sections:
+        # A realistic proposal: block by default, allow-list every partner seen for Office 365.
+        partners = subprocess.run([XT, "activity", "-q", "--by", "tenant", "--format", "csv", data],
+                                  capture_output=True, text=True, check=True).stdout.splitlines()[1:]
+        ids = sorted({l.split(",")[2] for l in partners})
+        o365 = lambda: {"usersAndGroups": {"accessType": "allowed", "targets": [{"target": "AllUsers", "targetType": "user"}]},
+                        "applications": {"accessType": "allowed", "targets": [{"target": "Office365", "targetType": "application"}]}}
+        shut = {"usersAndGroups": {"accessType": "blocked", "targets": [{"target": "AllUsers", "targetType": "user"}]},
+                "applications": {"accessType": "blocked", "targets": [{"target": "AllApplications", "targetType": "application"}]}}
+        policy = {"default": {"b2bCollaborationInbound": shut, "b2bCollaborationOutbound": shut},
+                  "partners": [{"tenantId": t, "b2bCollaborationInbound": o365(), "b2bCollaborationOutbound": o365()} for t in ids]}
+        policy_path = os.path.join(a.dir, "xtenant-bench-policy.json")
+        json.dump(policy, open(policy_path, "w"))
+        slice_path = os.path.join(a.dir, f"xtenant-bench-{a.size_mb}mb-slice-{a.jq_slice_mb}mb.ndjson")
+        slice_mb = prefix(data, slice_path, a.jq_slice_mb)
+        cmds = [("xtenant activity --by user --format csv", [XT, "activity", "-q", "--format", "csv", "-o", out, data], size),
+                (f"xtenant replay ({len(ids)} partners in the policy)",
+                 [XT, "replay", "-q", "--proposed", policy_path, "--format", "csv", "-o", out, data], size)]
+        if "duckdb" not in skip:
+            cmds += [("DuckDB read_json, the 8 columns named, + GROUP BY", [sys.executable, "-c", DUCKDB, data, out, "named"], size),
+                     ("DuckDB read_json_auto (schema detected) + GROUP BY", [sys.executable, "-c", DUCKDB, data, out, "auto"], size)]
+        if "polars" not in skip:
+            cmds.append(("polars scan_ndjson + group_by", [sys.executable, "-c", POLARS, data, out], size))
+        if "jq" not in skip:
+            cmds.append((f"jq reduce (on a {slice_mb:.0f} MB slice)", ["jq", "-n", JQ, slice_path], slice_mb))
+        table(f"{size:.0f} MB Graph beta NDJSON ({size * 1e6 / 5100 / 1e3:.0f}k sign-ins), {os.cpu_count()} cores, "
+              f"median of {a.runs} runs", measure_all(cmds))
+
+    if "csv" in sections:
+        for fmt, record_bytes in [("la-csv", 4700), ("portal-csv", 770)]:
+            path = os.path.join(a.dir, f"xtenant-bench-{a.size_mb}mb.{fmt}")
+            mb = generate(path, a.size_mb, fmt, a.partners, record_bytes)
+            cmds = [(f"xtenant activity ({fmt})", [XT, "activity", "-q", "--format", "csv", "-o", out, path], mb)]
+            if "duckdb" not in skip:
+                cmds.append(("DuckDB read_csv + GROUP BY", [sys.executable, "-c", DUCKDB_CSV, path, out, fmt], mb))
+            table(f"{mb:.0f} MB {fmt} ({mb * 1e6 / record_bytes / 1e3:.0f}k sign-ins)", measure_all(cmds))
+
+    if "gzip" in sections:
+        gz = data + ".gz"
+        if not os.path.exists(gz):
+            with open(gz, "wb") as f:
+                subprocess.run(["gzip", "-6", "-c", data], stdout=f, check=True)
+        gz_mb = os.path.getsize(gz) / 1e6
+        scratch = os.path.join(a.dir, "xtenant-bench-inflated.ndjson")
+        # Throughput is per MB of uncompressed data throughout.
+        cmds = [("xtenant activity on the .gz", [XT, "activity", "-q", "--format", "csv", "-o", out, gz], size),
+                ("xtenant activity on the plain file", [XT, "activity", "-q", "--format", "csv", "-o", out, data], size),
+                ("decompression alone: gzip -dc", ["sh", "-c", f"gzip -dc '{gz}' > '{scratch}'"], size)]
+        if "duckdb" not in skip:
+            cmds.append(("DuckDB read_json (named) on the .gz", [sys.executable, "-c", DUCKDB, gz, out, "named"], size))
+        table(f"{size:.0f} MB NDJSON gzipped to {gz_mb:.0f} MB (gzip -6); MB/s of uncompressed data", measure_all(cmds))
+        os.remove(scratch)
+
+    if "scaling" in sections:
+        rows = []
+        for mb in [int(x) for x in a.scaling.split(",")]:
+            if mb > size:
+                continue
+            path = os.path.join(a.dir, f"xtenant-bench-{a.size_mb}mb-prefix-{mb}mb.ndjson")
+            got = prefix(data, path, mb) if mb < a.size_mb else size
+            src = path if mb < a.size_mb else data
+            wall, rss = median_run([XT, "activity", "-q", "--format", "csv", "-o", out, src], a.runs)
+            rows.append((got, wall, rss))
+            print(f"  {got:.0f} MB: {wall:.2f} s", file=sys.stderr)
+        print("\nxtenant activity on growing prefixes of the same file\n")
+        print("| input (MB) | wall (s) | throughput (MB/s) | peak RSS (MB) |")
+        print("|---:|---:|---:|---:|")
+        for mb, wall, rss in rows:
+            print(f"| {mb:.0f} | {wall:.2f} | {mb / wall:.0f} | {rss:.0f} |")
+
+    if os.path.exists(out):
+        os.remove(out)
 
 
 if __name__ == "__main__":

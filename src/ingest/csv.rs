@@ -8,7 +8,7 @@
 //! row becomes the same JSON shape the JSON readers see, so one normaliser
 //! serves every format.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use serde_json::{Map, Value};
 
@@ -43,9 +43,28 @@ pub struct Header {
     pub delimiter: u8,
     /// Normalised column name -> first position.
     columns: HashMap<String, usize>,
+    /// Log Analytics dialects: each column read, by position, with the key
+    /// it gets in the row's JSON. Worked out once here, not per row: per
+    /// row it cost more than parsing the CSV.
+    keys: Vec<(usize, String)>,
     pub names: Vec<String>,
     /// For the portal download: the file kind its name gives.
     pub event_type: Option<EventType>,
+}
+
+/// The JSON key of each column a Log Analytics row is read from: the
+/// header's own name without a `[UTC]` suffix, for the first column of each
+/// (normalised) name.
+fn json_keys(names: &[String], columns: &HashMap<String, usize>) -> Vec<(usize, String)> {
+    names
+        .iter()
+        .enumerate()
+        .filter(|(i, name)| columns.get(&normalize_header(name)) == Some(i))
+        .map(|(i, name)| {
+            let key = name.trim().trim_start_matches('\u{feff}');
+            (i, key.strip_suffix("[UTC]").unwrap_or(key).trim().to_string())
+        })
+        .collect()
 }
 
 pub fn normalize_header(h: &str) -> String {
@@ -65,7 +84,7 @@ pub fn sniff_delimiter(first_line: &str) -> u8 {
 
 impl Header {
     pub fn new(names: Vec<String>, delimiter: u8, file_name: Option<&str>) -> Result<Header, String> {
-        let mut columns = HashMap::new();
+        let mut columns = HashMap::default();
         for (i, n) in names.iter().enumerate() {
             columns.entry(normalize_header(n)).or_insert(i);
         }
@@ -95,14 +114,15 @@ impl Header {
             Dialect::Portal => file_name.and_then(portal_kind_from_name),
             _ => None,
         };
-        let header = Header { dialect, delimiter, columns, names, event_type };
+        let keys = json_keys(&names, &columns);
+        let header = Header { dialect, delimiter, columns, keys, names, event_type };
         header.check_required()?;
         Ok(header)
     }
 
     /// Recognises a Log Analytics `AuditLogs` CSV export.
     pub fn new_audit(names: Vec<String>, delimiter: u8) -> Result<Header, String> {
-        let mut columns = HashMap::new();
+        let mut columns = HashMap::default();
         for (i, n) in names.iter().enumerate() {
             columns.entry(normalize_header(n)).or_insert(i);
         }
@@ -126,13 +146,8 @@ impl Header {
         }
         if has("auditdata") {
             // A Purview audit search export: the record is in `AuditData`.
-            return Ok(Header {
-                dialect: Dialect::LogAnalyticsAudit,
-                delimiter,
-                columns,
-                names,
-                event_type: None,
-            });
+            let keys = json_keys(&names, &columns);
+            return Ok(Header { dialect: Dialect::LogAnalyticsAudit, delimiter, columns, keys, names, event_type: None });
         }
         for alternatives in [
             &["activitydatetime", "timegenerated"][..],
@@ -146,7 +161,8 @@ impl Header {
                 ));
             }
         }
-        Ok(Header { dialect: Dialect::LogAnalyticsAudit, delimiter, columns, names, event_type: None })
+        let keys = json_keys(&names, &columns);
+        Ok(Header { dialect: Dialect::LogAnalyticsAudit, delimiter, columns, keys, names, event_type: None })
     }
 
     fn check_required(&self) -> Result<(), String> {
@@ -185,14 +201,9 @@ impl Header {
     /// the sign-in reader accepts as they are.
     fn log_analytics_row(&self, row: &csv::StringRecord) -> Value {
         let mut m = Map::new();
-        for (i, name) in self.names.iter().enumerate() {
-            if self.columns.get(&normalize_header(name)) != Some(&i) {
-                continue;
-            }
-            if let Some(v) = row.get(i).map(str::trim).filter(|v| !v.is_empty()) {
-                let key = name.trim().trim_start_matches('\u{feff}');
-                let key = key.strip_suffix("[UTC]").unwrap_or(key).trim();
-                m.insert(key.to_string(), Value::String(v.to_string()));
+        for (i, key) in &self.keys {
+            if let Some(v) = row.get(*i).map(str::trim).filter(|v| !v.is_empty()) {
+                m.insert(key.clone(), Value::String(v.to_string()));
             }
         }
         Value::Object(m)

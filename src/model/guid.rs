@@ -101,9 +101,20 @@ impl<'de> serde::Deserialize<'de> for Guid {
 /// Lower-cases an id when it is a GUID, so that the same object spelled in
 /// two casings groups together; other ids are kept as they are.
 pub fn normalize_id(s: &str) -> String {
-    match Guid::parse(s) {
-        Some(g) => String::from_utf8_lossy(&g.hyphenated()).into_owned(),
-        None => s.trim().to_string(),
+    let t = s.trim();
+    let inner = t.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(t);
+    // The same test as `Guid::parse`, without building the number and
+    // formatting it back: ids are normalised several times per sign-in.
+    let b = inner.as_bytes();
+    let is_guid = b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    if is_guid {
+        inner.to_ascii_lowercase()
+    } else {
+        t.to_string()
     }
 }
 
@@ -132,6 +143,7 @@ mod tests {
             );
             assert_eq!(Guid(v).to_string(), expected);
             assert_eq!(Guid::parse(&expected), Some(Guid(v)));
+            assert_eq!(normalize_id(&format!(" {{{}}} ", expected.to_uppercase())), expected);
         }
     }
 
