@@ -147,7 +147,14 @@ impl Header {
         if has("auditdata") {
             // A Purview audit search export: the record is in `AuditData`.
             let keys = json_keys(&names, &columns);
-            return Ok(Header { dialect: Dialect::LogAnalyticsAudit, delimiter, columns, keys, names, event_type: None });
+            return Ok(Header {
+                dialect: Dialect::LogAnalyticsAudit,
+                delimiter,
+                columns,
+                keys,
+                names,
+                event_type: None,
+            });
         }
         for alternatives in [
             &["activitydatetime", "timegenerated"][..],
