@@ -10,7 +10,13 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
+use serde::de::value::{Error as DeError, MapDeserializer};
+use serde::de::{Deserializer, IntoDeserializer, Visitor};
+use serde::Deserialize;
 use serde_json::{Map, Value};
+
+use super::lenient::{Embedded, LenientU32, Text};
+use super::raw::{RawMfaDetail, RawSignIn, RawStatus};
 
 use crate::model::EventType;
 
@@ -195,12 +201,38 @@ impl Header {
         self.columns.get(column).and_then(|&i| row.get(i)).map(str::trim).filter(|s| !s.is_empty())
     }
 
-    /// The row as the JSON object the sign-in readers understand.
-    pub fn to_json(&self, row: &csv::StringRecord) -> Result<Value, FieldError> {
+    /// An audit row (Log Analytics AuditLogs, Purview) as the JSON object
+    /// the audit reader understands.
+    pub fn to_json(&self, row: &csv::StringRecord) -> Value {
+        self.log_analytics_row(row)
+    }
+
+    /// The row as the loose sign-in the JSON readers fill, its text
+    /// borrowed from the row. The same serde rules read it as read a JSON
+    /// record, from (key, text) pairs instead of a JSON object built per row
+    /// (building that object cost more than parsing the CSV).
+    pub fn to_raw<'r>(&self, row: &'r csv::StringRecord) -> Result<RawSignIn<'r>, FieldError> {
+        let text = |i: usize| row.get(i).map(str::trim).filter(|v| !v.is_empty());
+        let cell = |column: &str| self.columns.get(column).and_then(|&i| text(i));
         match self.dialect {
-            Dialect::LogAnalytics | Dialect::LogAnalyticsAudit => Ok(self.log_analytics_row(row)),
-            Dialect::Portal => self.portal_row(row),
-            Dialect::PortalAuthDetails => Ok(Value::Null),
+            Dialect::Portal => {
+                let pairs = PORTAL_FIELDS.iter().filter_map(|(key, column)| cell(column).map(|v| (*key, v)));
+                let mut raw = from_pairs::<RawSignIn>(pairs)?;
+                raw.status = Embedded(Some(RawStatus {
+                    error_code: LenientU32(self.portal_error_code(row)?),
+                    additional_details: Text(cell("multifactor authentication result").map(str::to_owned)),
+                }));
+                raw.device_detail = Embedded(Some(from_pairs(
+                    [("isCompliant", "compliant"), ("isManaged", "managed"), ("trustType", "join type")]
+                        .into_iter()
+                        .filter_map(|(key, column)| cell(column).map(|v| (key, v))),
+                )?));
+                raw.mfa_detail = Embedded(Some(RawMfaDetail {
+                    auth_detail: Text(cell("multifactor authentication auth detail").map(str::to_owned)),
+                }));
+                Ok(raw)
+            }
+            _ => from_pairs(self.keys.iter().filter_map(|(i, key)| text(*i).map(|v| (key.as_str(), v)))),
         }
     }
 
@@ -216,31 +248,8 @@ impl Header {
         Value::Object(m)
     }
 
-    fn portal_row(&self, row: &csv::StringRecord) -> Result<Value, FieldError> {
-        let mut m = Map::new();
-        let mut put = |key: &str, column: &str| {
-            if let Some(v) = self.get(row, column) {
-                m.insert(key.to_string(), Value::String(v.to_string()));
-            }
-        };
-        put("id", "request id");
-        put("createdDateTime", "date (utc)");
-        put("userId", "user id");
-        put("userPrincipalName", "username");
-        put("userType", "user type");
-        put("crossTenantAccessType", "cross tenant access type");
-        put("appDisplayName", "application");
-        put("appId", "application id");
-        put("resourceDisplayName", "resource");
-        put("resourceId", "resource id");
-        put("resourceTenantId", "resource tenant id");
-        put("homeTenantId", "home tenant id");
-        put("homeTenantName", "home tenant name");
-        put("conditionalAccessStatus", "conditional access");
-        put("authenticationRequirement", "authentication requirement");
-        put("tokenIssuerType", "token issuer type");
-        put("servicePrincipalId", "service principal id");
-
+    /// `Sign-in error code`, else 0 when `Status` says success.
+    fn portal_error_code(&self, row: &csv::StringRecord) -> Result<Option<u32>, FieldError> {
         let code = match self.get(row, "sign-in error code") {
             Some(c) => Some(
                 super::lenient::parse_u32_text(c).map_err(|m| FieldError::new("Sign-in error code", m))?,
@@ -248,47 +257,73 @@ impl Header {
             .flatten(),
             None => None,
         };
-        let code = match (code, self.get(row, "status")) {
-            (Some(c), _) => Some(c),
-            (None, Some(s)) if s.eq_ignore_ascii_case("success") => Some(0),
+        match (code, self.get(row, "status")) {
+            (Some(c), _) => Ok(Some(c)),
+            (None, Some(s)) if s.eq_ignore_ascii_case("success") => Ok(Some(0)),
             (None, Some(s)) => {
                 return Err(FieldError::new("Sign-in error code", format!("empty while Status is `{s}`")))
             }
-            (None, None) => None,
-        };
-        let mut status = Map::new();
-        if let Some(c) = code {
-            status.insert("errorCode".into(), Value::from(c));
+            (None, None) => Ok(None),
         }
-        if let Some(r) = self.get(row, "failure reason") {
-            status.insert("failureReason".into(), Value::String(r.into()));
-        }
-        if let Some(r) = self.get(row, "multifactor authentication result") {
-            status.insert("additionalDetails".into(), Value::String(r.into()));
-        }
-        m.insert("status".into(), Value::Object(status));
+    }
+}
 
-        let mut device = Map::new();
-        for (key, column) in [
-            ("deviceId", "device id"),
-            ("isCompliant", "compliant"),
-            ("isManaged", "managed"),
-            ("trustType", "join type"),
-        ] {
-            if let Some(v) = self.get(row, column) {
-                device.insert(key.into(), Value::String(v.into()));
-            }
-        }
-        m.insert("deviceDetail".into(), Value::Object(device));
-        let mut mfa = Map::new();
-        if let Some(v) = self.get(row, "multifactor authentication auth method") {
-            mfa.insert("authMethod".into(), Value::String(v.into()));
-        }
-        if let Some(v) = self.get(row, "multifactor authentication auth detail") {
-            mfa.insert("authDetail".into(), Value::String(v.into()));
-        }
-        m.insert("mfaDetail".into(), Value::Object(mfa));
-        Ok(Value::Object(m))
+/// The admin center download's columns (normalised names) and the signIn
+/// keys they fill; status, device and MFA columns are read apart.
+const PORTAL_FIELDS: [(&str, &str); 17] = [
+    ("id", "request id"),
+    ("createdDateTime", "date (utc)"),
+    ("userId", "user id"),
+    ("userPrincipalName", "username"),
+    ("userType", "user type"),
+    ("crossTenantAccessType", "cross tenant access type"),
+    ("appDisplayName", "application"),
+    ("appId", "application id"),
+    ("resourceDisplayName", "resource"),
+    ("resourceId", "resource id"),
+    ("resourceTenantId", "resource tenant id"),
+    ("homeTenantId", "home tenant id"),
+    ("homeTenantName", "home tenant name"),
+    ("conditionalAccessStatus", "conditional access"),
+    ("authenticationRequirement", "authentication requirement"),
+    ("tokenIssuerType", "token issuer type"),
+    ("servicePrincipalId", "service principal id"),
+];
+
+/// Deserializes `T` from (key, cell text) pairs, as if from a JSON object
+/// of strings.
+fn from_pairs<'k, 'r, T: Deserialize<'r>>(
+    pairs: impl Iterator<Item = (&'k str, &'r str)>,
+) -> Result<T, FieldError> {
+    let map = MapDeserializer::new(pairs.map(|(k, v)| (k, Cell(v))));
+    T::deserialize(map).map_err(|e: DeError| FieldError::new("", e.to_string()))
+}
+
+/// One CSV cell to serde: text, borrowed from the row; present whenever
+/// it is given (empty cells are left out before this).
+struct Cell<'de>(&'de str);
+
+impl<'de> Deserializer<'de> for Cell<'de> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_borrowed_str(self.0)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_some(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit
+        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl<'de> IntoDeserializer<'de, DeError> for Cell<'de> {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
     }
 }
 

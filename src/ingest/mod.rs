@@ -137,9 +137,7 @@ impl RecordKind for SignIns {
         if header.dialect == csv::Dialect::PortalAuthDetails {
             return Ok(Parsed::Ignored("rows of the portal's AuthDetails companion file".into()));
         }
-        let value = header.to_json(row)?;
-        let rawsi = raw::RawSignIn::deserialize_value(&value).map_err(|m| FieldError::new("", m))?;
-        json::classify_csv(rawsi, ctx)
+        json::classify_csv(header.to_raw(row)?, ctx)
     }
     fn label(&self, item: &SignIn) -> &'static str {
         item.event_type.as_str()
@@ -174,7 +172,7 @@ impl RecordKind for AuditEvents {
         row: &::csv::StringRecord,
         ctx: &Context,
     ) -> Result<Parsed<Self::Item>, FieldError> {
-        audit::parse_value(header.to_json(row)?, ctx)
+        audit::parse_value(header.to_json(row), ctx)
     }
     fn label(&self, _item: &Self::Item) -> &'static str {
         "audit"
