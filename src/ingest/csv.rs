@@ -261,7 +261,7 @@ impl Header {
             (Some(c), _) => Ok(Some(c)),
             (None, Some(s)) if s.eq_ignore_ascii_case("success") => Ok(Some(0)),
             (None, Some(s)) => {
-                return Err(FieldError::new("Sign-in error code", format!("empty while Status is `{s}`")))
+                Err(FieldError::new("Sign-in error code", format!("empty while Status is `{s}`")))
             }
             (None, None) => Ok(None),
         }
