@@ -61,6 +61,28 @@ fn readers(c: &mut Criterion) {
     g.finish();
 }
 
+/// Gzipped NDJSON against inflating alone (flate2 with zlib-rs, as the
+/// reader uses it): the reader should run close to the second. Throughput
+/// is in uncompressed bytes for both.
+fn gzip(c: &mut Criterion) {
+    let data = generate(SynthFormat::GraphNdjson, RECORDS);
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    enc.write_all(&data).unwrap();
+    let gz = enc.finish().unwrap();
+    let file = write_temp(&gz);
+    let mut g = c.benchmark_group("gzip");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.bench_function("read_graph_ndjson_gz", |b| b.iter(|| assert_eq!(read(file.path()), RECORDS)));
+    g.bench_function("inflate_alone", |b| {
+        b.iter(|| {
+            let mut d = flate2::read::MultiGzDecoder::new(gz.as_slice());
+            std::io::copy(&mut d, &mut std::io::sink()).unwrap()
+        })
+    });
+    g.finish();
+}
+
 fn grouping_and_replay(c: &mut Criterion) {
     let data = generate(SynthFormat::GraphNdjson, RECORDS);
     let file = write_temp(&data);
@@ -102,5 +124,5 @@ fn grouping_and_replay(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, readers, grouping_and_replay);
+criterion_group!(benches, readers, gzip, grouping_and_replay);
 criterion_main!(benches);
