@@ -34,8 +34,11 @@ pub enum GroupBy {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key {
-    home: Guid,
-    resource: Guid,
+    /// Tenants by their index in [`Activity::tenants`]: a key of 24 bytes
+    /// instead of 48 (two u128s and their alignment) hashes faster and,
+    /// with a million groups, saves a fifth of the table.
+    home: u32,
+    resource: u32,
     access: AccessType,
     /// Interned ids ([`Interner`]): a group key holds no heap memory.
     app: u32,
@@ -196,9 +199,12 @@ pub struct Activity {
     ids: Interner,
     app_names: HashMap<u32, Latest<Name>>,
     resource_names: HashMap<u32, Latest<Name>>,
-    /// The user's principal name (empty when not exported) and type.
-    users: HashMap<u32, Latest<(Name, UserType)>>,
+    /// The user's principal name (empty when not exported) and type, by
+    /// interned user id: a vector, since user ids are most of the ids.
+    users: Vec<Latest<(Name, UserType)>>,
     tenant_names: HashMap<Guid, Latest<Name>>,
+    tenants: Vec<Guid>,
+    tenant_index: HashMap<Guid, u32>,
     log_tenants: BTreeSet<Guid>,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
@@ -284,7 +290,11 @@ impl Activity {
         }
         if user > 0 {
             let upn = s.user_principal_name.as_deref().unwrap_or_default();
-            self.users.entry(user).or_default().offer(
+            let i = user as usize;
+            if self.users.len() <= i {
+                self.users.resize_with(i + 1, Latest::default);
+            }
+            self.users[i].offer(
                 s.time,
                 |(cur, t)| (upn, s.user_type).cmp(&(&**cur, *t)),
                 || (upn.into(), s.user_type),
@@ -294,8 +304,8 @@ impl Activity {
             offer_name(&mut self.tenant_names, home, s.time, n);
         }
         let key = Key {
-            home,
-            resource,
+            home: self.tenant(home),
+            resource: self.tenant(resource),
             access: s.access_type,
             app,
             resource_app: res,
@@ -303,6 +313,15 @@ impl Activity {
             epoch: self.epoch_starts.partition_point(|t| *t <= s.time) as u16,
         };
         self.groups.entry(key).or_default().add(&s);
+    }
+
+    fn tenant(&mut self, g: Guid) -> u32 {
+        let next = self.tenants.len() as u32;
+        let i = *self.tenant_index.entry(g).or_insert(next);
+        if i == next {
+            self.tenants.push(g);
+        }
+        i
     }
 
     /// Decides our tenant: the one given, else the log's own, else the one
@@ -352,9 +371,10 @@ impl Activity {
         let mut rows = Vec::with_capacity(if direct { self.groups.len() } else { 0 });
         let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
         for (k, c) in std::mem::take(&mut self.groups) {
+            let (home, resource) = (self.tenants[k.home as usize], self.tenants[k.resource as usize]);
             let (direction, partner) = match tenant {
-                Some(t) if k.home == t => (Direction::Outbound, k.resource),
-                Some(t) if k.resource == t => (Direction::Inbound, k.home),
+                Some(t) if home == t => (Direction::Outbound, resource),
+                Some(t) if resource == t => (Direction::Inbound, home),
                 _ => {
                     totals.other_tenants += c.sign_ins;
                     continue;
@@ -401,7 +421,7 @@ impl Activity {
     /// A row for one output group, its names and ids shared with the rest.
     fn row(&self, k: &GroupKeyOut, counters: Counters) -> ActivityRow {
         let name = |m: &HashMap<u32, Latest<Name>>, id: u32| m.get(&id).and_then(|l| l.value.clone());
-        let user = self.users.get(&k.user).and_then(|l| l.value.as_ref());
+        let user = self.users.get(k.user as usize).and_then(|l| l.value.as_ref());
         ActivityRow {
             direction: k.direction,
             access_type: k.access_type,
