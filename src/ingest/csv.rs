@@ -15,8 +15,8 @@ use serde::de::{Deserializer, IntoDeserializer, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::lenient::{Embedded, LenientU32, Text};
-use super::raw::{RawMfaDetail, RawSignIn, RawStatus};
+use super::lenient::{Embedded, LenientU32};
+use super::raw::{says_mfa_by_claim, ClaimNote, RawMfaDetail, RawSignIn, RawStatus};
 
 use crate::model::EventType;
 
@@ -220,7 +220,9 @@ impl Header {
                 let mut raw = from_pairs::<RawSignIn>(pairs)?;
                 raw.status = Embedded(Some(RawStatus {
                     error_code: LenientU32(self.portal_error_code(row)?),
-                    additional_details: Text(cell("multifactor authentication result").map(str::to_owned)),
+                    additional_details: ClaimNote(
+                        cell("multifactor authentication result").is_some_and(says_mfa_by_claim),
+                    ),
                 }));
                 raw.device_detail = Embedded(Some(from_pairs(
                     [("isCompliant", "compliant"), ("isManaged", "managed"), ("trustType", "join type")]
@@ -228,7 +230,9 @@ impl Header {
                         .filter_map(|(key, column)| cell(column).map(|v| (key, v))),
                 )?));
                 raw.mfa_detail = Embedded(Some(RawMfaDetail {
-                    auth_detail: Text(cell("multifactor authentication auth detail").map(str::to_owned)),
+                    auth_detail: ClaimNote(
+                        cell("multifactor authentication auth detail").is_some_and(says_mfa_by_claim),
+                    ),
                 }));
                 Ok(raw)
             }

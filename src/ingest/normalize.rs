@@ -31,14 +31,6 @@ impl FieldError {
     }
 }
 
-/// The text "MFA requirement satisfied by claim in the token" appears in
-/// `status.additionalDetails`, `authenticationDetails[].authenticationStepResultDetail`
-/// and `mfaDetail.authDetail`; match it loosely (casing, final period).
-fn says_mfa_by_claim(s: &str) -> bool {
-    let s = s.to_ascii_lowercase();
-    s.contains("mfa") && s.contains("satisfied by claim")
-}
-
 fn text(s: &Option<Cow<'_, str>>) -> Option<String> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
 }
@@ -91,9 +83,7 @@ pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldEr
         .and_then(EventType::from_name)
         .or_else(|| body.table.as_deref().and_then(EventType::from_name))
         .or_else(|| body.category.as_deref().and_then(EventType::from_name))
-        .or_else(|| {
-            body.sign_in_event_types.0.as_ref().and_then(|v| v.iter().find_map(|t| EventType::from_name(t)))
-        })
+        .or_else(|| body.sign_in_event_types.0.and_then(|t| t.0))
         .or(ctx.event_type)
         .or(match body.is_interactive.0 {
             Some(true) => Some(EventType::Interactive),
@@ -121,16 +111,9 @@ pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldEr
         evidence.compliant_device_required |= g.compliant_device;
         evidence.hybrid_join_required |= g.hybrid_join;
     }
-    evidence.mfa_by_claim = status
-        .and_then(|s| s.additional_details.0.as_deref())
-        .is_some_and(says_mfa_by_claim)
-        || body
-            .authentication_details
-            .0
-            .iter()
-            .flatten()
-            .any(|s| s.authentication_step_result_detail.0.as_deref().is_some_and(says_mfa_by_claim))
-        || body.mfa_detail.0.as_ref().and_then(|m| m.auth_detail.0.as_deref()).is_some_and(says_mfa_by_claim);
+    evidence.mfa_by_claim = status.is_some_and(|s| s.additional_details.0)
+        || body.authentication_details.0.iter().flatten().any(|s| s.authentication_step_result_detail.0)
+        || body.mfa_detail.0.as_ref().is_some_and(|m| m.auth_detail.0);
     if evidence.mfa_by_claim {
         evidence.mfa_required = true;
     }

@@ -13,6 +13,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use crate::model::signin::squash;
+use crate::model::EventType;
 
 use super::lenient::{Embedded, LenientBool, LenientU32, Text};
 
@@ -83,7 +84,7 @@ pub struct RawSignIn<'a> {
     pub is_interactive: LenientBool,
     /// Graph beta.
     #[serde(default, alias = "SignInEventTypes")]
-    pub sign_in_event_types: Embedded<Vec<String>>,
+    pub sign_in_event_types: Embedded<EventTypes>,
     #[serde(borrow, default, alias = "TokenIssuerType")]
     pub token_issuer_type: Option<Cow<'a, str>>,
 
@@ -120,7 +121,7 @@ pub struct RawStatus {
     #[serde(default, alias = "ErrorCode")]
     pub error_code: LenientU32,
     #[serde(default, alias = "AdditionalDetails")]
-    pub additional_details: Text,
+    pub additional_details: ClaimNote,
 }
 
 /// One applied Conditional Access policy, reduced on the spot to what
@@ -228,18 +229,96 @@ impl<'de> Deserialize<'de> for Grants {
     }
 }
 
+/// The text "MFA requirement satisfied by claim in the token" appears in
+/// `status.additionalDetails`, `authenticationDetails[].authenticationStepResultDetail`
+/// and `mfaDetail.authDetail`; match it loosely (casing, final period).
+pub fn says_mfa_by_claim(s: &str) -> bool {
+    fn contains(hay: &str, needle: &str) -> bool {
+        hay.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    }
+    contains(s, "mfa") && contains(s, "satisfied by claim")
+}
+
+/// Whether a detail text says MFA was satisfied by a claim, decided while
+/// parsing: a sign-in lists several authentication steps, and keeping each
+/// step's text would cost an allocation for one bit.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct ClaimNote(pub bool);
+
+impl<'de> Deserialize<'de> for ClaimNote {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ClaimNote;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(ClaimNote(says_mfa_by_claim(s)))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(ClaimNote(false))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(ClaimNote(false))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(ClaimNote(false))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(ClaimNote(false))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Graph beta `signInEventTypes` (a list; one name alone is read too): the
+/// first that names a sign-in log.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct EventTypes(pub Option<EventType>);
+
+impl<'de> Deserialize<'de> for EventTypes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EventTypes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of sign-in event types")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(EventTypes(EventType::from_name(s)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(EventTypes(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(EventTypes(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut first = None;
+                while let Some(t) = seq.next_element::<EventTypes>()? {
+                    first = first.or(t.0);
+                }
+                Ok(EventTypes(first))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawAuthStep {
     #[serde(default, alias = "AuthenticationStepResultDetail")]
-    pub authentication_step_result_detail: Text,
+    pub authentication_step_result_detail: ClaimNote,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawMfaDetail {
     #[serde(default, alias = "AuthDetail")]
-    pub auth_detail: Text,
+    pub auth_detail: ClaimNote,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -281,6 +360,21 @@ mod tests {
         assert!(strength.mfa);
         assert_eq!(serde_json::from_str::<Grants>("null").unwrap(), Grants::default());
         assert!(serde_json::from_str::<Grants>("[1]").is_err());
+    }
+
+    #[test]
+    fn claim_notes_and_event_types_are_decided_while_parsing() {
+        let step: RawAuthStep = serde_json::from_str(
+            r#"{"authenticationStepResultDetail": "MFA requirement satisfied by claim in the token."}"#,
+        )
+        .unwrap();
+        assert!(step.authentication_step_result_detail.0);
+        assert!(says_mfa_by_claim("mfa requirement SATISFIED BY CLAIM in the token"));
+        assert!(!says_mfa_by_claim("MFA completed in Azure AD"));
+        assert!(!serde_json::from_str::<ClaimNote>("null").unwrap().0);
+        let t: EventTypes = serde_json::from_str(r#"["somethingNew", "nonInteractiveUser"]"#).unwrap();
+        assert_eq!(t.0, Some(EventType::NonInteractive));
+        assert_eq!(serde_json::from_str::<EventTypes>("[]").unwrap().0, None);
     }
 
     #[test]
