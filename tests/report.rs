@@ -63,6 +63,18 @@ fn html_is_self_contained_and_has_every_section() {
 }
 
 #[test]
+fn the_change_window_is_the_users_to_choose() {
+    let dir = tempfile::tempdir().unwrap();
+    // Tailspin's portal sign-ins are blocked from 40 minutes after the
+    // narrowing: a 30-minute window without grace ends before that.
+    let narrow = report(&dir.path().join("narrow.md"), &["--window", "30m", "--grace", "0h"]);
+    assert!(narrow.contains("allowed AllApplications -> blocked [1 app]"));
+    assert!(!narrow.contains("new blocks"), "{narrow}");
+    let wide = report(&dir.path().join("wide.md"), &["--window", "24h", "--grace", "6h"]);
+    assert!(wide.contains("new blocks"));
+}
+
+#[test]
 fn markdown_has_the_same_sections() {
     let dir = tempfile::tempdir().unwrap();
     let md = report(&dir.path().join("weekly.md"), &[]);

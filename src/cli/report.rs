@@ -49,6 +49,14 @@ pub struct Args {
     /// With --store, the store's audit events are used when this is not given.
     #[arg(long, value_name = "AUDIT_PATH")]
     pub audit: Vec<PathBuf>,
+    /// For the change timeline: how far before and after each change to
+    /// compare sign-ins (as `timeline --window`).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = super::timeline::parse_duration)]
+    pub window: Duration,
+    /// For the change timeline: settings take time to apply, so the window
+    /// after a change is stretched by this (as `timeline --grace`).
+    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = super::timeline::parse_duration)]
+    pub grace: Duration,
     /// Group memberships for the impact section (as `replay --groups`).
     #[arg(long, value_name = "FILE")]
     pub groups: Vec<PathBuf>,
@@ -98,9 +106,7 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
     });
 
     let mut daily = Daily::new(args.input.since, args.input.until);
-    let mut join = changes
-        .as_ref()
-        .map(|c| Join::new(c, args.input.read.tenant, Duration::hours(24), Duration::hours(6)));
+    let mut join = changes.as_ref().map(|c| Join::new(c, args.input.read.tenant, args.window, args.grace));
     let (activity, stats) = super::activity::collect_window(
         &args.input,
         GroupBy::User,

@@ -81,13 +81,17 @@ const SIEM_ONLY_FOR_REPLAY: &str =
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let (n, unit) = t.split_at(t.len().saturating_sub(1));
-    let n: i64 = n.parse().map_err(|_| format!("`{s}`: use a duration like 24h, 7d or 90m"))?;
-    match unit {
-        "d" => Ok(Duration::days(n)),
-        "h" => Ok(Duration::hours(n)),
-        "m" => Ok(Duration::minutes(n)),
-        _ => Err(format!("`{s}`: use a duration like 24h, 7d or 90m")),
-    }
+    let usage = || format!("`{s}`: use a duration like 24h, 7d or 90m");
+    let n: i64 = n.parse().ok().filter(|n| *n >= 0).ok_or_else(usage)?;
+    let d = match unit {
+        "d" => Duration::try_days(n),
+        "h" => Duration::try_hours(n),
+        "m" => Duration::try_minutes(n),
+        _ => return Err(usage()),
+    };
+    // Capped so that adding it to any sign-in time stays in range.
+    d.filter(|d| *d <= Duration::days(3650))
+        .ok_or_else(|| format!("`{s}`: too long a duration (at most 3650d)"))
 }
 
 /// One line of the timeline.
@@ -228,4 +232,19 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
     }
     out.commit()?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_checked_not_trusted() {
+        assert_eq!(parse_duration("24h"), Ok(Duration::hours(24)));
+        assert_eq!(parse_duration("90m"), Ok(Duration::minutes(90)));
+        assert_eq!(parse_duration("0h"), Ok(Duration::zero()));
+        for bad in ["", "h", "-5h", "5w", "99999999999999d", "3651d", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }
