@@ -82,15 +82,17 @@ pub fn parse_when(s: &str) -> Result<DateTime<Utc>, String> {
     let (n, unit) = t.split_at(t.len().saturating_sub(1));
     if let Ok(n) = n.parse::<i64>() {
         let d = match unit {
-            "d" => chrono::Duration::days(n),
-            "h" => chrono::Duration::hours(n),
+            "d" => chrono::Duration::try_days(n),
+            "h" => chrono::Duration::try_hours(n),
             _ => {
                 return Err(format!(
                     "`{s}`: use a date (2026-11-01), an RFC 3339 time, or a duration like 30d or 12h"
                 ))
             }
         };
-        return Ok(Utc::now() - d);
+        return d
+            .and_then(|d| Utc::now().checked_sub_signed(d))
+            .ok_or_else(|| format!("`{s}`: too far from now"));
     }
     Err(format!("`{s}`: use a date (2026-11-01), an RFC 3339 time, or a duration like 30d or 12h"))
 }
@@ -247,4 +249,19 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_accepts_dates_times_and_ago_and_refuses_the_rest() {
+        assert_eq!(parse_when("2026-11-01").unwrap().to_rfc3339(), "2026-11-01T00:00:00+00:00");
+        assert!(parse_when("2026-11-01T10:00:00+02:00").is_ok());
+        assert!(parse_when("30d").unwrap() < Utc::now());
+        for bad in ["", "yesterday", "5w", "99999999999999d", "-99999999d"] {
+            assert!(parse_when(bad).is_err(), "{bad}");
+        }
+    }
 }
