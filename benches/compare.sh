@@ -6,10 +6,12 @@
 # Python packages duckdb and polars into benches/.venv when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
 command -v jq >/dev/null || { echo "jq is needed (apt-get install jq)" >&2; exit 2; }
+command -v gzip >/dev/null || { echo "gzip is needed" >&2; exit 2; }
+cargo build --release --quiet
 if [ ! -x benches/.venv/bin/python ]; then
-  python3 -m venv benches/.venv
+  python3 -m venv benches/.venv \
+    || { echo "python3 with venv is needed (apt-get install python3-venv)" >&2; exit 2; }
 fi
 benches/.venv/bin/python -c 'import duckdb, polars' 2>/dev/null \
   || benches/.venv/bin/pip install --quiet duckdb polars
