@@ -198,13 +198,26 @@ impl Header {
     }
 
     fn get<'r>(&self, row: &'r csv::StringRecord, column: &str) -> Option<&'r str> {
-        self.columns.get(column).and_then(|&i| row.get(i)).map(str::trim).filter(|s| !s.is_empty())
+        self.columns.get(column).and_then(|&i| cell(row, i))
+    }
+
+    /// Log Analytics columns carry the table's own (PascalCase) names, which
+    /// the readers accept as they are: (key, text) for each column given.
+    fn log_analytics_pairs<'h, 'r>(
+        &'h self,
+        row: &'r csv::StringRecord,
+    ) -> impl Iterator<Item = (&'h str, &'r str)> + use<'h, 'r> {
+        self.keys.iter().filter_map(|(i, key)| cell(row, *i).map(|v| (key.as_str(), v)))
     }
 
     /// An audit row (Log Analytics AuditLogs, Purview) as the JSON object
     /// the audit reader understands.
     pub fn to_json(&self, row: &csv::StringRecord) -> Value {
-        self.log_analytics_row(row)
+        let m: Map<String, Value> = self
+            .log_analytics_pairs(row)
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect();
+        Value::Object(m)
     }
 
     /// The row as the loose sign-in the JSON readers fill, its text
@@ -212,8 +225,7 @@ impl Header {
     /// record, from (key, text) pairs instead of a JSON object built per row
     /// (building that object cost more than parsing the CSV).
     pub fn to_raw<'r>(&self, row: &'r csv::StringRecord) -> Result<RawSignIn<'r>, FieldError> {
-        let text = |i: usize| row.get(i).map(str::trim).filter(|v| !v.is_empty());
-        let cell = |column: &str| self.columns.get(column).and_then(|&i| text(i));
+        let cell = |column: &str| self.get(row, column);
         match self.dialect {
             Dialect::Portal => {
                 let pairs = PORTAL_FIELDS.iter().filter_map(|(key, column)| cell(column).map(|v| (*key, v)));
@@ -236,20 +248,8 @@ impl Header {
                 }));
                 Ok(raw)
             }
-            _ => from_pairs(self.keys.iter().filter_map(|(i, key)| text(*i).map(|v| (key.as_str(), v)))),
+            _ => from_pairs(self.log_analytics_pairs(row)),
         }
-    }
-
-    /// Log Analytics columns carry the table's own (PascalCase) names, which
-    /// the sign-in reader accepts as they are.
-    fn log_analytics_row(&self, row: &csv::StringRecord) -> Value {
-        let mut m = Map::new();
-        for (i, key) in &self.keys {
-            if let Some(v) = row.get(*i).map(str::trim).filter(|v| !v.is_empty()) {
-                m.insert(key.clone(), Value::String(v.to_string()));
-            }
-        }
-        Value::Object(m)
     }
 
     /// `Sign-in error code`, else 0 when `Status` says success.
@@ -293,6 +293,11 @@ const PORTAL_FIELDS: [(&str, &str); 17] = [
     ("tokenIssuerType", "token issuer type"),
     ("servicePrincipalId", "service principal id"),
 ];
+
+/// A cell's text, trimmed; an empty cell is no value.
+fn cell(row: &csv::StringRecord, i: usize) -> Option<&str> {
+    row.get(i).map(str::trim).filter(|v| !v.is_empty())
+}
 
 /// Deserializes `T` from (key, cell text) pairs, as if from a JSON object
 /// of strings.

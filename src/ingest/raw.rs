@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use crate::model::signin::squash;
@@ -143,29 +143,7 @@ pub struct Applied(pub bool);
 
 impl<'de> Deserialize<'de> for Applied {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Applied;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(Applied(matches!(squash(s).as_str(), "success" | "failure")))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Applied(false))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Applied(false))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Applied(false))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Applied(false))
-            }
-        }
-        d.deserialize_any(V)
+        text_flag(d, |s| matches!(squash(s).as_str(), "success" | "failure")).map(Applied)
     }
 }
 
@@ -202,30 +180,11 @@ impl Grants {
 
 impl<'de> Deserialize<'de> for Grants {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Grants;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list of grant control names")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(Grants::of(s))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Grants::default())
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Grants::default())
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut all = Grants::default();
-                while let Some(g) = seq.next_element::<Grants>()? {
-                    all = all.or(g);
-                }
-                Ok(all)
-            }
-        }
-        d.deserialize_any(V)
+        d.deserialize_any(Names {
+            of: Grants::of,
+            join: Grants::or,
+            expecting: "a list of grant control names",
+        })
     }
 }
 
@@ -247,29 +206,7 @@ pub struct ClaimNote(pub bool);
 
 impl<'de> Deserialize<'de> for ClaimNote {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = ClaimNote;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(ClaimNote(says_mfa_by_claim(s)))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(ClaimNote(false))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(ClaimNote(false))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(ClaimNote(false))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(ClaimNote(false))
-            }
-        }
-        d.deserialize_any(V)
+        text_flag(d, says_mfa_by_claim).map(ClaimNote)
     }
 }
 
@@ -280,30 +217,78 @@ pub struct EventTypes(pub Option<EventType>);
 
 impl<'de> Deserialize<'de> for EventTypes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = EventTypes;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list of sign-in event types")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(EventTypes(EventType::from_name(s)))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(EventTypes(None))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(EventTypes(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut first = None;
-                while let Some(t) = seq.next_element::<EventTypes>()? {
-                    first = first.or(t.0);
-                }
-                Ok(EventTypes(first))
-            }
+        d.deserialize_any(Names {
+            of: |s| EventTypes(EventType::from_name(s)),
+            join: |a, b| EventTypes(a.0.or(b.0)),
+            expecting: "a list of sign-in event types",
+        })
+    }
+}
+
+/// A text that decides one bit with `test`; numbers and null read as
+/// `false` (exports disagree on types, and only the text can say yes).
+fn text_flag<'de, D: Deserializer<'de>>(d: D, test: fn(&str) -> bool) -> Result<bool, D::Error> {
+    struct V(fn(&str) -> bool);
+    impl Visitor<'_> for V {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
         }
-        d.deserialize_any(V)
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<bool, E> {
+            Ok((self.0)(s))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+    }
+    d.deserialize_any(V(test))
+}
+
+/// A name or a list of names (lists may nest, and hold nulls), each read
+/// by `of` and combined by `join`; null is `T::default()`.
+#[derive(Clone, Copy)]
+struct Names<T> {
+    of: fn(&str) -> T,
+    join: fn(T, T) -> T,
+    expecting: &'static str,
+}
+
+impl<'de, T: Default + Copy> Visitor<'de> for Names<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+        Ok((self.of)(s))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+        let mut all = T::default();
+        while let Some(one) = seq.next_element_seed(self)? {
+            all = (self.join)(all, one);
+        }
+        Ok(all)
+    }
+}
+
+impl<'de, T: Default + Copy> DeserializeSeed<'de> for Names<T> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        d.deserialize_any(self)
     }
 }
 

@@ -15,29 +15,9 @@ impl Guid {
     /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, optionally in braces,
     /// in any letter case. Returns `None` for anything else.
     pub fn parse(s: &str) -> Option<Guid> {
-        let s = s.trim();
-        let s = s.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(s);
-        let b = s.as_bytes();
-        if b.len() != 36 {
-            return None;
-        }
-        let mut v: u128 = 0;
-        for (i, &c) in b.iter().enumerate() {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                if c != b'-' {
-                    return None;
-                }
-                continue;
-            }
-            let d = match c {
-                b'0'..=b'9' => c - b'0',
-                b'a'..=b'f' => c - b'a' + 10,
-                b'A'..=b'F' => c - b'A' + 10,
-                _ => return None,
-            };
-            v = (v << 4) | d as u128;
-        }
-        Some(Guid(v))
+        let text = guid_text(s)?;
+        let digits = text.bytes().filter(|c| *c != b'-');
+        Some(Guid(digits.fold(0, |v, c| (v << 4) | (c as char).to_digit(16).unwrap_or(0) as u128)))
     }
 
     /// The first eight hex digits, for narrow table columns.
@@ -98,23 +78,26 @@ impl<'de> serde::Deserialize<'de> for Guid {
     }
 }
 
-/// Lower-cases an id when it is a GUID, so that the same object spelled in
-/// two casings groups together; other ids are kept as they are.
-pub fn normalize_id(s: &str) -> String {
-    let t = s.trim();
-    let inner = t.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(t);
-    // The same test as `Guid::parse`, without building the number and
-    // formatting it back: ids are normalised several times per sign-in.
-    let b = inner.as_bytes();
-    let is_guid = b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
+/// The GUID in `s` (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, optionally in
+/// braces and white space, any letter case) without the wrapping, or `None`.
+fn guid_text(s: &str) -> Option<&str> {
+    let s = s.trim();
+    let s = s.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(s);
+    let shaped = s.len() == 36
+        && s.bytes().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == b'-',
             _ => c.is_ascii_hexdigit(),
         });
-    if is_guid {
-        inner.to_ascii_lowercase()
-    } else {
-        t.to_string()
+    shaped.then_some(s)
+}
+
+/// Lower-cases an id when it is a GUID, so that the same object spelled in
+/// two casings groups together; other ids are kept as they are. (No round
+/// trip through [`Guid`]: ids are normalised several times per sign-in.)
+pub fn normalize_id(s: &str) -> String {
+    match guid_text(s) {
+        Some(g) => g.to_ascii_lowercase(),
+        None => s.trim().to_string(),
     }
 }
 
