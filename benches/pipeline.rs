@@ -108,6 +108,7 @@ fn grouping_and_replay(c: &mut Criterion) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let (current, _) = load(&root.join("samples/policies/current.json")).unwrap();
     let (proposed, _) = load(&root.join("samples/policies/proposed.json")).unwrap();
+    let ca = xtenant::policy::conditional_access::CaPolicies::default();
     g.throughput(Throughput::Elements(rows.len() as u64));
     g.bench_function("replay_rows", |b| {
         b.iter(|| {
@@ -117,6 +118,8 @@ fn grouping_and_replay(c: &mut Criterion) {
                 groups: None,
                 identities: None,
                 history: None,
+                apps: xtenant::policy::apps::AppCatalog::built_in(),
+                ca: &ca,
             };
             replay(rows.clone(), &inputs).len()
         })

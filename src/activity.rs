@@ -16,8 +16,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::codes::{self, INBOUND_POLICY_BLOCK, OUTBOUND_POLICY_BLOCK};
+use crate::model::grant::insert_clause;
 pub use crate::model::Direction;
-use crate::model::{AccessType, Guid, SignIn, UserType};
+use crate::model::{AccessType, Clause, Guid, SignIn, UserType};
 
 /// `--by`: the grain of the output.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
@@ -69,6 +70,10 @@ pub struct Counters {
     pub ca_details_missing: u64,
     pub first_seen: Option<DateTime<Utc>>,
     pub last_seen: Option<DateTime<Utc>>,
+    /// Applied policies kept whole ([`Clause`]) seen on any sign-in of the
+    /// group: sorted, usually empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grant_clauses: Vec<Clause>,
 }
 
 impl Counters {
@@ -91,6 +96,16 @@ impl Counters {
         self.ca_details_missing += (!s.evidence.ca_details) as u64;
         self.first_seen = Some(self.first_seen.map_or(s.time, |t| t.min(s.time)));
         self.last_seen = Some(self.last_seen.map_or(s.time, |t| t.max(s.time)));
+        for c in &s.evidence.clauses {
+            insert_clause(&mut self.grant_clauses, c);
+        }
+    }
+
+    /// Sign-ins refused by tenant restrictions (AADSTS5000211, 500021,
+    /// 500022): the policy blocks that are neither side's cross-tenant
+    /// access settings.
+    pub fn tenant_restriction_blocks(&self) -> u64 {
+        self.policy_blocks.saturating_sub(self.home_outbound_blocks + self.resource_inbound_blocks)
     }
 
     pub fn merge(&mut self, o: &Counters) {
@@ -113,6 +128,9 @@ impl Counters {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        for c in &o.grant_clauses {
+            insert_clause(&mut self.grant_clauses, c);
+        }
     }
 }
 
@@ -199,6 +217,9 @@ pub struct Activity {
     ids: Interner,
     app_names: HashMap<u32, Latest<Name>>,
     resource_names: HashMap<u32, Latest<Name>>,
+    /// The tenant that owns each app or resource id (interned), the newest
+    /// seen: an id has one owner, whichever side of a sign-in it is on.
+    owners: HashMap<u32, Latest<Guid>>,
     /// The user's principal name (empty when not exported) and type, by
     /// interned user id: a vector, since user ids are most of the ids.
     users: Vec<Latest<(Name, UserType)>>,
@@ -287,6 +308,11 @@ impl Activity {
         }
         if let (true, Some(n)) = (res > 0, &s.resource_name) {
             offer_name(&mut self.resource_names, res, s.time, n);
+        }
+        for (id, owner) in [(app, s.app_owner_tenant), (res, s.resource_owner_tenant)] {
+            if let (true, Some(o)) = (id > 0, owner) {
+                self.owners.entry(id).or_default().offer(s.time, |cur| o.cmp(cur), || o);
+            }
         }
         if user > 0 {
             let upn = s.user_principal_name.as_deref().unwrap_or_default();
@@ -421,6 +447,7 @@ impl Activity {
     /// A row for one output group, its names and ids shared with the rest.
     fn row(&self, k: &GroupKeyOut, counters: Counters) -> ActivityRow {
         let name = |m: &HashMap<u32, Latest<Name>>, id: u32| m.get(&id).and_then(|l| l.value.clone());
+        let owner = |id: u32| self.owners.get(&id).and_then(|l| l.value);
         let user = self.users.get(k.user as usize).and_then(|l| l.value.as_ref());
         ActivityRow {
             direction: k.direction,
@@ -428,7 +455,9 @@ impl Activity {
             partner_tenant_id: k.partner,
             partner_tenant_name: self.tenant_names.get(&k.partner).and_then(|l| l.value.clone()),
             app_name: name(&self.app_names, k.app),
+            app_owner_tenant_id: owner(k.app),
             resource_name: name(&self.resource_names, k.resource_app),
+            resource_owner_tenant_id: owner(k.resource_app),
             user_principal_name: user.map(|u| u.0.clone()).filter(|u| !u.is_empty()),
             user_type: user.map(|u| u.1),
             app_id: self.ids.resolve(k.app),
@@ -495,8 +524,10 @@ pub struct ActivityRow {
     pub partner_tenant_name: Option<Name>,
     pub app_id: Option<Name>,
     pub app_name: Option<Name>,
+    pub app_owner_tenant_id: Option<Guid>,
     pub resource_id: Option<Name>,
     pub resource_name: Option<Name>,
+    pub resource_owner_tenant_id: Option<Guid>,
     pub user_id: Option<Name>,
     pub user_principal_name: Option<Name>,
     pub user_type: Option<UserType>,
@@ -559,8 +590,10 @@ mod tests {
             partner_tenant_name: None,
             app_id: None,
             app_name: None,
+            app_owner_tenant_id: None,
             resource_id: None,
             resource_name: None,
+            resource_owner_tenant_id: None,
             user_id: Some(user.into()),
             user_principal_name: None,
             user_type: None,

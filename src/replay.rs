@@ -14,11 +14,13 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::activity::{ActivityRow, Totals};
-use crate::model::{AccessType, Direction, EventType, Guid};
+use crate::model::{AccessType, Controls, Direction, EventType, Guid};
+use crate::policy::apps::AppCatalog;
+use crate::policy::conditional_access::{CaPolicies, ResolvedClause};
 use crate::policy::diff::same_targets;
 use crate::policy::directory::{Groups, Identities};
 use crate::policy::evaluate::{
-    evaluate_resolved, section_for, Decision, Membership, Need, Request, TrustNeeds, Verdict,
+    evaluate_resolved, section_for, CloudHint, Decision, Membership, Need, Request, TrustNeeds, Verdict,
 };
 use crate::policy::history::History;
 use crate::policy::resolve::{effective, Effective};
@@ -75,6 +77,11 @@ pub struct Inputs<'a> {
     /// window. Calibration then compares each epoch's sign-ins with the
     /// policy in force in that epoch (rows carry [`ActivityRow::by_epoch`]).
     pub history: Option<&'a History>,
+    /// What `Office365` and `AllMicrosoftApps` stand for (built in, plus
+    /// `--app-table`).
+    pub apps: &'a AppCatalog,
+    /// Grant operators and authentication strengths (`--ca-policies`).
+    pub ca: &'a CaPolicies,
 }
 
 /// Each partner's settings under one policy, resolved once.
@@ -103,11 +110,13 @@ struct Context<'a> {
     proposed: Resolved<'a>,
     /// The current policy of each audit epoch, oldest first.
     epochs: Vec<Resolved<'a>>,
+    /// Which cloud each partner is in, as far as the policies tell.
+    clouds: BTreeMap<Guid, CloudHint>,
 }
 
 static EMPTY: BTreeSet<String> = BTreeSet::new();
 
-fn trust_needs(r: &ActivityRow) -> TrustNeeds {
+fn trust_needs<'a>(r: &ActivityRow, clauses: &'a [ResolvedClause]) -> TrustNeeds<'a> {
     let c = &r.counters;
     let device = |n: u64| {
         if n > 0 {
@@ -123,6 +132,7 @@ fn trust_needs(r: &ActivityRow) -> TrustNeeds {
         mfa_by_claim: c.mfa_by_claim > 0,
         compliant_device: device(c.compliant_device_required),
         hybrid_joined_device: device(c.hybrid_join_required),
+        clauses,
     }
 }
 
@@ -147,7 +157,11 @@ fn target_user<'a>(r: &'a ActivityRow, inputs: &'a Inputs<'_>) -> Option<&'a str
 /// requirements unknown. But an external user can satisfy one only with a
 /// trusted home-tenant claim: if such sign-ins succeeded while the current
 /// policy did not trust that claim, no device requirement applied to them.
-fn refine_with_current(mut needs: TrustNeeds, r: &ActivityRow, current: Option<&Resolved<'_>>) -> TrustNeeds {
+fn refine_with_current<'a>(
+    mut needs: TrustNeeds<'a>,
+    r: &ActivityRow,
+    current: Option<&Resolved<'_>>,
+) -> TrustNeeds<'a> {
     let Some(current) = current else { return needs };
     if r.direction != Direction::Inbound
         || r.counters.successes == 0
@@ -165,7 +179,7 @@ fn refine_with_current(mut needs: TrustNeeds, r: &ActivityRow, current: Option<&
     needs
 }
 
-fn request<'a>(r: &'a ActivityRow, cx: &'a Context<'_>) -> Request<'a> {
+fn request<'a>(r: &'a ActivityRow, cx: &'a Context<'_>, clauses: &'a [ResolvedClause]) -> Request<'a> {
     let inputs = cx.inputs;
     let user = target_user(r, inputs);
     let groups = match (inputs.groups, user) {
@@ -181,8 +195,42 @@ fn request<'a>(r: &'a ActivityRow, cx: &'a Context<'_>) -> Request<'a> {
         user_id: user,
         groups,
         app_id: r.app_id.as_deref(),
+        app_owner: r.app_owner_tenant_id,
         resource_id: r.resource_id.as_deref(),
-        trust: refine_with_current(trust_needs(r), r, cx.current.as_ref()),
+        resource_owner: r.resource_owner_tenant_id,
+        trust: refine_with_current(trust_needs(r, clauses), r, cx.current.as_ref()),
+        apps: inputs.apps,
+        cloud: cx.clouds.get(&r.partner_tenant_id).cloned().unwrap_or_default(),
+    }
+}
+
+/// The group's policies kept whole, with what `--ca-policies` says.
+fn resolved_clauses(r: &ActivityRow, cx: &Context<'_>) -> Vec<ResolvedClause> {
+    r.counters.grant_clauses.iter().map(|c| cx.inputs.ca.resolve(c)).collect()
+}
+
+/// Which cloud a partner is in. Graph does not say; xtenant's
+/// `x-xtenant-cloud` marker on a partner entry of either policy does. A
+/// partner whose entry the proposal removes, while the current policy
+/// collaborates with other clouds, may be in one of them: then it is not
+/// known, and the proposal's verdict says so.
+fn cloud_hint(partner: Guid, current: Option<&Policy>, proposed: &Policy) -> CloudHint {
+    let marker = |p: &Policy| p.partners.get(&partner).and_then(|e| e.cloud.clone());
+    if let Some(c) = marker(proposed).or_else(|| current.and_then(marker)) {
+        return CloudHint::Other(c);
+    }
+    match current {
+        Some(cur)
+            if cur.partners.contains_key(&partner)
+                && !proposed.partners.contains_key(&partner)
+                && !cur.allowed_cloud_endpoints.is_empty() =>
+        {
+            CloudHint::Unknown(format!(
+                "the proposal removes its entry while the current policy collaborates with other Microsoft clouds ({}): in one of them the partner would be blocked, in ours it gets the default. Graph does not say which; mark the partner with \"x-xtenant-cloud\" in the current policy to decide",
+                cur.allowed_cloud_endpoints.join(", ")
+            ))
+        }
+        _ => CloudHint::Ours,
     }
 }
 
@@ -208,23 +256,93 @@ fn observed(r: &ActivityRow) -> Decision {
     )
 }
 
-/// The partner refused every sign-in of this group (AADSTS500213 on our
-/// outbound sign-ins, 500212 on inbound ones): nothing we change helps.
-fn partner_refused(r: &ActivityRow) -> Option<String> {
+/// The settings of a tenant restrictions policy that could apply to this
+/// partner: its own entry's, else the default's.
+fn tenant_restrictions(p: &Policy, partner: Guid) -> Option<&serde_json::Value> {
+    p.partners
+        .get(&partner)
+        .and_then(|e| e.settings.tenant_restrictions.as_ref())
+        .or_else(|| p.default.as_ref().and_then(|d| d.settings.tenant_restrictions.as_ref()))
+}
+
+/// Every sign-in of this group was refused by something our cross-tenant
+/// access settings do not decide: the partner's own settings (AADSTS500213
+/// on our outbound sign-ins, 500212 on inbound ones), or tenant restrictions
+/// (AADSTS5000211, 500021, 500022), which Microsoft documents as independent
+/// of the other cross-tenant access settings. Nothing we change in the
+/// B2B sections helps. If the proposal changes `tenantRestrictions` itself
+/// (which xtenant does not evaluate), the outcome of tenant-restricted
+/// sign-ins is not known.
+fn refused_elsewhere(r: &ActivityRow, cx: &Context<'_>) -> Option<(Impact, String)> {
     let c = &r.counters;
-    if c.successes == 0 && r.blocked_by_partner() > 0 && r.blocked_by_us() == 0 {
+    let (partner, restricted) = (r.blocked_by_partner(), c.tenant_restriction_blocks());
+    if c.successes > 0 || r.blocked_by_us() > 0 || partner + restricted == 0 {
+        return None;
+    }
+    let mut why = Vec::new();
+    if partner > 0 {
         let code = if r.direction == Direction::Outbound {
             "AADSTS500213, their inbound settings"
         } else {
             "AADSTS500212, their outbound settings"
         };
-        Some(format!(
-            "partner {} refused all {} sign-ins itself ({code}): it stays blocked whatever our policy says",
-            r.partner_tenant_id, c.sign_ins
-        ))
-    } else {
-        None
+        why.push(format!("partner {} refused {partner} sign-in(s) itself ({code})", r.partner_tenant_id));
     }
+    if restricted > 0 {
+        why.push(format!(
+            "{restricted} sign-in(s) were refused by tenant restrictions (AADSTS5000211 or 500021), which a device or network policy enforces independently of cross-tenant access settings"
+        ));
+        if let Some(cur) = cx.inputs.current {
+            let (a, b) = (
+                tenant_restrictions(cur, r.partner_tenant_id),
+                tenant_restrictions(cx.inputs.proposed, r.partner_tenant_id),
+            );
+            if a != b {
+                return Some((
+                    Impact::Unknown,
+                    format!(
+                        "{}; the proposal also changes tenantRestrictions, which xtenant does not evaluate: if the restricting policy is ours, the outcome may change (check the sign-ins' device or network)",
+                        why.join("; ")
+                    ),
+                ));
+            }
+        }
+    }
+    Some((
+        Impact::Unchanged,
+        format!(
+            "none of {} sign-in(s) succeeded and none was refused by our settings: {}. It stays blocked whatever our cross-tenant access policy says",
+            c.sign_ins,
+            why.join("; ")
+        ),
+    ))
+}
+
+/// When the proposal turns an inbound trust setting on, users may do
+/// things elsewhere than before: said in the reason, whatever the impact.
+fn trust_turned_on(r: &ActivityRow, cx: &Context<'_>) -> Option<String> {
+    let cur = cx.current.as_ref()?;
+    if r.direction != Direction::Inbound || section_for(r.direction, r.access_type).is_none() {
+        return None;
+    }
+    let (a, b) =
+        (&cur.of(r.partner_tenant_id).inbound_trust, &cx.proposed.of(r.partner_tenant_id).inbound_trust);
+    let c = &r.counters;
+    let clause_has = |x: Controls| c.grant_clauses.iter().any(|k| k.controls.contains(x));
+    let mut notes = Vec::new();
+    if !a.is_mfa_accepted.value
+        && b.is_mfa_accepted.value
+        && (c.mfa_required > 0 || clause_has(Controls::MFA) || clause_has(Controls::AUTH_STRENGTH))
+    {
+        notes.push("inboundTrust.isMfaAccepted turns on: users who have not done MFA in their home tenant will be sent there for it instead of doing it in ours (Microsoft: \"If not, an MFA challenge is initiated in the user's home tenant\")");
+    }
+    if !a.is_compliant_device_accepted.value && b.is_compliant_device_accepted.value {
+        notes.push("inboundTrust.isCompliantDeviceAccepted turns on: compliant-device claims from the home tenant will satisfy our Conditional Access");
+    }
+    if !a.is_hybrid_joined_device_accepted.value && b.is_hybrid_joined_device_accepted.value {
+        notes.push("inboundTrust.isHybridAzureADJoinedDeviceAccepted turns on: hybrid-joined-device claims from the home tenant will satisfy our Conditional Access");
+    }
+    (!notes.is_empty()).then(|| notes.join("; "))
 }
 
 fn calibrate(r: &ActivityRow, cur: &Decision) -> Option<String> {
@@ -260,7 +378,8 @@ fn calibrate_by_epoch(r: &ActivityRow, h: &History, cx: &Context<'_>) -> Option<
             continue;
         }
         let part = ActivityRow { counters: counters.clone(), by_epoch: vec![], ..r.clone() };
-        let req = request(&part, cx);
+        let clauses = resolved_clauses(&part, cx);
+        let req = request(&part, cx, &clauses);
         let decision = cx.epochs[*e as usize].evaluate(&req);
         if let Some(m) = calibrate(&part, &decision) {
             out.push(format!("{span}: {m}"));
@@ -288,7 +407,8 @@ fn same_settings(current: &Resolved<'_>, proposed: &Resolved<'_>, r: &ActivityRo
 }
 
 fn replay_row(r: ActivityRow, cx: &Context<'_>) -> ReplayRow {
-    let req = request(&r, cx);
+    let clauses = resolved_clauses(&r, cx);
+    let req = request(&r, cx, &clauses);
     let cur = match &cx.current {
         Some(c) => c.evaluate(&req),
         None => observed(&r),
@@ -298,8 +418,8 @@ fn replay_row(r: ActivityRow, cx: &Context<'_>) -> ReplayRow {
         _ => cx.current.as_ref().and_then(|_| calibrate(&r, &cur)),
     };
     let prop = cx.proposed.evaluate(&req);
-    let (impact, reason) = if let Some(why) = partner_refused(&r) {
-        (Impact::Unchanged, why)
+    let (impact, mut reason) = if let Some(refused) = refused_elsewhere(&r, cx) {
+        refused
     } else {
         let impact = match (cur.verdict, prop.verdict) {
             (Verdict::NotGoverned, _) | (_, Verdict::NotGoverned) => Impact::Unchanged,
@@ -317,6 +437,9 @@ fn replay_row(r: ActivityRow, cx: &Context<'_>) -> ReplayRow {
         };
         (impact, prop.reason.clone())
     };
+    if let Some(note) = trust_turned_on(&r, cx) {
+        reason = format!("{reason}; {note}");
+    }
     ReplayRow {
         current: cur.verdict,
         current_reason: cur.reason,
@@ -338,6 +461,7 @@ pub fn replay(rows: Vec<ActivityRow>, inputs: &Inputs<'_>) -> Vec<ReplayRow> {
         epochs: inputs.history.map_or_else(Vec::new, |h| {
             h.epochs.iter().map(|e| Resolved::new(&e.policy, &partners)).collect()
         }),
+        clouds: partners.iter().map(|p| (*p, cloud_hint(*p, inputs.current, inputs.proposed))).collect(),
     };
     let mut out: Vec<ReplayRow> = rows.into_par_iter().map(|r| replay_row(r, &cx)).collect();
     out.sort_by(|a, b| {

@@ -30,10 +30,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AccessType, AuditEvent, CaStatus, Device, EventType, Evidence, Guid, SignIn, UserType};
+use crate::model::{
+    AccessType, AuditEvent, CaStatus, Clause, Device, EventType, Evidence, Guid, SignIn, UserType,
+};
 
 /// Bumped on any change to the files' columns or the manifest.
-pub const STORE_SCHEMA_VERSION: u32 = 1;
+pub const STORE_SCHEMA_VERSION: u32 = 2;
 const MANIFEST: &str = "manifest.json";
 /// Rows buffered per day before a part file is written.
 const PART_ROWS: usize = 250_000;
@@ -450,6 +452,8 @@ impl<'s> Writer<'s> {
             // and the manifest not yet replaced.
             std::process::abort();
         }
+        // Parts of every version are read; the manifest says the newest written.
+        self.store.manifest.schema_version = self.store.manifest.schema_version.max(STORE_SCHEMA_VERSION);
         self.store.write_manifest()?;
         Ok(std::mem::take(&mut self.added))
     }
@@ -471,7 +475,7 @@ fn opt_str<'a>(v: impl Iterator<Item = Option<&'a str>>) -> Vec<Option<&'a str>>
     v.collect()
 }
 
-/// The sign-in part file's columns (schema version 1, docs/store.md).
+/// The sign-in part file's columns (schema version 2, docs/store.md).
 fn signins_frame(rows: &[SignIn]) -> Result<DataFrame> {
     let s = |f: fn(&SignIn) -> Option<&str>| opt_str(rows.iter().map(f));
     let owned = |f: fn(&SignIn) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
@@ -492,8 +496,13 @@ fn signins_frame(rows: &[SignIn]) -> Result<DataFrame> {
         Column::new("access_type".into(), rows.iter().map(|r| r.access_type.as_str()).collect::<Vec<_>>()),
         Column::new("app_id".into(), s(|r| r.app_id.as_deref())),
         Column::new("app_name".into(), s(|r| r.app_name.as_deref())),
+        Column::new("app_owner_tenant_id".into(), owned(|r| r.app_owner_tenant.map(|g| g.to_string()))),
         Column::new("resource_id".into(), s(|r| r.resource_id.as_deref())),
         Column::new("resource_name".into(), s(|r| r.resource_name.as_deref())),
+        Column::new(
+            "resource_owner_tenant_id".into(),
+            owned(|r| r.resource_owner_tenant.map(|g| g.to_string())),
+        ),
         Column::new("error_code".into(), rows.iter().map(|r| r.error_code).collect::<Vec<u32>>()),
         Column::new("ca_status".into(), rows.iter().map(|r| r.ca_status.as_str()).collect::<Vec<_>>()),
         Column::new("token_issuer_type".into(), s(|r| r.token_issuer_type.as_deref())),
@@ -502,6 +511,10 @@ fn signins_frame(rows: &[SignIn]) -> Result<DataFrame> {
         Column::new("compliant_device_required".into(), flag(|e| e.compliant_device_required)),
         Column::new("hybrid_join_required".into(), flag(|e| e.hybrid_join_required)),
         Column::new("ca_details".into(), flag(|e| e.ca_details)),
+        Column::new(
+            "grant_clauses".into(),
+            owned(|r| (!r.evidence.clauses.is_empty()).then(|| Clause::list_text(&r.evidence.clauses))),
+        ),
         Column::new("device_compliant".into(), rows.iter().map(|r| r.device.compliant).collect::<Vec<_>>()),
         Column::new("device_managed".into(), rows.iter().map(|r| r.device.managed).collect::<Vec<_>>()),
         Column::new("device_trust_type".into(), s(|r| r.device.trust_type.as_deref())),
@@ -514,6 +527,16 @@ fn signins_from(df: &DataFrame) -> Result<Vec<SignIn>> {
         Ok(df.column(name)?.str()?.iter().map(|v| v.map(str::to_string)).collect())
     };
     let flags = |name: &str| -> Result<Vec<Option<bool>>> { Ok(df.column(name)?.bool()?.iter().collect()) };
+    // Columns schema version 2 added: absent from version 1 part files.
+    let newer = |name: &str| -> Result<Vec<Option<String>>> {
+        if df.get_column_names().iter().any(|c| c.as_str() == name) {
+            text(name)
+        } else {
+            Ok(vec![None; df.height()])
+        }
+    };
+    let (app_owner, res_owner, clauses) =
+        (newer("app_owner_tenant_id")?, newer("resource_owner_tenant_id")?, newer("grant_clauses")?);
     let guid = |v: &Option<String>| v.as_deref().and_then(Guid::parse);
     let times: Vec<Option<i64>> = df.column("time")?.cast(&DataType::Int64)?.i64()?.iter().collect();
     let codes: Vec<Option<u32>> = df.column("error_code")?.u32()?.iter().collect();
@@ -563,8 +586,10 @@ fn signins_from(df: &DataFrame) -> Result<Vec<SignIn>> {
             access_type: AccessType::parse(access[i].as_deref().unwrap_or("")),
             app_id: app_id[i].clone(),
             app_name: app_name[i].clone(),
+            app_owner_tenant: guid(&app_owner[i]),
             resource_id: res_id[i].clone(),
             resource_name: res_name[i].clone(),
+            resource_owner_tenant: guid(&res_owner[i]),
             error_code: codes[i].unwrap_or_default(),
             ca_status: CaStatus::parse(ca[i].as_deref().unwrap_or("")),
             token_issuer_type: issuer[i].clone(),
@@ -574,6 +599,12 @@ fn signins_from(df: &DataFrame) -> Result<Vec<SignIn>> {
                 compliant_device_required: compliant_req[i].unwrap_or_default(),
                 hybrid_join_required: hybrid_req[i].unwrap_or_default(),
                 ca_details: details[i].unwrap_or_default(),
+                clauses: match clauses[i].as_deref() {
+                    Some(t) => {
+                        Clause::parse_list(t).map_err(|e| anyhow::anyhow!("row {i}: grant_clauses: {e}"))?
+                    }
+                    None => Vec::new(),
+                },
             },
             device: Device { compliant: compliant[i], managed: managed[i], trust_type: trust[i].clone() },
         });
@@ -615,12 +646,19 @@ mod tests {
             access_type: AccessType::B2bDirectConnect,
             app_id: Some("app".into()),
             app_name: None,
+            app_owner_tenant: Some(Guid(3)),
             resource_id: None,
             resource_name: Some("res".into()),
+            resource_owner_tenant: None,
             error_code: 500213,
             ca_status: CaStatus::NotApplied,
             token_issuer_type: Some("AzureAD".into()),
-            evidence: Evidence { mfa_required: true, ca_details: true, ..Evidence::default() },
+            evidence: Evidence {
+                mfa_required: true,
+                ca_details: true,
+                clauses: vec![Clause::parse("-:compliantDevice+mfa").unwrap()],
+                ..Evidence::default()
+            },
             device: Device { compliant: Some(true), managed: None, trust_type: None },
         }
     }
@@ -650,6 +688,20 @@ mod tests {
         Store::open(&root).unwrap().read_signins(since, None, |s| later.push(s.id)).unwrap();
         assert_eq!(later, ["2"]);
         assert_eq!(Store::open(&root).unwrap().info().days.len(), 2);
+    }
+
+    #[test]
+    fn version_1_part_files_without_owners_or_clauses_still_read() {
+        let a = signin("1", "2026-11-19T10:00:00Z");
+        let v1 = signins_frame(std::slice::from_ref(&a)).unwrap().drop_many([
+            "app_owner_tenant_id",
+            "resource_owner_tenant_id",
+            "grant_clauses",
+        ]);
+        let back = signins_from(&v1).unwrap();
+        assert_eq!(back[0].app_owner_tenant, None);
+        assert!(back[0].evidence.clauses.is_empty());
+        assert_eq!(back[0].evidence.mfa_required, a.evidence.mfa_required);
     }
 
     #[test]

@@ -120,10 +120,10 @@ fn newer_or_foreign_stores_are_refused_clearly() {
     let (dir, store, input, _) = setup("100");
     ok(&["store", "add", "--store", &store, &input]);
     let manifest = std::path::Path::new(&store).join("manifest.json");
-    let text = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("\"schema_version\": 1", "\"schema_version\": 99");
-    std::fs::write(&manifest, text).unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["schema_version"] = 99.into();
+    std::fs::write(&manifest, m.to_string()).unwrap();
     let o = run(&["activity", "--store", &store]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("newer than this xtenant reads"), "{}", stderr(&o));

@@ -11,6 +11,8 @@ use serde_json::json;
 use super::{Global, InputArgs};
 use crate::activity::GroupBy;
 use crate::ingest::activity_table;
+use crate::policy::apps::AppCatalog;
+use crate::policy::conditional_access::CaPolicies;
 use crate::policy::directory::{load_groups, load_identities};
 use crate::policy::load::load_valid;
 use crate::replay::{replay, summarize, Impact, Inputs};
@@ -51,6 +53,16 @@ pub struct Args {
     /// Guests' home-tenant ids: CSV `local_user_id` or `user_principal_name`, `home_user_id`.
     #[arg(long, value_name = "FILE")]
     pub identities: Option<PathBuf>,
+    /// Conditional Access policies (`GET /identity/conditionalAccess/policies`, or
+    /// `Get-MgIdentityConditionalAccessPolicy | ConvertTo-Json -Depth 10`), and custom
+    /// authentication strengths: each policy's grant operator (all or one of its
+    /// controls) and strength, which sign-in logs do not carry. File or folder; repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub ca_policies: Vec<PathBuf>,
+    /// Add or override which apps `Office365` and `AllMicrosoftApps` stand for: CSV
+    /// `keyword,app_id`, keyword `Office365`, `AllMicrosoftApps` or `None` (not Microsoft).
+    #[arg(long, value_name = "FILE")]
+    pub app_table: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = GroupBy::User)]
     pub by: GroupBy,
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -165,12 +177,23 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
         (report.by, report.rows, Some(report.totals), Some(stats), report.tenant)
     };
 
+    let apps = match &args.app_table {
+        Some(p) => AppCatalog::with_user_table(p)?,
+        None => AppCatalog::built_in().clone(),
+    };
+    let ca = if args.ca_policies.is_empty() {
+        CaPolicies::default()
+    } else {
+        CaPolicies::load(&args.ca_policies)?
+    };
     let inputs = Inputs {
         current: current.as_ref(),
         proposed: &proposed,
         groups: groups.as_ref(),
         identities: identities.as_ref(),
         history: history.as_ref(),
+        apps: &apps,
+        ca: &ca,
     };
     let mut replayed = replay(rows, &inputs);
     let mut new_findings = None;

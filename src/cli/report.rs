@@ -63,6 +63,12 @@ pub struct Args {
     /// Guests' home-tenant ids for the impact section (as `replay --identities`).
     #[arg(long, value_name = "FILE")]
     pub identities: Option<PathBuf>,
+    /// Conditional Access policies for the impact section (as `replay --ca-policies`).
+    #[arg(long, value_name = "PATH")]
+    pub ca_policies: Vec<PathBuf>,
+    /// App keyword memberships for the impact section (as `replay --app-table`).
+    #[arg(long, value_name = "FILE")]
+    pub app_table: Option<PathBuf>,
     /// Output format; by default from the file name (`.md` is Markdown, else HTML).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -148,12 +154,23 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
     if let Some(p) = &proposed {
         let groups = if args.groups.is_empty() { None } else { Some(load_groups(&args.groups)?) };
         let identities = args.identities.as_deref().map(load_identities).transpose()?;
+        let apps = match &args.app_table {
+            Some(p) => crate::policy::apps::AppCatalog::with_user_table(p)?,
+            None => crate::policy::apps::AppCatalog::built_in().clone(),
+        };
+        let ca = if args.ca_policies.is_empty() {
+            crate::policy::conditional_access::CaPolicies::default()
+        } else {
+            crate::policy::conditional_access::CaPolicies::load(&args.ca_policies)?
+        };
         let inputs = Inputs {
             current: current.as_ref(),
             proposed: p,
             groups: groups.as_ref(),
             identities: identities.as_ref(),
             history: None,
+            apps: &apps,
+            ca: &ca,
         };
         let rows = replay(activity.rows.clone(), &inputs);
         overview.impact = Some(summarize(&rows, Some(&activity.totals), current.is_some()));

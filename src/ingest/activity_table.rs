@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::activity::{ActivityRow, Counters, GroupBy};
-use crate::model::{AccessType, Direction, Guid, UserType};
+use crate::model::{AccessType, Clause, Direction, Guid, UserType};
 
 /// Whether a file's first bytes look like an activity table.
 pub fn looks_like_activity_table(path: &Path) -> bool {
@@ -55,6 +55,15 @@ fn time(m: &BTreeMap<String, String>, k: &str, at: &str) -> Result<Option<DateTi
     }
 }
 
+fn tenant(m: &BTreeMap<String, String>, k: &str, at: &str) -> Result<Option<Guid>> {
+    match opt(m, k) {
+        None => Ok(None),
+        Some(v) => Guid::parse(&v)
+            .map(Some)
+            .ok_or_else(|| anyhow::anyhow!("{at}: field `{k}`: `{v}` is not a tenant id (GUID)")),
+    }
+}
+
 fn row(m: &BTreeMap<String, String>, at: &str) -> Result<ActivityRow> {
     let direction = match field(m, "direction", at)? {
         "inbound" => Direction::Inbound,
@@ -78,6 +87,13 @@ fn row(m: &BTreeMap<String, String>, at: &str) -> Result<ActivityRow> {
         ca_details_missing: num(m, "ca_details_missing", at)?,
         first_seen: time(m, "first_seen", at)?,
         last_seen: time(m, "last_seen", at)?,
+        // Tables written before this column existed have no clauses to tell.
+        grant_clauses: match opt(m, "grant_clauses") {
+            Some(t) => {
+                Clause::parse_list(&t).map_err(|e| anyhow::anyhow!("{at}: field `grant_clauses`: {e}"))?
+            }
+            None => Vec::new(),
+        },
     };
     let (us, partner_blocks) = (num(m, "blocked_by_us", at)?, num(m, "blocked_by_partner", at)?);
     let mut counters = counters;
@@ -99,8 +115,10 @@ fn row(m: &BTreeMap<String, String>, at: &str) -> Result<ActivityRow> {
         partner_tenant_name: opt(m, "partner_tenant_name").map(Into::into),
         app_id: opt(m, "app_id").map(Into::into),
         app_name: opt(m, "app_name").map(Into::into),
+        app_owner_tenant_id: tenant(m, "app_owner_tenant_id", at)?,
         resource_id: opt(m, "resource_id").map(Into::into),
         resource_name: opt(m, "resource_name").map(Into::into),
+        resource_owner_tenant_id: tenant(m, "resource_owner_tenant_id", at)?,
         user_id: opt(m, "user_id").map(Into::into),
         user_principal_name: opt(m, "user_principal_name").map(Into::into),
         user_type: opt(m, "user_type").map(|t| UserType::parse(&t)),

@@ -274,7 +274,7 @@ impl Header {
 
 /// The admin center download's columns (normalised names) and the signIn
 /// keys they fill; status, device and MFA columns are read apart.
-const PORTAL_FIELDS: [(&str, &str); 17] = [
+const PORTAL_FIELDS: [(&str, &str); 19] = [
     ("id", "request id"),
     ("createdDateTime", "date (utc)"),
     ("userId", "user id"),
@@ -283,8 +283,10 @@ const PORTAL_FIELDS: [(&str, &str); 17] = [
     ("crossTenantAccessType", "cross tenant access type"),
     ("appDisplayName", "application"),
     ("appId", "application id"),
+    ("appOwnerTenantId", "app owner tenant id"),
     ("resourceDisplayName", "resource"),
     ("resourceId", "resource id"),
+    ("resourceOwnerTenantId", "resource owner tenant id"),
     ("resourceTenantId", "resource tenant id"),
     ("homeTenantId", "home tenant id"),
     ("homeTenantName", "home tenant name"),

@@ -5,7 +5,9 @@
 use std::borrow::Cow;
 
 use crate::model::signin::squash;
-use crate::model::{AccessType, CaStatus, Device, EventType, Evidence, Guid, SignIn, UserType};
+use crate::model::{
+    AccessType, CaStatus, Clause, Controls, Device, EventType, Evidence, Guid, SignIn, UserType,
+};
 
 use super::raw::RawSignIn;
 use super::time::{ambiguity_hint, parse_time, DateOrder};
@@ -97,26 +99,7 @@ pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldEr
         None => tenant("AADTenantId", &body.aad_tenant_id)?,
     };
 
-    let mut evidence = Evidence {
-        mfa_required: body
-            .authentication_requirement
-            .as_deref()
-            .is_some_and(|r| squash(r) == "multifactorauthentication"),
-        ..Evidence::default()
-    };
-    evidence.ca_details = body.applied_conditional_access_policies.0.is_some();
-    for p in body.applied_conditional_access_policies.0.iter().flatten().filter(|p| p.result.0) {
-        let g = p.enforced_grant_controls;
-        evidence.mfa_required |= g.mfa;
-        evidence.compliant_device_required |= g.compliant_device;
-        evidence.hybrid_join_required |= g.hybrid_join;
-    }
-    evidence.mfa_by_claim = status.is_some_and(|s| s.additional_details.0)
-        || body.authentication_details.0.iter().flatten().any(|s| s.authentication_step_result_detail.0)
-        || body.mfa_detail.0.as_ref().is_some_and(|m| m.auth_detail.0);
-    if evidence.mfa_by_claim {
-        evidence.mfa_required = true;
-    }
+    let evidence = evidence(body);
 
     let device = body.device_detail.0.as_ref().map_or_else(Device::default, |d| Device {
         compliant: d.is_compliant.0,
@@ -124,6 +107,7 @@ pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldEr
         trust_type: d.trust_type.0.clone().filter(|s| !s.trim().is_empty()),
     });
 
+    let owner = |g: &super::raw::MaybeGuid| g.0;
     Ok(SignIn {
         id: crate::model::guid::normalize_id(&id),
         time,
@@ -138,6 +122,7 @@ pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldEr
         access_type: body.cross_tenant_access_type.as_deref().map_or(AccessType::Unknown, AccessType::parse),
         app_id: id_text(&body.app_id.0),
         app_name: text(&body.app_display_name),
+        app_owner_tenant: owner(&body.app_owner_tenant_id),
         resource_id: id_text(&body.resource_id.0).or_else(|| {
             body.resource_id_pascal
                 .0
@@ -146,10 +131,55 @@ pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldEr
                 .map(crate::model::guid::normalize_id)
         }),
         resource_name: text(&body.resource_display_name),
+        resource_owner_tenant: owner(&body.resource_owner_tenant_id),
         error_code,
         ca_status: body.conditional_access_status.as_deref().map_or(CaStatus::Unknown, CaStatus::parse),
         token_issuer_type: text(&body.token_issuer_type),
         evidence,
         device,
     })
+}
+
+/// What the sign-in relied on. Each applied policy (result `success` or
+/// `failure`) with one grant control counts as that plain requirement; one
+/// with several controls, or an authentication strength, is kept whole as a
+/// [`Clause`] (the log does not say whether all or one of its controls
+/// were required). The sign-in's own `authenticationRequirement` and an
+/// "MFA satisfied by claim" note mean MFA was required, unless a clause
+/// that offers MFA explains it: then the clause decides.
+fn evidence(body: &RawSignIn<'_>) -> Evidence {
+    let mut e =
+        Evidence { ca_details: body.applied_conditional_access_policies.0.is_some(), ..Evidence::default() };
+    for p in body.applied_conditional_access_policies.0.iter().flatten().filter(|p| p.result.0) {
+        let controls = p.enforced_grant_controls.0;
+        if Clause::needed(controls) {
+            let strength = p.authentication_strength.and_then(|s| s.authentication_strength_id.0);
+            let clause = Clause {
+                policy: p.id.0,
+                controls,
+                strength: if controls.contains(Controls::AUTH_STRENGTH) { strength } else { None },
+            };
+            crate::model::grant::insert_clause(&mut e.clauses, &clause);
+            // A strength alone is MFA of some kind whatever else it asks.
+            e.mfa_required |= controls == Controls::AUTH_STRENGTH;
+        } else {
+            e.mfa_required |= controls.contains(Controls::MFA);
+            e.compliant_device_required |= controls.contains(Controls::COMPLIANT_DEVICE);
+            e.hybrid_join_required |= controls.contains(Controls::HYBRID_JOIN);
+        }
+    }
+    let status = body.status.0.as_ref();
+    e.mfa_by_claim = status.is_some_and(|s| s.additional_details.0)
+        || body.authentication_details.0.iter().flatten().any(|s| s.authentication_step_result_detail.0)
+        || body.mfa_detail.0.as_ref().is_some_and(|m| m.auth_detail.0);
+    let mfa_in_a_clause = e
+        .clauses
+        .iter()
+        .any(|c| c.controls.contains(Controls::MFA) || c.controls.contains(Controls::AUTH_STRENGTH));
+    let multi_factor =
+        body.authentication_requirement.as_deref().is_some_and(|r| squash(r) == "multifactorauthentication");
+    if (multi_factor || e.mfa_by_claim) && !mfa_in_a_clause {
+        e.mfa_required = true;
+    }
+    e
 }

@@ -13,7 +13,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use crate::model::signin::squash;
-use crate::model::EventType;
+use crate::model::{Controls, EventType, Guid};
 
 use super::lenient::{Embedded, LenientBool, LenientU32, Text};
 
@@ -49,6 +49,11 @@ pub struct RawSignIn<'a> {
     pub app_id: Text,
     #[serde(borrow, default, alias = "AppDisplayName")]
     pub app_display_name: Option<Cow<'a, str>>,
+    /// Graph beta, Log Analytics, the admin center download.
+    #[serde(default, alias = "AppOwnerTenantId")]
+    pub app_owner_tenant_id: MaybeGuid,
+    #[serde(default, alias = "ResourceOwnerTenantId")]
+    pub resource_owner_tenant_id: MaybeGuid,
     /// Graph's resource *app* id. (Log Analytics names it `ResourceIdentity`;
     /// its `ResourceId` column is an Azure resource path, not read.)
     #[serde(default, alias = "ResourceIdentity")]
@@ -130,10 +135,55 @@ pub struct RawStatus {
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawCaPolicy {
+    #[serde(default, alias = "Id")]
+    pub id: MaybeGuid,
     #[serde(default, alias = "Result")]
     pub result: Applied,
     #[serde(default, alias = "EnforcedGrantControls")]
     pub enforced_grant_controls: Grants,
+    /// Graph beta: the authentication strength the policy enforced.
+    #[serde(default, alias = "AuthenticationStrength")]
+    pub authentication_strength: Option<RawStrength>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawStrength {
+    #[serde(default, alias = "AuthenticationStrengthId", alias = "id", alias = "Id")]
+    pub authentication_strength_id: MaybeGuid,
+}
+
+/// A GUID where one is expected; anything else (absent, null, another
+/// text) reads as none rather than failing the record.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct MaybeGuid(pub Option<Guid>);
+
+impl<'de> Deserialize<'de> for MaybeGuid {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = MaybeGuid;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a GUID")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<MaybeGuid, E> {
+                Ok(MaybeGuid(Guid::parse(s.trim())))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<MaybeGuid, E> {
+                Ok(MaybeGuid(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<MaybeGuid, E> {
+                Ok(MaybeGuid(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<MaybeGuid, E> {
+                Ok(MaybeGuid(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<MaybeGuid, E> {
+                Ok(MaybeGuid(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A policy's `result`: `success` and `failure` mean it applied; anything
@@ -147,42 +197,17 @@ impl<'de> Deserialize<'de> for Applied {
     }
 }
 
-/// The grant controls that are evidence for us, from `enforcedGrantControls`
-/// (a list of names; one name alone or `null` are read too). Names are
-/// matched loosely: casing and punctuation vary between exports.
+/// The grant controls of `enforcedGrantControls` (a list of names; one
+/// name alone or `null` are read too), as [`Controls`]. Names are matched
+/// loosely: casing and punctuation vary between exports.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub struct Grants {
-    /// `Mfa`, `multiFactorAuthentication`, `RequireAuthenticationStrength`.
-    pub mfa: bool,
-    pub compliant_device: bool,
-    /// `DomainJoinedDevice` (hybrid Azure AD joined).
-    pub hybrid_join: bool,
-}
-
-impl Grants {
-    fn of(name: &str) -> Grants {
-        let g = squash(name);
-        Grants {
-            mfa: g.contains("mfa") || g.contains("multifactor") || g.contains("authenticationstrength"),
-            compliant_device: g.contains("compliantdevice"),
-            hybrid_join: g.contains("domainjoineddevice") || g.contains("hybrid"),
-        }
-    }
-
-    fn or(self, o: Grants) -> Grants {
-        Grants {
-            mfa: self.mfa || o.mfa,
-            compliant_device: self.compliant_device || o.compliant_device,
-            hybrid_join: self.hybrid_join || o.hybrid_join,
-        }
-    }
-}
+pub struct Grants(pub Controls);
 
 impl<'de> Deserialize<'de> for Grants {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(Names {
-            of: Grants::of,
-            join: Grants::or,
+            of: |s| Grants(Controls::of_name(s)),
+            join: |a, b| Grants(a.0.union(b.0)),
             expecting: "a list of grant control names",
         })
     }
@@ -338,13 +363,33 @@ mod tests {
     #[test]
     fn grant_controls_are_read_in_every_shape() {
         let list: Grants = serde_json::from_str(r#"["Mfa", "RequireCompliantDevice"]"#).unwrap();
-        assert_eq!(list, Grants { mfa: true, compliant_device: true, hybrid_join: false });
+        assert_eq!(list.0, Controls::MFA.union(Controls::COMPLIANT_DEVICE));
         let one: Grants = serde_json::from_str(r#""Domain Joined Device""#).unwrap();
-        assert_eq!(one, Grants { hybrid_join: true, ..Grants::default() });
+        assert_eq!(one.0, Controls::HYBRID_JOIN);
         let strength: Grants = serde_json::from_str(r#"["RequireAuthenticationStrength"]"#).unwrap();
-        assert!(strength.mfa);
+        assert_eq!(strength.0, Controls::AUTH_STRENGTH);
         assert_eq!(serde_json::from_str::<Grants>("null").unwrap(), Grants::default());
         assert!(serde_json::from_str::<Grants>("[1]").is_err());
+    }
+
+    #[test]
+    fn a_policy_names_its_id_and_authentication_strength() {
+        let p: RawCaPolicy = serde_json::from_str(
+            r#"{"id": "5A110000-0000-4000-8000-000000000001", "result": "success",
+                "enforcedGrantControls": ["RequireAuthenticationStrength"],
+                "authenticationStrength": {"authenticationStrengthId": "00000000-0000-0000-0000-000000000004",
+                                           "displayName": "Phishing-resistant MFA"}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.id.0, Guid::parse("5a110000-0000-4000-8000-000000000001"));
+        assert_eq!(
+            p.authentication_strength.unwrap().authentication_strength_id.0,
+            Guid::parse("00000000-0000-0000-0000-000000000004")
+        );
+        let bare: RawCaPolicy =
+            serde_json::from_str(r#"{"id": "not a guid", "authenticationStrength": null}"#).unwrap();
+        assert_eq!(bare.id.0, None);
+        assert!(bare.authentication_strength.is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::Guid;
+use super::{Clause, Guid};
 
 /// Squashes an enum spelling to compare across exports: `B2B collaboration`,
 /// `b2bCollaboration` and `B2B_COLLABORATION` all become `b2bcollaboration`.
@@ -175,25 +175,30 @@ impl CaStatus {
 
 /// What the sign-in relied on, as far as the record shows it. The policy
 /// evaluator needs this to judge inbound trust (MFA and device claims).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize)]
 pub struct Evidence {
-    /// An applied Conditional Access policy required MFA (or an
+    /// An applied Conditional Access policy required MFA (alone, or an
     /// authentication strength), or the sign-in's authentication requirement
-    /// was multi-factor.
+    /// was multi-factor and no policy kept whole ([`Clause`]) explains it.
     pub mfa_required: bool,
     /// MFA was satisfied by a claim in the incoming token ("MFA requirement
     /// satisfied by claim in the token"). For an external user this is the
     /// home tenant's claim when inbound MFA trust is on, or an earlier MFA in
     /// our tenant: the log cannot tell the two apart.
     pub mfa_by_claim: bool,
-    /// An applied Conditional Access policy required a compliant device.
+    /// An applied Conditional Access policy required a compliant device (as
+    /// its only grant control).
     pub compliant_device_required: bool,
-    /// An applied Conditional Access policy required a hybrid joined device.
+    /// An applied Conditional Access policy required a hybrid joined device
+    /// (as its only grant control).
     pub hybrid_join_required: bool,
     /// The record lists its Conditional Access policies. Without them (the
     /// portal CSV download) device requirements cannot be seen, and the
     /// device flags above say nothing.
     pub ca_details: bool,
+    /// Applied policies with several grant controls or an authentication
+    /// strength, kept whole: sorted, usually empty.
+    pub clauses: Vec<Clause>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize)]
@@ -222,8 +227,14 @@ pub struct SignIn {
     pub access_type: AccessType,
     pub app_id: Option<String>,
     pub app_name: Option<String>,
+    /// The tenant that owns the client app (`appOwnerTenantId`, Graph beta,
+    /// Log Analytics, the admin center download): tells Microsoft's apps
+    /// from others.
+    pub app_owner_tenant: Option<Guid>,
     pub resource_id: Option<String>,
     pub resource_name: Option<String>,
+    /// The tenant that owns the resource (`resourceOwnerTenantId`).
+    pub resource_owner_tenant: Option<Guid>,
     pub error_code: u32,
     pub ca_status: CaStatus,
     /// `tokenIssuerType`: `AzureAD` for Entra accounts; cross-tenant access

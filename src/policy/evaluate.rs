@@ -11,10 +11,11 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::apps::{microsoft_name, office365_name, TABLE_VERSION};
+use super::apps::{AppCatalog, Keyword};
+use super::conditional_access::{Operator, ResolvedClause, StrengthNeed};
 use super::model::{AccessKind, Policy, Section, TargetConfig, TargetType};
 use super::resolve::{effective, Effective, Sourced};
-use crate::model::{AccessType, Direction, Guid};
+use crate::model::{AccessType, Controls, Direction, Guid};
 
 /// Three-valued truth.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -132,13 +133,33 @@ pub enum Need {
 }
 
 /// What the sign-in relied on (from the log's evidence).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
-pub struct TrustNeeds {
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct TrustNeeds<'a> {
+    /// MFA was required (by a policy with that one control, or the
+    /// sign-in's own authentication requirement).
     pub mfa: Need,
     /// The MFA requirement was met by a claim in the incoming token.
     pub mfa_by_claim: bool,
     pub compliant_device: Need,
     pub hybrid_joined_device: Need,
+    /// Policies with several grant controls or an authentication strength,
+    /// with what `--ca-policies` says about them.
+    pub clauses: &'a [ResolvedClause],
+}
+
+/// Which Microsoft cloud the partner is in, as far as replay can tell
+/// (Graph does not say; xtenant's `x-xtenant-cloud` marker on a partner
+/// entry does).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum CloudHint {
+    /// Ours, or nothing says otherwise.
+    #[default]
+    Ours,
+    /// Another cloud (`microsoftonline.us`, ...), marked on an entry of this
+    /// or the other policy.
+    Other(String),
+    /// Not known, and it matters: why.
+    Unknown(String),
 }
 
 /// One sign-in, as the evaluator needs it.
@@ -153,8 +174,14 @@ pub struct Request<'a> {
     pub user_id: Option<&'a str>,
     pub groups: Membership<'a>,
     pub app_id: Option<&'a str>,
+    /// The tenant that owns the client app, where the export says.
+    pub app_owner: Option<Guid>,
     pub resource_id: Option<&'a str>,
-    pub trust: TrustNeeds,
+    pub resource_owner: Option<Guid>,
+    pub trust: TrustNeeds<'a>,
+    /// What `Office365` and `AllMicrosoftApps` stand for.
+    pub apps: &'a AppCatalog,
+    pub cloud: CloudHint,
 }
 
 /// The tenant personal Microsoft accounts sign in from. Guests with such
@@ -225,8 +252,15 @@ fn user_match(cfg: &TargetConfig, req: &Request<'_>) -> Match {
 }
 
 fn app_match(cfg: &TargetConfig, req: &Request<'_>) -> Match {
-    let ids: Vec<&str> = [req.app_id, req.resource_id].into_iter().flatten().collect();
+    let mut ids: Vec<(&str, Option<Guid>)> =
+        [(req.app_id, req.app_owner), (req.resource_id, req.resource_owner)]
+            .into_iter()
+            .filter_map(|(id, owner)| id.map(|i| (i, owner)))
+            .collect();
+    // An app that is its own resource is one app.
+    ids.dedup_by(|a, b| a.0.eq_ignore_ascii_case(b.0));
     let mut unknown = Vec::new();
+    let mut not_members = Vec::new();
     for t in &cfg.targets {
         let name = t.target.as_str();
         if t.target_type == TargetType::UnknownFutureValue {
@@ -236,22 +270,25 @@ fn app_match(cfg: &TargetConfig, req: &Request<'_>) -> Match {
         if name.eq_ignore_ascii_case("AllApplications") {
             return Match { tri: Tri::Yes, why: "AllApplications".into() };
         }
-        if name.eq_ignore_ascii_case("Office365") {
-            if let Some((id, n)) = ids.iter().find_map(|id| office365_name(id).map(|n| (id, n))) {
-                return Match { tri: Tri::Yes, why: format!("Office365 ({n} {id}, table {TABLE_VERSION})") };
+        if let Some(keyword) = Keyword::parse(name) {
+            // The client app or the resource may be the member; either is a match.
+            let mut undecided = Vec::new();
+            for (id, owner) in &ids {
+                let m = req.apps.member(keyword, id, *owner);
+                match m.tri {
+                    Tri::Yes => {
+                        return Match { tri: Tri::Yes, why: format!("{} ({})", keyword.as_str(), m.why) }
+                    }
+                    Tri::Unknown => undecided.push(m.why),
+                    Tri::No => not_members.push(m.why),
+                }
+            }
+            if !undecided.is_empty() {
+                unknown.push(format!("{} membership: {}", keyword.as_str(), undecided.join("; ")));
             }
             continue;
         }
-        if name.eq_ignore_ascii_case("AllMicrosoftApps") {
-            if let Some((id, n)) = ids.iter().find_map(|id| microsoft_name(id).map(|n| (id, n))) {
-                return Match {
-                    tri: Tri::Yes,
-                    why: format!("AllMicrosoftApps ({n} {id}, table {TABLE_VERSION})"),
-                };
-            }
-            continue;
-        }
-        if ids.iter().any(|id| id.eq_ignore_ascii_case(name)) {
+        if ids.iter().any(|(id, _)| id.eq_ignore_ascii_case(name)) {
             return Match { tri: Tri::Yes, why: format!("app {name}") };
         }
     }
@@ -259,10 +296,12 @@ fn app_match(cfg: &TargetConfig, req: &Request<'_>) -> Match {
         unknown.push("the sign-in names no app or resource".into());
     }
     if unknown.is_empty() {
-        let keywords =
-            cfg.targets.iter().any(|t| matches!(t.target.as_str(), "Office365" | "AllMicrosoftApps"));
-        let note = if keywords { format!(" (keyword tables {TABLE_VERSION})") } else { String::new() };
-        Match { tri: Tri::No, why: format!("no target matches the app{note}") }
+        let mut why = "no target matches the app".to_string();
+        not_members.dedup();
+        if !not_members.is_empty() {
+            why = format!("{why} ({})", not_members.join("; "));
+        }
+        Match { tri: Tri::No, why }
     } else {
         Match { tri: Tri::Unknown, why: unknown.join("; ") }
     }
@@ -321,7 +360,11 @@ pub fn evaluate_resolved(policy: &Policy, eff: &Effective, req: &Request<'_>) ->
     }
     let who = format!("partner {}", req.partner);
 
-    if let Some(cloud) = &eff.cloud {
+    let cloud = match (&eff.cloud, &req.cloud) {
+        (Some(c), _) | (None, CloudHint::Other(c)) => Some(c),
+        _ => None,
+    };
+    if let Some(cloud) = cloud {
         if section.is_direct_connect() {
             return decided(
                 Verdict::Blocked,
@@ -336,6 +379,16 @@ pub fn evaluate_resolved(policy: &Policy, eff: &Effective, req: &Request<'_>) ->
                 ),
             );
         }
+        if !eff.configured {
+            return decided(
+                Verdict::Blocked,
+                format!(
+                    "{who} is in another Microsoft cloud ({cloud}) and has no partner entry: tenants in another cloud are blocked until they are added to the organizational settings"
+                ),
+            );
+        }
+    } else if let (CloudHint::Unknown(why), false) = (&req.cloud, eff.configured) {
+        return decided(Verdict::Unknown, format!("{who} has no partner entry in this policy, and {why}"));
     }
 
     let s = eff.section(section);
@@ -392,72 +445,246 @@ pub fn evaluate_resolved(policy: &Policy, eff: &Effective, req: &Request<'_>) ->
     Decision { verdict, degraded, reason }
 }
 
-/// Inbound trust against what the sign-in needed.
-fn trust(eff: &Effective, section: Section, req: &Request<'_>) -> Decision {
-    let t = &eff.inbound_trust;
-    let flag =
-        |s: &Sourced<bool>, name: &str| format!("inboundTrust.{name} {} ({})", s.value, s.origin.as_str());
-    let direct = section.is_direct_connect();
-    let mut unknown = Vec::new();
-    if req.trust.mfa == Need::Yes && !t.is_mfa_accepted.value {
-        if direct {
-            return Decision {
-                verdict: Verdict::Blocked,
-                degraded: false,
-                reason: format!(
-                    "{}: MFA is required, and B2B direct connect users cannot do MFA in our tenant",
-                    flag(&t.is_mfa_accepted, "isMfaAccepted")
-                ),
-            };
-        }
-        if req.trust.mfa_by_claim {
-            return Decision {
-                verdict: Verdict::Allowed,
-                degraded: true,
-                reason: format!(
-                    "{}: the MFA claim from the home tenant is not accepted, so the user must do MFA in our tenant",
-                    flag(&t.is_mfa_accepted, "isMfaAccepted")
-                ),
-            };
+/// How one requirement fares under a policy's inbound trust, worst last:
+/// AND takes the worst of its controls, OR the best.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Outcome {
+    Met,
+    /// Met, but the user must now do MFA in our tenant.
+    Degraded(String),
+    Unknown(String),
+    Refused(String),
+}
+
+fn rank(o: &Outcome) -> u8 {
+    match o {
+        Outcome::Met => 0,
+        Outcome::Degraded(_) => 1,
+        Outcome::Unknown(_) => 2,
+        Outcome::Refused(_) => 3,
+    }
+}
+
+fn worst(a: Outcome, b: Outcome) -> Outcome {
+    if rank(&b) > rank(&a) {
+        b
+    } else {
+        a
+    }
+}
+
+fn best(a: Outcome, b: Outcome) -> Outcome {
+    if rank(&b) < rank(&a) {
+        b
+    } else {
+        a
+    }
+}
+
+fn flag(s: &Sourced<bool>, name: &str) -> String {
+    format!("inboundTrust.{name} {} ({})", s.value, s.origin.as_str())
+}
+
+/// Each grant control on its own, under this partner's trust settings.
+struct TrustCheck<'a> {
+    eff: &'a Effective,
+    direct: bool,
+    mfa_by_claim: bool,
+}
+
+impl TrustCheck<'_> {
+    fn mfa(&self) -> Outcome {
+        let t = &self.eff.inbound_trust.is_mfa_accepted;
+        if t.value {
+            Outcome::Met
+        } else if self.direct {
+            Outcome::Refused(format!(
+                "{}: MFA is required, and B2B direct connect users cannot do MFA in our tenant",
+                flag(t, "isMfaAccepted")
+            ))
+        } else if self.mfa_by_claim {
+            Outcome::Degraded(format!(
+                "{}: the MFA claim from the home tenant is not accepted, so the user must do MFA in our tenant",
+                flag(t, "isMfaAccepted")
+            ))
+        } else {
+            Outcome::Met
         }
     }
-    for (need, accepted, name, what) in [
+
+    fn device(&self, hybrid: bool) -> Outcome {
+        let (accepted, name, what) = if hybrid {
+            (
+                &self.eff.inbound_trust.is_hybrid_joined_device_accepted,
+                "isHybridAzureADJoinedDeviceAccepted",
+                "a hybrid joined device",
+            )
+        } else {
+            (
+                &self.eff.inbound_trust.is_compliant_device_accepted,
+                "isCompliantDeviceAccepted",
+                "a compliant device",
+            )
+        };
+        if accepted.value {
+            Outcome::Met
+        } else {
+            Outcome::Refused(format!(
+                "{}: Conditional Access requires {what}, which external users can only prove with a trusted home-tenant claim",
+                flag(accepted, name)
+            ))
+        }
+    }
+
+    fn strength(&self, need: Option<&StrengthNeed>) -> Outcome {
+        let t = &self.eff.inbound_trust.is_mfa_accepted;
+        if t.value {
+            // Microsoft: with MFA trust, the home tenant's MFA satisfies the
+            // strength when done with an allowed method (all are allowed at home).
+            return Outcome::Met;
+        }
+        if self.direct {
+            return Outcome::Refused(format!(
+                "{}: an authentication strength is required, and B2B direct connect users cannot do MFA in our tenant",
+                flag(t, "isMfaAccepted")
+            ));
+        }
+        match need {
+            Some(StrengthNeed::Known(s)) if s.external_users_can_meet_in_resource_tenant() => {
+                if self.mfa_by_claim {
+                    Outcome::Degraded(format!(
+                        "{}: the authentication strength {} ({}) must now be met in our tenant, with text message, voice, Authenticator push or a software OATH token",
+                        flag(t, "isMfaAccepted"),
+                        s.name,
+                        s.id
+                    ))
+                } else {
+                    Outcome::Met
+                }
+            }
+            Some(StrengthNeed::Known(s)) => Outcome::Refused(format!(
+                "{}: the authentication strength {} ({}) needs methods external users can only use in their home tenant (Microsoft allows only text message, voice, Authenticator push and software OATH in the resource tenant)",
+                flag(t, "isMfaAccepted"),
+                s.name,
+                s.id
+            )),
+            Some(StrengthNeed::Unknown(why)) => Outcome::Unknown(format!(
+                "{} and an authentication strength is required: {why}",
+                flag(t, "isMfaAccepted")
+            )),
+            None => Outcome::Unknown("an authentication strength is required but not described".into()),
+        }
+    }
+
+    /// One control. `alternative`: the control is weighed as one option of
+    /// "require one of" (then a control trust settings do not touch is not
+    /// known to be usable: Microsoft does not support approved client app or
+    /// app protection policy for external users, while terms of use are);
+    /// as one part of "require all of", such a control is as met as before.
+    fn control(&self, c: Controls, clause: &ResolvedClause, alternative: bool) -> Outcome {
+        match c {
+            Controls::MFA => self.mfa(),
+            Controls::COMPLIANT_DEVICE => self.device(false),
+            Controls::HYBRID_JOIN => self.device(true),
+            Controls::AUTH_STRENGTH => self.strength(clause.strength.as_ref()),
+            _ if alternative => Outcome::Unknown(
+                "whether the user can meet its other control instead (approved client app, app protection, terms of use, a custom control) is not known: Microsoft supports only some of them for external users".into(),
+            ),
+            _ => Outcome::Met,
+        }
+    }
+
+    /// A policy kept whole: its controls combined by its operator; when the
+    /// operator is not known and decides the outcome, unknown.
+    fn clause(&self, clause: &ResolvedClause) -> Outcome {
+        let each = |alternative: bool| -> Vec<(&str, Outcome)> {
+            clause
+                .clause
+                .controls
+                .each()
+                .map(|(c, name)| (name, self.control(c, clause, alternative)))
+                .collect()
+        };
+        let outcomes = each(false);
+        let all = outcomes.iter().map(|(_, o)| o.clone()).fold(Outcome::Met, worst);
+        let one = each(true).into_iter().map(|(_, o)| o).reduce(best).unwrap_or(Outcome::Met);
+        let names: Vec<&str> = outcomes.iter().map(|(n, _)| *n).collect();
+        let within = |o: Outcome, how: &str| {
+            let head = if how.is_empty() { clause.label() } else { format!("{} ({how})", clause.label()) };
+            match o {
+                Outcome::Met => Outcome::Met,
+                Outcome::Degraded(w) => Outcome::Degraded(format!("{head}: {w}")),
+                Outcome::Unknown(w) => Outcome::Unknown(format!("{head}: {w}")),
+                Outcome::Refused(w) => Outcome::Refused(format!("{head}: {w}")),
+            }
+        };
+        match clause.operator {
+            _ if outcomes.len() < 2 => within(all, ""),
+            Some(Operator::And) => within(all, "requires all of its controls: operator AND"),
+            Some(Operator::Or) => within(one, "requires one of its controls: operator OR"),
+            None if rank(&all) == rank(&one) => within(all, "whether it requires all or one of its controls does not matter here"),
+            None => Outcome::Unknown(format!(
+                "{} requires {}; the log does not say whether all or one of them is required, and that decides the outcome (supply --ca-policies, the output of GET /identity/conditionalAccess/policies)",
+                clause.label(),
+                names.join(" and ")
+            )),
+        }
+    }
+}
+
+/// Inbound trust against what the sign-in needed.
+fn trust(eff: &Effective, section: Section, req: &Request<'_>) -> Decision {
+    let check = TrustCheck { eff, direct: section.is_direct_connect(), mfa_by_claim: req.trust.mfa_by_claim };
+    let t = &eff.inbound_trust;
+    let mut outcomes = Vec::new();
+    if req.trust.mfa == Need::Yes {
+        outcomes.push(check.mfa());
+    }
+    for (need, hybrid, accepted, name, what) in [
         (
             req.trust.compliant_device,
+            false,
             &t.is_compliant_device_accepted,
             "isCompliantDeviceAccepted",
             "a compliant device",
         ),
         (
             req.trust.hybrid_joined_device,
+            true,
             &t.is_hybrid_joined_device_accepted,
             "isHybridAzureADJoinedDeviceAccepted",
             "a hybrid joined device",
         ),
     ] {
         match need {
-            Need::Yes if !accepted.value => {
-                return Decision {
-                    verdict: Verdict::Blocked,
-                    degraded: false,
-                    reason: format!(
-                        "{}: Conditional Access requires {what}, which external users can only prove with a trusted home-tenant claim",
-                        flag(accepted, name)
-                    ),
-                }
-            }
-            Need::Unknown if !accepted.value => unknown.push(format!(
+            Need::Yes => outcomes.push(check.device(hybrid)),
+            Need::Unknown if !accepted.value => outcomes.push(Outcome::Unknown(format!(
                 "the export carries no Conditional Access details, so whether {what} was required is unknown ({})",
                 flag(accepted, name)
-            )),
+            ))),
             _ => {}
         }
     }
-    if unknown.is_empty() {
-        Decision { verdict: Verdict::Allowed, degraded: false, reason: String::new() }
-    } else {
-        Decision { verdict: Verdict::Unknown, degraded: false, reason: unknown.join("; ") }
+    for c in req.trust.clauses {
+        outcomes.push(check.clause(c));
     }
+    // The refusal decides; otherwise every unknown is said; a degraded
+    // outcome is said when nothing is unknown.
+    if let Some(Outcome::Refused(why)) = outcomes.iter().find(|o| matches!(o, Outcome::Refused(_))) {
+        return Decision { verdict: Verdict::Blocked, degraded: false, reason: why.clone() };
+    }
+    let unknown: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|o| if let Outcome::Unknown(w) = o { Some(w.as_str()) } else { None })
+        .collect();
+    if !unknown.is_empty() {
+        return Decision { verdict: Verdict::Unknown, degraded: false, reason: unknown.join("; ") };
+    }
+    let degraded: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|o| if let Outcome::Degraded(w) = o { Some(w.as_str()) } else { None })
+        .collect();
+    Decision { verdict: Verdict::Allowed, degraded: !degraded.is_empty(), reason: degraded.join("; ") }
 }
 
 #[cfg(test)]

@@ -5,6 +5,9 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 
 use super::*;
+use crate::model::{Clause, Controls};
+use crate::policy::apps::AppCatalog;
+use crate::policy::conditional_access::{CaPolicies, Operator};
 use crate::policy::model::{
     service_default, AccessKind, B2bSetting, DefaultConfig, InboundTrust, PartnerConfig, Settings, Target,
     TargetConfig, TargetType,
@@ -16,6 +19,8 @@ const OTHER_USER: &str = "d2e3f4a5-b6c7-4d8e-9f0a-1b2c3d4e5f60";
 const GROUP: &str = "aaaa0001-0000-4000-8000-000000000001";
 const LOB_APP: &str = "4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8";
 const SHAREPOINT: &str = "00000003-0000-0ff1-ce00-000000000000";
+/// The tenant that owns LOB_APP: neither Microsoft tenant.
+const OWNER: Guid = Guid(0x0b0b_0000_0000_4000_8000_0000_0000_0001);
 
 fn partner() -> Guid {
     Guid::parse(PARTNER).unwrap()
@@ -65,8 +70,12 @@ fn request<'a>(
         user_id: user,
         groups,
         app_id: Some(app),
+        app_owner: (app == LOB_APP).then_some(OWNER),
         resource_id: Some(app),
+        resource_owner: (app == LOB_APP).then_some(OWNER),
         trust: TrustNeeds::default(),
+        apps: AppCatalog::built_in(),
+        cloud: CloudHint::Ours,
     }
 }
 
@@ -385,6 +394,126 @@ fn trust_device_requirements_block_both_kinds_or_are_unknown() {
     assert_eq!(evaluate(&trusting(false, false), &req).verdict, Verdict::Allowed);
 }
 
+fn inbound_collab_all(mfa: bool, compliant: bool) -> Policy {
+    let mut p = trusting(mfa, compliant);
+    let e = p.partners.get_mut(&partner()).unwrap();
+    e.settings.b2b_collaboration_inbound = e.settings.b2b_direct_connect_inbound.clone();
+    p
+}
+
+fn clause(controls: Controls, strength: Option<u128>) -> Clause {
+    Clause {
+        policy: Guid::parse("5a110000-0000-4000-8000-000000000009"),
+        controls,
+        strength: strength.map(Guid),
+    }
+}
+
+#[test]
+fn a_grant_of_one_of_several_controls_is_not_all_of_them() {
+    let mfa_or_device = clause(Controls::MFA.union(Controls::COMPLIANT_DEVICE), None);
+    let unknown_op = CaPolicies::default().resolve(&mfa_or_device);
+    let mut or = unknown_op.clone();
+    or.operator = Some(Operator::Or);
+    let mut and = unknown_op.clone();
+    and.operator = Some(Operator::And);
+    let base =
+        request(Direction::Inbound, AccessType::B2bCollaboration, Some(USER), Membership::Unknown, LOB_APP);
+    // No trust at all: MFA can be done here, a compliant device cannot be proven.
+    let p = inbound_collab_all(false, false);
+    for (clauses, want) in [
+        (vec![or.clone()], Verdict::Allowed),
+        (vec![and.clone()], Verdict::Blocked),
+        (vec![unknown_op.clone()], Verdict::Unknown),
+    ] {
+        let mut req = base.clone();
+        req.trust.clauses = &clauses;
+        let d = evaluate(&p, &req);
+        assert_eq!(d.verdict, want, "{:?}: {}", clauses[0].operator, d.reason);
+        if want == Verdict::Unknown {
+            assert!(
+                d.reason.contains("--ca-policies") && d.reason.contains("compliantDevice and mfa"),
+                "{}",
+                d.reason
+            );
+        }
+    }
+    // "One of" a compliant device and a control trust does not touch: the
+    // other control may not be usable by a guest, so not known; "all of"
+    // needs the device, which cannot be proven without trust.
+    let device_or_app =
+        CaPolicies::default().resolve(&clause(Controls::COMPLIANT_DEVICE.union(Controls::OTHER), None));
+    for (op, want) in [
+        (Some(Operator::Or), Verdict::Unknown),
+        (Some(Operator::And), Verdict::Blocked),
+        (None, Verdict::Unknown),
+    ] {
+        let mut c = device_or_app.clone();
+        c.operator = op;
+        let clauses = vec![c];
+        let mut req = base.clone();
+        req.trust.clauses = &clauses;
+        assert_eq!(evaluate(&p, &req).verdict, want, "{op:?}");
+    }
+    // When every control fares the same, the operator does not matter.
+    let trusted = inbound_collab_all(true, true);
+    let clauses = vec![unknown_op];
+    let mut req = base.clone();
+    req.trust.clauses = &clauses;
+    assert_eq!(evaluate(&trusted, &req).verdict, Verdict::Allowed);
+}
+
+#[test]
+fn authentication_strength_is_not_plain_mfa_for_external_users() {
+    let ca = CaPolicies::default();
+    let phishing_resistant = vec![ca.resolve(&clause(Controls::AUTH_STRENGTH, Some(4)))];
+    let mfa_strength = vec![ca.resolve(&clause(Controls::AUTH_STRENGTH, Some(2)))];
+    let unreadable = vec![ca.resolve(&clause(Controls::AUTH_STRENGTH, None))];
+    let mut req =
+        request(Direction::Inbound, AccessType::B2bCollaboration, Some(USER), Membership::Unknown, LOB_APP);
+    req.trust.mfa = Need::Yes;
+    req.trust.mfa_by_claim = true;
+    let untrusted = inbound_collab_all(false, false);
+    req.trust.clauses = &phishing_resistant;
+    let d = evaluate(&untrusted, &req);
+    assert_eq!(d.verdict, Verdict::Blocked, "{}", d.reason);
+    assert!(d.reason.contains("Phishing-resistant MFA"), "{}", d.reason);
+    assert_eq!(evaluate(&inbound_collab_all(true, false), &req).verdict, Verdict::Allowed);
+    req.trust.clauses = &mfa_strength;
+    let d = evaluate(&untrusted, &req);
+    assert_eq!((d.verdict, d.degraded), (Verdict::Allowed, true), "{}", d.reason);
+    req.trust.clauses = &unreadable;
+    let d = evaluate(&untrusted, &req);
+    assert_eq!(d.verdict, Verdict::Unknown, "{}", d.reason);
+    assert!(d.reason.contains("--ca-policies"), "{}", d.reason);
+}
+
+#[test]
+fn office365_membership_is_unknown_for_apps_it_cannot_place() {
+    let p = policy_with(
+        Section::CollaborationInbound,
+        setting(
+            cfg(AccessKind::Allowed, &[("AllUsers", TargetType::User)]),
+            cfg(AccessKind::Allowed, &[("Office365", TargetType::Application)]),
+        ),
+    );
+    let mut req =
+        request(Direction::Inbound, AccessType::B2bCollaboration, Some(USER), Membership::Unknown, LOB_APP);
+    assert_eq!(evaluate(&p, &req).verdict, Verdict::Blocked, "a third-party app");
+    req.app_owner = None;
+    req.resource_owner = None;
+    let d = evaluate(&p, &req);
+    assert_eq!(d.verdict, Verdict::Unknown, "owner not known: {}", d.reason);
+    assert!(d.reason.contains("--app-table"), "{}", d.reason);
+    req.app_owner = Some(crate::policy::apps::MICROSOFT_SERVICES_TENANT);
+    req.resource_owner = req.app_owner;
+    assert_eq!(evaluate(&p, &req).verdict, Verdict::Unknown, "a Microsoft app the table lacks");
+    let portal = "00000006-0000-0ff1-ce00-000000000000";
+    let req =
+        request(Direction::Inbound, AccessType::B2bCollaboration, Some(USER), Membership::Unknown, portal);
+    assert_eq!(evaluate(&p, &req).verdict, Verdict::Allowed, "the Office 365 portal");
+}
+
 #[test]
 fn cross_cloud_partners_are_never_allowed_by_accident() {
     let mut p = policy_with(
@@ -403,6 +532,18 @@ fn cross_cloud_partners_are_never_allowed_by_accident() {
     let mut dc = req.clone();
     dc.access_type = AccessType::B2bDirectConnect;
     assert_eq!(evaluate(&p, &dc).verdict, Verdict::Blocked);
+    // Without an entry of its own, a partner of another cloud is blocked
+    // even when its cloud is allowed; one whose cloud is not known is unknown.
+    let mut bare = Policy { default: Some(service_default()), ..Policy::default() };
+    bare.allowed_cloud_endpoints.push("microsoftonline.us".into());
+    let mut other = req.clone();
+    other.cloud = CloudHint::Other("microsoftonline.us".into());
+    let d = evaluate(&bare, &other);
+    assert_eq!(d.verdict, Verdict::Blocked, "{}", d.reason);
+    assert!(d.reason.contains("no partner entry"), "{}", d.reason);
+    other.cloud = CloudHint::Unknown("its cloud is not known".into());
+    assert_eq!(evaluate(&bare, &other).verdict, Verdict::Unknown);
+    assert_eq!(evaluate(&p, &other).verdict, Verdict::Allowed, "configured partners are not affected");
 }
 
 #[test]

@@ -395,8 +395,12 @@ mod tests {
             user_id: Some("u"),
             groups: Membership::Known(&none),
             app_id: Some(app),
+            app_owner: None,
             resource_id: None,
+            resource_owner: None,
             trust: TrustNeeds::default(),
+            apps: crate::policy::apps::AppCatalog::built_in(),
+            cloud: Default::default(),
         };
         let teams = "1fec8e78-bce4-4aaf-ab1b-5451cc387264";
         assert_eq!(evaluate(&h.epochs[2].policy, &req(teams)).verdict, Verdict::Allowed);

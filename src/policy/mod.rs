@@ -6,6 +6,7 @@
 
 pub mod apps;
 pub mod change;
+pub mod conditional_access;
 pub mod diff;
 pub mod directory;
 pub mod evaluate;
@@ -15,5 +16,5 @@ pub mod model;
 pub mod resolve;
 pub mod validate;
 
-pub use evaluate::{evaluate, Decision, Membership, Need, Request, TrustNeeds, Verdict};
+pub use evaluate::{evaluate, CloudHint, Decision, Membership, Need, Request, TrustNeeds, Verdict};
 pub use model::Policy;

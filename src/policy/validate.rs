@@ -1,5 +1,12 @@
 //! `policy check`: structural errors, Microsoft's documented rules, and
 //! warnings about settings that are legal but likely to hurt.
+//!
+//! An error is only what Microsoft states cannot be configured, or what is
+//! not a policy at all (a target that is no id or keyword, a type that does
+//! not belong in its half, a partner twice). Every configuration Graph
+//! documents as valid passes: "block users in group g1 from all
+//! applications" (the admin center refuses it, Graph's own overview lists
+//! it) is a warning. Each rule and its source: docs/policy-semantics.md.
 
 use serde::Serialize;
 
@@ -41,7 +48,9 @@ pub fn check(policy: &Policy, load_errors: &[String]) -> Vec<Problem> {
         .iter()
         .map(|m| Problem { severity: Severity::Error, at: policy.source.clone(), message: m.clone() })
         .collect();
-    let mut err = |at: String, message: String| out.push(Problem { severity: Severity::Error, at, message });
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut err =
+        |at: String, message: String| problems.push(Problem { severity: Severity::Error, at, message });
     let mut sections: Vec<(String, Section, &B2bSetting, bool)> = Vec::new();
     if let Some(d) = &policy.default {
         for s in Section::ALL {
@@ -57,20 +66,31 @@ pub fn check(policy: &Policy, load_errors: &[String]) -> Vec<Problem> {
             }
         }
     }
+    let mut notes: Vec<(String, String)> = Vec::new();
     for (at, section, b, is_default) in &sections {
         let (Some(users), Some(apps)) = (&b.users_and_groups, &b.applications) else {
             if b.users_and_groups.is_none() && b.applications.is_none() {
-                err(
+                notes.push((
                     at.clone(),
-                    "the section is empty: set both usersAndGroups and applications, or null the section"
-                        .into(),
-                );
+                    "the section sets neither usersAndGroups nor applications: both are taken from the default (assumption, see docs/policy-semantics.md)".into(),
+                ));
             }
             continue;
         };
         for (half, cfg, is_users) in [("usersAndGroups", users, true), ("applications", apps, false)] {
             if cfg.targets.is_empty() {
-                err(format!("{at}.{half}.targets"), "no targets: list at least one".into());
+                notes.push((
+                    format!("{at}.{half}.targets"),
+                    format!(
+                        "no targets: an {} list that names nothing {}",
+                        cfg.access_type.as_str(),
+                        if cfg.access_type == AccessKind::Allowed {
+                            "allows nothing"
+                        } else {
+                            "blocks nothing"
+                        }
+                    ),
+                ));
             }
             for (i, t) in cfg.targets.iter().enumerate() {
                 let here = format!("{at}.{half}.targets[{i}]");
@@ -102,35 +122,43 @@ pub fn check(policy: &Policy, load_errors: &[String]) -> Vec<Problem> {
                 }
             }
         }
-        // Microsoft's rules for a section.
-        if users.access_type == AccessKind::Blocked
-            && all(users, "AllUsers")
-            && !(apps.access_type == AccessKind::Blocked && all(apps, "AllApplications"))
-        {
-            err(at.clone(), "blocking all users and groups requires blocking all applications too".into());
+        // Microsoft's rules for a section (docs/policy-semantics.md cites each).
+        let blocks_all_users = users.access_type == AccessKind::Blocked && all(users, "AllUsers");
+        let blocks_all_apps = apps.access_type == AccessKind::Blocked && all(apps, "AllApplications");
+        if blocks_all_users && !blocks_all_apps {
+            err(
+                at.clone(),
+                "blocking all users and groups requires blocking all applications too (Microsoft: \"If you block inbound access for all external users and groups, access to all your applications must also be blocked\")".into(),
+            );
         }
-        if apps.access_type == AccessKind::Blocked
-            && all(apps, "AllApplications")
-            && !(users.access_type == AccessKind::Blocked && all(users, "AllUsers"))
-        {
-            err(at.clone(), "blocking all applications requires blocking all users and groups too".into());
+        if blocks_all_apps && !blocks_all_users {
+            notes.push((
+                at.clone(),
+                "blocks all applications for some users only: Graph documents this (\"Users in group 'g1' can't access any application. Other users not in group 'g1' have access to all applications\") and xtenant evaluates it so, but the admin center asks for all users to be blocked with all applications and cannot show it".into(),
+            ));
         }
         if users.access_type == AccessKind::Allowed
-            && ((apps.access_type == AccessKind::Blocked && all(apps, "AllApplications"))
-                || (apps.access_type == AccessKind::Allowed && apps.targets.is_empty()))
+            && (blocks_all_apps || (apps.access_type == AccessKind::Allowed && apps.targets.is_empty()))
         {
-            err(at.clone(), "allowing users and groups requires at least one allowed application".into());
+            err(
+                at.clone(),
+                "allowing users and groups requires at least one allowed application (Microsoft: \"access to at least one application must be allowed\")".into(),
+            );
         }
         if *is_default && section.is_inbound() && !(users.targets.len() == 1 && all(users, "AllUsers")) {
             err(
                 format!("{at}.usersAndGroups"),
-                "the default inbound settings cannot target specific users or groups (only AllUsers); configure them per partner".into(),
+                "the default inbound settings cannot target specific users or groups (only AllUsers); configure them per partner (Microsoft: \"You cannot target users or groups in inbound default settings\")".into(),
             );
         }
     }
+    out.extend(problems);
     // Warnings, on what applies after inheritance.
     let mut warn =
         |at: String, message: String| out.push(Problem { severity: Severity::Warning, at, message });
+    for (at, message) in notes {
+        warn(at, message);
+    }
     let mut scopes: Vec<(String, Option<Guid>)> = vec![("default".into(), None)];
     scopes.extend(policy.partners.keys().map(|g| (format!("partners[{g}]"), Some(*g))));
     for (at, partner) in &scopes {

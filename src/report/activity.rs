@@ -40,6 +40,10 @@ pub fn columns(by: GroupBy) -> Vec<&'static str> {
         "hybrid_join_required",
         "ca_details_missing",
     ]);
+    if by != GroupBy::Tenant {
+        c.extend(["app_owner_tenant_id", "resource_owner_tenant_id"]);
+    }
+    c.push("grant_clauses");
     c
 }
 
@@ -72,6 +76,15 @@ pub fn cell(r: &ActivityRow, column: &str) -> Value {
         "compliant_device_required" => json!(c.compliant_device_required),
         "hybrid_join_required" => json!(c.hybrid_join_required),
         "ca_details_missing" => json!(c.ca_details_missing),
+        "app_owner_tenant_id" => opt(&r.app_owner_tenant_id),
+        "resource_owner_tenant_id" => opt(&r.resource_owner_tenant_id),
+        "grant_clauses" => {
+            if c.grant_clauses.is_empty() {
+                Value::Null
+            } else {
+                json!(crate::model::Clause::list_text(&c.grant_clauses))
+            }
+        }
         other => unreachable!("unknown activity column {other}"),
     }
 }

@@ -67,6 +67,19 @@ fn access_text(a: AccessType) -> &'static str {
     a.as_str()
 }
 
+/// The tenant that owns an app: Microsoft's apps are owned by Microsoft
+/// Services, Contoso's partner portal by Contoso, a partner's app by the
+/// partner (whose tenant it is signed in to).
+fn owner_of(s: &Synthetic, app: &str) -> String {
+    if app == super::scenario::APPS[4].0 {
+        OUR_TENANT.to_string()
+    } else if super::scenario::APPS.iter().any(|a| a.0 == app || a.2 == app) {
+        crate::policy::apps::MICROSOFT_SERVICES_TENANT.to_string()
+    } else {
+        s.resource_tenant.to_string()
+    }
+}
+
 fn ca_policies(s: &Synthetic, diag: bool) -> Value {
     Value::Array(
         s.ca_policies
@@ -196,6 +209,8 @@ pub fn graph_object(s: &Synthetic, beta: bool, diag: bool) -> Value {
             ("signInEventTypes", json!([event_type_name(s.event_type)])),
             ("crossTenantAccessType", json!(access_text(s.access_type))),
             ("homeTenantId", json!(s.home_tenant.to_string())),
+            ("appOwnerTenantId", json!(owner_of(s, &s.app_id))),
+            ("resourceOwnerTenantId", json!(owner_of(s, &s.resource_id))),
             ("homeTenantName", json!(s.home_tenant_name.clone().unwrap_or_default())),
             ("resourceTenantId", json!(s.resource_tenant.to_string())),
             ("userType", json!(user_type)),
@@ -309,6 +324,8 @@ const LA_COLUMNS: &[&str] = &[
     "HomeTenantId",
     "ResourceTenantId",
     "HomeTenantName",
+    "AppOwnerTenantId",
+    "ResourceOwnerTenantId",
     "Type",
 ];
 
@@ -376,6 +393,8 @@ fn la_row(s: &Synthetic, csv: bool) -> Vec<(&'static str, Value)> {
                 "HomeTenantId" => json!(s.home_tenant.to_string()),
                 "ResourceTenantId" => json!(s.resource_tenant.to_string()),
                 "HomeTenantName" => json!(s.home_tenant_name.clone().unwrap_or_default()),
+                "AppOwnerTenantId" => json!(owner_of(s, &s.app_id)),
+                "ResourceOwnerTenantId" => json!(owner_of(s, &s.resource_id)),
                 "Type" => json!(table),
                 other => unreachable!("{other}"),
             };
@@ -481,6 +500,8 @@ fn portal_row(s: &Synthetic) -> Vec<String> {
                 "Resource" => s.resource_name.clone(),
                 "Resource ID" => s.resource_id.clone(),
                 "Resource tenant ID" => s.resource_tenant.to_string(),
+                "App owner tenant ID" => owner_of(s, &s.app_id),
+                "Resource owner tenant ID" => owner_of(s, &s.resource_id),
                 "Home tenant ID" => s.home_tenant.to_string(),
                 "Home tenant name" => s.home_tenant_name.clone().unwrap_or_default(),
                 "IP address" | "IP address (seen by resource)" => s.ip.clone(),

@@ -1,0 +1,259 @@
+//! What an applied Conditional Access policy asked of a sign-in, reduced to
+//! what cross-tenant trust settings can change.
+//!
+//! A policy that lists one grant control (say `Mfa`) is a plain requirement
+//! and is counted as such (`mfa_required`, `compliant_device_required`,
+//! `hybrid_join_required`). A policy that lists two or more controls, or an
+//! authentication strength, is kept whole as a [`Clause`]: the sign-in log
+//! does not record whether *all* or *one* of its controls were required
+//! (the policy's `grantControls.operator`), and an authentication strength
+//! is not plain MFA for an external user. The evaluator decides clauses
+//! with the operator and strength from `--ca-policies` when given, and says
+//! `unknown` where the answer depends on what it was not given.
+
+use std::fmt;
+
+use super::Guid;
+
+/// A set of grant controls, as bits.
+#[derive(Copy, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Controls(u8);
+
+impl Controls {
+    pub const NONE: Controls = Controls(0);
+    pub const MFA: Controls = Controls(1);
+    pub const COMPLIANT_DEVICE: Controls = Controls(2);
+    /// `domainJoinedDevice`: a Microsoft Entra hybrid joined device.
+    pub const HYBRID_JOIN: Controls = Controls(4);
+    pub const AUTH_STRENGTH: Controls = Controls(8);
+    /// Any control trust settings do not touch (approved or compliant client
+    /// app, terms of use, password change, custom controls): it can stand in
+    /// for the others under "require one of".
+    pub const OTHER: Controls = Controls(16);
+
+    /// Every control, in the order text lists them.
+    const NAMED: [(Controls, &'static str); 5] = [
+        (Controls::AUTH_STRENGTH, "authenticationStrength"),
+        (Controls::COMPLIANT_DEVICE, "compliantDevice"),
+        (Controls::HYBRID_JOIN, "domainJoinedDevice"),
+        (Controls::MFA, "mfa"),
+        (Controls::OTHER, "other"),
+    ];
+
+    pub fn contains(self, c: Controls) -> bool {
+        self.0 & c.0 == c.0 && c.0 != 0
+    }
+
+    pub fn union(self, c: Controls) -> Controls {
+        Controls(self.0 | c.0)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn len(self) -> u32 {
+        self.0.count_ones()
+    }
+
+    /// Each control on its own, in text order.
+    pub fn each(self) -> impl Iterator<Item = (Controls, &'static str)> {
+        Controls::NAMED.into_iter().filter(move |(c, _)| self.contains(*c))
+    }
+
+    /// The control a grant control name stands for, however an export
+    /// spells it (`Mfa`, `RequireCompliantDevice`, `compliantDevice`,
+    /// `RequireDomainJoinedDevice`, `RequireAuthenticationStrength`, ...).
+    /// `Block` and empty names are no control.
+    pub fn of_name(name: &str) -> Controls {
+        let g: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_lowercase();
+        if g.is_empty() || g == "block" {
+            Controls::NONE
+        } else if g.contains("authenticationstrength") {
+            Controls::AUTH_STRENGTH
+        } else if g.contains("compliantdevice") {
+            Controls::COMPLIANT_DEVICE
+        } else if g.contains("domainjoineddevice") || g.contains("hybrid") {
+            Controls::HYBRID_JOIN
+        } else if g == "mfa" || g.contains("multifactor") || g.contains("requiremfa") {
+            Controls::MFA
+        } else {
+            Controls::OTHER
+        }
+    }
+
+    fn of_text(name: &str) -> Option<Controls> {
+        Controls::NAMED.iter().find(|(_, n)| *n == name).map(|(c, _)| *c)
+    }
+
+    /// Whether trust settings can change the outcome: a clause of only
+    /// `other` controls cannot.
+    pub fn touches_trust(self) -> bool {
+        !Controls(self.0 & !Controls::OTHER.0).is_empty()
+    }
+}
+
+impl fmt::Debug for Controls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.each().map(|(_, n)| n).collect();
+        write!(f, "{}", names.join("+"))
+    }
+}
+
+/// One applied Conditional Access policy kept whole (see the module doc).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Clause {
+    /// The policy's id, when the export names it.
+    pub policy: Option<Guid>,
+    pub controls: Controls,
+    /// With [`Controls::AUTH_STRENGTH`]: the strength's id, when the record
+    /// carries it (Graph beta `authenticationStrength.authenticationStrengthId`).
+    pub strength: Option<Guid>,
+}
+
+impl Clause {
+    /// Whether a policy with these controls must be kept whole rather than
+    /// counted as one plain requirement.
+    pub fn needed(controls: Controls) -> bool {
+        controls.touches_trust() && (controls.len() > 1 || controls.contains(Controls::AUTH_STRENGTH))
+    }
+
+    /// `policy:control+control`, the strength as `authenticationStrength=id`
+    /// (`?` when unknown); `-` for an unnamed policy. Stable: activity tables
+    /// carry it, and queries run elsewhere write the same text.
+    pub fn text(&self) -> String {
+        let policy = self.policy.map_or_else(|| "-".to_string(), |g| g.to_string());
+        let controls: Vec<String> = self
+            .controls
+            .each()
+            .map(|(c, n)| {
+                if c == Controls::AUTH_STRENGTH {
+                    format!("{n}={}", self.strength.map_or_else(|| "?".to_string(), |g| g.to_string()))
+                } else {
+                    n.to_string()
+                }
+            })
+            .collect();
+        format!("{policy}:{}", controls.join("+"))
+    }
+
+    pub fn parse(text: &str) -> Result<Clause, String> {
+        let bad = || format!("`{text}` is not a grant clause (policy-id:control+control)");
+        let (policy, controls) = text.trim().split_once(':').ok_or_else(bad)?;
+        let policy = match policy {
+            "-" => None,
+            p => Some(Guid::parse(p).ok_or_else(bad)?),
+        };
+        let mut clause = Clause { policy, controls: Controls::NONE, strength: None };
+        for part in controls.split('+') {
+            let (name, value) = part.split_once('=').map_or((part, None), |(n, v)| (n, Some(v)));
+            let c = Controls::of_text(name).ok_or_else(bad)?;
+            if c == Controls::AUTH_STRENGTH {
+                clause.strength = match value {
+                    None | Some("?") => None,
+                    Some(v) => Some(Guid::parse(v).ok_or_else(bad)?),
+                };
+            }
+            clause.controls = clause.controls.union(c);
+        }
+        if clause.controls.is_empty() {
+            return Err(bad());
+        }
+        Ok(clause)
+    }
+
+    /// Clauses as one cell: sorted, `;`-separated.
+    pub fn list_text(clauses: &[Clause]) -> String {
+        let mut texts: Vec<String> = clauses.iter().map(Clause::text).collect();
+        texts.sort();
+        texts.dedup();
+        texts.join(";")
+    }
+
+    pub fn parse_list(text: &str) -> Result<Vec<Clause>, String> {
+        let mut out: Vec<Clause> =
+            text.split(';').filter(|t| !t.trim().is_empty()).map(Clause::parse).collect::<Result<_, _>>()?;
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+impl serde::Serialize for Clause {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Clause {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Clause::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Adds `c` to a sorted set of clauses kept in a vector (sets are small,
+/// usually empty: no allocation until the first clause).
+pub fn insert_clause(set: &mut Vec<Clause>, c: &Clause) {
+    if let Err(i) = set.binary_search(c) {
+        set.insert(i, c.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_control_spellings_of_every_export() {
+        for (name, want) in [
+            ("Mfa", Controls::MFA),
+            ("mfa", Controls::MFA),
+            ("Require multifactor authentication", Controls::MFA),
+            ("RequireCompliantDevice", Controls::COMPLIANT_DEVICE),
+            ("compliantDevice", Controls::COMPLIANT_DEVICE),
+            ("RequireDomainJoinedDevice", Controls::HYBRID_JOIN),
+            ("Domain Joined Device", Controls::HYBRID_JOIN),
+            ("RequireAuthenticationStrength", Controls::AUTH_STRENGTH),
+            ("RequireApprovedApp", Controls::OTHER),
+            ("RequireCompliantApp", Controls::OTHER),
+            ("Block", Controls::NONE),
+            ("", Controls::NONE),
+        ] {
+            assert_eq!(Controls::of_name(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn clause_text_round_trips() {
+        let c = Clause {
+            policy: Guid::parse("5a110000-0000-4000-8000-000000000001"),
+            controls: Controls::MFA.union(Controls::COMPLIANT_DEVICE),
+            strength: None,
+        };
+        assert_eq!(c.text(), "5a110000-0000-4000-8000-000000000001:compliantDevice+mfa");
+        assert_eq!(Clause::parse(&c.text()).unwrap(), c);
+        let s = Clause {
+            policy: None,
+            controls: Controls::AUTH_STRENGTH,
+            strength: Guid::parse("00000000-0000-0000-0000-000000000004"),
+        };
+        assert_eq!(s.text(), "-:authenticationStrength=00000000-0000-0000-0000-000000000004");
+        assert_eq!(Clause::parse(&s.text()).unwrap(), s);
+        let unknown = Clause { strength: None, ..s };
+        assert_eq!(Clause::parse("-:authenticationStrength=?").unwrap(), unknown);
+        assert_eq!(Clause::parse_list(&Clause::list_text(&[c.clone(), unknown.clone()])).unwrap().len(), 2);
+        for bad in ["", "x:mfa", "-:", "-:nothing", "-:authenticationStrength=zz"] {
+            assert!(Clause::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_multi_control_and_strength_policies_are_kept_whole() {
+        assert!(!Clause::needed(Controls::MFA));
+        assert!(!Clause::needed(Controls::OTHER.union(Controls::OTHER)));
+        assert!(Clause::needed(Controls::MFA.union(Controls::COMPLIANT_DEVICE)));
+        assert!(Clause::needed(Controls::COMPLIANT_DEVICE.union(Controls::OTHER)));
+        assert!(Clause::needed(Controls::AUTH_STRENGTH));
+    }
+}
