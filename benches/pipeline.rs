@@ -5,10 +5,11 @@
 use std::io::Write;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use xtenant::activity::{Activity, GroupBy};
+use xtenant::analysis::activity::Activity;
+use xtenant::analysis::replay::{replay, Inputs};
 use xtenant::ingest::{self, Input, Options};
+use xtenant::model::GroupBy;
 use xtenant::policy::load::load;
-use xtenant::replay::{replay, Inputs};
 use xtenant::synth::{Scenario, SynthFormat, Writer};
 
 const RECORDS: u64 = 4000;

@@ -1,21 +1,32 @@
 //! xtenant: replay Entra ID sign-in logs against cross-tenant access
 //! policies before you change them.
 //!
-//! Data flows one way: [`ingest`] reads exports into canonical
-//! [`model::SignIn`]s and [`model::AuditEvent`]s, [`activity`] groups the
-//! cross-tenant sign-ins, [`replay`] evaluates them under two policies,
-//! [`timeline`] joins policy changes with the sign-ins around them, and
-//! [`report`] writes the result. [`synth`] makes realistic test data in
-//! every export format.
+//! The map (data flows one way, and the imports enforce it):
+//!
+//! ```text
+//! main -> cli -> pipeline -> { ingest, store, analysis, policy } -> model
+//!         cli -> render   -> { analysis, model }
+//! ```
+//!
+//! - [`cli`]: command-line flags only. Each command turns its flags into a
+//!   plan, makes one [`pipeline`] call and picks a [`render`] sink.
+//! - [`pipeline`]: assembly, without flags or formatting: where records
+//!   come from (exports, the store, activity tables), what is computed.
+//! - [`ingest`]: every export format read into canonical records.
+//! - [`store`]: the Parquet history store.
+//! - [`analysis`]: grouping, replay, the change timeline, overview figures.
+//! - [`policy`]: the cross-tenant access policy engine.
+//! - [`model`]: the canonical records and the small types all share.
+//! - [`render`]: tables, JSON, SIEM formats, the HTML report; atomic files.
+//! - [`synth`]: realistic test data in every export format.
 
-pub mod activity;
+pub mod analysis;
 pub mod cli;
-pub mod files;
+mod files;
 pub mod ingest;
 pub mod model;
+pub mod pipeline;
 pub mod policy;
-pub mod replay;
-pub mod report;
+pub mod render;
 pub mod store;
 pub mod synth;
-pub mod timeline;

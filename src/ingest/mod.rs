@@ -21,7 +21,6 @@ pub mod raw;
 pub mod source;
 pub mod time;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +30,7 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 
-use crate::model::SignIn;
+use crate::model::{ReadStats, SignIn};
 pub use normalize::{Context, FieldError};
 pub use source::Input;
 pub use time::DateOrder;
@@ -101,7 +100,7 @@ pub trait RecordKind: Clone + Send + Sync + 'static {
         row: &::csv::StringRecord,
         ctx: &Context,
     ) -> Result<Parsed<Self::Item>, FieldError>;
-    /// The label a record is counted under in [`Stats::by_event_type`].
+    /// The label a record is counted under in [`ReadStats::by_event_type`].
     fn label(&self, item: &Self::Item) -> &'static str;
 }
 
@@ -208,29 +207,25 @@ impl fmt::Display for RecordError {
 
 impl std::error::Error for RecordError {}
 
-#[derive(Debug, Clone, Default)]
+/// Told how far reading has come; the caller decides how to show it (the
+/// readers never draw anything themselves).
+pub trait Progress: Send + Sync {
+    /// Reading starts; `total_bytes` when every input's size is known.
+    fn start(&self, total_bytes: Option<u64>);
+    /// Bytes read so far, over all inputs.
+    fn advance_to(&self, bytes: u64);
+    fn finish(&self);
+}
+
+#[derive(Clone, Default)]
 pub struct Options {
     pub format: InputFormat,
     pub date_order: DateOrder,
     /// Go on past malformed records (counted, and written to the rejects
     /// file when one is given) instead of stopping at the first.
     pub skip_invalid: bool,
-    /// Show a progress bar on stderr (only when it is a terminal).
-    pub progress: bool,
-}
-
-/// Counts for the run summary.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Stats {
-    pub files: u64,
-    pub bytes_read: u64,
-    pub records_read: u64,
-    pub invalid_records: u64,
-    /// Well-formed records that are not sign-ins, by reason.
-    pub ignored: BTreeMap<String, u64>,
-    /// Notices about whole files (empty, skipped companion files).
-    pub notices: Vec<String>,
-    pub by_event_type: BTreeMap<&'static str, u64>,
+    /// Told how far reading has come, when given.
+    pub progress: Option<Arc<dyn Progress>>,
 }
 
 /// One batch of records from one file, in input order.
@@ -266,7 +261,7 @@ pub fn read_signins(
     opts: &Options,
     rejects: Option<&mut (dyn Write + Send)>,
     sink: impl FnMut(SignIn) + Send,
-) -> Result<Stats> {
+) -> Result<ReadStats> {
     read_records(SignIns, inputs, opts, rejects, sink)
 }
 
@@ -276,7 +271,7 @@ pub fn read_audit(
     opts: &Options,
     rejects: Option<&mut (dyn Write + Send)>,
     sink: impl FnMut(crate::model::AuditEvent) + Send,
-) -> Result<Stats> {
+) -> Result<ReadStats> {
     read_records(AuditEvents, inputs, opts, rejects, sink)
 }
 
@@ -288,10 +283,13 @@ pub fn read_records<K: RecordKind>(
     opts: &Options,
     mut rejects: Option<&mut (dyn Write + Send)>,
     mut sink: impl FnMut(K::Item) + Send,
-) -> Result<Stats> {
+) -> Result<ReadStats> {
     let counter = Arc::new(AtomicU64::new(0));
-    let progress = crate::report::progress::bar(opts.progress, inputs.iter().map(Input::size).sum());
-    let mut stats = Stats { files: inputs.len() as u64, ..Stats::default() };
+    let progress = opts.progress.clone();
+    if let Some(p) = &progress {
+        p.start(inputs.iter().map(Input::size).sum());
+    }
+    let mut stats = ReadStats { files: inputs.len() as u64, ..ReadStats::default() };
     let (tx, rx) = sync_channel::<Batch>(rayon::current_num_threads() * 2 + 2);
     let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let reader = {
@@ -305,11 +303,15 @@ pub fn read_records<K: RecordKind>(
     };
     let window = rayon::current_num_threads().max(1) * 2;
     let result = consume(&kind, &rx, window, opts, &mut stats, &mut rejects, &mut sink, &recycle_tx, &|| {
-        progress.set_position(counter.load(Ordering::Relaxed))
+        if let Some(p) = &progress {
+            p.advance_to(counter.load(Ordering::Relaxed))
+        }
     });
     drop(rx);
     let joined = reader.join();
-    progress.finish_and_clear();
+    if let Some(p) = &progress {
+        p.finish();
+    }
     if joined.is_err() {
         bail!("internal error: the input reader stopped unexpectedly; please report this with the input that caused it");
     }
@@ -329,7 +331,7 @@ fn consume<K: RecordKind>(
     rx: &Receiver<Batch>,
     window: usize,
     opts: &Options,
-    stats: &mut Stats,
+    stats: &mut ReadStats,
     rejects: &mut Option<&mut (dyn Write + Send)>,
     sink: &mut (impl FnMut(K::Item) + Send),
     recycle: &std::sync::mpsc::Sender<Vec<u8>>,
@@ -371,7 +373,7 @@ fn merge<K: RecordKind>(
     batches: Vec<Batch>,
     parsed: Results<K::Item>,
     opts: &Options,
-    stats: &mut Stats,
+    stats: &mut ReadStats,
     rejects: &mut Option<&mut (dyn Write + Send)>,
     sink: &mut impl FnMut(K::Item),
     recycle: &std::sync::mpsc::Sender<Vec<u8>>,
@@ -410,7 +412,7 @@ fn merge<K: RecordKind>(
     Ok(())
 }
 
-fn accept<K: RecordKind>(kind: &K, s: K::Item, stats: &mut Stats, sink: &mut impl FnMut(K::Item)) {
+fn accept<K: RecordKind>(kind: &K, s: K::Item, stats: &mut ReadStats, sink: &mut impl FnMut(K::Item)) {
     stats.records_read += 1;
     *stats.by_event_type.entry(kind.label(&s)).or_default() += 1;
     sink(s)

@@ -621,7 +621,7 @@ impl<'w> Writer<'w> {
             }
             SynthFormat::LaCsv => {
                 let row: Vec<String> =
-                    la_row(s, true).into_iter().map(|(_, v)| crate::report::table::cell_text(&v)).collect();
+                    la_row(s, true).into_iter().map(|(_, v)| crate::render::table::cell_text(&v)).collect();
                 write_csv_line(self.out, &row)?;
             }
             SynthFormat::PortalCsv => {

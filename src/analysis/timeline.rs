@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::model::codes::is_policy_block;
-use crate::model::{Guid, SignIn};
+use crate::model::{Direction, Guid, SignIn};
 use crate::policy::change::{PolicyChange, Scope};
 
 /// Sign-ins on one side of a change.
@@ -67,6 +67,25 @@ pub struct Effect {
     pub flagged: bool,
 }
 
+/// One line of the timeline: a change, what the sign-ins say about it, and
+/// whether the policy before it could be rebuilt.
+pub struct ChangeRow {
+    pub change: PolicyChange,
+    pub partner_name: Option<String>,
+    pub effect: Option<Effect>,
+    pub check: Option<crate::policy::history::ChangeCheck>,
+}
+
+/// What a timeline run read, for its summary.
+pub struct TimelineRun {
+    pub audit: crate::model::ReadStats,
+    pub signins: Option<crate::model::ReadStats>,
+    pub joined_sign_ins: u64,
+    pub policy: Option<String>,
+    pub window: Duration,
+    pub grace: Duration,
+}
+
 /// Joins changes with sign-ins, one sign-in at a time; memory holds the
 /// users seen near each change, not the sign-ins.
 pub struct Join {
@@ -115,16 +134,11 @@ impl Join {
 
     pub fn add(&mut self, s: &SignIn) {
         let Some(our) = self.our_tenant.or(s.log_tenant) else { return };
-        let partner = match (s.home_tenant, s.resource_tenant) {
-            (Some(h), Some(r)) if h == our && r != our => r,
-            (Some(h), Some(r)) if r == our && h != our => {
-                if let Some(n) = &s.home_tenant_name {
-                    self.names.entry(h).or_insert_with(|| n.clone());
-                }
-                h
-            }
-            _ => return,
-        };
+        let (Some(home), Some(resource)) = (s.home_tenant, s.resource_tenant) else { return };
+        let Some((direction, partner)) = Direction::of(our, home, resource) else { return };
+        if let (Direction::Inbound, Some(n)) = (direction, &s.home_tenant_name) {
+            self.names.entry(partner).or_insert_with(|| n.clone());
+        }
         let user = s.user_principal_name.as_deref().or(s.user_id.as_deref()).unwrap_or("(unknown user)");
         let blocked = is_policy_block(s.error_code);
         let mut hit = false;

@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::activity::{ActivityRow, Totals};
+use crate::analysis::activity::{ActivityRow, Totals};
 use crate::model::{AccessType, Controls, Direction, EventType, Guid};
 use crate::policy::apps::AppCatalog;
 use crate::policy::conditional_access::{CaPolicies, ResolvedClause};
@@ -42,6 +42,28 @@ pub enum Impact {
 }
 
 impl Impact {
+    /// Severity on the CEF scale (0-10): lost > degraded > unknown > gained
+    /// > unchanged. Every machine-readable output carries it.
+    pub fn severity(self) -> u8 {
+        match self {
+            Impact::Lost => 8,
+            Impact::Degraded => 6,
+            Impact::Unknown => 4,
+            Impact::Gained => 2,
+            Impact::Unchanged => 0,
+        }
+    }
+
+    pub fn severity_label(self) -> &'static str {
+        match self {
+            Impact::Lost => "high",
+            Impact::Degraded => "medium",
+            Impact::Unknown => "low",
+            Impact::Gained => "informational",
+            Impact::Unchanged => "none",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Impact::Lost => "lost",
@@ -65,6 +87,26 @@ pub struct ReplayRow {
     pub reason: String,
     /// With `--current`: where the current policy disagrees with the logs.
     pub calibration: Option<String>,
+}
+
+impl ReplayRow {
+    /// A stable id for a finding: the group's key and its impact. The same
+    /// access found lost by two runs has the same id, so a SIEM can
+    /// deduplicate and `--new-only` can remember what it sent.
+    pub fn finding_id(&self) -> String {
+        let a = &self.activity;
+        let key = [
+            a.direction.as_str(),
+            a.access_type.as_str(),
+            &a.partner_tenant_id.to_string(),
+            a.app_id.as_deref().unwrap_or(""),
+            a.resource_id.as_deref().unwrap_or(""),
+            a.user_id.as_deref().unwrap_or(""),
+            self.impact.as_str(),
+        ]
+        .join("|");
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()))
+    }
 }
 
 /// Everything replay needs besides the activity.
@@ -367,9 +409,9 @@ fn calibrate_by_epoch(r: &ActivityRow, h: &History, cx: &Context<'_>) -> Option<
     for (e, counters) in &r.by_epoch {
         let epoch = &h.epochs[*e as usize];
         let span = match (epoch.from, epoch.until) {
-            (None, Some(u)) => format!("before {}", crate::report::rfc3339(&u)),
-            (Some(f), None) => format!("since {}", crate::report::rfc3339(&f)),
-            (Some(f), Some(u)) => format!("{} to {}", crate::report::rfc3339(&f), crate::report::rfc3339(&u)),
+            (None, Some(u)) => format!("before {}", crate::model::rfc3339(&u)),
+            (Some(f), None) => format!("since {}", crate::model::rfc3339(&f)),
+            (Some(f), Some(u)) => format!("{} to {}", crate::model::rfc3339(&f), crate::model::rfc3339(&u)),
             (None, None) => "in the window".into(),
         };
         if !epoch.knows(r.partner_tenant_id) {

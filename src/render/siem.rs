@@ -10,48 +10,9 @@ use std::io::Write;
 use anyhow::Result;
 use serde_json::{json, Value};
 
-use super::rfc3339;
+use crate::analysis::replay::{Impact, ReplayRow};
+use crate::model::rfc3339;
 use crate::model::Guid;
-use crate::replay::{Impact, ReplayRow};
-
-/// Numeric severity on the CEF scale (0-10): lost > degraded > unknown >
-/// gained > unchanged.
-pub fn severity(i: Impact) -> u8 {
-    match i {
-        Impact::Lost => 8,
-        Impact::Degraded => 6,
-        Impact::Unknown => 4,
-        Impact::Gained => 2,
-        Impact::Unchanged => 0,
-    }
-}
-
-pub fn severity_label(i: Impact) -> &'static str {
-    match i {
-        Impact::Lost => "high",
-        Impact::Degraded => "medium",
-        Impact::Unknown => "low",
-        Impact::Gained => "informational",
-        Impact::Unchanged => "none",
-    }
-}
-
-/// A stable id for a finding: the group's key and its impact. The same
-/// access found lost by two runs has the same id.
-pub fn finding_id(r: &ReplayRow) -> String {
-    let a = &r.activity;
-    let key = [
-        a.direction.as_str(),
-        a.access_type.as_str(),
-        &a.partner_tenant_id.to_string(),
-        a.app_id.as_deref().unwrap_or(""),
-        a.resource_id.as_deref().unwrap_or(""),
-        a.user_id.as_deref().unwrap_or(""),
-        r.impact.as_str(),
-    ]
-    .join("|");
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()))
-}
 
 /// Findings worth sending: everything but unchanged.
 fn findings(rows: &[ReplayRow]) -> impl Iterator<Item = &ReplayRow> {
@@ -71,10 +32,10 @@ pub fn write_ecs(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Write) ->
                 "category": ["iam"],
                 "type": ["info"],
                 "action": format!("cross-tenant-access-{}", r.impact.as_str()),
-                "id": finding_id(r),
+                "id": r.finding_id(),
                 "dataset": "xtenant.replay",
                 "provider": "xtenant",
-                "severity": severity(r.impact),
+                "severity": r.impact.severity(),
                 "reason": r.reason,
                 "start": a.counters.first_seen.as_ref().map(rfc3339),
                 "end": a.counters.last_seen.as_ref().map(rfc3339),
@@ -91,7 +52,7 @@ pub fn write_ecs(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Write) ->
             "xtenant": {
                 "schema_version": super::SCHEMA_VERSION,
                 "impact": r.impact.as_str(),
-                "severity_label": severity_label(r.impact),
+                "severity_label": r.impact.severity_label(),
                 "direction": a.direction.as_str(),
                 "access_type": a.access_type.as_str(),
                 "partner": {"tenant_id": a.partner_tenant_id.to_string(), "name": a.partner_tenant_name.as_deref()},
@@ -147,7 +108,7 @@ pub fn write_cef(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Write) ->
         let partner =
             a.partner_tenant_name.as_deref().map_or_else(|| a.partner_tenant_id.to_string(), str::to_string);
         let name = format!("Cross-tenant access {} under the proposed policy: {partner}", r.impact.as_str());
-        let mut ext: Vec<(&str, String)> = vec![("externalId", finding_id(r))];
+        let mut ext: Vec<(&str, String)> = vec![("externalId", r.finding_id())];
         if let Some(t) = a.counters.last_seen {
             ext.push(("rt", t.timestamp_millis().to_string()));
             ext.push(("end", t.timestamp_millis().to_string()));
@@ -193,7 +154,7 @@ pub fn write_cef(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Write) ->
             cef_header(env!("CARGO_PKG_VERSION")),
             cef_header(&format!("xtenant-replay-{}", r.impact.as_str())),
             cef_header(&name),
-            severity(r.impact),
+            r.impact.severity(),
             extension.join(" ")
         )?;
     }
@@ -225,6 +186,6 @@ mod tests {
     #[test]
     fn severities_order_impacts() {
         let order = [Impact::Lost, Impact::Degraded, Impact::Unknown, Impact::Gained, Impact::Unchanged];
-        assert!(order.windows(2).all(|w| severity(w[0]) > severity(w[1])));
+        assert!(order.windows(2).all(|w| w[0].severity() > w[1].severity()));
     }
 }

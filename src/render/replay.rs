@@ -2,11 +2,12 @@
 
 use serde_json::{json, Value};
 
-use crate::activity::GroupBy;
-use crate::replay::{Impact, ReplayRow, Summary};
+use crate::analysis::activity::GroupBy;
+use crate::analysis::replay::{Impact, ReplayRow, Summary};
 
 use super::table::{clip, opt, short_access, Table};
-use super::{activity as act, rfc3339, siem, SCHEMA_VERSION};
+use super::{activity as act, SCHEMA_VERSION};
+use crate::model::rfc3339;
 
 pub const EXTRA_COLUMNS: [&str; 11] = [
     "current",
@@ -39,9 +40,9 @@ pub fn cells(r: &ReplayRow, columns: &[&str]) -> Vec<Value> {
             "reason" => json!(r.reason),
             "current_reason" => json!(r.current_reason),
             "calibration" => opt(&r.calibration),
-            "severity" => json!(siem::severity(r.impact)),
-            "severity_label" => json!(siem::severity_label(r.impact)),
-            "finding_id" => json!(siem::finding_id(r)),
+            "severity" => json!(r.impact.severity()),
+            "severity_label" => json!(r.impact.severity_label()),
+            "finding_id" => json!(r.finding_id()),
             "event_time" => json!(r.activity.counters.last_seen.as_ref().map(rfc3339)),
             "schema_version" => json!(SCHEMA_VERSION),
             other => act::cell(&r.activity, other),
@@ -114,7 +115,7 @@ fn color(impact: Impact) -> &'static str {
 
 /// The view for people.
 pub fn text(rows: &[ReplayRow], s: &Summary, all: bool, colored: bool, width: usize) -> String {
-    let paint = |code: &str, t: &str| if colored { format!("\x1b[{code}m{t}\x1b[0m") } else { t.to_string() };
+    let paint = |code: &str, t: &str| super::style::paint(colored, code, t);
     let mut out = String::new();
     for line in wrap(&impact_line(s), width) {
         out.push_str(&line);

@@ -4,8 +4,9 @@
 use serde_json::{json, Value};
 
 use super::table::{opt, Table};
-use super::{rfc3339, SCHEMA_VERSION};
-use crate::cli::timeline::{Row, Run};
+use super::SCHEMA_VERSION;
+use crate::analysis::timeline::{ChangeRow as Row, TimelineRun as Run};
+use crate::model::rfc3339;
 use crate::policy::change::Scope;
 
 const COLUMNS: [&str; 21] = [
@@ -51,7 +52,7 @@ fn scope(s: Scope) -> &'static str {
 fn cells(r: &Row, flat: bool) -> Vec<Value> {
     let c = &r.change;
     let e = r.effect.as_ref();
-    let n = |f: fn(&crate::timeline::Effect) -> u64| e.map_or(Value::Null, |e| json!(f(e)));
+    let n = |f: fn(&crate::analysis::timeline::Effect) -> u64| e.map_or(Value::Null, |e| json!(f(e)));
     vec![
         json!(rfc3339(&c.time)),
         json!(c.actor),
@@ -201,7 +202,7 @@ fn check_line(r: &Row) -> Option<String> {
 }
 
 pub fn text(rows: &[Row], run: &Run, colored: bool) -> String {
-    let paint = |code: &str, t: &str| if colored { format!("\x1b[{code}m{t}\x1b[0m") } else { t.to_string() };
+    let paint = |code: &str, t: &str| super::style::paint(colored, code, t);
     if rows.is_empty() {
         return "no cross-tenant access policy changes in the audit logs\n".into();
     }

@@ -24,3 +24,12 @@ impl ColorChoice {
         }
     }
 }
+
+/// `text` in the ANSI colour `code` when `color`, else as it is.
+pub fn paint(color: bool, code: &str, text: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}

@@ -2,11 +2,13 @@
 
 use serde_json::{json, Value};
 
-use crate::activity::{ActivityReport, ActivityRow, GroupBy};
-use crate::ingest::Stats;
+use crate::analysis::activity::ActivityTable;
+use crate::model::ReadStats as Stats;
+use crate::model::{ActivityRow, Direction, GroupBy};
 
-use super::table::{opt, Table};
-use super::{rfc3339, SCHEMA_VERSION};
+use super::table::{self, opt, Table};
+use super::SCHEMA_VERSION;
+use crate::model::rfc3339;
 
 /// The columns of an activity row at each grain, in output order. The
 /// first block is the documented core; the evidence columns after it are
@@ -91,13 +93,13 @@ pub fn cell(r: &ActivityRow, column: &str) -> Value {
 
 /// The rows as cells, one at a time (for the streaming sinks).
 pub fn rows<'a>(
-    report: &'a ActivityReport,
+    report: &'a ActivityTable,
     columns: &'a [&'static str],
 ) -> impl Iterator<Item = Vec<Value>> + 'a {
     report.rows.iter().map(move |r| columns.iter().map(|c| cell(r, c)).collect())
 }
 
-pub fn table(report: &ActivityReport) -> Table {
+pub fn table(report: &ActivityTable) -> Table {
     let mut t = Table::new(columns(report.by));
     for r in &report.rows {
         let row = t.columns.iter().map(|c| cell(r, c)).collect();
@@ -107,7 +109,7 @@ pub fn table(report: &ActivityReport) -> Table {
 }
 
 /// The run summary as JSON: what was read, kept, dropped and inferred.
-pub fn summary(report: &ActivityReport, stats: &Stats) -> Value {
+pub fn summary(report: &ActivityTable, stats: &Stats) -> Value {
     let t = &report.totals;
     json!({
         "tenant": report.tenant.map(|t| t.to_string()),
@@ -131,7 +133,7 @@ pub fn summary(report: &ActivityReport, stats: &Stats) -> Value {
     })
 }
 
-pub fn json_document(report: &ActivityReport, stats: &Stats) -> Value {
+pub fn json_document(report: &ActivityTable, stats: &Stats) -> Value {
     json!({
         "schema_version": SCHEMA_VERSION,
         "by": report.by,
@@ -141,7 +143,7 @@ pub fn json_document(report: &ActivityReport, stats: &Stats) -> Value {
 }
 
 /// Human-readable summary lines for stderr.
-pub fn summary_lines(report: &ActivityReport, stats: &Stats) -> Vec<String> {
+pub fn summary_lines(report: &ActivityTable, stats: &Stats) -> Vec<String> {
     let t = &report.totals;
     let mut out = vec![format!(
         "read {} sign-ins from {} file(s): {} cross-tenant, {} intra-tenant, {} unclassified; {} duplicates dropped, {} invalid skipped",
@@ -192,7 +194,7 @@ pub fn named(name: Option<&str>, id: Option<&str>, max: usize) -> String {
     }
 }
 
-pub fn partner_label(r: &crate::activity::ActivityRow, max: usize) -> String {
+pub fn partner_label(r: &crate::analysis::activity::ActivityRow, max: usize) -> String {
     match &r.partner_tenant_name {
         Some(n) => super::table::clip(&format!("{} {}", r.partner_tenant_id.short(), n), max),
         None => r.partner_tenant_id.short(),
@@ -200,7 +202,7 @@ pub fn partner_label(r: &crate::activity::ActivityRow, max: usize) -> String {
 }
 
 /// The client app, with the resource after an arrow when it differs.
-pub fn app_label(r: &crate::activity::ActivityRow, max: usize) -> String {
+pub fn app_label(r: &crate::analysis::activity::ActivityRow, max: usize) -> String {
     let app = named(r.app_name.as_deref(), r.app_id.as_deref(), max);
     if r.resource_id.is_some() && r.resource_id != r.app_id && r.resource_name != r.app_name {
         let res = named(r.resource_name.as_deref(), r.resource_id.as_deref(), max);
@@ -208,4 +210,55 @@ pub fn app_label(r: &crate::activity::ActivityRow, max: usize) -> String {
     } else {
         app
     }
+}
+
+/// The table for people: names where the logs have them, short ids else,
+/// clipped so that a row fits in 120 columns.
+pub fn text(report: &ActivityTable, color: bool, width: u16) -> String {
+    if report.rows.is_empty() {
+        return "no cross-tenant sign-ins found\n".into();
+    }
+    let mut headers = vec!["dir", "access", "partner"];
+    match report.by {
+        GroupBy::User => headers.extend(["app", "user"]),
+        GroupBy::App => headers.extend(["app", "users"]),
+        GroupBy::Tenant => headers.extend(["apps", "users"]),
+    }
+    headers.extend(["sign-ins", "fail", "blocks", "last seen"]);
+    let mut rows = Vec::new();
+    let mut colors = Vec::new();
+    for r in &report.rows {
+        let dir = match r.direction {
+            Direction::Inbound => "in",
+            Direction::Outbound => "out",
+        };
+        let mut row =
+            vec![dir.to_string(), table::short_access(r.access_type).to_string(), partner_label(r, 17)];
+        match report.by {
+            GroupBy::User => {
+                row.push(app_label(r, 24));
+                row.push(named(r.user_principal_name.as_deref(), r.user_id.as_deref(), 19));
+            }
+            GroupBy::App => {
+                row.push(app_label(r, 36));
+                row.push(r.distinct_users.unwrap_or(0).to_string());
+            }
+            GroupBy::Tenant => {
+                row.push(r.distinct_apps.unwrap_or(0).to_string());
+                row.push(r.distinct_users.unwrap_or(0).to_string());
+            }
+        }
+        let c = &r.counters;
+        row.extend([
+            c.sign_ins.to_string(),
+            c.failures.to_string(),
+            c.policy_blocks.to_string(),
+            c.last_seen.map_or(String::new(), |t| t.format("%Y-%m-%d").to_string()),
+        ]);
+        rows.push(row);
+        colors.push((c.policy_blocks > 0).then_some(comfy_table::Color::Red));
+    }
+    let mut s = table::render_text(&headers, &rows, &colors, width, color);
+    s.push('\n');
+    s
 }

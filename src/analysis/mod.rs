@@ -1,0 +1,10 @@
+//! What the sign-ins and audit events mean, computed without reading or
+//! writing anything: grouping ([`activity`]), replay under two policies
+//! ([`replay`]), policy changes joined with sign-ins ([`timeline`]) and the
+//! figures of the overview report ([`overview`]). Pure functions of their
+//! inputs; the pipeline feeds them, the render layer shows them.
+
+pub mod activity;
+pub mod overview;
+pub mod replay;
+pub mod timeline;

@@ -1,0 +1,272 @@
+//! The figures of the overview report: per-day counts, top partners, apps
+//! and users, partners new, idle or on the default, computed once from the
+//! activity rows and every sign-in read. The render layer draws them as
+//! HTML or Markdown.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use super::activity::ActivityTable;
+use super::replay::Summary;
+use crate::model::codes::is_policy_block;
+use crate::model::{rfc3339, Direction, Guid, SignIn};
+use crate::policy::Policy;
+
+#[derive(Default, Clone, Copy)]
+struct DayCount {
+    sign_ins: u64,
+    failures: u64,
+    blocks: u64,
+}
+
+/// Sees every sign-in read: per-day counts inside the period, and when
+/// each tenant pair was first seen at all (for "new partners").
+#[derive(Default)]
+pub struct Daily {
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    days: HashMap<(NaiveDate, Guid, Guid), DayCount>,
+    first_seen: HashMap<(Guid, Guid), DateTime<Utc>>,
+}
+
+impl Daily {
+    pub fn new(since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Daily {
+        Daily { since, until, ..Daily::default() }
+    }
+
+    pub fn add(&mut self, s: &SignIn) {
+        let (Some(h), Some(r)) = (s.home_tenant, s.resource_tenant) else { return };
+        if h == r {
+            return;
+        }
+        let f = self.first_seen.entry((h, r)).or_insert(s.time);
+        *f = (*f).min(s.time);
+        if self.since.is_some_and(|x| s.time < x) || self.until.is_some_and(|x| s.time >= x) {
+            return;
+        }
+        let d = self.days.entry((s.time.date_naive(), h, r)).or_default();
+        d.sign_ins += 1;
+        d.failures += u64::from(!s.succeeded());
+        d.blocks += u64::from(is_policy_block(s.error_code));
+    }
+}
+
+/// One row of a "top" table.
+pub struct Top {
+    pub label: String,
+    pub id: String,
+    pub sign_ins: u64,
+    pub users: usize,
+    pub apps: usize,
+    pub failures: u64,
+    pub blocks_by_us: u64,
+    pub blocks_by_partner: u64,
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+/// A policy change: time, kind, partner, what changed, followed by new blocks.
+pub type ChangeLine = (DateTime<Utc>, String, String, Vec<String>, bool);
+
+/// Everything the report shows, computed once for both renderers.
+pub struct Overview {
+    pub title: String,
+    pub tenant: Option<Guid>,
+    pub first: Option<DateTime<Utc>>,
+    pub last: Option<DateTime<Utc>>,
+    pub cross_tenant: u64,
+    pub inbound: u64,
+    pub outbound: u64,
+    pub failures: u64,
+    pub policy_blocks: u64,
+    pub users: usize,
+    pub days: Vec<NaiveDate>,
+    /// Partner label -> sign-ins per day (index into `days`), top partners and "other".
+    pub per_partner: Vec<(String, Vec<u64>)>,
+    pub per_direction: Vec<(String, Vec<u64>)>,
+    pub partners: Vec<Top>,
+    pub apps: Vec<Top>,
+    pub top_users: Vec<Top>,
+    /// Partners whose first sign-in (in all the data read) is in the period.
+    pub new_partners: Vec<(String, DateTime<Utc>)>,
+    pub new_partners_basis: String,
+    /// With a policy: configured partners with no sign-in in the period.
+    pub idle_partners: Option<Vec<String>>,
+    /// With a policy: partners seen that have no configuration of their own.
+    pub default_partners: Option<Vec<String>>,
+    /// With audit logs: (time, change, partner, summary lines, flagged).
+    pub changes: Option<Vec<ChangeLine>>,
+    /// With a proposed policy.
+    pub impact: Option<Summary>,
+}
+
+fn partner_name(names: &BTreeMap<Guid, String>, id: Guid) -> String {
+    match names.get(&id) {
+        Some(n) => format!("{n} ({})", &id.to_string()[..8]),
+        None => id.to_string(),
+    }
+}
+
+impl Overview {
+    /// `report` is at the user grain over the period; `daily` saw every sign-in.
+    pub fn build(
+        report: &ActivityTable,
+        daily: &Daily,
+        policy: Option<&Policy>,
+        period_start: Option<DateTime<Utc>>,
+    ) -> Overview {
+        let t = &report.totals;
+        let names: BTreeMap<Guid, String> = report
+            .rows
+            .iter()
+            .filter_map(|r| r.partner_tenant_name.as_deref().map(|n| (r.partner_tenant_id, n.to_string())))
+            .collect();
+        let label = |g: Guid| partner_name(&names, g);
+
+        // Partner, app and user rollups from the user-grain rows.
+        #[derive(Default)]
+        struct Acc {
+            sign_ins: u64,
+            failures: u64,
+            us: u64,
+            them: u64,
+            users: BTreeSet<String>,
+            apps: BTreeSet<String>,
+            last: Option<DateTime<Utc>>,
+            label: String,
+        }
+        let mut partners: BTreeMap<Guid, Acc> = BTreeMap::new();
+        let mut apps: BTreeMap<String, Acc> = BTreeMap::new();
+        let mut users: BTreeMap<String, Acc> = BTreeMap::new();
+        let (mut inbound, mut outbound) = (0, 0);
+        for r in &report.rows {
+            let c = &r.counters;
+            match r.direction {
+                Direction::Inbound => inbound += c.sign_ins,
+                Direction::Outbound => outbound += c.sign_ins,
+            }
+            let user = r.user_principal_name.as_deref().or(r.user_id.as_deref()).unwrap_or("-").to_string();
+            let app = r.app_name.as_deref().or(r.app_id.as_deref()).unwrap_or("-").to_string();
+            for (acc, lbl) in [
+                (partners.entry(r.partner_tenant_id).or_default(), label(r.partner_tenant_id)),
+                (apps.entry(r.app_id.as_deref().unwrap_or_default().to_string()).or_default(), app.clone()),
+                (users.entry(user.clone()).or_default(), user.clone()),
+            ] {
+                acc.label = lbl;
+                acc.sign_ins += c.sign_ins;
+                acc.failures += c.failures;
+                acc.us += r.blocked_by_us();
+                acc.them += r.blocked_by_partner();
+                acc.users.insert(user.clone());
+                acc.apps.insert(app.clone());
+                acc.last = acc.last.max(c.last_seen);
+            }
+        }
+        let top = |m: BTreeMap<String, Acc>, n: usize| -> Vec<Top> {
+            let mut v: Vec<Top> = m
+                .into_iter()
+                .map(|(id, a)| Top {
+                    label: a.label,
+                    id,
+                    sign_ins: a.sign_ins,
+                    users: a.users.len(),
+                    apps: a.apps.len(),
+                    failures: a.failures,
+                    blocks_by_us: a.us,
+                    blocks_by_partner: a.them,
+                    last_seen: a.last,
+                })
+                .collect();
+            v.sort_by(|a, b| b.sign_ins.cmp(&a.sign_ins).then(a.label.cmp(&b.label)));
+            v.truncate(n);
+            v
+        };
+        let all_users = users.len();
+        let seen: BTreeSet<Guid> = partners.keys().copied().collect();
+        let partners_top = top(partners.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), usize::MAX);
+
+        // Daily series: the six busiest partners and the rest.
+        let ours = report.tenant;
+        let side = |h: Guid, r: Guid| match ours {
+            Some(t) if h == t => Some((Direction::Outbound, r)),
+            Some(t) if r == t => Some((Direction::Inbound, h)),
+            _ => None,
+        };
+        let mut days: Vec<NaiveDate> =
+            daily.days.keys().map(|k| k.0).collect::<BTreeSet<_>>().into_iter().collect();
+        if let (Some(a), Some(b)) = (days.first().copied(), days.last().copied()) {
+            days = a.iter_days().take_while(|d| *d <= b).collect();
+        }
+        let index: HashMap<NaiveDate, usize> = days.iter().enumerate().map(|(i, d)| (*d, i)).collect();
+        let busiest: Vec<String> = partners_top.iter().take(6).map(|p| p.id.clone()).collect();
+        let mut per_partner: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        let mut per_direction: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for ((day, h, r), c) in &daily.days {
+            let Some((dir, partner)) = side(*h, *r) else { continue };
+            let key =
+                if busiest.contains(&partner.to_string()) { label(partner) } else { "other partners".into() };
+            per_partner.entry(key).or_insert_with(|| vec![0; days.len()])[index[day]] += c.sign_ins;
+            per_direction.entry(dir.as_str().to_string()).or_insert_with(|| vec![0; days.len()])
+                [index[day]] += c.sign_ins;
+        }
+        let mut per_partner: Vec<(String, Vec<u64>)> = per_partner.into_iter().collect();
+        per_partner.sort_by_key(|(k, v)| (k == "other partners", std::cmp::Reverse(v.iter().sum::<u64>())));
+
+        // New partners: first seen (in everything read) inside the period.
+        let start = period_start.or_else(|| t.last_seen.map(|l| l - Duration::days(7)));
+        let mut first: BTreeMap<Guid, DateTime<Utc>> = BTreeMap::new();
+        for ((h, r), at) in &daily.first_seen {
+            if let Some((_, p)) = side(*h, *r) {
+                let e = first.entry(p).or_insert(*at);
+                *e = (*e).min(*at);
+            }
+        }
+        let new_partners = match start {
+            Some(s) => first.iter().filter(|(_, at)| **at >= s).map(|(p, at)| (label(*p), *at)).collect(),
+            None => vec![],
+        };
+        let new_partners_basis = match (period_start, start) {
+            (Some(s), _) => format!("first sign-in at or after {} in all the data read", rfc3339(&s)),
+            (None, Some(s)) => format!(
+                "first sign-in in the last 7 days of the data (since {}); give --since, and a store for a longer memory",
+                rfc3339(&s)
+            ),
+            _ => "no sign-ins".into(),
+        };
+
+        let (idle_partners, default_partners) = match policy {
+            Some(p) => {
+                let configured: BTreeSet<Guid> = p.partners.keys().copied().collect();
+                (
+                    Some(configured.difference(&seen).map(|g| label(*g)).collect()),
+                    Some(seen.difference(&configured).map(|g| label(*g)).collect()),
+                )
+            }
+            None => (None, None),
+        };
+        Overview {
+            title: "Cross-tenant access report".into(),
+            tenant: report.tenant,
+            first: t.first_seen,
+            last: t.last_seen,
+            cross_tenant: inbound + outbound,
+            inbound,
+            outbound,
+            failures: partners_top.iter().map(|p| p.failures).sum(),
+            policy_blocks: partners_top.iter().map(|p| p.blocks_by_us + p.blocks_by_partner).sum(),
+            users: all_users,
+            days,
+            per_partner,
+            per_direction: per_direction.into_iter().collect(),
+            apps: top(apps, 10),
+            top_users: top(users, 10),
+            partners: partners_top,
+            new_partners,
+            new_partners_basis,
+            idle_partners,
+            default_partners,
+            changes: None,
+            impact: None,
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Flag groups several commands share, each declared once with one help
+//! text, and how each becomes part of a plan. A command flattens the
+//! groups it takes; `--help` shows the same words everywhere.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use clap::Args;
+
+use super::Global;
+use crate::ingest::{DateOrder, InputFormat};
+use crate::model::{Guid, Window};
+use crate::pipeline::inputs::DirectoryPaths;
+use crate::pipeline::source::{ReadOptions, Source};
+use crate::render::Output;
+
+/// Where to read sign-ins from: exports or a store, in a period.
+#[derive(Args, Debug, Clone)]
+pub struct InputArgs {
+    /// Sign-in exports: files, directories (read recursively) or `-` for
+    /// stdin. Any format, gzip or not; detected from the content.
+    #[arg(value_name = "PATH", required_unless_present = "store", conflicts_with = "store")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub period: PeriodArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+impl InputArgs {
+    pub fn source(&self) -> Source {
+        match &self.store.store {
+            Some(dir) => Source::Store(dir.clone()),
+            None => Source::Exports(self.paths.clone()),
+        }
+    }
+}
+
+/// `--store`: read from a history store instead of exports.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArg {
+    /// Read from a history store (`xtenant store add`) instead of exports.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+}
+
+/// `--since` / `--until`: the period a command looks at.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct PeriodArgs {
+    /// Only what happened at or after this time: 2026-11-01, an RFC 3339 time, or 30d / 12h ago.
+    #[arg(long, value_name = "WHEN", value_parser = parse_when)]
+    pub since: Option<DateTime<Utc>>,
+    /// Only what happened before this time (same forms as --since).
+    #[arg(long, value_name = "WHEN", value_parser = parse_when)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl PeriodArgs {
+    pub fn window(&self) -> Window {
+        Window::new(self.since, self.until)
+    }
+}
+
+/// How to read inputs, whatever they hold.
+#[derive(Args, Debug, Clone)]
+pub struct ReadArgs {
+    /// Our tenant id. Without it, it is inferred from the logs (their own
+    /// tenant id, else the one tenant on every cross-tenant sign-in).
+    #[arg(long, value_name = "ID", value_parser = parse_guid)]
+    pub tenant: Option<Guid>,
+    /// Read every input as this format instead of detecting it.
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    pub input_format: InputFormat,
+    /// How to read dates like 03/04/2024 in CSV exports.
+    #[arg(long, value_enum, default_value_t = DateOrder::Auto)]
+    pub date_order: DateOrder,
+    /// Skip malformed records (counted in the summary) instead of stopping
+    /// at the first one.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Write skipped records to FILE as NDJSON (file, line, record, field,
+    /// error and the raw text). Implies --skip-invalid.
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+}
+
+impl ReadArgs {
+    pub fn options(&self, g: &Global) -> ReadOptions {
+        ReadOptions {
+            format: self.input_format,
+            date_order: self.date_order,
+            skip_invalid: self.skip_invalid || self.rejects.is_some(),
+            progress: crate::render::progress::bar(!g.quiet),
+        }
+    }
+
+    /// The file `--rejects` names, opened for an atomic write.
+    pub fn rejects_output(&self) -> Result<Option<Output>> {
+        self.rejects.as_deref().map(|p| Output::create(Some(p))).transpose()
+    }
+}
+
+/// The help of every `-o`.
+pub const OUTPUT_HELP: &str = "Write to FILE instead of stdout, atomically (all or nothing); `-` is stdout";
+
+/// `-o`: where a command writes.
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    #[arg(short, long, value_name = "FILE", help = OUTPUT_HELP)]
+    pub output: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    pub fn create(&self) -> Result<Output> {
+        Output::create(self.output.as_deref())
+    }
+}
+
+/// `--window` / `--grace`: how sign-ins are joined with a policy change.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct ChangeWindowArgs {
+    /// How far before and after each policy change to compare sign-ins: 24h, 7d, 90m.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub window: Duration,
+    /// Settings take time to apply: the window after a change is stretched by this.
+    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = parse_duration)]
+    pub grace: Duration,
+}
+
+/// What evaluation may need from the directory and Conditional Access.
+#[derive(Args, Debug, Clone)]
+pub struct DirectoryArgs {
+    /// Group memberships: CSV `group_id,member_id`, or Graph transitiveMembers JSON
+    /// per group (a file or a folder). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub groups: Vec<PathBuf>,
+    /// Guests' home-tenant ids: CSV `local_user_id` or `user_principal_name`, `home_user_id`.
+    #[arg(long, value_name = "FILE")]
+    pub identities: Option<PathBuf>,
+    /// Conditional Access policies (`GET /identity/conditionalAccess/policies`, or
+    /// `Get-MgIdentityConditionalAccessPolicy | ConvertTo-Json -Depth 10`), and custom
+    /// authentication strengths: each policy's grant operator (all or one of its
+    /// controls) and strength, which sign-in logs do not carry. File or folder; repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub ca_policies: Vec<PathBuf>,
+    /// Add or override which apps `Office365` and `AllMicrosoftApps` stand for: CSV
+    /// `keyword,app_id`, keyword `Office365`, `AllMicrosoftApps` or `None` (not Microsoft).
+    #[arg(long, value_name = "FILE")]
+    pub app_table: Option<PathBuf>,
+}
+
+impl DirectoryArgs {
+    pub fn paths(&self) -> DirectoryPaths {
+        DirectoryPaths {
+            groups: self.groups.clone(),
+            identities: self.identities.clone(),
+            ca_policies: self.ca_policies.clone(),
+            app_table: self.app_table.clone(),
+        }
+    }
+}
+
+pub fn parse_guid(s: &str) -> Result<Guid, String> {
+    Guid::parse(s)
+        .ok_or_else(|| format!("`{s}` is not a tenant id (a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47)"))
+}
+
+/// `2026-11-01`, RFC 3339, or `30d` / `12h` before now.
+pub fn parse_when(s: &str) -> Result<DateTime<Utc>, String> {
+    let t = s.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Ok(d.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    let usage = || format!("`{s}`: use a date (2026-11-01), an RFC 3339 time, or a duration like 30d or 12h");
+    let (n, unit) = t.split_at(t.len().saturating_sub(1));
+    if let Ok(n) = n.parse::<i64>() {
+        let d = match unit {
+            "d" => Duration::try_days(n),
+            "h" => Duration::try_hours(n),
+            _ => return Err(usage()),
+        };
+        return d
+            .and_then(|d| Utc::now().checked_sub_signed(d))
+            .ok_or_else(|| format!("`{s}`: too far from now"));
+    }
+    Err(usage())
+}
+
+/// `24h`, `7d`, `90m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (n, unit) = t.split_at(t.len().saturating_sub(1));
+    let usage = || format!("`{s}`: use a duration like 24h, 7d or 90m");
+    let n: i64 = n.parse().ok().filter(|n| *n >= 0).ok_or_else(usage)?;
+    let d = match unit {
+        "d" => Duration::try_days(n),
+        "h" => Duration::try_hours(n),
+        "m" => Duration::try_minutes(n),
+        _ => return Err(usage()),
+    };
+    // Capped so that adding it to any sign-in time stays in range.
+    d.filter(|d| *d <= Duration::days(3650))
+        .ok_or_else(|| format!("`{s}`: too long a duration (at most 3650d)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_accepts_dates_times_and_ago_and_refuses_the_rest() {
+        assert_eq!(parse_when("2026-11-01").unwrap().to_rfc3339(), "2026-11-01T00:00:00+00:00");
+        assert!(parse_when("2026-11-01T10:00:00+02:00").is_ok());
+        assert!(parse_when("30d").unwrap() < Utc::now());
+        for bad in ["", "yesterday", "5w", "99999999999999d", "-99999999d"] {
+            assert!(parse_when(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_are_checked_not_trusted() {
+        assert_eq!(parse_duration("24h"), Ok(Duration::hours(24)));
+        assert_eq!(parse_duration("90m"), Ok(Duration::minutes(90)));
+        assert_eq!(parse_duration("0h"), Ok(Duration::zero()));
+        for bad in ["", "h", "-5h", "5w", "99999999999999d", "3651d", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The activity table: cross-tenant sign-ins grouped by partner, direction,
+//! access type, app, resource and user, with the counts replay and reports
+//! read. What `activity --format csv` writes and `replay` reads back, and
+//! what a query run where the logs live computes (docs/output.md).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::codes::{self, INBOUND_POLICY_BLOCK, OUTBOUND_POLICY_BLOCK};
+use super::grant::insert_clause;
+use super::{AccessType, Clause, Direction, Guid, SignIn, UserType};
+
+/// `--by`: the grain of the output.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    /// One row per partner tenant, direction and access type.
+    Tenant,
+    /// One row per partner, client app and resource.
+    App,
+    /// One row per partner, app, resource and user.
+    #[default]
+    User,
+}
+
+/// Sums over the sign-ins of one group. Everything here merges by addition,
+/// min or max, so the order sign-ins arrive in never changes the result.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub sign_ins: u64,
+    pub successes: u64,
+    pub failures: u64,
+    pub policy_blocks: u64,
+    /// 500212: refused by the home tenant's outbound settings.
+    pub home_outbound_blocks: u64,
+    /// 500213: refused by the resource tenant's inbound settings.
+    pub resource_inbound_blocks: u64,
+    pub mfa_required: u64,
+    pub mfa_by_claim: u64,
+    pub compliant_device_required: u64,
+    pub hybrid_join_required: u64,
+    /// Sign-ins whose export carried no Conditional Access details.
+    pub ca_details_missing: u64,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Applied policies kept whole ([`Clause`]) seen on any sign-in of the
+    /// group: sorted, usually empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grant_clauses: Vec<Clause>,
+}
+
+impl Counters {
+    pub(crate) fn add(&mut self, s: &SignIn) {
+        self.sign_ins += 1;
+        if s.succeeded() {
+            self.successes += 1;
+        } else {
+            self.failures += 1;
+        }
+        if codes::is_policy_block(s.error_code) {
+            self.policy_blocks += 1;
+        }
+        self.home_outbound_blocks += (s.error_code == OUTBOUND_POLICY_BLOCK) as u64;
+        self.resource_inbound_blocks += (s.error_code == INBOUND_POLICY_BLOCK) as u64;
+        self.mfa_required += s.evidence.mfa_required as u64;
+        self.mfa_by_claim += s.evidence.mfa_by_claim as u64;
+        self.compliant_device_required += s.evidence.compliant_device_required as u64;
+        self.hybrid_join_required += s.evidence.hybrid_join_required as u64;
+        self.ca_details_missing += (!s.evidence.ca_details) as u64;
+        self.first_seen = Some(self.first_seen.map_or(s.time, |t| t.min(s.time)));
+        self.last_seen = Some(self.last_seen.map_or(s.time, |t| t.max(s.time)));
+        for c in &s.evidence.clauses {
+            insert_clause(&mut self.grant_clauses, c);
+        }
+    }
+
+    /// Sign-ins refused by tenant restrictions (AADSTS5000211, 500021,
+    /// 500022): the policy blocks that are neither side's cross-tenant
+    /// access settings.
+    pub fn tenant_restriction_blocks(&self) -> u64 {
+        self.policy_blocks.saturating_sub(self.home_outbound_blocks + self.resource_inbound_blocks)
+    }
+
+    pub fn merge(&mut self, o: &Counters) {
+        self.sign_ins += o.sign_ins;
+        self.successes += o.successes;
+        self.failures += o.failures;
+        self.policy_blocks += o.policy_blocks;
+        self.home_outbound_blocks += o.home_outbound_blocks;
+        self.resource_inbound_blocks += o.resource_inbound_blocks;
+        self.mfa_required += o.mfa_required;
+        self.mfa_by_claim += o.mfa_by_claim;
+        self.compliant_device_required += o.compliant_device_required;
+        self.hybrid_join_required += o.hybrid_join_required;
+        self.ca_details_missing += o.ca_details_missing;
+        self.first_seen = match (self.first_seen, o.first_seen) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_seen = match (self.last_seen, o.last_seen) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        for c in &o.grant_clauses {
+            insert_clause(&mut self.grant_clauses, c);
+        }
+    }
+}
+
+/// Whole-run counts, reported next to the rows.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Totals {
+    /// Distinct sign-ins between two different tenants.
+    pub cross_tenant: u64,
+    /// Sign-ins whose home and resource tenant are the same.
+    pub intra_tenant: u64,
+    /// Sign-ins without a home or resource tenant: cannot be classified.
+    pub unclassified: u64,
+    pub duplicates_dropped: u64,
+    /// Cross-tenant sign-ins of which neither side is our tenant.
+    pub other_tenants: u64,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Sign-ins outside `--since`/`--until`, not counted anywhere else.
+    pub outside_window: u64,
+    /// Cross-tenant sign-ins per log (interactive, non-interactive, ...).
+    pub cross_tenant_by_event_type: BTreeMap<String, u64>,
+}
+
+/// A name or id in an output row: shared, because with a million rows the
+/// same app and resource names would otherwise be copied into each.
+pub type Name = Arc<str>;
+
+/// One output row of `activity`; replay evaluates these.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActivityRow {
+    pub direction: Direction,
+    pub access_type: AccessType,
+    pub partner_tenant_id: Guid,
+    pub partner_tenant_name: Option<Name>,
+    pub app_id: Option<Name>,
+    pub app_name: Option<Name>,
+    pub app_owner_tenant_id: Option<Guid>,
+    pub resource_id: Option<Name>,
+    pub resource_name: Option<Name>,
+    pub resource_owner_tenant_id: Option<Guid>,
+    pub user_id: Option<Name>,
+    pub user_principal_name: Option<Name>,
+    pub user_type: Option<UserType>,
+    pub counters: Counters,
+    pub distinct_users: Option<u64>,
+    pub distinct_apps: Option<u64>,
+    /// With [`Activity::split_by_epochs`]: the counters per policy epoch.
+    pub by_epoch: Vec<(u16, Counters)>,
+}
+
+impl ActivityRow {
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn sort_key(&self) -> (Direction, Guid, &str, Option<&str>, Option<&str>, Option<&str>) {
+        (
+            self.direction,
+            self.partner_tenant_id,
+            self.access_type.as_str(),
+            self.app_id.as_deref(),
+            self.resource_id.as_deref(),
+            self.user_id.as_deref(),
+        )
+    }
+
+    /// Blocks by our own settings: 500212 on outbound rows (our outbound),
+    /// 500213 on inbound rows (our inbound).
+    pub fn blocked_by_us(&self) -> u64 {
+        match self.direction {
+            Direction::Outbound => self.counters.home_outbound_blocks,
+            Direction::Inbound => self.counters.resource_inbound_blocks,
+        }
+    }
+
+    /// Blocks by the partner's settings, which we neither see nor control.
+    pub fn blocked_by_partner(&self) -> u64 {
+        match self.direction {
+            Direction::Outbound => self.counters.resource_inbound_blocks,
+            Direction::Inbound => self.counters.home_outbound_blocks,
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Assembly: what each command computes, without command-line flags or
+//! formatting. A command's flags become a plan; one call here reads the
+//! inputs ([`source`]), runs the analysis and returns the result for the
+//! render layer. Notes for people (warnings, what was inferred) go to the
+//! [`Notes`] callback the caller gives, in the order they arise.
+//!
+//! - [`source`]: where records come from (exports, the store) and how to read them.
+//! - [`inputs`]: what evaluation may need besides sign-ins (policies, directory).
+//! - [`activity`], [`replay`], [`timeline`], [`overview`]: one entry point each.
+//! - [`store`]: adding exports to the history store.
+//! - [`policy`]: `policy show`, `check`, `diff`.
+//! - [`generate`]: synthetic sign-ins and audit trails.
+
+pub mod activity;
+pub mod generate;
+pub mod inputs;
+pub mod overview;
+pub mod policy;
+pub mod replay;
+pub mod source;
+pub mod store;
+pub mod timeline;
+
+/// Where notes for people go (stderr, unless the user asked for quiet).
+pub type Notes<'a> = &'a dyn Fn(&str);
+
+/// Where skipped records go, when the user asked for them (`--rejects`).
+pub type Rejects<'a> = Option<&'a mut (dyn std::io::Write + Send)>;
+
+/// The rejects writer again, for one more read (`--rejects` takes the
+/// skipped records of every read of a run).
+pub(crate) fn again<'b>(r: &'b mut Rejects<'_>) -> Rejects<'b> {
+    r.as_mut().map(|w| &mut **w as &mut (dyn std::io::Write + Send))
+}

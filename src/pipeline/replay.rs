@@ -1,0 +1,214 @@
+//! `replay`: every activity group under the current and the proposed
+//! policy. The groups come from sign-in exports, the store or activity
+//! tables; with audit logs, the current policy is rebuilt back through its
+//! changes so that each sign-in is checked against the policy then in force.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use super::activity::{grouped, ActivityPlan};
+use super::inputs::{policy, Directory, DirectoryPaths};
+use super::source::Source;
+use super::{Notes, Rejects};
+use crate::analysis::activity::ActivityTable;
+use crate::analysis::replay::{replay as replay_rows, summarize, Impact, Inputs, ReplayRow, Summary};
+use crate::ingest::activity_table;
+use crate::model::{GroupBy, Guid, ReadStats, SignIn, Totals};
+use crate::policy::history::{reconstruct, History};
+use crate::policy::Policy;
+use crate::store::Store;
+
+/// What to replay.
+pub struct ReplayPlan {
+    /// The sign-ins (exports or a store), read and grouped as `activity` does.
+    pub activity: ActivityPlan,
+    pub proposed: PathBuf,
+    pub current: Option<PathBuf>,
+    /// Audit exports of the window: the current policy is rebuilt through them.
+    pub audit: Vec<PathBuf>,
+    pub directory: DirectoryPaths,
+    /// Keep only findings no earlier `--new-only` run emitted (needs a store).
+    pub new_only: bool,
+}
+
+/// Where the rows came from.
+pub enum Read {
+    /// Sign-ins, grouped here.
+    SignIns(Box<ActivityTable>, ReadStats),
+    /// Activity tables written earlier: the number of tables.
+    Tables(usize),
+}
+
+/// The result of a replay.
+pub struct ReplayRun {
+    pub by: GroupBy,
+    pub rows: Vec<ReplayRow>,
+    pub summary: Summary,
+    pub read: Read,
+    pub tenant: Option<Guid>,
+    pub proposed: Policy,
+    pub current: Option<Policy>,
+    pub groups_supplied: bool,
+    pub identities_supplied: bool,
+    /// With `new_only`: the store, the new finding ids and how many findings there were.
+    pub new_findings: Option<NewFindings>,
+}
+
+pub struct NewFindings {
+    store: Store,
+    ids: std::collections::HashSet<String>,
+    pub total: usize,
+}
+
+impl NewFindings {
+    pub fn count(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Records the findings as emitted: call once the output is written.
+    pub fn mark_emitted(mut self) -> Result<()> {
+        self.store.mark_emitted(self.ids)
+    }
+}
+
+impl ReplayRun {
+    pub fn totals(&self) -> Option<&Totals> {
+        match &self.read {
+            Read::SignIns(t, _) => Some(&t.totals),
+            Read::Tables(_) => None,
+        }
+    }
+
+    /// Impacts of `wanted` that occur, for `--fail-on`.
+    pub fn found(&self, wanted: &[Impact]) -> Vec<Impact> {
+        wanted.iter().copied().filter(|i| self.rows.iter().any(|r| r.impact == *i)).collect()
+    }
+}
+
+/// Exports given are all activity tables (`Some(true)`), all logs
+/// (`Some(false)`), or a mix (an error).
+fn activity_tables(source: &Source) -> Result<Option<Vec<PathBuf>>> {
+    let Source::Exports(paths) = source else { return Ok(None) };
+    let tables: Vec<bool> =
+        paths.iter().map(|p| p.is_file() && activity_table::looks_like_activity_table(p)).collect();
+    if !tables.is_empty() && tables.iter().all(|t| *t) {
+        Ok(Some(paths.clone()))
+    } else if tables.iter().any(|t| *t) {
+        bail!("the inputs mix activity tables and raw sign-in logs: replay one kind at a time");
+    } else {
+        Ok(None)
+    }
+}
+
+fn read_tables(paths: &[PathBuf]) -> Result<(GroupBy, Vec<crate::model::ActivityRow>)> {
+    let mut rows = Vec::new();
+    let mut grain = None;
+    for p in paths {
+        let (by, r) = activity_table::read(p)?;
+        if grain.is_some_and(|g| g != by) {
+            bail!(
+                "{}: the activity tables have different grains (--by); replay one grain at a time",
+                p.display()
+            );
+        }
+        grain = Some(by);
+        rows.extend(r);
+    }
+    Ok((grain.unwrap_or(GroupBy::User), rows))
+}
+
+/// Rebuilds the current policy back through the audit trail.
+fn history(
+    plan: &ReplayPlan,
+    current: &Policy,
+    notes: Notes<'_>,
+    rejects: Rejects<'_>,
+) -> Result<Option<History>> {
+    if plan.audit.is_empty() {
+        return Ok(None);
+    }
+    let (changes, stats) = Source::Exports(plan.audit.clone()).read_changes(&plan.activity.read, rejects)?;
+    let history = reconstruct(current, &changes);
+    let starts = history.epochs.iter().filter(|e| e.from.is_some()).count();
+    let unknown = history.epochs.iter().filter(|e| !e.unknown.is_empty()).count();
+    notes(&format!(
+        "audit: {} policy change(s) in {} audit record(s); the current policy rebuilt for {} epoch(s){}",
+        starts,
+        stats.records_read,
+        history.epochs.len(),
+        if unknown > 0 {
+            format!(", {unknown} of them only in part (see `xtenant timeline --policy`)")
+        } else {
+            String::new()
+        }
+    ));
+    Ok(Some(history))
+}
+
+/// Replays the plan. Notes: policy warnings and what the audit trail gave.
+pub fn replay(plan: &ReplayPlan, notes: Notes<'_>, mut rejects: Rejects<'_>) -> Result<ReplayRun> {
+    let proposed = policy(&plan.proposed, notes)?;
+    let current = plan.current.as_deref().map(|p| policy(p, notes)).transpose()?;
+    let history = match &current {
+        Some(cur) => history(plan, cur, notes, super::again(&mut rejects))?,
+        None => None,
+    };
+    let directory = Directory::load(&plan.directory)?;
+    let (by, rows, read, tenant) = match activity_tables(&plan.activity.source)? {
+        Some(paths) => {
+            if !plan.activity.window.is_open() || !plan.audit.is_empty() {
+                bail!("--since, --until and --audit need raw sign-in logs: an activity table has no per-sign-in times");
+            }
+            let (by, rows) = read_tables(&paths)?;
+            notes(&format!("replaying {} activity group(s) from {} table(s)", rows.len(), paths.len()));
+            (by, rows, Read::Tables(paths.len()), plan.activity.tenant)
+        }
+        None => {
+            let starts =
+                history.as_ref().map_or_else(Vec::new, |h| h.epochs.iter().filter_map(|e| e.from).collect());
+            let (table, stats) = grouped(&plan.activity, starts, rejects, None::<fn(&SignIn)>)?;
+            let (by, tenant) = (table.by, table.tenant);
+            let rows = table.rows.clone();
+            (by, rows, Read::SignIns(Box::new(table), stats), tenant)
+        }
+    };
+    let inputs = Inputs {
+        current: current.as_ref(),
+        proposed: &proposed,
+        groups: directory.groups.as_ref(),
+        identities: directory.identities.as_ref(),
+        history: history.as_ref(),
+        apps: &directory.apps,
+        ca: &directory.ca,
+    };
+    let mut rows = replay_rows(rows, &inputs);
+    let new_findings = if plan.new_only {
+        let Source::Store(dir) = &plan.activity.source else { bail!("--new-only needs --store") };
+        let store = Store::open(dir)?;
+        let ids: Vec<String> =
+            rows.iter().filter(|r| r.impact != Impact::Unchanged).map(|r| r.finding_id()).collect();
+        let unseen = store.unseen_findings(ids.iter());
+        rows.retain(|r| r.impact != Impact::Unchanged && unseen.contains(&r.finding_id()));
+        Some(NewFindings { store, ids: unseen, total: ids.len() })
+    } else {
+        None
+    };
+    let totals = match &read {
+        Read::SignIns(t, _) => Some(&t.totals),
+        Read::Tables(_) => None,
+    };
+    let summary = summarize(&rows, totals, current.is_some());
+    Ok(ReplayRun {
+        by,
+        rows,
+        summary,
+        read,
+        tenant,
+        proposed,
+        current,
+        groups_supplied: directory.groups.is_some(),
+        identities_supplied: directory.identities.is_some(),
+        new_findings,
+    })
+}

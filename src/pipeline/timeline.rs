@@ -1,0 +1,98 @@
+//! `timeline`: each cross-tenant policy change in the audit log, what it
+//! changed, the policy before it (rebuilt from the one in force now), and
+//! the partner's sign-ins around it.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use chrono::Duration;
+
+use super::inputs::policy;
+use super::source::{ReadOptions, Source};
+use super::{Notes, Rejects};
+use crate::analysis::timeline::{ChangeRow, Join, TimelineRun};
+use crate::model::{Guid, Window};
+use crate::policy::change::PolicyChange;
+use crate::policy::history::{reconstruct, ChangeCheck};
+
+/// What to list.
+pub struct TimelinePlan {
+    /// Audit events (exports or a store).
+    pub audit: Source,
+    /// Sign-ins to join with each change: exports, the same store, or none.
+    pub signins: Option<Source>,
+    pub read: ReadOptions,
+    pub tenant: Option<Guid>,
+    /// The policy in force at the end of the audit window.
+    pub policy: Option<PathBuf>,
+    /// How far before and after each change to look, and the grace after it.
+    pub window: Duration,
+    pub grace: Duration,
+    /// Only changes in this period are listed.
+    pub period: Window,
+    /// Also failed attempts and events that change no access.
+    pub all: bool,
+}
+
+/// Our tenant: the one given, else the one the audit logs belong to.
+fn our_tenant(changes: &[PolicyChange], given: Option<Guid>) -> Result<Option<Guid>> {
+    let owners: BTreeSet<Guid> = changes.iter().filter_map(|c| c.owner).collect();
+    if given.is_none() && owners.len() > 1 {
+        let list: Vec<String> = owners.iter().map(Guid::to_string).collect();
+        bail!(
+            "the audit logs belong to {} tenants ({}); say which is ours with --tenant ID",
+            owners.len(),
+            list.join(", ")
+        );
+    }
+    Ok(given.or_else(|| owners.iter().next().copied()))
+}
+
+pub fn timeline(
+    plan: &TimelinePlan,
+    notes: Notes<'_>,
+    mut rejects: Rejects<'_>,
+) -> Result<(Vec<ChangeRow>, TimelineRun)> {
+    let policy = plan.policy.as_deref().map(|p| policy(p, notes)).transpose()?;
+    let (changes, audit) = plan.audit.read_changes(&plan.read, super::again(&mut rejects))?;
+    let ours = our_tenant(&changes, plan.tenant)?;
+    let history = policy.as_ref().map(|p| reconstruct(p, &changes));
+    let (effects, names, signins, joined) = match &plan.signins {
+        None => (vec![None; changes.len()], Default::default(), None, 0),
+        Some(source) => {
+            let mut join = Join::new(&changes, ours, plan.window, plan.grace);
+            let stats = source.read_signins(&plan.read, Window::default(), rejects, |s| join.add(&s))?;
+            let (names, joined) = (join.names(), join.joined);
+            (join.finish(), names, Some(stats), joined)
+        }
+    };
+    let keep = |c: &PolicyChange| {
+        (plan.all || (c.succeeded && c.kind.changes_access())) && plan.period.contains(c.time)
+    };
+    let checks: Vec<Option<ChangeCheck>> = match &history {
+        Some(h) => h.checks.iter().cloned().map(Some).collect(),
+        None => vec![None; changes.len()],
+    };
+    let rows = changes
+        .into_iter()
+        .zip(effects)
+        .zip(checks)
+        .filter(|((c, _), _)| keep(c))
+        .map(|((change, effect), check)| ChangeRow {
+            partner_name: change.partner().and_then(|p| names.get(&p).cloned()),
+            change,
+            effect,
+            check,
+        })
+        .collect();
+    let run = TimelineRun {
+        audit,
+        signins,
+        joined_sign_ins: joined,
+        policy: policy.map(|p| p.source),
+        window: plan.window,
+        grace: plan.grace,
+    };
+    Ok((rows, run))
+}

@@ -1,0 +1,194 @@
+//! `policy show`, `check` and `diff`, for people and machines.
+
+use serde_json::{json, Value};
+
+use super::style::paint;
+use super::{table, SCHEMA_VERSION};
+use crate::policy::diff::Change;
+use crate::policy::evaluate::targets_text;
+use crate::policy::load::to_combined_json;
+use crate::policy::model::{Policy, Section, TargetConfig};
+use crate::policy::resolve::{Effective, Sourced};
+use crate::policy::validate::{Problem, Severity};
+
+/// A policy in our combined format (`policy default`).
+pub fn combined(p: &Policy) -> Value {
+    to_combined_json(p)
+}
+
+fn sourced_json<T: serde::Serialize>(s: &Sourced<T>) -> Value {
+    json!({"value": s.value, "from": s.origin.as_str()})
+}
+
+fn effective_json(e: &Effective) -> Value {
+    let mut sections = serde_json::Map::new();
+    for s in Section::ALL {
+        let x = e.section(s);
+        let half = |c: &Sourced<TargetConfig>| {
+            json!({"accessType": c.value.access_type.as_str(),
+                   "targets": c.value.targets.iter().map(|t| json!({"target": t.target, "targetType": t.target_type})).collect::<Vec<_>>(),
+                   "from": c.origin.as_str()})
+        };
+        sections.insert(
+            s.name().into(),
+            json!({"usersAndGroups": half(&x.users_and_groups), "applications": half(&x.applications)}),
+        );
+    }
+    json!({
+        "partner": e.partner.map(|g| g.to_string()),
+        "configured": e.configured,
+        "sections": sections,
+        "inboundTrust": {
+            "isMfaAccepted": sourced_json(&e.inbound_trust.is_mfa_accepted),
+            "isCompliantDeviceAccepted": sourced_json(&e.inbound_trust.is_compliant_device_accepted),
+            "isHybridAzureADJoinedDeviceAccepted": sourced_json(&e.inbound_trust.is_hybrid_joined_device_accepted),
+        },
+        "automaticUserConsentSettings": {
+            "inboundAllowed": sourced_json(&e.automatic_consent_inbound),
+            "outboundAllowed": sourced_json(&e.automatic_consent_outbound),
+        },
+        "isServiceProvider": e.is_service_provider,
+        "isInMultiTenantOrganization": e.is_in_multi_tenant_organization,
+        "cloud": e.cloud,
+        "notes": e.notes,
+    })
+}
+
+pub fn show_json(p: &Policy, effs: &[Effective]) -> Value {
+    json!({"schema_version": SCHEMA_VERSION, "allowedCloudEndpoints": p.allowed_cloud_endpoints,
+           "effective": effs.iter().map(effective_json).collect::<Vec<_>>()})
+}
+
+/// The settings that apply to each scope, a row per setting.
+pub fn show_text(effs: &[Effective], color: bool) -> String {
+    let mut rows = Vec::new();
+    for e in effs {
+        let who = match e.partner {
+            None => "default (any other tenant)".to_string(),
+            Some(g) if e.configured => g.to_string(),
+            Some(g) => format!("{g} (not configured)"),
+        };
+        let mut push = |setting: String, value: String, from: &str| {
+            rows.push(vec![who.clone(), setting, value, from.to_string()]);
+        };
+        for s in Section::ALL {
+            let x = e.section(s);
+            for (half, c) in [("usersAndGroups", &x.users_and_groups), ("applications", &x.applications)] {
+                push(
+                    format!("{}.{half}", s.name()),
+                    table::clip(
+                        &format!("{} [{}]", c.value.access_type.as_str(), targets_text(&c.value)),
+                        60,
+                    ),
+                    c.origin.as_str(),
+                );
+            }
+        }
+        for (name, f) in [
+            ("inboundTrust.isMfaAccepted", &e.inbound_trust.is_mfa_accepted),
+            ("inboundTrust.isCompliantDeviceAccepted", &e.inbound_trust.is_compliant_device_accepted),
+            (
+                "inboundTrust.isHybridAzureADJoinedDeviceAccepted",
+                &e.inbound_trust.is_hybrid_joined_device_accepted,
+            ),
+            ("automaticUserConsentSettings.inboundAllowed", &e.automatic_consent_inbound),
+            ("automaticUserConsentSettings.outboundAllowed", &e.automatic_consent_outbound),
+        ] {
+            push(name.into(), f.value.to_string(), f.origin.as_str());
+        }
+        if e.partner.is_some() {
+            push("isServiceProvider".into(), e.is_service_provider.to_string(), "partner");
+            push(
+                "isInMultiTenantOrganization".into(),
+                e.is_in_multi_tenant_organization.to_string(),
+                "partner",
+            );
+        }
+        for n in &e.notes {
+            push("note".into(), table::clip(n, 60), "");
+        }
+    }
+    settings_table(&["partner", "setting", "value", "from"], &rows, color)
+}
+
+/// Settings tables are wide by nature (setting paths): no width limit.
+fn settings_table(headers: &[&str], rows: &[Vec<String>], color: bool) -> String {
+    format!("{}\n", table::render_text(headers, rows, &[], 200, color))
+}
+
+/// Error and warning counts of a check.
+pub fn counts(problems: &[Problem]) -> (usize, usize) {
+    let errors = problems.iter().filter(|x| x.severity == Severity::Error).count();
+    (errors, problems.len() - errors)
+}
+
+pub fn check_json(p: &Policy, problems: &[Problem]) -> Value {
+    let (errors, warnings) = counts(problems);
+    json!({"schema_version": SCHEMA_VERSION, "policy": p.source,
+           "errors": errors, "warnings": warnings, "problems": problems})
+}
+
+pub fn check_text(p: &Policy, problems: &[Problem], color: bool) -> String {
+    let (errors, warnings) = counts(problems);
+    let mut text = String::new();
+    for x in problems {
+        let sev = match x.severity {
+            Severity::Error => paint(color, "31", "error"),
+            Severity::Warning => paint(color, "33", "warning"),
+        };
+        text.push_str(&format!("{sev}: {}: {}\n", x.at, x.message));
+    }
+    text.push_str(&format!("{}: {errors} error(s), {warnings} warning(s)\n", p.source));
+    text
+}
+
+pub fn diff_json(a: &Policy, b: &Policy, changes: &[Change]) -> Value {
+    json!({"schema_version": SCHEMA_VERSION, "current": a.source, "proposed": b.source, "changes": changes})
+}
+
+pub fn diff_markdown(a: &Policy, b: &Policy, changes: &[Change]) -> String {
+    let mut s = format!(
+        "### Cross-tenant access policy changes\n\n`{}` → `{}`: {} change(s)\n\n",
+        a.source,
+        b.source,
+        changes.len()
+    );
+    if !changes.is_empty() {
+        s.push_str("| partner | setting | before | after |\n|---|---|---|---|\n");
+        for c in changes {
+            let esc = |t: &str| t.replace('|', "\\|");
+            s.push_str(&format!(
+                "| {} | `{}` | {} ({}) | {} ({}) |\n",
+                c.partner,
+                c.setting,
+                esc(&c.before),
+                c.before_origin,
+                esc(&c.after),
+                c.after_origin
+            ));
+        }
+    }
+    s
+}
+
+pub fn diff_text(changes: &[Change], color: bool) -> String {
+    if changes.is_empty() {
+        return "no changes\n".into();
+    }
+    let rows: Vec<Vec<String>> = changes
+        .iter()
+        .map(|c| {
+            let mut p = super::activity::short(Some(&c.partner));
+            if matches!(c.partner_status, "added" | "removed") {
+                p = format!("{p} ({})", c.partner_status);
+            }
+            vec![
+                p,
+                c.setting.clone(),
+                table::clip(&format!("{} ({})", c.before, c.before_origin), 44),
+                table::clip(&format!("{} ({})", c.after, c.after_origin), 44),
+            ]
+        })
+        .collect();
+    settings_table(&["partner", "setting", "before", "after"], &rows, color)
+}

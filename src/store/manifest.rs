@@ -1,0 +1,51 @@
+//! `manifest.json`: the list of part files that make up the store, the
+//! only truth readers trust. Replaced atomically (temporary file, fsync,
+//! rename), so a run killed at any point leaves the previous one.
+
+use std::fs::{self, File};
+use std::io::Write;
+
+use anyhow::Result;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::Store;
+
+/// Bumped on any change to the files' columns or the manifest.
+pub const STORE_SCHEMA_VERSION: u32 = 2;
+pub(super) const MANIFEST: &str = "manifest.json";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PartFile {
+    /// Relative to the store.
+    pub path: String,
+    pub day: NaiveDate,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+pub struct Manifest {
+    pub kind: String,
+    pub schema_version: u32,
+    pub signins: Vec<PartFile>,
+    pub audit: Vec<PartFile>,
+    /// `replay --new-only`: finding ids already emitted.
+    #[serde(default)]
+    pub emitted_findings: Vec<String>,
+}
+
+impl Store {
+    pub(super) fn write_manifest(&self) -> Result<()> {
+        let tmp = self.dir.join(format!(".{MANIFEST}.tmp"));
+        let mut f = File::create(&tmp)?;
+        serde_json::to_writer_pretty(&mut f, &self.manifest)?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        fs::rename(&tmp, self.dir.join(MANIFEST))?;
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}

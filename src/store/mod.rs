@@ -1,0 +1,267 @@
+//! The history store: canonical cross-tenant sign-ins and audit events in
+//! Parquet files partitioned by day, so reports can reach back further
+//! than the 30 days Entra keeps.
+//!
+//! ```text
+//! STORE/
+//!   manifest.json                     what is in the store (the only truth)
+//!   signins/day=2026-11-19/part-<run>-<n>.parquet
+//!   audit/day=2026-11-19/part-<run>-<n>.parquet
+//!   .lock                             held (flock) by the one run writing
+//! ```
+//!
+//! Safe under failure: a run writes its part files under temporary names,
+//! renames them into place, and only then replaces the manifest
+//! (temporary file, fsync, rename). Readers read only the files the
+//! manifest lists, so a run killed at any point leaves the store as it was
+//! before the run; the next run deletes files no manifest lists. Runs that
+//! write are serialized by an advisory lock the operating system releases
+//! when the process dies. Each sign-in id is stored once: a run loads the
+//! ids of the days it touches and skips those already there.
+//! Schema: docs/store.md.
+
+//!
+//! The module, file by file: [`manifest`] (what the store holds, replaced
+//! atomically), [`lock`] (one writer at a time), [`schema`] (the Parquet
+//! columns of each table), [`reader`] (sign-ins and audit events back, by
+//! day), [`writer`] (one `store add` run), [`findings`] (finding ids
+//! already sent by `replay --new-only`).
+
+mod findings;
+mod lock;
+mod manifest;
+mod reader;
+mod schema;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use chrono::NaiveDate;
+use serde::Serialize;
+
+pub use lock::Lock;
+pub use manifest::{Manifest, PartFile, STORE_SCHEMA_VERSION};
+pub use writer::{Added, Writer};
+
+use manifest::MANIFEST;
+
+pub struct Store {
+    pub(crate) dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+#[derive(Copy, Clone, PartialEq)]
+enum Table {
+    SignIns,
+    Audit,
+}
+
+impl Table {
+    fn folder(self) -> &'static str {
+        match self {
+            Table::SignIns => "signins",
+            Table::Audit => "audit",
+        }
+    }
+}
+
+impl Store {
+    /// Opens an existing store; refuses a directory that is not one, or a
+    /// store of a newer schema.
+    pub fn open(dir: &Path) -> Result<Store> {
+        let path = dir.join(MANIFEST);
+        let text = fs::read_to_string(&path).with_context(|| {
+            format!(
+                "{}: not an xtenant store (no {MANIFEST}); create one with `xtenant store add --store {}`",
+                dir.display(),
+                dir.display()
+            )
+        })?;
+        let manifest: Manifest = serde_json::from_str(&text)
+            .with_context(|| format!("{}: unreadable manifest", path.display()))?;
+        if manifest.kind != "xtenant-store" {
+            bail!("{}: not an xtenant store manifest", path.display());
+        }
+        if manifest.schema_version > STORE_SCHEMA_VERSION {
+            bail!(
+                "{}: store schema version {} is newer than this xtenant reads ({STORE_SCHEMA_VERSION}); upgrade xtenant",
+                dir.display(),
+                manifest.schema_version
+            );
+        }
+        Ok(Store { dir: dir.to_path_buf(), manifest })
+    }
+
+    /// Opens the store, creating an empty one where there is none.
+    pub fn open_or_create(dir: &Path) -> Result<Store> {
+        if dir.join(MANIFEST).exists() {
+            return Store::open(dir);
+        }
+        if dir.exists() && fs::read_dir(dir)?.next().is_some() {
+            bail!(
+                "{}: the directory is not empty and holds no xtenant store; use a new directory",
+                dir.display()
+            );
+        }
+        fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+        let store = Store {
+            dir: dir.to_path_buf(),
+            manifest: Manifest {
+                kind: "xtenant-store".into(),
+                schema_version: STORE_SCHEMA_VERSION,
+                ..Manifest::default()
+            },
+        };
+        store.write_manifest()?;
+        Ok(store)
+    }
+
+    fn parts(&self, t: Table) -> &[PartFile] {
+        match t {
+            Table::SignIns => &self.manifest.signins,
+            Table::Audit => &self.manifest.audit,
+        }
+    }
+
+    /// Days covered, rows and bytes.
+    pub fn info(&self) -> Info {
+        let mut days: BTreeMap<NaiveDate, (u64, u64)> = BTreeMap::new();
+        for p in &self.manifest.signins {
+            let d = days.entry(p.day).or_default();
+            d.0 += p.rows;
+            d.1 += p.bytes;
+        }
+        Info {
+            schema_version: self.manifest.schema_version,
+            sign_in_rows: self.manifest.signins.iter().map(|p| p.rows).sum(),
+            audit_rows: self.manifest.audit.iter().map(|p| p.rows).sum(),
+            bytes: self.manifest.signins.iter().chain(&self.manifest.audit).map(|p| p.bytes).sum(),
+            files: (self.manifest.signins.len() + self.manifest.audit.len()) as u64,
+            first_day: days.keys().next().copied(),
+            last_day: days.keys().next_back().copied(),
+            days: days.into_iter().map(|(d, (rows, bytes))| DayInfo { day: d, rows, bytes }).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Info {
+    pub schema_version: u32,
+    pub sign_in_rows: u64,
+    pub audit_rows: u64,
+    pub bytes: u64,
+    pub files: u64,
+    pub first_day: Option<NaiveDate>,
+    pub last_day: Option<NaiveDate>,
+    pub days: Vec<DayInfo>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DayInfo {
+    pub day: NaiveDate,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::schema::{signins_frame, signins_from};
+    use super::*;
+    use crate::model::{AccessType, CaStatus, Clause, Device, EventType, Evidence, Guid, SignIn, UserType};
+
+    fn signin(id: &str, at: &str) -> SignIn {
+        SignIn {
+            id: id.into(),
+            time: at.parse().unwrap(),
+            event_type: EventType::NonInteractive,
+            user_id: Some("u1".into()),
+            user_principal_name: Some("a@b.example".into()),
+            user_type: UserType::Guest,
+            home_tenant: Some(Guid(1)),
+            home_tenant_name: Some("Alpha".into()),
+            resource_tenant: Some(Guid(2)),
+            log_tenant: Some(Guid(2)),
+            access_type: AccessType::B2bDirectConnect,
+            app_id: Some("app".into()),
+            app_name: None,
+            app_owner_tenant: Some(Guid(3)),
+            resource_id: None,
+            resource_name: Some("res".into()),
+            resource_owner_tenant: None,
+            error_code: 500213,
+            ca_status: CaStatus::NotApplied,
+            token_issuer_type: Some("AzureAD".into()),
+            evidence: Evidence {
+                mfa_required: true,
+                ca_details: true,
+                clauses: vec![Clause::parse("-:compliantDevice+mfa").unwrap()],
+                ..Evidence::default()
+            },
+            device: Device { compliant: Some(true), managed: None, trust_type: None },
+        }
+    }
+
+    #[test]
+    fn sign_ins_round_trip_through_parquet_and_dedup_across_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s");
+        let a = signin("1", "2026-11-19T10:00:00.123Z");
+        let b = signin("2", "2026-11-20T10:00:00Z");
+        let mut store = Store::open_or_create(&root).unwrap();
+        let mut w = Writer::begin(&mut store).unwrap();
+        w.add_signin(a.clone()).unwrap();
+        w.add_signin(b.clone()).unwrap();
+        w.add_signin(a.clone()).unwrap();
+        let added = w.commit().unwrap();
+        assert_eq!((added.sign_ins_added, added.sign_ins_already_stored), (2, 1));
+        let mut store = Store::open(&root).unwrap();
+        let mut w = Writer::begin(&mut store).unwrap();
+        w.add_signin(b.clone()).unwrap();
+        assert_eq!(w.commit().unwrap().sign_ins_added, 0);
+        let mut back = vec![];
+        Store::open(&root).unwrap().read_signins(None, None, |s| back.push(s)).unwrap();
+        assert_eq!(back, [a.clone(), b]);
+        let since = "2026-11-20T00:00:00Z".parse().ok();
+        let mut later = vec![];
+        Store::open(&root).unwrap().read_signins(since, None, |s| later.push(s.id)).unwrap();
+        assert_eq!(later, ["2"]);
+        assert_eq!(Store::open(&root).unwrap().info().days.len(), 2);
+    }
+
+    #[test]
+    fn version_1_part_files_without_owners_or_clauses_still_read() {
+        let a = signin("1", "2026-11-19T10:00:00Z");
+        let v1 = signins_frame(std::slice::from_ref(&a)).unwrap().drop_many([
+            "app_owner_tenant_id",
+            "resource_owner_tenant_id",
+            "grant_clauses",
+        ]);
+        let back = signins_from(&v1).unwrap();
+        assert_eq!(back[0].app_owner_tenant, None);
+        assert!(back[0].evidence.clauses.is_empty());
+        assert_eq!(back[0].evidence.mfa_required, a.evidence.mfa_required);
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_or_create(dir.path()).unwrap();
+        let other = Store::open(dir.path()).unwrap();
+        let _w = Writer::begin(&mut store).unwrap();
+        let e = other.lock().err().unwrap().to_string();
+        assert!(e.contains("another xtenant run is writing"), "{e}");
+    }
+
+    #[test]
+    fn newer_schemas_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_or_create(dir.path()).unwrap();
+        store.manifest.schema_version = STORE_SCHEMA_VERSION + 1;
+        store.write_manifest().unwrap();
+        let e = Store::open(dir.path()).err().unwrap().to_string();
+        assert!(e.contains("newer than this xtenant reads"), "{e}");
+    }
+}

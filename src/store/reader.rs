@@ -1,0 +1,87 @@
+//! Reading back: sign-ins and audit events of the days asked for, and the
+//! ids a day already holds (for dedup on write).
+
+use std::collections::HashSet;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::schema::{id_hash, read_parquet, signins_from};
+use super::{PartFile, Store, Table};
+use crate::model::{AuditEvent, SignIn};
+
+impl Store {
+    /// Ids already stored for `day`, hashed: 16 bytes each whatever the
+    /// id's length, so a month of a large tenant's ids fits in memory.
+    pub(super) fn ids_of_day(&self, t: Table, day: NaiveDate) -> Result<HashSet<u128>> {
+        let mut ids = HashSet::new();
+        for p in self.parts(t).iter().filter(|p| p.day == day) {
+            let df = read_parquet(&self.dir.join(&p.path), Some(vec!["id".into()]))?;
+            for id in df.column("id")?.str()?.iter().flatten() {
+                ids.insert(id_hash(id));
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Reads the stored sign-ins of days in `[since, until)`, in day order.
+    pub fn read_signins(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        mut sink: impl FnMut(SignIn),
+    ) -> Result<u64> {
+        let mut n = 0;
+        for p in self.selected(Table::SignIns, since, until) {
+            let path = self.dir.join(&p.path);
+            let df = read_parquet(&path, None)?;
+            for s in
+                signins_from(&df).with_context(|| format!("{}: not a sign-in part file", path.display()))?
+            {
+                if since.is_none_or(|x| s.time >= x) && until.is_none_or(|x| s.time < x) {
+                    n += 1;
+                    sink(s);
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Reads the stored audit events of days in `[since, until)`.
+    pub fn read_audit(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Vec<AuditEvent>> {
+        let mut out = vec![];
+        for p in self.selected(Table::Audit, since, until) {
+            let path = self.dir.join(&p.path);
+            let df = read_parquet(&path, Some(vec!["event".into()]))?;
+            for text in df.column("event")?.str()?.iter().flatten() {
+                let e: AuditEvent = serde_json::from_str(text)
+                    .with_context(|| format!("{}: an unreadable audit event", path.display()))?;
+                if since.is_none_or(|x| e.time >= x) && until.is_none_or(|x| e.time < x) {
+                    out.push(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn selected(
+        &self,
+        t: Table,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Vec<&PartFile> {
+        let mut v: Vec<&PartFile> = self
+            .parts(t)
+            .iter()
+            .filter(|p| {
+                since.is_none_or(|s| p.day >= s.date_naive()) && until.is_none_or(|u| p.day <= u.date_naive())
+            })
+            .collect();
+        v.sort_by(|a, b| (a.day, &a.path).cmp(&(b.day, &b.path)));
+        v
+    }
+}
