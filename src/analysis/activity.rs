@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 pub use crate::model::activity::{ActivityRow, Counters, GroupBy, Name, Totals};
 pub use crate::model::Direction;
-use crate::model::{AccessType, Guid, SignIn, UserType};
+use crate::model::{AccessType, Guid, SignIn, UserType, Window};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key {
@@ -107,8 +107,7 @@ pub struct Activity {
     tenants: Vec<Guid>,
     tenant_index: HashMap<Guid, u32>,
     log_tenants: BTreeSet<Guid>,
-    since: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
+    window: Window,
     /// Start times of policy epochs after the first, in order.
     epoch_starts: Vec<DateTime<Utc>>,
     /// Tenants present on every cross-tenant sign-in so far (at most two).
@@ -132,9 +131,9 @@ impl Activity {
         Self::default()
     }
 
-    /// Keeps only sign-ins at or after `since` and before `until`.
-    pub fn with_window(since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Self {
-        Activity { since, until, ..Self::default() }
+    /// Keeps only sign-ins in `window`; the others are counted.
+    pub fn with_window(window: Window) -> Self {
+        Activity { window, ..Self::default() }
     }
 
     /// Also counts each group per policy epoch ([`ActivityRow::by_epoch`]):
@@ -149,7 +148,7 @@ impl Activity {
 
     pub fn add(&mut self, s: SignIn) {
         let t = &mut self.totals;
-        if self.since.is_some_and(|x| s.time < x) || self.until.is_some_and(|x| s.time >= x) {
+        if !self.window.contains(s.time) {
             t.outside_window += 1;
             return;
         }
@@ -278,13 +277,9 @@ impl Activity {
         let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
         for (k, c) in std::mem::take(&mut self.groups) {
             let (home, resource) = (self.tenants[k.home as usize], self.tenants[k.resource as usize]);
-            let (direction, partner) = match tenant {
-                Some(t) if home == t => (Direction::Outbound, resource),
-                Some(t) if resource == t => (Direction::Inbound, home),
-                _ => {
-                    totals.other_tenants += c.sign_ins;
-                    continue;
-                }
+            let Some((direction, partner)) = tenant.and_then(|t| Direction::of(t, home, resource)) else {
+                totals.other_tenants += c.sign_ins;
+                continue;
             };
             let out = GroupKeyOut {
                 direction,

@@ -5,6 +5,6 @@
 //! inputs; the pipeline feeds them, the render layer shows them.
 
 pub mod activity;
-pub mod overview;
+pub(crate) mod overview;
 pub mod replay;
-pub mod timeline;
+pub(crate) mod timeline;

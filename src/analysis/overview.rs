@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use super::activity::ActivityTable;
 use super::replay::Summary;
 use crate::model::codes::is_policy_block;
-use crate::model::{rfc3339, Direction, Guid, SignIn};
+use crate::model::{rfc3339, Direction, Guid, SignIn, Window};
 use crate::policy::Policy;
 
 #[derive(Default, Clone, Copy)]
@@ -24,15 +24,14 @@ struct DayCount {
 /// each tenant pair was first seen at all (for "new partners").
 #[derive(Default)]
 pub struct Daily {
-    since: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
+    period: Window,
     days: HashMap<(NaiveDate, Guid, Guid), DayCount>,
     first_seen: HashMap<(Guid, Guid), DateTime<Utc>>,
 }
 
 impl Daily {
-    pub fn new(since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Daily {
-        Daily { since, until, ..Daily::default() }
+    pub fn new(period: Window) -> Daily {
+        Daily { period, ..Daily::default() }
     }
 
     pub fn add(&mut self, s: &SignIn) {
@@ -42,7 +41,7 @@ impl Daily {
         }
         let f = self.first_seen.entry((h, r)).or_insert(s.time);
         *f = (*f).min(s.time);
-        if self.since.is_some_and(|x| s.time < x) || self.until.is_some_and(|x| s.time >= x) {
+        if !self.period.contains(s.time) {
             return;
         }
         let d = self.days.entry((s.time.date_naive(), h, r)).or_default();
@@ -187,11 +186,7 @@ impl Overview {
 
         // Daily series: the six busiest partners and the rest.
         let ours = report.tenant;
-        let side = |h: Guid, r: Guid| match ours {
-            Some(t) if h == t => Some((Direction::Outbound, r)),
-            Some(t) if r == t => Some((Direction::Inbound, h)),
-            _ => None,
-        };
+        let side = |h: Guid, r: Guid| ours.and_then(|t| Direction::of(t, h, r));
         let mut days: Vec<NaiveDate> =
             daily.days.keys().map(|k| k.0).collect::<BTreeSet<_>>().into_iter().collect();
         if let (Some(a), Some(b)) = (days.first().copied(), days.last().copied()) {

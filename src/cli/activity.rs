@@ -13,7 +13,7 @@ use crate::pipeline::activity::{activity, ActivityPlan};
 use crate::render::{self, table};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// Aligned text for people (ids shortened).
     #[default]
     Table,
@@ -32,7 +32,7 @@ Examples:
   xtenant activity samples/signins/
   xtenant activity --by tenant exports/*.json.gz
   xtenant activity --format csv -o activity.csv --skip-invalid --rejects bad.ndjson logs/")]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     input: InputArgs,
     /// The grain of the rows: `user` (partner, app, resource, user), `app`
@@ -46,7 +46,7 @@ pub struct Args {
     output: OutputArgs,
 }
 
-pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
+pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let plan = ActivityPlan {
         source: args.input.source(),
         read: args.input.read.options(g),

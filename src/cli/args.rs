@@ -17,21 +17,21 @@ use crate::render::Output;
 
 /// Where to read sign-ins from: exports or a store, in a period.
 #[derive(Args, Debug, Clone)]
-pub struct InputArgs {
+pub(crate) struct InputArgs {
     /// Sign-in exports: files, directories (read recursively) or `-` for
     /// stdin. Any format, gzip or not; detected from the content.
     #[arg(value_name = "PATH", required_unless_present = "store", conflicts_with = "store")]
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     #[command(flatten)]
-    pub store: StoreArg,
+    pub(crate) store: StoreArg,
     #[command(flatten)]
-    pub period: PeriodArgs,
+    pub(crate) period: PeriodArgs,
     #[command(flatten)]
-    pub read: ReadArgs,
+    pub(crate) read: ReadArgs,
 }
 
 impl InputArgs {
-    pub fn source(&self) -> Source {
+    pub(crate) fn source(&self) -> Source {
         match &self.store.store {
             Some(dir) => Source::Store(dir.clone()),
             None => Source::Exports(self.paths.clone()),
@@ -41,54 +41,54 @@ impl InputArgs {
 
 /// `--store`: read from a history store instead of exports.
 #[derive(Args, Debug, Clone)]
-pub struct StoreArg {
+pub(crate) struct StoreArg {
     /// Read from a history store (`xtenant store add`) instead of exports.
     #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
+    pub(crate) store: Option<PathBuf>,
 }
 
 /// `--since` / `--until`: the period a command looks at.
 #[derive(Args, Debug, Clone, Copy)]
-pub struct PeriodArgs {
+pub(crate) struct PeriodArgs {
     /// Only what happened at or after this time: 2026-11-01, an RFC 3339 time, or 30d / 12h ago.
     #[arg(long, value_name = "WHEN", value_parser = parse_when)]
-    pub since: Option<DateTime<Utc>>,
+    pub(crate) since: Option<DateTime<Utc>>,
     /// Only what happened before this time (same forms as --since).
     #[arg(long, value_name = "WHEN", value_parser = parse_when)]
-    pub until: Option<DateTime<Utc>>,
+    pub(crate) until: Option<DateTime<Utc>>,
 }
 
 impl PeriodArgs {
-    pub fn window(&self) -> Window {
+    pub(crate) fn window(&self) -> Window {
         Window::new(self.since, self.until)
     }
 }
 
 /// How to read inputs, whatever they hold.
 #[derive(Args, Debug, Clone)]
-pub struct ReadArgs {
+pub(crate) struct ReadArgs {
     /// Our tenant id. Without it, it is inferred from the logs (their own
     /// tenant id, else the one tenant on every cross-tenant sign-in).
     #[arg(long, value_name = "ID", value_parser = parse_guid)]
-    pub tenant: Option<Guid>,
+    pub(crate) tenant: Option<Guid>,
     /// Read every input as this format instead of detecting it.
     #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
-    pub input_format: InputFormat,
+    pub(crate) input_format: InputFormat,
     /// How to read dates like 03/04/2024 in CSV exports.
     #[arg(long, value_enum, default_value_t = DateOrder::Auto)]
-    pub date_order: DateOrder,
+    pub(crate) date_order: DateOrder,
     /// Skip malformed records (counted in the summary) instead of stopping
     /// at the first one.
     #[arg(long)]
-    pub skip_invalid: bool,
+    pub(crate) skip_invalid: bool,
     /// Write skipped records to FILE as NDJSON (file, line, record, field,
     /// error and the raw text). Implies --skip-invalid.
     #[arg(long, value_name = "FILE")]
-    pub rejects: Option<PathBuf>,
+    pub(crate) rejects: Option<PathBuf>,
 }
 
 impl ReadArgs {
-    pub fn options(&self, g: &Global) -> ReadOptions {
+    pub(crate) fn options(&self, g: &Global) -> ReadOptions {
         ReadOptions {
             format: self.input_format,
             date_order: self.date_order,
@@ -98,62 +98,63 @@ impl ReadArgs {
     }
 
     /// The file `--rejects` names, opened for an atomic write.
-    pub fn rejects_output(&self) -> Result<Option<Output>> {
+    pub(crate) fn rejects_output(&self) -> Result<Option<Output>> {
         self.rejects.as_deref().map(|p| Output::create(Some(p))).transpose()
     }
 }
 
 /// The help of every `-o`.
-pub const OUTPUT_HELP: &str = "Write to FILE instead of stdout, atomically (all or nothing); `-` is stdout";
+pub(crate) const OUTPUT_HELP: &str =
+    "Write to FILE instead of stdout, atomically (all or nothing); `-` is stdout";
 
 /// `-o`: where a command writes.
 #[derive(Args, Debug, Clone)]
-pub struct OutputArgs {
+pub(crate) struct OutputArgs {
     #[arg(short, long, value_name = "FILE", help = OUTPUT_HELP)]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
 }
 
 impl OutputArgs {
-    pub fn create(&self) -> Result<Output> {
+    pub(crate) fn create(&self) -> Result<Output> {
         Output::create(self.output.as_deref())
     }
 }
 
 /// `--window` / `--grace`: how sign-ins are joined with a policy change.
 #[derive(Args, Debug, Clone, Copy)]
-pub struct ChangeWindowArgs {
+pub(crate) struct ChangeWindowArgs {
     /// How far before and after each policy change to compare sign-ins: 24h, 7d, 90m.
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
-    pub window: Duration,
+    pub(crate) window: Duration,
     /// Settings take time to apply: the window after a change is stretched by this.
     #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = parse_duration)]
-    pub grace: Duration,
+    pub(crate) grace: Duration,
 }
 
 /// What evaluation may need from the directory and Conditional Access.
 #[derive(Args, Debug, Clone)]
-pub struct DirectoryArgs {
+pub(crate) struct DirectoryArgs {
     /// Group memberships: CSV `group_id,member_id`, or Graph transitiveMembers JSON
     /// per group (a file or a folder). Repeatable.
     #[arg(long, value_name = "FILE")]
-    pub groups: Vec<PathBuf>,
+    pub(crate) groups: Vec<PathBuf>,
     /// Guests' home-tenant ids: CSV `local_user_id` or `user_principal_name`, `home_user_id`.
     #[arg(long, value_name = "FILE")]
-    pub identities: Option<PathBuf>,
+    pub(crate) identities: Option<PathBuf>,
     /// Conditional Access policies (`GET /identity/conditionalAccess/policies`, or
     /// `Get-MgIdentityConditionalAccessPolicy | ConvertTo-Json -Depth 10`), and custom
     /// authentication strengths: each policy's grant operator (all or one of its
     /// controls) and strength, which sign-in logs do not carry. File or folder; repeatable.
     #[arg(long, value_name = "PATH")]
-    pub ca_policies: Vec<PathBuf>,
+    pub(crate) ca_policies: Vec<PathBuf>,
     /// Add or override which apps `Office365` and `AllMicrosoftApps` stand for: CSV
     /// `keyword,app_id`, keyword `Office365`, `AllMicrosoftApps` or `None` (not Microsoft).
     #[arg(long, value_name = "FILE")]
-    pub app_table: Option<PathBuf>,
+    pub(crate) app_table: Option<PathBuf>,
 }
 
 impl DirectoryArgs {
-    pub fn paths(&self) -> DirectoryPaths {
+    pub(crate) fn paths(&self) -> DirectoryPaths {
         DirectoryPaths {
             groups: self.groups.clone(),
             identities: self.identities.clone(),
@@ -163,13 +164,13 @@ impl DirectoryArgs {
     }
 }
 
-pub fn parse_guid(s: &str) -> Result<Guid, String> {
+pub(crate) fn parse_guid(s: &str) -> Result<Guid, String> {
     Guid::parse(s)
         .ok_or_else(|| format!("`{s}` is not a tenant id (a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47)"))
 }
 
 /// `2026-11-01`, RFC 3339, or `30d` / `12h` before now.
-pub fn parse_when(s: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_when(s: &str) -> Result<DateTime<Utc>, String> {
     let t = s.trim();
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return Ok(d.with_timezone(&Utc));
@@ -193,7 +194,7 @@ pub fn parse_when(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 /// `24h`, `7d`, `90m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let (n, unit) = t.split_at(t.len().saturating_sub(1));
     let usage = || format!("`{s}`: use a duration like 24h, 7d or 90m");

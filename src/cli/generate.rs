@@ -19,7 +19,7 @@ Examples:
   xtenant generate --count 300 --format portal-csv -o InteractiveSignIns_sample.csv
   xtenant generate --count 500000 --format graph-ndjson --partners 300 | gzip > big.ndjson.gz
   xtenant generate --audit graph -o directoryAudits.json        (the scenario's policy changes)")]
-pub struct Args {
+pub(crate) struct Args {
     /// How many sign-ins.
     #[arg(long, default_value_t = 1000)]
     count: u64,
@@ -46,7 +46,7 @@ pub struct Args {
     groups_out: Option<PathBuf>,
 }
 
-pub fn run(args: Args, _g: &Global) -> Result<ExitCode> {
+pub(crate) fn run(args: Args, _g: &Global) -> Result<ExitCode> {
     let plan = GeneratePlan {
         count: args.count,
         format: args.format,

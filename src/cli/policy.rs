@@ -27,7 +27,7 @@ Examples:
 Getting the policy from a tenant (Microsoft Graph PowerShell, Policy.Read.All):
   Get-MgPolicyCrossTenantAccessPolicyDefault | ConvertTo-Json -Depth 10 > default.json
   Get-MgPolicyCrossTenantAccessPolicyPartner -All | ConvertTo-Json -Depth 10 > partners.json")]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     command: PolicyCommand,
 }
@@ -92,8 +92,7 @@ enum DiffFormat {
     Markdown,
 }
 
-pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
-    let notes = |l: &str| g.note(l);
+pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     match args.command {
         PolicyCommand::Default { output } => {
             let mut out = output.create()?;
@@ -102,55 +101,74 @@ pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         PolicyCommand::Show { policy, partner, format, output } => {
-            let scope = match partner.as_deref() {
-                Some("default") => Scope::Default,
-                Some(id) => Scope::Partner(parse_guid(id).map_err(anyhow::Error::msg)?),
-                None => Scope::All,
-            };
-            let (p, effs) = show(&policy, scope, &notes)?;
-            let mut out = output.create()?;
-            match format {
-                ShowFormat::Json => render::write_json(&mut out, &render::policy::show_json(&p, &effs))?,
-                ShowFormat::Table => {
-                    let text = render::policy::show_text(&effs, g.color_for(&out));
-                    std::io::Write::write_all(&mut out, text.as_bytes())?
-                }
-            }
-            out.commit()?;
-            Ok(ExitCode::SUCCESS)
+            run_show(&policy, partner, format, &output, g)
         }
-        PolicyCommand::Check { policy, format } => {
-            let (p, problems) = check(&policy)?;
-            let mut out = Output::create(None)?;
-            match format {
-                ShowFormat::Json => render::write_json(&mut out, &render::policy::check_json(&p, &problems))?,
-                ShowFormat::Table => {
-                    let text = render::policy::check_text(&p, &problems, g.color_for(&out));
-                    std::io::Write::write_all(&mut out, text.as_bytes())?
-                }
-            }
-            out.commit()?;
-            let (errors, _) = render::policy::counts(&problems);
-            Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
-        }
+        PolicyCommand::Check { policy, format } => run_check(&policy, format, g),
         PolicyCommand::Diff { current, proposed, format, output } => {
-            let (a, b, changes) = diff(&current, &proposed, &notes)?;
-            let mut out = output.create()?;
-            match format {
-                DiffFormat::Json => {
-                    render::write_json(&mut out, &render::policy::diff_json(&a, &b, &changes))?
-                }
-                DiffFormat::Markdown => std::io::Write::write_all(
-                    &mut out,
-                    render::policy::diff_markdown(&a, &b, &changes).as_bytes(),
-                )?,
-                DiffFormat::Table => {
-                    let text = render::policy::diff_text(&changes, g.color_for(&out));
-                    std::io::Write::write_all(&mut out, text.as_bytes())?
-                }
-            }
-            out.commit()?;
-            Ok(ExitCode::SUCCESS)
+            run_diff(&current, &proposed, format, &output, g)
         }
     }
+}
+
+fn run_show(
+    policy: &std::path::Path,
+    partner: Option<String>,
+    format: ShowFormat,
+    output: &OutputArgs,
+    g: &Global,
+) -> Result<ExitCode> {
+    let scope = match partner.as_deref() {
+        Some("default") => Scope::Default,
+        Some(id) => Scope::Partner(parse_guid(id).map_err(anyhow::Error::msg)?),
+        None => Scope::All,
+    };
+    let (p, effs) = show(policy, scope, &|l| g.note(l))?;
+    let mut out = output.create()?;
+    match format {
+        ShowFormat::Json => render::write_json(&mut out, &render::policy::show_json(&p, &effs))?,
+        ShowFormat::Table => {
+            let text = render::policy::show_text(&effs, g.color_for(&out));
+            std::io::Write::write_all(&mut out, text.as_bytes())?
+        }
+    }
+    out.commit()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_check(policy: &std::path::Path, format: ShowFormat, g: &Global) -> Result<ExitCode> {
+    let (p, problems) = check(policy)?;
+    let mut out = Output::create(None)?;
+    match format {
+        ShowFormat::Json => render::write_json(&mut out, &render::policy::check_json(&p, &problems))?,
+        ShowFormat::Table => {
+            let text = render::policy::check_text(&p, &problems, g.color_for(&out));
+            std::io::Write::write_all(&mut out, text.as_bytes())?
+        }
+    }
+    out.commit()?;
+    let (errors, _) = render::policy::counts(&problems);
+    Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn run_diff(
+    current: &std::path::Path,
+    proposed: &std::path::Path,
+    format: DiffFormat,
+    output: &OutputArgs,
+    g: &Global,
+) -> Result<ExitCode> {
+    let (a, b, changes) = diff(current, proposed, &|l| g.note(l))?;
+    let mut out = output.create()?;
+    match format {
+        DiffFormat::Json => render::write_json(&mut out, &render::policy::diff_json(&a, &b, &changes))?,
+        DiffFormat::Markdown => {
+            std::io::Write::write_all(&mut out, render::policy::diff_markdown(&a, &b, &changes).as_bytes())?
+        }
+        DiffFormat::Table => {
+            let text = render::policy::diff_text(&changes, g.color_for(&out));
+            std::io::Write::write_all(&mut out, text.as_bytes())?
+        }
+    }
+    out.commit()?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,7 @@ use crate::pipeline::replay::{replay, Read, ReplayPlan, ReplayRun};
 use crate::render::{self, table, Output};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// Text for people: a summary, then the findings with their reasons.
     #[default]
     Table,
@@ -45,7 +45,7 @@ Examples:
   xtenant replay --proposed p.json --current c.json --ca-policies ca.json logs/   (grant operators, strengths)
 
 PATH may also be an activity table written by `xtenant activity --format csv|ndjson`.")]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     input: InputArgs,
     /// The policy you plan to apply (file or folder, any layout `policy show` reads).
@@ -83,7 +83,7 @@ pub struct Args {
     all: bool,
 }
 
-pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
+pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let plan = ReplayPlan {
         activity: ActivityPlan {
             source: args.input.source(),
@@ -138,7 +138,7 @@ fn write(run: &ReplayRun, format: Format, all: bool, out: &mut Output, g: &Globa
                     "cross_tenant_sign_ins": t.totals.cross_tenant, "duplicates_dropped": t.totals.duplicates_dropped,
                     "outside_window": t.totals.outside_window,
                 }),
-                Read::Tables(_) => serde_json::Value::Null,
+                Read::Tables => serde_json::Value::Null,
             };
             let about = json!({
                 "proposed": run.proposed.source,

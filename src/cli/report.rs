@@ -15,7 +15,7 @@ use crate::pipeline::source::Source;
 use crate::render::{self, Output};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// One self-contained page: inline CSS and SVG charts, no script.
     Html,
     /// The same sections, for tickets and wikis.
@@ -33,7 +33,7 @@ Examples:
 The period is --since to --until (default: everything read). \"New partners\" are
 those whose first sign-in in all the data read falls in the period: with a store,
 give --since so the days before it count as history.")]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     input: InputArgs,
     /// The policy in force: lists idle partner configurations and partners on the default.
@@ -57,7 +57,7 @@ pub struct Args {
     output: PathBuf,
 }
 
-pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
+pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let markdown_name = args
         .output
         .extension()

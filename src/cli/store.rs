@@ -13,7 +13,7 @@ use crate::pipeline::store::{add, info};
 use crate::render::{self, Output};
 
 #[derive(clap::Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Append exports to a store (created if missing), keeping one copy of each sign-in.
     #[command(after_help = "\
 Examples:
@@ -29,7 +29,7 @@ the store as it was; two runs at once: the second stops with a message.")]
 }
 
 #[derive(clap::Args, Debug)]
-pub struct AddArgs {
+pub(crate) struct AddArgs {
     /// The store directory.
     #[arg(long, value_name = "DIR")]
     store: PathBuf,
@@ -44,7 +44,7 @@ pub struct AddArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct InfoArgs {
+pub(crate) struct InfoArgs {
     /// The store directory.
     #[arg(long, value_name = "DIR")]
     store: PathBuf,
@@ -54,14 +54,14 @@ pub struct InfoArgs {
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum InfoFormat {
+pub(crate) enum InfoFormat {
     /// A few lines for people.
     Table,
     /// One document for scripts.
     Json,
 }
 
-pub fn run(c: Command, g: &Global) -> Result<ExitCode> {
+pub(crate) fn run(c: Command, g: &Global) -> Result<ExitCode> {
     match c {
         Command::Add(a) => run_add(a, g),
         Command::Info(a) => run_info(a),

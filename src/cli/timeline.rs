@@ -13,7 +13,7 @@ use crate::pipeline::timeline::{timeline, TimelinePlan};
 use crate::render;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// A block per change for people.
     #[default]
     Table,
@@ -39,7 +39,7 @@ Examples:
 The policy given to --policy is the one in force at the end of the audit window
 (`xtenant policy show` of today's export); earlier states are rebuilt from the
 old values each audit record carries. --since/--until pick the changes listed.")]
-pub struct Args {
+pub(crate) struct Args {
     /// Audit log exports: Graph directoryAudits (page, array, NDJSON), the
     /// diagnostic-settings AuditLogs stream, Log Analytics AuditLogs (JSON or
     /// CSV), the unified audit log (Management API JSON, Purview CSV); files,
@@ -73,7 +73,7 @@ pub struct Args {
     output: OutputArgs,
 }
 
-pub fn run(args: Args, g: &Global) -> Result<ExitCode> {
+pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let audit = match &args.store.store {
         Some(dir) => Source::Store(dir.clone()),
         None => Source::Exports(args.paths.clone()),

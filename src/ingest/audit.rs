@@ -18,8 +18,8 @@ use serde_json::{Map, Value};
 
 use crate::model::{Actor, AuditEvent, AuditTarget, Guid, ModifiedProperty};
 
+use super::dates::parse_time;
 use super::normalize::{Context, FieldError};
-use super::time::parse_time;
 use super::{InputFormat, Parsed};
 
 /// Audit categories whose events change cross-tenant access. Microsoft's

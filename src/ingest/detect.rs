@@ -1,7 +1,7 @@
 //! Deciding what a file holds from its first bytes, never its name.
 //!
 //! JSON exports start with `{` or `[` (after whitespace); everything else
-//! is read as CSV, whose header then names the dialect (see [`super::csv`]).
+//! is read as CSV, whose header then names the dialect (see [`super::csv_exports`]).
 
 use std::io::BufRead;
 
@@ -47,7 +47,7 @@ pub fn csv_delimiter(mut reader: Box<dyn BufRead + Send>) -> (u8, Box<dyn BufRea
     let head = reader.fill_buf().map(|b| b.to_vec()).unwrap_or_default();
     let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
     let first_line = String::from_utf8_lossy(&head[..line_end]);
-    let d = super::csv::sniff_delimiter(&first_line);
+    let d = super::csv_exports::sniff_delimiter(&first_line);
     // fill_buf did not consume the peeked bytes: the reader starts at the header.
     (d, reader)
 }

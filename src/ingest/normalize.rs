@@ -9,8 +9,8 @@ use crate::model::{
     AccessType, CaStatus, Clause, Controls, Device, EventType, Evidence, Guid, SignIn, UserType,
 };
 
+use super::dates::{ambiguity_hint, parse_time, DateOrder};
 use super::raw::RawSignIn;
-use super::time::{ambiguity_hint, parse_time, DateOrder};
 
 /// What the container around a record says about it.
 #[derive(Clone, Copy, Debug, Default)]

@@ -100,8 +100,6 @@ impl<R: Read> Read for GzipErrors<R> {
 /// An opened input, decompressed and decoded to UTF-8.
 pub struct Opened {
     pub reader: Box<dyn BufRead + Send>,
-    pub gzip: bool,
-    pub transcoded_from: Option<&'static str>,
 }
 
 pub fn open(input: &Input, counter: Arc<AtomicU64>) -> Result<Opened> {
@@ -119,22 +117,19 @@ pub fn open(input: &Input, counter: Arc<AtomicU64>) -> Result<Opened> {
     };
     let head = text.fill_buf().with_context(|| format!("{}: cannot read", input.name()))?;
     let encoding = sniff_encoding(head);
-    let (reader, transcoded_from): (Box<dyn BufRead + Send>, _) = match encoding {
-        Some(enc) => (
-            Box::new(BufReader::with_capacity(
-                1 << 20,
-                encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(enc)).build(text),
-            )),
-            Some(enc.name()),
-        ),
+    let reader: Box<dyn BufRead + Send> = match encoding {
+        Some(enc) => Box::new(BufReader::with_capacity(
+            1 << 20,
+            encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(enc)).build(text),
+        )),
         None => {
             if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
                 text.consume(3);
             }
-            (text, None)
+            text
         }
     };
-    Ok(Opened { reader, gzip, transcoded_from })
+    Ok(Opened { reader })
 }
 
 /// UTF-16 by BOM, or by the zero byte every ASCII character has in UTF-16.

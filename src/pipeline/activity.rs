@@ -11,31 +11,31 @@ use crate::model::{GroupBy, Guid, ReadStats, SignIn, Window};
 
 /// What to group.
 #[derive(Clone)]
-pub struct ActivityPlan {
-    pub source: Source,
-    pub read: ReadOptions,
+pub(crate) struct ActivityPlan {
+    pub(crate) source: Source,
+    pub(crate) read: ReadOptions,
     /// Sign-ins outside it are counted, not grouped.
-    pub window: Window,
+    pub(crate) window: Window,
     /// Our tenant; inferred from the logs when not given.
-    pub tenant: Option<Guid>,
-    pub by: GroupBy,
+    pub(crate) tenant: Option<Guid>,
+    pub(crate) by: GroupBy,
 }
 
 /// Reads the source and groups its sign-ins.
-pub fn activity(plan: &ActivityPlan, rejects: Rejects<'_>) -> Result<(ActivityTable, ReadStats)> {
+pub(crate) fn activity(plan: &ActivityPlan, rejects: Rejects<'_>) -> Result<(ActivityTable, ReadStats)> {
     grouped(plan, vec![], rejects, None::<fn(&SignIn)>)
 }
 
 /// [`activity`], counting each group per policy epoch when `epoch_starts`
 /// is not empty. `tap`, when given, sees every sign-in read, in the window
 /// or not (from a store, also the days before the window).
-pub fn grouped(
+pub(crate) fn grouped(
     plan: &ActivityPlan,
     epoch_starts: Vec<DateTime<Utc>>,
     rejects: Rejects<'_>,
     mut tap: Option<impl FnMut(&SignIn) + Send>,
 ) -> Result<(ActivityTable, ReadStats)> {
-    let mut acc = Activity::with_window(plan.window.since, plan.window.until);
+    let mut acc = Activity::with_window(plan.window);
     if !epoch_starts.is_empty() {
         acc = acc.split_by_epochs(epoch_starts);
     }

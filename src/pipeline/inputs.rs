@@ -16,23 +16,23 @@ use crate::policy::Policy;
 /// Paths of the directory inputs (`--groups`, `--identities`,
 /// `--ca-policies`, `--app-table`).
 #[derive(Clone, Debug, Default)]
-pub struct DirectoryPaths {
-    pub groups: Vec<PathBuf>,
-    pub identities: Option<PathBuf>,
-    pub ca_policies: Vec<PathBuf>,
-    pub app_table: Option<PathBuf>,
+pub(crate) struct DirectoryPaths {
+    pub(crate) groups: Vec<PathBuf>,
+    pub(crate) identities: Option<PathBuf>,
+    pub(crate) ca_policies: Vec<PathBuf>,
+    pub(crate) app_table: Option<PathBuf>,
 }
 
 /// The directory inputs, loaded.
-pub struct Directory {
-    pub groups: Option<Groups>,
-    pub identities: Option<Identities>,
-    pub ca: CaPolicies,
-    pub apps: AppCatalog,
+pub(crate) struct Directory {
+    pub(crate) groups: Option<Groups>,
+    pub(crate) identities: Option<Identities>,
+    pub(crate) ca: CaPolicies,
+    pub(crate) apps: AppCatalog,
 }
 
 impl Directory {
-    pub fn load(paths: &DirectoryPaths) -> Result<Directory> {
+    pub(crate) fn load(paths: &DirectoryPaths) -> Result<Directory> {
         Ok(Directory {
             groups: if paths.groups.is_empty() { None } else { Some(load_groups(&paths.groups)?) },
             identities: paths.identities.as_deref().map(load_identities).transpose()?,
@@ -50,7 +50,7 @@ impl Directory {
 }
 
 /// Loads a policy that must be valid, noting what loading noticed.
-pub fn policy(path: &std::path::Path, notes: Notes<'_>) -> Result<Policy> {
+pub(crate) fn policy(path: &std::path::Path, notes: Notes<'_>) -> Result<Policy> {
     let p = load_valid(path)?;
     for w in &p.warnings {
         notes(&format!("warning: {w}"));

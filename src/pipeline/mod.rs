@@ -11,21 +11,21 @@
 //! - [`policy`]: `policy show`, `check`, `diff`.
 //! - [`generate`]: synthetic sign-ins and audit trails.
 
-pub mod activity;
-pub mod generate;
-pub mod inputs;
-pub mod overview;
-pub mod policy;
-pub mod replay;
-pub mod source;
-pub mod store;
-pub mod timeline;
+pub(crate) mod activity;
+pub(crate) mod generate;
+pub(crate) mod inputs;
+pub(crate) mod overview;
+pub(crate) mod policy;
+pub(crate) mod replay;
+pub(crate) mod source;
+pub(crate) mod store;
+pub(crate) mod timeline;
 
 /// Where notes for people go (stderr, unless the user asked for quiet).
-pub type Notes<'a> = &'a dyn Fn(&str);
+pub(crate) type Notes<'a> = &'a dyn Fn(&str);
 
 /// Where skipped records go, when the user asked for them (`--rejects`).
-pub type Rejects<'a> = Option<&'a mut (dyn std::io::Write + Send)>;
+pub(crate) type Rejects<'a> = Option<&'a mut (dyn std::io::Write + Send)>;
 
 /// The rejects writer again, for one more read (`--rejects` takes the
 /// skipped records of every read of a run).

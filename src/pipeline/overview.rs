@@ -20,23 +20,23 @@ use crate::model::{GroupBy, ReadStats, SignIn};
 use crate::policy::change::PolicyChange;
 
 /// What the report covers.
-pub struct OverviewPlan {
+pub(crate) struct OverviewPlan {
     /// The sign-ins and the period (`window`); the grain is always the user.
-    pub activity: ActivityPlan,
+    pub(crate) activity: ActivityPlan,
     /// The policy in force: idle partners, partners on the default.
-    pub current: Option<PathBuf>,
+    pub(crate) current: Option<PathBuf>,
     /// A planned policy: the impact section.
-    pub proposed: Option<PathBuf>,
+    pub(crate) proposed: Option<PathBuf>,
     /// Audit events for the change timeline.
-    pub audit: Option<Source>,
+    pub(crate) audit: Option<Source>,
     /// The change timeline's window around each change and grace after it.
-    pub window: Duration,
-    pub grace: Duration,
-    pub directory: DirectoryPaths,
+    pub(crate) window: Duration,
+    pub(crate) grace: Duration,
+    pub(crate) directory: DirectoryPaths,
 }
 
 /// Computes the overview. Notes: policy warnings.
-pub fn overview(
+pub(crate) fn overview(
     plan: &OverviewPlan,
     notes: Notes<'_>,
     rejects: Rejects<'_>,
@@ -57,7 +57,7 @@ pub fn overview(
             .filter(|c| c.succeeded && c.kind.changes_access() && period.contains(c.time))
             .collect::<Vec<_>>()
     });
-    let mut daily = Daily::new(period.since, period.until);
+    let mut daily = Daily::new(period);
     let mut join = changes.as_ref().map(|c| Join::new(c, plan.activity.tenant, plan.window, plan.grace));
     let activity = ActivityPlan { by: GroupBy::User, ..plan.activity.clone() };
     let (table, stats) = grouped(

@@ -15,14 +15,14 @@ use crate::policy::resolve::{effective, Effective};
 use crate::policy::validate::{check as validate, Problem};
 
 /// Which settings to show: every scope, the default's, or one partner's.
-pub enum Scope {
+pub(crate) enum Scope {
     All,
     Default,
     Partner(Guid),
 }
 
 /// The settings that apply to each scope after inheritance.
-pub fn show(path: &Path, scope: Scope, notes: Notes<'_>) -> Result<(Policy, Vec<Effective>)> {
+pub(crate) fn show(path: &Path, scope: Scope, notes: Notes<'_>) -> Result<(Policy, Vec<Effective>)> {
     let p = policy(path, notes)?;
     let scopes: Vec<Option<Guid>> = match scope {
         Scope::Default => vec![None],
@@ -35,14 +35,18 @@ pub fn show(path: &Path, scope: Scope, notes: Notes<'_>) -> Result<(Policy, Vec<
 
 /// Structural errors, Microsoft's rules, warnings. Loads even an invalid
 /// policy, so that every problem is reported.
-pub fn check(path: &Path) -> Result<(Policy, Vec<Problem>)> {
+pub(crate) fn check(path: &Path) -> Result<(Policy, Vec<Problem>)> {
     let (p, load_errors) = load(path)?;
     let problems = validate(&p, &load_errors);
     Ok((p, problems))
 }
 
 /// What changes per partner and setting, after inheritance.
-pub fn diff(current: &Path, proposed: &Path, notes: Notes<'_>) -> Result<(Policy, Policy, Vec<Change>)> {
+pub(crate) fn diff(
+    current: &Path,
+    proposed: &Path,
+    notes: Notes<'_>,
+) -> Result<(Policy, Policy, Vec<Change>)> {
     let a = policy(current, notes)?;
     let b = policy(proposed, notes)?;
     let changes = policy_diff(&a, &b);
@@ -50,6 +54,6 @@ pub fn diff(current: &Path, proposed: &Path, notes: Notes<'_>) -> Result<(Policy
 }
 
 /// Microsoft's service default as a policy.
-pub fn service_default_policy() -> Policy {
+pub(crate) fn service_default_policy() -> Policy {
     Policy { default: Some(service_default()), ..Policy::default() }
 }

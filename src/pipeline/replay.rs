@@ -14,74 +14,67 @@ use super::{Notes, Rejects};
 use crate::analysis::activity::ActivityTable;
 use crate::analysis::replay::{replay as replay_rows, summarize, Impact, Inputs, ReplayRow, Summary};
 use crate::ingest::activity_table;
-use crate::model::{GroupBy, Guid, ReadStats, SignIn, Totals};
+use crate::model::{GroupBy, Guid, ReadStats, SignIn};
 use crate::policy::history::{reconstruct, History};
 use crate::policy::Policy;
 use crate::store::Store;
 
 /// What to replay.
-pub struct ReplayPlan {
+pub(crate) struct ReplayPlan {
     /// The sign-ins (exports or a store), read and grouped as `activity` does.
-    pub activity: ActivityPlan,
-    pub proposed: PathBuf,
-    pub current: Option<PathBuf>,
+    pub(crate) activity: ActivityPlan,
+    pub(crate) proposed: PathBuf,
+    pub(crate) current: Option<PathBuf>,
     /// Audit exports of the window: the current policy is rebuilt through them.
-    pub audit: Vec<PathBuf>,
-    pub directory: DirectoryPaths,
+    pub(crate) audit: Vec<PathBuf>,
+    pub(crate) directory: DirectoryPaths,
     /// Keep only findings no earlier `--new-only` run emitted (needs a store).
-    pub new_only: bool,
+    pub(crate) new_only: bool,
 }
 
 /// Where the rows came from.
-pub enum Read {
+pub(crate) enum Read {
     /// Sign-ins, grouped here.
     SignIns(Box<ActivityTable>, ReadStats),
-    /// Activity tables written earlier: the number of tables.
-    Tables(usize),
+    /// Activity tables written earlier.
+    Tables,
 }
 
 /// The result of a replay.
-pub struct ReplayRun {
-    pub by: GroupBy,
-    pub rows: Vec<ReplayRow>,
-    pub summary: Summary,
-    pub read: Read,
-    pub tenant: Option<Guid>,
-    pub proposed: Policy,
-    pub current: Option<Policy>,
-    pub groups_supplied: bool,
-    pub identities_supplied: bool,
+pub(crate) struct ReplayRun {
+    pub(crate) by: GroupBy,
+    pub(crate) rows: Vec<ReplayRow>,
+    pub(crate) summary: Summary,
+    pub(crate) read: Read,
+    pub(crate) tenant: Option<Guid>,
+    pub(crate) proposed: Policy,
+    pub(crate) current: Option<Policy>,
+    pub(crate) groups_supplied: bool,
+    pub(crate) identities_supplied: bool,
     /// With `new_only`: the store, the new finding ids and how many findings there were.
-    pub new_findings: Option<NewFindings>,
+    pub(crate) new_findings: Option<NewFindings>,
 }
 
-pub struct NewFindings {
+pub(crate) struct NewFindings {
     store: Store,
     ids: std::collections::HashSet<String>,
-    pub total: usize,
+    pub(crate) total: usize,
 }
 
 impl NewFindings {
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.ids.len()
     }
 
     /// Records the findings as emitted: call once the output is written.
-    pub fn mark_emitted(mut self) -> Result<()> {
+    pub(crate) fn mark_emitted(mut self) -> Result<()> {
         self.store.mark_emitted(self.ids)
     }
 }
 
 impl ReplayRun {
-    pub fn totals(&self) -> Option<&Totals> {
-        match &self.read {
-            Read::SignIns(t, _) => Some(&t.totals),
-            Read::Tables(_) => None,
-        }
-    }
-
     /// Impacts of `wanted` that occur, for `--fail-on`.
-    pub fn found(&self, wanted: &[Impact]) -> Vec<Impact> {
+    pub(crate) fn found(&self, wanted: &[Impact]) -> Vec<Impact> {
         wanted.iter().copied().filter(|i| self.rows.iter().any(|r| r.impact == *i)).collect()
     }
 }
@@ -147,7 +140,7 @@ fn history(
 }
 
 /// Replays the plan. Notes: policy warnings and what the audit trail gave.
-pub fn replay(plan: &ReplayPlan, notes: Notes<'_>, mut rejects: Rejects<'_>) -> Result<ReplayRun> {
+pub(crate) fn replay(plan: &ReplayPlan, notes: Notes<'_>, mut rejects: Rejects<'_>) -> Result<ReplayRun> {
     let proposed = policy(&plan.proposed, notes)?;
     let current = plan.current.as_deref().map(|p| policy(p, notes)).transpose()?;
     let history = match &current {
@@ -162,7 +155,7 @@ pub fn replay(plan: &ReplayPlan, notes: Notes<'_>, mut rejects: Rejects<'_>) -> 
             }
             let (by, rows) = read_tables(&paths)?;
             notes(&format!("replaying {} activity group(s) from {} table(s)", rows.len(), paths.len()));
-            (by, rows, Read::Tables(paths.len()), plan.activity.tenant)
+            (by, rows, Read::Tables, plan.activity.tenant)
         }
         None => {
             let starts =
@@ -196,7 +189,7 @@ pub fn replay(plan: &ReplayPlan, notes: Notes<'_>, mut rejects: Rejects<'_>) -> 
     };
     let totals = match &read {
         Read::SignIns(t, _) => Some(&t.totals),
-        Read::Tables(_) => None,
+        Read::Tables => None,
     };
     let summary = summarize(&rows, totals, current.is_some());
     Ok(ReplayRun {

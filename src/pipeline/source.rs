@@ -16,17 +16,17 @@ use crate::store::Store;
 
 /// How to read exports.
 #[derive(Clone, Default)]
-pub struct ReadOptions {
-    pub format: InputFormat,
-    pub date_order: DateOrder,
+pub(crate) struct ReadOptions {
+    pub(crate) format: InputFormat,
+    pub(crate) date_order: DateOrder,
     /// Go on past malformed records, counting them.
-    pub skip_invalid: bool,
-    pub progress: Option<Arc<dyn Progress>>,
+    pub(crate) skip_invalid: bool,
+    pub(crate) progress: Option<Arc<dyn Progress>>,
 }
 
 /// Where records are read from.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Source {
+pub(crate) enum Source {
     /// Export files and folders (`-` is stdin).
     Exports(Vec<PathBuf>),
     /// A history store (`xtenant store add`).
@@ -34,13 +34,13 @@ pub enum Source {
 }
 
 impl Source {
-    pub fn is_store(&self) -> bool {
+    pub(crate) fn is_store(&self) -> bool {
         matches!(self, Source::Store(_))
     }
 
     /// Reads sign-ins and hands each to `sink` in input order. From a store,
     /// only the days `days` covers are read (all days when it is open).
-    pub fn read_signins(
+    pub(crate) fn read_signins(
         &self,
         opts: &ReadOptions,
         days: Window,
@@ -51,7 +51,7 @@ impl Source {
             Source::Exports(paths) => read_exports(SignIns, paths, opts, rejects, sink),
             Source::Store(dir) => {
                 let store = Store::open(dir)?;
-                let n = store.read_signins(days.since, days.until, &mut sink)?;
+                let n = store.read_signins(days, &mut sink)?;
                 Ok(ReadStats {
                     files: store.manifest.signins.len() as u64,
                     records_read: n,
@@ -62,7 +62,7 @@ impl Source {
     }
 
     /// Reads audit events, in input order (a store: every day).
-    pub fn read_audit(
+    pub(crate) fn read_audit(
         &self,
         opts: &ReadOptions,
         rejects: Rejects<'_>,
@@ -72,7 +72,7 @@ impl Source {
             Source::Exports(paths) => read_exports(AuditEvents, paths, opts, rejects, sink),
             Source::Store(dir) => {
                 let store = Store::open(dir)?;
-                let events = store.read_audit(None, None)?;
+                let events = store.read_audit(Window::default())?;
                 let stats = ReadStats {
                     files: store.manifest.audit.len() as u64,
                     records_read: events.len() as u64,
@@ -86,7 +86,7 @@ impl Source {
 
     /// The cross-tenant policy changes the audit events record, decoded, in
     /// time order; the same record from overlapping exports once.
-    pub fn read_changes(
+    pub(crate) fn read_changes(
         &self,
         opts: &ReadOptions,
         rejects: Rejects<'_>,

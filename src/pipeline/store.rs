@@ -10,7 +10,7 @@ use super::Rejects;
 use crate::store::{Added, Info, Store, Writer};
 
 /// Adds sign-in and audit exports to the store at `dir` (created if missing).
-pub fn add(
+pub(crate) fn add(
     dir: &Path,
     signins: &[PathBuf],
     audit: &[PathBuf],
@@ -45,6 +45,6 @@ pub fn add(
 }
 
 /// Days covered, rows and size of the store at `dir`.
-pub fn info(dir: &Path) -> Result<Info> {
+pub(crate) fn info(dir: &Path) -> Result<Info> {
     Ok(Store::open(dir)?.info())
 }

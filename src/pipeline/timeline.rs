@@ -17,22 +17,22 @@ use crate::policy::change::PolicyChange;
 use crate::policy::history::{reconstruct, ChangeCheck};
 
 /// What to list.
-pub struct TimelinePlan {
+pub(crate) struct TimelinePlan {
     /// Audit events (exports or a store).
-    pub audit: Source,
+    pub(crate) audit: Source,
     /// Sign-ins to join with each change: exports, the same store, or none.
-    pub signins: Option<Source>,
-    pub read: ReadOptions,
-    pub tenant: Option<Guid>,
+    pub(crate) signins: Option<Source>,
+    pub(crate) read: ReadOptions,
+    pub(crate) tenant: Option<Guid>,
     /// The policy in force at the end of the audit window.
-    pub policy: Option<PathBuf>,
+    pub(crate) policy: Option<PathBuf>,
     /// How far before and after each change to look, and the grace after it.
-    pub window: Duration,
-    pub grace: Duration,
+    pub(crate) window: Duration,
+    pub(crate) grace: Duration,
     /// Only changes in this period are listed.
-    pub period: Window,
+    pub(crate) period: Window,
     /// Also failed attempts and events that change no access.
-    pub all: bool,
+    pub(crate) all: bool,
 }
 
 /// Our tenant: the one given, else the one the audit logs belong to.
@@ -49,7 +49,7 @@ fn our_tenant(changes: &[PolicyChange], given: Option<Guid>) -> Result<Option<Gu
     Ok(given.or_else(|| owners.iter().next().copied()))
 }
 
-pub fn timeline(
+pub(crate) fn timeline(
     plan: &TimelinePlan,
     notes: Notes<'_>,
     mut rejects: Rejects<'_>,

@@ -7,14 +7,14 @@
 pub mod apps;
 pub mod change;
 pub mod conditional_access;
-pub mod diff;
+pub(crate) mod diff;
 pub mod directory;
 pub mod evaluate;
 pub mod history;
 pub mod load;
 pub mod model;
 pub mod resolve;
-pub mod validate;
+pub(crate) mod validate;
 
 pub use evaluate::{evaluate, CloudHint, Decision, Membership, Need, Request, TrustNeeds, Verdict};
 pub use model::Policy;

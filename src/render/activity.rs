@@ -13,7 +13,7 @@ use crate::model::rfc3339;
 /// The columns of an activity row at each grain, in output order. The
 /// first block is the documented core; the evidence columns after it are
 /// what `replay` needs to re-read an activity file (see docs/output.md).
-pub fn columns(by: GroupBy) -> Vec<&'static str> {
+pub(crate) fn columns(by: GroupBy) -> Vec<&'static str> {
     let mut c = vec!["direction", "access_type", "partner_tenant_id", "partner_tenant_name"];
     if by != GroupBy::Tenant {
         c.extend(["app_id", "app_name", "resource_id", "resource_name"]);
@@ -49,7 +49,7 @@ pub fn columns(by: GroupBy) -> Vec<&'static str> {
     c
 }
 
-pub fn cell(r: &ActivityRow, column: &str) -> Value {
+pub(crate) fn cell(r: &ActivityRow, column: &str) -> Value {
     let c = &r.counters;
     match column {
         "direction" => json!(r.direction.as_str()),
@@ -92,14 +92,14 @@ pub fn cell(r: &ActivityRow, column: &str) -> Value {
 }
 
 /// The rows as cells, one at a time (for the streaming sinks).
-pub fn rows<'a>(
+pub(crate) fn rows<'a>(
     report: &'a ActivityTable,
     columns: &'a [&'static str],
 ) -> impl Iterator<Item = Vec<Value>> + 'a {
     report.rows.iter().map(move |r| columns.iter().map(|c| cell(r, c)).collect())
 }
 
-pub fn table(report: &ActivityTable) -> Table {
+pub(crate) fn table(report: &ActivityTable) -> Table {
     let mut t = Table::new(columns(report.by));
     for r in &report.rows {
         let row = t.columns.iter().map(|c| cell(r, c)).collect();
@@ -109,7 +109,7 @@ pub fn table(report: &ActivityTable) -> Table {
 }
 
 /// The run summary as JSON: what was read, kept, dropped and inferred.
-pub fn summary(report: &ActivityTable, stats: &Stats) -> Value {
+pub(crate) fn summary(report: &ActivityTable, stats: &Stats) -> Value {
     let t = &report.totals;
     json!({
         "tenant": report.tenant.map(|t| t.to_string()),
@@ -133,7 +133,7 @@ pub fn summary(report: &ActivityTable, stats: &Stats) -> Value {
     })
 }
 
-pub fn json_document(report: &ActivityTable, stats: &Stats) -> Value {
+pub(crate) fn json_document(report: &ActivityTable, stats: &Stats) -> Value {
     json!({
         "schema_version": SCHEMA_VERSION,
         "by": report.by,
@@ -143,7 +143,7 @@ pub fn json_document(report: &ActivityTable, stats: &Stats) -> Value {
 }
 
 /// Human-readable summary lines for stderr.
-pub fn summary_lines(report: &ActivityTable, stats: &Stats) -> Vec<String> {
+pub(crate) fn summary_lines(report: &ActivityTable, stats: &Stats) -> Vec<String> {
     let t = &report.totals;
     let mut out = vec![format!(
         "read {} sign-ins from {} file(s): {} cross-tenant, {} intra-tenant, {} unclassified; {} duplicates dropped, {} invalid skipped",
@@ -178,7 +178,7 @@ pub fn summary_lines(report: &ActivityTable, stats: &Stats) -> Vec<String> {
     out
 }
 
-pub fn short(id: Option<&str>) -> String {
+pub(crate) fn short(id: Option<&str>) -> String {
     match id {
         Some(s) if s.chars().count() > 12 => format!("{}…", s.chars().take(8).collect::<String>()),
         Some(s) => s.to_string(),
@@ -187,14 +187,14 @@ pub fn short(id: Option<&str>) -> String {
 }
 
 /// A name where the logs carry one, else the shortened id.
-pub fn named(name: Option<&str>, id: Option<&str>, max: usize) -> String {
+pub(crate) fn named(name: Option<&str>, id: Option<&str>, max: usize) -> String {
     match name {
         Some(n) => super::table::clip(n, max),
         None => short(id),
     }
 }
 
-pub fn partner_label(r: &crate::analysis::activity::ActivityRow, max: usize) -> String {
+pub(crate) fn partner_label(r: &crate::analysis::activity::ActivityRow, max: usize) -> String {
     match &r.partner_tenant_name {
         Some(n) => super::table::clip(&format!("{} {}", r.partner_tenant_id.short(), n), max),
         None => r.partner_tenant_id.short(),
@@ -202,7 +202,7 @@ pub fn partner_label(r: &crate::analysis::activity::ActivityRow, max: usize) -> 
 }
 
 /// The client app, with the resource after an arrow when it differs.
-pub fn app_label(r: &crate::analysis::activity::ActivityRow, max: usize) -> String {
+pub(crate) fn app_label(r: &crate::analysis::activity::ActivityRow, max: usize) -> String {
     let app = named(r.app_name.as_deref(), r.app_id.as_deref(), max);
     if r.resource_id.is_some() && r.resource_id != r.app_id && r.resource_name != r.app_name {
         let res = named(r.resource_name.as_deref(), r.resource_id.as_deref(), max);
@@ -214,7 +214,7 @@ pub fn app_label(r: &crate::analysis::activity::ActivityRow, max: usize) -> Stri
 
 /// The table for people: names where the logs have them, short ids else,
 /// clipped so that a row fits in 120 columns.
-pub fn text(report: &ActivityTable, color: bool, width: u16) -> String {
+pub(crate) fn text(report: &ActivityTable, color: bool, width: u16) -> String {
     if report.rows.is_empty() {
         return "no cross-tenant sign-ins found\n".into();
     }

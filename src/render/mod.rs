@@ -5,27 +5,26 @@
 //! ([`progress`]) and colour ([`style`]). Renderers take results and plain
 //! settings (width, colour), never command-line flags.
 
-pub mod activity;
-pub mod output;
-pub mod overview;
-pub mod policy;
-pub mod progress;
-pub mod replay;
-pub mod siem;
-pub mod store;
-pub mod style;
-pub mod table;
-pub mod timeline;
+pub(crate) mod activity;
+pub(crate) mod output;
+pub(crate) mod overview;
+pub(crate) mod policy;
+pub(crate) mod progress;
+pub(crate) mod replay;
+pub(crate) mod siem;
+pub(crate) mod store;
+pub(crate) mod style;
+pub(crate) mod table;
+pub(crate) mod timeline;
 
-pub use output::Output;
-pub use table::Table;
+pub(crate) use output::Output;
 
 /// Schema version of every machine-readable output; bumped on any change
 /// that could break a consumer (see docs/output.md).
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 /// A JSON document, pretty-printed, with a final newline.
-pub fn write_json(out: &mut dyn std::io::Write, v: &serde_json::Value) -> anyhow::Result<()> {
+pub(crate) fn write_json(out: &mut dyn std::io::Write, v: &serde_json::Value) -> anyhow::Result<()> {
     serde_json::to_writer_pretty(&mut *out, v)?;
     out.write_all(b"\n")?;
     Ok(())

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
-pub struct Output {
+pub(crate) struct Output {
     target: Option<PathBuf>,
     temp: Option<BufWriter<tempfile::NamedTempFile>>,
     stdout: Option<BufWriter<io::Stdout>>,
@@ -19,7 +19,7 @@ pub struct Output {
 
 impl Output {
     /// `None` or `-` is standard output.
-    pub fn create(path: Option<&Path>) -> Result<Output> {
+    pub(crate) fn create(path: Option<&Path>) -> Result<Output> {
         match path {
             None => Ok(Output::stdout()),
             Some(p) if p.as_os_str() == "-" => Ok(Output::stdout()),
@@ -54,12 +54,12 @@ impl Output {
         Output { target: None, temp: None, stdout: Some(BufWriter::new(io::stdout())), special: None }
     }
 
-    pub fn is_stdout(&self) -> bool {
+    pub(crate) fn is_stdout(&self) -> bool {
         self.stdout.is_some()
     }
 
     /// Moves the finished file into place.
-    pub fn commit(mut self) -> Result<()> {
+    pub(crate) fn commit(mut self) -> Result<()> {
         if let Some(mut s) = self.stdout.take() {
             s.flush()?;
         }

@@ -12,7 +12,7 @@ use crate::policy::resolve::{Effective, Sourced};
 use crate::policy::validate::{Problem, Severity};
 
 /// A policy in our combined format (`policy default`).
-pub fn combined(p: &Policy) -> Value {
+pub(crate) fn combined(p: &Policy) -> Value {
     to_combined_json(p)
 }
 
@@ -54,13 +54,13 @@ fn effective_json(e: &Effective) -> Value {
     })
 }
 
-pub fn show_json(p: &Policy, effs: &[Effective]) -> Value {
+pub(crate) fn show_json(p: &Policy, effs: &[Effective]) -> Value {
     json!({"schema_version": SCHEMA_VERSION, "allowedCloudEndpoints": p.allowed_cloud_endpoints,
            "effective": effs.iter().map(effective_json).collect::<Vec<_>>()})
 }
 
 /// The settings that apply to each scope, a row per setting.
-pub fn show_text(effs: &[Effective], color: bool) -> String {
+pub(crate) fn show_text(effs: &[Effective], color: bool) -> String {
     let mut rows = Vec::new();
     for e in effs {
         let who = match e.partner {
@@ -117,18 +117,18 @@ fn settings_table(headers: &[&str], rows: &[Vec<String>], color: bool) -> String
 }
 
 /// Error and warning counts of a check.
-pub fn counts(problems: &[Problem]) -> (usize, usize) {
+pub(crate) fn counts(problems: &[Problem]) -> (usize, usize) {
     let errors = problems.iter().filter(|x| x.severity == Severity::Error).count();
     (errors, problems.len() - errors)
 }
 
-pub fn check_json(p: &Policy, problems: &[Problem]) -> Value {
+pub(crate) fn check_json(p: &Policy, problems: &[Problem]) -> Value {
     let (errors, warnings) = counts(problems);
     json!({"schema_version": SCHEMA_VERSION, "policy": p.source,
            "errors": errors, "warnings": warnings, "problems": problems})
 }
 
-pub fn check_text(p: &Policy, problems: &[Problem], color: bool) -> String {
+pub(crate) fn check_text(p: &Policy, problems: &[Problem], color: bool) -> String {
     let (errors, warnings) = counts(problems);
     let mut text = String::new();
     for x in problems {
@@ -142,11 +142,11 @@ pub fn check_text(p: &Policy, problems: &[Problem], color: bool) -> String {
     text
 }
 
-pub fn diff_json(a: &Policy, b: &Policy, changes: &[Change]) -> Value {
+pub(crate) fn diff_json(a: &Policy, b: &Policy, changes: &[Change]) -> Value {
     json!({"schema_version": SCHEMA_VERSION, "current": a.source, "proposed": b.source, "changes": changes})
 }
 
-pub fn diff_markdown(a: &Policy, b: &Policy, changes: &[Change]) -> String {
+pub(crate) fn diff_markdown(a: &Policy, b: &Policy, changes: &[Change]) -> String {
     let mut s = format!(
         "### Cross-tenant access policy changes\n\n`{}` → `{}`: {} change(s)\n\n",
         a.source,
@@ -171,7 +171,7 @@ pub fn diff_markdown(a: &Policy, b: &Policy, changes: &[Change]) -> String {
     s
 }
 
-pub fn diff_text(changes: &[Change], color: bool) -> String {
+pub(crate) fn diff_text(changes: &[Change], color: bool) -> String {
     if changes.is_empty() {
         return "no changes\n".into();
     }

@@ -38,7 +38,7 @@ impl Progress for Bar {
 }
 
 /// A progress bar for reads when `wanted` and stderr is a terminal.
-pub fn bar(wanted: bool) -> Option<Arc<dyn Progress>> {
+pub(crate) fn bar(wanted: bool) -> Option<Arc<dyn Progress>> {
     if !wanted || !std::io::stderr().is_terminal() {
         return None;
     }

@@ -9,7 +9,7 @@ use super::table::{clip, opt, short_access, Table};
 use super::{activity as act, SCHEMA_VERSION};
 use crate::model::rfc3339;
 
-pub const EXTRA_COLUMNS: [&str; 11] = [
+pub(crate) const EXTRA_COLUMNS: [&str; 11] = [
     "current",
     "proposed",
     "impact",
@@ -23,14 +23,14 @@ pub const EXTRA_COLUMNS: [&str; 11] = [
     "schema_version",
 ];
 
-pub fn columns(by: GroupBy) -> Vec<&'static str> {
+pub(crate) fn columns(by: GroupBy) -> Vec<&'static str> {
     let mut columns = act::columns(by);
     columns.extend(EXTRA_COLUMNS);
     columns
 }
 
 /// One row's cells in `columns` order.
-pub fn cells(r: &ReplayRow, columns: &[&str]) -> Vec<Value> {
+pub(crate) fn cells(r: &ReplayRow, columns: &[&str]) -> Vec<Value> {
     columns
         .iter()
         .map(|c| match *c {
@@ -50,13 +50,13 @@ pub fn cells(r: &ReplayRow, columns: &[&str]) -> Vec<Value> {
         .collect()
 }
 
-pub fn table(rows: &[ReplayRow], by: GroupBy) -> Table {
+pub(crate) fn table(rows: &[ReplayRow], by: GroupBy) -> Table {
     let mut t = Table::new(columns(by));
     t.rows = rows.iter().map(|r| cells(r, &t.columns)).collect();
     t
 }
 
-pub fn summary_json(s: &Summary) -> Value {
+pub(crate) fn summary_json(s: &Summary) -> Value {
     json!({
         "window": {"first": s.window_first.as_ref().map(rfc3339), "last": s.window_last.as_ref().map(rfc3339)},
         "coverage_warnings": s.coverage_warnings,
@@ -72,7 +72,7 @@ pub fn summary_json(s: &Summary) -> Value {
     })
 }
 
-pub fn json_document(rows: &[ReplayRow], by: GroupBy, s: &Summary, run: Value) -> Value {
+pub(crate) fn json_document(rows: &[ReplayRow], by: GroupBy, s: &Summary, run: Value) -> Value {
     json!({
         "schema_version": SCHEMA_VERSION,
         "by": by,
@@ -114,7 +114,7 @@ fn color(impact: Impact) -> &'static str {
 }
 
 /// The view for people.
-pub fn text(rows: &[ReplayRow], s: &Summary, all: bool, colored: bool, width: usize) -> String {
+pub(crate) fn text(rows: &[ReplayRow], s: &Summary, all: bool, colored: bool, width: usize) -> String {
     let paint = |code: &str, t: &str| super::style::paint(colored, code, t);
     let mut out = String::new();
     for line in wrap(&impact_line(s), width) {
@@ -224,7 +224,7 @@ fn wrap(s: &str, width: usize) -> Vec<String> {
 }
 
 /// For a change ticket.
-pub fn markdown(rows: &[ReplayRow], s: &Summary, all: bool) -> String {
+pub(crate) fn markdown(rows: &[ReplayRow], s: &Summary, all: bool) -> String {
     let esc = |t: &str| t.replace('|', "\\|");
     let mut out = String::from("### Impact of the proposed cross-tenant access policy\n\n");
     out.push_str(&format!("{}\n\n", impact_line(s)));

@@ -21,7 +21,7 @@ fn findings(rows: &[ReplayRow]) -> impl Iterator<Item = &ReplayRow> {
 
 /// ECS 8.x documents, one per finding. ECS fields where ECS has them,
 /// the rest under `xtenant.*` (custom fields, as ECS asks).
-pub fn write_ecs(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Write) -> Result<()> {
+pub(crate) fn write_ecs(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Write) -> Result<()> {
     for r in findings(rows) {
         let a = &r.activity;
         let doc = json!({
@@ -90,19 +90,19 @@ fn strip_nulls(v: Value) -> Value {
 
 /// CEF header fields escape `\` and `|`; newlines cannot appear in a
 /// header, so they become spaces.
-pub fn cef_header(s: &str) -> String {
+pub(crate) fn cef_header(s: &str) -> String {
     s.replace('\\', "\\\\").replace('|', "\\|").replace(['\r', '\n'], " ")
 }
 
 /// CEF extension values escape `\` and `=`, and write newlines as `\n`
 /// and `\r`.
-pub fn cef_value(s: &str) -> String {
+pub(crate) fn cef_value(s: &str) -> String {
     s.replace('\\', "\\\\").replace('=', "\\=").replace('\r', "\\r").replace('\n', "\\n")
 }
 
 /// One CEF:0 line per finding (ArcSight Common Event Format 25), for
 /// syslog collectors and Sentinel's CEF connector.
-pub fn write_cef(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Write) -> Result<()> {
+pub(crate) fn write_cef(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Write) -> Result<()> {
     for r in findings(rows) {
         let a = &r.activity;
         let partner =

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::store::{Added, Info};
 
-pub fn added_line(store: &Path, added: &Added) -> String {
+pub(crate) fn added_line(store: &Path, added: &Added) -> String {
     format!(
         "{}: added {} cross-tenant sign-in(s) ({} already stored, {} not cross-tenant) and {} audit event(s) ({} already stored) in {} file(s)",
         store.display(),
@@ -17,7 +17,7 @@ pub fn added_line(store: &Path, added: &Added) -> String {
     )
 }
 
-pub fn info_text(store: &Path, i: &Info) -> String {
+pub(crate) fn info_text(store: &Path, i: &Info) -> String {
     let span = match (i.first_day, i.last_day) {
         (Some(f), Some(l)) => format!("{f} to {l} ({} day(s) with sign-ins)", i.days.len()),
         _ => "no sign-ins yet".into(),

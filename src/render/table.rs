@@ -8,17 +8,17 @@ use comfy_table::{presets, Cell, Color, ContentArrangement, Table as Comfy};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Default)]
-pub struct Table {
-    pub columns: Vec<&'static str>,
-    pub rows: Vec<Vec<Value>>,
+pub(crate) struct Table {
+    pub(crate) columns: Vec<&'static str>,
+    pub(crate) rows: Vec<Vec<Value>>,
 }
 
 impl Table {
-    pub fn new(columns: Vec<&'static str>) -> Self {
+    pub(crate) fn new(columns: Vec<&'static str>) -> Self {
         Table { columns, rows: Vec::new() }
     }
 
-    pub fn objects(&self) -> Vec<Value> {
+    pub(crate) fn objects(&self) -> Vec<Value> {
         self.rows
             .iter()
             .map(|r| {
@@ -29,11 +29,11 @@ impl Table {
             .collect()
     }
 
-    pub fn write_csv(&self, w: &mut dyn Write) -> Result<()> {
+    pub(crate) fn write_csv(&self, w: &mut dyn Write) -> Result<()> {
         stream_csv(&self.columns, self.rows.iter(), w)
     }
 
-    pub fn write_ndjson(&self, w: &mut dyn Write) -> Result<()> {
+    pub(crate) fn write_ndjson(&self, w: &mut dyn Write) -> Result<()> {
         stream_ndjson(&self.columns, self.rows.iter(), w)
     }
 }
@@ -41,7 +41,7 @@ impl Table {
 /// Writes rows as CSV one at a time: memory holds one row, not the table
 /// (a million activity groups would otherwise be a million rows of JSON
 /// values at once).
-pub fn stream_csv<R: AsRef<[Value]>>(
+pub(crate) fn stream_csv<R: AsRef<[Value]>>(
     columns: &[&str],
     rows: impl Iterator<Item = R>,
     w: &mut dyn Write,
@@ -56,7 +56,7 @@ pub fn stream_csv<R: AsRef<[Value]>>(
 }
 
 /// [`stream_csv`] for NDJSON: one object per row, keys in column order.
-pub fn stream_ndjson<R: AsRef<[Value]>>(
+pub(crate) fn stream_ndjson<R: AsRef<[Value]>>(
     columns: &[&str],
     rows: impl Iterator<Item = R>,
     w: &mut dyn Write,
@@ -71,7 +71,7 @@ pub fn stream_ndjson<R: AsRef<[Value]>>(
 }
 
 /// A cell as text: null is empty, strings are bare.
-pub fn cell_text(v: &Value) -> String {
+pub(crate) fn cell_text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
@@ -80,12 +80,12 @@ pub fn cell_text(v: &Value) -> String {
 }
 
 /// Optional text to a JSON cell.
-pub fn opt<T: ToString>(v: &Option<T>) -> Value {
+pub(crate) fn opt<T: ToString>(v: &Option<T>) -> Value {
     v.as_ref().map_or(Value::Null, |s| Value::String(s.to_string()))
 }
 
 /// A plain text table for terminals, at most `width` columns wide.
-pub fn render_text(
+pub(crate) fn render_text(
     headers: &[&str],
     rows: &[Vec<String>],
     colors: &[Option<Color>],
@@ -128,12 +128,12 @@ pub fn render_text(
 }
 
 /// The terminal width, or 120 when it cannot be told.
-pub fn terminal_width() -> u16 {
+pub(crate) fn terminal_width() -> u16 {
     std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(120)
 }
 
 /// Shortens text to `max` characters, marking the cut with an ellipsis.
-pub fn clip(s: &str, max: usize) -> String {
+pub(crate) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {
@@ -144,7 +144,7 @@ pub fn clip(s: &str, max: usize) -> String {
 }
 
 /// Access types as short words for narrow tables.
-pub fn short_access(a: crate::model::AccessType) -> &'static str {
+pub(crate) fn short_access(a: crate::model::AccessType) -> &'static str {
     use crate::model::AccessType::*;
     match a {
         B2bCollaboration => "collab",

@@ -79,13 +79,13 @@ fn cells(r: &Row, flat: bool) -> Vec<Value> {
 }
 
 /// Rows for NDJSON (lists as arrays) and CSV (lists joined with `; `).
-pub fn table(rows: &[Row]) -> Table {
+pub(crate) fn table(rows: &[Row]) -> Table {
     let mut t = Table::new(COLUMNS.to_vec());
     t.rows = rows.iter().map(|r| cells(r, false)).collect();
     t
 }
 
-pub fn csv_table(rows: &[Row]) -> Table {
+pub(crate) fn csv_table(rows: &[Row]) -> Table {
     let mut t = Table::new(COLUMNS.to_vec());
     t.rows = rows.iter().map(|r| cells(r, true)).collect();
     t
@@ -106,7 +106,7 @@ fn summary(rows: &[Row], run: &Run) -> Value {
     })
 }
 
-pub fn json_document(rows: &[Row], run: &Run) -> Value {
+pub(crate) fn json_document(rows: &[Row], run: &Run) -> Value {
     json!({
         "schema_version": SCHEMA_VERSION,
         "summary": summary(rows, run),
@@ -115,7 +115,7 @@ pub fn json_document(rows: &[Row], run: &Run) -> Value {
 }
 
 /// The stderr summary.
-pub fn summary_lines(rows: &[Row], run: &Run) -> Vec<String> {
+pub(crate) fn summary_lines(rows: &[Row], run: &Run) -> Vec<String> {
     let mut out = vec![format!(
         "read {} cross-tenant policy audit event(s) from {} file(s){}",
         run.audit.records_read,
@@ -201,7 +201,7 @@ fn check_line(r: &Row) -> Option<String> {
     })
 }
 
-pub fn text(rows: &[Row], run: &Run, colored: bool) -> String {
+pub(crate) fn text(rows: &[Row], run: &Run, colored: bool) -> String {
     let paint = |code: &str, t: &str| super::style::paint(colored, code, t);
     if rows.is_empty() {
         return "no cross-tenant access policy changes in the audit logs\n".into();
@@ -227,7 +227,7 @@ pub fn text(rows: &[Row], run: &Run, colored: bool) -> String {
     out
 }
 
-pub fn markdown(rows: &[Row], run: &Run) -> String {
+pub(crate) fn markdown(rows: &[Row], run: &Run) -> String {
     let mut out = String::from("## Cross-tenant access policy changes\n\n");
     if rows.is_empty() {
         out.push_str("No changes in the audit logs.\n");

@@ -170,7 +170,9 @@ pub struct DayInfo {
 mod tests {
     use super::schema::{signins_frame, signins_from};
     use super::*;
-    use crate::model::{AccessType, CaStatus, Clause, Device, EventType, Evidence, Guid, SignIn, UserType};
+    use crate::model::{
+        AccessType, CaStatus, Clause, Device, EventType, Evidence, Guid, SignIn, UserType, Window,
+    };
 
     fn signin(id: &str, at: &str) -> SignIn {
         SignIn {
@@ -222,11 +224,11 @@ mod tests {
         w.add_signin(b.clone()).unwrap();
         assert_eq!(w.commit().unwrap().sign_ins_added, 0);
         let mut back = vec![];
-        Store::open(&root).unwrap().read_signins(None, None, |s| back.push(s)).unwrap();
+        Store::open(&root).unwrap().read_signins(Window::default(), |s| back.push(s)).unwrap();
         assert_eq!(back, [a.clone(), b]);
         let since = "2026-11-20T00:00:00Z".parse().ok();
         let mut later = vec![];
-        Store::open(&root).unwrap().read_signins(since, None, |s| later.push(s.id)).unwrap();
+        Store::open(&root).unwrap().read_signins(Window::new(since, None), |s| later.push(s.id)).unwrap();
         assert_eq!(later, ["2"]);
         assert_eq!(Store::open(&root).unwrap().info().days.len(), 2);
     }

@@ -4,11 +4,11 @@
 use std::collections::HashSet;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 
 use super::schema::{id_hash, read_parquet, signins_from};
 use super::{PartFile, Store, Table};
-use crate::model::{AuditEvent, SignIn};
+use crate::model::{AuditEvent, SignIn, Window};
 
 impl Store {
     /// Ids already stored for `day`, hashed: 16 bytes each whatever the
@@ -24,21 +24,16 @@ impl Store {
         Ok(ids)
     }
 
-    /// Reads the stored sign-ins of days in `[since, until)`, in day order.
-    pub fn read_signins(
-        &self,
-        since: Option<DateTime<Utc>>,
-        until: Option<DateTime<Utc>>,
-        mut sink: impl FnMut(SignIn),
-    ) -> Result<u64> {
+    /// Reads the stored sign-ins in `window`, in day order.
+    pub fn read_signins(&self, window: Window, mut sink: impl FnMut(SignIn)) -> Result<u64> {
         let mut n = 0;
-        for p in self.selected(Table::SignIns, since, until) {
+        for p in self.selected(Table::SignIns, window) {
             let path = self.dir.join(&p.path);
             let df = read_parquet(&path, None)?;
             for s in
                 signins_from(&df).with_context(|| format!("{}: not a sign-in part file", path.display()))?
             {
-                if since.is_none_or(|x| s.time >= x) && until.is_none_or(|x| s.time < x) {
+                if window.contains(s.time) {
                     n += 1;
                     sink(s);
                 }
@@ -47,20 +42,16 @@ impl Store {
         Ok(n)
     }
 
-    /// Reads the stored audit events of days in `[since, until)`.
-    pub fn read_audit(
-        &self,
-        since: Option<DateTime<Utc>>,
-        until: Option<DateTime<Utc>>,
-    ) -> Result<Vec<AuditEvent>> {
+    /// Reads the stored audit events in `window`.
+    pub fn read_audit(&self, window: Window) -> Result<Vec<AuditEvent>> {
         let mut out = vec![];
-        for p in self.selected(Table::Audit, since, until) {
+        for p in self.selected(Table::Audit, window) {
             let path = self.dir.join(&p.path);
             let df = read_parquet(&path, Some(vec!["event".into()]))?;
             for text in df.column("event")?.str()?.iter().flatten() {
                 let e: AuditEvent = serde_json::from_str(text)
                     .with_context(|| format!("{}: an unreadable audit event", path.display()))?;
-                if since.is_none_or(|x| e.time >= x) && until.is_none_or(|x| e.time < x) {
+                if window.contains(e.time) {
                     out.push(e);
                 }
             }
@@ -68,17 +59,13 @@ impl Store {
         Ok(out)
     }
 
-    fn selected(
-        &self,
-        t: Table,
-        since: Option<DateTime<Utc>>,
-        until: Option<DateTime<Utc>>,
-    ) -> Vec<&PartFile> {
+    fn selected(&self, t: Table, window: Window) -> Vec<&PartFile> {
         let mut v: Vec<&PartFile> = self
             .parts(t)
             .iter()
             .filter(|p| {
-                since.is_none_or(|s| p.day >= s.date_naive()) && until.is_none_or(|u| p.day <= u.date_naive())
+                window.since.is_none_or(|s| p.day >= s.date_naive())
+                    && window.until.is_none_or(|u| p.day <= u.date_naive())
             })
             .collect();
         v.sort_by(|a, b| (a.day, &a.path).cmp(&(b.day, &b.path)));

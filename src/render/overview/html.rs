@@ -16,7 +16,7 @@ th{color:#374151;font-weight:600;background:#f8fafc}td.n,th.n{text-align:right;f
 .legend{display:flex;flex-wrap:wrap;gap:12px;font-size:12px;color:#374151;margin-top:4px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
 p.note{color:#6b7280;margin:4px 0 8px}footer{color:#9ca3af;font-size:12px;margin-top:24px}";
 
-pub fn html(o: &Overview) -> String {
+pub(crate) fn html(o: &Overview) -> String {
     let mut h = String::new();
     let _ = write!(
         h,

@@ -9,7 +9,7 @@ fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-pub fn markdown(o: &Overview) -> String {
+pub(crate) fn markdown(o: &Overview) -> String {
     let mut m = format!("# {}\n\n{}\n\n", o.title, period(o));
     m.push_str("| figure | value |\n|---|---:|\n");
     for (k, v) in headline(o) {

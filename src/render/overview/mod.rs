@@ -7,8 +7,8 @@ mod html;
 mod markdown;
 mod svg;
 
-pub use html::html;
-pub use markdown::markdown;
+pub(crate) use html::html;
+pub(crate) use markdown::markdown;
 
 use chrono::{DateTime, Utc};
 

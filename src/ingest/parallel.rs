@@ -1,0 +1,314 @@
+//! The ordered parallel pipeline: a reader thread ([`super::split`]) cuts
+//! inputs into batches, batches are parsed in parallel, and results are
+//! handed to the caller strictly in input order (deterministic output; the
+//! first error is the first in the input). Memory is bounded by the number
+//! of batches in flight, whatever the input size.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use rayon::prelude::*;
+
+use super::csv_exports as csv;
+use super::kinds::{AuditEvents, InputFormat, Parsed, RecordKind, SignIns};
+use super::normalize::{Context, FieldError};
+use super::split::read_inputs;
+use super::{framing, DateOrder, Input};
+use crate::model::{ReadStats, SignIn};
+
+/// A record that could not be read, with everything needed to find it.
+#[derive(Debug, Clone)]
+pub struct RecordError {
+    pub file: Arc<str>,
+    pub line: Option<u64>,
+    pub index: Option<u64>,
+    pub field: Option<String>,
+    pub message: String,
+    pub raw: String,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ": line {l}")?;
+        }
+        if let Some(i) = self.index {
+            write!(f, " (record {i})")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": field `{field}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+/// Told how far reading has come; the caller decides how to show it (the
+/// readers never draw anything themselves).
+pub trait Progress: Send + Sync {
+    /// Reading starts; `total_bytes` when every input's size is known.
+    fn start(&self, total_bytes: Option<u64>);
+    /// Bytes read so far, over all inputs.
+    fn advance_to(&self, bytes: u64);
+    fn finish(&self);
+}
+
+#[derive(Clone, Default)]
+pub struct Options {
+    pub format: InputFormat,
+    pub date_order: DateOrder,
+    /// Go on past malformed records (counted, and written to the rejects
+    /// file when one is given) instead of stopping at the first.
+    pub skip_invalid: bool,
+    /// Told how far reading has come, when given.
+    pub progress: Option<Arc<dyn Progress>>,
+}
+
+/// One batch of records from one file, in input order.
+pub(super) enum Batch {
+    Json {
+        file: Arc<str>,
+        ctx: Context,
+        format: InputFormat,
+        chunk: framing::Chunk,
+    },
+    Csv {
+        file: Arc<str>,
+        ctx: Context,
+        header: Arc<csv::Header>,
+        rows: Vec<CsvRow>,
+    },
+    /// The rest of the file cannot be read.
+    FileError(RecordError),
+    Notice(String),
+}
+
+pub(super) struct CsvRow {
+    pub(super) line: u64,
+    pub(super) index: u64,
+    pub(super) record: Result<::csv::StringRecord, String>,
+}
+
+pub(super) const CSV_BATCH_ROWS: usize = 2048;
+
+/// Reads every input and hands each sign-in to `sink`, in input order.
+pub fn read_signins(
+    inputs: &[Input],
+    opts: &Options,
+    rejects: Option<&mut (dyn Write + Send)>,
+    sink: impl FnMut(SignIn) + Send,
+) -> Result<ReadStats> {
+    read_records(SignIns, inputs, opts, rejects, sink)
+}
+
+/// Reads every input and hands each audit event to `sink`, in input order.
+pub fn read_audit(
+    inputs: &[Input],
+    opts: &Options,
+    rejects: Option<&mut (dyn Write + Send)>,
+    sink: impl FnMut(crate::model::AuditEvent) + Send,
+) -> Result<ReadStats> {
+    read_records(AuditEvents, inputs, opts, rejects, sink)
+}
+
+/// Reads every input as records of `kind` and hands each to `sink`, in
+/// input order.
+pub fn read_records<K: RecordKind>(
+    kind: K,
+    inputs: &[Input],
+    opts: &Options,
+    mut rejects: Option<&mut (dyn Write + Send)>,
+    mut sink: impl FnMut(K::Item) + Send,
+) -> Result<ReadStats> {
+    let counter = Arc::new(AtomicU64::new(0));
+    let progress = opts.progress.clone();
+    if let Some(p) = &progress {
+        p.start(inputs.iter().map(Input::size).sum());
+    }
+    let mut stats = ReadStats { files: inputs.len() as u64, ..ReadStats::default() };
+    let (tx, rx) = sync_channel::<Batch>(rayon::current_num_threads() * 2 + 2);
+    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = {
+        let inputs = inputs.to_vec();
+        let opts = opts.clone();
+        let counter = counter.clone();
+        let kind = kind.clone();
+        std::thread::Builder::new()
+            .name("xtenant-reader".into())
+            .spawn(move || read_inputs(&kind, &inputs, &opts, &counter, &tx, recycle_rx))?
+    };
+    let window = rayon::current_num_threads().max(1) * 2;
+    let result = consume(&kind, &rx, window, opts, &mut stats, &mut rejects, &mut sink, &recycle_tx, &|| {
+        if let Some(p) = &progress {
+            p.advance_to(counter.load(Ordering::Relaxed))
+        }
+    });
+    drop(rx);
+    let joined = reader.join();
+    if let Some(p) = &progress {
+        p.finish();
+    }
+    if joined.is_err() {
+        bail!("internal error: the input reader stopped unexpectedly; please report this with the input that caused it");
+    }
+    stats.bytes_read = counter.load(Ordering::Relaxed);
+    result.map(|()| stats)
+}
+
+type Results<T> = Vec<Vec<Result<Parsed<T>, RecordError>>>;
+
+/// Parses windows of batches in parallel and hands their results on in
+/// input order. Merging window N (sequential: the sink is one accumulator)
+/// runs alongside the parse of window N+1, so the pool is never idle while
+/// the main thread aggregates.
+#[allow(clippy::too_many_arguments)]
+fn consume<K: RecordKind>(
+    kind: &K,
+    rx: &Receiver<Batch>,
+    window: usize,
+    opts: &Options,
+    stats: &mut ReadStats,
+    rejects: &mut Option<&mut (dyn Write + Send)>,
+    sink: &mut (impl FnMut(K::Item) + Send),
+    recycle: &std::sync::mpsc::Sender<Vec<u8>>,
+    tick: &(dyn Fn() + Sync),
+) -> Result<()> {
+    let mut pending: Option<(Vec<Batch>, Results<K::Item>)> = None;
+    loop {
+        let mut batches = Vec::with_capacity(window);
+        if let Ok(b) = rx.recv() {
+            batches.push(b);
+            while batches.len() < window {
+                match rx.try_recv() {
+                    Ok(b) => batches.push(b),
+                    Err(_) => break,
+                }
+            }
+        }
+        let done = batches.is_empty();
+        let previous = pending.take();
+        let (parsed, merged) = rayon::join(
+            || batches.par_iter().map(|b| parse_batch(kind, b)).collect::<Results<K::Item>>(),
+            || match previous {
+                Some((b, r)) => merge(kind, b, r, opts, stats, rejects, sink, recycle),
+                None => Ok(()),
+            },
+        );
+        merged?;
+        tick();
+        if done {
+            return Ok(());
+        }
+        pending = Some((batches, parsed));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn merge<K: RecordKind>(
+    kind: &K,
+    batches: Vec<Batch>,
+    parsed: Results<K::Item>,
+    opts: &Options,
+    stats: &mut ReadStats,
+    rejects: &mut Option<&mut (dyn Write + Send)>,
+    sink: &mut impl FnMut(K::Item),
+    recycle: &std::sync::mpsc::Sender<Vec<u8>>,
+) -> Result<()> {
+    for (batch, results) in batches.iter().zip(parsed) {
+        if let Batch::Notice(n) = batch {
+            stats.notices.push(n.clone());
+        }
+        for r in results {
+            match r {
+                Ok(Parsed::One(s)) => accept(kind, *s, stats, sink),
+                Ok(Parsed::Many(v, ignored)) => {
+                    v.into_iter().for_each(|s| accept(kind, s, stats, sink));
+                    for reason in ignored {
+                        *stats.ignored.entry(reason).or_default() += 1;
+                    }
+                }
+                Ok(Parsed::Ignored(reason)) => *stats.ignored.entry(reason).or_default() += 1,
+                Err(e) => {
+                    if !opts.skip_invalid {
+                        bail!(e);
+                    }
+                    stats.invalid_records += 1;
+                    if let Some(w) = rejects.as_mut() {
+                        write_reject(*w, &e)?;
+                    }
+                }
+            }
+        }
+    }
+    for b in batches {
+        if let Batch::Json { chunk, .. } = b {
+            let _ = recycle.send(chunk.data);
+        }
+    }
+    Ok(())
+}
+
+fn accept<K: RecordKind>(kind: &K, s: K::Item, stats: &mut ReadStats, sink: &mut impl FnMut(K::Item)) {
+    stats.records_read += 1;
+    *stats.by_event_type.entry(kind.label(&s)).or_default() += 1;
+    sink(s)
+}
+
+fn write_reject(w: &mut (dyn Write + Send), e: &RecordError) -> Result<()> {
+    let v = serde_json::json!({
+        "file": &*e.file, "line": e.line, "record": e.index,
+        "field": e.field, "error": e.message, "raw": e.raw,
+    });
+    serde_json::to_writer(&mut *w, &v)?;
+    w.write_all(b"\n")?;
+    Ok(())
+}
+
+fn parse_batch<K: RecordKind>(kind: &K, batch: &Batch) -> Vec<Result<Parsed<K::Item>, RecordError>> {
+    match batch {
+        Batch::Notice(_) => vec![],
+        Batch::FileError(e) => vec![Err(e.clone())],
+        Batch::Json { file, ctx, format, chunk } => chunk
+            .spans
+            .iter()
+            .map(|s| {
+                let bytes = &chunk.data[s.start..s.end];
+                kind.parse_json(bytes, ctx, *format).map_err(|e| RecordError {
+                    file: file.clone(),
+                    line: Some(s.line),
+                    index: Some(s.index),
+                    field: Some(e.field).filter(|f| !f.starts_with('(')),
+                    message: e.message,
+                    raw: String::from_utf8_lossy(bytes).into_owned(),
+                })
+            })
+            .collect(),
+        Batch::Csv { file, ctx, header, rows } => rows
+            .iter()
+            .map(|row| {
+                let fail = |e: FieldError, raw: String| RecordError {
+                    file: file.clone(),
+                    line: Some(row.line),
+                    index: Some(row.index),
+                    field: Some(e.field).filter(|f| !f.is_empty()),
+                    message: e.message,
+                    raw,
+                };
+                let record = match &row.record {
+                    Ok(r) => r,
+                    Err(m) => return Err(fail(FieldError::new("", m.clone()), String::new())),
+                };
+                kind.parse_csv(header, record, ctx).map_err(|e| {
+                    let raw = record.iter().collect::<Vec<_>>().join(&(header.delimiter as char).to_string());
+                    fail(e, raw)
+                })
+            })
+            .collect(),
+    }
+}
