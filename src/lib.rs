@@ -1,7 +1,8 @@
 //! xtenant: replay Entra ID sign-in logs against cross-tenant access
 //! policies before you change them.
 //!
-//! The map (data flows one way, and the imports enforce it):
+//! The map (data flows one way; `tests/architecture.rs` fails on any import
+//! against it):
 //!
 //! ```text
 //! main -> cli -> pipeline -> { ingest, store, analysis, policy } -> model

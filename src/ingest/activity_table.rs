@@ -10,7 +10,7 @@ use anyhow::{bail, Context as _, Result};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::analysis::activity::{ActivityRow, Counters, GroupBy};
+use crate::model::activity::{ActivityRow, Counters, GroupBy};
 use crate::model::{AccessType, Clause, Direction, Guid, UserType};
 
 /// Whether a file's first bytes look like an activity table.
