@@ -280,3 +280,37 @@ fn table_view_fits_120_columns() {
     assert!(out.lines().all(|l| l.chars().count() <= 120), "{out}");
     assert!(out.contains("LOST") && out.contains("allowed -> blocked"));
 }
+
+#[test]
+fn rejected_audit_records_are_written_out_with_the_skipped_sign_ins() {
+    // --rejects once took effect for sign-ins only: audit inputs skipped
+    // their bad records and wrote none of them.
+    let dir = tempfile::tempdir().unwrap();
+    let rejects = dir.path().join("rejects.ndjson");
+    let audit = fixture("audit/bad");
+    let o = run(&[
+        "replay",
+        "-q",
+        "--current",
+        &f("current.json"),
+        "--proposed",
+        &f("proposed.json"),
+        "--audit",
+        audit.to_str().unwrap(),
+        "--skip-invalid",
+        "--rejects",
+        rejects.to_str().unwrap(),
+        "--format",
+        "csv",
+        &f("signins.ndjson"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let written = std::fs::read_to_string(&rejects).unwrap();
+    let from_audit: Vec<serde_json::Value> = written
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["file"].as_str().unwrap_or("").contains("audit-bad"))
+        .collect();
+    assert!(!from_audit.is_empty(), "no audit record among the rejects:\n{written}");
+    assert!(from_audit.iter().all(|r| r["line"].is_u64() && r["field"].is_string()));
+}
