@@ -20,7 +20,7 @@ use crate::model::{Actor, AuditEvent, AuditTarget, Guid, ModifiedProperty};
 
 use super::dates::parse_time;
 use super::normalize::{Context, FieldError};
-use super::{InputFormat, Parsed};
+use super::{BadRow, InputFormat, Parsed};
 
 /// Audit categories whose events change cross-tenant access. Microsoft's
 /// activity list files "Update the company default cross-tenant access
@@ -233,6 +233,7 @@ fn query_response(v: &Value, ctx: &Context) -> Result<Parsed<AuditEvent>, FieldE
         .ok_or_else(|| FieldError::new("tables", "expected an array"))?;
     let mut out = Vec::new();
     let mut ignored = Vec::new();
+    let mut bad = Vec::new();
     for (t, table) in tables.iter().enumerate() {
         let at = |f: &str| format!("tables[{t}].{f}");
         let columns: Vec<&str> = table
@@ -247,9 +248,11 @@ fn query_response(v: &Value, ctx: &Context) -> Result<Parsed<AuditEvent>, FieldE
             .and_then(Value::as_array)
             .ok_or_else(|| FieldError::new(at("rows"), "expected an array"))?;
         for (r, row) in rows.iter().enumerate() {
-            let cells = row
-                .as_array()
-                .ok_or_else(|| FieldError::new(at(&format!("rows[{r}]")), "expected an array"))?;
+            let Some(cells) = row.as_array() else {
+                let error = FieldError::new(at(&format!("rows[{r}]")), "expected an array");
+                bad.push(BadRow { error, raw: row.to_string() });
+                continue;
+            };
             let m: Map<String, Value> = columns
                 .iter()
                 .zip(cells)
@@ -260,11 +263,17 @@ fn query_response(v: &Value, ctx: &Context) -> Result<Parsed<AuditEvent>, FieldE
                 Ok(Parsed::One(e)) => out.push(*e),
                 Ok(Parsed::Ignored(reason)) => ignored.push(reason),
                 Ok(Parsed::Many(..)) => {}
-                Err(e) => return Err(FieldError::new(at(&format!("rows[{r}].{}", e.field)), e.message)),
+                Err(e) => bad.push(BadRow {
+                    error: FieldError::new(
+                        at(&format!("rows[{r}].{}", e.field)).trim_end_matches('.'),
+                        e.message,
+                    ),
+                    raw: row.to_string(),
+                }),
             }
         }
     }
-    Ok(Parsed::Many(out, ignored))
+    Ok(Parsed::Many(out, ignored, bad))
 }
 
 /// The value of `key`, matched ignoring case.

@@ -11,7 +11,7 @@ use crate::model::EventType;
 
 use super::normalize::{normalize, Context, FieldError};
 use super::raw::RawSignIn;
-use super::{InputFormat, Parsed};
+use super::{BadRow, InputFormat, Parsed};
 
 /// Why a well-formed record is not a sign-in we read.
 pub const IGNORED_AUDIT: &str = "audit events (read them with `xtenant timeline`)";
@@ -60,6 +60,7 @@ fn classify(
     if let Some(tables) = &raw.tables {
         let mut out = Vec::new();
         let mut ignored = Vec::new();
+        let mut bad = Vec::new();
         for (t, table) in tables.iter().enumerate() {
             for (r, row) in table.rows.iter().enumerate() {
                 let mut m = Map::new();
@@ -69,19 +70,24 @@ fn classify(
                     }
                 }
                 let obj = Value::Object(m);
-                let raw = RawSignIn::deserialize_value(&obj)
-                    .map_err(|e| FieldError::new(format!("tables[{t}].rows[{r}]"), e))?;
-                match classify(raw, ctx, format) {
+                let parsed = RawSignIn::deserialize_value(&obj)
+                    .map_err(|e| FieldError::new("", e))
+                    .and_then(|raw| classify(raw, ctx, format));
+                match parsed {
                     Ok(Parsed::One(s)) => out.push(*s),
                     Ok(Parsed::Ignored(reason)) => ignored.push(reason),
                     Ok(Parsed::Many(..)) => {}
-                    Err(e) => {
-                        return Err(FieldError::new(format!("tables[{t}].rows[{r}].{}", e.field), e.message))
-                    }
+                    Err(e) => bad.push(BadRow {
+                        error: FieldError::new(
+                            format!("tables[{t}].rows[{r}].{}", e.field).trim_end_matches('.'),
+                            e.message,
+                        ),
+                        raw: Value::Array(row.clone()).to_string(),
+                    }),
                 }
             }
         }
-        return Ok(Parsed::Many(out, ignored));
+        return Ok(Parsed::Many(out, ignored, bad));
     }
     let is_envelope = raw.properties.is_some();
     match format {

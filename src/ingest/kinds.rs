@@ -41,12 +41,21 @@ impl InputFormat {
 pub enum Parsed<T> {
     One(Box<T>),
     /// A Log Analytics query response holds many rows in one document;
-    /// rows not of this kind are counted by reason.
-    Many(Vec<T>, Vec<String>),
+    /// rows not of this kind are counted by reason, and a bad row costs
+    /// that row only: its error and its text travel on.
+    Many(Vec<T>, Vec<String>, Vec<BadRow>),
     /// Well-formed but not of the kind being read (audit events among
     /// sign-ins, other diagnostic categories): counted by reason, never
     /// silently dropped.
     Ignored(String),
+}
+
+/// One row of a many-row document that could not be read.
+#[derive(Debug)]
+pub struct BadRow {
+    pub error: super::normalize::FieldError,
+    /// The row as JSON text, for the rejects file.
+    pub raw: String,
 }
 
 /// A kind of record the pipeline can read: how one framed JSON record or

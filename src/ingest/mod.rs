@@ -36,7 +36,7 @@ pub(crate) mod source;
 mod split;
 
 pub use dates::DateOrder;
-pub use kinds::{AuditEvents, InputFormat, Parsed, RecordKind, SignIns};
+pub use kinds::{AuditEvents, BadRow, InputFormat, Parsed, RecordKind, SignIns};
 pub use normalize::{Context, FieldError};
 pub use parallel::{read_audit, read_records, read_signins, Options, Progress, RecordError};
 pub use source::Input;

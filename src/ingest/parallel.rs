@@ -221,13 +221,18 @@ fn merge<K: RecordKind>(
     recycle: &std::sync::mpsc::Sender<Vec<u8>>,
 ) -> Result<()> {
     for (batch, results) in batches.iter().zip(parsed) {
-        if let Batch::Notice(n) = batch {
-            stats.notices.push(n.clone());
+        match batch {
+            Batch::Notice(n) => stats.notices.push(n.clone()),
+            // A file that could not be read to its end is told even when skipped.
+            Batch::FileError(e) if opts.skip_invalid => stats.notices.push(e.to_string()),
+            _ => {}
         }
         for r in results {
             match r {
                 Ok(Parsed::One(s)) => accept(kind, *s, stats, sink),
-                Ok(Parsed::Many(v, ignored)) => {
+                Ok(Parsed::Many(v, ignored, bad)) => {
+                    // Bad rows were turned into errors of their own by parse_batch.
+                    debug_assert!(bad.is_empty());
                     v.into_iter().for_each(|s| accept(kind, s, stats, sink));
                     for reason in ignored {
                         *stats.ignored.entry(reason).or_default() += 1;
@@ -277,16 +282,24 @@ fn parse_batch<K: RecordKind>(kind: &K, batch: &Batch) -> Vec<Result<Parsed<K::I
         Batch::Json { file, ctx, format, chunk } => chunk
             .spans
             .iter()
-            .map(|s| {
-                let bytes = &chunk.data[s.start..s.end];
-                kind.parse_json(bytes, ctx, *format).map_err(|e| RecordError {
-                    file: file.clone(),
-                    line: Some(s.line),
-                    index: Some(s.index),
-                    field: Some(e.field).filter(|f| !f.starts_with('(')),
-                    message: e.message,
-                    raw: String::from_utf8_lossy(bytes).into_owned(),
-                })
+            .flat_map(|s| {
+                let parsed = parse_span(kind, file, ctx, *format, chunk, s);
+                // A many-row document: its bad rows are rejects of their own,
+                // after the rows that were read.
+                let (first, bad) = match parsed {
+                    Ok(Parsed::Many(v, ignored, bad)) => (Ok(Parsed::Many(v, ignored, vec![])), bad),
+                    other => (other, vec![]),
+                };
+                std::iter::once(first).chain(bad.into_iter().map(|b| {
+                    Err(RecordError {
+                        file: file.clone(),
+                        line: Some(s.line),
+                        index: Some(s.index),
+                        field: Some(b.error.field).filter(|f| !f.is_empty()),
+                        message: b.error.message,
+                        raw: b.raw,
+                    })
+                }))
             })
             .collect(),
         Batch::Csv { file, ctx, header, rows } => rows
@@ -311,4 +324,34 @@ fn parse_batch<K: RecordKind>(kind: &K, batch: &Batch) -> Vec<Result<Parsed<K::I
             })
             .collect(),
     }
+}
+
+/// One framed span: a broken one is a reject as it stands, the rest are parsed.
+fn parse_span<K: RecordKind>(
+    kind: &K,
+    file: &Arc<str>,
+    ctx: &Context,
+    format: InputFormat,
+    chunk: &framing::Chunk,
+    s: &framing::Span,
+) -> Result<Parsed<K::Item>, RecordError> {
+    let bytes = &chunk.data[s.start..s.end];
+    if let Some(fault) = s.fault {
+        return Err(RecordError {
+            file: file.clone(),
+            line: Some(s.line),
+            index: Some(s.index),
+            field: None,
+            message: fault.message(),
+            raw: String::from_utf8_lossy(bytes).into_owned(),
+        });
+    }
+    kind.parse_json(bytes, ctx, format).map_err(|e| RecordError {
+        file: file.clone(),
+        line: Some(s.line),
+        index: Some(s.index),
+        field: Some(e.field).filter(|f| !f.starts_with('(')),
+        message: e.message,
+        raw: String::from_utf8_lossy(bytes).into_owned(),
+    })
 }
