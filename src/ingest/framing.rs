@@ -333,8 +333,8 @@ impl ValueScan {
                     self.expect = if self.in_array() { Expect::Value } else { Expect::Key };
                     Ok(())
                 }
-                (Expect::KeyOrEnd, b'}') | (Expect::ValueOrEnd, b']') => Ok(self.close()),
-                (Expect::NextOrEnd, b'}' | b']') if (c == b']') == self.in_array() => Ok(self.close()),
+                (Expect::KeyOrEnd, b'}') | (Expect::ValueOrEnd, b']') => self.close(),
+                (Expect::NextOrEnd, b'}' | b']') if (c == b']') == self.in_array() => self.close(),
                 _ => Err(self.unexpected(c)),
             };
             if let Err(f) = step {
@@ -351,10 +351,11 @@ impl ValueScan {
         Ok(false)
     }
 
-    fn close(&mut self) {
+    fn close(&mut self) -> Result<(), Fault> {
         self.depth -= 1;
         self.arrays >>= 1;
         self.expect = Expect::NextOrEnd;
+        Ok(())
     }
 }
 
