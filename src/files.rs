@@ -1,30 +1,93 @@
 //! Listing the files under a directory, the one way every input reader does.
+//!
+//! Only regular files are read from a directory: a FIFO there would block
+//! forever and a link to `/dev/zero` would never end, and a symbolic link
+//! loop would never finish the walk. Links are followed (a folder of links
+//! to exports is common), loops are detected, and whatever is passed over
+//! is told, never silently dropped. A path given by name is read whatever
+//! it is: `<(zcat x.gz)` is a FIFO on purpose.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
-/// Every file below `dir`, recursively, in sorted order; hidden entries
-/// (names starting with `.`) are skipped.
-pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    walk(dir, &mut out)?;
+/// What a directory holds for reading.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Regular files, recursively, in sorted order.
+    pub files: Vec<PathBuf>,
+    /// Entries passed over, each with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// Every regular file below `dir`, recursively, in sorted order; hidden
+/// entries (names starting with `.`) are skipped.
+pub fn list(dir: &Path) -> Result<Listing> {
+    let mut out = Listing::default();
+    let walk = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in walk {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let at = e.path().unwrap_or(dir).display().to_string();
+                if e.loop_ancestor().is_some() {
+                    out.skipped.push(format!("{at}: skipped, a symbolic link loop"));
+                } else if e.depth() > 0
+                    && e.io_error().is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+                {
+                    out.skipped.push(format!("{at}: skipped, a broken symbolic link"));
+                } else {
+                    return Err(e).with_context(|| format!("{at}: cannot list the directory"));
+                }
+                continue;
+            }
+        };
+        let kind = entry.file_type();
+        if kind.is_file() {
+            out.files.push(entry.into_path());
+        } else if !kind.is_dir() {
+            out.skipped.push(format!(
+                "{}: skipped, not a regular file (a FIFO, socket or device)",
+                entry.path().display()
+            ));
+        }
+    }
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("{}: cannot list the directory", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else {
-            out.push(p);
+/// [`list`]'s files, for readers that have nowhere to tell what was skipped.
+pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    Ok(list(dir)?.files)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_are_listed_and_the_rest_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("sub")).unwrap();
+        std::fs::write(d.join("sub/b.json"), "{}").unwrap();
+        std::fs::write(d.join("a.json"), "{}").unwrap();
+        std::fs::write(d.join(".hidden"), "{}").unwrap();
+        std::os::unix::fs::symlink(d, d.join("sub/loop")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", d.join("zero")).unwrap();
+        std::os::unix::fs::symlink(d.join("gone"), d.join("dangling")).unwrap();
+        let fifo = d.join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let l = list(d).unwrap();
+        assert_eq!(l.files, vec![d.join("a.json"), d.join("sub/b.json")]);
+        let told = l.skipped.join("\n");
+        for what in
+            ["loop", "zero: skipped, not a regular file", "fifo: skipped", "dangling: skipped, a broken"]
+        {
+            assert!(told.contains(what), "{what} in {told}");
         }
     }
-    Ok(())
 }

@@ -97,11 +97,16 @@ fn a_truncated_gzip_keeps_the_records_before_the_cut() {
 #[test]
 fn a_bad_row_of_a_query_api_response_costs_that_row_only() {
     let dir = tempfile::tempdir().unwrap();
-    let mut doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("signins/log-analytics-query-api.json")).unwrap())
-            .unwrap();
-    let columns: Vec<String> =
-        doc["tables"][0]["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().into()).collect();
+    let mut doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("signins/log-analytics-query-api.json")).unwrap(),
+    )
+    .unwrap();
+    let columns: Vec<String> = doc["tables"][0]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().into())
+        .collect();
     let rows = doc["tables"][0]["rows"].as_array_mut().unwrap();
     let whole = rows.len() as u64;
     for at in columns.iter().enumerate().filter(|(_, c)| c.contains("Time")).map(|(i, _)| i) {

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
 
 use super::activity::ActivityTable;
 use super::replay::Summary;
@@ -67,6 +67,75 @@ pub struct Top {
 /// A policy change: time, kind, partner, what changed, followed by new blocks.
 pub type ChangeLine = (DateTime<Utc>, String, String, Vec<String>, bool);
 
+/// What one bar of the sign-ins series spans. A day, unless the data spans
+/// so long that a bar per day would make a page of millions of rows (one
+/// sign-in dated year 1 and one dated 9999 made an 84 MB report): then the
+/// week, month or year, whichever keeps the series within [`MAX_BARS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Bucket {
+    #[default]
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+/// The most bars a series has.
+pub const MAX_BARS: usize = 400;
+
+impl Bucket {
+    pub fn noun(self) -> &'static str {
+        match self {
+            Bucket::Day => "day",
+            Bucket::Week => "week",
+            Bucket::Month => "month",
+            Bucket::Year => "year",
+        }
+    }
+
+    /// The first day of the bar `d` falls in.
+    pub fn start(self, d: NaiveDate) -> NaiveDate {
+        match self {
+            Bucket::Day => d,
+            Bucket::Week => d.week(chrono::Weekday::Mon).first_day(),
+            Bucket::Month => d.with_day(1).unwrap_or(d),
+            Bucket::Year => d.with_ordinal(1).unwrap_or(d),
+        }
+    }
+
+    fn next(self, d: NaiveDate) -> Option<NaiveDate> {
+        match self {
+            Bucket::Day => d.succ_opt(),
+            Bucket::Week => d.checked_add_days(chrono::Days::new(7)),
+            Bucket::Month => d.checked_add_months(chrono::Months::new(1)),
+            Bucket::Year => d.checked_add_months(chrono::Months::new(12)),
+        }
+    }
+
+    /// The bars for the days that have sign-ins: every bar from the first
+    /// to the last (empty ones too) at the finest bucket that fits in
+    /// [`MAX_BARS`]; if even years do not, only the years with data.
+    pub fn series(seen: &BTreeSet<NaiveDate>) -> (Bucket, Vec<NaiveDate>) {
+        let (Some(&first), Some(&last)) = (seen.first(), seen.last()) else { return (Bucket::Day, vec![]) };
+        for bucket in [Bucket::Day, Bucket::Week, Bucket::Month, Bucket::Year] {
+            let mut bars = vec![];
+            let mut at = Some(bucket.start(first));
+            while let Some(d) = at.filter(|d| *d <= last) {
+                if bars.len() == MAX_BARS {
+                    break;
+                }
+                bars.push(d);
+                at = bucket.next(d);
+            }
+            if at.is_none_or(|d| d > last) {
+                return (bucket, bars);
+            }
+        }
+        let years: BTreeSet<NaiveDate> = seen.iter().map(|d| Bucket::Year.start(*d)).collect();
+        (Bucket::Year, years.into_iter().collect())
+    }
+}
+
 /// Everything the report shows, computed once for both renderers.
 pub struct Overview {
     pub title: String,
@@ -79,8 +148,11 @@ pub struct Overview {
     pub failures: u64,
     pub policy_blocks: u64,
     pub users: usize,
+    /// What one bar of the series spans: a day unless the data spans years.
+    pub bucket: Bucket,
+    /// The first day of each bar.
     pub days: Vec<NaiveDate>,
-    /// Partner label -> sign-ins per day (index into `days`), top partners and "other".
+    /// Partner label -> sign-ins per bar (index into `days`), top partners and "other".
     pub per_partner: Vec<(String, Vec<u64>)>,
     pub per_direction: Vec<(String, Vec<u64>)>,
     pub partners: Vec<Top>,
@@ -187,11 +259,8 @@ impl Overview {
         // Daily series: the six busiest partners and the rest.
         let ours = report.tenant;
         let side = |h: Guid, r: Guid| ours.and_then(|t| Direction::of(t, h, r));
-        let mut days: Vec<NaiveDate> =
-            daily.days.keys().map(|k| k.0).collect::<BTreeSet<_>>().into_iter().collect();
-        if let (Some(a), Some(b)) = (days.first().copied(), days.last().copied()) {
-            days = a.iter_days().take_while(|d| *d <= b).collect();
-        }
+        let seen_days: BTreeSet<NaiveDate> = daily.days.keys().map(|k| k.0).collect();
+        let (bucket, days) = Bucket::series(&seen_days);
         let index: HashMap<NaiveDate, usize> = days.iter().enumerate().map(|(i, d)| (*d, i)).collect();
         let busiest: Vec<String> = partners_top.iter().take(6).map(|p| p.id.clone()).collect();
         let mut per_partner: BTreeMap<String, Vec<u64>> = BTreeMap::new();
@@ -200,9 +269,10 @@ impl Overview {
             let Some((dir, partner)) = side(*h, *r) else { continue };
             let key =
                 if busiest.contains(&partner.to_string()) { label(partner) } else { "other partners".into() };
-            per_partner.entry(key).or_insert_with(|| vec![0; days.len()])[index[day]] += c.sign_ins;
-            per_direction.entry(dir.as_str().to_string()).or_insert_with(|| vec![0; days.len()])
-                [index[day]] += c.sign_ins;
+            let at = index[&bucket.start(*day)];
+            per_partner.entry(key).or_insert_with(|| vec![0; days.len()])[at] += c.sign_ins;
+            per_direction.entry(dir.as_str().to_string()).or_insert_with(|| vec![0; days.len()])[at] +=
+                c.sign_ins;
         }
         let mut per_partner: Vec<(String, Vec<u64>)> = per_partner.into_iter().collect();
         per_partner.sort_by_key(|(k, v)| (k == "other partners", std::cmp::Reverse(v.iter().sum::<u64>())));
@@ -250,6 +320,7 @@ impl Overview {
             failures: partners_top.iter().map(|p| p.failures).sum(),
             policy_blocks: partners_top.iter().map(|p| p.blocks_by_us + p.blocks_by_partner).sum(),
             users: all_users,
+            bucket,
             days,
             per_partner,
             per_direction: per_direction.into_iter().collect(),
@@ -263,5 +334,26 @@ impl Overview {
             changes: None,
             impact: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod series_tests {
+    use super::*;
+
+    fn days(v: &[&str]) -> BTreeSet<NaiveDate> {
+        v.iter().map(|d| d.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn the_series_has_a_bar_per_day_unless_that_would_be_too_many() {
+        let (b, bars) = Bucket::series(&days(&["2026-11-01", "2026-11-30"]));
+        assert_eq!((b, bars.len()), (Bucket::Day, 30));
+        let (b, bars) = Bucket::series(&days(&["2020-01-01", "2026-11-30"]));
+        assert_eq!(b, Bucket::Week);
+        assert!(bars.len() <= MAX_BARS);
+        let (b, bars) = Bucket::series(&days(&["0001-01-01", "9999-12-31"]));
+        assert_eq!((b, bars.len()), (Bucket::Year, 2), "only the years with data: {bars:?}");
+        assert_eq!(Bucket::series(&BTreeSet::new()).1.len(), 0);
     }
 }

@@ -156,8 +156,6 @@ struct Context<'a> {
     clouds: BTreeMap<Guid, CloudHint>,
 }
 
-static EMPTY: BTreeSet<String> = BTreeSet::new();
-
 fn trust_needs<'a>(r: &ActivityRow, clauses: &'a [ResolvedClause]) -> TrustNeeds<'a> {
     let c = &r.counters;
     let device = |n: u64| {
@@ -225,9 +223,7 @@ fn request<'a>(r: &'a ActivityRow, cx: &'a Context<'_>, clauses: &'a [ResolvedCl
     let inputs = cx.inputs;
     let user = target_user(r, inputs);
     let groups = match (inputs.groups, user) {
-        (Some(g), Some(u)) => {
-            Membership::Described { groups: &g.described, member_of: g.of(u).unwrap_or(&EMPTY) }
-        }
+        (Some(g), Some(u)) => Membership::Described { directory: g, user: u },
         _ => Membership::Unknown,
     };
     Request {

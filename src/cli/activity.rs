@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::ValueEnum;
 
-use super::args::{InputArgs, OutputArgs};
+use super::args::{Files, InputArgs, OutputArgs};
 use super::Global;
 use crate::model::GroupBy;
 use crate::pipeline::activity::{activity, ActivityPlan};
@@ -46,11 +46,17 @@ pub(crate) struct Args {
     output: OutputArgs,
 }
 
+impl Args {
+    pub(crate) fn files(&self) -> Files<'_> {
+        self.output.files(self.input.files(Files::default()))
+    }
+}
+
 pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let plan = ActivityPlan {
         source: args.input.source(),
         read: args.input.read.options(g),
-        window: args.input.period.window(),
+        window: args.input.period.window()?,
         tenant: args.input.read.tenant,
         by: args.by,
     };

@@ -2,7 +2,7 @@
 //! text, and how each becomes part of a plan. A command flattens the
 //! groups it takes; `--help` shows the same words everywhere.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -31,6 +31,10 @@ pub(crate) struct InputArgs {
 }
 
 impl InputArgs {
+    pub(crate) fn files<'a>(&'a self, files: Files<'a>) -> Files<'a> {
+        self.read.files(files.read(&self.paths))
+    }
+
     pub(crate) fn source(&self) -> Source {
         match &self.store.store {
             Some(dir) => Source::Store(dir.clone()),
@@ -59,8 +63,19 @@ pub(crate) struct PeriodArgs {
 }
 
 impl PeriodArgs {
-    pub(crate) fn window(&self) -> Window {
-        Window::new(self.since, self.until)
+    /// The period; a `--since` at or after `--until` is a usage error
+    /// rather than a silently empty result.
+    pub(crate) fn window(&self) -> Result<Window> {
+        if let (Some(since), Some(until)) = (self.since, self.until) {
+            if since >= until {
+                anyhow::bail!(
+                    "--since {} is not before --until {}: nothing happens in that period",
+                    crate::model::rfc3339(&since),
+                    crate::model::rfc3339(&until)
+                );
+            }
+        }
+        Ok(Window::new(self.since, self.until))
     }
 }
 
@@ -88,6 +103,10 @@ pub(crate) struct ReadArgs {
 }
 
 impl ReadArgs {
+    pub(crate) fn files<'a>(&'a self, files: Files<'a>) -> Files<'a> {
+        files.write(&self.rejects)
+    }
+
     pub(crate) fn options(&self, g: &Global) -> ReadOptions {
         ReadOptions {
             format: self.input_format,
@@ -115,6 +134,10 @@ pub(crate) struct OutputArgs {
 }
 
 impl OutputArgs {
+    pub(crate) fn files<'a>(&'a self, files: Files<'a>) -> Files<'a> {
+        files.write(&self.output)
+    }
+
     pub(crate) fn create(&self) -> Result<Output> {
         Output::create(self.output.as_deref())
     }
@@ -154,6 +177,10 @@ pub(crate) struct DirectoryArgs {
 }
 
 impl DirectoryArgs {
+    pub(crate) fn files<'a>(&'a self, files: Files<'a>) -> Files<'a> {
+        files.read(&self.groups).read(&self.identities).read(&self.ca_policies).read(&self.app_table)
+    }
+
     pub(crate) fn paths(&self) -> DirectoryPaths {
         DirectoryPaths {
             groups: self.groups.clone(),
@@ -169,7 +196,67 @@ pub(crate) fn parse_guid(s: &str) -> Result<Guid, String> {
         .ok_or_else(|| format!("`{s}` is not a tenant id (a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47)"))
 }
 
-/// `2026-11-01`, RFC 3339, or `30d` / `12h` before now.
+/// The files a command reads and the files it writes: an output that is
+/// one of its inputs would be destroyed by the run that reads it
+/// (`--rejects x.ndjson x.ndjson` replaced the export with its rejects).
+#[derive(Default)]
+pub(crate) struct Files<'a> {
+    inputs: Vec<&'a Path>,
+    outputs: Vec<&'a Path>,
+}
+
+impl<'a> Files<'a> {
+    pub(crate) fn read(mut self, paths: impl IntoIterator<Item = &'a PathBuf>) -> Self {
+        self.inputs.extend(paths.into_iter().map(PathBuf::as_path));
+        self
+    }
+
+    pub(crate) fn write(mut self, paths: impl IntoIterator<Item = &'a PathBuf>) -> Self {
+        self.outputs.extend(paths.into_iter().map(PathBuf::as_path));
+        self
+    }
+
+    /// Refuses an output that is an input (the same file, however it is
+    /// named: links and `./` count) or lies in an input directory, where the
+    /// next run would read it as a log.
+    pub(crate) fn check(&self) -> Result<()> {
+        let stdio = |p: &Path| p.as_os_str() == "-";
+        for out in self.outputs.iter().filter(|p| !stdio(p)) {
+            for input in self.inputs.iter().filter(|p| !stdio(p)) {
+                if same_file::is_same_file(out, input).unwrap_or(false) {
+                    anyhow::bail!(
+                        "{} is both an input and an output: writing it would destroy what is read; \
+                         write somewhere else",
+                        out.display()
+                    );
+                }
+                if input.is_dir() && within(out, input) {
+                    anyhow::bail!(
+                        "{} is inside the input directory {}: the next run would read it as input; \
+                         write somewhere else",
+                        out.display(),
+                        input.display()
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `path` (which may not exist yet) lies below the directory `dir`.
+fn within(path: &Path, dir: &Path) -> bool {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match (parent.canonicalize(), dir.canonicalize()) {
+        (Ok(p), Ok(d)) => p.starts_with(d),
+        _ => false,
+    }
+}
+
+/// `2026-11-01`, RFC 3339, or a duration before now (`30d`, `12h`, `1h 30m`).
 pub(crate) fn parse_when(s: &str) -> Result<DateTime<Utc>, String> {
     let t = s.trim();
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
@@ -178,35 +265,25 @@ pub(crate) fn parse_when(s: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
         return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
     }
-    let usage = || format!("`{s}`: use a date (2026-11-01), an RFC 3339 time, or a duration like 30d or 12h");
-    let (n, unit) = t.split_at(t.len().saturating_sub(1));
-    if let Ok(n) = n.parse::<i64>() {
-        let d = match unit {
-            "d" => Duration::try_days(n),
-            "h" => Duration::try_hours(n),
-            _ => return Err(usage()),
-        };
-        return d
-            .and_then(|d| Utc::now().checked_sub_signed(d))
-            .ok_or_else(|| format!("`{s}`: too far from now"));
+    if t.starts_with('-') {
+        return Err(format!("`{s}`: a time before now is written without a sign (30d means 30 days ago)"));
     }
-    Err(usage())
+    let ago = parse_duration(t).map_err(|_| {
+        format!("`{s}`: use a date (2026-11-01), an RFC 3339 time, or a duration before now like 30d or 12h")
+    })?;
+    Utc::now().checked_sub_signed(ago).ok_or_else(|| format!("`{s}`: too far from now"))
 }
 
-/// `24h`, `7d`, `90m`.
+/// The longest duration taken: adding it to any sign-in time stays in range.
+const LONGEST: Duration = Duration::days(3650);
+
+/// `24h`, `7d`, `90m`, `1h 30m` (humantime's forms).
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let (n, unit) = t.split_at(t.len().saturating_sub(1));
-    let usage = || format!("`{s}`: use a duration like 24h, 7d or 90m");
-    let n: i64 = n.parse().ok().filter(|n| *n >= 0).ok_or_else(usage)?;
-    let d = match unit {
-        "d" => Duration::try_days(n),
-        "h" => Duration::try_hours(n),
-        "m" => Duration::try_minutes(n),
-        _ => return Err(usage()),
-    };
-    // Capped so that adding it to any sign-in time stays in range.
-    d.filter(|d| *d <= Duration::days(3650))
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("`{s}`: {e}; use a duration like 24h, 7d or 90m"))?;
+    Duration::from_std(d)
+        .ok()
+        .filter(|d| *d <= LONGEST)
         .ok_or_else(|| format!("`{s}`: too long a duration (at most 3650d)"))
 }
 
@@ -215,13 +292,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_output_may_not_be_an_input_under_any_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        let export = logs.join("x.ndjson");
+        std::fs::write(&export, "{}").unwrap();
+        let alias = logs.join(".").join("x.ndjson");
+        let elsewhere = dir.path().join("out.csv");
+        let later = logs.join("out.csv");
+        let check = |input: &PathBuf, output: &PathBuf| {
+            Files::default().read([input]).write([output]).check().map_err(|e| e.to_string())
+        };
+        assert!(check(&export, &alias).unwrap_err().contains("both an input and an output"));
+        assert!(check(&logs, &later).unwrap_err().contains("inside the input directory"));
+        assert!(check(&export, &elsewhere).is_ok());
+        assert!(check(&export, &PathBuf::from("-")).is_ok());
+    }
+
+    #[test]
     fn when_accepts_dates_times_and_ago_and_refuses_the_rest() {
         assert_eq!(parse_when("2026-11-01").unwrap().to_rfc3339(), "2026-11-01T00:00:00+00:00");
         assert!(parse_when("2026-11-01T10:00:00+02:00").is_ok());
         assert!(parse_when("30d").unwrap() < Utc::now());
-        for bad in ["", "yesterday", "5w", "99999999999999d", "-99999999d"] {
+        for bad in ["", "yesterday", "5é", "é", "99999999999999d", "-99999999d", "-3d", "3 fortnights"] {
             assert!(parse_when(bad).is_err(), "{bad}");
         }
+        assert!(parse_when("-3d").unwrap_err().contains("without a sign"));
     }
 
     #[test]
@@ -229,7 +326,9 @@ mod tests {
         assert_eq!(parse_duration("24h"), Ok(Duration::hours(24)));
         assert_eq!(parse_duration("90m"), Ok(Duration::minutes(90)));
         assert_eq!(parse_duration("0h"), Ok(Duration::zero()));
-        for bad in ["", "h", "-5h", "5w", "99999999999999d", "3651d", "1.5h"] {
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::minutes(90)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::minutes(90)));
+        for bad in ["", "h", "-5h", "5é", "日", "99999999999999d", "3651d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::args::OutputArgs;
+use super::args::{Files, OutputArgs};
 use super::Global;
 use crate::pipeline::generate::{directory_files, generate, GeneratePlan};
 use crate::render::Output;
@@ -44,6 +44,12 @@ pub(crate) struct Args {
     /// Also write the scenario's partner project group as `replay --groups` reads it.
     #[arg(long, value_name = "FILE")]
     groups_out: Option<PathBuf>,
+}
+
+impl Args {
+    pub(crate) fn files(&self) -> Files<'_> {
+        self.output.files(Files::default()).write(&self.identities_out).write(&self.groups_out)
+    }
 }
 
 pub(crate) fn run(args: Args, _g: &Global) -> Result<ExitCode> {

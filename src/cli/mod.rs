@@ -65,12 +65,28 @@ enum Command {
     Timeline(timeline::Args),
 }
 
+impl Command {
+    /// What the command reads and writes, to refuse writing over an input.
+    fn files(&self) -> args::Files<'_> {
+        match self {
+            Command::Activity(a) => a.files(),
+            Command::Generate(a) => a.files(),
+            Command::Policy(a) => a.files(),
+            Command::Replay(a) => a.files(),
+            Command::Report(a) => a.files(),
+            Command::Store(a) => a.files(),
+            Command::Timeline(a) => a.files(),
+        }
+    }
+}
+
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(n) = cli.threads {
         rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().ok();
     }
     let g = Global { color: cli.color.enabled(), quiet: cli.quiet };
+    cli.command.files().check()?;
     match cli.command {
         Command::Activity(a) => activity::run(a, &g),
         Command::Generate(a) => generate::run(a, &g),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Subcommand, ValueEnum};
 
-use super::args::{parse_guid, OutputArgs};
+use super::args::{parse_guid, Files, OutputArgs};
 use super::Global;
 use crate::pipeline::policy::{check, diff, service_default_policy, show, Scope};
 use crate::render::{self, Output};
@@ -90,6 +90,19 @@ enum DiffFormat {
     Json,
     /// For a change ticket or a wiki.
     Markdown,
+}
+
+impl Args {
+    pub(crate) fn files(&self) -> Files<'_> {
+        match &self.command {
+            PolicyCommand::Default { output } => output.files(Files::default()),
+            PolicyCommand::Show { policy, output, .. } => output.files(Files::default().read([policy])),
+            PolicyCommand::Check { policy, .. } => Files::default().read([policy]),
+            PolicyCommand::Diff { current, proposed, output, .. } => {
+                output.files(Files::default().read([current, proposed]))
+            }
+        }
+    }
 }
 
 pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde_json::json;
 
-use super::args::{DirectoryArgs, InputArgs, OutputArgs};
+use super::args::{DirectoryArgs, Files, InputArgs, OutputArgs};
 use super::Global;
 use crate::analysis::replay::Impact;
 use crate::model::GroupBy;
@@ -83,12 +83,20 @@ pub(crate) struct Args {
     all: bool,
 }
 
+impl Args {
+    pub(crate) fn files(&self) -> Files<'_> {
+        let files =
+            self.input.files(Files::default()).read([&self.proposed]).read(&self.current).read(&self.audit);
+        self.output.files(self.directory.files(files))
+    }
+}
+
 pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let plan = ReplayPlan {
         activity: ActivityPlan {
             source: args.input.source(),
             read: args.input.read.options(g),
-            window: args.input.period.window(),
+            window: args.input.period.window()?,
             tenant: args.input.read.tenant,
             by: args.by,
         },

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
-use super::args::{ChangeWindowArgs, DirectoryArgs, InputArgs, OUTPUT_HELP};
+use super::args::{ChangeWindowArgs, DirectoryArgs, Files, InputArgs, OUTPUT_HELP};
 use super::Global;
 use crate::model::GroupBy;
 use crate::pipeline::activity::ActivityPlan;
@@ -57,6 +57,14 @@ pub(crate) struct Args {
     output: PathBuf,
 }
 
+impl Args {
+    pub(crate) fn files(&self) -> Files<'_> {
+        let files =
+            self.input.files(Files::default()).read(&self.current).read(&self.proposed).read(&self.audit);
+        self.directory.files(files).write([&self.output])
+    }
+}
+
 pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let markdown_name = args
         .output
@@ -77,7 +85,7 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
         activity: ActivityPlan {
             source,
             read: args.input.read.options(g),
-            window: args.input.period.window(),
+            window: args.input.period.window()?,
             tenant: args.input.read.tenant,
             by: GroupBy::User,
         },

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde_json::json;
 
-use super::args::ReadArgs;
+use super::args::{Files, ReadArgs};
 use super::Global;
 use crate::pipeline::store::{add, info};
 use crate::render::{self, Output};
@@ -59,6 +59,15 @@ pub(crate) enum InfoFormat {
     Table,
     /// One document for scripts.
     Json,
+}
+
+impl Command {
+    pub(crate) fn files(&self) -> Files<'_> {
+        match self {
+            Command::Add(a) => a.read.files(Files::default().read(&a.paths).read(&a.audit)),
+            Command::Info(_) => Files::default(),
+        }
+    }
 }
 
 pub(crate) fn run(c: Command, g: &Global) -> Result<ExitCode> {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::args::{ChangeWindowArgs, OutputArgs, PeriodArgs, ReadArgs, StoreArg};
+use super::args::{ChangeWindowArgs, Files, OutputArgs, PeriodArgs, ReadArgs, StoreArg};
 use super::Global;
 use crate::pipeline::source::Source;
 use crate::pipeline::timeline::{timeline, TimelinePlan};
@@ -73,6 +73,13 @@ pub(crate) struct Args {
     output: OutputArgs,
 }
 
+impl Args {
+    pub(crate) fn files(&self) -> Files<'_> {
+        let files = Files::default().read(&self.paths).read(&self.signins).read(&self.policy);
+        self.output.files(self.read.files(files))
+    }
+}
+
 pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let audit = match &args.store.store {
         Some(dir) => Source::Store(dir.clone()),
@@ -91,7 +98,7 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
         policy: args.policy.clone(),
         window: args.change_window.window,
         grace: args.change_window.grace,
-        period: args.period.window(),
+        period: args.period.window()?,
         all: args.all,
     };
     let mut rejects = args.read.rejects_output()?;

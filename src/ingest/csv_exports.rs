@@ -106,11 +106,10 @@ impl Header {
                 Dialect::Portal
             }
         } else {
-            let shown: Vec<&str> = names.iter().take(6).map(String::as_str).collect();
             return Err(format!(
                 "not a sign-in export this tool knows: the header starts `{}`; expected a Log Analytics \
                  export (TimeGenerated, Id, ...) or an Entra admin center download (Date (UTC), Request ID, ...)",
-                shown.join(",")
+                header_start(&names)
             ));
         };
         let event_type = match dialect {
@@ -137,11 +136,10 @@ impl Header {
             return Err(if has("request id") || has("resulttype") || has("usertype") {
                 "this is a sign-in export, not audit events (give it to `timeline --signins`)".into()
             } else {
-                let shown: Vec<&str> = names.iter().take(6).map(String::as_str).collect();
                 format!(
                     "not an audit export this tool knows: the header starts `{}`; expected a Log Analytics \
                      AuditLogs export (TimeGenerated, OperationName, TargetResources, ...)",
-                    shown.join(",")
+                    header_start(&names)
                 )
             });
         }
@@ -354,6 +352,12 @@ pub fn portal_kind_from_name(name: &str) -> Option<EventType> {
     } else {
         None
     }
+}
+
+/// The first few names of a header, as a message quotes them.
+fn header_start(names: &[String]) -> String {
+    let shown: Vec<&str> = names.iter().take(6).map(String::as_str).collect();
+    crate::model::text::clip(&shown.join(","), crate::model::text::QUOTED_BYTES).into_owned()
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use super::kinds::{AuditEvents, InputFormat, Parsed, RecordKind, SignIns};
 use super::normalize::{Context, FieldError};
 use super::split::read_inputs;
 use super::{framing, DateOrder, Input};
+use crate::model::text::{clip, QUOTED_BYTES};
 use crate::model::{ReadStats, SignIn};
 
 /// A record that could not be read, with everything needed to find it.
@@ -41,9 +42,10 @@ impl fmt::Display for RecordError {
             write!(f, " (record {i})")?;
         }
         if let Some(field) = &self.field {
-            write!(f, ": field `{field}`")?;
+            write!(f, ": field `{}`", clip(field, QUOTED_BYTES))?;
         }
-        write!(f, ": {}", self.message)
+        // Messages can quote the value they refuse, which can be huge.
+        write!(f, ": {}", clip(&self.message, 2 * QUOTED_BYTES))
     }
 }
 
@@ -268,7 +270,7 @@ fn accept<K: RecordKind>(kind: &K, s: K::Item, stats: &mut ReadStats, sink: &mut
 fn write_reject(w: &mut (dyn Write + Send), e: &RecordError) -> Result<()> {
     let v = serde_json::json!({
         "file": &*e.file, "line": e.line, "record": e.index,
-        "field": e.field, "error": e.message, "raw": e.raw,
+        "field": e.field, "error": clip(&e.message, 2 * QUOTED_BYTES), "raw": e.raw,
     });
     serde_json::to_writer(&mut *w, &v)?;
     w.write_all(b"\n")?;

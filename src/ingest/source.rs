@@ -43,9 +43,12 @@ impl Input {
 }
 
 /// Expands the command line's paths: directories are walked recursively
-/// (hidden entries skipped), files are taken as given, `-` is stdin.
-pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>> {
+/// (regular files only, hidden entries skipped), a path given by name is
+/// taken as it is, `-` is stdin. Also returns what directories held that
+/// was passed over, to be told.
+pub fn expand(paths: &[PathBuf]) -> Result<(Vec<Input>, Vec<String>)> {
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
     for p in paths {
         if p.as_os_str() == "-" {
             out.push(Input::Stdin);
@@ -53,16 +56,17 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Input>> {
         }
         let meta = std::fs::metadata(p).with_context(|| format!("{}: cannot read", p.display()))?;
         if meta.is_dir() {
-            let before = out.len();
-            out.extend(crate::files::files_under(p)?.into_iter().map(Input::File));
-            if out.len() == before {
+            let listing = crate::files::list(p)?;
+            if listing.files.is_empty() {
                 bail!("{}: the directory holds no files", p.display());
             }
+            out.extend(listing.files.into_iter().map(Input::File));
+            skipped.extend(listing.skipped);
         } else {
             out.push(Input::File(p.clone()));
         }
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// Counts the raw (compressed) bytes read, for progress reporting.

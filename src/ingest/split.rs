@@ -100,6 +100,7 @@ fn send_csv<K: RecordKind>(
     file_error: &dyn Fn(Option<u64>, String) -> Batch,
 ) -> bool {
     let (delimiter, reader) = detect::csv_delimiter(reader);
+    let reader = LineLimit { inner: reader, since_newline: 0, limit: MAX_HEADER_BYTES };
     let mut rdr = ::csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).from_reader(reader);
     let mut names = ::csv::StringRecord::new();
     match rdr.read_record(&mut names) {
@@ -107,6 +108,7 @@ fn send_csv<K: RecordKind>(
         Ok(false) => return tx.send(Batch::Notice(format!("{file}: empty file, nothing to read"))).is_ok(),
         Err(e) => return tx.send(file_error(Some(1), format!("cannot read the CSV header: {e}"))).is_ok(),
     }
+    rdr.get_mut().limit = framing::MAX_RECORD_BYTES;
     let names: Vec<String> = names.iter().map(str::to_string).collect();
     let header = match kind.csv_header(names, delimiter, input.file_name().as_deref()) {
         Ok(h) => Arc::new(h),
@@ -184,5 +186,38 @@ fn send_csv<K: RecordKind>(
         if done {
             return true;
         }
+    }
+}
+
+/// No header of an export is near this long; past it the file is not CSV.
+const MAX_HEADER_BYTES: usize = 1 << 20;
+
+/// Fails a read once a line runs past `limit` bytes, so that a file with
+/// no line breaks (or one quote that never closes) cannot grow one CSV
+/// record without bound.
+struct LineLimit<R> {
+    inner: R,
+    since_newline: usize,
+    limit: usize,
+}
+
+impl<R: std::io::Read> std::io::Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.since_newline = match memchr::memrchr(b'\n', &buf[..n]) {
+            Some(k) => n - k - 1,
+            None => self.since_newline + n,
+        };
+        if self.since_newline > self.limit {
+            let what = if self.limit == MAX_HEADER_BYTES { "the header line is" } else { "a line is" };
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{what} longer than {} MiB: not a CSV export (or a quote that never closes)",
+                    self.limit >> 20
+                ),
+            ));
+        }
+        Ok(n)
     }
 }

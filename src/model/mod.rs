@@ -8,6 +8,7 @@ pub mod grant;
 pub mod guid;
 pub mod signin;
 pub mod stats;
+pub mod text;
 pub mod time;
 
 pub use activity::{ActivityRow, Counters, GroupBy, Name, Totals};

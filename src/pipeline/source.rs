@@ -111,12 +111,14 @@ fn read_exports<K: ingest::RecordKind>(
     rejects: Rejects<'_>,
     sink: impl FnMut(K::Item) + Send,
 ) -> Result<ReadStats> {
-    let inputs = ingest::source::expand(paths)?;
+    let (inputs, skipped) = ingest::source::expand(paths)?;
     let options = ingest::Options {
         format: opts.format,
         date_order: opts.date_order,
         skip_invalid: opts.skip_invalid,
         progress: opts.progress.clone(),
     };
-    ingest::read_records(kind, &inputs, &options, rejects, sink)
+    let mut stats = ingest::read_records(kind, &inputs, &options, rejects, sink)?;
+    stats.notices.splice(0..0, skipped);
+    Ok(stats)
 }

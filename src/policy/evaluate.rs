@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::apps::{AppCatalog, Keyword};
 use super::conditional_access::{Operator, ResolvedClause, StrengthNeed};
+use super::directory::Groups;
 use super::model::{AccessKind, Policy, Section, TargetConfig, TargetType};
 use super::resolve::{effective, Effective, Sourced};
 use crate::model::{AccessType, Controls, Direction, Guid};
@@ -87,14 +88,14 @@ pub struct Decision {
 
 /// Group membership of the user, in the tenant the targets name. Group
 /// ids are lower-case.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Membership<'a> {
     /// Membership in every group is known: these are the user's groups.
     Known(&'a BTreeSet<String>),
     /// Known only for the groups a directory export describes.
     Described {
-        groups: &'a BTreeSet<String>,
-        member_of: &'a BTreeSet<String>,
+        directory: &'a Groups,
+        user: &'a str,
     },
     Unknown,
 }
@@ -110,8 +111,8 @@ impl Membership<'_> {
                     Tri::No
                 }
             }
-            Membership::Described { groups, member_of } if groups.contains(&g) => {
-                if member_of.contains(&g) {
+            Membership::Described { directory, user } if directory.described.contains(&g) => {
+                if directory.has_member(&g, user) {
                     Tri::Yes
                 } else {
                     Tri::No

@@ -35,9 +35,10 @@ impl Output {
                     Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
                     _ => PathBuf::from("."),
                 };
+                sweep_stale_partials(&dir);
                 let temp = tempfile::Builder::new()
-                    .prefix(".xtenant-")
-                    .suffix(".partial")
+                    .prefix(&format!("{PARTIAL_PREFIX}{}-", std::process::id()))
+                    .suffix(PARTIAL_SUFFIX)
                     .tempfile_in(&dir)
                     .with_context(|| format!("{}: cannot create a file in {}", p.display(), dir.display()))?;
                 Ok(Output {
@@ -84,6 +85,39 @@ impl Output {
     }
 }
 
+const PARTIAL_PREFIX: &str = ".xtenant-";
+const PARTIAL_SUFFIX: &str = ".partial";
+
+/// A run killed before its rename leaves its temporary file behind (a
+/// failed run removes its own). The next write to that folder removes such
+/// files of ours whose run is gone: the process id in the name no longer
+/// runs (where /proc tells), or the file is a day old.
+fn sweep_stale_partials(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(PARTIAL_PREFIX).filter(|_| name.ends_with(PARTIAL_SUFFIX)) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let proc_known = Path::new("/proc/self").exists();
+        let gone = match pid {
+            Some(pid) if proc_known => {
+                pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+            }
+            _ => e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 24 * 3600),
+        };
+        if gone && e.file_type().is_ok_and(|t| t.is_file()) {
+            std::fs::remove_file(e.path()).ok();
+        }
+    }
+}
+
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match (&mut self.temp, &mut self.stdout, &mut self.special) {
@@ -106,6 +140,22 @@ impl Write for Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_killed_runs_partial_file_is_removed_by_the_next_write_there() {
+        let dir = tempfile::tempdir().unwrap();
+        // No process has this id (above Linux's pid_max); a day-old file
+        // says the same where /proc does not.
+        let stale = dir.path().join(".xtenant-4194305-abc.partial");
+        std::fs::File::create(&stale).unwrap().set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+        let someone_elses = dir.path().join(".other.partial");
+        std::fs::write(&someone_elses, "x").unwrap();
+        let mut o = Output::create(Some(&dir.path().join("out.csv"))).unwrap();
+        o.write_all(b"new").unwrap();
+        o.commit().unwrap();
+        assert!(!stale.exists());
+        assert!(someone_elses.exists());
+    }
 
     #[test]
     fn nothing_is_written_until_commit() {

@@ -24,6 +24,18 @@ pub struct PartFile {
     pub bytes: u64,
 }
 
+impl PartFile {
+    /// Whether the path names a file under the store's `signins/` or
+    /// `audit/` folder: a manifest is a file anyone may have edited, and a
+    /// reader must not be led outside the store by it.
+    pub fn is_inside_store(&self) -> bool {
+        let p = std::path::Path::new(&self.path);
+        let mut parts = p.components();
+        matches!(parts.next(), Some(std::path::Component::Normal(top)) if top == "signins" || top == "audit")
+            && parts.all(|c| matches!(c, std::path::Component::Normal(_)))
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
 pub struct Manifest {
     pub kind: String,

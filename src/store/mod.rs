@@ -85,6 +85,13 @@ impl Store {
         if manifest.kind != "xtenant-store" {
             bail!("{}: not an xtenant store manifest", path.display());
         }
+        if let Some(p) = manifest.signins.iter().chain(&manifest.audit).find(|p| !p.is_inside_store()) {
+            bail!(
+                "{}: the manifest lists `{}`, which is not a part file inside the store; refusing to follow it",
+                path.display(),
+                crate::model::text::clip(&p.path, crate::model::text::QUOTED_BYTES)
+            );
+        }
         if manifest.schema_version > STORE_SCHEMA_VERSION {
             bail!(
                 "{}: store schema version {} is newer than this xtenant reads ({STORE_SCHEMA_VERSION}); upgrade xtenant",
@@ -95,18 +102,31 @@ impl Store {
         Ok(Store { dir: dir.to_path_buf(), manifest })
     }
 
-    /// Opens the store, creating an empty one where there is none.
+    /// Opens the store, creating an empty one where there is none. Two
+    /// runs creating the same new store race only for the lock: the loser
+    /// is told another run is writing, as with any store.
     pub fn open_or_create(dir: &Path) -> Result<Store> {
         if dir.join(MANIFEST).exists() {
             return Store::open(dir);
         }
-        if dir.exists() && fs::read_dir(dir)?.next().is_some() {
-            bail!(
+        let refuse = || {
+            anyhow::anyhow!(
                 "{}: the directory is not empty and holds no xtenant store; use a new directory",
                 dir.display()
-            );
+            )
+        };
+        if !holds_nothing_of_others(dir)? {
+            return Err(refuse());
         }
         fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+        let _lock = lock::lock_dir(dir)?;
+        // Under the lock: another run may have created it in the meantime.
+        if dir.join(MANIFEST).exists() {
+            return Store::open(dir);
+        }
+        if !holds_nothing_of_others(dir)? {
+            return Err(refuse());
+        }
         let store = Store {
             dir: dir.to_path_buf(),
             manifest: Manifest {
@@ -145,6 +165,21 @@ impl Store {
             days: days.into_iter().map(|(d, (rows, bytes))| DayInfo { day: d, rows, bytes }).collect(),
         }
     }
+}
+
+/// Whether `dir` is missing, or holds only what a store being created
+/// holds (its lock file, a manifest being written).
+fn holds_nothing_of_others(dir: &Path) -> Result<bool> {
+    if !dir.exists() {
+        return Ok(true);
+    }
+    let ours = [".lock".to_string(), format!(".{MANIFEST}.tmp")];
+    for e in fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))? {
+        if !ours.contains(&e?.file_name().to_string_lossy().into_owned()) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 #[derive(Debug, Serialize)]
@@ -255,6 +290,36 @@ mod tests {
         let _w = Writer::begin(&mut store).unwrap();
         let e = other.lock().err().unwrap().to_string();
         assert!(e.contains("another xtenant run is writing"), "{e}");
+    }
+
+    #[test]
+    fn two_runs_creating_one_new_store_race_only_for_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("new");
+        std::fs::create_dir(&root).unwrap();
+        // The first run has created the directory and holds the lock.
+        let held = lock::lock_dir(&root).unwrap();
+        let e = Store::open_or_create(&root).err().unwrap().to_string();
+        assert!(e.contains("another xtenant run is writing"), "{e}");
+        drop(held);
+        assert!(Store::open_or_create(&root).is_ok());
+    }
+
+    #[test]
+    fn a_manifest_naming_files_outside_the_store_is_refused() {
+        for path in ["../../etc/passwd", "/etc/passwd", "signins/../../x.parquet", "elsewhere/x.parquet"] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = Store::open_or_create(dir.path()).unwrap();
+            store.manifest.signins.push(PartFile {
+                path: path.into(),
+                day: "2026-11-19".parse().unwrap(),
+                rows: 1,
+                bytes: 1,
+            });
+            store.write_manifest().unwrap();
+            let e = Store::open(dir.path()).err().unwrap().to_string();
+            assert!(e.contains("not a part file inside the store"), "{path}: {e}");
+        }
     }
 
     #[test]

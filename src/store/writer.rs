@@ -46,6 +46,9 @@ pub struct Writer<'s> {
 impl<'s> Writer<'s> {
     pub fn begin(store: &'s mut Store) -> Result<Writer<'s>> {
         let lock = store.lock()?;
+        // Another run may have written since this one opened the store:
+        // start from the manifest as it is now, or its parts would be lost.
+        store.manifest = Store::open(&store.dir)?.manifest;
         let orphans = store.remove_orphans()?;
         let run = format!("{}-{}", Utc::now().format("%Y%m%dT%H%M%S"), std::process::id());
         Ok(Writer {

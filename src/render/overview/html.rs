@@ -30,11 +30,12 @@ pub(crate) fn html(o: &Overview) -> String {
     }
     h.push_str("</div>");
     if !o.days.is_empty() {
+        let noun = o.bucket.noun();
         let _ = write!(
             h,
-            "<section><h2>Sign-ins per day by partner</h2>{}</section><section><h2>Inbound and outbound per day</h2>{}</section>",
-            stacked_bars(&o.days, &o.per_partner, "Cross-tenant sign-ins per day by partner"),
-            stacked_bars(&o.days, &o.per_direction, "Cross-tenant sign-ins per day by direction")
+            "<section><h2>Sign-ins per {noun} by partner</h2>{}</section><section><h2>Inbound and outbound per {noun}</h2>{}</section>",
+            stacked_bars(&o.days, o.bucket, &o.per_partner, &format!("Cross-tenant sign-ins per {noun} by partner")),
+            stacked_bars(&o.days, o.bucket, &o.per_direction, &format!("Cross-tenant sign-ins per {noun} by direction"))
         );
     }
     for (title, intro, grid) in sections(o) {

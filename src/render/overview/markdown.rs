@@ -16,7 +16,8 @@ pub(crate) fn markdown(o: &Overview) -> String {
         let _ = writeln!(m, "| {k} | {v} |");
     }
     if !o.days.is_empty() {
-        m.push_str("\n## Sign-ins per day\n\n| day | inbound | outbound |\n|---|---:|---:|\n");
+        let noun = o.bucket.noun();
+        let _ = write!(m, "\n## Sign-ins per {noun}\n\n| {noun} | inbound | outbound |\n|---|---:|---:|\n");
         let get =
             |name: &str, i: usize| o.per_direction.iter().find(|(k, _)| k == name).map_or(0, |(_, v)| v[i]);
         for (i, d) in o.days.iter().enumerate() {

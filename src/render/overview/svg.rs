@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use crate::analysis::overview::Bucket;
 use chrono::NaiveDate;
 
 pub(super) fn esc(s: &str) -> String {
@@ -11,7 +12,17 @@ pub(super) fn esc(s: &str) -> String {
 const PALETTE: [&str; 7] = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#94a3b8"];
 
 /// A stacked bar chart as inline SVG: one bar per day, one colour per series.
-pub(super) fn stacked_bars(days: &[NaiveDate], series: &[(String, Vec<u64>)], title: &str) -> String {
+pub(super) fn stacked_bars(
+    days: &[NaiveDate],
+    bucket: Bucket,
+    series: &[(String, Vec<u64>)],
+    title: &str,
+) -> String {
+    let label = match bucket {
+        Bucket::Day | Bucket::Week => "%m-%d",
+        Bucket::Month => "%Y-%m",
+        Bucket::Year => "%Y",
+    };
     let (w, h, left, bottom, top) = (960.0, 240.0, 48.0, 28.0, 10.0);
     let totals: Vec<u64> = (0..days.len()).map(|i| series.iter().map(|(_, v)| v[i]).sum()).collect();
     let (max, lines) = nice_axis(totals.iter().copied().max().unwrap_or(0).max(1) as f64);
@@ -58,7 +69,7 @@ pub(super) fn stacked_bars(days: &[NaiveDate], series: &[(String, Vec<u64>)], ti
                 r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle" fill="#6b7280">{}</text>"##,
                 x + bar / 2.0,
                 h - 8.0,
-                d.format("%m-%d")
+                d.format(label)
             );
         }
     }

@@ -1,0 +1,33 @@
+//! Text from logs is written by other tenants and can be of any length:
+//! what a message quotes of it is clipped, so that one 50 MB line cannot
+//! become a 50 MB error message.
+
+use std::borrow::Cow;
+
+/// How much of a value a message quotes.
+pub const QUOTED_BYTES: usize = 200;
+
+/// `s` cut to at most `max` bytes (at a character boundary), saying how
+/// much was left out.
+pub fn clip(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
+        return Cow::Borrowed(s);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}... ({} more bytes)", &s[..end], s.len() - end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_is_cut_at_a_character_boundary_and_says_so() {
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("ééé", 3), "é... (4 more bytes)");
+        assert!(clip(&"x".repeat(1 << 20), QUOTED_BYTES).len() < QUOTED_BYTES + 40);
+    }
+}
