@@ -20,7 +20,7 @@ fn main() -> ExitCode {
             if e.chain().any(is_broken_pipe) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("xtenant: error: {e:#}");
+            eprintln!("xtenant: error: {}", xtenant::cli::error_text(&e));
             ExitCode::from(2)
         }
     }

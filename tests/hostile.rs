@@ -128,3 +128,126 @@ fn flate2_encode(bytes: &[u8]) -> Vec<u8> {
     gz.write_all(bytes).unwrap();
     gz.finish().unwrap()
 }
+
+/// Names another tenant could write: terminal escapes, a bell, NUL, a
+/// carriage return, a right-to-left override, Markdown and HTML.
+const EVIL_NAME: &str = "Evil\u{1b}]0;pwned\u{7}\u{1b}[31m\u{0}\r\n## Heading | cell <img src=x onerror=alert(1)> ![i](https://e.example/i.png) \u{202e}fdp.exe";
+const EVIL_UPN: &str = "=HYPERLINK(\"https://e.example\",\"x\")@evil.example";
+const EVIL_APP: &str = "+cmd|' /C calc'!A0 \u{1b}[2J";
+
+fn hostile_logs(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(fixture("siem/signins.ndjson")).unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["homeTenantName"] = EVIL_NAME.into();
+            v["userPrincipalName"] = EVIL_UPN.into();
+            v["appDisplayName"] = EVIL_APP.into();
+            v.to_string()
+        })
+        .collect();
+    write(dir, "hostile.ndjson", lines.join("\n") + "\n")
+}
+
+fn replay_hostile(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let logs = hostile_logs(dir);
+    let mut args = vec![
+        "replay",
+        "--tenant",
+        OURS,
+        "--proposed",
+        "tests/fixtures/replay/proposed.json",
+        "--current",
+        "tests/fixtures/replay/current.json",
+        "--all",
+    ];
+    args.extend_from_slice(extra);
+    args.push(logs.to_str().unwrap());
+    let mut cmd = xtenant();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.args(&args).output().unwrap()
+}
+
+/// Nothing that moves the cursor, rings, recolours or reorders text.
+fn assert_inert(what: &str, text: &str) {
+    for bad in ['\u{1b}', '\u{7}', '\u{0}', '\r', '\u{202e}'] {
+        assert!(!text.contains(bad), "{what} carries {:?}:\n{text}", bad);
+    }
+}
+
+#[test]
+fn hostile_names_reach_the_terminal_as_visible_escapes() {
+    let dir = tempfile::tempdir().unwrap();
+    for color in ["never", "always"] {
+        let o = replay_hostile(dir.path(), &["--color", color]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = stdout(&o);
+        // Our own colours are the only escapes left when asked for colour.
+        let ours_removed = out.replace("\u{1b}[0m", "").replace("\u{1b}[31m", "").replace("\u{1b}[33m", "");
+        let ours_removed =
+            ours_removed.replace("\u{1b}[32m", "").replace("\u{1b}[36m", "").replace("\u{1b}[1m", "");
+        let ours_removed = ours_removed.replace("\u{1b}[90m", "").replace("\u{1b}[35m", "");
+        assert_inert("table", if color == "never" { &out } else { &ours_removed });
+        assert!(out.contains("\\u{1b}"), "the escape is shown, not dropped:\n{out}");
+        assert_inert("stderr", &stderr(&o));
+    }
+}
+
+#[test]
+fn hostile_names_cannot_inject_markdown_or_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = replay_hostile(dir.path(), &["--format", "markdown"]);
+    let md = stdout(&o);
+    assert_inert("markdown", &md);
+    assert!(!md.contains("\n## Heading"), "a name started a heading:\n{md}");
+    assert!(!md.replace("\\<", "").contains("<img"), "raw HTML passed:\n{md}");
+    assert!(!md.contains("![i]("), "a remote image passed:\n{md}");
+    // Every table row still has its 8 cells: `|` in a name did not add one.
+    for row in md.lines().filter(|l| l.starts_with("| lost") || l.starts_with("| unchanged")) {
+        let cells = row.replace("\\|", "").matches('|').count();
+        assert_eq!(cells, 9, "{row}");
+    }
+    for (name, ext) in [("r.html", "html"), ("r.md", "md")] {
+        let out = dir.path().join(name);
+        let logs = hostile_logs(dir.path());
+        ok(&["report", "-q", "--tenant", OURS, "-o", out.to_str().unwrap(), logs.to_str().unwrap()]);
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_inert(ext, &text);
+        assert!(!text.replace("\\<", "").contains("<img"), "{ext}: raw HTML passed");
+        if ext == "md" {
+            assert!(!text.contains("![i]("), "a remote image passed");
+        }
+    }
+}
+
+#[test]
+fn csv_safe_defuses_formulas_and_plain_csv_stays_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = |o: std::process::Output| -> Vec<csv::StringRecord> {
+        assert!(o.status.success(), "{}", stderr(&o));
+        csv::Reader::from_reader(o.stdout.as_slice()).records().map(Result::unwrap).collect()
+    };
+    let exact = read(replay_hostile(dir.path(), &["--format", "csv"]));
+    assert!(exact.iter().any(|r| r.iter().any(|c| c == EVIL_UPN)), "machine CSV keeps values exact");
+    let safe = read(replay_hostile(dir.path(), &["--format", "csv", "--csv-safe"]));
+    for r in &safe {
+        for c in r {
+            assert!(!c.starts_with(['=', '+', '-', '@', '\t', '\r']), "a formula cell: {c}");
+        }
+    }
+    assert!(safe.iter().any(|r| r.iter().any(|c| c == format!("'{EVIL_UPN}"))));
+}
+
+#[test]
+fn cef_lines_carry_no_raw_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = replay_hostile(dir.path(), &["--format", "cef"]);
+    let cef = stdout(&o);
+    assert!(!cef.is_empty());
+    for line in cef.lines() {
+        assert!(line.starts_with("CEF:0|"), "a name broke a line in two: {line}");
+        assert!(!line.chars().any(|c| c.is_control()), "{line:?}");
+        assert!(line.contains("destinationServiceName="));
+    }
+}

@@ -68,7 +68,7 @@ fn the_change_window_is_the_users_to_choose() {
     // Tailspin's portal sign-ins are blocked from 40 minutes after the
     // narrowing: a 30-minute window without grace ends before that.
     let narrow = report(&dir.path().join("narrow.md"), &["--window", "30m", "--grace", "0h"]);
-    assert!(narrow.contains("allowed AllApplications -> blocked [1 app]"));
+    assert!(narrow.contains("allowed AllApplications -> blocked \\[1 app]"));
     assert!(!narrow.contains("new blocks"), "{narrow}");
     let wide = report(&dir.path().join("wide.md"), &["--window", "24h", "--grace", "6h"]);
     assert!(wide.contains("new blocks"));
@@ -98,7 +98,7 @@ fn new_partners_are_those_first_seen_in_the_period_and_a_store_works_as_input() 
     let new = new.split("\n## ").next().unwrap();
     assert!(new.contains("Fabrikam"), "every partner is new from the first day: {new}");
     // The store's audit events feed the change timeline.
-    assert!(md.contains("b2bCollaborationInbound.applications: allowed AllApplications -> blocked [1 app]"));
+    assert!(md.contains("b2bCollaborationInbound.applications: allowed AllApplications -> blocked \\[1 app]"));
     let args = ["report", "-q", "--store", &store, "--since", "2026-11-12", "-o", out.to_str().unwrap()];
     ok(&args);
     let md = std::fs::read_to_string(&out).unwrap();

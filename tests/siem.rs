@@ -104,7 +104,11 @@ fn cef_lines_follow_the_spec() {
         }
     }
     assert!(out.contains(r"Alpha \| Labs \\ R=D"), "header escaping");
-    assert!(out.contains(r#"app=Legacy | "Ops" \= tools\\admin\nv2"#), "extension escaping");
+    assert!(
+        out.contains(r#"destinationServiceName=Legacy | "Ops" \= tools\\admin\nv2"#),
+        "extension escaping"
+    );
+    assert!(!out.contains(" app="), "CEF's app is the protocol, not the application");
 }
 
 #[test]

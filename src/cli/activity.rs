@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::ValueEnum;
 
-use super::args::{Files, InputArgs, OutputArgs};
+use super::args::{CsvSafeArg, Files, InputArgs, OutputArgs};
 use super::Global;
 use crate::model::GroupBy;
 use crate::pipeline::activity::{activity, ActivityPlan};
@@ -44,6 +44,8 @@ pub(crate) struct Args {
     format: Format,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    csv: CsvSafeArg,
 }
 
 impl Args {
@@ -73,7 +75,9 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     match args.format {
         Format::Json => render::write_json(&mut out, &render::activity::json_document(&table, &stats))?,
         Format::Ndjson => table::stream_ndjson(&columns, render::activity::rows(&table, &columns), &mut out)?,
-        Format::Csv => table::stream_csv(&columns, render::activity::rows(&table, &columns), &mut out)?,
+        Format::Csv => {
+            table::stream_csv(&columns, render::activity::rows(&table, &columns), &mut out, args.csv.style())?
+        }
         Format::Table => {
             let text = render::activity::text(&table, g.color_for(&out), table::terminal_width());
             std::io::Write::write_all(&mut out, text.as_bytes())?

@@ -13,6 +13,7 @@ use crate::ingest::{DateOrder, InputFormat};
 use crate::model::{Guid, Window};
 use crate::pipeline::inputs::DirectoryPaths;
 use crate::pipeline::source::{ReadOptions, Source};
+use crate::render::table::CsvStyle;
 use crate::render::Output;
 
 /// Where to read sign-ins from: exports or a store, in a period.
@@ -140,6 +141,26 @@ impl OutputArgs {
 
     pub(crate) fn create(&self) -> Result<Output> {
         Output::create(self.output.as_deref())
+    }
+}
+
+/// `--csv-safe`: CSV for spreadsheets rather than programs.
+#[derive(Args, Debug, Clone, Copy)]
+pub(crate) struct CsvSafeArg {
+    /// With --format csv: defuse cells a spreadsheet would run as formulas (a
+    /// leading =, +, -, @, tab or CR gets a `'` before it). Off by default, so that
+    /// CSV stays exact for programs, and for `replay` reading an activity table back.
+    #[arg(long)]
+    pub(crate) csv_safe: bool,
+}
+
+impl CsvSafeArg {
+    pub(crate) fn style(&self) -> CsvStyle {
+        if self.csv_safe {
+            CsvStyle::Spreadsheet
+        } else {
+            CsvStyle::Exact
+        }
     }
 }
 

@@ -98,6 +98,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// An error as printed for people: causes joined, and whatever a log put
+/// in it (names, values) unable to drive the terminal.
+pub fn error_text(e: &anyhow::Error) -> String {
+    crate::render::escape::visible(&format!("{e:#}")).into_owned()
+}
+
 /// Settings every command sees.
 struct Global {
     color: bool,
@@ -108,7 +114,7 @@ impl Global {
     /// A note for people, on stderr unless `--quiet`.
     fn note(&self, line: &str) {
         if !self.quiet {
-            eprintln!("{line}");
+            eprintln!("{}", crate::render::escape::visible(line));
         }
     }
 

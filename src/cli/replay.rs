@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde_json::json;
 
-use super::args::{DirectoryArgs, Files, InputArgs, OutputArgs};
+use super::args::{CsvSafeArg, DirectoryArgs, Files, InputArgs, OutputArgs};
 use super::Global;
 use crate::analysis::replay::Impact;
 use crate::model::GroupBy;
@@ -71,6 +71,8 @@ pub(crate) struct Args {
     format: Format,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    csv: CsvSafeArg,
     /// Exit 1 when any of these impacts occurs (comma-separated), for CI gates.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "IMPACTS")]
     fail_on: Vec<Impact>,
@@ -121,7 +123,7 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
         g.note(&format!("--new-only: {} of {} finding(s) not emitted before", n.count(), n.total));
     }
     let mut out = args.output.create()?;
-    write(&run, args.format, args.all, &mut out, g)?;
+    write(&run, &args, &mut out, g)?;
     out.commit()?;
     let found = run.found(&args.fail_on);
     if let Some(n) = run.new_findings {
@@ -135,10 +137,11 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn write(run: &ReplayRun, format: Format, all: bool, out: &mut Output, g: &Global) -> Result<()> {
+fn write(run: &ReplayRun, args: &Args, out: &mut Output, g: &Global) -> Result<()> {
+    let all = args.all;
     let columns = render::replay::columns(run.by);
     let rows = || run.rows.iter().map(|r| render::replay::cells(r, &columns));
-    match format {
+    match args.format {
         Format::Json => {
             let input = match &run.read {
                 Read::SignIns(t, s) => json!({
@@ -159,7 +162,7 @@ fn write(run: &ReplayRun, format: Format, all: bool, out: &mut Output, g: &Globa
             render::write_json(out, &render::replay::json_document(&run.rows, run.by, &run.summary, about))
         }
         Format::Ndjson => table::stream_ndjson(&columns, rows(), out),
-        Format::Csv => table::stream_csv(&columns, rows(), out),
+        Format::Csv => table::stream_csv(&columns, rows(), out, args.csv.style()),
         Format::Ecs => render::siem::write_ecs(&run.rows, run.tenant, out),
         Format::Cef => render::siem::write_cef(&run.rows, run.tenant, out),
         Format::Markdown => Ok(std::io::Write::write_all(

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::args::{ChangeWindowArgs, Files, OutputArgs, PeriodArgs, ReadArgs, StoreArg};
+use super::args::{ChangeWindowArgs, CsvSafeArg, Files, OutputArgs, PeriodArgs, ReadArgs, StoreArg};
 use super::Global;
 use crate::pipeline::source::Source;
 use crate::pipeline::timeline::{timeline, TimelinePlan};
@@ -71,6 +71,8 @@ pub(crate) struct Args {
     format: Format,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    csv: CsvSafeArg,
 }
 
 impl Args {
@@ -113,7 +115,7 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     match args.format {
         Format::Json => render::write_json(&mut out, &render::timeline::json_document(&rows, &run))?,
         Format::Ndjson => render::timeline::table(&rows).write_ndjson(&mut out)?,
-        Format::Csv => render::timeline::csv_table(&rows).write_csv(&mut out)?,
+        Format::Csv => render::timeline::csv_table(&rows).write_csv(&mut out, args.csv.style())?,
         Format::Markdown => {
             std::io::Write::write_all(&mut out, render::timeline::markdown(&rows, &run).as_bytes())?
         }

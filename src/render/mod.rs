@@ -6,6 +6,7 @@
 //! settings (width, colour), never command-line flags.
 
 pub(crate) mod activity;
+pub(crate) mod escape;
 pub(crate) mod output;
 pub(crate) mod overview;
 pub(crate) mod policy;

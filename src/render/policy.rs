@@ -146,25 +146,26 @@ pub(crate) fn diff_json(a: &Policy, b: &Policy, changes: &[Change]) -> Value {
     json!({"schema_version": SCHEMA_VERSION, "current": a.source, "proposed": b.source, "changes": changes})
 }
 
+use super::escape::markdown as md;
+
 pub(crate) fn diff_markdown(a: &Policy, b: &Policy, changes: &[Change]) -> String {
     let mut s = format!(
-        "### Cross-tenant access policy changes\n\n`{}` → `{}`: {} change(s)\n\n",
-        a.source,
-        b.source,
+        "### Cross-tenant access policy changes\n\n{} → {}: {} change(s)\n\n",
+        md(&a.source),
+        md(&b.source),
         changes.len()
     );
     if !changes.is_empty() {
         s.push_str("| partner | setting | before | after |\n|---|---|---|---|\n");
         for c in changes {
-            let esc = |t: &str| t.replace('|', "\\|");
             s.push_str(&format!(
                 "| {} | `{}` | {} ({}) | {} ({}) |\n",
-                c.partner,
+                md(&c.partner.to_string()),
                 c.setting,
-                esc(&c.before),
-                c.before_origin,
-                esc(&c.after),
-                c.after_origin
+                md(&c.before),
+                md(c.before_origin),
+                md(&c.after),
+                md(c.after_origin)
             ));
         }
     }

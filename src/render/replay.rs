@@ -207,7 +207,9 @@ pub(crate) fn text(rows: &[ReplayRow], s: &Summary, all: bool, colored: bool, wi
     out
 }
 
+/// Words to lines of at most `width` characters, hidden characters shown.
 fn wrap(s: &str, width: usize) -> Vec<String> {
+    let s = super::escape::visible(s);
     let mut lines = vec![String::new()];
     for word in s.split(' ') {
         let cur = lines.last_mut().unwrap();
@@ -225,7 +227,7 @@ fn wrap(s: &str, width: usize) -> Vec<String> {
 
 /// For a change ticket.
 pub(crate) fn markdown(rows: &[ReplayRow], s: &Summary, all: bool) -> String {
-    let esc = |t: &str| t.replace('|', "\\|");
+    let esc = super::escape::markdown;
     let mut out = String::from("### Impact of the proposed cross-tenant access policy\n\n");
     out.push_str(&format!("{}\n\n", impact_line(s)));
     if let (Some(a), Some(b)) = (s.window_first, s.window_last) {

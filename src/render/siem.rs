@@ -89,15 +89,37 @@ fn strip_nulls(v: Value) -> Value {
 }
 
 /// CEF header fields escape `\` and `|`; newlines cannot appear in a
-/// header, so they become spaces.
+/// header, so they become spaces; other hidden characters (NUL, ESC, bidi
+/// overrides) are written as `\u{..}` text, escaped in turn.
 pub(crate) fn cef_header(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('|', "\\|").replace(['\r', '\n'], " ")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '|' => out.push_str("\\|"),
+            '\r' | '\n' => out.push(' '),
+            c if super::escape::hidden(c) => out.push_str(&format!("\\\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// CEF extension values escape `\` and `=`, and write newlines as `\n`
-/// and `\r`.
+/// and `\r`; other hidden characters as `\u{..}` text, escaped in turn.
 pub(crate) fn cef_value(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('=', "\\=").replace('\r', "\\r").replace('\n', "\\n")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '=' => out.push_str("\\="),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if super::escape::hidden(c) => out.push_str(&format!("\\\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// One CEF:0 line per finding (ArcSight Common Event Format 25), for
@@ -124,8 +146,14 @@ pub(crate) fn write_cef(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Wr
         if let Some(u) = &a.user_id {
             ext.push(("suid", u.to_string()));
         }
+        // CEF's `app` is the application-layer protocol (HTTPS, SSH), not
+        // an application's name: the app is the service the event targets.
         if let Some(app) = a.app_name.as_ref().or(a.app_id.as_ref()) {
-            ext.push(("app", app.to_string()));
+            ext.push(("destinationServiceName", app.to_string()));
+        }
+        if let Some(id) = &a.app_id {
+            ext.push(("flexString1Label", "appId".to_string()));
+            ext.push(("flexString1", id.to_string()));
         }
         if let Some(t) = tenant {
             ext.push(("deviceExternalId", t.to_string()));

@@ -27,9 +27,12 @@ impl ColorChoice {
 
 /// `text` in the ANSI colour `code` when `color`, else as it is.
 pub(crate) fn paint(color: bool, code: &str, text: &str) -> String {
+    // The text may carry names from logs: its own escapes are made visible
+    // before ours go around it.
+    let text = super::escape::visible(text);
     if color {
         format!("\x1b[{code}m{text}\x1b[0m")
     } else {
-        text.to_string()
+        text.into_owned()
     }
 }

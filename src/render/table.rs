@@ -29,13 +29,23 @@ impl Table {
             .collect()
     }
 
-    pub(crate) fn write_csv(&self, w: &mut dyn Write) -> Result<()> {
-        stream_csv(&self.columns, self.rows.iter(), w)
+    pub(crate) fn write_csv(&self, w: &mut dyn Write, style: CsvStyle) -> Result<()> {
+        stream_csv(&self.columns, self.rows.iter(), w, style)
     }
 
     pub(crate) fn write_ndjson(&self, w: &mut dyn Write) -> Result<()> {
         stream_ndjson(&self.columns, self.rows.iter(), w)
     }
+}
+
+/// Who reads a CSV: a program (every cell exactly as it is, what `replay`
+/// reads back) or a spreadsheet (cells that would run as formulas defused,
+/// see [`super::escape::csv_safe`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum CsvStyle {
+    #[default]
+    Exact,
+    Spreadsheet,
 }
 
 /// Writes rows as CSV one at a time: memory holds one row, not the table
@@ -45,11 +55,18 @@ pub(crate) fn stream_csv<R: AsRef<[Value]>>(
     columns: &[&str],
     rows: impl Iterator<Item = R>,
     w: &mut dyn Write,
+    style: CsvStyle,
 ) -> Result<()> {
     let mut c = csv::Writer::from_writer(w);
     c.write_record(columns)?;
     for r in rows {
-        c.write_record(r.as_ref().iter().map(cell_text))?;
+        let cells = r.as_ref().iter().map(cell_text);
+        match style {
+            CsvStyle::Exact => c.write_record(cells)?,
+            CsvStyle::Spreadsheet => {
+                c.write_record(cells.map(|t| super::escape::csv_safe(&t).into_owned()))?
+            }
+        }
     }
     c.flush()?;
     Ok(())
@@ -99,7 +116,7 @@ pub(crate) fn render_text(
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_width(width)
         .set_header(headers.iter().map(|h| {
-            let c = Cell::new(h);
+            let c = Cell::new(super::escape::visible(h));
             if color {
                 c.add_attribute(comfy_table::Attribute::Bold)
             } else {
@@ -117,7 +134,7 @@ pub(crate) fn render_text(
     for (i, r) in rows.iter().enumerate() {
         let c = colors.get(i).copied().flatten();
         t.add_row(r.iter().map(|x| {
-            let cell = Cell::new(x);
+            let cell = Cell::new(super::escape::visible(x));
             match (c, color) {
                 (Some(c), true) => cell.fg(c),
                 _ => cell,
@@ -128,19 +145,37 @@ pub(crate) fn render_text(
 }
 
 /// The terminal width, or 120 when it cannot be told.
+/// The width of the terminal on stdout; `$COLUMNS` where it says (a
+/// pipe, a CI log), else 120.
 pub(crate) fn terminal_width() -> u16 {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(120)
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .or_else(|| terminal_size::terminal_size().map(|(w, _)| w.0))
+        .unwrap_or(120)
 }
 
-/// Shortens text to `max` characters, marking the cut with an ellipsis.
+/// Text from a log for a table cell: its hidden characters made visible
+/// ([`super::escape::visible`]) and shortened to `max` terminal columns
+/// (wide characters count two), the cut marked with an ellipsis.
 pub(crate) fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-        out.push('…');
-        out
+    use unicode_width::UnicodeWidthChar;
+    let s = super::escape::visible(s);
+    if unicode_width::UnicodeWidthStr::width(s.as_ref()) <= max {
+        return s.into_owned();
     }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > max {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
 }
 
 /// Access types as short words for narrow tables.

@@ -202,6 +202,7 @@ fn check_line(r: &Row) -> Option<String> {
 }
 
 pub(crate) fn text(rows: &[Row], run: &Run, colored: bool) -> String {
+    use super::escape::visible;
     let paint = |code: &str, t: &str| super::style::paint(colored, code, t);
     if rows.is_empty() {
         return "no cross-tenant access policy changes in the audit logs\n".into();
@@ -211,13 +212,16 @@ pub(crate) fn text(rows: &[Row], run: &Run, colored: bool) -> String {
         out.push_str(&paint("1", &heading(r)));
         out.push('\n');
         for line in r.change.summary() {
-            out.push_str(&format!("  {line}\n"));
+            out.push_str(&format!("  {}\n", visible(&line)));
         }
         for (alarm, line) in effect_lines(r, run) {
-            out.push_str(&format!("  {}\n", if alarm { paint("31", &line) } else { line }));
+            out.push_str(&format!(
+                "  {}\n",
+                if alarm { paint("31", &line) } else { visible(&line).into_owned() }
+            ));
         }
         if let Some(l) = check_line(r) {
-            out.push_str(&format!("  {l}\n"));
+            out.push_str(&format!("  {}\n", visible(&l)));
         }
         for n in r.change.notes.iter().chain(r.check.iter().flat_map(|k| &k.notes)) {
             out.push_str(&format!("  {}\n", paint("33", &format!("note: {n}"))));
@@ -227,6 +231,8 @@ pub(crate) fn text(rows: &[Row], run: &Run, colored: bool) -> String {
     out
 }
 
+use super::escape::markdown as md;
+
 pub(crate) fn markdown(rows: &[Row], run: &Run) -> String {
     let mut out = String::from("## Cross-tenant access policy changes\n\n");
     if rows.is_empty() {
@@ -234,22 +240,19 @@ pub(crate) fn markdown(rows: &[Row], run: &Run) -> String {
         return out;
     }
     for r in rows {
-        out.push_str(&format!("### {}\n\n", heading(r).replace('|', "\\|")));
+        out.push_str(&format!("### {}\n\n", md(&heading(r))));
         for line in r.change.summary() {
-            out.push_str(&format!("- `{line}`\n"));
+            out.push_str(&format!("- {}\n", super::escape::code_span(&line)));
         }
         for (alarm, line) in effect_lines(r, run) {
-            out.push_str(&format!(
-                "- {}{line}{}\n",
-                if alarm { "**" } else { "" },
-                if alarm { "**" } else { "" }
-            ));
+            let mark = if alarm { "**" } else { "" };
+            out.push_str(&format!("- {mark}{}{mark}\n", md(&line)));
         }
         if let Some(l) = check_line(r) {
-            out.push_str(&format!("- {l}\n"));
+            out.push_str(&format!("- {}\n", md(&l)));
         }
         for n in r.change.notes.iter().chain(r.check.iter().flat_map(|k| &k.notes)) {
-            out.push_str(&format!("- note: {n}\n"));
+            out.push_str(&format!("- note: {}\n", md(n)));
         }
         out.push('\n');
     }

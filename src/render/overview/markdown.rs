@@ -6,7 +6,7 @@ use super::{headline, period, sections};
 use crate::analysis::overview::Overview;
 
 fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    crate::render::escape::markdown(s)
 }
 
 pub(crate) fn markdown(o: &Overview) -> String {

@@ -5,8 +5,15 @@ use std::fmt::Write as _;
 use crate::analysis::overview::Bucket;
 use chrono::NaiveDate;
 
+/// Text for HTML (element content and quoted attributes), hidden
+/// characters shown first ([`crate::render::escape::visible`]).
 pub(super) fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    crate::render::escape::visible(s)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 const PALETTE: [&str; 7] = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#94a3b8"];
