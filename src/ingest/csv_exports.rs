@@ -82,10 +82,9 @@ pub fn normalize_header(h: &str) -> String {
 /// The delimiter that splits the header line into the most columns: Excel
 /// re-saves use `;` in many locales and tabs for "Unicode text".
 pub fn sniff_delimiter(first_line: &str) -> u8 {
-    [b',', b';', b'\t']
-        .into_iter()
-        .max_by_key(|d| first_line.bytes().filter(|b| b == d).count())
-        .unwrap_or(b',')
+    let count = |d: u8| first_line.bytes().filter(|b| *b == d).count();
+    // On a tie (a one-column line) the comma wins.
+    [b';', b'\t'].into_iter().fold(b',', |best, d| if count(d) > count(best) { d } else { best })
 }
 
 impl Header {
@@ -204,7 +203,7 @@ impl Header {
     fn log_analytics_pairs<'h, 'r>(
         &'h self,
         row: &'r csv::StringRecord,
-    ) -> impl Iterator<Item = (&'h str, &'r str)> + use<'h, 'r> {
+    ) -> impl Iterator<Item = (&'h str, &'r str)> + Clone + use<'h, 'r> {
         self.keys.iter().filter_map(|(i, key)| cell(row, *i).map(|v| (key.as_str(), v)))
     }
 
@@ -300,12 +299,19 @@ fn cell(row: &csv::StringRecord, i: usize) -> Option<&str> {
 }
 
 /// Deserializes `T` from (key, cell text) pairs, as if from a JSON object
-/// of strings.
+/// of strings. A row that fails is read again with path tracking (a cost
+/// paid by failing rows only), so that the error names its column.
 fn from_pairs<'k, 'r, T: Deserialize<'r>>(
-    pairs: impl Iterator<Item = (&'k str, &'r str)>,
+    pairs: impl Iterator<Item = (&'k str, &'r str)> + Clone,
 ) -> Result<T, FieldError> {
-    let map = MapDeserializer::new(pairs.map(|(k, v)| (k, Cell(v))));
-    T::deserialize(map).map_err(|e: DeError| FieldError::new("", e.to_string()))
+    let map = MapDeserializer::new(pairs.clone().map(|(k, v)| (k, Cell(v))));
+    T::deserialize(map).map_err(|first: DeError| {
+        let map = MapDeserializer::<_, DeError>::new(pairs.map(|(k, v)| (k, Cell(v))));
+        match serde_path_to_error::deserialize::<_, T>(map) {
+            Err(e) => FieldError::new(e.path().to_string(), e.into_inner().to_string()),
+            Ok(_) => FieldError::new("", first.to_string()),
+        }
+    })
 }
 
 /// One CSV cell to serde: text, borrowed from the row; present whenever

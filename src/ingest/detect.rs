@@ -3,7 +3,7 @@
 //! JSON exports start with `{` or `[` (after whitespace); everything else
 //! is read as CSV, whose header then names the dialect (see [`super::csv_exports`]).
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use super::InputFormat;
 
@@ -42,12 +42,13 @@ pub fn detect(mut reader: Box<dyn BufRead + Send>, forced: InputFormat) -> Resul
     }
 }
 
-/// Looks at the header line (without consuming it) to pick the delimiter.
+/// Reads the header line (up to 1 MiB) to pick the delimiter, and hands
+/// back a reader that starts at the header again. The whole line is read,
+/// not just what the first buffer holds: a decoding reader (UTF-16) can
+/// hand out a few bytes at a time.
 pub fn csv_delimiter(mut reader: Box<dyn BufRead + Send>) -> (u8, Box<dyn BufRead + Send>) {
-    let head = reader.fill_buf().map(|b| b.to_vec()).unwrap_or_default();
-    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
-    let first_line = String::from_utf8_lossy(&head[..line_end]);
-    let d = super::csv_exports::sniff_delimiter(&first_line);
-    // fill_buf did not consume the peeked bytes: the reader starts at the header.
-    (d, reader)
+    let mut head = Vec::new();
+    let _ = (&mut reader).take(1 << 20).read_until(b'\n', &mut head);
+    let d = super::csv_exports::sniff_delimiter(&String::from_utf8_lossy(&head));
+    (d, Box::new(std::io::Cursor::new(head).chain(reader)))
 }

@@ -148,12 +148,11 @@ pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldEr
 /// "MFA satisfied by claim" note mean MFA was required, unless a clause
 /// that offers MFA explains it: then the clause decides.
 fn evidence(body: &RawSignIn<'_>) -> Evidence {
-    let mut e =
-        Evidence { ca_details: body.applied_conditional_access_policies.0.is_some(), ..Evidence::default() };
-    for p in body.applied_conditional_access_policies.0.iter().flatten().filter(|p| p.result.0) {
+    let mut e = Evidence { ca_details: body.ca_policies().is_some(), ..Evidence::default() };
+    for p in body.ca_policies().into_iter().flatten().filter(|p| p.result.0) {
         let controls = p.enforced_grant_controls.0;
         if Clause::needed(controls) {
-            let strength = p.authentication_strength.and_then(|s| s.authentication_strength_id.0);
+            let strength = p.authentication_strength.and_then(|s| s.strength_id());
             let clause = Clause {
                 policy: p.id.0,
                 controls,

@@ -75,8 +75,14 @@ pub struct RawSignIn<'a> {
     pub result_type: LenientU32,
     #[serde(borrow, default, alias = "ConditionalAccessStatus")]
     pub conditional_access_status: Option<Cow<'a, str>>,
-    #[serde(default, alias = "ConditionalAccessPolicies", alias = "AppliedConditionalAccessPolicies")]
+    /// Graph; Log Analytics `AppliedConditionalAccessPolicies`. Log
+    /// Analytics rows can also fill `ConditionalAccessPolicies`, read apart:
+    /// two aliases of one field would make serde refuse every such row as a
+    /// "duplicate field". [`RawSignIn::ca_policies`] takes the filled one.
+    #[serde(default, alias = "AppliedConditionalAccessPolicies")]
     pub applied_conditional_access_policies: Embedded<Vec<RawCaPolicy>>,
+    #[serde(default, rename = "ConditionalAccessPolicies")]
+    pub conditional_access_policies: Embedded<Vec<RawCaPolicy>>,
     #[serde(default, alias = "AuthenticationDetails")]
     pub authentication_details: Embedded<Vec<RawAuthStep>>,
     #[serde(borrow, default, alias = "AuthenticationRequirement")]
@@ -120,6 +126,20 @@ pub struct RawSignIn<'a> {
     pub operation_name: Option<Cow<'a, str>>,
 }
 
+impl RawSignIn<'_> {
+    /// The applied Conditional Access policies, from whichever column holds
+    /// them (the non-empty one; `AppliedConditionalAccessPolicies` when both do).
+    pub fn ca_policies(&self) -> Option<&Vec<RawCaPolicy>> {
+        fn filled(e: &Embedded<Vec<RawCaPolicy>>) -> Option<&Vec<RawCaPolicy>> {
+            e.0.as_ref().filter(|v| !v.is_empty())
+        }
+        filled(&self.applied_conditional_access_policies)
+            .or_else(|| filled(&self.conditional_access_policies))
+            .or(self.applied_conditional_access_policies.0.as_ref())
+            .or(self.conditional_access_policies.0.as_ref())
+    }
+}
+
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawStatus {
@@ -146,11 +166,22 @@ pub struct RawCaPolicy {
     pub authentication_strength: Option<RawStrength>,
 }
 
+/// The authentication strength a policy enforced: `authenticationStrengthId`
+/// in sign-in logs, `id` where the strength object itself was written. Read
+/// apart so that a record holding both is not refused.
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawStrength {
-    #[serde(default, alias = "AuthenticationStrengthId", alias = "id", alias = "Id")]
-    pub authentication_strength_id: MaybeGuid,
+    #[serde(default, alias = "AuthenticationStrengthId")]
+    authentication_strength_id: MaybeGuid,
+    #[serde(default, alias = "Id")]
+    id: MaybeGuid,
+}
+
+impl RawStrength {
+    pub fn strength_id(&self) -> Option<Guid> {
+        self.authentication_strength_id.0.or(self.id.0)
+    }
 }
 
 /// A GUID where one is expected; anything else (absent, null, another
@@ -383,7 +414,7 @@ mod tests {
         .unwrap();
         assert_eq!(p.id.0, Guid::parse("5a110000-0000-4000-8000-000000000001"));
         assert_eq!(
-            p.authentication_strength.unwrap().authentication_strength_id.0,
+            p.authentication_strength.unwrap().strength_id(),
             Guid::parse("00000000-0000-0000-0000-000000000004")
         );
         let bare: RawCaPolicy =

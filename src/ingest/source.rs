@@ -1,6 +1,6 @@
 //! Opening inputs: files, directories (recursed, in sorted order) and `-`
 //! for standard input. Compression and text encoding are sniffed from the
-//! bytes, never from the file name: gzip by its magic number, UTF-16 (what
+//! bytes, never from the file name: gzip and zstd by their magic numbers, UTF-16 (what
 //! Excel's "Unicode text" and Windows PowerShell write) by its BOM or its
 //! zero bytes, a UTF-8 BOM is dropped.
 
@@ -101,6 +101,71 @@ impl<R: Read> Read for GzipErrors<R> {
     }
 }
 
+/// A zstd frame starts with these bytes (RFC 8878, 3.1.1).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+/// A zstd stream of any number of frames (`zstd -c a b > c.zst`, and
+/// skippable frames), decoded by ruzstd (pure Rust: no C toolchain).
+struct Zstd<R> {
+    source: R,
+    decoder: ruzstd::decoding::FrameDecoder,
+    in_frame: bool,
+}
+
+impl<R: BufRead> Zstd<R> {
+    fn new(source: R) -> Self {
+        Zstd { source, decoder: ruzstd::decoding::FrameDecoder::new(), in_frame: false }
+    }
+}
+
+impl<R: BufRead> Read for Zstd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+        let corrupt = |e: &dyn std::fmt::Display| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("zstd data is corrupt: {e}"))
+        };
+        loop {
+            if !self.in_frame {
+                if self.source.fill_buf()?.is_empty() {
+                    return Ok(0);
+                }
+                match self.decoder.init(&mut self.source) {
+                    Ok(()) => self.in_frame = true,
+                    Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                        length,
+                        ..
+                    })) => {
+                        io::copy(&mut (&mut self.source).take(u64::from(length)), &mut io::sink())?;
+                    }
+                    Err(e) => return Err(corrupt(&e)),
+                }
+                continue;
+            }
+            if self.decoder.can_collect() > 0 {
+                return self.decoder.read(buf);
+            }
+            if self.decoder.is_finished() {
+                self.in_frame = false;
+                continue;
+            }
+            self.decoder
+                .decode_blocks(&mut self.source, ruzstd::decoding::BlockDecodingStrategy::UptoBytes(1 << 20))
+                .map_err(|e| match e {
+                    FrameDecoderError::FailedToReadBlockHeader(_)
+                    | FrameDecoderError::FailedToReadBlockBody(_)
+                        if self.source.fill_buf().map_or(true, |b| b.is_empty()) =>
+                    {
+                        io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "zstd data is truncated (incomplete download?)",
+                        )
+                    }
+                    e => corrupt(&e),
+                })?;
+        }
+    }
+}
+
 /// An opened input, decompressed and decoded to UTF-8.
 pub struct Opened {
     pub reader: Box<dyn BufRead + Send>,
@@ -114,8 +179,11 @@ pub fn open(input: &Input, counter: Arc<AtomicU64>) -> Result<Opened> {
     let mut raw = BufReader::with_capacity(1 << 16, Counting { inner: raw, counter });
     let head = raw.fill_buf().with_context(|| format!("{}: cannot read", input.name()))?;
     let gzip = head.starts_with(&[0x1f, 0x8b]);
+    let zstd = head.starts_with(&ZSTD_MAGIC);
     let mut text: Box<dyn BufRead + Send> = if gzip {
         Box::new(BufReader::with_capacity(1 << 20, GzipErrors(flate2::bufread::MultiGzDecoder::new(raw))))
+    } else if zstd {
+        Box::new(BufReader::with_capacity(1 << 20, Zstd::new(raw)))
     } else {
         Box::new(raw)
     };
@@ -175,5 +243,29 @@ mod tests {
         assert_eq!(read_all(&gz).unwrap(), "{\"a\":1}\n");
         let err = read_all(&gz[..gz.len() - 6]).unwrap_err();
         assert!(format!("{err:#}").contains("truncated"), "{err:#}");
+    }
+
+    #[test]
+    fn zstd_of_several_frames_reads_like_gzip() {
+        // Two frames (`zstd -c a; zstd -c b`) and a skippable frame between.
+        let mut data = ruzstd::encoding::compress_to_vec(
+            &b"{\"a\":1}\n"[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        data.extend_from_slice(&[0x50, 0x2A, 0x4D, 0x18, 3, 0, 0, 0, 9, 9, 9]);
+        data.extend(ruzstd::encoding::compress_to_vec(
+            &b"{\"a\":2}\n"[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        ));
+        assert_eq!(read_all(&data).unwrap(), "{\"a\":1}\n{\"a\":2}\n");
+        assert!(read_all(&data[..data.len() - 5]).is_err(), "a cut stream is an error");
+    }
+
+    #[test]
+    fn utf16_without_a_bom_is_told_by_its_zero_bytes() {
+        let le: Vec<u8> = "a,b\n".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        let be: Vec<u8> = "a,b\n".encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
+        assert_eq!(read_all(&le).unwrap(), "a,b\n");
+        assert_eq!(read_all(&be).unwrap(), "a,b\n");
     }
 }

@@ -100,7 +100,7 @@ fn send_csv<K: RecordKind>(
     file_error: &dyn Fn(Option<u64>, String) -> Batch,
 ) -> bool {
     let (delimiter, reader) = detect::csv_delimiter(reader);
-    let reader = LineLimit { inner: reader, since_newline: 0, limit: MAX_HEADER_BYTES };
+    let reader = LineLimit::new(reader, MAX_HEADER_BYTES);
     let mut rdr = ::csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).from_reader(reader);
     let mut names = ::csv::StringRecord::new();
     match rdr.read_record(&mut names) {
@@ -140,7 +140,7 @@ fn send_csv<K: RecordKind>(
     let mut rows = Vec::with_capacity(CSV_BATCH_ROWS);
     loop {
         let mut rec = ::csv::StringRecord::new();
-        let line = rdr.position().line();
+        let before = rdr.position().byte();
         let done = match rdr.read_record(&mut rec) {
             Ok(false) => true,
             Ok(true) => {
@@ -148,17 +148,14 @@ fn send_csv<K: RecordKind>(
                 if rec.len() == 1 && rec.get(0).is_some_and(|f| f.trim().is_empty()) {
                     index -= 1; // a blank line
                 } else {
-                    rows.push(CsvRow {
-                        line: rec.position().map_or(line, |p| p.line()),
-                        index,
-                        record: Ok(rec),
-                    });
+                    let line = rdr.get_mut().line_at(rec.position().map_or(before, |p| p.byte()));
+                    rows.push(CsvRow { line, index, record: Ok(rec) });
                 }
                 false
             }
             Err(e) => {
                 index += 1;
-                let line = e.position().map_or(line, |p| p.line());
+                let line = rdr.get_mut().line_at(e.position().map_or(before, |p| p.byte()));
                 let message = match e.kind() {
                     ::csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
                         format!("the row has {len} fields where the header has {expected_len}")
@@ -192,13 +189,79 @@ fn send_csv<K: RecordKind>(
 /// No header of an export is near this long; past it the file is not CSV.
 const MAX_HEADER_BYTES: usize = 1 << 20;
 
-/// Fails a read once a line runs past `limit` bytes, so that a file with
-/// no line breaks (or one quote that never closes) cannot grow one CSV
-/// record without bound.
+/// What the CSV reader reads through: it fails a read once a line runs
+/// past `limit` bytes, so that a file with no line breaks (or one quote
+/// that never closes) cannot grow one CSV record without bound; and it
+/// keeps where lines start, because the csv crate's record positions point
+/// at the previous record's line break, which is the wrong line once a
+/// record follows a blank line.
 struct LineLimit<R> {
     inner: R,
     since_newline: usize,
     limit: usize,
+    /// Bytes read so far, and the line number at that point.
+    offset: u64,
+    line: u64,
+    at_line_start: bool,
+    /// (byte offset, line number) of each non-blank line read ahead of the
+    /// parser; dropped as records pass them.
+    starts: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl<R> LineLimit<R> {
+    fn new(inner: R, limit: usize) -> Self {
+        LineLimit {
+            inner,
+            since_newline: 0,
+            limit,
+            offset: 0,
+            line: 1,
+            at_line_start: true,
+            starts: Default::default(),
+        }
+    }
+
+    /// The line a record starts on, from the byte position the csv crate
+    /// gives for it (at or before the record's first byte). Asked in
+    /// increasing order.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        while self.starts.front().is_some_and(|(at, _)| *at < byte) {
+            self.starts.pop_front();
+        }
+        self.starts.front().map_or(self.line, |(_, line)| *line)
+    }
+
+    fn note_lines(&mut self, data: &[u8]) {
+        let mut i = 0;
+        while i < data.len() {
+            if self.at_line_start {
+                match data[i] {
+                    b'\r' => {
+                        i += 1;
+                        continue;
+                    }
+                    b'\n' => {
+                        self.line += 1;
+                        i += 1;
+                        continue;
+                    }
+                    _ => {
+                        self.starts.push_back((self.offset + i as u64, self.line));
+                        self.at_line_start = false;
+                    }
+                }
+            }
+            match memchr::memchr(b'\n', &data[i..]) {
+                Some(k) => {
+                    i += k + 1;
+                    self.line += 1;
+                    self.at_line_start = true;
+                }
+                None => break,
+            }
+        }
+        self.offset += data.len() as u64;
+    }
 }
 
 impl<R: std::io::Read> std::io::Read for LineLimit<R> {
@@ -218,6 +281,29 @@ impl<R: std::io::Read> std::io::Read for LineLimit<R> {
                 ),
             ));
         }
+        self.note_lines(&buf[..n]);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_records_are_told_by_the_line_they_start_on() {
+        let data = "a,b\r\n1,\"x\r\ny\"\r\n\r\n3,4\r\n5,6";
+        let mut rdr = ::csv::ReaderBuilder::new()
+            .has_headers(false)
+            .buffer_capacity(3)
+            .from_reader(LineLimit::new(data.as_bytes(), 1 << 20));
+        let mut rec = ::csv::StringRecord::new();
+        let mut lines = vec![];
+        while rdr.read_record(&mut rec).unwrap() {
+            let byte = rec.position().unwrap().byte();
+            lines.push((rec.get(0).unwrap().to_string(), rdr.get_mut().line_at(byte)));
+        }
+        let want = [("a", 1), ("1", 2), ("3", 5), ("5", 6)];
+        assert_eq!(lines, want.map(|(f, l)| (f.to_string(), l)));
     }
 }
