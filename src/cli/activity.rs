@@ -56,7 +56,7 @@ impl Args {
 
 pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let plan = ActivityPlan {
-        source: args.input.source(),
+        source: args.input.source()?,
         read: args.input.read.options(g),
         window: args.input.period.window()?,
         tenant: args.input.read.tenant,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use clap::Args;
+use clap::{Args, ValueHint};
 
 use super::Global;
 use crate::ingest::{DateOrder, InputFormat};
@@ -21,7 +21,7 @@ use crate::render::Output;
 pub(crate) struct InputArgs {
     /// Sign-in exports: files, directories (read recursively) or `-` for
     /// stdin. Any format, gzip or not; detected from the content.
-    #[arg(value_name = "PATH", required_unless_present = "store", conflicts_with = "store")]
+    #[arg(value_hint = ValueHint::AnyPath, value_name = "PATH", required_unless_present = "store")]
     pub(crate) paths: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) store: StoreArg,
@@ -36,10 +36,23 @@ impl InputArgs {
         self.read.files(files.read(&self.paths))
     }
 
-    pub(crate) fn source(&self) -> Source {
-        match &self.store.store {
-            Some(dir) => Source::Store(dir.clone()),
-            None => Source::Exports(self.paths.clone()),
+    /// Exports when paths are given, else the store.
+    pub(crate) fn source(&self) -> Result<Source> {
+        self.store.pick(&self.paths)
+    }
+}
+
+impl StoreArg {
+    /// Exports when paths are given, else the store. `XTENANT_STORE` in the
+    /// environment gives way to paths on the command line; `--store` given
+    /// together with paths is a usage error.
+    pub(crate) fn pick(&self, paths: &[PathBuf]) -> Result<Source> {
+        match &self.store {
+            Some(dir) if paths.is_empty() => Ok(Source::Store(dir.clone())),
+            Some(dir) if std::env::var_os("XTENANT_STORE").is_none_or(|e| Path::new(&e) != dir) => {
+                anyhow::bail!("give either --store or paths to read, not both")
+            }
+            _ => Ok(Source::Exports(paths.to_vec())),
         }
     }
 }
@@ -47,8 +60,9 @@ impl InputArgs {
 /// `--store`: read from a history store instead of exports.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct StoreArg {
-    /// Read from a history store (`xtenant store add`) instead of exports.
-    #[arg(long, value_name = "DIR")]
+    /// Read from a history store (`xtenant store add`) instead of exports. From the
+    /// environment, it is used when no PATH is given.
+    #[arg(value_hint = ValueHint::DirPath, long, value_name = "DIR", env = "XTENANT_STORE")]
     pub(crate) store: Option<PathBuf>,
 }
 
@@ -85,7 +99,7 @@ impl PeriodArgs {
 pub(crate) struct ReadArgs {
     /// Our tenant id. Without it, it is inferred from the logs (their own
     /// tenant id, else the one tenant on every cross-tenant sign-in).
-    #[arg(long, value_name = "ID", value_parser = parse_guid)]
+    #[arg(long, value_name = "ID", value_parser = parse_guid, env = "XTENANT_TENANT")]
     pub(crate) tenant: Option<Guid>,
     /// Read every input as this format instead of detecting it.
     #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
@@ -99,7 +113,7 @@ pub(crate) struct ReadArgs {
     pub(crate) skip_invalid: bool,
     /// Write skipped records to FILE as NDJSON (file, line, record, field,
     /// error and the raw text). Implies --skip-invalid.
-    #[arg(long, value_name = "FILE")]
+    #[arg(value_hint = ValueHint::FilePath, long, value_name = "FILE")]
     pub(crate) rejects: Option<PathBuf>,
 }
 
@@ -130,7 +144,7 @@ pub(crate) const OUTPUT_HELP: &str =
 /// `-o`: where a command writes.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct OutputArgs {
-    #[arg(short, long, value_name = "FILE", help = OUTPUT_HELP)]
+    #[arg(value_hint = ValueHint::FilePath, short, long, value_name = "FILE", help = OUTPUT_HELP)]
     pub(crate) output: Option<PathBuf>,
 }
 
@@ -180,20 +194,20 @@ pub(crate) struct ChangeWindowArgs {
 pub(crate) struct DirectoryArgs {
     /// Group memberships: CSV `group_id,member_id`, or Graph transitiveMembers JSON
     /// per group (a file or a folder). Repeatable.
-    #[arg(long, value_name = "FILE")]
+    #[arg(value_hint = ValueHint::FilePath, long, value_name = "FILE")]
     pub(crate) groups: Vec<PathBuf>,
     /// Guests' home-tenant ids: CSV `local_user_id` or `user_principal_name`, `home_user_id`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(value_hint = ValueHint::FilePath, long, value_name = "FILE")]
     pub(crate) identities: Option<PathBuf>,
     /// Conditional Access policies (`GET /identity/conditionalAccess/policies`, or
     /// `Get-MgIdentityConditionalAccessPolicy | ConvertTo-Json -Depth 10`), and custom
     /// authentication strengths: each policy's grant operator (all or one of its
     /// controls) and strength, which sign-in logs do not carry. File or folder; repeatable.
-    #[arg(long, value_name = "PATH")]
+    #[arg(value_hint = ValueHint::AnyPath, long, value_name = "PATH")]
     pub(crate) ca_policies: Vec<PathBuf>,
     /// Add or override which apps `Office365` and `AllMicrosoftApps` stand for: CSV
     /// `keyword,app_id`, keyword `Office365`, `AllMicrosoftApps` or `None` (not Microsoft).
-    #[arg(long, value_name = "FILE")]
+    #[arg(value_hint = ValueHint::FilePath, long, value_name = "FILE")]
     pub(crate) app_table: Option<PathBuf>,
 }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use clap::ValueHint;
 
 use super::args::{Files, OutputArgs};
 use super::Global;
@@ -39,10 +40,10 @@ pub(crate) struct Args {
     #[arg(long, value_enum, value_name = "FORMAT")]
     audit: Option<AuditFormat>,
     /// Also write the scenario's guests (local id, UPN, home id) as `replay --identities` reads them.
-    #[arg(long, value_name = "FILE")]
+    #[arg(value_hint = ValueHint::FilePath, long, value_name = "FILE")]
     identities_out: Option<PathBuf>,
     /// Also write the scenario's partner project group as `replay --groups` reads it.
-    #[arg(long, value_name = "FILE")]
+    #[arg(value_hint = ValueHint::FilePath, long, value_name = "FILE")]
     groups_out: Option<PathBuf>,
 }
 

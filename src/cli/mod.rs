@@ -5,7 +5,9 @@
 
 mod activity;
 mod args;
+mod completions;
 mod generate;
+mod man;
 mod policy;
 mod replay;
 mod report;
@@ -33,6 +35,11 @@ Examples:
   xtenant store add --store history/ samples/signins/ --audit samples/audit/
   xtenant generate --count 1000 --format graph-ndjson -o big.ndjson
 
+Environment: XTENANT_TENANT stands for --tenant and XTENANT_STORE for --store (paths on the
+command line win over it); NO_COLOR=1 turns colour off.
+
+Shell completions: xtenant completions bash|zsh|fish|powershell|elvish. Manual: xtenant man.
+
 Exit codes: 0 done, 1 a finding --fail-on asked about, 2 usage or input error.";
 
 #[derive(Parser, Debug)]
@@ -55,7 +62,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     Activity(activity::Args),
+    Completions(completions::Args),
     Generate(generate::Args),
+    Man(man::Args),
     Policy(policy::Args),
     Replay(replay::Args),
     Report(report::Args),
@@ -70,6 +79,7 @@ impl Command {
     fn files(&self) -> args::Files<'_> {
         match self {
             Command::Activity(a) => a.files(),
+            Command::Completions(_) | Command::Man(_) => args::Files::default(),
             Command::Generate(a) => a.files(),
             Command::Policy(a) => a.files(),
             Command::Replay(a) => a.files(),
@@ -89,7 +99,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     cli.command.files().check()?;
     match cli.command {
         Command::Activity(a) => activity::run(a, &g),
+        Command::Completions(a) => completions::run(a, &g),
         Command::Generate(a) => generate::run(a, &g),
+        Command::Man(a) => man::run(a, &g),
         Command::Policy(a) => policy::run(a, &g),
         Command::Replay(a) => replay::run(a, &g),
         Command::Report(a) => report::run(a, &g),
@@ -121,5 +133,43 @@ impl Global {
     /// Colour for an output that goes to a terminal.
     fn color_for(&self, out: &crate::render::Output) -> bool {
         self.color && out.is_stdout()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_flag_and_argument_says_what_it_is_for() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            if cmd.get_about().is_none() && cmd.get_long_about().is_none() {
+                missing.push(format!("{path} (the command itself)"));
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = vec![];
+        let mut cmd = Cli::command();
+        cmd.build();
+        walk(&cmd, "xtenant", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Subcommand, ValueEnum};
+use clap::{Subcommand, ValueEnum, ValueHint};
 
 use super::args::{parse_guid, Files, OutputArgs};
 use super::Global;
@@ -42,6 +42,7 @@ enum PolicyCommand {
     /// The settings that apply to each partner after inheritance, and where each comes from.
     Show {
         /// The policy: a file or folder.
+        #[arg(value_hint = ValueHint::AnyPath)]
         policy: PathBuf,
         /// Only this partner (a tenant id); `default` shows what unlisted tenants get.
         #[arg(long, value_name = "TENANT_ID")]
@@ -55,6 +56,7 @@ enum PolicyCommand {
     /// Structural errors, Microsoft's rules, and risky settings. Exit 1 on errors.
     Check {
         /// The policy: a file or folder.
+        #[arg(value_hint = ValueHint::AnyPath)]
         policy: PathBuf,
         /// What to write.
         #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
@@ -63,8 +65,10 @@ enum PolicyCommand {
     /// What changes per partner, direction and setting, after inheritance.
     Diff {
         /// The policy in force.
+        #[arg(value_hint = ValueHint::AnyPath)]
         current: PathBuf,
         /// The policy you plan to apply.
+        #[arg(value_hint = ValueHint::AnyPath)]
         proposed: PathBuf,
         /// What to write.
         #[arg(long, value_enum, default_value_t = DiffFormat::Table)]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use clap::ValueHint;
 use serde_json::json;
 
 use super::args::{CsvSafeArg, DirectoryArgs, Files, InputArgs, OutputArgs};
@@ -49,17 +50,17 @@ pub(crate) struct Args {
     #[command(flatten)]
     input: InputArgs,
     /// The policy you plan to apply (file or folder, any layout `policy show` reads).
-    #[arg(long, value_name = "POLICY")]
+    #[arg(value_hint = ValueHint::AnyPath, long, value_name = "POLICY")]
     proposed: PathBuf,
     /// The policy in force. Without it, the current verdict is what the logs saw:
     /// a group with a successful sign-in is allowed, one whose sign-ins all failed
     /// with our cross-tenant policy error is blocked.
-    #[arg(long, value_name = "POLICY")]
+    #[arg(value_hint = ValueHint::AnyPath, long, value_name = "POLICY")]
     current: Option<PathBuf>,
     /// Audit logs of the window (any format `timeline` reads): rebuild the current
     /// policy back through its changes, so sign-ins before a change are checked
     /// against the policy in force then. Needs --current.
-    #[arg(long, value_name = "AUDIT_PATH", requires = "current")]
+    #[arg(value_hint = ValueHint::AnyPath, long, value_name = "AUDIT_PATH", requires = "current")]
     audit: Vec<PathBuf>,
     #[command(flatten)]
     directory: DirectoryArgs,
@@ -96,7 +97,7 @@ impl Args {
 pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let plan = ReplayPlan {
         activity: ActivityPlan {
-            source: args.input.source(),
+            source: args.input.source()?,
             read: args.input.read.options(g),
             window: args.input.period.window()?,
             tenant: args.input.read.tenant,

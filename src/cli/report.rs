@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
+use clap::ValueHint;
 
 use super::args::{ChangeWindowArgs, DirectoryArgs, Files, InputArgs, OUTPUT_HELP};
 use super::Global;
@@ -37,14 +38,14 @@ pub(crate) struct Args {
     #[command(flatten)]
     input: InputArgs,
     /// The policy in force: lists idle partner configurations and partners on the default.
-    #[arg(long, value_name = "POLICY")]
+    #[arg(value_hint = ValueHint::AnyPath, long, value_name = "POLICY")]
     current: Option<PathBuf>,
     /// A planned policy: adds the impact section (as `replay` computes it).
-    #[arg(long, value_name = "POLICY")]
+    #[arg(value_hint = ValueHint::AnyPath, long, value_name = "POLICY")]
     proposed: Option<PathBuf>,
     /// Audit exports for the policy change timeline; repeat for more paths.
     /// With --store, the store's audit events are used when this is not given.
-    #[arg(long, value_name = "AUDIT_PATH")]
+    #[arg(value_hint = ValueHint::AnyPath, long, value_name = "AUDIT_PATH")]
     audit: Vec<PathBuf>,
     #[command(flatten)]
     change_window: ChangeWindowArgs,
@@ -53,7 +54,7 @@ pub(crate) struct Args {
     /// Output format; by default from the file name (`.md` is Markdown, else HTML).
     #[arg(long, value_enum)]
     format: Option<Format>,
-    #[arg(short, long, value_name = "FILE", help = OUTPUT_HELP)]
+    #[arg(value_hint = ValueHint::FilePath, short, long, value_name = "FILE", help = OUTPUT_HELP)]
     output: PathBuf,
 }
 
@@ -75,7 +76,7 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     if to_stdout && format == Format::Html && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         bail!("refusing to write HTML to a terminal; give -o report.html");
     }
-    let source = args.input.source();
+    let source = args.input.source()?;
     let audit = match (&args.input.store.store, args.audit.is_empty()) {
         (_, false) => Some(Source::Exports(args.audit.clone())),
         (Some(dir), true) => Some(Source::Store(dir.clone())),

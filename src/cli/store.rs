@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use clap::ValueHint;
 use serde_json::json;
 
 use super::args::{Files, ReadArgs};
@@ -31,13 +32,13 @@ the store as it was; two runs at once: the second stops with a message.")]
 #[derive(clap::Args, Debug)]
 pub(crate) struct AddArgs {
     /// The store directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(value_hint = ValueHint::DirPath, long, value_name = "DIR", env = "XTENANT_STORE")]
     store: PathBuf,
     /// Sign-in exports (any format `activity` reads).
-    #[arg(value_name = "PATH")]
+    #[arg(value_hint = ValueHint::AnyPath, value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// Audit exports (any format `timeline` reads); repeat for more paths.
-    #[arg(long, value_name = "AUDIT_PATH")]
+    #[arg(value_hint = ValueHint::AnyPath, long, value_name = "AUDIT_PATH")]
     audit: Vec<PathBuf>,
     #[command(flatten)]
     read: ReadArgs,
@@ -46,7 +47,7 @@ pub(crate) struct AddArgs {
 #[derive(clap::Args, Debug)]
 pub(crate) struct InfoArgs {
     /// The store directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(value_hint = ValueHint::DirPath, long, value_name = "DIR", env = "XTENANT_STORE")]
     store: PathBuf,
     /// What to write: `json` for scripts.
     #[arg(long, value_enum, default_value_t = InfoFormat::Table)]

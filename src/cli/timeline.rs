@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use clap::ValueHint;
 
 use super::args::{ChangeWindowArgs, CsvSafeArg, Files, OutputArgs, PeriodArgs, ReadArgs, StoreArg};
 use super::Global;
@@ -44,17 +45,17 @@ pub(crate) struct Args {
     /// diagnostic-settings AuditLogs stream, Log Analytics AuditLogs (JSON or
     /// CSV), the unified audit log (Management API JSON, Purview CSV); files,
     /// directories or `-`; gzip or not. Other events are counted and skipped.
-    #[arg(value_name = "AUDIT_PATH", required_unless_present = "store", conflicts_with = "store")]
+    #[arg(value_hint = ValueHint::AnyPath, value_name = "AUDIT_PATH", required_unless_present = "store")]
     paths: Vec<PathBuf>,
     #[command(flatten)]
     store: StoreArg,
     /// Sign-in exports to join with each change (any format `activity` reads);
     /// repeat for more paths. With --store, its sign-ins are joined when this is not given.
-    #[arg(long, value_name = "PATH")]
+    #[arg(value_hint = ValueHint::AnyPath, long, value_name = "PATH")]
     signins: Vec<PathBuf>,
     /// The policy in force at the end of the audit window: rebuild the policy
     /// before each change from it.
-    #[arg(long, value_name = "POLICY")]
+    #[arg(value_hint = ValueHint::AnyPath, long, value_name = "POLICY")]
     policy: Option<PathBuf>,
     #[command(flatten)]
     change_window: ChangeWindowArgs,
@@ -83,14 +84,11 @@ impl Args {
 }
 
 pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
-    let audit = match &args.store.store {
-        Some(dir) => Source::Store(dir.clone()),
-        None => Source::Exports(args.paths.clone()),
-    };
-    let signins = match (&args.store.store, args.signins.is_empty()) {
+    let audit = args.store.pick(&args.paths)?;
+    let signins = match (&audit, args.signins.is_empty()) {
         (_, false) => Some(Source::Exports(args.signins.clone())),
-        (Some(dir), true) => Some(Source::Store(dir.clone())),
-        (None, true) => None,
+        (Source::Store(dir), true) => Some(Source::Store(dir.clone())),
+        (_, true) => None,
     };
     let plan = TimelinePlan {
         audit,

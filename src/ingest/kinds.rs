@@ -27,6 +27,14 @@ pub enum InputFormat {
     PortalJson,
 }
 
+/// The name the user types (`log-analytics-csv`), not the Rust one.
+impl std::fmt::Display for InputFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = clap::ValueEnum::to_possible_value(self);
+        f.write_str(name.as_ref().map_or("?", |v| v.get_name()))
+    }
+}
+
 impl InputFormat {
     pub(super) fn is_csv(self) -> bool {
         matches!(self, InputFormat::LogAnalyticsCsv | InputFormat::PortalCsv)

@@ -131,7 +131,7 @@ fn send_csv<K: RecordKind>(
         return tx
             .send(file_error(
                 Some(1),
-                format!("--input-format says {:?} but the header is of {:?}", opts.format, expected_format),
+                format!("--input-format says {} but the header is of {expected_format}", opts.format),
             ))
             .is_ok();
     }

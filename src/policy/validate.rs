@@ -100,7 +100,12 @@ pub fn check(policy: &Policy, load_errors: &[String]) -> Vec<Problem> {
                     TargetType::UnknownFutureValue => true,
                 };
                 if !fits {
-                    err(here.clone(), format!("targetType {:?} does not belong in {half}", t.target_type));
+                    let name =
+                        serde_json::to_value(t.target_type).ok().and_then(|v| v.as_str().map(str::to_string));
+                    err(
+                        here.clone(),
+                        format!("targetType `{}` does not belong in {half}", name.unwrap_or_default()),
+                    );
                     continue;
                 }
                 let keyword = if is_users {
