@@ -75,7 +75,7 @@ fn check_reports_structural_errors_and_documented_rules_with_exit_1() {
         "allowing users and groups requires at least one allowed application",
         "default inbound settings cannot target specific users or groups",
         "`not-a-guid` is not an object id",
-        "targetType Application does not belong in usersAndGroups",
+        "targetType `application` does not belong in usersAndGroups",
     ] {
         assert!(out.contains(want), "missing `{want}` in:\n{out}");
     }
