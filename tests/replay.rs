@@ -314,3 +314,47 @@ fn rejected_audit_records_are_written_out_with_the_skipped_sign_ins() {
     assert!(!from_audit.is_empty(), "no audit record among the rejects:\n{written}");
     assert!(from_audit.iter().all(|r| r["line"].is_u64() && r["field"].is_string()));
 }
+
+#[test]
+fn an_activity_table_computed_by_an_engine_replays_like_our_own() {
+    // What `xtenant query` results come back as: a JSON array of rows
+    // (az monitor log-analytics query -o json) and a Spark folder of parts.
+    let dir = tempfile::tempdir().unwrap();
+    let table = ok(&["activity", "-q", "--tenant", OURS, "--format", "csv", &f("signins.ndjson")]);
+    let ours = dir.path().join("activity.csv");
+    std::fs::write(&ours, &table).unwrap();
+    let mut r = csv::Reader::from_reader(table.as_bytes());
+    let headers = r.headers().unwrap().clone();
+    let rows: Vec<serde_json::Value> = r
+        .records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            let m: serde_json::Map<String, serde_json::Value> =
+                headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), v.into())).collect();
+            serde_json::Value::Object(m)
+        })
+        .collect();
+    let az = dir.path().join("result.json");
+    std::fs::write(&az, serde_json::Value::Array(rows).to_string()).unwrap();
+    let spark = dir.path().join("spark-out");
+    std::fs::create_dir(&spark).unwrap();
+    std::fs::write(spark.join("_SUCCESS"), "").unwrap();
+    std::fs::write(spark.join("part-00000-1.csv"), &table).unwrap();
+    let replay = |input: &std::path::Path| {
+        ok(&[
+            "replay",
+            "-q",
+            "--proposed",
+            &f("proposed.json"),
+            "--current",
+            &f("current.json"),
+            "--format",
+            "csv",
+            input.to_str().unwrap(),
+        ])
+    };
+    let want = replay(&ours);
+    assert!(want.lines().count() > 2);
+    assert_eq!(replay(&az), want, "az json");
+    assert_eq!(replay(&spark), want, "spark folder");
+}

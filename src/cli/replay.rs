@@ -45,7 +45,9 @@ Examples:
   xtenant replay --proposed p.json --current c.json --audit audit/ logs/    (calibrate across mid-window changes)
   xtenant replay --proposed p.json --current c.json --ca-policies ca.json logs/   (grant operators, strengths)
 
-PATH may also be an activity table written by `xtenant activity --format csv|ndjson`.")]
+PATH may also be an activity table: written by `xtenant activity --format csv|ndjson`, or computed
+by a query engine and exported as CSV (Log Analytics portal, Data Explorer), JSON rows (`az monitor
+log-analytics query -o json`), a query API response, or a Spark output folder of part files.")]
 pub(crate) struct Args {
     #[command(flatten)]
     input: InputArgs,

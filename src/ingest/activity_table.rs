@@ -1,9 +1,22 @@
-//! Reading back an activity table that `xtenant activity --format csv` or
-//! `--format ndjson` wrote, so that aggregates computed elsewhere (or
-//! earlier) can be replayed.
+//! Reading back an activity table: what `xtenant activity --format csv` or
+//! `--format ndjson` wrote, or what a query engine computed with the query
+//! `xtenant query` writes (the same columns), in whatever form the engine
+//! exports it:
+//!
+//! - CSV with a header (ours; Azure Data Explorer; the Log Analytics portal
+//!   export, whose datetime columns get a ` [UTC]` suffix and locale times);
+//! - NDJSON (ours; Spark `df.write.json`, which leaves out null fields);
+//! - a JSON array of row objects (`az monitor log-analytics query -o json`);
+//! - a Log Analytics / Data Explorer query API response
+//!   (`{"tables": [{"columns": [{"name"}], "rows": [[...]]}]}`);
+//! - a folder of Spark part files (`part-*.csv` with a header, or
+//!   `part-*.json`), `_SUCCESS` and other marker files ignored.
+//!
+//! The shape is told from the content. A missing column or a value of the
+//! wrong type is an error that names the file, the row and the column.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
@@ -13,20 +26,62 @@ use serde_json::Value;
 use crate::model::activity::{ActivityRow, Counters, GroupBy};
 use crate::model::{AccessType, Clause, Direction, Guid, UserType};
 
-/// Whether a file's first bytes look like an activity table.
+/// The columns every activity table has, whatever wrote it.
+const KEY_COLUMNS: [&str; 4] = ["direction", "access_type", "partner_tenant_id", "sign_ins"];
+
+/// Whether a path (a file, or a folder of Spark part files) looks like an
+/// activity table, from its first bytes.
 pub fn looks_like_activity_table(path: &Path) -> bool {
+    if path.is_dir() {
+        return part_files(path)
+            .is_ok_and(|files| files.first().is_some_and(|f| looks_like_activity_table(f)));
+    }
     let Ok(f) = std::fs::File::open(path) else { return false };
-    let mut first = String::new();
-    if std::io::BufRead::read_line(&mut std::io::BufReader::new(f).take(1 << 20), &mut first).is_err() {
+    let mut head = Vec::new();
+    if (&f).take(64 << 10).read_to_end(&mut head).is_err() {
         return false;
     }
-    let first = first.trim_start_matches('\u{feff}').trim();
-    if first.starts_with("direction,access_type,partner_tenant_id") {
-        return true;
+    let head = String::from_utf8_lossy(&head);
+    let head = head.trim_start_matches('\u{feff}').trim_start();
+    // Column names in a header, or as JSON keys, in the first few KiB.
+    let names: &str = &head[..head.len().min(8 << 10)];
+    let named = |c: &str| names.contains(&format!("\"{c}\"")) || header_line(head).iter().any(|h| h == c);
+    KEY_COLUMNS.iter().all(|c| named(c))
+}
+
+/// The names of a CSV header line, ` [UTC]` suffixes dropped.
+fn header_line(text: &str) -> Vec<String> {
+    let line = text.lines().next().unwrap_or("");
+    if line.starts_with('{') || line.starts_with('[') {
+        return vec![];
     }
-    serde_json::from_str::<serde_json::Map<String, Value>>(first).is_ok_and(|m| {
-        ["direction", "partner_tenant_id", "sign_ins", "access_type"].iter().all(|k| m.contains_key(*k))
-    })
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line.as_bytes())
+        .records()
+        .next()
+        .and_then(Result::ok)
+        .map(|r| r.iter().map(column_name).collect())
+        .unwrap_or_default()
+}
+
+/// A column name as an engine wrote it, to ours: Log Analytics' portal
+/// export adds ` [UTC]` to datetime columns.
+fn column_name(h: &str) -> String {
+    let h = h.trim().trim_start_matches('\u{feff}');
+    h.strip_suffix("[UTC]").unwrap_or(h).trim().to_string()
+}
+
+/// The part files of a Spark output folder, in name order.
+fn part_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let files: Vec<_> = crate::files::files_under(dir)?
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("part-")))
+        .collect();
+    if files.is_empty() {
+        bail!("{}: no part-* files: not a Spark output folder", dir.display());
+    }
+    Ok(files)
 }
 
 fn field<'a>(m: &'a BTreeMap<String, String>, k: &str, at: &str) -> Result<&'a str> {
@@ -49,9 +104,10 @@ fn opt(m: &BTreeMap<String, String>, k: &str) -> Option<String> {
 fn time(m: &BTreeMap<String, String>, k: &str, at: &str) -> Result<Option<DateTime<Utc>>> {
     match opt(m, k) {
         None => Ok(None),
-        Some(v) => DateTime::parse_from_rfc3339(&v)
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| anyhow::anyhow!("{at}: field `{k}`: `{v}` is not an RFC 3339 time")),
+        // RFC 3339 from us, Spark and ADX; locale text from the Log Analytics portal.
+        Some(v) => super::dates::parse_time(&v, super::DateOrder::Auto)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{at}: field `{k}`: `{v}` is not a time: {e}")),
     }
 }
 
@@ -129,49 +185,205 @@ fn row(m: &BTreeMap<String, String>, at: &str) -> Result<ActivityRow> {
     })
 }
 
-/// Reads one activity table; the grain is what its columns say.
-pub fn read(path: &Path) -> Result<(GroupBy, Vec<ActivityRow>)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+type Rows = Vec<(String, BTreeMap<String, String>)>;
+
+/// A JSON cell as the text the row readers take: null is empty.
+fn cell_text(v: Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+fn object_row(v: Value, at: &str) -> Result<BTreeMap<String, String>> {
+    match v {
+        Value::Object(o) => Ok(o.into_iter().map(|(k, v)| (column_name(&k), cell_text(v))).collect()),
+        _ => bail!("{at}: expected a row object"),
+    }
+}
+
+/// Rows of one file in any of the shapes the module doc lists.
+fn rows_of(text: &str, name: &str, out: &mut Rows) -> Result<()> {
     let text = text.trim_start_matches('\u{feff}');
-    let name = path.display().to_string();
-    let mut maps: Vec<(String, BTreeMap<String, String>)> = Vec::new();
-    if text.starts_with('{') {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') || (trimmed.starts_with('{') && trimmed.contains("\"tables\"")) {
+        let v: Value = serde_json::from_str(trimmed).with_context(|| format!("{name}: not valid JSON"))?;
+        return json_rows(v, name, out);
+    }
+    if trimmed.starts_with('{') {
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let at = format!("{name}: line {}", i + 1);
-            let v: BTreeMap<String, Value> = serde_json::from_str(line).with_context(|| at.clone())?;
-            let m = v
-                .into_iter()
-                .map(|(k, v)| {
-                    (
-                        k,
-                        match v {
-                            Value::Null => String::new(),
-                            Value::String(s) => s,
-                            other => other.to_string(),
-                        },
-                    )
-                })
-                .collect();
-            maps.push((at, m));
+            let v: Value = serde_json::from_str(line).with_context(|| at.clone())?;
+            out.push((at.clone(), object_row(v, &at)?));
         }
-    } else {
-        let mut r = csv::Reader::from_reader(text.as_bytes());
-        let headers = r.headers()?.clone();
-        for (i, rec) in r.records().enumerate() {
-            let at = format!("{name}: line {}", i + 2);
-            let rec = rec.with_context(|| at.clone())?;
-            maps.push((
-                at,
-                headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect(),
-            ));
-        }
+        return Ok(());
     }
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let headers: Vec<String> = r.headers()?.iter().map(column_name).collect();
+    if !KEY_COLUMNS.iter().all(|c| headers.iter().any(|h| h == c)) {
+        bail!(
+            "{name}: line 1: the header lacks {} (Spark writes no header unless asked: `.option(\"header\", true)`)",
+            KEY_COLUMNS.iter().filter(|c| !headers.iter().any(|h| h == *c)).map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    for (i, rec) in r.records().enumerate() {
+        let at = format!("{name}: line {}", i + 2);
+        let rec = rec.with_context(|| at.clone())?;
+        out.push((at, headers.iter().zip(rec.iter()).map(|(h, v)| (h.clone(), v.to_string())).collect()));
+    }
+    Ok(())
+}
+
+/// An array of row objects, or a query API response.
+fn json_rows(v: Value, name: &str, out: &mut Rows) -> Result<()> {
+    match v {
+        Value::Array(rows) => {
+            for (i, r) in rows.into_iter().enumerate() {
+                let at = format!("{name}: row {}", i + 1);
+                out.push((at.clone(), object_row(r, &at)?));
+            }
+        }
+        Value::Object(mut o) => {
+            let Some(Value::Array(tables)) = o.remove("tables") else {
+                bail!("{name}: expected an array of rows or a query response with `tables`");
+            };
+            // The primary result is the first table (ADX adds tables of
+            // query properties after it).
+            let Some(table) = tables.into_iter().next() else { bail!("{name}: the response has no table") };
+            let columns: Vec<String> = table
+                .get("columns")
+                .and_then(Value::as_array)
+                .map(|c| {
+                    c.iter()
+                        .map(|c| column_name(c.get("name").and_then(Value::as_str).unwrap_or("")))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let rows = table.get("rows").and_then(Value::as_array).cloned().unwrap_or_default();
+            for (i, r) in rows.into_iter().enumerate() {
+                let at = format!("{name}: tables[0].rows[{i}]");
+                let Value::Array(cells) = r else { bail!("{at}: expected an array of cells") };
+                out.push((at, columns.iter().cloned().zip(cells.into_iter().map(cell_text)).collect()));
+            }
+        }
+        _ => bail!("{name}: expected an array of rows or a query response with `tables`"),
+    }
+    Ok(())
+}
+
+/// Reads one activity table (a file, or a folder of Spark part files); the
+/// grain is what its columns say.
+pub fn read(path: &Path) -> Result<(GroupBy, Vec<ActivityRow>)> {
+    let files = if path.is_dir() { part_files(path)? } else { vec![path.to_path_buf()] };
+    let mut maps: Rows = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).with_context(|| format!("{}: cannot read", f.display()))?;
+        rows_of(&text, &f.display().to_string(), &mut maps)?;
+    }
+    // By the columns only the coarser grains have: Spark's JSON leaves
+    // out null fields, so a missing `user_id` says nothing.
     let by = match maps.first() {
-        Some((_, m)) if m.contains_key("user_id") => GroupBy::User,
-        Some((_, m)) if m.contains_key("app_id") => GroupBy::App,
-        Some(_) => GroupBy::Tenant,
-        None => GroupBy::User,
+        Some((_, m)) if m.contains_key("distinct_apps") => GroupBy::Tenant,
+        Some((_, m)) if m.contains_key("distinct_users") => GroupBy::App,
+        _ => GroupBy::User,
     };
     let rows = maps.iter().map(|(at, m)| row(m, at)).collect::<Result<Vec<_>>>()?;
     Ok((by, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CSV: &str = "direction,access_type,partner_tenant_id,partner_tenant_name,app_id,app_name,resource_id,resource_name,user_id,user_principal_name,user_type,sign_ins,successes,failures,policy_blocks,first_seen,last_seen,blocked_by_us,blocked_by_partner,mfa_required,mfa_by_claim,compliant_device_required,hybrid_join_required,ca_details_missing,app_owner_tenant_id,resource_owner_tenant_id,grant_clauses
+inbound,b2bCollaboration,9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d,Fabrikam,00000003-0000-0ff1-ce00-000000000000,SharePoint,,,u1,ann@fabrikam.example,guest,3,2,1,1,2026-11-02T09:15:30Z,2026-11-03T16:45:59Z,1,0,2,1,0,0,0,f8cdef31-a31e-4b4a-93e4-5f571e91255a,,
+outbound,b2bDirectConnect,1b3c602b-1ae1-459a-99af-0df4c32355e7,,app2,,,,u2,,member,1,1,0,0,2026-11-04T10:00:00Z,2026-11-04T10:00:00Z,0,0,0,0,1,0,0,,,-:compliantDevice+mfa
+";
+
+    fn objects() -> Vec<serde_json::Map<String, Value>> {
+        let mut r = csv::Reader::from_reader(CSV.as_bytes());
+        let h = r.headers().unwrap().clone();
+        r.records()
+            .map(|rec| {
+                let rec = rec.unwrap();
+                h.iter()
+                    .zip(rec.iter())
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(k, v)| {
+                        let n: Option<u64> = v.parse().ok();
+                        (k.to_string(), n.map_or_else(|| Value::String(v.into()), Value::from))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn read_text(dir: &Path, name: &str, text: &str) -> (GroupBy, Vec<ActivityRow>) {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        assert!(looks_like_activity_table(&p), "{name}");
+        read(&p).unwrap()
+    }
+
+    #[test]
+    fn every_engines_export_of_the_table_reads_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let want = read_text(dir.path(), "ours.csv", CSV);
+        assert_eq!(want.1.len(), 2);
+        let objs = objects();
+        let ndjson: String = objs.iter().map(|o| format!("{}\n", Value::Object(o.clone()))).collect();
+        let array = Value::Array(objs.iter().cloned().map(Value::Object).collect()).to_string();
+        let columns: Vec<&str> = CSV.lines().next().unwrap().split(',').collect();
+        let rows: Vec<Value> = objs
+            .iter()
+            .map(|o| {
+                Value::Array(columns.iter().map(|c| o.get(*c).cloned().unwrap_or(Value::Null)).collect())
+            })
+            .collect();
+        let response = serde_json::json!({"tables": [{"name": "PrimaryResult",
+            "columns": columns.iter().map(|c| serde_json::json!({"name": c, "type": "string"})).collect::<Vec<_>>(),
+            "rows": rows}]})
+        .to_string();
+        let portal = CSV
+            .replacen("first_seen,last_seen", "first_seen [UTC],last_seen [UTC]", 1)
+            .replace("2026-11-02T09:15:30Z", "\"11/2/2026, 9:15:30.000 AM\"");
+        for (name, text) in [
+            ("x.ndjson", ndjson.as_str()),
+            ("az.json", &array),
+            ("api.json", &response),
+            ("portal.csv", &portal),
+        ] {
+            assert_eq!(read_text(dir.path(), name, text), want, "{name}");
+        }
+        // Spark: a folder of part files and a marker.
+        for (ext, body) in [("csv", CSV), ("json", ndjson.as_str())] {
+            let out = dir.path().join(format!("spark-{ext}"));
+            std::fs::create_dir(&out).unwrap();
+            std::fs::write(out.join("_SUCCESS"), "").unwrap();
+            let lines: Vec<&str> = body.lines().collect();
+            let (first, second) = if ext == "csv" {
+                (format!("{}\n{}\n", lines[0], lines[1]), format!("{}\n{}\n", lines[0], lines[2]))
+            } else {
+                (format!("{}\n", lines[0]), format!("{}\n", lines[1]))
+            };
+            std::fs::write(out.join(format!("part-00000-x.{ext}")), first).unwrap();
+            std::fs::write(out.join(format!("part-00001-x.{ext}")), second).unwrap();
+            assert!(looks_like_activity_table(&out));
+            assert_eq!(read(&out).unwrap(), want, "spark {ext}");
+        }
+    }
+
+    #[test]
+    fn a_headerless_spark_csv_or_a_bad_value_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("part-00000.csv");
+        std::fs::write(&p, CSV.lines().nth(1).unwrap()).unwrap();
+        let e = read(&p).unwrap_err().to_string();
+        assert!(e.contains("header") && e.contains("`direction`"), "{e}");
+        let bad = CSV.replacen(",3,2,1,1,", ",three,2,1,1,", 1);
+        std::fs::write(&p, bad).unwrap();
+        let e = format!("{:#}", read(&p).unwrap_err());
+        assert!(e.contains("line 2") && e.contains("`sign_ins`"), "{e}");
+    }
 }

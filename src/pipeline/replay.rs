@@ -83,8 +83,7 @@ impl ReplayRun {
 /// (`Some(false)`), or a mix (an error).
 fn activity_tables(source: &Source) -> Result<Option<Vec<PathBuf>>> {
     let Source::Exports(paths) = source else { return Ok(None) };
-    let tables: Vec<bool> =
-        paths.iter().map(|p| p.is_file() && activity_table::looks_like_activity_table(p)).collect();
+    let tables: Vec<bool> = paths.iter().map(|p| activity_table::looks_like_activity_table(p)).collect();
     if !tables.is_empty() && tables.iter().all(|t| *t) {
         Ok(Some(paths.clone()))
     } else if tables.iter().any(|t| *t) {
