@@ -159,6 +159,23 @@ enum State {
     },
 }
 
+impl State {
+    /// The top-level object being read, when it is a record (not a page
+    /// wrapper) and still open.
+    fn open_record(&self) -> Option<TopObject> {
+        match *self {
+            State::ObjKey { obj, .. }
+            | State::ObjColon { obj, .. }
+            | State::ObjValue { obj, .. }
+            | State::ObjNext { obj }
+            | State::Scan { then: Then::Skip { obj } | Then::Key { obj, .. }, .. } => {
+                (!obj.wrapper).then_some(obj)
+            }
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Then {
     /// The value is a record inside a list.
@@ -642,25 +659,17 @@ impl<R: Read> JsonFramer<R> {
                 self.push_broken(start, len, line, TRUNCATED)
             }
             State::Resync { start, line, fault, .. } => self.push_broken(start, len, line, fault),
-            State::ObjKey { obj, .. }
-            | State::ObjColon { obj, .. }
-            | State::ObjValue { obj, .. }
-            | State::ObjNext { obj }
-            | State::Scan { then: Then::Skip { obj } | Then::Key { obj, .. }, .. }
-                if !obj.wrapper =>
-            {
-                self.push_broken(obj.start, len, obj.line, TRUNCATED)
-            }
-            _ => self.push_broken(len, len, self.line, TRUNCATED_PAGE),
+            state => match state.open_record() {
+                Some(obj) => self.push_broken(obj.start, len, obj.line, TRUNCATED),
+                None => self.push_broken(len, len, self.line, TRUNCATED_PAGE),
+            },
         }
         self.state = State::Top;
         self.pos = len;
     }
 
     fn push_span(&mut self, start: usize, end: usize, line: u64) {
-        self.index += 1;
-        self.span_bytes += end - start;
-        self.spans.push(Span { start, end, line, index: self.index, fault: None });
+        self.push(Span { start, end, line, index: 0, fault: None });
     }
 
     /// Records `buf[start..end]` (trailing whitespace dropped) as broken.
@@ -669,9 +678,14 @@ impl<R: Read> JsonFramer<R> {
         while end > start && self.buf[end - 1].is_ascii_whitespace() {
             end -= 1;
         }
+        self.push(Span { start, end, line, index: 0, fault: Some(fault) });
+    }
+
+    fn push(&mut self, mut span: Span) {
         self.index += 1;
-        self.span_bytes += end - start;
-        self.spans.push(Span { start, end, line, index: self.index, fault: Some(fault) });
+        span.index = self.index;
+        self.span_bytes += span.end - span.start;
+        self.spans.push(span);
     }
 
     /// Broken input at the current position: from where it began to where
@@ -693,23 +707,19 @@ impl<R: Read> JsonFramer<R> {
             State::List { obj, .. } | State::ListNext { obj } => {
                 State::Resync { start: pos, line, fault, until: Until::Record { obj } }
             }
-            State::ObjKey { obj, .. }
-            | State::ObjColon { obj, .. }
-            | State::ObjValue { obj, .. }
-            | State::ObjNext { obj }
-            | State::Scan { then: Then::Skip { obj } | Then::Key { obj, .. }, .. }
-                if !obj.wrapper =>
-            {
-                if self.signature.is_none() {
-                    self.learn_signature(obj.start, self.buf.len());
-                }
-                (self.pos, self.line) = (obj.start + 1, obj.line);
-                State::Resync { start: obj.start, line: obj.line, fault, until: Until::TopValue }
-            }
             State::Top if self.line_mode == Some(true) => {
                 State::Resync { start: pos, line, fault, until: Until::NextLine }
             }
-            _ => State::Resync { start: pos, line, fault, until: Until::TopValue },
+            state => match state.open_record() {
+                Some(obj) => {
+                    if self.signature.is_none() {
+                        self.learn_signature(obj.start, self.buf.len());
+                    }
+                    (self.pos, self.line) = (obj.start + 1, obj.line);
+                    State::Resync { start: obj.start, line: obj.line, fault, until: Until::TopValue }
+                }
+                None => State::Resync { start: pos, line, fault, until: Until::TopValue },
+            },
         };
     }
 
