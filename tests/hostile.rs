@@ -462,3 +462,28 @@ fn utf16_without_a_bom_and_zstd_are_read_like_the_rest() {
         );
     }
 }
+
+#[test]
+fn two_runs_creating_one_new_store_never_see_a_foreign_directory() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("new-store");
+        let input = fixture("signins/graph-beta.ndjson");
+        let spawn = || {
+            xtenant()
+                .args(["store", "add", "-q", "--store", store.to_str().unwrap(), input.to_str().unwrap()])
+                .output()
+        };
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(spawn);
+            let b = s.spawn(spawn);
+            (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+        });
+        for o in [&a, &b] {
+            let e = stderr(o);
+            assert!(!e.contains("not empty"), "the loser was told the directory is foreign: {e}");
+            assert!(o.status.success() || e.contains("another xtenant run is writing"), "{e}");
+        }
+        assert!(a.status.success() || b.status.success());
+    }
+}

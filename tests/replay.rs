@@ -358,3 +358,24 @@ fn an_activity_table_computed_by_an_engine_replays_like_our_own() {
     assert_eq!(replay(&az), want, "az json");
     assert_eq!(replay(&spark), want, "spark folder");
 }
+
+#[test]
+fn a_deep_chain_of_nested_groups_with_a_cycle_decides_membership() {
+    // The target group holds g1, g1 holds g2, ... g8000 holds user 04 and,
+    // closing a cycle, the target group again. Closed per asked group, in
+    // one linear walk (the old closure per member took gigabytes here).
+    let dir = tempfile::tempdir().unwrap();
+    let target = "0a0b0c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d";
+    let g = |i: usize| format!("99999999-0000-4000-8000-{i:012}");
+    let mut csv = format!("group_id,member_id\n{target},{}\n", g(1));
+    for i in 1..8000 {
+        csv += &format!("{},{}\n", g(i), g(i + 1));
+    }
+    csv += &format!("{},00000000-0000-4000-8000-000000000004\n{},{target}\n", g(8000), g(8000));
+    let groups = dir.path().join("groups.csv");
+    std::fs::write(&groups, csv).unwrap();
+    let (p, c, s) = (f("proposed.json"), f("current.json"), f("signins.ndjson"));
+    let (rows, _) = replay(&["--proposed", &p, "--current", &c, "--groups", groups.to_str().unwrap(), &s]);
+    assert_eq!(impact(&rows, "b2b2b2b2", "outbound", "04", "9e8d7c6b").2, "unchanged");
+    assert_eq!(impact(&rows, "b2b2b2b2", "outbound", "05", "9e8d7c6b").2, "lost");
+}
