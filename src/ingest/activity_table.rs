@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::model::activity::{ActivityRow, Counters, GroupBy};
+use crate::model::text::json_cell;
 use crate::model::{AccessType, Clause, Direction, Guid, UserType};
 
 /// The columns every activity table has, whatever wrote it.
@@ -187,18 +188,9 @@ fn row(m: &BTreeMap<String, String>, at: &str) -> Result<ActivityRow> {
 
 type Rows = Vec<(String, BTreeMap<String, String>)>;
 
-/// A JSON cell as the text the row readers take: null is empty.
-fn cell_text(v: Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s,
-        other => other.to_string(),
-    }
-}
-
 fn object_row(v: Value, at: &str) -> Result<BTreeMap<String, String>> {
     match v {
-        Value::Object(o) => Ok(o.into_iter().map(|(k, v)| (column_name(&k), cell_text(v))).collect()),
+        Value::Object(o) => Ok(o.into_iter().map(|(k, v)| (column_name(&k), json_cell(&v))).collect()),
         _ => bail!("{at}: expected a row object"),
     }
 }
@@ -264,7 +256,7 @@ fn json_rows(v: Value, name: &str, out: &mut Rows) -> Result<()> {
             for (i, r) in rows.into_iter().enumerate() {
                 let at = format!("{name}: tables[0].rows[{i}]");
                 let Value::Array(cells) = r else { bail!("{at}: expected an array of cells") };
-                out.push((at, columns.iter().cloned().zip(cells.into_iter().map(cell_text)).collect()));
+                out.push((at, columns.iter().cloned().zip(cells.iter().map(json_cell)).collect()));
             }
         }
         _ => bail!("{name}: expected an array of rows or a query response with `tables`"),

@@ -38,7 +38,10 @@ pub fn detect(mut reader: Box<dyn BufRead + Send>, forced: InputFormat) -> Resul
         InputFormat::Auto => Ok(Detected::Csv(reader)),
         f if f.is_csv() => Ok(Detected::Csv(reader)),
         _ if looks_json => Ok(Detected::Json(reader)),
-        f => Err(format!("--input-format {f} expects JSON, but the file starts with {}", shown(first))),
+        f => Err(format!(
+            "--input-format {f} expects JSON, but the file starts with {}",
+            super::framing::show(first)
+        )),
     }
 }
 
@@ -51,13 +54,4 @@ pub fn csv_delimiter(mut reader: Box<dyn BufRead + Send>) -> (u8, Box<dyn BufRea
     let _ = (&mut reader).take(1 << 20).read_until(b'\n', &mut head);
     let d = super::csv_exports::sniff_delimiter(&String::from_utf8_lossy(&head));
     (d, Box::new(std::io::Cursor::new(head).chain(reader)))
-}
-
-/// A first byte as a message shows it.
-fn shown(b: u8) -> String {
-    if b.is_ascii_graphic() {
-        format!("`{}`", b as char)
-    } else {
-        format!("byte 0x{b:02x}")
-    }
 }

@@ -376,7 +376,8 @@ impl ValueScan {
     }
 }
 
-fn show(c: u8) -> String {
+/// A byte as a message quotes it.
+pub(super) fn show(c: u8) -> String {
     if c.is_ascii_graphic() {
         format!("`{}`", c as char)
     } else {

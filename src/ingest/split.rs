@@ -197,11 +197,12 @@ const MAX_HEADER_BYTES: usize = 1 << 20;
 /// record follows a blank line.
 struct LineLimit<R> {
     inner: R,
-    since_newline: usize,
     limit: usize,
-    /// Bytes read so far, and the line number at that point.
+    /// Bytes read so far, the line number at that point, and where that
+    /// line starts.
     offset: u64,
     line: u64,
+    line_start: u64,
     at_line_start: bool,
     /// (byte offset, line number) of each non-blank line read ahead of the
     /// parser; dropped as records pass them.
@@ -212,10 +213,10 @@ impl<R> LineLimit<R> {
     fn new(inner: R, limit: usize) -> Self {
         LineLimit {
             inner,
-            since_newline: 0,
             limit,
             offset: 0,
             line: 1,
+            line_start: 0,
             at_line_start: true,
             starts: Default::default(),
         }
@@ -243,6 +244,7 @@ impl<R> LineLimit<R> {
                     b'\n' => {
                         self.line += 1;
                         i += 1;
+                        self.line_start = self.offset + i as u64;
                         continue;
                     }
                     _ => {
@@ -255,6 +257,7 @@ impl<R> LineLimit<R> {
                 Some(k) => {
                     i += k + 1;
                     self.line += 1;
+                    self.line_start = self.offset + i as u64;
                     self.at_line_start = true;
                 }
                 None => break,
@@ -267,11 +270,8 @@ impl<R> LineLimit<R> {
 impl<R: std::io::Read> std::io::Read for LineLimit<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.since_newline = match memchr::memrchr(b'\n', &buf[..n]) {
-            Some(k) => n - k - 1,
-            None => self.since_newline + n,
-        };
-        if self.since_newline > self.limit {
+        self.note_lines(&buf[..n]);
+        if self.offset - self.line_start > self.limit as u64 {
             let what = if self.limit == MAX_HEADER_BYTES { "the header line is" } else { "a line is" };
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -281,7 +281,6 @@ impl<R: std::io::Read> std::io::Read for LineLimit<R> {
                 ),
             ));
         }
-        self.note_lines(&buf[..n]);
         Ok(n)
     }
 }

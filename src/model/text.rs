@@ -4,6 +4,16 @@
 
 use std::borrow::Cow;
 
+/// A JSON value as a table cell: null is empty, a string bare, the rest as
+/// JSON text.
+pub fn json_cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// How much of a value a message quotes.
 pub const QUOTED_BYTES: usize = 200;
 

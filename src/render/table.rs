@@ -88,13 +88,7 @@ pub(crate) fn stream_ndjson<R: AsRef<[Value]>>(
 }
 
 /// A cell as text: null is empty, strings are bare.
-pub(crate) fn cell_text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
+pub(crate) use crate::model::text::json_cell as cell_text;
 
 /// Optional text to a JSON cell.
 pub(crate) fn opt<T: ToString>(v: &Option<T>) -> Value {

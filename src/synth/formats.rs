@@ -620,7 +620,8 @@ impl<'w> Writer<'w> {
                 serde_json::to_writer(&mut *self.out, &m)?;
             }
             SynthFormat::LaCsv => {
-                let row: Vec<String> = la_row(s, true).into_iter().map(|(_, v)| csv_cell(&v)).collect();
+                let row: Vec<String> =
+                    la_row(s, true).into_iter().map(|(_, v)| crate::model::text::json_cell(&v)).collect();
                 write_csv_line(self.out, &row)?;
             }
             SynthFormat::PortalCsv => {
@@ -673,13 +674,4 @@ fn write_csv_line<S: AsRef<[u8]>>(out: &mut dyn Write, fields: &[S]) -> Result<(
     w.write_record(fields)?;
     out.write_all(&w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
     Ok(())
-}
-
-/// A JSON cell as Log Analytics writes it in a CSV export: text bare, null empty, the rest as JSON.
-fn csv_cell(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
