@@ -115,7 +115,11 @@ impl Store {
                 dir.display()
             )
         };
-        if !holds_nothing_of_others(dir)? {
+        // Before the lock only a directory that no run of ours has touched
+        // is judged: once another run has made its lock file there, it can
+        // publish a manifest and part files at any moment, and only the
+        // check under the lock below sees a settled directory.
+        if !dir.join(".lock").exists() && !holds_nothing_of_others(dir)? {
             return Err(refuse());
         }
         fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
