@@ -6,5 +6,6 @@
 
 pub mod activity;
 pub(crate) mod overview;
+pub mod query;
 pub mod replay;
 pub(crate) mod timeline;

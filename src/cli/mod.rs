@@ -9,6 +9,7 @@ mod completions;
 mod generate;
 mod man;
 mod policy;
+mod query;
 mod replay;
 mod report;
 mod store;
@@ -66,6 +67,7 @@ enum Command {
     Generate(generate::Args),
     Man(man::Args),
     Policy(policy::Args),
+    Query(query::Args),
     Replay(replay::Args),
     Report(report::Args),
     /// Keep cross-tenant sign-ins and audit events beyond Entra's 30 days (Parquet history store).
@@ -82,6 +84,7 @@ impl Command {
             Command::Completions(_) | Command::Man(_) => args::Files::default(),
             Command::Generate(a) => a.files(),
             Command::Policy(a) => a.files(),
+            Command::Query(a) => a.files(),
             Command::Replay(a) => a.files(),
             Command::Report(a) => a.files(),
             Command::Store(a) => a.files(),
@@ -103,6 +106,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Generate(a) => generate::run(a, &g),
         Command::Man(a) => man::run(a, &g),
         Command::Policy(a) => policy::run(a, &g),
+        Command::Query(a) => query::run(a, &g),
         Command::Replay(a) => replay::run(a, &g),
         Command::Report(a) => report::run(a, &g),
         Command::Store(a) => store::run(a, &g),

@@ -9,6 +9,7 @@
 //! - [`activity`], [`replay`], [`timeline`], [`overview`]: one entry point each.
 //! - [`store`]: adding exports to the history store.
 //! - [`policy`]: `policy show`, `check`, `diff`.
+//! - [`query`]: the activity table as KQL or Spark SQL for the engine the logs live in.
 //! - [`generate`]: synthetic sign-ins and audit trails.
 
 pub(crate) mod activity;
@@ -16,6 +17,7 @@ pub(crate) mod generate;
 pub(crate) mod inputs;
 pub(crate) mod overview;
 pub(crate) mod policy;
+pub(crate) mod query;
 pub(crate) mod replay;
 pub(crate) mod source;
 pub(crate) mod store;

@@ -10,44 +10,7 @@ use super::table::{self, opt, Table};
 use super::SCHEMA_VERSION;
 use crate::model::rfc3339;
 
-/// The columns of an activity row at each grain, in output order. The
-/// first block is the documented core; the evidence columns after it are
-/// what `replay` needs to re-read an activity file (see docs/output.md).
-pub(crate) fn columns(by: GroupBy) -> Vec<&'static str> {
-    let mut c = vec!["direction", "access_type", "partner_tenant_id", "partner_tenant_name"];
-    if by != GroupBy::Tenant {
-        c.extend(["app_id", "app_name", "resource_id", "resource_name"]);
-    }
-    if by == GroupBy::User {
-        c.extend(["user_id", "user_principal_name", "user_type"]);
-    }
-    if by == GroupBy::Tenant {
-        c.push("distinct_apps");
-    }
-    if by != GroupBy::User {
-        c.push("distinct_users");
-    }
-    c.extend([
-        "sign_ins",
-        "successes",
-        "failures",
-        "policy_blocks",
-        "first_seen",
-        "last_seen",
-        "blocked_by_us",
-        "blocked_by_partner",
-        "mfa_required",
-        "mfa_by_claim",
-        "compliant_device_required",
-        "hybrid_join_required",
-        "ca_details_missing",
-    ]);
-    if by != GroupBy::Tenant {
-        c.extend(["app_owner_tenant_id", "resource_owner_tenant_id"]);
-    }
-    c.push("grant_clauses");
-    c
-}
+pub(crate) use crate::model::activity::columns;
 
 pub(crate) fn cell(r: &ActivityRow, column: &str) -> Value {
     let c = &r.counters;
