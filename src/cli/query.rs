@@ -8,7 +8,7 @@ use anyhow::Result;
 use super::args::{parse_guid, Files, OutputArgs, PeriodArgs};
 use super::Global;
 use crate::analysis::activity::GroupBy;
-use crate::analysis::query::{Engine, QuerySpec};
+use crate::analysis::query::{Engine, QuerySpec, Records};
 use crate::model::Guid;
 
 /// Write a KQL or Spark SQL query that computes the activity table where the logs live.
@@ -20,6 +20,8 @@ Examples:
   az monitor log-analytics query -w WORKSPACE_ID --analytics-query @activity.kql -o json > activity.json
   xtenant query --engine spark-sql --tenant ID --source 'abfss://insights-logs-signinlogs@ACCOUNT.dfs.core.windows.net/' \\
       --source 'abfss://insights-logs-noninteractiveusersigninlogs@ACCOUNT.dfs.core.windows.net/' -o activity.sql
+  xtenant query --engine spark-sql --tenant ID --records store --source 'abfss://lake@ACCOUNT.dfs.core.windows.net/xtenant/signins/'
+      (an xtenant store moved to a lake as it is)
   xtenant replay --proposed proposed.json activity.csv     (replay reads the result as it comes back)
 
 The result has the columns and meaning of `xtenant activity --format csv --by ...` on the same
@@ -44,6 +46,9 @@ pub(crate) struct Args {
     /// more, they are read together.
     #[arg(long, value_name = "NAME")]
     source: Vec<String>,
+    /// spark-sql: what the source holds.
+    #[arg(long, value_enum, default_value_t = Records::Diagnostic)]
+    records: Records,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -61,6 +66,7 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
         by: args.by,
         window: args.period.window()?,
         sources: args.source,
+        records: args.records,
     };
     let text = crate::pipeline::query::query(&spec, &|l| g.note(l))?;
     let mut out = args.output.create()?;

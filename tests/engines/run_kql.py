@@ -17,6 +17,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 
 import duckdb_kql
 
@@ -29,39 +30,34 @@ EXTRA = [("HomeTenantName", "string"), ("AppOwnerTenantId", "string"), ("Resourc
 
 
 def load(con, rows, extra):
+    """Creates both tables; each row's values cast from text to the documented type."""
     schema = json.load(open(os.path.join(HERE, "signin-tables.json"), encoding="utf-8"))["tables"]
     columns = set()
-    for table, documented in schema.items():
-        mine = [r for r in rows if r.get("Type") == table]
-        types = [(c, DUCKDB_TYPES[t]) for c, t in documented + (EXTRA if extra else [])]
-        columns.update(c for c, _ in types)
-        con.sql(
-            f'CREATE TABLE "{table}" ('
-            + ", ".join(f'"{c}" {t}' for c, t in types)
-            + ")"
-        )
-        if not mine:
-            continue
-        values = []
-        for r in mine:
-            record = []
-            for c, t in types:
-                v = r.get(c)
-                if v is None or (t == "JSON" and v == ""):
-                    record.append(None)
-                elif t == "TIMESTAMP":
-                    record.append(v.replace("Z", "").replace("T", " "))
-                elif t == "BOOLEAN":
-                    record.append(str(v).lower() == "true")
-                elif t in ("BIGINT", "DOUBLE"):
-                    record.append(v)
-                elif isinstance(v, str):
-                    record.append(v)
-                else:
-                    record.append(json.dumps(v))
-            values.append(record)
-        placeholders = ", ".join("?" for _ in types)
-        con.executemany(f'INSERT INTO "{table}" VALUES ({placeholders})', values)
+    with tempfile.TemporaryDirectory() as tmp:
+        for table, documented in schema.items():
+            types = [(c, DUCKDB_TYPES[t]) for c, t in documented + (EXTRA if extra else [])]
+            columns.update(c for c, _ in types)
+            path = os.path.join(tmp, table + ".ndjson")
+            with open(path, "w", encoding="utf-8") as f:
+                for r in rows:
+                    if r.get("Type") != table:
+                        continue
+                    record = {}
+                    for c, _ in types:
+                        v = r.get(c)
+                        if v is None or v == "":
+                            continue
+                        record[c] = v if isinstance(v, str) else json.dumps(v)
+                    f.write(json.dumps(record) + "\n")
+            text = ", ".join(f"'{c}': 'VARCHAR'" for c, _ in types)
+            cast = ", ".join(
+                f'CAST(CAST("{c}" AS TIMESTAMPTZ) AS TIMESTAMP) AS "{c}"' if t == "TIMESTAMP" else f'CAST("{c}" AS {t}) AS "{c}"'
+                for c, t in types
+            )
+            con.sql(
+                f'CREATE TABLE "{table}" AS SELECT {cast} FROM read_json(\'{path}\', '
+                f"format = 'newline_delimited', columns = {{{text}}})"
+            )
     return columns
 
 

@@ -31,6 +31,16 @@ pub enum Engine {
     SparkSql,
 }
 
+/// What the sign-in records are, for Spark SQL.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Records {
+    /// Diagnostic-settings records as Azure Monitor writes them to storage.
+    #[default]
+    Diagnostic,
+    /// The Parquet files of an xtenant store (`STORE/signins`), moved to a lake as they are.
+    Store,
+}
+
 /// What to compute, and where the sign-ins are.
 #[derive(Clone, Debug)]
 pub struct QuerySpec {
@@ -40,12 +50,16 @@ pub struct QuerySpec {
     pub window: Window,
     /// Table names or paths; empty means the engine's usual names.
     pub sources: Vec<String>,
+    pub records: Records,
 }
 
 /// The query text, headed by comments that say what it computes and how
 /// to bring the result back.
 pub fn query(spec: &QuerySpec) -> Result<String, String> {
     match spec.engine {
+        Engine::Kql if spec.records == Records::Store => {
+            Err("an xtenant store is read with --engine spark-sql (KQL reads the workspace's tables)".into())
+        }
         Engine::Kql => kql::query(spec),
         Engine::SparkSql => spark_sql::query(spec),
     }
@@ -89,5 +103,51 @@ fn window_text(w: &Window) -> String {
             s.map_or("the start".into(), |t| literal_time(&t)),
             u.map_or("the end".into(), |t| literal_time(&t))
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(engine: Engine, by: GroupBy, records: Records, window: Window) -> QuerySpec {
+        QuerySpec { engine, tenant: Guid(0x3b8e), by, window, sources: vec![], records }
+    }
+
+    #[test]
+    fn every_template_placeholder_is_filled() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").unwrap().to_utc();
+        for (engine, records) in [
+            (Engine::Kql, Records::Diagnostic),
+            (Engine::SparkSql, Records::Diagnostic),
+            (Engine::SparkSql, Records::Store),
+        ] {
+            for by in [GroupBy::User, GroupBy::App, GroupBy::Tenant] {
+                for window in [Window::default(), Window::new(Some(t), None), Window::new(None, Some(t))] {
+                    let q = query(&spec(engine, by, records, window)).unwrap();
+                    for left in [
+                        "{source}",
+                        "{window}",
+                        "{tenant}",
+                        "{guid}",
+                        "{says:",
+                        "{needed:",
+                        "{control_bit:",
+                        "{interactive}",
+                        "{noninteractive}",
+                        "{prefilter}",
+                    ] {
+                        assert!(!q.contains(left), "{engine:?} {by:?} {records:?}: {left} left in\n{q}");
+                    }
+                    assert!(q.contains("00000000-0000-0000-0000-000000003b8e"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_store_is_read_with_spark_only() {
+        let e = query(&spec(Engine::Kql, GroupBy::User, Records::Store, Window::default())).unwrap_err();
+        assert!(e.contains("--engine spark-sql"), "{e}");
     }
 }
