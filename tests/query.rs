@@ -126,3 +126,40 @@ fn the_query_is_written_to_a_file_all_or_nothing() {
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.starts_with("// xtenant activity table, --by user, for tenant 3b8e5f2a"));
 }
+
+#[test]
+fn a_period_split_into_parts_replays_as_the_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let signins = fixture("../../samples/signins").to_string_lossy().into_owned();
+    let policies = fixture("../../samples/policies").to_string_lossy().into_owned();
+    let part = |name: &str, range: &[&str]| {
+        let path = dir.path().join(name).to_string_lossy().into_owned();
+        let mut args = vec!["activity", "-q", "--format", "csv", "--tenant", TENANT, &signins, "-o", &path];
+        args.extend_from_slice(range);
+        ok(&args);
+        path
+    };
+    let whole = part("whole.csv", &[]);
+    let first = part("first.csv", &["--until", "2026-11-13"]);
+    let second = part("second.csv", &["--since", "2026-11-13"]);
+    let replay = |tables: &[&str]| {
+        let (current, proposed) = (format!("{policies}/current.json"), format!("{policies}/proposed.json"));
+        let mut args = vec![
+            "replay",
+            "-q",
+            "--format",
+            "csv",
+            "--tenant",
+            TENANT,
+            "--current",
+            &current,
+            "--proposed",
+            &proposed,
+        ];
+        args.extend_from_slice(tables);
+        ok(&args)
+    };
+    let expected = replay(&[&whole]);
+    assert!(expected.lines().count() > 100);
+    assert_eq!(replay(&[&first, &second]), expected);
+}

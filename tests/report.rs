@@ -112,3 +112,67 @@ fn new_partners_are_those_first_seen_in_the_period_and_a_store_works_as_input() 
         .to_string();
     assert!(new.contains("None."), "all partners were seen before the 12th: {new}");
 }
+
+/// The Markdown sections named `titles`, each up to the next heading.
+fn sections(markdown: &str, titles: &[&str]) -> String {
+    let mut out = String::new();
+    for part in markdown.split("\n## ").skip(1) {
+        if titles.iter().any(|t| part.starts_with(t)) {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+#[test]
+fn an_activity_table_or_a_query_result_gives_the_same_partners_apps_users_and_impact() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("activity.csv");
+    let tenant = "3b8e5f2a-7c41-4d9e-a6b0-1f2c3d4e5f60";
+    ok(&["activity", "-q", "--format", "csv", &sample("signins"), "-o", &table.to_string_lossy()]);
+    let (current, proposed, signins) =
+        (sample("policies/current.json"), sample("policies/proposed.json"), sample("signins"));
+    let policies = ["--current", &current, "--proposed", &proposed];
+    let mut from_logs = vec!["report", "-q", "-o", "-", "--format", "markdown", "--tenant", tenant, &signins];
+    from_logs.extend(policies);
+    let from_logs = ok(&from_logs);
+    let table_path = table.to_string_lossy().into_owned();
+    let mut from_table = vec!["report", "-o", "-", "--format", "markdown", "--tenant", tenant, &table_path];
+    from_table.extend(policies);
+    let o = run(&from_table);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("per-day chart needs sign-in logs"), "{}", stderr(&o));
+    let from_table = stdout(&o);
+    let same = [
+        "Partners\n",
+        "Top apps",
+        "Top users",
+        "Configured partners",
+        "Partners on the default",
+        "Failures",
+        "Impact",
+    ];
+    assert!(sections(&from_logs, &same).contains("Impact of the proposed policy"));
+    assert_eq!(sections(&from_table, &same), sections(&from_logs, &same));
+    assert!(!from_table.contains("Sign-ins per day"));
+
+    // What a table cannot say is refused, not guessed.
+    let o = run(&["report", "-o", "-", "--format", "markdown", &table_path, "--since", "7d"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no per-sign-in times"), "{}", stderr(&o));
+    let by_app = dir.path().join("by-app.csv");
+    ok(&[
+        "activity",
+        "-q",
+        "--by",
+        "app",
+        "--format",
+        "csv",
+        &sample("signins"),
+        "-o",
+        &by_app.to_string_lossy(),
+    ]);
+    let o = run(&["report", "-o", "-", "--format", "markdown", &by_app.to_string_lossy()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--by user"), "{}", stderr(&o));
+}

@@ -395,6 +395,23 @@ pub struct ActivityTable {
     pub rows: Vec<ActivityRow>,
 }
 
+impl ActivityTable {
+    /// A table read back from a file: the totals its rows can give (the
+    /// cross-tenant sign-ins and the time they span; nothing about what was
+    /// dropped before grouping).
+    pub fn from_rows(tenant: Option<Guid>, by: GroupBy, mut rows: Vec<ActivityRow>) -> ActivityTable {
+        sort_rows(&mut rows);
+        let mut totals = Totals::default();
+        for r in &rows {
+            let c = &r.counters;
+            totals.cross_tenant += c.sign_ins;
+            totals.first_seen = totals.first_seen.min(c.first_seen).or(totals.first_seen).or(c.first_seen);
+            totals.last_seen = totals.last_seen.max(c.last_seen);
+        }
+        ActivityTable { tenant, inferred_tenant: None, by, totals, rows }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,7 @@ Examples:
   xtenant policy diff samples/policies/current.json samples/policies/proposed.json
   xtenant timeline samples/audit/ --signins samples/signins/   policy changes and who they blocked
   xtenant report samples/signins/ --current samples/policies/current.json -o report.html
+  xtenant query --engine kql --tenant ID --since 90d    the activity table as a query for Log Analytics
   xtenant store add --store history/ samples/signins/ --audit samples/audit/
   xtenant generate --count 1000 --format graph-ndjson -o big.ndjson
 

@@ -30,6 +30,8 @@ Examples:
   xtenant report samples/signins/ --current samples/policies/current.json --audit samples/audit/ -o report.html
   xtenant report --store history/ --since 7d --current current.json --proposed proposed.json -o weekly.html
   xtenant report samples/signins/ -o report.md
+  xtenant report activity.csv --tenant ID --proposed proposed.json -o report.html
+      (an activity table --by user, or `xtenant query`'s result: no per-day chart)
 
 The period is --since to --until (default: everything read). \"New partners\" are
 those whose first sign-in in all the data read falls in the period: with a store,
@@ -103,7 +105,9 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     if let Some(r) = rejects {
         r.commit()?;
     }
-    for line in render::activity::summary_lines(&table, &stats) {
+    // From activity tables nothing was read sign-in by sign-in: the note
+    // about the tables was given when they were read.
+    for line in stats.iter().flat_map(|s| render::activity::summary_lines(&table, s)) {
         g.note(&line);
     }
     if table.rows.is_empty() && table.totals.cross_tenant == 0 {

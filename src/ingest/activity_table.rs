@@ -211,7 +211,33 @@ fn rows_of(text: &str, name: &str, out: &mut Rows) -> Result<()> {
         }
         return Ok(());
     }
-    let mut r = csv::Reader::from_reader(text.as_bytes());
+    // Spark's CSV writer escapes a quote inside a value as `\"` unless told
+    // `.option("escape", "\"")`; everyone else doubles it. Try the likelier
+    // first (a `\"` in the text says Spark), then the other.
+    let spark_first = text.contains("\\\"");
+    let mut first_error = None;
+    for spark in [spark_first, !spark_first] {
+        let mut rows = Vec::new();
+        match csv_rows(text, name, spark, &mut rows) {
+            Ok(()) => {
+                out.extend(rows);
+                return Ok(());
+            }
+            Err(e) if first_error.is_none() => first_error = Some(e),
+            Err(_) => {}
+        }
+    }
+    Err(first_error.expect("one attempt was made"))
+}
+
+/// A CSV table, quotes inside values doubled (RFC 4180) or, with `spark`,
+/// escaped by a backslash (Spark's default).
+fn csv_rows(text: &str, name: &str, spark: bool, out: &mut Rows) -> Result<()> {
+    let mut builder = csv::ReaderBuilder::new();
+    if spark {
+        builder.escape(Some(b'\\')).double_quote(false);
+    }
+    let mut r = builder.from_reader(text.as_bytes());
     let headers: Vec<String> = r.headers()?.iter().map(column_name).collect();
     if !KEY_COLUMNS.iter().all(|c| headers.iter().any(|h| h == c)) {
         bail!(
@@ -377,5 +403,22 @@ outbound,b2bDirectConnect,1b3c602b-1ae1-459a-99af-0df4c32355e7,,app2,,,,u2,,memb
         std::fs::write(&p, bad).unwrap();
         let e = format!("{:#}", read(&p).unwrap_err());
         assert!(e.contains("line 2") && e.contains("`sign_ins`"), "{e}");
+    }
+
+    #[test]
+    fn a_name_with_quotes_commas_and_a_line_break_reads_as_spark_and_as_rfc_4180_write_it() {
+        let header = CSV.lines().next().unwrap();
+        let row = |name: &str| {
+            format!("{header}\ninbound,b2bCollaboration,9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d,,a1,{name},,,u1,,guest,1,1,0,0,2026-11-02T09:15:30Z,2026-11-02T09:15:30Z,0,0,0,0,0,0,0,,,\n")
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let want = "Renamed, \"by\" them\n=SUM(1)";
+        for (kind, cell) in [
+            ("spark", "\"Renamed, \\\"by\\\" them\n=SUM(1)\""),
+            ("rfc", "\"Renamed, \"\"by\"\" them\n=SUM(1)\""),
+        ] {
+            let (_, rows) = read_text(dir.path(), &format!("{kind}.csv"), &row(cell));
+            assert_eq!(rows[0].app_name.as_deref(), Some(want), "{kind}");
+        }
     }
 }

@@ -5,12 +5,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use chrono::Duration;
 
 use super::activity::{grouped, ActivityPlan};
 use super::inputs::{policy, Directory, DirectoryPaths};
-use super::source::Source;
+use super::source::{read_tables, Source};
 use super::{Notes, Rejects};
 use crate::analysis::activity::ActivityTable;
 use crate::analysis::overview::{Daily, Overview};
@@ -18,6 +18,7 @@ use crate::analysis::replay::{replay, summarize, Inputs};
 use crate::analysis::timeline::Join;
 use crate::model::{GroupBy, ReadStats, SignIn};
 use crate::policy::change::PolicyChange;
+use crate::policy::Policy;
 
 /// What the report covers.
 pub(crate) struct OverviewPlan {
@@ -35,15 +36,22 @@ pub(crate) struct OverviewPlan {
     pub(crate) directory: DirectoryPaths,
 }
 
-/// Computes the overview. Notes: policy warnings.
+/// Computes the overview, from sign-in logs or activity tables (then without
+/// read statistics). Notes: policy warnings.
 pub(crate) fn overview(
     plan: &OverviewPlan,
     notes: Notes<'_>,
     rejects: Rejects<'_>,
-) -> Result<(Overview, ActivityTable, ReadStats)> {
+) -> Result<(Overview, ActivityTable, Option<ReadStats>)> {
     let current = plan.current.as_deref().map(|p| policy(p, notes)).transpose()?;
     let proposed = plan.proposed.as_deref().map(|p| policy(p, notes)).transpose()?;
     let period = plan.activity.window;
+    if let Some(paths) = plan.activity.source.activity_tables()? {
+        let (table, daily) = from_tables(plan, &paths, notes)?;
+        let mut overview = Overview::build(&table, &daily, current.as_ref(), period.since);
+        impact(plan, &mut overview, &table, current.as_ref(), proposed.as_ref())?;
+        return Ok((overview, table, None));
+    }
     let changes: Option<Vec<PolicyChange>> = match &plan.audit {
         Some(source) => {
             let (changes, _) = source.read_changes(&plan.activity.read, None)?;
@@ -91,19 +99,58 @@ pub(crate) fn overview(
                 .collect(),
         );
     }
-    if let Some(p) = &proposed {
-        let directory = Directory::load(&plan.directory)?;
-        let inputs = Inputs {
-            current: current.as_ref(),
-            proposed: p,
-            groups: directory.groups.as_ref(),
-            identities: directory.identities.as_ref(),
-            history: None,
-            apps: &directory.apps,
-            ca: &directory.ca,
-        };
-        let rows = replay(table.rows.clone(), &inputs);
-        overview.impact = Some(summarize(&rows, Some(&table.totals), current.is_some()));
+    impact(plan, &mut overview, &table, current.as_ref(), proposed.as_ref())?;
+    Ok((overview, table, Some(stats)))
+}
+
+/// The impact section: the proposal replayed over the report's rows.
+fn impact(
+    plan: &OverviewPlan,
+    overview: &mut Overview,
+    table: &ActivityTable,
+    current: Option<&Policy>,
+    proposed: Option<&Policy>,
+) -> Result<()> {
+    let Some(p) = proposed else { return Ok(()) };
+    let directory = Directory::load(&plan.directory)?;
+    let inputs = Inputs {
+        current,
+        proposed: p,
+        groups: directory.groups.as_ref(),
+        identities: directory.identities.as_ref(),
+        history: None,
+        apps: &directory.apps,
+        ca: &directory.ca,
+    };
+    let rows = replay(table.rows.clone(), &inputs);
+    overview.impact = Some(summarize(&rows, Some(&table.totals), current.is_some()));
+    Ok(())
+}
+
+/// The report from activity tables (`activity --format csv --by user`, or a
+/// query's result brought back from where the logs live). They hold no
+/// per-sign-in times, so the per-day series and the change timeline are
+/// left out, and the period is what the tables cover.
+fn from_tables(plan: &OverviewPlan, paths: &[PathBuf], notes: Notes<'_>) -> Result<(ActivityTable, Daily)> {
+    if plan.audit.is_some() || !plan.activity.window.is_open() {
+        bail!(
+            "--audit, --since and --until need sign-in logs: an activity table has no per-sign-in times \
+             (write the query or the table for the period you want instead)"
+        );
     }
-    Ok((overview, table, stats))
+    let (by, rows) = read_tables(paths)?;
+    if by != GroupBy::User {
+        bail!(
+            "the report lists users and apps: give it an activity table --by user (these are --by {})",
+            if by == GroupBy::App { "app" } else { "tenant" }
+        );
+    }
+    notes(&format!(
+        "report from {} activity group(s) in {} table(s); the per-day chart needs sign-in logs and is left out",
+        rows.len(),
+        paths.len()
+    ));
+    let table = ActivityTable::from_rows(plan.activity.tenant, by, rows);
+    let daily = Daily::from_table(&table);
+    Ok((table, daily))
 }

@@ -9,11 +9,10 @@ use anyhow::{bail, Result};
 
 use super::activity::{grouped, ActivityPlan};
 use super::inputs::{policy, Directory, DirectoryPaths};
-use super::source::Source;
+use super::source::{read_tables, Source};
 use super::{Notes, Rejects};
 use crate::analysis::activity::ActivityTable;
 use crate::analysis::replay::{replay as replay_rows, summarize, Impact, Inputs, ReplayRow, Summary};
-use crate::ingest::activity_table;
 use crate::model::{GroupBy, Guid, ReadStats, SignIn};
 use crate::policy::history::{reconstruct, History};
 use crate::policy::Policy;
@@ -79,37 +78,6 @@ impl ReplayRun {
     }
 }
 
-/// Exports given are all activity tables (`Some(true)`), all logs
-/// (`Some(false)`), or a mix (an error).
-fn activity_tables(source: &Source) -> Result<Option<Vec<PathBuf>>> {
-    let Source::Exports(paths) = source else { return Ok(None) };
-    let tables: Vec<bool> = paths.iter().map(|p| activity_table::looks_like_activity_table(p)).collect();
-    if !tables.is_empty() && tables.iter().all(|t| *t) {
-        Ok(Some(paths.clone()))
-    } else if tables.iter().any(|t| *t) {
-        bail!("the inputs mix activity tables and raw sign-in logs: replay one kind at a time");
-    } else {
-        Ok(None)
-    }
-}
-
-fn read_tables(paths: &[PathBuf]) -> Result<(GroupBy, Vec<crate::model::ActivityRow>)> {
-    let mut rows = Vec::new();
-    let mut grain = None;
-    for p in paths {
-        let (by, r) = activity_table::read(p)?;
-        if grain.is_some_and(|g| g != by) {
-            bail!(
-                "{}: the activity tables have different grains (--by); replay one grain at a time",
-                p.display()
-            );
-        }
-        grain = Some(by);
-        rows.extend(r);
-    }
-    Ok((grain.unwrap_or(GroupBy::User), rows))
-}
-
 /// Rebuilds the current policy back through the audit trail.
 fn history(
     plan: &ReplayPlan,
@@ -147,7 +115,7 @@ pub(crate) fn replay(plan: &ReplayPlan, notes: Notes<'_>, mut rejects: Rejects<'
         None => None,
     };
     let directory = Directory::load(&plan.directory)?;
-    let (by, rows, read, tenant) = match activity_tables(&plan.activity.source)? {
+    let (by, rows, read, tenant) = match plan.activity.source.activity_tables()? {
         Some(paths) => {
             if !plan.activity.window.is_open() || !plan.audit.is_empty() {
                 bail!("--since, --until and --audit need raw sign-in logs: an activity table has no per-sign-in times");

@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use super::Rejects;
-use crate::ingest::{self, AuditEvents, DateOrder, InputFormat, Progress, SignIns};
-use crate::model::{AuditEvent, ReadStats, SignIn, Window};
+use crate::ingest::{self, activity_table, AuditEvents, DateOrder, InputFormat, Progress, SignIns};
+use crate::model::{ActivityRow, AuditEvent, GroupBy, ReadStats, SignIn, Window};
 use crate::policy::change::{decode, PolicyChange};
 use crate::store::Store;
 
@@ -22,6 +22,62 @@ pub(crate) struct ReadOptions {
     /// Go on past malformed records, counting them.
     pub(crate) skip_invalid: bool,
     pub(crate) progress: Option<Arc<dyn Progress>>,
+}
+
+/// Reads activity tables of one grain. A group in several tables (a query
+/// run once per month, say) becomes one row: counts summed, first and last
+/// seen widened, clauses joined, names from the part seen last.
+pub(crate) fn read_tables(paths: &[PathBuf]) -> Result<(GroupBy, Vec<ActivityRow>)> {
+    let mut rows: Vec<ActivityRow> = Vec::new();
+    let mut grain = None;
+    for p in paths {
+        let (by, r) = activity_table::read(p)?;
+        if grain.is_some_and(|g| g != by) {
+            bail!(
+                "{}: the activity tables have different grains (--by); give one grain at a time",
+                p.display()
+            );
+        }
+        grain = Some(by);
+        rows.extend(r);
+    }
+    if paths.len() > 1 {
+        rows = merge_groups(rows);
+    }
+    Ok((grain.unwrap_or(GroupBy::User), rows))
+}
+
+/// One row per group key; see [`read_tables`]. Distinct user and app counts
+/// cannot be added across parts (the same user may be in both): the larger
+/// is kept, a lower bound.
+fn merge_groups(rows: Vec<ActivityRow>) -> Vec<ActivityRow> {
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut out: Vec<ActivityRow> = Vec::with_capacity(rows.len());
+    for r in rows {
+        let key = format!("{:?}", r.sort_key());
+        match index.get(&key) {
+            None => {
+                index.insert(key, out.len());
+                out.push(r);
+            }
+            Some(&i) => {
+                let kept = &mut out[i];
+                let later = r.counters.last_seen > kept.counters.last_seen;
+                let mut counters = kept.counters.clone();
+                counters.merge(&r.counters);
+                let distinct_users = kept.distinct_users.max(r.distinct_users);
+                let distinct_apps = kept.distinct_apps.max(r.distinct_apps);
+                if later {
+                    *kept = r;
+                }
+                kept.counters = counters;
+                kept.distinct_users = distinct_users;
+                kept.distinct_apps = distinct_apps;
+            }
+        }
+    }
+    out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    out
 }
 
 /// Where records are read from.
@@ -36,6 +92,21 @@ pub(crate) enum Source {
 impl Source {
     pub(crate) fn is_store(&self) -> bool {
         matches!(self, Source::Store(_))
+    }
+
+    /// The exports, when every one is an activity table (`activity --format
+    /// csv`, or a query's result brought back from Log Analytics, Data
+    /// Explorer or Spark); `None` when they are logs; an error for a mix.
+    pub(crate) fn activity_tables(&self) -> Result<Option<Vec<PathBuf>>> {
+        let Source::Exports(paths) = self else { return Ok(None) };
+        let tables: Vec<bool> = paths.iter().map(|p| activity_table::looks_like_activity_table(p)).collect();
+        if !tables.is_empty() && tables.iter().all(|t| *t) {
+            Ok(Some(paths.clone()))
+        } else if tables.iter().any(|t| *t) {
+            bail!("the inputs mix activity tables and raw sign-in logs: give one kind at a time");
+        } else {
+            Ok(None)
+        }
     }
 
     /// Reads sign-ins and hands each to `sink` in input order. From a store,

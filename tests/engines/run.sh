@@ -89,4 +89,14 @@ for case in $SPARK_CASES; do
     python3 "$HERE/compare.py" "expected-spark-$by-$w.csv" "spark-$by-$w.csv"
   fi
 done
-echo "engines: every query equals xtenant activity"
+# The results as they come back are replayed as they are: the same verdicts
+# as replaying the logs themselves.
+SAMPLES="$HERE/../../samples/policies"
+replay=(replay -q --tenant "$T" --current "$SAMPLES/current.json" --proposed "$SAMPLES/proposed.json" --format csv)
+"$BIN" "${replay[@]}" la-aug.json -o replay-logs-la.csv
+"$BIN" "${replay[@]}" kql-user-all.csv -o replay-kql.csv
+"$BIN" "${replay[@]}" diag-aug.ndjson -o replay-logs-diag.csv
+"$BIN" "${replay[@]}" spark-user-all.csv.parts -o replay-spark.csv
+cmp replay-logs-la.csv replay-kql.csv
+cmp replay-logs-diag.csv replay-spark.csv
+echo "engines: every query equals xtenant activity, and replay reads the results as the logs"

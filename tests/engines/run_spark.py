@@ -4,7 +4,8 @@ usage: run_spark.py QUERY.sql OUT.csv [QUERY.sql OUT.csv ...]
 
 Each script's statements run in order, as Databricks or spark-sql would run
 them; the last one's rows are written to its OUT.csv (header first, null as
-empty). One Spark session runs them all (starting one takes seconds).
+empty), and by Spark's CSV writer to the folder OUT.csv.parts. One Spark
+session runs them all (starting one takes seconds).
 """
 
 import csv
@@ -44,6 +45,9 @@ def main():
             w.writerow(result.columns)
             for row in result.collect():
                 w.writerow(["" if v is None else v for v in row])
+        # And as a user would bring it back: Spark's own writer, a folder of
+        # part files (read by `xtenant replay` as one table).
+        result.write.mode("overwrite").option("header", True).csv(out_path + ".parts")
     spark.stop()
 
 
