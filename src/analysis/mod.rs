@@ -6,6 +6,7 @@
 
 pub mod activity;
 pub(crate) mod overview;
+pub mod propose;
 pub mod query;
 pub mod replay;
 pub(crate) mod timeline;

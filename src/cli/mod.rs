@@ -9,6 +9,7 @@ mod completions;
 mod generate;
 mod man;
 mod policy;
+mod propose;
 mod query;
 mod replay;
 mod report;
@@ -34,6 +35,7 @@ Examples:
   xtenant timeline samples/audit/ --signins samples/signins/   policy changes and who they blocked
   xtenant report samples/signins/ --current samples/policies/current.json -o report.html
   xtenant query --engine kql --tenant ID --since 90d    the activity table as a query for Log Analytics
+  xtenant propose samples/signins/ -o proposal.json     the least-privilege policy the logs allow
   xtenant store add --store history/ samples/signins/ --audit samples/audit/
   xtenant generate --count 1000 --format graph-ndjson -o big.ndjson
 
@@ -68,6 +70,7 @@ enum Command {
     Generate(generate::Args),
     Man(man::Args),
     Policy(policy::Args),
+    Propose(propose::Args),
     Query(query::Args),
     Replay(replay::Args),
     Report(report::Args),
@@ -85,6 +88,7 @@ impl Command {
             Command::Completions(_) | Command::Man(_) => args::Files::default(),
             Command::Generate(a) => a.files(),
             Command::Policy(a) => a.files(),
+            Command::Propose(a) => a.files(),
             Command::Query(a) => a.files(),
             Command::Replay(a) => a.files(),
             Command::Report(a) => a.files(),
@@ -107,6 +111,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Generate(a) => generate::run(a, &g),
         Command::Man(a) => man::run(a, &g),
         Command::Policy(a) => policy::run(a, &g),
+        Command::Propose(a) => propose::run(a, &g),
         Command::Query(a) => query::run(a, &g),
         Command::Replay(a) => replay::run(a, &g),
         Command::Report(a) => report::run(a, &g),

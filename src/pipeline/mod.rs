@@ -10,6 +10,7 @@
 //! - [`store`]: adding exports to the history store.
 //! - [`policy`]: `policy show`, `check`, `diff`.
 //! - [`query`]: the activity table as KQL or Spark SQL for the engine the logs live in.
+//! - [`propose`]: the least-privilege policy, proved by replay.
 //! - [`generate`]: synthetic sign-ins and audit trails.
 
 pub(crate) mod activity;
@@ -17,6 +18,7 @@ pub(crate) mod generate;
 pub(crate) mod inputs;
 pub(crate) mod overview;
 pub(crate) mod policy;
+pub(crate) mod propose;
 pub(crate) mod query;
 pub(crate) mod replay;
 pub(crate) mod source;

@@ -11,6 +11,7 @@ pub(crate) mod output;
 pub(crate) mod overview;
 pub(crate) mod policy;
 pub(crate) mod progress;
+pub(crate) mod propose;
 pub(crate) mod replay;
 pub(crate) mod siem;
 pub(crate) mod store;

@@ -1,0 +1,100 @@
+//! `xtenant propose`: the least-privilege policy that keeps every access
+//! the logs show, explained.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::ValueHint;
+
+use super::args::{DirectoryArgs, Files, InputArgs, OutputArgs};
+use super::Global;
+use crate::model::GroupBy;
+use crate::pipeline::activity::ActivityPlan;
+use crate::pipeline::propose::{propose, ProposePlan};
+use crate::render;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Our policy document, which every other command reads (`replay --proposed`, `policy check`).
+    #[default]
+    Combined,
+    /// The rationale per partner: what is allowed and the evidence, what is left out, and the
+    /// replay of the proposal against the same sign-ins.
+    Markdown,
+}
+
+/// Write the least-privilege policy that keeps every access the logs show.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  xtenant propose samples/signins/ -o proposal.json
+  xtenant propose samples/signins/ --format markdown -o proposal.md      (why each allowance)
+  xtenant replay --proposed proposal.json samples/signins/              (nothing lost, nothing degraded)
+  xtenant propose --store history/ --since 180d --min-sign-ins 5 -o proposal.json
+  xtenant propose activity.csv --tenant ID -o proposal.json     (an activity table, or `xtenant query`'s result)
+
+Default: B2B collaboration and direct connect blocked both ways, no inbound trust. Each partner
+with successful sign-ins is allowed the directions and access types it used, for the apps used
+(resource ids) and the users: ours by object id outbound, all of theirs inbound. Inbound trust is
+kept only where replay shows someone would otherwise lose access or be asked for MFA again.")]
+pub(crate) struct Args {
+    #[command(flatten)]
+    input: InputArgs,
+    /// The policy in force: the proof (replay) compares against it, so that trust the
+    /// partner's users rely on today is kept.
+    #[arg(value_hint = ValueHint::AnyPath, long, value_name = "POLICY")]
+    current: Option<PathBuf>,
+    /// Allow a partner only with at least this many successful sign-ins in the period.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    min_sign_ins: u64,
+    #[command(flatten)]
+    directory: DirectoryArgs,
+    /// What to write.
+    #[arg(long, value_enum, default_value_t = Format::Combined)]
+    format: Format,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+impl Args {
+    pub(crate) fn files(&self) -> Files<'_> {
+        let files = Files::default().read(&self.current);
+        self.output.files(self.directory.files(self.input.files(files)))
+    }
+}
+
+pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
+    let plan = ProposePlan {
+        activity: ActivityPlan {
+            source: args.input.source()?,
+            read: args.input.read.options(g),
+            window: args.input.period.window()?,
+            tenant: args.input.read.tenant,
+            by: GroupBy::User,
+        },
+        current: args.current.clone(),
+        directory: args.directory.paths(),
+        min_sign_ins: args.min_sign_ins,
+    };
+    let mut rejects =
+        if plan.activity.source.is_store() { None } else { args.input.read.rejects_output()? };
+    let proposal = propose(&plan, &|l| g.note(l), rejects.as_mut().map(|r| r as _))?;
+    if let Some(r) = rejects {
+        r.commit()?;
+    }
+    g.note(&format!(
+        "proposed: {} partner(s) allowed, {} seen but left out; replayed against the same sign-ins",
+        proposal.partners.len(),
+        proposal.left_out.len()
+    ));
+    let mut out = args.output.create()?;
+    match args.format {
+        Format::Combined => render::write_json(&mut out, &render::propose::combined(&proposal))?,
+        Format::Markdown => {
+            std::io::Write::write_all(&mut out, render::propose::markdown(&proposal).as_bytes())?
+        }
+    }
+    out.commit()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,66 @@
+//! `propose`: the least-privilege policy from the sign-ins (or an activity
+//! table), proved by replaying them against it.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use super::activity::{grouped, ActivityPlan};
+use super::inputs::{policy, Directory, DirectoryPaths};
+use super::source::read_tables;
+use super::{Notes, Rejects};
+use crate::analysis::propose::{propose as build, Proposal, ProposeInputs};
+use crate::analysis::replay::Inputs;
+use crate::model::{ActivityRow, GroupBy, SignIn};
+
+pub(crate) struct ProposePlan {
+    /// The sign-ins and the period; the grain is always the user.
+    pub(crate) activity: ActivityPlan,
+    pub(crate) current: Option<PathBuf>,
+    pub(crate) directory: DirectoryPaths,
+    pub(crate) min_sign_ins: u64,
+}
+
+/// The rows to propose from: an activity table --by user, or the logs grouped.
+fn rows(plan: &ProposePlan, notes: Notes<'_>, rejects: Rejects<'_>) -> Result<Vec<ActivityRow>> {
+    if let Some(paths) = plan.activity.source.activity_tables()? {
+        if !plan.activity.window.is_open() {
+            bail!("--since and --until need sign-in logs: an activity table has no per-sign-in times");
+        }
+        let (by, rows) = read_tables(&paths)?;
+        if by != GroupBy::User {
+            bail!("propose allows users and apps one by one: give it an activity table --by user");
+        }
+        notes(&format!("proposing from {} activity group(s) in {} table(s)", rows.len(), paths.len()));
+        return Ok(rows);
+    }
+    let activity = ActivityPlan { by: GroupBy::User, ..plan.activity.clone() };
+    let (table, stats) = grouped(&activity, vec![], rejects, None::<fn(&SignIn)>)?;
+    notes(&format!(
+        "proposing from {} cross-tenant sign-in(s) in {} record(s) read",
+        table.totals.cross_tenant, stats.records_read
+    ));
+    Ok(table.rows)
+}
+
+/// Builds the proposal. Notes: what was read, policy warnings.
+pub(crate) fn propose(plan: &ProposePlan, notes: Notes<'_>, rejects: Rejects<'_>) -> Result<Proposal> {
+    let current = plan.current.as_deref().map(|p| policy(p, notes)).transpose()?;
+    let rows = rows(plan, notes, rejects)?;
+    let directory = Directory::load(&plan.directory)?;
+    let placeholder = crate::policy::Policy::default();
+    let inputs = ProposeInputs {
+        rows: &rows,
+        replay: Inputs {
+            current: current.as_ref(),
+            proposed: &placeholder,
+            groups: directory.groups.as_ref(),
+            identities: directory.identities.as_ref(),
+            history: None,
+            apps: &directory.apps,
+            ca: &directory.ca,
+        },
+        min_sign_ins: plan.min_sign_ins,
+    };
+    Ok(build(&inputs))
+}

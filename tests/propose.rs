@@ -1,0 +1,167 @@
+//! End-to-end `propose`: the proposal keeps every access the logs show
+//! (replay finds nothing lost or degraded), every allowance in it is needed
+//! (take any one away and replay finds access lost), `policy check` finds
+//! no error, and the same input gives the same bytes.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const RECOMMENDED: [&str; 3] = [
+    "00000012-0000-0000-c000-000000000000",
+    "0000000c-0000-0000-c000-000000000000",
+    "d52792f4-ba38-424d-8140-ada5b883f293",
+];
+const SECTIONS: [&str; 4] = [
+    "b2bCollaborationInbound",
+    "b2bCollaborationOutbound",
+    "b2bDirectConnectInbound",
+    "b2bDirectConnectOutbound",
+];
+
+fn signins() -> String {
+    fixture("../../samples/signins").to_string_lossy().into_owned()
+}
+
+fn replay_impacts(dir: &std::path::Path, policy: &Value) -> Vec<(String, u64, String)> {
+    let path = dir.join("candidate.json");
+    std::fs::write(&path, serde_json::to_string_pretty(policy).unwrap()).unwrap();
+    let csv = ok(&["replay", "-q", "--format", "csv", "--proposed", &path.to_string_lossy(), &signins()]);
+    let mut r = csv::Reader::from_reader(csv.as_bytes());
+    let h = r.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let (impact, successes, reason) = (col("impact"), col("successes"), col("reason"));
+    r.records()
+        .map(|x| {
+            let x = x.unwrap();
+            (x[impact].to_string(), x[successes].parse().unwrap(), x[reason].to_string())
+        })
+        .collect()
+}
+
+fn proposal(dir: &std::path::Path) -> Value {
+    let out = dir.join("proposal.json");
+    ok(&["propose", "-q", &signins(), "-o", &out.to_string_lossy()]);
+    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+}
+
+#[test]
+fn replaying_the_proposal_loses_and_degrades_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = proposal(dir.path());
+    let rows = replay_impacts(dir.path(), &p);
+    assert!(rows.len() > 100);
+    for (impact, successes, reason) in &rows {
+        assert!(impact != "lost" && impact != "degraded", "{impact}: {reason}");
+        if impact == "unknown" && *successes > 0 {
+            assert!(
+                reason.contains("carries no Conditional Access details"),
+                "unknown without naming the missing input: {reason}"
+            );
+        }
+    }
+}
+
+#[test]
+fn taking_away_any_one_allowance_loses_access() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = proposal(dir.path());
+    let partners = p["partners"].as_array().unwrap().len();
+    assert!(partners >= 5, "{p}");
+    let mut tried = 0;
+    for i in 0..partners {
+        for section in SECTIONS {
+            let s = &p["partners"][i][section];
+            if s["usersAndGroups"]["accessType"] != "allowed"
+                || s["applications"]["targets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|t| RECOMMENDED.contains(&t["target"].as_str().unwrap()))
+            {
+                continue;
+            }
+            // The whole section, then each of its first targets.
+            let mut m = p.clone();
+            m["partners"][i][section]["usersAndGroups"]["accessType"] = "blocked".into();
+            assert!(
+                replay_impacts(dir.path(), &m).iter().any(|r| r.0 == "lost"),
+                "partner {i} {section} not needed"
+            );
+            tried += 1;
+            for half in ["usersAndGroups", "applications"] {
+                let targets = s[half]["targets"].as_array().unwrap();
+                for (j, t) in targets.iter().enumerate().take(2) {
+                    let id = t["target"].as_str().unwrap();
+                    if id == "AllUsers" || id == "AllApplications" || RECOMMENDED.contains(&id) {
+                        continue;
+                    }
+                    let mut m = p.clone();
+                    m["partners"][i][section][half]["targets"].as_array_mut().unwrap().remove(j);
+                    let lost = replay_impacts(dir.path(), &m).iter().any(|r| r.0 == "lost");
+                    assert!(lost, "partner {i} {section} {half} target {id} is not needed");
+                    tried += 1;
+                }
+            }
+        }
+    }
+    // Each trust flag kept.
+    let mut trusts = 0;
+    for i in 0..partners {
+        for flag in ["isMfaAccepted", "isCompliantDeviceAccepted", "isHybridAzureADJoinedDeviceAccepted"] {
+            if p["partners"][i]["inboundTrust"][flag] == true {
+                let mut m = p.clone();
+                m["partners"][i]["inboundTrust"][flag] = false.into();
+                let hurt = replay_impacts(dir.path(), &m).iter().any(|r| r.0 == "lost" || r.0 == "degraded");
+                assert!(hurt, "partner {i} {flag} is not needed");
+                trusts += 1;
+            }
+        }
+    }
+    assert!(tried > 20 && trusts > 0, "{tried} {trusts}");
+}
+
+#[test]
+fn policy_check_finds_no_error_and_the_output_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = proposal(dir.path());
+    let path = dir.path().join("proposal.json");
+    let o = run(&["policy", "check", &path.to_string_lossy()]);
+    assert!(
+        stdout(&o).contains(" 0 error(s)") || stderr(&o).contains(" 0 error(s)"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let b = proposal(dir.path());
+    assert_eq!(a, b);
+    // The recommended apps stay reachable in the default.
+    let apps = &a["default"]["b2bCollaborationInbound"]["applications"];
+    assert_eq!(apps["accessType"], "allowed");
+    assert_eq!(apps["targets"].as_array().unwrap().len(), 3);
+    assert_eq!(a["default"]["b2bDirectConnectInbound"]["usersAndGroups"]["accessType"], "blocked");
+}
+
+#[test]
+fn an_activity_table_gives_the_same_proposal_as_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let from_logs = proposal(dir.path());
+    let table = dir.path().join("activity.csv");
+    ok(&["activity", "-q", "--format", "csv", &signins(), "-o", &table.to_string_lossy()]);
+    let out = ok(&["propose", "-q", &table.to_string_lossy()]);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), from_logs);
+}
+
+#[test]
+fn partners_below_min_sign_ins_are_left_out_and_the_rationale_says_why() {
+    let md = ok(&["propose", "-q", "--format", "markdown", "--min-sign-ins", "12", &signins()]);
+    assert!(md.contains("## Seen but not allowed"), "{md}");
+    assert!(md.contains("fewer than --min-sign-ins 12"));
+    assert!(md.contains("Evidence:"));
+    // Leaving a partner out is a loss the rationale's replay shows; with
+    // every partner in, there is none.
+    assert!(!md.contains("| lost | 0 |"), "{md}");
+    let all = ok(&["propose", "-q", "--format", "markdown", &signins()]);
+    assert!(all.contains("| lost | 0 |") && all.contains("| degraded | 0 |"), "{all}");
+}
