@@ -165,3 +165,71 @@ fn partners_below_min_sign_ins_are_left_out_and_the_rationale_says_why() {
     let all = ok(&["propose", "-q", "--format", "markdown", &signins()]);
     assert!(all.contains("| lost | 0 |") && all.contains("| degraded | 0 |"), "{all}");
 }
+
+/// Drops nulls, as Graph bodies do.
+fn pruned(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter().filter(|(_, x)| !x.is_null()).map(|(k, x)| (k.clone(), pruned(x))).collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(pruned).collect()),
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn the_graph_requests_and_the_powershell_script_apply_the_same_policy() {
+    let current = fixture("../../samples/policies/current.json").to_string_lossy().into_owned();
+    let args = |format: &str| ok(&["propose", "-q", &signins(), "--current", &current, "--format", format]);
+    let combined: Value = serde_json::from_str(&args("combined")).unwrap();
+    let batches: Value = serde_json::from_str(&args("graph")).unwrap();
+    let requests: Vec<&Value> =
+        batches.as_array().unwrap().iter().flat_map(|b| b["requests"].as_array().unwrap()).collect();
+
+    // Read the policy back from the request bodies.
+    let mut default = Value::Null;
+    let mut partners = Vec::new();
+    let mut deleted = Vec::new();
+    for (i, r) in requests.iter().enumerate() {
+        if i > 0 && i % 20 != 0 {
+            assert_eq!(r["dependsOn"][0], (i).to_string(), "requests run in order");
+        }
+        let url = r["url"].as_str().unwrap();
+        match (r["method"].as_str().unwrap(), url) {
+            ("PATCH", "/policies/crossTenantAccessPolicy/default") => default = r["body"].clone(),
+            ("POST", "/policies/crossTenantAccessPolicy/partners") => partners.push(r["body"].clone()),
+            ("PATCH", u) => {
+                let mut b = r["body"].clone();
+                b["tenantId"] = u.rsplit('/').next().unwrap().into();
+                partners.push(b);
+            }
+            ("DELETE", u) => deleted.push(u.rsplit('/').next().unwrap().to_string()),
+            other => panic!("unexpected request {other:?}"),
+        }
+    }
+    let mut want_default = pruned(&combined["default"]);
+    want_default.as_object_mut().unwrap().remove("isServiceDefault");
+    assert_eq!(default, want_default);
+    let want: Vec<Value> = combined["partners"].as_array().unwrap().iter().map(pruned).collect();
+    partners.sort_by_key(|p| p["tenantId"].as_str().unwrap().to_string());
+    assert_eq!(partners, want);
+    // Partners the current policy has and the proposal does not are deleted.
+    for d in &deleted {
+        assert!(!want.iter().any(|p| p["tenantId"] == d.as_str()), "{d} deleted but proposed");
+    }
+
+    // The script makes the same calls in the same order, with the same bodies,
+    // stops at the first error and has a dry run.
+    let ps = args("powershell");
+    assert!(ps.contains("$ErrorActionPreference = 'Stop'") && ps.contains("param([switch]$DryRun)"));
+    let calls: Vec<&str> =
+        ps.lines().filter(|l| l.starts_with("# ") && l.contains(" https://graph.microsoft.com/")).collect();
+    assert_eq!(calls.len(), requests.len());
+    let bodies: Vec<Value> = ps
+        .split("$body = @'\n")
+        .skip(1)
+        .map(|chunk| serde_json::from_str(chunk.split("\n'@").next().unwrap()).unwrap())
+        .collect();
+    let with_body: Vec<Value> = requests.iter().filter_map(|r| r.get("body").cloned()).collect();
+    assert_eq!(bodies, with_body);
+}

@@ -88,6 +88,9 @@ pub struct Proposal {
     pub left_out: Vec<LeftOut>,
     /// Every row replayed against the proposal (the proof).
     pub replayed: Vec<ReplayRow>,
+    /// Partners the current policy configures (`--current`): updated, or
+    /// deleted when the proposal has no entry for them.
+    pub current_partners: Vec<Guid>,
 }
 
 fn targets(kind: AccessKind, all: &str, ty: TargetType, ids: &[String]) -> TargetConfig {
@@ -242,17 +245,20 @@ fn first_plan(partner: Guid, rows: &[&ActivityRow]) -> PartnerPlan {
     for r in rows {
         let Some(section) = section_for(r.direction, r.access_type) else { continue };
         let e = sections.entry(section).or_default();
-        match (r.direction, r.user_id.as_deref()) {
+        // Graph takes object and app ids (GUIDs) as targets; a sign-in
+        // naming something else can only be allowed by "all".
+        let id = |s: Option<&str>| s.and_then(Guid::parse).map(|g| g.to_string());
+        match (r.direction, id(r.user_id.as_deref())) {
             (Direction::Outbound, Some(u)) => {
-                e.users.insert(u.to_string());
+                e.users.insert(u);
             }
             (Direction::Outbound, None) => e.all_users = true,
             // Inbound targets are the partner's ids; ours are local guest ids.
             (Direction::Inbound, _) => e.all_users = true,
         }
-        match app_target(r) {
+        match id(app_target(r)) {
             Some(a) => {
-                e.apps.insert(a.to_string());
+                e.apps.insert(a);
             }
             None => e.all_apps = true,
         }
@@ -384,7 +390,9 @@ pub fn propose(inputs: &ProposeInputs<'_>) -> Proposal {
     let policy = policy_of(&plans);
     let replay_inputs = Inputs { proposed: &policy, ..clone_inputs(&inputs.replay) };
     let replayed = replay(inputs.rows.to_vec(), &replay_inputs);
-    Proposal { policy, partners: plans, left_out, replayed }
+    let current_partners =
+        inputs.replay.current.map_or_else(Vec::new, |c| c.partners.keys().copied().collect());
+    Proposal { policy, partners: plans, left_out, replayed, current_partners }
 }
 
 /// Widens a section whose access would still break (users first, then

@@ -19,6 +19,12 @@ pub(crate) enum Format {
     /// Our policy document, which every other command reads (`replay --proposed`, `policy check`).
     #[default]
     Combined,
+    /// The Microsoft Graph requests that apply it, in order, as `$batch` bodies (PATCH the
+    /// default, POST or PATCH each partner, DELETE the partners --current has and it drops).
+    Graph,
+    /// A Microsoft Graph PowerShell script making the same calls; stops at the first error,
+    /// `-DryRun` prints them instead.
+    Powershell,
     /// The rationale per partner: what is allowed and the evidence, what is left out, and the
     /// replay of the proposal against the same sign-ins.
     Markdown,
@@ -31,6 +37,8 @@ Examples:
   xtenant propose samples/signins/ -o proposal.json
   xtenant propose samples/signins/ --format markdown -o proposal.md      (why each allowance)
   xtenant replay --proposed proposal.json samples/signins/              (nothing lost, nothing degraded)
+  xtenant propose samples/signins/ --current samples/policies/current.json --format powershell -o apply.ps1
+      (pwsh ./apply.ps1 -DryRun first; --format graph gives the same calls as Graph $batch bodies)
   xtenant propose --store history/ --since 180d --min-sign-ins 5 -o proposal.json
   xtenant propose activity.csv --tenant ID -o proposal.json     (an activity table, or `xtenant query`'s result)
 
@@ -91,6 +99,10 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let mut out = args.output.create()?;
     match args.format {
         Format::Combined => render::write_json(&mut out, &render::propose::combined(&proposal))?,
+        Format::Graph => render::write_json(&mut out, &render::propose::graph(&proposal))?,
+        Format::Powershell => {
+            std::io::Write::write_all(&mut out, render::propose::powershell(&proposal).as_bytes())?
+        }
         Format::Markdown => {
             std::io::Write::write_all(&mut out, render::propose::markdown(&proposal).as_bytes())?
         }

@@ -186,7 +186,37 @@ fn row(m: &BTreeMap<String, String>, at: &str) -> Result<ActivityRow> {
     })
 }
 
-type Rows = Vec<(String, BTreeMap<String, String>)>;
+/// Rows as they are read: each converted at once, so that a table of a
+/// million groups never holds a million maps of cell texts. The grain is
+/// what the first row's columns say: only the coarser grains have
+/// `distinct_*` (Spark's JSON leaves out null fields, so a missing
+/// `user_id` says nothing).
+#[derive(Default)]
+struct Rows {
+    rows: Vec<ActivityRow>,
+    grain: Option<GroupBy>,
+}
+
+impl Rows {
+    fn push(&mut self, at: String, m: BTreeMap<String, String>) -> Result<()> {
+        if self.grain.is_none() {
+            self.grain = Some(if m.contains_key("distinct_apps") {
+                GroupBy::Tenant
+            } else if m.contains_key("distinct_users") {
+                GroupBy::App
+            } else {
+                GroupBy::User
+            });
+        }
+        self.rows.push(row(&m, &at)?);
+        Ok(())
+    }
+
+    fn append(&mut self, other: Rows) {
+        self.grain = self.grain.or(other.grain);
+        self.rows.extend(other.rows);
+    }
+}
 
 fn object_row(v: Value, at: &str) -> Result<BTreeMap<String, String>> {
     match v {
@@ -207,7 +237,7 @@ fn rows_of(text: &str, name: &str, out: &mut Rows) -> Result<()> {
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let at = format!("{name}: line {}", i + 1);
             let v: Value = serde_json::from_str(line).with_context(|| at.clone())?;
-            out.push((at.clone(), object_row(v, &at)?));
+            out.push(at.clone(), object_row(v, &at)?)?;
         }
         return Ok(());
     }
@@ -217,10 +247,10 @@ fn rows_of(text: &str, name: &str, out: &mut Rows) -> Result<()> {
     let spark_first = text.contains("\\\"");
     let mut first_error = None;
     for spark in [spark_first, !spark_first] {
-        let mut rows = Vec::new();
+        let mut rows = Rows::default();
         match csv_rows(text, name, spark, &mut rows) {
             Ok(()) => {
-                out.extend(rows);
+                out.append(rows);
                 return Ok(());
             }
             Err(e) if first_error.is_none() => first_error = Some(e),
@@ -248,7 +278,7 @@ fn csv_rows(text: &str, name: &str, spark: bool, out: &mut Rows) -> Result<()> {
     for (i, rec) in r.records().enumerate() {
         let at = format!("{name}: line {}", i + 2);
         let rec = rec.with_context(|| at.clone())?;
-        out.push((at, headers.iter().zip(rec.iter()).map(|(h, v)| (h.clone(), v.to_string())).collect()));
+        out.push(at, headers.iter().zip(rec.iter()).map(|(h, v)| (h.clone(), v.to_string())).collect())?;
     }
     Ok(())
 }
@@ -259,7 +289,7 @@ fn json_rows(v: Value, name: &str, out: &mut Rows) -> Result<()> {
         Value::Array(rows) => {
             for (i, r) in rows.into_iter().enumerate() {
                 let at = format!("{name}: row {}", i + 1);
-                out.push((at.clone(), object_row(r, &at)?));
+                out.push(at.clone(), object_row(r, &at)?)?;
             }
         }
         Value::Object(mut o) => {
@@ -282,7 +312,7 @@ fn json_rows(v: Value, name: &str, out: &mut Rows) -> Result<()> {
             for (i, r) in rows.into_iter().enumerate() {
                 let at = format!("{name}: tables[0].rows[{i}]");
                 let Value::Array(cells) = r else { bail!("{at}: expected an array of cells") };
-                out.push((at, columns.iter().cloned().zip(cells.iter().map(json_cell)).collect()));
+                out.push(at, columns.iter().cloned().zip(cells.iter().map(json_cell)).collect())?;
             }
         }
         _ => bail!("{name}: expected an array of rows or a query response with `tables`"),
@@ -294,20 +324,12 @@ fn json_rows(v: Value, name: &str, out: &mut Rows) -> Result<()> {
 /// grain is what its columns say.
 pub fn read(path: &Path) -> Result<(GroupBy, Vec<ActivityRow>)> {
     let files = if path.is_dir() { part_files(path)? } else { vec![path.to_path_buf()] };
-    let mut maps: Rows = Vec::new();
+    let mut rows = Rows::default();
     for f in &files {
         let text = std::fs::read_to_string(f).with_context(|| format!("{}: cannot read", f.display()))?;
-        rows_of(&text, &f.display().to_string(), &mut maps)?;
+        rows_of(&text, &f.display().to_string(), &mut rows)?;
     }
-    // By the columns only the coarser grains have: Spark's JSON leaves
-    // out null fields, so a missing `user_id` says nothing.
-    let by = match maps.first() {
-        Some((_, m)) if m.contains_key("distinct_apps") => GroupBy::Tenant,
-        Some((_, m)) if m.contains_key("distinct_users") => GroupBy::App,
-        _ => GroupBy::User,
-    };
-    let rows = maps.iter().map(|(at, m)| row(m, at)).collect::<Result<Vec<_>>>()?;
-    Ok((by, rows))
+    Ok((rows.grain.unwrap_or(GroupBy::User), rows.rows))
 }
 
 #[cfg(test)]

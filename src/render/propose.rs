@@ -101,3 +101,152 @@ pub(crate) fn markdown(p: &Proposal) -> String {
     }
     out
 }
+
+const GRAPH: &str = "https://graph.microsoft.com/v1.0/policies/crossTenantAccessPolicy";
+
+/// One Microsoft Graph call that applies part of the proposal.
+pub(crate) struct Call {
+    pub(crate) method: &'static str,
+    pub(crate) url: String,
+    pub(crate) body: Option<Value>,
+    /// For the PowerShell form: the cmdlet and the partner it names.
+    pub(crate) cmdlet: &'static str,
+    pub(crate) partner: Option<String>,
+}
+
+/// A body as Graph takes it: no nulls, no read-only fields.
+fn body(mut v: Value, drop: &[&str]) -> Value {
+    fn prune(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                m.retain(|_, x| !x.is_null());
+                m.values_mut().for_each(prune);
+            }
+            Value::Array(a) => a.iter_mut().for_each(prune),
+            _ => {}
+        }
+    }
+    if let Value::Object(m) = &mut v {
+        for k in drop {
+            m.remove(*k);
+        }
+    }
+    prune(&mut v);
+    v
+}
+
+/// The calls that apply the proposal, in order: the default, then each
+/// partner (created, or updated when `--current` has it), then the
+/// partners the proposal drops.
+pub(crate) fn calls(p: &Proposal) -> Vec<Call> {
+    let doc = combined(p);
+    let mut out = vec![Call {
+        method: "PATCH",
+        url: format!("{GRAPH}/default"),
+        body: Some(body(doc["default"].clone(), &["isServiceDefault"])),
+        cmdlet: "Update-MgPolicyCrossTenantAccessPolicyDefault",
+        partner: None,
+    }];
+    for partner in doc["partners"].as_array().into_iter().flatten() {
+        let id = partner["tenantId"].as_str().unwrap_or_default().to_string();
+        let exists = p.current_partners.iter().any(|g| g.to_string() == id);
+        out.push(if exists {
+            Call {
+                method: "PATCH",
+                url: format!("{GRAPH}/partners/{id}"),
+                body: Some(body(partner.clone(), &["tenantId"])),
+                cmdlet: "Update-MgPolicyCrossTenantAccessPolicyPartner",
+                partner: Some(id),
+            }
+        } else {
+            Call {
+                method: "POST",
+                url: format!("{GRAPH}/partners"),
+                body: Some(body(partner.clone(), &[])),
+                cmdlet: "New-MgPolicyCrossTenantAccessPolicyPartner",
+                partner: None,
+            }
+        });
+    }
+    let kept: Vec<String> = p.partners.iter().map(|x| x.partner_tenant_id.to_string()).collect();
+    for g in &p.current_partners {
+        let id = g.to_string();
+        if !kept.contains(&id) {
+            out.push(Call {
+                method: "DELETE",
+                url: format!("{GRAPH}/partners/{id}"),
+                body: None,
+                cmdlet: "Remove-MgPolicyCrossTenantAccessPolicyPartner",
+                partner: Some(id),
+            });
+        }
+    }
+    out
+}
+
+/// The calls as JSON batches for `POST https://graph.microsoft.com/v1.0/$batch`
+/// (at most 20 requests each, Graph's limit), each request depending on the
+/// one before so that they run in order.
+pub(crate) fn graph(p: &Proposal) -> Value {
+    let calls = calls(p);
+    let batches: Vec<Value> = calls
+        .chunks(20)
+        .enumerate()
+        .map(|(b, chunk)| {
+            let requests: Vec<Value> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let id = b * 20 + i + 1;
+                    let mut r = serde_json::json!({
+                        "id": id.to_string(),
+                        "method": c.method,
+                        "url": c.url.trim_start_matches("https://graph.microsoft.com/v1.0"),
+                    });
+                    if let Some(body) = &c.body {
+                        r["body"] = body.clone();
+                        r["headers"] = serde_json::json!({"Content-Type": "application/json"});
+                    }
+                    if i > 0 {
+                        r["dependsOn"] = serde_json::json!([(id - 1).to_string()]);
+                    }
+                    r
+                })
+                .collect();
+            serde_json::json!({ "requests": requests })
+        })
+        .collect();
+    Value::Array(batches)
+}
+
+/// A Microsoft Graph PowerShell script making the same calls: stops at the
+/// first error; `-DryRun` prints each call instead of making it.
+pub(crate) fn powershell(p: &Proposal) -> String {
+    let mut s = String::from(
+        "# Applies the proposed cross-tenant access policy (xtenant propose).\n\
+         # Needs Microsoft.Graph.Identity.SignIns and Policy.ReadWrite.CrossTenantAccess:\n\
+         #   Connect-MgGraph -Scopes Policy.ReadWrite.CrossTenantAccess\n\
+         # Run with -DryRun first: it prints every call and changes nothing.\n\
+         param([switch]$DryRun)\n\
+         $ErrorActionPreference = 'Stop'\n\n",
+    );
+    for (i, c) in calls(p).iter().enumerate() {
+        let _ = writeln!(s, "# {} {} {}", i + 1, c.method, c.url);
+        let mut args = String::new();
+        if let Some(id) = &c.partner {
+            args.push_str(&format!(" -CrossTenantAccessPolicyConfigurationPartnerTenantId '{id}'"));
+        }
+        if let Some(b) = &c.body {
+            let json = serde_json::to_string_pretty(b).unwrap_or_default();
+            let _ = writeln!(s, "$body = @'\n{json}\n'@ | ConvertFrom-Json -AsHashtable");
+            args.push_str(" -BodyParameter $body");
+        }
+        let _ = writeln!(
+            s,
+            "if ($DryRun) {{ Write-Host 'would run: {cmd}{shown}' }} else {{ {cmd}{args} }}\n",
+            cmd = c.cmdlet,
+            shown = args.replace('\'', "''"),
+        );
+    }
+    s
+}
