@@ -233,3 +233,17 @@ fn the_graph_requests_and_the_powershell_script_apply_the_same_policy() {
     let with_body: Vec<Value> = requests.iter().filter_map(|r| r.get("body").cloned()).collect();
     assert_eq!(bodies, with_body);
 }
+
+#[test]
+fn with_the_current_policy_replay_against_it_finds_nothing_lost_either() {
+    let dir = tempfile::tempdir().unwrap();
+    let current = fixture("../../samples/policies/current.json").to_string_lossy().into_owned();
+    let out = dir.path().join("p.json").to_string_lossy().into_owned();
+    ok(&["propose", "-q", &signins(), "--current", &current, "-o", &out]);
+    let csv = ok(&["replay", "-q", "--format", "csv", "--current", &current, "--proposed", &out, &signins()]);
+    let mut r = csv::Reader::from_reader(csv.as_bytes());
+    let impact = r.headers().unwrap().iter().position(|c| c == "impact").unwrap();
+    let impacts: Vec<String> = r.records().map(|x| x.unwrap()[impact].to_string()).collect();
+    assert!(impacts.len() > 100);
+    assert!(impacts.iter().all(|i| i != "lost" && i != "degraded"), "{impacts:?}");
+}

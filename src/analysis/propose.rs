@@ -34,7 +34,7 @@ use crate::policy::model::{
     AccessKind, B2bSetting, ConsentSettings, DefaultConfig, InboundTrust, PartnerConfig, Section, Settings,
     Target, TargetConfig, TargetType,
 };
-use crate::policy::Policy;
+use crate::policy::{Policy, Verdict};
 
 /// What to propose from.
 pub struct ProposeInputs<'a> {
@@ -91,6 +91,8 @@ pub struct Proposal {
     /// Partners the current policy configures (`--current`): updated, or
     /// deleted when the proposal has no entry for them.
     pub current_partners: Vec<Guid>,
+    /// Successful sign-ins the current policy blocks today, not granted.
+    pub not_granted: u64,
 }
 
 fn targets(kind: AccessKind, all: &str, ty: TargetType, ids: &[String]) -> TargetConfig {
@@ -356,11 +358,42 @@ fn trust_flag(p: &mut PartnerPlan, flag: usize) -> &mut bool {
     }
 }
 
+/// What the current policy (`--current`) says of each row, by group key.
+/// The proposal only narrows: a success it blocks today is not granted
+/// again (the policy changed after it), and an attempt it allows that
+/// failed for another reason (a mistyped password) is kept, or replay
+/// would find it lost.
+fn current_verdicts(inputs: &ProposeInputs<'_>) -> BTreeMap<String, Verdict> {
+    let Some(current) = inputs.replay.current else { return BTreeMap::new() };
+    let as_proposed = Inputs { proposed: current, ..clone_inputs(&inputs.replay) };
+    replay(inputs.rows.to_vec(), &as_proposed)
+        .iter()
+        .map(|r| (format!("{:?}", r.activity.sort_key()), r.current))
+        .collect()
+}
+
 /// Builds the proposal; see the module doc.
 pub fn propose(inputs: &ProposeInputs<'_>) -> Proposal {
+    let current = current_verdicts(inputs);
     let mut by_partner: BTreeMap<Guid, Vec<&ActivityRow>> = BTreeMap::new();
+    let mut not_granted = 0u64;
     for r in inputs.rows {
-        if section_for(r.direction, r.access_type).is_some() && r.counters.successes > 0 {
+        if section_for(r.direction, r.access_type).is_none() {
+            continue;
+        }
+        let now = current.get(&format!("{:?}", r.sort_key())).copied();
+        let c = &r.counters;
+        let used = if c.successes > 0 {
+            if now == Some(Verdict::Blocked) {
+                not_granted += c.successes;
+                false
+            } else {
+                true
+            }
+        } else {
+            c.failures > 0 && c.policy_blocks == 0 && now == Some(Verdict::Allowed)
+        };
+        if used {
             by_partner.entry(r.partner_tenant_id).or_default().push(r);
         }
     }
@@ -392,7 +425,7 @@ pub fn propose(inputs: &ProposeInputs<'_>) -> Proposal {
     let replayed = replay(inputs.rows.to_vec(), &replay_inputs);
     let current_partners =
         inputs.replay.current.map_or_else(Vec::new, |c| c.partners.keys().copied().collect());
-    Proposal { policy, partners: plans, left_out, replayed, current_partners }
+    Proposal { policy, partners: plans, left_out, replayed, current_partners, not_granted }
 }
 
 /// Widens a section whose access would still break (users first, then

@@ -92,6 +92,26 @@ pub(crate) fn markdown(p: &Proposal) -> String {
         }
         out.push('\n');
     }
+    let kept: Vec<String> = p.partners.iter().map(|x| x.partner_tenant_id.to_string()).collect();
+    let dropped: Vec<String> =
+        p.current_partners.iter().map(|g| g.to_string()).filter(|g| !kept.contains(g)).collect();
+    if !dropped.is_empty() || p.not_granted > 0 {
+        let _ = writeln!(out, "## Removed from the current policy\n");
+        for d in &dropped {
+            let _ = writeln!(
+                out,
+                "- partner {d}: configured today, no successful sign-in in the period (its entry is deleted)"
+            );
+        }
+        if p.not_granted > 0 {
+            let _ = writeln!(
+                out,
+                "- {} successful sign-in(s) the current policy blocks today (it changed after them): not granted again",
+                p.not_granted
+            );
+        }
+        out.push('\n');
+    }
     let summary = summarize(&p.replayed, None, false);
     let _ = writeln!(out, "## Replay of the proposal against the same sign-ins\n");
     let _ = writeln!(out, "| impact | groups | sign-ins |\n|---|---:|---:|");
