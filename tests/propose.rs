@@ -247,3 +247,39 @@ fn with_the_current_policy_replay_against_it_finds_nothing_lost_either() {
     assert!(impacts.len() > 100);
     assert!(impacts.iter().all(|i| i != "lost" && i != "degraded"), "{impacts:?}");
 }
+
+#[test]
+fn kept_partners_and_apps_are_allowed_without_evidence_and_the_reason_is_recorded() {
+    let seasonal = "12345678-90ab-4cde-8f01-23456789abcd";
+    let app = "0f0f0f0f-1111-4222-8333-444455556666";
+    let keep_partner = format!("partner:{seasonal}=year-end audit, January");
+    let keep_app = format!("app:{app}");
+    let args = |format: &str| {
+        ok(&["propose", "-q", &signins(), "--keep", &keep_partner, "--keep", &keep_app, "--format", format])
+    };
+    let p: Value = serde_json::from_str(&args("combined")).unwrap();
+    let kept =
+        p["partners"].as_array().unwrap().iter().find(|x| x["tenantId"] == seasonal).expect("kept partner");
+    assert_eq!(kept["b2bCollaborationInbound"]["usersAndGroups"]["accessType"], "allowed");
+    assert_eq!(kept["b2bCollaborationInbound"]["applications"]["targets"][0]["target"], "AllApplications");
+    assert_eq!(kept["b2bDirectConnectInbound"]["usersAndGroups"]["accessType"], "blocked");
+    let with_app = p["partners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| {
+            x["b2bCollaborationInbound"]["applications"]["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["target"] == app)
+        })
+        .count();
+    assert!(with_app >= 5, "{with_app}");
+    let md = args("markdown");
+    assert!(md.contains("Kept by --keep, without needing evidence: year-end audit, January"), "{md}");
+    assert!(md.contains(&format!("app {app} kept: --keep app:{app}")));
+    let o = run(&["propose", &signins(), "--keep", "tenant:nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("partner:TENANT-ID or app:APP-ID"), "{}", stderr(&o));
+}

@@ -44,6 +44,35 @@ pub struct ProposeInputs<'a> {
     pub replay: Inputs<'a>,
     /// Partners with fewer successful sign-ins than this are not allowed.
     pub min_sign_ins: u64,
+    /// Access to keep that the logs did not show (`--keep`).
+    pub keep: &'a [Keep],
+}
+
+/// `--keep`: access the logs did not show (seasonal use, a partner about to
+/// start) kept anyway, with the reason recorded in the rationale.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Keep {
+    /// The partner keeps its entry of `--current`, or, without one, B2B
+    /// collaboration both ways for all users and apps.
+    Partner { id: Guid, reason: String },
+    /// The app stays allowed in every partner's allowed B2B collaboration sections.
+    App { id: Guid, reason: String },
+}
+
+impl Keep {
+    /// `partner:ID` or `app:ID`, optionally `=REASON`.
+    pub fn parse(s: &str) -> Result<Keep, String> {
+        let (spec, reason) = s.split_once('=').map_or((s, None), |(a, b)| (a, Some(b.trim().to_string())));
+        let bad = || format!("`{s}`: expected partner:TENANT-ID or app:APP-ID, optionally =REASON");
+        let (kind, id) = spec.split_once(':').ok_or_else(bad)?;
+        let id = Guid::parse(id).ok_or_else(bad)?;
+        let reason = reason.filter(|r| !r.is_empty()).unwrap_or_else(|| format!("--keep {spec}"));
+        match kind.trim() {
+            "partner" => Ok(Keep::Partner { id, reason }),
+            "app" => Ok(Keep::App { id, reason }),
+            _ => Err(bad()),
+        }
+    }
 }
 
 /// One section of one partner as proposed, with the evidence behind it.
@@ -70,6 +99,8 @@ pub struct PartnerPlan {
     pub trust_mfa: bool,
     pub trust_compliant_device: bool,
     pub trust_hybrid_joined_device: bool,
+    /// Kept by `--keep`: the reason.
+    pub kept: Option<String>,
 }
 
 /// A partner seen in the logs but not allowed, and why.
@@ -213,11 +244,17 @@ fn partner_config(plan: &PartnerPlan) -> PartnerConfig {
     }
 }
 
-fn policy_of(plans: &[PartnerPlan]) -> Policy {
+fn policy_of(plans: &[PartnerPlan], current: Option<&Policy>) -> Policy {
+    // A partner kept by --keep keeps what the current policy gives it.
+    let config = |p: &PartnerPlan| match (&p.kept, current.and_then(|c| c.partners.get(&p.partner_tenant_id)))
+    {
+        (Some(_), Some(c)) => c.clone(),
+        _ => partner_config(p),
+    };
     Policy {
         allowed_cloud_endpoints: vec![],
         default: Some(blocked_default()),
-        partners: plans.iter().map(|p| (p.partner_tenant_id, partner_config(p))).collect(),
+        partners: plans.iter().map(|p| (p.partner_tenant_id, config(p))).collect(),
         warnings: vec![],
         source: "xtenant propose".into(),
     }
@@ -295,6 +332,7 @@ fn first_plan(partner: Guid, rows: &[&ActivityRow]) -> PartnerPlan {
         trust_mfa: false,
         trust_compliant_device: false,
         trust_hybrid_joined_device: false,
+        kept: None,
     }
 }
 
@@ -305,7 +343,7 @@ fn breaks(r: &ReplayRow) -> bool {
 
 /// Replays one partner's rows against the plan: how many break.
 fn broken(plan: &PartnerPlan, rows: &[&ActivityRow], inputs: &ProposeInputs<'_>) -> usize {
-    let proposed = policy_of(std::slice::from_ref(plan));
+    let proposed = policy_of(std::slice::from_ref(plan), None);
     let replay_inputs = Inputs { proposed: &proposed, ..clone_inputs(&inputs.replay) };
     replay(rows.iter().map(|r| (*r).clone()).collect(), &replay_inputs).iter().filter(|r| breaks(r)).count()
 }
@@ -420,12 +458,57 @@ pub fn propose(inputs: &ProposeInputs<'_>) -> Proposal {
         widen_until_whole(&mut plan, rows, inputs);
         plans.push(plan);
     }
-    let policy = policy_of(&plans);
+    apply_keeps(&mut plans, inputs.keep);
+    let policy = policy_of(&plans, inputs.replay.current);
     let replay_inputs = Inputs { proposed: &policy, ..clone_inputs(&inputs.replay) };
     let replayed = replay(inputs.rows.to_vec(), &replay_inputs);
     let current_partners =
         inputs.replay.current.map_or_else(Vec::new, |c| c.partners.keys().copied().collect());
     Proposal { policy, partners: plans, left_out, replayed, current_partners, not_granted }
+}
+
+/// `--keep`: partners without use added (B2B collaboration both ways for all
+/// users and apps unless `--current` has their entry), apps added to every
+/// allowed collaboration section that lists apps.
+fn apply_keeps(plans: &mut Vec<PartnerPlan>, keep: &[Keep]) {
+    for k in keep {
+        match k {
+            Keep::Partner { id, reason } => match plans.iter_mut().find(|p| p.partner_tenant_id == *id) {
+                Some(p) => p.kept = Some(reason.clone()),
+                None => plans.push(PartnerPlan {
+                    partner_tenant_id: *id,
+                    partner_tenant_name: None,
+                    sections: [Section::CollaborationInbound, Section::CollaborationOutbound]
+                        .into_iter()
+                        .map(|section| SectionPlan {
+                            section,
+                            users: vec![],
+                            apps: vec![],
+                            sign_ins: 0,
+                            distinct_users: 0,
+                            last_seen: None,
+                            widened: Some(format!("kept without sign-ins: {reason}")),
+                        })
+                        .collect(),
+                    trust_mfa: false,
+                    trust_compliant_device: false,
+                    trust_hybrid_joined_device: false,
+                    kept: Some(reason.clone()),
+                }),
+            },
+            Keep::App { id, reason } => {
+                let id = id.to_string();
+                for s in plans.iter_mut().flat_map(|p| p.sections.iter_mut()) {
+                    if !s.section.is_direct_connect() && !s.apps.is_empty() && !s.apps.contains(&id) {
+                        s.apps.push(id.clone());
+                        let note = format!("app {id} kept: {reason}");
+                        s.widened = Some(s.widened.take().map_or(note.clone(), |w| format!("{w}; {note}")));
+                    }
+                }
+            }
+        }
+    }
+    plans.sort_by_key(|p| p.partner_tenant_id);
 }
 
 /// Widens a section whose access would still break (users first, then

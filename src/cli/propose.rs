@@ -9,6 +9,7 @@ use clap::ValueHint;
 
 use super::args::{DirectoryArgs, Files, InputArgs, OutputArgs};
 use super::Global;
+use crate::analysis::propose::Keep;
 use crate::model::GroupBy;
 use crate::pipeline::activity::ActivityPlan;
 use crate::pipeline::propose::{propose, ProposePlan};
@@ -41,6 +42,7 @@ Examples:
       (pwsh ./apply.ps1 -DryRun first; --format graph gives the same calls as Graph $batch bodies)
   xtenant propose --store history/ --since 180d --min-sign-ins 5 -o proposal.json
   xtenant propose activity.csv --tenant ID -o proposal.json     (an activity table, or `xtenant query`'s result)
+  xtenant propose logs/ --keep 'partner:ID=year-end audit, January' --keep app:APP-ID -o proposal.json
 
 Default: B2B collaboration and direct connect blocked both ways, no inbound trust. Each partner
 with successful sign-ins is allowed the directions and access types it used, for the apps used
@@ -56,6 +58,11 @@ pub(crate) struct Args {
     /// Allow a partner only with at least this many successful sign-ins in the period.
     #[arg(long, value_name = "N", default_value_t = 1)]
     min_sign_ins: u64,
+    /// Keep access the logs did not show (seasonal use): `partner:TENANT-ID` (its --current
+    /// entry, else B2B collaboration both ways) or `app:APP-ID` (allowed wherever collaboration
+    /// lists apps), optionally `=REASON` for the rationale. Repeatable.
+    #[arg(long, value_name = "SPEC", value_parser = Keep::parse)]
+    keep: Vec<Keep>,
     #[command(flatten)]
     directory: DirectoryArgs,
     /// What to write.
@@ -84,6 +91,7 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
         current: args.current.clone(),
         directory: args.directory.paths(),
         min_sign_ins: args.min_sign_ins,
+        keep: args.keep.clone(),
     };
     let mut rejects =
         if plan.activity.source.is_store() { None } else { args.input.read.rejects_output()? };

@@ -9,7 +9,7 @@ use super::activity::{grouped, ActivityPlan};
 use super::inputs::{policy, Directory, DirectoryPaths};
 use super::source::read_tables;
 use super::{Notes, Rejects};
-use crate::analysis::propose::{propose as build, Proposal, ProposeInputs};
+use crate::analysis::propose::{propose as build, Keep, Proposal, ProposeInputs};
 use crate::analysis::replay::Inputs;
 use crate::model::{ActivityRow, GroupBy, SignIn};
 
@@ -19,6 +19,7 @@ pub(crate) struct ProposePlan {
     pub(crate) current: Option<PathBuf>,
     pub(crate) directory: DirectoryPaths,
     pub(crate) min_sign_ins: u64,
+    pub(crate) keep: Vec<Keep>,
 }
 
 /// The rows to propose from: an activity table --by user, or the logs grouped.
@@ -61,6 +62,7 @@ pub(crate) fn propose(plan: &ProposePlan, notes: Notes<'_>, rejects: Rejects<'_>
             ca: &directory.ca,
         },
         min_sign_ins: plan.min_sign_ins,
+        keep: &plan.keep,
     };
     Ok(build(&inputs))
 }

@@ -52,6 +52,9 @@ pub(crate) fn markdown(p: &Proposal) -> String {
         let name =
             plan.partner_tenant_name.as_deref().map(md).unwrap_or_else(|| "(no name in the logs)".into());
         let _ = writeln!(out, "## {name} ({})\n", plan.partner_tenant_id);
+        if let Some(reason) = &plan.kept {
+            let _ = writeln!(out, "- Kept by --keep, without needing evidence: {}", md(reason));
+        }
         for s in &plan.sections {
             let _ = writeln!(
                 out,
