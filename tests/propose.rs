@@ -283,3 +283,135 @@ fn kept_partners_and_apps_are_allowed_without_evidence_and_the_reason_is_recorde
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("partner:TENANT-ID or app:APP-ID"), "{}", stderr(&o));
 }
+
+fn directory(name: &str) -> String {
+    fixture(&format!("../../samples/directory/{name}")).to_string_lossy().into_owned()
+}
+
+/// Replays the sign-ins against `policy` with one directory file (`--groups`
+/// or `--identities`): each row's impact and reason.
+fn replay_with(flag: &str, file: &str, policy: &str) -> Vec<(String, String)> {
+    impacts_of(&ok(&["replay", "-q", "--format", "csv", flag, file, "--proposed", policy, &signins()]))
+}
+
+fn assert_nothing_lost(rows: &[(String, String)]) {
+    for (impact, why) in rows {
+        assert!(impact != "lost" && impact != "degraded", "{impact}: {why}");
+    }
+}
+
+fn impacts_of(csv: &str) -> Vec<(String, String)> {
+    let mut r = csv::Reader::from_reader(csv.as_bytes());
+    let h = r.headers().unwrap().clone();
+    let (impact, reason) =
+        (h.iter().position(|c| c == "impact").unwrap(), h.iter().position(|c| c == "reason").unwrap());
+    r.records().map(|x| x.unwrap()).map(|x| (x[impact].to_string(), x[reason].to_string())).collect()
+}
+
+#[test]
+fn with_identities_inbound_sections_name_exactly_the_partner_users_home_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = directory("identities.csv");
+    let out = dir.path().join("p.json").to_string_lossy().into_owned();
+    ok(&["propose", "-q", &signins(), "--identities", &ids, "-o", &out]);
+    let p: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let home_ids = std::fs::read_to_string(&ids).unwrap().to_ascii_lowercase();
+    let mut named = 0;
+    for partner in p["partners"].as_array().unwrap() {
+        let users = &partner["b2bCollaborationInbound"]["usersAndGroups"];
+        if users["accessType"] != "allowed" {
+            continue;
+        }
+        for t in users["targets"].as_array().unwrap() {
+            let id = t["target"].as_str().unwrap();
+            assert!(id == "AllUsers" || home_ids.contains(&format!(",{id}\n")), "{id} is not a home id");
+            named += usize::from(id != "AllUsers");
+        }
+    }
+    assert!(named > 20, "{p}");
+    // Replayed with the same identities: nothing lost; take one user away: lost.
+    let replay = |policy: &str| replay_with("--identities", &ids, policy);
+    assert_nothing_lost(&replay(&out));
+    let mut m = p.clone();
+    let targets =
+        m["partners"][0]["b2bCollaborationInbound"]["usersAndGroups"]["targets"].as_array_mut().unwrap();
+    assert_ne!(targets[0]["target"], "AllUsers");
+    targets.remove(0);
+    let mutated = dir.path().join("m.json");
+    std::fs::write(&mutated, m.to_string()).unwrap();
+    assert!(replay(&mutated.to_string_lossy()).iter().any(|(i, _)| i == "lost"));
+}
+
+#[test]
+fn with_groups_outbound_users_are_covered_by_the_fewest_groups_and_each_is_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = proposal(dir.path());
+    // Fabrikam's outbound collaboration users, seen without --groups.
+    let fabrikam = p["partners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|x| x["tenantId"] == "1eae0b55-c075-489c-b548-7f9c6b206565")
+        .unwrap();
+    let users: Vec<String> = p["partners"][fabrikam]["b2bCollaborationOutbound"]["usersAndGroups"]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["target"].as_str().unwrap().to_string())
+        .collect();
+    assert!(users.len() > 10);
+    // Two groups splitting them, one group holding them all and strangers,
+    // and one holding a single user the others hold too.
+    let (big, half_a, half_b, one) = (
+        "aaaaaaaa-0000-4000-8000-000000000001",
+        "aaaaaaaa-0000-4000-8000-000000000002",
+        "aaaaaaaa-0000-4000-8000-000000000003",
+        "aaaaaaaa-0000-4000-8000-000000000004",
+    );
+    let mut csv = String::from("group_id,member_id\n");
+    for (i, u) in users.iter().enumerate() {
+        csv += &format!("{big},{u}\n{},{u}\n", if i % 2 == 0 { half_a } else { half_b });
+    }
+    csv += &format!("{big},ffffffff-0000-4000-8000-00000000000f\n{one},{}\n", users[0]);
+    let groups = dir.path().join("groups.csv");
+    std::fs::write(&groups, csv).unwrap();
+    let groups = groups.to_string_lossy().into_owned();
+    let out = dir.path().join("g.json").to_string_lossy().into_owned();
+    ok(&["propose", "-q", &signins(), "--groups", &groups, "-o", &out]);
+    let g: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let targets = &g["partners"][fabrikam]["b2bCollaborationOutbound"]["usersAndGroups"]["targets"];
+    assert_eq!(
+        targets,
+        &serde_json::json!([{"target": big, "targetType": "group"}]),
+        "one group covers them all"
+    );
+
+    let replay = |policy: &str| replay_with("--groups", &groups, policy);
+    assert_nothing_lost(&replay(&out));
+    let mut m = g.clone();
+    m["partners"][fabrikam]["b2bCollaborationOutbound"]["usersAndGroups"]["targets"] =
+        serde_json::json!([{"target": half_a, "targetType": "group"}]);
+    let mutated = dir.path().join("m.json");
+    std::fs::write(&mutated, m.to_string()).unwrap();
+    assert!(replay(&mutated.to_string_lossy()).iter().any(|(i, _)| i == "lost"), "the group is needed");
+
+    let md = ok(&["propose", "-q", &signins(), "--groups", &groups, "--format", "markdown"]);
+    assert!(
+        md.contains(&format!("group `{big}` ({} of the users seen, and 1 member(s) not seen)", users.len())),
+        "{md}"
+    );
+}
+
+#[test]
+fn with_the_current_policy_the_rationale_lists_what_is_taken_away_setting_by_setting() {
+    let current = fixture("../../samples/policies/current.json").to_string_lossy().into_owned();
+    let md = ok(&["propose", "-q", &signins(), "--current", &current, "--format", "markdown"]);
+    let removed = md.split("## Removed from the current policy").nth(1).expect("a removed section");
+    assert!(removed.contains("| default (tenants without an entry) | `b2bCollaborationInbound.applications` | all applications but the 3 the proposal names |"), "{removed}");
+    assert!(
+        removed
+            .contains("`b2bCollaborationOutbound.usersAndGroups` | all users but the 3 the proposal names |"),
+        "{removed}"
+    );
+    assert!(removed.contains("Office365 (but the apps the proposal names)"), "{removed}");
+}

@@ -12,8 +12,10 @@
 //! 2. Per partner with at least `min_sign_ins` successful sign-ins: each
 //!    section (direction and access type) it used, allowed for exactly the
 //!    apps used (the resource each sign-in reached, else its client app) and
-//!    the users: ours by object id for outbound; all of the partner's for
-//!    inbound (its users' home-tenant ids are not in our logs).
+//!    the users: ours by object id for outbound, or with `--groups` the
+//!    smallest set of groups holding them (users no group holds stay
+//!    named); all of the partner's for inbound (its users' home-tenant ids
+//!    are not in our logs), or with `--identities` exactly the home ids.
 //! 3. Inbound trust: every flag the partner's sign-ins could have relied on,
 //!    then each one dropped again if replay shows nobody loses or is
 //!    degraded without it.
@@ -27,13 +29,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::replay::{replay, Impact, Inputs, ReplayRow};
-use crate::model::{ActivityRow, Direction, Guid};
+use crate::model::{AccessType, ActivityRow, Direction, Guid};
 use crate::policy::apps::RECOMMENDED_ALLOWED;
+use crate::policy::directory::{GroupHolding, Identities};
 use crate::policy::evaluate::section_for;
 use crate::policy::model::{
-    AccessKind, B2bSetting, ConsentSettings, DefaultConfig, InboundTrust, PartnerConfig, Section, Settings,
+    service_default, AccessKind, B2bSetting, DefaultConfig, InboundTrust, PartnerConfig, Section, Settings,
     Target, TargetConfig, TargetType,
 };
+use crate::policy::resolve::effective;
 use crate::policy::{Policy, Verdict};
 
 /// What to propose from.
@@ -79,8 +83,11 @@ impl Keep {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct SectionPlan {
     pub section: Section,
-    /// User targets (`AllUsers`, or our users' object ids).
+    /// User targets: object ids (ours outbound, the partner's inbound);
+    /// none, with no groups either, means all users.
     pub users: Vec<String>,
+    /// Group targets (`--groups`, outbound): our groups covering the users.
+    pub groups: Vec<GroupPick>,
     /// Application targets (app ids, or `AllApplications`).
     pub apps: Vec<String>,
     pub sign_ins: u64,
@@ -88,6 +95,17 @@ pub struct SectionPlan {
     pub last_seen: Option<DateTime<Utc>>,
     /// Why a target list is wider than the evidence, when it is.
     pub widened: Option<String>,
+}
+
+/// A group proposed as a user target, and what it brings.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct GroupPick {
+    pub group: String,
+    /// The section's observed users it holds.
+    pub observed: usize,
+    /// Its members in all (through nested groups): more than `observed`
+    /// means people allowed who were not seen.
+    pub members: usize,
 }
 
 /// One partner as proposed.
@@ -124,6 +142,20 @@ pub struct Proposal {
     pub current_partners: Vec<Guid>,
     /// Successful sign-ins the current policy blocks today, not granted.
     pub not_granted: u64,
+    /// What the current policy allows and the proposal no longer does
+    /// (`--current`): none of it had a successful sign-in in the period.
+    pub removed: Vec<Removal>,
+}
+
+/// One thing the current policy allows that the proposal takes away.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Removal {
+    /// The partner, or `None` for the default (tenants without an entry).
+    pub partner: Option<Guid>,
+    /// `b2bCollaborationInbound.applications`, `inboundTrust.isMfaAccepted`, ...
+    pub setting: String,
+    /// What is no longer allowed.
+    pub removed: String,
 }
 
 fn targets(kind: AccessKind, all: &str, ty: TargetType, ids: &[String]) -> TargetConfig {
@@ -158,33 +190,15 @@ fn closed(section: Section) -> B2bSetting {
     }
 }
 
-fn no_trust() -> InboundTrust {
-    InboundTrust {
-        is_mfa_accepted: Some(false),
-        is_compliant_device_accepted: Some(false),
-        is_hybrid_joined_device_accepted: Some(false),
-    }
-}
-
-/// The default of the proposal: everything blocked, nothing trusted.
+/// The default of the proposal: everything blocked, nothing trusted (the
+/// service default's trust and consent, which trust nothing).
 pub fn blocked_default() -> DefaultConfig {
-    DefaultConfig {
-        is_service_default: Some(false),
-        settings: Settings {
-            b2b_collaboration_inbound: Some(closed(Section::CollaborationInbound)),
-            b2b_collaboration_outbound: Some(closed(Section::CollaborationOutbound)),
-            b2b_direct_connect_inbound: Some(closed(Section::DirectConnectInbound)),
-            b2b_direct_connect_outbound: Some(closed(Section::DirectConnectOutbound)),
-            inbound_trust: Some(no_trust()),
-            automatic_user_consent_settings: Some(ConsentSettings {
-                inbound_allowed: Some(false),
-                outbound_allowed: Some(false),
-            }),
-            tenant_restrictions: None,
-        },
-        invitation_redemption_identity_provider_configuration: None,
-        extra: BTreeMap::new(),
+    let mut d = service_default();
+    d.is_service_default = Some(false);
+    for section in Section::ALL {
+        set_section(&mut d.settings, section, closed(section));
     }
+    d
 }
 
 fn set_section(s: &mut Settings, section: Section, value: B2bSetting) {
@@ -220,11 +234,20 @@ fn partner_config(plan: &PartnerPlan) -> PartnerConfig {
                 }
             }
         }
+        let mut users = targets(AccessKind::Allowed, "AllUsers", TargetType::User, &s.users);
+        if !s.groups.is_empty() {
+            let groups =
+                s.groups.iter().map(|g| Target { target: g.group.clone(), target_type: TargetType::Group });
+            if s.users.is_empty() {
+                users.targets.clear();
+            }
+            users.targets.extend(groups);
+        }
         set_section(
             &mut settings,
             s.section,
             B2bSetting {
-                users_and_groups: Some(targets(AccessKind::Allowed, "AllUsers", TargetType::User, &s.users)),
+                users_and_groups: Some(users),
                 applications: Some(targets(
                     AccessKind::Allowed,
                     "AllApplications",
@@ -272,30 +295,67 @@ struct Evidence {
     apps: BTreeSet<String>,
     /// Some sign-in cannot be targeted by user (inbound, or no user id).
     all_users: bool,
+    /// Why, when the reason is worth saying.
+    all_users_because: Option<String>,
     /// Some sign-in names no app.
     all_apps: bool,
     sign_ins: u64,
     last_seen: Option<DateTime<Utc>>,
 }
 
+/// Graph takes object and app ids (GUIDs) as targets; a sign-in naming
+/// something else can only be allowed by "all".
+fn target_id(s: Option<&str>) -> Option<String> {
+    s.and_then(Guid::parse).map(|g| g.to_string())
+}
+
+/// The id an inbound section's user targets would name: the partner's
+/// (home) object id. A B2B collaboration guest's logged id is our local
+/// one, mapped by `--identities`; direct connect has no guest account and
+/// logs the home id (docs/policy-semantics.md). Without `--identities`
+/// none is named: all of the partner's users.
+fn inbound_target(r: &ActivityRow, identities: Option<&Identities>) -> Result<String, String> {
+    let Some(ids) = identities else { return Err(String::new()) };
+    let home = match r.access_type {
+        AccessType::B2bDirectConnect => r.user_id.as_deref(),
+        _ => ids.home_id(r.user_id.as_deref(), r.user_principal_name.as_deref()),
+    };
+    target_id(home).ok_or_else(|| {
+        format!(
+            "all users: {} has no home-tenant object id in --identities",
+            r.user_principal_name.as_deref().or(r.user_id.as_deref()).unwrap_or("a user without an id")
+        )
+    })
+}
+
 /// The first plan of each used section, straight from the evidence.
-fn first_plan(partner: Guid, rows: &[&ActivityRow]) -> PartnerPlan {
+fn first_plan(
+    partner: Guid,
+    rows: &[&ActivityRow],
+    inputs: &ProposeInputs<'_>,
+    holdings: &[GroupHolding],
+) -> PartnerPlan {
     let mut sections: BTreeMap<Section, Evidence> = BTreeMap::new();
     for r in rows {
         let Some(section) = section_for(r.direction, r.access_type) else { continue };
         let e = sections.entry(section).or_default();
-        // Graph takes object and app ids (GUIDs) as targets; a sign-in
-        // naming something else can only be allowed by "all".
-        let id = |s: Option<&str>| s.and_then(Guid::parse).map(|g| g.to_string());
-        match (r.direction, id(r.user_id.as_deref())) {
-            (Direction::Outbound, Some(u)) => {
+        let user = match r.direction {
+            Direction::Outbound => target_id(r.user_id.as_deref())
+                .ok_or_else(|| "all users: some sign-ins carry no user object id".to_string()),
+            Direction::Inbound => inbound_target(r, inputs.replay.identities),
+        };
+        match user {
+            Ok(u) => {
                 e.users.insert(u);
             }
-            (Direction::Outbound, None) => e.all_users = true,
-            // Inbound targets are the partner's ids; ours are local guest ids.
-            (Direction::Inbound, _) => e.all_users = true,
+            Err(why) => {
+                e.all_users = true;
+                if !why.is_empty() && e.all_users_because.is_none() {
+                    e.all_users_because = Some(why);
+                }
+            }
         }
-        match id(app_target(r)) {
+        match target_id(app_target(r)) {
             Some(a) => {
                 e.apps.insert(a);
             }
@@ -319,14 +379,26 @@ fn first_plan(partner: Guid, rows: &[&ActivityRow]) -> PartnerPlan {
             .find_map(|r| r.partner_tenant_name.as_deref().map(str::to_string)),
         sections: sections
             .into_iter()
-            .map(|(section, e)| SectionPlan {
-                section,
-                users: if e.all_users { vec![] } else { e.users.into_iter().collect() },
-                apps: if e.all_apps { vec![] } else { e.apps.into_iter().collect() },
-                sign_ins: e.sign_ins,
-                distinct_users: distinct(section),
-                last_seen: e.last_seen,
-                widened: None,
+            .map(|(section, e)| {
+                let (groups, users) = if e.all_users {
+                    (vec![], vec![])
+                } else if section == Section::CollaborationOutbound
+                    || section == Section::DirectConnectOutbound
+                {
+                    cover(&e.users, holdings)
+                } else {
+                    (vec![], e.users.into_iter().collect())
+                };
+                SectionPlan {
+                    section,
+                    users,
+                    groups,
+                    apps: if e.all_apps { vec![] } else { e.apps.into_iter().collect() },
+                    sign_ins: e.sign_ins,
+                    distinct_users: distinct(section),
+                    last_seen: e.last_seen,
+                    widened: e.all_users_because,
+                }
             })
             .collect(),
         trust_mfa: false,
@@ -415,6 +487,8 @@ pub fn propose(inputs: &ProposeInputs<'_>) -> Proposal {
     let current = current_verdicts(inputs);
     let mut by_partner: BTreeMap<Guid, Vec<&ActivityRow>> = BTreeMap::new();
     let mut not_granted = 0u64;
+    // Rows that allow nothing: failed attempts, successes the current policy blocks.
+    let mut unused: BTreeMap<Guid, Vec<&ActivityRow>> = BTreeMap::new();
     for r in inputs.rows {
         if section_for(r.direction, r.access_type).is_none() {
             continue;
@@ -433,8 +507,11 @@ pub fn propose(inputs: &ProposeInputs<'_>) -> Proposal {
         };
         if used {
             by_partner.entry(r.partner_tenant_id).or_default().push(r);
+        } else {
+            unused.entry(r.partner_tenant_id).or_default().push(r);
         }
     }
+    let holdings = group_holdings(&by_partner, inputs);
     let mut plans = Vec::new();
     let mut left_out = Vec::new();
     for (partner, rows) in &by_partner {
@@ -453,18 +530,161 @@ pub fn propose(inputs: &ProposeInputs<'_>) -> Proposal {
             });
             continue;
         }
-        let mut plan = first_plan(*partner, rows);
+        let mut plan = first_plan(*partner, rows, inputs, &holdings);
         settle_trust(&mut plan, rows, inputs);
         widen_until_whole(&mut plan, rows, inputs);
         plans.push(plan);
     }
+    for (partner, rows) in unused.iter().filter(|(p, _)| !by_partner.contains_key(p)) {
+        let sum = |f: fn(&ActivityRow) -> u64| rows.iter().map(|r| f(r)).sum::<u64>();
+        let (successes, failures, blocks) =
+            (sum(|r| r.counters.successes), sum(|r| r.counters.failures), sum(|r| r.counters.policy_blocks));
+        left_out.push(LeftOut {
+            partner_tenant_id: *partner,
+            partner_tenant_name: rows.iter().find_map(|r| r.partner_tenant_name.as_deref().map(str::to_string)),
+            successes,
+            reason: if successes > 0 {
+                format!("{successes} successful sign-in(s), all of which the current policy blocks today")
+            } else {
+                format!(
+                    "no successful sign-in: {failures} failed attempt(s), {blocks} of them blocked by cross-tenant access settings"
+                )
+            },
+        });
+    }
+    left_out.sort_by_key(|l| l.partner_tenant_id);
     apply_keeps(&mut plans, inputs.keep);
     let policy = policy_of(&plans, inputs.replay.current);
     let replay_inputs = Inputs { proposed: &policy, ..clone_inputs(&inputs.replay) };
     let replayed = replay(inputs.rows.to_vec(), &replay_inputs);
     let current_partners =
         inputs.replay.current.map_or_else(Vec::new, |c| c.partners.keys().copied().collect());
-    Proposal { policy, partners: plans, left_out, replayed, current_partners, not_granted }
+    let removed = inputs.replay.current.map_or_else(Vec::new, |c| removals(c, &policy));
+    Proposal { policy, partners: plans, left_out, replayed, current_partners, not_granted, removed }
+}
+
+/// Who or what one half of a section lets through.
+#[derive(Debug, PartialEq)]
+enum Reach {
+    Everyone,
+    Only(BTreeSet<String>),
+    AllBut(BTreeSet<String>),
+    Nobody,
+}
+
+fn reach(cfg: &TargetConfig) -> Option<Reach> {
+    let all = cfg.targets.iter().any(|t| {
+        t.target.eq_ignore_ascii_case("AllUsers") || t.target.eq_ignore_ascii_case("AllApplications")
+    });
+    // Ids compare in any letter case; keywords (`Office365`) keep theirs.
+    let ids: BTreeSet<String> = cfg
+        .targets
+        .iter()
+        .map(|t| Guid::parse(&t.target).map_or_else(|| t.target.clone(), |g| g.to_string()))
+        .collect();
+    Some(match (cfg.access_type, all) {
+        (AccessKind::Allowed, true) => Reach::Everyone,
+        (AccessKind::Allowed, false) => Reach::Only(ids),
+        (AccessKind::Blocked, true) => Reach::Nobody,
+        (AccessKind::Blocked, false) => Reach::AllBut(ids),
+        (AccessKind::UnknownFutureValue, _) => return None,
+    })
+}
+
+fn listed(ids: &BTreeSet<String>) -> String {
+    const SHOWN: usize = 20;
+    let shown: Vec<&str> = ids.iter().take(SHOWN).map(String::as_str).collect();
+    match ids.len() {
+        n if n > SHOWN => format!("{} and {} more", shown.join(", "), n - SHOWN),
+        _ => shown.join(", "),
+    }
+}
+
+/// What `before` lets through that `after` does not, in words; `None`
+/// when nothing is taken away.
+fn taken_away(before: &Reach, after: &Reach, noun: &str) -> Option<String> {
+    use Reach::*;
+    let text = match (before, after) {
+        (Nobody, _) | (Everyone, Everyone) | (Only(_), Everyone) | (AllBut(_), Everyone) => return None,
+        (Everyone, Nobody) => format!("all {noun}"),
+        (Everyone, Only(kept)) => format!("all {noun} but the {} the proposal names", kept.len()),
+        (Everyone, AllBut(gone)) => listed(gone),
+        (Only(had), Nobody) => listed(had),
+        (Only(had), Only(kept)) => {
+            // A keyword (`Office365`) replaced by the ids of the apps used
+            // loses the rest of what it stands for.
+            let gone: BTreeSet<String> = had
+                .difference(kept)
+                .map(|t| match noun == "applications" && Guid::parse(t).is_none() {
+                    true => format!("{t} (but the apps the proposal names)"),
+                    false => t.clone(),
+                })
+                .collect();
+            listed(&gone)
+        }
+        (Only(had), AllBut(gone)) => listed(&had.intersection(gone).cloned().collect()),
+        (AllBut(was), Nobody) => format!("all {noun} but {}", listed(was)),
+        (AllBut(was), Only(kept)) => {
+            format!(
+                "all {noun} but the {} the proposal names (and {}, blocked already)",
+                kept.len(),
+                listed(was)
+            )
+        }
+        (AllBut(was), AllBut(gone)) => listed(&gone.difference(was).cloned().collect()),
+    };
+    (!text.is_empty()).then_some(text)
+}
+
+/// What the current policy allows that the proposal does not, for the
+/// default and every partner either names, after inheritance.
+fn removals(current: &Policy, proposed: &Policy) -> Vec<Removal> {
+    let scopes = std::iter::once(None).chain(
+        current
+            .partners
+            .keys()
+            .chain(proposed.partners.keys())
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(Some),
+    );
+    let mut out = Vec::new();
+    for partner in scopes {
+        let (before, after) = (effective(current, partner), effective(proposed, partner));
+        for section in Section::ALL {
+            let (b, a) = (before.section(section), after.section(section));
+            for (half, noun, bh, ah) in [
+                ("usersAndGroups", "users", &b.users_and_groups.value, &a.users_and_groups.value),
+                ("applications", "applications", &b.applications.value, &a.applications.value),
+            ] {
+                if let (Some(bh), Some(ah)) = (reach(bh), reach(ah)) {
+                    if let Some(removed) = taken_away(&bh, &ah, noun) {
+                        out.push(Removal { partner, setting: format!("{}.{half}", section.name()), removed });
+                    }
+                }
+            }
+        }
+        let (bt, at) = (&before.inbound_trust, &after.inbound_trust);
+        for (flag, b, a) in [
+            ("isMfaAccepted", &bt.is_mfa_accepted, &at.is_mfa_accepted),
+            ("isCompliantDeviceAccepted", &bt.is_compliant_device_accepted, &at.is_compliant_device_accepted),
+            (
+                "isHybridAzureADJoinedDeviceAccepted",
+                &bt.is_hybrid_joined_device_accepted,
+                &at.is_hybrid_joined_device_accepted,
+            ),
+        ] {
+            if b.value && !a.value {
+                out.push(Removal {
+                    partner,
+                    setting: format!("inboundTrust.{flag}"),
+                    removed: "trust in the partner's claim".into(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// `--keep`: partners without use added (B2B collaboration both ways for all
@@ -483,6 +703,7 @@ fn apply_keeps(plans: &mut Vec<PartnerPlan>, keep: &[Keep]) {
                         .map(|section| SectionPlan {
                             section,
                             users: vec![],
+                            groups: vec![],
                             apps: vec![],
                             sign_ins: 0,
                             distinct_users: 0,
@@ -521,8 +742,9 @@ fn widen_until_whole(plan: &mut PartnerPlan, rows: &[&ActivityRow], inputs: &Pro
         for step in 0..2 {
             let mut trial = plan.clone();
             let s = &mut trial.sections[i];
-            if step == 0 && !s.users.is_empty() {
+            if step == 0 && !(s.users.is_empty() && s.groups.is_empty()) {
                 s.users.clear();
+                s.groups.clear();
                 s.widened = Some("all users: the observed users alone still lose access".into());
             } else if step == 1 && !s.apps.is_empty() {
                 s.apps.clear();
@@ -539,5 +761,227 @@ fn widen_until_whole(plan: &mut PartnerPlan, rows: &[&ActivityRow], inputs: &Pro
                 return;
             }
         }
+    }
+}
+
+/// With `--groups`: every group (with a GUID id, as Graph targets need)
+/// holding any of the outbound users the rows show.
+fn group_holdings(
+    by_partner: &BTreeMap<Guid, Vec<&ActivityRow>>,
+    inputs: &ProposeInputs<'_>,
+) -> Vec<GroupHolding> {
+    let Some(groups) = inputs.replay.groups else { return vec![] };
+    let wanted: BTreeSet<String> = by_partner
+        .values()
+        .flatten()
+        .filter(|r| r.direction == Direction::Outbound)
+        .filter_map(|r| target_id(r.user_id.as_deref()))
+        .collect();
+    groups.holding(&wanted).into_iter().filter(|h| Guid::parse(&h.group).is_some()).collect()
+}
+
+/// Up to this many candidate groups the cover is exact (every subset);
+/// beyond, greedy (the largest new coverage first) and then pruned of any
+/// group the others make redundant.
+const EXACT_COVER: usize = 12;
+
+/// The smallest set of groups holding the users that any group holds
+/// (fewest groups, then fewest members in all, then by id); users no group
+/// holds stay named. Returns (groups, users).
+fn cover(users: &BTreeSet<String>, holdings: &[GroupHolding]) -> (Vec<GroupPick>, Vec<String>) {
+    let candidates: Vec<(&GroupHolding, BTreeSet<&String>)> = holdings
+        .iter()
+        .map(|h| (h, h.held.iter().filter(|u| users.contains(*u)).collect::<BTreeSet<_>>()))
+        .filter(|(_, held)| !held.is_empty())
+        .collect();
+    let coverable: BTreeSet<&String> = candidates.iter().flat_map(|(_, held)| held.iter().copied()).collect();
+    let named: Vec<String> = users.iter().filter(|u| !coverable.contains(u)).cloned().collect();
+    let covers = |picked: &[usize]| {
+        let got: BTreeSet<&String> = picked.iter().flat_map(|&i| candidates[i].1.iter().copied()).collect();
+        got.len() == coverable.len()
+    };
+    let members = |picked: &[usize]| picked.iter().map(|&i| candidates[i].0.members).sum::<usize>();
+    let picked: Vec<usize> = if candidates.len() <= EXACT_COVER {
+        let mut best: Option<(usize, usize, Vec<usize>)> = None;
+        for mask in 1u32..(1u32 << candidates.len()) {
+            let set: Vec<usize> = (0..candidates.len()).filter(|i| mask >> i & 1 == 1).collect();
+            if best.as_ref().is_some_and(|b| set.len() > b.0) || !covers(&set) {
+                continue;
+            }
+            let key = (set.len(), members(&set), set);
+            if best.as_ref().is_none_or(|b| key < *b) {
+                best = Some(key);
+            }
+        }
+        best.map(|b| b.2).unwrap_or_default()
+    } else {
+        let mut left = coverable.clone();
+        let mut picked = Vec::new();
+        while !left.is_empty() {
+            let Some(i) = (0..candidates.len()).filter(|i| !picked.contains(i)).max_by_key(|&i| {
+                let new = candidates[i].1.iter().filter(|u| left.contains(*u)).count();
+                (new, std::cmp::Reverse(candidates[i].0.members), std::cmp::Reverse(i))
+            }) else {
+                break;
+            };
+            candidates[i].1.iter().for_each(|u| {
+                left.remove(u);
+            });
+            picked.push(i);
+        }
+        for i in picked.clone().into_iter().rev() {
+            let without: Vec<usize> = picked.iter().copied().filter(|&j| j != i).collect();
+            if covers(&without) {
+                picked = without;
+            }
+        }
+        picked.sort_unstable();
+        picked
+    };
+    let groups = picked
+        .iter()
+        .map(|&i| GroupPick {
+            group: candidates[i].0.group.clone(),
+            observed: candidates[i].1.len(),
+            members: candidates[i].0.members,
+        })
+        .collect();
+    (groups, named)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AccessType, Counters};
+    use crate::policy::apps::AppCatalog;
+    use crate::policy::conditional_access::CaPolicies;
+
+    fn holding(group: &str, held: &[&str], members: usize) -> GroupHolding {
+        GroupHolding { group: group.into(), held: held.iter().map(|s| s.to_string()).collect(), members }
+    }
+
+    fn users(ids: &[&str]) -> BTreeSet<String> {
+        ids.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_cover_is_the_fewest_groups_then_the_fewest_members_and_users_no_group_holds_stay_named() {
+        let h = [
+            holding("a", &["u1", "u2"], 2),
+            holding("b", &["u3"], 1),
+            holding("big", &["u1", "u2", "u3"], 50),
+            holding("same", &["u1", "u2", "u3"], 3),
+        ];
+        let (groups, named) = cover(&users(&["u1", "u2", "u3", "u4"]), &h);
+        assert_eq!(groups.iter().map(|g| g.group.as_str()).collect::<Vec<_>>(), ["same"]);
+        assert_eq!((groups[0].observed, groups[0].members), (3, 3));
+        assert_eq!(named, ["u4"]);
+        let (groups, named) = cover(&users(&["u3"]), &h);
+        assert_eq!(groups.iter().map(|g| g.group.as_str()).collect::<Vec<_>>(), ["b"]);
+        assert!(named.is_empty());
+    }
+
+    #[test]
+    fn past_the_exact_limit_the_greedy_cover_keeps_no_redundant_group() {
+        // u0..u19; pairs (u2i, u2i+1) as ten groups, and two halves: the
+        // halves are the smallest cover; the pairs must all be pruned.
+        let ids: Vec<String> = (0..20).map(|i| format!("u{i:02}")).collect();
+        let mut h: Vec<GroupHolding> = (0..10)
+            .map(|i| GroupHolding {
+                group: format!("pair{i:02}"),
+                held: users(&[&ids[2 * i], &ids[2 * i + 1]]),
+                members: 2,
+            })
+            .collect();
+        h.push(GroupHolding {
+            group: "half1".into(),
+            held: ids[..10].iter().cloned().collect(),
+            members: 10,
+        });
+        h.push(GroupHolding {
+            group: "half2".into(),
+            held: ids[10..].iter().cloned().collect(),
+            members: 10,
+        });
+        h.push(holding("stray", &["u00"], 1));
+        assert!(h.len() > EXACT_COVER);
+        let (groups, named) = cover(&ids.iter().cloned().collect(), &h);
+        assert_eq!(groups.iter().map(|g| g.group.as_str()).collect::<Vec<_>>(), ["half1", "half2"]);
+        assert!(named.is_empty());
+    }
+
+    #[test]
+    fn taken_away_names_what_the_current_reach_has_and_the_proposed_lacks() {
+        use Reach::*;
+        let s = |ids: &[&str]| users(ids);
+        assert_eq!(taken_away(&Everyone, &Everyone, "users"), None);
+        assert_eq!(taken_away(&Nobody, &Only(s(&["a"])), "users"), None);
+        assert_eq!(taken_away(&Only(s(&["a", "b"])), &Only(s(&["a"])), "users").unwrap(), "b");
+        assert_eq!(taken_away(&Only(s(&["a"])), &Nobody, "users").unwrap(), "a");
+        assert_eq!(taken_away(&Everyone, &AllBut(s(&["x"])), "users").unwrap(), "x");
+        assert_eq!(taken_away(&AllBut(s(&["x"])), &AllBut(s(&["x", "y"])), "users").unwrap(), "y");
+        assert_eq!(
+            taken_away(&Everyone, &Only(s(&["a", "b"])), "applications").unwrap(),
+            "all applications but the 2 the proposal names"
+        );
+        assert_eq!(taken_away(&Only(s(&["a"])), &Everyone, "users"), None);
+    }
+
+    fn row(partner: u128, successes: u64, failures: u64, blocks: u64) -> ActivityRow {
+        ActivityRow {
+            direction: Direction::Outbound,
+            access_type: AccessType::B2bCollaboration,
+            partner_tenant_id: Guid(partner),
+            partner_tenant_name: Some(format!("partner {partner}").into()),
+            app_id: Some("11111111-2222-4333-8444-555555555555".into()),
+            app_name: None,
+            app_owner_tenant_id: None,
+            resource_id: None,
+            resource_name: None,
+            resource_owner_tenant_id: None,
+            user_id: Some("aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee".into()),
+            user_principal_name: None,
+            user_type: None,
+            counters: Counters {
+                sign_ins: successes + failures,
+                successes,
+                failures,
+                policy_blocks: blocks,
+                ..Counters::default()
+            },
+            distinct_users: None,
+            distinct_apps: None,
+            by_epoch: vec![],
+        }
+    }
+
+    #[test]
+    fn a_partner_with_only_failed_attempts_is_left_out_and_the_reason_counts_them() {
+        let rows = [row(1, 2, 0, 0), row(2, 0, 3, 2)];
+        let placeholder = Policy::default();
+        let apps = AppCatalog::default();
+        let ca = CaPolicies::default();
+        let inputs = ProposeInputs {
+            rows: &rows,
+            replay: Inputs {
+                current: None,
+                proposed: &placeholder,
+                groups: None,
+                identities: None,
+                history: None,
+                apps: &apps,
+                ca: &ca,
+            },
+            min_sign_ins: 1,
+            keep: &[],
+        };
+        let p = propose(&inputs);
+        assert_eq!(p.partners.iter().map(|x| x.partner_tenant_id).collect::<Vec<_>>(), [Guid(1)]);
+        assert_eq!(p.left_out.len(), 1);
+        assert_eq!(p.left_out[0].partner_tenant_id, Guid(2));
+        assert_eq!(
+            p.left_out[0].reason,
+            "no successful sign-in: 3 failed attempt(s), 2 of them blocked by cross-tenant access settings"
+        );
     }
 }

@@ -43,11 +43,15 @@ Examples:
   xtenant propose --store history/ --since 180d --min-sign-ins 5 -o proposal.json
   xtenant propose activity.csv --tenant ID -o proposal.json     (an activity table, or `xtenant query`'s result)
   xtenant propose logs/ --keep 'partner:ID=year-end audit, January' --keep app:APP-ID -o proposal.json
+  xtenant propose logs/ --identities guests.csv --groups groups.csv -o proposal.json
+      (inbound: the partner users' home ids instead of all of them; outbound: the fewest of our groups)
 
 Default: B2B collaboration and direct connect blocked both ways, no inbound trust. Each partner
 with successful sign-ins is allowed the directions and access types it used, for the apps used
 (resource ids) and the users: ours by object id outbound, all of theirs inbound. Inbound trust is
-kept only where replay shows someone would otherwise lose access or be asked for MFA again.")]
+kept only where replay shows someone would otherwise lose access or be asked for MFA again.
+With --current the proposal only narrows, and the markdown lists what it takes away.
+Each rule and why: docs/propose.md.")]
 pub(crate) struct Args {
     #[command(flatten)]
     input: InputArgs,

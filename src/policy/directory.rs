@@ -36,6 +36,15 @@ pub struct Groups {
     closed: Mutex<HashMap<String, Arc<HashSet<String>>>>,
 }
 
+/// A group and which of some wanted members it holds ([`Groups::holding`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupHolding {
+    pub group: String,
+    pub held: BTreeSet<String>,
+    /// Members that are not groups, nested ones included.
+    pub members: usize,
+}
+
 impl Groups {
     fn from_direct(direct: BTreeMap<String, BTreeSet<String>>) -> Groups {
         Groups {
@@ -56,6 +65,13 @@ impl Groups {
         if let Some(m) = closed.get(group) {
             return m.clone();
         }
+        let members = Arc::new(self.walk(group));
+        closed.insert(group.to_string(), members.clone());
+        members
+    }
+
+    /// Every member below `group` (nested groups included), in one walk.
+    fn walk(&self, group: &str) -> HashSet<String> {
         let mut seen: HashSet<String> = HashSet::new();
         let mut stack = vec![group];
         while let Some(g) = stack.pop() {
@@ -65,9 +81,23 @@ impl Groups {
                 }
             }
         }
-        let members = Arc::new(seen);
-        closed.insert(group.to_string(), members.clone());
-        members
+        seen
+    }
+
+    /// Each described group holding any of `wanted` (lower-case ids),
+    /// directly or through nested groups: which of them it holds, and how
+    /// many members that are not groups it has in all. One walk per group,
+    /// nothing kept: `propose --groups` asks once.
+    pub fn holding(&self, wanted: &BTreeSet<String>) -> Vec<GroupHolding> {
+        self.described
+            .iter()
+            .filter_map(|g| {
+                let all = self.walk(g);
+                let held: BTreeSet<String> = wanted.iter().filter(|w| all.contains(*w)).cloned().collect();
+                let members = all.iter().filter(|m| !self.direct.contains_key(m.as_str())).count();
+                (!held.is_empty()).then(|| GroupHolding { group: g.clone(), held, members })
+            })
+            .collect()
     }
 }
 

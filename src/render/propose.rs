@@ -56,11 +56,32 @@ pub(crate) fn markdown(p: &Proposal) -> String {
             let _ = writeln!(out, "- Kept by --keep, without needing evidence: {}", md(reason));
         }
         for s in &plan.sections {
+            let everyone = if s.section.is_inbound() {
+                "all (the partner's users; their home ids are not in our logs)"
+            } else {
+                "all"
+            };
+            let mut users = if s.users.is_empty() && !s.groups.is_empty() {
+                String::new()
+            } else {
+                list(&s.users, everyone)
+            };
+            for g in &s.groups {
+                let extra = g.members.saturating_sub(g.observed);
+                let _ = write!(
+                    users,
+                    "{}group {} ({} of the users seen{})",
+                    if users.is_empty() { "" } else { ", " },
+                    code_span(&g.group),
+                    g.observed,
+                    if extra > 0 { format!(", and {extra} member(s) not seen") } else { String::new() }
+                );
+            }
             let _ = writeln!(
                 out,
                 "- **{}** allowed: users {}; apps {}. Evidence: {} successful sign-in(s), {} user(s), last {}.{}",
                 section_name(s.section),
-                list(&s.users, "all (the partner's users; their home ids are not in our logs)"),
+                users,
                 list(&s.apps, "all"),
                 s.sign_ins,
                 s.distinct_users,
@@ -77,13 +98,21 @@ pub(crate) fn markdown(p: &Proposal) -> String {
         .filter(|(on, _)| *on)
         .map(|(_, n)| *n)
         .collect();
+        let direct_inbound = plan.sections.iter().any(|s| s.section == Section::DirectConnectInbound);
         let _ = writeln!(
             out,
-            "- Inbound trust: {}.\n",
+            "- Inbound trust: {}.{}\n",
             if trusted.is_empty() {
                 "none (no sign-in relied on the partner's claims)".to_string()
             } else {
                 format!("{} (without it, replay shows sign-ins lost or degraded)", trusted.join(", "))
+            },
+            if direct_inbound && !plan.trust_mfa {
+                " `policy check` warns that B2B direct connect users can meet an MFA requirement only with \
+                 trusted MFA; none of this partner's direct connect sign-ins needed it, so it is not \
+                 trusted: turn it on before a Conditional Access policy asks them for MFA"
+            } else {
+                ""
             }
         );
     }
@@ -98,8 +127,22 @@ pub(crate) fn markdown(p: &Proposal) -> String {
     let kept: Vec<String> = p.partners.iter().map(|x| x.partner_tenant_id.to_string()).collect();
     let dropped: Vec<String> =
         p.current_partners.iter().map(|g| g.to_string()).filter(|g| !kept.contains(g)).collect();
-    if !dropped.is_empty() || p.not_granted > 0 {
+    if !dropped.is_empty() || p.not_granted > 0 || !p.removed.is_empty() {
         let _ = writeln!(out, "## Removed from the current policy\n");
+        let _ = writeln!(
+            out,
+            "Allowed today, not by the proposal: no successful sign-in in the period used it.\n"
+        );
+        if !p.removed.is_empty() {
+            let _ = writeln!(out, "| scope | setting | no longer allowed |\n|---|---|---|");
+            for r in &p.removed {
+                let scope = r
+                    .partner
+                    .map_or_else(|| "default (tenants without an entry)".to_string(), |g| g.to_string());
+                let _ = writeln!(out, "| {scope} | `{}` | {} |", r.setting, md(&r.removed));
+            }
+            out.push('\n');
+        }
         for d in &dropped {
             let _ = writeln!(
                 out,
