@@ -86,7 +86,7 @@ pub trait RecordKind: Clone + Send + Sync + 'static {
     fn parse_csv(
         &self,
         header: &csv::Header,
-        row: &::csv::StringRecord,
+        row: csv::Row<'_>,
         ctx: &Context,
     ) -> Result<Parsed<Self::Item>, FieldError>;
     /// The label a record is counted under in [`ReadStats::by_event_type`].
@@ -119,7 +119,7 @@ impl RecordKind for SignIns {
     fn parse_csv(
         &self,
         header: &csv::Header,
-        row: &::csv::StringRecord,
+        row: csv::Row<'_>,
         ctx: &Context,
     ) -> Result<Parsed<SignIn>, FieldError> {
         if header.dialect == csv::Dialect::PortalAuthDetails {
@@ -157,7 +157,7 @@ impl RecordKind for AuditEvents {
     fn parse_csv(
         &self,
         header: &csv::Header,
-        row: &::csv::StringRecord,
+        row: csv::Row<'_>,
         ctx: &Context,
     ) -> Result<Parsed<Self::Item>, FieldError> {
         audit::parse_value(header.to_json(row), ctx)

@@ -84,17 +84,11 @@ pub(super) enum Batch {
         file: Arc<str>,
         ctx: Context,
         header: Arc<csv::Header>,
-        rows: Vec<CsvRow>,
+        rows: csv::Rows,
     },
     /// The rest of the file cannot be read.
     FileError(RecordError),
     Notice(String),
-}
-
-pub(super) struct CsvRow {
-    pub(super) line: u64,
-    pub(super) index: u64,
-    pub(super) record: Result<::csv::StringRecord, String>,
 }
 
 pub(super) const CSV_BATCH_ROWS: usize = 2048;
@@ -306,18 +300,18 @@ fn parse_batch<K: RecordKind>(kind: &K, batch: &Batch) -> Vec<Result<Parsed<K::I
             .collect(),
         Batch::Csv { file, ctx, header, rows } => rows
             .iter()
-            .map(|row| {
+            .map(|(at, record)| {
                 let fail = |e: FieldError, raw: String| RecordError {
                     file: file.clone(),
-                    line: Some(row.line),
-                    index: Some(row.index),
+                    line: Some(at.line),
+                    index: Some(at.index),
                     field: Some(e.field).filter(|f| !f.is_empty()),
                     message: e.message,
                     raw,
                 };
-                let record = match &row.record {
+                let record = match record {
                     Ok(r) => r,
-                    Err(m) => return Err(fail(FieldError::new("", m.clone()), String::new())),
+                    Err(m) => return Err(fail(FieldError::new("", m), String::new())),
                 };
                 kind.parse_csv(header, record, ctx).map_err(|e| {
                     let raw = record.iter().collect::<Vec<_>>().join(&(header.delimiter as char).to_string());

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::csv_exports as csv;
 use super::kinds::{InputFormat, RecordKind};
 use super::normalize::Context;
-use super::parallel::{Batch, CsvRow, Options, RecordError, CSV_BATCH_ROWS};
+use super::parallel::{Batch, Options, RecordError, CSV_BATCH_ROWS};
 use super::{detect, framing, source, Input};
 
 /// The reader thread: opens each input in turn and sends its batches.
@@ -137,9 +137,10 @@ fn send_csv<K: RecordKind>(
     }
     let ctx = Context { date_order: opts.date_order, event_type: header.event_type };
     let mut index = 0u64;
-    let mut rows = Vec::with_capacity(CSV_BATCH_ROWS);
+    let mut rows = csv::Rows::default();
+    // One record reused for every row; rows are copied into the batch.
+    let mut rec = ::csv::StringRecord::new();
     loop {
-        let mut rec = ::csv::StringRecord::new();
         let before = rdr.position().byte();
         let done = match rdr.read_record(&mut rec) {
             Ok(false) => true,
@@ -149,7 +150,7 @@ fn send_csv<K: RecordKind>(
                     index -= 1; // a blank line
                 } else {
                     let line = rdr.get_mut().line_at(rec.position().map_or(before, |p| p.byte()));
-                    rows.push(CsvRow { line, index, record: Ok(rec) });
+                    rows.push(line, index, &rec);
                 }
                 false
             }
@@ -165,16 +166,24 @@ fn send_csv<K: RecordKind>(
                     }
                     _ => e.to_string(),
                 };
-                rows.push(CsvRow { line, index, record: Err(message) });
+                rows.push_error(line, index, message);
                 false
             }
         };
-        if (done && !rows.is_empty()) || rows.len() >= CSV_BATCH_ROWS {
+        // A batch ends at so many rows or so many bytes, whichever comes
+        // first: Log Analytics rows are kilobytes each.
+        if (done && !rows.is_empty())
+            || rows.len() >= CSV_BATCH_ROWS
+            || rows.text_bytes() >= framing::CHUNK_BYTES
+        {
             let batch = Batch::Csv {
                 file: file.clone(),
                 ctx,
                 header: header.clone(),
-                rows: std::mem::take(&mut rows),
+                rows: {
+                    let next = csv::Rows::like(&rows, CSV_BATCH_ROWS);
+                    std::mem::replace(&mut rows, next)
+                },
             };
             if tx.send(batch).is_err() {
                 return false;

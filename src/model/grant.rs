@@ -66,7 +66,8 @@ impl Controls {
     /// `RequireDomainJoinedDevice`, `RequireAuthenticationStrength`, ...).
     /// `Block` and empty names are no control.
     pub fn of_name(name: &str) -> Controls {
-        let g: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_lowercase();
+        let squashed = crate::model::signin::squash(name);
+        let g = squashed.as_str();
         if g.is_empty() || g == "block" {
             Controls::NONE
         } else if g.contains("authenticationstrength") {

@@ -15,9 +15,29 @@ impl Guid {
     /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, optionally in braces,
     /// in any letter case. Returns `None` for anything else.
     pub fn parse(s: &str) -> Option<Guid> {
-        let text = guid_text(s)?;
-        let digits = text.bytes().filter(|c| *c != b'-');
-        Some(Guid(digits.fold(0, |v, c| (v << 4) | (c as char).to_digit(16).unwrap_or(0) as u128)))
+        // One pass that checks the shape and reads the digits: ids are
+        // parsed a dozen times per sign-in (tenants, apps, each policy).
+        let b = unwrap_guid(s).as_bytes();
+        if b.len() != 36 {
+            return None;
+        }
+        let mut v: u128 = 0;
+        for (i, &c) in b.iter().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                if c != b'-' {
+                    return None;
+                }
+                continue;
+            }
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                b'A'..=b'F' => c - b'A' + 10,
+                _ => return None,
+            };
+            v = (v << 4) | d as u128;
+        }
+        Some(Guid(v))
     }
 
     /// The first eight hex digits, for narrow table columns.
@@ -78,11 +98,16 @@ impl<'de> serde::Deserialize<'de> for Guid {
     }
 }
 
+/// `s` without surrounding white space and braces.
+fn unwrap_guid(s: &str) -> &str {
+    let s = s.trim();
+    s.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(s)
+}
+
 /// The GUID in `s` (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, optionally in
 /// braces and white space, any letter case) without the wrapping, or `None`.
 fn guid_text(s: &str) -> Option<&str> {
-    let s = s.trim();
-    let s = s.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(s);
+    let s = unwrap_guid(s);
     let shaped = s.len() == 36
         && s.bytes().enumerate().all(|(i, c)| match i {
             8 | 13 | 18 | 23 => c == b'-',
@@ -104,6 +129,41 @@ pub fn normalize_id(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_one_pass_parse_agrees_with_shape_check_and_digit_fold() {
+        let reference = |s: &str| {
+            guid_text(s).map(|t| {
+                Guid(
+                    t.bytes()
+                        .filter(|c| *c != b'-')
+                        .fold(0, |v, c| (v << 4) | (c as char).to_digit(16).unwrap_or(0) as u128),
+                )
+            })
+        };
+        let base = b" {72F988BF-86f1-41AF-91ab-2D7CD011DB47} ";
+        let alphabet = b"0123456789abcdefABCDEFgG-{} x\\\xc3\xa9";
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            let mut s = base.to_vec();
+            for _ in 0..(seed % 3) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let at = (seed % s.len() as u64) as usize;
+                match seed % 4 {
+                    0 => {
+                        s.remove(at);
+                    }
+                    1 => s.insert(at, alphabet[(seed >> 8) as usize % alphabet.len()]),
+                    _ => s[at] = alphabet[(seed >> 8) as usize % alphabet.len()],
+                }
+            }
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let text = String::from_utf8_lossy(&s);
+            assert_eq!(Guid::parse(&text), reference(&text), "{text:?}");
+        }
+    }
 
     #[test]
     fn round_trips_in_canonical_form() {

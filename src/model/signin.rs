@@ -10,8 +10,45 @@ use super::{Clause, Guid};
 
 /// Squashes an enum spelling to compare across exports: `B2B collaboration`,
 /// `b2bCollaboration` and `B2B_COLLABORATION` all become `b2bcollaboration`.
-pub fn squash(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
+/// On the stack: it runs for several fields of every record, and the
+/// spellings it compares are short.
+pub fn squash(s: &str) -> Squashed {
+    let mut inline = [0u8; Squashed::INLINE];
+    let mut len = 0;
+    for b in s.bytes().filter(u8::is_ascii_alphanumeric) {
+        if len == Squashed::INLINE {
+            let long = s.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase());
+            return Squashed::Heap(long.collect());
+        }
+        inline[len] = b.to_ascii_lowercase();
+        len += 1;
+    }
+    Squashed::Inline(inline, len as u8)
+}
+
+/// The text [`squash`] makes: ASCII letters and digits, lower-case.
+#[derive(Clone, Debug)]
+pub enum Squashed {
+    Inline([u8; Squashed::INLINE], u8),
+    Heap(String),
+}
+
+impl Squashed {
+    const INLINE: usize = 64;
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            // Only ASCII letters and digits were written.
+            Squashed::Inline(b, n) => std::str::from_utf8(&b[..*n as usize]).unwrap_or_default(),
+            Squashed::Heap(s) => s,
+        }
+    }
+}
+
+impl PartialEq<&str> for Squashed {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// `crossTenantAccessType` in Graph's spelling.
