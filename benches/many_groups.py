@@ -5,7 +5,10 @@ Writes N minimal Graph beta sign-ins, each a cross-tenant sign-in of a
 different guest (so N distinct groups at --by user), and reports the peak
 RSS of `xtenant activity --by user --format csv` on them.
 
-    benches/many_groups.py [--groups 1000000] [--dir $TMPDIR]
+    benches/many_groups.py [--groups 1000000] [--by user|app|tenant] [--dir $TMPDIR]
+
+At --by app and --by tenant the million users make a handful of groups,
+each counting its distinct users.
 
 Needs target/release/xtenant (`cargo build --release`).
 """
@@ -19,6 +22,7 @@ OURS = "3b8e5f2a-7c41-4d9e-a6b0-1f2c3d4e5f60"
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--groups", type=int, default=1_000_000)
+    ap.add_argument("--by", default="user", choices=["user", "app", "tenant"])
     ap.add_argument("--dir", default=tempfile.gettempdir())
     a = ap.parse_args()
     path = os.path.join(a.dir, f"xtenant-groups-{a.groups}.ndjson")
@@ -44,11 +48,11 @@ def main():
     size = os.path.getsize(path) / 1e6
     out = os.path.join(a.dir, "xtenant-groups-result.csv")
     t = time.time()
-    subprocess.run([XT, "-q", "activity", "--by", "user", "--format", "csv", "-o", out, path], check=True)
+    subprocess.run([XT, "-q", "activity", "--by", a.by, "--format", "csv", "-o", out, path], check=True)
     wall = time.time() - t
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     rows = sum(1 for _ in open(out)) - 1
-    print(f"{a.groups} sign-ins ({size:.0f} MB), {rows} activity groups: {wall:.2f} s, peak RSS {rss:.0f} MB")
+    print(f"{a.groups} sign-ins ({size:.0f} MB), --by {a.by}: {rows} activity groups, {wall:.2f} s, peak RSS {rss:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -93,6 +93,14 @@ impl Interner {
 #[derive(Default)]
 pub struct Activity {
     groups: HashMap<Key, Counters>,
+    /// The grain told in advance ([`Activity::for_grain`]), if any. Below
+    /// the user grain, groups are not split by user: each keeps the set of
+    /// its users (numbers from `user_numbers`, not the ids' text) and no
+    /// principal names are kept, so that memory follows the groups of the
+    /// output, not the distinct users.
+    grain: Option<GroupBy>,
+    users_of: HashMap<Key, HashSet<u32>>,
+    user_numbers: HashMap<u128, u32>,
     seen: HashSet<u128>,
     ids: Interner,
     app_names: HashMap<u32, Latest<Name>>,
@@ -134,6 +142,26 @@ impl Activity {
     /// Keeps only sign-ins in `window`; the others are counted.
     pub fn with_window(window: Window) -> Self {
         Activity { window, ..Self::default() }
+    }
+
+    /// Groups for `by` only: [`Activity::finish`] must then be asked for
+    /// the same grain. Below the user grain this keeps far less.
+    pub fn for_grain(mut self, by: GroupBy) -> Self {
+        self.grain = Some(by);
+        self
+    }
+
+    /// Whether groups are split by user (the user grain, or not told).
+    fn by_user(&self) -> bool {
+        self.grain.is_none_or(|g| g == GroupBy::User)
+    }
+
+    /// A user's number below the user grain: by a 128-bit hash of the id,
+    /// whose text is never needed there.
+    fn user_number(&mut self, id: &Option<String>) -> u32 {
+        let Some(id) = id else { return 0 };
+        let next = u32::try_from(self.user_numbers.len() + 1).unwrap_or(u32::MAX);
+        *self.user_numbers.entry(xxhash_rust::xxh3::xxh3_128(id.as_bytes())).or_insert(next)
     }
 
     /// Also counts each group per policy epoch ([`ActivityRow::by_epoch`]):
@@ -180,8 +208,9 @@ impl Activity {
             None => vec![home, resource],
             Some(c) => c.into_iter().filter(|x| *x == home || *x == resource).collect(),
         });
-        let (app, res, user) =
-            (self.ids.intern(&s.app_id), self.ids.intern(&s.resource_id), self.ids.intern(&s.user_id));
+        let by_user = self.by_user();
+        let (app, res) = (self.ids.intern(&s.app_id), self.ids.intern(&s.resource_id));
+        let user = if by_user { self.ids.intern(&s.user_id) } else { self.user_number(&s.user_id) };
         if let (true, Some(n)) = (app > 0, &s.app_name) {
             offer_name(&mut self.app_names, app, s.time, n);
         }
@@ -193,7 +222,7 @@ impl Activity {
                 self.owners.entry(id).or_default().offer(s.time, |cur| o.cmp(cur), || o);
             }
         }
-        if user > 0 {
+        if user > 0 && by_user {
             let upn = s.user_principal_name.as_deref().unwrap_or_default();
             let i = user as usize;
             if self.users.len() <= i {
@@ -214,9 +243,12 @@ impl Activity {
             access: s.access_type,
             app,
             resource_app: res,
-            user,
+            user: if by_user { user } else { 0 },
             epoch: self.epoch_starts.partition_point(|t| *t <= s.time) as u16,
         };
+        if !by_user && user > 0 {
+            self.users_of.entry(key.clone()).or_default().insert(user);
+        }
         self.groups.entry(key).or_default().add(&s);
     }
 
@@ -262,6 +294,11 @@ impl Activity {
     }
 
     pub fn finish(mut self, tenant: Option<Guid>, by: GroupBy) -> Result<ActivityTable> {
+        if self.grain.is_some_and(|g| g != by) {
+            bail!(
+                "internal error: sign-ins grouped for one grain were asked for another; please report this"
+            );
+        }
         let (tenant, inferred) = self.resolve_tenant(tenant)?;
         let mut totals = std::mem::take(&mut self.totals);
         // The rows are built next, at the peak of memory: release first what
@@ -303,6 +340,9 @@ impl Activity {
             // than the group itself.
             if by != GroupBy::User && k.user > 0 {
                 r.users.insert(k.user);
+            }
+            if let Some(users) = self.users_of.remove(&k) {
+                r.users.extend(users);
             }
             if by == GroupBy::Tenant && k.app > 0 {
                 r.apps.insert(k.app);
@@ -436,6 +476,57 @@ mod tests {
             distinct_apps: None,
             by_epoch: vec![],
         }
+    }
+
+    fn signin(n: u32, partner: u128, user: &str, app: &str) -> SignIn {
+        use crate::model::{CaStatus, Device, EventType, Evidence};
+        SignIn {
+            id: format!("{n}"),
+            time: DateTime::from_timestamp(1_790_000_000 + n as i64 * 60, 0).unwrap(),
+            event_type: EventType::Interactive,
+            user_id: Some(user.into()),
+            user_principal_name: Some(format!("{user}@x.example")),
+            user_type: UserType::Guest,
+            home_tenant: Some(Guid(partner)),
+            home_tenant_name: None,
+            resource_tenant: Some(Guid(1)),
+            log_tenant: Some(Guid(1)),
+            access_type: AccessType::B2bCollaboration,
+            app_id: Some(app.into()),
+            app_name: None,
+            app_owner_tenant: None,
+            resource_id: None,
+            resource_name: None,
+            resource_owner_tenant: None,
+            error_code: n % 3,
+            ca_status: CaStatus::NotApplied,
+            token_issuer_type: None,
+            evidence: Evidence::default(),
+            device: Device::default(),
+        }
+    }
+
+    #[test]
+    fn grouping_told_the_grain_gives_the_table_grouping_for_every_grain_gives() {
+        let signins: Vec<SignIn> = (0..600)
+            .map(|n| signin(n, 2 + (n % 3) as u128, &format!("u{}", n % 17), ["a", "b"][(n % 2) as usize]))
+            .collect();
+        for by in [GroupBy::Tenant, GroupBy::App, GroupBy::User] {
+            let (mut told, mut untold) = (Activity::new().for_grain(by), Activity::new());
+            for s in &signins {
+                told.add(s.clone());
+                untold.add(s.clone());
+            }
+            let keep = told.user_numbers.len();
+            let (told, untold) = (told.finish(None, by).unwrap(), untold.finish(None, by).unwrap());
+            assert_eq!(told.rows, untold.rows, "{by:?}");
+            assert!(told.rows.iter().all(|r| r.distinct_users.is_none_or(|n| n > 0)));
+            // Below the user grain no user id's text is kept.
+            assert_eq!(keep > 0, by != GroupBy::User, "{by:?}");
+        }
+        let mut told = Activity::new().for_grain(GroupBy::Tenant);
+        told.add(signins[0].clone());
+        assert!(told.finish(None, GroupBy::User).is_err(), "asked for another grain");
     }
 
     #[test]

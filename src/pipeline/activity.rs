@@ -35,7 +35,7 @@ pub(crate) fn grouped(
     rejects: Rejects<'_>,
     mut tap: Option<impl FnMut(&SignIn) + Send>,
 ) -> Result<(ActivityTable, ReadStats)> {
-    let mut acc = Activity::with_window(plan.window);
+    let mut acc = Activity::with_window(plan.window).for_grain(plan.by);
     if !epoch_starts.is_empty() {
         acc = acc.split_by_epochs(epoch_starts);
     }
