@@ -12,6 +12,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    no_transparent_huge_pages();
     let cli = xtenant::cli::Cli::parse();
     match xtenant::cli::run(cli) {
         Ok(code) => code,
@@ -25,6 +26,24 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Asks Linux not to back this process's memory with transparent huge
+/// pages. mimalloc asks for them, and each 2 MiB page is zeroed whole on
+/// first touch: with buffers freed on one thread and reused on another, the
+/// zeroing was a tenth of the CPU time and memory stayed a third higher
+/// (`benches/compare.sh`, `benches/many_groups.py`: about 30% less peak
+/// memory on NDJSON and CSV, a third less system time at a million groups).
+#[cfg(target_os = "linux")]
+fn no_transparent_huge_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and only sets a flag
+    // on this process; a failure (an old kernel) changes nothing.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn no_transparent_huge_pages() {}
 
 /// The writers wrap I/O errors in their own types; look through them.
 fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
