@@ -6,13 +6,17 @@ different guest (so N distinct groups at --by user), and reports the peak
 RSS of `xtenant activity --by user --format csv` on them.
 
     benches/many_groups.py [--groups 1000000] [--by user|app|tenant] [--dir $TMPDIR]
+                           [--peers benches/.venv/bin/python]
 
 At --by app and --by tenant the million users make a handful of groups,
 each counting its distinct users.
 
 Needs target/release/xtenant (`cargo build --release`).
 """
-import argparse, json, os, resource, subprocess, sys, tempfile, time, uuid
+import argparse, json, os, sys, tempfile, uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare  # noqa: E402  (its peers' queries and its isolated runner)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 XT = os.path.join(ROOT, "target", "release", "xtenant")
@@ -24,6 +28,9 @@ def main():
     ap.add_argument("--groups", type=int, default=1_000_000)
     ap.add_argument("--by", default="user", choices=["user", "app", "tenant"])
     ap.add_argument("--dir", default=tempfile.gettempdir())
+    ap.add_argument("--peers", metavar="PYTHON",
+                    help="also run DuckDB and polars (compare.py's queries) with this Python, "
+                         "e.g. benches/.venv/bin/python after benches/compare.sh has made it")
     a = ap.parse_args()
     path = os.path.join(a.dir, f"xtenant-groups-{a.groups}.ndjson")
     if not os.path.exists(path):
@@ -47,12 +54,15 @@ def main():
                 f.write(json.dumps(rec) + "\n")
     size = os.path.getsize(path) / 1e6
     out = os.path.join(a.dir, "xtenant-groups-result.csv")
-    t = time.time()
-    subprocess.run([XT, "-q", "activity", "--by", a.by, "--format", "csv", "-o", out, path], check=True)
-    wall = time.time() - t
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    wall, rss = compare.run_isolated([XT, "-q", "activity", "--by", a.by, "--format", "csv", "-o", out, path])
     rows = sum(1 for _ in open(out)) - 1
     print(f"{a.groups} sign-ins ({size:.0f} MB), --by {a.by}: {rows} activity groups, {wall:.2f} s, peak RSS {rss:.0f} MB")
+    if a.peers:
+        # compare.py's user-grain queries, with the Python that has DuckDB and polars.
+        for name, query, extra in [("DuckDB read_json (named) + GROUP BY", compare.DUCKDB, ["named"]),
+                                   ("polars scan_ndjson + group_by", compare.POLARS, [])]:
+            wall, rss = compare.run_isolated([a.peers, "-c", query, path, out] + extra)
+            print(f"  {name}, user grain: {wall:.2f} s, peak RSS {rss:.0f} MB")
 
 
 if __name__ == "__main__":
