@@ -414,4 +414,9 @@ fn with_the_current_policy_the_rationale_lists_what_is_taken_away_setting_by_set
         "{removed}"
     );
     assert!(removed.contains("Office365 (but the apps the proposal names)"), "{removed}");
+    // A section kept only for an attempt the current policy allows says so.
+    assert!(
+        md.contains("Evidence: no successful sign-in; 1 failed attempt(s) the current policy allows, kept"),
+        "{md}"
+    );
 }

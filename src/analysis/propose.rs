@@ -91,6 +91,9 @@ pub struct SectionPlan {
     /// Application targets (app ids, or `AllApplications`).
     pub apps: Vec<String>,
     pub sign_ins: u64,
+    /// Failed attempts kept because the current policy allows them (the
+    /// proposal only narrows), for a section with no success.
+    pub failed_attempts: u64,
     pub distinct_users: usize,
     pub last_seen: Option<DateTime<Utc>>,
     /// Why a target list is wider than the evidence, when it is.
@@ -300,6 +303,7 @@ struct Evidence {
     /// Some sign-in names no app.
     all_apps: bool,
     sign_ins: u64,
+    failed_attempts: u64,
     last_seen: Option<DateTime<Utc>>,
 }
 
@@ -362,6 +366,9 @@ fn first_plan(
             None => e.all_apps = true,
         }
         e.sign_ins += r.counters.successes;
+        if r.counters.successes == 0 {
+            e.failed_attempts += r.counters.failures;
+        }
         e.last_seen = e.last_seen.max(r.counters.last_seen);
     }
     let distinct = |section: Section| {
@@ -395,6 +402,7 @@ fn first_plan(
                     groups,
                     apps: if e.all_apps { vec![] } else { e.apps.into_iter().collect() },
                     sign_ins: e.sign_ins,
+                    failed_attempts: e.failed_attempts,
                     distinct_users: distinct(section),
                     last_seen: e.last_seen,
                     widened: e.all_users_because,
@@ -706,6 +714,7 @@ fn apply_keeps(plans: &mut Vec<PartnerPlan>, keep: &[Keep]) {
                             groups: vec![],
                             apps: vec![],
                             sign_ins: 0,
+                            failed_attempts: 0,
                             distinct_users: 0,
                             last_seen: None,
                             widened: Some(format!("kept without sign-ins: {reason}")),

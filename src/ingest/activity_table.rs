@@ -275,12 +275,21 @@ fn csv_rows(text: &str, name: &str, spark: bool, out: &mut Rows) -> Result<()> {
             KEY_COLUMNS.iter().filter(|c| !headers.iter().any(|h| h == *c)).map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
         );
     }
-    for (i, rec) in r.records().enumerate() {
-        let at = format!("{name}: line {}", i + 2);
-        let rec = rec.with_context(|| at.clone())?;
+    // Lines as the file has them: a quoted value can span several.
+    let mut rec = csv::StringRecord::new();
+    loop {
+        let next = r.position().line();
+        let read = r.read_record(&mut rec);
+        let line = match &read {
+            Ok(_) => rec.position().map_or(next, |p| p.line()),
+            Err(e) => e.position().map_or(next, |p| p.line()),
+        };
+        let at = format!("{name}: line {line}");
+        if !read.with_context(|| at.clone())? {
+            return Ok(());
+        }
         out.push(at, headers.iter().zip(rec.iter()).map(|(h, v)| (h.clone(), v.to_string())).collect())?;
     }
-    Ok(())
 }
 
 /// An array of row objects, or a query API response.
@@ -425,6 +434,15 @@ outbound,b2bDirectConnect,1b3c602b-1ae1-459a-99af-0df4c32355e7,,app2,,,,u2,,memb
         std::fs::write(&p, bad).unwrap();
         let e = format!("{:#}", read(&p).unwrap_err());
         assert!(e.contains("line 2") && e.contains("`sign_ins`"), "{e}");
+        // A value over two lines in the row before: the file's line, not the row's number.
+        let (header, row) = CSV.split_once('\n').unwrap();
+        let row = row.lines().next().unwrap();
+        let two_lines = row.replacen(",SharePoint,", ",\"Share\nPoint\",", 1);
+        assert_ne!(two_lines, row);
+        let bad_row = row.replacen(",3,2,1,1,", ",three,2,1,1,", 1);
+        std::fs::write(&p, format!("{header}\n{two_lines}\n{bad_row}\n")).unwrap();
+        let e = format!("{:#}", read(&p).unwrap_err());
+        assert!(e.contains("line 4") && e.contains("`sign_ins`"), "{e}");
     }
 
     #[test]

@@ -77,13 +77,20 @@ pub(crate) fn markdown(p: &Proposal) -> String {
                     if extra > 0 { format!(", and {extra} member(s) not seen") } else { String::new() }
                 );
             }
+            let evidence = if s.sign_ins == 0 && s.failed_attempts > 0 {
+                format!(
+                    "no successful sign-in; {} failed attempt(s) the current policy allows, kept (the proposal only narrows)",
+                    s.failed_attempts
+                )
+            } else {
+                format!("{} successful sign-in(s)", s.sign_ins)
+            };
             let _ = writeln!(
                 out,
-                "- **{}** allowed: users {}; apps {}. Evidence: {} successful sign-in(s), {} user(s), last {}.{}",
+                "- **{}** allowed: users {}; apps {}. Evidence: {evidence}, {} user(s), last {}.{}",
                 section_name(s.section),
                 users,
                 list(&s.apps, "all"),
-                s.sign_ins,
                 s.distinct_users,
                 s.last_seen.as_ref().map_or("-".into(), rfc3339),
                 s.widened.as_deref().map(|w| format!(" Widened: {w}.")).unwrap_or_default()
