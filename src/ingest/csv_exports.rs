@@ -273,18 +273,18 @@ impl Header {
                         which this version does not read; download JSON instead, or export AuditLogs from Log Analytics"
                 .into());
         }
+        let audit = |names: Vec<String>, columns: HashMap<String, usize>| Header {
+            dialect: Dialect::LogAnalyticsAudit,
+            delimiter,
+            keys: json_keys(&names, &columns),
+            columns,
+            names,
+            event_type: None,
+            portal: PortalColumns::default(),
+        };
         if has("auditdata") {
             // A Purview audit search export: the record is in `AuditData`.
-            let keys = json_keys(&names, &columns);
-            return Ok(Header {
-                dialect: Dialect::LogAnalyticsAudit,
-                delimiter,
-                columns,
-                keys,
-                names,
-                event_type: None,
-                portal: PortalColumns::default(),
-            });
+            return Ok(audit(names, columns));
         }
         for alternatives in [
             &["activitydatetime", "timegenerated"][..],
@@ -298,16 +298,7 @@ impl Header {
                 ));
             }
         }
-        let keys = json_keys(&names, &columns);
-        Ok(Header {
-            dialect: Dialect::LogAnalyticsAudit,
-            delimiter,
-            columns,
-            keys,
-            names,
-            event_type: None,
-            portal: PortalColumns::default(),
-        })
+        Ok(audit(names, columns))
     }
 
     fn check_required(&self) -> Result<(), String> {
