@@ -29,6 +29,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::replay::{replay, Impact, Inputs, ReplayRow};
+use crate::model::activity::Name;
 use crate::model::{AccessType, ActivityRow, Direction, Guid};
 use crate::policy::apps::RECOMMENDED_ALLOWED;
 use crate::policy::directory::{GroupHolding, Identities};
@@ -148,6 +149,14 @@ pub struct Proposal {
     /// What the current policy allows and the proposal no longer does
     /// (`--current`): none of it had a successful sign-in in the period.
     pub removed: Vec<Removal>,
+}
+
+impl Proposal {
+    /// The partners `--current` configures and the proposal has no entry
+    /// for: their entries are deleted.
+    pub fn dropped_partners(&self) -> impl Iterator<Item = Guid> + '_ {
+        self.current_partners.iter().copied().filter(|g| !self.policy.partners.contains_key(g))
+    }
 }
 
 /// One thing the current policy allows that the proposal takes away.
@@ -317,18 +326,19 @@ fn target_id(s: Option<&str>) -> Option<String> {
 /// (home) object id. A B2B collaboration guest's logged id is our local
 /// one, mapped by `--identities`; direct connect has no guest account and
 /// logs the home id (docs/policy-semantics.md). Without `--identities`
-/// none is named: all of the partner's users.
-fn inbound_target(r: &ActivityRow, identities: Option<&Identities>) -> Result<String, String> {
-    let Some(ids) = identities else { return Err(String::new()) };
+/// none is named (all of the partner's users, nothing to explain); an
+/// unmapped guest also gives all users, and says why.
+fn inbound_target(r: &ActivityRow, identities: Option<&Identities>) -> Result<String, Option<String>> {
+    let Some(ids) = identities else { return Err(None) };
     let home = match r.access_type {
         AccessType::B2bDirectConnect => r.user_id.as_deref(),
         _ => ids.home_id(r.user_id.as_deref(), r.user_principal_name.as_deref()),
     };
     target_id(home).ok_or_else(|| {
-        format!(
+        Some(format!(
             "all users: {} has no home-tenant object id in --identities",
             r.user_principal_name.as_deref().or(r.user_id.as_deref()).unwrap_or("a user without an id")
-        )
+        ))
     })
 }
 
@@ -345,7 +355,7 @@ fn first_plan(
         let e = sections.entry(section).or_default();
         let user = match r.direction {
             Direction::Outbound => target_id(r.user_id.as_deref())
-                .ok_or_else(|| "all users: some sign-ins carry no user object id".to_string()),
+                .ok_or_else(|| Some("all users: some sign-ins carry no user object id".to_string())),
             Direction::Inbound => inbound_target(r, inputs.replay.identities),
         };
         match user {
@@ -354,8 +364,8 @@ fn first_plan(
             }
             Err(why) => {
                 e.all_users = true;
-                if !why.is_empty() && e.all_users_because.is_none() {
-                    e.all_users_because = Some(why);
+                if e.all_users_because.is_none() {
+                    e.all_users_because = why;
                 }
             }
         }
@@ -424,20 +434,8 @@ fn breaks(r: &ReplayRow) -> bool {
 /// Replays one partner's rows against the plan: how many break.
 fn broken(plan: &PartnerPlan, rows: &[&ActivityRow], inputs: &ProposeInputs<'_>) -> usize {
     let proposed = policy_of(std::slice::from_ref(plan), None);
-    let replay_inputs = Inputs { proposed: &proposed, ..clone_inputs(&inputs.replay) };
+    let replay_inputs = Inputs { proposed: &proposed, ..inputs.replay };
     replay(rows.iter().map(|r| (*r).clone()).collect(), &replay_inputs).iter().filter(|r| breaks(r)).count()
-}
-
-fn clone_inputs<'a>(i: &Inputs<'a>) -> Inputs<'a> {
-    Inputs {
-        current: i.current,
-        proposed: i.proposed,
-        groups: i.groups,
-        identities: i.identities,
-        history: i.history,
-        apps: i.apps,
-        ca: i.ca,
-    }
 }
 
 /// Trust: every flag on where inbound sign-ins could rely on it, then each
@@ -446,14 +444,13 @@ fn settle_trust(plan: &mut PartnerPlan, rows: &[&ActivityRow], inputs: &ProposeI
     let inbound: Vec<&ActivityRow> =
         rows.iter().copied().filter(|r| r.direction == Direction::Inbound).collect();
     let sum = |f: fn(&ActivityRow) -> u64| inbound.iter().map(|r| f(r)).sum::<u64>();
-    plan.trust_mfa = sum(|r| r.counters.mfa_required + r.counters.mfa_by_claim) > 0
-        || inbound.iter().any(|r| !r.counters.grant_clauses.is_empty());
+    // A policy kept whole (several controls, a strength) may rest on any claim.
+    let clauses = inbound.iter().any(|r| !r.counters.grant_clauses.is_empty());
+    plan.trust_mfa = clauses || sum(|r| r.counters.mfa_required + r.counters.mfa_by_claim) > 0;
     plan.trust_compliant_device =
-        sum(|r| r.counters.compliant_device_required + r.counters.ca_details_missing) > 0
-            || inbound.iter().any(|r| !r.counters.grant_clauses.is_empty());
+        clauses || sum(|r| r.counters.compliant_device_required + r.counters.ca_details_missing) > 0;
     plan.trust_hybrid_joined_device =
-        sum(|r| r.counters.hybrid_join_required + r.counters.ca_details_missing) > 0
-            || inbound.iter().any(|r| !r.counters.grant_clauses.is_empty());
+        clauses || sum(|r| r.counters.hybrid_join_required + r.counters.ca_details_missing) > 0;
     let base = broken(plan, rows, inputs);
     for flag in 0..3 {
         if !*trust_flag(plan, flag) {
@@ -481,13 +478,24 @@ fn trust_flag(p: &mut PartnerPlan, flag: usize) -> &mut bool {
 /// again (the policy changed after it), and an attempt it allows that
 /// failed for another reason (a mistyped password) is kept, or replay
 /// would find it lost.
-fn current_verdicts(inputs: &ProposeInputs<'_>) -> BTreeMap<String, Verdict> {
+fn current_verdicts(inputs: &ProposeInputs<'_>) -> BTreeMap<RowKey, Verdict> {
     let Some(current) = inputs.replay.current else { return BTreeMap::new() };
-    let as_proposed = Inputs { proposed: current, ..clone_inputs(&inputs.replay) };
-    replay(inputs.rows.to_vec(), &as_proposed)
-        .iter()
-        .map(|r| (format!("{:?}", r.activity.sort_key()), r.current))
-        .collect()
+    let as_proposed = Inputs { proposed: current, ..inputs.replay };
+    replay(inputs.rows.to_vec(), &as_proposed).iter().map(|r| (row_key(&r.activity), r.current)).collect()
+}
+
+/// A row's group (replay returns rows in its own order).
+type RowKey = (Direction, Guid, AccessType, Option<Name>, Option<Name>, Option<Name>);
+
+fn row_key(r: &ActivityRow) -> RowKey {
+    (
+        r.direction,
+        r.partner_tenant_id,
+        r.access_type,
+        r.app_id.clone(),
+        r.resource_id.clone(),
+        r.user_id.clone(),
+    )
 }
 
 /// Builds the proposal; see the module doc.
@@ -501,7 +509,7 @@ pub fn propose(inputs: &ProposeInputs<'_>) -> Proposal {
         if section_for(r.direction, r.access_type).is_none() {
             continue;
         }
-        let now = current.get(&format!("{:?}", r.sort_key())).copied();
+        let now = current.get(&row_key(r)).copied();
         let c = &r.counters;
         let used = if c.successes > 0 {
             if now == Some(Verdict::Blocked) {
@@ -563,7 +571,7 @@ pub fn propose(inputs: &ProposeInputs<'_>) -> Proposal {
     left_out.sort_by_key(|l| l.partner_tenant_id);
     apply_keeps(&mut plans, inputs.keep);
     let policy = policy_of(&plans, inputs.replay.current);
-    let replay_inputs = Inputs { proposed: &policy, ..clone_inputs(&inputs.replay) };
+    let replay_inputs = Inputs { proposed: &policy, ..inputs.replay };
     let replayed = replay(inputs.rows.to_vec(), &replay_inputs);
     let current_partners =
         inputs.replay.current.map_or_else(Vec::new, |c| c.partners.keys().copied().collect());
@@ -744,7 +752,8 @@ fn apply_keeps(plans: &mut Vec<PartnerPlan>, keep: &[Keep]) {
 /// Widens a section whose access would still break (users first, then
 /// apps), saying so: the evidence could not be targeted exactly.
 fn widen_until_whole(plan: &mut PartnerPlan, rows: &[&ActivityRow], inputs: &ProposeInputs<'_>) {
-    if broken(plan, rows, inputs) == 0 {
+    let mut now = broken(plan, rows, inputs);
+    if now == 0 {
         return;
     }
     for i in 0..plan.sections.len() {
@@ -761,12 +770,12 @@ fn widen_until_whole(plan: &mut PartnerPlan, rows: &[&ActivityRow], inputs: &Pro
             } else {
                 continue;
             }
-            let before = broken(plan, rows, inputs);
             let after = broken(&trial, rows, inputs);
-            if after < before {
+            if after < now {
                 *plan = trial;
+                now = after;
             }
-            if after == 0 {
+            if now == 0 {
                 return;
             }
         }

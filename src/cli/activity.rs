@@ -9,7 +9,7 @@ use clap::ValueEnum;
 use super::args::{CsvSafeArg, Files, InputArgs, OutputArgs};
 use super::Global;
 use crate::model::GroupBy;
-use crate::pipeline::activity::{activity, ActivityPlan};
+use crate::pipeline::activity::activity;
 use crate::render::{self, table};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, ValueEnum)]
@@ -55,14 +55,8 @@ impl Args {
 }
 
 pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
-    let plan = ActivityPlan {
-        source: args.input.source()?,
-        read: args.input.read.options(g),
-        window: args.input.period.window()?,
-        tenant: args.input.read.tenant,
-        by: args.by,
-    };
-    let mut rejects = if plan.source.is_store() { None } else { args.input.read.rejects_output()? };
+    let plan = args.input.activity_plan(g, args.by)?;
+    let mut rejects = args.input.rejects_output(&plan.source)?;
     let (table, stats) = activity(&plan, rejects.as_mut().map(|r| r as _))?;
     if let Some(r) = rejects {
         r.commit()?;

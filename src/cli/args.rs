@@ -10,7 +10,8 @@ use clap::{Args, ValueHint};
 
 use super::Global;
 use crate::ingest::{DateOrder, InputFormat};
-use crate::model::{Guid, Window};
+use crate::model::{GroupBy, Guid, Window};
+use crate::pipeline::activity::ActivityPlan;
 use crate::pipeline::inputs::DirectoryPaths;
 use crate::pipeline::source::{ReadOptions, Source};
 use crate::render::table::CsvStyle;
@@ -39,6 +40,27 @@ impl InputArgs {
     /// Exports when paths are given, else the store.
     pub(crate) fn source(&self) -> Result<Source> {
         self.store.pick(&self.paths)
+    }
+
+    /// The sign-ins these flags name, to be grouped at `by`.
+    pub(crate) fn activity_plan(&self, g: &Global, by: GroupBy) -> Result<ActivityPlan> {
+        Ok(ActivityPlan {
+            source: self.source()?,
+            read: self.read.options(g),
+            window: self.period.window()?,
+            tenant: self.read.tenant,
+            by,
+        })
+    }
+
+    /// The `--rejects` file for reading `source`; none for a store, whose
+    /// records were checked when they were added.
+    pub(crate) fn rejects_output(&self, source: &Source) -> Result<Option<Output>> {
+        if source.is_store() {
+            Ok(None)
+        } else {
+            self.read.rejects_output()
+        }
     }
 }
 

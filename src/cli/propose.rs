@@ -11,7 +11,6 @@ use super::args::{DirectoryArgs, Files, InputArgs, OutputArgs};
 use super::Global;
 use crate::analysis::propose::Keep;
 use crate::model::GroupBy;
-use crate::pipeline::activity::ActivityPlan;
 use crate::pipeline::propose::{propose, ProposePlan};
 use crate::render;
 
@@ -85,20 +84,13 @@ impl Args {
 
 pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let plan = ProposePlan {
-        activity: ActivityPlan {
-            source: args.input.source()?,
-            read: args.input.read.options(g),
-            window: args.input.period.window()?,
-            tenant: args.input.read.tenant,
-            by: GroupBy::User,
-        },
+        activity: args.input.activity_plan(g, GroupBy::User)?,
         current: args.current.clone(),
         directory: args.directory.paths(),
         min_sign_ins: args.min_sign_ins,
         keep: args.keep.clone(),
     };
-    let mut rejects =
-        if plan.activity.source.is_store() { None } else { args.input.read.rejects_output()? };
+    let mut rejects = args.input.rejects_output(&plan.activity.source)?;
     let proposal = propose(&plan, &|l| g.note(l), rejects.as_mut().map(|r| r as _))?;
     if let Some(r) = rejects {
         r.commit()?;

@@ -12,7 +12,6 @@ use super::args::{CsvSafeArg, DirectoryArgs, Files, InputArgs, OutputArgs};
 use super::Global;
 use crate::analysis::replay::Impact;
 use crate::model::GroupBy;
-use crate::pipeline::activity::ActivityPlan;
 use crate::pipeline::replay::{replay, Read, ReplayPlan, ReplayRun};
 use crate::render::{self, table, Output};
 
@@ -98,21 +97,14 @@ impl Args {
 
 pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let plan = ReplayPlan {
-        activity: ActivityPlan {
-            source: args.input.source()?,
-            read: args.input.read.options(g),
-            window: args.input.period.window()?,
-            tenant: args.input.read.tenant,
-            by: args.by,
-        },
+        activity: args.input.activity_plan(g, args.by)?,
         proposed: args.proposed.clone(),
         current: args.current.clone(),
         audit: args.audit.clone(),
         directory: args.directory.paths(),
         new_only: args.new_only,
     };
-    let mut rejects =
-        if plan.activity.source.is_store() { None } else { args.input.read.rejects_output()? };
+    let mut rejects = args.input.rejects_output(&plan.activity.source)?;
     let run = replay(&plan, &|l| g.note(l), rejects.as_mut().map(|r| r as _))?;
     if let Some(r) = rejects {
         r.commit()?;

@@ -10,7 +10,6 @@ use clap::ValueHint;
 use super::args::{ChangeWindowArgs, DirectoryArgs, Files, InputArgs, OUTPUT_HELP};
 use super::Global;
 use crate::model::GroupBy;
-use crate::pipeline::activity::ActivityPlan;
 use crate::pipeline::overview::{overview, OverviewPlan};
 use crate::pipeline::source::Source;
 use crate::render::{self, Output};
@@ -78,20 +77,13 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     if to_stdout && format == Format::Html && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         bail!("refusing to write HTML to a terminal; give -o report.html");
     }
-    let source = args.input.source()?;
     let audit = match (&args.input.store.store, args.audit.is_empty()) {
         (_, false) => Some(Source::Exports(args.audit.clone())),
         (Some(dir), true) => Some(Source::Store(dir.clone())),
         (None, true) => None,
     };
     let plan = OverviewPlan {
-        activity: ActivityPlan {
-            source,
-            read: args.input.read.options(g),
-            window: args.input.period.window()?,
-            tenant: args.input.read.tenant,
-            by: GroupBy::User,
-        },
+        activity: args.input.activity_plan(g, GroupBy::User)?,
         current: args.current.clone(),
         proposed: args.proposed.clone(),
         audit,
@@ -99,8 +91,7 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
         grace: args.change_window.grace,
         directory: args.directory.paths(),
     };
-    let mut rejects =
-        if plan.activity.source.is_store() { None } else { args.input.read.rejects_output()? };
+    let mut rejects = args.input.rejects_output(&plan.activity.source)?;
     let (overview, table, stats) = overview(&plan, &|l| g.note(l), rejects.as_mut().map(|r| r as _))?;
     if let Some(r) = rejects {
         r.commit()?;

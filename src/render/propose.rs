@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::escape::{code_span, markdown as md};
 use crate::analysis::propose::Proposal;
 use crate::analysis::replay::{summarize, Impact};
-use crate::model::rfc3339;
+use crate::model::{rfc3339, Guid};
 use crate::policy::load::to_combined_json;
 use crate::policy::model::Section;
 
@@ -131,9 +131,7 @@ pub(crate) fn markdown(p: &Proposal) -> String {
         }
         out.push('\n');
     }
-    let kept: Vec<String> = p.partners.iter().map(|x| x.partner_tenant_id.to_string()).collect();
-    let dropped: Vec<String> =
-        p.current_partners.iter().map(|g| g.to_string()).filter(|g| !kept.contains(g)).collect();
+    let dropped: Vec<Guid> = p.dropped_partners().collect();
     if !dropped.is_empty() || p.not_granted > 0 || !p.removed.is_empty() {
         let _ = writeln!(out, "## Removed from the current policy\n");
         let _ = writeln!(
@@ -241,18 +239,14 @@ pub(crate) fn calls(p: &Proposal) -> Vec<Call> {
             }
         });
     }
-    let kept: Vec<String> = p.partners.iter().map(|x| x.partner_tenant_id.to_string()).collect();
-    for g in &p.current_partners {
-        let id = g.to_string();
-        if !kept.contains(&id) {
-            out.push(Call {
-                method: "DELETE",
-                url: format!("{GRAPH}/partners/{id}"),
-                body: None,
-                cmdlet: "Remove-MgPolicyCrossTenantAccessPolicyPartner",
-                partner: Some(id),
-            });
-        }
+    for g in p.dropped_partners() {
+        out.push(Call {
+            method: "DELETE",
+            url: format!("{GRAPH}/partners/{g}"),
+            body: None,
+            cmdlet: "Remove-MgPolicyCrossTenantAccessPolicyPartner",
+            partner: Some(g.to_string()),
+        });
     }
     out
 }

@@ -213,7 +213,7 @@ fn tail(by: GroupBy) -> String {
     if by == GroupBy::User {
         q.push_str("LEFT JOIN users u ON g.user_key = u.named\n");
     }
-    let order: Vec<String> = keys
+    let mut order: Vec<String> = keys
         .iter()
         .map(|k| match *k {
             "access" => "g.access".to_string(),
@@ -221,7 +221,6 @@ fn tail(by: GroupBy) -> String {
         })
         .collect();
     // Direction, partner, access type, app, resource, user: the order `activity` writes.
-    let mut order = order;
     order.swap(1, 2);
     q.push_str(&format!("ORDER BY {}\n", order.join(", ")));
     q.push_str(";\n");
