@@ -6,7 +6,7 @@ different guest (so N distinct groups at --by user), and reports the peak
 RSS of `xtenant activity --by user --format csv` on them.
 
     benches/many_groups.py [--groups 1000000] [--by user|app|tenant] [--dir $TMPDIR]
-                           [--peers benches/.venv/bin/python]
+                           [--peers benches/.venv/bin/python] [--peer-tools duckdb,polars]
 
 At --by app and --by tenant the million users make a handful of groups,
 each counting its distinct users.
@@ -31,6 +31,8 @@ def main():
     ap.add_argument("--peers", metavar="PYTHON",
                     help="also run DuckDB and polars (compare.py's queries) with this Python, "
                          "e.g. benches/.venv/bin/python after benches/compare.sh has made it")
+    ap.add_argument("--peer-tools", default="duckdb,polars",
+                    help="which peers to run (polars needs some 1.5 GB a million groups)")
     a = ap.parse_args()
     path = os.path.join(a.dir, f"xtenant-groups-{a.groups}.ndjson")
     if not os.path.exists(path):
@@ -59,8 +61,11 @@ def main():
     print(f"{a.groups} sign-ins ({size:.0f} MB), --by {a.by}: {rows} activity groups, {wall:.2f} s, peak RSS {rss:.0f} MB")
     if a.peers:
         # compare.py's user-grain queries, with the Python that has DuckDB and polars.
-        for name, query, extra in [("DuckDB read_json (named) + GROUP BY", compare.DUCKDB, ["named"]),
-                                   ("polars scan_ndjson + group_by", compare.POLARS, [])]:
+        peers = [("duckdb", "DuckDB read_json (named) + GROUP BY", compare.DUCKDB, ["named"]),
+                 ("polars", "polars scan_ndjson + group_by", compare.POLARS, [])]
+        for tool, name, query, extra in peers:
+            if tool not in a.peer_tools.split(","):
+                continue
             wall, rss = compare.run_isolated([a.peers, "-c", query, path, out] + extra)
             print(f"  {name}, user grain: {wall:.2f} s, peak RSS {rss:.0f} MB")
 

@@ -327,3 +327,78 @@ fn service_principal_and_managed_identity_categories_are_read() {
     assert_eq!(row["user_id"], serde_json::Value::Null);
     assert_eq!(row["app_name"], "Fabrikam sync job");
 }
+
+#[test]
+fn grouping_beyond_its_memory_budget_moves_to_disk_and_gives_the_same_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.ndjson"), dir.path().join("b.ndjson"));
+    for (p, seed) in [(&a, "5"), (&b, "6")] {
+        let p = p.to_str().unwrap();
+        ok(&[
+            "generate",
+            "--count",
+            "3000",
+            "--seed",
+            seed,
+            "--partners",
+            "40",
+            "--format",
+            "graph-ndjson",
+            "-o",
+            p,
+        ]);
+    }
+    // An overlapping export: the copies must still count once.
+    let copy = dir.path().join("a-again.ndjson");
+    std::fs::copy(&a, &copy).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = [a.to_str().unwrap(), b.to_str().unwrap(), copy.to_str().unwrap()];
+    for format in ["csv", "ndjson", "json", "table"] {
+        let run = |budget: &str| {
+            let o = xtenant()
+                .env("TMPDIR", tmp.path())
+                .args(["activity", "--format", format, "--groups-in-memory", budget])
+                .args(inputs)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+            (stdout(&o), stderr(&o))
+        };
+        let (memory, disk) = (run("0"), run("1"));
+        assert!(
+            memory.1.contains("duplicates dropped") && !memory.1.contains(" 0 duplicates"),
+            "{}",
+            memory.1
+        );
+        assert_eq!(disk, memory, "{format}");
+        assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "the temporary folder is removed");
+    }
+    let replay = |budget: &str| {
+        let o = xtenant()
+            .args(["replay", "-q", "--format", "csv", "--groups-in-memory", budget, "--proposed"])
+            .arg(fixture("policies/combined.json"))
+            .args(inputs)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(replay("1"), replay("0"));
+}
+
+#[test]
+fn a_temporary_folder_that_cannot_be_written_is_an_error_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("g.ndjson");
+    ok(&["generate", "--count", "500", "--format", "graph-ndjson", "-o", input.to_str().unwrap()]);
+    let out = dir.path().join("out.csv");
+    let o = xtenant()
+        .env("TMPDIR", dir.path().join("missing"))
+        .args(["activity", "-q", "--format", "csv", "--groups-in-memory", "10", "-o"])
+        .args([out.to_str().unwrap(), input.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("TMPDIR"), "{}", stderr(&o));
+    assert!(!out.exists());
+}

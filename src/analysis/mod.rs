@@ -2,7 +2,10 @@
 //! writing anything: grouping ([`activity`]), replay under two policies
 //! ([`replay`]), policy changes joined with sign-ins ([`timeline`]) and the
 //! figures of the overview report ([`overview`]). Pure functions of their
-//! inputs; the pipeline feeds them, the render layer shows them.
+//! inputs; the pipeline feeds them, the render layer shows them. The one
+//! exception: grouping that outgrows its memory budget continues in a
+//! temporary folder of its own (`activity/spill.rs`), since a million
+//! users' groups would otherwise all be in memory at once.
 
 pub mod activity;
 pub(crate) mod overview;

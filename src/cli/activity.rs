@@ -9,7 +9,7 @@ use clap::ValueEnum;
 use super::args::{CsvSafeArg, Files, InputArgs, OutputArgs};
 use super::Global;
 use crate::model::GroupBy;
-use crate::pipeline::activity::activity;
+use crate::pipeline::activity::activity_stream;
 use crate::render::{self, table};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, ValueEnum)]
@@ -57,7 +57,7 @@ impl Args {
 pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let plan = args.input.activity_plan(g, args.by)?;
     let mut rejects = args.input.rejects_output(&plan.source)?;
-    let (table, stats) = activity(&plan, rejects.as_mut().map(|r| r as _))?;
+    let (mut table, mut rows, stats) = activity_stream(&plan, rejects.as_mut().map(|r| r as _))?;
     if let Some(r) = rejects {
         r.commit()?;
     }
@@ -66,16 +66,23 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     }
     let mut out = args.output.create()?;
     let columns = render::activity::columns(table.by);
+    // CSV and NDJSON are written a row at a time as the grouping gives them;
+    // the other formats lay out the whole table.
+    match args.format {
+        Format::Ndjson => {
+            table::stream_ndjson(&columns, render::activity::cells(&mut rows, &columns), &mut out)?
+        }
+        Format::Csv => render::activity::stream_csv(&mut rows, &columns, &mut out, args.csv.style())?,
+        Format::Json | Format::Table => table.rows = rows.by_ref().collect(),
+    }
+    rows.finish()?;
     match args.format {
         Format::Json => render::write_json(&mut out, &render::activity::json_document(&table, &stats))?,
-        Format::Ndjson => table::stream_ndjson(&columns, render::activity::rows(&table, &columns), &mut out)?,
-        Format::Csv => {
-            table::stream_csv(&columns, render::activity::rows(&table, &columns), &mut out, args.csv.style())?
-        }
         Format::Table => {
             let text = render::activity::text(&table, g.color_for(&out), table::terminal_width());
             std::io::Write::write_all(&mut out, text.as_bytes())?
         }
+        Format::Ndjson | Format::Csv => {}
     }
     out.commit()?;
     Ok(ExitCode::SUCCESS)

@@ -30,6 +30,12 @@ pub(crate) struct InputArgs {
     pub(crate) period: PeriodArgs,
     #[command(flatten)]
     pub(crate) read: ReadArgs,
+    /// Groups (partner, app, resource, user) held in memory; beyond them
+    /// grouping moves to a temporary folder in $TMPDIR (some 100 bytes per
+    /// cross-tenant sign-in read after that) and memory stays flat.
+    /// Results are the same either way. 0: never.
+    #[arg(long, value_name = "N", env = "XTENANT_GROUPS_IN_MEMORY", default_value_t = 100_000)]
+    pub(crate) groups_in_memory: usize,
 }
 
 impl InputArgs {
@@ -50,6 +56,7 @@ impl InputArgs {
             window: self.period.window()?,
             tenant: self.read.tenant,
             by,
+            groups_in_memory: (self.groups_in_memory > 0).then_some(self.groups_in_memory),
         })
     }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codes::{self, INBOUND_POLICY_BLOCK, OUTBOUND_POLICY_BLOCK};
 use super::grant::insert_clause;
-use super::{AccessType, Clause, Direction, Guid, SignIn, UserType};
+use super::{AccessType, Clause, Direction, Evidence, Guid, SignIn, UserType};
 
 /// `--by`: the grain of the output.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
@@ -95,25 +95,31 @@ pub struct Counters {
 
 impl Counters {
     pub(crate) fn add(&mut self, s: &SignIn) {
+        self.add_parts(s.time, s.error_code, &s.evidence);
+    }
+
+    /// [`Counters::add`] from the parts of a sign-in it reads (what a
+    /// sign-in spilled to disk keeps of it).
+    pub(crate) fn add_parts(&mut self, time: DateTime<Utc>, error_code: u32, evidence: &Evidence) {
         self.sign_ins += 1;
-        if s.succeeded() {
+        if error_code == 0 {
             self.successes += 1;
         } else {
             self.failures += 1;
         }
-        if codes::is_policy_block(s.error_code) {
+        if codes::is_policy_block(error_code) {
             self.policy_blocks += 1;
         }
-        self.home_outbound_blocks += (s.error_code == OUTBOUND_POLICY_BLOCK) as u64;
-        self.resource_inbound_blocks += (s.error_code == INBOUND_POLICY_BLOCK) as u64;
-        self.mfa_required += s.evidence.mfa_required as u64;
-        self.mfa_by_claim += s.evidence.mfa_by_claim as u64;
-        self.compliant_device_required += s.evidence.compliant_device_required as u64;
-        self.hybrid_join_required += s.evidence.hybrid_join_required as u64;
-        self.ca_details_missing += (!s.evidence.ca_details) as u64;
-        self.first_seen = Some(self.first_seen.map_or(s.time, |t| t.min(s.time)));
-        self.last_seen = Some(self.last_seen.map_or(s.time, |t| t.max(s.time)));
-        for c in &s.evidence.clauses {
+        self.home_outbound_blocks += (error_code == OUTBOUND_POLICY_BLOCK) as u64;
+        self.resource_inbound_blocks += (error_code == INBOUND_POLICY_BLOCK) as u64;
+        self.mfa_required += evidence.mfa_required as u64;
+        self.mfa_by_claim += evidence.mfa_by_claim as u64;
+        self.compliant_device_required += evidence.compliant_device_required as u64;
+        self.hybrid_join_required += evidence.hybrid_join_required as u64;
+        self.ca_details_missing += (!evidence.ca_details) as u64;
+        self.first_seen = Some(self.first_seen.map_or(time, |t| t.min(time)));
+        self.last_seen = Some(self.last_seen.map_or(time, |t| t.max(time)));
+        for c in &evidence.clauses {
             insert_clause(&mut self.grant_clauses, c);
         }
     }

@@ -87,6 +87,16 @@ impl Controls {
         Controls::NAMED.iter().find(|(_, n)| *n == name).map(|(c, _)| *c)
     }
 
+    /// The set as bits, for the records grouping spills to disk.
+    pub(crate) fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// [`Controls::bits`] read back; bits no control uses are dropped.
+    pub(crate) fn from_bits(bits: u8) -> Controls {
+        Controls(bits & 31)
+    }
+
     /// Whether trust settings can change the outcome: a clause of only
     /// `other` controls cannot.
     pub fn touches_trust(self) -> bool {

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::source::{ReadOptions, Source};
 use super::Rejects;
-use crate::analysis::activity::{Activity, ActivityTable};
+use crate::analysis::activity::{Activity, ActivityTable, RowStream};
 use crate::model::{GroupBy, Guid, ReadStats, SignIn, Window};
 
 /// What to group.
@@ -19,25 +19,49 @@ pub(crate) struct ActivityPlan {
     /// Our tenant; inferred from the logs when not given.
     pub(crate) tenant: Option<Guid>,
     pub(crate) by: GroupBy,
+    /// Groups held in memory before grouping moves to a temporary folder
+    /// (at the user grain); `None`: never.
+    pub(crate) groups_in_memory: Option<usize>,
 }
 
-/// Reads the source and groups its sign-ins.
-pub(crate) fn activity(plan: &ActivityPlan, rejects: Rejects<'_>) -> Result<(ActivityTable, ReadStats)> {
-    grouped(plan, vec![], rejects, None::<fn(&SignIn)>)
+/// Reads the source and groups its sign-ins: the table (its `rows` empty)
+/// and the rows in output order as a stream, for sinks that write them one
+/// at a time.
+pub(crate) fn activity_stream(
+    plan: &ActivityPlan,
+    rejects: Rejects<'_>,
+) -> Result<(ActivityTable, RowStream, ReadStats)> {
+    let (acc, stats) = read(plan, vec![], rejects, None::<fn(&SignIn)>)?;
+    let (table, rows) = acc.finish_stream(plan.tenant, plan.by)?;
+    Ok((table, rows, stats))
 }
 
-/// [`activity`], counting each group per policy epoch when `epoch_starts`
+/// [`activity_stream`] with the rows in the table, counting each group per policy epoch when `epoch_starts`
 /// is not empty. `tap`, when given, sees every sign-in read, in the window
 /// or not (from a store, also the days before the window).
 pub(crate) fn grouped(
     plan: &ActivityPlan,
     epoch_starts: Vec<DateTime<Utc>>,
     rejects: Rejects<'_>,
-    mut tap: Option<impl FnMut(&SignIn) + Send>,
+    tap: Option<impl FnMut(&SignIn) + Send>,
 ) -> Result<(ActivityTable, ReadStats)> {
+    let (acc, stats) = read(plan, epoch_starts, rejects, tap)?;
+    Ok((acc.finish(plan.tenant, plan.by)?, stats))
+}
+
+/// Reads the source into a grouping, not yet finished.
+fn read(
+    plan: &ActivityPlan,
+    epoch_starts: Vec<DateTime<Utc>>,
+    rejects: Rejects<'_>,
+    mut tap: Option<impl FnMut(&SignIn) + Send>,
+) -> Result<(Activity, ReadStats)> {
     let mut acc = Activity::with_window(plan.window).for_grain(plan.by);
     if !epoch_starts.is_empty() {
         acc = acc.split_by_epochs(epoch_starts);
+    }
+    if let Some(n) = plan.groups_in_memory {
+        acc = acc.spill_beyond(n);
     }
     // A tap sees history before the window too (new partners in a report).
     let days = if tap.is_some() { Window::new(None, plan.window.until) } else { plan.window };
@@ -47,5 +71,5 @@ pub(crate) fn grouped(
         }
         acc.add(s)
     })?;
-    Ok((acc.finish(plan.tenant, plan.by)?, stats))
+    Ok((acc, stats))
 }

@@ -6,7 +6,7 @@ use crate::analysis::activity::ActivityTable;
 use crate::model::ReadStats as Stats;
 use crate::model::{ActivityRow, Direction, GroupBy};
 
-use super::table::{self, opt, Table};
+use super::table::{self, opt, CsvStyle, Table};
 use super::SCHEMA_VERSION;
 use crate::model::rfc3339;
 
@@ -54,12 +54,91 @@ pub(crate) fn cell(r: &ActivityRow, column: &str) -> Value {
     }
 }
 
-/// The rows as cells, one at a time (for the streaming sinks).
-pub(crate) fn rows<'a>(
-    report: &'a ActivityTable,
+/// [`cell`] as the text a CSV cell holds ([`table::cell_text`] of it),
+/// appended to `out` without building a JSON value: with a million rows
+/// the values, not the writing, were the cost.
+fn cell_text_into(r: &ActivityRow, column: &str, out: &mut String) {
+    use std::fmt::Write;
+    let c = &r.counters;
+    let text = |out: &mut String, v: Option<&str>| out.push_str(v.unwrap_or_default());
+    let guid = |out: &mut String, g: Option<crate::model::Guid>| {
+        if let Some(g) = g {
+            let _ = write!(out, "{g}");
+        }
+    };
+    let number = |out: &mut String, n: Option<u64>| {
+        if let Some(n) = n {
+            let _ = write!(out, "{n}");
+        }
+    };
+    match column {
+        "direction" => out.push_str(r.direction.as_str()),
+        "access_type" => out.push_str(r.access_type.as_str()),
+        "partner_tenant_id" => guid(out, Some(r.partner_tenant_id)),
+        "partner_tenant_name" => text(out, r.partner_tenant_name.as_deref()),
+        "app_id" => text(out, r.app_id.as_deref()),
+        "app_name" => text(out, r.app_name.as_deref()),
+        "resource_id" => text(out, r.resource_id.as_deref()),
+        "resource_name" => text(out, r.resource_name.as_deref()),
+        "user_id" => text(out, r.user_id.as_deref()),
+        "user_principal_name" => text(out, r.user_principal_name.as_deref()),
+        "user_type" => text(out, r.user_type.map(|t| t.as_str())),
+        "distinct_apps" => number(out, r.distinct_apps),
+        "distinct_users" => number(out, r.distinct_users),
+        "sign_ins" => number(out, Some(c.sign_ins)),
+        "successes" => number(out, Some(c.successes)),
+        "failures" => number(out, Some(c.failures)),
+        "policy_blocks" => number(out, Some(c.policy_blocks)),
+        "first_seen" => text(out, c.first_seen.as_ref().map(rfc3339).as_deref()),
+        "last_seen" => text(out, c.last_seen.as_ref().map(rfc3339).as_deref()),
+        "blocked_by_us" => number(out, Some(r.blocked_by_us())),
+        "blocked_by_partner" => number(out, Some(r.blocked_by_partner())),
+        "mfa_required" => number(out, Some(c.mfa_required)),
+        "mfa_by_claim" => number(out, Some(c.mfa_by_claim)),
+        "compliant_device_required" => number(out, Some(c.compliant_device_required)),
+        "hybrid_join_required" => number(out, Some(c.hybrid_join_required)),
+        "ca_details_missing" => number(out, Some(c.ca_details_missing)),
+        "app_owner_tenant_id" => guid(out, r.app_owner_tenant_id),
+        "resource_owner_tenant_id" => guid(out, r.resource_owner_tenant_id),
+        "grant_clauses" => out.push_str(&crate::model::Clause::list_text(&c.grant_clauses)),
+        other => unreachable!("unknown activity column {other}"),
+    }
+}
+
+/// Writes rows as CSV one at a time, as [`table::stream_csv`] writes
+/// [`cells`], with one set of cell buffers for all rows.
+pub(crate) fn stream_csv(
+    rows: impl Iterator<Item = ActivityRow>,
+    columns: &[&'static str],
+    w: &mut dyn std::io::Write,
+    style: CsvStyle,
+) -> anyhow::Result<()> {
+    let mut c = csv::Writer::from_writer(w);
+    c.write_record(columns)?;
+    let mut cells = vec![String::new(); columns.len()];
+    for r in rows {
+        for (cell, column) in cells.iter_mut().zip(columns) {
+            cell.clear();
+            cell_text_into(&r, column, cell);
+        }
+        for cell in &cells {
+            match style {
+                CsvStyle::Exact => c.write_field(cell)?,
+                CsvStyle::Spreadsheet => c.write_field(super::escape::csv_safe(cell).as_bytes())?,
+            }
+        }
+        c.write_record(None::<&[u8]>)?;
+    }
+    c.flush()?;
+    Ok(())
+}
+
+/// Rows as cells, one at a time (for the streaming sinks).
+pub(crate) fn cells<'a>(
+    rows: impl Iterator<Item = ActivityRow> + 'a,
     columns: &'a [&'static str],
 ) -> impl Iterator<Item = Vec<Value>> + 'a {
-    report.rows.iter().map(move |r| columns.iter().map(|c| cell(r, c)).collect())
+    rows.map(move |r| columns.iter().map(|c| cell(&r, c)).collect())
 }
 
 pub(crate) fn table(report: &ActivityTable) -> Table {
@@ -224,4 +303,72 @@ pub(crate) fn text(report: &ActivityTable, color: bool, width: u16) -> String {
     let mut s = table::render_text(&headers, &rows, &colors, width, color);
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AccessType, Clause, Controls, Counters, Guid, UserType};
+
+    #[test]
+    fn a_csv_cell_written_as_text_is_the_text_of_its_json_cell() {
+        let t = chrono::DateTime::from_timestamp(1_790_000_000, 5).unwrap();
+        let full = ActivityRow {
+            direction: Direction::Outbound,
+            access_type: AccessType::B2bDirectConnect,
+            partner_tenant_id: Guid(77),
+            partner_tenant_name: Some("=cmd|' /C calc'!A0, \"x\"\n".into()),
+            app_id: Some("app".into()),
+            app_name: Some("App".into()),
+            app_owner_tenant_id: Some(Guid(u128::MAX)),
+            resource_id: Some("res".into()),
+            resource_name: Some("".into()),
+            resource_owner_tenant_id: Some(Guid(3)),
+            user_id: Some("u".into()),
+            user_principal_name: Some("u@x".into()),
+            user_type: Some(UserType::Guest),
+            counters: Counters {
+                sign_ins: u64::MAX,
+                successes: 1,
+                home_outbound_blocks: 2,
+                resource_inbound_blocks: 3,
+                first_seen: Some(t),
+                last_seen: Some(t),
+                grant_clauses: vec![Clause {
+                    policy: Some(Guid(1)),
+                    controls: Controls::MFA,
+                    strength: None,
+                }],
+                ..Counters::default()
+            },
+            distinct_users: Some(4),
+            distinct_apps: Some(0),
+            by_epoch: vec![],
+        };
+        let empty = ActivityRow {
+            partner_tenant_name: None,
+            app_id: None,
+            app_name: None,
+            app_owner_tenant_id: None,
+            resource_id: None,
+            resource_name: None,
+            resource_owner_tenant_id: None,
+            user_id: None,
+            user_principal_name: None,
+            user_type: None,
+            counters: Counters::default(),
+            distinct_users: None,
+            distinct_apps: None,
+            ..full.clone()
+        };
+        let every_column: Vec<&str> =
+            [GroupBy::User, GroupBy::App, GroupBy::Tenant].into_iter().flat_map(columns).collect();
+        for r in [&full, &empty] {
+            for column in &every_column {
+                let mut text = String::new();
+                cell_text_into(r, column, &mut text);
+                assert_eq!(text, table::cell_text(&cell(r, column)), "{column}");
+            }
+        }
+    }
 }

@@ -4,6 +4,13 @@
 //! direction, so that our tenant can be inferred from the same single pass
 //! and direction resolved at the end. Duplicates (the same sign-in in two
 //! overlapping exports) are dropped by request id and second.
+//!
+//! Grouping happens in memory until it outgrows a budget, then in a
+//! temporary folder ([`spill`]); either way the rows come out as a
+//! [`RowStream`] in output order.
+
+mod codec;
+mod spill;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +20,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
 
+use self::spill::{dedup_key, Budget, Spill};
 pub use crate::model::activity::{ActivityRow, Counters, GroupBy, Name, Totals};
 pub use crate::model::Direction;
 use crate::model::{AccessType, Guid, SignIn, UserType, Window};
@@ -102,14 +110,23 @@ pub struct Activity {
     users_of: HashMap<Key, HashSet<u32>>,
     user_numbers: HashMap<u128, u32>,
     seen: HashSet<u128>,
+    /// App and resource ids: as many as partners use, kept in memory.
     ids: Interner,
+    /// User ids at the user grain: as many as there are users, so they go
+    /// to disk with the groups ([`spill`]).
+    user_ids: Interner,
+    /// When to move the grouping to disk; `None`: never.
+    budget: Option<Budget>,
+    spill: Option<Spill>,
+    /// Why moving to disk failed, reported by [`Activity::finish`].
+    spill_error: Option<anyhow::Error>,
     app_names: HashMap<u32, Latest<Name>>,
     resource_names: HashMap<u32, Latest<Name>>,
     /// The tenant that owns each app or resource id (interned), the newest
     /// seen: an id has one owner, whichever side of a sign-in it is on.
     owners: HashMap<u32, Latest<Guid>>,
     /// The user's principal name (empty when not exported) and type, by
-    /// interned user id: a vector, since user ids are most of the ids.
+    /// interned user id.
     users: Vec<Latest<(Name, UserType)>>,
     tenant_names: HashMap<Guid, Latest<Name>>,
     tenants: Vec<Guid>,
@@ -121,17 +138,6 @@ pub struct Activity {
     /// Tenants present on every cross-tenant sign-in so far (at most two).
     common: Option<Vec<Guid>>,
     totals: Totals,
-}
-
-/// A sign-in's identity for dedup: its request id and second, hashed to
-/// 128 bits (16 bytes a cross-tenant sign-in in memory; a collision is
-/// astronomically unlikely even over billions).
-fn dedup_key(s: &SignIn) -> u128 {
-    let id = Guid::parse(&s.id).map_or_else(|| xxhash_rust::xxh3::xxh3_128(s.id.as_bytes()), |g| g.0);
-    let mut bytes = [0u8; 24];
-    bytes[..16].copy_from_slice(&id.to_le_bytes());
-    bytes[16..].copy_from_slice(&s.time.timestamp().to_le_bytes());
-    xxhash_rust::xxh3::xxh3_128(&bytes)
 }
 
 impl Activity {
@@ -149,6 +155,22 @@ impl Activity {
     pub fn for_grain(mut self, by: GroupBy) -> Self {
         self.grain = Some(by);
         self
+    }
+
+    /// Lets the grouping move to a temporary folder once it holds `groups`
+    /// groups (or twenty times as many sign-ins' keys for dropping
+    /// duplicates), so that memory stops growing with the input; rows come
+    /// out the same. Only at the user grain told with
+    /// [`Activity::for_grain`] and without [`Activity::split_by_epochs`];
+    /// elsewhere it has no effect.
+    pub fn spill_beyond(mut self, groups: usize) -> Self {
+        self.budget = Some(Budget::of_groups(groups));
+        self
+    }
+
+    /// Whether the grouping may move to disk ([`Activity::spill_beyond`]).
+    fn may_spill(&self) -> bool {
+        self.budget.is_some() && self.grain == Some(GroupBy::User) && self.epoch_starts.is_empty()
     }
 
     /// Whether groups are split by user (the user grain, or not told).
@@ -197,20 +219,24 @@ impl Activity {
             return;
         }
         // Only cross-tenant sign-ins are remembered for dedup: memory grows
-        // with them (16 bytes each), not with the whole input.
-        if !self.seen.insert(dedup_key(&s)) {
-            t.duplicates_dropped += 1;
-            return;
+        // with them (16 bytes each), not with the whole input. On disk,
+        // duplicates are dropped when their partition is read.
+        let dedup = dedup_key(&s);
+        if self.spill.is_none() {
+            if !self.seen.insert(dedup) {
+                t.duplicates_dropped += 1;
+                return;
+            }
+            t.cross_tenant += 1;
+            *t.cross_tenant_by_event_type.entry(s.event_type.as_str().to_string()).or_default() += 1;
         }
-        t.cross_tenant += 1;
-        *t.cross_tenant_by_event_type.entry(s.event_type.as_str().to_string()).or_default() += 1;
+        // What follows up to the groups is the same for every copy of a
+        // sign-in, so it may run before duplicates are known.
         self.common = Some(match self.common.take() {
             None => vec![home, resource],
             Some(c) => c.into_iter().filter(|x| *x == home || *x == resource).collect(),
         });
-        let by_user = self.by_user();
         let (app, res) = (self.ids.intern(&s.app_id), self.ids.intern(&s.resource_id));
-        let user = if by_user { self.ids.intern(&s.user_id) } else { self.user_number(&s.user_id) };
         if let (true, Some(n)) = (app > 0, &s.app_name) {
             offer_name(&mut self.app_names, app, s.time, n);
         }
@@ -222,6 +248,16 @@ impl Activity {
                 self.owners.entry(id).or_default().offer(s.time, |cur| o.cmp(cur), || o);
             }
         }
+        if let Some(n) = &s.home_tenant_name {
+            offer_name(&mut self.tenant_names, home, s.time, n);
+        }
+        let tenants = (self.tenant(home), self.tenant(resource));
+        if let Some(spill) = self.spill.as_mut() {
+            spill.sign_in(dedup, &s, tenants, app, res);
+            return;
+        }
+        let by_user = self.by_user();
+        let user = if by_user { self.user_ids.intern(&s.user_id) } else { self.user_number(&s.user_id) };
         if user > 0 && by_user {
             let upn = s.user_principal_name.as_deref().unwrap_or_default();
             let i = user as usize;
@@ -234,12 +270,9 @@ impl Activity {
                 || (upn.into(), s.user_type),
             );
         }
-        if let Some(n) = &s.home_tenant_name {
-            offer_name(&mut self.tenant_names, home, s.time, n);
-        }
         let key = Key {
-            home: self.tenant(home),
-            resource: self.tenant(resource),
+            home: tenants.0,
+            resource: tenants.1,
             access: s.access_type,
             app,
             resource_app: res,
@@ -250,6 +283,9 @@ impl Activity {
             self.users_of.entry(key.clone()).or_default().insert(user);
         }
         self.groups.entry(key).or_default().add(&s);
+        if self.may_spill() && self.over_budget() {
+            self.start_spilling();
+        }
     }
 
     fn tenant(&mut self, g: Guid) -> u32 {
@@ -293,11 +329,24 @@ impl Activity {
         }
     }
 
-    pub fn finish(mut self, tenant: Option<Guid>, by: GroupBy) -> Result<ActivityTable> {
+    /// The table with all its rows.
+    pub fn finish(self, tenant: Option<Guid>, by: GroupBy) -> Result<ActivityTable> {
+        let (mut table, rows) = self.finish_stream(tenant, by)?;
+        table.rows = rows.collect_rows()?;
+        Ok(table)
+    }
+
+    /// The table without its rows (its totals complete), and the rows in
+    /// output order, one at a time: a sink that writes them as they come
+    /// holds one row, however many groups there are.
+    pub fn finish_stream(mut self, tenant: Option<Guid>, by: GroupBy) -> Result<(ActivityTable, RowStream)> {
         if self.grain.is_some_and(|g| g != by) {
             bail!(
                 "internal error: sign-ins grouped for one grain were asked for another; please report this"
             );
+        }
+        if let Some(e) = self.spill_error.take() {
+            return Err(e);
         }
         let (tenant, inferred) = self.resolve_tenant(tenant)?;
         let mut totals = std::mem::take(&mut self.totals);
@@ -305,6 +354,14 @@ impl Activity {
         // only the reading needed.
         self.seen = HashSet::default();
         self.ids.index = HashMap::default();
+        self.user_ids.index = HashMap::default();
+        if let Some(spill) = self.spill.take() {
+            let rows = self.finish_spilled(spill, tenant, &mut totals)?;
+            return Ok((
+                ActivityTable { tenant, inferred_tenant: inferred, by, totals, rows: Vec::new() },
+                rows,
+            ));
+        }
         let split = !self.epoch_starts.is_empty();
         // At the user grain without epochs each group is one row: built
         // straight from the group, with no second map (with a million groups
@@ -313,21 +370,12 @@ impl Activity {
         let mut rows = Vec::with_capacity(if direct { self.groups.len() } else { 0 });
         let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
         for (k, c) in std::mem::take(&mut self.groups) {
-            let (home, resource) = (self.tenants[k.home as usize], self.tenants[k.resource as usize]);
-            let Some((direction, partner)) = tenant.and_then(|t| Direction::of(t, home, resource)) else {
+            let Some(out) = self.output_key(&k, tenant, by) else {
                 totals.other_tenants += c.sign_ins;
                 continue;
             };
-            let out = GroupKeyOut {
-                direction,
-                access_type: k.access,
-                partner,
-                app: if by == GroupBy::Tenant { 0 } else { k.app },
-                resource_app: if by == GroupBy::Tenant { 0 } else { k.resource_app },
-                user: if by == GroupBy::User { k.user } else { 0 },
-            };
             if direct {
-                rows.push(self.row(&out, c));
+                rows.push(self.row(&out, self.user_ids.resolve(out.user), self.user(out.user), c));
                 continue;
             }
             let r = rolled.entry(out).or_default();
@@ -349,21 +397,50 @@ impl Activity {
             }
         }
         for (k, r) in rolled {
-            let mut row = self.row(&k, r.counters);
+            let mut row = self.row(&k, self.user_ids.resolve(k.user), self.user(k.user), r.counters);
             row.distinct_users = (by != GroupBy::User).then_some(r.users.len() as u64);
             row.distinct_apps = (by == GroupBy::Tenant).then_some(r.apps.len() as u64);
             row.by_epoch = r.epochs.into_iter().collect();
             rows.push(row);
         }
         sort_rows(&mut rows);
-        Ok(ActivityTable { tenant, inferred_tenant: inferred, by, totals, rows })
+        Ok((
+            ActivityTable { tenant, inferred_tenant: inferred, by, totals, rows: Vec::new() },
+            RowStream::memory(rows),
+        ))
     }
 
-    /// A row for one output group, its names and ids shared with the rest.
-    fn row(&self, k: &GroupKeyOut, counters: Counters) -> ActivityRow {
+    /// A group's key in the output at grain `by`; `None` when neither side
+    /// of it is our tenant.
+    fn output_key(&self, k: &Key, tenant: Option<Guid>, by: GroupBy) -> Option<GroupKeyOut> {
+        let (home, resource) = (self.tenants[k.home as usize], self.tenants[k.resource as usize]);
+        let (direction, partner) = Direction::of(tenant?, home, resource)?;
+        Some(GroupKeyOut {
+            direction,
+            access_type: k.access,
+            partner,
+            app: if by == GroupBy::Tenant { 0 } else { k.app },
+            resource_app: if by == GroupBy::Tenant { 0 } else { k.resource_app },
+            user: if by == GroupBy::User { k.user } else { 0 },
+        })
+    }
+
+    /// The principal name and type of an interned user.
+    fn user(&self, user: u32) -> Option<&(Name, UserType)> {
+        self.users.get(user as usize).and_then(|l| l.value.as_ref())
+    }
+
+    /// A row for one output group, its names and ids shared with the rest
+    /// (`k.user` is not read: the user's id and name come with it).
+    fn row(
+        &self,
+        k: &GroupKeyOut,
+        user_id: Option<Name>,
+        user: Option<&(Name, UserType)>,
+        counters: Counters,
+    ) -> ActivityRow {
         let name = |m: &HashMap<u32, Latest<Name>>, id: u32| m.get(&id).and_then(|l| l.value.clone());
         let owner = |id: u32| self.owners.get(&id).and_then(|l| l.value);
-        let user = self.users.get(k.user as usize).and_then(|l| l.value.as_ref());
         ActivityRow {
             direction: k.direction,
             access_type: k.access_type,
@@ -377,7 +454,7 @@ impl Activity {
             user_type: user.map(|u| u.1),
             app_id: self.ids.resolve(k.app),
             resource_id: self.ids.resolve(k.resource_app),
-            user_id: self.ids.resolve(k.user),
+            user_id,
             distinct_users: None,
             distinct_apps: None,
             counters,
@@ -424,6 +501,59 @@ struct Rollup {
     epochs: BTreeMap<u16, Counters>,
     users: HashSet<u32>,
     apps: HashSet<u32>,
+}
+
+/// The rows of a finished grouping in output order
+/// ([`Activity::finish_stream`]). Reading from disk can fail: after the
+/// last row, [`RowStream::finish`] says whether every row was read.
+pub struct RowStream {
+    rows: Rows,
+    error: Option<anyhow::Error>,
+}
+
+enum Rows {
+    Memory(std::vec::IntoIter<ActivityRow>),
+    Merged(spill::Prefetched),
+}
+
+impl RowStream {
+    fn memory(rows: Vec<ActivityRow>) -> RowStream {
+        RowStream { rows: Rows::Memory(rows.into_iter()), error: None }
+    }
+
+    fn merged(merge: spill::Prefetched) -> RowStream {
+        RowStream { rows: Rows::Merged(merge), error: None }
+    }
+
+    /// Whether the rows were all read: an error if one could not be.
+    pub fn finish(self) -> Result<()> {
+        self.error.map_or(Ok(()), Err)
+    }
+
+    /// All the rows at once.
+    pub fn collect_rows(mut self) -> Result<Vec<ActivityRow>> {
+        let rows = self.by_ref().collect();
+        self.finish()?;
+        Ok(rows)
+    }
+}
+
+impl Iterator for RowStream {
+    type Item = ActivityRow;
+
+    fn next(&mut self) -> Option<ActivityRow> {
+        match &mut self.rows {
+            Rows::Memory(rows) => rows.next(),
+            Rows::Merged(merge) => match merge.next_row() {
+                Ok(row) => row,
+                Err(e) => {
+                    self.error = Some(e);
+                    self.rows = Rows::Memory(Vec::new().into_iter());
+                    None
+                }
+            },
+        }
+    }
 }
 
 /// The result of `activity`.
@@ -527,6 +657,92 @@ mod tests {
         let mut told = Activity::new().for_grain(GroupBy::Tenant);
         told.add(signins[0].clone());
         assert!(told.finish(None, GroupBy::User).is_err(), "asked for another grain");
+    }
+
+    /// Sign-ins that exercise what spilling must keep: duplicates far apart
+    /// in the input, users without an id, names that change over time,
+    /// policy blocks, grant clauses, tenants that are not ours.
+    fn varied_signins(n: u32) -> Vec<SignIn> {
+        use crate::model::{Clause, Controls};
+        let mut out: Vec<SignIn> = (0..n)
+            .map(|i| {
+                let mut s = signin(
+                    i,
+                    2 + (i % 5) as u128,
+                    &format!("u{}", i % 701),
+                    ["a", "b", "c"][(i % 3) as usize],
+                );
+                if i % 13 == 0 {
+                    s.user_id = None;
+                }
+                s.user_principal_name = Some(format!("u{}@v{}.example", i % 701, i % 4));
+                s.user_type = [UserType::Guest, UserType::Member][(i % 2) as usize];
+                s.error_code = [0, 0, 500212, 500213, 50076][(i % 5) as usize];
+                s.time = DateTime::from_timestamp(1_790_000_000 + (i % 97) as i64 * 3600, 0).unwrap();
+                s.app_name = Some(format!("App {}", i % 7));
+                s.home_tenant_name = Some(format!("Partner {}", i % 3));
+                s.evidence.mfa_required = i % 4 == 0;
+                s.evidence.ca_details = i % 6 != 0;
+                if i % 17 == 0 {
+                    s.evidence.clauses = vec![Clause {
+                        policy: Some(Guid(i as u128 % 3)),
+                        controls: Controls::MFA.union(Controls::COMPLIANT_DEVICE),
+                        strength: None,
+                    }];
+                }
+                if i % 29 == 0 {
+                    // Outbound: our user in the partner's tenant.
+                    s.resource_tenant = s.home_tenant;
+                    s.home_tenant = Some(Guid(1));
+                }
+                if i % 31 == 0 {
+                    // Neither side is ours.
+                    s.resource_tenant = Some(Guid(99));
+                }
+                s
+            })
+            .collect();
+        // Copies of earlier sign-ins, as overlapping exports give them.
+        let copies: Vec<SignIn> = out.iter().step_by(7).cloned().collect();
+        out.extend(copies);
+        out
+    }
+
+    #[test]
+    fn grouping_moved_to_disk_gives_the_rows_and_totals_of_grouping_in_memory() {
+        let signins = varied_signins(5000);
+        let mut memory = Activity::new().for_grain(GroupBy::User);
+        for s in &signins {
+            memory.add(s.clone());
+        }
+        let memory = memory.finish(Some(Guid(1)), GroupBy::User).unwrap();
+        assert!(memory.totals.duplicates_dropped > 0 && memory.totals.other_tenants > 0);
+        assert!(memory.rows.iter().any(|r| r.user_id.is_none()));
+        for budget in [1, 7, 500, 1_000_000] {
+            let mut disk = Activity::new().for_grain(GroupBy::User).spill_beyond(budget);
+            for s in &signins {
+                disk.add(s.clone());
+            }
+            assert_eq!(disk.spill.is_some(), budget < 1000, "budget {budget}");
+            let (table, rows) = disk.finish_stream(Some(Guid(1)), GroupBy::User).unwrap();
+            assert_eq!(table.totals, memory.totals, "budget {budget}");
+            assert_eq!(rows.collect_rows().unwrap(), memory.rows, "budget {budget}");
+        }
+    }
+
+    #[test]
+    fn only_the_user_grain_without_epochs_moves_to_disk() {
+        let signins = varied_signins(300);
+        for (by, epochs) in [(GroupBy::Tenant, false), (GroupBy::App, false), (GroupBy::User, true)] {
+            let mut acc = Activity::new().for_grain(by).spill_beyond(1);
+            if epochs {
+                acc = acc.split_by_epochs(vec![DateTime::from_timestamp(1_790_100_000, 0).unwrap()]);
+            }
+            for s in &signins {
+                acc.add(s.clone());
+            }
+            assert!(acc.spill.is_none(), "{by:?}");
+        }
     }
 
     #[test]

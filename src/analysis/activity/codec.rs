@@ -1,0 +1,340 @@
+//! The binary records grouping writes to its temporary folder when it
+//! outgrows memory ([`super::spill`]): fixed-width little-endian numbers,
+//! strings as a length and their bytes. Written and read by this process
+//! only, so there is no version or schema; a record that cannot be read
+//! back (the folder was cleaned up under us, the disk is full) is an error
+//! naming the file, never a guess.
+
+use std::io::{self, BufRead};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::activity::{ActivityRow, Counters, Name};
+use crate::model::{AccessType, Clause, Controls, Direction, EventType, Guid, UserType};
+
+/// Appends values to a record being built.
+pub(super) struct Enc<'a>(pub(super) &'a mut Vec<u8>);
+
+impl Enc<'_> {
+    pub(super) fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    pub(super) fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(super) fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(super) fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(super) fn u128(&mut self, v: u128) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(super) fn str(&mut self, s: &str) {
+        self.u32(u32::try_from(s.len()).unwrap_or(u32::MAX));
+        self.0.extend_from_slice(&s.as_bytes()[..s.len().min(u32::MAX as usize)]);
+    }
+    pub(super) fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            None => self.u8(0),
+            Some(s) => {
+                self.u8(1);
+                self.str(s);
+            }
+        }
+    }
+    pub(super) fn opt_u64(&mut self, v: Option<u64>) {
+        self.u8(v.is_some() as u8);
+        self.u64(v.unwrap_or_default());
+    }
+    pub(super) fn opt_guid(&mut self, g: Option<Guid>) {
+        self.u8(g.is_some() as u8);
+        self.u128(g.map_or(0, |g| g.0));
+    }
+    pub(super) fn time(&mut self, t: DateTime<Utc>) {
+        self.u64(t.timestamp() as u64);
+        self.u32(t.timestamp_subsec_nanos());
+    }
+    pub(super) fn opt_time(&mut self, t: Option<DateTime<Utc>>) {
+        self.u8(t.is_some() as u8);
+        self.time(t.unwrap_or_default());
+    }
+    pub(super) fn access(&mut self, a: AccessType) {
+        self.u8(AccessType::ALL.iter().position(|x| *x == a).unwrap_or_default() as u8);
+    }
+    pub(super) fn event_type(&mut self, e: EventType) {
+        self.u8(EventType::ALL.iter().position(|x| *x == e).unwrap_or_default() as u8);
+    }
+    pub(super) fn user_type(&mut self, t: Option<UserType>) {
+        self.u8(match t {
+            None => 0,
+            Some(UserType::Member) => 1,
+            Some(UserType::Guest) => 2,
+            Some(UserType::Unknown) => 3,
+        });
+    }
+    pub(super) fn clauses(&mut self, clauses: &[Clause]) {
+        self.u32(clauses.len() as u32);
+        for c in clauses {
+            self.opt_guid(c.policy);
+            self.u8(c.controls.bits());
+            self.opt_guid(c.strength);
+        }
+    }
+    pub(super) fn counters(&mut self, c: &Counters) {
+        for v in [
+            c.sign_ins,
+            c.successes,
+            c.failures,
+            c.policy_blocks,
+            c.home_outbound_blocks,
+            c.resource_inbound_blocks,
+            c.mfa_required,
+            c.mfa_by_claim,
+            c.compliant_device_required,
+            c.hybrid_join_required,
+            c.ca_details_missing,
+        ] {
+            self.u64(v);
+        }
+        self.opt_time(c.first_seen);
+        self.opt_time(c.last_seen);
+        self.clauses(&c.grant_clauses);
+    }
+    pub(super) fn row(&mut self, r: &ActivityRow) {
+        self.u8(r.direction as u8);
+        self.access(r.access_type);
+        self.u128(r.partner_tenant_id.0);
+        self.opt_str(r.partner_tenant_name.as_deref());
+        self.opt_str(r.app_id.as_deref());
+        self.opt_str(r.app_name.as_deref());
+        self.opt_guid(r.app_owner_tenant_id);
+        self.opt_str(r.resource_id.as_deref());
+        self.opt_str(r.resource_name.as_deref());
+        self.opt_guid(r.resource_owner_tenant_id);
+        self.opt_str(r.user_id.as_deref());
+        self.opt_str(r.user_principal_name.as_deref());
+        self.user_type(r.user_type);
+        self.counters(&r.counters);
+        self.opt_u64(r.distinct_users);
+        self.opt_u64(r.distinct_apps);
+        self.u32(r.by_epoch.len() as u32);
+        for (epoch, c) in &r.by_epoch {
+            self.u16(*epoch);
+            self.counters(c);
+        }
+    }
+}
+
+/// Reads values back in the order [`Enc`] wrote them.
+pub(super) struct Dec<R>(pub(super) R);
+
+fn damaged(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("a {what} that was not written here"))
+}
+
+impl<R: BufRead> Dec<R> {
+    /// Whether the input is at its end (between records).
+    pub(super) fn at_end(&mut self) -> io::Result<bool> {
+        Ok(self.0.fill_buf()?.is_empty())
+    }
+    fn bytes<const N: usize>(&mut self) -> io::Result<[u8; N]> {
+        let mut b = [0u8; N];
+        self.0.read_exact(&mut b)?;
+        Ok(b)
+    }
+    pub(super) fn u8(&mut self) -> io::Result<u8> {
+        Ok(self.bytes::<1>()?[0])
+    }
+    pub(super) fn u16(&mut self) -> io::Result<u16> {
+        self.bytes().map(u16::from_le_bytes)
+    }
+    pub(super) fn u32(&mut self) -> io::Result<u32> {
+        self.bytes().map(u32::from_le_bytes)
+    }
+    pub(super) fn u64(&mut self) -> io::Result<u64> {
+        self.bytes().map(u64::from_le_bytes)
+    }
+    pub(super) fn u128(&mut self) -> io::Result<u128> {
+        self.bytes().map(u128::from_le_bytes)
+    }
+    fn flag(&mut self) -> io::Result<bool> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(damaged("flag")),
+        }
+    }
+    pub(super) fn string(&mut self) -> io::Result<String> {
+        let n = self.u32()? as usize;
+        let mut b = vec![0u8; n];
+        self.0.read_exact(&mut b)?;
+        String::from_utf8(b).map_err(|_| damaged("string"))
+    }
+    pub(super) fn opt_string(&mut self) -> io::Result<Option<String>> {
+        if self.flag()? {
+            self.string().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+    fn opt_name(&mut self) -> io::Result<Option<Name>> {
+        Ok(self.opt_string()?.map(Arc::from))
+    }
+    fn opt_u64(&mut self) -> io::Result<Option<u64>> {
+        let some = self.flag()?;
+        let v = self.u64()?;
+        Ok(some.then_some(v))
+    }
+    fn opt_guid(&mut self) -> io::Result<Option<Guid>> {
+        let some = self.flag()?;
+        let v = self.u128()?;
+        Ok(some.then_some(Guid(v)))
+    }
+    pub(super) fn time(&mut self) -> io::Result<DateTime<Utc>> {
+        let secs = self.u64()? as i64;
+        let nanos = self.u32()?;
+        DateTime::from_timestamp(secs, nanos).ok_or_else(|| damaged("time"))
+    }
+    fn opt_time(&mut self) -> io::Result<Option<DateTime<Utc>>> {
+        let some = self.flag()?;
+        let t = self.time()?;
+        Ok(some.then_some(t))
+    }
+    pub(super) fn access(&mut self) -> io::Result<AccessType> {
+        AccessType::ALL.get(self.u8()? as usize).copied().ok_or_else(|| damaged("access type"))
+    }
+    pub(super) fn event_type(&mut self) -> io::Result<EventType> {
+        EventType::ALL.get(self.u8()? as usize).copied().ok_or_else(|| damaged("event type"))
+    }
+    pub(super) fn user_type(&mut self) -> io::Result<Option<UserType>> {
+        Ok(match self.u8()? {
+            0 => None,
+            1 => Some(UserType::Member),
+            2 => Some(UserType::Guest),
+            3 => Some(UserType::Unknown),
+            _ => return Err(damaged("user type")),
+        })
+    }
+    pub(super) fn clauses(&mut self) -> io::Result<Vec<Clause>> {
+        let n = self.u32()?;
+        (0..n)
+            .map(|_| {
+                Ok(Clause {
+                    policy: self.opt_guid()?,
+                    controls: Controls::from_bits(self.u8()?),
+                    strength: self.opt_guid()?,
+                })
+            })
+            .collect()
+    }
+    pub(super) fn counters(&mut self) -> io::Result<Counters> {
+        let mut v = [0u64; 11];
+        for x in &mut v {
+            *x = self.u64()?;
+        }
+        Ok(Counters {
+            sign_ins: v[0],
+            successes: v[1],
+            failures: v[2],
+            policy_blocks: v[3],
+            home_outbound_blocks: v[4],
+            resource_inbound_blocks: v[5],
+            mfa_required: v[6],
+            mfa_by_claim: v[7],
+            compliant_device_required: v[8],
+            hybrid_join_required: v[9],
+            ca_details_missing: v[10],
+            first_seen: self.opt_time()?,
+            last_seen: self.opt_time()?,
+            grant_clauses: self.clauses()?,
+        })
+    }
+    pub(super) fn row(&mut self) -> io::Result<ActivityRow> {
+        let direction = match self.u8()? {
+            0 => Direction::Inbound,
+            1 => Direction::Outbound,
+            _ => return Err(damaged("direction")),
+        };
+        let mut row = ActivityRow {
+            direction,
+            access_type: self.access()?,
+            partner_tenant_id: Guid(self.u128()?),
+            partner_tenant_name: self.opt_name()?,
+            app_id: self.opt_name()?,
+            app_name: self.opt_name()?,
+            app_owner_tenant_id: self.opt_guid()?,
+            resource_id: self.opt_name()?,
+            resource_name: self.opt_name()?,
+            resource_owner_tenant_id: self.opt_guid()?,
+            user_id: self.opt_name()?,
+            user_principal_name: self.opt_name()?,
+            user_type: self.user_type()?,
+            counters: self.counters()?,
+            distinct_users: self.opt_u64()?,
+            distinct_apps: self.opt_u64()?,
+            by_epoch: Vec::new(),
+        };
+        for _ in 0..self.u32()? {
+            let epoch = self.u16()?;
+            row.by_epoch.push((epoch, self.counters()?));
+        }
+        Ok(row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_written_and_read_back_is_the_same_row() {
+        let t = DateTime::from_timestamp(1_790_000_000, 123_456_789).unwrap();
+        let counters = Counters {
+            sign_ins: 7,
+            successes: 5,
+            failures: 2,
+            policy_blocks: 1,
+            home_outbound_blocks: 1,
+            mfa_by_claim: 3,
+            first_seen: Some(t),
+            last_seen: Some(t),
+            grant_clauses: vec![Clause {
+                policy: Some(Guid(9)),
+                controls: Controls::MFA.union(Controls::AUTH_STRENGTH),
+                strength: None,
+            }],
+            ..Counters::default()
+        };
+        let row = ActivityRow {
+            direction: Direction::Outbound,
+            access_type: AccessType::B2bDirectConnect,
+            partner_tenant_id: Guid(u128::MAX - 3),
+            partner_tenant_name: Some("Contoso \u{1b}[31m".into()),
+            app_id: Some("app".into()),
+            app_name: None,
+            app_owner_tenant_id: Some(Guid(4)),
+            resource_id: Some("".into()),
+            resource_name: Some("Résumé".into()),
+            resource_owner_tenant_id: None,
+            user_id: None,
+            user_principal_name: Some("a@b".into()),
+            user_type: Some(UserType::Guest),
+            counters: counters.clone(),
+            distinct_users: Some(3),
+            distinct_apps: None,
+            by_epoch: vec![(0, counters.clone()), (7, Counters::default())],
+        };
+        let mut buf = Vec::new();
+        Enc(&mut buf).row(&row);
+        Enc(&mut buf).row(&row);
+        let mut dec = Dec(&buf[..]);
+        assert_eq!(dec.row().unwrap(), row);
+        assert_eq!(dec.row().unwrap(), row);
+        assert!(dec.at_end().unwrap());
+        // A record cut short is an error, not a row.
+        assert!(Dec(&buf[..buf.len() / 2 - 1]).row().and_then(|_| Dec(&buf[..3]).row()).is_err());
+    }
+}

@@ -1,0 +1,531 @@
+//! Grouping beyond memory: when the groups (or the sign-ins remembered to
+//! drop duplicates) outgrow their budget, [`Activity`] moves to a temporary
+//! folder and finishes from there with memory that no longer grows.
+//!
+//! The rule: every group is partitioned by its user, into [`PARTS`] files.
+//! All that grows with the input is keyed by user (a group at the user
+//! grain, the user's newest name, the copies of one sign-in, which share
+//! their user), so each partition is complete on its own: it is grouped,
+//! deduplicated and named in memory a partition at a time, sorted, and
+//! written as a sorted run; the runs are then merged into the output order
+//! and handed to the sinks one row at a time. What is kept in memory
+//! throughout is what grows with partners and apps (tenants, app names and
+//! owners), not with users or sign-ins.
+//!
+//! At the switch, what is in memory is written out as it stands (groups,
+//! user names, the duplicate filter's keys); after it, each sign-in is
+//! written as it comes, and grouped when its partition is read. Duplicates
+//! are found in the partition: a sign-in's dedup key carries its
+//! partition's number ([`dedup_key`]). Sign-ins without a user id are
+//! partitioned by that key, so a user-less group can have rows in several
+//! runs; the merge adds rows with the same key together, which gives the
+//! row grouping in memory gives, because every other column of such rows
+//! is a name kept in memory for the whole run.
+//!
+//! Only the user grain without policy epochs spills (the one whose groups
+//! grow with users); below it the groups are partners and apps and a set
+//! of user numbers ([`Activity::for_grain`]).
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+
+use super::codec::{Dec, Enc};
+use super::{sort_rows, Activity, GroupBy, Interner, Key, Latest, RowStream, Totals};
+use crate::model::activity::{ActivityRow, Counters};
+use crate::model::{Evidence, Guid, SignIn, UserType};
+
+/// Partitions: with the default budget, a partition stays within it up to
+/// some 25 million groups.
+pub(super) const PARTS: usize = 256;
+
+/// A sign-in's identity for dedup: a 128-bit hash of its request id and
+/// second whose top 8 bits are replaced by its partition's number (its
+/// user's, or the hash's own without a user), so that a key says where
+/// its sign-in went. 120 bits: a collision is still astronomically
+/// unlikely over billions of sign-ins.
+pub(super) fn dedup_key(s: &SignIn) -> u128 {
+    let id = Guid::parse(&s.id).map_or_else(|| xxhash_rust::xxh3::xxh3_128(s.id.as_bytes()), |g| g.0);
+    let mut bytes = [0u8; 24];
+    bytes[..16].copy_from_slice(&id.to_le_bytes());
+    bytes[16..].copy_from_slice(&s.time.timestamp().to_le_bytes());
+    let hash = xxhash_rust::xxh3::xxh3_128(&bytes);
+    let part = s.user_id.as_deref().map_or((hash >> 120) as usize, part_of_user);
+    (hash & (u128::MAX >> 8)) | ((part as u128) << 120)
+}
+
+fn part_of_user(id: &str) -> usize {
+    (xxhash_rust::xxh3::xxh3_64(id.as_bytes()) >> 56) as usize
+}
+
+fn part_of_key(key: u128) -> usize {
+    (key >> 120) as usize
+}
+
+/// When to move to disk.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Budget {
+    pub(super) groups: usize,
+    /// Keys of the duplicate filter: 16 bytes each, against some kilobyte a
+    /// group at its peak, so many more fit.
+    pub(super) seen: usize,
+}
+
+impl Budget {
+    pub(super) fn of_groups(groups: usize) -> Budget {
+        Budget { groups: groups.max(1), seen: groups.max(1).saturating_mul(20) }
+    }
+}
+
+// Record tags in a partition file.
+const SEEN: u8 = 0;
+const GROUP: u8 = 1;
+const USER: u8 = 2;
+const SIGN_IN: u8 = 3;
+
+/// The partition files being written.
+pub(super) struct Spill {
+    dir: tempfile::TempDir,
+    parts: Vec<BufWriter<File>>,
+    record: Vec<u8>,
+    /// The first write that failed: [`Activity::add`] cannot fail, so it is
+    /// reported when the grouping finishes.
+    error: Option<io::Error>,
+}
+
+fn part_path(dir: &Path, p: usize) -> PathBuf {
+    dir.join(format!("part-{p:03}"))
+}
+
+fn run_path(dir: &Path, p: usize) -> PathBuf {
+    dir.join(format!("run-{p:03}"))
+}
+
+impl Spill {
+    fn create() -> io::Result<Spill> {
+        let dir = tempfile::Builder::new().prefix("xtenant-groups-").tempdir()?;
+        let parts = (0..PARTS)
+            .map(|p| Ok(BufWriter::with_capacity(32 << 10, File::create(part_path(dir.path(), p))?)))
+            .collect::<io::Result<_>>()?;
+        Ok(Spill { dir, parts, record: Vec::with_capacity(256), error: None })
+    }
+
+    fn write(&mut self, part: usize, tag: u8, build: impl FnOnce(&mut Enc)) {
+        if self.error.is_some() {
+            return;
+        }
+        self.record.clear();
+        let mut enc = Enc(&mut self.record);
+        enc.u8(tag);
+        build(&mut enc);
+        if let Err(e) = self.parts[part].write_all(&self.record) {
+            self.error = Some(e);
+        }
+    }
+
+    /// A sign-in read after the switch, with its ids as the grouping in
+    /// memory numbered them (tenants, apps and resources stay in memory).
+    pub(super) fn sign_in(
+        &mut self,
+        key: u128,
+        s: &SignIn,
+        tenants: (u32, u32),
+        app: u32,
+        resource_app: u32,
+    ) {
+        self.write(part_of_key(key), SIGN_IN, |e| {
+            e.u128(key);
+            e.time(s.time);
+            e.event_type(s.event_type);
+            e.u32(tenants.0);
+            e.u32(tenants.1);
+            e.access(s.access_type);
+            e.u32(app);
+            e.u32(resource_app);
+            e.opt_str(s.user_id.as_deref());
+            e.opt_str(s.user_principal_name.as_deref());
+            e.user_type(Some(s.user_type));
+            e.u32(s.error_code);
+            let ev = &s.evidence;
+            e.u8(ev.mfa_required as u8
+                | (ev.mfa_by_claim as u8) << 1
+                | (ev.compliant_device_required as u8) << 2
+                | (ev.hybrid_join_required as u8) << 3
+                | (ev.ca_details as u8) << 4);
+            e.clauses(&ev.clauses);
+        });
+    }
+
+    fn finish_writing(&mut self) -> Result<()> {
+        for w in &mut self.parts {
+            if let Err(e) = w.flush() {
+                self.error.get_or_insert(e);
+            }
+        }
+        self.parts.clear();
+        match self.error.take() {
+            None => Ok(()),
+            Some(e) => Err(e).with_context(|| self.folder_error()),
+        }
+    }
+
+    fn folder_error(&self) -> String {
+        format!(
+            "grouping outgrew --groups-in-memory and could not write its temporary folder {} \
+             (set TMPDIR to a folder with more room, or raise --groups-in-memory)",
+            self.dir.path().display()
+        )
+    }
+}
+
+/// One partition read back: grouped as [`Activity::add`] groups in memory.
+#[derive(Default)]
+struct Part {
+    seen: HashSet<u128>,
+    user_ids: Interner,
+    users: Vec<Latest<(super::Name, UserType)>>,
+    groups: HashMap<Key, Counters>,
+    totals: Totals,
+}
+
+impl Part {
+    fn user(&mut self, id: &Option<String>) -> u32 {
+        let i = self.user_ids.intern(id);
+        if self.users.len() <= i as usize {
+            self.users.resize_with(i as usize + 1, Latest::default);
+        }
+        i
+    }
+
+    fn offer_user(&mut self, i: u32, at: chrono::DateTime<chrono::Utc>, upn: &str, ty: UserType) {
+        self.users[i as usize].offer(at, |(cur, t)| (upn, ty).cmp(&(&**cur, *t)), || (upn.into(), ty));
+    }
+
+    fn read(&mut self, path: &Path) -> io::Result<()> {
+        let mut dec = Dec(BufReader::with_capacity(64 << 10, File::open(path)?));
+        while !dec.at_end()? {
+            match dec.u8()? {
+                SEEN => {
+                    self.seen.insert(dec.u128()?);
+                }
+                GROUP => {
+                    let (home, resource, access) = (dec.u32()?, dec.u32()?, dec.access()?);
+                    let (app, resource_app) = (dec.u32()?, dec.u32()?);
+                    let user = self.user(&dec.opt_string()?);
+                    let key = Key { home, resource, access, app, resource_app, user, epoch: 0 };
+                    self.groups.entry(key).or_default().merge(&dec.counters()?);
+                }
+                USER => {
+                    let user = self.user(&Some(dec.string()?));
+                    let at = dec.time()?;
+                    let upn = dec.string()?;
+                    let ty = dec.user_type()?.unwrap_or_default();
+                    self.offer_user(user, at, &upn, ty);
+                }
+                SIGN_IN => {
+                    let key = dec.u128()?;
+                    let time = dec.time()?;
+                    let event_type = dec.event_type()?;
+                    let (home, resource, access) = (dec.u32()?, dec.u32()?, dec.access()?);
+                    let (app, resource_app) = (dec.u32()?, dec.u32()?);
+                    let user_id = dec.opt_string()?;
+                    let upn = dec.opt_string()?;
+                    let ty = dec.user_type()?.unwrap_or_default();
+                    let error_code = dec.u32()?;
+                    let flags = dec.u8()?;
+                    let evidence = Evidence {
+                        mfa_required: flags & 1 != 0,
+                        mfa_by_claim: flags & 2 != 0,
+                        compliant_device_required: flags & 4 != 0,
+                        hybrid_join_required: flags & 8 != 0,
+                        ca_details: flags & 16 != 0,
+                        clauses: dec.clauses()?,
+                    };
+                    if !self.seen.insert(key) {
+                        self.totals.duplicates_dropped += 1;
+                        continue;
+                    }
+                    self.totals.cross_tenant += 1;
+                    *self
+                        .totals
+                        .cross_tenant_by_event_type
+                        .entry(event_type.as_str().to_string())
+                        .or_default() += 1;
+                    let user = self.user(&user_id);
+                    if user > 0 {
+                        self.offer_user(user, time, upn.as_deref().unwrap_or_default(), ty);
+                    }
+                    let key = Key { home, resource, access, app, resource_app, user, epoch: 0 };
+                    self.groups.entry(key).or_default().add_parts(time, error_code, &evidence);
+                }
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "a record tag that was not written here",
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Activity {
+    /// Whether this grouping may move to disk, and has reached its budget.
+    pub(super) fn over_budget(&self) -> bool {
+        self.budget.is_some_and(|b| self.groups.len() >= b.groups || self.seen.len() >= b.seen)
+    }
+
+    /// Moves what is in memory to the partition files; the sign-ins after
+    /// this go there as they come.
+    pub(super) fn start_spilling(&mut self) {
+        let mut spill = match Spill::create() {
+            Ok(s) => s,
+            Err(e) => {
+                self.budget = None;
+                self.spill_error = Some(anyhow::Error::new(e).context(
+                    "grouping outgrew --groups-in-memory and could not create a temporary folder \
+                     (set TMPDIR to a writable folder with room, or raise --groups-in-memory)",
+                ));
+                return;
+            }
+        };
+        for key in std::mem::take(&mut self.seen) {
+            spill.write(part_of_key(key), SEEN, |e| e.u128(key));
+        }
+        for (k, c) in std::mem::take(&mut self.groups) {
+            let user = self.user_ids.resolve(k.user);
+            let part = user.as_deref().map_or(0, part_of_user);
+            spill.write(part, GROUP, |e| {
+                e.u32(k.home);
+                e.u32(k.resource);
+                e.access(k.access);
+                e.u32(k.app);
+                e.u32(k.resource_app);
+                e.opt_str(user.as_deref());
+                e.counters(&c);
+            });
+        }
+        for (i, latest) in std::mem::take(&mut self.users).into_iter().enumerate() {
+            let (Some(at), Some((upn, ty)), Some(id)) =
+                (latest.at, latest.value, self.user_ids.resolve(i as u32))
+            else {
+                continue;
+            };
+            spill.write(part_of_user(&id), USER, |e| {
+                e.str(&id);
+                e.time(at);
+                e.str(&upn);
+                e.user_type(Some(ty));
+            });
+        }
+        self.user_ids = Interner::default();
+        self.spill = Some(spill);
+    }
+
+    /// Groups each partition, writes it as a sorted run, adds to `totals`
+    /// what the partitions count, and returns the runs' merge.
+    pub(super) fn finish_spilled(
+        &self,
+        mut spill: Spill,
+        tenant: Option<Guid>,
+        totals: &mut Totals,
+    ) -> Result<RowStream> {
+        spill.finish_writing()?;
+        let dir = spill.dir.path().to_path_buf();
+        let parts: Vec<Totals> = (0..PARTS)
+            .into_par_iter()
+            .map(|p| self.finish_part(&dir, p, tenant).with_context(|| spill.folder_error()))
+            .collect::<Result<_>>()?;
+        for t in parts {
+            totals.cross_tenant += t.cross_tenant;
+            totals.duplicates_dropped += t.duplicates_dropped;
+            totals.other_tenants += t.other_tenants;
+            for (k, n) in t.cross_tenant_by_event_type {
+                *totals.cross_tenant_by_event_type.entry(k).or_default() += n;
+            }
+        }
+        let merge = Merge::open(spill.dir).with_context(|| "reading back the grouping's temporary folder")?;
+        Ok(RowStream::merged(Prefetched::start(merge)))
+    }
+
+    fn finish_part(&self, dir: &Path, p: usize, tenant: Option<Guid>) -> Result<Totals> {
+        let path = part_path(dir, p);
+        let mut part = Part::default();
+        part.read(&path).with_context(|| format!("reading {}", path.display()))?;
+        std::fs::remove_file(&path)?;
+        let mut totals = std::mem::take(&mut part.totals);
+        part.seen = HashSet::default();
+        let mut rows = Vec::with_capacity(part.groups.len());
+        for (k, c) in std::mem::take(&mut part.groups) {
+            let Some(out) = self.output_key(&k, tenant, GroupBy::User) else {
+                totals.other_tenants += c.sign_ins;
+                continue;
+            };
+            let user = part.users.get(k.user as usize).and_then(|l| l.value.as_ref());
+            rows.push(self.row(&out, part.user_ids.resolve(k.user), user, c));
+        }
+        sort_rows(&mut rows);
+        let path = run_path(dir, p);
+        let mut w = BufWriter::with_capacity(64 << 10, File::create(&path)?);
+        let mut record = Vec::with_capacity(512);
+        for r in &rows {
+            record.clear();
+            Enc(&mut record).row(r);
+            w.write_all(&record)?;
+        }
+        w.flush().with_context(|| format!("writing {}", path.display()))?;
+        Ok(totals)
+    }
+}
+
+/// [`Merge`] run on a thread of its own, a batch of rows ahead of the
+/// reader: reading the runs back and writing the output then share the
+/// cores instead of taking turns. A few batches are in flight at most.
+pub(super) struct Prefetched {
+    batches: Option<mpsc::Receiver<Result<Vec<ActivityRow>>>>,
+    current: std::vec::IntoIter<ActivityRow>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Prefetched {
+    fn start(mut merge: Merge) -> Prefetched {
+        let (send, batches) = mpsc::sync_channel(4);
+        let thread = std::thread::spawn(move || {
+            loop {
+                let mut batch = Vec::with_capacity(1024);
+                let end = loop {
+                    match merge.next_row() {
+                        Ok(Some(row)) if batch.len() < 1023 => batch.push(row),
+                        Ok(Some(row)) => {
+                            batch.push(row);
+                            break Ok(false);
+                        }
+                        Ok(None) => break Ok(true),
+                        Err(e) => break Err(e),
+                    }
+                };
+                let done = !matches!(end, Ok(false));
+                let sent = match end {
+                    Err(e) => send.send(Err(e)),
+                    Ok(_) if batch.is_empty() => Ok(()),
+                    Ok(_) => send.send(Ok(batch)),
+                };
+                if done || sent.is_err() {
+                    break;
+                }
+            }
+            // The temporary folder goes before the reader sees the end.
+            drop(merge);
+        });
+        Prefetched { batches: Some(batches), current: Vec::new().into_iter(), thread: Some(thread) }
+    }
+
+    /// The next row in output order, or `None` after the last.
+    pub(super) fn next_row(&mut self) -> Result<Option<ActivityRow>> {
+        loop {
+            if let Some(row) = self.current.next() {
+                return Ok(Some(row));
+            }
+            match self.batches.as_ref().and_then(|b| b.recv().ok()) {
+                Some(Ok(batch)) => self.current = batch.into_iter(),
+                Some(Err(e)) => return Err(e),
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+impl Drop for Prefetched {
+    /// Stops the merge early if it is still running, and waits for it to
+    /// remove the temporary folder.
+    fn drop(&mut self) {
+        self.batches = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The sorted runs merged into output order, rows with the same key added
+/// together (see the module doc).
+pub(super) struct Merge {
+    /// Removed with the merge.
+    _dir: tempfile::TempDir,
+    runs: Vec<(PathBuf, Dec<BufReader<File>>)>,
+    heads: BinaryHeap<Head>,
+}
+
+/// The next row of one run; ordered so that the heap's top is the least.
+struct Head {
+    row: ActivityRow,
+    run: usize,
+}
+
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.row.sort_key().cmp(&self.row.sort_key()).then(other.run.cmp(&self.run))
+    }
+}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Head {}
+
+impl Merge {
+    fn open(dir: tempfile::TempDir) -> Result<Merge> {
+        let mut runs = Vec::with_capacity(PARTS);
+        for p in 0..PARTS {
+            let path = run_path(dir.path(), p);
+            let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            runs.push((path, Dec(BufReader::with_capacity(32 << 10, file))));
+        }
+        let mut merge = Merge { _dir: dir, runs, heads: BinaryHeap::with_capacity(PARTS) };
+        for run in 0..PARTS {
+            merge.refill(run)?;
+        }
+        Ok(merge)
+    }
+
+    fn refill(&mut self, run: usize) -> Result<()> {
+        let (path, dec) = &mut self.runs[run];
+        let next = match dec.at_end() {
+            Ok(true) => Ok(None),
+            Ok(false) => dec.row().map(Some),
+            Err(e) => Err(e),
+        };
+        if let Some(row) = next.with_context(|| format!("reading {}", path.display()))? {
+            self.heads.push(Head { row, run });
+        }
+        Ok(())
+    }
+
+    /// The next row in output order, or `None` after the last.
+    pub(super) fn next_row(&mut self) -> Result<Option<ActivityRow>> {
+        let Some(Head { mut row, run }) = self.heads.pop() else { return Ok(None) };
+        self.refill(run)?;
+        while self.heads.peek().is_some_and(|h| h.row.sort_key() == row.sort_key()) {
+            let Some(same) = self.heads.pop() else { break };
+            row.counters.merge(&same.row.counters);
+            self.refill(same.run)?;
+        }
+        Ok(Some(row))
+    }
+}
