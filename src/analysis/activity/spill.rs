@@ -437,7 +437,17 @@ impl Prefetched {
             match self.batches.as_ref().and_then(|b| b.recv().ok()) {
                 Some(Ok(batch)) => self.current = batch.into_iter(),
                 Some(Err(e)) => return Err(e),
-                None => return Ok(None),
+                None => {
+                    // The end, unless the merge stopped without saying why:
+                    // then the rows after it would be silently missing.
+                    self.batches = None;
+                    if let Some(t) = self.thread.take() {
+                        if t.join().is_err() {
+                            anyhow::bail!("internal error: merging the grouping's temporary files failed; please report this");
+                        }
+                    }
+                    return Ok(None);
+                }
             }
         }
     }
