@@ -6,51 +6,68 @@ use crate::analysis::activity::ActivityTable;
 use crate::model::ReadStats as Stats;
 use crate::model::{ActivityRow, Direction, GroupBy};
 
-use super::table::{self, opt, CsvStyle, Table};
+use super::table::{self, CsvStyle, Table};
 use super::SCHEMA_VERSION;
 use crate::model::rfc3339;
 
 pub(crate) use crate::model::activity::columns;
 
-pub(crate) fn cell(r: &ActivityRow, column: &str) -> Value {
+/// One cell of a row, typed: the one place that says what each column
+/// holds. JSON ([`cell`]) and CSV text ([`cell_text_into`]) are both read
+/// off it.
+enum Cell<'a> {
+    Null,
+    Text(std::borrow::Cow<'a, str>),
+    Number(u64),
+}
+
+fn typed_cell<'a>(r: &'a ActivityRow, column: &str) -> Cell<'a> {
+    use std::borrow::Cow;
     let c = &r.counters;
+    let text = |v: Option<&'a str>| v.map_or(Cell::Null, |s| Cell::Text(Cow::Borrowed(s)));
+    let owned = |v: Option<String>| v.map_or(Cell::Null, |s| Cell::Text(Cow::Owned(s)));
+    let number = |n: Option<u64>| n.map_or(Cell::Null, Cell::Number);
     match column {
-        "direction" => json!(r.direction.as_str()),
-        "access_type" => json!(r.access_type.as_str()),
-        "partner_tenant_id" => json!(r.partner_tenant_id.to_string()),
-        "partner_tenant_name" => opt(&r.partner_tenant_name),
-        "app_id" => opt(&r.app_id),
-        "app_name" => opt(&r.app_name),
-        "resource_id" => opt(&r.resource_id),
-        "resource_name" => opt(&r.resource_name),
-        "user_id" => opt(&r.user_id),
-        "user_principal_name" => opt(&r.user_principal_name),
-        "user_type" => r.user_type.map_or(Value::Null, |t| json!(t.as_str())),
-        "distinct_apps" => json!(r.distinct_apps),
-        "distinct_users" => json!(r.distinct_users),
-        "sign_ins" => json!(c.sign_ins),
-        "successes" => json!(c.successes),
-        "failures" => json!(c.failures),
-        "policy_blocks" => json!(c.policy_blocks),
-        "first_seen" => opt(&c.first_seen.as_ref().map(rfc3339)),
-        "last_seen" => opt(&c.last_seen.as_ref().map(rfc3339)),
-        "blocked_by_us" => json!(r.blocked_by_us()),
-        "blocked_by_partner" => json!(r.blocked_by_partner()),
-        "mfa_required" => json!(c.mfa_required),
-        "mfa_by_claim" => json!(c.mfa_by_claim),
-        "compliant_device_required" => json!(c.compliant_device_required),
-        "hybrid_join_required" => json!(c.hybrid_join_required),
-        "ca_details_missing" => json!(c.ca_details_missing),
-        "app_owner_tenant_id" => opt(&r.app_owner_tenant_id),
-        "resource_owner_tenant_id" => opt(&r.resource_owner_tenant_id),
+        "direction" => text(Some(r.direction.as_str())),
+        "access_type" => text(Some(r.access_type.as_str())),
+        "partner_tenant_id" => owned(Some(r.partner_tenant_id.to_string())),
+        "partner_tenant_name" => text(r.partner_tenant_name.as_deref()),
+        "app_id" => text(r.app_id.as_deref()),
+        "app_name" => text(r.app_name.as_deref()),
+        "resource_id" => text(r.resource_id.as_deref()),
+        "resource_name" => text(r.resource_name.as_deref()),
+        "user_id" => text(r.user_id.as_deref()),
+        "user_principal_name" => text(r.user_principal_name.as_deref()),
+        "user_type" => text(r.user_type.map(|t| t.as_str())),
+        "distinct_apps" => number(r.distinct_apps),
+        "distinct_users" => number(r.distinct_users),
+        "sign_ins" => number(Some(c.sign_ins)),
+        "successes" => number(Some(c.successes)),
+        "failures" => number(Some(c.failures)),
+        "policy_blocks" => number(Some(c.policy_blocks)),
+        "first_seen" => owned(c.first_seen.as_ref().map(rfc3339)),
+        "last_seen" => owned(c.last_seen.as_ref().map(rfc3339)),
+        "blocked_by_us" => number(Some(r.blocked_by_us())),
+        "blocked_by_partner" => number(Some(r.blocked_by_partner())),
+        "mfa_required" => number(Some(c.mfa_required)),
+        "mfa_by_claim" => number(Some(c.mfa_by_claim)),
+        "compliant_device_required" => number(Some(c.compliant_device_required)),
+        "hybrid_join_required" => number(Some(c.hybrid_join_required)),
+        "ca_details_missing" => number(Some(c.ca_details_missing)),
+        "app_owner_tenant_id" => owned(r.app_owner_tenant_id.map(|g| g.to_string())),
+        "resource_owner_tenant_id" => owned(r.resource_owner_tenant_id.map(|g| g.to_string())),
         "grant_clauses" => {
-            if c.grant_clauses.is_empty() {
-                Value::Null
-            } else {
-                json!(crate::model::Clause::list_text(&c.grant_clauses))
-            }
+            owned((!c.grant_clauses.is_empty()).then(|| crate::model::Clause::list_text(&c.grant_clauses)))
         }
         other => unreachable!("unknown activity column {other}"),
+    }
+}
+
+pub(crate) fn cell(r: &ActivityRow, column: &str) -> Value {
+    match typed_cell(r, column) {
+        Cell::Null => Value::Null,
+        Cell::Text(t) => Value::String(t.into_owned()),
+        Cell::Number(n) => json!(n),
     }
 }
 
@@ -59,49 +76,12 @@ pub(crate) fn cell(r: &ActivityRow, column: &str) -> Value {
 /// the values, not the writing, were the cost.
 fn cell_text_into(r: &ActivityRow, column: &str, out: &mut String) {
     use std::fmt::Write;
-    let c = &r.counters;
-    let text = |out: &mut String, v: Option<&str>| out.push_str(v.unwrap_or_default());
-    let guid = |out: &mut String, g: Option<crate::model::Guid>| {
-        if let Some(g) = g {
-            let _ = write!(out, "{g}");
-        }
-    };
-    let number = |out: &mut String, n: Option<u64>| {
-        if let Some(n) = n {
+    match typed_cell(r, column) {
+        Cell::Null => {}
+        Cell::Text(t) => out.push_str(&t),
+        Cell::Number(n) => {
             let _ = write!(out, "{n}");
         }
-    };
-    match column {
-        "direction" => out.push_str(r.direction.as_str()),
-        "access_type" => out.push_str(r.access_type.as_str()),
-        "partner_tenant_id" => guid(out, Some(r.partner_tenant_id)),
-        "partner_tenant_name" => text(out, r.partner_tenant_name.as_deref()),
-        "app_id" => text(out, r.app_id.as_deref()),
-        "app_name" => text(out, r.app_name.as_deref()),
-        "resource_id" => text(out, r.resource_id.as_deref()),
-        "resource_name" => text(out, r.resource_name.as_deref()),
-        "user_id" => text(out, r.user_id.as_deref()),
-        "user_principal_name" => text(out, r.user_principal_name.as_deref()),
-        "user_type" => text(out, r.user_type.map(|t| t.as_str())),
-        "distinct_apps" => number(out, r.distinct_apps),
-        "distinct_users" => number(out, r.distinct_users),
-        "sign_ins" => number(out, Some(c.sign_ins)),
-        "successes" => number(out, Some(c.successes)),
-        "failures" => number(out, Some(c.failures)),
-        "policy_blocks" => number(out, Some(c.policy_blocks)),
-        "first_seen" => text(out, c.first_seen.as_ref().map(rfc3339).as_deref()),
-        "last_seen" => text(out, c.last_seen.as_ref().map(rfc3339).as_deref()),
-        "blocked_by_us" => number(out, Some(r.blocked_by_us())),
-        "blocked_by_partner" => number(out, Some(r.blocked_by_partner())),
-        "mfa_required" => number(out, Some(c.mfa_required)),
-        "mfa_by_claim" => number(out, Some(c.mfa_by_claim)),
-        "compliant_device_required" => number(out, Some(c.compliant_device_required)),
-        "hybrid_join_required" => number(out, Some(c.hybrid_join_required)),
-        "ca_details_missing" => number(out, Some(c.ca_details_missing)),
-        "app_owner_tenant_id" => guid(out, r.app_owner_tenant_id),
-        "resource_owner_tenant_id" => guid(out, r.resource_owner_tenant_id),
-        "grant_clauses" => out.push_str(&crate::model::Clause::list_text(&c.grant_clauses)),
-        other => unreachable!("unknown activity column {other}"),
     }
 }
 
