@@ -67,23 +67,24 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let mut out = args.output.create()?;
     let columns = render::activity::columns(table.by);
     // CSV and NDJSON are written a row at a time as the grouping gives them;
-    // the other formats lay out the whole table.
+    // the other formats lay out the whole table. A row that cannot be read
+    // back fails the run before the output is committed.
     match args.format {
         Format::Ndjson => {
             table::stream_ndjson(&columns, render::activity::cells(&mut rows, &columns), &mut out)?
         }
         Format::Csv => render::activity::stream_csv(&mut rows, &columns, &mut out, args.csv.style())?,
-        Format::Json | Format::Table => table.rows = rows.by_ref().collect(),
-    }
-    rows.finish()?;
-    match args.format {
-        Format::Json => render::write_json(&mut out, &render::activity::json_document(&table, &stats))?,
+        Format::Json => {
+            table.rows = rows.by_ref().collect();
+            render::write_json(&mut out, &render::activity::json_document(&table, &stats))?
+        }
         Format::Table => {
+            table.rows = rows.by_ref().collect();
             let text = render::activity::text(&table, g.color_for(&out), table::terminal_width());
             std::io::Write::write_all(&mut out, text.as_bytes())?
         }
-        Format::Ndjson | Format::Csv => {}
     }
+    rows.finish()?;
     out.commit()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -36,9 +36,10 @@ pub(crate) fn activity_stream(
     Ok((table, rows, stats))
 }
 
-/// [`activity_stream`] with the rows in the table, counting each group per policy epoch when `epoch_starts`
-/// is not empty. `tap`, when given, sees every sign-in read, in the window
-/// or not (from a store, also the days before the window).
+/// [`activity_stream`] with the rows in the table, counting each group per
+/// policy epoch when `epoch_starts` is not empty. `tap`, when given, sees
+/// every sign-in read, in the window or not (from a store, also the days
+/// before the window).
 pub(crate) fn grouped(
     plan: &ActivityPlan,
     epoch_starts: Vec<DateTime<Utc>>,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::model::activity::{ActivityRow, Counters, Name};
-use crate::model::{AccessType, Clause, Controls, Direction, EventType, Guid, UserType};
+use crate::model::{AccessType, Clause, Controls, Direction, EventType, Evidence, Guid, UserType};
 
 /// Appends values to a record being built.
 pub(super) struct Enc<'a>(pub(super) &'a mut Vec<u8>);
@@ -82,6 +82,15 @@ impl Enc<'_> {
             self.u8(c.controls.bits());
             self.opt_guid(c.strength);
         }
+    }
+    /// The flags as one byte's bits, then the clauses.
+    pub(super) fn evidence(&mut self, ev: &Evidence) {
+        self.u8(ev.mfa_required as u8
+            | (ev.mfa_by_claim as u8) << 1
+            | (ev.compliant_device_required as u8) << 2
+            | (ev.hybrid_join_required as u8) << 3
+            | (ev.ca_details as u8) << 4);
+        self.clauses(&ev.clauses);
     }
     pub(super) fn counters(&mut self, c: &Counters) {
         for v in [
@@ -229,6 +238,17 @@ impl<R: BufRead> Dec<R> {
                 })
             })
             .collect()
+    }
+    pub(super) fn evidence(&mut self) -> io::Result<Evidence> {
+        let flags = self.u8()?;
+        Ok(Evidence {
+            mfa_required: flags & 1 != 0,
+            mfa_by_claim: flags & 2 != 0,
+            compliant_device_required: flags & 4 != 0,
+            hybrid_join_required: flags & 8 != 0,
+            ca_details: flags & 16 != 0,
+            clauses: self.clauses()?,
+        })
     }
     pub(super) fn counters(&mut self) -> io::Result<Counters> {
         let mut v = [0u64; 11];

@@ -97,6 +97,41 @@ impl Interner {
     }
 }
 
+/// User ids at the user grain, each with the newest principal name (empty
+/// when not exported) and type seen for it. Grouping in memory keeps one
+/// for all users; on disk, each partition keeps its own ([`spill`]).
+#[derive(Default)]
+struct Users {
+    ids: Interner,
+    names: Vec<Latest<(Name, UserType)>>,
+}
+
+impl Users {
+    /// The user's number (0: no id).
+    fn intern(&mut self, id: &Option<String>) -> u32 {
+        let i = self.ids.intern(id);
+        if self.names.len() <= i as usize {
+            self.names.resize_with(i as usize + 1, Latest::default);
+        }
+        i
+    }
+
+    /// Offers a name and type seen at `at` for user `i` (from [`Users::intern`]).
+    fn offer(&mut self, i: u32, at: DateTime<Utc>, upn: &str, ty: UserType) {
+        if i > 0 {
+            self.names[i as usize].offer(at, |(cur, t)| (upn, ty).cmp(&(&**cur, *t)), || (upn.into(), ty));
+        }
+    }
+
+    fn id(&self, i: u32) -> Option<Name> {
+        self.ids.resolve(i)
+    }
+
+    fn name(&self, i: u32) -> Option<&(Name, UserType)> {
+        self.names.get(i as usize).and_then(|l| l.value.as_ref())
+    }
+}
+
 /// The accumulator: feed it sign-ins, then [`Activity::finish`].
 #[derive(Default)]
 pub struct Activity {
@@ -112,9 +147,9 @@ pub struct Activity {
     seen: HashSet<u128>,
     /// App and resource ids: as many as partners use, kept in memory.
     ids: Interner,
-    /// User ids at the user grain: as many as there are users, so they go
-    /// to disk with the groups ([`spill`]).
-    user_ids: Interner,
+    /// Users at the user grain: as many as there are, so they go to disk
+    /// with the groups ([`spill`]).
+    users: Users,
     /// When to move the grouping to disk; `None`: never.
     budget: Option<Budget>,
     spill: Option<Spill>,
@@ -125,9 +160,6 @@ pub struct Activity {
     /// The tenant that owns each app or resource id (interned), the newest
     /// seen: an id has one owner, whichever side of a sign-in it is on.
     owners: HashMap<u32, Latest<Guid>>,
-    /// The user's principal name (empty when not exported) and type, by
-    /// interned user id.
-    users: Vec<Latest<(Name, UserType)>>,
     tenant_names: HashMap<Guid, Latest<Name>>,
     tenants: Vec<Guid>,
     tenant_index: HashMap<Guid, u32>,
@@ -257,19 +289,13 @@ impl Activity {
             return;
         }
         let by_user = self.by_user();
-        let user = if by_user { self.user_ids.intern(&s.user_id) } else { self.user_number(&s.user_id) };
-        if user > 0 && by_user {
-            let upn = s.user_principal_name.as_deref().unwrap_or_default();
-            let i = user as usize;
-            if self.users.len() <= i {
-                self.users.resize_with(i + 1, Latest::default);
-            }
-            self.users[i].offer(
-                s.time,
-                |(cur, t)| (upn, s.user_type).cmp(&(&**cur, *t)),
-                || (upn.into(), s.user_type),
-            );
-        }
+        let user = if by_user {
+            let user = self.users.intern(&s.user_id);
+            self.users.offer(user, s.time, s.user_principal_name.as_deref().unwrap_or_default(), s.user_type);
+            user
+        } else {
+            self.user_number(&s.user_id)
+        };
         let key = Key {
             home: tenants.0,
             resource: tenants.1,
@@ -354,7 +380,7 @@ impl Activity {
         // only the reading needed.
         self.seen = HashSet::default();
         self.ids.index = HashMap::default();
-        self.user_ids.index = HashMap::default();
+        self.users.ids.index = HashMap::default();
         if let Some(spill) = self.spill.take() {
             let rows = self.finish_spilled(spill, tenant, &mut totals)?;
             return Ok((
@@ -375,7 +401,7 @@ impl Activity {
                 continue;
             };
             if direct {
-                rows.push(self.row(&out, self.user_ids.resolve(out.user), self.user(out.user), c));
+                rows.push(self.row(&out, self.users.id(out.user), self.users.name(out.user), c));
                 continue;
             }
             let r = rolled.entry(out).or_default();
@@ -397,7 +423,7 @@ impl Activity {
             }
         }
         for (k, r) in rolled {
-            let mut row = self.row(&k, self.user_ids.resolve(k.user), self.user(k.user), r.counters);
+            let mut row = self.row(&k, self.users.id(k.user), self.users.name(k.user), r.counters);
             row.distinct_users = (by != GroupBy::User).then_some(r.users.len() as u64);
             row.distinct_apps = (by == GroupBy::Tenant).then_some(r.apps.len() as u64);
             row.by_epoch = r.epochs.into_iter().collect();
@@ -423,11 +449,6 @@ impl Activity {
             resource_app: if by == GroupBy::Tenant { 0 } else { k.resource_app },
             user: if by == GroupBy::User { k.user } else { 0 },
         })
-    }
-
-    /// The principal name and type of an interned user.
-    fn user(&self, user: u32) -> Option<&(Name, UserType)> {
-        self.users.get(user as usize).and_then(|l| l.value.as_ref())
     }
 
     /// A row for one output group, its names and ids shared with the rest

@@ -38,9 +38,9 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::codec::{Dec, Enc};
-use super::{sort_rows, Activity, GroupBy, Interner, Key, Latest, RowStream, Totals};
+use super::{sort_rows, Activity, GroupBy, Key, RowStream, Totals, Users};
 use crate::model::activity::{ActivityRow, Counters};
-use crate::model::{Evidence, Guid, SignIn, UserType};
+use crate::model::{Guid, SignIn};
 
 /// Partitions: with the default budget, a partition stays within it up to
 /// some 25 million groups.
@@ -153,13 +153,7 @@ impl Spill {
             e.opt_str(s.user_principal_name.as_deref());
             e.user_type(Some(s.user_type));
             e.u32(s.error_code);
-            let ev = &s.evidence;
-            e.u8(ev.mfa_required as u8
-                | (ev.mfa_by_claim as u8) << 1
-                | (ev.compliant_device_required as u8) << 2
-                | (ev.hybrid_join_required as u8) << 3
-                | (ev.ca_details as u8) << 4);
-            e.clauses(&ev.clauses);
+            e.evidence(&s.evidence);
         });
     }
 
@@ -189,25 +183,12 @@ impl Spill {
 #[derive(Default)]
 struct Part {
     seen: HashSet<u128>,
-    user_ids: Interner,
-    users: Vec<Latest<(super::Name, UserType)>>,
+    users: Users,
     groups: HashMap<Key, Counters>,
     totals: Totals,
 }
 
 impl Part {
-    fn user(&mut self, id: &Option<String>) -> u32 {
-        let i = self.user_ids.intern(id);
-        if self.users.len() <= i as usize {
-            self.users.resize_with(i as usize + 1, Latest::default);
-        }
-        i
-    }
-
-    fn offer_user(&mut self, i: u32, at: chrono::DateTime<chrono::Utc>, upn: &str, ty: UserType) {
-        self.users[i as usize].offer(at, |(cur, t)| (upn, ty).cmp(&(&**cur, *t)), || (upn.into(), ty));
-    }
-
     fn read(&mut self, path: &Path) -> io::Result<()> {
         let mut dec = Dec(BufReader::with_capacity(64 << 10, File::open(path)?));
         while !dec.at_end()? {
@@ -218,16 +199,16 @@ impl Part {
                 GROUP => {
                     let (home, resource, access) = (dec.u32()?, dec.u32()?, dec.access()?);
                     let (app, resource_app) = (dec.u32()?, dec.u32()?);
-                    let user = self.user(&dec.opt_string()?);
+                    let user = self.users.intern(&dec.opt_string()?);
                     let key = Key { home, resource, access, app, resource_app, user, epoch: 0 };
                     self.groups.entry(key).or_default().merge(&dec.counters()?);
                 }
                 USER => {
-                    let user = self.user(&Some(dec.string()?));
+                    let user = self.users.intern(&Some(dec.string()?));
                     let at = dec.time()?;
                     let upn = dec.string()?;
                     let ty = dec.user_type()?.unwrap_or_default();
-                    self.offer_user(user, at, &upn, ty);
+                    self.users.offer(user, at, &upn, ty);
                 }
                 SIGN_IN => {
                     let key = dec.u128()?;
@@ -239,15 +220,7 @@ impl Part {
                     let upn = dec.opt_string()?;
                     let ty = dec.user_type()?.unwrap_or_default();
                     let error_code = dec.u32()?;
-                    let flags = dec.u8()?;
-                    let evidence = Evidence {
-                        mfa_required: flags & 1 != 0,
-                        mfa_by_claim: flags & 2 != 0,
-                        compliant_device_required: flags & 4 != 0,
-                        hybrid_join_required: flags & 8 != 0,
-                        ca_details: flags & 16 != 0,
-                        clauses: dec.clauses()?,
-                    };
+                    let evidence = dec.evidence()?;
                     if !self.seen.insert(key) {
                         self.totals.duplicates_dropped += 1;
                         continue;
@@ -258,10 +231,8 @@ impl Part {
                         .cross_tenant_by_event_type
                         .entry(event_type.as_str().to_string())
                         .or_default() += 1;
-                    let user = self.user(&user_id);
-                    if user > 0 {
-                        self.offer_user(user, time, upn.as_deref().unwrap_or_default(), ty);
-                    }
+                    let user = self.users.intern(&user_id);
+                    self.users.offer(user, time, upn.as_deref().unwrap_or_default(), ty);
                     let key = Key { home, resource, access, app, resource_app, user, epoch: 0 };
                     self.groups.entry(key).or_default().add_parts(time, error_code, &evidence);
                 }
@@ -301,7 +272,7 @@ impl Activity {
             spill.write(part_of_key(key), SEEN, |e| e.u128(key));
         }
         for (k, c) in std::mem::take(&mut self.groups) {
-            let user = self.user_ids.resolve(k.user);
+            let user = self.users.id(k.user);
             let part = user.as_deref().map_or(0, part_of_user);
             spill.write(part, GROUP, |e| {
                 e.u32(k.home);
@@ -313,9 +284,10 @@ impl Activity {
                 e.counters(&c);
             });
         }
-        for (i, latest) in std::mem::take(&mut self.users).into_iter().enumerate() {
+        let users = std::mem::take(&mut self.users);
+        for (i, latest) in users.names.into_iter().enumerate() {
             let (Some(at), Some((upn, ty)), Some(id)) =
-                (latest.at, latest.value, self.user_ids.resolve(i as u32))
+                (latest.at, latest.value, users.ids.resolve(i as u32))
             else {
                 continue;
             };
@@ -326,7 +298,6 @@ impl Activity {
                 e.user_type(Some(ty));
             });
         }
-        self.user_ids = Interner::default();
         self.spill = Some(spill);
     }
 
@@ -369,8 +340,7 @@ impl Activity {
                 totals.other_tenants += c.sign_ins;
                 continue;
             };
-            let user = part.users.get(k.user as usize).and_then(|l| l.value.as_ref());
-            rows.push(self.row(&out, part.user_ids.resolve(k.user), user, c));
+            rows.push(self.row(&out, part.users.id(k.user), part.users.name(k.user), c));
         }
         sort_rows(&mut rows);
         let path = run_path(dir, p);
