@@ -353,11 +353,15 @@ fn grouping_beyond_its_memory_budget_moves_to_disk_and_gives_the_same_output() {
     std::fs::copy(&a, &copy).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let inputs = [a.to_str().unwrap(), b.to_str().unwrap(), copy.to_str().unwrap()];
-    for format in ["csv", "ndjson", "json", "table"] {
+    let grains_and_formats = ["csv", "ndjson", "json", "table"]
+        .map(|format| ("user", format))
+        .into_iter()
+        .chain([("app", "csv"), ("tenant", "csv"), ("tenant", "json")]);
+    for (by, format) in grains_and_formats {
         let run = |budget: &str| {
             let o = xtenant()
                 .env("TMPDIR", tmp.path())
-                .args(["activity", "--format", format, "--groups-in-memory", budget])
+                .args(["activity", "--by", by, "--format", format, "--groups-in-memory", budget])
                 .args(inputs)
                 .output()
                 .unwrap();
@@ -370,7 +374,7 @@ fn grouping_beyond_its_memory_budget_moves_to_disk_and_gives_the_same_output() {
             "{}",
             memory.1
         );
-        assert_eq!(disk, memory, "{format}");
+        assert_eq!(disk, memory, "--by {by} --format {format}");
         assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "the temporary folder is removed");
     }
     let replay = |budget: &str| {

@@ -137,10 +137,12 @@ impl Users {
 pub struct Activity {
     groups: HashMap<Key, Counters>,
     /// The grain told in advance ([`Activity::for_grain`]), if any. Below
-    /// the user grain, groups are not split by user: each keeps the set of
-    /// its users (numbers from `user_numbers`, not the ids' text) and no
-    /// principal names are kept, so that memory follows the groups of the
-    /// output, not the distinct users.
+    /// the user grain and with no budget ([`Activity::spill_beyond`]),
+    /// groups are not split by user: each keeps the set of its users
+    /// (numbers from `user_numbers`, not the ids' text) and no principal
+    /// names are kept, so that memory follows the groups of the output, not
+    /// the distinct users. With a budget, groups are split by user at every
+    /// grain, so that they can move to disk partitioned by user.
     grain: Option<GroupBy>,
     users_of: HashMap<Key, HashSet<u32>>,
     user_numbers: HashMap<u128, u32>,
@@ -192,9 +194,9 @@ impl Activity {
     /// Lets the grouping move to a temporary folder once it holds `groups`
     /// groups (or twenty times as many sign-ins' keys for dropping
     /// duplicates), so that memory stops growing with the input; rows come
-    /// out the same. Only at the user grain told with
-    /// [`Activity::for_grain`] and without [`Activity::split_by_epochs`];
-    /// elsewhere it has no effect.
+    /// out the same. Only with a grain told with [`Activity::for_grain`]
+    /// and without [`Activity::split_by_epochs`]; elsewhere it has no
+    /// effect.
     pub fn spill_beyond(mut self, groups: usize) -> Self {
         self.budget = Some(Budget::of_groups(groups));
         self
@@ -202,12 +204,15 @@ impl Activity {
 
     /// Whether the grouping may move to disk ([`Activity::spill_beyond`]).
     fn may_spill(&self) -> bool {
-        self.budget.is_some() && self.grain == Some(GroupBy::User) && self.epoch_starts.is_empty()
+        self.budget.is_some() && self.grain.is_some() && self.epoch_starts.is_empty()
     }
 
-    /// Whether groups are split by user (the user grain, or not told).
+    /// Whether groups are split by user: at the user grain, when the grain
+    /// was not told, and when the grouping may move to disk (partitioned by
+    /// user, a partition's distinct users are its own, so that the counts
+    /// of distinct users below the user grain add up across partitions).
     fn by_user(&self) -> bool {
-        self.grain.is_none_or(|g| g == GroupBy::User)
+        self.grain.is_none_or(|g| g == GroupBy::User) || self.may_spill()
     }
 
     /// A user's number below the user grain: by a 128-bit hash of the id,
@@ -382,7 +387,7 @@ impl Activity {
         self.ids.index = HashMap::default();
         self.users.ids.index = HashMap::default();
         if let Some(spill) = self.spill.take() {
-            let rows = self.finish_spilled(spill, tenant, &mut totals)?;
+            let rows = self.finish_spilled(spill, tenant, by, &mut totals)?;
             return Ok((
                 ActivityTable { tenant, inferred_tenant: inferred, by, totals, rows: Vec::new() },
                 rows,
@@ -405,35 +410,30 @@ impl Activity {
                 continue;
             }
             let r = rolled.entry(out).or_default();
-            r.counters.merge(&c);
-            if split {
-                r.epochs.entry(k.epoch).or_default().merge(&c);
-            }
-            // Distinct users and apps are counted only at the grains that
-            // report them: at the user grain a set per group would cost more
-            // than the group itself.
-            if by != GroupBy::User && k.user > 0 {
-                r.users.insert(k.user);
-            }
+            r.add(&k, &c, by, split);
             if let Some(users) = self.users_of.remove(&k) {
                 r.users.extend(users);
             }
-            if by == GroupBy::Tenant && k.app > 0 {
-                r.apps.insert(k.app);
-            }
         }
-        for (k, r) in rolled {
-            let mut row = self.row(&k, self.users.id(k.user), self.users.name(k.user), r.counters);
-            row.distinct_users = (by != GroupBy::User).then_some(r.users.len() as u64);
-            row.distinct_apps = (by == GroupBy::Tenant).then_some(r.apps.len() as u64);
-            row.by_epoch = r.epochs.into_iter().collect();
-            rows.push(row);
-        }
+        rows.extend(self.rolled_rows(rolled, by));
         sort_rows(&mut rows);
         Ok((
             ActivityTable { tenant, inferred_tenant: inferred, by, totals, rows: Vec::new() },
             RowStream::memory(rows),
         ))
+    }
+
+    /// The rows of groups rolled up to grain `by`, in no order.
+    fn rolled_rows(&self, rolled: HashMap<GroupKeyOut, Rollup>, by: GroupBy) -> Vec<ActivityRow> {
+        let mut rows = Vec::with_capacity(rolled.len());
+        for (k, r) in rolled {
+            let mut row = self.row(&k, self.users.id(k.user), self.users.name(k.user), r.counters);
+            row.distinct_users = (by != GroupBy::User).then_some(r.users.len() as u64 + r.users_elsewhere);
+            row.distinct_apps = (by == GroupBy::Tenant).then_some(r.apps.len() as u64);
+            row.by_epoch = r.epochs.into_iter().collect();
+            rows.push(row);
+        }
+        rows
     }
 
     /// A group's key in the output at grain `by`; `None` when neither side
@@ -516,12 +516,53 @@ struct GroupKeyOut {
     user: u32,
 }
 
+/// One output group, rolled up from the groups (split finer) that fall in it.
 #[derive(Default)]
 struct Rollup {
     counters: Counters,
     epochs: BTreeMap<u16, Counters>,
     users: HashSet<u32>,
+    /// Distinct users counted apart from `users` and none of them in it:
+    /// those of other partitions on disk, whose users are their own.
+    users_elsewhere: u64,
     apps: HashSet<u32>,
+}
+
+impl Rollup {
+    /// Adds group `k` and its counters at grain `by`, per epoch if `split`.
+    fn add(&mut self, k: &Key, c: &Counters, by: GroupBy, split: bool) {
+        self.counters.merge(c);
+        if split {
+            self.epochs.entry(k.epoch).or_default().merge(c);
+        }
+        // Distinct users and apps are counted only at the grains that
+        // report them: at the user grain a set per group would cost more
+        // than the group itself.
+        if by != GroupBy::User && k.user > 0 {
+            self.users.insert(k.user);
+        }
+        if by == GroupBy::Tenant && k.app > 0 {
+            self.apps.insert(k.app);
+        }
+    }
+
+    /// Keeps the number of distinct users, not their numbers: all that a
+    /// partition on disk hands on (the sets of all partitions at once would
+    /// hold every user again).
+    fn count_users(&mut self) {
+        self.users_elsewhere += std::mem::take(&mut self.users).len() as u64;
+    }
+
+    /// Adds the same output group rolled up in another partition on disk
+    /// (so with other users; apps are numbered alike in every partition).
+    fn add_partition(&mut self, other: Rollup) {
+        self.counters.merge(&other.counters);
+        for (epoch, c) in other.epochs {
+            self.epochs.entry(epoch).or_default().merge(&c);
+        }
+        self.users_elsewhere += other.users.len() as u64 + other.users_elsewhere;
+        self.apps.extend(other.apps);
+    }
 }
 
 /// The rows of a finished grouping in output order
@@ -732,37 +773,46 @@ mod tests {
     #[test]
     fn grouping_moved_to_disk_gives_the_rows_and_totals_of_grouping_in_memory() {
         let signins = varied_signins(5000);
-        let mut memory = Activity::new().for_grain(GroupBy::User);
-        for s in &signins {
-            memory.add(s.clone());
-        }
-        let memory = memory.finish(Some(Guid(1)), GroupBy::User).unwrap();
-        assert!(memory.totals.duplicates_dropped > 0 && memory.totals.other_tenants > 0);
-        assert!(memory.rows.iter().any(|r| r.user_id.is_none()));
-        for budget in [1, 7, 500, 1_000_000] {
-            let mut disk = Activity::new().for_grain(GroupBy::User).spill_beyond(budget);
+        for by in [GroupBy::User, GroupBy::App, GroupBy::Tenant] {
+            let mut memory = Activity::new().for_grain(by);
             for s in &signins {
-                disk.add(s.clone());
+                memory.add(s.clone());
             }
-            assert_eq!(disk.spill.is_some(), budget < 1000, "budget {budget}");
-            let (table, rows) = disk.finish_stream(Some(Guid(1)), GroupBy::User).unwrap();
-            assert_eq!(table.totals, memory.totals, "budget {budget}");
-            assert_eq!(rows.collect_rows().unwrap(), memory.rows, "budget {budget}");
+            let memory = memory.finish(Some(Guid(1)), by).unwrap();
+            assert!(memory.totals.duplicates_dropped > 0 && memory.totals.other_tenants > 0);
+            if by == GroupBy::User {
+                assert!(memory.rows.iter().any(|r| r.user_id.is_none()));
+            } else {
+                assert!(memory.rows.iter().all(|r| r.distinct_users.is_some()), "{by:?}");
+                assert!(memory.rows.iter().any(|r| r.distinct_users.is_some_and(|n| n > 100)), "{by:?}");
+            }
+            for budget in [1, 7, 500, 1_000_000] {
+                let mut disk = Activity::new().for_grain(by).spill_beyond(budget);
+                for s in &signins {
+                    disk.add(s.clone());
+                }
+                assert_eq!(disk.spill.is_some(), budget < 1000, "{by:?}, budget {budget}");
+                let (table, rows) = disk.finish_stream(Some(Guid(1)), by).unwrap();
+                assert_eq!(table.totals, memory.totals, "{by:?}, budget {budget}");
+                assert_eq!(rows.collect_rows().unwrap(), memory.rows, "{by:?}, budget {budget}");
+            }
         }
     }
 
     #[test]
-    fn only_the_user_grain_without_epochs_moves_to_disk() {
+    fn grouping_with_policy_epochs_stays_in_memory_and_every_grain_without_them_moves_to_disk() {
         let signins = varied_signins(300);
-        for (by, epochs) in [(GroupBy::Tenant, false), (GroupBy::App, false), (GroupBy::User, true)] {
-            let mut acc = Activity::new().for_grain(by).spill_beyond(1);
-            if epochs {
-                acc = acc.split_by_epochs(vec![DateTime::from_timestamp(1_790_100_000, 0).unwrap()]);
+        for by in [GroupBy::Tenant, GroupBy::App, GroupBy::User] {
+            for epochs in [false, true] {
+                let mut acc = Activity::new().for_grain(by).spill_beyond(1);
+                if epochs {
+                    acc = acc.split_by_epochs(vec![DateTime::from_timestamp(1_790_100_000, 0).unwrap()]);
+                }
+                for s in &signins {
+                    acc.add(s.clone());
+                }
+                assert_eq!(acc.spill.is_some(), !epochs, "{by:?}, epochs {epochs}");
             }
-            for s in &signins {
-                acc.add(s.clone());
-            }
-            assert!(acc.spill.is_none(), "{by:?}");
         }
     }
 

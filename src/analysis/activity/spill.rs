@@ -22,9 +22,13 @@
 //! row grouping in memory gives, because every other column of such rows
 //! is a name kept in memory for the whole run.
 //!
-//! Only the user grain without policy epochs spills (the one whose groups
-//! grow with users); below it the groups are partners and apps and a set
-//! of user numbers ([`Activity::for_grain`]).
+//! Every grain spills, without policy epochs. Below the user grain the
+//! groups are split by user all the same while they may spill
+//! ([`Activity::for_grain`]): what grows with users must be partitioned by
+//! user. A partition is then rolled up to the grain in memory, and since
+//! its users are its own, the partitions' counts of distinct users add up;
+//! their sum is the few rows of the output. With policy epochs
+//! (`replay --audit`) nothing spills.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -38,7 +42,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::codec::{Dec, Enc};
-use super::{sort_rows, Activity, GroupBy, Key, RowStream, Totals, Users};
+use super::{sort_rows, Activity, GroupBy, GroupKeyOut, Key, Rollup, RowStream, Totals, Users};
 use crate::model::activity::{ActivityRow, Counters};
 use crate::model::{Guid, SignIn};
 
@@ -301,39 +305,71 @@ impl Activity {
         self.spill = Some(spill);
     }
 
-    /// Groups each partition, writes it as a sorted run, adds to `totals`
-    /// what the partitions count, and returns the runs' merge.
+    /// Groups each partition and adds to `totals` what the partitions
+    /// count. At the user grain, each partition is written as a sorted run
+    /// and the rows are the runs' merge; below it, each partition is rolled
+    /// up to the grain in memory (its users are its own, so their counts
+    /// add up) and the few rows are built from the partitions' sum.
     pub(super) fn finish_spilled(
         &self,
         mut spill: Spill,
         tenant: Option<Guid>,
+        by: GroupBy,
         totals: &mut Totals,
     ) -> Result<RowStream> {
         spill.finish_writing()?;
         let dir = spill.dir.path().to_path_buf();
-        let parts: Vec<Totals> = (0..PARTS)
+        let parts: Vec<(Totals, HashMap<GroupKeyOut, Rollup>)> = (0..PARTS)
             .into_par_iter()
-            .map(|p| self.finish_part(&dir, p, tenant).with_context(|| spill.folder_error()))
+            .map(|p| self.finish_part(&dir, p, tenant, by).with_context(|| spill.folder_error()))
             .collect::<Result<_>>()?;
-        for t in parts {
+        let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
+        for (t, part) in parts {
             totals.cross_tenant += t.cross_tenant;
             totals.duplicates_dropped += t.duplicates_dropped;
             totals.other_tenants += t.other_tenants;
             for (k, n) in t.cross_tenant_by_event_type {
                 *totals.cross_tenant_by_event_type.entry(k).or_default() += n;
             }
+            for (k, r) in part {
+                rolled.entry(k).or_default().add_partition(r);
+            }
+        }
+        if by != GroupBy::User {
+            let mut rows = self.rolled_rows(rolled, by);
+            sort_rows(&mut rows);
+            return Ok(RowStream::memory(rows));
         }
         let merge = Merge::open(spill.dir).with_context(|| "reading back the grouping's temporary folder")?;
         Ok(RowStream::merged(Prefetched::start(merge)))
     }
 
-    fn finish_part(&self, dir: &Path, p: usize, tenant: Option<Guid>) -> Result<Totals> {
+    /// Reads partition `p` back and groups it: at the user grain into a
+    /// sorted run on disk, below it into rollups returned.
+    fn finish_part(
+        &self,
+        dir: &Path,
+        p: usize,
+        tenant: Option<Guid>,
+        by: GroupBy,
+    ) -> Result<(Totals, HashMap<GroupKeyOut, Rollup>)> {
         let path = part_path(dir, p);
         let mut part = Part::default();
         part.read(&path).with_context(|| format!("reading {}", path.display()))?;
         std::fs::remove_file(&path)?;
         let mut totals = std::mem::take(&mut part.totals);
         part.seen = HashSet::default();
+        if by != GroupBy::User {
+            let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
+            for (k, c) in std::mem::take(&mut part.groups) {
+                match self.output_key(&k, tenant, by) {
+                    Some(out) => rolled.entry(out).or_default().add(&k, &c, by, false),
+                    None => totals.other_tenants += c.sign_ins,
+                }
+            }
+            rolled.values_mut().for_each(Rollup::count_users);
+            return Ok((totals, rolled));
+        }
         let mut rows = Vec::with_capacity(part.groups.len());
         for (k, c) in std::mem::take(&mut part.groups) {
             let Some(out) = self.output_key(&k, tenant, GroupBy::User) else {
@@ -352,7 +388,7 @@ impl Activity {
             w.write_all(&record)?;
         }
         w.flush().with_context(|| format!("writing {}", path.display()))?;
-        Ok(totals)
+        Ok((totals, HashMap::default()))
     }
 }
 
