@@ -377,17 +377,25 @@ fn grouping_beyond_its_memory_budget_moves_to_disk_and_gives_the_same_output() {
         assert_eq!(disk, memory, "--by {by} --format {format}");
         assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "the temporary folder is removed");
     }
-    let replay = |budget: &str| {
-        let o = xtenant()
-            .args(["replay", "-q", "--format", "csv", "--groups-in-memory", budget, "--proposed"])
-            .arg(fixture("policies/combined.json"))
-            .args(inputs)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", stderr(&o));
-        stdout(&o)
-    };
-    assert_eq!(replay("1"), replay("0"));
+    // Replayed rows are sorted on disk too past the budget.
+    for format in ["csv", "ndjson", "json", "table", "markdown", "cef", "ecs"] {
+        let replay = |budget: &str| {
+            let o = xtenant()
+                .env("TMPDIR", tmp.path())
+                .args(["replay", "-q", "--format", format, "--all", "--groups-in-memory", budget])
+                .args(["--fail-on", "lost", "--proposed"])
+                .arg(fixture("policies/combined.json"))
+                .args(inputs)
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+            stdout(&o)
+        };
+        let (memory, disk) = (replay("0"), replay("7"));
+        assert!(memory.lines().count() > 100, "{format}: {memory}");
+        assert_eq!(disk, memory, "replay --format {format}");
+        assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "the temporary folder is removed");
+    }
 }
 
 #[test]

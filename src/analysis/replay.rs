@@ -8,12 +8,15 @@
 //! refused whatever we change.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, BufRead};
 
 use chrono::{DateTime, Duration, Utc};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::analysis::activity::{ActivityRow, Totals};
+use crate::analysis::runs::codec::{Dec, Enc};
+use crate::analysis::runs::Record;
 use crate::model::{AccessType, Controls, Direction, EventType, Guid};
 use crate::policy::apps::AppCatalog;
 use crate::policy::conditional_access::{CaPolicies, ResolvedClause};
@@ -106,6 +109,36 @@ impl ReplayRow {
         ]
         .join("|");
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()))
+    }
+}
+
+const IMPACTS: [Impact; 5] =
+    [Impact::Lost, Impact::Degraded, Impact::Unknown, Impact::Gained, Impact::Unchanged];
+const VERDICTS: [Verdict; 4] = [Verdict::Allowed, Verdict::Blocked, Verdict::Unknown, Verdict::NotGoverned];
+
+/// A replayed row in a sorted run on disk ([`crate::analysis::runs`]).
+impl Record for ReplayRow {
+    fn write(&self, enc: &mut Enc) {
+        let position = |v: Verdict| VERDICTS.iter().position(|x| *x == v).unwrap_or_default() as u8;
+        enc.row(&self.activity);
+        enc.u8(position(self.current));
+        enc.str(&self.current_reason);
+        enc.u8(position(self.proposed));
+        enc.u8(IMPACTS.iter().position(|x| *x == self.impact).unwrap_or_default() as u8);
+        enc.str(&self.reason);
+        enc.opt_str(self.calibration.as_deref());
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(ReplayRow {
+            activity: dec.row()?,
+            current: dec.one_of(&VERDICTS, "verdict")?,
+            current_reason: dec.string()?,
+            proposed: dec.one_of(&VERDICTS, "verdict")?,
+            impact: dec.one_of(&IMPACTS, "impact")?,
+            reason: dec.string()?,
+            calibration: dec.opt_string()?,
+        })
     }
 }
 
@@ -490,39 +523,62 @@ fn replay_row(r: ActivityRow, cx: &Context<'_>) -> ReplayRow {
 }
 
 /// Replays every row (in parallel), worst impact first, then most sign-ins.
+/// Replays rows already in memory, in output order ([`replay_order`]).
 pub fn replay(rows: Vec<ActivityRow>, inputs: &Inputs<'_>) -> Vec<ReplayRow> {
     let partners: BTreeSet<Guid> = rows.iter().map(|r| r.partner_tenant_id).collect();
-    let cx = Context {
-        inputs,
-        current: inputs.current.map(|p| Resolved::new(p, &partners)),
-        proposed: Resolved::new(inputs.proposed, &partners),
-        epochs: inputs.history.map_or_else(Vec::new, |h| {
-            h.epochs.iter().map(|e| Resolved::new(&e.policy, &partners)).collect()
-        }),
-        clouds: partners.iter().map(|p| (*p, cloud_hint(*p, inputs.current, inputs.proposed))).collect(),
-    };
-    let mut out: Vec<ReplayRow> = rows.into_par_iter().map(|r| replay_row(r, &cx)).collect();
-    out.sort_by(|a, b| {
-        (
-            a.impact,
-            std::cmp::Reverse(a.activity.counters.sign_ins),
-            a.activity.direction,
-            a.activity.partner_tenant_id,
-            &a.activity.app_id,
-            &a.activity.resource_id,
-            &a.activity.user_id,
-        )
-            .cmp(&(
-                b.impact,
-                std::cmp::Reverse(b.activity.counters.sign_ins),
-                b.activity.direction,
-                b.activity.partner_tenant_id,
-                &b.activity.app_id,
-                &b.activity.resource_id,
-                &b.activity.user_id,
-            ))
-    });
+    let replayer = Replayer::new(inputs, &partners);
+    let mut out: Vec<ReplayRow> = rows.into_par_iter().map(|r| replayer.row(r)).collect();
+    out.sort_by(replay_order);
     out
+}
+
+/// Evaluates rows one at a time, for rows that come as a stream.
+pub struct Replayer<'a> {
+    cx: Context<'a>,
+}
+
+impl<'a> Replayer<'a> {
+    /// For rows whose partners are all in `partners` (more do no harm:
+    /// each partner's settings are resolved once, up front).
+    pub fn new(inputs: &'a Inputs<'a>, partners: &BTreeSet<Guid>) -> Replayer<'a> {
+        let cx = Context {
+            inputs,
+            current: inputs.current.map(|p| Resolved::new(p, partners)),
+            proposed: Resolved::new(inputs.proposed, partners),
+            epochs: inputs.history.map_or_else(Vec::new, |h| {
+                h.epochs.iter().map(|e| Resolved::new(&e.policy, partners)).collect()
+            }),
+            clouds: partners.iter().map(|p| (*p, cloud_hint(*p, inputs.current, inputs.proposed))).collect(),
+        };
+        Replayer { cx }
+    }
+
+    pub fn row(&self, r: ActivityRow) -> ReplayRow {
+        replay_row(r, &self.cx)
+    }
+}
+
+/// The output order: worst impact first, then the most sign-ins, then the
+/// group's direction, partner, app, resource and user. A stable sort of
+/// rows in activity order by it gives the order of every replay output.
+pub fn replay_order(a: &ReplayRow, b: &ReplayRow) -> std::cmp::Ordering {
+    order_key(a).cmp(&order_key(b))
+}
+
+type OrderKey<'a> =
+    (Impact, std::cmp::Reverse<u64>, Direction, Guid, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+
+fn order_key(r: &ReplayRow) -> OrderKey<'_> {
+    let g = &r.activity;
+    (
+        r.impact,
+        std::cmp::Reverse(g.counters.sign_ins),
+        g.direction,
+        g.partner_tenant_id,
+        g.app_id.as_deref(),
+        g.resource_id.as_deref(),
+        g.user_id.as_deref(),
+    )
 }
 
 /// Per partner: who and what is affected.

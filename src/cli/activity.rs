@@ -57,7 +57,7 @@ impl Args {
 pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let plan = args.input.activity_plan(g, args.by)?;
     let mut rejects = args.input.rejects_output(&plan.source)?;
-    let (mut table, mut rows, stats) = activity_stream(&plan, rejects.as_mut().map(|r| r as _))?;
+    let (mut table, mut rows, stats) = activity_stream(&plan, vec![], rejects.as_mut().map(|r| r as _))?;
     if let Some(r) = rejects {
         r.commit()?;
     }

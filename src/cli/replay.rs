@@ -1,6 +1,7 @@
 //! `xtenant replay`: which access a proposed policy would remove (or add),
 //! with the evidence and the rule that decides.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,7 +13,7 @@ use super::args::{CsvSafeArg, DirectoryArgs, Files, InputArgs, OutputArgs};
 use super::Global;
 use crate::analysis::replay::Impact;
 use crate::model::GroupBy;
-use crate::pipeline::replay::{replay, Read, ReplayPlan, ReplayRun};
+use crate::pipeline::replay::{replay, Read, ReplayPlan, ReplayRun, ReplayStream};
 use crate::render::{self, table, Output};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -105,7 +106,7 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
         new_only: args.new_only,
     };
     let mut rejects = args.input.rejects_output(&plan.activity.source)?;
-    let run = replay(&plan, &|l| g.note(l), rejects.as_mut().map(|r| r as _))?;
+    let (run, rows) = replay(&plan, &|l| g.note(l), rejects.as_mut().map(|r| r as _))?;
     if let Some(r) = rejects {
         r.commit()?;
     }
@@ -118,24 +119,60 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
         g.note(&format!("--new-only: {} of {} finding(s) not emitted before", n.count(), n.total));
     }
     let mut out = args.output.create()?;
-    write(&run, &args, &mut out, g)?;
+    let impacts = write(&run, rows, &args, &mut out, g)?;
     out.commit()?;
-    let found = run.found(&args.fail_on);
     if let Some(n) = run.new_findings {
         n.mark_emitted()?;
     }
+    let found: Vec<&str> = args.fail_on.iter().filter(|i| impacts.contains(i)).map(|i| i.as_str()).collect();
     if !found.is_empty() {
-        let names: Vec<&str> = found.iter().map(|i| i.as_str()).collect();
-        g.note(&format!("--fail-on: found {} impact(s)", names.join(", ")));
+        g.note(&format!("--fail-on: found {} impact(s)", found.join(", ")));
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn write(run: &ReplayRun, args: &Args, out: &mut Output, g: &Global) -> Result<()> {
-    let all = args.all;
+/// Writes the rows in `args.format`; returns the impacts among them.
+/// Rows-only formats take the rows as they come; the documents (JSON,
+/// Markdown, table), which open with a summary, hold them all.
+fn write(
+    run: &ReplayRun,
+    mut rows: ReplayStream,
+    args: &Args,
+    out: &mut Output,
+    g: &Global,
+) -> Result<BTreeSet<Impact>> {
+    let mut impacts = BTreeSet::new();
     let columns = render::replay::columns(run.by);
-    let rows = || run.rows.iter().map(|r| render::replay::cells(r, &columns));
+    let streamed = {
+        let seen = rows.by_ref().inspect(|r| {
+            impacts.insert(r.impact);
+        });
+        match args.format {
+            Format::Ndjson => {
+                Some(table::stream_ndjson(&columns, seen.map(|r| render::replay::cells(&r, &columns)), out))
+            }
+            Format::Csv => Some(table::stream_typed_csv(
+                seen,
+                &columns,
+                render::replay::typed_cell,
+                out,
+                args.csv.style(),
+            )),
+            Format::Ecs => Some(render::siem::write_ecs(seen, run.tenant, out)),
+            Format::Cef => Some(render::siem::write_cef(seen, run.tenant, out)),
+            Format::Json | Format::Markdown | Format::Table => None,
+        }
+    };
+    if let Some(written) = streamed {
+        written?;
+        rows.finish()?;
+        return Ok(impacts);
+    }
+    let rows = rows.collect_rows()?;
+    impacts.extend(rows.iter().map(|r| r.impact));
+    let summary = run.summarize(&rows);
+    let all = args.all;
     match args.format {
         Format::Json => {
             let input = match &run.read {
@@ -154,25 +191,21 @@ fn write(run: &ReplayRun, args: &Args, out: &mut Output, g: &Global) -> Result<(
                 "identities_supplied": run.identities_supplied,
                 "input": input,
             });
-            render::write_json(out, &render::replay::json_document(&run.rows, run.by, &run.summary, about))
+            render::write_json(out, &render::replay::json_document(&rows, run.by, &summary, about))?
         }
-        Format::Ndjson => table::stream_ndjson(&columns, rows(), out),
-        Format::Csv => table::stream_csv(&columns, rows(), out, args.csv.style()),
-        Format::Ecs => render::siem::write_ecs(&run.rows, run.tenant, out),
-        Format::Cef => render::siem::write_cef(&run.rows, run.tenant, out),
-        Format::Markdown => Ok(std::io::Write::write_all(
-            out,
-            render::replay::markdown(&run.rows, &run.summary, all).as_bytes(),
-        )?),
-        Format::Table => {
+        Format::Markdown => {
+            std::io::Write::write_all(out, render::replay::markdown(&rows, &summary, all).as_bytes())?
+        }
+        _ => {
             let text = render::replay::text(
-                &run.rows,
-                &run.summary,
+                &rows,
+                &summary,
                 all,
                 g.color_for(out),
                 table::terminal_width() as usize,
             );
-            Ok(std::io::Write::write_all(out, text.as_bytes())?)
+            std::io::Write::write_all(out, text.as_bytes())?
         }
     }
+    Ok(impacts)
 }

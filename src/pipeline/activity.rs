@@ -19,19 +19,21 @@ pub(crate) struct ActivityPlan {
     /// Our tenant; inferred from the logs when not given.
     pub(crate) tenant: Option<Guid>,
     pub(crate) by: GroupBy,
-    /// Groups held in memory before grouping moves to a temporary folder
-    /// (at the user grain); `None`: never.
+    /// Groups (and replayed rows) held in memory before they move to a
+    /// temporary folder; `None`: never.
     pub(crate) groups_in_memory: Option<usize>,
 }
 
 /// Reads the source and groups its sign-ins: the table (its `rows` empty)
-/// and the rows in output order as a stream, for sinks that write them one
-/// at a time.
+/// and the rows in output order as a stream, for sinks that take them one
+/// at a time. With `epoch_starts`, each group is also counted per policy
+/// epoch (and stays in memory).
 pub(crate) fn activity_stream(
     plan: &ActivityPlan,
+    epoch_starts: Vec<DateTime<Utc>>,
     rejects: Rejects<'_>,
 ) -> Result<(ActivityTable, RowStream, ReadStats)> {
-    let (acc, stats) = read(plan, vec![], rejects, None::<fn(&SignIn)>)?;
+    let (acc, stats) = read(plan, epoch_starts, rejects, None::<fn(&SignIn)>)?;
     let (table, rows) = acc.finish_stream(plan.tenant, plan.by)?;
     Ok((table, rows, stats))
 }

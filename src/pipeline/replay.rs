@@ -7,13 +7,18 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use super::activity::{grouped, ActivityPlan};
+use std::collections::HashSet;
+
+use rayon::prelude::*;
+
+use super::activity::{activity_stream, ActivityPlan};
 use super::inputs::{policy, Directory, DirectoryPaths};
 use super::source::{read_tables, Source};
 use super::{Notes, Rejects};
-use crate::analysis::activity::ActivityTable;
-use crate::analysis::replay::{replay as replay_rows, summarize, Impact, Inputs, ReplayRow, Summary};
-use crate::model::{GroupBy, Guid, ReadStats, SignIn};
+use crate::analysis::activity::{ActivityRow, ActivityTable};
+use crate::analysis::replay::{replay_order, summarize, Impact, Inputs, ReplayRow, Replayer, Summary};
+use crate::analysis::runs::{Sorter, Stream};
+use crate::model::{GroupBy, Guid, ReadStats};
 use crate::policy::history::{reconstruct, History};
 use crate::policy::Policy;
 use crate::store::Store;
@@ -39,11 +44,9 @@ pub(crate) enum Read {
     Tables,
 }
 
-/// The result of a replay.
+/// The result of a replay; its rows come apart, as a [`ReplayStream`].
 pub(crate) struct ReplayRun {
     pub(crate) by: GroupBy,
-    pub(crate) rows: Vec<ReplayRow>,
-    pub(crate) summary: Summary,
     pub(crate) read: Read,
     pub(crate) tenant: Option<Guid>,
     pub(crate) proposed: Policy,
@@ -54,9 +57,12 @@ pub(crate) struct ReplayRun {
     pub(crate) new_findings: Option<NewFindings>,
 }
 
+/// The replayed rows in output order ([`replay_order`]), one at a time.
+pub(crate) type ReplayStream = Stream<ReplayRow>;
+
 pub(crate) struct NewFindings {
     store: Store,
-    ids: std::collections::HashSet<String>,
+    ids: HashSet<String>,
     pub(crate) total: usize,
 }
 
@@ -72,9 +78,13 @@ impl NewFindings {
 }
 
 impl ReplayRun {
-    /// Impacts of `wanted` that occur, for `--fail-on`.
-    pub(crate) fn found(&self, wanted: &[Impact]) -> Vec<Impact> {
-        wanted.iter().copied().filter(|i| self.rows.iter().any(|r| r.impact == *i)).collect()
+    /// The summary of `rows`, all the rows of the run.
+    pub(crate) fn summarize(&self, rows: &[ReplayRow]) -> Summary {
+        let totals = match &self.read {
+            Read::SignIns(t, _) => Some(&t.totals),
+            Read::Tables => None,
+        };
+        summarize(rows, totals, self.current.is_some())
     }
 }
 
@@ -107,7 +117,14 @@ fn history(
 }
 
 /// Replays the plan. Notes: policy warnings and what the audit trail gave.
-pub(crate) fn replay(plan: &ReplayPlan, notes: Notes<'_>, mut rejects: Rejects<'_>) -> Result<ReplayRun> {
+/// The rows are evaluated as grouping hands them on, and sorted in a
+/// temporary folder when they outgrow `--groups-in-memory`, so that memory
+/// does not grow with the number of groups.
+pub(crate) fn replay(
+    plan: &ReplayPlan,
+    notes: Notes<'_>,
+    mut rejects: Rejects<'_>,
+) -> Result<(ReplayRun, ReplayStream)> {
     let proposed = policy(&plan.proposed, notes)?;
     let current = plan.current.as_deref().map(|p| policy(p, notes)).transpose()?;
     let history = match &current {
@@ -115,24 +132,22 @@ pub(crate) fn replay(plan: &ReplayPlan, notes: Notes<'_>, mut rejects: Rejects<'
         None => None,
     };
     let directory = Directory::load(&plan.directory)?;
-    let (by, rows, read, tenant) = match plan.activity.source.activity_tables()? {
+    let (by, mut rows, partners, read, tenant) = match plan.activity.source.activity_tables()? {
         Some(paths) => {
             if !plan.activity.window.is_open() || !plan.audit.is_empty() {
                 bail!("--since, --until and --audit need raw sign-in logs: an activity table has no per-sign-in times");
             }
             let (by, rows) = read_tables(&paths)?;
             notes(&format!("replaying {} activity group(s) from {} table(s)", rows.len(), paths.len()));
-            (by, rows, Read::Tables, plan.activity.tenant)
+            let partners = rows.iter().map(|r| r.partner_tenant_id).collect();
+            (by, Stream::memory(rows), partners, Read::Tables, plan.activity.tenant)
         }
         None => {
             let starts =
                 history.as_ref().map_or_else(Vec::new, |h| h.epochs.iter().filter_map(|e| e.from).collect());
-            let (mut table, stats) = grouped(&plan.activity, starts, rejects, None::<fn(&SignIn)>)?;
-            let (by, tenant) = (table.by, table.tenant);
-            // Only the table's totals are read after this: the rows move
-            // (a copy would double the peak with a million groups).
-            let rows = std::mem::take(&mut table.rows);
-            (by, rows, Read::SignIns(Box::new(table), stats), tenant)
+            let (mut table, rows, stats) = activity_stream(&plan.activity, starts, rejects)?;
+            let (by, tenant, partners) = (table.by, table.tenant, std::mem::take(&mut table.partners));
+            (by, rows, partners, Read::SignIns(Box::new(table), stats), tenant)
         }
     };
     let inputs = Inputs {
@@ -144,33 +159,50 @@ pub(crate) fn replay(plan: &ReplayPlan, notes: Notes<'_>, mut rejects: Rejects<'
         apps: &directory.apps,
         ca: &directory.ca,
     };
-    let mut rows = replay_rows(rows, &inputs);
-    let new_findings = if plan.new_only {
-        let Source::Store(dir) = &plan.activity.source else { bail!("--new-only needs --store") };
-        let store = Store::open(dir)?;
-        let ids: Vec<String> =
-            rows.iter().filter(|r| r.impact != Impact::Unchanged).map(|r| r.finding_id()).collect();
-        let unseen = store.unseen_findings(ids.iter());
-        rows.retain(|r| r.impact != Impact::Unchanged && unseen.contains(&r.finding_id()));
-        Some(NewFindings { store, ids: unseen, total: ids.len() })
-    } else {
-        None
+    let replayer = Replayer::new(&inputs, &partners);
+    let store = match (&plan.activity.source, plan.new_only) {
+        (Source::Store(dir), true) => Some(Store::open(dir)?),
+        (_, true) => bail!("--new-only needs --store"),
+        (_, false) => None,
     };
-    let totals = match &read {
-        Read::SignIns(t, _) => Some(&t.totals),
-        Read::Tables => None,
-    };
-    let summary = summarize(&rows, totals, current.is_some());
-    Ok(ReplayRun {
+    let emitted = store.as_ref().map(Store::emitted_findings);
+    let (mut new_ids, mut findings) = (HashSet::new(), 0);
+    let mut sorter = Sorter::new("replay", replay_order, plan.activity.groups_in_memory);
+    loop {
+        // A batch at a time, evaluated in parallel: replay is pure per row.
+        let batch: Vec<ActivityRow> = rows.by_ref().take(4096).collect();
+        if batch.is_empty() {
+            break;
+        }
+        let replayed: Vec<ReplayRow> = batch.into_par_iter().map(|r| replayer.row(r)).collect();
+        for row in replayed {
+            if let Some(emitted) = &emitted {
+                // --new-only: findings only, and only those not emitted before.
+                if row.impact == Impact::Unchanged {
+                    continue;
+                }
+                findings += 1;
+                let id = row.finding_id();
+                if emitted.contains(id.as_str()) {
+                    continue;
+                }
+                new_ids.insert(id);
+            }
+            sorter.push(row)?;
+        }
+    }
+    rows.finish()?;
+    drop(emitted);
+    let rows = sorter.finish()?;
+    let run = ReplayRun {
         by,
-        rows,
-        summary,
         read,
         tenant,
-        proposed,
-        current,
         groups_supplied: directory.groups.is_some(),
         identities_supplied: directory.identities.is_some(),
-        new_findings,
-    })
+        new_findings: store.map(|store| NewFindings { store, ids: new_ids, total: findings }),
+        proposed,
+        current,
+    };
+    Ok((run, rows))
 }

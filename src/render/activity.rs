@@ -6,27 +6,20 @@ use crate::analysis::activity::ActivityTable;
 use crate::model::ReadStats as Stats;
 use crate::model::{ActivityRow, Direction, GroupBy};
 
-use super::table::{self, CsvStyle, Table};
+use super::table::{self, CsvStyle, Table, TypedCell};
 use super::SCHEMA_VERSION;
 use crate::model::rfc3339;
 
 pub(crate) use crate::model::activity::columns;
 
 /// One cell of a row, typed: the one place that says what each column
-/// holds. JSON ([`cell`]) and CSV text ([`cell_text_into`]) are both read
-/// off it.
-enum Cell<'a> {
-    Null,
-    Text(std::borrow::Cow<'a, str>),
-    Number(u64),
-}
-
-fn typed_cell<'a>(r: &'a ActivityRow, column: &str) -> Cell<'a> {
+/// holds.
+pub(super) fn typed_cell<'a>(r: &'a ActivityRow, column: &str) -> TypedCell<'a> {
     use std::borrow::Cow;
     let c = &r.counters;
-    let text = |v: Option<&'a str>| v.map_or(Cell::Null, |s| Cell::Text(Cow::Borrowed(s)));
-    let owned = |v: Option<String>| v.map_or(Cell::Null, |s| Cell::Text(Cow::Owned(s)));
-    let number = |n: Option<u64>| n.map_or(Cell::Null, Cell::Number);
+    let text = |v: Option<&'a str>| v.map_or(TypedCell::Null, |s| TypedCell::Text(Cow::Borrowed(s)));
+    let owned = |v: Option<String>| v.map_or(TypedCell::Null, |s| TypedCell::Text(Cow::Owned(s)));
+    let number = |n: Option<u64>| n.map_or(TypedCell::Null, TypedCell::Number);
     match column {
         "direction" => text(Some(r.direction.as_str())),
         "access_type" => text(Some(r.access_type.as_str())),
@@ -64,53 +57,17 @@ fn typed_cell<'a>(r: &'a ActivityRow, column: &str) -> Cell<'a> {
 }
 
 pub(crate) fn cell(r: &ActivityRow, column: &str) -> Value {
-    match typed_cell(r, column) {
-        Cell::Null => Value::Null,
-        Cell::Text(t) => Value::String(t.into_owned()),
-        Cell::Number(n) => json!(n),
-    }
+    typed_cell(r, column).into_json()
 }
 
-/// [`cell`] as the text a CSV cell holds ([`table::cell_text`] of it),
-/// appended to `out` without building a JSON value: with a million rows
-/// the values, not the writing, were the cost.
-fn cell_text_into(r: &ActivityRow, column: &str, out: &mut String) {
-    use std::fmt::Write;
-    match typed_cell(r, column) {
-        Cell::Null => {}
-        Cell::Text(t) => out.push_str(&t),
-        Cell::Number(n) => {
-            let _ = write!(out, "{n}");
-        }
-    }
-}
-
-/// Writes rows as CSV one at a time, as [`table::stream_csv`] writes
-/// [`cells`], with one set of cell buffers for all rows.
+/// Writes rows as CSV one at a time ([`table::stream_typed_csv`]).
 pub(crate) fn stream_csv(
     rows: impl Iterator<Item = ActivityRow>,
     columns: &[&'static str],
     w: &mut dyn std::io::Write,
     style: CsvStyle,
 ) -> anyhow::Result<()> {
-    let mut c = csv::Writer::from_writer(w);
-    c.write_record(columns)?;
-    let mut cells = vec![String::new(); columns.len()];
-    for r in rows {
-        for (cell, column) in cells.iter_mut().zip(columns) {
-            cell.clear();
-            cell_text_into(&r, column, cell);
-        }
-        for cell in &cells {
-            match style {
-                CsvStyle::Exact => c.write_field(cell)?,
-                CsvStyle::Spreadsheet => c.write_field(super::escape::csv_safe(cell).as_bytes())?,
-            }
-        }
-        c.write_record(None::<&[u8]>)?;
-    }
-    c.flush()?;
-    Ok(())
+    table::stream_typed_csv(rows, columns, typed_cell, w, style)
 }
 
 /// Rows as cells, one at a time (for the streaming sinks).
@@ -286,12 +243,13 @@ pub(crate) fn text(report: &ActivityTable, color: bool, width: u16) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::model::{AccessType, Clause, Controls, Counters, Guid, UserType};
 
-    #[test]
-    fn a_csv_cell_written_as_text_is_the_text_of_its_json_cell() {
+    /// A row with every column filled (hostile text included) and one with
+    /// every optional column empty.
+    pub(in crate::render) fn full_and_empty_rows() -> [ActivityRow; 2] {
         let t = chrono::DateTime::from_timestamp(1_790_000_000, 5).unwrap();
         let full = ActivityRow {
             direction: Direction::Outbound,
@@ -341,12 +299,17 @@ mod tests {
             distinct_apps: None,
             ..full.clone()
         };
+        [full, empty]
+    }
+
+    #[test]
+    fn a_csv_cell_written_as_text_is_the_text_of_its_json_cell() {
         let every_column: Vec<&str> =
             [GroupBy::User, GroupBy::App, GroupBy::Tenant].into_iter().flat_map(columns).collect();
-        for r in [&full, &empty] {
+        for r in &full_and_empty_rows() {
             for column in &every_column {
                 let mut text = String::new();
-                cell_text_into(r, column, &mut text);
+                typed_cell(r, column).text_into(&mut text);
                 assert_eq!(text, table::cell_text(&cell(r, column)), "{column}");
             }
         }

@@ -5,7 +5,9 @@ use serde_json::{json, Value};
 use crate::analysis::activity::GroupBy;
 use crate::analysis::replay::{Impact, ReplayRow, Summary};
 
-use super::table::{clip, opt, short_access, Table};
+use std::borrow::Cow;
+
+use super::table::{clip, short_access, Table, TypedCell};
 use super::{activity as act, SCHEMA_VERSION};
 use crate::model::rfc3339;
 
@@ -31,23 +33,32 @@ pub(crate) fn columns(by: GroupBy) -> Vec<&'static str> {
 
 /// One row's cells in `columns` order.
 pub(crate) fn cells(r: &ReplayRow, columns: &[&str]) -> Vec<Value> {
-    columns
-        .iter()
-        .map(|c| match *c {
-            "current" => json!(r.current.as_str()),
-            "proposed" => json!(r.proposed.as_str()),
-            "impact" => json!(r.impact.as_str()),
-            "reason" => json!(r.reason),
-            "current_reason" => json!(r.current_reason),
-            "calibration" => opt(&r.calibration),
-            "severity" => json!(r.impact.severity()),
-            "severity_label" => json!(r.impact.severity_label()),
-            "finding_id" => json!(r.finding_id()),
-            "event_time" => json!(r.activity.counters.last_seen.as_ref().map(rfc3339)),
-            "schema_version" => json!(SCHEMA_VERSION),
-            other => act::cell(&r.activity, other),
-        })
-        .collect()
+    columns.iter().map(|c| typed_cell(r, c).into_json()).collect()
+}
+
+/// One cell of a row, typed: the one place that says what each replay
+/// column holds (the activity columns: [`act::typed_cell`]).
+pub(crate) fn typed_cell<'a>(r: &'a ReplayRow, column: &str) -> TypedCell<'a> {
+    let text = |s: &'a str| TypedCell::Text(Cow::Borrowed(s));
+    match column {
+        "current" => text(r.current.as_str()),
+        "proposed" => text(r.proposed.as_str()),
+        "impact" => text(r.impact.as_str()),
+        "reason" => text(&r.reason),
+        "current_reason" => text(&r.current_reason),
+        "calibration" => r.calibration.as_deref().map_or(TypedCell::Null, text),
+        "severity" => TypedCell::Number(r.impact.severity().into()),
+        "severity_label" => text(r.impact.severity_label()),
+        "finding_id" => TypedCell::Text(Cow::Owned(r.finding_id())),
+        "event_time" => r
+            .activity
+            .counters
+            .last_seen
+            .as_ref()
+            .map_or(TypedCell::Null, |t| TypedCell::Text(Cow::Owned(rfc3339(t)))),
+        "schema_version" => TypedCell::Number(SCHEMA_VERSION.into()),
+        other => act::typed_cell(&r.activity, other),
+    }
 }
 
 pub(crate) fn table(rows: &[ReplayRow], by: GroupBy) -> Table {
@@ -276,4 +287,34 @@ pub(crate) fn markdown(rows: &[ReplayRow], s: &Summary, all: bool) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::evaluate::Verdict;
+
+    #[test]
+    fn a_csv_cell_written_as_text_is_the_text_of_its_json_cell() {
+        let every_column: Vec<&str> =
+            [GroupBy::User, GroupBy::App, GroupBy::Tenant].into_iter().flat_map(columns).collect();
+        for (activity, calibration) in
+            act::tests::full_and_empty_rows().into_iter().zip([Some("=1+1,\"x\"\n"), None])
+        {
+            let r = ReplayRow {
+                activity,
+                current: Verdict::Allowed,
+                current_reason: "1 of 1 sign-ins succeeded".into(),
+                proposed: Verdict::NotGoverned,
+                impact: Impact::Degraded,
+                reason: "partner X: <b>|".into(),
+                calibration: calibration.map(str::to_string),
+            };
+            for column in &every_column {
+                let mut text = String::new();
+                typed_cell(&r, column).text_into(&mut text);
+                assert_eq!(text, super::super::table::cell_text(&cells(&r, &[column])[0]), "{column}");
+            }
+        }
+    }
 }

@@ -15,13 +15,17 @@ use crate::model::rfc3339;
 use crate::model::Guid;
 
 /// Findings worth sending: everything but unchanged.
-fn findings(rows: &[ReplayRow]) -> impl Iterator<Item = &ReplayRow> {
-    rows.iter().filter(|r| r.impact != Impact::Unchanged)
+fn findings(rows: impl IntoIterator<Item = ReplayRow>) -> impl Iterator<Item = ReplayRow> {
+    rows.into_iter().filter(|r| r.impact != Impact::Unchanged)
 }
 
 /// ECS 8.x documents, one per finding. ECS fields where ECS has them,
 /// the rest under `xtenant.*` (custom fields, as ECS asks).
-pub(crate) fn write_ecs(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Write) -> Result<()> {
+pub(crate) fn write_ecs(
+    rows: impl IntoIterator<Item = ReplayRow>,
+    tenant: Option<Guid>,
+    w: &mut dyn Write,
+) -> Result<()> {
     for r in findings(rows) {
         let a = &r.activity;
         let doc = json!({
@@ -124,7 +128,11 @@ pub(crate) fn cef_value(s: &str) -> String {
 
 /// One CEF:0 line per finding (ArcSight Common Event Format 25), for
 /// syslog collectors and Sentinel's CEF connector.
-pub(crate) fn write_cef(rows: &[ReplayRow], tenant: Option<Guid>, w: &mut dyn Write) -> Result<()> {
+pub(crate) fn write_cef(
+    rows: impl IntoIterator<Item = ReplayRow>,
+    tenant: Option<Guid>,
+    w: &mut dyn Write,
+) -> Result<()> {
     for r in findings(rows) {
         let a = &r.activity;
         let partner =

@@ -8,10 +8,9 @@ use anyhow::Result;
 use super::Store;
 
 impl Store {
-    /// Of `ids`, those no earlier run marked emitted.
-    pub fn unseen_findings<'a>(&self, ids: impl Iterator<Item = &'a String>) -> HashSet<String> {
-        let seen: HashSet<&String> = self.manifest.emitted_findings.iter().collect();
-        ids.filter(|i| !seen.contains(i)).cloned().collect()
+    /// The findings earlier runs marked emitted.
+    pub fn emitted_findings(&self) -> HashSet<&str> {
+        self.manifest.emitted_findings.iter().map(String::as_str).collect()
     }
 
     /// Records finding ids as emitted (call once the output is written).

@@ -9,7 +9,6 @@
 //! temporary folder ([`spill`]); either way the rows come out as a
 //! [`RowStream`] in output order.
 
-mod codec;
 mod spill;
 
 use std::cmp::Ordering;
@@ -21,6 +20,7 @@ use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
 
 use self::spill::{dedup_key, Budget, Spill};
+use super::runs::{sort_by, Stream};
 pub use crate::model::activity::{ActivityRow, Counters, GroupBy, Name, Totals};
 pub use crate::model::Direction;
 use crate::model::{AccessType, Guid, SignIn, UserType, Window};
@@ -370,7 +370,11 @@ impl Activity {
     /// The table without its rows (its totals complete), and the rows in
     /// output order, one at a time: a sink that writes them as they come
     /// holds one row, however many groups there are.
-    pub fn finish_stream(mut self, tenant: Option<Guid>, by: GroupBy) -> Result<(ActivityTable, RowStream)> {
+    pub(crate) fn finish_stream(
+        mut self,
+        tenant: Option<Guid>,
+        by: GroupBy,
+    ) -> Result<(ActivityTable, RowStream)> {
         if self.grain.is_some_and(|g| g != by) {
             bail!(
                 "internal error: sign-ins grouped for one grain were asked for another; please report this"
@@ -380,6 +384,8 @@ impl Activity {
             return Err(e);
         }
         let (tenant, inferred) = self.resolve_tenant(tenant)?;
+        let partners =
+            self.tenants.iter().copied().filter(|t| tenant.is_some_and(|ours| ours != *t)).collect();
         let mut totals = std::mem::take(&mut self.totals);
         // The rows are built next, at the peak of memory: release first what
         // only the reading needed.
@@ -389,7 +395,7 @@ impl Activity {
         if let Some(spill) = self.spill.take() {
             let rows = self.finish_spilled(spill, tenant, by, &mut totals)?;
             return Ok((
-                ActivityTable { tenant, inferred_tenant: inferred, by, totals, rows: Vec::new() },
+                ActivityTable { tenant, inferred_tenant: inferred, by, totals, rows: Vec::new(), partners },
                 rows,
             ));
         }
@@ -418,8 +424,8 @@ impl Activity {
         rows.extend(self.rolled_rows(rolled, by));
         sort_rows(&mut rows);
         Ok((
-            ActivityTable { tenant, inferred_tenant: inferred, by, totals, rows: Vec::new() },
-            RowStream::memory(rows),
+            ActivityTable { tenant, inferred_tenant: inferred, by, totals, rows: Vec::new(), partners },
+            Stream::memory(rows),
         ))
     }
 
@@ -484,26 +490,13 @@ impl Activity {
     }
 }
 
-/// Sorts rows into output order. Rows are a few hundred bytes each: sorting
-/// them directly moved each one some twenty times at a million rows, so
-/// the order is found on indices and then applied with one swap per row.
+/// Sorts rows into output order ([`ActivityRow::sort_key`]).
 fn sort_rows(rows: &mut [ActivityRow]) {
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by(|&a, &b| rows[a].sort_key().cmp(&rows[b].sort_key()));
-    // Position i receives the row that was at order[i]; each cycle of the
-    // permutation is walked once, marking positions done as it goes.
-    for start in 0..rows.len() {
-        let mut current = start;
-        loop {
-            let source = order[current];
-            order[current] = current;
-            if source == start || order[source] == source {
-                break;
-            }
-            rows.swap(current, source);
-            current = source;
-        }
-    }
+    sort_by(rows, by_sort_key);
+}
+
+fn by_sort_key(a: &ActivityRow, b: &ActivityRow) -> Ordering {
+    a.sort_key().cmp(&b.sort_key())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -566,57 +559,9 @@ impl Rollup {
 }
 
 /// The rows of a finished grouping in output order
-/// ([`Activity::finish_stream`]). Reading from disk can fail: after the
-/// last row, [`RowStream::finish`] says whether every row was read.
-pub struct RowStream {
-    rows: Rows,
-    error: Option<anyhow::Error>,
-}
-
-enum Rows {
-    Memory(std::vec::IntoIter<ActivityRow>),
-    Merged(spill::Prefetched),
-}
-
-impl RowStream {
-    fn memory(rows: Vec<ActivityRow>) -> RowStream {
-        RowStream { rows: Rows::Memory(rows.into_iter()), error: None }
-    }
-
-    fn merged(merge: spill::Prefetched) -> RowStream {
-        RowStream { rows: Rows::Merged(merge), error: None }
-    }
-
-    /// Whether the rows were all read: an error if one could not be.
-    pub fn finish(self) -> Result<()> {
-        self.error.map_or(Ok(()), Err)
-    }
-
-    /// All the rows at once.
-    pub fn collect_rows(mut self) -> Result<Vec<ActivityRow>> {
-        let rows = self.by_ref().collect();
-        self.finish()?;
-        Ok(rows)
-    }
-}
-
-impl Iterator for RowStream {
-    type Item = ActivityRow;
-
-    fn next(&mut self) -> Option<ActivityRow> {
-        match &mut self.rows {
-            Rows::Memory(rows) => rows.next(),
-            Rows::Merged(merge) => match merge.next_row() {
-                Ok(row) => row,
-                Err(e) => {
-                    self.error = Some(e);
-                    self.rows = Rows::Memory(Vec::new().into_iter());
-                    None
-                }
-            },
-        }
-    }
-}
+/// ([`Activity::finish_stream`]); after the last, [`Stream::finish`] says
+/// whether every row was read.
+pub(crate) type RowStream = Stream<ActivityRow>;
 
 /// The result of `activity`.
 pub struct ActivityTable {
@@ -625,6 +570,10 @@ pub struct ActivityTable {
     pub by: GroupBy,
     pub totals: Totals,
     pub rows: Vec<ActivityRow>,
+    /// Every partner of the rows, known before the rows are read (with
+    /// [`Activity::finish_stream`] it may name a few tenants more: every
+    /// tenant met on a cross-tenant sign-in, other than ours).
+    pub partners: BTreeSet<Guid>,
 }
 
 impl ActivityTable {
@@ -640,35 +589,14 @@ impl ActivityTable {
             totals.first_seen = totals.first_seen.min(c.first_seen).or(totals.first_seen).or(c.first_seen);
             totals.last_seen = totals.last_seen.max(c.last_seen);
         }
-        ActivityTable { tenant, inferred_tenant: None, by, totals, rows }
+        let partners = rows.iter().map(|r| r.partner_tenant_id).collect();
+        ActivityTable { tenant, inferred_tenant: None, by, totals, rows, partners }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(partner: u128, user: &str) -> ActivityRow {
-        ActivityRow {
-            direction: Direction::Inbound,
-            access_type: AccessType::B2bCollaboration,
-            partner_tenant_id: Guid(partner),
-            partner_tenant_name: None,
-            app_id: None,
-            app_name: None,
-            app_owner_tenant_id: None,
-            resource_id: None,
-            resource_name: None,
-            resource_owner_tenant_id: None,
-            user_id: Some(user.into()),
-            user_principal_name: None,
-            user_type: None,
-            counters: Counters::default(),
-            distinct_users: None,
-            distinct_apps: None,
-            by_epoch: vec![],
-        }
-    }
 
     fn signin(n: u32, partner: u128, user: &str, app: &str) -> SignIn {
         use crate::model::{CaStatus, Device, EventType, Evidence};
@@ -813,29 +741,6 @@ mod tests {
                 }
                 assert_eq!(acc.spill.is_some(), !epochs, "{by:?}, epochs {epochs}");
             }
-        }
-    }
-
-    #[test]
-    fn sort_rows_gives_the_order_of_a_plain_sort() {
-        // Permutations with long cycles, fixed points and duplicates.
-        for n in [0usize, 1, 2, 7, 100, 1000] {
-            let mut seed = 0x2545_f491_4f6c_dd1d_u64 ^ n as u64;
-            let mut rows: Vec<ActivityRow> = (0..n)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    row((seed % 5) as u128, &format!("u{}", seed % 37))
-                })
-                .collect();
-            let mut expected = rows.clone();
-            expected.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-            sort_rows(&mut rows);
-            let keys = |v: &[ActivityRow]| {
-                v.iter().map(|r| (r.partner_tenant_id, r.user_id.clone())).collect::<Vec<_>>()
-            };
-            assert_eq!(keys(&rows), keys(&expected), "n = {n}");
         }
     }
 }

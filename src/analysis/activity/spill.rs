@@ -30,19 +30,17 @@
 //! their sum is the few rows of the output. With policy epochs
 //! (`replay --audit`) nothing spills.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use super::codec::{Dec, Enc};
-use super::{sort_rows, Activity, GroupBy, GroupKeyOut, Key, Rollup, RowStream, Totals, Users};
+use super::{by_sort_key, sort_rows, Activity, GroupBy, GroupKeyOut, Key, Rollup, RowStream, Totals, Users};
+use crate::analysis::runs::codec::{Dec, Enc};
+use crate::analysis::runs::{write_run, Merge, Stream};
 use crate::model::activity::{ActivityRow, Counters};
 use crate::model::{Guid, SignIn};
 
@@ -338,10 +336,15 @@ impl Activity {
         if by != GroupBy::User {
             let mut rows = self.rolled_rows(rolled, by);
             sort_rows(&mut rows);
-            return Ok(RowStream::memory(rows));
+            return Ok(Stream::memory(rows));
         }
-        let merge = Merge::open(spill.dir).with_context(|| "reading back the grouping's temporary folder")?;
-        Ok(RowStream::merged(Prefetched::start(merge)))
+        // Only rows without a user can be equal in order across runs: their
+        // sign-ins are partitioned by sign-in, not by user (see the module doc).
+        let runs = (0..PARTS).map(|p| run_path(&dir, p)).collect();
+        let combine = |row: &mut ActivityRow, same: ActivityRow| row.counters.merge(&same.counters);
+        let merge = Merge::open(spill.dir, runs, by_sort_key, Some(combine))
+            .with_context(|| "reading back the grouping's temporary folder")?;
+        Ok(Stream::merged(merge))
     }
 
     /// Reads partition `p` back and groups it: at the user grain into a
@@ -379,169 +382,7 @@ impl Activity {
             rows.push(self.row(&out, part.users.id(k.user), part.users.name(k.user), c));
         }
         sort_rows(&mut rows);
-        let path = run_path(dir, p);
-        let mut w = BufWriter::with_capacity(64 << 10, File::create(&path)?);
-        let mut record = Vec::with_capacity(512);
-        for r in &rows {
-            record.clear();
-            Enc(&mut record).row(r);
-            w.write_all(&record)?;
-        }
-        w.flush().with_context(|| format!("writing {}", path.display()))?;
+        write_run(&run_path(dir, p), &rows)?;
         Ok((totals, HashMap::default()))
-    }
-}
-
-/// [`Merge`] run on a thread of its own, a batch of rows ahead of the
-/// reader: reading the runs back and writing the output then share the
-/// cores instead of taking turns. A few batches are in flight at most.
-pub(super) struct Prefetched {
-    batches: Option<mpsc::Receiver<Result<Vec<ActivityRow>>>>,
-    current: std::vec::IntoIter<ActivityRow>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Prefetched {
-    fn start(mut merge: Merge) -> Prefetched {
-        let (send, batches) = mpsc::sync_channel(4);
-        let thread = std::thread::spawn(move || {
-            loop {
-                let mut batch = Vec::with_capacity(1024);
-                let end = loop {
-                    match merge.next_row() {
-                        Ok(Some(row)) if batch.len() < 1023 => batch.push(row),
-                        Ok(Some(row)) => {
-                            batch.push(row);
-                            break Ok(false);
-                        }
-                        Ok(None) => break Ok(true),
-                        Err(e) => break Err(e),
-                    }
-                };
-                let done = !matches!(end, Ok(false));
-                let sent = match end {
-                    Err(e) => send.send(Err(e)),
-                    Ok(_) if batch.is_empty() => Ok(()),
-                    Ok(_) => send.send(Ok(batch)),
-                };
-                if done || sent.is_err() {
-                    break;
-                }
-            }
-            // The temporary folder goes before the reader sees the end.
-            drop(merge);
-        });
-        Prefetched { batches: Some(batches), current: Vec::new().into_iter(), thread: Some(thread) }
-    }
-
-    /// The next row in output order, or `None` after the last.
-    pub(super) fn next_row(&mut self) -> Result<Option<ActivityRow>> {
-        loop {
-            if let Some(row) = self.current.next() {
-                return Ok(Some(row));
-            }
-            match self.batches.as_ref().and_then(|b| b.recv().ok()) {
-                Some(Ok(batch)) => self.current = batch.into_iter(),
-                Some(Err(e)) => return Err(e),
-                None => {
-                    // The end, unless the merge stopped without saying why:
-                    // then the rows after it would be silently missing.
-                    self.batches = None;
-                    if let Some(t) = self.thread.take() {
-                        if t.join().is_err() {
-                            anyhow::bail!("internal error: merging the grouping's temporary files failed; please report this");
-                        }
-                    }
-                    return Ok(None);
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Prefetched {
-    /// Stops the merge early if it is still running, and waits for it to
-    /// remove the temporary folder.
-    fn drop(&mut self) {
-        self.batches = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// The sorted runs merged into output order, rows with the same key added
-/// together (see the module doc).
-pub(super) struct Merge {
-    /// Removed with the merge.
-    _dir: tempfile::TempDir,
-    runs: Vec<(PathBuf, Dec<BufReader<File>>)>,
-    heads: BinaryHeap<Head>,
-}
-
-/// The next row of one run; ordered so that the heap's top is the least.
-struct Head {
-    row: ActivityRow,
-    run: usize,
-}
-
-impl Ord for Head {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.row.sort_key().cmp(&self.row.sort_key()).then(other.run.cmp(&self.run))
-    }
-}
-
-impl PartialOrd for Head {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Head {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Head {}
-
-impl Merge {
-    fn open(dir: tempfile::TempDir) -> Result<Merge> {
-        let mut runs = Vec::with_capacity(PARTS);
-        for p in 0..PARTS {
-            let path = run_path(dir.path(), p);
-            let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-            runs.push((path, Dec(BufReader::with_capacity(32 << 10, file))));
-        }
-        let mut merge = Merge { _dir: dir, runs, heads: BinaryHeap::with_capacity(PARTS) };
-        for run in 0..PARTS {
-            merge.refill(run)?;
-        }
-        Ok(merge)
-    }
-
-    fn refill(&mut self, run: usize) -> Result<()> {
-        let (path, dec) = &mut self.runs[run];
-        let next = match dec.at_end() {
-            Ok(true) => Ok(None),
-            Ok(false) => dec.row().map(Some),
-            Err(e) => Err(e),
-        };
-        if let Some(row) = next.with_context(|| format!("reading {}", path.display()))? {
-            self.heads.push(Head { row, run });
-        }
-        Ok(())
-    }
-
-    /// The next row in output order, or `None` after the last.
-    pub(super) fn next_row(&mut self) -> Result<Option<ActivityRow>> {
-        let Some(Head { mut row, run }) = self.heads.pop() else { return Ok(None) };
-        self.refill(run)?;
-        while self.heads.peek().is_some_and(|h| h.row.sort_key() == row.sort_key()) {
-            let Some(same) = self.heads.pop() else { break };
-            row.counters.merge(&same.row.counters);
-            self.refill(same.run)?;
-        }
-        Ok(Some(row))
     }
 }

@@ -1,5 +1,6 @@
-//! The binary records grouping writes to its temporary folder when it
-//! outgrows memory ([`super::spill`]): fixed-width little-endian numbers,
+//! The binary records written to temporary folders when an analysis
+//! outgrows memory (grouping's partitions, the sorted runs of
+//! [`super`]): fixed-width little-endian numbers,
 //! strings as a length and their bytes. Written and read by this process
 //! only, so there is no version or schema; a record that cannot be read
 //! back (the folder was cleaned up under us, the disk is full) is an error
@@ -14,29 +15,29 @@ use crate::model::activity::{ActivityRow, Counters, Name};
 use crate::model::{AccessType, Clause, Controls, Direction, EventType, Evidence, Guid, UserType};
 
 /// Appends values to a record being built.
-pub(super) struct Enc<'a>(pub(super) &'a mut Vec<u8>);
+pub(crate) struct Enc<'a>(pub(crate) &'a mut Vec<u8>);
 
 impl Enc<'_> {
-    pub(super) fn u8(&mut self, v: u8) {
+    pub(crate) fn u8(&mut self, v: u8) {
         self.0.push(v);
     }
-    pub(super) fn u16(&mut self, v: u16) {
+    pub(crate) fn u16(&mut self, v: u16) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
-    pub(super) fn u32(&mut self, v: u32) {
+    pub(crate) fn u32(&mut self, v: u32) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
-    pub(super) fn u64(&mut self, v: u64) {
+    pub(crate) fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
-    pub(super) fn u128(&mut self, v: u128) {
+    pub(crate) fn u128(&mut self, v: u128) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
-    pub(super) fn str(&mut self, s: &str) {
+    pub(crate) fn str(&mut self, s: &str) {
         self.u32(u32::try_from(s.len()).unwrap_or(u32::MAX));
         self.0.extend_from_slice(&s.as_bytes()[..s.len().min(u32::MAX as usize)]);
     }
-    pub(super) fn opt_str(&mut self, s: Option<&str>) {
+    pub(crate) fn opt_str(&mut self, s: Option<&str>) {
         match s {
             None => self.u8(0),
             Some(s) => {
@@ -45,29 +46,29 @@ impl Enc<'_> {
             }
         }
     }
-    pub(super) fn opt_u64(&mut self, v: Option<u64>) {
+    pub(crate) fn opt_u64(&mut self, v: Option<u64>) {
         self.u8(v.is_some() as u8);
         self.u64(v.unwrap_or_default());
     }
-    pub(super) fn opt_guid(&mut self, g: Option<Guid>) {
+    pub(crate) fn opt_guid(&mut self, g: Option<Guid>) {
         self.u8(g.is_some() as u8);
         self.u128(g.map_or(0, |g| g.0));
     }
-    pub(super) fn time(&mut self, t: DateTime<Utc>) {
+    pub(crate) fn time(&mut self, t: DateTime<Utc>) {
         self.u64(t.timestamp() as u64);
         self.u32(t.timestamp_subsec_nanos());
     }
-    pub(super) fn opt_time(&mut self, t: Option<DateTime<Utc>>) {
+    pub(crate) fn opt_time(&mut self, t: Option<DateTime<Utc>>) {
         self.u8(t.is_some() as u8);
         self.time(t.unwrap_or_default());
     }
-    pub(super) fn access(&mut self, a: AccessType) {
+    pub(crate) fn access(&mut self, a: AccessType) {
         self.u8(AccessType::ALL.iter().position(|x| *x == a).unwrap_or_default() as u8);
     }
-    pub(super) fn event_type(&mut self, e: EventType) {
+    pub(crate) fn event_type(&mut self, e: EventType) {
         self.u8(EventType::ALL.iter().position(|x| *x == e).unwrap_or_default() as u8);
     }
-    pub(super) fn user_type(&mut self, t: Option<UserType>) {
+    pub(crate) fn user_type(&mut self, t: Option<UserType>) {
         self.u8(match t {
             None => 0,
             Some(UserType::Member) => 1,
@@ -75,7 +76,7 @@ impl Enc<'_> {
             Some(UserType::Unknown) => 3,
         });
     }
-    pub(super) fn clauses(&mut self, clauses: &[Clause]) {
+    pub(crate) fn clauses(&mut self, clauses: &[Clause]) {
         self.u32(clauses.len() as u32);
         for c in clauses {
             self.opt_guid(c.policy);
@@ -84,7 +85,7 @@ impl Enc<'_> {
         }
     }
     /// The flags as one byte's bits, then the clauses.
-    pub(super) fn evidence(&mut self, ev: &Evidence) {
+    pub(crate) fn evidence(&mut self, ev: &Evidence) {
         self.u8(ev.mfa_required as u8
             | (ev.mfa_by_claim as u8) << 1
             | (ev.compliant_device_required as u8) << 2
@@ -92,7 +93,7 @@ impl Enc<'_> {
             | (ev.ca_details as u8) << 4);
         self.clauses(&ev.clauses);
     }
-    pub(super) fn counters(&mut self, c: &Counters) {
+    pub(crate) fn counters(&mut self, c: &Counters) {
         for v in [
             c.sign_ins,
             c.successes,
@@ -112,7 +113,7 @@ impl Enc<'_> {
         self.opt_time(c.last_seen);
         self.clauses(&c.grant_clauses);
     }
-    pub(super) fn row(&mut self, r: &ActivityRow) {
+    pub(crate) fn row(&mut self, r: &ActivityRow) {
         self.u8(r.direction as u8);
         self.access(r.access_type);
         self.u128(r.partner_tenant_id.0);
@@ -137,8 +138,17 @@ impl Enc<'_> {
     }
 }
 
+impl super::Record for ActivityRow {
+    fn write(&self, enc: &mut Enc) {
+        enc.row(self);
+    }
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        dec.row()
+    }
+}
+
 /// Reads values back in the order [`Enc`] wrote them.
-pub(super) struct Dec<R>(pub(super) R);
+pub(crate) struct Dec<R>(pub(crate) R);
 
 fn damaged(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("a {what} that was not written here"))
@@ -146,7 +156,7 @@ fn damaged(what: &str) -> io::Error {
 
 impl<R: BufRead> Dec<R> {
     /// Whether the input is at its end (between records).
-    pub(super) fn at_end(&mut self) -> io::Result<bool> {
+    pub(crate) fn at_end(&mut self) -> io::Result<bool> {
         Ok(self.0.fill_buf()?.is_empty())
     }
     fn bytes<const N: usize>(&mut self) -> io::Result<[u8; N]> {
@@ -154,19 +164,23 @@ impl<R: BufRead> Dec<R> {
         self.0.read_exact(&mut b)?;
         Ok(b)
     }
-    pub(super) fn u8(&mut self) -> io::Result<u8> {
+    pub(crate) fn u8(&mut self) -> io::Result<u8> {
         Ok(self.bytes::<1>()?[0])
     }
-    pub(super) fn u16(&mut self) -> io::Result<u16> {
+    /// One of `all`, written as its position (a `u8`).
+    pub(crate) fn one_of<T: Copy>(&mut self, all: &[T], what: &str) -> io::Result<T> {
+        all.get(self.u8()? as usize).copied().ok_or_else(|| damaged(what))
+    }
+    pub(crate) fn u16(&mut self) -> io::Result<u16> {
         self.bytes().map(u16::from_le_bytes)
     }
-    pub(super) fn u32(&mut self) -> io::Result<u32> {
+    pub(crate) fn u32(&mut self) -> io::Result<u32> {
         self.bytes().map(u32::from_le_bytes)
     }
-    pub(super) fn u64(&mut self) -> io::Result<u64> {
+    pub(crate) fn u64(&mut self) -> io::Result<u64> {
         self.bytes().map(u64::from_le_bytes)
     }
-    pub(super) fn u128(&mut self) -> io::Result<u128> {
+    pub(crate) fn u128(&mut self) -> io::Result<u128> {
         self.bytes().map(u128::from_le_bytes)
     }
     fn flag(&mut self) -> io::Result<bool> {
@@ -176,13 +190,13 @@ impl<R: BufRead> Dec<R> {
             _ => Err(damaged("flag")),
         }
     }
-    pub(super) fn string(&mut self) -> io::Result<String> {
+    pub(crate) fn string(&mut self) -> io::Result<String> {
         let n = self.u32()? as usize;
         let mut b = vec![0u8; n];
         self.0.read_exact(&mut b)?;
         String::from_utf8(b).map_err(|_| damaged("string"))
     }
-    pub(super) fn opt_string(&mut self) -> io::Result<Option<String>> {
+    pub(crate) fn opt_string(&mut self) -> io::Result<Option<String>> {
         if self.flag()? {
             self.string().map(Some)
         } else {
@@ -202,7 +216,7 @@ impl<R: BufRead> Dec<R> {
         let v = self.u128()?;
         Ok(some.then_some(Guid(v)))
     }
-    pub(super) fn time(&mut self) -> io::Result<DateTime<Utc>> {
+    pub(crate) fn time(&mut self) -> io::Result<DateTime<Utc>> {
         let secs = self.u64()? as i64;
         let nanos = self.u32()?;
         DateTime::from_timestamp(secs, nanos).ok_or_else(|| damaged("time"))
@@ -212,13 +226,13 @@ impl<R: BufRead> Dec<R> {
         let t = self.time()?;
         Ok(some.then_some(t))
     }
-    pub(super) fn access(&mut self) -> io::Result<AccessType> {
+    pub(crate) fn access(&mut self) -> io::Result<AccessType> {
         AccessType::ALL.get(self.u8()? as usize).copied().ok_or_else(|| damaged("access type"))
     }
-    pub(super) fn event_type(&mut self) -> io::Result<EventType> {
+    pub(crate) fn event_type(&mut self) -> io::Result<EventType> {
         EventType::ALL.get(self.u8()? as usize).copied().ok_or_else(|| damaged("event type"))
     }
-    pub(super) fn user_type(&mut self) -> io::Result<Option<UserType>> {
+    pub(crate) fn user_type(&mut self) -> io::Result<Option<UserType>> {
         Ok(match self.u8()? {
             0 => None,
             1 => Some(UserType::Member),
@@ -227,7 +241,7 @@ impl<R: BufRead> Dec<R> {
             _ => return Err(damaged("user type")),
         })
     }
-    pub(super) fn clauses(&mut self) -> io::Result<Vec<Clause>> {
+    pub(crate) fn clauses(&mut self) -> io::Result<Vec<Clause>> {
         let n = self.u32()?;
         (0..n)
             .map(|_| {
@@ -239,7 +253,7 @@ impl<R: BufRead> Dec<R> {
             })
             .collect()
     }
-    pub(super) fn evidence(&mut self) -> io::Result<Evidence> {
+    pub(crate) fn evidence(&mut self) -> io::Result<Evidence> {
         let flags = self.u8()?;
         Ok(Evidence {
             mfa_required: flags & 1 != 0,
@@ -250,7 +264,7 @@ impl<R: BufRead> Dec<R> {
             clauses: self.clauses()?,
         })
     }
-    pub(super) fn counters(&mut self) -> io::Result<Counters> {
+    pub(crate) fn counters(&mut self) -> io::Result<Counters> {
         let mut v = [0u64; 11];
         for x in &mut v {
             *x = self.u64()?;
@@ -272,7 +286,7 @@ impl<R: BufRead> Dec<R> {
             grant_clauses: self.clauses()?,
         })
     }
-    pub(super) fn row(&mut self) -> io::Result<ActivityRow> {
+    pub(crate) fn row(&mut self) -> io::Result<ActivityRow> {
         let direction = match self.u8()? {
             0 => Direction::Inbound,
             1 => Direction::Outbound,
