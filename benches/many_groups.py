@@ -6,7 +6,10 @@ different guest (so N distinct groups at --by user), and reports the peak
 RSS of `xtenant activity --by user --format csv` on them.
 
     benches/many_groups.py [--groups 1000000] [--by user|app|tenant] [--dir $TMPDIR]
-                           [--peers benches/.venv/bin/python] [--peer-tools duckdb,polars]
+                           [--replay] [--peers benches/.venv/bin/python] [--peer-tools duckdb,polars]
+
+--replay also times `xtenant replay --format csv` of the same groups against
+samples/policies/proposed.json (every row evaluated, sorted and written).
 
 At --by app and --by tenant the million users make a handful of groups,
 each counting its distinct users.
@@ -31,6 +34,8 @@ def main():
     ap.add_argument("--peers", metavar="PYTHON",
                     help="also run DuckDB and polars (compare.py's queries) with this Python, "
                          "e.g. benches/.venv/bin/python after benches/compare.sh has made it")
+    ap.add_argument("--replay", action="store_true",
+                    help="also time replay against samples/policies/proposed.json")
     ap.add_argument("--peer-tools", default="duckdb,polars",
                     help="which peers to run (polars needs some 1.5 GB a million groups)")
     a = ap.parse_args()
@@ -59,6 +64,12 @@ def main():
     wall, rss = compare.run_isolated([XT, "-q", "activity", "--by", a.by, "--format", "csv", "-o", out, path])
     rows = sum(1 for _ in open(out)) - 1
     print(f"{a.groups} sign-ins ({size:.0f} MB), --by {a.by}: {rows} activity groups, {wall:.2f} s, peak RSS {rss:.0f} MB")
+    if a.replay:
+        policy = os.path.join(ROOT, "samples", "policies", "proposed.json")
+        wall, rss = compare.run_isolated([XT, "-q", "replay", "--by", a.by, "--format", "csv",
+                                          "--proposed", policy, "-o", out, path])
+        rows = sum(1 for _ in open(out)) - 1
+        print(f"  xtenant replay --by {a.by}: {rows} rows, {wall:.2f} s, peak RSS {rss:.0f} MB")
     if a.peers:
         # compare.py's user-grain queries, with the Python that has DuckDB and polars.
         peers = [("duckdb", "DuckDB read_json (named) + GROUP BY", compare.DUCKDB, ["named"]),

@@ -205,6 +205,18 @@ pub struct ActivityRow {
 }
 
 impl ActivityRow {
+    /// Adds the sign-ins of another row of the same group, counted apart:
+    /// its counters, and its counters per policy epoch.
+    pub(crate) fn merge(&mut self, other: ActivityRow) {
+        self.counters.merge(&other.counters);
+        for (epoch, c) in other.by_epoch {
+            match self.by_epoch.binary_search_by_key(&epoch, |(e, _)| *e) {
+                Ok(i) => self.by_epoch[i].1.merge(&c),
+                Err(i) => self.by_epoch.insert(i, (epoch, c)),
+            }
+        }
+    }
+
     #[allow(clippy::type_complexity)]
     pub(crate) fn sort_key(&self) -> (Direction, Guid, &str, Option<&str>, Option<&str>, Option<&str>) {
         (

@@ -42,6 +42,12 @@ struct Key {
     epoch: u16,
 }
 
+/// The policy epoch a sign-in at `t` falls in: 0 before `starts[0]`, i from
+/// `starts[i-1]`.
+fn epoch_of(starts: &[DateTime<Utc>], t: DateTime<Utc>) -> u16 {
+    starts.partition_point(|s| *s <= t) as u16
+}
+
 /// The newest spelling of a name; ties go to the greater string so that the
 /// choice never depends on input order.
 #[derive(Clone, Debug, Default)]
@@ -194,9 +200,8 @@ impl Activity {
     /// Lets the grouping move to a temporary folder once it holds `groups`
     /// groups (or twenty times as many sign-ins' keys for dropping
     /// duplicates), so that memory stops growing with the input; rows come
-    /// out the same. Only with a grain told with [`Activity::for_grain`]
-    /// and without [`Activity::split_by_epochs`]; elsewhere it has no
-    /// effect.
+    /// out the same. Only with a grain told with [`Activity::for_grain`];
+    /// elsewhere it has no effect.
     pub fn spill_beyond(mut self, groups: usize) -> Self {
         self.budget = Some(Budget::of_groups(groups));
         self
@@ -204,7 +209,7 @@ impl Activity {
 
     /// Whether the grouping may move to disk ([`Activity::spill_beyond`]).
     fn may_spill(&self) -> bool {
-        self.budget.is_some() && self.grain.is_some() && self.epoch_starts.is_empty()
+        self.budget.is_some() && self.grain.is_some()
     }
 
     /// Whether groups are split by user: at the user grain, when the grain
@@ -223,7 +228,8 @@ impl Activity {
         *self.user_numbers.entry(xxhash_rust::xxh3::xxh3_128(id.as_bytes())).or_insert(next)
     }
 
-    /// Also counts each group per policy epoch ([`ActivityRow::by_epoch`]):
+    /// Also counts each group per policy epoch ([`ActivityRow::by_epoch`],
+    /// [`epoch_of`]):
     /// epoch 0 before `starts[0]`, epoch i from `starts[i-1]`. At most
     /// 65535 epochs.
     pub fn split_by_epochs(mut self, mut starts: Vec<DateTime<Utc>>) -> Self {
@@ -308,7 +314,7 @@ impl Activity {
             app,
             resource_app: res,
             user: if by_user { user } else { 0 },
-            epoch: self.epoch_starts.partition_point(|t| *t <= s.time) as u16,
+            epoch: epoch_of(&self.epoch_starts, s.time),
         };
         if !by_user && user > 0 {
             self.users_of.entry(key.clone()).or_default().insert(user);
@@ -421,7 +427,7 @@ impl Activity {
                 r.users.extend(users);
             }
         }
-        rows.extend(self.rolled_rows(rolled, by));
+        rows.extend(self.rolled_rows(rolled, by, &self.users));
         sort_rows(&mut rows);
         Ok((
             ActivityTable { tenant, inferred_tenant: inferred, by, totals, rows: Vec::new(), partners },
@@ -430,10 +436,16 @@ impl Activity {
     }
 
     /// The rows of groups rolled up to grain `by`, in no order.
-    fn rolled_rows(&self, rolled: HashMap<GroupKeyOut, Rollup>, by: GroupBy) -> Vec<ActivityRow> {
+    /// `users` names the users of the keys (at the user grain).
+    fn rolled_rows(
+        &self,
+        rolled: HashMap<GroupKeyOut, Rollup>,
+        by: GroupBy,
+        users: &Users,
+    ) -> Vec<ActivityRow> {
         let mut rows = Vec::with_capacity(rolled.len());
         for (k, r) in rolled {
-            let mut row = self.row(&k, self.users.id(k.user), self.users.name(k.user), r.counters);
+            let mut row = self.row(&k, users.id(k.user), users.name(k.user), r.counters);
             row.distinct_users = (by != GroupBy::User).then_some(r.users.len() as u64 + r.users_elsewhere);
             row.distinct_apps = (by == GroupBy::Tenant).then_some(r.apps.len() as u64);
             row.by_epoch = r.epochs.into_iter().collect();
@@ -701,8 +713,15 @@ mod tests {
     #[test]
     fn grouping_moved_to_disk_gives_the_rows_and_totals_of_grouping_in_memory() {
         let signins = varied_signins(5000);
-        for by in [GroupBy::User, GroupBy::App, GroupBy::Tenant] {
-            let mut memory = Activity::new().for_grain(by);
+        // Policy epochs as `replay --audit` gives them: none, or two changes
+        // inside the sign-ins' four days.
+        let changes = [1_790_050_000, 1_790_200_000].map(|t| DateTime::from_timestamp(t, 0).unwrap());
+        for (by, starts) in [GroupBy::User, GroupBy::App, GroupBy::Tenant]
+            .into_iter()
+            .flat_map(|by| [(by, vec![]), (by, changes.to_vec())])
+        {
+            let label = format!("{by:?}, {} epoch starts", starts.len());
+            let mut memory = Activity::new().for_grain(by).split_by_epochs(starts.clone());
             for s in &signins {
                 memory.add(s.clone());
             }
@@ -711,35 +730,20 @@ mod tests {
             if by == GroupBy::User {
                 assert!(memory.rows.iter().any(|r| r.user_id.is_none()));
             } else {
-                assert!(memory.rows.iter().all(|r| r.distinct_users.is_some()), "{by:?}");
-                assert!(memory.rows.iter().any(|r| r.distinct_users.is_some_and(|n| n > 100)), "{by:?}");
+                assert!(memory.rows.iter().all(|r| r.distinct_users.is_some()), "{label}");
+                assert!(memory.rows.iter().any(|r| r.distinct_users.is_some_and(|n| n > 100)), "{label}");
             }
+            assert_eq!(memory.rows.iter().any(|r| r.by_epoch.len() == 3), !starts.is_empty(), "{label}");
             for budget in [1, 7, 500, 1_000_000] {
-                let mut disk = Activity::new().for_grain(by).spill_beyond(budget);
+                let mut disk =
+                    Activity::new().for_grain(by).split_by_epochs(starts.clone()).spill_beyond(budget);
                 for s in &signins {
                     disk.add(s.clone());
                 }
-                assert_eq!(disk.spill.is_some(), budget < 1000, "{by:?}, budget {budget}");
+                assert_eq!(disk.spill.is_some(), budget < 1000, "{label}, budget {budget}");
                 let (table, rows) = disk.finish_stream(Some(Guid(1)), by).unwrap();
-                assert_eq!(table.totals, memory.totals, "{by:?}, budget {budget}");
-                assert_eq!(rows.collect_rows().unwrap(), memory.rows, "{by:?}, budget {budget}");
-            }
-        }
-    }
-
-    #[test]
-    fn grouping_with_policy_epochs_stays_in_memory_and_every_grain_without_them_moves_to_disk() {
-        let signins = varied_signins(300);
-        for by in [GroupBy::Tenant, GroupBy::App, GroupBy::User] {
-            for epochs in [false, true] {
-                let mut acc = Activity::new().for_grain(by).spill_beyond(1);
-                if epochs {
-                    acc = acc.split_by_epochs(vec![DateTime::from_timestamp(1_790_100_000, 0).unwrap()]);
-                }
-                for s in &signins {
-                    acc.add(s.clone());
-                }
-                assert_eq!(acc.spill.is_some(), !epochs, "{by:?}, epochs {epochs}");
+                assert_eq!(table.totals, memory.totals, "{label}, budget {budget}");
+                assert_eq!(rows.collect_rows().unwrap(), memory.rows, "{label}, budget {budget}");
             }
         }
     }

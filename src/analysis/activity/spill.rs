@@ -22,23 +22,27 @@
 //! row grouping in memory gives, because every other column of such rows
 //! is a name kept in memory for the whole run.
 //!
-//! Every grain spills, without policy epochs. Below the user grain the
-//! groups are split by user all the same while they may spill
-//! ([`Activity::for_grain`]): what grows with users must be partitioned by
-//! user. A partition is then rolled up to the grain in memory, and since
-//! its users are its own, the partitions' counts of distinct users add up;
-//! their sum is the few rows of the output. With policy epochs
-//! (`replay --audit`) nothing spills.
+//! Every grain spills. Below the user grain the groups are split by user
+//! all the same while they may spill ([`Activity::for_grain`]): what grows
+//! with users must be partitioned by user. A partition is then rolled up to
+//! the grain in memory, and since its users are its own, the partitions'
+//! counts of distinct users add up; their sum is the few rows of the
+//! output. With policy epochs (`replay --audit`) each group keeps its
+//! epoch on disk, and a partition's rows get their counters per epoch as
+//! in memory.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use super::{by_sort_key, sort_rows, Activity, GroupBy, GroupKeyOut, Key, Rollup, RowStream, Totals, Users};
+use super::{
+    by_sort_key, epoch_of, sort_rows, Activity, GroupBy, GroupKeyOut, Key, Rollup, RowStream, Totals, Users,
+};
 use crate::analysis::runs::codec::{Dec, Enc};
 use crate::analysis::runs::{write_run, Merge, Stream};
 use crate::model::activity::{ActivityRow, Counters};
@@ -191,7 +195,9 @@ struct Part {
 }
 
 impl Part {
-    fn read(&mut self, path: &Path) -> io::Result<()> {
+    /// Reads a partition file; sign-ins fall in the policy epochs that
+    /// start at `epoch_starts` ([`Activity::split_by_epochs`]).
+    fn read(&mut self, path: &Path, epoch_starts: &[DateTime<Utc>]) -> io::Result<()> {
         let mut dec = Dec(BufReader::with_capacity(64 << 10, File::open(path)?));
         while !dec.at_end()? {
             match dec.u8()? {
@@ -202,7 +208,8 @@ impl Part {
                     let (home, resource, access) = (dec.u32()?, dec.u32()?, dec.access()?);
                     let (app, resource_app) = (dec.u32()?, dec.u32()?);
                     let user = self.users.intern(&dec.opt_string()?);
-                    let key = Key { home, resource, access, app, resource_app, user, epoch: 0 };
+                    let epoch = dec.u16()?;
+                    let key = Key { home, resource, access, app, resource_app, user, epoch };
                     self.groups.entry(key).or_default().merge(&dec.counters()?);
                 }
                 USER => {
@@ -235,7 +242,8 @@ impl Part {
                         .or_default() += 1;
                     let user = self.users.intern(&user_id);
                     self.users.offer(user, time, upn.as_deref().unwrap_or_default(), ty);
-                    let key = Key { home, resource, access, app, resource_app, user, epoch: 0 };
+                    let epoch = epoch_of(epoch_starts, time);
+                    let key = Key { home, resource, access, app, resource_app, user, epoch };
                     self.groups.entry(key).or_default().add_parts(time, error_code, &evidence);
                 }
                 _ => {
@@ -283,6 +291,7 @@ impl Activity {
                 e.u32(k.app);
                 e.u32(k.resource_app);
                 e.opt_str(user.as_deref());
+                e.u16(k.epoch);
                 e.counters(&c);
             });
         }
@@ -334,15 +343,14 @@ impl Activity {
             }
         }
         if by != GroupBy::User {
-            let mut rows = self.rolled_rows(rolled, by);
+            let mut rows = self.rolled_rows(rolled, by, &self.users);
             sort_rows(&mut rows);
             return Ok(Stream::memory(rows));
         }
         // Only rows without a user can be equal in order across runs: their
         // sign-ins are partitioned by sign-in, not by user (see the module doc).
         let runs = (0..PARTS).map(|p| run_path(&dir, p)).collect();
-        let combine = |row: &mut ActivityRow, same: ActivityRow| row.counters.merge(&same.counters);
-        let merge = Merge::open(spill.dir, runs, by_sort_key, Some(combine))
+        let merge = Merge::open(spill.dir, runs, by_sort_key, Some(ActivityRow::merge))
             .with_context(|| "reading back the grouping's temporary folder")?;
         Ok(Stream::merged(merge))
     }
@@ -358,29 +366,29 @@ impl Activity {
     ) -> Result<(Totals, HashMap<GroupKeyOut, Rollup>)> {
         let path = part_path(dir, p);
         let mut part = Part::default();
-        part.read(&path).with_context(|| format!("reading {}", path.display()))?;
+        part.read(&path, &self.epoch_starts).with_context(|| format!("reading {}", path.display()))?;
         std::fs::remove_file(&path)?;
         let mut totals = std::mem::take(&mut part.totals);
         part.seen = HashSet::default();
-        if by != GroupBy::User {
-            let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
-            for (k, c) in std::mem::take(&mut part.groups) {
-                match self.output_key(&k, tenant, by) {
-                    Some(out) => rolled.entry(out).or_default().add(&k, &c, by, false),
-                    None => totals.other_tenants += c.sign_ins,
-                }
-            }
-            rolled.values_mut().for_each(Rollup::count_users);
-            return Ok((totals, rolled));
-        }
-        let mut rows = Vec::with_capacity(part.groups.len());
+        let split = !self.epoch_starts.is_empty();
+        let mut rows = Vec::with_capacity(if by == GroupBy::User { part.groups.len() } else { 0 });
+        let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
         for (k, c) in std::mem::take(&mut part.groups) {
-            let Some(out) = self.output_key(&k, tenant, GroupBy::User) else {
+            let Some(out) = self.output_key(&k, tenant, by) else {
                 totals.other_tenants += c.sign_ins;
                 continue;
             };
-            rows.push(self.row(&out, part.users.id(k.user), part.users.name(k.user), c));
+            if by == GroupBy::User && !split {
+                rows.push(self.row(&out, part.users.id(k.user), part.users.name(k.user), c));
+            } else {
+                rolled.entry(out).or_default().add(&k, &c, by, split);
+            }
         }
+        if by != GroupBy::User {
+            rolled.values_mut().for_each(Rollup::count_users);
+            return Ok((totals, rolled));
+        }
+        rows.extend(self.rolled_rows(rolled, by, &part.users));
         sort_rows(&mut rows);
         write_run(&run_path(dir, p), &rows)?;
         Ok((totals, HashMap::default()))
