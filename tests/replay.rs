@@ -379,3 +379,37 @@ fn a_deep_chain_of_nested_groups_with_a_cycle_decides_membership() {
     assert_eq!(impact(&rows, "b2b2b2b2", "outbound", "04", "9e8d7c6b").2, "unchanged");
     assert_eq!(impact(&rows, "b2b2b2b2", "outbound", "05", "9e8d7c6b").2, "lost");
 }
+
+#[test]
+fn rows_beyond_the_memory_budget_are_sorted_on_disk_and_a_folder_that_cannot_be_made_is_an_error() {
+    // An activity table: no grouping, so only replay's own sorting can
+    // outgrow the budget.
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("activity.csv");
+    std::fs::write(
+        &table,
+        ok(&["activity", "-q", "--tenant", OURS, "--format", "csv", &f("signins.ndjson")]),
+    )
+    .unwrap();
+    let (p, table) = (f("proposed.json"), table.to_str().unwrap());
+    let replay = |budget: &str, tmp: &std::path::Path, out: &std::path::Path| {
+        xtenant()
+            .env("TMPDIR", tmp)
+            .args(["replay", "-q", "--format", "csv", "--groups-in-memory", budget, "--proposed", &p, "-o"])
+            .args([out.to_str().unwrap(), table])
+            .output()
+            .unwrap()
+    };
+    let (memory, disk) = (dir.path().join("memory.csv"), dir.path().join("disk.csv"));
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(replay("0", tmp.path(), &memory).status.success());
+    assert!(replay("2", tmp.path(), &disk).status.success());
+    assert_eq!(std::fs::read(&disk).unwrap(), std::fs::read(&memory).unwrap());
+    assert!(std::fs::read(&memory).unwrap().split(|b| *b == b'\n').count() > 5);
+    assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "the temporary folder is removed");
+    let failed = dir.path().join("failed.csv");
+    let o = replay("2", &dir.path().join("missing"), &failed);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("TMPDIR") && stderr(&o).contains("replay"), "{}", stderr(&o));
+    assert!(!failed.exists());
+}
