@@ -725,3 +725,34 @@ pub fn summarize(rows: &[ReplayRow], totals: Option<&Totals>, current_given: boo
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replayed_row_written_and_read_back_is_the_same_row() {
+        let rows: Vec<ReplayRow> = IMPACTS
+            .iter()
+            .zip(VERDICTS.iter().cycle())
+            .map(|(impact, verdict)| ReplayRow {
+                activity: crate::analysis::runs::codec::tests::sample_row(),
+                current: *verdict,
+                current_reason: "1 of 1 sign-ins succeeded".into(),
+                proposed: VERDICTS[3 - VERDICTS.iter().position(|v| v == verdict).unwrap()],
+                impact: *impact,
+                reason: "partner \u{1b}[31m: <b>|\n".into(),
+                calibration: (*impact == Impact::Lost).then(|| "".into()),
+            })
+            .collect();
+        let mut buf = Vec::new();
+        for r in &rows {
+            r.write(&mut Enc(&mut buf));
+        }
+        let mut dec = Dec(&buf[..]);
+        for r in &rows {
+            assert_eq!(&ReplayRow::read(&mut dec).unwrap(), r);
+        }
+        assert!(dec.at_end().unwrap());
+    }
+}

@@ -2,13 +2,13 @@
 //! policy. The groups come from sign-in exports, the store or activity
 //! tables; with audit logs, the current policy is rebuilt back through its
 //! changes so that each sign-in is checked against the policy then in force.
+//! Rows flow through as a stream: grouped, replayed a batch at a time,
+//! sorted into output order (on disk past the memory budget), written.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-
-use std::collections::HashSet;
-
 use rayon::prelude::*;
 
 use super::activity::{activity_stream, ActivityPlan};

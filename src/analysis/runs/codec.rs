@@ -320,11 +320,12 @@ impl<R: BufRead> Dec<R> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn a_row_written_and_read_back_is_the_same_row() {
+    /// A row with most kinds of value: hostile text, empty and absent
+    /// strings, extreme ids, clauses, epochs.
+    pub(crate) fn sample_row() -> ActivityRow {
         let t = DateTime::from_timestamp(1_790_000_000, 123_456_789).unwrap();
         let counters = Counters {
             sign_ins: 7,
@@ -342,7 +343,7 @@ mod tests {
             }],
             ..Counters::default()
         };
-        let row = ActivityRow {
+        ActivityRow {
             direction: Direction::Outbound,
             access_type: AccessType::B2bDirectConnect,
             partner_tenant_id: Guid(u128::MAX - 3),
@@ -360,7 +361,12 @@ mod tests {
             distinct_users: Some(3),
             distinct_apps: None,
             by_epoch: vec![(0, counters.clone()), (7, Counters::default())],
-        };
+        }
+    }
+
+    #[test]
+    fn a_row_written_and_read_back_is_the_same_row() {
+        let row = sample_row();
         let mut buf = Vec::new();
         Enc(&mut buf).row(&row);
         Enc(&mut buf).row(&row);
