@@ -623,54 +623,50 @@ pub struct Summary {
 }
 
 pub fn summarize(rows: &[ReplayRow], totals: Option<&Totals>, current_given: bool) -> Summary {
-    let mut s = Summary::default();
-    for i in [Impact::Lost, Impact::Degraded, Impact::Unknown, Impact::Gained, Impact::Unchanged] {
-        s.impacts.insert(i.as_str(), (0, 0));
-    }
-    let (first, last) = match totals {
-        Some(t) => (t.first_seen, t.last_seen),
-        None => (
-            rows.iter().filter_map(|r| r.activity.counters.first_seen).min(),
-            rows.iter().filter_map(|r| r.activity.counters.last_seen).max(),
-        ),
-    };
-    s.window_first = first;
-    s.window_last = last;
-    if let (Some(a), Some(b)) = (first, last) {
-        let days = (b - a).num_hours() as f64 / 24.0;
-        if b - a < Duration::days(28) {
-            s.coverage_warnings.push(format!(
-                "the logs cover {days:.1} days: Entra keeps sign-ins for 30 days at most, so access used rarely or seasonally may be missing; keep history with a longer export"
-            ));
+    let mut summary = Summarizer::new(totals, current_given);
+    rows.iter().for_each(|r| summary.add(r));
+    summary.finish()
+}
+
+/// [`summarize`] a row at a time, for rows that come as a stream: fed the
+/// rows in output order ([`replay_order`]), it gives what `summarize` gives
+/// on all of them, while the caller keeps only the rows it shows.
+pub struct Summarizer<'t> {
+    s: Summary,
+    totals: Option<&'t Totals>,
+    current_given: bool,
+    per: BTreeMap<Guid, PartnerAcc>,
+    /// The rows' own time span, for activity tables (no totals).
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+struct PartnerAcc {
+    p: PartnerImpact,
+    lost_users: BTreeSet<String>,
+    lost_apps: BTreeSet<String>,
+    degraded_users: BTreeSet<String>,
+}
+
+impl<'t> Summarizer<'t> {
+    pub fn new(totals: Option<&'t Totals>, current_given: bool) -> Summarizer<'t> {
+        let mut s = Summary::default();
+        for i in [Impact::Lost, Impact::Degraded, Impact::Unknown, Impact::Gained, Impact::Unchanged] {
+            s.impacts.insert(i.as_str(), (0, 0));
         }
+        Summarizer { s, totals, current_given, per: BTreeMap::new(), first: None, last: None }
     }
-    match totals {
-        Some(t) => {
-            if !t.cross_tenant_by_event_type.contains_key(EventType::NonInteractive.as_str()) {
-                s.coverage_warnings.push(
-                    "no non-interactive sign-ins in the input: token refreshes by apps and clients that keep access alive are not covered; export NonInteractiveUserSignInLogs too".into(),
-                );
-            }
-        }
-        None => s
-            .coverage_warnings
-            .push("replaying an activity table: which sign-in logs it was built from is not known".into()),
-    }
-    #[derive(Default)]
-    struct Acc {
-        p: PartnerImpact,
-        lost_users: BTreeSet<String>,
-        lost_apps: BTreeSet<String>,
-        degraded_users: BTreeSet<String>,
-    }
-    let mut per: BTreeMap<Guid, Acc> = BTreeMap::new();
-    for r in rows {
+
+    pub fn add(&mut self, r: &ReplayRow) {
         let a = &r.activity;
-        let e = s.impacts.entry(r.impact.as_str()).or_default();
+        self.first = self.first.min(a.counters.first_seen).or(self.first).or(a.counters.first_seen);
+        self.last = self.last.max(a.counters.last_seen);
+        let e = self.s.impacts.entry(r.impact.as_str()).or_default();
         e.0 += 1;
         e.1 += a.counters.sign_ins;
         if let Some(m) = &r.calibration {
-            s.calibration_mismatches.push(format!(
+            self.s.calibration_mismatches.push(format!(
                 "{} {} partner {} app {} user {}: {m}",
                 a.direction.as_str(),
                 a.access_type.as_str(),
@@ -680,16 +676,16 @@ pub fn summarize(rows: &[ReplayRow], totals: Option<&Totals>, current_given: boo
             ));
         }
         if r.impact == Impact::Unchanged {
-            continue;
+            return;
         }
-        let Acc { p, lost_users, lost_apps, degraded_users } =
-            per.entry(a.partner_tenant_id).or_insert_with(|| Acc {
+        let PartnerAcc { p, lost_users, lost_apps, degraded_users } =
+            self.per.entry(a.partner_tenant_id).or_insert_with(|| PartnerAcc {
                 p: PartnerImpact {
                     partner_tenant_id: a.partner_tenant_id.to_string(),
                     partner_tenant_name: a.partner_tenant_name.as_deref().map(str::to_string),
                     ..PartnerImpact::default()
                 },
-                ..Acc::default()
+                ..PartnerAcc::default()
             });
         let user = a.user_id.as_deref().unwrap_or_default().to_string();
         match r.impact {
@@ -708,22 +704,52 @@ pub fn summarize(rows: &[ReplayRow], totals: Option<&Totals>, current_given: boo
         }
         p.last_seen = p.last_seen.max(a.counters.last_seen);
     }
-    s.partners = per
-        .into_values()
-        .map(|a| PartnerImpact {
-            lost_users: a.lost_users.len(),
-            lost_apps: a.lost_apps.len(),
-            degraded_users: a.degraded_users.len(),
-            ..a.p
-        })
-        .collect();
-    s.partners.sort_by(|a, b| {
-        b.lost_sign_ins.cmp(&a.lost_sign_ins).then(a.partner_tenant_id.cmp(&b.partner_tenant_id))
-    });
-    if !current_given {
-        s.calibration_mismatches.clear();
+
+    pub fn finish(self) -> Summary {
+        let Summarizer { mut s, totals, current_given, per, first, last } = self;
+        let (first, last) = match totals {
+            Some(t) => (t.first_seen, t.last_seen),
+            None => (first, last),
+        };
+        s.window_first = first;
+        s.window_last = last;
+        if let (Some(a), Some(b)) = (first, last) {
+            let days = (b - a).num_hours() as f64 / 24.0;
+            if b - a < Duration::days(28) {
+                s.coverage_warnings.push(format!(
+                    "the logs cover {days:.1} days: Entra keeps sign-ins for 30 days at most, so access used rarely or seasonally may be missing; keep history with a longer export"
+                ));
+            }
+        }
+        match totals {
+            Some(t) => {
+                if !t.cross_tenant_by_event_type.contains_key(EventType::NonInteractive.as_str()) {
+                    s.coverage_warnings.push(
+                        "no non-interactive sign-ins in the input: token refreshes by apps and clients that keep access alive are not covered; export NonInteractiveUserSignInLogs too".into(),
+                    );
+                }
+            }
+            None => s.coverage_warnings.push(
+                "replaying an activity table: which sign-in logs it was built from is not known".into(),
+            ),
+        }
+        s.partners = per
+            .into_values()
+            .map(|a| PartnerImpact {
+                lost_users: a.lost_users.len(),
+                lost_apps: a.lost_apps.len(),
+                degraded_users: a.degraded_users.len(),
+                ..a.p
+            })
+            .collect();
+        s.partners.sort_by(|a, b| {
+            b.lost_sign_ins.cmp(&a.lost_sign_ins).then(a.partner_tenant_id.cmp(&b.partner_tenant_id))
+        });
+        if !current_given {
+            s.calibration_mismatches.clear();
+        }
+        s
     }
-    s
 }
 
 #[cfg(test)]

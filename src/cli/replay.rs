@@ -169,10 +169,21 @@ fn write(
         rows.finish()?;
         return Ok(impacts);
     }
-    let rows = rows.collect_rows()?;
-    impacts.extend(rows.iter().map(|r| r.impact));
-    let summary = run.summarize(&rows);
-    let all = args.all;
+    // The documents open with the summary of all rows: it is added up as
+    // the rows come, and only the rows shown are kept (the table and
+    // Markdown show findings alone unless --all; JSON shows every row).
+    let all = args.all || args.format == Format::Json;
+    let mut summary = run.summarizer();
+    let mut shown = Vec::new();
+    for r in rows.by_ref() {
+        impacts.insert(r.impact);
+        summary.add(&r);
+        if all || r.impact != Impact::Unchanged {
+            shown.push(r);
+        }
+    }
+    rows.finish()?;
+    let (rows, summary) = (shown, summary.finish());
     match args.format {
         Format::Json => {
             let input = match &run.read {

@@ -16,7 +16,7 @@ use super::inputs::{policy, Directory, DirectoryPaths};
 use super::source::{read_tables, Source};
 use super::{Notes, Rejects};
 use crate::analysis::activity::{ActivityRow, ActivityTable};
-use crate::analysis::replay::{replay_order, summarize, Impact, Inputs, ReplayRow, Replayer, Summary};
+use crate::analysis::replay::{replay_order, Impact, Inputs, ReplayRow, Replayer, Summarizer};
 use crate::analysis::runs::{Sorter, Stream};
 use crate::model::{GroupBy, Guid, ReadStats};
 use crate::policy::history::{reconstruct, History};
@@ -78,13 +78,13 @@ impl NewFindings {
 }
 
 impl ReplayRun {
-    /// The summary of `rows`, all the rows of the run.
-    pub(crate) fn summarize(&self, rows: &[ReplayRow]) -> Summary {
+    /// The summary of the run's rows, fed them in output order.
+    pub(crate) fn summarizer(&self) -> Summarizer<'_> {
         let totals = match &self.read {
             Read::SignIns(t, _) => Some(&t.totals),
             Read::Tables => None,
         };
-        summarize(rows, totals, self.current.is_some())
+        Summarizer::new(totals, self.current.is_some())
     }
 }
 
