@@ -14,7 +14,7 @@ use super::source::{read_tables, Source};
 use super::{Notes, Rejects};
 use crate::analysis::activity::ActivityTable;
 use crate::analysis::overview::{Daily, Overview};
-use crate::analysis::replay::{replay, summarize, Inputs};
+use crate::analysis::replay::{Inputs, Replayer, Summarizer};
 use crate::analysis::timeline::Join;
 use crate::model::{GroupBy, ReadStats, SignIn};
 use crate::policy::change::PolicyChange;
@@ -122,8 +122,19 @@ fn impact(
         apps: &directory.apps,
         ca: &directory.ca,
     };
-    let rows = replay(table.rows.clone(), &inputs);
-    overview.impact = Some(summarize(&rows, Some(&table.totals), current.is_some()));
+    // The summary alone is kept: the replayed rows stream through it in
+    // output order, sorted on disk past the budget.
+    let replayer = Replayer::new(&inputs, &table.partners);
+    let mut rows = super::replay::replayed(
+        &mut table.rows.iter().cloned(),
+        &replayer,
+        plan.activity.groups_in_memory,
+        |_| true,
+    )?;
+    let mut summary = Summarizer::new(Some(&table.totals), current.is_some());
+    rows.by_ref().for_each(|r| summary.add(&r));
+    rows.finish()?;
+    overview.impact = Some(summary.finish());
     Ok(())
 }
 

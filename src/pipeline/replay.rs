@@ -88,6 +88,29 @@ impl ReplayRun {
     }
 }
 
+/// Replays `rows` a batch at a time, in parallel (replay is pure per row),
+/// keeps those `keep` accepts and sorts them into output order, on disk
+/// past `budget` rows; the rows' own errors are the caller's to check.
+pub(crate) fn replayed(
+    rows: &mut impl Iterator<Item = ActivityRow>,
+    replayer: &Replayer<'_>,
+    budget: Option<usize>,
+    mut keep: impl FnMut(&ReplayRow) -> bool,
+) -> Result<ReplayStream> {
+    let mut sorter = Sorter::new("replay", replay_order, budget);
+    loop {
+        let batch: Vec<ActivityRow> = rows.by_ref().take(4096).collect();
+        if batch.is_empty() {
+            break;
+        }
+        let replayed: Vec<ReplayRow> = batch.into_par_iter().map(|r| replayer.row(r)).collect();
+        for row in replayed.into_iter().filter(|r| keep(r)) {
+            sorter.push(row)?;
+        }
+    }
+    sorter.finish()
+}
+
 /// Rebuilds the current policy back through the audit trail.
 fn history(
     plan: &ReplayPlan,
@@ -167,33 +190,22 @@ pub(crate) fn replay(
     };
     let emitted = store.as_ref().map(Store::emitted_findings);
     let (mut new_ids, mut findings) = (HashSet::new(), 0);
-    let mut sorter = Sorter::new("replay", replay_order, plan.activity.groups_in_memory);
-    loop {
-        // A batch at a time, evaluated in parallel: replay is pure per row.
-        let batch: Vec<ActivityRow> = rows.by_ref().take(4096).collect();
-        if batch.is_empty() {
-            break;
+    let sorted = replayed(&mut rows, &replayer, plan.activity.groups_in_memory, |row| {
+        let Some(emitted) = &emitted else { return true };
+        // --new-only: findings only, and only those not emitted before.
+        if row.impact == Impact::Unchanged {
+            return false;
         }
-        let replayed: Vec<ReplayRow> = batch.into_par_iter().map(|r| replayer.row(r)).collect();
-        for row in replayed {
-            if let Some(emitted) = &emitted {
-                // --new-only: findings only, and only those not emitted before.
-                if row.impact == Impact::Unchanged {
-                    continue;
-                }
-                findings += 1;
-                let id = row.finding_id();
-                if emitted.contains(id.as_str()) {
-                    continue;
-                }
-                new_ids.insert(id);
-            }
-            sorter.push(row)?;
+        findings += 1;
+        let id = row.finding_id();
+        let new = !emitted.contains(id.as_str());
+        if new {
+            new_ids.insert(id);
         }
-    }
+        new
+    })?;
     rows.finish()?;
     drop(emitted);
-    let rows = sorter.finish()?;
     let run = ReplayRun {
         by,
         read,
@@ -204,5 +216,5 @@ pub(crate) fn replay(
         proposed,
         current,
     };
-    Ok((run, rows))
+    Ok((run, sorted))
 }
