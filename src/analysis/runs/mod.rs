@@ -9,9 +9,12 @@
 //! sort this way; the merge runs on a thread of its own ([`Prefetched`]),
 //! a batch ahead of the sink, and the folder goes with it.
 //!
-//! The module: [`codec`] (the records' bytes), [`Record`], [`write_run`],
-//! [`Merge`], [`Prefetched`], and [`Stream`] (rows from memory or from a
-//! merge, as one iterator whose read errors are kept for the end).
+//! The module: [`codec`] (the records' bytes), [`Record`], [`sort_by`]
+//! (a stable sort in memory), [`Sorter`] (records pushed in input order,
+//! in memory up to a budget, then as runs), [`write_run`], [`Merge`],
+//! [`Prefetched`], and [`Stream`] (rows from memory or from a merge, as one
+//! iterator whose read errors are kept for the end). Grouping writes its
+//! runs itself, a partition each; replay pushes its rows to a [`Sorter`].
 
 pub(crate) mod codec;
 
