@@ -6,6 +6,9 @@
 //! to exports is common), loops are detected, and whatever is passed over
 //! is told, never silently dropped. A path given by name is read whatever
 //! it is: `<(zcat x.gz)` is a FIFO on purpose.
+//!
+//! Also here, for the writers of temporary files and folders: whether one
+//! was left by a run that is gone ([`left_by_gone_run`]).
 
 use std::path::{Path, PathBuf};
 
@@ -89,5 +92,23 @@ mod tests {
         {
             assert!(told.contains(what), "{what} in {told}");
         }
+    }
+}
+
+/// Whether the temporary file or folder at `path`, named with the process id
+/// `pid` of the run that made it, was left by a run that is gone: that
+/// process no longer runs (where `/proc` tells), or, where that cannot be
+/// told, it is a day old. A killed run cannot remove its own; the next run
+/// removes them.
+pub(crate) fn left_by_gone_run(path: &Path, pid: Option<u32>) -> bool {
+    match pid {
+        Some(pid) if Path::new("/proc/self").exists() => {
+            pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+        }
+        _ => std::fs::symlink_metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 24 * 3600),
     }
 }

@@ -20,6 +20,8 @@
 //! - [`model`]: the canonical records and the small types all share.
 //! - [`render`]: tables, JSON, SIEM formats, the HTML report; atomic files.
 //! - [`synth`]: realistic test data in every export format.
+//! - `files`: the one directory walk, and which temporary files a killed run
+//!   left behind; a leaf any layer may use.
 
 pub mod analysis;
 pub mod cli;

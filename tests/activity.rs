@@ -414,3 +414,24 @@ fn a_temporary_folder_that_cannot_be_written_is_an_error_and_no_output() {
     assert!(stderr(&o).contains("TMPDIR"), "{}", stderr(&o));
     assert!(!out.exists());
 }
+
+#[test]
+fn a_temporary_folder_left_by_a_killed_run_is_removed_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("g.ndjson");
+    ok(&["generate", "--count", "500", "--format", "graph-ndjson", "-o", input.to_str().unwrap()]);
+    let tmp = tempfile::tempdir().unwrap();
+    // What a run killed while grouping on disk leaves: its process (an id
+    // no process can have) is gone.
+    let left = tmp.path().join("xtenant-groups-999999999-Xy12ab");
+    std::fs::create_dir(&left).unwrap();
+    std::fs::write(left.join("part-000"), vec![0u8; 4096]).unwrap();
+    let o = xtenant()
+        .env("TMPDIR", tmp.path())
+        .args(["activity", "-q", "--format", "csv", "--groups-in-memory", "10"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "nothing left in TMPDIR");
+}

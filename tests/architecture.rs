@@ -16,10 +16,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cli", &["pipeline", "render", "ingest", "analysis", "policy", "model", "synth", "files"]),
     ("pipeline", &["ingest", "store", "analysis", "policy", "model", "synth", "files"]),
     // The output layer draws what the engine computed; it reads, never runs, it.
-    ("render", &["analysis", "policy", "model", "ingest", "store"]),
+    ("render", &["analysis", "policy", "model", "ingest", "store", "files"]),
     ("ingest", &["model", "files"]),
     ("store", &["model", "files"]),
-    ("analysis", &["policy", "model"]),
+    // Grouping and replay beyond memory keep temporary folders (`files`
+    // says which a killed run left behind).
+    ("analysis", &["policy", "model", "files"]),
     ("policy", &["model", "files"]),
     ("synth", &["policy", "model"]),
     ("model", &[]),

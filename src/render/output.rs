@@ -100,19 +100,7 @@ fn sweep_stale_partials(dir: &Path) {
             continue;
         };
         let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
-        let proc_known = Path::new("/proc/self").exists();
-        let gone = match pid {
-            Some(pid) if proc_known => {
-                pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
-            }
-            _ => e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age.as_secs() > 24 * 3600),
-        };
-        if gone && e.file_type().is_ok_and(|t| t.is_file()) {
+        if e.file_type().is_ok_and(|t| t.is_file()) && crate::files::left_by_gone_run(&e.path(), pid) {
             std::fs::remove_file(e.path()).ok();
         }
     }

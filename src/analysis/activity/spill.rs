@@ -116,7 +116,7 @@ fn run_path(dir: &Path, p: usize) -> PathBuf {
 
 impl Spill {
     fn create() -> io::Result<Spill> {
-        let dir = tempfile::Builder::new().prefix("xtenant-groups-").tempdir()?;
+        let dir = crate::analysis::runs::temp_folder("groups")?;
         let parts = (0..PARTS)
             .map(|p| Ok(BufWriter::with_capacity(32 << 10, File::create(part_path(dir.path(), p))?)))
             .collect::<io::Result<_>>()?;

@@ -35,6 +35,29 @@ pub(crate) trait Record: Sized + Send + 'static {
     fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self>;
 }
 
+/// A temporary folder for `what` in `$TMPDIR` (`xtenant-<what>-<pid>-*`),
+/// after removing those that killed runs left behind
+/// ([`crate::files::left_by_gone_run`]): a run removes its own when it
+/// ends, however it ends, unless it is killed.
+pub(crate) fn temp_folder(what: &str) -> io::Result<tempfile::TempDir> {
+    temp_folder_in(&std::env::temp_dir(), what)
+}
+
+fn temp_folder_in(base: &Path, what: &str) -> io::Result<tempfile::TempDir> {
+    let prefix = format!("xtenant-{what}-");
+    if let Ok(entries) = std::fs::read_dir(base) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(&prefix) else { continue };
+            let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+            if e.file_type().is_ok_and(|t| t.is_dir()) && crate::files::left_by_gone_run(&e.path(), pid) {
+                std::fs::remove_dir_all(e.path()).ok();
+            }
+        }
+    }
+    tempfile::Builder::new().prefix(&format!("{prefix}{}-", std::process::id())).tempdir_in(base)
+}
+
 /// The order records are merged in.
 pub(crate) type Order<T> = fn(&T, &T) -> Ordering;
 
@@ -112,14 +135,12 @@ impl<T: Record> Sorter<T> {
     fn write_buffer(&mut self) -> Result<()> {
         let what = self.what;
         if self.dir.is_none() {
-            let dir = tempfile::Builder::new().prefix(&format!("xtenant-{what}-")).tempdir().with_context(
-                || {
-                    format!(
-                        "{what} outgrew --groups-in-memory and could not create a temporary folder \
+            let dir = temp_folder(what).with_context(|| {
+                format!(
+                    "{what} outgrew --groups-in-memory and could not create a temporary folder \
                      (set TMPDIR to a writable folder with room, or raise --groups-in-memory)"
-                    )
-                },
-            )?;
+                )
+            })?;
             self.dir = Some(dir);
         }
         let Some(dir) = &self.dir else { return Ok(()) };
@@ -413,6 +434,28 @@ mod tests {
                 Item((seed % 37) as u32, i)
             })
             .collect()
+    }
+
+    #[test]
+    fn a_temporary_folder_that_a_killed_run_left_is_removed_by_the_next() {
+        let base = tempfile::tempdir().unwrap();
+        let make = |name: &str| {
+            let d = base.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("run-000000"), b"x").unwrap();
+            d
+        };
+        // No process has an id this high (Linux allows 2^22 at most).
+        let left = make("xtenant-test-999999999-aB3x");
+        let running = make(&format!("xtenant-test-{}-Qz9k", std::process::id()));
+        let other = make("xtenant-other-999999999-aB3x");
+        let fresh = temp_folder_in(base.path(), "test").unwrap();
+        let name = fresh.path().file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with(&format!("xtenant-test-{}-", std::process::id())), "{name}");
+        if Path::new("/proc/self").exists() {
+            assert!(!left.exists(), "left by a run that is gone");
+        }
+        assert!(running.exists() && other.exists(), "a running run's, and another kind");
     }
 
     #[test]
