@@ -7,8 +7,8 @@
 //! is told, never silently dropped. A path given by name is read whatever
 //! it is: `<(zcat x.gz)` is a FIFO on purpose.
 //!
-//! Also here, for the writers of temporary files and folders: whether one
-//! was left by a run that is gone ([`left_by_gone_run`]).
+//! Also here, for the writers of temporary files and folders: removing
+//! those that killed runs left behind ([`remove_left_behind`]).
 
 use std::path::{Path, PathBuf};
 
@@ -95,12 +95,38 @@ mod tests {
     }
 }
 
+/// What a run leaves in a folder for a while: a file or a folder.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Leftover {
+    File,
+    Folder,
+}
+
+/// Removes from `dir` the temporary `kind`s named `<prefix><pid>-...<suffix>`
+/// that runs which are gone left behind: a killed run cannot remove its own,
+/// so the next run that writes there does ([`left_by_gone_run`]).
+pub(crate) fn remove_left_behind(dir: &Path, prefix: &str, suffix: &str, kind: Leftover) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(prefix).filter(|_| name.ends_with(suffix)) else { continue };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let is_kind =
+            e.file_type().is_ok_and(|t| if kind == Leftover::File { t.is_file() } else { t.is_dir() });
+        if is_kind && left_by_gone_run(&e.path(), pid) {
+            match kind {
+                Leftover::File => std::fs::remove_file(e.path()).ok(),
+                Leftover::Folder => std::fs::remove_dir_all(e.path()).ok(),
+            };
+        }
+    }
+}
+
 /// Whether the temporary file or folder at `path`, named with the process id
 /// `pid` of the run that made it, was left by a run that is gone: that
 /// process no longer runs (where `/proc` tells), or, where that cannot be
-/// told, it is a day old. A killed run cannot remove its own; the next run
-/// removes them.
-pub(crate) fn left_by_gone_run(path: &Path, pid: Option<u32>) -> bool {
+/// told, it is a day old.
+fn left_by_gone_run(path: &Path, pid: Option<u32>) -> bool {
     match pid {
         Some(pid) if Path::new("/proc/self").exists() => {
             pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()

@@ -93,17 +93,7 @@ const PARTIAL_SUFFIX: &str = ".partial";
 /// files of ours whose run is gone: the process id in the name no longer
 /// runs (where /proc tells), or the file is a day old.
 fn sweep_stale_partials(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(PARTIAL_PREFIX).filter(|_| name.ends_with(PARTIAL_SUFFIX)) else {
-            continue;
-        };
-        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
-        if e.file_type().is_ok_and(|t| t.is_file()) && crate::files::left_by_gone_run(&e.path(), pid) {
-            std::fs::remove_file(e.path()).ok();
-        }
-    }
+    crate::files::remove_left_behind(dir, PARTIAL_PREFIX, PARTIAL_SUFFIX, crate::files::Leftover::File);
 }
 
 impl Write for Output {

@@ -44,7 +44,7 @@ use super::{
     by_sort_key, epoch_of, sort_rows, Activity, GroupBy, GroupKeyOut, Key, Rollup, RowStream, Totals, Users,
 };
 use crate::analysis::runs::codec::{Dec, Enc};
-use crate::analysis::runs::{write_run, Merge, Stream};
+use crate::analysis::runs::{folder_error, temp_folder, write_run, Merge, Stream};
 use crate::model::activity::{ActivityRow, Counters};
 use crate::model::{Guid, SignIn};
 
@@ -116,7 +116,7 @@ fn run_path(dir: &Path, p: usize) -> PathBuf {
 
 impl Spill {
     fn create() -> io::Result<Spill> {
-        let dir = crate::analysis::runs::temp_folder("groups")?;
+        let dir = temp_folder("groups")?;
         let parts = (0..PARTS)
             .map(|p| Ok(BufWriter::with_capacity(32 << 10, File::create(part_path(dir.path(), p))?)))
             .collect::<io::Result<_>>()?;
@@ -177,11 +177,7 @@ impl Spill {
     }
 
     fn folder_error(&self) -> String {
-        format!(
-            "grouping outgrew --groups-in-memory and could not write its temporary folder {} \
-             (set TMPDIR to a folder with more room, or raise --groups-in-memory)",
-            self.dir.path().display()
-        )
+        folder_error("grouping", Some(self.dir.path()))
     }
 }
 
@@ -271,10 +267,7 @@ impl Activity {
             Ok(s) => s,
             Err(e) => {
                 self.budget = None;
-                self.spill_error = Some(anyhow::Error::new(e).context(
-                    "grouping outgrew --groups-in-memory and could not create a temporary folder \
-                     (set TMPDIR to a writable folder with room, or raise --groups-in-memory)",
-                ));
+                self.spill_error = Some(anyhow::Error::new(e).context(folder_error("grouping", None)));
                 return;
             }
         };

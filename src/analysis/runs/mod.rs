@@ -37,7 +37,7 @@ pub(crate) trait Record: Sized + Send + 'static {
 
 /// A temporary folder for `what` in `$TMPDIR` (`xtenant-<what>-<pid>-*`),
 /// after removing those that killed runs left behind
-/// ([`crate::files::left_by_gone_run`]): a run removes its own when it
+/// ([`crate::files::remove_left_behind`]): a run removes its own when it
 /// ends, however it ends, unless it is killed.
 pub(crate) fn temp_folder(what: &str) -> io::Result<tempfile::TempDir> {
     temp_folder_in(&std::env::temp_dir(), what)
@@ -45,17 +45,24 @@ pub(crate) fn temp_folder(what: &str) -> io::Result<tempfile::TempDir> {
 
 fn temp_folder_in(base: &Path, what: &str) -> io::Result<tempfile::TempDir> {
     let prefix = format!("xtenant-{what}-");
-    if let Ok(entries) = std::fs::read_dir(base) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix(&prefix) else { continue };
-            let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
-            if e.file_type().is_ok_and(|t| t.is_dir()) && crate::files::left_by_gone_run(&e.path(), pid) {
-                std::fs::remove_dir_all(e.path()).ok();
-            }
-        }
-    }
+    crate::files::remove_left_behind(base, &prefix, "", crate::files::Leftover::Folder);
     tempfile::Builder::new().prefix(&format!("{prefix}{}-", std::process::id())).tempdir_in(base)
+}
+
+/// What to tell when `doing` (grouping, replay) outgrew its budget and its
+/// temporary folder could not be made (`folder` none) or written.
+pub(crate) fn folder_error(doing: &str, folder: Option<&Path>) -> String {
+    match folder {
+        None => format!(
+            "{doing} outgrew --groups-in-memory and could not create a temporary folder \
+             (set TMPDIR to a writable folder with room, or raise --groups-in-memory)"
+        ),
+        Some(dir) => format!(
+            "{doing} outgrew --groups-in-memory and could not write its temporary folder {} \
+             (set TMPDIR to a folder with more room, or raise --groups-in-memory)",
+            dir.display()
+        ),
+    }
 }
 
 /// The order records are merged in.
@@ -134,25 +141,13 @@ impl<T: Record> Sorter<T> {
 
     fn write_buffer(&mut self) -> Result<()> {
         let what = self.what;
-        if self.dir.is_none() {
-            let dir = temp_folder(what).with_context(|| {
-                format!(
-                    "{what} outgrew --groups-in-memory and could not create a temporary folder \
-                     (set TMPDIR to a writable folder with room, or raise --groups-in-memory)"
-                )
-            })?;
-            self.dir = Some(dir);
-        }
-        let Some(dir) = &self.dir else { return Ok(()) };
+        let dir = match &mut self.dir {
+            Some(dir) => dir,
+            none => none.insert(temp_folder(what).with_context(|| folder_error(what, None))?),
+        };
         sort_by(&mut self.buffer, self.order);
         let path = dir.path().join(format!("run-{:06}", self.runs.len()));
-        write_run(&path, &self.buffer).with_context(|| {
-            format!(
-                "{what} outgrew --groups-in-memory and could not write its temporary folder {} \
-                 (set TMPDIR to a folder with more room, or raise --groups-in-memory)",
-                dir.path().display()
-            )
-        })?;
+        write_run(&path, &self.buffer).with_context(|| folder_error(what, Some(dir.path())))?;
         self.runs.push(path);
         self.buffer.clear();
         Ok(())
@@ -160,14 +155,13 @@ impl<T: Record> Sorter<T> {
 
     /// The records in order.
     pub(crate) fn finish(mut self) -> Result<Stream<T>> {
-        if self.dir.is_none() {
-            sort_by(&mut self.buffer, self.order);
-            return Ok(Stream::memory(self.buffer));
-        }
-        if !self.buffer.is_empty() {
+        if self.dir.is_some() && !self.buffer.is_empty() {
             self.write_buffer()?;
         }
-        let Some(dir) = self.dir.take() else { return Ok(Stream::memory(Vec::new())) };
+        let Some(dir) = self.dir.take() else {
+            sort_by(&mut self.buffer, self.order);
+            return Ok(Stream::memory(self.buffer));
+        };
         let what = self.what;
         let merge = Merge::open(dir, std::mem::take(&mut self.runs), self.order, None)
             .with_context(|| format!("reading back the {what} temporary folder"))?;
