@@ -45,6 +45,10 @@ pub enum Impact {
 }
 
 impl Impact {
+    /// Every impact, worst first (the output order).
+    pub const ALL: [Impact; 5] =
+        [Impact::Lost, Impact::Degraded, Impact::Unknown, Impact::Gained, Impact::Unchanged];
+
     /// Severity on the CEF scale (0-10): lost > degraded > unknown > gained
     /// > unchanged. Every machine-readable output carries it.
     pub fn severity(self) -> u8 {
@@ -112,19 +116,16 @@ impl ReplayRow {
     }
 }
 
-const IMPACTS: [Impact; 5] =
-    [Impact::Lost, Impact::Degraded, Impact::Unknown, Impact::Gained, Impact::Unchanged];
 const VERDICTS: [Verdict; 4] = [Verdict::Allowed, Verdict::Blocked, Verdict::Unknown, Verdict::NotGoverned];
 
 /// A replayed row in a sorted run on disk ([`crate::analysis::runs`]).
 impl Record for ReplayRow {
     fn write(&self, enc: &mut Enc) {
-        let position = |v: Verdict| VERDICTS.iter().position(|x| *x == v).unwrap_or_default() as u8;
         enc.row(&self.activity);
-        enc.u8(position(self.current));
+        enc.one_of(&VERDICTS, self.current);
         enc.str(&self.current_reason);
-        enc.u8(position(self.proposed));
-        enc.u8(IMPACTS.iter().position(|x| *x == self.impact).unwrap_or_default() as u8);
+        enc.one_of(&VERDICTS, self.proposed);
+        enc.one_of(&Impact::ALL, self.impact);
         enc.str(&self.reason);
         enc.opt_str(self.calibration.as_deref());
     }
@@ -135,7 +136,7 @@ impl Record for ReplayRow {
             current: dec.one_of(&VERDICTS, "verdict")?,
             current_reason: dec.string()?,
             proposed: dec.one_of(&VERDICTS, "verdict")?,
-            impact: dec.one_of(&IMPACTS, "impact")?,
+            impact: dec.one_of(&Impact::ALL, "impact")?,
             reason: dec.string()?,
             calibration: dec.opt_string()?,
         })
@@ -652,7 +653,7 @@ struct PartnerAcc {
 impl<'t> Summarizer<'t> {
     pub fn new(totals: Option<&'t Totals>, current_given: bool) -> Summarizer<'t> {
         let mut s = Summary::default();
-        for i in [Impact::Lost, Impact::Degraded, Impact::Unknown, Impact::Gained, Impact::Unchanged] {
+        for i in Impact::ALL {
             s.impacts.insert(i.as_str(), (0, 0));
         }
         Summarizer { s, totals, current_given, per: BTreeMap::new(), first: None, last: None }
@@ -758,7 +759,7 @@ mod tests {
 
     #[test]
     fn a_replayed_row_written_and_read_back_is_the_same_row() {
-        let rows: Vec<ReplayRow> = IMPACTS
+        let rows: Vec<ReplayRow> = Impact::ALL
             .iter()
             .zip(VERDICTS.iter().cycle())
             .map(|(impact, verdict)| ReplayRow {

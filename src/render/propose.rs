@@ -166,7 +166,7 @@ pub(crate) fn markdown(p: &Proposal) -> String {
     let summary = summarize(&p.replayed, None, false);
     let _ = writeln!(out, "## Replay of the proposal against the same sign-ins\n");
     let _ = writeln!(out, "| impact | groups | sign-ins |\n|---|---:|---:|");
-    for i in [Impact::Lost, Impact::Degraded, Impact::Unknown, Impact::Gained, Impact::Unchanged] {
+    for i in Impact::ALL {
         let (groups, sign_ins) = summary.impacts.get(i.as_str()).copied().unwrap_or_default();
         let _ = writeln!(out, "| {} | {groups} | {sign_ins} |", i.as_str());
     }

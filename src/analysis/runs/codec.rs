@@ -21,6 +21,10 @@ impl Enc<'_> {
     pub(crate) fn u8(&mut self, v: u8) {
         self.0.push(v);
     }
+    /// `v` as its position in `all` (a `u8`), as [`Dec::one_of`] reads it.
+    pub(crate) fn one_of<T: PartialEq>(&mut self, all: &[T], v: T) {
+        self.u8(all.iter().position(|x| *x == v).unwrap_or_default() as u8);
+    }
     pub(crate) fn u16(&mut self, v: u16) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
@@ -63,10 +67,10 @@ impl Enc<'_> {
         self.time(t.unwrap_or_default());
     }
     pub(crate) fn access(&mut self, a: AccessType) {
-        self.u8(AccessType::ALL.iter().position(|x| *x == a).unwrap_or_default() as u8);
+        self.one_of(&AccessType::ALL, a);
     }
     pub(crate) fn event_type(&mut self, e: EventType) {
-        self.u8(EventType::ALL.iter().position(|x| *x == e).unwrap_or_default() as u8);
+        self.one_of(&EventType::ALL, e);
     }
     pub(crate) fn user_type(&mut self, t: Option<UserType>) {
         self.u8(match t {
@@ -227,10 +231,10 @@ impl<R: BufRead> Dec<R> {
         Ok(some.then_some(t))
     }
     pub(crate) fn access(&mut self) -> io::Result<AccessType> {
-        AccessType::ALL.get(self.u8()? as usize).copied().ok_or_else(|| damaged("access type"))
+        self.one_of(&AccessType::ALL, "access type")
     }
     pub(crate) fn event_type(&mut self) -> io::Result<EventType> {
-        EventType::ALL.get(self.u8()? as usize).copied().ok_or_else(|| damaged("event type"))
+        self.one_of(&EventType::ALL, "event type")
     }
     pub(crate) fn user_type(&mut self) -> io::Result<Option<UserType>> {
         Ok(match self.u8()? {
