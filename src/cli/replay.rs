@@ -133,8 +133,10 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
 }
 
 /// Writes the rows in `args.format`; returns the impacts among them.
-/// Rows-only formats take the rows as they come; the documents (JSON,
-/// Markdown, table), which open with a summary, hold them all.
+/// Rows-only formats take the rows as they come. The documents (JSON,
+/// Markdown, table) open with the summary of all rows: it is added up as
+/// the rows come, and only the rows shown are kept (the table and Markdown
+/// show findings alone unless --all; JSON shows every row).
 fn write(
     run: &ReplayRun,
     mut rows: ReplayStream,
@@ -144,42 +146,30 @@ fn write(
 ) -> Result<BTreeSet<Impact>> {
     let mut impacts = BTreeSet::new();
     let columns = render::replay::columns(run.by);
-    let streamed = {
+    let all = args.all || args.format == Format::Json;
+    let mut summary = run.summarizer();
+    let mut shown = Vec::new();
+    {
         let seen = rows.by_ref().inspect(|r| {
             impacts.insert(r.impact);
         });
         match args.format {
             Format::Ndjson => {
-                Some(table::stream_ndjson(&columns, seen.map(|r| render::replay::cells(&r, &columns)), out))
+                table::stream_ndjson(&columns, seen.map(|r| render::replay::cells(&r, &columns)), out)?
             }
-            Format::Csv => Some(table::stream_typed_csv(
-                seen,
-                &columns,
-                render::replay::typed_cell,
-                out,
-                args.csv.style(),
-            )),
-            Format::Ecs => Some(render::siem::write_ecs(seen, run.tenant, out)),
-            Format::Cef => Some(render::siem::write_cef(seen, run.tenant, out)),
-            Format::Json | Format::Markdown | Format::Table => None,
-        }
-    };
-    if let Some(written) = streamed {
-        written?;
-        rows.finish()?;
-        return Ok(impacts);
-    }
-    // The documents open with the summary of all rows: it is added up as
-    // the rows come, and only the rows shown are kept (the table and
-    // Markdown show findings alone unless --all; JSON shows every row).
-    let all = args.all || args.format == Format::Json;
-    let mut summary = run.summarizer();
-    let mut shown = Vec::new();
-    for r in rows.by_ref() {
-        impacts.insert(r.impact);
-        summary.add(&r);
-        if all || r.impact != Impact::Unchanged {
-            shown.push(r);
+            Format::Csv => {
+                table::stream_typed_csv(seen, &columns, render::replay::typed_cell, out, args.csv.style())?
+            }
+            Format::Ecs => render::siem::write_ecs(seen, run.tenant, out)?,
+            Format::Cef => render::siem::write_cef(seen, run.tenant, out)?,
+            Format::Json | Format::Markdown | Format::Table => {
+                for r in seen {
+                    summary.add(&r);
+                    if all || r.impact != Impact::Unchanged {
+                        shown.push(r);
+                    }
+                }
+            }
         }
     }
     rows.finish()?;
@@ -207,7 +197,7 @@ fn write(
         Format::Markdown => {
             std::io::Write::write_all(out, render::replay::markdown(&rows, &summary, all).as_bytes())?
         }
-        _ => {
+        Format::Table => {
             let text = render::replay::text(
                 &rows,
                 &summary,
@@ -217,6 +207,7 @@ fn write(
             );
             std::io::Write::write_all(out, text.as_bytes())?
         }
+        Format::Ndjson | Format::Csv | Format::Ecs | Format::Cef => {}
     }
     Ok(impacts)
 }
