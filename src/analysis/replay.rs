@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::analysis::activity::{ActivityRow, Totals};
 use crate::analysis::runs::codec::{Dec, Enc};
 use crate::analysis::runs::Record;
-use crate::model::{AccessType, Controls, Direction, EventType, Guid};
+use crate::model::{earliest, AccessType, Controls, Direction, EventType, Guid};
 use crate::policy::apps::AppCatalog;
 use crate::policy::conditional_access::{CaPolicies, ResolvedClause};
 use crate::policy::diff::same_targets;
@@ -661,7 +661,7 @@ impl<'t> Summarizer<'t> {
 
     pub fn add(&mut self, r: &ReplayRow) {
         let a = &r.activity;
-        self.first = self.first.min(a.counters.first_seen).or(self.first).or(a.counters.first_seen);
+        self.first = earliest(self.first, a.counters.first_seen);
         self.last = self.last.max(a.counters.last_seen);
         let e = self.s.impacts.entry(r.impact.as_str()).or_default();
         e.0 += 1;

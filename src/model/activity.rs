@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codes::{self, INBOUND_POLICY_BLOCK, OUTBOUND_POLICY_BLOCK};
 use super::grant::insert_clause;
+use super::time::earliest;
 use super::{AccessType, Clause, Direction, Evidence, Guid, SignIn, UserType};
 
 /// `--by`: the grain of the output.
@@ -143,10 +144,7 @@ impl Counters {
         self.compliant_device_required += o.compliant_device_required;
         self.hybrid_join_required += o.hybrid_join_required;
         self.ca_details_missing += o.ca_details_missing;
-        self.first_seen = match (self.first_seen, o.first_seen) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        self.first_seen = earliest(self.first_seen, o.first_seen);
         self.last_seen = match (self.last_seen, o.last_seen) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),

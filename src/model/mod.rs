@@ -18,4 +18,4 @@ pub use grant::{Clause, Controls};
 pub use guid::Guid;
 pub use signin::{AccessType, CaStatus, Device, EventType, Evidence, SignIn, UserType};
 pub use stats::ReadStats;
-pub use time::{rfc3339, Window};
+pub use time::{earliest, rfc3339, Window};

@@ -8,6 +8,15 @@ pub fn rfc3339(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// The earlier of two times either of which may be unknown (`Option::min`
+/// would take an unknown one as the earliest).
+pub fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// `[since, until)`: the part of time a run reads. Either end may be open.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Window {

@@ -23,7 +23,7 @@ use self::spill::{dedup_key, Budget, Spill};
 use super::runs::{sort_by, Stream};
 pub use crate::model::activity::{ActivityRow, Counters, GroupBy, Name, Totals};
 pub use crate::model::Direction;
-use crate::model::{AccessType, Guid, SignIn, UserType, Window};
+use crate::model::{earliest, AccessType, Guid, SignIn, UserType, Window};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key {
@@ -228,10 +228,9 @@ impl Activity {
         *self.user_numbers.entry(xxhash_rust::xxh3::xxh3_128(id.as_bytes())).or_insert(next)
     }
 
-    /// Also counts each group per policy epoch ([`ActivityRow::by_epoch`],
-    /// [`epoch_of`]):
-    /// epoch 0 before `starts[0]`, epoch i from `starts[i-1]`. At most
-    /// 65535 epochs.
+    /// Also counts each group per policy epoch ([`ActivityRow::by_epoch`]):
+    /// epoch 0 before `starts[0]`, epoch i from `starts[i-1]`
+    /// ([`epoch_of`]). At most 65535 epochs.
     pub fn split_by_epochs(mut self, mut starts: Vec<DateTime<Utc>>) -> Self {
         starts.sort();
         starts.truncate(u16::MAX as usize);
@@ -598,7 +597,7 @@ impl ActivityTable {
         for r in &rows {
             let c = &r.counters;
             totals.cross_tenant += c.sign_ins;
-            totals.first_seen = totals.first_seen.min(c.first_seen).or(totals.first_seen).or(c.first_seen);
+            totals.first_seen = earliest(totals.first_seen, c.first_seen);
             totals.last_seen = totals.last_seen.max(c.last_seen);
         }
         let partners = rows.iter().map(|r| r.partner_tenant_id).collect();
