@@ -103,7 +103,7 @@ impl Counters {
     /// sign-in spilled to disk keeps of it).
     pub(crate) fn add_parts(&mut self, time: DateTime<Utc>, error_code: u32, evidence: &Evidence) {
         self.sign_ins += 1;
-        if error_code == 0 {
+        if codes::is_success(error_code) {
             self.successes += 1;
         } else {
             self.failures += 1;

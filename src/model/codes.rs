@@ -36,6 +36,12 @@ pub const POLICY_BLOCK_CODES: [u32; 5] = [
     TENANT_RESTRICTIONS_V1_BLOCK_ALT,
 ];
 
+/// Whether a sign-in with this error code succeeded: 0, in every export
+/// (`status.errorCode`, Log Analytics `ResultType`).
+pub fn is_success(code: u32) -> bool {
+    code == 0
+}
+
 pub fn is_policy_block(code: u32) -> bool {
     POLICY_BLOCK_CODES.contains(&code)
 }

@@ -283,7 +283,7 @@ pub struct SignIn {
 
 impl SignIn {
     pub fn succeeded(&self) -> bool {
-        self.error_code == 0
+        super::codes::is_success(self.error_code)
     }
 
     /// Home and resource tenant both known and different.

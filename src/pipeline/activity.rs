@@ -27,7 +27,7 @@ pub(crate) struct ActivityPlan {
 /// Reads the source and groups its sign-ins: the table (its `rows` empty)
 /// and the rows in output order as a stream, for sinks that take them one
 /// at a time. With `epoch_starts`, each group is also counted per policy
-/// epoch (and stays in memory).
+/// epoch.
 pub(crate) fn activity_stream(
     plan: &ActivityPlan,
     epoch_starts: Vec<DateTime<Utc>>,
