@@ -566,6 +566,24 @@ pub fn replay_order(a: &ReplayRow, b: &ReplayRow) -> std::cmp::Ordering {
     order_key(a).cmp(&order_key(b))
 }
 
+/// [`replay_order`] as bytes in the same order, for the merge.
+fn order_key_bytes(r: &ReplayRow, out: &mut Vec<u8>) {
+    use crate::analysis::runs::key;
+    let (impact, std::cmp::Reverse(sign_ins), direction, partner, app, resource, user) = order_key(r);
+    out.push(impact as u8);
+    out.extend_from_slice(&(!sign_ins).to_be_bytes());
+    out.push(direction as u8);
+    out.extend_from_slice(&partner.0.to_be_bytes());
+    key::opt_text(out, app);
+    key::opt_text(out, resource);
+    key::opt_text(out, user);
+}
+
+/// The output order of replayed rows ([`replay_order`]), for sorting
+/// through the disk.
+pub(crate) const REPLAY_ORDER: crate::analysis::runs::Order<ReplayRow> =
+    crate::analysis::runs::Order { cmp: replay_order, key: order_key_bytes };
+
 type OrderKey<'a> =
     (Impact, std::cmp::Reverse<u64>, Direction, Guid, Option<&'a str>, Option<&'a str>, Option<&'a str>);
 
@@ -756,6 +774,38 @@ impl<'t> Summarizer<'t> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The merge's bytes of two replayed rows order them as [`replay_order`].
+        #[test]
+        fn the_bytes_of_the_replay_order_order_rows_as_it_does(
+            a in (0..Impact::ALL.len(), 0u64..3, any::<bool>(), crate::analysis::activity::tests::key_text(), crate::analysis::activity::tests::key_text()),
+            b in (0..Impact::ALL.len(), 0u64..3, any::<bool>(), crate::analysis::activity::tests::key_text(), crate::analysis::activity::tests::key_text()),
+        ) {
+            let row = |(impact, sign_ins, outbound, app, user): (usize, u64, bool, Option<String>, Option<String>)| {
+                let mut activity = crate::analysis::runs::codec::tests::sample_row();
+                activity.counters.sign_ins = sign_ins;
+                activity.direction = if outbound { Direction::Outbound } else { Direction::Inbound };
+                activity.app_id = app.map(Into::into);
+                activity.user_id = user.map(Into::into);
+                ReplayRow {
+                    activity,
+                    current: Verdict::Allowed,
+                    current_reason: String::new(),
+                    proposed: Verdict::Allowed,
+                    impact: Impact::ALL[impact],
+                    reason: String::new(),
+                    calibration: None,
+                }
+            };
+            let (a, b) = (row(a), row(b));
+            let (mut ka, mut kb) = (Vec::new(), Vec::new());
+            order_key_bytes(&a, &mut ka);
+            order_key_bytes(&b, &mut kb);
+            prop_assert_eq!(ka.cmp(&kb), replay_order(&a, &b));
+        }
+    }
 
     #[test]
     fn a_replayed_row_written_and_read_back_is_the_same_row() {
@@ -776,7 +826,7 @@ mod tests {
         for r in &rows {
             r.write(&mut Enc(&mut buf));
         }
-        let mut dec = Dec(&buf[..]);
+        let mut dec = Dec::new(&buf[..]);
         for r in &rows {
             assert_eq!(&ReplayRow::read(&mut dec).unwrap(), r);
         }

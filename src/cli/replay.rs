@@ -157,9 +157,7 @@ fn write(
             Format::Ndjson => {
                 table::stream_ndjson(&columns, seen.map(|r| render::replay::cells(&r, &columns)), out)?
             }
-            Format::Csv => {
-                table::stream_typed_csv(seen, &columns, render::replay::typed_cell, out, args.csv.style())?
-            }
+            Format::Csv => render::replay::stream_csv(seen, &columns, out, args.csv.style())?,
             Format::Ecs => render::siem::write_ecs(seen, run.tenant, out)?,
             Format::Cef => render::siem::write_cef(seen, run.tenant, out)?,
             Format::Json | Format::Markdown | Format::Table => {

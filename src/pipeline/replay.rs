@@ -16,7 +16,7 @@ use super::inputs::{policy, Directory, DirectoryPaths};
 use super::source::{read_tables, Source};
 use super::{Notes, Rejects};
 use crate::analysis::activity::{ActivityRow, ActivityTable};
-use crate::analysis::replay::{replay_order, Impact, Inputs, ReplayRow, Replayer, Summarizer};
+use crate::analysis::replay::{Impact, Inputs, ReplayRow, Replayer, Summarizer, REPLAY_ORDER};
 use crate::analysis::runs::{Sorter, Stream};
 use crate::model::{GroupBy, Guid, ReadStats};
 use crate::policy::history::{reconstruct, History};
@@ -57,7 +57,7 @@ pub(crate) struct ReplayRun {
     pub(crate) new_findings: Option<NewFindings>,
 }
 
-/// The replayed rows in output order ([`replay_order`]), one at a time.
+/// The replayed rows in output order ([`REPLAY_ORDER`]), one at a time.
 pub(crate) type ReplayStream = Stream<ReplayRow>;
 
 pub(crate) struct NewFindings {
@@ -97,7 +97,7 @@ pub(crate) fn replayed(
     budget: Option<usize>,
     mut keep: impl FnMut(&ReplayRow) -> bool,
 ) -> Result<ReplayStream> {
-    let mut sorter = Sorter::new("replay", replay_order, budget);
+    let mut sorter = Sorter::new("replay", REPLAY_ORDER, budget);
     loop {
         let batch: Vec<ActivityRow> = rows.by_ref().take(4096).collect();
         if batch.is_empty() {

@@ -12,48 +12,131 @@ use crate::model::rfc3339;
 
 pub(crate) use crate::model::activity::columns;
 
+/// An activity column, resolved from its name once per output rather
+/// than once per cell ([`table::stream_typed_csv`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Column {
+    Direction,
+    AccessType,
+    PartnerTenantId,
+    PartnerTenantName,
+    AppId,
+    AppName,
+    ResourceId,
+    ResourceName,
+    UserId,
+    UserPrincipalName,
+    UserType,
+    DistinctApps,
+    DistinctUsers,
+    SignIns,
+    Successes,
+    Failures,
+    PolicyBlocks,
+    FirstSeen,
+    LastSeen,
+    BlockedByUs,
+    BlockedByPartner,
+    MfaRequired,
+    MfaByClaim,
+    CompliantDeviceRequired,
+    HybridJoinRequired,
+    CaDetailsMissing,
+    AppOwnerTenantId,
+    ResourceOwnerTenantId,
+    GrantClauses,
+}
+
+impl Column {
+    /// Every column by the name [`columns`] gives it.
+    const NAMED: [(&'static str, Column); 29] = [
+        ("direction", Column::Direction),
+        ("access_type", Column::AccessType),
+        ("partner_tenant_id", Column::PartnerTenantId),
+        ("partner_tenant_name", Column::PartnerTenantName),
+        ("app_id", Column::AppId),
+        ("app_name", Column::AppName),
+        ("resource_id", Column::ResourceId),
+        ("resource_name", Column::ResourceName),
+        ("user_id", Column::UserId),
+        ("user_principal_name", Column::UserPrincipalName),
+        ("user_type", Column::UserType),
+        ("distinct_apps", Column::DistinctApps),
+        ("distinct_users", Column::DistinctUsers),
+        ("sign_ins", Column::SignIns),
+        ("successes", Column::Successes),
+        ("failures", Column::Failures),
+        ("policy_blocks", Column::PolicyBlocks),
+        ("first_seen", Column::FirstSeen),
+        ("last_seen", Column::LastSeen),
+        ("blocked_by_us", Column::BlockedByUs),
+        ("blocked_by_partner", Column::BlockedByPartner),
+        ("mfa_required", Column::MfaRequired),
+        ("mfa_by_claim", Column::MfaByClaim),
+        ("compliant_device_required", Column::CompliantDeviceRequired),
+        ("hybrid_join_required", Column::HybridJoinRequired),
+        ("ca_details_missing", Column::CaDetailsMissing),
+        ("app_owner_tenant_id", Column::AppOwnerTenantId),
+        ("resource_owner_tenant_id", Column::ResourceOwnerTenantId),
+        ("grant_clauses", Column::GrantClauses),
+    ];
+
+    /// The column named `name`; a name [`columns`] does not give is a bug.
+    pub(super) fn of(name: &str) -> Column {
+        match Column::NAMED.iter().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c,
+            None => unreachable!("unknown activity column {name}"),
+        }
+    }
+}
+
 /// One cell of a row, typed: the one place that says what each column
 /// holds.
-pub(super) fn typed_cell<'a>(r: &'a ActivityRow, column: &str) -> TypedCell<'a> {
+pub(super) fn typed<'a>(r: &'a ActivityRow, column: Column) -> TypedCell<'a> {
     use std::borrow::Cow;
     let c = &r.counters;
     let text = |v: Option<&'a str>| v.map_or(TypedCell::Null, |s| TypedCell::Text(Cow::Borrowed(s)));
-    let owned = |v: Option<String>| v.map_or(TypedCell::Null, |s| TypedCell::Text(Cow::Owned(s)));
     let number = |n: Option<u64>| n.map_or(TypedCell::Null, TypedCell::Number);
+    let guid = |g: Option<crate::model::Guid>| g.map_or(TypedCell::Null, TypedCell::Guid);
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or(TypedCell::Null, TypedCell::Time);
     match column {
-        "direction" => text(Some(r.direction.as_str())),
-        "access_type" => text(Some(r.access_type.as_str())),
-        "partner_tenant_id" => owned(Some(r.partner_tenant_id.to_string())),
-        "partner_tenant_name" => text(r.partner_tenant_name.as_deref()),
-        "app_id" => text(r.app_id.as_deref()),
-        "app_name" => text(r.app_name.as_deref()),
-        "resource_id" => text(r.resource_id.as_deref()),
-        "resource_name" => text(r.resource_name.as_deref()),
-        "user_id" => text(r.user_id.as_deref()),
-        "user_principal_name" => text(r.user_principal_name.as_deref()),
-        "user_type" => text(r.user_type.map(|t| t.as_str())),
-        "distinct_apps" => number(r.distinct_apps),
-        "distinct_users" => number(r.distinct_users),
-        "sign_ins" => number(Some(c.sign_ins)),
-        "successes" => number(Some(c.successes)),
-        "failures" => number(Some(c.failures)),
-        "policy_blocks" => number(Some(c.policy_blocks)),
-        "first_seen" => owned(c.first_seen.as_ref().map(rfc3339)),
-        "last_seen" => owned(c.last_seen.as_ref().map(rfc3339)),
-        "blocked_by_us" => number(Some(r.blocked_by_us())),
-        "blocked_by_partner" => number(Some(r.blocked_by_partner())),
-        "mfa_required" => number(Some(c.mfa_required)),
-        "mfa_by_claim" => number(Some(c.mfa_by_claim)),
-        "compliant_device_required" => number(Some(c.compliant_device_required)),
-        "hybrid_join_required" => number(Some(c.hybrid_join_required)),
-        "ca_details_missing" => number(Some(c.ca_details_missing)),
-        "app_owner_tenant_id" => owned(r.app_owner_tenant_id.map(|g| g.to_string())),
-        "resource_owner_tenant_id" => owned(r.resource_owner_tenant_id.map(|g| g.to_string())),
-        "grant_clauses" => {
-            owned((!c.grant_clauses.is_empty()).then(|| crate::model::Clause::list_text(&c.grant_clauses)))
-        }
-        other => unreachable!("unknown activity column {other}"),
+        Column::Direction => text(Some(r.direction.as_str())),
+        Column::AccessType => text(Some(r.access_type.as_str())),
+        Column::PartnerTenantId => TypedCell::Guid(r.partner_tenant_id),
+        Column::PartnerTenantName => text(r.partner_tenant_name.as_deref()),
+        Column::AppId => text(r.app_id.as_deref()),
+        Column::AppName => text(r.app_name.as_deref()),
+        Column::ResourceId => text(r.resource_id.as_deref()),
+        Column::ResourceName => text(r.resource_name.as_deref()),
+        Column::UserId => text(r.user_id.as_deref()),
+        Column::UserPrincipalName => text(r.user_principal_name.as_deref()),
+        Column::UserType => text(r.user_type.map(|t| t.as_str())),
+        Column::DistinctApps => number(r.distinct_apps),
+        Column::DistinctUsers => number(r.distinct_users),
+        Column::SignIns => number(Some(c.sign_ins)),
+        Column::Successes => number(Some(c.successes)),
+        Column::Failures => number(Some(c.failures)),
+        Column::PolicyBlocks => number(Some(c.policy_blocks)),
+        Column::FirstSeen => time(c.first_seen),
+        Column::LastSeen => time(c.last_seen),
+        Column::BlockedByUs => number(Some(r.blocked_by_us())),
+        Column::BlockedByPartner => number(Some(r.blocked_by_partner())),
+        Column::MfaRequired => number(Some(c.mfa_required)),
+        Column::MfaByClaim => number(Some(c.mfa_by_claim)),
+        Column::CompliantDeviceRequired => number(Some(c.compliant_device_required)),
+        Column::HybridJoinRequired => number(Some(c.hybrid_join_required)),
+        Column::CaDetailsMissing => number(Some(c.ca_details_missing)),
+        Column::AppOwnerTenantId => guid(r.app_owner_tenant_id),
+        Column::ResourceOwnerTenantId => guid(r.resource_owner_tenant_id),
+        Column::GrantClauses => (!c.grant_clauses.is_empty())
+            .then(|| crate::model::Clause::list_text(&c.grant_clauses))
+            .map_or(TypedCell::Null, |t| TypedCell::Text(Cow::Owned(t))),
     }
+}
+
+/// [`typed`] by the column's name.
+pub(super) fn typed_cell<'a>(r: &'a ActivityRow, column: &str) -> TypedCell<'a> {
+    typed(r, Column::of(column))
 }
 
 pub(crate) fn cell(r: &ActivityRow, column: &str) -> Value {
@@ -67,7 +150,7 @@ pub(crate) fn stream_csv(
     w: &mut dyn std::io::Write,
     style: CsvStyle,
 ) -> anyhow::Result<()> {
-    table::stream_typed_csv(rows, columns, typed_cell, w, style)
+    table::stream_typed_csv(rows, columns, Column::of, typed, w, style)
 }
 
 /// Rows as cells, one at a time (for the streaming sinks).

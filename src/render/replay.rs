@@ -36,29 +36,75 @@ pub(crate) fn cells(r: &ReplayRow, columns: &[&str]) -> Vec<Value> {
     columns.iter().map(|c| typed_cell(r, c).into_json()).collect()
 }
 
-/// One cell of a row, typed: the one place that says what each replay
-/// column holds (the activity columns: [`act::typed_cell`]).
-pub(crate) fn typed_cell<'a>(r: &'a ReplayRow, column: &str) -> TypedCell<'a> {
-    let text = |s: &'a str| TypedCell::Text(Cow::Borrowed(s));
-    match column {
-        "current" => text(r.current.as_str()),
-        "proposed" => text(r.proposed.as_str()),
-        "impact" => text(r.impact.as_str()),
-        "reason" => text(&r.reason),
-        "current_reason" => text(&r.current_reason),
-        "calibration" => r.calibration.as_deref().map_or(TypedCell::Null, text),
-        "severity" => TypedCell::Number(r.impact.severity().into()),
-        "severity_label" => text(r.impact.severity_label()),
-        "finding_id" => TypedCell::Text(Cow::Owned(r.finding_id())),
-        "event_time" => r
-            .activity
-            .counters
-            .last_seen
-            .as_ref()
-            .map_or(TypedCell::Null, |t| TypedCell::Text(Cow::Owned(rfc3339(t)))),
-        "schema_version" => TypedCell::Number(SCHEMA_VERSION.into()),
-        other => act::typed_cell(&r.activity, other),
+/// A replay column, resolved from its name once per output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Column {
+    Current,
+    Proposed,
+    Impact,
+    Reason,
+    CurrentReason,
+    Calibration,
+    Severity,
+    SeverityLabel,
+    FindingId,
+    EventTime,
+    SchemaVersion,
+    Activity(act::Column),
+}
+
+impl Column {
+    fn of(name: &str) -> Column {
+        match name {
+            "current" => Column::Current,
+            "proposed" => Column::Proposed,
+            "impact" => Column::Impact,
+            "reason" => Column::Reason,
+            "current_reason" => Column::CurrentReason,
+            "calibration" => Column::Calibration,
+            "severity" => Column::Severity,
+            "severity_label" => Column::SeverityLabel,
+            "finding_id" => Column::FindingId,
+            "event_time" => Column::EventTime,
+            "schema_version" => Column::SchemaVersion,
+            other => Column::Activity(act::Column::of(other)),
+        }
     }
+}
+
+/// One cell of a row, typed: the one place that says what each replay
+/// column holds (the activity columns: [`act::typed`]).
+fn typed(r: &ReplayRow, column: Column) -> TypedCell<'_> {
+    let text = |s| TypedCell::Text(Cow::Borrowed(s));
+    match column {
+        Column::Current => text(r.current.as_str()),
+        Column::Proposed => text(r.proposed.as_str()),
+        Column::Impact => text(r.impact.as_str()),
+        Column::Reason => text(&r.reason),
+        Column::CurrentReason => text(&r.current_reason),
+        Column::Calibration => r.calibration.as_deref().map_or(TypedCell::Null, text),
+        Column::Severity => TypedCell::Number(r.impact.severity().into()),
+        Column::SeverityLabel => text(r.impact.severity_label()),
+        Column::FindingId => TypedCell::Text(Cow::Owned(r.finding_id())),
+        Column::EventTime => r.activity.counters.last_seen.map_or(TypedCell::Null, TypedCell::Time),
+        Column::SchemaVersion => TypedCell::Number(SCHEMA_VERSION.into()),
+        Column::Activity(c) => act::typed(&r.activity, c),
+    }
+}
+
+/// [`typed`] by the column's name.
+pub(crate) fn typed_cell<'a>(r: &'a ReplayRow, column: &str) -> TypedCell<'a> {
+    typed(r, Column::of(column))
+}
+
+/// Writes rows as CSV one at a time ([`super::table::stream_typed_csv`]).
+pub(crate) fn stream_csv(
+    rows: impl Iterator<Item = ReplayRow>,
+    columns: &[&'static str],
+    w: &mut dyn std::io::Write,
+    style: super::table::CsvStyle,
+) -> anyhow::Result<()> {
+    super::table::stream_typed_csv(rows, columns, Column::of, typed, w, style)
 }
 
 pub(crate) fn table(rows: &[ReplayRow], by: GroupBy) -> Table {

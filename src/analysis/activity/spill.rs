@@ -41,7 +41,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::{
-    by_sort_key, epoch_of, sort_rows, Activity, GroupBy, GroupKeyOut, Key, Rollup, RowStream, Totals, Users,
+    epoch_of, sort_rows, Activity, GroupBy, GroupKeyOut, Key, Rollup, RowStream, Totals, Users, ROW_ORDER,
 };
 use crate::analysis::runs::codec::{Dec, Enc};
 use crate::analysis::runs::{folder_error, temp_folder, write_run, Merge, Stream};
@@ -194,7 +194,7 @@ impl Part {
     /// Reads a partition file; sign-ins fall in the policy epochs that
     /// start at `epoch_starts` ([`Activity::split_by_epochs`]).
     fn read(&mut self, path: &Path, epoch_starts: &[DateTime<Utc>]) -> io::Result<()> {
-        let mut dec = Dec(BufReader::with_capacity(64 << 10, File::open(path)?));
+        let mut dec = Dec::new(BufReader::with_capacity(64 << 10, File::open(path)?));
         while !dec.at_end()? {
             match dec.u8()? {
                 SEEN => {
@@ -343,7 +343,7 @@ impl Activity {
         // Only rows without a user can be equal in order across runs: their
         // sign-ins are partitioned by sign-in, not by user (see the module doc).
         let runs = (0..PARTS).map(|p| run_path(&dir, p)).collect();
-        let merge = Merge::open(spill.dir, runs, by_sort_key, Some(ActivityRow::merge))
+        let merge = Merge::open(spill.dir, runs, ROW_ORDER, Some(ActivityRow::merge))
             .with_context(|| "reading back the grouping's temporary folder")?;
         Ok(Stream::merged(merge))
     }

@@ -6,8 +6,7 @@
 //! back (the folder was cleaned up under us, the disk is full) is an error
 //! naming the file, never a guess.
 
-use std::io::{self, BufRead};
-use std::sync::Arc;
+use std::io::{self, BufRead, Read};
 
 use chrono::{DateTime, Utc};
 
@@ -152,20 +151,35 @@ impl super::Record for ActivityRow {
 }
 
 /// Reads values back in the order [`Enc`] wrote them.
-pub(crate) struct Dec<R>(pub(crate) R);
+pub(crate) struct Dec<R> {
+    input: R,
+    /// The names of the row read last, slot by slot ([`Dec::row`]): rows
+    /// read in order repeat their partner's, app's and resource's names
+    /// run after run, and one copy shared is one allocation (and one free
+    /// on the thread that writes the row) fewer per name.
+    recent: [Option<Name>; ROW_NAMES],
+    /// A string's bytes before they are checked as text.
+    scratch: Vec<u8>,
+}
+
+/// The name columns of an [`ActivityRow`], in the order [`Enc::row`] writes them.
+const ROW_NAMES: usize = 7;
 
 fn damaged(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("a {what} that was not written here"))
 }
 
 impl<R: BufRead> Dec<R> {
+    pub(crate) fn new(input: R) -> Dec<R> {
+        Dec { input, recent: Default::default(), scratch: Vec::new() }
+    }
     /// Whether the input is at its end (between records).
     pub(crate) fn at_end(&mut self) -> io::Result<bool> {
-        Ok(self.0.fill_buf()?.is_empty())
+        Ok(self.input.fill_buf()?.is_empty())
     }
     fn bytes<const N: usize>(&mut self) -> io::Result<[u8; N]> {
         let mut b = [0u8; N];
-        self.0.read_exact(&mut b)?;
+        self.input.read_exact(&mut b)?;
         Ok(b)
     }
     pub(crate) fn u8(&mut self) -> io::Result<u8> {
@@ -194,11 +208,24 @@ impl<R: BufRead> Dec<R> {
             _ => Err(damaged("flag")),
         }
     }
-    pub(crate) fn string(&mut self) -> io::Result<String> {
+    /// A string's bytes, not yet checked as text, into `scratch`.
+    fn raw_text(&mut self) -> io::Result<()> {
         let n = self.u32()? as usize;
-        let mut b = vec![0u8; n];
-        self.0.read_exact(&mut b)?;
-        String::from_utf8(b).map_err(|_| damaged("string"))
+        self.scratch.clear();
+        // `take` then `read_to_end` fills without zeroing first; a short
+        // read is a record cut short.
+        (&mut self.input).take(n as u64).read_to_end(&mut self.scratch)?;
+        if self.scratch.len() != n {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
+    }
+    fn text(&mut self) -> io::Result<&str> {
+        self.raw_text()?;
+        std::str::from_utf8(&self.scratch).map_err(|_| damaged("string"))
+    }
+    pub(crate) fn string(&mut self) -> io::Result<String> {
+        self.text().map(str::to_owned)
     }
     pub(crate) fn opt_string(&mut self) -> io::Result<Option<String>> {
         if self.flag()? {
@@ -207,8 +234,19 @@ impl<R: BufRead> Dec<R> {
             Ok(None)
         }
     }
-    fn opt_name(&mut self) -> io::Result<Option<Name>> {
-        Ok(self.opt_string()?.map(Arc::from))
+    /// The name in slot `slot` of a row: the previous row's copy when
+    /// it is the same text.
+    fn opt_name(&mut self, slot: usize) -> io::Result<Option<Name>> {
+        if !self.flag()? {
+            return Ok(None);
+        }
+        self.raw_text()?;
+        let name = match &self.recent[slot] {
+            Some(last) if last.as_bytes() == self.scratch => last.clone(),
+            _ => Name::from(std::str::from_utf8(&self.scratch).map_err(|_| damaged("string"))?),
+        };
+        self.recent[slot] = Some(name.clone());
+        Ok(Some(name))
     }
     fn opt_u64(&mut self) -> io::Result<Option<u64>> {
         let some = self.flag()?;
@@ -300,15 +338,15 @@ impl<R: BufRead> Dec<R> {
             direction,
             access_type: self.access()?,
             partner_tenant_id: Guid(self.u128()?),
-            partner_tenant_name: self.opt_name()?,
-            app_id: self.opt_name()?,
-            app_name: self.opt_name()?,
+            partner_tenant_name: self.opt_name(0)?,
+            app_id: self.opt_name(1)?,
+            app_name: self.opt_name(2)?,
             app_owner_tenant_id: self.opt_guid()?,
-            resource_id: self.opt_name()?,
-            resource_name: self.opt_name()?,
+            resource_id: self.opt_name(3)?,
+            resource_name: self.opt_name(4)?,
             resource_owner_tenant_id: self.opt_guid()?,
-            user_id: self.opt_name()?,
-            user_principal_name: self.opt_name()?,
+            user_id: self.opt_name(5)?,
+            user_principal_name: self.opt_name(6)?,
             user_type: self.user_type()?,
             counters: self.counters()?,
             distinct_users: self.opt_u64()?,
@@ -374,11 +412,32 @@ pub(crate) mod tests {
         let mut buf = Vec::new();
         Enc(&mut buf).row(&row);
         Enc(&mut buf).row(&row);
-        let mut dec = Dec(&buf[..]);
+        let mut dec = Dec::new(&buf[..]);
         assert_eq!(dec.row().unwrap(), row);
         assert_eq!(dec.row().unwrap(), row);
         assert!(dec.at_end().unwrap());
+        // Rows whose names change from one to the next (the copies of the
+        // previous row's names are reused only where the text is the same).
+        let mut other = row.clone();
+        other.partner_tenant_name = Some("Fabrikam".into());
+        other.app_id = None;
+        other.user_id = Some("u".into());
+        let mut buf2 = Vec::new();
+        for r in [&row, &other, &other, &row] {
+            Enc(&mut buf2).row(r);
+        }
+        let mut dec = Dec::new(&buf2[..]);
+        for r in [&row, &other, &other, &row] {
+            assert_eq!(&dec.row().unwrap(), r);
+        }
+        // Text that is not UTF-8 was not written here.
+        let mut bad = Vec::new();
+        Enc(&mut bad).row(&row);
+        let name = "Résumé".as_bytes();
+        let at = bad.windows(name.len()).position(|w| w == name).unwrap();
+        bad[at + 1] = 0xFF;
+        assert!(Dec::new(&bad[..]).row().is_err());
         // A record cut short is an error, not a row.
-        assert!(Dec(&buf[..buf.len() / 2 - 1]).row().and_then(|_| Dec(&buf[..3]).row()).is_err());
+        assert!(Dec::new(&buf[..buf.len() / 2 - 1]).row().and_then(|_| Dec::new(&buf[..3]).row()).is_err());
     }
 }
