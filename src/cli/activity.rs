@@ -66,18 +66,15 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     }
     let mut out = args.output.create()?;
     let columns = render::activity::columns(table.by);
-    // CSV and NDJSON are written a row at a time as the grouping gives them;
-    // the other formats lay out the whole table. A row that cannot be read
+    // CSV, NDJSON and JSON are written a row at a time as the grouping
+    // gives them; the table lays out all rows. A row that cannot be read
     // back fails the run before the output is committed.
     match args.format {
         Format::Ndjson => {
             table::stream_ndjson(&columns, render::activity::cells(&mut rows, &columns), &mut out)?
         }
         Format::Csv => render::activity::stream_csv(&mut rows, &columns, &mut out, args.csv.style())?,
-        Format::Json => {
-            table.rows = rows.by_ref().collect();
-            render::write_json(&mut out, &render::activity::json_document(&table, &stats))?
-        }
+        Format::Json => render::activity::write_json_document(&mut out, &table, &stats, &mut rows)?,
         Format::Table => {
             table.rows = rows.by_ref().collect();
             let text = render::activity::text(&table, g.color_for(&out), table::terminal_width());

@@ -13,7 +13,7 @@ use super::args::{CsvSafeArg, DirectoryArgs, Files, InputArgs, OutputArgs};
 use super::Global;
 use crate::analysis::replay::Impact;
 use crate::model::GroupBy;
-use crate::pipeline::replay::{replay, Read, ReplayPlan, ReplayRun, ReplayStream};
+use crate::pipeline::replay::{read_twice, replay, Read, ReplayPlan, ReplayRun, ReplayStream};
 use crate::render::{self, table, Output};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -135,8 +135,9 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
 /// Writes the rows in `args.format`; returns the impacts among them.
 /// Rows-only formats take the rows as they come. The documents (JSON,
 /// Markdown, table) open with the summary of all rows: it is added up as
-/// the rows come, and only the rows shown are kept (the table and Markdown
-/// show findings alone unless --all; JSON shows every row).
+/// the rows come. JSON, which shows every row, then reads them a second
+/// time (kept on disk past `--groups-in-memory`); the table and Markdown
+/// keep the rows they show (findings alone unless --all).
 fn write(
     run: &ReplayRun,
     mut rows: ReplayStream,
@@ -146,9 +147,10 @@ fn write(
 ) -> Result<BTreeSet<Impact>> {
     let mut impacts = BTreeSet::new();
     let columns = render::replay::columns(run.by);
-    let all = args.all || args.format == Format::Json;
+    let all = args.all;
     let mut summary = run.summarizer();
     let mut shown = Vec::new();
+    let mut again = None;
     {
         let seen = rows.by_ref().inspect(|r| {
             impacts.insert(r.impact);
@@ -160,7 +162,9 @@ fn write(
             Format::Csv => render::replay::stream_csv(seen, &columns, out, args.csv.style())?,
             Format::Ecs => render::siem::write_ecs(seen, run.tenant, out)?,
             Format::Cef => render::siem::write_cef(seen, run.tenant, out)?,
-            Format::Json | Format::Markdown | Format::Table => {
+            // Every row, after the summary of them all: read twice.
+            Format::Json => again = Some(read_twice(seen, run.budget, |r| summary.add(r))?),
+            Format::Markdown | Format::Table => {
                 for r in seen {
                     summary.add(&r);
                     if all || r.impact != Impact::Unchanged {
@@ -190,7 +194,10 @@ fn write(
                 "identities_supplied": run.identities_supplied,
                 "input": input,
             });
-            render::write_json(out, &render::replay::json_document(&rows, run.by, &summary, about))?
+            if let Some(mut again) = again {
+                render::replay::write_json_document(out, &mut again, run.by, &summary, about)?;
+                again.finish()?;
+            }
         }
         Format::Markdown => {
             std::io::Write::write_all(out, render::replay::markdown(&rows, &summary, all).as_bytes())?

@@ -55,6 +55,8 @@ pub(crate) struct ReplayRun {
     pub(crate) identities_supplied: bool,
     /// With `new_only`: the store, the new finding ids and how many findings there were.
     pub(crate) new_findings: Option<NewFindings>,
+    /// Rows kept in memory at most (`--groups-in-memory`); `None`: all.
+    pub(crate) budget: Option<usize>,
 }
 
 /// The replayed rows in output order ([`REPLAY_ORDER`]), one at a time.
@@ -107,6 +109,24 @@ pub(crate) fn replayed(
         for row in replayed.into_iter().filter(|r| keep(r)) {
             sorter.push(row)?;
         }
+    }
+    sorter.finish()
+}
+
+/// Reads `rows` through once, showing each to `see`, and gives them back in
+/// the same order for a second reading: in memory up to `budget` rows, on
+/// disk past it. For a document whose summary of every row comes before
+/// the rows. (Rows come in [`REPLAY_ORDER`], and the sorter is stable, so
+/// their order is kept as it is.)
+pub(crate) fn read_twice(
+    rows: impl Iterator<Item = ReplayRow>,
+    budget: Option<usize>,
+    mut see: impl FnMut(&ReplayRow),
+) -> Result<ReplayStream> {
+    let mut sorter = Sorter::new("replay", REPLAY_ORDER, budget);
+    for row in rows {
+        see(&row);
+        sorter.push(row)?;
     }
     sorter.finish()
 }
@@ -215,6 +235,7 @@ pub(crate) fn replay(
         new_findings: store.map(|store| NewFindings { store, ids: new_ids, total: findings }),
         proposed,
         current,
+        budget: plan.activity.groups_in_memory,
     };
     Ok((run, sorted))
 }

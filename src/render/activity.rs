@@ -6,7 +6,7 @@ use crate::analysis::activity::ActivityTable;
 use crate::model::ReadStats as Stats;
 use crate::model::{ActivityRow, Direction, GroupBy};
 
-use super::table::{self, CsvStyle, Table, TypedCell};
+use super::table::{self, CsvStyle, TypedCell};
 use super::SCHEMA_VERSION;
 use crate::model::rfc3339;
 
@@ -134,15 +134,6 @@ pub(super) fn typed<'a>(r: &'a ActivityRow, column: Column) -> TypedCell<'a> {
     }
 }
 
-/// [`typed`] by the column's name.
-pub(super) fn typed_cell<'a>(r: &'a ActivityRow, column: &str) -> TypedCell<'a> {
-    typed(r, Column::of(column))
-}
-
-pub(crate) fn cell(r: &ActivityRow, column: &str) -> Value {
-    typed_cell(r, column).into_json()
-}
-
 /// Writes rows as CSV one at a time ([`table::stream_typed_csv`]).
 pub(crate) fn stream_csv(
     rows: impl Iterator<Item = ActivityRow>,
@@ -158,16 +149,8 @@ pub(crate) fn cells<'a>(
     rows: impl Iterator<Item = ActivityRow> + 'a,
     columns: &'a [&'static str],
 ) -> impl Iterator<Item = Vec<Value>> + 'a {
-    rows.map(move |r| columns.iter().map(|c| cell(&r, c)).collect())
-}
-
-pub(crate) fn table(report: &ActivityTable) -> Table {
-    let mut t = Table::new(columns(report.by));
-    for r in &report.rows {
-        let row = t.columns.iter().map(|c| cell(r, c)).collect();
-        t.rows.push(row);
-    }
-    t
+    let resolved: Vec<Column> = columns.iter().map(|c| Column::of(c)).collect();
+    rows.map(move |r| resolved.iter().map(|c| typed(&r, *c).into_json()).collect())
 }
 
 /// The run summary as JSON: what was read, kept, dropped and inferred.
@@ -195,13 +178,19 @@ pub(crate) fn summary(report: &ActivityTable, stats: &Stats) -> Value {
     })
 }
 
-pub(crate) fn json_document(report: &ActivityTable, stats: &Stats) -> Value {
-    json!({
-        "schema_version": SCHEMA_VERSION,
-        "by": report.by,
-        "summary": summary(report, stats),
-        "rows": table(report).objects(),
-    })
+/// The JSON document: its summary, then `rows` written as they come.
+pub(crate) fn write_json_document(
+    out: &mut dyn std::io::Write,
+    report: &ActivityTable,
+    stats: &Stats,
+    rows: impl Iterator<Item = ActivityRow>,
+) -> anyhow::Result<()> {
+    let columns = columns(report.by);
+    let mut head = serde_json::Map::new();
+    head.insert("schema_version".into(), SCHEMA_VERSION.into());
+    head.insert("by".into(), json!(report.by));
+    head.insert("summary".into(), summary(report, stats));
+    super::write_json_with_rows(out, head, &columns, cells(rows, &columns))
 }
 
 /// Human-readable summary lines for stderr.
@@ -392,8 +381,8 @@ pub(super) mod tests {
         for r in &full_and_empty_rows() {
             for column in &every_column {
                 let mut text = String::new();
-                typed_cell(r, column).text_into(&mut text);
-                assert_eq!(text, table::cell_text(&cell(r, column)), "{column}");
+                typed(r, Column::of(column)).text_into(&mut text);
+                assert_eq!(text, table::cell_text(&typed(r, Column::of(column)).into_json()), "{column}");
             }
         }
     }

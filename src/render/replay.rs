@@ -7,7 +7,7 @@ use crate::analysis::replay::{Impact, ReplayRow, Summary};
 
 use std::borrow::Cow;
 
-use super::table::{clip, short_access, Table, TypedCell};
+use super::table::{clip, short_access, TypedCell};
 use super::{activity as act, SCHEMA_VERSION};
 use crate::model::rfc3339;
 
@@ -107,12 +107,6 @@ pub(crate) fn stream_csv(
     super::table::stream_typed_csv(rows, columns, Column::of, typed, w, style)
 }
 
-pub(crate) fn table(rows: &[ReplayRow], by: GroupBy) -> Table {
-    let mut t = Table::new(columns(by));
-    t.rows = rows.iter().map(|r| cells(r, &t.columns)).collect();
-    t
-}
-
 pub(crate) fn summary_json(s: &Summary) -> Value {
     json!({
         "window": {"first": s.window_first.as_ref().map(rfc3339), "last": s.window_last.as_ref().map(rfc3339)},
@@ -129,14 +123,22 @@ pub(crate) fn summary_json(s: &Summary) -> Value {
     })
 }
 
-pub(crate) fn json_document(rows: &[ReplayRow], by: GroupBy, s: &Summary, run: Value) -> Value {
-    json!({
-        "schema_version": SCHEMA_VERSION,
-        "by": by,
-        "run": run,
-        "summary": summary_json(s),
-        "rows": table(rows, by).objects(),
-    })
+/// The JSON document: what was run, the summary, then `rows` written as
+/// they come.
+pub(crate) fn write_json_document(
+    out: &mut dyn std::io::Write,
+    rows: impl Iterator<Item = ReplayRow>,
+    by: GroupBy,
+    s: &Summary,
+    run: Value,
+) -> anyhow::Result<()> {
+    let columns = columns(by);
+    let mut head = serde_json::Map::new();
+    head.insert("schema_version".into(), SCHEMA_VERSION.into());
+    head.insert("by".into(), json!(by));
+    head.insert("run".into(), run);
+    head.insert("summary".into(), summary_json(s));
+    super::write_json_with_rows(out, head, &columns, rows.map(|r| cells(&r, &columns)))
 }
 
 fn impact_line(s: &Summary) -> String {

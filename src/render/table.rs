@@ -82,19 +82,21 @@ pub(crate) fn stream_ndjson<R: AsRef<[Value]>>(
     rows: impl Iterator<Item = R>,
     w: &mut dyn Write,
 ) -> Result<()> {
-    /// The row as a JSON object, written straight from the cells (no map
-    /// of copies built per row).
-    struct Object<'a>(&'a [&'a str], &'a [Value]);
-    impl serde::Serialize for Object<'_> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            s.collect_map(self.0.iter().zip(self.1))
-        }
-    }
     for r in rows {
-        serde_json::to_writer(&mut *w, &Object(columns, r.as_ref()))?;
+        serde_json::to_writer(&mut *w, &RowObject(columns, r.as_ref()))?;
         w.write_all(b"\n")?;
     }
     Ok(())
+}
+
+/// A row as a JSON object (keys: the columns), written straight from the
+/// cells: no map of copies built per row.
+pub(crate) struct RowObject<'a>(pub(crate) &'a [&'a str], pub(crate) &'a [Value]);
+
+impl serde::Serialize for RowObject<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().zip(self.1))
+    }
 }
 
 /// One cell of a row, typed: what a column holds, from which both its JSON
