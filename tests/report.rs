@@ -75,6 +75,36 @@ fn the_change_window_is_the_users_to_choose() {
 }
 
 #[test]
+fn the_report_is_the_same_when_its_rows_and_users_go_through_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |budget: &str| {
+        let out = dir.path().join(format!("report-{budget}.md"));
+        let o = xtenant()
+            .env("TMPDIR", tmp.path())
+            .args(["report", "-q", "--groups-in-memory", budget, "-o"])
+            .arg(&out)
+            .args([
+                "--current",
+                &sample("policies/current.json"),
+                "--proposed",
+                &sample("policies/proposed.json"),
+            ])
+            .args([sample("signins"), "--audit".into(), sample("audit")])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(out).unwrap()
+    };
+    let memory = run("0");
+    assert!(memory.contains("## Top users"), "{memory}");
+    for budget in ["1", "3"] {
+        assert_eq!(run(budget), memory, "--groups-in-memory {budget}");
+    }
+    assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "the temporary folders are removed");
+}
+
+#[test]
 fn markdown_has_the_same_sections() {
     let dir = tempfile::tempdir().unwrap();
     let md = report(&dir.path().join("weekly.md"), &[]);

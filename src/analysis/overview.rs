@@ -7,8 +7,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
 
-use super::activity::ActivityTable;
+use std::io::{self, BufRead};
+
+use anyhow::Result;
+
+use super::activity::{ActivityRow, ActivityTable};
 use super::replay::Summary;
+use super::runs::codec::{Dec, Enc};
+use super::runs::{Order, Record, Sorter};
 use crate::model::codes::is_policy_block;
 use crate::model::{rfc3339, Direction, Guid, SignIn, Window};
 use crate::policy::Policy;
@@ -196,83 +202,263 @@ fn partner_name(names: &BTreeMap<Guid, String>, id: Guid) -> String {
     }
 }
 
+/// What the report adds up per partner, app or user.
+#[derive(Default)]
+struct Acc {
+    sign_ins: u64,
+    failures: u64,
+    us: u64,
+    them: u64,
+    /// Distinct users: counted in the pass over the users ([`Rollups::finish`]).
+    users: usize,
+    apps: BTreeSet<String>,
+    last: Option<DateTime<Utc>>,
+    label: String,
+}
+
+impl Acc {
+    fn add(&mut self, share: &UserShare) {
+        self.sign_ins += share.sign_ins;
+        self.failures += share.failures;
+        self.us += share.us;
+        self.them += share.them;
+        self.last = self.last.max(share.last);
+    }
+
+    fn top(self, id: String) -> Top {
+        Top {
+            label: self.label,
+            id,
+            sign_ins: self.sign_ins,
+            users: self.users,
+            apps: self.apps.len(),
+            failures: self.failures,
+            blocks_by_us: self.us,
+            blocks_by_partner: self.them,
+            last_seen: self.last,
+        }
+    }
+}
+
+/// Busiest first, ties by label.
+fn busiest_first(a: &Top, b: &Top) -> std::cmp::Ordering {
+    b.sign_ins.cmp(&a.sign_ins).then(a.label.cmp(&b.label))
+}
+
+/// One row's part in its user's figures: what the pass over the users
+/// (rows sorted by user, on disk past the budget) adds up per user.
+#[derive(Clone, Debug, PartialEq)]
+struct UserShare {
+    user: String,
+    app_key: String,
+    app: String,
+    partner: Guid,
+    sign_ins: u64,
+    failures: u64,
+    us: u64,
+    them: u64,
+    last: Option<DateTime<Utc>>,
+}
+
+impl Record for UserShare {
+    fn write(&self, enc: &mut Enc) {
+        enc.str(&self.user);
+        enc.str(&self.app_key);
+        enc.str(&self.app);
+        enc.u128(self.partner.0);
+        for v in [self.sign_ins, self.failures, self.us, self.them] {
+            enc.u64(v);
+        }
+        enc.opt_time(self.last);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(UserShare {
+            user: dec.string()?,
+            app_key: dec.string()?,
+            app: dec.string()?,
+            partner: Guid(dec.u128()?),
+            sign_ins: dec.u64()?,
+            failures: dec.u64()?,
+            us: dec.u64()?,
+            them: dec.u64()?,
+            last: dec.opt_time()?,
+        })
+    }
+}
+
+const BY_USER: Order<UserShare> =
+    Order { cmp: |a, b| a.user.cmp(&b.user), key: |s, out| crate::analysis::runs::key::text(out, &s.user) };
+
+/// The partner, app and user figures of the report, from the user-grain
+/// rows fed one at a time ([`Rollups::add`]): partners and apps are added
+/// up in memory (they grow with partners and apps); what grows with users
+/// (each user's figures, the distinct users of each partner and app) is
+/// added up in a pass over the rows sorted by user, through the disk past
+/// the budget, so memory stays flat however many users there are.
+pub struct Rollups {
+    names: BTreeMap<Guid, String>,
+    partners: BTreeMap<Guid, Acc>,
+    apps: BTreeMap<String, Acc>,
+    shares: Sorter<UserShare>,
+    inbound: u64,
+    outbound: u64,
+    /// The first write to the temporary folder that failed, for `finish`.
+    error: Option<anyhow::Error>,
+}
+
+/// What [`Rollups::finish`] gives [`Overview::build`].
+pub struct Rolled {
+    names: BTreeMap<Guid, String>,
+    partners: BTreeMap<Guid, Acc>,
+    apps: BTreeMap<String, Acc>,
+    top_users: Vec<Top>,
+    users: usize,
+    inbound: u64,
+    outbound: u64,
+}
+
+/// Users listed in the report.
+const TOP_USERS: usize = 10;
+
+impl Rollups {
+    /// Keeps up to `budget` rows' shares in memory before the disk.
+    pub fn new(budget: Option<usize>) -> Rollups {
+        Rollups {
+            names: BTreeMap::new(),
+            partners: BTreeMap::new(),
+            apps: BTreeMap::new(),
+            shares: Sorter::new("report", BY_USER, budget),
+            inbound: 0,
+            outbound: 0,
+            error: None,
+        }
+    }
+
+    pub fn add(&mut self, r: &ActivityRow) {
+        let c = &r.counters;
+        match r.direction {
+            Direction::Inbound => self.inbound += c.sign_ins,
+            Direction::Outbound => self.outbound += c.sign_ins,
+        }
+        if let Some(n) = r.partner_tenant_name.as_deref() {
+            self.names.insert(r.partner_tenant_id, n.to_string());
+        }
+        let user = r.user_principal_name.as_deref().or(r.user_id.as_deref()).unwrap_or("-").to_string();
+        let app = r.app_name.as_deref().or(r.app_id.as_deref()).unwrap_or("-").to_string();
+        let share = UserShare {
+            user,
+            app_key: r.app_id.as_deref().unwrap_or_default().to_string(),
+            app,
+            partner: r.partner_tenant_id,
+            sign_ins: c.sign_ins,
+            failures: c.failures,
+            us: r.blocked_by_us(),
+            them: r.blocked_by_partner(),
+            last: c.last_seen,
+        };
+        let partner = self.partners.entry(r.partner_tenant_id).or_default();
+        partner.add(&share);
+        partner.apps.insert(share.app.clone());
+        let app = self.apps.entry(share.app_key.clone()).or_default();
+        app.add(&share);
+        app.apps.insert(share.app.clone());
+        app.label = share.app.clone();
+        if self.error.is_none() {
+            if let Err(e) = self.shares.push(share) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    /// The pass over the users.
+    pub fn finish(mut self) -> Result<Rolled> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let mut shares = self.shares.finish()?;
+        let mut top_users: Vec<Top> = Vec::new();
+        let mut users = 0;
+        let mut current: Option<(String, Acc, BTreeSet<Guid>, BTreeSet<String>)> = None;
+        let mut close = |done: (String, Acc, BTreeSet<Guid>, BTreeSet<String>), top_users: &mut Vec<Top>| {
+            let (user, acc, partners, apps) = done;
+            for p in partners {
+                self.partners.entry(p).or_default().users += 1;
+            }
+            for a in apps {
+                self.apps.entry(a).or_default().users += 1;
+            }
+            top_users.push(acc.top(user));
+            if top_users.len() >= 64 * TOP_USERS {
+                top_users.sort_by(busiest_first);
+                top_users.truncate(TOP_USERS);
+            }
+        };
+        for share in shares.by_ref() {
+            if current.as_ref().is_some_and(|(u, ..)| *u != share.user) {
+                if let Some(done) = current.take() {
+                    close(done, &mut top_users);
+                }
+            }
+            let (_, acc, partners, apps) = current.get_or_insert_with(|| {
+                users += 1;
+                let acc = Acc { label: share.user.clone(), users: 1, ..Acc::default() };
+                (share.user.clone(), acc, BTreeSet::new(), BTreeSet::new())
+            });
+            acc.add(&share);
+            acc.apps.insert(share.app);
+            partners.insert(share.partner);
+            apps.insert(share.app_key);
+        }
+        if let Some(done) = current.take() {
+            close(done, &mut top_users);
+        }
+        shares.finish()?;
+        top_users.sort_by(busiest_first);
+        top_users.truncate(TOP_USERS);
+        Ok(Rolled {
+            names: self.names,
+            partners: self.partners,
+            apps: self.apps,
+            top_users,
+            users,
+            inbound: self.inbound,
+            outbound: self.outbound,
+        })
+    }
+}
+
 impl Overview {
-    /// `report` is at the user grain over the period; `daily` saw every sign-in.
+    /// `report` is at the user grain over the period (its totals, not its
+    /// rows, are read: those went through `rolled`); `daily` saw every
+    /// sign-in.
     pub fn build(
+        rolled: Rolled,
         report: &ActivityTable,
         daily: &Daily,
         policy: Option<&Policy>,
         period_start: Option<DateTime<Utc>>,
     ) -> Overview {
         let t = &report.totals;
-        let names: BTreeMap<Guid, String> = report
-            .rows
-            .iter()
-            .filter_map(|r| r.partner_tenant_name.as_deref().map(|n| (r.partner_tenant_id, n.to_string())))
-            .collect();
+        let Rolled { names, partners, apps, top_users, users: all_users, inbound, outbound } = rolled;
         let label = |g: Guid| partner_name(&names, g);
-
-        // Partner, app and user rollups from the user-grain rows.
-        #[derive(Default)]
-        struct Acc {
-            sign_ins: u64,
-            failures: u64,
-            us: u64,
-            them: u64,
-            users: BTreeSet<String>,
-            apps: BTreeSet<String>,
-            last: Option<DateTime<Utc>>,
-            label: String,
-        }
-        let mut partners: BTreeMap<Guid, Acc> = BTreeMap::new();
-        let mut apps: BTreeMap<String, Acc> = BTreeMap::new();
-        let mut users: BTreeMap<String, Acc> = BTreeMap::new();
-        let (mut inbound, mut outbound) = (0, 0);
-        for r in &report.rows {
-            let c = &r.counters;
-            match r.direction {
-                Direction::Inbound => inbound += c.sign_ins,
-                Direction::Outbound => outbound += c.sign_ins,
-            }
-            let user = r.user_principal_name.as_deref().or(r.user_id.as_deref()).unwrap_or("-").to_string();
-            let app = r.app_name.as_deref().or(r.app_id.as_deref()).unwrap_or("-").to_string();
-            for (acc, lbl) in [
-                (partners.entry(r.partner_tenant_id).or_default(), label(r.partner_tenant_id)),
-                (apps.entry(r.app_id.as_deref().unwrap_or_default().to_string()).or_default(), app.clone()),
-                (users.entry(user.clone()).or_default(), user.clone()),
-            ] {
-                acc.label = lbl;
-                acc.sign_ins += c.sign_ins;
-                acc.failures += c.failures;
-                acc.us += r.blocked_by_us();
-                acc.them += r.blocked_by_partner();
-                acc.users.insert(user.clone());
-                acc.apps.insert(app.clone());
-                acc.last = acc.last.max(c.last_seen);
-            }
-        }
         let top = |m: BTreeMap<String, Acc>, n: usize| -> Vec<Top> {
-            let mut v: Vec<Top> = m
-                .into_iter()
-                .map(|(id, a)| Top {
-                    label: a.label,
-                    id,
-                    sign_ins: a.sign_ins,
-                    users: a.users.len(),
-                    apps: a.apps.len(),
-                    failures: a.failures,
-                    blocks_by_us: a.us,
-                    blocks_by_partner: a.them,
-                    last_seen: a.last,
-                })
-                .collect();
-            v.sort_by(|a, b| b.sign_ins.cmp(&a.sign_ins).then(a.label.cmp(&b.label)));
+            let mut v: Vec<Top> = m.into_iter().map(|(id, a)| a.top(id)).collect();
+            v.sort_by(busiest_first);
             v.truncate(n);
             v
         };
-        let all_users = users.len();
         let seen: BTreeSet<Guid> = partners.keys().copied().collect();
-        let partners_top = top(partners.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), usize::MAX);
+        let partners_top = top(
+            partners
+                .into_iter()
+                .map(|(k, mut v)| {
+                    v.label = label(k);
+                    (k.to_string(), v)
+                })
+                .collect(),
+            usize::MAX,
+        );
 
         // Daily series: the six busiest partners and the rest.
         let ours = report.tenant;
@@ -343,7 +529,7 @@ impl Overview {
             per_partner,
             per_direction: per_direction.into_iter().collect(),
             apps: top(apps, 10),
-            top_users: top(users, 10),
+            top_users,
             partners: partners_top,
             new_partners,
             new_partners_basis,

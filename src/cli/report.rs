@@ -101,7 +101,7 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     for line in stats.iter().flat_map(|s| render::activity::summary_lines(&table, s)) {
         g.note(&line);
     }
-    if table.rows.is_empty() && table.totals.cross_tenant == 0 {
+    if overview.cross_tenant == 0 && table.totals.cross_tenant == 0 {
         g.note("warning: no cross-tenant sign-ins in the period; the report will be mostly empty");
     }
     let mut out = Output::create(Some(&args.output))?;

@@ -38,6 +38,18 @@ pub(crate) fn activity_stream(
     Ok((table, rows, stats))
 }
 
+/// [`activity_stream`] with `tap`, which sees every sign-in read, in the
+/// window or not (from a store, also the days before the window).
+pub(crate) fn tapped_stream(
+    plan: &ActivityPlan,
+    rejects: Rejects<'_>,
+    tap: impl FnMut(&SignIn) + Send,
+) -> Result<(ActivityTable, RowStream, ReadStats)> {
+    let (acc, stats) = read(plan, vec![], rejects, Some(tap))?;
+    let (table, rows) = acc.finish_stream(plan.tenant, plan.by)?;
+    Ok((table, rows, stats))
+}
+
 /// [`activity_stream`] with the rows in the table, counting each group per
 /// policy epoch when `epoch_starts` is not empty. `tap`, when given, sees
 /// every sign-in read, in the window or not (from a store, also the days

@@ -8,13 +8,13 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use chrono::Duration;
 
-use super::activity::{grouped, ActivityPlan};
+use super::activity::{tapped_stream, ActivityPlan};
 use super::inputs::{policy, Directory, DirectoryPaths};
 use super::source::{read_tables, Source};
 use super::{Notes, Rejects};
-use crate::analysis::activity::ActivityTable;
-use crate::analysis::overview::{Daily, Overview};
-use crate::analysis::replay::{Inputs, Replayer, Summarizer};
+use crate::analysis::activity::{ActivityRow, ActivityTable};
+use crate::analysis::overview::{Daily, Overview, Rolled, Rollups};
+use crate::analysis::replay::{Inputs, Replayer, Summarizer, Summary};
 use crate::analysis::timeline::Join;
 use crate::model::{GroupBy, ReadStats, SignIn};
 use crate::policy::change::PolicyChange;
@@ -48,8 +48,10 @@ pub(crate) fn overview(
     let period = plan.activity.window;
     if let Some(paths) = plan.activity.source.activity_tables()? {
         let (table, daily) = from_tables(plan, &paths, notes)?;
-        let mut overview = Overview::build(&table, &daily, current.as_ref(), period.since);
-        impact(plan, &mut overview, &table, current.as_ref(), proposed.as_ref())?;
+        let (rolled, impact) =
+            rolled_up(plan, &mut table.rows.iter().cloned(), &table, current.as_ref(), proposed.as_ref())?;
+        let mut overview = Overview::build(rolled, &table, &daily, current.as_ref(), period.since);
+        overview.impact = impact;
         return Ok((overview, table, None));
     }
     let changes: Option<Vec<PolicyChange>> = match &plan.audit {
@@ -68,18 +70,16 @@ pub(crate) fn overview(
     let mut daily = Daily::new(period);
     let mut join = changes.as_ref().map(|c| Join::new(c, plan.activity.tenant, plan.window, plan.grace));
     let activity = ActivityPlan { by: GroupBy::User, ..plan.activity.clone() };
-    let (table, stats) = grouped(
-        &activity,
-        vec![],
-        rejects,
-        Some(|s: &SignIn| {
-            daily.add(s);
-            if let Some(j) = join.as_mut() {
-                j.add(s);
-            }
-        }),
-    )?;
-    let mut overview = Overview::build(&table, &daily, current.as_ref(), period.since);
+    let (table, mut rows, stats) = tapped_stream(&activity, rejects, |s: &SignIn| {
+        daily.add(s);
+        if let Some(j) = join.as_mut() {
+            j.add(s);
+        }
+    })?;
+    let (rolled, impact) = rolled_up(plan, &mut rows, &table, current.as_ref(), proposed.as_ref())?;
+    rows.finish()?;
+    let mut overview = Overview::build(rolled, &table, &daily, current.as_ref(), period.since);
+    overview.impact = impact;
     if let (Some(changes), Some(join)) = (changes, join) {
         let names = join.names();
         let effects = join.finish();
@@ -99,19 +99,27 @@ pub(crate) fn overview(
                 .collect(),
         );
     }
-    impact(plan, &mut overview, &table, current.as_ref(), proposed.as_ref())?;
     Ok((overview, table, Some(stats)))
 }
 
-/// The impact section: the proposal replayed over the report's rows.
-fn impact(
+/// The report's rows, read once: rolled up per partner, app and user, and
+/// with a proposal, replayed for the impact section (the summary alone is
+/// kept: the replayed rows stream through it in output order, sorted on
+/// disk past the budget). The rows' own read errors are the caller's to check.
+fn rolled_up(
     plan: &OverviewPlan,
-    overview: &mut Overview,
+    rows: &mut impl Iterator<Item = ActivityRow>,
     table: &ActivityTable,
     current: Option<&Policy>,
     proposed: Option<&Policy>,
-) -> Result<()> {
-    let Some(p) = proposed else { return Ok(()) };
+) -> Result<(Rolled, Option<Summary>)> {
+    let budget = plan.activity.groups_in_memory;
+    let mut rollups = Rollups::new(budget);
+    let mut rows = rows.inspect(|r| rollups.add(r));
+    let Some(p) = proposed else {
+        rows.for_each(drop);
+        return Ok((rollups.finish()?, None));
+    };
     let directory = Directory::load(&plan.directory)?;
     let inputs = Inputs {
         current,
@@ -122,20 +130,12 @@ fn impact(
         apps: &directory.apps,
         ca: &directory.ca,
     };
-    // The summary alone is kept: the replayed rows stream through it in
-    // output order, sorted on disk past the budget.
     let replayer = Replayer::new(&inputs, &table.partners);
-    let mut rows = super::replay::replayed(
-        &mut table.rows.iter().cloned(),
-        &replayer,
-        plan.activity.groups_in_memory,
-        |_| true,
-    )?;
+    let mut replayed = super::replay::replayed(&mut rows, &replayer, budget, |_| true)?;
     let mut summary = Summarizer::new(Some(&table.totals), current.is_some());
-    rows.by_ref().for_each(|r| summary.add(&r));
-    rows.finish()?;
-    overview.impact = Some(summary.finish());
-    Ok(())
+    replayed.by_ref().for_each(|r| summary.add(&r));
+    replayed.finish()?;
+    Ok((rollups.finish()?, Some(summary.finish())))
 }
 
 /// The report from activity tables (`activity --format csv --by user`, or a

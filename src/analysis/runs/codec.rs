@@ -263,7 +263,7 @@ impl<R: BufRead> Dec<R> {
         let nanos = self.u32()?;
         DateTime::from_timestamp(secs, nanos).ok_or_else(|| damaged("time"))
     }
-    fn opt_time(&mut self) -> io::Result<Option<DateTime<Utc>>> {
+    pub(crate) fn opt_time(&mut self) -> io::Result<Option<DateTime<Utc>>> {
         let some = self.flag()?;
         let t = self.time()?;
         Ok(some.then_some(t))
