@@ -2,6 +2,7 @@
 //! that is an integer in Graph but a string in Log Analytics, booleans as
 //! `TRUE`, nested objects sent as JSON text inside a string column.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -51,6 +52,47 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Embedded<T> {
         }
         d.deserialize_any(V(PhantomData))
     }
+}
+
+/// Text, borrowed from the record where it has no escapes. serde's own
+/// `Option<Cow<str>>` always copies (`#[serde(borrow)]` reaches a `Cow`
+/// only when it is the field's whole type), which cost an allocation per
+/// field per sign-in. Same errors as that type: anything but a string or
+/// null is "invalid type ..., expected a string".
+pub fn borrowed_text<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'a, str>>, D::Error> {
+    struct Str;
+    impl<'de> Visitor<'de> for Str {
+        type Value = Cow<'de, str>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(s))
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(s.to_owned()))
+        }
+        fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(s))
+        }
+    }
+    struct Opt;
+    impl<'de> Visitor<'de> for Opt {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("option")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_string(Str).map(Some)
+        }
+    }
+    d.deserialize_option(Opt)
 }
 
 /// An integer given as a number or as decimal text. Empty text is absent.

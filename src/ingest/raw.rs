@@ -15,39 +15,39 @@ use serde::Deserialize;
 use crate::model::signin::squash;
 use crate::model::{Controls, EventType, Guid};
 
-use super::lenient::{Embedded, LenientBool, LenientU32, Text};
+use super::lenient::{borrowed_text, Embedded, LenientBool, LenientU32, Text};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawSignIn<'a> {
-    #[serde(borrow, default, alias = "Id")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "Id")]
     pub id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, alias = "CreatedDateTime")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "CreatedDateTime")]
     pub created_date_time: Option<Cow<'a, str>>,
     /// Diagnostic envelope `time`.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub time: Option<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "TimeGenerated")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", rename = "TimeGenerated")]
     pub time_generated: Option<Cow<'a, str>>,
 
     #[serde(default, alias = "UserId")]
     pub user_id: Text,
-    #[serde(borrow, default, alias = "UserPrincipalName")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "UserPrincipalName")]
     pub user_principal_name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, alias = "UserType")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "UserType")]
     pub user_type: Option<Cow<'a, str>>,
-    #[serde(borrow, default, alias = "HomeTenantId")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "HomeTenantId")]
     pub home_tenant_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, alias = "HomeTenantName")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "HomeTenantName")]
     pub home_tenant_name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, alias = "ResourceTenantId")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "ResourceTenantId")]
     pub resource_tenant_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, alias = "CrossTenantAccessType")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "CrossTenantAccessType")]
     pub cross_tenant_access_type: Option<Cow<'a, str>>,
 
     #[serde(default, alias = "AppId")]
     pub app_id: Text,
-    #[serde(borrow, default, alias = "AppDisplayName")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "AppDisplayName")]
     pub app_display_name: Option<Cow<'a, str>>,
     /// Graph beta, Log Analytics, the admin center download.
     #[serde(default, alias = "AppOwnerTenantId")]
@@ -63,7 +63,7 @@ pub struct RawSignIn<'a> {
     /// used only when it is a GUID.
     #[serde(default, rename = "ResourceId")]
     pub resource_id_pascal: Text,
-    #[serde(borrow, default, alias = "ResourceDisplayName")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "ResourceDisplayName")]
     pub resource_display_name: Option<Cow<'a, str>>,
     #[serde(default, alias = "ServicePrincipalId")]
     pub service_principal_id: Text,
@@ -73,7 +73,7 @@ pub struct RawSignIn<'a> {
     /// Diagnostic envelope and Log Analytics: the error code as text.
     #[serde(default, alias = "ResultType")]
     pub result_type: LenientU32,
-    #[serde(borrow, default, alias = "ConditionalAccessStatus")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "ConditionalAccessStatus")]
     pub conditional_access_status: Option<Cow<'a, str>>,
     /// Graph; Log Analytics `AppliedConditionalAccessPolicies`. Log
     /// Analytics rows can also fill `ConditionalAccessPolicies`, read apart:
@@ -85,7 +85,7 @@ pub struct RawSignIn<'a> {
     pub conditional_access_policies: Embedded<Vec<RawCaPolicy>>,
     #[serde(default, alias = "AuthenticationDetails")]
     pub authentication_details: Embedded<Vec<RawAuthStep>>,
-    #[serde(borrow, default, alias = "AuthenticationRequirement")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "AuthenticationRequirement")]
     pub authentication_requirement: Option<Cow<'a, str>>,
     #[serde(default, alias = "MfaDetail")]
     pub mfa_detail: Embedded<RawMfaDetail>,
@@ -96,20 +96,20 @@ pub struct RawSignIn<'a> {
     /// Graph beta.
     #[serde(default, alias = "SignInEventTypes")]
     pub sign_in_event_types: Embedded<EventTypes>,
-    #[serde(borrow, default, alias = "TokenIssuerType")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "TokenIssuerType")]
     pub token_issuer_type: Option<Cow<'a, str>>,
 
     /// Diagnostic envelope `category`; Log Analytics `Category`.
-    #[serde(borrow, default, alias = "Category")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "Category")]
     pub category: Option<Cow<'a, str>>,
     /// Log Analytics table name.
-    #[serde(borrow, default, rename = "Type")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", rename = "Type")]
     pub table: Option<Cow<'a, str>>,
     /// Diagnostic envelope: the directory the log belongs to.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub tenant_id: Option<Cow<'a, str>>,
     /// Log Analytics: the directory (`TenantId` there is the workspace).
-    #[serde(borrow, default, rename = "AADTenantId")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", rename = "AADTenantId")]
     pub aad_tenant_id: Option<Cow<'a, str>>,
     /// Diagnostic envelope body.
     #[serde(borrow, default)]
@@ -120,9 +120,9 @@ pub struct RawSignIn<'a> {
     pub tables: Option<Vec<LaTable>>,
 
     /// Present on audit records only; lets us say "this is an audit log".
-    #[serde(borrow, default, alias = "ActivityDisplayName")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "ActivityDisplayName")]
     pub activity_display_name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, alias = "OperationName")]
+    #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "OperationName")]
     pub operation_name: Option<Cow<'a, str>>,
 }
 
@@ -390,6 +390,20 @@ pub struct LaColumn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_fields_borrow_from_the_record_unless_they_hold_escapes() {
+        let record =
+            r#"{"userPrincipalName": "a@b.example", "appDisplayName": "Caf\u00e9", "homeTenantId": null}"#;
+        let raw: RawSignIn = serde_json::from_str(record).unwrap();
+        assert!(matches!(raw.user_principal_name, Some(Cow::Borrowed("a@b.example"))));
+        assert!(matches!(raw.app_display_name.as_deref(), Some("Café")));
+        assert!(matches!(raw.app_display_name, Some(Cow::Owned(_))));
+        assert_eq!(raw.home_tenant_id, None);
+        // Anything else is refused as serde's own `Option<Cow<str>>` refuses it.
+        let e = serde_json::from_str::<RawSignIn>(r#"{"userType": 5}"#).unwrap_err().to_string();
+        assert!(e.starts_with("invalid type: integer `5`, expected a string"), "{e}");
+    }
 
     #[test]
     fn grant_controls_are_read_in_every_shape() {
