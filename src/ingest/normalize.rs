@@ -46,7 +46,7 @@ fn tenant(field: &str, s: &Option<Cow<'_, str>>) -> Result<Option<Guid>, FieldEr
     }
 }
 
-fn id_text(s: &Option<String>) -> Option<String> {
+fn id_text(s: &Option<Cow<'_, str>>) -> Option<String> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(crate::model::guid::normalize_id)
 }
 

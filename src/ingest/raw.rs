@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::model::signin::squash;
 use crate::model::{Controls, EventType, Guid};
 
-use super::lenient::{borrowed_text, Embedded, LenientBool, LenientU32, Text};
+use super::lenient::{borrowed_text, BorrowedText, Embedded, LenientBool, LenientU32, Text};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -30,8 +30,8 @@ pub struct RawSignIn<'a> {
     #[serde(borrow, default, deserialize_with = "borrowed_text", rename = "TimeGenerated")]
     pub time_generated: Option<Cow<'a, str>>,
 
-    #[serde(default, alias = "UserId")]
-    pub user_id: Text,
+    #[serde(borrow, default, alias = "UserId")]
+    pub user_id: BorrowedText<'a>,
     #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "UserPrincipalName")]
     pub user_principal_name: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "UserType")]
@@ -45,8 +45,8 @@ pub struct RawSignIn<'a> {
     #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "CrossTenantAccessType")]
     pub cross_tenant_access_type: Option<Cow<'a, str>>,
 
-    #[serde(default, alias = "AppId")]
-    pub app_id: Text,
+    #[serde(borrow, default, alias = "AppId")]
+    pub app_id: BorrowedText<'a>,
     #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "AppDisplayName")]
     pub app_display_name: Option<Cow<'a, str>>,
     /// Graph beta, Log Analytics, the admin center download.
@@ -56,17 +56,17 @@ pub struct RawSignIn<'a> {
     pub resource_owner_tenant_id: MaybeGuid,
     /// Graph's resource *app* id. (Log Analytics names it `ResourceIdentity`;
     /// its `ResourceId` column is an Azure resource path, not read.)
-    #[serde(default, alias = "ResourceIdentity")]
-    pub resource_id: Text,
+    #[serde(borrow, default, alias = "ResourceIdentity")]
+    pub resource_id: BorrowedText<'a>,
     /// `ResourceId` is the resource app id in the Graph PowerShell SDK's
     /// output but an Azure resource path in Log Analytics: read apart and
     /// used only when it is a GUID.
-    #[serde(default, rename = "ResourceId")]
-    pub resource_id_pascal: Text,
+    #[serde(borrow, default, rename = "ResourceId")]
+    pub resource_id_pascal: BorrowedText<'a>,
     #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "ResourceDisplayName")]
     pub resource_display_name: Option<Cow<'a, str>>,
-    #[serde(default, alias = "ServicePrincipalId")]
-    pub service_principal_id: Text,
+    #[serde(borrow, default, alias = "ServicePrincipalId")]
+    pub service_principal_id: BorrowedText<'a>,
 
     #[serde(default, alias = "Status")]
     pub status: Embedded<RawStatus>,
