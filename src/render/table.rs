@@ -170,10 +170,23 @@ pub(crate) fn stream_typed_csv<T, C: Copy>(
     let resolved: Vec<C> = columns.iter().map(|name| resolve(name)).collect();
     for r in rows {
         for (i, &column) in resolved.iter().enumerate() {
-            typed(&r, column).with_text(|text| match style {
-                CsvStyle::Exact => push_csv_field(&mut buf, i == 0, text),
-                CsvStyle::Spreadsheet => push_csv_field(&mut buf, i == 0, &super::escape::csv_safe(text)),
-            });
+            let cell = typed(&r, column);
+            match (&cell, style) {
+                // Digits, ids and times hold nothing to quote.
+                (
+                    TypedCell::Null | TypedCell::Number(_) | TypedCell::Guid(_) | TypedCell::Time(_),
+                    CsvStyle::Exact,
+                ) => cell.with_text(|text| {
+                    if i > 0 {
+                        buf.push(b',');
+                    }
+                    buf.extend_from_slice(text.as_bytes());
+                }),
+                (_, CsvStyle::Exact) => cell.with_text(|text| push_csv_field(&mut buf, i == 0, text)),
+                (_, CsvStyle::Spreadsheet) => {
+                    cell.with_text(|text| push_csv_field(&mut buf, i == 0, &super::escape::csv_safe(text)))
+                }
+            }
         }
         buf.push(b'\n');
         if buf.len() >= FLUSH_AT {

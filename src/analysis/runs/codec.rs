@@ -212,8 +212,15 @@ impl<R: BufRead> Dec<R> {
     fn raw_text(&mut self) -> io::Result<()> {
         let n = self.u32()? as usize;
         self.scratch.clear();
-        // `take` then `read_to_end` fills without zeroing first; a short
-        // read is a record cut short.
+        // From the reader's buffer when the string is there whole (nearly
+        // always); else `take` then `read_to_end`, which fills without
+        // zeroing first. A short read is a record cut short.
+        let buffered = self.input.fill_buf()?;
+        if let Some(bytes) = buffered.get(..n) {
+            self.scratch.extend_from_slice(bytes);
+            self.input.consume(n);
+            return Ok(());
+        }
         (&mut self.input).take(n as u64).read_to_end(&mut self.scratch)?;
         if self.scratch.len() != n {
             return Err(io::ErrorKind::UnexpectedEof.into());

@@ -294,16 +294,17 @@ impl<T: Record> Merge<T> {
         Ok(())
     }
 
-    /// The next record in order, or `None` after the last.
-    pub(crate) fn next_record(&mut self) -> Result<Option<T>> {
-        let Some(Head { key, record, run }) = self.heads.pop() else { return Ok(None) };
-        let mut record = *record;
+    /// The next record in order, or `None` after the last. Still boxed:
+    /// it goes to the reader's thread as it is, not copied out and into a
+    /// batch (a row is a few hundred bytes).
+    pub(crate) fn next_record(&mut self) -> Result<Option<Box<T>>> {
+        let Some(Head { key, mut record, run }) = self.heads.pop() else { return Ok(None) };
         let spare = std::mem::take(&mut self.spare_key);
         self.refill(run, spare)?;
         if let Some(combine) = self.combine {
             while self.heads.peek().is_some_and(|h| h.key == key) {
                 let Some(same) = self.heads.pop() else { break };
-                combine(&mut record, *same.record);
+                combine(&mut *record, *same.record);
                 self.refill(same.run, same.key)?;
             }
         }
@@ -316,8 +317,8 @@ impl<T: Record> Merge<T> {
 /// reader: reading the runs back and writing the output then share the
 /// cores instead of taking turns. A few batches are in flight at most.
 pub(crate) struct Prefetched<T> {
-    batches: Option<mpsc::Receiver<Result<Vec<T>>>>,
-    current: std::vec::IntoIter<T>,
+    batches: Option<mpsc::Receiver<Result<Vec<Box<T>>>>>,
+    current: std::vec::IntoIter<Box<T>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -358,7 +359,7 @@ impl<T: Record> Prefetched<T> {
     pub(crate) fn next_record(&mut self) -> Result<Option<T>> {
         loop {
             if let Some(record) = self.current.next() {
-                return Ok(Some(record));
+                return Ok(Some(*record));
             }
             match self.batches.as_ref().and_then(|b| b.recv().ok()) {
                 Some(Ok(batch)) => self.current = batch.into_iter(),
