@@ -6,15 +6,21 @@ different guest (so N distinct groups at --by user), and reports the peak
 RSS of `xtenant activity --by user --format csv` on them.
 
     benches/many_groups.py [--groups 1000000] [--by user|app|tenant] [--dir $TMPDIR]
-                           [--replay] [--peers benches/.venv/bin/python] [--peer-tools duckdb,polars]
+                           [--replay] [--documents] [--peers benches/.venv/bin/python]
+                           [--peer-tools duckdb,polars]
 
 --replay also times `xtenant replay --format csv` of the same groups against
 samples/policies/proposed.json (every row evaluated, sorted and written).
 
+--documents also times the commands that write one document of all the
+groups: `activity --format json`, `replay --format json` and `report` (with
+the proposed policy, so that its impact section replays every group too).
+
 At --by app and --by tenant the million users make a handful of groups,
 each counting its distinct users.
 
-Needs target/release/xtenant (`cargo build --release`).
+Needs target/release/xtenant (`cargo build --release`), or the binary named
+by XTENANT_BIN.
 """
 import argparse, json, os, sys, tempfile, uuid
 
@@ -22,7 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402  (its peers' queries and its isolated runner)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-XT = os.path.join(ROOT, "target", "release", "xtenant")
+# XTENANT_BIN: another build to measure (an older commit's, say).
+XT = os.environ.get("XTENANT_BIN", os.path.join(ROOT, "target", "release", "xtenant"))
 OURS = "3b8e5f2a-7c41-4d9e-a6b0-1f2c3d4e5f60"
 
 
@@ -36,6 +43,8 @@ def main():
                          "e.g. benches/.venv/bin/python after benches/compare.sh has made it")
     ap.add_argument("--replay", action="store_true",
                     help="also time replay against samples/policies/proposed.json")
+    ap.add_argument("--documents", action="store_true",
+                    help="also time activity and replay --format json, and report")
     ap.add_argument("--peer-tools", default="duckdb,polars",
                     help="which peers to run (polars needs some 1.5 GB a million groups)")
     a = ap.parse_args()
@@ -70,6 +79,16 @@ def main():
                                           "--proposed", policy, "-o", out, path])
         rows = sum(1 for _ in open(out)) - 1
         print(f"  xtenant replay --by {a.by}: {rows} rows, {wall:.2f} s, peak RSS {rss:.0f} MB")
+    if a.documents:
+        policy = os.path.join(ROOT, "samples", "policies", "proposed.json")
+        doc = os.path.join(a.dir, "xtenant-groups-result.doc")
+        for name, args in [
+            ("activity --format json", ["activity", "--by", a.by, "--format", "json"]),
+            ("replay --format json", ["replay", "--by", a.by, "--format", "json", "--proposed", policy]),
+            ("report (Markdown, with --proposed)", ["report", "--format", "markdown", "--proposed", policy]),
+        ]:
+            wall, rss = compare.run_isolated([XT, "-q"] + args + ["-o", doc, path])
+            print(f"  xtenant {name}: {wall:.2f} s, peak RSS {rss:.0f} MB")
     if a.peers:
         # compare.py's user-grain queries, with the Python that has DuckDB and polars.
         peers = [("duckdb", "DuckDB read_json (named) + GROUP BY", compare.DUCKDB, ["named"]),
