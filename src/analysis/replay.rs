@@ -101,18 +101,27 @@ impl ReplayRow {
     /// access found lost by two runs has the same id, so a SIEM can
     /// deduplicate and `--new-only` can remember what it sent.
     pub fn finding_id(&self) -> String {
+        // The hash of the key's parts joined by `|`, fed part by part (the
+        // same hash as of the joined text, without building it).
         let a = &self.activity;
-        let key = [
-            a.direction.as_str(),
-            a.access_type.as_str(),
-            &a.partner_tenant_id.to_string(),
-            a.app_id.as_deref().unwrap_or(""),
-            a.resource_id.as_deref().unwrap_or(""),
-            a.user_id.as_deref().unwrap_or(""),
-            self.impact.as_str(),
-        ]
-        .join("|");
-        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()))
+        let partner = a.partner_tenant_id.hyphenated();
+        let parts: [&[u8]; 7] = [
+            a.direction.as_str().as_bytes(),
+            a.access_type.as_str().as_bytes(),
+            &partner,
+            a.app_id.as_deref().unwrap_or("").as_bytes(),
+            a.resource_id.as_deref().unwrap_or("").as_bytes(),
+            a.user_id.as_deref().unwrap_or("").as_bytes(),
+            self.impact.as_str().as_bytes(),
+        ];
+        let mut hash = xxhash_rust::xxh3::Xxh3::new();
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                hash.update(b"|");
+            }
+            hash.update(part);
+        }
+        format!("{:016x}", hash.digest())
     }
 }
 
@@ -804,6 +813,34 @@ mod tests {
             order_key_bytes(&a, &mut ka);
             order_key_bytes(&b, &mut kb);
             prop_assert_eq!(ka.cmp(&kb), replay_order(&a, &b));
+        }
+    }
+
+    #[test]
+    fn a_finding_id_is_the_hash_of_its_key_joined_by_bars() {
+        let mut row = ReplayRow {
+            activity: crate::analysis::runs::codec::tests::sample_row(),
+            current: Verdict::Allowed,
+            current_reason: String::new(),
+            proposed: Verdict::Blocked,
+            impact: Impact::Lost,
+            reason: String::new(),
+            calibration: None,
+        };
+        for user in [None, Some("u|1"), Some("")] {
+            row.activity.user_id = user.map(Into::into);
+            let a = &row.activity;
+            let key = [
+                a.direction.as_str(),
+                a.access_type.as_str(),
+                &a.partner_tenant_id.to_string(),
+                a.app_id.as_deref().unwrap_or(""),
+                a.resource_id.as_deref().unwrap_or(""),
+                a.user_id.as_deref().unwrap_or(""),
+                row.impact.as_str(),
+            ]
+            .join("|");
+            assert_eq!(row.finding_id(), format!("{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes())));
         }
     }
 

@@ -157,7 +157,7 @@ fn write(
         });
         match args.format {
             Format::Ndjson => {
-                table::stream_ndjson(&columns, seen.map(|r| render::replay::cells(&r, &columns)), out)?
+                table::stream_ndjson(&columns, render::replay::rows_cells(seen, &columns), out)?
             }
             Format::Csv => render::replay::stream_csv(seen, &columns, out, args.csv.style())?,
             Format::Ecs => render::siem::write_ecs(seen, run.tenant, out)?,

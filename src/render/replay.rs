@@ -32,8 +32,19 @@ pub(crate) fn columns(by: GroupBy) -> Vec<&'static str> {
 }
 
 /// One row's cells in `columns` order.
-pub(crate) fn cells(r: &ReplayRow, columns: &[&str]) -> Vec<Value> {
+#[cfg(test)]
+fn cells(r: &ReplayRow, columns: &[&str]) -> Vec<Value> {
     columns.iter().map(|c| typed_cell(r, c).into_json()).collect()
+}
+
+/// Rows as cells in `columns` order, one at a time (for the streaming
+/// sinks); the columns are resolved once.
+pub(crate) fn rows_cells<'a>(
+    rows: impl Iterator<Item = ReplayRow> + 'a,
+    columns: &'a [&'static str],
+) -> impl Iterator<Item = Vec<Value>> + 'a {
+    let resolved: Vec<Column> = columns.iter().map(|c| Column::of(c)).collect();
+    rows.map(move |r| resolved.iter().map(|c| typed(&r, *c).into_json()).collect())
 }
 
 /// A replay column, resolved from its name once per output.
@@ -93,7 +104,8 @@ fn typed(r: &ReplayRow, column: Column) -> TypedCell<'_> {
 }
 
 /// [`typed`] by the column's name.
-pub(crate) fn typed_cell<'a>(r: &'a ReplayRow, column: &str) -> TypedCell<'a> {
+#[cfg(test)]
+fn typed_cell<'a>(r: &'a ReplayRow, column: &str) -> TypedCell<'a> {
     typed(r, Column::of(column))
 }
 
@@ -138,7 +150,7 @@ pub(crate) fn write_json_document(
     head.insert("by".into(), json!(by));
     head.insert("run".into(), run);
     head.insert("summary".into(), summary_json(s));
-    super::write_json_with_rows(out, head, &columns, rows.map(|r| cells(&r, &columns)))
+    super::write_json_with_rows(out, head, &columns, rows_cells(rows, &columns))
 }
 
 fn impact_line(s: &Summary) -> String {
