@@ -1,7 +1,8 @@
 //! The figures of the overview report: per-day counts, top partners, apps
-//! and users, partners new, idle or on the default, computed once from the
-//! activity rows and every sign-in read. The render layer draws them as
-//! HTML or Markdown.
+//! and users, partners new, idle or on the default, computed from one
+//! reading of the activity rows ([`Rollups`], memory flat however many
+//! users) and every sign-in read ([`Daily`]). The render layer draws them
+//! as HTML or Markdown.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

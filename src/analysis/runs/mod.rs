@@ -5,16 +5,19 @@
 //! [`codec`]) already in order; the merge reads every run's next record
 //! and hands on the least, ties to the earlier run, so that runs cut in
 //! input order merge into what a stable sort of the whole input gives.
-//! Grouping ([`super::activity`]) and replay ([`super::replay`]) both
-//! sort this way; the merge runs on a thread of its own ([`Prefetched`]),
-//! a batch ahead of the sink, and the folder goes with it.
+//! Grouping ([`super::activity`]), replay ([`super::replay`]) and the
+//! report's users ([`super::overview`]) sort this way; the merge runs on a
+//! thread of its own ([`Prefetched`]), a batch ahead of the sink, and the
+//! folder goes with it.
 //!
-//! The module: [`codec`] (the records' bytes), [`Record`], [`sort_by`]
+//! The module: [`codec`] (the records' bytes), [`Record`], [`Order`] (an
+//! order said as a comparison and as bytes, built with [`key`]), [`sort_by`]
 //! (a stable sort in memory), [`Sorter`] (records pushed in input order,
 //! in memory up to a budget, then as runs), [`write_run`], [`Merge`],
 //! [`Prefetched`], and [`Stream`] (rows from memory or from a merge, as one
 //! iterator whose read errors are kept for the end). Grouping writes its
-//! runs itself, a partition each; replay pushes its rows to a [`Sorter`].
+//! runs itself, a partition each; replay and the report push their records
+//! to a [`Sorter`].
 
 pub(crate) mod codec;
 
