@@ -8,9 +8,12 @@
 //! it is: `<(zcat x.gz)` is a FIFO on purpose.
 //!
 //! Also here, for the writers of temporary files and folders: removing
-//! those that killed runs left behind ([`remove_left_behind`]).
+//! those that killed runs left behind ([`remove_left_behind`]), and those
+//! of a run stopped by Ctrl-C or `kill` ([`removed_on_interrupt`],
+//! [`clean_up_on_interrupt`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::{Context as _, Result};
 
@@ -96,7 +99,7 @@ mod tests {
 }
 
 /// What a run leaves in a folder for a while: a file or a folder.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Leftover {
     File,
     Folder,
@@ -120,6 +123,70 @@ pub(crate) fn remove_left_behind(dir: &Path, prefix: &str, suffix: &str, kind: L
             };
         }
     }
+}
+
+/// The temporary files and folders to remove if the run is interrupted,
+/// each under the number of the guard that holds it.
+static ON_INTERRUPT: Mutex<Vec<(u64, PathBuf, Leftover)>> = Mutex::new(Vec::new());
+static NEXT_GUARD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// While it lives, `path` is removed if the run is interrupted
+/// ([`clean_up_on_interrupt`]); dropped once the path is removed or renamed
+/// the ordinary way.
+pub(crate) struct RemovedOnInterrupt(u64);
+
+pub(crate) fn removed_on_interrupt(path: &Path, kind: Leftover) -> RemovedOnInterrupt {
+    let id = NEXT_GUARD.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if let Ok(mut paths) = ON_INTERRUPT.lock() {
+        paths.push((id, path.to_path_buf(), kind));
+    }
+    RemovedOnInterrupt(id)
+}
+
+impl Drop for RemovedOnInterrupt {
+    fn drop(&mut self) {
+        if let Ok(mut paths) = ON_INTERRUPT.lock() {
+            paths.retain(|(id, ..)| *id != self.0);
+        }
+    }
+}
+
+/// From now on, SIGINT (Ctrl-C), SIGTERM and SIGHUP end the run on a
+/// thread of its own that first removes the temporary files and folders
+/// registered ([`removed_on_interrupt`]): the half-written output beside
+/// its target, the grouping's and the sorters' folders. Then the process
+/// exits with 128 + the signal's number, as the shell reports a killed
+/// command. (SIGKILL cannot be caught: what it leaves, the next run
+/// removes, [`remove_left_behind`].)
+pub fn clean_up_on_interrupt() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else { return };
+    std::thread::Builder::new()
+        .name("xtenant-signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                remove_registered();
+                std::process::exit(128 + signal);
+            }
+        })
+        .ok();
+}
+
+/// Removes every registered temporary path (the lock is kept, so that no
+/// new one is made meanwhile).
+fn remove_registered() {
+    let paths = match ON_INTERRUPT.lock() {
+        Ok(p) => p,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    for (_, path, kind) in paths.iter() {
+        match kind {
+            Leftover::File => std::fs::remove_file(path).ok(),
+            Leftover::Folder => std::fs::remove_dir_all(path).ok(),
+        };
+    }
+    // Held until the process exits.
+    std::mem::forget(paths);
 }
 
 /// Whether the temporary file or folder at `path`, named with the process id

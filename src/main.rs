@@ -1,6 +1,7 @@
 //! Thin entry point: parse arguments, run the subcommand, map the outcome
 //! to an exit code (0 done, 1 a finding the user asked to fail on, 2 usage
-//! or input error).
+//! or input error; 128 + n when signal n stopped the run, from
+//! `files::clean_up_on_interrupt`).
 
 use std::process::ExitCode;
 

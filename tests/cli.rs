@@ -63,3 +63,83 @@ fn messages_name_values_as_the_user_types_them() {
     assert!(e.contains("--input-format graph expects JSON"), "{e}");
     assert!(!e.contains("Graph expects"), "{e}");
 }
+
+/// Waits up to half a minute for `dir` to hold an entry whose name
+/// satisfies `is`.
+#[cfg(unix)]
+fn appears(dir: &std::path::Path, is: impl Fn(&str) -> bool) -> bool {
+    for _ in 0..600 {
+        let found = std::fs::read_dir(dir).unwrap().flatten().any(|e| is(&e.file_name().to_string_lossy()));
+        if found {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+/// The binary as a process to start and signal.
+#[cfg(unix)]
+fn process() -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("xtenant"));
+    c.env("NO_COLOR", "1");
+    c
+}
+
+#[cfg(unix)]
+fn interrupt(child: &std::process::Child, signal: i32) {
+    // SAFETY: kill(2) with the id of a child we started and have not waited for.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_run_removes_its_temporary_folder_and_its_half_written_output() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let (tmp, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+
+    // Grouping past its budget, its input still open: interrupted mid-way.
+    let mut child = process()
+        .env("TMPDIR", tmp.path())
+        .args(["activity", "-q", "--groups-in-memory", "1", "--format", "csv", "-o"])
+        .arg(out.path().join("activity.csv"))
+        .arg("-")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    // Enough sign-ins of distinct guests to fill the reader's batches.
+    let signins: String = (0..40_000u32)
+        .map(|i| {
+            format!(
+                "{{\"id\":\"00000000-0000-0000-0000-{i:012}\",\"createdDateTime\":\"2026-11-01T00:00:00Z\",\
+                 \"userId\":\"00000000-0000-0001-0000-{i:012}\",\"userType\":\"guest\",\
+                 \"homeTenantId\":\"00000000-0000-0000-0000-000000001000\",\
+                 \"resourceTenantId\":\"3b8e5f2a-7c41-4d9e-a6b0-1f2c3d4e5f60\",\
+                 \"crossTenantAccessType\":\"b2bCollaboration\",\"appId\":\"app\",\"status\":{{\"errorCode\":0}}}}\n"
+            )
+        })
+        .collect();
+    input.write_all(signins.as_bytes()).unwrap();
+    input.flush().unwrap();
+    assert!(appears(tmp.path(), |n| n.starts_with("xtenant-groups-")), "the grouping moved to disk");
+    interrupt(&child, libc::SIGINT);
+    assert_eq!(child.wait().unwrap().code(), Some(130), "128 + SIGINT, as a shell reports it");
+    drop(input);
+    assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "the temporary folder is removed");
+    assert!(std::fs::read_dir(out.path()).unwrap().next().is_none(), "no output");
+
+    // A long write, stopped by `kill` halfway: no partial file beside the target.
+    let target = out.path().join("big.ndjson");
+    let mut child = process()
+        .args(["generate", "-q", "--count", "100000000", "-o"])
+        .arg(&target)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(appears(out.path(), |n| n.ends_with(".partial")), "the output is being written");
+    interrupt(&child, libc::SIGTERM);
+    assert_eq!(child.wait().unwrap().code(), Some(143), "128 + SIGTERM");
+    assert!(std::fs::read_dir(out.path()).unwrap().next().is_none(), "the half-written output is removed");
+}

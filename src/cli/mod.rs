@@ -44,7 +44,8 @@ command line win over it); NO_COLOR=1 turns colour off.
 
 Shell completions: xtenant completions bash|zsh|fish|powershell|elvish. Manual: xtenant man.
 
-Exit codes: 0 done, 1 a finding --fail-on asked about, 2 usage or input error.";
+Exit codes: 0 done, 1 a finding --fail-on asked about, 2 usage or input error,
+128 + n stopped by signal n (130 Ctrl-C) after removing what it had half written.";
 
 #[derive(Parser, Debug)]
 #[command(name = "xtenant", version, about = ABOUT, after_help = EXAMPLES, max_term_width = 100)]
@@ -100,6 +101,7 @@ impl Command {
 
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    crate::files::clean_up_on_interrupt();
     if let Some(n) = cli.threads {
         rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().ok();
     }

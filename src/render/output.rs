@@ -15,6 +15,8 @@ pub(crate) struct Output {
     /// A device, FIFO or socket (`/dev/null`, a named pipe): written in
     /// place. Renaming a file over it would replace the device itself.
     special: Option<BufWriter<File>>,
+    /// The temporary file goes if the run is interrupted.
+    _interrupt: Option<crate::files::RemovedOnInterrupt>,
 }
 
 impl Output {
@@ -28,7 +30,13 @@ impl Output {
                     .write(true)
                     .open(p)
                     .with_context(|| format!("{}: cannot write", p.display()))?;
-                Ok(Output { target: None, temp: None, stdout: None, special: Some(BufWriter::new(f)) })
+                Ok(Output {
+                    target: None,
+                    temp: None,
+                    stdout: None,
+                    special: Some(BufWriter::new(f)),
+                    _interrupt: None,
+                })
             }
             Some(p) => {
                 let dir = match p.parent() {
@@ -41,18 +49,26 @@ impl Output {
                     .suffix(PARTIAL_SUFFIX)
                     .tempfile_in(&dir)
                     .with_context(|| format!("{}: cannot create a file in {}", p.display(), dir.display()))?;
+                let interrupt = crate::files::removed_on_interrupt(temp.path(), crate::files::Leftover::File);
                 Ok(Output {
                     target: Some(p.to_path_buf()),
                     temp: Some(BufWriter::new(temp)),
                     stdout: None,
                     special: None,
+                    _interrupt: Some(interrupt),
                 })
             }
         }
     }
 
     fn stdout() -> Output {
-        Output { target: None, temp: None, stdout: Some(BufWriter::new(io::stdout())), special: None }
+        Output {
+            target: None,
+            temp: None,
+            stdout: Some(BufWriter::new(io::stdout())),
+            special: None,
+            _interrupt: None,
+        }
     }
 
     pub(crate) fn is_stdout(&self) -> bool {

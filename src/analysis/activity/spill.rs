@@ -98,7 +98,7 @@ const SIGN_IN: u8 = 3;
 
 /// The partition files being written.
 pub(super) struct Spill {
-    dir: tempfile::TempDir,
+    dir: crate::analysis::runs::TempFolder,
     parts: Vec<BufWriter<File>>,
     record: Vec<u8>,
     /// The first write that failed: [`Activity::add`] cannot fail, so it is

@@ -42,14 +42,32 @@ pub(crate) trait Record: Sized + Send + 'static {
 /// after removing those that killed runs left behind
 /// ([`crate::files::remove_left_behind`]): a run removes its own when it
 /// ends, however it ends, unless it is killed.
-pub(crate) fn temp_folder(what: &str) -> io::Result<tempfile::TempDir> {
+pub(crate) fn temp_folder(what: &str) -> io::Result<TempFolder> {
     temp_folder_in(&std::env::temp_dir(), what)
 }
 
-fn temp_folder_in(base: &Path, what: &str) -> io::Result<tempfile::TempDir> {
+fn temp_folder_in(base: &Path, what: &str) -> io::Result<TempFolder> {
     let prefix = format!("xtenant-{what}-");
     crate::files::remove_left_behind(base, &prefix, "", crate::files::Leftover::Folder);
-    tempfile::Builder::new().prefix(&format!("{prefix}{}-", std::process::id())).tempdir_in(base)
+    let dir =
+        tempfile::Builder::new().prefix(&format!("{prefix}{}-", std::process::id())).tempdir_in(base)?;
+    let interrupt = crate::files::removed_on_interrupt(dir.path(), crate::files::Leftover::Folder);
+    Ok(TempFolder { dir, _interrupt: interrupt })
+}
+
+/// A temporary folder, removed with its contents when dropped, or when the
+/// run is interrupted ([`crate::files::clean_up_on_interrupt`]).
+pub(crate) struct TempFolder {
+    dir: tempfile::TempDir,
+    // Dropped after `dir` is removed: no moment where an interrupt would
+    // leave it.
+    _interrupt: crate::files::RemovedOnInterrupt,
+}
+
+impl TempFolder {
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
 }
 
 /// What to tell when `doing` (grouping, replay) outgrew its budget and its
@@ -159,7 +177,7 @@ pub(crate) struct Sorter<T> {
     budget: Option<usize>,
     buffer: Vec<T>,
     /// The folder and its runs, once the first run is written.
-    dir: Option<tempfile::TempDir>,
+    dir: Option<TempFolder>,
     runs: Vec<PathBuf>,
     /// Names the folder (`xtenant-<what>-*`) and the errors.
     what: &'static str,
@@ -218,7 +236,7 @@ impl<T: Record> Sorter<T> {
 /// The runs of a folder merged into one order.
 pub(crate) struct Merge<T> {
     /// Removed with the merge.
-    _dir: tempfile::TempDir,
+    _dir: TempFolder,
     runs: Vec<(PathBuf, Dec<BufReader<File>>)>,
     heads: BinaryHeap<Head<T>>,
     order: Order<T>,
@@ -262,7 +280,7 @@ impl<T> Eq for Head<T> {}
 impl<T: Record> Merge<T> {
     /// Opens the runs at `paths` (in the order they were cut) in `dir`.
     pub(crate) fn open(
-        dir: tempfile::TempDir,
+        dir: TempFolder,
         paths: Vec<PathBuf>,
         order: Order<T>,
         combine: Option<fn(&mut T, T)>,
