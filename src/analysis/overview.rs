@@ -77,6 +77,7 @@ impl Daily {
 }
 
 /// One row of a "top" table.
+#[derive(Debug, PartialEq)]
 pub struct Top {
     pub label: String,
     pub id: String,
@@ -560,5 +561,76 @@ mod series_tests {
         let (b, bars) = Bucket::series(&days(&["0001-01-01", "9999-12-31"]));
         assert_eq!((b, bars.len()), (Bucket::Year, 2), "only the years with data: {bars:?}");
         assert_eq!(Bucket::series(&BTreeSet::new()).1.len(), 0);
+    }
+}
+
+#[cfg(test)]
+mod rollup_tests {
+    use super::*;
+    use crate::analysis::runs::codec::tests::sample_row;
+
+    /// Rows of many users, several rows each, some users sharing sign-in
+    /// counts (ties broken by name), over a few partners and apps.
+    fn rows() -> Vec<ActivityRow> {
+        (0..2000u32)
+            .map(|i| {
+                let mut r = sample_row();
+                r.user_id = Some(format!("user-{}", i % 900).into());
+                r.user_principal_name = (i % 3 != 0).then(|| format!("u{}@x.example", i % 900).into());
+                r.partner_tenant_id = Guid(u128::from(i % 7));
+                r.app_id = Some(format!("app-{}", i % 11).into());
+                r.counters.sign_ins = u64::from(i % 13);
+                r
+            })
+            .collect()
+    }
+
+    fn rolled(budget: Option<usize>) -> Rolled {
+        let mut r = Rollups::new(budget);
+        rows().iter().for_each(|row| r.add(row));
+        r.finish().unwrap()
+    }
+
+    #[test]
+    fn the_users_figures_are_the_same_through_the_disk_as_in_memory() {
+        let memory = rolled(None);
+        for budget in [1, 7, 500] {
+            let disk = rolled(Some(budget));
+            assert_eq!(disk.top_users, memory.top_users, "budget {budget}");
+            assert_eq!(disk.users, memory.users);
+            let users = |r: &Rolled| r.partners.values().map(|a| a.users).collect::<Vec<_>>();
+            assert_eq!(users(&disk), users(&memory));
+            let app_users = |r: &Rolled| r.apps.values().map(|a| a.users).collect::<Vec<_>>();
+            assert_eq!(app_users(&disk), app_users(&memory));
+        }
+        // The top users are the busiest by a full sort of every user's figures.
+        let mut per_user: BTreeMap<String, u64> = BTreeMap::new();
+        for r in rows() {
+            let user = r.user_principal_name.as_deref().or(r.user_id.as_deref()).unwrap_or("-").to_string();
+            *per_user.entry(user).or_default() += r.counters.sign_ins;
+        }
+        let mut expected: Vec<(u64, String)> = per_user.into_iter().map(|(u, n)| (n, u)).collect();
+        expected.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let top: Vec<(u64, String)> =
+            memory.top_users.iter().map(|t| (t.sign_ins, t.label.clone())).collect();
+        assert_eq!(top, expected[..TOP_USERS]);
+    }
+
+    #[test]
+    fn a_user_share_written_and_read_back_is_the_same() {
+        let share = UserShare {
+            user: "a\u{0}b".into(),
+            app_key: String::new(),
+            app: "Résumé".into(),
+            partner: Guid(u128::MAX),
+            sign_ins: 3,
+            failures: 1,
+            us: 0,
+            them: 2,
+            last: DateTime::from_timestamp(1_790_000_000, 5),
+        };
+        let mut buf = Vec::new();
+        share.write(&mut Enc(&mut buf));
+        assert_eq!(UserShare::read(&mut Dec::new(&buf[..])).unwrap(), share);
     }
 }
