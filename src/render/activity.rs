@@ -149,8 +149,7 @@ pub(crate) fn cells<'a>(
     rows: impl Iterator<Item = ActivityRow> + 'a,
     columns: &'a [&'static str],
 ) -> impl Iterator<Item = Vec<Value>> + 'a {
-    let resolved: Vec<Column> = columns.iter().map(|c| Column::of(c)).collect();
-    rows.map(move |r| resolved.iter().map(|c| typed(&r, *c).into_json()).collect())
+    table::typed_json_rows(rows, columns, Column::of, typed)
 }
 
 /// The run summary as JSON: what was read, kept, dropped and inferred.

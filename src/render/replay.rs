@@ -43,8 +43,7 @@ pub(crate) fn rows_cells<'a>(
     rows: impl Iterator<Item = ReplayRow> + 'a,
     columns: &'a [&'static str],
 ) -> impl Iterator<Item = Vec<Value>> + 'a {
-    let resolved: Vec<Column> = columns.iter().map(|c| Column::of(c)).collect();
-    rows.map(move |r| resolved.iter().map(|c| typed(&r, *c).into_json()).collect())
+    super::table::typed_json_rows(rows, columns, Column::of, typed)
 }
 
 /// A replay column, resolved from its name once per output.

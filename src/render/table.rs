@@ -199,6 +199,19 @@ pub(crate) fn stream_typed_csv<T, C: Copy>(
     Ok(())
 }
 
+/// Rows as JSON cells in `columns` order, one at a time (for the streaming
+/// sinks), each column resolved once (`resolve`) as [`stream_typed_csv`]
+/// does.
+pub(crate) fn typed_json_rows<'a, T: 'a, C: Copy + 'a>(
+    rows: impl Iterator<Item = T> + 'a,
+    columns: &[&str],
+    resolve: impl Fn(&str) -> C,
+    typed: impl for<'r> Fn(&'r T, C) -> TypedCell<'r> + 'a,
+) -> impl Iterator<Item = Vec<Value>> + 'a {
+    let resolved: Vec<C> = columns.iter().map(|name| resolve(name)).collect();
+    rows.map(move |r| resolved.iter().map(|c| typed(&r, *c).into_json()).collect())
+}
+
 /// Appends one CSV field (after a comma unless `first`) as the csv crate
 /// writes it by default: quoted, with its quotes doubled, when it holds a
 /// comma, a quote, CR or LF, and as it is otherwise. A record of one empty
