@@ -299,25 +299,27 @@ const BY_USER: Order<UserShare> =
 /// added up in a pass over the rows sorted by user, through the disk past
 /// the budget, so memory stays flat however many users there are.
 pub struct Rollups {
-    names: BTreeMap<Guid, String>,
-    partners: BTreeMap<Guid, Acc>,
-    apps: BTreeMap<String, Acc>,
+    sums: Sums,
     shares: Sorter<UserShare>,
-    inbound: u64,
-    outbound: u64,
     /// The first write to the temporary folder that failed, for `finish`.
     error: Option<anyhow::Error>,
 }
 
-/// What [`Rollups::finish`] gives [`Overview::build`].
-pub struct Rolled {
+/// What grows with partners and apps, added up as the rows come.
+#[derive(Default)]
+struct Sums {
     names: BTreeMap<Guid, String>,
     partners: BTreeMap<Guid, Acc>,
     apps: BTreeMap<String, Acc>,
-    top_users: Vec<Top>,
-    users: usize,
     inbound: u64,
     outbound: u64,
+}
+
+/// What [`Rollups::finish`] gives [`Overview::build`].
+pub struct Rolled {
+    sums: Sums,
+    top_users: Vec<Top>,
+    users: usize,
 }
 
 /// Users listed in the report.
@@ -326,25 +328,18 @@ const TOP_USERS: usize = 10;
 impl Rollups {
     /// Keeps up to `budget` rows' shares in memory before the disk.
     pub fn new(budget: Option<usize>) -> Rollups {
-        Rollups {
-            names: BTreeMap::new(),
-            partners: BTreeMap::new(),
-            apps: BTreeMap::new(),
-            shares: Sorter::new("report", BY_USER, budget),
-            inbound: 0,
-            outbound: 0,
-            error: None,
-        }
+        Rollups { sums: Sums::default(), shares: Sorter::new("report", BY_USER, budget), error: None }
     }
 
     pub fn add(&mut self, r: &ActivityRow) {
+        let sums = &mut self.sums;
         let c = &r.counters;
         match r.direction {
-            Direction::Inbound => self.inbound += c.sign_ins,
-            Direction::Outbound => self.outbound += c.sign_ins,
+            Direction::Inbound => sums.inbound += c.sign_ins,
+            Direction::Outbound => sums.outbound += c.sign_ins,
         }
         if let Some(n) = r.partner_tenant_name.as_deref() {
-            self.names.insert(r.partner_tenant_id, n.to_string());
+            sums.names.insert(r.partner_tenant_id, n.to_string());
         }
         let user = r.user_principal_name.as_deref().or(r.user_id.as_deref()).unwrap_or("-").to_string();
         let app = r.app_name.as_deref().or(r.app_id.as_deref()).unwrap_or("-").to_string();
@@ -359,10 +354,10 @@ impl Rollups {
             them: r.blocked_by_partner(),
             last: c.last_seen,
         };
-        let partner = self.partners.entry(r.partner_tenant_id).or_default();
+        let partner = sums.partners.entry(r.partner_tenant_id).or_default();
         partner.add(&share);
         partner.apps.insert(share.app.clone());
-        let app = self.apps.entry(share.app_key.clone()).or_default();
+        let app = sums.apps.entry(share.app_key.clone()).or_default();
         app.add(&share);
         app.apps.insert(share.app.clone());
         app.label = share.app.clone();
@@ -385,10 +380,10 @@ impl Rollups {
         let mut close = |done: (String, Acc, BTreeSet<Guid>, BTreeSet<String>), top_users: &mut Vec<Top>| {
             let (user, acc, partners, apps) = done;
             for p in partners {
-                self.partners.entry(p).or_default().users += 1;
+                self.sums.partners.entry(p).or_default().users += 1;
             }
             for a in apps {
-                self.apps.entry(a).or_default().users += 1;
+                self.sums.apps.entry(a).or_default().users += 1;
             }
             top_users.push(acc.top(user));
             if top_users.len() >= 64 * TOP_USERS {
@@ -418,15 +413,7 @@ impl Rollups {
         shares.finish()?;
         top_users.sort_by(busiest_first);
         top_users.truncate(TOP_USERS);
-        Ok(Rolled {
-            names: self.names,
-            partners: self.partners,
-            apps: self.apps,
-            top_users,
-            users,
-            inbound: self.inbound,
-            outbound: self.outbound,
-        })
+        Ok(Rolled { sums: self.sums, top_users, users })
     }
 }
 
@@ -442,7 +429,8 @@ impl Overview {
         period_start: Option<DateTime<Utc>>,
     ) -> Overview {
         let t = &report.totals;
-        let Rolled { names, partners, apps, top_users, users: all_users, inbound, outbound } = rolled;
+        let Rolled { sums: Sums { names, partners, apps, inbound, outbound }, top_users, users: all_users } =
+            rolled;
         let label = |g: Guid| partner_name(&names, g);
         let top = |m: BTreeMap<String, Acc>, n: usize| -> Vec<Top> {
             let mut v: Vec<Top> = m.into_iter().map(|(id, a)| a.top(id)).collect();
@@ -598,9 +586,9 @@ mod rollup_tests {
             let disk = rolled(Some(budget));
             assert_eq!(disk.top_users, memory.top_users, "budget {budget}");
             assert_eq!(disk.users, memory.users);
-            let users = |r: &Rolled| r.partners.values().map(|a| a.users).collect::<Vec<_>>();
+            let users = |r: &Rolled| r.sums.partners.values().map(|a| a.users).collect::<Vec<_>>();
             assert_eq!(users(&disk), users(&memory));
-            let app_users = |r: &Rolled| r.apps.values().map(|a| a.users).collect::<Vec<_>>();
+            let app_users = |r: &Rolled| r.sums.apps.values().map(|a| a.users).collect::<Vec<_>>();
             assert_eq!(app_users(&disk), app_users(&memory));
         }
         // The top users are the busiest by a full sort of every user's figures.
