@@ -160,16 +160,24 @@ impl Drop for RemovedOnInterrupt {
 /// removes, [`remove_left_behind`].)
 pub fn clean_up_on_interrupt() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else { return };
-    std::thread::Builder::new()
-        .name("xtenant-signals".into())
-        .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                remove_registered();
-                std::process::exit(128 + signal);
-            }
-        })
-        .ok();
+    // The signals are taken over on the thread that will answer them: if
+    // that thread cannot start, they keep their default action (a run that
+    // Ctrl-C could not stop would be worse than one that leaves a file).
+    // Returns once they are taken over, so that nothing made after this
+    // call can be left by an interrupt.
+    let (taken, wait) = std::sync::mpsc::sync_channel(1);
+    let started = std::thread::Builder::new().name("xtenant-signals".into()).spawn(move || {
+        let signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]);
+        taken.send(()).ok();
+        let Ok(mut signals) = signals else { return };
+        if let Some(signal) = signals.forever().next() {
+            remove_registered();
+            std::process::exit(128 + signal);
+        }
+    });
+    if started.is_ok() {
+        wait.recv().ok();
+    }
 }
 
 /// Removes every registered temporary path (the lock is kept, so that no
