@@ -194,38 +194,15 @@ pub fn parse_bool_text(s: &str) -> Result<Option<bool>, String> {
 }
 
 /// A string that some exports send as a number (`autonomousSystemNumber`,
-/// ids in hand-made data). Numbers are kept as their decimal text.
+/// ids in hand-made data). Numbers are kept as their decimal text. Read as
+/// [`BorrowedText`] is, then owned: for nested types, which must own their
+/// fields.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Text(pub Option<String>);
 
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Text;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(Text(Some(s.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
-                Ok(Text(Some(s)))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Text(Some(v.to_string())))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Text(Some(v.to_string())))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Text(None))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Text(None))
-            }
-        }
-        d.deserialize_any(V)
+        BorrowedText::deserialize(d).map(|t| Text(t.0.map(Cow::into_owned)))
     }
 }
 

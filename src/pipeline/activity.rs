@@ -33,9 +33,7 @@ pub(crate) fn activity_stream(
     epoch_starts: Vec<DateTime<Utc>>,
     rejects: Rejects<'_>,
 ) -> Result<(ActivityTable, RowStream, ReadStats)> {
-    let (acc, stats) = read(plan, epoch_starts, rejects, None::<fn(&SignIn)>)?;
-    let (table, rows) = acc.finish_stream(plan.tenant, plan.by)?;
-    Ok((table, rows, stats))
+    streamed(plan, epoch_starts, rejects, None::<fn(&SignIn)>)
 }
 
 /// [`activity_stream`] with `tap`, which sees every sign-in read, in the
@@ -45,7 +43,17 @@ pub(crate) fn tapped_stream(
     rejects: Rejects<'_>,
     tap: impl FnMut(&SignIn) + Send,
 ) -> Result<(ActivityTable, RowStream, ReadStats)> {
-    let (acc, stats) = read(plan, vec![], rejects, Some(tap))?;
+    streamed(plan, vec![], rejects, Some(tap))
+}
+
+/// Reads the source and hands the grouping's rows on as a stream.
+fn streamed(
+    plan: &ActivityPlan,
+    epoch_starts: Vec<DateTime<Utc>>,
+    rejects: Rejects<'_>,
+    tap: Option<impl FnMut(&SignIn) + Send>,
+) -> Result<(ActivityTable, RowStream, ReadStats)> {
+    let (acc, stats) = read(plan, epoch_starts, rejects, tap)?;
     let (table, rows) = acc.finish_stream(plan.tenant, plan.by)?;
     Ok((table, rows, stats))
 }

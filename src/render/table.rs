@@ -150,7 +150,7 @@ impl TypedCell<'_> {
 /// cells, from typed cells ([`TypedCell`]) straight into one buffer. Each
 /// column name is resolved once (`resolve`), not once a row: a match on
 /// some thirty names per cell cost more than formatting it. The CSV is
-/// what the csv crate writes with its defaults ([`push_csv_field`]),
+/// what the csv crate writes with its defaults ([`push_csv_text`]),
 /// without its per-field state machine, which at a million rows was the
 /// writer's largest cost.
 pub(crate) fn stream_typed_csv<T, C: Copy>(
@@ -164,27 +164,28 @@ pub(crate) fn stream_typed_csv<T, C: Copy>(
     const FLUSH_AT: usize = 64 << 10;
     let mut buf = Vec::with_capacity(FLUSH_AT + 4096);
     for (i, name) in columns.iter().enumerate() {
-        push_csv_field(&mut buf, i == 0, name);
+        if i > 0 {
+            buf.push(b',');
+        }
+        push_csv_text(&mut buf, name);
     }
     buf.push(b'\n');
     let resolved: Vec<C> = columns.iter().map(|name| resolve(name)).collect();
     for r in rows {
         for (i, &column) in resolved.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
             let cell = typed(&r, column);
             match (&cell, style) {
                 // Digits, ids and times hold nothing to quote.
                 (
                     TypedCell::Null | TypedCell::Number(_) | TypedCell::Guid(_) | TypedCell::Time(_),
                     CsvStyle::Exact,
-                ) => cell.with_text(|text| {
-                    if i > 0 {
-                        buf.push(b',');
-                    }
-                    buf.extend_from_slice(text.as_bytes());
-                }),
-                (_, CsvStyle::Exact) => cell.with_text(|text| push_csv_field(&mut buf, i == 0, text)),
+                ) => cell.with_text(|text| buf.extend_from_slice(text.as_bytes())),
+                (_, CsvStyle::Exact) => cell.with_text(|text| push_csv_text(&mut buf, text)),
                 (_, CsvStyle::Spreadsheet) => {
-                    cell.with_text(|text| push_csv_field(&mut buf, i == 0, &super::escape::csv_safe(text)))
+                    cell.with_text(|text| push_csv_text(&mut buf, &super::escape::csv_safe(text)))
                 }
             }
         }
@@ -212,15 +213,12 @@ pub(crate) fn typed_json_rows<'a, T: 'a, C: Copy + 'a>(
     rows.map(move |r| resolved.iter().map(|c| typed(&r, *c).into_json()).collect())
 }
 
-/// Appends one CSV field (after a comma unless `first`) as the csv crate
-/// writes it by default: quoted, with its quotes doubled, when it holds a
-/// comma, a quote, CR or LF, and as it is otherwise. A record of one empty
-/// field, which the crate writes as `""`, never occurs here: every table
-/// has several columns.
-fn push_csv_field(out: &mut Vec<u8>, first: bool, text: &str) {
-    if !first {
-        out.push(b',');
-    }
+/// Appends the text of one CSV field as the csv crate writes it by
+/// default: quoted, with its quotes doubled, when it holds a comma, a
+/// quote, CR or LF, and as it is otherwise (the comma before it is the
+/// caller's). A record of one empty field, which the crate writes as `""`,
+/// never occurs here: every table has several columns.
+fn push_csv_text(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     if !bytes.iter().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
         out.extend_from_slice(bytes);
@@ -339,7 +337,7 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// A row of [`push_csv_field`] is the row the csv crate writes, for
+        /// A row of [`push_csv_text`] fields is the row the csv crate writes, for
         /// text with every byte that needs quoting, and none.
         #[test]
         fn a_typed_csv_row_is_the_row_the_csv_crate_writes(
@@ -347,7 +345,10 @@ mod tests {
         ) {
             let mut ours = Vec::new();
             for (i, f) in fields.iter().enumerate() {
-                push_csv_field(&mut ours, i == 0, f);
+                if i > 0 {
+                    ours.push(b',');
+                }
+                push_csv_text(&mut ours, f);
             }
             ours.push(b'\n');
             let mut theirs = csv::Writer::from_writer(Vec::new());

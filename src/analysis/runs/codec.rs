@@ -229,6 +229,10 @@ impl<R: BufRead> Dec<R> {
     }
     fn text(&mut self) -> io::Result<&str> {
         self.raw_text()?;
+        self.scratch_text()
+    }
+    /// The bytes `raw_text` read, as text.
+    fn scratch_text(&self) -> io::Result<&str> {
         std::str::from_utf8(&self.scratch).map_err(|_| damaged("string"))
     }
     pub(crate) fn string(&mut self) -> io::Result<String> {
@@ -250,7 +254,7 @@ impl<R: BufRead> Dec<R> {
         self.raw_text()?;
         let name = match &self.recent[slot] {
             Some(last) if last.as_bytes() == self.scratch => last.clone(),
-            _ => Name::from(std::str::from_utf8(&self.scratch).map_err(|_| damaged("string"))?),
+            _ => Name::from(self.scratch_text()?),
         };
         self.recent[slot] = Some(name.clone());
         Ok(Some(name))
