@@ -13,8 +13,9 @@ RSS of `xtenant activity --by user --format csv` on them.
 samples/policies/proposed.json (every row evaluated, sorted and written).
 
 --documents also times the commands that write one document of all the
-groups: `activity --format json`, `replay --format json` and `report` (with
-the proposed policy, so that its impact section replays every group too).
+groups: `activity --format json` and `--format table`, `replay --format json`
+and, with --all, `--format table` and `markdown`, and `report` (with the
+proposed policy, so that its impact section replays every group too).
 
 At --by app and --by tenant the million users make a handful of groups,
 each counting its distinct users.
@@ -84,7 +85,12 @@ def main():
         doc = os.path.join(a.dir, "xtenant-groups-result.doc")
         for name, args in [
             ("activity --format json", ["activity", "--by", a.by, "--format", "json"]),
+            ("activity --format table", ["activity", "--by", a.by, "--format", "table"]),
             ("replay --format json", ["replay", "--by", a.by, "--format", "json", "--proposed", policy]),
+            ("replay --format table --all",
+             ["replay", "--by", a.by, "--format", "table", "--all", "--proposed", policy]),
+            ("replay --format markdown --all",
+             ["replay", "--by", a.by, "--format", "markdown", "--all", "--proposed", policy]),
             ("report (Markdown, with --proposed)", ["report", "--format", "markdown", "--proposed", policy]),
         ]:
             wall, rss = compare.run_isolated([XT, "-q"] + args + ["-o", doc, path])

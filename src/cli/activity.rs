@@ -10,6 +10,7 @@ use super::args::{CsvSafeArg, Files, InputArgs, OutputArgs};
 use super::Global;
 use crate::model::GroupBy;
 use crate::pipeline::activity::activity_stream;
+use crate::pipeline::read_twice;
 use crate::render::{self, table};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, ValueEnum)]
@@ -57,7 +58,7 @@ impl Args {
 pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let plan = args.input.activity_plan(g, args.by)?;
     let mut rejects = args.input.rejects_output(&plan.source)?;
-    let (mut table, mut rows, stats) = activity_stream(&plan, vec![], rejects.as_mut().map(|r| r as _))?;
+    let (table, mut rows, stats) = activity_stream(&plan, vec![], rejects.as_mut().map(|r| r as _))?;
     if let Some(r) = rejects {
         r.commit()?;
     }
@@ -76,9 +77,17 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
         Format::Csv => render::activity::stream_csv(&mut rows, &columns, &mut out, args.csv.style())?,
         Format::Json => render::activity::write_json_document(&mut out, &table, &stats, &mut rows)?,
         Format::Table => {
-            table.rows = rows.by_ref().collect();
-            let text = render::activity::text(&table, g.color_for(&out), table::terminal_width());
-            std::io::Write::write_all(&mut out, text.as_bytes())?
+            // Columns as wide as their widest cell: every row is measured
+            // on a first reading, and laid out on the second.
+            let mut layout = table::TextLayout::new(&render::activity::text_headers(table.by));
+            let mut again = read_twice(rows.by_ref(), plan.groups_in_memory, |r| {
+                layout.measure(&render::activity::text_row(r, table.by).0);
+                true
+            })?;
+            rows.finish()?;
+            let color = g.color_for(&out);
+            render::activity::write_text(&mut out, table.by, &layout, &mut again, color)?;
+            rows = again;
         }
     }
     rows.finish()?;

@@ -13,7 +13,8 @@ use super::args::{CsvSafeArg, DirectoryArgs, Files, InputArgs, OutputArgs};
 use super::Global;
 use crate::analysis::replay::Impact;
 use crate::model::GroupBy;
-use crate::pipeline::replay::{read_twice, replay, Read, ReplayPlan, ReplayRun, ReplayStream};
+use crate::pipeline::read_twice;
+use crate::pipeline::replay::{replay, Read, ReplayPlan, ReplayRun, ReplayStream};
 use crate::render::{self, table, Output};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -135,9 +136,9 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
 /// Writes the rows in `args.format`; returns the impacts among them.
 /// Rows-only formats take the rows as they come. The documents (JSON,
 /// Markdown, table) open with the summary of all rows: it is added up as
-/// the rows come. JSON, which shows every row, then reads them a second
-/// time (kept on disk past `--groups-in-memory`); the table and Markdown
-/// keep the rows they show (findings alone unless --all).
+/// the rows come, and the rows the document shows (JSON: all; Markdown
+/// and the table: the findings, or all with --all) are read a second time,
+/// kept on disk past `--groups-in-memory`.
 fn write(
     run: &ReplayRun,
     mut rows: ReplayStream,
@@ -147,9 +148,7 @@ fn write(
 ) -> Result<BTreeSet<Impact>> {
     let mut impacts = BTreeSet::new();
     let columns = render::replay::columns(run.by);
-    let all = args.all;
     let mut summary = run.summarizer();
-    let mut shown = Vec::new();
     let mut again = None;
     {
         let seen = rows.by_ref().inspect(|r| {
@@ -162,20 +161,18 @@ fn write(
             Format::Csv => render::replay::stream_csv(seen, &columns, out, args.csv.style())?,
             Format::Ecs => render::siem::write_ecs(seen, run.tenant, out)?,
             Format::Cef => render::siem::write_cef(seen, run.tenant, out)?,
-            // Every row, after the summary of them all: read twice.
-            Format::Json => again = Some(read_twice(seen, run.budget, |r| summary.add(r))?),
-            Format::Markdown | Format::Table => {
-                for r in seen {
-                    summary.add(&r);
-                    if all || r.impact != Impact::Unchanged {
-                        shown.push(r);
-                    }
-                }
+            Format::Json | Format::Markdown | Format::Table => {
+                let every = args.all || args.format == Format::Json;
+                again = Some(read_twice(seen, run.budget, |r| {
+                    summary.add(r);
+                    every || r.impact != Impact::Unchanged
+                })?)
             }
         }
     }
     rows.finish()?;
-    let (rows, summary) = (shown, summary.finish());
+    let summary = summary.finish();
+    let Some(mut again) = again else { return Ok(impacts) };
     match args.format {
         Format::Json => {
             let input = match &run.read {
@@ -194,25 +191,15 @@ fn write(
                 "identities_supplied": run.identities_supplied,
                 "input": input,
             });
-            if let Some(mut again) = again {
-                render::replay::write_json_document(out, &mut again, run.by, &summary, about)?;
-                again.finish()?;
-            }
+            render::replay::write_json_document(out, &mut again, run.by, &summary, about)?;
         }
-        Format::Markdown => {
-            std::io::Write::write_all(out, render::replay::markdown(&rows, &summary, all).as_bytes())?
-        }
+        Format::Markdown => render::replay::write_markdown(out, &mut again, &summary)?,
         Format::Table => {
-            let text = render::replay::text(
-                &rows,
-                &summary,
-                all,
-                g.color_for(out),
-                table::terminal_width() as usize,
-            );
-            std::io::Write::write_all(out, text.as_bytes())?
+            let color = g.color_for(out);
+            render::replay::write_text(out, &mut again, &summary, color, table::terminal_width() as usize)?
         }
         Format::Ndjson | Format::Csv | Format::Ecs | Format::Cef => {}
     }
+    again.finish()?;
     Ok(impacts)
 }

@@ -113,24 +113,6 @@ pub(crate) fn replayed(
     sorter.finish()
 }
 
-/// Reads `rows` through once, showing each to `see`, and gives them back in
-/// the same order for a second reading: in memory up to `budget` rows, on
-/// disk past it. For a document whose summary of every row comes before
-/// the rows. (Rows come in [`REPLAY_ORDER`], and the sorter is stable, so
-/// their order is kept as it is.)
-pub(crate) fn read_twice(
-    rows: impl Iterator<Item = ReplayRow>,
-    budget: Option<usize>,
-    mut see: impl FnMut(&ReplayRow),
-) -> Result<ReplayStream> {
-    let mut sorter = Sorter::new("replay", REPLAY_ORDER, budget);
-    for row in rows {
-        see(&row);
-        sorter.push(row)?;
-    }
-    sorter.finish()
-}
-
 /// Rebuilds the current policy back through the audit trail.
 fn history(
     plan: &ReplayPlan,

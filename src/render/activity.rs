@@ -1,5 +1,8 @@
 //! Rendering `activity` results.
 
+use std::io::Write;
+
+use anyhow::Result;
 use serde_json::{json, Value};
 
 use crate::analysis::activity::ActivityTable;
@@ -138,7 +141,7 @@ pub(super) fn typed<'a>(r: &'a ActivityRow, column: Column) -> TypedCell<'a> {
 pub(crate) fn stream_csv(
     rows: impl Iterator<Item = ActivityRow>,
     columns: &[&'static str],
-    w: &mut dyn std::io::Write,
+    w: &mut dyn Write,
     style: CsvStyle,
 ) -> anyhow::Result<()> {
     table::stream_typed_csv(rows, columns, Column::of, typed, w, style)
@@ -262,55 +265,77 @@ pub(crate) fn app_label(r: &crate::analysis::activity::ActivityRow, max: usize) 
     }
 }
 
-/// The table for people: names where the logs have them, short ids else,
-/// clipped so that a row fits in 120 columns.
-pub(crate) fn text(report: &ActivityTable, color: bool, width: u16) -> String {
-    if report.rows.is_empty() {
-        return "no cross-tenant sign-ins found\n".into();
-    }
+/// The text table's headers at grain `by`.
+pub(crate) fn text_headers(by: GroupBy) -> Vec<&'static str> {
     let mut headers = vec!["dir", "access", "partner"];
-    match report.by {
+    match by {
         GroupBy::User => headers.extend(["app", "user"]),
         GroupBy::App => headers.extend(["app", "users"]),
         GroupBy::Tenant => headers.extend(["apps", "users"]),
     }
     headers.extend(["sign-ins", "fail", "blocks", "last seen"]);
-    let mut rows = Vec::new();
-    let mut colors = Vec::new();
-    for r in &report.rows {
-        let dir = match r.direction {
-            Direction::Inbound => "in",
-            Direction::Outbound => "out",
-        };
-        let mut row =
-            vec![dir.to_string(), table::short_access(r.access_type).to_string(), partner_label(r, 17)];
-        match report.by {
-            GroupBy::User => {
-                row.push(app_label(r, 24));
-                row.push(named(r.user_principal_name.as_deref(), r.user_id.as_deref(), 19));
-            }
-            GroupBy::App => {
-                row.push(app_label(r, 36));
-                row.push(r.distinct_users.unwrap_or(0).to_string());
-            }
-            GroupBy::Tenant => {
-                row.push(r.distinct_apps.unwrap_or(0).to_string());
-                row.push(r.distinct_users.unwrap_or(0).to_string());
-            }
+    headers
+}
+
+/// A row of the table for people: names where the logs have them, short
+/// ids else, clipped so that a row fits in 120 columns; and its colour:
+/// red when policy blocked some of its sign-ins.
+pub(crate) fn text_row(r: &ActivityRow, by: GroupBy) -> (Vec<String>, Option<table::Color>) {
+    let dir = match r.direction {
+        Direction::Inbound => "in",
+        Direction::Outbound => "out",
+    };
+    let mut row = vec![dir.to_string(), table::short_access(r.access_type).to_string(), partner_label(r, 17)];
+    match by {
+        GroupBy::User => {
+            row.push(app_label(r, 24));
+            row.push(named(r.user_principal_name.as_deref(), r.user_id.as_deref(), 19));
         }
-        let c = &r.counters;
-        row.extend([
-            c.sign_ins.to_string(),
-            c.failures.to_string(),
-            c.policy_blocks.to_string(),
-            c.last_seen.map_or(String::new(), |t| t.format("%Y-%m-%d").to_string()),
-        ]);
-        rows.push(row);
-        colors.push((c.policy_blocks > 0).then_some(comfy_table::Color::Red));
+        GroupBy::App => {
+            row.push(app_label(r, 36));
+            row.push(r.distinct_users.unwrap_or(0).to_string());
+        }
+        GroupBy::Tenant => {
+            row.push(r.distinct_apps.unwrap_or(0).to_string());
+            row.push(r.distinct_users.unwrap_or(0).to_string());
+        }
     }
-    let mut s = table::render_text(&headers, &rows, &colors, width, color);
-    s.push('\n');
-    s
+    let c = &r.counters;
+    row.extend([
+        c.sign_ins.to_string(),
+        c.failures.to_string(),
+        c.policy_blocks.to_string(),
+        c.last_seen.map_or(String::new(), |t| t.format("%Y-%m-%d").to_string()),
+    ]);
+    (row, (c.policy_blocks > 0).then_some(table::Color::Red))
+}
+
+/// Writes the text table of `rows`, its columns laid out by `layout`
+/// (which has measured every row, [`text_row`]), a row at a time.
+pub(crate) fn write_text(
+    w: &mut dyn Write,
+    by: GroupBy,
+    layout: &table::TextLayout,
+    rows: &mut dyn Iterator<Item = ActivityRow>,
+    color: bool,
+) -> Result<()> {
+    let mut rows = rows.peekable();
+    if rows.peek().is_none() {
+        return Ok(w.write_all(b"no cross-tenant sign-ins found\n")?);
+    }
+    let mut out = String::new();
+    layout.header(&text_headers(by), color, &mut out);
+    for r in rows {
+        if out.len() > 64 << 10 {
+            w.write_all(out.as_bytes())?;
+            out.clear();
+        }
+        let (cells, red) = text_row(&r, by);
+        out.push('\n');
+        layout.row(&cells, red.filter(|_| color), &mut out);
+    }
+    out.push('\n');
+    Ok(w.write_all(out.as_bytes())?)
 }
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ pub(crate) fn show_text(effs: &[Effective], color: bool) -> String {
 
 /// Settings tables are wide by nature (setting paths): no width limit.
 fn settings_table(headers: &[&str], rows: &[Vec<String>], color: bool) -> String {
-    format!("{}\n", table::render_text(headers, rows, &[], 200, color))
+    format!("{}\n", table::render_text(headers, rows, &[], color))
 }
 
 /// Error and warning counts of a check.

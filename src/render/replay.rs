@@ -1,14 +1,15 @@
 //! Rendering `replay` results: a summary per partner, then the rows.
 
-use serde_json::{json, Value};
-
-use crate::analysis::activity::GroupBy;
-use crate::analysis::replay::{Impact, ReplayRow, Summary};
-
 use std::borrow::Cow;
+use std::io::Write;
+
+use anyhow::Result;
+use serde_json::{json, Value};
 
 use super::table::{clip, short_access, TypedCell};
 use super::{activity as act, SCHEMA_VERSION};
+use crate::analysis::activity::GroupBy;
+use crate::analysis::replay::{Impact, ReplayRow, Summary};
 use crate::model::rfc3339;
 
 pub(crate) const EXTRA_COLUMNS: [&str; 11] = [
@@ -183,8 +184,15 @@ fn color(impact: Impact) -> &'static str {
     }
 }
 
-/// The view for people.
-pub(crate) fn text(rows: &[ReplayRow], s: &Summary, all: bool, colored: bool, width: usize) -> String {
+/// The view for people: the summary, then `rows` (those to show: the
+/// findings, or with `--all` every row) one at a time.
+pub(crate) fn write_text(
+    w: &mut dyn Write,
+    rows: &mut dyn Iterator<Item = ReplayRow>,
+    s: &Summary,
+    colored: bool,
+    width: usize,
+) -> Result<()> {
     let paint = |code: &str, t: &str| super::style::paint(colored, code, t);
     let mut out = String::new();
     for line in wrap(&impact_line(s), width) {
@@ -245,16 +253,20 @@ pub(crate) fn text(rows: &[ReplayRow], s: &Summary, all: bool, colored: bool, wi
                 row
             })
             .collect();
-        out.push_str(&super::table::render_text(&headers, &body, &[], width as u16, colored));
+        out.push_str(&super::table::render_text(&headers, &body, &[], colored));
         out.push('\n');
     }
-    let shown: Vec<&ReplayRow> = rows.iter().filter(|r| all || r.impact != Impact::Unchanged).collect();
-    if shown.is_empty() {
+    let mut rows = rows.peekable();
+    if rows.peek().is_none() {
         out.push_str("\nno access changes\n");
-        return out;
+        return Ok(w.write_all(out.as_bytes())?);
     }
     out.push('\n');
-    for r in shown {
+    for r in rows {
+        if out.len() > 64 << 10 {
+            w.write_all(out.as_bytes())?;
+            out.clear();
+        }
         let a = &r.activity;
         let dir = if a.direction == crate::model::Direction::Inbound { "in " } else { "out" };
         let head = format!(
@@ -263,7 +275,7 @@ pub(crate) fn text(rows: &[ReplayRow], s: &Summary, all: bool, colored: bool, wi
             short_access(a.access_type),
             clip(&act::partner_label(a, 18), 18),
             clip(&act::app_label(a, 26), 26),
-            clip(&who(r), 22),
+            clip(&who(&r), 22),
             a.counters.sign_ins,
             a.counters.last_seen.map_or(String::new(), |t| t.format("%Y-%m-%d").to_string()),
         );
@@ -274,7 +286,7 @@ pub(crate) fn text(rows: &[ReplayRow], s: &Summary, all: bool, colored: bool, wi
             out.push_str(&format!("          {line}\n"));
         }
     }
-    out
+    Ok(w.write_all(out.as_bytes())?)
 }
 
 /// Words to lines of at most `width` characters, hidden characters shown.
@@ -295,8 +307,12 @@ fn wrap(s: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// For a change ticket.
-pub(crate) fn markdown(rows: &[ReplayRow], s: &Summary, all: bool) -> String {
+/// For a change ticket: the summary, then `rows` (those to show) one at a time.
+pub(crate) fn write_markdown(
+    w: &mut dyn Write,
+    rows: &mut dyn Iterator<Item = ReplayRow>,
+    s: &Summary,
+) -> Result<()> {
     let esc = super::escape::markdown;
     let mut out = String::from("### Impact of the proposed cross-tenant access policy\n\n");
     out.push_str(&format!("{}\n\n", impact_line(s)));
@@ -328,7 +344,11 @@ pub(crate) fn markdown(rows: &[ReplayRow], s: &Summary, all: bool) -> String {
         out.push('\n');
     }
     out.push_str("| impact | direction | access | partner | app | user | sign-ins | why |\n|---|---|---|---|---|---|---:|---|\n");
-    for r in rows.iter().filter(|r| all || r.impact != Impact::Unchanged) {
+    for r in rows {
+        if out.len() > 64 << 10 {
+            w.write_all(out.as_bytes())?;
+            out.clear();
+        }
         let a = &r.activity;
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
@@ -340,12 +360,12 @@ pub(crate) fn markdown(rows: &[ReplayRow], s: &Summary, all: bool) -> String {
                 .as_deref()
                 .map_or_else(|| a.partner_tenant_id.to_string(), str::to_string)),
             esc(&act::app_label(a, 60)),
-            esc(&who(r)),
+            esc(&who(&r)),
             a.counters.sign_ins,
             esc(&r.reason)
         ));
     }
-    out
+    Ok(w.write_all(out.as_bytes())?)
 }
 
 #[cfg(test)]

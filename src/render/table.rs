@@ -5,7 +5,6 @@ use std::io::Write;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use comfy_table::{presets, Cell, Color, ContentArrangement, Table as Comfy};
 use serde_json::{Map, Value};
 
 use crate::model::time::rfc3339_fixed;
@@ -242,47 +241,94 @@ pub(crate) fn opt<T: ToString>(v: &Option<T>) -> Value {
     v.as_ref().map_or(Value::Null, |s| Value::String(s.to_string()))
 }
 
-/// A plain text table for terminals, at most `width` columns wide.
+/// A plain text table for terminals: every column as wide as its widest
+/// cell, two spaces after each, no rules, left-aligned, trailing blanks
+/// trimmed. The bytes are those comfy-table writes for such a table (its
+/// `NOTHING` preset, padding (0, 2), arrangement disabled), checked by a
+/// test; laid out here instead so that a table of a million rows is
+/// written a row at a time: [`TextLayout::measure`] every row first (a
+/// first reading), then [`TextLayout::header`] and [`TextLayout::row`].
 pub(crate) fn render_text(
     headers: &[&str],
     rows: &[Vec<String>],
     colors: &[Option<Color>],
-    width: u16,
     color: bool,
 ) -> String {
-    let mut t = Comfy::new();
-    // Cells are clipped by the caller, so columns keep their natural width
-    // and never wrap; two spaces between columns, no rules.
-    t.load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_width(width)
-        .set_header(headers.iter().map(|h| {
-            let c = Cell::new(super::escape::visible(h));
-            if color {
-                c.add_attribute(comfy_table::Attribute::Bold)
-            } else {
-                c
-            }
-        }));
-    for col in t.column_iter_mut() {
-        col.set_padding((0, 2));
+    let mut layout = TextLayout::new(headers);
+    for r in rows {
+        layout.measure(r);
     }
-    if !color {
-        t.force_no_tty();
-    } else {
-        t.enforce_styling();
-    }
+    let mut out = String::new();
+    layout.header(headers, color, &mut out);
     for (i, r) in rows.iter().enumerate() {
-        let c = colors.get(i).copied().flatten();
-        t.add_row(r.iter().map(|x| {
-            let cell = Cell::new(super::escape::visible(x));
-            match (c, color) {
-                (Some(c), true) => cell.fg(c),
-                _ => cell,
-            }
-        }));
+        out.push('\n');
+        layout.row(r, colors.get(i).copied().flatten().filter(|_| color), &mut out);
     }
-    t.lines().map(|l| l.trim_end().to_string()).collect::<Vec<_>>().join("\n")
+    out
+}
+
+/// The colour of a row of a text table.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Color {
+    Red,
+}
+
+/// The column widths of a text table ([`render_text`]), found by
+/// measuring every row before any is written.
+pub(crate) struct TextLayout {
+    widths: Vec<usize>,
+}
+
+impl TextLayout {
+    pub(crate) fn new(headers: &[&str]) -> TextLayout {
+        let mut layout = TextLayout { widths: vec![1; headers.len()] };
+        layout.measure(headers);
+        layout
+    }
+
+    /// Widens the columns to fit `cells` (as [`super::escape::visible`] shows them).
+    pub(crate) fn measure<S: AsRef<str>>(&mut self, cells: &[S]) {
+        for (width, cell) in self.widths.iter_mut().zip(cells) {
+            *width = (*width).max(text_width(&super::escape::visible(cell.as_ref())));
+        }
+    }
+
+    /// The header line (bold with `color`), without its line end.
+    pub(crate) fn header(&self, headers: &[&str], color: bool, out: &mut String) {
+        self.line(headers, color.then_some(BOLD), out);
+    }
+
+    /// A row's line, in `color` if any, without its line end.
+    pub(crate) fn row<S: AsRef<str>>(&self, cells: &[S], color: Option<Color>, out: &mut String) {
+        self.line(cells, color.map(|Color::Red| RED), out);
+    }
+
+    fn line<S: AsRef<str>>(&self, cells: &[S], style: Option<(&str, &str)>, out: &mut String) {
+        let start = out.len();
+        for (width, cell) in self.widths.iter().zip(cells) {
+            let text = super::escape::visible(cell.as_ref());
+            if let Some((on, _)) = style {
+                out.push_str(on);
+            }
+            out.push_str(&text);
+            // The padding is inside the styling, as comfy-table writes it.
+            let blanks = width.saturating_sub(text_width(&text)) + 2;
+            out.extend(std::iter::repeat_n(' ', blanks));
+            if let Some((_, off)) = style {
+                out.push_str(off);
+            }
+        }
+        let kept = out[start..].trim_end().len();
+        out.truncate(start + kept);
+    }
+}
+
+/// Bold and red as crossterm writes them (set, then reset).
+const BOLD: (&str, &str) = ("\x1b[1m", "\x1b[0m");
+const RED: (&str, &str) = ("\x1b[38;5;9m", "\x1b[39m");
+
+fn text_width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
 }
 
 /// The terminal width, or 120 when it cannot be told.
@@ -336,7 +382,68 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The table as comfy-table lays it out (what [`render_text`] used to call).
+    fn comfy_text(headers: &[&str], rows: &[Vec<String>], colors: &[Option<Color>], color: bool) -> String {
+        use comfy_table::{presets, Attribute, Cell, ContentArrangement, Table};
+        let mut t = Table::new();
+        t.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled).set_header(
+            headers.iter().map(|h| {
+                let c = Cell::new(crate::render::escape::visible(h));
+                if color {
+                    c.add_attribute(Attribute::Bold)
+                } else {
+                    c
+                }
+            }),
+        );
+        for col in t.column_iter_mut() {
+            col.set_padding((0, 2));
+        }
+        if color {
+            t.enforce_styling();
+        } else {
+            t.force_no_tty();
+        }
+        for (i, r) in rows.iter().enumerate() {
+            let red = colors.get(i).copied().flatten().is_some() && color;
+            t.add_row(r.iter().map(|x| {
+                let cell = Cell::new(crate::render::escape::visible(x));
+                if red {
+                    cell.fg(comfy_table::Color::Red)
+                } else {
+                    cell
+                }
+            }));
+        }
+        t.lines().map(|l| l.trim_end().to_string()).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn an_empty_text_table_is_its_header() {
+        assert_eq!(render_text(&["a", "bb"], &[], &[], false), comfy_text(&["a", "bb"], &[], &[], false));
+    }
+
     proptest! {
+        /// [`render_text`] writes the bytes comfy-table writes, with and without
+        /// colour, for cells with wide and hidden characters, blanks at either
+        /// end and empty cells.
+        #[test]
+        fn a_text_table_is_the_table_comfy_table_writes(
+            rows in proptest::collection::vec(
+                (proptest::collection::vec("[a-z é中\u{1b}\n\t\u{202e}]{0,6}", 3), any::<bool>()),
+                0..6,
+            ),
+            color in any::<bool>(),
+        ) {
+            let headers = ["dir", "", "last seen"];
+            let colors: Vec<Option<Color>> = rows.iter().map(|(_, red)| red.then_some(Color::Red)).collect();
+            let rows: Vec<Vec<String>> = rows.into_iter().map(|(r, _)| r).collect();
+            prop_assert_eq!(
+                render_text(&headers, &rows, &colors, color),
+                comfy_text(&headers, &rows, &colors, color)
+            );
+        }
+
         /// A row of [`push_csv_text`] fields is the row the csv crate writes, for
         /// text with every byte that needs quoting, and none.
         #[test]

@@ -104,6 +104,12 @@ impl<T> Clone for Order<T> {
 
 impl<T> Copy for Order<T> {}
 
+impl<T> Order<T> {
+    /// No order: every record equal, so a merge keeps the order of arrival
+    /// (and, with one run, has no key to build).
+    pub(crate) const ARRIVAL: Order<T> = Order { cmp: |_, _| Ordering::Equal, key: |_, _| {} };
+}
+
 /// Order-preserving bytes of the parts of a sort key ([`Order::key`]).
 pub(crate) mod key {
     /// Text, so that the bytes of two texts compare as the texts do, and
@@ -228,6 +234,61 @@ impl<T: Record> Sorter<T> {
         };
         let what = self.what;
         let merge = Merge::open(dir, std::mem::take(&mut self.runs), self.order, None)
+            .with_context(|| format!("reading back the {what} temporary folder"))?;
+        Ok(Stream::merged(merge))
+    }
+}
+
+/// Records kept for a second reading, in the order they came: in memory up
+/// to `budget` records, past it all of them in one file of a temporary
+/// folder, read back from the start ([`Spool::finish`]). For a document
+/// that opens with a summary of the rows it then lists.
+pub(crate) struct Spool<T> {
+    budget: Option<usize>,
+    buffer: Vec<T>,
+    /// The folder, its file and the writer, once the budget is passed.
+    file: Option<(TempFolder, PathBuf, BufWriter<File>)>,
+    record: Vec<u8>,
+    what: &'static str,
+}
+
+impl<T: Record> Spool<T> {
+    pub(crate) fn new(what: &'static str, budget: Option<usize>) -> Spool<T> {
+        Spool { budget: budget.map(|b| b.max(1)), buffer: Vec::new(), file: None, record: Vec::new(), what }
+    }
+
+    pub(crate) fn push(&mut self, record: T) -> Result<()> {
+        let what = self.what;
+        match &mut self.file {
+            Some((dir, _, w)) => {
+                self.record.clear();
+                record.write(&mut Enc(&mut self.record));
+                w.write_all(&self.record).with_context(|| folder_error(what, Some(dir.path())))?;
+            }
+            None => {
+                self.buffer.push(record);
+                if self.budget.is_some_and(|b| self.buffer.len() >= b) {
+                    let dir = temp_folder(what).with_context(|| folder_error(what, None))?;
+                    let path = dir.path().join("spool");
+                    let file = File::create(&path).with_context(|| folder_error(what, Some(dir.path())))?;
+                    self.file = Some((dir, path, BufWriter::with_capacity(64 << 10, file)));
+                    for r in std::mem::take(&mut self.buffer) {
+                        self.push(r)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The records again, in the order they were pushed.
+    pub(crate) fn finish(self) -> Result<Stream<T>> {
+        let Some((dir, path, mut w)) = self.file else { return Ok(Stream::memory(self.buffer)) };
+        let what = self.what;
+        w.flush().with_context(|| folder_error(what, Some(dir.path())))?;
+        drop(w);
+        // One run: the merge hands its records on as they were written.
+        let merge = Merge::open(dir, vec![path], Order::ARRIVAL, None)
             .with_context(|| format!("reading back the {what} temporary folder"))?;
         Ok(Stream::merged(merge))
     }
