@@ -15,7 +15,8 @@ samples/policies/proposed.json (every row evaluated, sorted and written).
 --documents also times the commands that write one document of all the
 groups: `activity --format json` and `--format table`, `replay --format json`
 and, with --all, `--format table` and `markdown`, and `report` (with the
-proposed policy, so that its impact section replays every group too).
+proposed policy, so that its impact section replays every group too), and
+`propose` (which reads every group twice: by partner, then for its proof).
 
 At --by app and --by tenant the million users make a handful of groups,
 each counting its distinct users.
@@ -92,6 +93,7 @@ def main():
             ("replay --format markdown --all",
              ["replay", "--by", a.by, "--format", "markdown", "--all", "--proposed", policy]),
             ("report (Markdown, with --proposed)", ["report", "--format", "markdown", "--proposed", policy]),
+            ("propose", ["propose"]),
         ]:
             wall, rss = compare.run_isolated([XT, "-q"] + args + ["-o", doc, path])
             print(f"  xtenant {name}: {wall:.2f} s, peak RSS {rss:.0f} MB")

@@ -144,6 +144,39 @@ fn policy_check_finds_no_error_and_the_output_is_deterministic() {
 }
 
 #[test]
+fn the_proposal_is_the_same_when_its_rows_go_through_the_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let current = fixture("policies/combined.json").to_string_lossy().into_owned();
+    for format in ["combined", "markdown", "powershell"] {
+        let propose = |budget: &str| {
+            let o = xtenant()
+                .env("TMPDIR", tmp.path())
+                .args([
+                    "propose",
+                    "-q",
+                    "--format",
+                    format,
+                    "--groups-in-memory",
+                    budget,
+                    "--current",
+                    &current,
+                ])
+                .arg(signins())
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+            stdout(&o)
+        };
+        let memory = propose("0");
+        assert!(memory.len() > 1000, "{memory}");
+        for budget in ["1", "9"] {
+            assert_eq!(propose(budget), memory, "--format {format} --groups-in-memory {budget}");
+        }
+        assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "the temporary folder is removed");
+    }
+}
+
+#[test]
 fn an_activity_table_gives_the_same_proposal_as_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let from_logs = proposal(dir.path());

@@ -26,10 +26,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use rayon::prelude::*;
 use serde::Serialize;
 
-use super::replay::{replay, Impact, Inputs, ReplayRow};
-use crate::model::activity::Name;
+use super::replay::{replay, Impact, Inputs, ReplayRow, Replayer};
+use super::runs::{Order, Sorter, Spool};
 use crate::model::{AccessType, ActivityRow, Direction, Guid};
 use crate::policy::apps::RECOMMENDED_ALLOWED;
 use crate::policy::directory::{GroupHolding, Identities};
@@ -43,8 +44,6 @@ use crate::policy::{Policy, Verdict};
 
 /// What to propose from.
 pub struct ProposeInputs<'a> {
-    /// The activity table at the user grain.
-    pub rows: &'a [ActivityRow],
     /// Everything replay needs besides the proposal (`current` included).
     pub replay: Inputs<'a>,
     /// Partners with fewer successful sign-ins than this are not allowed.
@@ -139,8 +138,9 @@ pub struct Proposal {
     pub policy: Policy,
     pub partners: Vec<PartnerPlan>,
     pub left_out: Vec<LeftOut>,
-    /// Every row replayed against the proposal (the proof).
-    pub replayed: Vec<ReplayRow>,
+    /// Every row replayed against the proposal (the proof): impact ->
+    /// (rows, sign-ins), as a replay's summary counts them.
+    pub proof: BTreeMap<&'static str, (usize, u64)>,
     /// Partners the current policy configures (`--current`): updated, or
     /// deleted when the proposal has no entry for them.
     pub current_partners: Vec<Guid>,
@@ -473,68 +473,108 @@ fn trust_flag(p: &mut PartnerPlan, flag: usize) -> &mut bool {
     }
 }
 
-/// What the current policy (`--current`) says of each row, by group key.
-/// The proposal only narrows: a success it blocks today is not granted
+/// A partner's rows that allow nothing (failed attempts, successes the
+/// current policy blocks), added up for the rationale of leaving it out.
+#[derive(Default)]
+struct Unused {
+    name: Option<String>,
+    successes: u64,
+    failures: u64,
+    policy_blocks: u64,
+}
+
+/// Whether a row's access is evidence to allow. The proposal only narrows:
+/// a success the current policy (`--current`) blocks today is not granted
 /// again (the policy changed after it), and an attempt it allows that
 /// failed for another reason (a mistyped password) is kept, or replay
-/// would find it lost.
-fn current_verdicts(inputs: &ProposeInputs<'_>) -> BTreeMap<RowKey, Verdict> {
-    let Some(current) = inputs.replay.current else { return BTreeMap::new() };
-    let as_proposed = Inputs { proposed: current, ..inputs.replay };
-    replay(inputs.rows.to_vec(), &as_proposed).iter().map(|r| (row_key(&r.activity), r.current)).collect()
+/// would find it lost. `now`: the current policy's verdict of the row.
+fn used(r: &ActivityRow, now: Option<Verdict>) -> bool {
+    let c = &r.counters;
+    if c.successes > 0 {
+        now != Some(Verdict::Blocked)
+    } else {
+        c.failures > 0 && c.policy_blocks == 0 && now == Some(Verdict::Allowed)
+    }
 }
 
-/// A row's group (replay returns rows in its own order).
-type RowKey = (Direction, Guid, AccessType, Option<Name>, Option<Name>, Option<Name>);
+/// Rows by partner (stable: a partner's rows keep the order they came in),
+/// for taking one partner's rows at a time through the disk.
+const BY_PARTNER: Order<ActivityRow> = Order {
+    cmp: |a, b| a.partner_tenant_id.cmp(&b.partner_tenant_id),
+    key: |r, out| out.extend_from_slice(&r.partner_tenant_id.0.to_be_bytes()),
+};
 
-fn row_key(r: &ActivityRow) -> RowKey {
-    (
-        r.direction,
-        r.partner_tenant_id,
-        r.access_type,
-        r.app_id.clone(),
-        r.resource_id.clone(),
-        r.user_id.clone(),
-    )
-}
-
-/// Builds the proposal; see the module doc.
-pub fn propose(inputs: &ProposeInputs<'_>) -> Proposal {
-    let current = current_verdicts(inputs);
-    let mut by_partner: BTreeMap<Guid, Vec<&ActivityRow>> = BTreeMap::new();
+/// Builds the proposal from the activity rows at the user grain (in any
+/// order; `partners`: every partner among them); see the module doc.
+/// Memory holds one partner's rows at a time: the rows that are evidence
+/// go through a sort by partner, and every row is kept for the proof
+/// replay, both on disk past `budget` rows.
+pub fn propose(
+    rows: &mut dyn Iterator<Item = ActivityRow>,
+    partners: &BTreeSet<Guid>,
+    inputs: &ProposeInputs<'_>,
+    budget: Option<usize>,
+) -> anyhow::Result<Proposal> {
+    let as_current = inputs.replay.current.map(|current| Inputs { proposed: current, ..inputs.replay });
+    let current = as_current.as_ref().map(|i| Replayer::new(i, partners));
+    let mut evidence = Sorter::new("propose", BY_PARTNER, budget);
+    let mut proof = Spool::new("propose", budget);
     let mut not_granted = 0u64;
-    // Rows that allow nothing: failed attempts, successes the current policy blocks.
-    let mut unused: BTreeMap<Guid, Vec<&ActivityRow>> = BTreeMap::new();
-    for r in inputs.rows {
+    let mut unused: BTreeMap<Guid, Unused> = BTreeMap::new();
+    let mut used_partners = BTreeSet::new();
+    // Outbound users, whose groups `--groups` may allow instead.
+    let mut outbound_users = BTreeSet::new();
+    for r in rows {
         if section_for(r.direction, r.access_type).is_none() {
+            proof.push(r)?;
             continue;
         }
-        let now = current.get(&row_key(r)).copied();
-        let c = &r.counters;
-        let used = if c.successes > 0 {
-            if now == Some(Verdict::Blocked) {
-                not_granted += c.successes;
-                false
-            } else {
-                true
+        let now = current.as_ref().and_then(|c| c.current_verdict(&r));
+        if used(&r, now) {
+            if inputs.replay.groups.is_some() && r.direction == Direction::Outbound {
+                outbound_users.extend(target_id(r.user_id.as_deref()));
             }
+            used_partners.insert(r.partner_tenant_id);
+            evidence.push(r)?;
         } else {
-            c.failures > 0 && c.policy_blocks == 0 && now == Some(Verdict::Allowed)
-        };
-        if used {
-            by_partner.entry(r.partner_tenant_id).or_default().push(r);
-        } else {
-            unused.entry(r.partner_tenant_id).or_default().push(r);
+            if r.counters.successes > 0 {
+                not_granted += r.counters.successes;
+            }
+            let u = unused.entry(r.partner_tenant_id).or_default();
+            if u.name.is_none() {
+                u.name = r.partner_tenant_name.as_deref().map(str::to_string);
+            }
+            u.successes += r.counters.successes;
+            u.failures += r.counters.failures;
+            u.policy_blocks += r.counters.policy_blocks;
+            proof.push(r)?;
         }
     }
-    let holdings = group_holdings(&by_partner, inputs);
+    let holdings = match inputs.replay.groups {
+        Some(groups) => {
+            groups.holding(&outbound_users).into_iter().filter(|h| Guid::parse(&h.group).is_some()).collect()
+        }
+        None => vec![],
+    };
+    drop(outbound_users);
     let mut plans = Vec::new();
     let mut left_out = Vec::new();
-    for (partner, rows) in &by_partner {
+    let mut evidence = evidence.finish()?;
+    let mut next = evidence.next();
+    while let Some(first) = next.take() {
+        let partner = first.partner_tenant_id;
+        let mut owned = vec![first];
+        loop {
+            match evidence.next() {
+                Some(r) if r.partner_tenant_id == partner => owned.push(r),
+                other => break next = other,
+            }
+        }
+        let rows: Vec<&ActivityRow> = owned.iter().collect();
         let successes: u64 = rows.iter().map(|r| r.counters.successes).sum();
         if successes < inputs.min_sign_ins {
             left_out.push(LeftOut {
-                partner_tenant_id: *partner,
+                partner_tenant_id: partner,
                 partner_tenant_name: rows
                     .iter()
                     .find_map(|r| r.partner_tenant_name.as_deref().map(str::to_string)),
@@ -544,26 +584,29 @@ pub fn propose(inputs: &ProposeInputs<'_>) -> Proposal {
                     inputs.min_sign_ins
                 ),
             });
-            continue;
+        } else {
+            let mut plan = first_plan(partner, &rows, inputs, &holdings);
+            settle_trust(&mut plan, &rows, inputs);
+            widen_until_whole(&mut plan, &rows, inputs);
+            plans.push(plan);
         }
-        let mut plan = first_plan(*partner, rows, inputs, &holdings);
-        settle_trust(&mut plan, rows, inputs);
-        widen_until_whole(&mut plan, rows, inputs);
-        plans.push(plan);
+        drop(rows);
+        for r in owned {
+            proof.push(r)?;
+        }
     }
-    for (partner, rows) in unused.iter().filter(|(p, _)| !by_partner.contains_key(p)) {
-        let sum = |f: fn(&ActivityRow) -> u64| rows.iter().map(|r| f(r)).sum::<u64>();
-        let (successes, failures, blocks) =
-            (sum(|r| r.counters.successes), sum(|r| r.counters.failures), sum(|r| r.counters.policy_blocks));
+    evidence.finish()?;
+    for (partner, u) in unused.into_iter().filter(|(p, _)| !used_partners.contains(p)) {
         left_out.push(LeftOut {
-            partner_tenant_id: *partner,
-            partner_tenant_name: rows.iter().find_map(|r| r.partner_tenant_name.as_deref().map(str::to_string)),
-            successes,
-            reason: if successes > 0 {
-                format!("{successes} successful sign-in(s), all of which the current policy blocks today")
+            partner_tenant_id: partner,
+            partner_tenant_name: u.name,
+            successes: u.successes,
+            reason: if u.successes > 0 {
+                format!("{} successful sign-in(s), all of which the current policy blocks today", u.successes)
             } else {
                 format!(
-                    "no successful sign-in: {failures} failed attempt(s), {blocks} of them blocked by cross-tenant access settings"
+                    "no successful sign-in: {} failed attempt(s), {} of them blocked by cross-tenant access settings",
+                    u.failures, u.policy_blocks
                 )
             },
         });
@@ -572,11 +615,32 @@ pub fn propose(inputs: &ProposeInputs<'_>) -> Proposal {
     apply_keeps(&mut plans, inputs.keep);
     let policy = policy_of(&plans, inputs.replay.current);
     let replay_inputs = Inputs { proposed: &policy, ..inputs.replay };
-    let replayed = replay(inputs.rows.to_vec(), &replay_inputs);
+    let replayer = Replayer::new(&replay_inputs, partners);
+    let mut impacts: BTreeMap<&'static str, (usize, u64)> = BTreeMap::new();
+    let mut rows = proof.finish()?;
+    loop {
+        let batch: Vec<ActivityRow> = rows.by_ref().take(4096).collect();
+        if batch.is_empty() {
+            break;
+        }
+        let replayed: Vec<(Impact, u64)> = batch
+            .into_par_iter()
+            .map(|r| {
+                let sign_ins = r.counters.sign_ins;
+                (replayer.row(r).impact, sign_ins)
+            })
+            .collect();
+        for (impact, sign_ins) in replayed {
+            let e = impacts.entry(impact.as_str()).or_default();
+            e.0 += 1;
+            e.1 += sign_ins;
+        }
+    }
+    rows.finish()?;
     let current_partners =
         inputs.replay.current.map_or_else(Vec::new, |c| c.partners.keys().copied().collect());
     let removed = inputs.replay.current.map_or_else(Vec::new, |c| removals(c, &policy));
-    Proposal { policy, partners: plans, left_out, replayed, current_partners, not_granted, removed }
+    Ok(Proposal { policy, partners: plans, left_out, proof: impacts, current_partners, not_granted, removed })
 }
 
 /// Who or what one half of a section lets through.
@@ -782,22 +846,6 @@ fn widen_until_whole(plan: &mut PartnerPlan, rows: &[&ActivityRow], inputs: &Pro
     }
 }
 
-/// With `--groups`: every group (with a GUID id, as Graph targets need)
-/// holding any of the outbound users the rows show.
-fn group_holdings(
-    by_partner: &BTreeMap<Guid, Vec<&ActivityRow>>,
-    inputs: &ProposeInputs<'_>,
-) -> Vec<GroupHolding> {
-    let Some(groups) = inputs.replay.groups else { return vec![] };
-    let wanted: BTreeSet<String> = by_partner
-        .values()
-        .flatten()
-        .filter(|r| r.direction == Direction::Outbound)
-        .filter_map(|r| target_id(r.user_id.as_deref()))
-        .collect();
-    groups.holding(&wanted).into_iter().filter(|h| Guid::parse(&h.group).is_some()).collect()
-}
-
 /// Up to this many candidate groups the cover is exact (every subset);
 /// beyond, greedy (the largest new coverage first) and then pruned of any
 /// group the others make redundant.
@@ -973,14 +1021,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_partner_with_only_failed_attempts_is_left_out_and_the_reason_counts_them() {
-        let rows = [row(1, 2, 0, 0), row(2, 0, 3, 2)];
+    fn proposed(rows: &[ActivityRow], budget: Option<usize>) -> Proposal {
         let placeholder = Policy::default();
         let apps = AppCatalog::default();
         let ca = CaPolicies::default();
         let inputs = ProposeInputs {
-            rows: &rows,
             replay: Inputs {
                 current: None,
                 proposed: &placeholder,
@@ -993,7 +1038,13 @@ mod tests {
             min_sign_ins: 1,
             keep: &[],
         };
-        let p = propose(&inputs);
+        let partners = rows.iter().map(|r| r.partner_tenant_id).collect();
+        propose(&mut rows.iter().cloned(), &partners, &inputs, budget).unwrap()
+    }
+
+    #[test]
+    fn a_partner_with_only_failed_attempts_is_left_out_and_the_reason_counts_them() {
+        let p = proposed(&[row(1, 2, 0, 0), row(2, 0, 3, 2)], None);
         assert_eq!(p.partners.iter().map(|x| x.partner_tenant_id).collect::<Vec<_>>(), [Guid(1)]);
         assert_eq!(p.left_out.len(), 1);
         assert_eq!(p.left_out[0].partner_tenant_id, Guid(2));
@@ -1001,5 +1052,29 @@ mod tests {
             p.left_out[0].reason,
             "no successful sign-in: 3 failed attempt(s), 2 of them blocked by cross-tenant access settings"
         );
+    }
+
+    #[test]
+    fn the_proposal_is_the_same_when_its_rows_go_through_the_disk() {
+        // Partners' rows interleaved, users of one partner spread apart.
+        let mut rows = Vec::new();
+        for i in 0..12u32 {
+            let mut r = row(1 + u128::from(i % 3), u64::from(i % 4), u64::from(i % 2), 0);
+            r.user_id = Some(format!("aaaaaaaa-bbbb-4ccc-8ddd-{i:012}").into());
+            rows.push(r);
+        }
+        let seen = |p: &Proposal| {
+            (
+                serde_json::to_string(&p.partners).unwrap(),
+                p.left_out.iter().map(|l| (l.partner_tenant_id, l.reason.clone())).collect::<Vec<_>>(),
+                p.proof.clone(),
+                p.not_granted,
+            )
+        };
+        let memory = seen(&proposed(&rows, None));
+        assert!(memory.0.contains("aaaaaaaa-bbbb-4ccc-8ddd-000000000005"), "{}", memory.0);
+        for budget in [1, 2, 5] {
+            assert_eq!(seen(&proposed(&rows, Some(budget))), memory, "budget {budget}");
+        }
     }
 }

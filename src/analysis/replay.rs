@@ -566,6 +566,14 @@ impl<'a> Replayer<'a> {
     pub fn row(&self, r: ActivityRow) -> ReplayRow {
         replay_row(r, &self.cx)
     }
+
+    /// What the current policy says of `r` (`None` without one): the
+    /// `current` of [`Replayer::row`], without the rest of the row.
+    pub fn current_verdict(&self, r: &ActivityRow) -> Option<Verdict> {
+        let current = self.cx.current.as_ref()?;
+        let clauses = resolved_clauses(r, &self.cx);
+        Some(current.evaluate(&request(r, &self.cx, &clauses)).verdict)
+    }
 }
 
 /// The output order: worst impact first, then the most sign-ins, then the

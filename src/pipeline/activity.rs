@@ -58,20 +58,6 @@ fn streamed(
     Ok((table, rows, stats))
 }
 
-/// [`activity_stream`] with the rows in the table, counting each group per
-/// policy epoch when `epoch_starts` is not empty. `tap`, when given, sees
-/// every sign-in read, in the window or not (from a store, also the days
-/// before the window).
-pub(crate) fn grouped(
-    plan: &ActivityPlan,
-    epoch_starts: Vec<DateTime<Utc>>,
-    rejects: Rejects<'_>,
-    tap: Option<impl FnMut(&SignIn) + Send>,
-) -> Result<(ActivityTable, ReadStats)> {
-    let (acc, stats) = read(plan, epoch_starts, rejects, tap)?;
-    Ok((acc.finish(plan.tenant, plan.by)?, stats))
-}
-
 /// Reads the source into a grouping, not yet finished.
 fn read(
     plan: &ActivityPlan,

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use super::activity::{grouped, ActivityPlan};
+use super::activity::{activity_stream, ActivityPlan};
 use super::inputs::{policy, Directory, DirectoryPaths};
 use super::source::read_tables;
 use super::{Notes, Rejects};
 use crate::analysis::propose::{propose as build, Keep, Proposal, ProposeInputs};
 use crate::analysis::replay::Inputs;
-use crate::model::{ActivityRow, GroupBy, SignIn};
+use crate::model::GroupBy;
 
 pub(crate) struct ProposePlan {
     /// The sign-ins and the period; the grain is always the user.
@@ -22,36 +22,14 @@ pub(crate) struct ProposePlan {
     pub(crate) keep: Vec<Keep>,
 }
 
-/// The rows to propose from: an activity table --by user, or the logs grouped.
-fn rows(plan: &ProposePlan, notes: Notes<'_>, rejects: Rejects<'_>) -> Result<Vec<ActivityRow>> {
-    if let Some(paths) = plan.activity.source.activity_tables()? {
-        if !plan.activity.window.is_open() {
-            bail!("--since and --until need sign-in logs: an activity table has no per-sign-in times");
-        }
-        let (by, rows) = read_tables(&paths)?;
-        if by != GroupBy::User {
-            bail!("propose allows users and apps one by one: give it an activity table --by user");
-        }
-        notes(&format!("proposing from {} activity group(s) in {} table(s)", rows.len(), paths.len()));
-        return Ok(rows);
-    }
-    let activity = ActivityPlan { by: GroupBy::User, ..plan.activity.clone() };
-    let (table, stats) = grouped(&activity, vec![], rejects, None::<fn(&SignIn)>)?;
-    notes(&format!(
-        "proposing from {} cross-tenant sign-in(s) in {} record(s) read",
-        table.totals.cross_tenant, stats.records_read
-    ));
-    Ok(table.rows)
-}
-
-/// Builds the proposal. Notes: what was read, policy warnings.
+/// Builds the proposal. Notes: what was read, policy warnings. The rows
+/// come from an activity table --by user, or from the logs grouped (as a
+/// stream, on disk past `--groups-in-memory`).
 pub(crate) fn propose(plan: &ProposePlan, notes: Notes<'_>, rejects: Rejects<'_>) -> Result<Proposal> {
     let current = plan.current.as_deref().map(|p| policy(p, notes)).transpose()?;
-    let rows = rows(plan, notes, rejects)?;
     let directory = Directory::load(&plan.directory)?;
     let placeholder = crate::policy::Policy::default();
     let inputs = ProposeInputs {
-        rows: &rows,
         replay: Inputs {
             current: current.as_ref(),
             proposed: &placeholder,
@@ -64,5 +42,26 @@ pub(crate) fn propose(plan: &ProposePlan, notes: Notes<'_>, rejects: Rejects<'_>
         min_sign_ins: plan.min_sign_ins,
         keep: &plan.keep,
     };
-    Ok(build(&inputs))
+    let budget = plan.activity.groups_in_memory;
+    if let Some(paths) = plan.activity.source.activity_tables()? {
+        if !plan.activity.window.is_open() {
+            bail!("--since and --until need sign-in logs: an activity table has no per-sign-in times");
+        }
+        let (by, rows) = read_tables(&paths)?;
+        if by != GroupBy::User {
+            bail!("propose allows users and apps one by one: give it an activity table --by user");
+        }
+        notes(&format!("proposing from {} activity group(s) in {} table(s)", rows.len(), paths.len()));
+        let partners = rows.iter().map(|r| r.partner_tenant_id).collect();
+        return build(&mut rows.into_iter(), &partners, &inputs, budget);
+    }
+    let activity = ActivityPlan { by: GroupBy::User, ..plan.activity.clone() };
+    let (table, mut rows, stats) = activity_stream(&activity, vec![], rejects)?;
+    notes(&format!(
+        "proposing from {} cross-tenant sign-in(s) in {} record(s) read",
+        table.totals.cross_tenant, stats.records_read
+    ));
+    let proposal = build(&mut rows, &table.partners, &inputs, budget)?;
+    rows.finish()?;
+    Ok(proposal)
 }

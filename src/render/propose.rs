@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::escape::{code_span, markdown as md};
 use crate::analysis::propose::Proposal;
-use crate::analysis::replay::{summarize, Impact};
+use crate::analysis::replay::Impact;
 use crate::model::{rfc3339, Guid};
 use crate::policy::load::to_combined_json;
 use crate::policy::model::Section;
@@ -163,11 +163,11 @@ pub(crate) fn markdown(p: &Proposal) -> String {
         }
         out.push('\n');
     }
-    let summary = summarize(&p.replayed, None, false);
+
     let _ = writeln!(out, "## Replay of the proposal against the same sign-ins\n");
     let _ = writeln!(out, "| impact | groups | sign-ins |\n|---|---:|---:|");
     for i in Impact::ALL {
-        let (groups, sign_ins) = summary.impacts.get(i.as_str()).copied().unwrap_or_default();
+        let (groups, sign_ins) = p.proof.get(i.as_str()).copied().unwrap_or_default();
         let _ = writeln!(out, "| {} | {groups} | {sign_ins} |", i.as_str());
     }
     out
