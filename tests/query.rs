@@ -142,11 +142,13 @@ fn a_period_split_into_parts_replays_as_the_whole() {
     let whole = part("whole.csv", &[]);
     let first = part("first.csv", &["--until", "2026-11-13"]);
     let second = part("second.csv", &["--since", "2026-11-13"]);
-    let replay = |tables: &[&str]| {
+    let replay = |tables: &[&str], budget: &str| {
         let (current, proposed) = (format!("{policies}/current.json"), format!("{policies}/proposed.json"));
         let mut args = vec![
             "replay",
             "-q",
+            "--groups-in-memory",
+            budget,
             "--format",
             "csv",
             "--tenant",
@@ -159,7 +161,11 @@ fn a_period_split_into_parts_replays_as_the_whole() {
         args.extend_from_slice(tables);
         ok(&args)
     };
-    let expected = replay(&[&whole]);
+    let expected = replay(&[&whole], "0");
     assert!(expected.lines().count() > 100);
-    assert_eq!(replay(&[&first, &second]), expected);
+    // The parts' rows meet in a sort, on disk past the budget.
+    for budget in ["0", "1", "7"] {
+        assert_eq!(replay(&[&first, &second], budget), expected, "--groups-in-memory {budget}");
+        assert_eq!(replay(&[&whole], budget), expected, "--groups-in-memory {budget}");
+    }
 }

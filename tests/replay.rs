@@ -382,7 +382,7 @@ fn a_deep_chain_of_nested_groups_with_a_cycle_decides_membership() {
 
 #[test]
 fn rows_beyond_the_memory_budget_are_sorted_on_disk_and_a_folder_that_cannot_be_made_is_an_error() {
-    // An activity table: no grouping, so only replay's own sorting can
+    // An activity table: no grouping; the table's rows and replay's sorting
     // outgrow the budget.
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("activity.csv");
@@ -410,6 +410,6 @@ fn rows_beyond_the_memory_budget_are_sorted_on_disk_and_a_folder_that_cannot_be_
     let failed = dir.path().join("failed.csv");
     let o = replay("2", &dir.path().join("missing"), &failed);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("TMPDIR") && stderr(&o).contains("replay"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("TMPDIR") && stderr(&o).contains("temporary folder"), "{}", stderr(&o));
     assert!(!failed.exists());
 }

@@ -16,7 +16,8 @@
 //! wrong type is an error that names the file, the row and the column.
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read as _};
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
@@ -186,18 +187,17 @@ fn row(m: &BTreeMap<String, String>, at: &str) -> Result<ActivityRow> {
     })
 }
 
-/// Rows as they are read: each converted at once, so that a table of a
-/// million groups never holds a million maps of cell texts. The grain is
-/// what the first row's columns say: only the coarser grains have
-/// `distinct_*` (Spark's JSON leaves out null fields, so a missing
-/// `user_id` says nothing).
-#[derive(Default)]
-struct Rows {
-    rows: Vec<ActivityRow>,
+/// Rows as they are read: each converted at once and handed on, so that a
+/// table of a million groups never holds a million maps of cell texts, nor
+/// a million rows. The grain is what the first row's columns say: only the
+/// coarser grains have `distinct_*` (Spark's JSON leaves out null fields,
+/// so a missing `user_id` says nothing).
+struct Rows<'e> {
+    emit: &'e mut dyn FnMut(ActivityRow) -> Result<()>,
     grain: Option<GroupBy>,
 }
 
-impl Rows {
+impl Rows<'_> {
     fn push(&mut self, at: String, m: BTreeMap<String, String>) -> Result<()> {
         if self.grain.is_none() {
             self.grain = Some(if m.contains_key("distinct_apps") {
@@ -208,13 +208,7 @@ impl Rows {
                 GroupBy::User
             });
         }
-        self.rows.push(row(&m, &at)?);
-        Ok(())
-    }
-
-    fn append(&mut self, other: Rows) {
-        self.grain = self.grain.or(other.grain);
-        self.rows.extend(other.rows);
+        (self.emit)(row(&m, &at)?)
     }
 }
 
@@ -225,17 +219,41 @@ fn object_row(v: Value, at: &str) -> Result<BTreeMap<String, String>> {
     }
 }
 
-/// Rows of one file in any of the shapes the module doc lists.
-fn rows_of(text: &str, name: &str, out: &mut Rows) -> Result<()> {
-    let text = text.trim_start_matches('\u{feff}');
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('[') || (trimmed.starts_with('{') && trimmed.contains("\"tables\"")) {
-        let v: Value = serde_json::from_str(trimmed).with_context(|| format!("{name}: not valid JSON"))?;
-        return json_rows(v, name, out);
+/// Rows of one file in any of the shapes the module doc lists. CSV and
+/// NDJSON are read as a stream; a JSON document (an array of rows, a query
+/// response) is parsed whole, as the engines that write one cap its size.
+fn file_rows(path: &Path, out: &mut Rows<'_>) -> Result<()> {
+    let name = path.display().to_string();
+    let cannot_read = || format!("{name}: cannot read");
+    let mut head = Vec::new();
+    File::open(path).and_then(|f| f.take(64 << 10).read_to_end(&mut head)).with_context(cannot_read)?;
+    let head = String::from_utf8_lossy(&head);
+    let trimmed = head.trim_start_matches('\u{feff}').trim_start();
+    let document = match trimmed.as_bytes().first() {
+        Some(b'[') => true,
+        // One object a line, unless the first line is not a whole object
+        // (a document written over several lines) or is a query response.
+        Some(b'{') => {
+            let first = trimmed.lines().next().unwrap_or("");
+            !matches!(serde_json::from_str::<Value>(first), Ok(Value::Object(o)) if !o.contains_key("tables"))
+        }
+        _ => false,
+    };
+    if document {
+        let text = std::fs::read_to_string(path).with_context(cannot_read)?;
+        let v: Value = serde_json::from_str(text.trim_start_matches('\u{feff}').trim_start())
+            .with_context(|| format!("{name}: not valid JSON"))?;
+        return json_rows(v, &name, out);
     }
     if trimmed.starts_with('{') {
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let lines = BufReader::new(File::open(path).with_context(cannot_read)?).lines();
+        for (i, line) in lines.enumerate() {
             let at = format!("{name}: line {}", i + 1);
+            let line = line.with_context(|| at.clone())?;
+            let line = if i == 0 { line.trim_start_matches('\u{feff}') } else { &line };
+            if line.trim().is_empty() {
+                continue;
+            }
             let v: Value = serde_json::from_str(line).with_context(|| at.clone())?;
             out.push(at.clone(), object_row(v, &at)?)?;
         }
@@ -243,16 +261,15 @@ fn rows_of(text: &str, name: &str, out: &mut Rows) -> Result<()> {
     }
     // Spark's CSV writer escapes a quote inside a value as `\"` unless told
     // `.option("escape", "\"")`; everyone else doubles it. Try the likelier
-    // first (a `\"` in the text says Spark), then the other.
-    let spark_first = text.contains("\\\"");
+    // first (a `\"` in the file says Spark), then the other; the rows go on
+    // only from the reading that succeeds whole, so each is read once to
+    // check and once to hand on.
+    let spark_first = contains(path, b"\\\"").with_context(cannot_read)?;
     let mut first_error = None;
     for spark in [spark_first, !spark_first] {
-        let mut rows = Rows::default();
-        match csv_rows(text, name, spark, &mut rows) {
-            Ok(()) => {
-                out.append(rows);
-                return Ok(());
-            }
+        let mut check = Rows { emit: &mut |_| Ok(()), grain: None };
+        match csv_rows(path, &name, spark, &mut check) {
+            Ok(()) => return csv_rows(path, &name, spark, out),
             Err(e) if first_error.is_none() => first_error = Some(e),
             Err(_) => {}
         }
@@ -260,14 +277,36 @@ fn rows_of(text: &str, name: &str, out: &mut Rows) -> Result<()> {
     Err(first_error.expect("one attempt was made"))
 }
 
+/// Whether the file at `path` contains `needle` (of two bytes or more), read
+/// a block at a time.
+fn contains(path: &Path, needle: &[u8]) -> std::io::Result<bool> {
+    let mut f = File::open(path)?;
+    let mut buf = vec![0u8; 256 << 10];
+    let mut kept = 0;
+    loop {
+        let n = f.read(&mut buf[kept..])?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let end = kept + n;
+        if memchr::memmem::find(&buf[..end], needle).is_some() {
+            return Ok(true);
+        }
+        // The needle may straddle this block and the next.
+        kept = (needle.len() - 1).min(end);
+        buf.copy_within(end - kept..end, 0);
+    }
+}
+
 /// A CSV table, quotes inside values doubled (RFC 4180) or, with `spark`,
 /// escaped by a backslash (Spark's default).
-fn csv_rows(text: &str, name: &str, spark: bool, out: &mut Rows) -> Result<()> {
+fn csv_rows(path: &Path, name: &str, spark: bool, out: &mut Rows<'_>) -> Result<()> {
     let mut builder = csv::ReaderBuilder::new();
     if spark {
         builder.escape(Some(b'\\')).double_quote(false);
     }
-    let mut r = builder.from_reader(text.as_bytes());
+    let file = File::open(path).with_context(|| format!("{name}: cannot read"))?;
+    let mut r = builder.from_reader(BufReader::with_capacity(256 << 10, file));
     let headers: Vec<String> = r.headers()?.iter().map(column_name).collect();
     if !KEY_COLUMNS.iter().all(|c| headers.iter().any(|h| h == c)) {
         bail!(
@@ -293,7 +332,7 @@ fn csv_rows(text: &str, name: &str, spark: bool, out: &mut Rows) -> Result<()> {
 }
 
 /// An array of row objects, or a query API response.
-fn json_rows(v: Value, name: &str, out: &mut Rows) -> Result<()> {
+fn json_rows(v: Value, name: &str, out: &mut Rows<'_>) -> Result<()> {
     match v {
         Value::Array(rows) => {
             for (i, r) in rows.into_iter().enumerate() {
@@ -329,21 +368,30 @@ fn json_rows(v: Value, name: &str, out: &mut Rows) -> Result<()> {
     Ok(())
 }
 
-/// Reads one activity table (a file, or a folder of Spark part files); the
-/// grain is what its columns say.
-pub fn read(path: &Path) -> Result<(GroupBy, Vec<ActivityRow>)> {
+/// Reads one activity table (a file, or a folder of Spark part files),
+/// handing each row to `emit` as it is read; returns the grain, which is
+/// what its columns say.
+pub fn read_each(path: &Path, emit: &mut dyn FnMut(ActivityRow) -> Result<()>) -> Result<GroupBy> {
     let files = if path.is_dir() { part_files(path)? } else { vec![path.to_path_buf()] };
-    let mut rows = Rows::default();
+    let mut rows = Rows { emit, grain: None };
     for f in &files {
-        let text = std::fs::read_to_string(f).with_context(|| format!("{}: cannot read", f.display()))?;
-        rows_of(&text, &f.display().to_string(), &mut rows)?;
+        file_rows(f, &mut rows)?;
     }
-    Ok((rows.grain.unwrap_or(GroupBy::User), rows.rows))
+    Ok(rows.grain.unwrap_or(GroupBy::User))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read(path: &Path) -> Result<(GroupBy, Vec<ActivityRow>)> {
+        let mut rows = Vec::new();
+        let by = read_each(path, &mut |r| {
+            rows.push(r);
+            Ok(())
+        })?;
+        Ok((by, rows))
+    }
 
     const CSV: &str = "direction,access_type,partner_tenant_id,partner_tenant_name,app_id,app_name,resource_id,resource_name,user_id,user_principal_name,user_type,sign_ins,successes,failures,policy_blocks,first_seen,last_seen,blocked_by_us,blocked_by_partner,mfa_required,mfa_by_claim,compliant_device_required,hybrid_join_required,ca_details_missing,app_owner_tenant_id,resource_owner_tenant_id,grant_clauses
 inbound,b2bCollaboration,9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d,Fabrikam,00000003-0000-0ff1-ce00-000000000000,SharePoint,,,u1,ann@fabrikam.example,guest,3,2,1,1,2026-11-02T09:15:30Z,2026-11-03T16:45:59Z,1,0,2,1,0,0,0,f8cdef31-a31e-4b4a-93e4-5f571e91255a,,

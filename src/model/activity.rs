@@ -215,6 +215,25 @@ impl ActivityRow {
         }
     }
 
+    /// Adds the same group's row from another activity table (a query run
+    /// once per month, say): counts summed, first and last seen widened,
+    /// clauses joined, names from the part seen last (ties: the first).
+    /// Distinct user and app counts cannot be added across parts (the same
+    /// user may be in both): the larger is kept, a lower bound.
+    pub(crate) fn merge_part(&mut self, part: ActivityRow) {
+        let later = part.counters.last_seen > self.counters.last_seen;
+        let mut counters = self.counters.clone();
+        counters.merge(&part.counters);
+        let distinct_users = self.distinct_users.max(part.distinct_users);
+        let distinct_apps = self.distinct_apps.max(part.distinct_apps);
+        if later {
+            *self = part;
+        }
+        self.counters = counters;
+        self.distinct_users = distinct_users;
+        self.distinct_apps = distinct_apps;
+    }
+
     #[allow(clippy::type_complexity)]
     pub(crate) fn sort_key(&self) -> (Direction, Guid, &str, Option<&str>, Option<&str>, Option<&str>) {
         (

@@ -149,7 +149,10 @@ fn from_tables(plan: &OverviewPlan, paths: &[PathBuf], notes: Notes<'_>) -> Resu
              (write the query or the table for the period you want instead)"
         );
     }
-    let (by, rows) = read_tables(paths)?;
+    // The report's figures of partners and apps, and the impact section,
+    // take the rows as a stream, but the table behind them holds them all.
+    let t = read_tables(paths, plan.activity.groups_in_memory)?;
+    let (by, rows) = (t.by, t.rows.collect_rows()?);
     if by != GroupBy::User {
         bail!(
             "the report lists users and apps: give it an activity table --by user (these are --by {})",

@@ -47,13 +47,14 @@ pub(crate) fn propose(plan: &ProposePlan, notes: Notes<'_>, rejects: Rejects<'_>
         if !plan.activity.window.is_open() {
             bail!("--since and --until need sign-in logs: an activity table has no per-sign-in times");
         }
-        let (by, rows) = read_tables(&paths)?;
-        if by != GroupBy::User {
+        let mut t = read_tables(&paths, budget)?;
+        if t.by != GroupBy::User {
             bail!("propose allows users and apps one by one: give it an activity table --by user");
         }
-        notes(&format!("proposing from {} activity group(s) in {} table(s)", rows.len(), paths.len()));
-        let partners = rows.iter().map(|r| r.partner_tenant_id).collect();
-        return build(&mut rows.into_iter(), &partners, &inputs, budget);
+        notes(&format!("proposing from the {} row(s) of {} activity table(s)", t.read, paths.len()));
+        let proposal = build(&mut t.rows, &t.partners, &inputs, budget)?;
+        t.rows.finish()?;
+        return Ok(proposal);
     }
     let activity = ActivityPlan { by: GroupBy::User, ..plan.activity.clone() };
     let (table, mut rows, stats) = activity_stream(&activity, vec![], rejects)?;

@@ -162,10 +162,9 @@ pub(crate) fn replay(
             if !plan.activity.window.is_open() || !plan.audit.is_empty() {
                 bail!("--since, --until and --audit need raw sign-in logs: an activity table has no per-sign-in times");
             }
-            let (by, rows) = read_tables(&paths)?;
-            notes(&format!("replaying {} activity group(s) from {} table(s)", rows.len(), paths.len()));
-            let partners = rows.iter().map(|r| r.partner_tenant_id).collect();
-            (by, Stream::memory(rows), partners, Read::Tables, plan.activity.tenant)
+            let t = read_tables(&paths, plan.activity.groups_in_memory)?;
+            notes(&format!("replaying the {} row(s) of {} activity table(s)", t.read, paths.len()));
+            (t.by, t.rows, t.partners, Read::Tables, plan.activity.tenant)
         }
         None => {
             let starts =

@@ -3,14 +3,17 @@
 //! sign-ins or audit events reads them here, so the choice between exports
 //! and a store, and the counts a run reports, are made in one place.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
 
 use super::Rejects;
+use crate::analysis::activity::ROW_ORDER;
+use crate::analysis::runs::{Sorter, Spool, Stream};
 use crate::ingest::{self, activity_table, AuditEvents, DateOrder, InputFormat, Progress, SignIns};
-use crate::model::{ActivityRow, AuditEvent, GroupBy, ReadStats, SignIn, Window};
+use crate::model::{ActivityRow, AuditEvent, GroupBy, Guid, ReadStats, SignIn, Window};
 use crate::policy::change::{decode, PolicyChange};
 use crate::store::Store;
 
@@ -24,14 +27,41 @@ pub(crate) struct ReadOptions {
     pub(crate) progress: Option<Arc<dyn Progress>>,
 }
 
-/// Reads activity tables of one grain. A group in several tables (a query
-/// run once per month, say) becomes one row: counts summed, first and last
-/// seen widened, clauses joined, names from the part seen last.
-pub(crate) fn read_tables(paths: &[PathBuf]) -> Result<(GroupBy, Vec<ActivityRow>)> {
-    let mut rows: Vec<ActivityRow> = Vec::new();
+/// The rows of activity tables, as a stream.
+pub(crate) struct TableRows {
+    pub(crate) by: GroupBy,
+    /// One table's rows in its order; several tables' in [`ROW_ORDER`], a
+    /// group in several of them (a query run once per month, say) as one
+    /// row ([`ActivityRow::merge_part`]).
+    pub(crate) rows: Stream<ActivityRow>,
+    /// Every partner among the rows.
+    pub(crate) partners: BTreeSet<Guid>,
+    /// The rows read, before groups in several tables became one.
+    pub(crate) read: usize,
+}
+
+/// Reads activity tables of one grain, kept in memory up to `budget` rows
+/// and on disk past it (`xtenant-tables-*`) until they are read.
+pub(crate) fn read_tables(paths: &[PathBuf], budget: Option<usize>) -> Result<TableRows> {
+    enum Keep {
+        Spool(Spool<ActivityRow>),
+        Sort(Sorter<ActivityRow>),
+    }
+    let mut keep = match paths {
+        [_] => Keep::Spool(Spool::new("tables", budget)),
+        _ => Keep::Sort(Sorter::new("tables", ROW_ORDER, budget).combining(ActivityRow::merge_part)),
+    };
+    let (mut partners, mut read) = (BTreeSet::new(), 0);
     let mut grain = None;
     for p in paths {
-        let (by, r) = activity_table::read(p)?;
+        let by = activity_table::read_each(p, &mut |r| {
+            partners.insert(r.partner_tenant_id);
+            read += 1;
+            match &mut keep {
+                Keep::Spool(s) => s.push(r),
+                Keep::Sort(s) => s.push(r),
+            }
+        })?;
         if grain.is_some_and(|g| g != by) {
             bail!(
                 "{}: the activity tables have different grains (--by); give one grain at a time",
@@ -39,45 +69,12 @@ pub(crate) fn read_tables(paths: &[PathBuf]) -> Result<(GroupBy, Vec<ActivityRow
             );
         }
         grain = Some(by);
-        rows.extend(r);
     }
-    if paths.len() > 1 {
-        rows = merge_groups(rows);
-    }
-    Ok((grain.unwrap_or(GroupBy::User), rows))
-}
-
-/// One row per group key; see [`read_tables`]. Distinct user and app counts
-/// cannot be added across parts (the same user may be in both): the larger
-/// is kept, a lower bound.
-fn merge_groups(rows: Vec<ActivityRow>) -> Vec<ActivityRow> {
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut out: Vec<ActivityRow> = Vec::with_capacity(rows.len());
-    for r in rows {
-        let key = format!("{:?}", r.sort_key());
-        match index.get(&key) {
-            None => {
-                index.insert(key, out.len());
-                out.push(r);
-            }
-            Some(&i) => {
-                let kept = &mut out[i];
-                let later = r.counters.last_seen > kept.counters.last_seen;
-                let mut counters = kept.counters.clone();
-                counters.merge(&r.counters);
-                let distinct_users = kept.distinct_users.max(r.distinct_users);
-                let distinct_apps = kept.distinct_apps.max(r.distinct_apps);
-                if later {
-                    *kept = r;
-                }
-                kept.counters = counters;
-                kept.distinct_users = distinct_users;
-                kept.distinct_apps = distinct_apps;
-            }
-        }
-    }
-    out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    out
+    let rows = match keep {
+        Keep::Spool(s) => s.finish()?,
+        Keep::Sort(s) => s.finish()?,
+    };
+    Ok(TableRows { by: grain.unwrap_or(GroupBy::User), rows, partners, read })
 }
 
 /// Where records are read from.

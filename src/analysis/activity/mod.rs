@@ -522,7 +522,7 @@ fn sort_key_bytes(r: &ActivityRow, out: &mut Vec<u8>) {
 }
 
 /// The order of activity rows ([`ActivityRow::sort_key`]).
-const ROW_ORDER: Order<ActivityRow> = Order { cmp: by_sort_key, key: sort_key_bytes };
+pub(crate) const ROW_ORDER: Order<ActivityRow> = Order { cmp: by_sort_key, key: sort_key_bytes };
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct GroupKeyOut {

@@ -187,6 +187,8 @@ pub(crate) struct Sorter<T> {
     runs: Vec<PathBuf>,
     /// Names the folder (`xtenant-<what>-*`) and the errors.
     what: &'static str,
+    /// Adds a record into the one before it when the two are equal in order.
+    combine: Option<fn(&mut T, T)>,
 }
 
 impl<T: Record> Sorter<T> {
@@ -198,7 +200,29 @@ impl<T: Record> Sorter<T> {
             dir: None,
             runs: Vec::new(),
             what,
+            combine: None,
         }
+    }
+
+    /// Records equal in order come out as one: each added into the one
+    /// before it (in the order they were pushed) by `combine`.
+    pub(crate) fn combining(mut self, combine: fn(&mut T, T)) -> Sorter<T> {
+        self.combine = Some(combine);
+        self
+    }
+
+    /// Sorts the buffer, and combines what is equal in it.
+    fn sort_buffer(&mut self) {
+        sort_by(&mut self.buffer, self.order.cmp);
+        let Some(combine) = self.combine else { return };
+        let mut combined: Vec<T> = Vec::with_capacity(self.buffer.len());
+        for r in self.buffer.drain(..) {
+            match combined.last_mut() {
+                Some(last) if (self.order.cmp)(last, &r) == Ordering::Equal => combine(last, r),
+                _ => combined.push(r),
+            }
+        }
+        self.buffer = combined;
     }
 
     pub(crate) fn push(&mut self, record: T) -> Result<()> {
@@ -210,12 +234,12 @@ impl<T: Record> Sorter<T> {
     }
 
     fn write_buffer(&mut self) -> Result<()> {
+        self.sort_buffer();
         let what = self.what;
         let dir = match &mut self.dir {
             Some(dir) => dir,
             none => none.insert(temp_folder(what).with_context(|| folder_error(what, None))?),
         };
-        sort_by(&mut self.buffer, self.order.cmp);
         let path = dir.path().join(format!("run-{:06}", self.runs.len()));
         write_run(&path, &self.buffer).with_context(|| folder_error(what, Some(dir.path())))?;
         self.runs.push(path);
@@ -229,11 +253,11 @@ impl<T: Record> Sorter<T> {
             self.write_buffer()?;
         }
         let Some(dir) = self.dir.take() else {
-            sort_by(&mut self.buffer, self.order.cmp);
+            self.sort_buffer();
             return Ok(Stream::memory(self.buffer));
         };
         let what = self.what;
-        let merge = Merge::open(dir, std::mem::take(&mut self.runs), self.order, None)
+        let merge = Merge::open(dir, std::mem::take(&mut self.runs), self.order, self.combine)
             .with_context(|| format!("reading back the {what} temporary folder"))?;
         Ok(Stream::merged(merge))
     }
@@ -597,6 +621,43 @@ mod tests {
             expected.sort_by(by_key);
             sort_by(&mut rows, by_key);
             assert_eq!(rows, expected, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn a_combining_sort_gives_one_record_per_key_added_up_in_input_order_at_any_budget() {
+        // `.1` becomes the sum of the input positions of the key's records.
+        fn add(a: &mut Item, b: Item) {
+            a.1 += b.1;
+        }
+        let input = items(1000);
+        let mut expected: Vec<Item> = Vec::new();
+        let mut sorted = input.clone();
+        sorted.sort_by(by_key);
+        for item in sorted {
+            match expected.last_mut() {
+                Some(last) if last.0 == item.0 => add(last, item),
+                _ => expected.push(item),
+            }
+        }
+        assert_eq!(expected.len(), 37);
+        for budget in [None, Some(1), Some(7), Some(100)] {
+            let mut sorter = Sorter::new("test", ITEM_ORDER, budget).combining(add);
+            for item in input.clone() {
+                sorter.push(item).unwrap();
+            }
+            assert_eq!(sorter.finish().unwrap().collect_rows().unwrap(), expected, "{budget:?}");
+        }
+    }
+
+    #[test]
+    fn a_spool_gives_its_records_back_in_the_order_they_came_at_any_budget() {
+        for budget in [None, Some(1), Some(7), Some(5000)] {
+            let mut spool = Spool::new("test", budget);
+            for item in items(1000) {
+                spool.push(item).unwrap();
+            }
+            assert_eq!(spool.finish().unwrap().collect_rows().unwrap(), items(1000), "{budget:?}");
         }
     }
 
