@@ -22,6 +22,11 @@
 //! 4. Replay of every row against the proposal: a partner with any access
 //!    still lost or degraded has the section widened (all users, then all
 //!    apps) and is said so in its rationale.
+//!
+//! Steps 2 to 4 need one partner's rows at a time, and the proof every
+//! row once more: the rows come as a stream and go through the disk past
+//! the memory budget ([`propose`]), so that memory follows the largest
+//! partner and the policy itself, not the number of groups.
 
 use std::collections::{BTreeMap, BTreeSet};
 
