@@ -185,6 +185,17 @@ fn an_activity_table_or_a_query_result_gives_the_same_partners_apps_users_and_im
     assert!(sections(&from_logs, &same).contains("Impact of the proposed policy"));
     assert_eq!(sections(&from_table, &same), sections(&from_logs, &same));
     assert!(!from_table.contains("Sign-ins per day"));
+    // The table's rows read twice, through the disk past the budget.
+    let tmp = tempfile::tempdir().unwrap();
+    for budget in ["1", "5"] {
+        let mut args = vec!["report", "-q", "--groups-in-memory", budget, "-o", "-", "--format", "markdown"];
+        args.extend(["--tenant", tenant, &table_path]);
+        args.extend(policies);
+        let o = xtenant().env("TMPDIR", tmp.path()).args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), from_table, "--groups-in-memory {budget}");
+    }
+    assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "the temporary folders are removed");
 
     // What a table cannot say is refused, not guessed.
     let o = run(&["report", "-o", "-", "--format", "markdown", &table_path, "--since", "7d"]);

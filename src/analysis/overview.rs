@@ -41,22 +41,19 @@ impl Daily {
         Daily { period, ..Daily::default() }
     }
 
-    /// What an activity table can tell without per-sign-in times: when each
-    /// partner was first seen (for "new partners"), and no days.
-    pub fn from_table(table: &ActivityTable) -> Daily {
-        let mut daily = Daily::default();
-        let Some(ours) = table.tenant else { return daily };
-        for r in &table.rows {
-            let pair = match r.direction {
-                Direction::Outbound => (ours, r.partner_tenant_id),
-                Direction::Inbound => (r.partner_tenant_id, ours),
-            };
-            if let Some(at) = r.counters.first_seen {
-                let f = daily.first_seen.entry(pair).or_insert(at);
-                *f = (*f).min(at);
-            }
+    /// Adds what an activity row read back can tell without per-sign-in
+    /// times: when its partner was first seen (for "new partners"; `ours`:
+    /// our tenant, without which nothing), and no days.
+    pub fn add_row(&mut self, ours: Option<Guid>, r: &ActivityRow) {
+        let Some(ours) = ours else { return };
+        let pair = match r.direction {
+            Direction::Outbound => (ours, r.partner_tenant_id),
+            Direction::Inbound => (r.partner_tenant_id, ours),
+        };
+        if let Some(at) = r.counters.first_seen {
+            let f = self.first_seen.entry(pair).or_insert(at);
+            *f = (*f).min(at);
         }
-        daily
     }
 
     pub fn add(&mut self, s: &SignIn) {

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::analysis::activity::{ActivityRow, Totals};
 use crate::analysis::runs::codec::{Dec, Enc};
-use crate::analysis::runs::Record;
+use crate::analysis::runs::{Order, Record, Sorter};
 use crate::model::{earliest, AccessType, Controls, Direction, EventType, Guid};
 use crate::policy::apps::AppCatalog;
 use crate::policy::conditional_access::{CaPolicies, ResolvedClause};
@@ -658,20 +658,20 @@ pub struct Summary {
     pub calibration_mismatches: Vec<String>,
 }
 
-pub fn summarize(rows: &[ReplayRow], totals: Option<&Totals>, current_given: bool) -> Summary {
-    let mut summary = Summarizer::new(totals, current_given);
-    rows.iter().for_each(|r| summary.add(r));
-    summary.finish()
-}
-
-/// [`summarize`] a row at a time, for rows that come as a stream: fed the
-/// rows in output order ([`replay_order`]), it gives what `summarize` gives
-/// on all of them, while the caller keeps only the rows it shows.
+/// The summary of replayed rows, a row at a time: fed the rows in output
+/// order ([`replay_order`]), while the caller keeps only the rows it shows.
+/// What grows with users (the distinct users each partner loses or is
+/// degraded for) is counted through a sort, on disk past the memory
+/// budget; the rest grows with partners and apps.
 pub struct Summarizer<'t> {
     s: Summary,
     totals: Option<&'t Totals>,
     current_given: bool,
     per: BTreeMap<Guid, PartnerAcc>,
+    /// A mark per row that loses or degrades its user, counted distinct at the end.
+    users: Sorter<UserMark>,
+    /// Whether to write out each calibration mismatch (a document lists them).
+    mismatch_texts: bool,
     /// The rows' own time span, for activity tables (no totals).
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
@@ -680,28 +680,78 @@ pub struct Summarizer<'t> {
 #[derive(Default)]
 struct PartnerAcc {
     p: PartnerImpact,
-    lost_users: BTreeSet<String>,
     lost_apps: BTreeSet<String>,
-    degraded_users: BTreeSet<String>,
 }
 
+/// A user that a row of `partner` lost (or, with `degraded`, degraded).
+struct UserMark {
+    partner: Guid,
+    degraded: bool,
+    user: String,
+}
+
+impl Record for UserMark {
+    fn write(&self, enc: &mut Enc) {
+        enc.u128(self.partner.0);
+        enc.u8(u8::from(self.degraded));
+        enc.str(&self.user);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(UserMark { partner: Guid(dec.u128()?), degraded: dec.u8()? == 1, user: dec.string()? })
+    }
+}
+
+fn user_mark_key(m: &UserMark, out: &mut Vec<u8>) {
+    out.extend_from_slice(&m.partner.0.to_be_bytes());
+    out.push(u8::from(m.degraded));
+    crate::analysis::runs::key::text(out, &m.user);
+}
+
+/// Marks by partner, kind and user: the same user's marks meet, and are
+/// combined into one.
+const USER_MARKS: Order<UserMark> = Order {
+    cmp: |a, b| (a.partner, a.degraded, &a.user).cmp(&(b.partner, b.degraded, &b.user)),
+    key: user_mark_key,
+};
+
 impl<'t> Summarizer<'t> {
-    pub fn new(totals: Option<&'t Totals>, current_given: bool) -> Summarizer<'t> {
+    /// `budget`: the marks of users kept in memory at most (`None`: all).
+    pub fn new(totals: Option<&'t Totals>, current_given: bool, budget: Option<usize>) -> Summarizer<'t> {
         let mut s = Summary::default();
         for i in Impact::ALL {
             s.impacts.insert(i.as_str(), (0, 0));
         }
-        Summarizer { s, totals, current_given, per: BTreeMap::new(), first: None, last: None }
+        // Equal marks are the same user: one is kept.
+        let users = Sorter::new("summary", USER_MARKS, budget).combining(|_, _| {});
+        Summarizer {
+            s,
+            totals,
+            current_given,
+            per: BTreeMap::new(),
+            users,
+            mismatch_texts: true,
+            first: None,
+            last: None,
+        }
     }
 
-    pub fn add(&mut self, r: &ReplayRow) {
+    /// Leaves the calibration mismatches out of the summary, for a sink that
+    /// does not show them (there can be one a row).
+    pub fn without_mismatches(mut self) -> Self {
+        self.mismatch_texts = false;
+        self
+    }
+
+    /// Adds a row; an error if its user cannot be written to the disk.
+    pub fn add(&mut self, r: &ReplayRow) -> anyhow::Result<()> {
         let a = &r.activity;
         self.first = earliest(self.first, a.counters.first_seen);
         self.last = self.last.max(a.counters.last_seen);
         let e = self.s.impacts.entry(r.impact.as_str()).or_default();
         e.0 += 1;
         e.1 += a.counters.sign_ins;
-        if let Some(m) = &r.calibration {
+        if let Some(m) = r.calibration.as_ref().filter(|_| self.mismatch_texts) {
             self.s.calibration_mismatches.push(format!(
                 "{} {} partner {} app {} user {}: {m}",
                 a.direction.as_str(),
@@ -712,37 +762,53 @@ impl<'t> Summarizer<'t> {
             ));
         }
         if r.impact == Impact::Unchanged {
-            return;
+            return Ok(());
         }
-        let PartnerAcc { p, lost_users, lost_apps, degraded_users } =
-            self.per.entry(a.partner_tenant_id).or_insert_with(|| PartnerAcc {
-                p: PartnerImpact {
-                    partner_tenant_id: a.partner_tenant_id.to_string(),
-                    partner_tenant_name: a.partner_tenant_name.as_deref().map(str::to_string),
-                    ..PartnerImpact::default()
-                },
-                ..PartnerAcc::default()
-            });
-        let user = a.user_id.as_deref().unwrap_or_default().to_string();
+        let PartnerAcc { p, lost_apps } = self.per.entry(a.partner_tenant_id).or_insert_with(|| PartnerAcc {
+            p: PartnerImpact {
+                partner_tenant_id: a.partner_tenant_id.to_string(),
+                partner_tenant_name: a.partner_tenant_name.as_deref().map(str::to_string),
+                ..PartnerImpact::default()
+            },
+            ..PartnerAcc::default()
+        });
+        p.last_seen = p.last_seen.max(a.counters.last_seen);
+        let user = || a.user_id.as_deref().unwrap_or_default().to_string();
+        let partner = a.partner_tenant_id;
         match r.impact {
             Impact::Lost => {
                 p.lost_sign_ins += a.counters.sign_ins;
-                lost_users.insert(user);
-                lost_apps.insert(a.app_id.as_deref().unwrap_or_default().to_string());
+                let app = a.app_id.as_deref().unwrap_or_default();
+                if !lost_apps.contains(app) {
+                    lost_apps.insert(app.to_string());
+                }
+                self.users.push(UserMark { partner, degraded: false, user: user() })?;
             }
             Impact::Degraded => {
                 p.degraded_sign_ins += a.counters.sign_ins;
-                degraded_users.insert(user);
+                self.users.push(UserMark { partner, degraded: true, user: user() })?;
             }
             Impact::Unknown => p.unknown_sign_ins += a.counters.sign_ins,
             Impact::Gained => p.gained_sign_ins += a.counters.sign_ins,
             Impact::Unchanged => {}
         }
-        p.last_seen = p.last_seen.max(a.counters.last_seen);
+        Ok(())
     }
 
-    pub fn finish(self) -> Summary {
-        let Summarizer { mut s, totals, current_given, per, first, last } = self;
+    pub fn finish(self) -> anyhow::Result<Summary> {
+        let Summarizer { mut s, totals, current_given, mut per, users, first, last, .. } = self;
+        // One mark per partner, kind and user is left: count them.
+        let mut marks = users.finish()?;
+        for m in marks.by_ref() {
+            if let Some(a) = per.get_mut(&m.partner) {
+                if m.degraded {
+                    a.p.degraded_users += 1;
+                } else {
+                    a.p.lost_users += 1;
+                }
+            }
+        }
+        marks.finish()?;
         let (first, last) = match totals {
             Some(t) => (t.first_seen, t.last_seen),
             None => (first, last),
@@ -769,22 +835,15 @@ impl<'t> Summarizer<'t> {
                 "replaying an activity table: which sign-in logs it was built from is not known".into(),
             ),
         }
-        s.partners = per
-            .into_values()
-            .map(|a| PartnerImpact {
-                lost_users: a.lost_users.len(),
-                lost_apps: a.lost_apps.len(),
-                degraded_users: a.degraded_users.len(),
-                ..a.p
-            })
-            .collect();
+        s.partners =
+            per.into_values().map(|a| PartnerImpact { lost_apps: a.lost_apps.len(), ..a.p }).collect();
         s.partners.sort_by(|a, b| {
             b.lost_sign_ins.cmp(&a.lost_sign_ins).then(a.partner_tenant_id.cmp(&b.partner_tenant_id))
         });
         if !current_given {
             s.calibration_mismatches.clear();
         }
-        s
+        Ok(s)
     }
 }
 
@@ -792,6 +851,53 @@ impl<'t> Summarizer<'t> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_summary_counts_each_partners_users_once_at_any_budget() {
+        let row = |partner: u128, user: &str, app: &str, impact: Impact| {
+            let mut activity = crate::analysis::runs::codec::tests::sample_row();
+            activity.partner_tenant_id = Guid(partner);
+            activity.user_id = Some(user.into());
+            activity.app_id = Some(app.into());
+            ReplayRow {
+                activity,
+                current: Verdict::Allowed,
+                current_reason: String::new(),
+                proposed: Verdict::Blocked,
+                impact,
+                reason: String::new(),
+                calibration: None,
+            }
+        };
+        use Impact::*;
+        let rows = [
+            row(1, "u1", "a1", Lost),
+            row(1, "u2", "a1", Lost),
+            row(2, "u3", "a1", Lost),
+            row(1, "u1", "a2", Lost),
+            row(1, "u1", "a3", Degraded),
+            row(1, "u4", "a3", Degraded),
+            row(1, "u2", "a1", Degraded),
+            row(1, "u5", "a1", Unchanged),
+            row(2, "u3", "a2", Lost),
+        ];
+        let counts = |budget: Option<usize>| {
+            let mut s = Summarizer::new(None, false, budget);
+            for r in &rows {
+                s.add(r).unwrap();
+            }
+            let s = s.finish().unwrap();
+            s.partners
+                .iter()
+                .map(|p| (p.partner_tenant_id.clone(), p.lost_users, p.lost_apps, p.degraded_users))
+                .collect::<Vec<_>>()
+        };
+        let memory = counts(None);
+        assert_eq!(memory, [(Guid(1).to_string(), 2, 2, 3), (Guid(2).to_string(), 1, 2, 0)]);
+        for budget in [1, 2, 5] {
+            assert_eq!(counts(Some(budget)), memory, "budget {budget}");
+        }
+    }
 
     proptest! {
         /// The merge's bytes of two replayed rows order them as [`replay_order`].

@@ -82,7 +82,7 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
             let mut layout = table::TextLayout::new(&render::activity::text_headers(table.by));
             let mut again = read_twice(rows.by_ref(), plan.groups_in_memory, |r| {
                 layout.measure(&render::activity::text_row(r, table.by).0);
-                true
+                Ok(true)
             })?;
             rows.finish()?;
             let color = g.color_for(&out);

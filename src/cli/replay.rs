@@ -164,14 +164,14 @@ fn write(
             Format::Json | Format::Markdown | Format::Table => {
                 let every = args.all || args.format == Format::Json;
                 again = Some(read_twice(seen, run.budget, |r| {
-                    summary.add(r);
-                    every || r.impact != Impact::Unchanged
+                    summary.add(r)?;
+                    Ok(every || r.impact != Impact::Unchanged)
                 })?)
             }
         }
     }
     rows.finish()?;
-    let summary = summary.finish();
+    let summary = summary.finish()?;
     let Some(mut again) = again else { return Ok(impacts) };
     match args.format {
         Format::Json => {

@@ -38,18 +38,19 @@ pub(crate) fn again<'b>(r: &'b mut Rejects<'_>) -> Rejects<'b> {
 }
 
 /// Reads `rows` through once, showing each to `see`, and gives back those
-/// it keeps (`see` returns true) in the same order for a second reading:
+/// it keeps (`see` returns true; an error stops the reading) in the same
+/// order for a second reading:
 /// in memory up to `budget` rows, on disk past it. For a document whose
 /// summary of every row comes before the rows (or whose columns are as
 /// wide as the widest row).
 pub(crate) fn read_twice<T: crate::analysis::runs::Record>(
     rows: impl Iterator<Item = T>,
     budget: Option<usize>,
-    mut see: impl FnMut(&T) -> bool,
+    mut see: impl FnMut(&T) -> anyhow::Result<bool>,
 ) -> anyhow::Result<crate::analysis::runs::Stream<T>> {
     let mut spool = crate::analysis::runs::Spool::new("again", budget);
     for row in rows {
-        if see(&row) {
+        if see(&row)? {
             spool.push(row)?;
         }
     }

@@ -15,6 +15,7 @@ use super::{Notes, Rejects};
 use crate::analysis::activity::{ActivityRow, ActivityTable};
 use crate::analysis::overview::{Daily, Overview, Rolled, Rollups};
 use crate::analysis::replay::{Inputs, Replayer, Summarizer, Summary};
+use crate::analysis::runs::Stream;
 use crate::analysis::timeline::Join;
 use crate::model::{GroupBy, ReadStats, SignIn};
 use crate::policy::change::PolicyChange;
@@ -47,9 +48,9 @@ pub(crate) fn overview(
     let proposed = plan.proposed.as_deref().map(|p| policy(p, notes)).transpose()?;
     let period = plan.activity.window;
     if let Some(paths) = plan.activity.source.activity_tables()? {
-        let (table, daily) = from_tables(plan, &paths, notes)?;
-        let (rolled, impact) =
-            rolled_up(plan, &mut table.rows.iter().cloned(), &table, current.as_ref(), proposed.as_ref())?;
+        let (table, daily, mut rows) = from_tables(plan, &paths, notes)?;
+        let (rolled, impact) = rolled_up(plan, &mut rows, &table, current.as_ref(), proposed.as_ref())?;
+        rows.finish()?;
         let mut overview = Overview::build(rolled, &table, &daily, current.as_ref(), period.since);
         overview.impact = impact;
         return Ok((overview, table, None));
@@ -132,39 +133,55 @@ fn rolled_up(
     };
     let replayer = Replayer::new(&inputs, &table.partners);
     let mut replayed = super::replay::replayed(&mut rows, &replayer, budget, |_| true)?;
-    let mut summary = Summarizer::new(Some(&table.totals), current.is_some());
-    replayed.by_ref().for_each(|r| summary.add(&r));
+    // The report counts impacts; it lists no calibration mismatch.
+    let mut summary = Summarizer::new(Some(&table.totals), current.is_some(), budget).without_mismatches();
+    for r in replayed.by_ref() {
+        summary.add(&r)?;
+    }
     replayed.finish()?;
-    Ok((rollups.finish()?, Some(summary.finish())))
+    Ok((rollups.finish()?, Some(summary.finish()?)))
 }
 
 /// The report from activity tables (`activity --format csv --by user`, or a
 /// query's result brought back from where the logs live). They hold no
 /// per-sign-in times, so the per-day series and the change timeline are
-/// left out, and the period is what the tables cover.
-fn from_tables(plan: &OverviewPlan, paths: &[PathBuf], notes: Notes<'_>) -> Result<(ActivityTable, Daily)> {
+/// left out, and the period is what the tables cover. The rows are read
+/// twice: the totals, partners and first sightings (which the summary
+/// needs first) on the first reading, the figures on the second; between
+/// the two they are kept on disk past the budget.
+fn from_tables(
+    plan: &OverviewPlan,
+    paths: &[PathBuf],
+    notes: Notes<'_>,
+) -> Result<(ActivityTable, Daily, Stream<ActivityRow>)> {
     if plan.audit.is_some() || !plan.activity.window.is_open() {
         bail!(
             "--audit, --since and --until need sign-in logs: an activity table has no per-sign-in times \
              (write the query or the table for the period you want instead)"
         );
     }
-    // The report's figures of partners and apps, and the impact section,
-    // take the rows as a stream, but the table behind them holds them all.
-    let t = read_tables(paths, plan.activity.groups_in_memory)?;
-    let (by, rows) = (t.by, t.rows.collect_rows()?);
-    if by != GroupBy::User {
+    let budget = plan.activity.groups_in_memory;
+    let t = read_tables(paths, budget, true)?;
+    if t.by != GroupBy::User {
         bail!(
             "the report lists users and apps: give it an activity table --by user (these are --by {})",
-            if by == GroupBy::App { "app" } else { "tenant" }
+            if t.by == GroupBy::App { "app" } else { "tenant" }
         );
     }
     notes(&format!(
-        "report from {} activity group(s) in {} table(s); the per-day chart needs sign-in logs and is left out",
-        rows.len(),
+        "report from the {} row(s) of {} activity table(s); the per-day chart needs sign-in logs and is left out",
+        t.read,
         paths.len()
     ));
-    let table = ActivityTable::from_rows(plan.activity.tenant, by, rows);
-    let daily = Daily::from_table(&table);
-    Ok((table, daily))
+    let tenant = plan.activity.tenant;
+    let mut table = ActivityTable::read_back(tenant, t.by);
+    let mut daily = Daily::default();
+    let mut first = t.rows;
+    let again = super::read_twice(first.by_ref(), budget, |r| {
+        table.count(r);
+        daily.add_row(tenant, r);
+        Ok(true)
+    })?;
+    first.finish()?;
+    Ok((table, daily, again))
 }

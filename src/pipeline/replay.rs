@@ -86,7 +86,7 @@ impl ReplayRun {
             Read::SignIns(t, _) => Some(&t.totals),
             Read::Tables => None,
         };
-        Summarizer::new(totals, self.current.is_some())
+        Summarizer::new(totals, self.current.is_some(), self.budget)
     }
 }
 
@@ -162,7 +162,7 @@ pub(crate) fn replay(
             if !plan.activity.window.is_open() || !plan.audit.is_empty() {
                 bail!("--since, --until and --audit need raw sign-in logs: an activity table has no per-sign-in times");
             }
-            let t = read_tables(&paths, plan.activity.groups_in_memory)?;
+            let t = read_tables(&paths, plan.activity.groups_in_memory, false)?;
             notes(&format!("replaying the {} row(s) of {} activity table(s)", t.read, paths.len()));
             (t.by, t.rows, t.partners, Read::Tables, plan.activity.tenant)
         }

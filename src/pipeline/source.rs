@@ -30,7 +30,8 @@ pub(crate) struct ReadOptions {
 /// The rows of activity tables, as a stream.
 pub(crate) struct TableRows {
     pub(crate) by: GroupBy,
-    /// One table's rows in its order; several tables' in [`ROW_ORDER`], a
+    /// One table's rows in its order (unless asked sorted); several
+    /// tables' in [`ROW_ORDER`], a
     /// group in several of them (a query run once per month, say) as one
     /// row ([`ActivityRow::merge_part`]).
     pub(crate) rows: Stream<ActivityRow>,
@@ -41,13 +42,15 @@ pub(crate) struct TableRows {
 }
 
 /// Reads activity tables of one grain, kept in memory up to `budget` rows
-/// and on disk past it (`xtenant-tables-*`) until they are read.
-pub(crate) fn read_tables(paths: &[PathBuf], budget: Option<usize>) -> Result<TableRows> {
+/// and on disk past it (`xtenant-tables-*`) until they are read. With
+/// `sorted`, one table's rows come in [`ROW_ORDER`] too.
+pub(crate) fn read_tables(paths: &[PathBuf], budget: Option<usize>, sorted: bool) -> Result<TableRows> {
     enum Keep {
         Spool(Spool<ActivityRow>),
         Sort(Sorter<ActivityRow>),
     }
     let mut keep = match paths {
+        [_] if sorted => Keep::Sort(Sorter::new("tables", ROW_ORDER, budget)),
         [_] => Keep::Spool(Spool::new("tables", budget)),
         _ => Keep::Sort(Sorter::new("tables", ROW_ORDER, budget).combining(ActivityRow::merge_part)),
     };

@@ -602,20 +602,28 @@ pub struct ActivityTable {
 }
 
 impl ActivityTable {
-    /// A table read back from a file: the totals its rows can give (the
-    /// cross-tenant sign-ins and the time they span; nothing about what was
-    /// dropped before grouping).
-    pub fn from_rows(tenant: Option<Guid>, by: GroupBy, mut rows: Vec<ActivityRow>) -> ActivityTable {
-        sort_rows(&mut rows);
-        let mut totals = Totals::default();
-        for r in &rows {
-            let c = &r.counters;
-            totals.cross_tenant += c.sign_ins;
-            totals.first_seen = earliest(totals.first_seen, c.first_seen);
-            totals.last_seen = totals.last_seen.max(c.last_seen);
+    /// A table read back from files, its rows apart: the totals its rows
+    /// can give (the cross-tenant sign-ins and the time they span; nothing
+    /// about what was dropped before grouping), added up a row at a time
+    /// by [`ActivityTable::count`].
+    pub fn read_back(tenant: Option<Guid>, by: GroupBy) -> ActivityTable {
+        ActivityTable {
+            tenant,
+            inferred_tenant: None,
+            by,
+            totals: Totals::default(),
+            rows: Vec::new(),
+            partners: BTreeSet::new(),
         }
-        let partners = rows.iter().map(|r| r.partner_tenant_id).collect();
-        ActivityTable { tenant, inferred_tenant: None, by, totals, rows, partners }
+    }
+
+    /// Adds a row read back to the totals and partners.
+    pub fn count(&mut self, r: &ActivityRow) {
+        let c = &r.counters;
+        self.totals.cross_tenant += c.sign_ins;
+        self.totals.first_seen = earliest(self.totals.first_seen, c.first_seen);
+        self.totals.last_seen = self.totals.last_seen.max(c.last_seen);
+        self.partners.insert(r.partner_tenant_id);
     }
 }
 
