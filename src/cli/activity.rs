@@ -80,7 +80,8 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
             // Columns as wide as their widest cell: every row is measured
             // on a first reading, and laid out on the second.
             let mut layout = table::TextLayout::new(&render::activity::text_headers(table.by));
-            let mut again = read_twice(rows.by_ref(), plan.groups_in_memory, |r| {
+            let budget = rows.budget_again(plan.groups_in_memory);
+            let mut again = read_twice(rows.by_ref(), budget, |r| {
                 layout.measure(&render::activity::text_row(r, table.by).0);
                 Ok(true)
             })?;

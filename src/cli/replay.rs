@@ -150,6 +150,7 @@ fn write(
     let columns = render::replay::columns(run.by);
     let mut summary = run.summarizer();
     let mut again = None;
+    let budget_again = rows.budget_again(run.budget);
     {
         let seen = rows.by_ref().inspect(|r| {
             impacts.insert(r.impact);
@@ -163,7 +164,7 @@ fn write(
             Format::Cef => render::siem::write_cef(seen, run.tenant, out)?,
             Format::Json | Format::Markdown | Format::Table => {
                 let every = args.all || args.format == Format::Json;
-                again = Some(read_twice(seen, run.budget, |r| {
+                again = Some(read_twice(seen, budget_again, |r| {
                     summary.add(r)?;
                     Ok(every || r.impact != Impact::Unchanged)
                 })?)

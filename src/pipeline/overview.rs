@@ -177,7 +177,8 @@ fn from_tables(
     let mut table = ActivityTable::read_back(tenant, t.by);
     let mut daily = Daily::default();
     let mut first = t.rows;
-    let again = super::read_twice(first.by_ref(), budget, |r| {
+    let budget_again = first.budget_again(budget);
+    let again = super::read_twice(first.by_ref(), budget_again, |r| {
         table.count(r);
         daily.add_row(tenant, r);
         Ok(true)

@@ -522,6 +522,17 @@ impl<T: Record> Stream<T> {
         Stream { rows: Rows::Merged(Prefetched::start(merge)), error: None }
     }
 
+    /// The memory budget for keeping these rows for a second reading
+    /// ([`Spool`]): `budget` if they are in memory (so there are fewer of
+    /// them than it), none if they came through the disk: they go back to
+    /// it at once, not into memory first.
+    pub(crate) fn budget_again(&self, budget: Option<usize>) -> Option<usize> {
+        match self.rows {
+            Rows::Memory(_) => budget,
+            Rows::Merged(_) => Some(0),
+        }
+    }
+
     /// Whether the rows were all read: an error if one could not be.
     pub(crate) fn finish(self) -> Result<()> {
         self.error.map_or(Ok(()), Err)
