@@ -35,7 +35,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::replay::{replay, Impact, Inputs, ReplayRow, Replayer};
-use super::runs::{Order, Sorter, Spool};
+use super::runs::{Order, Sorter, Spool, Stream};
 use crate::model::{AccessType, ActivityRow, Direction, Guid};
 use crate::policy::apps::RECOMMENDED_ALLOWED;
 use crate::policy::directory::{GroupHolding, Identities};
@@ -514,8 +514,8 @@ const BY_PARTNER: Order<ActivityRow> = Order {
 /// Memory holds one partner's rows at a time: the rows that are evidence
 /// go through a sort by partner, and every row is kept for the proof
 /// replay, both on disk past `budget` rows.
-pub fn propose(
-    rows: &mut dyn Iterator<Item = ActivityRow>,
+pub(crate) fn propose(
+    rows: &mut Stream<ActivityRow>,
     partners: &BTreeSet<Guid>,
     inputs: &ProposeInputs<'_>,
     budget: Option<usize>,
@@ -523,13 +523,13 @@ pub fn propose(
     let as_current = inputs.replay.current.map(|current| Inputs { proposed: current, ..inputs.replay });
     let current = as_current.as_ref().map(|i| Replayer::new(i, partners));
     let mut evidence = Sorter::new("propose", BY_PARTNER, budget);
-    let mut proof = Spool::new("propose", budget);
+    let mut proof = Spool::new("propose", rows.budget_again(budget));
     let mut not_granted = 0u64;
     let mut unused: BTreeMap<Guid, Unused> = BTreeMap::new();
     let mut used_partners = BTreeSet::new();
     // Outbound users, whose groups `--groups` may allow instead.
     let mut outbound_users = BTreeSet::new();
-    for r in rows {
+    for r in rows.by_ref() {
         if section_for(r.direction, r.access_type).is_none() {
             proof.push(r)?;
             continue;
@@ -1044,7 +1044,7 @@ mod tests {
             keep: &[],
         };
         let partners = rows.iter().map(|r| r.partner_tenant_id).collect();
-        propose(&mut rows.iter().cloned(), &partners, &inputs, budget).unwrap()
+        propose(&mut Stream::memory(rows.to_vec()), &partners, &inputs, budget).unwrap()
     }
 
     #[test]

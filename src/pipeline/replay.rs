@@ -99,7 +99,9 @@ pub(crate) fn replayed(
     budget: Option<usize>,
     mut keep: impl FnMut(&ReplayRow) -> bool,
 ) -> Result<ReplayStream> {
-    let mut sorter = Sorter::new("replay", REPLAY_ORDER, budget);
+    // A replayed row carries its group's row and the reasons, about twice
+    // a group's size: half as many stay in memory.
+    let mut sorter = Sorter::new("replay", REPLAY_ORDER, budget.map(|b| b / 2));
     loop {
         let batch: Vec<ActivityRow> = rows.by_ref().take(4096).collect();
         if batch.is_empty() {

@@ -31,9 +31,8 @@ pub(crate) struct ReadOptions {
 pub(crate) struct TableRows {
     pub(crate) by: GroupBy,
     /// One table's rows in its order (unless asked sorted); several
-    /// tables' in [`ROW_ORDER`], a
-    /// group in several of them (a query run once per month, say) as one
-    /// row ([`ActivityRow::merge_part`]).
+    /// tables' in [`ROW_ORDER`], a group in several of them (a query run
+    /// once per month, say) as one row ([`ActivityRow::merge_part`]).
     pub(crate) rows: Stream<ActivityRow>,
     /// Every partner among the rows.
     pub(crate) partners: BTreeSet<Guid>,
