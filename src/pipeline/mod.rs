@@ -48,7 +48,7 @@ pub(crate) fn read_twice<T: crate::analysis::runs::Record>(
     budget: Option<usize>,
     mut see: impl FnMut(&T) -> anyhow::Result<bool>,
 ) -> anyhow::Result<crate::analysis::runs::Stream<T>> {
-    let mut spool = crate::analysis::runs::Spool::new("again", budget);
+    let mut spool = crate::analysis::runs::Spool::new("document", budget);
     for row in rows {
         if see(&row)? {
             spool.push(row)?;
