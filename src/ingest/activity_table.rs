@@ -86,43 +86,68 @@ fn part_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     Ok(files)
 }
 
-fn field<'a>(m: &'a BTreeMap<String, String>, k: &str, at: &str) -> Result<&'a str> {
-    m.get(k).map(String::as_str).ok_or_else(|| {
+/// A row's cells by column name: a map (JSON rows), or a CSV record read
+/// through its header's index (no map built per row).
+trait Cells {
+    fn get(&self, column: &str) -> Option<&str>;
+}
+
+impl Cells for BTreeMap<String, String> {
+    fn get(&self, column: &str) -> Option<&str> {
+        BTreeMap::get(self, column).map(String::as_str)
+    }
+}
+
+struct CsvCells<'a> {
+    /// Column name to position; a name given twice is its last position,
+    /// as a map of the row built from the header would hold it.
+    index: &'a std::collections::HashMap<String, usize>,
+    record: &'a csv::StringRecord,
+}
+
+impl Cells for CsvCells<'_> {
+    fn get(&self, column: &str) -> Option<&str> {
+        self.index.get(column).and_then(|&i| self.record.get(i))
+    }
+}
+
+fn field<'a>(m: &'a dyn Cells, k: &str, at: &str) -> Result<&'a str> {
+    m.get(k).ok_or_else(|| {
         anyhow::anyhow!(
             "{at}: column `{k}` is missing (write the table with `xtenant activity --format csv`)"
         )
     })
 }
 
-fn num(m: &BTreeMap<String, String>, k: &str, at: &str) -> Result<u64> {
+fn num(m: &dyn Cells, k: &str, at: &str) -> Result<u64> {
     let v = field(m, k, at)?;
     v.parse().map_err(|_| anyhow::anyhow!("{at}: field `{k}`: `{v}` is not a count"))
 }
 
-fn opt(m: &BTreeMap<String, String>, k: &str) -> Option<String> {
-    m.get(k).filter(|v| !v.is_empty()).cloned()
+fn opt<'a>(m: &'a dyn Cells, k: &str) -> Option<&'a str> {
+    m.get(k).filter(|v| !v.is_empty())
 }
 
-fn time(m: &BTreeMap<String, String>, k: &str, at: &str) -> Result<Option<DateTime<Utc>>> {
+fn time(m: &dyn Cells, k: &str, at: &str) -> Result<Option<DateTime<Utc>>> {
     match opt(m, k) {
         None => Ok(None),
         // RFC 3339 from us, Spark and ADX; locale text from the Log Analytics portal.
-        Some(v) => super::dates::parse_time(&v, super::DateOrder::Auto)
+        Some(v) => super::dates::parse_time(v, super::DateOrder::Auto)
             .map(Some)
             .map_err(|e| anyhow::anyhow!("{at}: field `{k}`: `{v}` is not a time: {e}")),
     }
 }
 
-fn tenant(m: &BTreeMap<String, String>, k: &str, at: &str) -> Result<Option<Guid>> {
+fn tenant(m: &dyn Cells, k: &str, at: &str) -> Result<Option<Guid>> {
     match opt(m, k) {
         None => Ok(None),
-        Some(v) => Guid::parse(&v)
+        Some(v) => Guid::parse(v)
             .map(Some)
             .ok_or_else(|| anyhow::anyhow!("{at}: field `{k}`: `{v}` is not a tenant id (GUID)")),
     }
 }
 
-fn row(m: &BTreeMap<String, String>, at: &str) -> Result<ActivityRow> {
+fn row(m: &dyn Cells, at: &str) -> Result<ActivityRow> {
     let direction = match field(m, "direction", at)? {
         "inbound" => Direction::Inbound,
         "outbound" => Direction::Outbound,
@@ -148,7 +173,7 @@ fn row(m: &BTreeMap<String, String>, at: &str) -> Result<ActivityRow> {
         // Tables written before this column existed have no clauses to tell.
         grant_clauses: match opt(m, "grant_clauses") {
             Some(t) => {
-                Clause::parse_list(&t).map_err(|e| anyhow::anyhow!("{at}: field `grant_clauses`: {e}"))?
+                Clause::parse_list(t).map_err(|e| anyhow::anyhow!("{at}: field `grant_clauses`: {e}"))?
             }
             None => Vec::new(),
         },
@@ -179,7 +204,7 @@ fn row(m: &BTreeMap<String, String>, at: &str) -> Result<ActivityRow> {
         resource_owner_tenant_id: tenant(m, "resource_owner_tenant_id", at)?,
         user_id: opt(m, "user_id").map(Into::into),
         user_principal_name: opt(m, "user_principal_name").map(Into::into),
-        user_type: opt(m, "user_type").map(|t| UserType::parse(&t)),
+        user_type: opt(m, "user_type").map(UserType::parse),
         counters,
         distinct_users: opt(m, "distinct_users").and_then(|v| v.parse().ok()),
         distinct_apps: opt(m, "distinct_apps").and_then(|v| v.parse().ok()),
@@ -198,17 +223,17 @@ struct Rows<'e> {
 }
 
 impl Rows<'_> {
-    fn push(&mut self, at: String, m: BTreeMap<String, String>) -> Result<()> {
+    fn push(&mut self, at: &str, m: &dyn Cells) -> Result<()> {
         if self.grain.is_none() {
-            self.grain = Some(if m.contains_key("distinct_apps") {
+            self.grain = Some(if m.get("distinct_apps").is_some() {
                 GroupBy::Tenant
-            } else if m.contains_key("distinct_users") {
+            } else if m.get("distinct_users").is_some() {
                 GroupBy::App
             } else {
                 GroupBy::User
             });
         }
-        (self.emit)(row(&m, &at)?)
+        (self.emit)(row(m, at)?)
     }
 }
 
@@ -255,7 +280,7 @@ fn file_rows(path: &Path, out: &mut Rows<'_>) -> Result<()> {
                 continue;
             }
             let v: Value = serde_json::from_str(line).with_context(|| at.clone())?;
-            out.push(at.clone(), object_row(v, &at)?)?;
+            out.push(&at, &object_row(v, &at)?)?;
         }
         return Ok(());
     }
@@ -317,6 +342,8 @@ fn csv_rows(path: &Path, name: &str, spark: bool, out: &mut Rows<'_>) -> Result<
             KEY_COLUMNS.iter().filter(|c| !headers.iter().any(|h| h == *c)).map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
         );
     }
+    let index: std::collections::HashMap<String, usize> =
+        headers.into_iter().enumerate().map(|(i, h)| (h, i)).collect();
     // Lines as the file has them: a quoted value can span several.
     let mut rec = csv::StringRecord::new();
     loop {
@@ -330,7 +357,7 @@ fn csv_rows(path: &Path, name: &str, spark: bool, out: &mut Rows<'_>) -> Result<
         if !read.with_context(|| at.clone())? {
             return Ok(());
         }
-        out.push(at, headers.iter().zip(rec.iter()).map(|(h, v)| (h.clone(), v.to_string())).collect())?;
+        out.push(&at, &CsvCells { index: &index, record: &rec })?;
     }
 }
 
@@ -340,7 +367,7 @@ fn json_rows(v: Value, name: &str, out: &mut Rows<'_>) -> Result<()> {
         Value::Array(rows) => {
             for (i, r) in rows.into_iter().enumerate() {
                 let at = format!("{name}: row {}", i + 1);
-                out.push(at.clone(), object_row(r, &at)?)?;
+                out.push(&at, &object_row(r, &at)?)?;
             }
         }
         Value::Object(mut o) => {
@@ -363,7 +390,9 @@ fn json_rows(v: Value, name: &str, out: &mut Rows<'_>) -> Result<()> {
             for (i, r) in rows.into_iter().enumerate() {
                 let at = format!("{name}: tables[0].rows[{i}]");
                 let Value::Array(cells) = r else { bail!("{at}: expected an array of cells") };
-                out.push(at, columns.iter().cloned().zip(cells.iter().map(json_cell)).collect())?;
+                let cells: BTreeMap<String, String> =
+                    columns.iter().cloned().zip(cells.iter().map(json_cell)).collect();
+                out.push(&at, &cells)?;
             }
         }
         _ => bail!("{name}: expected an array of rows or a query response with `tables`"),
