@@ -38,17 +38,21 @@ pub fn looks_like_activity_table(path: &Path) -> bool {
         return part_files(path)
             .is_ok_and(|files| files.first().is_some_and(|f| looks_like_activity_table(f)));
     }
-    let Ok(f) = std::fs::File::open(path) else { return false };
-    let mut head = Vec::new();
-    if (&f).take(64 << 10).read_to_end(&mut head).is_err() {
-        return false;
-    }
-    let head = String::from_utf8_lossy(&head);
-    let head = head.trim_start_matches('\u{feff}').trim_start();
+    let Ok(head) = head(path) else { return false };
+    let head = head.as_str();
     // Column names in a header, or as JSON keys, in the first few KiB.
     let names: &str = &head[..head.len().min(8 << 10)];
     let named = |c: &str| names.contains(&format!("\"{c}\"")) || header_line(head).iter().any(|h| h == c);
     KEY_COLUMNS.iter().all(|c| named(c))
+}
+
+/// The first 64 KiB of a file as text (bytes that are not UTF-8 replaced),
+/// without a byte order mark and the blanks before the first character:
+/// enough to tell a table's shape and columns.
+fn head(path: &Path) -> std::io::Result<String> {
+    let mut head = Vec::new();
+    File::open(path)?.take(64 << 10).read_to_end(&mut head)?;
+    Ok(String::from_utf8_lossy(&head).trim_start_matches('\u{feff}').trim_start().to_string())
 }
 
 /// The names of a CSV header line, ` [UTC]` suffixes dropped.
@@ -250,10 +254,7 @@ fn object_row(v: Value, at: &str) -> Result<BTreeMap<String, String>> {
 fn file_rows(path: &Path, out: &mut Rows<'_>) -> Result<()> {
     let name = path.display().to_string();
     let cannot_read = || format!("{name}: cannot read");
-    let mut head = Vec::new();
-    File::open(path).and_then(|f| f.take(64 << 10).read_to_end(&mut head)).with_context(cannot_read)?;
-    let head = String::from_utf8_lossy(&head);
-    let trimmed = head.trim_start_matches('\u{feff}').trim_start();
+    let trimmed = head(path).with_context(cannot_read)?;
     let document = match trimmed.as_bytes().first() {
         Some(b'[') => true,
         // One object a line, unless the first line is not a whole object
