@@ -41,7 +41,11 @@ pub fn looks_like_activity_table(path: &Path) -> bool {
     let Ok(head) = head(path) else { return false };
     let head = head.as_str();
     // Column names in a header, or as JSON keys, in the first few KiB.
-    let names: &str = &head[..head.len().min(8 << 10)];
+    let mut cut = head.len().min(8 << 10);
+    while !head.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let names: &str = &head[..cut];
     let named = |c: &str| names.contains(&format!("\"{c}\"")) || header_line(head).iter().any(|h| h == c);
     KEY_COLUMNS.iter().all(|c| named(c))
 }
@@ -502,6 +506,32 @@ outbound,b2bDirectConnect,1b3c602b-1ae1-459a-99af-0df4c32355e7,,app2,,,,u2,,memb
             assert!(looks_like_activity_table(&out));
             assert_eq!(read(&out).unwrap(), want, "spark {ext}");
         }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+        /// Telling and reading a table never panics, whatever the bytes:
+        /// multi-byte characters where the first 8 KiB end, quotes, braces.
+        #[test]
+        fn no_file_makes_telling_or_reading_a_table_panic(
+            text in "[a-zé中,\"\n{}\\[\\]\\\\:]{8150,8250}",
+            header in proptest::bool::ANY,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("t.csv");
+            let head = if header { CSV.lines().next().unwrap() } else { "" };
+            std::fs::write(&p, format!("{head}\n{text}")).unwrap();
+            let _ = looks_like_activity_table(&p);
+            let _ = read(&p);
+        }
+    }
+
+    #[test]
+    fn a_character_across_the_first_8_kib_does_not_stop_the_look_at_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        std::fs::write(&p, format!("{}é{}", "a".repeat((8 << 10) - 1), "b".repeat(100))).unwrap();
+        assert!(!looks_like_activity_table(&p));
     }
 
     #[test]
