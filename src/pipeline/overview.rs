@@ -145,10 +145,10 @@ fn rolled_up(
 /// The report from activity tables (`activity --format csv --by user`, or a
 /// query's result brought back from where the logs live). They hold no
 /// per-sign-in times, so the per-day series and the change timeline are
-/// left out, and the period is what the tables cover. The rows are read
-/// twice: the totals, partners and first sightings (which the summary
-/// needs first) on the first reading, the figures on the second; between
-/// the two they are kept on disk past the budget.
+/// left out, and the period is what the tables cover. The totals, partners
+/// and first sightings (which the summary needs before the rows) are added
+/// up as the tables are read; the rows come after, sorted, on disk past
+/// the budget.
 fn from_tables(
     plan: &OverviewPlan,
     paths: &[PathBuf],
@@ -160,8 +160,15 @@ fn from_tables(
              (write the query or the table for the period you want instead)"
         );
     }
-    let budget = plan.activity.groups_in_memory;
-    let t = read_tables(paths, budget, true)?;
+    let tenant = plan.activity.tenant;
+    // Sums, minima and maxima: the same whether a group's parts are seen
+    // one by one or as one row.
+    let mut table = ActivityTable::read_back(tenant, GroupBy::User);
+    let mut daily = Daily::default();
+    let t = read_tables(paths, plan.activity.groups_in_memory, true, |r| {
+        table.count(r);
+        daily.add_row(tenant, r);
+    })?;
     if t.by != GroupBy::User {
         bail!(
             "the report lists users and apps: give it an activity table --by user (these are --by {})",
@@ -173,16 +180,5 @@ fn from_tables(
         t.read,
         paths.len()
     ));
-    let tenant = plan.activity.tenant;
-    let mut table = ActivityTable::read_back(tenant, t.by);
-    let mut daily = Daily::default();
-    let mut first = t.rows;
-    let budget_again = first.budget_again(budget);
-    let again = super::read_twice(first.by_ref(), budget_again, |r| {
-        table.count(r);
-        daily.add_row(tenant, r);
-        Ok(true)
-    })?;
-    first.finish()?;
-    Ok((table, daily, again))
+    Ok((table, daily, t.rows))
 }

@@ -47,7 +47,7 @@ pub(crate) fn propose(plan: &ProposePlan, notes: Notes<'_>, rejects: Rejects<'_>
         if !plan.activity.window.is_open() {
             bail!("--since and --until need sign-in logs: an activity table has no per-sign-in times");
         }
-        let mut t = read_tables(&paths, budget, false)?;
+        let mut t = read_tables(&paths, budget, false, |_| {})?;
         if t.by != GroupBy::User {
             bail!("propose allows users and apps one by one: give it an activity table --by user");
         }

@@ -164,7 +164,7 @@ pub(crate) fn replay(
             if !plan.activity.window.is_open() || !plan.audit.is_empty() {
                 bail!("--since, --until and --audit need raw sign-in logs: an activity table has no per-sign-in times");
             }
-            let t = read_tables(&paths, plan.activity.groups_in_memory, false)?;
+            let t = read_tables(&paths, plan.activity.groups_in_memory, false, |_| {})?;
             notes(&format!("replaying the {} row(s) of {} activity table(s)", t.read, paths.len()));
             (t.by, t.rows, t.partners, Read::Tables, plan.activity.tenant)
         }

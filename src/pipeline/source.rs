@@ -42,8 +42,15 @@ pub(crate) struct TableRows {
 
 /// Reads activity tables of one grain, kept in memory up to `budget` rows
 /// and on disk past it (`xtenant-tables-*`) until they are read. With
-/// `sorted`, one table's rows come in [`ROW_ORDER`] too.
-pub(crate) fn read_tables(paths: &[PathBuf], budget: Option<usize>, sorted: bool) -> Result<TableRows> {
+/// `sorted`, one table's rows come in [`ROW_ORDER`] too. `see` is shown
+/// every row as it is read (before a group's parts become one row), for
+/// what must be known before the rows are.
+pub(crate) fn read_tables(
+    paths: &[PathBuf],
+    budget: Option<usize>,
+    sorted: bool,
+    mut see: impl FnMut(&ActivityRow),
+) -> Result<TableRows> {
     enum Keep {
         Spool(Spool<ActivityRow>),
         Sort(Sorter<ActivityRow>),
@@ -57,6 +64,7 @@ pub(crate) fn read_tables(paths: &[PathBuf], budget: Option<usize>, sorted: bool
     let mut grain = None;
     for p in paths {
         let by = activity_table::read_each(p, &mut |r| {
+            see(&r);
             partners.insert(r.partner_tenant_id);
             read += 1;
             match &mut keep {
