@@ -31,10 +31,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use rayon::prelude::*;
 use serde::Serialize;
 
-use super::replay::{replay, Impact, Inputs, ReplayRow, Replayer};
+use super::replay::{count_impact, replay, Impact, ImpactCounts, Inputs, ReplayRow, Replayer};
 use super::runs::{Order, Sorter, Spool, Stream};
 use crate::model::{AccessType, ActivityRow, Direction, Guid};
 use crate::policy::apps::RECOMMENDED_ALLOWED;
@@ -145,7 +144,7 @@ pub struct Proposal {
     pub left_out: Vec<LeftOut>,
     /// Every row replayed against the proposal (the proof): impact ->
     /// (rows, sign-ins), as a replay's summary counts them.
-    pub proof: BTreeMap<&'static str, (usize, u64)>,
+    pub proof: ImpactCounts,
     /// Partners the current policy configures (`--current`): updated, or
     /// deleted when the proposal has no entry for them.
     pub current_partners: Vec<Guid>,
@@ -621,26 +620,12 @@ pub(crate) fn propose(
     let policy = policy_of(&plans, inputs.replay.current);
     let replay_inputs = Inputs { proposed: &policy, ..inputs.replay };
     let replayer = Replayer::new(&replay_inputs, partners);
-    let mut impacts: BTreeMap<&'static str, (usize, u64)> = BTreeMap::new();
+    let mut impacts = ImpactCounts::new();
     let mut rows = proof.finish()?;
-    loop {
-        let batch: Vec<ActivityRow> = rows.by_ref().take(4096).collect();
-        if batch.is_empty() {
-            break;
-        }
-        let replayed: Vec<(Impact, u64)> = batch
-            .into_par_iter()
-            .map(|r| {
-                let sign_ins = r.counters.sign_ins;
-                (replayer.row(r).impact, sign_ins)
-            })
-            .collect();
-        for (impact, sign_ins) in replayed {
-            let e = impacts.entry(impact.as_str()).or_default();
-            e.0 += 1;
-            e.1 += sign_ins;
-        }
-    }
+    replayer.each(&mut rows, |r| {
+        count_impact(&mut impacts, &r);
+        Ok(())
+    })?;
     rows.finish()?;
     let current_partners =
         inputs.replay.current.map_or_else(Vec::new, |c| c.partners.keys().copied().collect());

@@ -567,6 +567,23 @@ impl<'a> Replayer<'a> {
         replay_row(r, &self.cx)
     }
 
+    /// Replays `rows` a batch at a time, in parallel (replay is pure per
+    /// row), handing each replayed row to `each` in the order they came.
+    pub fn each(
+        &self,
+        rows: &mut dyn Iterator<Item = ActivityRow>,
+        mut each: impl FnMut(ReplayRow) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        loop {
+            let batch: Vec<ActivityRow> = rows.take(4096).collect();
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let replayed: Vec<ReplayRow> = batch.into_par_iter().map(|r| self.row(r)).collect();
+            replayed.into_iter().try_for_each(&mut each)?;
+        }
+    }
+
     /// What the current policy says of `r` (`None` without one): the
     /// `current` of [`Replayer::row`], without the rest of the row.
     pub fn current_verdict(&self, r: &ActivityRow) -> Option<Verdict> {
@@ -652,10 +669,19 @@ pub struct Summary {
     pub window_first: Option<DateTime<Utc>>,
     pub window_last: Option<DateTime<Utc>>,
     pub coverage_warnings: Vec<String>,
-    /// Impact -> (rows, sign-ins).
-    pub impacts: BTreeMap<&'static str, (usize, u64)>,
+    pub impacts: ImpactCounts,
     pub partners: Vec<PartnerImpact>,
     pub calibration_mismatches: Vec<String>,
+}
+
+/// Impact -> (rows, sign-ins).
+pub type ImpactCounts = BTreeMap<&'static str, (usize, u64)>;
+
+/// Counts a replayed row under its impact.
+pub fn count_impact(counts: &mut ImpactCounts, r: &ReplayRow) {
+    let e = counts.entry(r.impact.as_str()).or_default();
+    e.0 += 1;
+    e.1 += r.activity.counters.sign_ins;
 }
 
 /// The summary of replayed rows, a row at a time: fed the rows in output
@@ -748,9 +774,7 @@ impl<'t> Summarizer<'t> {
         let a = &r.activity;
         self.first = earliest(self.first, a.counters.first_seen);
         self.last = self.last.max(a.counters.last_seen);
-        let e = self.s.impacts.entry(r.impact.as_str()).or_default();
-        e.0 += 1;
-        e.1 += a.counters.sign_ins;
+        count_impact(&mut self.s.impacts, r);
         if let Some(m) = r.calibration.as_ref().filter(|_| self.mismatch_texts) {
             self.s.calibration_mismatches.push(format!(
                 "{} {} partner {} app {} user {}: {m}",

@@ -9,7 +9,6 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use rayon::prelude::*;
 
 use super::activity::{activity_stream, ActivityPlan};
 use super::inputs::{policy, Directory, DirectoryPaths};
@@ -94,7 +93,7 @@ impl ReplayRun {
 /// keeps those `keep` accepts and sorts them into output order, on disk
 /// past `budget` rows; the rows' own errors are the caller's to check.
 pub(crate) fn replayed(
-    rows: &mut impl Iterator<Item = ActivityRow>,
+    rows: &mut dyn Iterator<Item = ActivityRow>,
     replayer: &Replayer<'_>,
     budget: Option<usize>,
     mut keep: impl FnMut(&ReplayRow) -> bool,
@@ -102,16 +101,7 @@ pub(crate) fn replayed(
     // A replayed row carries its group's row and the reasons, about twice
     // a group's size: half as many stay in memory.
     let mut sorter = Sorter::new("replay", REPLAY_ORDER, budget.map(|b| b / 2));
-    loop {
-        let batch: Vec<ActivityRow> = rows.by_ref().take(4096).collect();
-        if batch.is_empty() {
-            break;
-        }
-        let replayed: Vec<ReplayRow> = batch.into_par_iter().map(|r| replayer.row(r)).collect();
-        for row in replayed.into_iter().filter(|r| keep(r)) {
-            sorter.push(row)?;
-        }
-    }
+    replayer.each(rows, |row| if keep(&row) { sorter.push(row) } else { Ok(()) })?;
     sorter.finish()
 }
 
