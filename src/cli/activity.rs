@@ -85,10 +85,9 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
                 layout.measure(&render::activity::text_row(r, table.by).0);
                 Ok(true)
             })?;
-            rows.finish()?;
             let color = g.color_for(&out);
             render::activity::write_text(&mut out, table.by, &layout, &mut again, color)?;
-            rows = again;
+            again.finish()?;
         }
     }
     rows.finish()?;
