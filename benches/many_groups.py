@@ -14,9 +14,12 @@ samples/policies/proposed.json (every row evaluated, sorted and written).
 
 --documents also times the commands that write one document of all the
 groups: `activity --format json` and `--format table`, `replay --format json`
-and, with --all, `--format table` and `markdown`, and `report` (with the
-proposed policy, so that its impact section replays every group too), and
-`propose` (which reads every group twice: by partner, then for its proof).
+and, with --all, `--format table` and `markdown`, `replay --format json`
+against a current policy that every sign-in contradicts (samples' proposed
+policy blocks these partners: a calibration mismatch a row, each listed),
+and `report` (with the proposed policy, so that its impact section replays
+every group too), and `propose` (which reads every group twice: by
+partner, then for its proof).
 
 At --by app and --by tenant the million users make a handful of groups,
 each counting its distinct users.
@@ -83,6 +86,7 @@ def main():
         print(f"  xtenant replay --by {a.by}: {rows} rows, {wall:.2f} s, peak RSS {rss:.0f} MB")
     if a.documents:
         policy = os.path.join(ROOT, "samples", "policies", "proposed.json")
+        current = os.path.join(ROOT, "samples", "policies", "current.json")
         doc = os.path.join(a.dir, "xtenant-groups-result.doc")
         for name, args in [
             ("activity --format json", ["activity", "--by", a.by, "--format", "json"]),
@@ -92,6 +96,8 @@ def main():
              ["replay", "--by", a.by, "--format", "table", "--all", "--proposed", policy]),
             ("replay --format markdown --all",
              ["replay", "--by", a.by, "--format", "markdown", "--all", "--proposed", policy]),
+            ("replay --format json, every row a calibration mismatch",
+             ["replay", "--by", a.by, "--format", "json", "--current", policy, "--proposed", current]),
             ("report (Markdown, with --proposed)", ["report", "--format", "markdown", "--proposed", policy]),
             ("propose", ["propose"]),
         ]:

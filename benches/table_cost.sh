@@ -41,3 +41,5 @@ P="$HERE/../samples/policies"
 /usr/bin/time -f "report:  %e s, peak %M KB" "$BIN" report -q --tenant $TENANT --current "$P/current.json" \
   --proposed "$P/proposed.json" -o "$WORK/report.html" "$WORK/table.csv"
 /usr/bin/time -f "propose: %e s, peak %M KB" "$BIN" propose -q --tenant $TENANT -o "$WORK/proposal.json" "$WORK/table.csv"
+/usr/bin/time -f "propose --format graph: %e s, peak %M KB" "$BIN" propose -q --tenant $TENANT --format graph \
+  -o "$WORK/proposal.graph.json" "$WORK/table.csv"

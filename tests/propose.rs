@@ -147,7 +147,7 @@ fn policy_check_finds_no_error_and_the_output_is_deterministic() {
 fn the_proposal_is_the_same_when_its_rows_go_through_the_disk() {
     let tmp = tempfile::tempdir().unwrap();
     let current = fixture("policies/combined.json").to_string_lossy().into_owned();
-    for format in ["combined", "markdown", "powershell"] {
+    for format in ["combined", "graph", "markdown", "powershell"] {
         let propose = |budget: &str| {
             let o = xtenant()
                 .env("TMPDIR", tmp.path())

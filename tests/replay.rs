@@ -381,6 +381,38 @@ fn a_deep_chain_of_nested_groups_with_a_cycle_decides_membership() {
 }
 
 #[test]
+fn calibration_mismatches_are_listed_the_same_when_they_go_through_the_disk() {
+    // The policies swapped: the "current" one disagrees with many logged sign-ins.
+    let (p, c, s) = (f("current.json"), f("proposed.json"), f("signins.ndjson"));
+    let tmp = tempfile::tempdir().unwrap();
+    for format in ["json", "markdown", "table"] {
+        let replay = |budget: &str| {
+            let o = xtenant()
+                .env("TMPDIR", tmp.path())
+                .args(["replay", "-q", "--tenant", OURS, "--format", format, "--groups-in-memory", budget])
+                .args(["--proposed", &p, "--current", &c, &s])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+            stdout(&o)
+        };
+        let memory = replay("0");
+        assert!(memory.contains("alibration"), "{memory}");
+        for budget in ["1", "4"] {
+            assert_eq!(replay(budget), memory, "--format {format} --groups-in-memory {budget}");
+        }
+        assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "the temporary folder is removed");
+    }
+    let o =
+        run(&["replay", "-q", "--tenant", OURS, "--format", "json", "--proposed", &p, "--current", &c, &s]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let listed = doc["summary"]["calibration_mismatches"].as_array().unwrap().len();
+    let rows = doc["rows"].as_array().unwrap();
+    assert_eq!(listed, rows.iter().filter(|r| !r["calibration"].is_null()).count());
+    assert!(listed > 1, "more mismatches than the budget of 1: {listed}");
+}
+
+#[test]
 fn rows_beyond_the_memory_budget_are_sorted_on_disk_and_a_folder_that_cannot_be_made_is_an_error() {
     // An activity table: no grouping; the table's rows and replay's sorting
     // outgrow the budget.

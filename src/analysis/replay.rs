@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::analysis::activity::{ActivityRow, Totals};
 use crate::analysis::runs::codec::{Dec, Enc};
-use crate::analysis::runs::{Order, Record, Sorter};
+use crate::analysis::runs::{Order, Record, Sorter, Spool, Stream};
 use crate::model::{earliest, AccessType, Controls, Direction, EventType, Guid};
 use crate::policy::apps::AppCatalog;
 use crate::policy::conditional_access::{CaPolicies, ResolvedClause};
@@ -671,7 +671,33 @@ pub struct Summary {
     pub coverage_warnings: Vec<String>,
     pub impacts: ImpactCounts,
     pub partners: Vec<PartnerImpact>,
-    pub calibration_mismatches: Vec<String>,
+    /// Groups where the current policy disagrees with the logs (`--current`).
+    pub calibration_mismatch_count: usize,
+}
+
+/// How many calibration mismatches a terminal shows; the documents list all.
+pub const MISMATCHES_SHOWN: usize = 10;
+
+/// The calibration mismatches of a replay in output order, each a line of
+/// text: the first few at hand (what a terminal shows), all of them as a
+/// stream (in memory up to the budget, on disk past it: there can be one
+/// a row).
+pub(crate) struct Mismatches {
+    pub(crate) first: Vec<String>,
+    pub(crate) all: Stream<MismatchText>,
+}
+
+/// One calibration mismatch as the summary lists it.
+pub(crate) struct MismatchText(pub(crate) String);
+
+impl Record for MismatchText {
+    fn write(&self, enc: &mut Enc) {
+        enc.str(&self.0);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(MismatchText(dec.string()?))
+    }
 }
 
 /// Impact -> (rows, sign-ins).
@@ -696,8 +722,9 @@ pub struct Summarizer<'t> {
     per: BTreeMap<Guid, PartnerAcc>,
     /// A mark per row that loses or degrades its user, counted distinct at the end.
     users: Sorter<UserMark>,
-    /// Whether to write out each calibration mismatch (a document lists them).
-    mismatch_texts: bool,
+    /// Each calibration mismatch written out, unless the sink does not show them.
+    mismatches: Option<Spool<MismatchText>>,
+    first_mismatches: Vec<String>,
     /// The rows' own time span, for activity tables (no totals).
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
@@ -756,7 +783,8 @@ impl<'t> Summarizer<'t> {
             current_given,
             per: BTreeMap::new(),
             users,
-            mismatch_texts: true,
+            mismatches: Some(Spool::new("summary", budget)),
+            first_mismatches: Vec::new(),
             first: None,
             last: None,
         }
@@ -765,7 +793,7 @@ impl<'t> Summarizer<'t> {
     /// Leaves the calibration mismatches out of the summary, for a sink that
     /// does not show them (there can be one a row).
     pub fn without_mismatches(mut self) -> Self {
-        self.mismatch_texts = false;
+        self.mismatches = None;
         self
     }
 
@@ -775,15 +803,20 @@ impl<'t> Summarizer<'t> {
         self.first = earliest(self.first, a.counters.first_seen);
         self.last = self.last.max(a.counters.last_seen);
         count_impact(&mut self.s.impacts, r);
-        if let Some(m) = r.calibration.as_ref().filter(|_| self.mismatch_texts) {
-            self.s.calibration_mismatches.push(format!(
+        if let (Some(m), Some(texts)) = (r.calibration.as_ref(), self.mismatches.as_mut()) {
+            let text = format!(
                 "{} {} partner {} app {} user {}: {m}",
                 a.direction.as_str(),
                 a.access_type.as_str(),
                 a.partner_tenant_id,
                 a.app_name.as_deref().or(a.app_id.as_deref()).unwrap_or("-"),
                 a.user_principal_name.as_deref().or(a.user_id.as_deref()).unwrap_or("-")
-            ));
+            );
+            self.s.calibration_mismatch_count += 1;
+            if self.first_mismatches.len() < MISMATCHES_SHOWN {
+                self.first_mismatches.push(text.clone());
+            }
+            texts.push(MismatchText(text))?;
         }
         if r.impact == Impact::Unchanged {
             return Ok(());
@@ -819,8 +852,21 @@ impl<'t> Summarizer<'t> {
         Ok(())
     }
 
-    pub fn finish(self) -> anyhow::Result<Summary> {
-        let Summarizer { mut s, totals, current_given, mut per, users, first, last, .. } = self;
+    /// The summary, and its calibration mismatches (none without `--current`
+    /// or after [`Summarizer::without_mismatches`]).
+    pub(crate) fn finish(self) -> anyhow::Result<(Summary, Mismatches)> {
+        let Summarizer {
+            mut s,
+            totals,
+            current_given,
+            mut per,
+            users,
+            first,
+            last,
+            mismatches,
+            first_mismatches,
+            ..
+        } = self;
         // One mark per partner, kind and user is left: count them.
         let mut marks = users.finish()?;
         for m in marks.by_ref() {
@@ -864,10 +910,14 @@ impl<'t> Summarizer<'t> {
         s.partners.sort_by(|a, b| {
             b.lost_sign_ins.cmp(&a.lost_sign_ins).then(a.partner_tenant_id.cmp(&b.partner_tenant_id))
         });
-        if !current_given {
-            s.calibration_mismatches.clear();
-        }
-        Ok(s)
+        let mismatches = match mismatches.filter(|_| current_given) {
+            Some(texts) => Mismatches { first: first_mismatches, all: texts.finish()? },
+            None => {
+                s.calibration_mismatch_count = 0;
+                Mismatches { first: vec![], all: Stream::memory(vec![]) }
+            }
+        };
+        Ok((s, mismatches))
     }
 }
 
@@ -910,7 +960,7 @@ mod tests {
             for r in &rows {
                 s.add(r).unwrap();
             }
-            let s = s.finish().unwrap();
+            let (s, _) = s.finish().unwrap();
             s.partners
                 .iter()
                 .map(|p| (p.partner_tenant_id.clone(), p.lost_users, p.lost_apps, p.degraded_users))

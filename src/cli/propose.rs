@@ -103,10 +103,8 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let mut out = args.output.create()?;
     match args.format {
         Format::Combined => render::write_json(&mut out, &render::propose::combined(&proposal))?,
-        Format::Graph => render::write_json(&mut out, &render::propose::graph(&proposal))?,
-        Format::Powershell => {
-            std::io::Write::write_all(&mut out, render::propose::powershell(&proposal).as_bytes())?
-        }
+        Format::Graph => render::propose::write_graph(&mut out, &proposal)?,
+        Format::Powershell => render::propose::write_powershell(&mut out, &proposal)?,
         Format::Markdown => {
             std::io::Write::write_all(&mut out, render::propose::markdown(&proposal).as_bytes())?
         }

@@ -172,7 +172,7 @@ fn write(
         }
     }
     rows.finish()?;
-    let summary = summary.finish()?;
+    let (summary, mut mismatches) = summary.finish()?;
     let Some(mut again) = again else { return Ok(impacts) };
     match args.format {
         Format::Json => {
@@ -192,15 +192,17 @@ fn write(
                 "identities_supplied": run.identities_supplied,
                 "input": input,
             });
-            render::replay::write_json_document(out, &mut again, run.by, &summary, about)?;
+            render::replay::write_json_document(out, &mut again, run.by, &summary, &mut mismatches, about)?;
         }
-        Format::Markdown => render::replay::write_markdown(out, &mut again, &summary)?,
+        Format::Markdown => render::replay::write_markdown(out, &mut again, &summary, &mut mismatches)?,
         Format::Table => {
             let color = g.color_for(out);
-            render::replay::write_text(out, &mut again, &summary, color, table::terminal_width() as usize)?
+            let width = table::terminal_width() as usize;
+            render::replay::write_text(out, &mut again, &summary, &mismatches.first, color, width)?
         }
         Format::Ndjson | Format::Csv | Format::Ecs | Format::Cef => {}
     }
     again.finish()?;
+    mismatches.all.finish()?;
     Ok(impacts)
 }

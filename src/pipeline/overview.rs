@@ -139,7 +139,7 @@ fn rolled_up(
         summary.add(&r)?;
     }
     replayed.finish()?;
-    Ok((rollups.finish()?, Some(summary.finish()?)))
+    Ok((rollups.finish()?, Some(summary.finish()?.0)))
 }
 
 /// The report from activity tables (`activity --format csv --by user`, or a

@@ -6,7 +6,6 @@
 //! Every JSON document is classified by its content, never its name, so
 //! any of these layouts (and mixes of them) load the same way.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
@@ -266,19 +265,29 @@ impl Builder {
     }
 }
 
-/// Writes a policy in our combined format `{"allowedCloudEndpoints",
-/// "default", "partners"}` (stable key order, partners sorted by tenant).
-pub fn to_combined_json(p: &Policy) -> Value {
-    let partners: Vec<&PartnerConfig> = p.partners.values().collect();
-    let mut m = BTreeMap::new();
-    m.insert("allowedCloudEndpoints", serde_json::to_value(&p.allowed_cloud_endpoints).unwrap_or_default());
-    m.insert(
-        "default",
-        serde_json::to_value(p.default.clone().unwrap_or_else(super::model::service_default))
-            .unwrap_or_default(),
-    );
-    m.insert("partners", serde_json::to_value(partners).unwrap_or_default());
-    serde_json::to_value(m).unwrap_or_default()
+/// A policy in our combined format `{"allowedCloudEndpoints", "default",
+/// "partners"}` (stable key order, partners sorted by tenant), to serialize
+/// straight to a writer: a proposal can name hundreds of thousands of
+/// users, and a JSON `Value` of them costs some 500 bytes each.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Combined<'a> {
+    allowed_cloud_endpoints: &'a [String],
+    default: std::borrow::Cow<'a, DefaultConfig>,
+    partners: Vec<&'a PartnerConfig>,
+}
+
+impl<'a> Combined<'a> {
+    pub fn of(p: &'a Policy) -> Self {
+        Combined {
+            allowed_cloud_endpoints: &p.allowed_cloud_endpoints,
+            default: p.default.as_ref().map_or_else(
+                || std::borrow::Cow::Owned(super::model::service_default()),
+                std::borrow::Cow::Borrowed,
+            ),
+            partners: p.partners.values().collect(),
+        }
+    }
 }
 
 /// Removes `key` and parses it; `null` and absent are `None`.

@@ -28,10 +28,45 @@ pub(crate) use output::Output;
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 /// A JSON document, pretty-printed, with a final newline.
-pub(crate) fn write_json(out: &mut dyn std::io::Write, v: &serde_json::Value) -> anyhow::Result<()> {
+pub(crate) fn write_json<T: serde::Serialize + ?Sized>(
+    out: &mut dyn std::io::Write,
+    v: &T,
+) -> anyhow::Result<()> {
     serde_json::to_writer_pretty(&mut *out, v)?;
     out.write_all(b"\n")?;
     Ok(())
+}
+
+/// The keys a streamed document opens with, before its `"rows"`.
+pub(crate) trait Head {
+    fn entries<M: serde::ser::SerializeMap>(&self, map: &mut M) -> Result<(), M::Error>;
+}
+
+impl Head for serde_json::Map<String, serde_json::Value> {
+    fn entries<M: serde::ser::SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        self.iter().try_for_each(|(k, v)| map.serialize_entry(k, v))
+    }
+}
+
+/// A JSON array of the items of an iterator, taken once when serialized:
+/// written as they come, one in memory at a time.
+pub(crate) struct Each<I>(std::cell::RefCell<Option<I>>);
+
+impl<I> Each<I> {
+    pub(crate) fn new(items: I) -> Self {
+        Each(std::cell::RefCell::new(Some(items)))
+    }
+}
+
+impl<I: Iterator<Item: serde::Serialize>> serde::Serialize for Each<I> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(None)?;
+        for item in self.0.borrow_mut().take().into_iter().flatten() {
+            seq.serialize_element(&item)?;
+        }
+        seq.end()
+    }
 }
 
 /// [`write_json`] of the object `head` with one more key, `"rows"`, last:
@@ -40,7 +75,7 @@ pub(crate) fn write_json(out: &mut dyn std::io::Write, v: &serde_json::Value) ->
 /// it), with one row in memory at a time instead of all of them.
 pub(crate) fn write_json_with_rows(
     out: &mut dyn std::io::Write,
-    head: serde_json::Map<String, serde_json::Value>,
+    head: impl Head,
     columns: &[&str],
     rows: impl Iterator<Item = Vec<serde_json::Value>>,
 ) -> anyhow::Result<()> {
@@ -58,13 +93,11 @@ pub(crate) fn write_json_with_rows(
             seq.end()
         }
     }
-    struct Document<'a, I>(serde_json::Map<String, serde_json::Value>, Rows<'a, I>);
-    impl<I: Iterator<Item = Vec<serde_json::Value>>> serde::Serialize for Document<'_, I> {
+    struct Document<'a, H, I>(H, Rows<'a, I>);
+    impl<H: Head, I: Iterator<Item = Vec<serde_json::Value>>> serde::Serialize for Document<'_, H, I> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut map = s.serialize_map(Some(self.0.len() + 1))?;
-            for (k, v) in &self.0 {
-                map.serialize_entry(k, v)?;
-            }
+            let mut map = s.serialize_map(None)?;
+            self.0.entries(&mut map)?;
             map.serialize_entry("rows", &self.1)?;
             map.end()
         }

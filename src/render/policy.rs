@@ -6,14 +6,14 @@ use super::style::paint;
 use super::{table, SCHEMA_VERSION};
 use crate::policy::diff::Change;
 use crate::policy::evaluate::targets_text;
-use crate::policy::load::to_combined_json;
+use crate::policy::load::Combined;
 use crate::policy::model::{Policy, Section, TargetConfig};
 use crate::policy::resolve::{Effective, Sourced};
 use crate::policy::validate::{Problem, Severity};
 
 /// A policy in our combined format (`policy default`).
-pub(crate) fn combined(p: &Policy) -> Value {
-    to_combined_json(p)
+pub(crate) fn combined(p: &Policy) -> Combined<'_> {
+    Combined::of(p)
 }
 
 fn sourced_json<T: serde::Serialize>(s: &Sourced<T>) -> Value {

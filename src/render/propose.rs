@@ -8,13 +8,14 @@ use super::escape::{code_span, markdown as md};
 use crate::analysis::propose::Proposal;
 use crate::analysis::replay::Impact;
 use crate::model::{rfc3339, Guid};
-use crate::policy::load::to_combined_json;
+use crate::policy::load::Combined;
 use crate::policy::model::Section;
 
 /// Our combined policy document (`{"allowedCloudEndpoints", "default",
-/// "partners"}`), which every other command reads.
-pub(crate) fn combined(p: &Proposal) -> Value {
-    to_combined_json(&p.policy)
+/// "partners"}`), which every other command reads; serialized as it is
+/// written (no JSON value of the whole policy in between).
+pub(crate) fn combined(p: &Proposal) -> Combined<'_> {
+    Combined::of(&p.policy)
 }
 
 fn section_name(s: Section) -> &'static str {
@@ -208,24 +209,25 @@ fn body(mut v: Value, drop: &[&str]) -> Value {
 
 /// The calls that apply the proposal, in order: the default, then each
 /// partner (created, or updated when `--current` has it), then the
-/// partners the proposal drops.
-pub(crate) fn calls(p: &Proposal) -> Vec<Call> {
-    let doc = combined(p);
-    let mut out = vec![Call {
+/// partners the proposal drops. Each body is built when its call is taken,
+/// so that one partner's is in memory at a time.
+fn calls(p: &Proposal) -> impl Iterator<Item = Call> + '_ {
+    let default = p.policy.default.clone().unwrap_or_else(crate::policy::model::service_default);
+    let first = Call {
         method: "PATCH",
         url: format!("{GRAPH}/default"),
-        body: Some(body(doc["default"].clone(), &["isServiceDefault"])),
+        body: Some(body(serde_json::to_value(default).unwrap_or_default(), &["isServiceDefault"])),
         cmdlet: "Update-MgPolicyCrossTenantAccessPolicyDefault",
         partner: None,
-    }];
-    for partner in doc["partners"].as_array().into_iter().flatten() {
-        let id = partner["tenantId"].as_str().unwrap_or_default().to_string();
-        let exists = p.current_partners.iter().any(|g| g.to_string() == id);
-        out.push(if exists {
+    };
+    let partners = p.policy.partners.values().map(|partner| {
+        let id = partner.tenant_id.to_string();
+        let value = serde_json::to_value(partner).unwrap_or_default();
+        if p.current_partners.contains(&partner.tenant_id) {
             Call {
                 method: "PATCH",
                 url: format!("{GRAPH}/partners/{id}"),
-                body: Some(body(partner.clone(), &["tenantId"])),
+                body: Some(body(value, &["tenantId"])),
                 cmdlet: "Update-MgPolicyCrossTenantAccessPolicyPartner",
                 partner: Some(id),
             }
@@ -233,87 +235,105 @@ pub(crate) fn calls(p: &Proposal) -> Vec<Call> {
             Call {
                 method: "POST",
                 url: format!("{GRAPH}/partners"),
-                body: Some(body(partner.clone(), &[])),
+                body: Some(body(value, &[])),
                 cmdlet: "New-MgPolicyCrossTenantAccessPolicyPartner",
                 partner: None,
             }
-        });
-    }
-    for g in p.dropped_partners() {
-        out.push(Call {
-            method: "DELETE",
-            url: format!("{GRAPH}/partners/{g}"),
-            body: None,
-            cmdlet: "Remove-MgPolicyCrossTenantAccessPolicyPartner",
-            partner: Some(g.to_string()),
-        });
-    }
-    out
+        }
+    });
+    let dropped = p.dropped_partners().map(|g| Call {
+        method: "DELETE",
+        url: format!("{GRAPH}/partners/{g}"),
+        body: None,
+        cmdlet: "Remove-MgPolicyCrossTenantAccessPolicyPartner",
+        partner: Some(g.to_string()),
+    });
+    std::iter::once(first).chain(partners).chain(dropped)
+}
+
+/// One `$batch` request body: its calls numbered from `first_id`, each
+/// depending on the one before so that they run in order.
+fn batch(first_id: usize, chunk: &[Call]) -> Value {
+    let requests: Vec<Value> = chunk
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let id = first_id + i;
+            let mut r = serde_json::json!({
+                "id": id.to_string(),
+                "method": c.method,
+                "url": c.url.trim_start_matches("https://graph.microsoft.com/v1.0"),
+            });
+            if let Some(body) = &c.body {
+                r["body"] = body.clone();
+                r["headers"] = serde_json::json!({"Content-Type": "application/json"});
+            }
+            if i > 0 {
+                r["dependsOn"] = serde_json::json!([(id - 1).to_string()]);
+            }
+            r
+        })
+        .collect();
+    serde_json::json!({ "requests": requests })
 }
 
 /// The calls as JSON batches for `POST https://graph.microsoft.com/v1.0/$batch`
-/// (at most 20 requests each, Graph's limit), each request depending on the
-/// one before so that they run in order.
-pub(crate) fn graph(p: &Proposal) -> Value {
-    let calls = calls(p);
-    let batches: Vec<Value> = calls
-        .chunks(20)
-        .enumerate()
-        .map(|(b, chunk)| {
-            let requests: Vec<Value> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let id = b * 20 + i + 1;
-                    let mut r = serde_json::json!({
-                        "id": id.to_string(),
-                        "method": c.method,
-                        "url": c.url.trim_start_matches("https://graph.microsoft.com/v1.0"),
-                    });
-                    if let Some(body) = &c.body {
-                        r["body"] = body.clone();
-                        r["headers"] = serde_json::json!({"Content-Type": "application/json"});
-                    }
-                    if i > 0 {
-                        r["dependsOn"] = serde_json::json!([(id - 1).to_string()]);
-                    }
-                    r
-                })
-                .collect();
-            serde_json::json!({ "requests": requests })
-        })
-        .collect();
-    Value::Array(batches)
+/// (at most 20 requests each, Graph's limit), written one batch at a time.
+pub(crate) fn write_graph(out: &mut dyn std::io::Write, p: &Proposal) -> anyhow::Result<()> {
+    use serde::ser::SerializeSeq;
+    use std::cell::RefCell;
+
+    /// The batches, built as they are serialized.
+    struct Batches<I>(RefCell<I>);
+    impl<I: Iterator<Item = Call>> serde::Serialize for Batches<I> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(None)?;
+            let mut calls = self.0.borrow_mut();
+            let mut chunk = Vec::with_capacity(20);
+            for b in 0.. {
+                chunk.clear();
+                chunk.extend(calls.by_ref().take(20));
+                if chunk.is_empty() {
+                    break;
+                }
+                seq.serialize_element(&batch(b * 20 + 1, &chunk))?;
+            }
+            seq.end()
+        }
+    }
+    super::write_json(out, &Batches(RefCell::new(calls(p))))
 }
 
 /// A Microsoft Graph PowerShell script making the same calls: stops at the
-/// first error; `-DryRun` prints each call instead of making it.
-pub(crate) fn powershell(p: &Proposal) -> String {
-    let mut s = String::from(
-        "# Applies the proposed cross-tenant access policy (xtenant propose).\n\
+/// first error; `-DryRun` prints each call instead of making it. Written
+/// one call at a time.
+pub(crate) fn write_powershell(out: &mut dyn std::io::Write, p: &Proposal) -> anyhow::Result<()> {
+    out.write_all(
+        b"# Applies the proposed cross-tenant access policy (xtenant propose).\n\
          # Needs Microsoft.Graph.Identity.SignIns and Policy.ReadWrite.CrossTenantAccess:\n\
          #   Connect-MgGraph -Scopes Policy.ReadWrite.CrossTenantAccess\n\
          # Run with -DryRun first: it prints every call and changes nothing.\n\
          param([switch]$DryRun)\n\
          $ErrorActionPreference = 'Stop'\n\n",
-    );
-    for (i, c) in calls(p).iter().enumerate() {
-        let _ = writeln!(s, "# {} {} {}", i + 1, c.method, c.url);
+    )?;
+    for (i, c) in calls(p).enumerate() {
+        writeln!(out, "# {} {} {}", i + 1, c.method, c.url)?;
         let mut args = String::new();
         if let Some(id) = &c.partner {
             args.push_str(&format!(" -CrossTenantAccessPolicyConfigurationPartnerTenantId '{id}'"));
         }
         if let Some(b) = &c.body {
-            let json = serde_json::to_string_pretty(b).unwrap_or_default();
-            let _ = writeln!(s, "$body = @'\n{json}\n'@ | ConvertFrom-Json -AsHashtable");
+            out.write_all(b"$body = @'\n")?;
+            serde_json::to_writer_pretty(&mut *out, b)?;
+            out.write_all(b"\n'@ | ConvertFrom-Json -AsHashtable\n")?;
             args.push_str(" -BodyParameter $body");
         }
-        let _ = writeln!(
-            s,
+        writeln!(
+            out,
             "if ($DryRun) {{ Write-Host 'would run: {cmd}{shown}' }} else {{ {cmd}{args} }}\n",
             cmd = c.cmdlet,
             shown = args.replace('\'', "''"),
-        );
+        )?;
     }
-    s
+    Ok(())
 }

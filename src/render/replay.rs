@@ -7,9 +7,10 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use super::table::{clip, short_access, TypedCell};
+use super::Each;
 use super::{activity as act, SCHEMA_VERSION};
 use crate::analysis::activity::GroupBy;
-use crate::analysis::replay::{Impact, ReplayRow, Summary};
+use crate::analysis::replay::{Impact, Mismatches, ReplayRow, Summary, MISMATCHES_SHOWN};
 use crate::model::rfc3339;
 
 pub(crate) const EXTRA_COLUMNS: [&str; 11] = [
@@ -131,26 +132,53 @@ pub(crate) fn summary_json(s: &Summary) -> Value {
             "unknown_sign_ins": p.unknown_sign_ins, "gained_sign_ins": p.gained_sign_ins,
             "last_seen": p.last_seen.as_ref().map(rfc3339),
         })).collect::<Vec<_>>(),
-        "calibration_mismatches": s.calibration_mismatches,
     })
 }
 
-/// The JSON document: what was run, the summary, then `rows` written as
-/// they come.
+/// The JSON document: what was run, the summary (its calibration
+/// mismatches last, written as they are read), then `rows` written as they
+/// come.
 pub(crate) fn write_json_document(
     out: &mut dyn std::io::Write,
     rows: impl Iterator<Item = ReplayRow>,
     by: GroupBy,
     s: &Summary,
+    mismatches: &mut Mismatches,
     run: Value,
 ) -> anyhow::Result<()> {
+    /// `schema_version`, `by`, `run`, then the summary.
+    struct Head<'a, I>(serde_json::Map<String, Value>, Value, &'a Each<I>);
+    impl<I: Iterator<Item = String>> super::Head for Head<'_, I> {
+        fn entries<M: serde::ser::SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+            super::Head::entries(&self.0, map)?;
+            map.serialize_entry("summary", &Summary(&self.1, self.2))
+        }
+    }
+    /// The summary's keys, then `calibration_mismatches`.
+    struct Summary<'a, I>(&'a Value, &'a Each<I>);
+    impl<I: Iterator<Item = String>> serde::Serialize for Summary<'_, I> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = s.serialize_map(None)?;
+            for (k, v) in self.0.as_object().into_iter().flatten() {
+                map.serialize_entry(k, v)?;
+            }
+            map.serialize_entry("calibration_mismatches", self.1)?;
+            map.end()
+        }
+    }
     let columns = columns(by);
     let mut head = serde_json::Map::new();
     head.insert("schema_version".into(), SCHEMA_VERSION.into());
     head.insert("by".into(), json!(by));
     head.insert("run".into(), run);
-    head.insert("summary".into(), summary_json(s));
-    super::write_json_with_rows(out, head, &columns, rows_cells(rows, &columns))
+    let texts = Each::new(mismatches.all.by_ref().map(|m| m.0));
+    super::write_json_with_rows(
+        out,
+        Head(head, summary_json(s), &texts),
+        &columns,
+        rows_cells(rows, &columns),
+    )
 }
 
 fn impact_line(s: &Summary) -> String {
@@ -190,6 +218,7 @@ pub(crate) fn write_text(
     w: &mut dyn Write,
     rows: &mut dyn Iterator<Item = ReplayRow>,
     s: &Summary,
+    first_mismatches: &[String],
     colored: bool,
     width: usize,
 ) -> Result<()> {
@@ -208,22 +237,22 @@ pub(crate) fn write_text(
             out.push('\n');
         }
     }
-    if !s.calibration_mismatches.is_empty() {
+    if s.calibration_mismatch_count > 0 {
         out.push_str(&paint(
             "33",
             &format!(
                 "calibration: {} group(s) where the current policy disagrees with the logs; trust the prediction less for them:",
-                s.calibration_mismatches.len()
+                s.calibration_mismatch_count
             ),
         ));
         out.push('\n');
-        for m in s.calibration_mismatches.iter().take(10) {
+        for m in first_mismatches.iter().take(MISMATCHES_SHOWN) {
             out.push_str(&format!("  {}\n", clip(m, width.saturating_sub(2))));
         }
-        if s.calibration_mismatches.len() > 10 {
+        if s.calibration_mismatch_count > MISMATCHES_SHOWN {
             out.push_str(&format!(
                 "  ... and {} more (see --format json)\n",
-                s.calibration_mismatches.len() - 10
+                s.calibration_mismatch_count - MISMATCHES_SHOWN
             ));
         }
     }
@@ -312,6 +341,7 @@ pub(crate) fn write_markdown(
     w: &mut dyn Write,
     rows: &mut dyn Iterator<Item = ReplayRow>,
     s: &Summary,
+    mismatches: &mut Mismatches,
 ) -> Result<()> {
     let esc = super::escape::markdown;
     let mut out = String::from("### Impact of the proposed cross-tenant access policy\n\n");
@@ -322,8 +352,12 @@ pub(crate) fn write_markdown(
     for w in &s.coverage_warnings {
         out.push_str(&format!("> **Warning:** {}\n\n", esc(w)));
     }
-    for m in &s.calibration_mismatches {
-        out.push_str(&format!("> **Calibration:** {}\n\n", esc(m)));
+    for m in mismatches.all.by_ref() {
+        if out.len() > 64 << 10 {
+            w.write_all(out.as_bytes())?;
+            out.clear();
+        }
+        out.push_str(&format!("> **Calibration:** {}\n\n", esc(&m.0)));
     }
     if !s.partners.is_empty() {
         out.push_str("| partner | lost users | lost apps | lost sign-ins | degraded users | unknown sign-ins | gained sign-ins | last seen |\n|---|---:|---:|---:|---:|---:|---:|---|\n");
