@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::analysis::activity::{ActivityRow, Totals};
+use crate::analysis::activity::{ActivityRow, Totals, ROW_ORDER};
 use crate::analysis::runs::codec::{Dec, Enc};
 use crate::analysis::runs::{Order, Record, Sorter, Spool, Stream};
 use crate::model::{earliest, AccessType, Controls, Direction, EventType, Guid};
@@ -618,6 +618,18 @@ fn order_key_bytes(r: &ReplayRow, out: &mut Vec<u8>) {
 pub(crate) const REPLAY_ORDER: crate::analysis::runs::Order<ReplayRow> =
     crate::analysis::runs::Order { cmp: replay_order, key: order_key_bytes };
 
+/// [`REPLAY_ORDER`], its ties broken by the grouping's order
+/// ([`ROW_ORDER`]): what a stable sort into replay order of rows in the
+/// grouping's order gives, as a total order, so that runs sorted apart
+/// (the grouping's partitions) merge into the same output.
+pub(crate) const REPLAY_THEN_ROW: crate::analysis::runs::Order<ReplayRow> = crate::analysis::runs::Order {
+    cmp: |a, b| replay_order(a, b).then_with(|| (ROW_ORDER.cmp)(&a.activity, &b.activity)),
+    key: |r, out| {
+        order_key_bytes(r, out);
+        (ROW_ORDER.key)(&r.activity, out);
+    },
+};
+
 type OrderKey<'a> =
     (Impact, std::cmp::Reverse<u64>, Direction, Guid, Option<&'a str>, Option<&'a str>, Option<&'a str>);
 
@@ -1001,6 +1013,38 @@ mod tests {
             order_key_bytes(&a, &mut ka);
             order_key_bytes(&b, &mut kb);
             prop_assert_eq!(ka.cmp(&kb), replay_order(&a, &b));
+        }
+
+        /// The same of [`REPLAY_THEN_ROW`], whose ties (rows apart only in
+        /// what replay order does not look at) the grouping's order breaks.
+        #[test]
+        fn the_bytes_of_replay_then_row_order_rows_as_it_does_and_it_is_total(
+            a in (0..Impact::ALL.len(), 0u64..2, any::<bool>(), crate::analysis::activity::tests::key_text()),
+            b in (0..Impact::ALL.len(), 0u64..2, any::<bool>(), crate::analysis::activity::tests::key_text()),
+        ) {
+            let row = |(impact, sign_ins, direct, user): (usize, u64, bool, Option<String>)| {
+                let mut activity = crate::analysis::runs::codec::tests::sample_row();
+                activity.counters.sign_ins = sign_ins;
+                activity.access_type = if direct { AccessType::B2bDirectConnect } else { AccessType::B2bCollaboration };
+                activity.user_id = user.map(Into::into);
+                ReplayRow {
+                    activity,
+                    current: Verdict::Allowed,
+                    current_reason: String::new(),
+                    proposed: Verdict::Allowed,
+                    impact: Impact::ALL[impact],
+                    reason: String::new(),
+                    calibration: None,
+                }
+            };
+            let (a, b) = (row(a), row(b));
+            let (mut ka, mut kb) = (Vec::new(), Vec::new());
+            (REPLAY_THEN_ROW.key)(&a, &mut ka);
+            (REPLAY_THEN_ROW.key)(&b, &mut kb);
+            let order = (REPLAY_THEN_ROW.cmp)(&a, &b);
+            prop_assert_eq!(ka.cmp(&kb), order);
+            let same_group = a.activity.access_type == b.activity.access_type && a.activity.user_id == b.activity.user_id;
+            prop_assert_eq!(order == std::cmp::Ordering::Equal, same_group && replay_order(&a, &b).is_eq());
         }
     }
 

@@ -1,12 +1,14 @@
 //! `activity`: the cross-tenant sign-ins of a source, grouped.
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
 
 use anyhow::Result;
+use chrono::{DateTime, Utc};
 
 use super::source::{ReadOptions, Source};
 use super::Rejects;
-use crate::analysis::activity::{Activity, ActivityTable, RowStream};
+use crate::analysis::activity::{Activity, ActivityRow, ActivityTable, Finished, RowStream};
+use crate::analysis::runs::{Order, Record};
 use crate::model::{GroupBy, Guid, ReadStats, SignIn, Window};
 
 /// What to group.
@@ -44,6 +46,28 @@ pub(crate) fn tapped_stream(
     tap: impl FnMut(&SignIn) + Send,
 ) -> Result<(ActivityTable, RowStream, ReadStats)> {
     streamed(plan, vec![], rejects, Some(tap))
+}
+
+/// [`activity_stream`] for a caller that turns every row into a record of
+/// its own, in `order` (see [`Activity::finish_stream_then`]): past the
+/// memory budget at the user grain, each partition of the grouping is
+/// mapped and sorted where it is finished, instead of the grouping's rows
+/// being sorted a second time.
+pub(crate) fn activity_stream_then<R, M>(
+    plan: &ActivityPlan,
+    epoch_starts: Vec<DateTime<Utc>>,
+    rejects: Rejects<'_>,
+    order: Order<R>,
+    budget: Option<usize>,
+    make: impl FnOnce(&BTreeSet<Guid>) -> M,
+) -> Result<(ActivityTable, Finished<R>, ReadStats)>
+where
+    R: Record + Send,
+    M: Fn(ActivityRow) -> R + Sync,
+{
+    let (acc, stats) = read(plan, epoch_starts, rejects, None::<fn(&SignIn)>)?;
+    let (table, rows) = acc.finish_stream_then(plan.tenant, plan.by, order, budget, make)?;
+    Ok((table, rows, stats))
 }
 
 /// Reads the source and hands the grouping's rows on as a stream.

@@ -5,17 +5,19 @@
 //! Rows flow through as a stream: grouped, replayed a batch at a time,
 //! sorted into output order (on disk past the memory budget), written.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use super::activity::{activity_stream, ActivityPlan};
+use super::activity::{activity_stream, activity_stream_then, ActivityPlan};
 use super::inputs::{policy, Directory, DirectoryPaths};
 use super::source::{read_tables, Source};
 use super::{Notes, Rejects};
-use crate::analysis::activity::{ActivityRow, ActivityTable};
-use crate::analysis::replay::{Impact, Inputs, ReplayRow, Replayer, Summarizer, REPLAY_ORDER};
+use crate::analysis::activity::{ActivityRow, ActivityTable, Finished};
+use crate::analysis::replay::{
+    Impact, Inputs, ReplayRow, Replayer, Summarizer, REPLAY_ORDER, REPLAY_THEN_ROW,
+};
 use crate::analysis::runs::{Sorter, Stream};
 use crate::model::{GroupBy, Guid, ReadStats};
 use crate::policy::history::{reconstruct, History};
@@ -149,23 +151,6 @@ pub(crate) fn replay(
         None => None,
     };
     let directory = Directory::load(&plan.directory)?;
-    let (by, mut rows, partners, read, tenant) = match plan.activity.source.activity_tables()? {
-        Some(paths) => {
-            if !plan.activity.window.is_open() || !plan.audit.is_empty() {
-                bail!("--since, --until and --audit need raw sign-in logs: an activity table has no per-sign-in times");
-            }
-            let t = read_tables(&paths, plan.activity.groups_in_memory, false, |_| {})?;
-            notes(&format!("replaying the {} row(s) of {} activity table(s)", t.read, paths.len()));
-            (t.by, t.rows, t.partners, Read::Tables, plan.activity.tenant)
-        }
-        None => {
-            let starts =
-                history.as_ref().map_or_else(Vec::new, |h| h.epochs.iter().filter_map(|e| e.from).collect());
-            let (mut table, rows, stats) = activity_stream(&plan.activity, starts, rejects)?;
-            let (by, tenant, partners) = (table.by, table.tenant, std::mem::take(&mut table.partners));
-            (by, rows, partners, Read::SignIns(Box::new(table), stats), tenant)
-        }
-    };
     let inputs = Inputs {
         current: current.as_ref(),
         proposed: &proposed,
@@ -175,7 +160,6 @@ pub(crate) fn replay(
         apps: &directory.apps,
         ca: &directory.ca,
     };
-    let replayer = Replayer::new(&inputs, &partners);
     let store = match (&plan.activity.source, plan.new_only) {
         (Source::Store(dir), true) => Some(Store::open(dir)?),
         (_, true) => bail!("--new-only needs --store"),
@@ -183,21 +167,64 @@ pub(crate) fn replay(
     };
     let emitted = store.as_ref().map(Store::emitted_findings);
     let (mut new_ids, mut findings) = (HashSet::new(), 0);
-    let sorted = replayed(&mut rows, &replayer, plan.activity.groups_in_memory, |row| {
-        let Some(emitted) = &emitted else { return true };
-        // --new-only: findings only, and only those not emitted before.
-        if row.impact == Impact::Unchanged {
-            return false;
+    let budget = plan.activity.groups_in_memory;
+    // Replays rows that come as the grouping's (or a table's) rows.
+    let mut replay_rows =
+        |mut rows: Stream<ActivityRow>, partners: &BTreeSet<Guid>| -> Result<ReplayStream> {
+            let replayer = Replayer::new(&inputs, partners);
+            let sorted = replayed(&mut rows, &replayer, budget, |row| {
+                let Some(emitted) = &emitted else { return true };
+                // --new-only: findings only, and only those not emitted before.
+                if row.impact == Impact::Unchanged {
+                    return false;
+                }
+                findings += 1;
+                let id = row.finding_id();
+                let new = !emitted.contains(id.as_str());
+                if new {
+                    new_ids.insert(id);
+                }
+                new
+            })?;
+            rows.finish()?;
+            Ok(sorted)
+        };
+    let (by, read, tenant, sorted) = match plan.activity.source.activity_tables()? {
+        Some(paths) => {
+            if !plan.activity.window.is_open() || !plan.audit.is_empty() {
+                bail!("--since, --until and --audit need raw sign-in logs: an activity table has no per-sign-in times");
+            }
+            let t = read_tables(&paths, budget, false, |_| {})?;
+            notes(&format!("replaying the {} row(s) of {} activity table(s)", t.read, paths.len()));
+            (t.by, Read::Tables, plan.activity.tenant, replay_rows(t.rows, &t.partners)?)
         }
-        findings += 1;
-        let id = row.finding_id();
-        let new = !emitted.contains(id.as_str());
-        if new {
-            new_ids.insert(id);
+        None => {
+            let starts =
+                history.as_ref().map_or_else(Vec::new, |h| h.epochs.iter().filter_map(|e| e.from).collect());
+            // Past the budget at the user grain, the grouping's partitions
+            // are replayed and sorted into output order where they are
+            // finished (one sort of the rows instead of two); --new-only
+            // filters rows one by one as they come, so it takes the rows.
+            let replayed_there = |partners: &BTreeSet<Guid>| {
+                let replayer = Replayer::new(&inputs, partners);
+                move |row| replayer.row(row)
+            };
+            let (mut table, finished, stats) = if plan.new_only {
+                let (table, rows, stats) = activity_stream(&plan.activity, starts, rejects)?;
+                (table, Finished::Rows(rows), stats)
+            } else {
+                let half = budget.map(|b| b / 2);
+                activity_stream_then(&plan.activity, starts, rejects, REPLAY_THEN_ROW, half, replayed_there)?
+            };
+            let partners = std::mem::take(&mut table.partners);
+            let sorted = match finished {
+                Finished::Rows(rows) => replay_rows(rows, &partners)?,
+                Finished::Mapped(sorted) => sorted,
+            };
+            let (by, tenant) = (table.by, table.tenant);
+            (by, Read::SignIns(Box::new(table), stats), tenant, sorted)
         }
-        new
-    })?;
-    rows.finish()?;
+    };
     drop(emitted);
     let run = ReplayRun {
         by,

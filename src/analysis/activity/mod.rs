@@ -366,6 +366,44 @@ impl Activity {
     }
 
     /// The table with all its rows.
+    /// [`Activity::finish_stream`], for a caller that turns every row into
+    /// a record of its own (`make`, given the partners, gives the mapping)
+    /// and wants them in `order`: when the grouping went through the disk at
+    /// the user grain, each partition's rows are mapped and sorted into
+    /// `order` where the partition is finished (in parallel, partition by
+    /// partition), so that they are merged once, in their own order,
+    /// instead of merged in the grouping's order and sorted again. `order`
+    /// must be total, or the runs' order would show through its ties. Else
+    /// (in memory, or below the user grain: few rows) the rows come as they
+    /// are, for the caller to map. `budget`: mapped records in memory at
+    /// most (the rows without a user, mapped after their partitions' parts
+    /// are added up).
+    pub(crate) fn finish_stream_then<R, M>(
+        mut self,
+        tenant: Option<Guid>,
+        by: GroupBy,
+        order: Order<R>,
+        budget: Option<usize>,
+        make: impl FnOnce(&BTreeSet<Guid>) -> M,
+    ) -> Result<(ActivityTable, Finished<R>)>
+    where
+        R: super::runs::Record + Send,
+        M: Fn(ActivityRow) -> R + Sync,
+    {
+        if by != GroupBy::User || self.spill.is_none() || self.spill_error.is_some() {
+            let (table, rows) = self.finish_stream(tenant, by)?;
+            return Ok((table, Finished::Rows(rows)));
+        }
+        let (mut table, spill) = self.finish_table(tenant, by)?;
+        let Some(spill) = spill else {
+            bail!("internal error: a spilled grouping lost its folder; please report this");
+        };
+        let map = make(&table.partners);
+        let then = spill::Then { map: &map, order, budget };
+        let rows = self.finish_spilled_then(spill, table.tenant, &mut table.totals, &then)?;
+        Ok((table, Finished::Mapped(rows)))
+    }
+
     pub fn finish(self, tenant: Option<Guid>, by: GroupBy) -> Result<ActivityTable> {
         let (mut table, rows) = self.finish_stream(tenant, by)?;
         table.rows = rows.collect_rows()?;
@@ -380,29 +418,11 @@ impl Activity {
         tenant: Option<Guid>,
         by: GroupBy,
     ) -> Result<(ActivityTable, RowStream)> {
-        if self.grain.is_some_and(|g| g != by) {
-            bail!(
-                "internal error: sign-ins grouped for one grain were asked for another; please report this"
-            );
-        }
-        if let Some(e) = self.spill_error.take() {
-            return Err(e);
-        }
-        let (tenant, inferred) = self.resolve_tenant(tenant)?;
-        let partners =
-            self.tenants.iter().copied().filter(|t| tenant.is_some_and(|ours| ours != *t)).collect();
-        let mut totals = std::mem::take(&mut self.totals);
-        // The rows are built next, at the peak of memory: release first what
-        // only the reading needed.
-        self.seen = HashSet::default();
-        self.ids.index = HashMap::default();
-        self.users.ids.index = HashMap::default();
-        if let Some(spill) = self.spill.take() {
-            let rows = self.finish_spilled(spill, tenant, by, &mut totals)?;
-            return Ok((
-                ActivityTable { tenant, inferred_tenant: inferred, by, totals, rows: Vec::new(), partners },
-                rows,
-            ));
+        let (mut table, spill) = self.finish_table(tenant, by)?;
+        let tenant = table.tenant;
+        if let Some(spill) = spill {
+            let rows = self.finish_spilled(spill, tenant, by, &mut table.totals)?;
+            return Ok((table, rows));
         }
         let split = !self.epoch_starts.is_empty();
         // At the user grain without epochs each group is one row: built
@@ -413,7 +433,7 @@ impl Activity {
         let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
         for (k, c) in std::mem::take(&mut self.groups) {
             let Some(out) = self.output_key(&k, tenant, by) else {
-                totals.other_tenants += c.sign_ins;
+                table.totals.other_tenants += c.sign_ins;
                 continue;
             };
             if direct {
@@ -428,10 +448,32 @@ impl Activity {
         }
         rows.extend(self.rolled_rows(rolled, by, &self.users));
         sort_rows(&mut rows);
-        Ok((
-            ActivityTable { tenant, inferred_tenant: inferred, by, totals, rows: Vec::new(), partners },
-            Stream::memory(rows),
-        ))
+        Ok((table, Stream::memory(rows)))
+    }
+
+    /// The table without its rows (tenant resolved, partners, totals as
+    /// read), and the grouping's folder if it went to disk; releases what
+    /// only the reading needed, since the rows are built next, at the peak
+    /// of memory.
+    fn finish_table(&mut self, tenant: Option<Guid>, by: GroupBy) -> Result<(ActivityTable, Option<Spill>)> {
+        if self.grain.is_some_and(|g| g != by) {
+            bail!(
+                "internal error: sign-ins grouped for one grain were asked for another; please report this"
+            );
+        }
+        if let Some(e) = self.spill_error.take() {
+            return Err(e);
+        }
+        let (tenant, inferred) = self.resolve_tenant(tenant)?;
+        let partners =
+            self.tenants.iter().copied().filter(|t| tenant.is_some_and(|ours| ours != *t)).collect();
+        let totals = std::mem::take(&mut self.totals);
+        self.seen = HashSet::default();
+        self.ids.index = HashMap::default();
+        self.users.ids.index = HashMap::default();
+        let table =
+            ActivityTable { tenant, inferred_tenant: inferred, by, totals, rows: Vec::new(), partners };
+        Ok((table, self.spill.take()))
     }
 
     /// The rows of groups rolled up to grain `by`, in no order.
@@ -587,6 +629,15 @@ impl Rollup {
 /// ([`Activity::finish_stream`]); after the last, [`Stream::finish`] says
 /// whether every row was read.
 pub(crate) type RowStream = Stream<ActivityRow>;
+
+/// What [`Activity::finish_stream_then`] gives: the rows, or the records
+/// made of them.
+pub(crate) enum Finished<R> {
+    /// The activity rows in output order, for the caller to map.
+    Rows(RowStream),
+    /// Every row mapped, in the order asked for.
+    Mapped(Stream<R>),
+}
 
 /// The result of `activity`.
 pub struct ActivityTable {
@@ -759,6 +810,66 @@ pub(crate) mod tests {
         let copies: Vec<SignIn> = out.iter().step_by(7).cloned().collect();
         out.extend(copies);
         out
+    }
+
+    #[test]
+    fn rows_mapped_where_the_partitions_are_finished_come_as_mapping_and_sorting_the_rows_gives() {
+        // An order other than the grouping's (most sign-ins first), total.
+        const MOST_FIRST: Order<ActivityRow> = Order {
+            cmp: |a, b| b.counters.sign_ins.cmp(&a.counters.sign_ins).then_with(|| by_sort_key(a, b)),
+            key: |r, out| {
+                out.extend_from_slice(&(!r.counters.sign_ins).to_be_bytes());
+                sort_key_bytes(r, out);
+            },
+        };
+        let signins = varied_signins(5000);
+        let changes = [1_790_050_000, 1_790_200_000].map(|t| DateTime::from_timestamp(t, 0).unwrap());
+        for starts in [vec![], changes.to_vec()] {
+            let mut memory = Activity::new().for_grain(GroupBy::User).split_by_epochs(starts.clone());
+            for s in &signins {
+                memory.add(s.clone());
+            }
+            let memory = memory.finish(Some(Guid(1)), GroupBy::User).unwrap();
+            let mapped = |partners: &BTreeSet<Guid>| {
+                let n = partners.len();
+                move |mut r: ActivityRow| {
+                    r.partner_tenant_name = Some(format!("mapped, {n} partners").into());
+                    r
+                }
+            };
+            let mut expected: Vec<ActivityRow> =
+                memory.rows.iter().cloned().map(mapped(&memory.partners)).collect();
+            sort_by(&mut expected, MOST_FIRST.cmp);
+            assert!(expected.iter().filter(|r| r.user_id.is_none()).count() > 1);
+            for (budget, then_budget) in [(1, Some(1)), (7, Some(3)), (500, None), (1_000_000, Some(2))] {
+                let label = format!("{} epoch starts, budget {budget}", starts.len());
+                let mut disk = Activity::new()
+                    .for_grain(GroupBy::User)
+                    .split_by_epochs(starts.clone())
+                    .spill_beyond(budget);
+                for s in &signins {
+                    disk.add(s.clone());
+                }
+                let (table, finished) = disk
+                    .finish_stream_then(Some(Guid(1)), GroupBy::User, MOST_FIRST, then_budget, mapped)
+                    .unwrap();
+                assert_eq!(table.totals, memory.totals, "{label}");
+                let rows = match finished {
+                    Finished::Mapped(rows) => {
+                        assert!(budget < 1000, "{label}: mapped only past the budget");
+                        rows.collect_rows().unwrap()
+                    }
+                    Finished::Rows(rows) => {
+                        assert!(budget >= 1000, "{label}: the rows as they are within the budget");
+                        let mut rows: Vec<ActivityRow> =
+                            rows.collect_rows().unwrap().into_iter().map(mapped(&table.partners)).collect();
+                        sort_by(&mut rows, MOST_FIRST.cmp);
+                        rows
+                    }
+                };
+                assert_eq!(rows, expected, "{label}");
+            }
+        }
     }
 
     #[test]

@@ -44,9 +44,19 @@ use super::{
     epoch_of, sort_rows, Activity, GroupBy, GroupKeyOut, Key, Rollup, RowStream, Totals, Users, ROW_ORDER,
 };
 use crate::analysis::runs::codec::{Dec, Enc};
-use crate::analysis::runs::{folder_error, temp_folder, write_run, Merge, Stream};
+use crate::analysis::runs::{folder_error, sort_by, temp_folder, write_run, Merge, Order, Record, Stream};
 use crate::model::activity::{ActivityRow, Counters};
 use crate::model::{Guid, SignIn};
+
+/// What the rows of a spilled grouping at the user grain become where
+/// each partition is finished ([`Activity::finish_stream_then`]).
+pub(super) struct Then<'f, R> {
+    pub(super) map: &'f (dyn Fn(ActivityRow) -> R + Sync),
+    /// Total: ties between runs would come out in the runs' order.
+    pub(super) order: Order<R>,
+    /// Mapped rows without a user kept in memory at most.
+    pub(super) budget: Option<usize>,
+}
 
 /// Partitions: with the default budget, a partition stays within it up to
 /// some 25 million groups.
@@ -319,22 +329,11 @@ impl Activity {
     ) -> Result<RowStream> {
         spill.finish_writing()?;
         let dir = spill.dir.path().to_path_buf();
-        let parts: Vec<(Totals, HashMap<GroupKeyOut, Rollup>)> = (0..PARTS)
-            .into_par_iter()
-            .map(|p| self.finish_part(&dir, p, tenant, by).with_context(|| spill.folder_error()))
-            .collect::<Result<_>>()?;
-        let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
-        for (t, part) in parts {
-            totals.cross_tenant += t.cross_tenant;
-            totals.duplicates_dropped += t.duplicates_dropped;
-            totals.other_tenants += t.other_tenants;
-            for (k, n) in t.cross_tenant_by_event_type {
-                *totals.cross_tenant_by_event_type.entry(k).or_default() += n;
-            }
-            for (k, r) in part {
-                rolled.entry(k).or_default().add_partition(r);
-            }
-        }
+        let write = |p: usize, mut rows: Vec<ActivityRow>| {
+            sort_rows(&mut rows);
+            write_run(&run_path(&dir, p), &rows)
+        };
+        let rolled = self.finish_parts(&spill, tenant, by, totals, &write)?;
         if by != GroupBy::User {
             let mut rows = self.rolled_rows(rolled, by, &self.users);
             sort_rows(&mut rows);
@@ -348,6 +347,89 @@ impl Activity {
         Ok(Stream::merged(merge))
     }
 
+    /// [`Activity::finish_spilled`] at the user grain, each row mapped by
+    /// `then` where its partition is finished: a row with a user is whole
+    /// in its partition (all of its user's sign-ins are there), so its
+    /// partition's mapped rows are sorted and written as a run in the
+    /// mapped order. The rows without a user, which can have parts in
+    /// several partitions, are written aside in the grouping's order,
+    /// merged (parts added together), then mapped and sorted into runs of
+    /// their own. The runs are merged once, into the mapped order.
+    pub(super) fn finish_spilled_then<R: Record + Send>(
+        &self,
+        mut spill: Spill,
+        tenant: Option<Guid>,
+        totals: &mut Totals,
+        then: &Then<'_, R>,
+    ) -> Result<Stream<R>> {
+        spill.finish_writing()?;
+        let dir = spill.dir.path().to_path_buf();
+        let aside = temp_folder("groups").with_context(|| folder_error("groups", None))?;
+        let aside_dir = aside.path().to_path_buf();
+        let write = |p: usize, mut rows: Vec<ActivityRow>| {
+            sort_rows(&mut rows);
+            let (whole, userless): (Vec<ActivityRow>, Vec<ActivityRow>) =
+                rows.into_iter().partition(|r| r.user_id.is_some());
+            write_run(&run_path(&aside_dir, p), &userless)?;
+            let mut mapped: Vec<R> = whole.into_iter().map(then.map).collect();
+            sort_by(&mut mapped, then.order.cmp);
+            write_run(&run_path(&dir, p), &mapped)
+        };
+        self.finish_parts(&spill, tenant, GroupBy::User, totals, &write)?;
+        let mut runs: Vec<PathBuf> = (0..PARTS).map(|p| run_path(&dir, p)).collect();
+        let userless = (0..PARTS).map(|p| run_path(&aside_dir, p)).collect();
+        let merge = Merge::open(aside, userless, ROW_ORDER, Some(ActivityRow::merge))
+            .with_context(|| "reading back the grouping's temporary folder")?;
+        let mut userless = Stream::merged(merge);
+        let chunk = then.budget.unwrap_or(usize::MAX).max(1);
+        loop {
+            let rows: Vec<ActivityRow> = userless.by_ref().take(chunk).collect();
+            if rows.is_empty() {
+                break;
+            }
+            let mut mapped: Vec<R> = rows.into_par_iter().map(then.map).collect();
+            sort_by(&mut mapped, then.order.cmp);
+            let path = dir.join(format!("userless-{:06}", runs.len()));
+            write_run(&path, &mapped).with_context(|| spill.folder_error())?;
+            runs.push(path);
+        }
+        userless.finish()?;
+        let merge = Merge::open(spill.dir, runs, then.order, None)
+            .with_context(|| "reading back the grouping's temporary folder")?;
+        Ok(Stream::merged(merge))
+    }
+
+    /// Finishes every partition in parallel (`write`: what becomes of a
+    /// partition's rows at the user grain), adds up what they count into
+    /// `totals`, and returns the partitions' rollups (below the user grain).
+    fn finish_parts(
+        &self,
+        spill: &Spill,
+        tenant: Option<Guid>,
+        by: GroupBy,
+        totals: &mut Totals,
+        write: &(dyn Fn(usize, Vec<ActivityRow>) -> Result<()> + Sync),
+    ) -> Result<HashMap<GroupKeyOut, Rollup>> {
+        let dir = spill.dir.path().to_path_buf();
+        let parts: Vec<(Totals, HashMap<GroupKeyOut, Rollup>)> = (0..PARTS)
+            .into_par_iter()
+            .map(|p| self.finish_part(&dir, p, tenant, by, write).with_context(|| spill.folder_error()))
+            .collect::<Result<_>>()?;
+        let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
+        for (t, part) in parts {
+            totals.cross_tenant += t.cross_tenant;
+            totals.duplicates_dropped += t.duplicates_dropped;
+            totals.other_tenants += t.other_tenants;
+            for (k, n) in t.cross_tenant_by_event_type {
+                *totals.cross_tenant_by_event_type.entry(k).or_default() += n;
+            }
+            for (k, r) in part {
+                rolled.entry(k).or_default().add_partition(r);
+            }
+        }
+        Ok(rolled)
+    }
+
     /// Reads partition `p` back and groups it: at the user grain into a
     /// sorted run on disk, below it into rollups returned.
     fn finish_part(
@@ -356,6 +438,7 @@ impl Activity {
         p: usize,
         tenant: Option<Guid>,
         by: GroupBy,
+        write: &(dyn Fn(usize, Vec<ActivityRow>) -> Result<()> + Sync),
     ) -> Result<(Totals, HashMap<GroupKeyOut, Rollup>)> {
         let path = part_path(dir, p);
         let mut part = Part::default();
@@ -382,8 +465,7 @@ impl Activity {
             return Ok((totals, rolled));
         }
         rows.extend(self.rolled_rows(rolled, by, &part.users));
-        sort_rows(&mut rows);
-        write_run(&run_path(dir, p), &rows)?;
+        write(p, rows)?;
         Ok((totals, HashMap::default()))
     }
 }
