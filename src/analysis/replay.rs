@@ -985,6 +985,19 @@ mod tests {
         }
     }
 
+    /// A replayed row of `activity` with `impact` and nothing else said.
+    fn unexplained(activity: ActivityRow, impact: Impact) -> ReplayRow {
+        ReplayRow {
+            activity,
+            current: Verdict::Allowed,
+            current_reason: String::new(),
+            proposed: Verdict::Allowed,
+            impact,
+            reason: String::new(),
+            calibration: None,
+        }
+    }
+
     proptest! {
         /// The merge's bytes of two replayed rows order them as [`replay_order`].
         #[test]
@@ -998,15 +1011,7 @@ mod tests {
                 activity.direction = if outbound { Direction::Outbound } else { Direction::Inbound };
                 activity.app_id = app.map(Into::into);
                 activity.user_id = user.map(Into::into);
-                ReplayRow {
-                    activity,
-                    current: Verdict::Allowed,
-                    current_reason: String::new(),
-                    proposed: Verdict::Allowed,
-                    impact: Impact::ALL[impact],
-                    reason: String::new(),
-                    calibration: None,
-                }
+                unexplained(activity, Impact::ALL[impact])
             };
             let (a, b) = (row(a), row(b));
             let (mut ka, mut kb) = (Vec::new(), Vec::new());
@@ -1027,15 +1032,7 @@ mod tests {
                 activity.counters.sign_ins = sign_ins;
                 activity.access_type = if direct { AccessType::B2bDirectConnect } else { AccessType::B2bCollaboration };
                 activity.user_id = user.map(Into::into);
-                ReplayRow {
-                    activity,
-                    current: Verdict::Allowed,
-                    current_reason: String::new(),
-                    proposed: Verdict::Allowed,
-                    impact: Impact::ALL[impact],
-                    reason: String::new(),
-                    calibration: None,
-                }
+                unexplained(activity, Impact::ALL[impact])
             };
             let (a, b) = (row(a), row(b));
             let (mut ka, mut kb) = (Vec::new(), Vec::new());
