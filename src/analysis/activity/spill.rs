@@ -58,6 +58,9 @@ pub(super) struct Then<'f, R> {
     pub(super) budget: Option<usize>,
 }
 
+/// What becomes of a partition's rows at the user grain (given its number).
+type Writer<'w> = dyn Fn(usize, &mut dyn Iterator<Item = ActivityRow>) -> Result<()> + Sync + 'w;
+
 /// Partitions: with the default budget, a partition stays within it up to
 /// some 25 million groups.
 pub(super) const PARTS: usize = 256;
@@ -329,7 +332,8 @@ impl Activity {
     ) -> Result<RowStream> {
         spill.finish_writing()?;
         let dir = spill.dir.path().to_path_buf();
-        let write = |p: usize, mut rows: Vec<ActivityRow>| {
+        let write = |p: usize, rows: &mut dyn Iterator<Item = ActivityRow>| {
+            let mut rows: Vec<ActivityRow> = rows.collect();
             sort_rows(&mut rows);
             write_run(&run_path(&dir, p), &rows)
         };
@@ -366,12 +370,20 @@ impl Activity {
         let dir = spill.dir.path().to_path_buf();
         let aside = temp_folder("groups").with_context(|| folder_error("groups", None))?;
         let aside_dir = aside.path().to_path_buf();
-        let write = |p: usize, mut rows: Vec<ActivityRow>| {
-            sort_rows(&mut rows);
-            let (whole, userless): (Vec<ActivityRow>, Vec<ActivityRow>) =
-                rows.into_iter().partition(|r| r.user_id.is_some());
+        // Each row is mapped as it is built: the partition's rows are never
+        // all held twice (as built and as mapped). The mapped order is total,
+        // so the order they come in does not matter.
+        let write = |p: usize, rows: &mut dyn Iterator<Item = ActivityRow>| {
+            let mut mapped: Vec<R> = Vec::with_capacity(rows.size_hint().1.unwrap_or(0));
+            let mut userless = Vec::new();
+            for r in rows {
+                match r.user_id {
+                    Some(_) => mapped.push((then.map)(r)),
+                    None => userless.push(r),
+                }
+            }
+            sort_rows(&mut userless);
             write_run(&run_path(&aside_dir, p), &userless)?;
-            let mut mapped: Vec<R> = whole.into_iter().map(then.map).collect();
             sort_by(&mut mapped, then.order.cmp);
             write_run(&run_path(&dir, p), &mapped)
         };
@@ -408,7 +420,7 @@ impl Activity {
         tenant: Option<Guid>,
         by: GroupBy,
         totals: &mut Totals,
-        write: &(dyn Fn(usize, Vec<ActivityRow>) -> Result<()> + Sync),
+        write: &Writer<'_>,
     ) -> Result<HashMap<GroupKeyOut, Rollup>> {
         let dir = spill.dir.path().to_path_buf();
         let parts: Vec<(Totals, HashMap<GroupKeyOut, Rollup>)> = (0..PARTS)
@@ -438,7 +450,7 @@ impl Activity {
         p: usize,
         tenant: Option<Guid>,
         by: GroupBy,
-        write: &(dyn Fn(usize, Vec<ActivityRow>) -> Result<()> + Sync),
+        write: &Writer<'_>,
     ) -> Result<(Totals, HashMap<GroupKeyOut, Rollup>)> {
         let path = part_path(dir, p);
         let mut part = Part::default();
@@ -447,25 +459,38 @@ impl Activity {
         let mut totals = std::mem::take(&mut part.totals);
         part.seen = HashSet::default();
         let split = !self.epoch_starts.is_empty();
-        let mut rows = Vec::with_capacity(if by == GroupBy::User { part.groups.len() } else { 0 });
+        let groups = std::mem::take(&mut part.groups);
+        if by == GroupBy::User && !split {
+            // Each group is a row: handed on as it is built, not gathered
+            // first (the writer may turn it into something larger).
+            let mut other_tenants = 0;
+            let users = &part.users;
+            let mut rows = groups.into_iter().filter_map(|(k, c)| match self.output_key(&k, tenant, by) {
+                Some(out) => Some(self.row(&out, users.id(k.user), users.name(k.user), c)),
+                None => {
+                    other_tenants += c.sign_ins;
+                    None
+                }
+            });
+            write(p, &mut rows)?;
+            drop(rows);
+            totals.other_tenants += other_tenants;
+            return Ok((totals, HashMap::default()));
+        }
         let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
-        for (k, c) in std::mem::take(&mut part.groups) {
+        for (k, c) in groups {
             let Some(out) = self.output_key(&k, tenant, by) else {
                 totals.other_tenants += c.sign_ins;
                 continue;
             };
-            if by == GroupBy::User && !split {
-                rows.push(self.row(&out, part.users.id(k.user), part.users.name(k.user), c));
-            } else {
-                rolled.entry(out).or_default().add(&k, &c, by, split);
-            }
+            rolled.entry(out).or_default().add(&k, &c, by, split);
         }
         if by != GroupBy::User {
             rolled.values_mut().for_each(Rollup::count_users);
             return Ok((totals, rolled));
         }
-        rows.extend(self.rolled_rows(rolled, by, &part.users));
-        write(p, rows)?;
+        let rows = self.rolled_rows(rolled, by, &part.users);
+        write(p, &mut rows.into_iter())?;
         Ok((totals, HashMap::default()))
     }
 }
