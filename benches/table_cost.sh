@@ -34,10 +34,22 @@ with open(path, "w", newline="") as f:
                     "2026-11-30T10:00:00Z", i % 2, 0, 1, 1, 0, 0, 0, "f8cdef31-a31e-4b4a-93e4-5f571e91255a",
                     "f8cdef31-a31e-4b4a-93e4-5f571e91255a", ""])
 PY
-echo "table: $ROWS rows, $(du -h "$WORK/table.csv" | cut -f1)"
+# The same rows as a JSON array of row objects (`az monitor log-analytics query -o json`).
+python3 - "$WORK/table.csv" "$WORK/table.json" <<'PY'
+import csv, json, sys
+with open(sys.argv[1]) as f, open(sys.argv[2], "w") as out:
+    out.write("[")
+    for i, row in enumerate(csv.DictReader(f)):
+        out.write((",\n" if i else "") + json.dumps(row))
+    out.write("]\n")
+PY
+echo "table: $ROWS rows, $(du -h "$WORK/table.csv" | cut -f1) as CSV, $(du -h "$WORK/table.json" | cut -f1) as a JSON array"
 P="$HERE/../samples/policies"
 /usr/bin/time -f "replay:  %e s, peak %M KB" "$BIN" replay -q --tenant $TENANT --current "$P/current.json" \
   --proposed "$P/proposed.json" --format csv -o "$WORK/replay.csv" "$WORK/table.csv"
+/usr/bin/time -f "replay from the JSON array: %e s, peak %M KB" "$BIN" replay -q --tenant $TENANT \
+  --current "$P/current.json" --proposed "$P/proposed.json" --format csv -o "$WORK/replay-json.csv" "$WORK/table.json"
+cmp -s "$WORK/replay.csv" "$WORK/replay-json.csv" || echo "the JSON array replayed differently from the CSV"
 /usr/bin/time -f "report:  %e s, peak %M KB" "$BIN" report -q --tenant $TENANT --current "$P/current.json" \
   --proposed "$P/proposed.json" -o "$WORK/report.html" "$WORK/table.csv"
 /usr/bin/time -f "propose: %e s, peak %M KB" "$BIN" propose -q --tenant $TENANT -o "$WORK/proposal.json" "$WORK/table.csv"

@@ -252,9 +252,8 @@ fn object_row(v: Value, at: &str) -> Result<BTreeMap<String, String>> {
     }
 }
 
-/// Rows of one file in any of the shapes the module doc lists. CSV and
-/// NDJSON are read as a stream; a JSON document (an array of rows, a query
-/// response) is parsed whole, as the engines that write one cap its size.
+/// Rows of one file in any of the shapes the module doc lists, each handed
+/// on as it is read.
 fn file_rows(path: &Path, out: &mut Rows<'_>) -> Result<()> {
     let name = path.display().to_string();
     let cannot_read = || format!("{name}: cannot read");
@@ -270,10 +269,7 @@ fn file_rows(path: &Path, out: &mut Rows<'_>) -> Result<()> {
         _ => false,
     };
     if document {
-        let text = std::fs::read_to_string(path).with_context(cannot_read)?;
-        let v: Value = serde_json::from_str(text.trim_start_matches('\u{feff}').trim_start())
-            .with_context(|| format!("{name}: not valid JSON"))?;
-        return json_rows(v, &name, out);
+        return document_rows(path, &name, out);
     }
     if trimmed.starts_with('{') {
         let lines = BufReader::new(File::open(path).with_context(cannot_read)?).lines();
@@ -366,43 +362,218 @@ fn csv_rows(path: &Path, name: &str, spark: bool, out: &mut Rows<'_>) -> Result<
     }
 }
 
-/// An array of row objects, or a query API response.
-fn json_rows(v: Value, name: &str, out: &mut Rows<'_>) -> Result<()> {
-    match v {
-        Value::Array(rows) => {
-            for (i, r) in rows.into_iter().enumerate() {
-                let at = format!("{name}: row {}", i + 1);
-                out.push(&at, &object_row(r, &at)?)?;
+/// A visitor of ours as the seed that hands it its part of the document.
+macro_rules! seed {
+    ($visitor:ty, $how:ident) => {
+        impl<'de> serde::de::DeserializeSeed<'de> for $visitor {
+            type Value = ();
+
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.$how(self)
             }
         }
-        Value::Object(mut o) => {
-            let Some(Value::Array(tables)) = o.remove("tables") else {
-                bail!("{name}: expected an array of rows or a query response with `tables`");
-            };
-            // The primary result is the first table (ADX adds tables of
-            // query properties after it).
-            let Some(table) = tables.into_iter().next() else { bail!("{name}: the response has no table") };
-            let columns: Vec<String> = table
-                .get("columns")
-                .and_then(Value::as_array)
-                .map(|c| {
-                    c.iter()
-                        .map(|c| column_name(c.get("name").and_then(Value::as_str).unwrap_or("")))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let rows = table.get("rows").and_then(Value::as_array).cloned().unwrap_or_default();
-            for (i, r) in rows.into_iter().enumerate() {
-                let at = format!("{name}: tables[0].rows[{i}]");
-                let Value::Array(cells) = r else { bail!("{at}: expected an array of cells") };
-                let cells: BTreeMap<String, String> =
-                    columns.iter().cloned().zip(cells.iter().map(json_cell)).collect();
-                out.push(&at, &cells)?;
-            }
-        }
-        _ => bail!("{name}: expected an array of rows or a query response with `tables`"),
+    };
+}
+
+/// The shapes a JSON document of rows takes, for the error that names them.
+const DOCUMENT_SHAPES: &str = "expected an array of rows or a query response with `tables`";
+
+/// The rows of a JSON document (an array of row objects, or a query API
+/// response), each handed on as the document is parsed: one row is in
+/// memory at a time, however large the document (a parsed document takes
+/// several times its size).
+fn document_rows(path: &Path, name: &str, out: &mut Rows<'_>) -> Result<()> {
+    let mut reader =
+        BufReader::with_capacity(64 << 10, File::open(path).with_context(|| format!("{name}: cannot read"))?);
+    if reader.fill_buf().with_context(|| format!("{name}: cannot read"))?.starts_with("\u{feff}".as_bytes()) {
+        reader.consume(3);
     }
-    Ok(())
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let mut doc = Document { name, out, failed: None };
+    let parsed = serde::de::DeserializeSeed::deserialize(&mut doc, &mut de).and_then(|()| de.end());
+    if let Some(e) = doc.failed {
+        return Err(e);
+    }
+    parsed.with_context(|| format!("{name}: not valid JSON"))
+}
+
+/// A JSON document being read: the rows go to `out`; an error of ours (a
+/// bad row) waits in `failed` while the parser unwinds with a bare error.
+struct Document<'a, 'e> {
+    name: &'a str,
+    out: &'a mut Rows<'e>,
+    failed: Option<anyhow::Error>,
+}
+
+impl Document<'_, '_> {
+    /// Keeps `e` and gives the parser an error to stop with.
+    fn fail<E: serde::de::Error>(&mut self, e: anyhow::Error) -> E {
+        self.failed.get_or_insert(e);
+        E::custom("stopped")
+    }
+
+    fn push<E: serde::de::Error>(&mut self, at: &str, cells: &dyn Cells) -> Result<(), E> {
+        self.out.push(at, cells).map_err(|e| self.fail(e))
+    }
+}
+
+seed!(&mut Document<'_, '_>, deserialize_any);
+
+impl<'de> serde::de::Visitor<'de> for &mut Document<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(DOCUMENT_SHAPES)
+    }
+
+    /// An array of row objects (`az monitor log-analytics query -o json`).
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        while let Some(v) = seq.next_element::<Value>()? {
+            i += 1;
+            let at = format!("{}: row {i}", self.name);
+            let cells = object_row(v, &at).map_err(|e| self.fail(e))?;
+            self.push(&at, &cells)?;
+        }
+        Ok(())
+    }
+
+    /// A query API response: the rows of its first table (Data Explorer
+    /// adds tables of query properties after it).
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut tables = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "tables" && !tables {
+                tables = true;
+                map.next_value_seed(Tables(&mut *self))?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        if !tables {
+            let e = anyhow::anyhow!("{}: {DOCUMENT_SHAPES}", self.name);
+            return Err(self.fail(e));
+        }
+        Ok(())
+    }
+}
+
+/// A query response's `tables`: the first one read, the others skipped.
+struct Tables<'d, 'a, 'e>(&'d mut Document<'a, 'e>);
+
+seed!(Tables<'_, '_, '_>, deserialize_any);
+
+impl<'de> serde::de::Visitor<'de> for Tables<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of tables")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let doc = self.0;
+        if seq.next_element_seed(Table(&mut *doc))?.is_none() {
+            let e = anyhow::anyhow!("{}: the response has no table", doc.name);
+            return Err(doc.fail(e));
+        }
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+}
+
+/// The first table of a query response: its `columns`, then its `rows`,
+/// each row an array of cells in the columns' order. Rows that come before
+/// the columns (no engine writes them so) wait for them.
+struct Table<'d, 'a, 'e>(&'d mut Document<'a, 'e>);
+
+seed!(Table<'_, '_, '_>, deserialize_map);
+
+impl<'de> serde::de::Visitor<'de> for Table<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a table object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let doc = self.0;
+        let mut columns: Option<Vec<String>> = None;
+        let mut early_rows: Option<Value> = None;
+        let mut n = 0;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "columns" => {
+                    let v: Value = map.next_value()?;
+                    let names = v.as_array().map(|c| {
+                        c.iter()
+                            .map(|c| column_name(c.get("name").and_then(Value::as_str).unwrap_or("")))
+                            .collect()
+                    });
+                    columns = Some(names.unwrap_or_default());
+                }
+                "rows" => match &columns {
+                    Some(columns) => map.next_value_seed(TableRows { doc: &mut *doc, columns, n: &mut n })?,
+                    None => early_rows = Some(map.next_value()?),
+                },
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        let columns = columns.unwrap_or_default();
+        for r in early_rows
+            .and_then(|v| match v {
+                Value::Array(rows) => Some(rows),
+                _ => None,
+            })
+            .into_iter()
+            .flatten()
+        {
+            table_row(doc, &columns, r, &mut n)?;
+        }
+        Ok(())
+    }
+}
+
+/// One row of a query response's first table, handed on.
+fn table_row<E: serde::de::Error>(
+    doc: &mut Document<'_, '_>,
+    columns: &[String],
+    r: Value,
+    n: &mut usize,
+) -> Result<(), E> {
+    let at = format!("{}: tables[0].rows[{n}]", doc.name);
+    *n += 1;
+    let Value::Array(cells) = r else {
+        let e = anyhow::anyhow!("{at}: expected an array of cells");
+        return Err(doc.fail(e));
+    };
+    let cells: BTreeMap<String, String> = columns.iter().cloned().zip(cells.iter().map(json_cell)).collect();
+    doc.push(&at, &cells)
+}
+
+/// The `rows` of a query response's first table, read one at a time.
+struct TableRows<'d, 'c, 'a, 'e> {
+    doc: &'d mut Document<'a, 'e>,
+    columns: &'c [String],
+    n: &'d mut usize,
+}
+
+seed!(TableRows<'_, '_, '_, '_>, deserialize_seq);
+
+impl<'de> serde::de::Visitor<'de> for TableRows<'_, '_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of rows")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(r) = seq.next_element::<Value>()? {
+            table_row(self.doc, self.columns, r, self.n)?;
+        }
+        Ok(())
+    }
 }
 
 /// Reads one activity table (a file, or a folder of Spark part files),
@@ -506,6 +677,62 @@ outbound,b2bDirectConnect,1b3c602b-1ae1-459a-99af-0df4c32355e7,,app2,,,,u2,,memb
             assert!(looks_like_activity_table(&out));
             assert_eq!(read(&out).unwrap(), want, "spark {ext}");
         }
+    }
+
+    #[test]
+    fn a_json_document_reads_the_same_in_any_layout_and_a_bad_row_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let want = read_text(dir.path(), "ours.csv", CSV);
+        let objs = objects();
+        let columns: Vec<&str> = CSV.lines().next().unwrap().split(',').collect();
+        let rows: Vec<Value> = objs
+            .iter()
+            .map(|o| {
+                Value::Array(columns.iter().map(|c| o.get(*c).cloned().unwrap_or(Value::Null)).collect())
+            })
+            .collect();
+        let cols: Vec<Value> =
+            columns.iter().map(|c| serde_json::json!({"name": c, "type": "string"})).collect();
+        let properties = serde_json::json!({"name": "@ExtendedProperties", "columns": [{"name": "Value"}], "rows": [["{}"]]});
+        let layouts = [
+            // Data Explorer: query properties after the primary result.
+            serde_json::json!({"tables": [{"name": "PrimaryResult", "columns": cols, "rows": rows}, properties]})
+                .to_string(),
+            // Rows before columns, and `tables` after another key.
+            format!(
+                "{{\"statistics\": {{\"rows\": [1]}}, \"tables\": [{{\"rows\": {}, \"columns\": {}}}]}}",
+                Value::Array(rows.clone()),
+                Value::Array(cols.clone())
+            ),
+            // A byte order mark and a pretty-printed array.
+            format!(
+                "\u{feff}{}",
+                serde_json::to_string_pretty(&Value::Array(objs.iter().cloned().map(Value::Object).collect()))
+                    .unwrap()
+            ),
+        ];
+        for (i, text) in layouts.iter().enumerate() {
+            assert_eq!(read_text(dir.path(), &format!("layout{i}.json"), text), want, "layout {i}: {text}");
+        }
+        let bad = [
+            (
+                serde_json::json!({"tables": [{"columns": cols, "rows": [rows[0], 7]}]}),
+                "tables[0].rows[1]: expected an array of cells",
+            ),
+            (serde_json::json!([objs[0], "x"]), "row 2: expected a row object"),
+            (serde_json::json!({"tables": []}), "the response has no table"),
+            (serde_json::json!({"value": []}), "expected an array of rows or a query response"),
+        ];
+        for (v, says) in bad {
+            let path = dir.path().join("bad.json");
+            std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+            let e = format!("{:#}", read(&path).unwrap_err());
+            assert!(e.contains(says) && e.contains("bad.json"), "{e}");
+        }
+        let path = dir.path().join("cut.json");
+        std::fs::write(&path, &layouts[0][..layouts[0].len() / 2]).unwrap();
+        let e = format!("{:#}", read(&path).unwrap_err());
+        assert!(e.contains("cut.json: not valid JSON"), "{e}");
     }
 
     proptest::proptest! {
