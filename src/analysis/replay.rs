@@ -100,7 +100,7 @@ impl ReplayRow {
     /// A stable id for a finding: the group's key and its impact. The same
     /// access found lost by two runs has the same id, so a SIEM can
     /// deduplicate and `--new-only` can remember what it sent.
-    pub fn finding_id(&self) -> String {
+    pub fn finding_hash(&self) -> u64 {
         // The hash of the key's parts joined by `|`, fed part by part (the
         // same hash as of the joined text, without building it).
         let a = &self.activity;
@@ -121,7 +121,12 @@ impl ReplayRow {
             }
             hash.update(part);
         }
-        format!("{:016x}", hash.digest())
+        hash.digest()
+    }
+
+    /// [`ReplayRow::finding_hash`] as the 16 hex digits the outputs carry.
+    pub fn finding_id(&self) -> String {
+        format!("{:016x}", self.finding_hash())
     }
 }
 

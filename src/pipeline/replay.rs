@@ -5,7 +5,7 @@
 //! Rows flow through as a stream: grouped, replayed a batch at a time,
 //! sorted into output order (on disk past the memory budget), written.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
@@ -65,11 +65,18 @@ pub(crate) type ReplayStream = Stream<ReplayRow>;
 
 pub(crate) struct NewFindings {
     store: Store,
-    ids: HashSet<String>,
+    /// The new findings' ids ([`ReplayRow::finding_hash`]), sorted, once each.
+    ids: Vec<u64>,
     pub(crate) total: usize,
 }
 
 impl NewFindings {
+    fn new(store: Store, mut ids: Vec<u64>, total: usize) -> NewFindings {
+        ids.sort_unstable();
+        ids.dedup();
+        NewFindings { store, ids, total }
+    }
+
     pub(crate) fn count(&self) -> usize {
         self.ids.len()
     }
@@ -166,7 +173,7 @@ pub(crate) fn replay(
         (_, false) => None,
     };
     let emitted = store.as_ref().map(Store::emitted_findings);
-    let (mut new_ids, mut findings) = (HashSet::new(), 0);
+    let (mut new_ids, mut findings) = (Vec::new(), 0);
     let budget = plan.activity.groups_in_memory;
     // Replays rows that come as the grouping's (or a table's) rows.
     let mut replay_rows =
@@ -179,10 +186,10 @@ pub(crate) fn replay(
                     return false;
                 }
                 findings += 1;
-                let id = row.finding_id();
-                let new = !emitted.contains(id.as_str());
+                let id = row.finding_hash();
+                let new = !emitted.contains(id);
                 if new {
-                    new_ids.insert(id);
+                    new_ids.push(id);
                 }
                 new
             })?;
@@ -232,7 +239,7 @@ pub(crate) fn replay(
         tenant,
         groups_supplied: directory.groups.is_some(),
         identities_supplied: directory.identities.is_some(),
-        new_findings: store.map(|store| NewFindings { store, ids: new_ids, total: findings }),
+        new_findings: store.map(|store| NewFindings::new(store, new_ids, findings)),
         proposed,
         current,
         budget: plan.activity.groups_in_memory,
