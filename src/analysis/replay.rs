@@ -944,6 +944,36 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn the_summary_of_rows_that_name_each_partner_alike_is_the_same_in_any_order() {
+        // What `report` relies on to summarize the grouping's rows unsorted.
+        let mut rows: Vec<ReplayRow> = (0..60u32)
+            .map(|i| {
+                let mut activity = crate::analysis::runs::codec::tests::sample_row();
+                activity.partner_tenant_id = Guid(u128::from(i % 4));
+                activity.partner_tenant_name = Some(format!("Partner {}", i % 4).into());
+                activity.user_id = Some(format!("u{}", i % 9).into());
+                activity.app_id = Some(format!("a{}", i % 5).into());
+                activity.counters.sign_ins = u64::from(i % 7 + 1);
+                activity.counters.last_seen =
+                    DateTime::from_timestamp(1_790_000_000 + i64::from(i % 11) * 3600, 0);
+                unexplained(activity, Impact::ALL[(i % 5) as usize])
+            })
+            .collect();
+        let summary = |rows: &[ReplayRow]| {
+            let mut s = Summarizer::new(None, true, Some(4)).without_mismatches();
+            rows.iter().for_each(|r| s.add(r).unwrap());
+            s.finish().unwrap().0
+        };
+        rows.sort_by(replay_order);
+        let in_order = summary(&rows);
+        assert!(in_order.partners.iter().all(|p| p.partner_tenant_name.is_some() && p.lost_users > 0));
+        rows.reverse();
+        assert_eq!(summary(&rows), in_order);
+        rows.rotate_left(17);
+        assert_eq!(summary(&rows), in_order);
+    }
+
+    #[test]
     fn the_summary_counts_each_partners_users_once_at_any_budget() {
         let row = |partner: u128, user: &str, app: &str, impact: Impact| {
             let mut activity = crate::analysis::runs::codec::tests::sample_row();

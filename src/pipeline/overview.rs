@@ -49,7 +49,10 @@ pub(crate) fn overview(
     let period = plan.activity.window;
     if let Some(paths) = plan.activity.source.activity_tables()? {
         let (table, daily, mut rows) = from_tables(plan, &paths, notes)?;
-        let (rolled, impact) = rolled_up(plan, &mut rows, &table, current.as_ref(), proposed.as_ref())?;
+        let policies = (current.as_ref(), proposed.as_ref());
+        // A table's rows may name a partner differently (the engine picked
+        // a name per group): its summary takes them in output order.
+        let (rolled, impact) = rolled_up(plan, &mut rows, &table, policies, false)?;
         rows.finish()?;
         let mut overview = Overview::build(rolled, &table, &daily, current.as_ref(), period.since);
         overview.impact = impact;
@@ -77,7 +80,8 @@ pub(crate) fn overview(
             j.add(s);
         }
     })?;
-    let (rolled, impact) = rolled_up(plan, &mut rows, &table, current.as_ref(), proposed.as_ref())?;
+    // The grouping names each partner once for the whole run.
+    let (rolled, impact) = rolled_up(plan, &mut rows, &table, (current.as_ref(), proposed.as_ref()), true)?;
     rows.finish()?;
     let mut overview = Overview::build(rolled, &table, &daily, current.as_ref(), period.since);
     overview.impact = impact;
@@ -105,14 +109,18 @@ pub(crate) fn overview(
 
 /// The report's rows, read once: rolled up per partner, app and user, and
 /// with a proposal, replayed for the impact section (the summary alone is
-/// kept: the replayed rows stream through it in output order, sorted on
-/// disk past the budget). The rows' own read errors are the caller's to check.
+/// kept). The summary is fed the replayed rows in output order, sorted on
+/// disk past the budget, unless `named_alike`: when every row names its
+/// partner as the others do, nothing the summary keeps depends on the
+/// order (counts, sums, minima and maxima, distinct users and apps, the
+/// partner's name), so the rows go to it as they are replayed, unsorted.
+/// The rows' own read errors are the caller's to check.
 fn rolled_up(
     plan: &OverviewPlan,
     rows: &mut impl Iterator<Item = ActivityRow>,
     table: &ActivityTable,
-    current: Option<&Policy>,
-    proposed: Option<&Policy>,
+    (current, proposed): (Option<&Policy>, Option<&Policy>),
+    named_alike: bool,
 ) -> Result<(Rolled, Option<Summary>)> {
     let budget = plan.activity.groups_in_memory;
     let mut rollups = Rollups::new(budget);
@@ -132,13 +140,17 @@ fn rolled_up(
         ca: &directory.ca,
     };
     let replayer = Replayer::new(&inputs, &table.partners);
-    let mut replayed = super::replay::replayed(&mut rows, &replayer, budget, |_| true)?;
     // The report counts impacts; it lists no calibration mismatch.
     let mut summary = Summarizer::new(Some(&table.totals), current.is_some(), budget).without_mismatches();
-    for r in replayed.by_ref() {
-        summary.add(&r)?;
+    if named_alike {
+        replayer.each(&mut rows, |r| summary.add(&r))?;
+    } else {
+        let mut replayed = super::replay::replayed(&mut rows, &replayer, budget, |_| true)?;
+        for r in replayed.by_ref() {
+            summary.add(&r)?;
+        }
+        replayed.finish()?;
     }
-    replayed.finish()?;
     Ok((rollups.finish()?, Some(summary.finish()?.0)))
 }
 
