@@ -172,7 +172,7 @@ pub(crate) fn replay(
         (_, true) => bail!("--new-only needs --store"),
         (_, false) => None,
     };
-    let emitted = store.as_ref().map(Store::emitted_findings);
+    let emitted = store.as_ref().map(Store::emitted_findings).transpose()?;
     let (mut new_ids, mut findings) = (Vec::new(), 0);
     let budget = plan.activity.groups_in_memory;
     // Replays rows that come as the grouping's (or a table's) rows.

@@ -42,8 +42,10 @@ pub struct Manifest {
     pub schema_version: u32,
     pub signins: Vec<PartFile>,
     pub audit: Vec<PartFile>,
-    /// `replay --new-only`: finding ids already emitted.
-    #[serde(default)]
+    /// `replay --new-only`'s finding ids, as stores before `emitted-findings`
+    /// listed them (see [`super::findings`]); moved to that file by the next
+    /// `--new-only` run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub emitted_findings: Vec<String>,
 }
 

@@ -7,6 +7,7 @@
 //!   manifest.json                     what is in the store (the only truth)
 //!   signins/day=2026-11-19/part-<run>-<n>.parquet
 //!   audit/day=2026-11-19/part-<run>-<n>.parquet
+//!   emitted-findings                  ids `replay --new-only` sent (sorted u64s)
 //!   .lock                             held (flock) by the one run writing
 //! ```
 //!
