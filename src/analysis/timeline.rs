@@ -188,36 +188,21 @@ impl Join {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AccessType, CaStatus, Device, EventType, Evidence, UserType};
+    use crate::model::{AccessType, CaStatus, EventType, UserType};
     use crate::policy::change::ChangeKind;
 
     const OURS: Guid = Guid(1);
     const PARTNER: Guid = Guid(2);
 
     fn signin(at: &str, user: &str, code: u32) -> SignIn {
+        let (time, tenants) = (at.parse().unwrap(), (Some(PARTNER), Some(OURS)));
         SignIn {
             id: format!("{at}{user}"),
-            time: at.parse().unwrap(),
-            event_type: EventType::Interactive,
             user_id: Some(user.into()),
-            user_principal_name: None,
             user_type: UserType::Guest,
-            home_tenant: Some(PARTNER),
-            home_tenant_name: None,
-            resource_tenant: Some(OURS),
-            log_tenant: Some(OURS),
             access_type: AccessType::B2bCollaboration,
-            app_id: None,
-            app_name: None,
-            app_owner_tenant: None,
-            resource_id: None,
-            resource_name: None,
-            resource_owner_tenant: None,
-            error_code: code,
             ca_status: CaStatus::NotApplied,
-            token_issuer_type: None,
-            evidence: Evidence::default(),
-            device: Device::default(),
+            ..SignIn::not_cross_tenant(time, EventType::Interactive, code, Some(OURS), tenants.0, tenants.1)
         }
     }
 

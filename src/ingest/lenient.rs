@@ -185,11 +185,17 @@ impl<'de> Deserialize<'de> for LenientBool {
 }
 
 pub fn parse_bool_text(s: &str) -> Result<Option<bool>, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "" => Ok(None),
-        "true" | "yes" | "1" => Ok(Some(true)),
-        "false" | "no" | "0" => Ok(Some(false)),
-        other => Err(format!("`{other}` is not a boolean")),
+    // Compared without lower-casing into a new string: two cells a row.
+    let t = s.trim();
+    let is = |words: [&str; 3]| words.iter().any(|w| t.eq_ignore_ascii_case(w));
+    if t.is_empty() {
+        Ok(None)
+    } else if is(["true", "yes", "1"]) {
+        Ok(Some(true))
+    } else if is(["false", "no", "0"]) {
+        Ok(Some(false))
+    } else {
+        Err(format!("`{}` is not a boolean", t.to_ascii_lowercase()))
     }
 }
 

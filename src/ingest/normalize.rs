@@ -99,6 +99,23 @@ pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldEr
         None => tenant("AADTenantId", &body.aad_tenant_id)?,
     };
 
+    let home_tenant = tenant("homeTenantId", &body.home_tenant_id)?;
+    let resource_tenant = tenant("resourceTenantId", &body.resource_tenant_id)?;
+    if !matches!((home_tenant, resource_tenant), (Some(h), Some(r)) if h != r) {
+        // Most of a tenant's sign-ins are its own users in its own apps.
+        // Every reader counts those by time, event type and tenants and
+        // looks no further, so their names, ids and evidence are not copied
+        // (ten allocations a row; checked by `SignIn::is_cross_tenant`).
+        return Ok(SignIn::not_cross_tenant(
+            time,
+            event_type,
+            error_code,
+            log_tenant,
+            home_tenant,
+            resource_tenant,
+        ));
+    }
+
     let evidence = evidence(body);
 
     let device = body.device_detail.0.as_ref().map_or_else(Device::default, |d| Device {
@@ -115,9 +132,9 @@ pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldEr
         user_id: id_text(&body.user_id.0),
         user_principal_name: text(&body.user_principal_name),
         user_type: body.user_type.as_deref().map_or(UserType::Unknown, UserType::parse),
-        home_tenant: tenant("homeTenantId", &body.home_tenant_id)?,
+        home_tenant,
         home_tenant_name: text(&body.home_tenant_name),
-        resource_tenant: tenant("resourceTenantId", &body.resource_tenant_id)?,
+        resource_tenant,
         log_tenant,
         access_type: body.cross_tenant_access_type.as_deref().map_or(AccessType::Unknown, AccessType::parse),
         app_id: id_text(&body.app_id.0),
@@ -181,4 +198,59 @@ fn evidence(body: &RawSignIn<'_>) -> Evidence {
         e.mfa_required = true;
     }
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(record: &str) -> Result<SignIn, FieldError> {
+        let raw: RawSignIn = serde_json::from_str(record).unwrap();
+        normalize(&raw, &Context::default())
+    }
+
+    const A: &str = "11111111-1111-1111-1111-111111111111";
+    const B: &str = "22222222-2222-2222-2222-222222222222";
+
+    fn record(home: &str, resource: &str) -> String {
+        format!(
+            r#"{{"id": "r1", "createdDateTime": "2026-11-01T10:00:00Z", "status": {{"errorCode": 50074}},
+                "isInteractive": true, "userId": "u1", "userPrincipalName": "a@b.example",
+                "appId": "app", "appDisplayName": "App", "homeTenantId": "{home}",
+                "resourceTenantId": "{resource}", "homeTenantName": "Alpha"}}"#
+        )
+    }
+
+    #[test]
+    fn a_sign_in_that_is_not_cross_tenant_keeps_only_what_readers_count_it_by() {
+        let cross = read(&record(A, B)).unwrap();
+        assert!(cross.is_cross_tenant());
+        assert_eq!(
+            (cross.id.as_str(), cross.user_id.as_deref(), cross.app_name.as_deref()),
+            ("r1", Some("u1"), Some("App"))
+        );
+        for (home, resource) in [(A, A), (A, ""), ("", B)] {
+            let s = read(&record(home, resource)).unwrap();
+            assert!(!s.is_cross_tenant());
+            let thin = SignIn::not_cross_tenant(
+                cross.time,
+                EventType::Interactive,
+                50074,
+                None,
+                s.home_tenant,
+                s.resource_tenant,
+            );
+            assert_eq!(s, thin, "{home} -> {resource}");
+        }
+    }
+
+    #[test]
+    fn a_sign_in_that_is_not_cross_tenant_is_still_checked_as_before() {
+        let e = read(&record(A, "not-a-guid")).unwrap_err();
+        assert_eq!(e.field, "resourceTenantId");
+        let e = read(&record(A, A).replace("2026-11-01T10:00:00Z", "yesterday")).unwrap_err();
+        assert_eq!(e.field, "createdDateTime");
+        let e = read(&record(A, A).replace(r#""id": "r1","#, "")).unwrap_err();
+        assert_eq!(e.field, "id");
+    }
 }

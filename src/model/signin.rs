@@ -286,9 +286,48 @@ impl SignIn {
         super::codes::is_success(self.error_code)
     }
 
-    /// Home and resource tenant both known and different.
+    /// Home and resource tenant both known and different. A sign-in that
+    /// is not carries only what every reader counts it by (its time, event
+    /// type, error code and tenants): the readers leave its other fields
+    /// empty ([`SignIn::not_cross_tenant`]), and nothing may read them.
     pub fn is_cross_tenant(&self) -> bool {
         matches!((self.home_tenant, self.resource_tenant), (Some(h), Some(r)) if h != r)
+    }
+
+    /// A sign-in that is not cross-tenant, as the readers keep it: the
+    /// request id, user, app, evidence and device are not copied.
+    pub fn not_cross_tenant(
+        time: DateTime<Utc>,
+        event_type: EventType,
+        error_code: u32,
+        log_tenant: Option<Guid>,
+        home_tenant: Option<Guid>,
+        resource_tenant: Option<Guid>,
+    ) -> SignIn {
+        SignIn {
+            id: String::new(),
+            time,
+            event_type,
+            user_id: None,
+            user_principal_name: None,
+            user_type: UserType::Unknown,
+            home_tenant,
+            home_tenant_name: None,
+            resource_tenant,
+            log_tenant,
+            access_type: AccessType::Unknown,
+            app_id: None,
+            app_name: None,
+            app_owner_tenant: None,
+            resource_id: None,
+            resource_name: None,
+            resource_owner_tenant: None,
+            error_code,
+            ca_status: CaStatus::Unknown,
+            token_issuer_type: None,
+            evidence: Evidence::default(),
+            device: Device::default(),
+        }
     }
 }
 
