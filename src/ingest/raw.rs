@@ -189,6 +189,13 @@ impl RawStrength {
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct MaybeGuid(pub Option<Guid>);
 
+impl MaybeGuid {
+    /// A text's GUID; anything else is none.
+    pub fn of(s: &str) -> MaybeGuid {
+        MaybeGuid(Guid::parse(s.trim()))
+    }
+}
+
 impl<'de> Deserialize<'de> for MaybeGuid {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -198,7 +205,7 @@ impl<'de> Deserialize<'de> for MaybeGuid {
                 f.write_str("a GUID")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<MaybeGuid, E> {
-                Ok(MaybeGuid(Guid::parse(s.trim())))
+                Ok(MaybeGuid::of(s))
             }
             fn visit_u64<E: de::Error>(self, _: u64) -> Result<MaybeGuid, E> {
                 Ok(MaybeGuid(None))
