@@ -15,9 +15,8 @@ use serde::de::{Deserializer, IntoDeserializer, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::lenient::BorrowedText;
-use super::lenient::{Embedded, LenientU32};
-use super::raw::{says_mfa_by_claim, ClaimNote, MaybeGuid, RawMfaDetail, RawSignIn, RawStatus};
+use super::lenient::{parse_bool_text, BorrowedText, Embedded, LenientBool, LenientU32, Text};
+use super::raw::{says_mfa_by_claim, ClaimNote, MaybeGuid, RawDevice, RawMfaDetail, RawSignIn, RawStatus};
 
 use crate::model::EventType;
 
@@ -367,15 +366,29 @@ impl Header {
                     error_code: LenientU32(self.portal_error_code(row)?),
                     additional_details: ClaimNote(at(p.mfa_result).is_some_and(says_mfa_by_claim)),
                 }));
-                raw.device_detail = Embedded(Some(from_pairs(
-                    p.device.iter().filter_map(|(key, i)| at(*i).map(|v| (*key, v))),
-                )?));
+                raw.device_detail = Embedded(Some(self.portal_device(row)?));
                 raw.mfa_detail = Embedded(Some(RawMfaDetail {
                     auth_detail: ClaimNote(at(p.mfa_auth_detail).is_some_and(says_mfa_by_claim)),
                 }));
                 Ok(raw)
             }
             _ => from_pairs(self.log_analytics_pairs(row)),
+        }
+    }
+
+    /// The device columns, read as serde reads them from (key, text)
+    /// pairs; serde itself is asked only to word a refusal.
+    fn portal_device(&self, row: Row<'_>) -> Result<RawDevice, FieldError> {
+        let [(_, compliant), (_, managed), (_, trust_type)] = self.portal.device;
+        let at = |i: Option<usize>| i.and_then(|i| cell(row, i));
+        let flag = |i| at(i).map(parse_bool_text).transpose().map(|b| LenientBool(b.flatten()));
+        match (flag(compliant), flag(managed)) {
+            (Ok(is_compliant), Ok(is_managed)) => Ok(RawDevice {
+                is_compliant,
+                is_managed,
+                trust_type: Text(at(trust_type).map(str::to_owned)),
+            }),
+            _ => from_pairs(self.portal.device.iter().filter_map(|(key, i)| at(*i).map(|v| (*key, v)))),
         }
     }
 
@@ -435,7 +448,7 @@ const PORTAL_FIELDS: [(&str, &str, Fill); 19] = [
 
 /// A cell's text, trimmed; an empty cell is no value.
 fn cell(row: Row<'_>, i: usize) -> Option<&str> {
-    row.get(i).map(str::trim).filter(|v| !v.is_empty())
+    row.get(i).map(crate::model::text::trim).filter(|v| !v.is_empty())
 }
 
 /// Deserializes `T` from (key, cell text) pairs, as if from a JSON object
@@ -565,6 +578,28 @@ mod tests {
                 .filter(|(_, v)| !v.is_empty());
             let by_serde: RawSignIn = from_pairs(pairs).unwrap();
             proptest::prop_assert_eq!(format!("{raw:?}"), format!("{by_serde:?}"));
+        }
+    }
+
+    #[test]
+    fn admin_center_device_columns_read_as_serde_reads_them_and_are_refused_in_its_words() {
+        let h = header("Date (UTC),Request ID,Status,Compliant,Managed,Join Type", None).unwrap();
+        for cells in [
+            ["", "", ""],
+            ["TRUE", "no", "Hybrid Azure AD joined"],
+            [" 1 ", "0", ""],
+            ["maybe", "yes", "x"],
+            ["yes", "sometimes", ""],
+        ] {
+            let line = format!("2026-11-01T00:00:00Z,r,Success,{}", cells.join(","));
+            let mut rows = Rows::default();
+            rows.push(2, 1, &::csv::StringRecord::from(line.split(',').collect::<Vec<_>>()));
+            let (_, row) = rows.iter().next().unwrap();
+            let row = row.unwrap();
+            let pairs =
+                h.portal.device.iter().filter_map(|(key, i)| i.and_then(|i| cell(row, i)).map(|v| (*key, v)));
+            let by_serde = from_pairs::<RawDevice>(pairs).map(|d| format!("{d:?}"));
+            assert_eq!(h.portal_device(row).map(|d| format!("{d:?}")), by_serde, "{cells:?}");
         }
     }
 

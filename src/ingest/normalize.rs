@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use crate::model::signin::squash;
+use crate::model::text::trim;
 use crate::model::{
     AccessType, CaStatus, Clause, Controls, Device, EventType, Evidence, Guid, SignIn, UserType,
 };
@@ -34,11 +35,11 @@ impl FieldError {
 }
 
 fn text(s: &Option<Cow<'_, str>>) -> Option<String> {
-    s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+    s.as_deref().map(trim).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 fn tenant(field: &str, s: &Option<Cow<'_, str>>) -> Result<Option<Guid>, FieldError> {
-    match s.as_deref().map(str::trim) {
+    match s.as_deref().map(trim) {
         None | Some("") => Ok(None),
         Some(v) => Guid::parse(v)
             .map(Some)
@@ -47,7 +48,7 @@ fn tenant(field: &str, s: &Option<Cow<'_, str>>) -> Result<Option<Guid>, FieldEr
 }
 
 fn id_text(s: &Option<Cow<'_, str>>) -> Option<String> {
-    s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(crate::model::guid::normalize_id)
+    s.as_deref().map(trim).filter(|s| !s.is_empty()).map(crate::model::guid::normalize_id)
 }
 
 /// The envelope of a diagnostic-settings record, or nothing.

@@ -192,7 +192,7 @@ pub struct MaybeGuid(pub Option<Guid>);
 impl MaybeGuid {
     /// A text's GUID; anything else is none.
     pub fn of(s: &str) -> MaybeGuid {
-        MaybeGuid(Guid::parse(s.trim()))
+        MaybeGuid(Guid::parse(crate::model::text::trim(s)))
     }
 }
 

@@ -17,6 +17,17 @@ pub fn json_cell(v: &serde_json::Value) -> String {
 /// How much of a value a message quotes.
 pub const QUOTED_BYTES: usize = 200;
 
+/// `s` without leading and trailing white space, as [`str::trim`] gives
+/// it. Most cells and ids have none: when both ends are visible ASCII they
+/// are returned as they are without decoding a character (`str::trim`
+/// checks each end against Unicode's white space, several times a cell).
+pub fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(f), Some(l)) if f.is_ascii_graphic() && l.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 /// `s` cut to at most `max` bytes (at a character boundary), saying how
 /// much was left out.
 pub fn clip(s: &str, max: usize) -> Cow<'_, str> {
@@ -33,6 +44,13 @@ pub fn clip(s: &str, max: usize) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn trim_agrees_with_the_standard_trim(s in "[ \t\r\n\u{85}\u{a0}\u{2028}\u{3000}a~!é]{0,6}|\\PC{0,4}") {
+            proptest::prop_assert_eq!(trim(&s), s.trim());
+        }
+    }
 
     #[test]
     fn long_text_is_cut_at_a_character_boundary_and_says_so() {
