@@ -66,7 +66,9 @@ fn read_emitted(path: &Path) -> Result<Vec<u64>> {
             path.display()
         );
     }
-    let mut ids = Vec::with_capacity(((len - 16) / 8) as usize);
+    // Room for what the length promises, up to a million ids: a damaged
+    // (or sparse) file's length is no reason to ask for memory up front.
+    let mut ids = Vec::with_capacity(((len - 16) / 8).min(1 << 20) as usize);
     let mut id = [0u8; 8];
     for _ in 0..(len - 16) / 8 {
         r.read_exact(&mut id).with_context(|| format!("{}: cannot read", path.display()))?;
