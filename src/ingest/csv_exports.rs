@@ -56,9 +56,13 @@ impl Rows {
 
     pub fn push(&mut self, line: u64, index: u64, record: &csv::StringRecord) {
         let (start, first) = (self.text.len(), self.ends.len());
+        // The record keeps its fields back to back already: one copy of
+        // them all, and each field's end worked out from its length.
+        self.text.push_str(record.as_slice());
+        let mut end = start;
         for field in record {
-            self.text.push_str(field);
-            self.ends.push(self.text.len());
+            end += field.len();
+            self.ends.push(end);
         }
         self.rows.push(RowAt { line, index, fields: Ok((start, first, self.ends.len())) });
     }
