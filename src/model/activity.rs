@@ -175,6 +175,20 @@ pub struct Totals {
     pub cross_tenant_by_event_type: BTreeMap<String, u64>,
 }
 
+impl Totals {
+    /// Counts one cross-tenant sign-in of `event_type` (its name is
+    /// allocated once per kind, not per sign-in).
+    pub fn count_cross_tenant(&mut self, event_type: &str) {
+        self.cross_tenant += 1;
+        match self.cross_tenant_by_event_type.get_mut(event_type) {
+            Some(n) => *n += 1,
+            None => {
+                self.cross_tenant_by_event_type.insert(event_type.to_string(), 1);
+            }
+        }
+    }
+}
+
 /// A name or id in an output row: shared, because with a million rows the
 /// same app and resource names would otherwise be copied into each.
 pub type Name = Arc<str>;

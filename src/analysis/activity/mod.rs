@@ -269,8 +269,7 @@ impl Activity {
                 t.duplicates_dropped += 1;
                 return;
             }
-            t.cross_tenant += 1;
-            *t.cross_tenant_by_event_type.entry(s.event_type.as_str().to_string()).or_default() += 1;
+            t.count_cross_tenant(s.event_type.as_str());
         }
         // What follows up to the groups is the same for every copy of a
         // sign-in, so it may run before duplicates are known.

@@ -243,12 +243,7 @@ impl Part {
                         self.totals.duplicates_dropped += 1;
                         continue;
                     }
-                    self.totals.cross_tenant += 1;
-                    *self
-                        .totals
-                        .cross_tenant_by_event_type
-                        .entry(event_type.as_str().to_string())
-                        .or_default() += 1;
+                    self.totals.count_cross_tenant(event_type.as_str());
                     let user = self.users.intern(&user_id);
                     self.users.offer(user, time, upn.as_deref().unwrap_or_default(), ty);
                     let epoch = epoch_of(epoch_starts, time);
