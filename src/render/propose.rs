@@ -280,28 +280,12 @@ fn batch(first_id: usize, chunk: &[Call]) -> Value {
 /// The calls as JSON batches for `POST https://graph.microsoft.com/v1.0/$batch`
 /// (at most 20 requests each, Graph's limit), written one batch at a time.
 pub(crate) fn write_graph(out: &mut dyn std::io::Write, p: &Proposal) -> anyhow::Result<()> {
-    use serde::ser::SerializeSeq;
-    use std::cell::RefCell;
-
-    /// The batches, built as they are serialized.
-    struct Batches<I>(RefCell<I>);
-    impl<I: Iterator<Item = Call>> serde::Serialize for Batches<I> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut seq = s.serialize_seq(None)?;
-            let mut calls = self.0.borrow_mut();
-            let mut chunk = Vec::with_capacity(20);
-            for b in 0.. {
-                chunk.clear();
-                chunk.extend(calls.by_ref().take(20));
-                if chunk.is_empty() {
-                    break;
-                }
-                seq.serialize_element(&batch(b * 20 + 1, &chunk))?;
-            }
-            seq.end()
-        }
-    }
-    super::write_json(out, &Batches(RefCell::new(calls(p))))
+    let mut calls = calls(p);
+    let batches = (0..).map_while(move |b| {
+        let chunk: Vec<Call> = calls.by_ref().take(20).collect();
+        (!chunk.is_empty()).then(|| batch(b * 20 + 1, &chunk))
+    });
+    super::write_json(out, &super::Each::new(batches))
 }
 
 /// A Microsoft Graph PowerShell script making the same calls: stops at the

@@ -151,12 +151,12 @@ pub(crate) fn write_json_document(
     impl<I: Iterator<Item = String>> super::Head for Head<'_, I> {
         fn entries<M: serde::ser::SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
             super::Head::entries(&self.0, map)?;
-            map.serialize_entry("summary", &Summary(&self.1, self.2))
+            map.serialize_entry("summary", &WithMismatches(&self.1, self.2))
         }
     }
     /// The summary's keys, then `calibration_mismatches`.
-    struct Summary<'a, I>(&'a Value, &'a Each<I>);
-    impl<I: Iterator<Item = String>> serde::Serialize for Summary<'_, I> {
+    struct WithMismatches<'a, I>(&'a Value, &'a Each<I>);
+    impl<I: Iterator<Item = String>> serde::Serialize for WithMismatches<'_, I> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             use serde::ser::SerializeMap;
             let mut map = s.serialize_map(None)?;

@@ -364,7 +364,6 @@ impl Activity {
         }
     }
 
-    /// The table with all its rows.
     /// [`Activity::finish_stream`], for a caller that turns every row into
     /// a record of its own (`make`, given the partners, gives the mapping)
     /// and wants them in `order`: when the grouping went through the disk at
@@ -403,6 +402,7 @@ impl Activity {
         Ok((table, Finished::Mapped(rows)))
     }
 
+    /// The table with all its rows.
     pub fn finish(self, tenant: Option<Guid>, by: GroupBy) -> Result<ActivityTable> {
         let (mut table, rows) = self.finish_stream(tenant, by)?;
         table.rows = rows.collect_rows()?;
