@@ -29,8 +29,8 @@ use super::normalize::FieldError;
 #[derive(Default)]
 pub struct Rows {
     text: String,
-    /// Where each field ends in `text`, all rows after each other.
-    ends: Vec<usize>,
+    /// Where each field is in `text`, all rows after each other.
+    spans: Vec<(usize, usize)>,
     rows: Vec<RowAt>,
 }
 
@@ -39,8 +39,8 @@ pub struct Rows {
 pub struct RowAt {
     pub line: u64,
     pub index: u64,
-    /// (start in `text`, first and past-last index in `ends`).
-    fields: Result<(usize, usize, usize), String>,
+    /// First and past-last index in `spans`.
+    fields: Result<(usize, usize), String>,
 }
 
 impl Rows {
@@ -49,22 +49,18 @@ impl Rows {
     pub fn like(like: &Rows, rows: usize) -> Rows {
         Rows {
             text: String::with_capacity(like.text.len()),
-            ends: Vec::with_capacity(like.ends.len()),
+            spans: Vec::with_capacity(like.spans.len()),
             rows: Vec::with_capacity(rows),
         }
     }
 
-    pub fn push(&mut self, line: u64, index: u64, record: &csv::StringRecord) {
-        let (start, first) = (self.text.len(), self.ends.len());
-        // The record keeps its fields back to back already: one copy of
-        // them all, and each field's end worked out from its length.
-        self.text.push_str(record.as_slice());
-        let mut end = start;
-        for field in record {
-            end += field.len();
-            self.ends.push(end);
-        }
-        self.rows.push(RowAt { line, index, fields: Ok((start, first, self.ends.len())) });
+    /// A row read as `text`, each field where `spans` says: one copy of
+    /// the text.
+    pub fn push(&mut self, line: u64, index: u64, text: &str, spans: &[(usize, usize)]) {
+        let (start, first) = (self.text.len(), self.spans.len());
+        self.text.push_str(text);
+        self.spans.extend(spans.iter().map(|(s, e)| (start + s, start + e)));
+        self.rows.push(RowAt { line, index, fields: Ok((first, self.spans.len())) });
     }
 
     pub fn push_error(&mut self, line: u64, index: u64, message: String) {
@@ -87,9 +83,7 @@ impl Rows {
     pub fn iter(&self) -> impl Iterator<Item = (&RowAt, Result<Row<'_>, &str>)> {
         self.rows.iter().map(|r| {
             let row = match &r.fields {
-                Ok((start, first, last)) => {
-                    Ok(Row { text: &self.text, ends: &self.ends[*first..*last], start: *start })
-                }
+                Ok((first, last)) => Ok(Row { text: &self.text, spans: &self.spans[*first..*last] }),
                 Err(m) => Err(m.as_str()),
             };
             (r, row)
@@ -101,19 +95,17 @@ impl Rows {
 #[derive(Clone, Copy)]
 pub struct Row<'a> {
     text: &'a str,
-    ends: &'a [usize],
-    start: usize,
+    spans: &'a [(usize, usize)],
 }
 
 impl<'a> Row<'a> {
     pub fn get(&self, i: usize) -> Option<&'a str> {
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { self.start } else { self.ends[i - 1] };
+        let &(start, end) = self.spans.get(i)?;
         self.text.get(start..end)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
-        (0..self.ends.len()).filter_map(|i| self.get(i))
+        (0..self.spans.len()).filter_map(|i| self.get(i))
     }
 }
 
@@ -597,7 +589,15 @@ mod tests {
         ] {
             let line = format!("2026-11-01T00:00:00Z,r,Success,{}", cells.join(","));
             let mut rows = Rows::default();
-            rows.push(2, 1, &::csv::StringRecord::from(line.split(',').collect::<Vec<_>>()));
+            let mut start = 0;
+            let spans: Vec<(usize, usize)> = line
+                .split(',')
+                .map(|f| {
+                    start += f.len() + 1;
+                    (start - f.len() - 1, start - 1)
+                })
+                .collect();
+            rows.push(2, 1, &line, &spans);
             let (_, row) = rows.iter().next().unwrap();
             let row = row.unwrap();
             let pairs =

@@ -13,7 +13,7 @@
 //! The module, file by file: [`kinds`] (the record kinds and input
 //! formats), [`source`] (opening inputs: files, folders, stdin, gzip,
 //! encodings), [`detect`] (JSON or CSV), [`split`] (the reader thread that
-//! cuts inputs into batches: [`framing`] for JSON, the CSV reader for CSV),
+//! cuts inputs into batches: [`framing`] for JSON, [`csv_records`] for CSV),
 //! [`parallel`] (batches parsed in parallel, results in input order, errors
 //! and rejects), then per record [`json`] or [`csv_exports`], [`raw`] (the
 //! loose shape), [`lenient`] (type drift between exports), [`dates`],
@@ -23,6 +23,7 @@
 pub(crate) mod activity_table;
 mod audit;
 mod csv_exports;
+mod csv_records;
 mod dates;
 mod detect;
 mod framing;

@@ -7,6 +7,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 
 use super::csv_exports as csv;
+use super::csv_records;
 use super::kinds::{InputFormat, RecordKind};
 use super::normalize::Context;
 use super::parallel::{Batch, Options, RecordError, CSV_BATCH_ROWS};
@@ -101,15 +102,15 @@ fn send_csv<K: RecordKind>(
 ) -> bool {
     let (delimiter, reader) = detect::csv_delimiter(reader);
     let reader = LineLimit::new(reader, MAX_HEADER_BYTES);
-    let mut rdr = ::csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).from_reader(reader);
-    let mut names = ::csv::StringRecord::new();
-    match rdr.read_record(&mut names) {
+    let mut rdr = csv_records::Reader::new(reader, delimiter);
+    let mut rec = csv_records::Record::default();
+    match rdr.read_record(&mut rec) {
         Ok(true) => {}
         Ok(false) => return tx.send(Batch::Notice(format!("{file}: empty file, nothing to read"))).is_ok(),
         Err(e) => return tx.send(file_error(Some(1), format!("cannot read the CSV header: {e}"))).is_ok(),
     }
     rdr.get_mut().limit = framing::MAX_RECORD_BYTES;
-    let names: Vec<String> = names.iter().map(str::to_string).collect();
+    let names: Vec<String> = rec.strs().map(str::to_string).collect();
     let header = match kind.csv_header(names, delimiter, input.file_name().as_deref()) {
         Ok(h) => Arc::new(h),
         Err(m) => return tx.send(file_error(Some(1), m)).is_ok(),
@@ -139,32 +140,31 @@ fn send_csv<K: RecordKind>(
     let mut index = 0u64;
     let mut rows = csv::Rows::default();
     // One record reused for every row; rows are copied into the batch.
-    let mut rec = ::csv::StringRecord::new();
     loop {
-        let before = rdr.position().byte();
+        let before = rdr.position().byte;
         let done = match rdr.read_record(&mut rec) {
             Ok(false) => true,
             Ok(true) => {
                 index += 1;
-                if rec.len() == 1 && rec.get(0).is_some_and(|f| f.trim().is_empty()) {
+                if rec.len() == 1 && rec.strs().all(|f| f.trim().is_empty()) {
                     index -= 1; // a blank line
                 } else {
-                    let line = rdr.get_mut().line_at(rec.position().map_or(before, |p| p.byte()));
-                    rows.push(line, index, &rec);
+                    let line = rdr.get_mut().line_at(before);
+                    rows.push(line, index, &rec.text, &rec.spans);
                 }
                 false
             }
             Err(e) => {
                 index += 1;
-                let line = rdr.get_mut().line_at(e.position().map_or(before, |p| p.byte()));
-                let message = match e.kind() {
-                    ::csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
-                        format!("the row has {len} fields where the header has {expected_len}")
+                let line = rdr.get_mut().line_at(e.position().map_or(before, |p| p.byte));
+                let message = match e {
+                    csv_records::Error::UnequalLengths { expected, len, .. } => {
+                        format!("the row has {len} fields where the header has {expected}")
                     }
-                    ::csv::ErrorKind::Io(io) => {
+                    csv_records::Error::Io(io) => {
                         return tx.send(file_error(Some(line), format!("read failed: {io}"))).is_ok()
                     }
-                    _ => e.to_string(),
+                    e => e.to_string(),
                 };
                 rows.push_error(line, index, message);
                 false
@@ -201,8 +201,8 @@ const MAX_HEADER_BYTES: usize = 1 << 20;
 /// What the CSV reader reads through: it fails a read once a line runs
 /// past `limit` bytes, so that a file with no line breaks (or one quote
 /// that never closes) cannot grow one CSV record without bound; and it
-/// keeps where lines start, because the csv crate's record positions point
-/// at the previous record's line break, which is the wrong line once a
+/// keeps where lines start, because record positions (the csv crate's,
+/// which [`csv_records`] keeps) point at the previous record's line break, which is the wrong line once a
 /// record follows a blank line.
 struct LineLimit<R> {
     inner: R,
@@ -301,15 +301,16 @@ mod tests {
     #[test]
     fn csv_records_are_told_by_the_line_they_start_on() {
         let data = "a,b\r\n1,\"x\r\ny\"\r\n\r\n3,4\r\n5,6";
-        let mut rdr = ::csv::ReaderBuilder::new()
-            .has_headers(false)
-            .buffer_capacity(3)
-            .from_reader(LineLimit::new(data.as_bytes(), 1 << 20));
-        let mut rec = ::csv::StringRecord::new();
+        let src = std::io::Read::chain(&data.as_bytes()[..7], &data.as_bytes()[7..]);
+        let mut rdr = csv_records::Reader::new(LineLimit::new(src, 1 << 20), b',');
+        let mut rec = csv_records::Record::default();
         let mut lines = vec![];
-        while rdr.read_record(&mut rec).unwrap() {
-            let byte = rec.position().unwrap().byte();
-            lines.push((rec.get(0).unwrap().to_string(), rdr.get_mut().line_at(byte)));
+        loop {
+            let byte = rdr.position().byte;
+            if !rdr.read_record(&mut rec).unwrap() {
+                break;
+            }
+            lines.push((rec.strs().next().unwrap().to_string(), rdr.get_mut().line_at(byte)));
         }
         let want = [("a", 1), ("1", 2), ("3", 5), ("5", 6)];
         assert_eq!(lines, want.map(|(f, l)| (f.to_string(), l)));
