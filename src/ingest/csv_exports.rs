@@ -34,6 +34,13 @@ pub struct Rows {
     rows: Vec<RowAt>,
 }
 
+/// The end of a [`Rows`] at some point.
+#[derive(Clone, Copy)]
+pub struct Mark {
+    text: usize,
+    spans: usize,
+}
+
 /// One row of [`Rows`]: where it is in the file, and its fields or why it
 /// could not be read.
 pub struct RowAt {
@@ -54,13 +61,33 @@ impl Rows {
         }
     }
 
-    /// A row read as `text`, each field where `spans` says: one copy of
-    /// the text.
-    pub fn push(&mut self, line: u64, index: u64, text: &str, spans: &[(usize, usize)]) {
-        let (start, first) = (self.text.len(), self.spans.len());
-        self.text.push_str(text);
-        self.spans.extend(spans.iter().map(|(s, e)| (start + s, start + e)));
-        self.rows.push(RowAt { line, index, fields: Ok((first, self.spans.len())) });
+    /// Where the batch ends now: a row is read onto [`Rows::buffers`] past
+    /// it, then kept ([`Rows::keep`]) or taken back ([`Rows::truncate`]).
+    pub fn mark(&self) -> Mark {
+        Mark { text: self.text.len(), spans: self.spans.len() }
+    }
+
+    /// The batch's text and field spans, for a reader to add a row to in
+    /// place: one copy of each line.
+    pub fn buffers(&mut self) -> (&mut String, &mut Vec<(usize, usize)>) {
+        (&mut self.text, &mut self.spans)
+    }
+
+    /// The fields added since `mark` are the row at `line`, `index`.
+    pub fn keep(&mut self, mark: Mark, line: u64, index: u64) {
+        self.rows.push(RowAt { line, index, fields: Ok((mark.spans, self.spans.len())) });
+    }
+
+    /// Whether what was added since `mark` is a blank line: one field of
+    /// spaces or nothing.
+    pub fn blank_since(&self, mark: Mark) -> bool {
+        let row = Row { text: &self.text, spans: &self.spans[mark.spans..] };
+        row.spans.len() == 1 && row.get(0).is_some_and(|f| f.trim().is_empty())
+    }
+
+    pub fn truncate(&mut self, mark: Mark) {
+        self.text.truncate(mark.text);
+        self.spans.truncate(mark.spans);
     }
 
     pub fn push_error(&mut self, line: u64, index: u64, message: String) {
@@ -589,15 +616,15 @@ mod tests {
         ] {
             let line = format!("2026-11-01T00:00:00Z,r,Success,{}", cells.join(","));
             let mut rows = Rows::default();
+            let mark = rows.mark();
+            let (text, spans) = rows.buffers();
+            text.push_str(&line);
             let mut start = 0;
-            let spans: Vec<(usize, usize)> = line
-                .split(',')
-                .map(|f| {
-                    start += f.len() + 1;
-                    (start - f.len() - 1, start - 1)
-                })
-                .collect();
-            rows.push(2, 1, &line, &spans);
+            spans.extend(line.split(',').map(|f| {
+                start += f.len() + 1;
+                (start - f.len() - 1, start - 1)
+            }));
+            rows.keep(mark, 2, 1);
             let (_, row) = rows.iter().next().unwrap();
             let row = row.unwrap();
             let pairs =

@@ -27,7 +27,8 @@ use std::io::{self, Read};
 
 use memchr::memchr;
 
-/// One record: its text, and where each field is in it. A simple record's
+/// One record read alone (a header): its text, and where each field is in
+/// it. A simple record's
 /// text is its line as it stands, with any value that held `""` written
 /// out again after it; any other record's text is its fields back to back.
 #[derive(Default, Debug, Clone, PartialEq, Eq)]
@@ -40,10 +41,6 @@ impl Record {
     fn clear(&mut self) {
         self.text.clear();
         self.spans.clear();
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.spans.len()
     }
 
     pub(crate) fn strs(&self) -> impl Iterator<Item = &str> {
@@ -169,23 +166,39 @@ impl<R: Read> Reader<R> {
     }
 
     /// Reads the next record into `rec`: `Ok(false)` at the end of input.
-    /// After an error the reader goes on with the next record, as the `csv`
-    /// crate does, except after a failed read, which ends it.
     pub(crate) fn read_record(&mut self, rec: &mut Record) -> Result<bool, Error> {
         rec.clear();
+        self.read_into(&mut rec.text, &mut rec.spans)
+    }
+
+    /// Reads the next record onto the end of `text`, its fields' spans onto
+    /// `spans` (so that a batch of rows is filled in place, one copy of each
+    /// line): `Ok(false)` at the end of input; on an error nothing is added.
+    /// After an error the reader goes on with the next record, as the `csv`
+    /// crate does, except after a failed read, which ends it.
+    pub(crate) fn read_into(
+        &mut self,
+        text: &mut String,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> Result<bool, Error> {
         if self.done {
             return Ok(false);
         }
+        let (text_len, spans_len) = (text.len(), spans.len());
+        let rollback = |text: &mut String, spans: &mut Vec<(usize, usize)>| {
+            text.truncate(text_len);
+            spans.truncate(spans_len);
+        };
         let start = self.pos;
         let simple = loop {
-            match self.split_simple(rec) {
+            match self.split_simple(text, spans) {
                 Simple::Record { consumed, newlines } => {
                     self.consume(consumed, newlines);
                     break true;
                 }
                 Simple::NeedMore if !self.eof && self.failed.is_none() => self.fill(),
                 Simple::NeedMore | Simple::Slow => {
-                    rec.clear();
+                    rollback(text, spans);
                     break false;
                 }
             }
@@ -194,7 +207,7 @@ impl<R: Read> Reader<R> {
             return Ok(false);
         }
         self.pos.record += 1;
-        let len = if simple { rec.spans.len() } else { self.slow_ends.len() } as u64;
+        let len = if simple { spans.len() - spans_len } else { self.slow_ends.len() } as u64;
         let checked = match self.expected {
             None => {
                 self.expected = Some(len);
@@ -205,7 +218,7 @@ impl<R: Read> Reader<R> {
         };
         let checked = checked.and_then(|()| match simple {
             true => Ok(()),
-            false => self.slow_to_record(rec).map_err(|(field, valid_up_to)| Error::Utf8 {
+            false => self.slow_to_record(text, spans).map_err(|(field, valid_up_to)| Error::Utf8 {
                 pos: start,
                 field,
                 valid_up_to,
@@ -213,7 +226,7 @@ impl<R: Read> Reader<R> {
         });
         self.slow_ends.clear();
         if checked.is_err() {
-            rec.clear();
+            rollback(text, spans);
         }
         checked.map(|()| true)
     }
@@ -266,7 +279,7 @@ impl<R: Read> Reader<R> {
 
     /// The simple record at the start of the buffer, if it is one (see the
     /// file's doc), into `rec`.
-    fn split_simple(&self, rec: &mut Record) -> Simple {
+    fn split_simple(&self, text: &mut String, spans: &mut Vec<(usize, usize)>) -> Simple {
         let data = &self.buf[self.at..self.end];
         let mut newlines = 0;
         // Empty lines before a record are skipped, as csv_core does.
@@ -288,8 +301,9 @@ impl<R: Read> Reader<R> {
         let Ok(line) = std::str::from_utf8(&data[i..content_end]) else {
             return Simple::Slow; // csv_core finds the field, as the error names it
         };
-        rec.text.push_str(line);
-        match split_line(line, self.delimiter, rec) {
+        let base = text.len();
+        text.push_str(line);
+        match split_line(line, self.delimiter, base, text, spans) {
             Some(()) => Simple::Record { consumed, newlines },
             None => Simple::Slow,
         }
@@ -354,16 +368,21 @@ impl<R: Read> Reader<R> {
     /// csv_core's fields into `rec`, checked as the `csv` crate checks a
     /// record: all ASCII, or each field UTF-8 (else the first field that is
     /// not, and how far it is valid).
-    fn slow_to_record(&self, rec: &mut Record) -> Result<(), (usize, usize)> {
+    fn slow_to_record(
+        &self,
+        text: &mut String,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> Result<(), (usize, usize)> {
         let (bytes, ends) = (&self.slow_bytes, &self.slow_ends);
         if !bytes.is_ascii() {
             fields_utf8(bytes, ends)?;
         }
         // Valid fields make valid text once put back to back.
-        let text = std::str::from_utf8(bytes).map_err(|e| (0, e.valid_up_to()))?;
-        rec.text.push_str(text);
-        let mut start = 0;
-        rec.spans.extend(ends.iter().map(|&end| (std::mem::replace(&mut start, end), end)));
+        let fields = std::str::from_utf8(bytes).map_err(|e| (0, e.valid_up_to()))?;
+        let base = text.len();
+        text.push_str(fields);
+        let mut start = base;
+        spans.extend(ends.iter().map(|&end| (std::mem::replace(&mut start, base + end), base + end)));
         Ok(())
     }
 }
@@ -379,10 +398,16 @@ fn fields_utf8(bytes: &[u8], ends: &[usize]) -> Result<(), (usize, usize)> {
     Ok(())
 }
 
-/// Splits a simple record's line, already the start of `rec.text`, into
-/// spans; `None` when it is not simple. A value that held `""` is written
-/// out after the line, and its span points there.
-fn split_line(line: &str, delimiter: u8, rec: &mut Record) -> Option<()> {
+/// Splits a simple record's line, already at `base` in `text`, into spans;
+/// `None` when it is not simple. A value that held `""` is written out
+/// after the line, and its span points there.
+fn split_line(
+    line: &str,
+    delimiter: u8,
+    base: usize,
+    text: &mut String,
+    spans: &mut Vec<(usize, usize)>,
+) -> Option<()> {
     let bytes = line.as_bytes();
     let mut marks = Marks { line: bytes, delimiter, next_chunk: 0, base: 0, bits: 0 };
     let mut start = 0;
@@ -390,11 +415,11 @@ fn split_line(line: &str, delimiter: u8, rec: &mut Record) -> Option<()> {
         if bytes.get(start) != Some(&b'"') {
             match marks.next() {
                 None => {
-                    rec.spans.push((start, bytes.len()));
+                    spans.push((base + start, base + bytes.len()));
                     return Some(());
                 }
                 Some(d) if bytes[d] == delimiter => {
-                    rec.spans.push((start, d));
+                    spans.push((base + start, base + d));
                     start = d + 1;
                 }
                 Some(_) => return None, // a quote or a `\r` inside a value
@@ -409,8 +434,8 @@ fn split_line(line: &str, delimiter: u8, rec: &mut Record) -> Option<()> {
             match bytes[q] {
                 b'"' if bytes.get(q + 1) == Some(&b'"') => {
                     // `""`, a quote in the value: the value is written out.
-                    written_from.get_or_insert(rec.text.len());
-                    rec.text.push_str(&line[piece..=q]);
+                    written_from.get_or_insert(text.len());
+                    text.push_str(&line[piece..=q]);
                     marks.next();
                     piece = q + 2;
                 }
@@ -419,11 +444,11 @@ fn split_line(line: &str, delimiter: u8, rec: &mut Record) -> Option<()> {
                 _ => {} // a delimiter inside the quotes
             }
         };
-        rec.spans.push(match written_from {
-            None => (start + 1, close),
+        spans.push(match written_from {
+            None => (base + start + 1, base + close),
             Some(from) => {
-                rec.text.push_str(&line[piece..close]);
-                (from, rec.text.len())
+                text.push_str(&line[piece..close]);
+                (from, text.len())
             }
         });
         match marks.next() {

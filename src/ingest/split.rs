@@ -139,18 +139,19 @@ fn send_csv<K: RecordKind>(
     let ctx = Context { date_order: opts.date_order, event_type: header.event_type };
     let mut index = 0u64;
     let mut rows = csv::Rows::default();
-    // One record reused for every row; rows are copied into the batch.
+    // Each row is read straight onto the end of the batch.
     loop {
         let before = rdr.position().byte;
-        let done = match rdr.read_record(&mut rec) {
+        let mark = rows.mark();
+        let (text, spans) = rows.buffers();
+        let done = match rdr.read_into(text, spans) {
             Ok(false) => true,
             Ok(true) => {
-                index += 1;
-                if rec.len() == 1 && rec.strs().all(|f| f.trim().is_empty()) {
-                    index -= 1; // a blank line
+                if rows.blank_since(mark) {
+                    rows.truncate(mark);
                 } else {
-                    let line = rdr.get_mut().line_at(before);
-                    rows.push(line, index, &rec.text, &rec.spans);
+                    index += 1;
+                    rows.keep(mark, rdr.get_mut().line_at(before), index);
                 }
                 false
             }
