@@ -487,3 +487,19 @@ fn two_runs_creating_one_new_store_never_see_a_foreign_directory() {
         assert!(a.status.success() || b.status.success());
     }
 }
+
+#[test]
+fn rows_read_before_a_line_past_the_limit_are_kept_and_the_line_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let la = fixture("signins/log-analytics.csv");
+    let want = ok(&["activity", "-q", "--tenant", OURS, "--format", "csv", la.to_str().unwrap()]);
+    let mut bytes = std::fs::read(&la).unwrap();
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+    bytes.extend(std::iter::repeat_n(b'x', 17 << 20));
+    let p = write(dir.path(), "long.csv", bytes);
+    let o = run(&["activity", "--skip-invalid", "--tenant", OURS, "--format", "csv", p.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), want, "every row before the long line is read");
+    let told = format!("long.csv: line {}: read failed: a line is longer than 16 MiB", lines + 1);
+    assert!(stderr(&o).contains(&told), "{}", stderr(&o));
+}

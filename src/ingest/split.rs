@@ -139,6 +139,7 @@ fn send_csv<K: RecordKind>(
     let ctx = Context { date_order: opts.date_order, event_type: header.event_type };
     let mut index = 0u64;
     let mut rows = csv::Rows::default();
+    let mut failure = None;
     // Each row is read straight onto the end of the batch.
     loop {
         let before = rdr.position().byte;
@@ -155,15 +156,18 @@ fn send_csv<K: RecordKind>(
                 }
                 false
             }
+            Err(csv_records::Error::Io(io)) => {
+                // The rows read before the failure are still sent, then it.
+                let line = rdr.get_mut().line_at(before);
+                failure = Some(file_error(Some(line), format!("read failed: {io}")));
+                true
+            }
             Err(e) => {
                 index += 1;
                 let line = rdr.get_mut().line_at(e.position().map_or(before, |p| p.byte));
                 let message = match e {
                     csv_records::Error::UnequalLengths { expected, len, .. } => {
                         format!("the row has {len} fields where the header has {expected}")
-                    }
-                    csv_records::Error::Io(io) => {
-                        return tx.send(file_error(Some(line), format!("read failed: {io}"))).is_ok()
                     }
                     e => e.to_string(),
                 };
@@ -191,7 +195,7 @@ fn send_csv<K: RecordKind>(
             }
         }
         if done {
-            return true;
+            return failure.is_none_or(|f| tx.send(f).is_ok());
         }
     }
 }
