@@ -445,3 +445,14 @@ fn rows_beyond_the_memory_budget_are_sorted_on_disk_and_a_folder_that_cannot_be_
     assert!(stderr(&o).contains("TMPDIR") && stderr(&o).contains("temporary folder"), "{}", stderr(&o));
     assert!(!failed.exists());
 }
+
+#[test]
+fn the_table_states_the_window_once_and_other_formats_note_it() {
+    let (p, s) = (f("proposed.json"), f("signins.ndjson"));
+    for (format, in_notes, in_output) in [("table", 0, 1), ("csv", 1, 0)] {
+        let o = run(&["replay", "--tenant", OURS, "--proposed", &p, "--format", format, &s]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let count = |text: &str| text.lines().filter(|l| l.starts_with("window: ")).count();
+        assert_eq!((count(&stderr(&o)), count(&stdout(&o))), (in_notes, in_output), "{format}");
+    }
+}

@@ -62,7 +62,7 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     if let Some(r) = rejects {
         r.commit()?;
     }
-    for line in render::activity::summary_lines(&table, &stats) {
+    for line in render::activity::summary_lines(&table, &stats, true) {
         g.note(&line);
     }
     let mut out = args.output.create()?;

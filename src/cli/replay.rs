@@ -112,7 +112,8 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
         r.commit()?;
     }
     if let Read::SignIns(table, stats) = &run.read {
-        for line in render::activity::summary_lines(table, stats) {
+        // The table states the window in its own summary, just below.
+        for line in render::activity::summary_lines(table, stats, args.format != Format::Table) {
             g.note(&line);
         }
     }

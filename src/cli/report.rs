@@ -98,7 +98,7 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     }
     // From activity tables nothing was read sign-in by sign-in: the note
     // about the tables was given when they were read.
-    for line in stats.iter().flat_map(|s| render::activity::summary_lines(&table, s)) {
+    for line in stats.iter().flat_map(|s| render::activity::summary_lines(&table, s, true)) {
         g.note(&line);
     }
     if overview.cross_tenant == 0 && table.totals.cross_tenant == 0 {

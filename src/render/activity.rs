@@ -195,8 +195,9 @@ pub(crate) fn write_json_document(
     super::write_json_with_rows(out, head, &columns, cells(rows, &columns))
 }
 
-/// Human-readable summary lines for stderr.
-pub(crate) fn summary_lines(report: &ActivityTable, stats: &Stats) -> Vec<String> {
+/// Human-readable summary lines for stderr; `window` unless the command's
+/// own output states it where the reader sees it.
+pub(crate) fn summary_lines(report: &ActivityTable, stats: &Stats, window: bool) -> Vec<String> {
     let t = &report.totals;
     let mut out = vec![format!(
         "read {} sign-ins from {} file(s): {} cross-tenant, {} intra-tenant, {} unclassified; {} duplicates dropped, {} invalid skipped",
@@ -205,7 +206,7 @@ pub(crate) fn summary_lines(report: &ActivityTable, stats: &Stats) -> Vec<String
     if let Some(i) = &report.inferred_tenant {
         out.push(format!("{i} (override with --tenant)"));
     }
-    if let (Some(a), Some(b)) = (t.first_seen, t.last_seen) {
+    if let (true, Some(a), Some(b)) = (window, t.first_seen, t.last_seen) {
         out.push(format!("window: {} to {}", rfc3339(&a), rfc3339(&b)));
     }
     for (reason, n) in &stats.ignored {

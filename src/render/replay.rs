@@ -186,7 +186,7 @@ fn impact_line(s: &Summary) -> String {
         .iter()
         .map(|k| {
             let (n, si) = s.impacts.get(k).copied().unwrap_or_default();
-            format!("{n} {k} ({si} sign-ins)")
+            format!("{n} {k} ({si} sign-in{})", if si == 1 { "" } else { "s" })
         })
         .collect();
     format!("impact: {}", parts.join(", "))
