@@ -8,10 +8,10 @@
 //! or `\r\n` with no other `\r`, and UTF-8, is split here: the line is
 //! found with `memchr`, its delimiters and quotes sixteen bytes at a time,
 //! and its fields are kept as spans of the line, not copied one by one.
-//! Every other
-//! record (a value spanning lines, a stray quote, a lone `\r`, a last line
-//! without a line break, anything after a failed read) goes through
-//! `csv_core`, the state machine the `csv` crate itself drives.
+//! Every other record (a value spanning lines, a stray quote, a lone `\r`,
+//! invalid UTF-8, a last line without a line break, anything after a failed
+//! read) goes through `csv_core`, the state machine the `csv` crate itself
+//! drives.
 //!
 //! Why: `csv_core` steps through every byte in a state table; on the
 //! admin center's export it was a quarter of all the CPU of a run, and the
@@ -28,9 +28,9 @@ use std::io::{self, Read};
 use memchr::memchr;
 
 /// One record read alone (a header): its text, and where each field is in
-/// it. A simple record's
-/// text is its line as it stands, with any value that held `""` written
-/// out again after it; any other record's text is its fields back to back.
+/// it. A simple record's text is its line as it stands, with any value that
+/// held `""` written out again after it; any other record's text is its
+/// fields back to back.
 #[derive(Default, Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Record {
     pub(crate) text: String,
