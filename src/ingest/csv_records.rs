@@ -122,9 +122,21 @@ pub(crate) struct Reader<R> {
     /// The field count of the first record; every later one must match.
     expected: Option<u64>,
     slow: Option<csv_core::Reader>,
-    /// csv_core's output for a record that is not simple.
+    /// csv_core's output for a record that is not simple, and how much of
+    /// each holds the last one.
     slow_bytes: Vec<u8>,
     slow_ends: Vec<usize>,
+    slow_used: (usize, usize),
+}
+
+/// How far the search for a record's line has come, counted from where
+/// the record starts in the buffer: blank bytes skipped (line feeds among
+/// them), and bytes searched for its line feed.
+#[derive(Default)]
+struct Scanned {
+    blank: usize,
+    newlines: u64,
+    searched: usize,
 }
 
 enum Simple {
@@ -153,6 +165,7 @@ impl<R: Read> Reader<R> {
             slow: None,
             slow_bytes: Vec::new(),
             slow_ends: Vec::new(),
+            slow_used: (0, 0),
         }
     }
 
@@ -190,13 +203,22 @@ impl<R: Read> Reader<R> {
             spans.truncate(spans_len);
         };
         let start = self.pos;
+        let mut scanned = Scanned::default();
         let simple = loop {
-            match self.split_simple(text, spans) {
+            match self.split_simple(text, spans, &mut scanned) {
                 Simple::Record { consumed, newlines } => {
                     self.consume(consumed, newlines);
                     break true;
                 }
-                Simple::NeedMore if !self.eof && self.failed.is_none() => self.fill(),
+                Simple::NeedMore if !self.eof && self.failed.is_none() => {
+                    // Blank lines are dropped from the buffer as they are
+                    // found (the record's position was taken above), so
+                    // that a run of them cannot fill memory.
+                    self.consume(scanned.blank, scanned.newlines);
+                    scanned.searched -= scanned.blank;
+                    (scanned.blank, scanned.newlines) = (0, 0);
+                    self.fill();
+                }
                 Simple::NeedMore | Simple::Slow => {
                     rollback(text, spans);
                     break false;
@@ -207,7 +229,7 @@ impl<R: Read> Reader<R> {
             return Ok(false);
         }
         self.pos.record += 1;
-        let len = if simple { spans.len() - spans_len } else { self.slow_ends.len() } as u64;
+        let len = if simple { spans.len() - spans_len } else { self.slow_used.1 } as u64;
         let checked = match self.expected {
             None => {
                 self.expected = Some(len);
@@ -224,7 +246,6 @@ impl<R: Read> Reader<R> {
                 valid_up_to,
             }),
         });
-        self.slow_ends.clear();
         if checked.is_err() {
             rollback(text, spans);
         }
@@ -278,17 +299,27 @@ impl<R: Read> Reader<R> {
     }
 
     /// The simple record at the start of the buffer, if it is one (see the
-    /// file's doc), into `rec`.
-    fn split_simple(&self, text: &mut String, spans: &mut Vec<(usize, usize)>) -> Simple {
+    /// file's doc), onto `text` and `spans`. `scanned` carries what earlier
+    /// calls for this record found, so that a long line or a long run of
+    /// blank lines arriving a read at a time is searched once, not again
+    /// from its start after every read.
+    fn split_simple(
+        &self,
+        text: &mut String,
+        spans: &mut Vec<(usize, usize)>,
+        scanned: &mut Scanned,
+    ) -> Simple {
         let data = &self.buf[self.at..self.end];
-        let mut newlines = 0;
         // Empty lines before a record are skipped, as csv_core does.
-        let mut i = 0;
+        let (mut i, mut newlines) = (scanned.blank, scanned.newlines);
         while i < data.len() && (data[i] == b'\n' || data[i] == b'\r') {
             newlines += u64::from(data[i] == b'\n');
             i += 1;
         }
-        let Some(line_end) = memchr(b'\n', &data[i..]).map(|n| i + n) else {
+        (scanned.blank, scanned.newlines) = (i, newlines);
+        let from = scanned.searched.max(i);
+        let Some(line_end) = memchr(b'\n', &data[from..]).map(|n| from + n) else {
+            scanned.searched = data.len();
             return Simple::NeedMore;
         };
         // A `\r\n` record ends at its `\r`; the `\n` is skipped before the next.
@@ -317,19 +348,30 @@ impl<R: Read> Reader<R> {
             (std::mem::take(&mut self.slow_bytes), std::mem::take(&mut self.slow_ends));
         let read = self.read_slow_into(&mut bytes, &mut ends);
         (self.slow_bytes, self.slow_ends) = (bytes, ends);
-        read
+        let used = read?;
+        self.slow_used = used.unwrap_or_default();
+        Ok(used.is_some())
     }
 
-    fn read_slow_into(&mut self, bytes: &mut Vec<u8>, ends: &mut Vec<usize>) -> Result<bool, Error> {
+    /// csv_core's record into `bytes` and `ends`, which keep their length
+    /// from record to record (grown when csv_core asks, never cleared: one
+    /// long value must not make every later record pay for zeroing its
+    /// room); how much of each it filled.
+    fn read_slow_into(
+        &mut self,
+        bytes: &mut Vec<u8>,
+        ends: &mut Vec<usize>,
+    ) -> Result<Option<(usize, usize)>, Error> {
         use csv_core::ReadRecordResult as R;
         let (mut out, mut nends) = (0, 0);
-        bytes.resize(bytes.capacity().max(1024), 0);
-        ends.resize(ends.capacity().max(64), 0);
+        if bytes.is_empty() {
+            bytes.resize(1024, 0);
+            ends.resize(64, 0);
+        }
         loop {
             if self.at == self.end {
                 if let Some(e) = self.failed.take() {
                     self.done = true;
-                    ends.clear();
                     return Err(Error::Io(e));
                 }
                 if !self.eof {
@@ -351,15 +393,10 @@ impl<R: Read> Reader<R> {
                 R::InputEmpty => {}
                 R::OutputFull => bytes.resize(bytes.len() * 2, 0),
                 R::OutputEndsFull => ends.resize(ends.len() * 2, 0),
-                R::Record => {
-                    bytes.truncate(out);
-                    ends.truncate(nends);
-                    return Ok(true);
-                }
+                R::Record => return Ok(Some((out, nends))),
                 R::End => {
                     self.done = true;
-                    ends.clear();
-                    return Ok(false);
+                    return Ok(None);
                 }
             }
         }
@@ -373,7 +410,8 @@ impl<R: Read> Reader<R> {
         text: &mut String,
         spans: &mut Vec<(usize, usize)>,
     ) -> Result<(), (usize, usize)> {
-        let (bytes, ends) = (&self.slow_bytes, &self.slow_ends);
+        let (out, nends) = self.slow_used;
+        let (bytes, ends) = (&self.slow_bytes[..out], &self.slow_ends[..nends]);
         if !bytes.is_ascii() {
             fields_utf8(bytes, ends)?;
         }
@@ -695,6 +733,26 @@ mod tests {
         }
         assert!(rdr.slow.is_none(), "csv_core was not needed");
         assert!(!rdr.read_record(&mut rec).unwrap());
+    }
+
+    #[test]
+    fn a_long_run_of_blank_lines_is_not_kept_in_memory() {
+        let mut data = b"a,b\n".to_vec();
+        data.extend(std::iter::repeat_n(b'\n', 8 << 20));
+        data.extend(b"1,2\n");
+        let mut rdr = Reader::new(&data[..], b',');
+        let mut rec = Record::default();
+        assert!(rdr.read_record(&mut rec).unwrap());
+        assert!(rdr.read_record(&mut rec).unwrap());
+        assert_eq!(rec.strs().collect::<Vec<_>>(), ["1", "2"]);
+        assert!(rdr.buf.len() < 1 << 20, "the buffer grew to {} bytes", rdr.buf.len());
+        // The record's position is still where the csv crate puts it.
+        let mut theirs = ::csv::ReaderBuilder::new().has_headers(false).from_reader(&data[..]);
+        let mut r = ::csv::StringRecord::new();
+        theirs.read_record(&mut r).unwrap();
+        theirs.read_record(&mut r).unwrap();
+        assert_eq!(rdr.position().byte, theirs.position().byte());
+        assert_eq!(rdr.position().line, theirs.position().line());
     }
 
     proptest! {
