@@ -182,7 +182,8 @@ fn consume<K: RecordKind>(
     recycle: &std::sync::mpsc::Sender<Vec<u8>>,
     tick: &(dyn Fn() + Sync),
 ) -> Result<()> {
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<(u64, Batch, Results<K::Item>)>();
+    let (done_tx, done_rx) =
+        std::sync::mpsc::channel::<(u64, Batch, std::thread::Result<Results<K::Item>>)>();
     rayon::in_place_scope(|scope| {
         let (mut sent, mut merged) = (0u64, 0u64);
         let mut input_done = false;
@@ -205,7 +206,10 @@ fn consume<K: RecordKind>(
                 };
                 let (done_tx, seq) = (done_tx.clone(), sent);
                 scope.spawn(move |_| {
-                    let results = parse_batch(kind, &batch);
+                    // A panic is handed over too: the merging thread waits for
+                    // this batch and would otherwise wait for ever.
+                    let parse = std::panic::AssertUnwindSafe(|| parse_batch(kind, &batch));
+                    let results = std::panic::catch_unwind(parse);
                     let _ = done_tx.send((seq, batch, results));
                 });
                 sent += 1;
@@ -216,6 +220,7 @@ fn consume<K: RecordKind>(
             let Ok((seq, batch, results)) = done_rx.recv() else {
                 bail!("internal error: a batch was lost while parsing; please report this");
             };
+            let results = results.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             finished.insert(seq, (batch, results));
             while let Some((batch, results)) = finished.remove(&merged) {
                 merge(kind, batch, results, opts, stats, rejects, sink, recycle)?;
@@ -367,4 +372,43 @@ fn parse_span<K: RecordKind>(
         message: e.message,
         raw: String::from_utf8_lossy(bytes).into_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kind whose parser panics on one record: a bug, not an input.
+    #[derive(Clone)]
+    struct PanicsOnBoom;
+
+    impl RecordKind for PanicsOnBoom {
+        type Item = ();
+        fn parse_json(&self, bytes: &[u8], _: &Context, _: InputFormat) -> Result<Parsed<()>, FieldError> {
+            assert!(!bytes.windows(4).any(|w| w == b"boom"), "a parser bug");
+            Ok(Parsed::One(Box::new(())))
+        }
+        fn csv_header(&self, _: Vec<String>, _: u8, _: Option<&str>) -> Result<csv::Header, String> {
+            Err("not read here".into())
+        }
+        fn parse_csv(&self, _: &csv::Header, _: csv::Row<'_>, _: &Context) -> Result<Parsed<()>, FieldError> {
+            Err(FieldError::new("", "not read here"))
+        }
+        fn label(&self, _: &()) -> &'static str {
+            "record"
+        }
+    }
+
+    #[test]
+    fn a_panic_while_parsing_is_raised_not_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.ndjson");
+        let mut lines: Vec<String> = (0..50_000).map(|i| format!("{{\"n\":{i}}}")).collect();
+        lines[30_000] = "{\"n\":\"boom\"}".into();
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let read = std::panic::catch_unwind(|| {
+            read_records(PanicsOnBoom, &[Input::File(path.clone())], &Options::default(), None, |()| {})
+        });
+        assert!(read.is_err(), "the panic reaches the caller");
+    }
 }
