@@ -503,3 +503,35 @@ fn rows_read_before_a_line_past_the_limit_are_kept_and_the_line_is_named() {
     let told = format!("long.csv: line {}: read failed: a line is longer than 16 MiB", lines + 1);
     assert!(stderr(&o).contains(&told), "{}", stderr(&o));
 }
+
+#[test]
+fn a_record_past_16_mib_is_left_out_alone_and_memory_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let la = std::fs::read(fixture("signins/log-analytics.csv")).unwrap();
+    let rows = la.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() - 1;
+    let data = &la[la.iter().position(|&b| b == b'\n').unwrap() + 1..];
+    // Short lines, so no line is too long: only the record is.
+    let mut value = b"\"a value opened, ".to_vec();
+    for _ in 0..(18 << 20) / 15 {
+        value.extend(b"short line, on\n");
+    }
+    for (name, closes) in [("open.csv", false), ("closed.csv", true)] {
+        let mut bytes = la.clone();
+        bytes.extend(&value);
+        if closes {
+            bytes.extend(b"\",x\n");
+            bytes.extend(data);
+        }
+        let p = write(dir.path(), name, bytes);
+        let rejects = dir.path().join(format!("{name}.rejects"));
+        let o =
+            run(&["activity", "--skip-invalid", "--rejects", rejects.to_str().unwrap(), p.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let read = if closes { 2 * rows } else { rows };
+        assert!(stderr(&o).contains(&format!("read {read} sign-ins")), "{name}: {}", stderr(&o));
+        let rejected = std::fs::read_to_string(&rejects).unwrap();
+        assert_eq!(rejected.lines().count(), 1, "{name}: {rejected}");
+        assert!(rejected.contains(&format!("\"line\":{}", rows + 2)), "{name}: {rejected}");
+        assert!(rejected.contains("the record runs past 16 MiB"), "{name}: {rejected}");
+    }
+}

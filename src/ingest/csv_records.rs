@@ -67,13 +67,18 @@ pub(crate) enum Error {
     UnequalLengths { pos: Position, expected: u64, len: u64 },
     /// A field is not UTF-8.
     Utf8 { pos: Position, field: usize, valid_up_to: usize },
+    /// The record ran past the limit and was left out (the `csv` crate has
+    /// no limit: this one is ours).
+    TooLong { pos: Position, limit: usize },
 }
 
 impl Error {
     pub(crate) fn position(&self) -> Option<Position> {
         match self {
             Error::Io(_) => None,
-            Error::UnequalLengths { pos, .. } | Error::Utf8 { pos, .. } => Some(*pos),
+            Error::UnequalLengths { pos, .. } | Error::Utf8 { pos, .. } | Error::TooLong { pos, .. } => {
+                Some(*pos)
+            }
         }
     }
 }
@@ -89,6 +94,11 @@ impl fmt::Display for Error {
                 "CSV error: record {} (line: {}, byte: {}): found record with {len} fields, but the previous record has {expected} fields",
                 pos.record, pos.line, pos.byte
             ),
+            Error::TooLong { limit, .. } => write!(
+                f,
+                "the record runs past {} MiB (a quoted value that never closes?) and is left out",
+                limit >> 20
+            ),
             Error::Utf8 { pos, field, valid_up_to } => write!(
                 f,
                 "CSV parse error: record {} (line {}, field: {field}, byte: {}): invalid utf-8: invalid UTF-8 in field {field} near byte index {valid_up_to}",
@@ -102,8 +112,22 @@ impl fmt::Display for Error {
 /// buffer. Reading in the same sizes keeps a read failure (the line limit)
 /// at the same place in the file.
 const READ_SIZE: usize = 8 * 1024;
+/// A record longer than this spans so many lines that the source is told
+/// to forget where the lines inside it start.
+const LONG_RECORD: u64 = 1 << 20;
 /// How much is read ahead at a time, in `READ_SIZE` reads.
 const FILL_SIZE: usize = 16 * READ_SIZE;
+
+/// What the reader reads from: bytes, and a place that may keep notes on
+/// where lines start (the line numbers of errors), told when the bytes
+/// inside a record's long value no longer need them.
+pub(crate) trait Source: Read {
+    /// Notes on lines starting after the first one at or past `from` and
+    /// before `to` will not be asked for.
+    fn forget_lines(&mut self, _from: u64, _to: u64) {}
+}
+
+impl Source for &[u8] {}
 
 pub(crate) struct Reader<R> {
     src: R,
@@ -127,6 +151,9 @@ pub(crate) struct Reader<R> {
     slow_bytes: Vec<u8>,
     slow_ends: Vec<usize>,
     slow_used: (usize, usize),
+    /// The last record through csv_core ran past `max_record` and was dropped.
+    slow_oversized: bool,
+    max_record: usize,
 }
 
 /// How far the search for a record's line has come, counted from where
@@ -148,7 +175,7 @@ enum Simple {
     Slow,
 }
 
-impl<R: Read> Reader<R> {
+impl<R: Source> Reader<R> {
     pub(crate) fn new(src: R, delimiter: u8) -> Self {
         Reader {
             src,
@@ -166,7 +193,15 @@ impl<R: Read> Reader<R> {
             slow_bytes: Vec::new(),
             slow_ends: Vec::new(),
             slow_used: (0, 0),
+            slow_oversized: false,
+            max_record: usize::MAX,
         }
+    }
+
+    /// Records longer than this end the file with an error (lines longer
+    /// than some limit are the source's to refuse).
+    pub(crate) fn limit_records(&mut self, bytes: usize) {
+        self.max_record = bytes;
     }
 
     pub(crate) fn get_mut(&mut self) -> &mut R {
@@ -225,10 +260,13 @@ impl<R: Read> Reader<R> {
                 }
             }
         };
-        if !simple && !self.read_slow()? {
+        if !simple && !self.read_slow(start.byte)? {
             return Ok(false);
         }
         self.pos.record += 1;
+        if !simple && self.slow_oversized {
+            return Err(Error::TooLong { pos: start, limit: self.max_record });
+        }
         let len = if simple { spans.len() - spans_len } else { self.slow_used.1 } as u64;
         let checked = match self.expected {
             None => {
@@ -343,10 +381,10 @@ impl<R: Read> Reader<R> {
     /// One record through csv_core into `slow_bytes` and `slow_ends`, reading
     /// more as it asks; at the end of what a failed read left, the failure,
     /// as the `csv` crate returns it.
-    fn read_slow(&mut self) -> Result<bool, Error> {
+    fn read_slow(&mut self, record_start: u64) -> Result<bool, Error> {
         let (mut bytes, mut ends) =
             (std::mem::take(&mut self.slow_bytes), std::mem::take(&mut self.slow_ends));
-        let read = self.read_slow_into(&mut bytes, &mut ends);
+        let read = self.read_slow_into(record_start, &mut bytes, &mut ends);
         (self.slow_bytes, self.slow_ends) = (bytes, ends);
         let used = read?;
         self.slow_used = used.unwrap_or_default();
@@ -359,11 +397,13 @@ impl<R: Read> Reader<R> {
     /// room); how much of each it filled.
     fn read_slow_into(
         &mut self,
+        record_start: u64,
         bytes: &mut Vec<u8>,
         ends: &mut Vec<usize>,
     ) -> Result<Option<(usize, usize)>, Error> {
         use csv_core::ReadRecordResult as R;
         let (mut out, mut nends) = (0, 0);
+        self.slow_oversized = false;
         if bytes.is_empty() {
             bytes.resize(1024, 0);
             ends.resize(64, 0);
@@ -389,10 +429,23 @@ impl<R: Read> Reader<R> {
             self.pos.line += newlines;
             out += nout;
             nends += nend;
+            // A value over many lines: their notes are not needed (the
+            // record is told by its first line), and would grow with them.
+            if self.pos.byte - record_start > LONG_RECORD {
+                self.src.forget_lines(record_start, self.pos.byte);
+            }
+            // Past the limit (a quote that never closes takes every line
+            // after it into one value) the record is read on but dropped,
+            // so that memory stays bounded and the rows after it are read.
+            if self.pos.byte - record_start > self.max_record as u64 {
+                self.slow_oversized = true;
+                (out, nends) = (0, 0);
+            }
             match result {
                 R::InputEmpty => {}
-                R::OutputFull => bytes.resize(bytes.len() * 2, 0),
-                R::OutputEndsFull => ends.resize(ends.len() * 2, 0),
+                R::OutputFull if !self.slow_oversized => bytes.resize(bytes.len() * 2, 0),
+                R::OutputEndsFull if !self.slow_oversized => ends.resize(ends.len() * 2, 0),
+                R::OutputFull | R::OutputEndsFull => {}
                 R::Record => return Ok(Some((out, nends))),
                 R::End => {
                     self.done = true;
@@ -588,6 +641,8 @@ mod tests {
         fail_after: Option<usize>,
         out: usize,
     }
+
+    impl Source for Chunked<'_> {}
 
     impl Read for Chunked<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {

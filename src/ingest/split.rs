@@ -103,6 +103,7 @@ fn send_csv<K: RecordKind>(
     let (delimiter, reader) = detect::csv_delimiter(reader);
     let reader = LineLimit::new(reader, MAX_HEADER_BYTES);
     let mut rdr = csv_records::Reader::new(reader, delimiter);
+    rdr.limit_records(MAX_HEADER_BYTES);
     let mut rec = csv_records::Record::default();
     match rdr.read_record(&mut rec) {
         Ok(true) => {}
@@ -110,6 +111,7 @@ fn send_csv<K: RecordKind>(
         Err(e) => return tx.send(file_error(Some(1), format!("cannot read the CSV header: {e}"))).is_ok(),
     }
     rdr.get_mut().limit = framing::MAX_RECORD_BYTES;
+    rdr.limit_records(framing::MAX_RECORD_BYTES);
     let names: Vec<String> = rec.strs().map(str::to_string).collect();
     let header = match kind.csv_header(names, delimiter, input.file_name().as_deref()) {
         Ok(h) => Arc::new(h),
@@ -281,6 +283,16 @@ impl<R> LineLimit<R> {
     }
 }
 
+impl<R: std::io::Read> csv_records::Source for LineLimit<R> {
+    fn forget_lines(&mut self, from: u64, to: u64) {
+        let first = self.starts.partition_point(|(at, _)| *at < from);
+        let past = self.starts.partition_point(|(at, _)| *at < to);
+        if first + 1 < past {
+            self.starts.drain(first + 1..past);
+        }
+    }
+}
+
 impl<R: std::io::Read> std::io::Read for LineLimit<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
@@ -319,5 +331,25 @@ mod tests {
         }
         let want = [("a", 1), ("1", 2), ("3", 5), ("5", 6)];
         assert_eq!(lines, want.map(|(f, l)| (f.to_string(), l)));
+    }
+
+    #[test]
+    fn the_lines_inside_a_long_value_are_not_kept_and_lines_stay_right() {
+        let lines_in_value = 2 << 20;
+        let mut data = b"a,b\n\"".to_vec();
+        data.extend(std::iter::repeat_n(&b"x\n"[..], lines_in_value).flatten());
+        data.extend(b"\",2\n3,4\n");
+        let mut rdr = csv_records::Reader::new(LineLimit::new(&data[..], 1 << 20), b',');
+        let mut rec = csv_records::Record::default();
+        let mut lines = vec![];
+        loop {
+            let byte = rdr.position().byte;
+            if !rdr.read_record(&mut rec).unwrap() {
+                break;
+            }
+            lines.push(rdr.get_mut().line_at(byte));
+            assert!(rdr.get_mut().starts.len() < 1 << 16, "{} line starts kept", rdr.get_mut().starts.len());
+        }
+        assert_eq!(lines, [1, 2, 3 + lines_in_value as u64]);
     }
 }
