@@ -146,14 +146,19 @@ pub(crate) struct Reader<R> {
     /// The field count of the first record; every later one must match.
     expected: Option<u64>,
     slow: Option<csv_core::Reader>,
-    /// csv_core's output for a record that is not simple, and how much of
-    /// each holds the last one.
+    /// csv_core's output for a record that is not simple (see
+    /// [`Reader::read_slow_into`] for why they are never cleared).
     slow_bytes: Vec<u8>,
     slow_ends: Vec<usize>,
-    slow_used: (usize, usize),
-    /// The last record through csv_core ran past `max_record` and was dropped.
-    slow_oversized: bool,
     max_record: usize,
+}
+
+/// What csv_core made of a record.
+enum SlowRecord {
+    /// Its fields: how much of `slow_bytes` and `slow_ends` they fill.
+    Fields { bytes: usize, ends: usize },
+    /// It ran past `max_record` and was read on but not kept.
+    TooLong,
 }
 
 /// How far the search for a record's line has come, counted from where
@@ -192,14 +197,13 @@ impl<R: Source> Reader<R> {
             slow: None,
             slow_bytes: Vec::new(),
             slow_ends: Vec::new(),
-            slow_used: (0, 0),
-            slow_oversized: false,
             max_record: usize::MAX,
         }
     }
 
-    /// Records longer than this end the file with an error (lines longer
-    /// than some limit are the source's to refuse).
+    /// Records longer than this are read to their end but not kept, and
+    /// are errors of their own (lines longer than some limit are the
+    /// source's to refuse).
     pub(crate) fn limit_records(&mut self, bytes: usize) {
         self.max_record = bytes;
     }
@@ -260,14 +264,19 @@ impl<R: Source> Reader<R> {
                 }
             }
         };
-        if !simple && !self.read_slow(start.byte)? {
-            return Ok(false);
-        }
+        let slow = match simple {
+            true => None,
+            false => match self.read_slow(start.byte)? {
+                Some(SlowRecord::Fields { bytes, ends }) => Some((bytes, ends)),
+                Some(SlowRecord::TooLong) => {
+                    self.pos.record += 1;
+                    return Err(Error::TooLong { pos: start, limit: self.max_record });
+                }
+                None => return Ok(false),
+            },
+        };
         self.pos.record += 1;
-        if !simple && self.slow_oversized {
-            return Err(Error::TooLong { pos: start, limit: self.max_record });
-        }
-        let len = if simple { spans.len() - spans_len } else { self.slow_used.1 } as u64;
+        let len = slow.map_or(spans.len() - spans_len, |(_, ends)| ends) as u64;
         let checked = match self.expected {
             None => {
                 self.expected = Some(len);
@@ -276,13 +285,11 @@ impl<R: Source> Reader<R> {
             Some(expected) if expected != len => Err(Error::UnequalLengths { pos: start, expected, len }),
             Some(_) => Ok(()),
         };
-        let checked = checked.and_then(|()| match simple {
-            true => Ok(()),
-            false => self.slow_to_record(text, spans).map_err(|(field, valid_up_to)| Error::Utf8 {
-                pos: start,
-                field,
-                valid_up_to,
-            }),
+        let checked = checked.and_then(|()| match slow {
+            None => Ok(()),
+            Some(used) => self
+                .slow_to_record(used, text, spans)
+                .map_err(|(field, valid_up_to)| Error::Utf8 { pos: start, field, valid_up_to }),
         });
         if checked.is_err() {
             rollback(text, spans);
@@ -381,29 +388,27 @@ impl<R: Source> Reader<R> {
     /// One record through csv_core into `slow_bytes` and `slow_ends`, reading
     /// more as it asks; at the end of what a failed read left, the failure,
     /// as the `csv` crate returns it.
-    fn read_slow(&mut self, record_start: u64) -> Result<bool, Error> {
+    fn read_slow(&mut self, record_start: u64) -> Result<Option<SlowRecord>, Error> {
         let (mut bytes, mut ends) =
             (std::mem::take(&mut self.slow_bytes), std::mem::take(&mut self.slow_ends));
         let read = self.read_slow_into(record_start, &mut bytes, &mut ends);
         (self.slow_bytes, self.slow_ends) = (bytes, ends);
-        let used = read?;
-        self.slow_used = used.unwrap_or_default();
-        Ok(used.is_some())
+        read
     }
 
     /// csv_core's record into `bytes` and `ends`, which keep their length
     /// from record to record (grown when csv_core asks, never cleared: one
     /// long value must not make every later record pay for zeroing its
-    /// room); how much of each it filled.
+    /// room); how much of each it filled. `None` past the end.
     fn read_slow_into(
         &mut self,
         record_start: u64,
         bytes: &mut Vec<u8>,
         ends: &mut Vec<usize>,
-    ) -> Result<Option<(usize, usize)>, Error> {
+    ) -> Result<Option<SlowRecord>, Error> {
         use csv_core::ReadRecordResult as R;
         let (mut out, mut nends) = (0, 0);
-        self.slow_oversized = false;
+        let mut too_long = false;
         if bytes.is_empty() {
             bytes.resize(1024, 0);
             ends.resize(64, 0);
@@ -424,9 +429,7 @@ impl<R: Source> Reader<R> {
             let input = &self.buf[self.at..self.end];
             let (result, nin, nout, nend) = core.read_record(input, &mut bytes[out..], &mut ends[nends..]);
             let newlines = memchr::memchr_iter(b'\n', &input[..nin]).count() as u64;
-            self.at += nin;
-            self.pos.byte += nin as u64;
-            self.pos.line += newlines;
+            self.consume(nin, newlines);
             out += nout;
             nends += nend;
             // A value over many lines: their notes are not needed (the
@@ -438,15 +441,16 @@ impl<R: Source> Reader<R> {
             // after it into one value) the record is read on but dropped,
             // so that memory stays bounded and the rows after it are read.
             if self.pos.byte - record_start > self.max_record as u64 {
-                self.slow_oversized = true;
+                too_long = true;
                 (out, nends) = (0, 0);
             }
             match result {
                 R::InputEmpty => {}
-                R::OutputFull if !self.slow_oversized => bytes.resize(bytes.len() * 2, 0),
-                R::OutputEndsFull if !self.slow_oversized => ends.resize(ends.len() * 2, 0),
+                R::OutputFull if !too_long => bytes.resize(bytes.len() * 2, 0),
+                R::OutputEndsFull if !too_long => ends.resize(ends.len() * 2, 0),
                 R::OutputFull | R::OutputEndsFull => {}
-                R::Record => return Ok(Some((out, nends))),
+                R::Record if too_long => return Ok(Some(SlowRecord::TooLong)),
+                R::Record => return Ok(Some(SlowRecord::Fields { bytes: out, ends: nends })),
                 R::End => {
                     self.done = true;
                     return Ok(None);
@@ -460,11 +464,11 @@ impl<R: Source> Reader<R> {
     /// not, and how far it is valid).
     fn slow_to_record(
         &self,
+        (bytes, ends): (usize, usize),
         text: &mut String,
         spans: &mut Vec<(usize, usize)>,
     ) -> Result<(), (usize, usize)> {
-        let (out, nends) = self.slow_used;
-        let (bytes, ends) = (&self.slow_bytes[..out], &self.slow_ends[..nends]);
+        let (bytes, ends) = (&self.slow_bytes[..bytes], &self.slow_ends[..ends]);
         if !bytes.is_ascii() {
             fields_utf8(bytes, ends)?;
         }
@@ -661,51 +665,48 @@ mod tests {
 
     type Step = (Position, Result<Option<Vec<Vec<u8>>>, String>);
 
+    /// The steps of a reader until the end or a failed read: `read` gives
+    /// the position before a record, and the record, the end, or an error
+    /// (and whether it is a failed read).
+    fn steps(
+        mut read: impl FnMut() -> (Position, Result<Option<Vec<Vec<u8>>>, (String, bool)>),
+    ) -> Vec<Step> {
+        let mut steps = vec![];
+        loop {
+            let (pos, result) = read();
+            let last = matches!(result, Ok(None) | Err((_, true)));
+            steps.push((pos, result.map_err(|(message, _)| message)));
+            if last {
+                return steps;
+            }
+        }
+    }
+
     fn with_csv_crate(src: Chunked, delimiter: u8) -> Vec<Step> {
         let mut rdr = ::csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).from_reader(src);
         let mut rec = ::csv::StringRecord::new();
-        let mut steps = vec![];
-        loop {
+        steps(|| {
             let p = rdr.position();
             let pos = Position { byte: p.byte(), line: p.line(), record: p.record() };
-            match rdr.read_record(&mut rec) {
-                Ok(true) => steps.push((pos, Ok(Some(rec.iter().map(|f| f.as_bytes().to_vec()).collect())))),
-                Ok(false) => {
-                    steps.push((pos, Ok(None)));
-                    return steps;
-                }
-                Err(e) => {
-                    let io = matches!(e.kind(), ::csv::ErrorKind::Io(_));
-                    steps.push((pos, Err(e.to_string())));
-                    if io {
-                        return steps;
-                    }
-                }
-            }
-        }
+            let result = match rdr.read_record(&mut rec) {
+                Ok(more) => Ok(more.then(|| rec.iter().map(|f| f.as_bytes().to_vec()).collect())),
+                Err(e) => Err((e.to_string(), matches!(e.kind(), ::csv::ErrorKind::Io(_)))),
+            };
+            (pos, result)
+        })
     }
 
     fn with_ours(src: Chunked, delimiter: u8) -> Vec<Step> {
         let mut rdr = Reader::new(src, delimiter);
         let mut rec = Record::default();
-        let mut steps = vec![];
-        loop {
+        steps(|| {
             let pos = rdr.position();
-            match rdr.read_record(&mut rec) {
-                Ok(true) => steps.push((pos, Ok(Some(rec.strs().map(|f| f.as_bytes().to_vec()).collect())))),
-                Ok(false) => {
-                    steps.push((pos, Ok(None)));
-                    return steps;
-                }
-                Err(e) => {
-                    let io = matches!(e, Error::Io(_));
-                    steps.push((pos, Err(e.to_string())));
-                    if io {
-                        return steps;
-                    }
-                }
-            }
-        }
+            let result = match rdr.read_record(&mut rec) {
+                Ok(more) => Ok(more.then(|| rec.strs().map(|f| f.as_bytes().to_vec()).collect())),
+                Err(e) => Err((e.to_string(), matches!(e, Error::Io(_)))),
+            };
+            (pos, result)
+        })
     }
 
     fn both(

@@ -138,8 +138,9 @@ pub fn read_records<K: RecordKind>(
             .name("xtenant-reader".into())
             .spawn(move || read_inputs(&kind, &inputs, &opts, &counter, &tx, recycle_rx))?
     };
-    // As many as the pool parses at once, as many again waiting to be
-    // merged, and as many being parsed meanwhile.
+    // Four batches a thread parsed or waiting to be merged, besides those
+    // queued by the reader: the bound the windows this replaced had (a
+    // window of two a thread parsed, the one before waiting to be merged).
     let in_flight = rayon::current_num_threads().max(1) * 4;
     let result =
         consume(&kind, &rx, in_flight, opts, &mut stats, &mut rejects, &mut sink, &recycle_tx, &|| {

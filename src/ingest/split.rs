@@ -209,8 +209,8 @@ const MAX_HEADER_BYTES: usize = 1 << 20;
 /// past `limit` bytes, so that a file with no line breaks (or one quote
 /// that never closes) cannot grow one CSV record without bound; and it
 /// keeps where lines start, because record positions (the csv crate's,
-/// which [`csv_records`] keeps) point at the previous record's line break, which is the wrong line once a
-/// record follows a blank line.
+/// which [`csv_records`] keeps) point at the previous record's line break,
+/// which is the wrong line once a record follows a blank line.
 struct LineLimit<R> {
     inner: R,
     limit: usize,
