@@ -579,14 +579,20 @@ impl<'a> Replayer<'a> {
         rows: &mut dyn Iterator<Item = ActivityRow>,
         mut each: impl FnMut(ReplayRow) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        loop {
-            let batch: Vec<ActivityRow> = rows.take(4096).collect();
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let replayed: Vec<ReplayRow> = batch.into_par_iter().map(|r| self.row(r)).collect();
+        // While the pool replays a batch, this thread takes the next from
+        // `rows` (the grouping's last merge, or a table being read).
+        let mut batch: Vec<ActivityRow> = rows.take(REPLAY_BATCH).collect();
+        while !batch.is_empty() {
+            let (mut replayed, mut next) = (Vec::new(), Vec::new());
+            rayon::in_place_scope(|s| {
+                let (batch, replayed) = (std::mem::take(&mut batch), &mut replayed);
+                s.spawn(move |_| *replayed = batch.into_par_iter().map(|r| self.row(r)).collect());
+                next = rows.take(REPLAY_BATCH).collect();
+            });
             replayed.into_iter().try_for_each(&mut each)?;
+            batch = next;
         }
+        Ok(())
     }
 
     /// What the current policy says of `r` (`None` without one): the
@@ -597,6 +603,9 @@ impl<'a> Replayer<'a> {
         Some(current.evaluate(&request(r, &self.cx, &clauses)).verdict)
     }
 }
+
+/// Rows replayed on the pool at a time by [`Replayer::each`].
+const REPLAY_BATCH: usize = 4096;
 
 /// The output order: worst impact first, then the most sign-ins, then the
 /// group's direction, partner, app, resource and user. A stable sort of

@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result};
 
 pub(crate) struct Output {
     target: Option<PathBuf>,
-    temp: Option<BufWriter<tempfile::NamedTempFile>>,
+    temp: Option<BufWriter<WrittenBack>>,
     stdout: Option<BufWriter<io::Stdout>>,
     /// A device, FIFO or socket (`/dev/null`, a named pipe): written in
     /// place. Renaming a file over it would replace the device itself.
@@ -52,7 +52,7 @@ impl Output {
                 let interrupt = crate::files::removed_on_interrupt(temp.path(), crate::files::Leftover::File);
                 Ok(Output {
                     target: Some(p.to_path_buf()),
-                    temp: Some(BufWriter::new(temp)),
+                    temp: Some(BufWriter::new(WrittenBack::new(temp))),
                     stdout: None,
                     special: None,
                     _interrupt: Some(interrupt),
@@ -84,7 +84,7 @@ impl Output {
             s.flush()?;
         }
         if let (Some(t), Some(target)) = (self.temp.take(), self.target.take()) {
-            let t = t.into_inner().map_err(|e| e.into_error())?;
+            let t = t.into_inner().map_err(|e| e.into_error())?.file;
             t.as_file().sync_all().ok();
             // Temp files are created private (0600); an output file should get
             // the mode a plain write would give: the old file's, else 0644.
@@ -98,6 +98,57 @@ impl Output {
             t.persist(&target).with_context(|| format!("{}: cannot write", target.display()))?;
         }
         Ok(())
+    }
+}
+
+/// The temporary file, handed to the disk as it is written: every
+/// [`WRITE_BACK_EVERY`] bytes the kernel is asked to start writing what came
+/// since (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`, which does not
+/// wait), so that the `fsync` before the rename has only the tail left to
+/// wait for. It waited for the whole file: a replay's CSV is twice an
+/// activity table's, and its `fsync` was a tenth of the difference between
+/// the two. RocksDB's `bytes_per_sync` does the same. Elsewhere than Linux
+/// the file is only written.
+struct WrittenBack {
+    file: tempfile::NamedTempFile,
+    /// Bytes written, and up to where writing back was asked for.
+    written: u64,
+    handed: u64,
+}
+
+const WRITE_BACK_EVERY: u64 = 4 << 20;
+
+impl WrittenBack {
+    fn new(file: tempfile::NamedTempFile) -> WrittenBack {
+        WrittenBack { file, written: 0, handed: 0 }
+    }
+
+    fn hand_to_disk(&mut self) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd as _;
+            let (from, len) = (self.handed as libc::off64_t, (self.written - self.handed) as libc::off64_t);
+            // SAFETY: the descriptor is the open file's; the call reads
+            // nothing from memory. A failure only means no early start.
+            unsafe {
+                libc::sync_file_range(self.file.as_file().as_raw_fd(), from, len, libc::SYNC_FILE_RANGE_WRITE)
+            };
+        }
+        self.handed = self.written;
+    }
+}
+
+impl Write for WrittenBack {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.handed >= WRITE_BACK_EVERY {
+            self.hand_to_disk();
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
     }
 }
 

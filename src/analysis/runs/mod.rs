@@ -33,7 +33,7 @@ use anyhow::{Context, Result};
 use self::codec::{Dec, Enc};
 
 /// What a run holds: written and read back by this process only.
-pub(crate) trait Record: Sized + Send + 'static {
+pub(crate) trait Record: Sized + Send + Sync + 'static {
     fn write(&self, enc: &mut Enc);
     fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self>;
 }
@@ -154,9 +154,17 @@ pub(crate) fn write_run<T: Record>(path: &Path, records: &[T]) -> Result<()> {
 /// sorting them directly moved each one some twenty times at a million
 /// rows, so the order is found on indices and then applied with one swap
 /// per row.
-pub(crate) fn sort_by<T>(rows: &mut [T], order: fn(&T, &T) -> Ordering) {
+/// Past [`PARALLEL_SORT`] rows the indices are sorted on the thread pool
+/// (rayon's stable merge sort): a sort comes where the pool has nothing
+/// else to do, at the end of a grouping or a replay.
+pub(crate) fn sort_by<T: Sync>(rows: &mut [T], order: fn(&T, &T) -> Ordering) {
+    use rayon::slice::ParallelSliceMut as _;
     let mut positions: Vec<usize> = (0..rows.len()).collect();
-    positions.sort_by(|&a, &b| order(&rows[a], &rows[b]));
+    if rows.len() >= PARALLEL_SORT {
+        positions.par_sort_by(|&a, &b| order(&rows[a], &rows[b]));
+    } else {
+        positions.sort_by(|&a, &b| order(&rows[a], &rows[b]));
+    }
     // Position i receives the row that was at positions[i]; each cycle of
     // the permutation is walked once, marking positions done as it goes.
     for start in 0..rows.len() {
@@ -172,6 +180,10 @@ pub(crate) fn sort_by<T>(rows: &mut [T], order: fn(&T, &T) -> Ordering) {
         }
     }
 }
+
+/// Rows from which [`sort_by`] sorts on the pool: below, handing the work
+/// out costs more than it saves.
+const PARALLEL_SORT: usize = 8192;
 
 /// Sorts records that may not all fit in memory: past `budget` records,
 /// each batch is sorted and written as a run in a temporary folder, and
@@ -625,8 +637,9 @@ mod tests {
 
     #[test]
     fn sort_by_gives_the_order_of_a_stable_sort() {
-        // Permutations with long cycles, fixed points and ties.
-        for n in [0, 1, 2, 7, 100, 1000] {
+        // Permutations with long cycles, fixed points and ties; from
+        // PARALLEL_SORT rows, sorted on the pool.
+        for n in [0, 1, 2, 7, 100, 1000, PARALLEL_SORT as u32, 3 * PARALLEL_SORT as u32 + 1] {
             let mut rows = items(n);
             let mut expected = rows.clone();
             expected.sort_by(by_key);
