@@ -16,11 +16,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::lenient::{parse_bool_text, BorrowedText, Embedded, LenientBool, LenientU32, Text};
-use super::raw::{says_mfa_by_claim, ClaimNote, MaybeGuid, RawDevice, RawMfaDetail, RawSignIn, RawStatus};
+use super::raw::{
+    read_values_later, says_mfa_by_claim, ClaimNote, LeaveAs, MaybeGuid, RawDevice, RawMfaDetail, RawSignIn,
+    RawStatus,
+};
 
 use crate::model::EventType;
 
-use super::normalize::FieldError;
+use super::normalize::{read_later_if_needed, FieldError};
 
 /// A batch of rows in one buffer: the fields' text back to back and where
 /// each field ends. A record per row cost an allocation (zeroed, grown)
@@ -395,7 +398,20 @@ impl Header {
                 }));
                 Ok(raw)
             }
-            _ => from_pairs(self.log_analytics_pairs(row)),
+            _ => {
+                // As the JSON reader does: the Conditional Access lists
+                // (JSON text in their cells) are read for a cross-tenant
+                // sign-in only ([`super::raw::Later`]); a row that fails so
+                // is read again as it always was, which decides.
+                let pairs = self.log_analytics_pairs(row);
+                let map = MapDeserializer::<_, DeError>::new(pairs.clone().map(|(k, v)| (k, Cell(v))));
+                if let Ok(mut raw) = read_values_later(LeaveAs::Text, || RawSignIn::deserialize(map)) {
+                    if read_later_if_needed(&mut raw) {
+                        return Ok(raw);
+                    }
+                }
+                from_pairs(pairs)
+            }
         }
     }
 
@@ -631,6 +647,52 @@ mod tests {
                 h.portal.device.iter().filter_map(|(key, i)| i.and_then(|i| cell(row, i)).map(|v| (*key, v)));
             let by_serde = from_pairs::<RawDevice>(pairs).map(|d| format!("{d:?}"));
             assert_eq!(h.portal_device(row).map(|d| format!("{d:?}")), by_serde, "{cells:?}");
+        }
+    }
+
+    /// A Log Analytics row's Conditional Access cell is read for a
+    /// cross-tenant sign-in only: the same sign-in, or the same refusal, as
+    /// reading every cell as it comes; a sign-in that is not cross-tenant
+    /// is not refused for a cell nothing reads.
+    #[test]
+    fn a_log_analytics_rows_policy_list_is_read_for_cross_tenant_sign_ins_only() {
+        const A: &str = "11111111-1111-1111-1111-111111111111";
+        const B: &str = "22222222-2222-2222-2222-222222222222";
+        let h = header("TimeGenerated [UTC];Id;ResultType;Type;UserId;HomeTenantId;ResourceTenantId;ConditionalAccessPolicies", None)
+            .unwrap();
+        let ctx = Default::default();
+        for list in [
+            "",
+            "[]",
+            r#"[{"result":"success","enforcedGrantControls":["Mfa"],"displayName":"x, \"y\""}]"#,
+            "[5]",
+            "not JSON",
+        ] {
+            for (home, resource) in [(A, B), (A, A)] {
+                let line = format!("2026-11-01T00:00:00Z;r;0;SigninLogs;u;{home};{resource};{list}");
+                let mut rows = Rows::default();
+                let mark = rows.mark();
+                let (text, spans) = rows.buffers();
+                text.push_str(&line);
+                let mut start = 0;
+                spans.extend(line.split(';').map(|f| {
+                    start += f.len() + 1;
+                    (start - f.len() - 1, start - 1)
+                }));
+                rows.keep(mark, 2, 1);
+                let (_, row) = rows.iter().next().unwrap();
+                let row = row.unwrap();
+                let later = h.to_raw(row).and_then(|raw| crate::ingest::json::classify_csv(raw, &ctx));
+                let as_it_comes = from_pairs(h.log_analytics_pairs(row))
+                    .and_then(|raw| crate::ingest::json::classify_csv(raw, &ctx));
+                let (later, as_it_comes) =
+                    (later.map(|p| format!("{p:?}")), as_it_comes.map(|p| format!("{p:?}")));
+                if home == resource && as_it_comes.is_err() {
+                    assert!(later.is_ok(), "{list}: {later:?}");
+                } else {
+                    assert_eq!(later, as_it_comes, "{list} {home} {resource}");
+                }
+            }
         }
     }
 

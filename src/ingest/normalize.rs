@@ -102,7 +102,7 @@ pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldEr
 
     let home_tenant = tenant("homeTenantId", &body.home_tenant_id)?;
     let resource_tenant = tenant("resourceTenantId", &body.resource_tenant_id)?;
-    if !matches!((home_tenant, resource_tenant), (Some(h), Some(r)) if h != r) {
+    if !cross_tenant(home_tenant, resource_tenant) {
         // Most of a tenant's sign-ins are its own users in its own apps.
         // Every reader counts those by time, event type and tenants and
         // looks no further, so their names, ids and evidence are not copied
@@ -156,6 +156,28 @@ pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldEr
         evidence,
         device,
     })
+}
+
+/// Whether a sign-in with these home and resource tenants is cross-tenant:
+/// the only kind whose names, ids and [`evidence`] are read.
+fn cross_tenant(home: Option<Guid>, resource: Option<Guid>) -> bool {
+    matches!((home, resource), (Some(h), Some(r)) if h != r)
+}
+
+/// Whether [`normalize`] reads the evidence of a record's sign-in
+/// (`body`): its tenants are GUIDs and differ. (Where they are not GUIDs it
+/// refuses the record without reading it.)
+fn reads_evidence(body: &RawSignIn<'_>) -> bool {
+    let guid = |t: &Option<Cow<'_, str>>| t.as_deref().and_then(|t| Guid::parse(trim(t)));
+    cross_tenant(guid(&body.home_tenant_id), guid(&body.resource_tenant_id))
+}
+
+/// Reads the values a record's parse left for later
+/// ([`super::raw::Later`]) if [`normalize`] will read them: a cross-tenant
+/// sign-in's. False when one is not of its type; the reader then parses
+/// the record again, every value as it comes, for the refusal.
+pub fn read_later_if_needed(raw: &mut RawSignIn<'_>) -> bool {
+    !reads_evidence(raw.body()) || raw.read_later_values().is_ok()
 }
 
 /// What the sign-in relied on. Each applied policy (result `success` or

@@ -79,10 +79,10 @@ pub struct RawSignIn<'a> {
     /// Analytics rows can also fill `ConditionalAccessPolicies`, read apart:
     /// two aliases of one field would make serde refuse every such row as a
     /// "duplicate field". [`RawSignIn::ca_policies`] takes the filled one.
-    #[serde(default, alias = "AppliedConditionalAccessPolicies")]
-    pub applied_conditional_access_policies: Embedded<Vec<RawCaPolicy>>,
-    #[serde(default, rename = "ConditionalAccessPolicies")]
-    pub conditional_access_policies: Embedded<Vec<RawCaPolicy>>,
+    #[serde(borrow, default, alias = "AppliedConditionalAccessPolicies")]
+    pub applied_conditional_access_policies: Later<'a, Embedded<Vec<RawCaPolicy>>>,
+    #[serde(borrow, default, rename = "ConditionalAccessPolicies")]
+    pub conditional_access_policies: Later<'a, Embedded<Vec<RawCaPolicy>>>,
     #[serde(default, alias = "AuthenticationDetails")]
     pub authentication_details: Embedded<Vec<RawAuthStep>>,
     #[serde(borrow, default, deserialize_with = "borrowed_text", alias = "AuthenticationRequirement")]
@@ -128,15 +128,141 @@ pub struct RawSignIn<'a> {
 
 impl RawSignIn<'_> {
     /// The applied Conditional Access policies, from whichever column holds
-    /// them (the non-empty one; `AppliedConditionalAccessPolicies` when both do).
+    /// them (the non-empty one; `AppliedConditionalAccessPolicies` when both
+    /// do).
     pub fn ca_policies(&self) -> Option<&Vec<RawCaPolicy>> {
         fn filled(e: &Embedded<Vec<RawCaPolicy>>) -> Option<&Vec<RawCaPolicy>> {
             e.0.as_ref().filter(|v| !v.is_empty())
         }
-        filled(&self.applied_conditional_access_policies)
-            .or_else(|| filled(&self.conditional_access_policies))
-            .or(self.applied_conditional_access_policies.0.as_ref())
-            .or(self.conditional_access_policies.0.as_ref())
+        let (applied, other) =
+            (&*self.applied_conditional_access_policies, &*self.conditional_access_policies);
+        filled(applied).or_else(|| filled(other)).or(applied.0.as_ref()).or(other.0.as_ref())
+    }
+
+    /// The record's sign-in: the body of a diagnostic-settings envelope, or the record itself.
+    pub fn body(&self) -> &Self {
+        self.properties.as_deref().unwrap_or(self)
+    }
+
+    /// Reads the values left for later ([`Later`]), the envelope's and its
+    /// body's. An error says only that one is not of its type: the caller
+    /// reads the record again with every value as it comes, for the error
+    /// that names the field.
+    pub fn read_later_values(&mut self) -> Result<(), String> {
+        self.applied_conditional_access_policies.read_now()?;
+        self.conditional_access_policies.read_now()?;
+        match &mut self.properties {
+            Some(body) => body.read_later_values(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A value only a cross-tenant sign-in's evidence reads (the Conditional
+/// Access lists): read, or left as it stands in the record until the
+/// record is known to be cross-tenant.
+///
+/// The Conditional Access list is half a Graph sign-in's bytes (ten
+/// policies or more, a dozen keys each) and reading it was a third of the
+/// time a sign-in took (a quarter of a Log Analytics CSV row's, where it
+/// is JSON text in a cell), yet most sign-ins are a tenant's own, which are
+/// counted and no more. The readers parse a record with these values left
+/// as they are ([`read_values_later`]), decide from its tenants whether
+/// the sign-in is cross-tenant, and read them for those that are. (Skipping
+/// a value costs about what reading it does for the small details,
+/// authentication steps, MFA and device: those are read as they come.) A
+/// value left as JSON is still checked as JSON; one that is JSON but not of
+/// its type is refused only where it is read. Dereferences to the value
+/// read; reading it ([`RawSignIn::read_later_values`]) comes first.
+#[derive(Debug, Default)]
+pub struct Later<'a, T> {
+    read: T,
+    unread: Option<Unread<'a>>,
+}
+
+/// A value as it stands in the record, not yet read.
+#[derive(Debug, Clone, Copy)]
+enum Unread<'a> {
+    /// Its JSON, in a JSON record.
+    Json(&'a serde_json::value::RawValue),
+    /// A CSV cell's text (JSON text, read as [`Embedded`] reads a string).
+    Text(&'a str),
+}
+
+impl<T: de::DeserializeOwned> Later<'_, T> {
+    fn read_now(&mut self) -> Result<(), String> {
+        self.read = match self.unread.take() {
+            None => return Ok(()),
+            Some(Unread::Json(raw)) => serde_json::from_str(raw.get()).map_err(|e| e.to_string())?,
+            Some(Unread::Text(text)) => {
+                T::deserialize(de::value::BorrowedStrDeserializer::<de::value::Error>::new(text))
+                    .map_err(|e| e.to_string())?
+            }
+        };
+        Ok(())
+    }
+}
+
+impl<T> std::ops::Deref for Later<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        debug_assert!(self.unread.is_none(), "a value left unread is looked at");
+        &self.read
+    }
+}
+
+/// How a parse leaves [`Later`] values ([`read_values_later`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LeaveAs {
+    /// Read as they come.
+    Read,
+    /// Their raw JSON: for serde_json parses.
+    Json,
+    /// Their text: for rows of text cells (CSV), each value a string.
+    Text,
+}
+
+thread_local! {
+    /// What [`Later`] values do while [`read_values_later`] runs.
+    static LATER_VALUES: std::cell::Cell<LeaveAs> = const { std::cell::Cell::new(LeaveAs::Read) };
+}
+
+/// Runs `parse` with the [`Later`] values it meets left as `how` says. A
+/// flag of this thread's, because serde hands a field's type no word from
+/// its caller; only serde_json can keep a value raw, and only such a parse
+/// may run with [`LeaveAs::Json`].
+pub fn read_values_later<T>(how: LeaveAs, parse: impl FnOnce() -> T) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            LATER_VALUES.set(LeaveAs::Read);
+        }
+    }
+    LATER_VALUES.set(how);
+    let _reset = Reset;
+    parse()
+}
+
+impl<'de: 'a, 'a, T: Deserialize<'de> + Default> Deserialize<'de> for Later<'a, T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let unread = match LATER_VALUES.get() {
+            LeaveAs::Read => return Ok(Later { read: T::deserialize(d)?, unread: None }),
+            LeaveAs::Json => Unread::Json(<&'de serde_json::value::RawValue>::deserialize(d)?),
+            LeaveAs::Text => {
+                struct Borrowed;
+                impl<'de> Visitor<'de> for Borrowed {
+                    type Value = &'de str;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str("text borrowed from the row")
+                    }
+                    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<&'de str, E> {
+                        Ok(s)
+                    }
+                }
+                Unread::Text(d.deserialize_str(Borrowed)?)
+            }
+        };
+        Ok(Later { read: T::default(), unread: Some(unread) })
     }
 }
 
