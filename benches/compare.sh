@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compares xtenant with DuckDB, polars and jq on the same generated file.
 #   benches/compare.sh [--size-mb 2000] [--runs 3] [--partners 300] [--skip jq]
-#                      [--sections ndjson,csv,gzip,scaling | all]
+#                      [--sections ndjson,own,csv,gzip,scaling | all]
 # Builds the release binary (a few minutes the first time) and installs the
 # Python packages duckdb and polars into benches/.venv when missing.
 set -euo pipefail
