@@ -55,6 +55,41 @@ fn a_syntax_error_in_one_ndjson_line_costs_that_line_only() {
     assert_eq!(rejected[0]["raw"], lines[1].as_str());
 }
 
+/// Excel for Mac's "CSV (Macintosh)" ends rows with CR alone. Such a file
+/// past 1 MiB was refused ("the header line is longer than 1 MiB"), and a
+/// bad row in a smaller one was said to be on line 1.
+#[test]
+fn a_csv_with_rows_ended_by_cr_alone_is_read_whole_and_its_lines_are_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let lf = dir.path().join("lf.csv");
+    ok(&["generate", "--count", "3000", "--seed", "5", "--format", "la-csv", "-o", lf.to_str().unwrap()]);
+    let mut rows: Vec<csv::StringRecord> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(&lf)
+        .unwrap()
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    let home = rows[0].iter().position(|c| c == "HomeTenantId").unwrap();
+    let mut bad: Vec<String> = rows[3].iter().map(str::to_string).collect();
+    assert_eq!(bad[home].len(), 36, "{}", bad[home]);
+    bad[home] = "not-a-tenant".into();
+    rows[3] = csv::StringRecord::from(bad);
+    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\r')).from_writer(vec![]);
+    for row in &rows {
+        w.write_record(row).unwrap();
+    }
+    let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+    assert!(!text.contains('\n'));
+    let cr = write(dir.path(), "mac.csv", text);
+    assert!(std::fs::metadata(&cr).unwrap().len() > 1 << 20);
+    let r = dir.path().join("rejects.ndjson");
+    let o = activity_skipping(&cr, &r);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(counts(&o), (2999, 1));
+    assert_eq!(rejects(&r)[0]["line"], 4);
+}
+
 #[test]
 fn a_broken_record_in_a_pretty_array_costs_that_record_only() {
     let dir = tempfile::tempdir().unwrap();

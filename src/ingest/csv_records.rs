@@ -25,8 +25,6 @@
 use std::fmt;
 use std::io::{self, Read};
 
-use memchr::memchr;
-
 /// One record read alone (a header): its text, and where each field is in
 /// it. A simple record's text is its line as it stands, with any value that
 /// held `""` written out again after it; any other record's text is its
@@ -104,6 +102,20 @@ impl fmt::Display for Error {
                 "CSV parse error: record {} (line {}, field: {field}, byte: {}): invalid utf-8: invalid UTF-8 in field {field} near byte index {valid_up_to}",
                 pos.record, pos.line, pos.byte
             ),
+        }
+    }
+}
+
+impl Error {
+    /// The error in the `csv` crate's words, but for the line it names:
+    /// `line`, the caller's count, which also ends a line at a lone CR (the
+    /// crate counts LFs only).
+    pub(crate) fn at_line(&self, line: u64) -> String {
+        match self {
+            &Error::Utf8 { pos, field, valid_up_to } => {
+                Error::Utf8 { pos: Position { line, ..pos }, field, valid_up_to }.to_string()
+            }
+            e => e.to_string(),
         }
     }
 }
@@ -363,13 +375,24 @@ impl<R: Source> Reader<R> {
         }
         (scanned.blank, scanned.newlines) = (i, newlines);
         let from = scanned.searched.max(i);
-        let Some(line_end) = memchr(b'\n', &data[from..]).map(|n| from + n) else {
+        // The line's end: LF, or CR LF. A lone CR (a row ended by it, as
+        // Excel for Mac writes them, or one inside a quoted value) is
+        // csv_core's; searching on for an LF instead read a CR-only file
+        // whole and searched it again for every row.
+        let Some(line_end) = memchr::memchr2(b'\n', b'\r', &data[from..]).map(|n| from + n) else {
             scanned.searched = data.len();
             return Simple::NeedMore;
         };
         // A `\r\n` record ends at its `\r`; the `\n` is skipped before the next.
-        let (content_end, consumed) = if line_end > i && data[line_end - 1] == b'\r' {
-            (line_end - 1, line_end)
+        let (content_end, consumed) = if data[line_end] == b'\r' {
+            match data.get(line_end + 1) {
+                Some(b'\n') => (line_end, line_end + 1),
+                Some(_) => return Simple::Slow,
+                None => {
+                    scanned.searched = line_end;
+                    return Simple::NeedMore;
+                }
+            }
         } else {
             newlines += 1;
             (line_end, line_end + 1)

@@ -171,7 +171,7 @@ fn send_csv<K: RecordKind>(
                     csv_records::Error::UnequalLengths { expected, len, .. } => {
                         format!("the row has {len} fields where the header has {expected}")
                     }
-                    e => e.to_string(),
+                    e => e.at_line(line),
                 };
                 rows.push_error(line, index, message);
                 false
@@ -220,6 +220,8 @@ struct LineLimit<R> {
     line: u64,
     line_start: u64,
     at_line_start: bool,
+    /// The last byte read was a CR: an LF first in the next read is its.
+    after_cr: bool,
     /// (byte offset, line number) of each non-blank line read ahead of the
     /// parser; dropped as records pass them.
     starts: std::collections::VecDeque<(u64, u64)>,
@@ -234,6 +236,7 @@ impl<R> LineLimit<R> {
             line: 1,
             line_start: 0,
             at_line_start: true,
+            after_cr: false,
             starts: Default::default(),
         }
     }
@@ -248,38 +251,50 @@ impl<R> LineLimit<R> {
         self.starts.front().map_or(self.line, |(_, line)| *line)
     }
 
+    /// Counts the lines of the next bytes read. A line ends at LF, CR LF or
+    /// a lone CR, as CSV rows do (Excel for Mac writes CR alone): counted at
+    /// LF only, a CR-only file was one line, refused as a header past 1 MiB.
     fn note_lines(&mut self, data: &[u8]) {
         let mut i = 0;
+        if std::mem::take(&mut self.after_cr) && data.first() == Some(&b'\n') {
+            // The LF of a CR LF split between two reads.
+            i = 1;
+            self.line_start = self.offset + 1;
+        }
         while i < data.len() {
             if self.at_line_start {
-                match data[i] {
-                    b'\r' => {
-                        i += 1;
-                        continue;
-                    }
-                    b'\n' => {
-                        self.line += 1;
-                        i += 1;
-                        self.line_start = self.offset + i as u64;
-                        continue;
-                    }
-                    _ => {
-                        self.starts.push_back((self.offset + i as u64, self.line));
-                        self.at_line_start = false;
-                    }
+                if matches!(data[i], b'\r' | b'\n') {
+                    self.end_line(data, &mut i);
+                    continue;
                 }
+                self.starts.push_back((self.offset + i as u64, self.line));
+                self.at_line_start = false;
             }
-            match memchr::memchr(b'\n', &data[i..]) {
+            match memchr::memchr2(b'\n', b'\r', &data[i..]) {
                 Some(k) => {
-                    i += k + 1;
-                    self.line += 1;
-                    self.line_start = self.offset + i as u64;
-                    self.at_line_start = true;
+                    i += k;
+                    self.end_line(data, &mut i);
                 }
                 None => break,
             }
         }
         self.offset += data.len() as u64;
+    }
+
+    /// Passes the line break at `data[*i]` (CR, LF, or CR LF).
+    fn end_line(&mut self, data: &[u8], i: &mut usize) {
+        let cr = data[*i] == b'\r';
+        *i += 1;
+        if cr {
+            match data.get(*i) {
+                Some(b'\n') => *i += 1,
+                Some(_) => {}
+                None => self.after_cr = true,
+            }
+        }
+        self.line += 1;
+        self.line_start = self.offset + *i as u64;
+        self.at_line_start = true;
     }
 }
 
@@ -338,6 +353,22 @@ mod tests {
         let src = std::io::Read::chain(&data.as_bytes()[..7], &data.as_bytes()[7..]);
         let want = [("a", 1), ("1", 2), ("3", 5), ("5", 6)];
         assert_eq!(first_fields_and_lines(src).0, want.map(|(f, l)| (f.to_string(), l)));
+    }
+
+    /// Excel for Mac's "CSV (Macintosh)" ends lines with CR alone: its
+    /// lines are counted (a file of them was one line, refused past 1 MiB),
+    /// and so are a CR LF split between two reads and a CR CR LF.
+    #[test]
+    fn lines_ended_by_cr_alone_are_lines() {
+        let data = "a,b\r1,2\r\r3,\"x\ry\"\r5,6\r\n7,8\r\r\n9,0";
+        for cut in 0..data.len() {
+            let src = std::io::Read::chain(&data.as_bytes()[..cut], &data.as_bytes()[cut..]);
+            let want = [("a", 1), ("1", 2), ("3", 4), ("5", 6), ("7", 7), ("9", 9)];
+            assert_eq!(first_fields_and_lines(src).0, want.map(|(f, l)| (f.to_string(), l)), "cut at {cut}");
+        }
+        let big: Vec<u8> = std::iter::repeat_n(&b"1,2\r"[..], 1 << 20).flatten().copied().collect();
+        let (lines, _) = first_fields_and_lines(&big[..]);
+        assert_eq!(lines.last(), Some(&("1".to_string(), 1 << 20)));
     }
 
     #[test]
