@@ -620,6 +620,22 @@ mod tests {
         }
     }
 
+    /// A batch holding `line` as its one row, cut at every `delimiter`
+    /// (no quoting), on line 2.
+    fn one_row(line: &str, delimiter: char) -> Rows {
+        let mut rows = Rows::default();
+        let mark = rows.mark();
+        let (text, spans) = rows.buffers();
+        text.push_str(line);
+        let mut start = 0;
+        spans.extend(line.split(delimiter).map(|f| {
+            start += f.len() + 1;
+            (start - f.len() - 1, start - 1)
+        }));
+        rows.keep(mark, 2, 1);
+        rows
+    }
+
     #[test]
     fn admin_center_device_columns_read_as_serde_reads_them_and_are_refused_in_its_words() {
         let h = header("Date (UTC),Request ID,Status,Compliant,Managed,Join Type", None).unwrap();
@@ -631,16 +647,7 @@ mod tests {
             ["yes", "sometimes", ""],
         ] {
             let line = format!("2026-11-01T00:00:00Z,r,Success,{}", cells.join(","));
-            let mut rows = Rows::default();
-            let mark = rows.mark();
-            let (text, spans) = rows.buffers();
-            text.push_str(&line);
-            let mut start = 0;
-            spans.extend(line.split(',').map(|f| {
-                start += f.len() + 1;
-                (start - f.len() - 1, start - 1)
-            }));
-            rows.keep(mark, 2, 1);
+            let rows = one_row(&line, ',');
             let (_, row) = rows.iter().next().unwrap();
             let row = row.unwrap();
             let pairs =
@@ -670,16 +677,7 @@ mod tests {
         ] {
             for (home, resource) in [(A, B), (A, A)] {
                 let line = format!("2026-11-01T00:00:00Z;r;0;SigninLogs;u;{home};{resource};{list}");
-                let mut rows = Rows::default();
-                let mark = rows.mark();
-                let (text, spans) = rows.buffers();
-                text.push_str(&line);
-                let mut start = 0;
-                spans.extend(line.split(';').map(|f| {
-                    start += f.len() + 1;
-                    (start - f.len() - 1, start - 1)
-                }));
-                rows.keep(mark, 2, 1);
+                let rows = one_row(&line, ';');
                 let (_, row) = rows.iter().next().unwrap();
                 let row = row.unwrap();
                 let later = h.to_raw(row).and_then(|raw| crate::ingest::json::classify_csv(raw, &ctx));
