@@ -79,6 +79,18 @@ impl Error {
             }
         }
     }
+
+    /// The error in the `csv` crate's words, but for the line it names:
+    /// `line`, the caller's count, which also ends a line at a lone CR (the
+    /// crate counts LFs only).
+    pub(crate) fn at_line(&self, line: u64) -> String {
+        match self {
+            &Error::Utf8 { pos, field, valid_up_to } => {
+                Error::Utf8 { pos: Position { line, ..pos }, field, valid_up_to }.to_string()
+            }
+            e => e.to_string(),
+        }
+    }
 }
 
 /// The `csv` crate's words for the same errors, so that rejected rows read
@@ -102,20 +114,6 @@ impl fmt::Display for Error {
                 "CSV parse error: record {} (line {}, field: {field}, byte: {}): invalid utf-8: invalid UTF-8 in field {field} near byte index {valid_up_to}",
                 pos.record, pos.line, pos.byte
             ),
-        }
-    }
-}
-
-impl Error {
-    /// The error in the `csv` crate's words, but for the line it names:
-    /// `line`, the caller's count, which also ends a line at a lone CR (the
-    /// crate counts LFs only).
-    pub(crate) fn at_line(&self, line: u64) -> String {
-        match self {
-            &Error::Utf8 { pos, field, valid_up_to } => {
-                Error::Utf8 { pos: Position { line, ..pos }, field, valid_up_to }.to_string()
-            }
-            e => e.to_string(),
         }
     }
 }
@@ -540,7 +538,7 @@ fn split_line(
                     spans.push((base + start, base + d));
                     start = d + 1;
                 }
-                Some(_) => return None, // a quote or a `\r` inside a value
+                Some(_) => return None, // a quote inside a value
             }
             continue;
         }
@@ -558,7 +556,6 @@ fn split_line(
                     piece = q + 2;
                 }
                 b'"' => break q,
-                b'\r' => return None,
                 _ => {} // a delimiter inside the quotes
             }
         };
@@ -577,7 +574,7 @@ fn split_line(
     }
 }
 
-/// Where a line's delimiters, quotes and carriage returns are, in order,
+/// Where a line's delimiters and quotes are, in order,
 /// found sixteen bytes at a time: one bit per byte, so that the many short
 /// fields of an export row cost a bit each rather than a search each.
 struct Marks<'a> {
@@ -614,7 +611,9 @@ impl Iterator for Marks<'_> {
     }
 }
 
-/// One bit per byte of `chunk` that is the delimiter, a quote or `\r`.
+/// One bit per byte of `chunk` that is the delimiter or a quote. (A line
+/// handed to [`split_line`] holds no `\r`: [`Reader::split_simple`] ends it
+/// at the first.)
 #[cfg(target_arch = "x86_64")]
 fn marks16(chunk: &[u8; 16], delimiter: u8) -> u32 {
     use std::arch::x86_64::{
@@ -626,8 +625,7 @@ fn marks16(chunk: &[u8; 16], delimiter: u8) -> u32 {
         let v = _mm_loadu_si128(chunk.as_ptr().cast());
         let delimiters = _mm_cmpeq_epi8(v, _mm_set1_epi8(delimiter as i8));
         let quotes = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-        let returns = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8));
-        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(delimiters, quotes), returns)) as u32
+        _mm_movemask_epi8(_mm_or_si128(delimiters, quotes)) as u32
     }
 }
 
@@ -638,10 +636,7 @@ fn marks16(chunk: &[u8; 16], delimiter: u8) -> u32 {
 
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 fn marks16_portable(chunk: &[u8; 16], delimiter: u8) -> u32 {
-    chunk
-        .iter()
-        .enumerate()
-        .fold(0, |m, (i, &b)| m | (u32::from(b == delimiter || b == b'"' || b == b'\r') << i))
+    chunk.iter().enumerate().fold(0, |m, (i, &b)| m | (u32::from(b == delimiter || b == b'"') << i))
 }
 
 /// A csv_core reader set as the `csv` crate sets its own, past the start
