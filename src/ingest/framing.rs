@@ -33,6 +33,11 @@ use std::io::Read;
 /// Target size of one chunk of records.
 pub const CHUNK_BYTES: usize = 1 << 20;
 const READ_BYTES: usize = 1 << 20;
+/// What a read asks for past a chunk's size: the bytes read past the last
+/// record a chunk takes are copied into the next chunk's buffer, so reads
+/// stop about here rather than up to [`READ_BYTES`] past it (which copied
+/// half a chunk, on average, for every chunk).
+const READ_PAST_CHUNK: usize = 64 << 10;
 /// No export writes a record near this size; past it a record is broken,
 /// so that memory stays bounded whatever the input.
 pub const MAX_RECORD_BYTES: usize = 16 << 20;
@@ -581,7 +586,12 @@ impl<R: Read> JsonFramer<R> {
             return Err(e);
         }
         let old = self.buf.len();
-        let n = match (&mut self.reader).take(READ_BYTES as u64).read_to_end(&mut self.buf) {
+        let want = if self.spans.is_empty() {
+            READ_BYTES
+        } else {
+            (self.chunk_bytes + READ_PAST_CHUNK).saturating_sub(old).clamp(READ_PAST_CHUNK, READ_BYTES)
+        };
+        let n = match (&mut self.reader).take(want as u64).read_to_end(&mut self.buf) {
             Ok(n) => n,
             // What came before the failure is framed first.
             Err(e) if self.buf.len() > old => {
@@ -1224,6 +1234,22 @@ mod tests {
         assert_eq!(v[1].3, Some(TOO_LARGE));
         assert!(v[1].0.len() < MAX_RECORD_BYTES + 2 * READ_BYTES, "{}", v[1].0.len());
         assert_eq!(v[2].0, "{\"a\":3,\"b\":4}");
+    }
+
+    #[test]
+    fn a_chunk_hands_the_next_at_most_a_short_read_past_its_last_record() {
+        let line = format!("{{\"a\":\"{}\"}}\n", "x".repeat(4000));
+        let input = line.repeat((8 * CHUNK_BYTES) / line.len());
+        let mut f = JsonFramer::new(input.as_bytes());
+        let (mut records, mut chunks) = (0, 0);
+        while let Some(c) = f.next_chunk().unwrap() {
+            records += c.spans.len();
+            chunks += 1;
+            // What was read past the chunk's last record, now the next one's.
+            assert!(f.buf.len() <= READ_PAST_CHUNK + line.len(), "{} bytes carried over", f.buf.len());
+        }
+        assert_eq!(records, input.len() / line.len());
+        assert!(chunks >= 7, "{chunks} chunks");
     }
 
     /// A record shaped like a sign-in: nested objects and arrays of

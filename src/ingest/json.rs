@@ -25,6 +25,16 @@ pub fn parse_record(
     // sign-in, the only kind they are read for ([`super::raw::Later`]); a
     // record that fails so is read again as it always was, which decides.
     if let Ok(text) = std::str::from_utf8(bytes) {
+        // A record whose text names two tenants is most likely cross-tenant:
+        // its lists will be read, and reading them as they come scans them
+        // once, not twice (kept as raw JSON, then read). Same result either
+        // way: a sign-in that is not cross-tenant never looks at its lists,
+        // and a record this parse refuses goes the lazy way below.
+        if names_two_tenants(bytes) {
+            if let Ok(raw) = serde_json::from_str::<RawSignIn>(text) {
+                return classify(raw, ctx, format);
+            }
+        }
         let lazily = read_values_later(LeaveAs::Json, || serde_json::from_str::<RawSignIn>(text));
         if let Ok(mut raw) = lazily {
             if read_later_if_needed(&mut raw) {
@@ -33,6 +43,26 @@ pub fn parse_record(
         }
     }
     parse_as_it_comes(bytes, ctx, format)
+}
+
+/// Whether the record's text gives `homeTenantId` and `resourceTenantId`
+/// different values (their first 36 bytes, a GUID's length, compared
+/// without case). A guess from the text, for speed only: the keys found may
+/// sit in a nested object, and Log Analytics spells them `HomeTenantId`.
+fn names_two_tenants(bytes: &[u8]) -> bool {
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    static HOME: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""homeTenantId""#));
+    static RESOURCE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""resourceTenantId""#));
+    fn value<'a>(bytes: &'a [u8], key: &Finder<'_>) -> Option<&'a [u8]> {
+        let after = &bytes[key.find(bytes)? + key.needle().len()..];
+        let text = after.trim_ascii_start().strip_prefix(b":")?.trim_ascii_start().strip_prefix(b"\"")?;
+        text.get(..36)
+    }
+    match (value(bytes, &HOME), value(bytes, &RESOURCE)) {
+        (Some(home), Some(resource)) => !home.eq_ignore_ascii_case(resource),
+        _ => false,
+    }
 }
 
 /// [`parse_record`] with every value read as it comes: the rule, and the
@@ -180,9 +210,23 @@ mod tests {
         r#""appliedConditionalAccessPolicies": {"result": "success"},"#,
     ];
 
+    /// Text that misleads [`names_two_tenants`]: tenant keys in a nested
+    /// object, and in a string.
+    const DECOYS: [&str; 4] = [
+        "",
+        r#""location": {"homeTenantId": "33333333-3333-3333-3333-333333333333"},"#,
+        r#""location": {"homeTenantId": "11111111-1111-1111-1111-111111111111", "resourceTenantId": "22222222-2222-2222-2222-222222222222"},"#,
+        r#""userDisplayName": "\"homeTenantId\": \"x\"","#,
+    ];
+
     fn record(home: &str, resource: &str, list: &str, envelope: bool) -> String {
+        decoyed(home, resource, list, envelope, "")
+    }
+
+    /// [`record`] with `decoy` (keys and values) first in the sign-in.
+    fn decoyed(home: &str, resource: &str, list: &str, envelope: bool, decoy: &str) -> String {
         let body = format!(
-            r#"{{"id": "r1", "createdDateTime": "2026-11-01T10:00:00Z", "status": {{"errorCode": 0}}, {list}
+            r#"{{{decoy}"id": "r1", "createdDateTime": "2026-11-01T10:00:00Z", "status": {{"errorCode": 0}}, {list}
                 "userId": "u1", "appId": "app", "homeTenantId": "{home}", "resourceTenantId": "{resource}"}}"#
         );
         if envelope {
@@ -206,8 +250,9 @@ mod tests {
             tenants in prop::sample::select(vec![(A, B), (B, A), (A, A), (A, ""), ("", B), ("not a tenant", B), (A, " 22222222-2222-2222-2222-222222222222 ")]),
             list in prop::sample::select(LISTS.to_vec()),
             envelope in any::<bool>(),
+            decoy in prop::sample::select(DECOYS.to_vec()),
         ) {
-            let text = record(tenants.0, tenants.1, list, envelope);
+            let text = decoyed(tenants.0, tenants.1, list, envelope, decoy);
             let format = if envelope { InputFormat::Diagnostic } else { InputFormat::Graph };
             let later = parsed(parse_record(text.as_bytes(), &Context::default(), format));
             let as_it_comes = parsed(parse_as_it_comes(text.as_bytes(), &Context::default(), format));
@@ -221,6 +266,18 @@ mod tests {
                 _ => prop_assert_eq!(&later, &as_it_comes, "{}", text),
             }
         }
+    }
+
+    #[test]
+    fn two_tenants_are_named_by_their_keys_values_whatever_the_spacing_or_case() {
+        let named = |text: &str| names_two_tenants(text.as_bytes());
+        assert!(named(&format!(r#"{{"homeTenantId":"{A}","resourceTenantId":"{B}"}}"#)));
+        assert!(named(&format!("{{\n  \"resourceTenantId\" :\t\"{B}\",\n  \"homeTenantId\": \"{A}\"\n}}")));
+        assert!(!named(&format!(r#"{{"homeTenantId":"{A}","resourceTenantId":"{}"}}"#, A.to_uppercase())));
+        assert!(!named(&format!(r#"{{"HomeTenantId":"{A}","ResourceTenantId":"{B}"}}"#)));
+        assert!(!named(&format!(r#"{{"homeTenantId":"{A}"}}"#)));
+        assert!(!named(r#"{"homeTenantId":"short","resourceTenantId":"#));
+        assert!(!named(r#"{"homeTenantId":null,"resourceTenantId":"x"}"#));
     }
 
     #[test]

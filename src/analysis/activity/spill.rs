@@ -328,9 +328,12 @@ impl Activity {
         spill.finish_writing()?;
         let dir = spill.dir.path().to_path_buf();
         let write = |p: usize, rows: &mut dyn Iterator<Item = ActivityRow>| {
-            let mut rows: Vec<ActivityRow> = rows.collect();
-            sort_rows(&mut rows);
-            write_run(&run_path(&dir, p), &rows)
+            // The partition's groups bound its rows: one allocation, not a
+            // vector doubled (and copied) its way up to a partition's size.
+            let mut all = Vec::with_capacity(rows.size_hint().1.unwrap_or(0));
+            all.extend(rows);
+            sort_rows(&mut all);
+            write_run(&run_path(&dir, p), &all)
         };
         let rolled = self.finish_parts(&spill, tenant, by, totals, &write)?;
         if by != GroupBy::User {
