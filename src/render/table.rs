@@ -186,10 +186,14 @@ pub(crate) fn stream_typed_csv<T: Send + Sync, C: Copy + Send + Sync>(
     let take_chunk = |rows: &mut dyn Iterator<Item = T>| -> Vec<T> { rows.take(CHUNK_ROWS).collect() };
     let mut chunk = take_chunk(&mut rows);
     let mut written: Vec<Vec<u8>> = Vec::new();
+    // A row's text, as long as the last chunk's were on average (and a
+    // little more): a buffer sized so is not grown, and copied, row by row.
+    let mut row_bytes = 256;
     while !chunk.is_empty() {
         let mut formatted: Vec<Vec<u8>> = Vec::new();
         let mut next = Vec::new();
         let mut wrote = Ok(());
+        let chunk_rows = chunk.len();
         rayon::in_place_scope(|s| {
             let (chunk, formatted) = (std::mem::take(&mut chunk), &mut formatted);
             s.spawn(move |_| {
@@ -198,7 +202,7 @@ pub(crate) fn stream_typed_csv<T: Send + Sync, C: Copy + Send + Sync>(
                 *formatted = chunk
                     .par_chunks(part)
                     .map(|part| {
-                        let mut buf = Vec::with_capacity(part.len() * 256);
+                        let mut buf = Vec::with_capacity((part.len() + 1) * row_bytes);
                         format(part, &mut buf);
                         buf
                     })
@@ -208,6 +212,7 @@ pub(crate) fn stream_typed_csv<T: Send + Sync, C: Copy + Send + Sync>(
             wrote = written.iter().try_for_each(|b| w.write_all(b));
         });
         wrote?;
+        row_bytes = formatted.iter().map(Vec::len).sum::<usize>() / chunk_rows + 64;
         written = formatted;
         chunk = next;
     }
