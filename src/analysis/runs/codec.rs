@@ -211,6 +211,10 @@ impl<R: BufRead> Dec<R> {
     /// A string's bytes, not yet checked as text, into `scratch`.
     fn raw_text(&mut self) -> io::Result<()> {
         let n = self.u32()? as usize;
+        self.raw_text_of(n)
+    }
+    /// [`Dec::raw_text`] once its length `n` is read.
+    fn raw_text_of(&mut self, n: usize) -> io::Result<()> {
         self.scratch.clear();
         // From the reader's buffer when the string is there whole (nearly
         // always); else `take` then `read_to_end`, which fills without
@@ -251,7 +255,22 @@ impl<R: BufRead> Dec<R> {
         if !self.flag()? {
             return Ok(None);
         }
-        self.raw_text()?;
+        let n = self.u32()? as usize;
+        // Compared, and copied when new, straight from the reader's buffer
+        // when the name is there whole (nearly always): this runs on the
+        // merge's one thread, for every name of every row.
+        if let Some(bytes) = self.input.fill_buf()?.get(..n) {
+            if let Some(last) = self.recent[slot].as_ref().filter(|last| last.as_bytes() == bytes) {
+                let name = last.clone();
+                self.input.consume(n);
+                return Ok(Some(name));
+            }
+            let name = Name::from(std::str::from_utf8(bytes).map_err(|_| damaged("string"))?);
+            self.input.consume(n);
+            self.recent[slot] = Some(name.clone());
+            return Ok(Some(name));
+        }
+        self.raw_text_of(n)?;
         let name = match &self.recent[slot] {
             Some(last) if last.as_bytes() == self.scratch => last.clone(),
             _ => Name::from(self.scratch_text()?),
@@ -440,6 +459,15 @@ pub(crate) mod tests {
         let mut dec = Dec::new(&buf2[..]);
         for r in [&row, &other, &other, &row] {
             assert_eq!(&dec.row().unwrap(), r);
+        }
+        // Through buffers so small that names lie across their ends, or
+        // do not fit (read aside, not from the buffer).
+        for capacity in [1, 2, 3, 5, 8, 13, 64] {
+            let mut dec = Dec::new(std::io::BufReader::with_capacity(capacity, &buf2[..]));
+            for r in [&row, &other, &other, &row] {
+                assert_eq!(&dec.row().unwrap(), r, "buffer of {capacity}");
+            }
+            assert!(dec.at_end().unwrap());
         }
         // Text that is not UTF-8 was not written here.
         let mut bad = Vec::new();
