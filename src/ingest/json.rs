@@ -46,20 +46,29 @@ pub fn parse_record(
 }
 
 /// Whether the record's text gives `homeTenantId` and `resourceTenantId`
-/// different values (their first 36 bytes, a GUID's length, compared
-/// without case). A guess from the text, for speed only: the keys found may
-/// sit in a nested object, and Log Analytics spells them `HomeTenantId`.
+/// (or, as Log Analytics and the Graph PowerShell SDK spell them,
+/// `HomeTenantId` and `ResourceTenantId`) different values: their first 36
+/// bytes, a GUID's length, compared without case. A guess from the text,
+/// for speed only: the keys found may sit in a nested object or in a
+/// string.
 fn names_two_tenants(bytes: &[u8]) -> bool {
     use memchr::memmem::Finder;
     use std::sync::LazyLock;
-    static HOME: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""homeTenantId""#));
-    static RESOURCE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(br#""resourceTenantId""#));
-    fn value<'a>(bytes: &'a [u8], key: &Finder<'_>) -> Option<&'a [u8]> {
-        let after = &bytes[key.find(bytes)? + key.needle().len()..];
-        let text = after.trim_ascii_start().strip_prefix(b":")?.trim_ascii_start().strip_prefix(b"\"")?;
-        text.get(..36)
-    }
-    match (value(bytes, &HOME), value(bytes, &RESOURCE)) {
+    static KEYS: LazyLock<[[Finder<'static>; 2]; 2]> = LazyLock::new(|| {
+        [
+            [Finder::new(br#""homeTenantId""#), Finder::new(br#""HomeTenantId""#)],
+            [Finder::new(br#""resourceTenantId""#), Finder::new(br#""ResourceTenantId""#)],
+        ]
+    });
+    let value = |spellings: &[Finder<'_>]| {
+        spellings.iter().find_map(|key| {
+            let after = &bytes[key.find(bytes)? + key.needle().len()..];
+            let text = after.trim_ascii_start().strip_prefix(b":")?.trim_ascii_start().strip_prefix(b"\"")?;
+            text.get(..36)
+        })
+    };
+    let [home, resource] = &*KEYS;
+    match (value(home), value(resource)) {
         (Some(home), Some(resource)) => !home.eq_ignore_ascii_case(resource),
         _ => false,
     }
@@ -251,8 +260,13 @@ mod tests {
             list in prop::sample::select(LISTS.to_vec()),
             envelope in any::<bool>(),
             decoy in prop::sample::select(DECOYS.to_vec()),
+            pascal in any::<bool>(),
         ) {
-            let text = decoyed(tenants.0, tenants.1, list, envelope, decoy);
+            let mut text = decoyed(tenants.0, tenants.1, list, envelope, decoy);
+            if pascal {
+                // As Log Analytics and the Graph PowerShell SDK spell them.
+                text = text.replace(r#""homeTenantId""#, r#""HomeTenantId""#).replace(r#""resourceTenantId""#, r#""ResourceTenantId""#);
+            }
             let format = if envelope { InputFormat::Diagnostic } else { InputFormat::Graph };
             let later = parsed(parse_record(text.as_bytes(), &Context::default(), format));
             let as_it_comes = parsed(parse_as_it_comes(text.as_bytes(), &Context::default(), format));
@@ -274,7 +288,8 @@ mod tests {
         assert!(named(&format!(r#"{{"homeTenantId":"{A}","resourceTenantId":"{B}"}}"#)));
         assert!(named(&format!("{{\n  \"resourceTenantId\" :\t\"{B}\",\n  \"homeTenantId\": \"{A}\"\n}}")));
         assert!(!named(&format!(r#"{{"homeTenantId":"{A}","resourceTenantId":"{}"}}"#, A.to_uppercase())));
-        assert!(!named(&format!(r#"{{"HomeTenantId":"{A}","ResourceTenantId":"{B}"}}"#)));
+        assert!(named(&format!(r#"{{"HomeTenantId":"{A}","ResourceTenantId":"{B}"}}"#)));
+        assert!(!named(&format!(r#"{{"HomeTenantId":"{A}","ResourceTenantId":"{A}"}}"#)));
         assert!(!named(&format!(r#"{{"homeTenantId":"{A}"}}"#)));
         assert!(!named(r#"{"homeTenantId":"short","resourceTenantId":"#));
         assert!(!named(r#"{"homeTenantId":null,"resourceTenantId":"x"}"#));
