@@ -188,6 +188,7 @@ pub(crate) fn stream_typed_csv<T: Send + Sync, C: Copy + Send + Sync>(
     let mut written: Vec<Vec<u8>> = Vec::new();
     // A row's text, as long as the last chunk's were on average (and a
     // little more): a buffer sized so is not grown, and copied, row by row.
+    // At most 64 KiB a row: longer rows (hostile names) grow their buffer.
     let mut row_bytes = 256;
     while !chunk.is_empty() {
         let mut formatted: Vec<Vec<u8>> = Vec::new();
@@ -212,7 +213,7 @@ pub(crate) fn stream_typed_csv<T: Send + Sync, C: Copy + Send + Sync>(
             wrote = written.iter().try_for_each(|b| w.write_all(b));
         });
         wrote?;
-        row_bytes = formatted.iter().map(Vec::len).sum::<usize>() / chunk_rows + 64;
+        row_bytes = (formatted.iter().map(Vec::len).sum::<usize>() / chunk_rows + 64).min(64 << 10);
         written = formatted;
         chunk = next;
     }
