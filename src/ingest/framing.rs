@@ -43,6 +43,26 @@ const READ_PAST_CHUNK: usize = 64 << 10;
 pub const MAX_RECORD_BYTES: usize = 16 << 20;
 /// Of a longer broken region, the raw text kept for the rejects file.
 const KEEP_BROKEN_BYTES: usize = 64 << 10;
+/// Marks where the middle of a long broken region was dropped.
+const LEFT_OUT: &[u8] = b" ... (broken bytes left out) ... ";
+/// Of a broken region cut short, the last bytes the rejects file keeps.
+const KEEP_BROKEN_TAIL: usize = 64;
+
+/// The text of a broken span as the rejects file keeps it: whole, or, for
+/// a region whose middle was dropped to bound memory, its first
+/// [`KEEP_BROKEN_BYTES`], the mark and its last [`KEEP_BROKEN_TAIL`] bytes.
+/// How much of the tail memory still held depended on the sizes the input
+/// was read in (a pipe hands out what it has); this keeps the same bytes
+/// however it was read.
+pub fn kept_text(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let head = KEEP_BROKEN_BYTES + LEFT_OUT.len();
+    if bytes.len() > head + KEEP_BROKEN_TAIL && bytes[KEEP_BROKEN_BYTES..].starts_with(LEFT_OUT) {
+        let mut kept = bytes[..head].to_vec();
+        kept.extend_from_slice(&bytes[bytes.len() - KEEP_BROKEN_TAIL..]);
+        return std::borrow::Cow::Owned(kept);
+    }
+    std::borrow::Cow::Borrowed(bytes)
+}
 /// JSON nested deeper than this is broken (serde_json refuses past 128).
 const MAX_DEPTH: u32 = 128;
 /// How far past a candidate `{` its first two keys are looked for.
@@ -569,9 +589,8 @@ impl<R: Read> JsonFramer<R> {
             // A long broken region keeps its head for the rejects file; the
             // rest is searched and dropped, so memory stays bounded.
             let keep_to = start + KEEP_BROKEN_BYTES;
-            let tail = self.pos.saturating_sub(64);
+            let tail = self.pos.saturating_sub(KEEP_BROKEN_TAIL);
             if tail > keep_to + READ_BYTES {
-                const LEFT_OUT: &[u8] = b" ... (broken bytes left out) ... ";
                 self.buf.splice(keep_to..tail, LEFT_OUT.iter().copied());
                 self.pos = self.pos - (tail - keep_to) + LEFT_OUT.len();
             }
@@ -1234,6 +1253,27 @@ mod tests {
         assert_eq!(v[1].3, Some(TOO_LARGE));
         assert!(v[1].0.len() < MAX_RECORD_BYTES + 2 * READ_BYTES, "{}", v[1].0.len());
         assert_eq!(v[2].0, "{\"a\":3,\"b\":4}");
+    }
+
+    #[test]
+    fn a_huge_broken_region_keeps_the_same_text_however_the_input_was_read() {
+        let mut s = b"[{\"a\":1,\"b\":2},{\"a\":\"".to_vec();
+        s.extend(std::iter::repeat_n(b'x', MAX_RECORD_BYTES + (3 << 20)));
+        s.extend_from_slice(b"yz\"},{\"a\":3,\"b\":4}]");
+        let kept = |trickle| {
+            let v = spans_of(&s, CHUNK_BYTES, trickle).unwrap();
+            assert_eq!(v[1].3, Some(TOO_LARGE));
+            kept_text(v[1].0.as_bytes()).into_owned()
+        };
+        let whole = kept(READ_BYTES);
+        for trickle in [65_536, 100_003] {
+            assert_eq!(kept(trickle), whole, "read {trickle} bytes at a time");
+        }
+        assert_eq!(whole.len(), KEEP_BROKEN_BYTES + LEFT_OUT.len() + KEEP_BROKEN_TAIL);
+        assert!(whole.starts_with(b"{\"a\":\"xxx"));
+        assert!(whole.ends_with(b"xxyz\"}"), "{:?}", String::from_utf8_lossy(&whole[whole.len() - 80..]));
+        // A broken span that was not cut is kept whole.
+        assert_eq!(kept_text(b"{\"a\":"), &b"{\"a\":"[..]);
     }
 
     #[test]

@@ -362,7 +362,7 @@ fn parse_span<K: RecordKind>(
             index: Some(s.index),
             field: None,
             message: fault.message(),
-            raw: String::from_utf8_lossy(bytes).into_owned(),
+            raw: String::from_utf8_lossy(&framing::kept_text(bytes)).into_owned(),
         });
     }
     kind.parse_json(bytes, ctx, format).map_err(|e| RecordError {
