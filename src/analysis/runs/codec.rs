@@ -165,6 +165,17 @@ pub(crate) struct Dec<R> {
 /// The name columns of an [`ActivityRow`], in the order [`Enc::row`] writes them.
 const ROW_NAMES: usize = 7;
 
+/// `bytes` as a name: `recent`'s copy when it holds the same text, else a
+/// new one, which `recent` then holds.
+fn same_or_new(recent: &mut Option<Name>, bytes: &[u8]) -> io::Result<Name> {
+    if let Some(last) = recent.as_ref().filter(|last| last.as_bytes() == bytes) {
+        return Ok(last.clone());
+    }
+    let name = Name::from(std::str::from_utf8(bytes).map_err(|_| damaged("string"))?);
+    *recent = Some(name.clone());
+    Ok(name)
+}
+
 fn damaged(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("a {what} that was not written here"))
 }
@@ -260,23 +271,12 @@ impl<R: BufRead> Dec<R> {
         // when the name is there whole (nearly always): this runs on the
         // merge's one thread, for every name of every row.
         if let Some(bytes) = self.input.fill_buf()?.get(..n) {
-            if let Some(last) = self.recent[slot].as_ref().filter(|last| last.as_bytes() == bytes) {
-                let name = last.clone();
-                self.input.consume(n);
-                return Ok(Some(name));
-            }
-            let name = Name::from(std::str::from_utf8(bytes).map_err(|_| damaged("string"))?);
+            let name = same_or_new(&mut self.recent[slot], bytes)?;
             self.input.consume(n);
-            self.recent[slot] = Some(name.clone());
             return Ok(Some(name));
         }
         self.raw_text_of(n)?;
-        let name = match &self.recent[slot] {
-            Some(last) if last.as_bytes() == self.scratch => last.clone(),
-            _ => Name::from(self.scratch_text()?),
-        };
-        self.recent[slot] = Some(name.clone());
-        Ok(Some(name))
+        same_or_new(&mut self.recent[slot], &self.scratch).map(Some)
     }
     fn opt_u64(&mut self) -> io::Result<Option<u64>> {
         let some = self.flag()?;
