@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::analysis::activity::{ActivityRow, Totals, ROW_ORDER};
 use crate::analysis::runs::codec::{Dec, Enc};
-use crate::analysis::runs::{Order, Record, Sorter, Spool, Stream};
+use crate::analysis::runs::{on_the_pool_in_chunks, Order, Record, Sorter, Spool, Stream};
 use crate::model::{earliest, AccessType, Controls, Direction, EventType, Guid};
 use crate::policy::apps::AppCatalog;
 use crate::policy::conditional_access::{CaPolicies, ResolvedClause};
@@ -579,25 +579,14 @@ impl<'a> Replayer<'a> {
         rows: &mut dyn Iterator<Item = ActivityRow>,
         mut each: impl FnMut(ReplayRow) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        // While the pool replays a batch, this thread takes the next from
-        // `rows` (the grouping's last merge, or a table being read) and
-        // hands on the one replayed before (to a sort, mostly): done after
-        // the batch, that left the pool idle a third of the time.
-        let mut batch: Vec<ActivityRow> = rows.take(REPLAY_BATCH).collect();
-        let mut done: Vec<ReplayRow> = Vec::new();
-        while !batch.is_empty() {
-            let (mut replayed, mut next, mut handed) = (Vec::new(), Vec::new(), Ok(()));
-            rayon::in_place_scope(|s| {
-                let (batch, replayed) = (std::mem::take(&mut batch), &mut replayed);
-                s.spawn(move |_| *replayed = batch.into_par_iter().map(|r| self.row(r)).collect());
-                next = rows.take(REPLAY_BATCH).collect();
-                handed = done.drain(..).try_for_each(&mut each);
-            });
-            handed?;
-            done = replayed;
-            batch = next;
-        }
-        done.into_iter().try_for_each(each)
+        // The rows come from the grouping's last merge or a table being
+        // read; the replayed go on to a sort, mostly.
+        on_the_pool_in_chunks(
+            rows,
+            REPLAY_BATCH,
+            |batch| batch.into_par_iter().map(|r| self.row(r)).collect::<Vec<_>>(),
+            |replayed| replayed.into_iter().try_for_each(&mut each),
+        )
     }
 
     /// What the current policy says of `r` (`None` without one): the

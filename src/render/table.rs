@@ -2,11 +2,14 @@
 //! CSV, NDJSON and JSON for machines, an aligned text table for people.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use rayon::prelude::*;
 use serde_json::{Map, Value};
 
+use crate::analysis::runs::on_the_pool_in_chunks;
 use crate::model::time::rfc3339_fixed;
 use crate::model::{rfc3339, Guid};
 
@@ -153,13 +156,11 @@ impl TypedCell<'_> {
 /// without its per-field state machine, which at a million rows was the
 /// writer's largest cost.
 ///
-/// The rows come in chunks of [`CHUNK_ROWS`]; a chunk is formatted on the
-/// thread pool, split between its threads, while this thread takes the next
-/// chunk from `rows` and writes the previous one. At the end of a run
-/// nothing else is left to do, and formatting on one thread was most of a
-/// replay's last tenth of a second. The bytes are those of formatting row
-/// after row; the rows stay on this thread until they are handed over a
-/// chunk at a time (a sorted stream from disk is read here).
+/// The rows are formatted [`CHUNK_ROWS`] at a time on the thread pool,
+/// split between its threads, while this thread takes the next chunk and
+/// writes the previous one ([`on_the_pool_in_chunks`]): formatting on one
+/// thread was most of a replay's last tenth of a second. The bytes are
+/// those of formatting row after row.
 pub(crate) fn stream_typed_csv<T: Send + Sync, C: Copy + Send + Sync>(
     mut rows: impl Iterator<Item = T>,
     columns: &[&'static str],
@@ -178,46 +179,30 @@ pub(crate) fn stream_typed_csv<T: Send + Sync, C: Copy + Send + Sync>(
     header.push(b'\n');
     w.write_all(&header)?;
     let resolved: Vec<C> = columns.iter().map(|name| resolve(name)).collect();
-    let format = |rows: &[T], buf: &mut Vec<u8>| {
-        for r in rows {
-            push_csv_row(buf, r, &resolved, &typed, style);
-        }
-    };
-    let take_chunk = |rows: &mut dyn Iterator<Item = T>| -> Vec<T> { rows.take(CHUNK_ROWS).collect() };
-    let mut chunk = take_chunk(&mut rows);
-    let mut written: Vec<Vec<u8>> = Vec::new();
     // A row's text, as long as the last chunk's were on average (and a
     // little more): a buffer sized so is not grown, and copied, row by row.
     // At most 64 KiB a row: longer rows (hostile names) grow their buffer.
-    let mut row_bytes = 256;
-    while !chunk.is_empty() {
-        let mut formatted: Vec<Vec<u8>> = Vec::new();
-        let mut next = Vec::new();
-        let mut wrote = Ok(());
-        let chunk_rows = chunk.len();
-        rayon::in_place_scope(|s| {
-            let (chunk, formatted) = (std::mem::take(&mut chunk), &mut formatted);
-            s.spawn(move |_| {
-                use rayon::prelude::*;
-                let part = chunk.len().div_ceil(rayon::current_num_threads().max(1));
-                *formatted = chunk
-                    .par_chunks(part)
-                    .map(|part| {
-                        let mut buf = Vec::with_capacity((part.len() + 1) * row_bytes);
-                        format(part, &mut buf);
-                        buf
-                    })
-                    .collect();
-            });
-            next = take_chunk(&mut rows);
-            wrote = written.iter().try_for_each(|b| w.write_all(b));
-        });
-        wrote?;
-        row_bytes = (formatted.iter().map(Vec::len).sum::<usize>() / chunk_rows + 64).min(64 << 10);
-        written = formatted;
-        chunk = next;
-    }
-    written.iter().try_for_each(|b| w.write_all(b))?;
+    let row_bytes = AtomicUsize::new(256);
+    let format = |chunk: Vec<T>| -> Vec<Vec<u8>> {
+        let part = chunk.len().div_ceil(rayon::current_num_threads().max(1));
+        let estimate = row_bytes.load(Ordering::Relaxed);
+        let formatted: Vec<Vec<u8>> = chunk
+            .par_chunks(part)
+            .map(|part| {
+                let mut buf = Vec::with_capacity((part.len() + 1) * estimate);
+                for r in part {
+                    push_csv_row(&mut buf, r, &resolved, &typed, style);
+                }
+                buf
+            })
+            .collect();
+        let bytes: usize = formatted.iter().map(Vec::len).sum();
+        row_bytes.store((bytes / chunk.len() + 64).min(64 << 10), Ordering::Relaxed);
+        formatted
+    };
+    on_the_pool_in_chunks(&mut rows, CHUNK_ROWS, format, |formatted| {
+        formatted.iter().try_for_each(|b| w.write_all(b)).map_err(Into::into)
+    })?;
     w.flush()?;
     Ok(())
 }

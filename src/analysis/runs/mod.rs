@@ -12,12 +12,13 @@
 //!
 //! The module: [`codec`] (the records' bytes), [`Record`], [`Order`] (an
 //! order said as a comparison and as bytes, built with [`key`]), [`sort_by`]
-//! (a stable sort in memory), [`Sorter`] (records pushed in input order,
-//! in memory up to a budget, then as runs), [`write_run`], [`Merge`],
-//! [`Prefetched`], and [`Stream`] (rows from memory or from a merge, as one
-//! iterator whose read errors are kept for the end). Grouping writes its
-//! runs itself, a partition each; replay and the report push their records
-//! to a [`Sorter`].
+//! (a stable sort in memory), [`on_the_pool_in_chunks`] (a stream's rows
+//! worked on the pool a chunk at a time, in order), [`Sorter`] (records
+//! pushed in input order, in memory up to a budget, then as runs),
+//! [`write_run`], [`Merge`], [`Prefetched`], and [`Stream`] (rows from
+//! memory or from a merge, as one iterator whose read errors are kept for
+//! the end). Grouping writes its runs itself, a partition each; replay and
+//! the report push their records to a [`Sorter`].
 
 pub(crate) mod codec;
 
@@ -184,6 +185,37 @@ pub(crate) fn sort_by<T: Sync>(rows: &mut [T], order: fn(&T, &T) -> Ordering) {
 /// Rows from which [`sort_by`] sorts on the pool: below, handing the work
 /// out costs more than it saves.
 const PARALLEL_SORT: usize = 8192;
+
+/// Takes `rows` a chunk of `chunk_len` at a time and hands each chunk to
+/// `work` on the thread pool, while this thread takes the next chunk and
+/// passes the chunk worked before to `hand_on`, chunk after chunk, in
+/// order. At the end of a run (replaying, formatting) nothing else is left
+/// to do: doing the work here, or handing on after it, left a core idle.
+/// The rows stay on this thread until their chunk goes to the pool (a
+/// sorted stream from disk is read here). An error from `hand_on` ends it,
+/// once the chunk in the pool is done.
+pub(crate) fn on_the_pool_in_chunks<T: Send, U: Send>(
+    rows: &mut dyn Iterator<Item = T>,
+    chunk_len: usize,
+    work: impl Fn(Vec<T>) -> U + Sync,
+    mut hand_on: impl FnMut(U) -> Result<()>,
+) -> Result<()> {
+    let mut chunk: Vec<T> = rows.take(chunk_len).collect();
+    let mut worked_before: Option<U> = None;
+    while !chunk.is_empty() {
+        let (mut worked, mut next, mut handed) = (None, Vec::new(), Ok(()));
+        rayon::in_place_scope(|s| {
+            let (chunk, worked, work) = (std::mem::take(&mut chunk), &mut worked, &work);
+            s.spawn(move |_| *worked = Some(work(chunk)));
+            next = rows.take(chunk_len).collect();
+            handed = worked_before.take().map_or(Ok(()), &mut hand_on);
+        });
+        handed?;
+        worked_before = worked;
+        chunk = next;
+    }
+    worked_before.map_or(Ok(()), hand_on)
+}
 
 /// Sorts records that may not all fit in memory: past `budget` records,
 /// each batch is sorted and written as a run in a temporary folder, and
@@ -633,6 +665,39 @@ mod tests {
             assert!(!left.exists(), "left by a run that is gone");
         }
         assert!(running.exists() && other.exists(), "a running run's, and another kind");
+    }
+
+    #[test]
+    fn chunks_worked_on_the_pool_are_handed_on_in_order_until_an_error() {
+        for n in [0, 1, 7, 8, 9, 3 * 8 + 5] {
+            let mut seen = Vec::new();
+            on_the_pool_in_chunks(
+                &mut (0..n),
+                8,
+                |c| c.iter().map(|x| x * 2).collect::<Vec<_>>(),
+                |c| {
+                    seen.extend(c);
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(seen, (0..n).map(|x| x * 2).collect::<Vec<_>>(), "{n} rows");
+        }
+        let mut handed = 0;
+        let e = on_the_pool_in_chunks(
+            &mut (0..100),
+            8,
+            |c| c,
+            |_| {
+                handed += 1;
+                if handed == 2 {
+                    anyhow::bail!("full disk")
+                }
+                Ok(())
+            },
+        );
+        assert_eq!(e.unwrap_err().to_string(), "full disk");
+        assert_eq!(handed, 2);
     }
 
     #[test]
