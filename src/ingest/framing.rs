@@ -48,6 +48,11 @@ const LEFT_OUT: &[u8] = b" ... (broken bytes left out) ... ";
 /// Of a broken region cut short, the last bytes the rejects file keeps.
 const KEEP_BROKEN_TAIL: usize = 64;
 
+/// JSON nested deeper than this is broken (serde_json refuses past 128).
+const MAX_DEPTH: u32 = 128;
+/// How far past a candidate `{` its first two keys are looked for.
+const SIGNATURE_LOOKAHEAD: usize = 64 << 10;
+
 /// The text of a broken span as the rejects file keeps it: whole, or, for
 /// a region whose middle was dropped to bound memory, its first
 /// [`KEEP_BROKEN_BYTES`], the mark and its last [`KEEP_BROKEN_TAIL`] bytes.
@@ -63,10 +68,6 @@ pub fn kept_text(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     }
     std::borrow::Cow::Borrowed(bytes)
 }
-/// JSON nested deeper than this is broken (serde_json refuses past 128).
-const MAX_DEPTH: u32 = 128;
-/// How far past a candidate `{` its first two keys are looked for.
-const SIGNATURE_LOOKAHEAD: usize = 64 << 10;
 
 /// One record: `data[start..end]` of its chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
