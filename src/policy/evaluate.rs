@@ -11,11 +11,12 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::apps::{AppCatalog, Keyword};
+use super::apps::AppCatalog;
 use super::conditional_access::{Operator, ResolvedClause, StrengthNeed};
 use super::directory::Groups;
-use super::model::{AccessKind, Policy, Section, TargetConfig, TargetType};
+use super::model::{AccessKind, Policy, Section, TargetConfig};
 use super::resolve::{effective, Effective, Sourced};
+use super::targets::{app_match, user_match, Match};
 use crate::model::{AccessType, Controls, Direction, Guid};
 
 /// Three-valued truth.
@@ -101,7 +102,7 @@ pub enum Membership<'a> {
 }
 
 impl Membership<'_> {
-    fn is_member(&self, group: &str) -> Tri {
+    pub(crate) fn is_member(&self, group: &str) -> Tri {
         let g = group.to_ascii_lowercase();
         match self {
             Membership::Known(set) => {
@@ -201,121 +202,9 @@ pub fn section_for(direction: Direction, access: AccessType) -> Option<Section> 
     })
 }
 
-/// How one half of a section matched, and the target that decided.
-struct Match {
-    tri: Tri,
-    /// The target that matched, or why it is unknown.
-    why: String,
-}
-
-fn user_match(cfg: &TargetConfig, req: &Request<'_>) -> Match {
-    let mut unknown: Vec<String> = Vec::new();
-    let mut groups: Vec<&str> = Vec::new();
-    for t in &cfg.targets {
-        match t.target_type {
-            TargetType::User if t.target.eq_ignore_ascii_case("AllUsers") => {
-                return Match { tri: Tri::Yes, why: "AllUsers".into() };
-            }
-            TargetType::User => match req.user_id {
-                Some(u) if u.eq_ignore_ascii_case(&t.target) => {
-                    return Match { tri: Tri::Yes, why: format!("user {}", t.target) };
-                }
-                Some(_) => {}
-                None => unknown.push(format!(
-                    "user target {} needs the user's {} object id (supply --identities)",
-                    t.target,
-                    if req.direction == Direction::Inbound { "home-tenant" } else { "" }
-                )),
-            },
-            TargetType::Group => groups.push(&t.target),
-            TargetType::Application | TargetType::UnknownFutureValue => {
-                unknown.push(format!("target {} has a targetType this version cannot evaluate", t.target))
-            }
-        }
-    }
-    let mut not_known = Vec::new();
-    for g in &groups {
-        match req.groups.is_member(g) {
-            Tri::Yes => return Match { tri: Tri::Yes, why: format!("group {g}") },
-            Tri::No => {}
-            Tri::Unknown => not_known.push(*g),
-        }
-    }
-    if !not_known.is_empty() {
-        unknown
-            .push(format!("membership of group(s) {} is not known (supply --groups)", not_known.join(", ")));
-    }
-    if unknown.is_empty() {
-        Match { tri: Tri::No, why: "no target matches the user".into() }
-    } else {
-        Match { tri: Tri::Unknown, why: unknown.join("; ") }
-    }
-}
-
-fn app_match(cfg: &TargetConfig, req: &Request<'_>) -> Match {
-    let mut ids: Vec<(&str, Option<Guid>)> =
-        [(req.app_id, req.app_owner), (req.resource_id, req.resource_owner)]
-            .into_iter()
-            .filter_map(|(id, owner)| id.map(|i| (i, owner)))
-            .collect();
-    // An app that is its own resource is one app.
-    ids.dedup_by(|a, b| a.0.eq_ignore_ascii_case(b.0));
-    let mut unknown = Vec::new();
-    let mut not_members = Vec::new();
-    for t in &cfg.targets {
-        let name = t.target.as_str();
-        if t.target_type == TargetType::UnknownFutureValue {
-            unknown.push(format!("target {name} has a targetType this version cannot evaluate"));
-            continue;
-        }
-        if name.eq_ignore_ascii_case("AllApplications") {
-            return Match { tri: Tri::Yes, why: "AllApplications".into() };
-        }
-        if let Some(keyword) = Keyword::parse(name) {
-            // The client app or the resource may be the member; either is a match.
-            let mut undecided = Vec::new();
-            for (id, owner) in &ids {
-                let m = req.apps.member(keyword, id, *owner);
-                match m.tri {
-                    Tri::Yes => {
-                        return Match { tri: Tri::Yes, why: format!("{} ({})", keyword.as_str(), m.why) }
-                    }
-                    Tri::Unknown => undecided.push(m.why),
-                    Tri::No => not_members.push(m.why),
-                }
-            }
-            if !undecided.is_empty() {
-                unknown.push(format!("{} membership: {}", keyword.as_str(), undecided.join("; ")));
-            }
-            continue;
-        }
-        if ids.iter().any(|(id, _)| id.eq_ignore_ascii_case(name)) {
-            return Match { tri: Tri::Yes, why: format!("app {name}") };
-        }
-    }
-    if ids.is_empty() && !cfg.targets.is_empty() {
-        unknown.push("the sign-in names no app or resource".into());
-    }
-    if unknown.is_empty() {
-        let mut why = "no target matches the app".to_string();
-        not_members.dedup();
-        if !not_members.is_empty() {
-            why = format!("{why} ({})", not_members.join("; "));
-        }
-        Match { tri: Tri::No, why }
-    } else {
-        Match { tri: Tri::Unknown, why: unknown.join("; ") }
-    }
-}
-
-fn half_text(half: &str, cfg: &Sourced<TargetConfig>, m: &Match) -> String {
-    format!(
-        "{half} {} [{}] ({}): {}",
-        cfg.value.access_type.as_str(),
-        targets_text(&cfg.value),
-        cfg.origin.as_str(),
-        m.why
-    )
+/// `text`: [`targets_text`] of `cfg`, made once per section.
+fn half_text(half: &str, cfg: &Sourced<TargetConfig>, text: &str, m: &Match) -> String {
+    format!("{half} {} [{text}] ({}): {}", cfg.value.access_type.as_str(), cfg.origin.as_str(), m.why)
 }
 
 pub fn targets_text(cfg: &TargetConfig) -> String {
@@ -395,8 +284,9 @@ pub fn evaluate_resolved(policy: &Policy, eff: &Effective, req: &Request<'_>) ->
     let s = eff.section(section);
     let users = &s.users_and_groups;
     let apps = &s.applications;
-    let u = user_match(&users.value, req);
-    let a = app_match(&apps.value, req);
+    let (user_targets, app_targets) = s.lookups.get(&users.value, &apps.value);
+    let u = user_match(&users.value, user_targets, req);
+    let a = app_match(&apps.value, app_targets, req);
     let ua = users.value.access_type;
     let aa = apps.value.access_type;
     let prefix = format!("{who} {}", section.name());
@@ -417,9 +307,9 @@ pub fn evaluate_resolved(policy: &Policy, eff: &Effective, req: &Request<'_>) ->
     // Name the half that decided: the user half unless it is satisfied.
     let users_decide = if both_blocked { u.tri != Tri::Yes } else { user_term != Tri::Yes };
     let deciding = if users_decide {
-        half_text("usersAndGroups", users, &u)
+        half_text("usersAndGroups", users, &user_targets.text, &u)
     } else {
-        half_text("applications", apps, &a)
+        half_text("applications", apps, &app_targets.text, &a)
     };
     let mut reason = format!("{prefix}: {deciding}");
     if allowed == Tri::No {

@@ -1,6 +1,7 @@
 //! The cross-tenant access policy engine: [`model`] (Graph JSON), [`load`]
 //! (files and folders admins have), [`resolve`] (inheritance), [`evaluate`]
-//! (one sign-in, with the reason), [`validate`] (`policy check`) and
+//! (one sign-in, with the reason; [`targets`]: how a section's targets
+//! match it), [`validate`] (`policy check`) and
 //! [`diff`] (`policy diff`). [`directory`] reads group memberships and
 //! identity mappings that evaluation may need.
 
@@ -14,6 +15,7 @@ pub mod history;
 pub mod load;
 pub mod model;
 pub mod resolve;
+pub(crate) mod targets;
 pub(crate) mod validate;
 
 pub use evaluate::{evaluate, CloudHint, Decision, Membership, Need, Request, TrustNeeds, Verdict};

@@ -13,6 +13,7 @@
 use serde::Serialize;
 
 use super::model::{service_default, Policy, Section, TargetConfig};
+use super::targets::Lookups;
 use crate::model::Guid;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
@@ -47,6 +48,9 @@ pub struct Sourced<T> {
 pub struct EffectiveSection {
     pub users_and_groups: Sourced<TargetConfig>,
     pub applications: Sourced<TargetConfig>,
+    /// The two halves as lookups, for evaluating sign-ins.
+    #[serde(skip)]
+    pub(crate) lookups: Lookups,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -122,7 +126,7 @@ pub fn effective(policy: &Policy, partner: Option<Guid>) -> Effective {
             def.and_then(|d| d.applications.clone()),
             svc.applications.clone().expect("service default is complete"),
         );
-        sections.push((s, EffectiveSection { users_and_groups: users, applications: apps }));
+        sections.push((s, EffectiveSection { users_and_groups: users, applications: apps, lookups: Lookups::default() }));
     }
 
     let own_trust = p.and_then(|p| p.settings.inbound_trust.as_ref());
