@@ -5,9 +5,9 @@ Writes N minimal Graph beta sign-ins, each a cross-tenant sign-in of a
 different guest (so N distinct groups at --by user), and reports the peak
 RSS of `xtenant activity --by user --format csv` on them.
 
-    benches/many_groups.py [--groups 1000000] [--by user|app|tenant] [--dir $TMPDIR]
-                           [--replay] [--documents] [--peers benches/.venv/bin/python]
-                           [--peer-tools duckdb,polars]
+    benches/many_groups.py [--groups 1000000] [--partners 300] [--by user|app|tenant]
+                           [--dir $TMPDIR] [--replay] [--documents] [--named]
+                           [--peers benches/.venv/bin/python] [--peer-tools duckdb,polars]
 
 --replay also times `xtenant replay --format csv` of the same groups against
 samples/policies/proposed.json (every row evaluated, sorted and written).
@@ -20,6 +20,12 @@ policy blocks these partners: a calibration mismatch a row, each listed),
 and `report` (with the proposed policy, so that its impact section replays
 every group too), and `propose` (which reads every group twice: by
 partner, then for its proof).
+
+--named also times `propose --identities` with every guest mapped to a home
+id, so that its proposal names each partner's users one by one (groups /
+partners users a partner's inbound section), then `replay` of the same
+sign-ins against that proposal: the policy shape whose evaluation must not
+cost rows times targets.
 
 At --by app and --by tenant the million users make a handful of groups,
 each counting its distinct users.
@@ -50,21 +56,26 @@ def main():
                     help="also time replay against samples/policies/proposed.json")
     ap.add_argument("--documents", action="store_true",
                     help="also time activity and replay --format json, and report")
+    ap.add_argument("--partners", type=int, default=300,
+                    help="partner tenants the guests come from (fewer: more users a partner)")
+    ap.add_argument("--named", action="store_true",
+                    help="also time propose --identities (naming every user) and replay against its proposal")
     ap.add_argument("--peer-tools", default="duckdb,polars",
                     help="which peers to run (polars needs some 1.5 GB a million groups)")
     a = ap.parse_args()
-    path = os.path.join(a.dir, f"xtenant-groups-{a.groups}.ndjson")
+    suffix = "" if a.partners == 300 else f"-p{a.partners}"
+    path = os.path.join(a.dir, f"xtenant-groups-{a.groups}{suffix}.ndjson")
     if not os.path.exists(path):
-        partners = [str(uuid.UUID(int=0x1000 + i)) for i in range(300)]
+        partners = [str(uuid.UUID(int=0x1000 + i)) for i in range(a.partners)]
         with open(path, "w") as f:
             for i in range(a.groups):
                 rec = {
                     "id": str(uuid.UUID(int=i + 1)),
                     "createdDateTime": f"2026-11-{1 + i % 28:02d}T{i % 24:02d}:00:00Z",
                     "userId": str(uuid.UUID(int=(1 << 64) + i)),
-                    "userPrincipalName": f"guest{i}@partner{i % 300}.example",
+                    "userPrincipalName": f"guest{i}@partner{i % a.partners}.example",
                     "userType": "guest",
-                    "homeTenantId": partners[i % 300],
+                    "homeTenantId": partners[i % a.partners],
                     "resourceTenantId": OURS,
                     "crossTenantAccessType": "b2bCollaboration",
                     "appId": "00000003-0000-0ff1-ce00-000000000000",
@@ -103,6 +114,21 @@ def main():
         ]:
             wall, rss = compare.run_isolated([XT, "-q"] + args + ["-o", doc, path])
             print(f"  xtenant {name}: {wall:.2f} s, peak RSS {rss:.0f} MB")
+    if a.named:
+        identities = os.path.join(a.dir, f"xtenant-groups-{a.groups}-identities.csv")
+        with open(identities, "w") as f:
+            f.write("local_user_id,home_user_id\n")
+            for i in range(a.groups):
+                f.write(f"{uuid.UUID(int=(1 << 64) + i)},{uuid.UUID(int=(2 << 64) + i)}\n")
+        proposal = os.path.join(a.dir, "xtenant-groups-proposal.json")
+        wall, rss = compare.run_isolated(
+            [XT, "-q", "propose", "--identities", identities, "-o", proposal, path])
+        print(f"  xtenant propose --identities ({a.groups // a.partners} users named a partner): "
+              f"{wall:.2f} s, peak RSS {rss:.0f} MB")
+        wall, rss = compare.run_isolated([XT, "-q", "replay", "--by", a.by, "--format", "csv", "--identities",
+                                          identities, "--proposed", proposal, "-o", out, path])
+        rows = sum(1 for _ in open(out)) - 1
+        print(f"  xtenant replay against that proposal: {rows} rows, {wall:.2f} s, peak RSS {rss:.0f} MB")
     if a.peers:
         # compare.py's user-grain queries, with the Python that has DuckDB and polars.
         peers = [("duckdb", "DuckDB read_json (named) + GROUP BY", compare.DUCKDB, ["named"]),
