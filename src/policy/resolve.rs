@@ -126,7 +126,10 @@ pub fn effective(policy: &Policy, partner: Option<Guid>) -> Effective {
             def.and_then(|d| d.applications.clone()),
             svc.applications.clone().expect("service default is complete"),
         );
-        sections.push((s, EffectiveSection { users_and_groups: users, applications: apps, lookups: Lookups::default() }));
+        sections.push((
+            s,
+            EffectiveSection { users_and_groups: users, applications: apps, lookups: Lookups::default() },
+        ));
     }
 
     let own_trust = p.and_then(|p| p.settings.inbound_trust.as_ref());

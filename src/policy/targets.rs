@@ -77,6 +77,79 @@ fn first_positions<'a>(targets: impl Iterator<Item = (usize, &'a str)>) -> HashM
     first
 }
 
+/// Targets named in a reason: all of up to three, else the first two and
+/// how many more (a section may name a hundred thousand users, and a
+/// reason is written on every row).
+#[derive(Clone, Default)]
+pub(crate) struct Listed {
+    count: usize,
+    first: Vec<String>,
+}
+
+impl Listed {
+    fn of<'a>(names: impl Iterator<Item = &'a str>) -> Listed {
+        let mut listed = Listed::default();
+        for name in names {
+            listed.push(name);
+        }
+        listed
+    }
+
+    fn push(&mut self, name: &str) {
+        if self.count < 3 {
+            self.first.push(name.to_string());
+        }
+        self.count += 1;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn text(&self) -> String {
+        if self.count <= 3 {
+            self.first.join(", ")
+        } else {
+            format!("{}, {} and {} more", self.first[0], self.first[1], self.count - 2)
+        }
+    }
+
+    /// `what` with an `s` when more than one is listed.
+    fn noun(&self, what: &str) -> String {
+        if self.count == 1 {
+            what.to_string()
+        } else {
+            format!("{what}s")
+        }
+    }
+}
+
+/// Why user targets cannot be read without the user's id.
+pub(crate) fn needs_id_text(users: &Listed, direction: Direction) -> String {
+    format!(
+        "{} {} {} the user's {}object id (supply --identities)",
+        users.noun("user target"),
+        users.text(),
+        if users.count == 1 { "needs" } else { "need" },
+        if direction == Direction::Inbound { "home-tenant " } else { "" }
+    )
+}
+
+/// Why targets of a type this version does not know cannot be read.
+pub(crate) fn foreign_type_text(targets: &Listed) -> String {
+    format!(
+        "{} {} {} a targetType this version cannot evaluate",
+        targets.noun("target"),
+        targets.text(),
+        if targets.count == 1 { "has" } else { "have" }
+    )
+}
+
+/// Why groups cannot be read without their members.
+pub(crate) fn groups_not_known_text(groups: &Listed) -> String {
+    format!("membership of group(s) {} is not known (supply --groups)", groups.text())
+}
+
 /// `usersAndGroups` as lookups.
 #[derive(Clone)]
 pub(crate) struct UserTargets {
@@ -84,10 +157,12 @@ pub(crate) struct UserTargets {
     all_users: Option<usize>,
     /// Every other user target, by its id in lower case.
     users: HashMap<Box<str>, usize>,
+    /// Those user targets, for a reason when the user's id is not known.
+    users_listed: Listed,
     /// Group targets, in order.
     groups: Vec<usize>,
-    /// Some target is of a type this half cannot evaluate.
-    foreign_types: bool,
+    /// Targets of a type this half cannot evaluate.
+    foreign: Listed,
     /// [`super::evaluate::targets_text`] of the half.
     pub(crate) text: String,
 }
@@ -97,19 +172,28 @@ impl UserTargets {
         let is_all = |t: &super::model::Target| {
             t.target_type == TargetType::User && t.target.eq_ignore_ascii_case("AllUsers")
         };
-        let positions = cfg.targets.iter().enumerate();
+        let named = || {
+            cfg.targets.iter().enumerate().filter(|(_, t)| t.target_type == TargetType::User && !is_all(t))
+        };
         UserTargets {
             all_users: cfg.targets.iter().position(is_all),
-            users: first_positions(
-                positions
-                    .clone()
-                    .filter(|(_, t)| t.target_type == TargetType::User && !is_all(t))
-                    .map(|(i, t)| (i, t.target.as_str())),
+            users: first_positions(named().map(|(i, t)| (i, t.target.as_str()))),
+            users_listed: Listed::of(named().map(|(_, t)| t.target.as_str())),
+            groups: cfg
+                .targets
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.target_type == TargetType::Group)
+                .map(|(i, _)| i)
+                .collect(),
+            foreign: Listed::of(
+                cfg.targets
+                    .iter()
+                    .filter(|t| {
+                        matches!(t.target_type, TargetType::Application | TargetType::UnknownFutureValue)
+                    })
+                    .map(|t| t.target.as_str()),
             ),
-            groups: positions.filter(|(_, t)| t.target_type == TargetType::Group).map(|(i, _)| i).collect(),
-            foreign_types: cfg.targets.iter().any(|t| {
-                matches!(t.target_type, TargetType::Application | TargetType::UnknownFutureValue)
-            }),
             text: super::evaluate::targets_text(cfg),
         }
     }
@@ -128,24 +212,15 @@ pub(crate) fn user_match(cfg: &TargetConfig, ix: &UserTargets, req: &Request<'_>
     }
     // No target names the user. What the targets cannot decide on their
     // own: user targets when the user's id is not known, targets of
-    // another type; in their order.
+    // another type, groups whose members are not known.
     let mut unknown: Vec<String> = Vec::new();
-    if req.user_id.is_none() || ix.foreign_types {
-        for t in &cfg.targets {
-            match t.target_type {
-                TargetType::User if req.user_id.is_none() => unknown.push(format!(
-                    "user target {} needs the user's {} object id (supply --identities)",
-                    t.target,
-                    if req.direction == Direction::Inbound { "home-tenant" } else { "" }
-                )),
-                TargetType::Application | TargetType::UnknownFutureValue => {
-                    unknown.push(format!("target {} has a targetType this version cannot evaluate", t.target))
-                }
-                TargetType::User | TargetType::Group => {}
-            }
-        }
+    if req.user_id.is_none() && !ix.users_listed.is_empty() {
+        unknown.push(needs_id_text(&ix.users_listed, req.direction));
     }
-    let mut not_known = Vec::new();
+    if !ix.foreign.is_empty() {
+        unknown.push(foreign_type_text(&ix.foreign));
+    }
+    let mut not_known = Listed::default();
     for g in ix.groups.iter().map(|&i| cfg.targets[i].target.as_str()) {
         match req.groups.is_member(g) {
             Tri::Yes => return Match { tri: Tri::Yes, why: format!("group {g}") },
@@ -154,8 +229,7 @@ pub(crate) fn user_match(cfg: &TargetConfig, ix: &UserTargets, req: &Request<'_>
         }
     }
     if !not_known.is_empty() {
-        unknown
-            .push(format!("membership of group(s) {} is not known (supply --groups)", not_known.join(", ")));
+        unknown.push(groups_not_known_text(&not_known));
     }
     if unknown.is_empty() {
         Match { tri: Tri::No, why: "no target matches the user".into() }
@@ -171,9 +245,11 @@ pub(crate) struct AppTargets {
     all_apps: Option<usize>,
     /// Every other target that is not a keyword, by its text in lower case.
     ids: HashMap<Box<str>, usize>,
-    /// `Office365`, `AllMicrosoftApps` and targets of a type this version
-    /// cannot evaluate, in order: what a lookup cannot answer.
-    special: Vec<usize>,
+    /// The first `Office365` and the first `AllMicrosoftApps`, in order:
+    /// what a lookup cannot answer (a repeat answers as the first).
+    keywords: Vec<(usize, Keyword)>,
+    /// Targets of a type this version cannot evaluate.
+    foreign: Listed,
     /// [`super::evaluate::targets_text`] of the half.
     pub(crate) text: String,
 }
@@ -181,20 +257,25 @@ pub(crate) struct AppTargets {
 impl AppTargets {
     fn new(cfg: &TargetConfig) -> AppTargets {
         let evaluable = |t: &super::model::Target| t.target_type != TargetType::UnknownFutureValue;
-        let is_all = |t: &super::model::Target| evaluable(t) && t.target.eq_ignore_ascii_case("AllApplications");
-        let positions = cfg.targets.iter().enumerate();
+        let is_all =
+            |t: &super::model::Target| evaluable(t) && t.target.eq_ignore_ascii_case("AllApplications");
+        let plain = || cfg.targets.iter().enumerate().filter(|(_, t)| evaluable(t) && !is_all(t));
+        let mut keywords: Vec<(usize, Keyword)> = Vec::new();
+        for (i, t) in plain() {
+            if let Some(k) = Keyword::parse(&t.target).filter(|k| keywords.iter().all(|(_, seen)| seen != k))
+            {
+                keywords.push((i, k));
+            }
+        }
         AppTargets {
             all_apps: cfg.targets.iter().position(is_all),
             ids: first_positions(
-                positions
-                    .clone()
-                    .filter(|(_, t)| evaluable(t) && !is_all(t) && Keyword::parse(&t.target).is_none())
+                plain()
+                    .filter(|(_, t)| Keyword::parse(&t.target).is_none())
                     .map(|(i, t)| (i, t.target.as_str())),
             ),
-            special: positions
-                .filter(|(_, t)| !evaluable(t) || (!is_all(t) && Keyword::parse(&t.target).is_some()))
-                .map(|(i, _)| i)
-                .collect(),
+            keywords,
+            foreign: Listed::of(cfg.targets.iter().filter(|t| !evaluable(t)).map(|t| t.target.as_str())),
             text: super::evaluate::targets_text(cfg),
         }
     }
@@ -212,18 +293,15 @@ pub(crate) fn app_match(cfg: &TargetConfig, ix: &AppTargets, req: &Request<'_>) 
     ids.dedup_by(|a, b| a.0.eq_ignore_ascii_case(b.0));
     let named = ids.iter().filter_map(|(id, _)| ix.ids.get(lower(id).as_ref()).copied()).min();
     let first = [ix.all_apps, named].into_iter().flatten().min();
-    // The targets a lookup cannot answer, in order, up to the first one it
-    // found: a keyword before it may match first; without a match, what
-    // they could not decide and which keywords the apps are not members of.
+    // The keywords, in order, up to the first target a lookup found: one
+    // before it may match first; without a match, what they could not
+    // decide and which keywords the apps are not members of.
     let mut unknown = Vec::new();
+    if !ix.foreign.is_empty() {
+        unknown.push(foreign_type_text(&ix.foreign));
+    }
     let mut not_members = Vec::new();
-    for &i in ix.special.iter().take_while(|&&i| first.is_none_or(|f| i < f)) {
-        let t = &cfg.targets[i];
-        let keyword = (t.target_type != TargetType::UnknownFutureValue).then(|| Keyword::parse(&t.target));
-        let Some(Some(keyword)) = keyword else {
-            unknown.push(format!("target {} has a targetType this version cannot evaluate", t.target));
-            continue;
-        };
+    for &(_, keyword) in ix.keywords.iter().take_while(|(i, _)| first.is_none_or(|f| *i < f)) {
         let mut undecided = Vec::new();
         for (id, owner) in &ids {
             let m = req.apps.member(keyword, id, *owner);
@@ -272,10 +350,12 @@ mod tests {
     use crate::policy::evaluate::{CloudHint, Membership, TrustNeeds};
     use crate::policy::model::{AccessKind, Target};
 
-    /// The reading in order the lookups must agree with: the evaluator's
-    /// code before them, kept as the oracle.
+    /// The reading in order the lookups must agree with: the targets one
+    /// by one, the first that matches deciding (the evaluator's code before
+    /// the lookups, with its reasons then summarized as [`Listed`] does).
     fn user_match_in_order(cfg: &TargetConfig, req: &Request<'_>) -> Match {
-        let mut unknown: Vec<String> = Vec::new();
+        let mut needs_id = Listed::default();
+        let mut foreign = Listed::default();
         let mut groups: Vec<&str> = Vec::new();
         for t in &cfg.targets {
             match t.target_type {
@@ -287,31 +367,29 @@ mod tests {
                         return Match { tri: Tri::Yes, why: format!("user {}", t.target) };
                     }
                     Some(_) => {}
-                    None => unknown.push(format!(
-                        "user target {} needs the user's {} object id (supply --identities)",
-                        t.target,
-                        if req.direction == Direction::Inbound { "home-tenant" } else { "" }
-                    )),
+                    None => needs_id.push(&t.target),
                 },
                 TargetType::Group => groups.push(&t.target),
-                TargetType::Application | TargetType::UnknownFutureValue => {
-                    unknown.push(format!("target {} has a targetType this version cannot evaluate", t.target))
-                }
+                TargetType::Application | TargetType::UnknownFutureValue => foreign.push(&t.target),
             }
         }
-        let mut not_known = Vec::new();
+        let mut unknown = Vec::new();
+        if !needs_id.is_empty() {
+            unknown.push(needs_id_text(&needs_id, req.direction));
+        }
+        if !foreign.is_empty() {
+            unknown.push(foreign_type_text(&foreign));
+        }
+        let mut not_known = Listed::default();
         for g in &groups {
             match req.groups.is_member(g) {
                 Tri::Yes => return Match { tri: Tri::Yes, why: format!("group {g}") },
                 Tri::No => {}
-                Tri::Unknown => not_known.push(*g),
+                Tri::Unknown => not_known.push(g),
             }
         }
         if !not_known.is_empty() {
-            unknown.push(format!(
-                "membership of group(s) {} is not known (supply --groups)",
-                not_known.join(", ")
-            ));
+            unknown.push(groups_not_known_text(&not_known));
         }
         if unknown.is_empty() {
             Match { tri: Tri::No, why: "no target matches the user".into() }
@@ -320,7 +398,8 @@ mod tests {
         }
     }
 
-    /// As [`user_match_in_order`], for `applications`.
+    /// As [`user_match_in_order`], for `applications` (a keyword repeated
+    /// answers as its first occurrence, and is not asked again).
     fn app_match_in_order(cfg: &TargetConfig, req: &Request<'_>) -> Match {
         let mut ids: Vec<(&str, Option<Guid>)> =
             [(req.app_id, req.app_owner), (req.resource_id, req.resource_owner)]
@@ -328,18 +407,24 @@ mod tests {
                 .filter_map(|(id, owner)| id.map(|i| (i, owner)))
                 .collect();
         ids.dedup_by(|a, b| a.0.eq_ignore_ascii_case(b.0));
-        let mut unknown = Vec::new();
+        let mut foreign = Listed::default();
+        let mut asked = Vec::new();
+        let mut keyword_unknowns = Vec::new();
         let mut not_members = Vec::new();
         for t in &cfg.targets {
             let name = t.target.as_str();
             if t.target_type == TargetType::UnknownFutureValue {
-                unknown.push(format!("target {name} has a targetType this version cannot evaluate"));
+                foreign.push(name);
                 continue;
             }
             if name.eq_ignore_ascii_case("AllApplications") {
                 return Match { tri: Tri::Yes, why: "AllApplications".into() };
             }
             if let Some(keyword) = Keyword::parse(name) {
+                if asked.contains(&keyword) {
+                    continue;
+                }
+                asked.push(keyword);
                 let mut undecided = Vec::new();
                 for (id, owner) in &ids {
                     let m = req.apps.member(keyword, id, *owner);
@@ -352,7 +437,11 @@ mod tests {
                     }
                 }
                 if !undecided.is_empty() {
-                    unknown.push(format!("{} membership: {}", keyword.as_str(), undecided.join("; ")));
+                    keyword_unknowns.push(format!(
+                        "{} membership: {}",
+                        keyword.as_str(),
+                        undecided.join("; ")
+                    ));
                 }
                 continue;
             }
@@ -360,6 +449,11 @@ mod tests {
                 return Match { tri: Tri::Yes, why: format!("app {name}") };
             }
         }
+        let mut unknown = Vec::new();
+        if !foreign.is_empty() {
+            unknown.push(foreign_type_text(&foreign));
+        }
+        unknown.extend(keyword_unknowns);
         if ids.is_empty() && !cfg.targets.is_empty() {
             unknown.push("the sign-in names no app or resource".into());
         }
@@ -375,12 +469,77 @@ mod tests {
         }
     }
 
+    fn request(user: Option<&str>, direction: Direction) -> Request<'_> {
+        Request {
+            direction,
+            access_type: AccessType::B2bCollaboration,
+            partner: Guid(7),
+            user_id: user,
+            groups: Membership::Unknown,
+            app_id: Some(APPS[0]),
+            app_owner: None,
+            resource_id: None,
+            resource_owner: None,
+            trust: TrustNeeds::default(),
+            apps: AppCatalog::built_in(),
+            cloud: CloudHint::Ours,
+        }
+    }
+
+    fn users(n: usize) -> TargetConfig {
+        TargetConfig {
+            access_type: AccessKind::Allowed,
+            targets: (0..n)
+                .map(|i| Target {
+                    target: format!("{:08x}-0000-4000-8000-000000000000", i),
+                    target_type: TargetType::User,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_reason_names_up_to_three_targets_and_counts_the_rest() {
+        let why = |n: usize, direction| {
+            let cfg = users(n);
+            let lookups = Lookups::default();
+            user_match(&cfg, &lookups.get(&cfg, &cfg).0, &request(None, direction)).why
+        };
+        assert_eq!(
+            why(1, Direction::Inbound),
+            "user target 00000000-0000-4000-8000-000000000000 needs the user's home-tenant object id (supply --identities)"
+        );
+        assert_eq!(
+            why(3, Direction::Outbound),
+            "user targets 00000000-0000-4000-8000-000000000000, 00000001-0000-4000-8000-000000000000, \
+             00000002-0000-4000-8000-000000000000 need the user's object id (supply --identities)"
+        );
+        assert_eq!(
+            why(100_000, Direction::Inbound),
+            "user targets 00000000-0000-4000-8000-000000000000, 00000001-0000-4000-8000-000000000000 and \
+             99998 more need the user's home-tenant object id (supply --identities)"
+        );
+    }
+
+    #[test]
+    fn a_user_among_a_hundred_thousand_named_is_found_by_its_id_in_any_case() {
+        let cfg = users(100_000);
+        let lookups = Lookups::default();
+        let (ix, _) = lookups.get(&cfg, &cfg);
+        let last = "0001869F-0000-4000-8000-000000000000";
+        let m = user_match(&cfg, ix, &request(Some(last), Direction::Outbound));
+        assert_eq!((m.tri, m.why.as_str()), (Tri::Yes, "user 0001869f-0000-4000-8000-000000000000"));
+        let m = user_match(&cfg, ix, &request(Some(USERS[0]), Direction::Outbound));
+        assert_eq!((m.tri, m.why.as_str()), (Tri::No, "no target matches the user"));
+    }
+
     const USERS: [&str; 3] = [
         "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f",
         "d2e3f4a5-b6c7-4d8e-9f0a-1b2c3d4e5f60",
         "e3f4a5b6-c7d8-4e9f-0a1b-2c3d4e5f6071",
     ];
-    const GROUPS: [&str; 2] = ["aaaa0001-0000-4000-8000-000000000001", "aaaa0002-0000-4000-8000-000000000002"];
+    const GROUPS: [&str; 2] =
+        ["aaaa0001-0000-4000-8000-000000000001", "aaaa0002-0000-4000-8000-000000000002"];
     /// A line-of-business app, SharePoint (Office 365), Exchange, and an
     /// app the built-in table does not know.
     const APPS: [&str; 4] = [
