@@ -26,6 +26,7 @@ use crate::policy::evaluate::{
     evaluate_resolved, section_for, CloudHint, Decision, Membership, Need, Request, TrustNeeds, Verdict,
 };
 use crate::policy::history::History;
+use crate::policy::model::Section;
 use crate::policy::resolve::{effective, Effective};
 use crate::policy::Policy;
 
@@ -202,6 +203,9 @@ struct Context<'a> {
     epochs: Vec<Resolved<'a>>,
     /// Which cloud each partner is in, as far as the policies tell.
     clouds: BTreeMap<Guid, CloudHint>,
+    /// With a current policy: for each partner, which sections
+    /// ([`Section::ALL`]) the proposal leaves as they are.
+    unchanged: BTreeMap<Guid, [bool; 4]>,
 }
 
 fn trust_needs<'a>(r: &ActivityRow, clauses: &'a [ResolvedClause]) -> TrustNeeds<'a> {
@@ -474,12 +478,29 @@ fn calibrate_by_epoch(r: &ActivityRow, h: &History, cx: &Context<'_>) -> Option<
     (!out.is_empty()).then(|| out.join("; "))
 }
 
-/// Same settings for this partner and section in both policies: whatever
-/// the (perhaps unknown) verdict, it cannot change.
-fn same_settings(current: &Resolved<'_>, proposed: &Resolved<'_>, r: &ActivityRow) -> bool {
+/// Same settings for this partner and section in both policies (`false`
+/// without a current one): whatever the (perhaps unknown) verdict, it
+/// cannot change. Read from
+/// [`Context::unchanged`], made once per partner.
+fn same_settings(cx: &Context<'_>, r: &ActivityRow) -> bool {
+    if cx.current.is_none() {
+        return false;
+    }
     let Some(section) = section_for(r.direction, r.access_type) else { return true };
-    let a = current.of(r.partner_tenant_id);
-    let b = proposed.of(r.partner_tenant_id);
+    let at = Section::ALL.iter().position(|s| *s == section).unwrap_or_default();
+    cx.unchanged.get(&r.partner_tenant_id).is_some_and(|sections| sections[at])
+}
+
+/// [`same_settings`] of each section of `partner` (comparing two target
+/// lists sorts them: a proposal may name a hundred thousand users, and an
+/// unknown verdict asks on every row).
+fn unchanged_sections(current: &Resolved<'_>, proposed: &Resolved<'_>, partner: Guid) -> [bool; 4] {
+    Section::ALL.map(|section| same_section(current, proposed, partner, section))
+}
+
+fn same_section(current: &Resolved<'_>, proposed: &Resolved<'_>, partner: Guid, section: Section) -> bool {
+    let a = current.of(partner);
+    let b = proposed.of(partner);
     let (x, y) = (a.section(section), b.section(section));
     same_targets(&x.users_and_groups.value, &y.users_and_groups.value)
         && same_targets(&x.applications.value, &y.applications.value)
@@ -513,7 +534,7 @@ fn replay_row(r: ActivityRow, cx: &Context<'_>) -> ReplayRow {
             (Verdict::Blocked, Verdict::Allowed) => Impact::Gained,
             (Verdict::Allowed, Verdict::Allowed) if prop.degraded && !cur.degraded => Impact::Degraded,
             (Verdict::Unknown, _) | (_, Verdict::Unknown) => {
-                if cx.current.as_ref().is_some_and(|c| same_settings(c, &cx.proposed, &r)) {
+                if same_settings(cx, &r) {
                     Impact::Unchanged
                 } else {
                     Impact::Unknown
@@ -556,10 +577,16 @@ impl<'a> Replayer<'a> {
     /// For rows whose partners are all in `partners` (more do no harm:
     /// each partner's settings are resolved once, up front).
     pub fn new(inputs: &'a Inputs<'a>, partners: &BTreeSet<Guid>) -> Replayer<'a> {
+        let current = inputs.current.map(|p| Resolved::new(p, partners));
+        let proposed = Resolved::new(inputs.proposed, partners);
+        let unchanged = current.as_ref().map_or_else(BTreeMap::new, |current| {
+            partners.iter().map(|p| (*p, unchanged_sections(current, &proposed, *p))).collect()
+        });
         let cx = Context {
             inputs,
-            current: inputs.current.map(|p| Resolved::new(p, partners)),
-            proposed: Resolved::new(inputs.proposed, partners),
+            current,
+            proposed,
+            unchanged,
             epochs: inputs.history.map_or_else(Vec::new, |h| {
                 h.epochs.iter().map(|e| Resolved::new(&e.policy, partners)).collect()
             }),
@@ -945,6 +972,68 @@ impl<'t> Summarizer<'t> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_unknown_verdict_is_unchanged_only_where_a_current_policy_has_the_same_section() {
+        use crate::policy::model::{
+            AccessKind, B2bSetting, PartnerConfig, Settings, Target, TargetConfig, TargetType,
+        };
+        let partner = Guid(0x5eed);
+        let group_policy = |group: &str| {
+            let half = |target: &str, target_type| TargetConfig {
+                access_type: AccessKind::Allowed,
+                targets: vec![Target { target: target.into(), target_type }],
+            };
+            let settings = Settings {
+                b2b_collaboration_outbound: Some(B2bSetting {
+                    users_and_groups: Some(half(group, TargetType::Group)),
+                    applications: Some(half("AllApplications", TargetType::Application)),
+                }),
+                ..Settings::default()
+            };
+            let config = PartnerConfig {
+                tenant_id: partner,
+                is_service_provider: None,
+                is_in_multi_tenant_organization: None,
+                settings,
+                cloud: None,
+                extra: Default::default(),
+            };
+            Policy { partners: [(partner, config)].into(), ..Policy::default() }
+        };
+        let (g1, g2) = (
+            group_policy("aaaa0001-0000-4000-8000-000000000001"),
+            group_policy("aaaa0002-0000-4000-8000-000000000002"),
+        );
+        let ca = CaPolicies::default();
+        let impact = |current: Option<&Policy>, proposed: &Policy, access_type: AccessType| {
+            let mut row = crate::analysis::runs::codec::tests::sample_row();
+            (row.partner_tenant_id, row.direction, row.access_type) =
+                (partner, Direction::Outbound, access_type);
+            row.user_id = Some("c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f".into());
+            row.counters.home_outbound_blocks = 0;
+            let inputs = Inputs {
+                current,
+                proposed,
+                groups: None,
+                identities: None,
+                history: None,
+                apps: AppCatalog::built_in(),
+                ca: &ca,
+            };
+            let replayed = Replayer::new(&inputs, &[partner].into()).row(row);
+            (replayed.proposed, replayed.impact)
+        };
+        let collaboration = AccessType::B2bCollaboration;
+        // Group membership not supplied: unknown under either policy.
+        assert_eq!(impact(Some(&g1), &g1, collaboration), (Verdict::Unknown, Impact::Unchanged));
+        assert_eq!(impact(Some(&g1), &g2, collaboration), (Verdict::Unknown, Impact::Unknown));
+        assert_eq!(impact(None, &g1, collaboration), (Verdict::Unknown, Impact::Unknown));
+        // An access type the log does not record: no section, so nothing a
+        // current policy could keep or change.
+        assert_eq!(impact(Some(&g1), &g2, AccessType::Unknown), (Verdict::Unknown, Impact::Unchanged));
+        assert_eq!(impact(None, &g2, AccessType::Unknown), (Verdict::Unknown, Impact::Unknown));
+    }
 
     #[test]
     fn the_summary_of_rows_that_name_each_partner_alike_is_the_same_in_any_order() {
