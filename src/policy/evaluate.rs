@@ -16,7 +16,7 @@ use super::conditional_access::{Operator, ResolvedClause, StrengthNeed};
 use super::directory::Groups;
 use super::model::{AccessKind, Policy, Section, TargetConfig};
 use super::resolve::{effective, Effective, Sourced};
-use super::targets::{app_match, user_match, Match};
+use super::targets::{app_match, user_match};
 use crate::model::{AccessType, Controls, Direction, Guid};
 
 /// Three-valued truth.
@@ -202,11 +202,6 @@ pub fn section_for(direction: Direction, access: AccessType) -> Option<Section> 
     })
 }
 
-/// `text`: [`targets_text`] of `cfg`, made once per section.
-fn half_text(half: &str, cfg: &Sourced<TargetConfig>, text: &str, m: &Match) -> String {
-    format!("{half} {} [{text}] ({}): {}", cfg.value.access_type.as_str(), cfg.origin.as_str(), m.why)
-}
-
 pub fn targets_text(cfg: &TargetConfig) -> String {
     let mut t: Vec<&str> = cfg.targets.iter().map(|t| t.target.as_str()).collect();
     t.sort_unstable();
@@ -214,6 +209,27 @@ pub fn targets_text(cfg: &TargetConfig) -> String {
         format!("{}, {} and {} more", t[0], t[1], t.len() - 2)
     } else {
         t.join(", ")
+    }
+}
+
+/// `partner <id>`, as reasons begin (written into the reason, not made a
+/// string of its own on every evaluation).
+#[derive(Clone, Copy)]
+struct Who(Guid);
+
+impl fmt::Display for Who {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "partner {}", self.0)
+    }
+}
+
+/// `partner <id> <section>`, as the reason of a section's verdict begins.
+#[derive(Clone, Copy)]
+struct Prefix(Who, Section);
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.0, self.1.name())
     }
 }
 
@@ -248,7 +264,7 @@ pub fn evaluate_resolved(policy: &Policy, eff: &Effective, req: &Request<'_>) ->
             ),
         );
     }
-    let who = format!("partner {}", req.partner);
+    let who = Who(req.partner);
 
     let cloud = match (&eff.cloud, &req.cloud) {
         (Some(c), _) | (None, CloudHint::Other(c)) => Some(c),
@@ -284,12 +300,12 @@ pub fn evaluate_resolved(policy: &Policy, eff: &Effective, req: &Request<'_>) ->
     let s = eff.section(section);
     let users = &s.users_and_groups;
     let apps = &s.applications;
-    let (user_targets, app_targets) = s.lookups.get(&users.value, &apps.value);
+    let (user_targets, app_targets) = s.lookups.get(users, apps);
     let u = user_match(&users.value, user_targets, req);
     let a = app_match(&apps.value, app_targets, req);
     let ua = users.value.access_type;
     let aa = apps.value.access_type;
-    let prefix = format!("{who} {}", section.name());
+    let prefix = Prefix(who, section);
     if ua == AccessKind::UnknownFutureValue || aa == AccessKind::UnknownFutureValue {
         return decided(
             Verdict::Unknown,
@@ -306,12 +322,8 @@ pub fn evaluate_resolved(policy: &Policy, eff: &Effective, req: &Request<'_>) ->
     let allowed = if both_blocked { user_term.or(app_term) } else { user_term.and(app_term) };
     // Name the half that decided: the user half unless it is satisfied.
     let users_decide = if both_blocked { u.tri != Tri::Yes } else { user_term != Tri::Yes };
-    let deciding = if users_decide {
-        half_text("usersAndGroups", users, &user_targets.text, &u)
-    } else {
-        half_text("applications", apps, &app_targets.text, &a)
-    };
-    let mut reason = format!("{prefix}: {deciding}");
+    let (head, why) = if users_decide { (&user_targets.head, &u.why) } else { (&app_targets.head, &a.why) };
+    let mut reason = format!("{prefix}: {head}: {why}");
     if allowed == Tri::No {
         return decided(Verdict::Blocked, reason);
     }

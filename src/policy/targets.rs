@@ -24,6 +24,7 @@ use std::sync::OnceLock;
 use super::apps::Keyword;
 use super::evaluate::{Request, Tri};
 use super::model::{TargetConfig, TargetType};
+use super::resolve::Sourced;
 use crate::model::Direction;
 
 /// How one half matched, and the target that decided (or why it is unknown).
@@ -39,9 +40,23 @@ pub(crate) struct Match {
 pub(crate) struct Lookups(OnceLock<(UserTargets, AppTargets)>);
 
 impl Lookups {
-    pub(crate) fn get(&self, users: &TargetConfig, apps: &TargetConfig) -> &(UserTargets, AppTargets) {
+    pub(crate) fn get(
+        &self,
+        users: &Sourced<TargetConfig>,
+        apps: &Sourced<TargetConfig>,
+    ) -> &(UserTargets, AppTargets) {
         self.0.get_or_init(|| (UserTargets::new(users), AppTargets::new(apps)))
     }
+}
+
+/// How a reason names a half: `usersAndGroups allowed [AllUsers] (default)`.
+fn head(half: &str, cfg: &Sourced<TargetConfig>) -> String {
+    format!(
+        "{half} {} [{}] ({})",
+        cfg.value.access_type.as_str(),
+        super::evaluate::targets_text(&cfg.value),
+        cfg.origin.as_str()
+    )
 }
 
 /// Built from the halves they sit beside, so equal halves mean equal
@@ -163,12 +178,13 @@ pub(crate) struct UserTargets {
     groups: Vec<usize>,
     /// Targets of a type this half cannot evaluate.
     foreign: Listed,
-    /// [`super::evaluate::targets_text`] of the half.
-    pub(crate) text: String,
+    /// How a reason names the half ([`head`]).
+    pub(crate) head: String,
 }
 
 impl UserTargets {
-    fn new(cfg: &TargetConfig) -> UserTargets {
+    fn new(half: &Sourced<TargetConfig>) -> UserTargets {
+        let cfg = &half.value;
         let is_all = |t: &super::model::Target| {
             t.target_type == TargetType::User && t.target.eq_ignore_ascii_case("AllUsers")
         };
@@ -194,7 +210,7 @@ impl UserTargets {
                     })
                     .map(|t| t.target.as_str()),
             ),
-            text: super::evaluate::targets_text(cfg),
+            head: head("usersAndGroups", half),
         }
     }
 }
@@ -250,12 +266,13 @@ pub(crate) struct AppTargets {
     keywords: Vec<(usize, Keyword)>,
     /// Targets of a type this version cannot evaluate.
     foreign: Listed,
-    /// [`super::evaluate::targets_text`] of the half.
-    pub(crate) text: String,
+    /// How a reason names the half ([`head`]).
+    pub(crate) head: String,
 }
 
 impl AppTargets {
-    fn new(cfg: &TargetConfig) -> AppTargets {
+    fn new(half: &Sourced<TargetConfig>) -> AppTargets {
+        let cfg = &half.value;
         let evaluable = |t: &super::model::Target| t.target_type != TargetType::UnknownFutureValue;
         let is_all =
             |t: &super::model::Target| evaluable(t) && t.target.eq_ignore_ascii_case("AllApplications");
@@ -276,7 +293,7 @@ impl AppTargets {
             ),
             keywords,
             foreign: Listed::of(cfg.targets.iter().filter(|t| !evaluable(t)).map(|t| t.target.as_str())),
-            text: super::evaluate::targets_text(cfg),
+            head: head("applications", half),
         }
     }
 }
@@ -349,6 +366,7 @@ mod tests {
     use crate::policy::apps::AppCatalog;
     use crate::policy::evaluate::{CloudHint, Membership, TrustNeeds};
     use crate::policy::model::{AccessKind, Target};
+    use crate::policy::resolve::Origin;
 
     /// The reading in order the lookups must agree with: the targets one
     /// by one, the first that matches deciding (the evaluator's code before
@@ -502,8 +520,9 @@ mod tests {
     fn a_reason_names_up_to_three_targets_and_counts_the_rest() {
         let why = |n: usize, direction| {
             let cfg = users(n);
+            let half = Sourced { value: cfg.clone(), origin: Origin::Default };
             let lookups = Lookups::default();
-            user_match(&cfg, &lookups.get(&cfg, &cfg).0, &request(None, direction)).why
+            user_match(&cfg, &lookups.get(&half, &half).0, &request(None, direction)).why
         };
         assert_eq!(
             why(1, Direction::Inbound),
@@ -524,8 +543,9 @@ mod tests {
     #[test]
     fn a_user_among_a_hundred_thousand_named_is_found_by_its_id_in_any_case() {
         let cfg = users(100_000);
+        let half = Sourced { value: cfg.clone(), origin: Origin::Default };
         let lookups = Lookups::default();
-        let (ix, _) = lookups.get(&cfg, &cfg);
+        let (ix, _) = lookups.get(&half, &half);
         let last = "0001869F-0000-4000-8000-000000000000";
         let m = user_match(&cfg, ix, &request(Some(last), Direction::Outbound));
         assert_eq!((m.tri, m.why.as_str()), (Tri::Yes, "user 0001869f-0000-4000-8000-000000000000"));
@@ -620,12 +640,14 @@ mod tests {
                 cloud: CloudHint::Ours,
             };
             let lookups = Lookups::default();
-            let (users, apps) = lookups.get(&cfg, &cfg);
+            let half = Sourced { value: cfg.clone(), origin: Origin::Partner };
+            let (users, apps) = lookups.get(&half, &half);
             let (found, read) = (user_match(&cfg, users, &req), user_match_in_order(&cfg, &req));
             prop_assert_eq!((found.tri, found.why), (read.tri, read.why));
             let (found, read) = (app_match(&cfg, apps, &req), app_match_in_order(&cfg, &req));
             prop_assert_eq!((found.tri, found.why), (read.tri, read.why));
-            prop_assert_eq!(&users.text, &crate::policy::evaluate::targets_text(&cfg));
+            let text = crate::policy::evaluate::targets_text(&cfg);
+            prop_assert_eq!(&users.head, &format!("usersAndGroups allowed [{text}] (partner)"));
         }
     }
 }
