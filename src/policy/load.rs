@@ -6,6 +6,7 @@
 //! Every JSON document is classified by its content, never its name, so
 //! any of these layouts (and mixes of them) load the same way.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
@@ -51,8 +52,7 @@ pub fn load(path: &Path) -> Result<(Policy, LoadErrors)> {
         errors: vec![],
     };
     for (name, text) in files {
-        let text = text.trim_start_matches('\u{feff}');
-        let v: Value = serde_json::from_str(text).map_err(|e| {
+        let doc = read(&name, text.trim_start_matches('\u{feff}')).map_err(|e| {
             let hint = if e.to_string().contains("trailing comma") {
                 " (documentation examples carry trailing commas that Graph itself never sends)"
             } else {
@@ -60,9 +60,207 @@ pub fn load(path: &Path) -> Result<(Policy, LoadErrors)> {
             };
             anyhow::anyhow!("{name}: line {} column {}: invalid JSON: {e}{hint}", e.line(), e.column())
         })?;
-        b.document(&name, graph_spelling(v))?;
+        b.document(&name, doc)?;
     }
     Ok((b.policy, b.errors))
+}
+
+/// A document as read, in Graph's spelling ([`graph_spelling`]), its
+/// partner lists made partner configurations element by element as they
+/// are read: a proposal naming a million users is some 500 MB as one JSON
+/// value, and a partner at a time it is the largest partner's.
+enum Read {
+    /// A top-level array (the partners of a Graph response): each element
+    /// made a partner configuration.
+    Array(Vec<Partner>),
+    /// A top-level object. A `partners` or `value` array read as it came is
+    /// `null` here (the key keeps its place) and its partners are in
+    /// [`Lists`].
+    Object(Map, Lists),
+    /// A number, string, boolean or null.
+    Other,
+}
+
+/// A partner configuration made from one element of a list, with where it
+/// is (for warnings), or why it could not be: kept until the document's
+/// turn comes, so that errors come in the order reading the whole document
+/// first gave.
+type Partner = Result<(PartnerConfig, String)>;
+
+/// The `partners` and `value` arrays of a top-level object, as partners.
+#[derive(Default)]
+struct Lists {
+    partners: Option<Vec<Partner>>,
+    value: Option<Vec<Partner>>,
+}
+
+/// Reads document `name` from `text`, streaming its partner lists ([`Read`]).
+fn read(name: &str, text: &str) -> serde_json::Result<Read> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let doc = serde::de::DeserializeSeed::deserialize(DocSeed { name }, &mut de)?;
+    de.end()?;
+    Ok(doc)
+}
+
+/// One element of a partner list, `at` naming it in errors.
+fn partner(v: Value, at: &str) -> Partner {
+    if !v.get("tenantId").is_some_and(|t| t.is_string()) {
+        bail!("{at}: a partner configuration needs a `tenantId`");
+    }
+    Ok((partner_config(v, at)?, at.to_string()))
+}
+
+/// Reads the whole document ([`read`]).
+struct DocSeed<'a> {
+    name: &'a str,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for DocSeed<'_> {
+    type Value = Read;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Read, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for DocSeed<'_> {
+    type Value = Read;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON document")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> std::result::Result<Read, A::Error> {
+        let name = self.name;
+        partners_as_read(seq, |i| format!("{name}: [{i}]")).map(Read::Array)
+    }
+    /// As [`graph_spelling`] spells a top-level object, with its partner
+    /// lists read as they come. In the same two steps: a key repeated
+    /// letter for letter keeps its first place and its last value (as a
+    /// JSON value's map does), then keys are respelled in that order.
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Read, A::Error> {
+        let mut entries: Vec<(String, List)> = Vec::new();
+        let mut place: HashMap<String, usize> = HashMap::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let key = graph_key(&k);
+            let value = if key == "partners" || key == "value" {
+                let name = self.name;
+                map.next_value_seed(ListSeed { at: |i| format!("{name}: {key}[{i}]") })?
+            } else {
+                List::Other(map.next_value()?)
+            };
+            match place.get(&k) {
+                Some(&i) => entries[i].1 = value,
+                None => {
+                    place.insert(k.clone(), entries.len());
+                    entries.push((k, value));
+                }
+            }
+        }
+        let mut out = Map::new();
+        let mut lists = Lists::default();
+        let mut extra = Map::new();
+        for (k, value) in entries {
+            if k == "AdditionalProperties" {
+                if let List::Other(Value::Object(inner)) = value {
+                    extra = inner;
+                }
+                continue;
+            }
+            let key = graph_key(&k);
+            let (value, partners) = match value {
+                List::Partners(partners) => (Value::Null, Some(partners)),
+                List::Other(v) => (graph_spelling(v), None),
+            };
+            match key.as_str() {
+                "partners" => lists.partners = partners,
+                "value" => lists.value = partners,
+                _ => {}
+            }
+            out.insert(key, value);
+        }
+        for (k, v) in extra {
+            out.entry(graph_key(&k)).or_insert_with(|| graph_spelling(v));
+        }
+        Ok(Read::Object(out, lists))
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Read, E> {
+        Ok(Read::Other)
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Read, E> {
+        Ok(Read::Other)
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Read, E> {
+        Ok(Read::Other)
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Read, E> {
+        Ok(Read::Other)
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Read, E> {
+        Ok(Read::Other)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Read, E> {
+        Ok(Read::Other)
+    }
+}
+
+/// Each element of `seq` made a partner as it is read (`at`: its name).
+fn partners_as_read<'de, A: serde::de::SeqAccess<'de>>(
+    mut seq: A,
+    at: impl Fn(usize) -> String,
+) -> std::result::Result<Vec<Partner>, A::Error> {
+    let mut partners = Vec::new();
+    while let Some(v) = seq.next_element::<Value>()? {
+        partners.push(partner(graph_spelling(v), &at(partners.len())));
+    }
+    Ok(partners)
+}
+
+/// A top-level `partners` or `value`: partners when it is an array, else
+/// the value as it is.
+enum List {
+    Partners(Vec<Partner>),
+    Other(Value),
+}
+
+struct ListSeed<F> {
+    at: F,
+}
+
+impl<'de, F: Fn(usize) -> String> serde::de::DeserializeSeed<'de> for ListSeed<F> {
+    type Value = List;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<List, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, F: Fn(usize) -> String> serde::de::Visitor<'de> for ListSeed<F> {
+    type Value = List;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> std::result::Result<List, A::Error> {
+        partners_as_read(seq, self.at).map(List::Partners)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> std::result::Result<List, A::Error> {
+        use serde::Deserialize;
+        Value::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(List::Other)
+    }
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<List, E> {
+        Ok(List::Other(Value::from(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<List, E> {
+        Ok(List::Other(Value::from(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<List, E> {
+        Ok(List::Other(Value::from(v)))
+    }
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<List, E> {
+        Ok(List::Other(Value::from(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<List, E> {
+        Ok(List::Other(Value::from(v)))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<List, E> {
+        Ok(List::Other(Value::Null))
+    }
 }
 
 /// Every key the policy documents use, in Graph's spelling.
@@ -169,15 +367,10 @@ fn has_section_keys(m: &serde_json::Map<String, Value>) -> bool {
 }
 
 impl Builder {
-    fn document(&mut self, name: &str, v: Value) -> Result<()> {
-        match v {
-            Value::Array(items) => {
-                for (i, item) in items.into_iter().enumerate() {
-                    self.partner(item, &format!("{name}: [{i}]"))?;
-                }
-                Ok(())
-            }
-            Value::Object(mut m) => {
+    fn document(&mut self, name: &str, doc: Read) -> Result<()> {
+        match doc {
+            Read::Array(partners) => partners.into_iter().try_for_each(|p| self.partner(p)),
+            Read::Object(mut m, mut lists) => {
                 if let Some(ep) = m.remove("allowedCloudEndpoints") {
                     let ep: Vec<String> = parse(ep, &format!("{name}: allowedCloudEndpoints"))?;
                     self.policy.allowed_cloud_endpoints.extend(ep);
@@ -188,20 +381,24 @@ impl Builder {
                         self.default(d, &format!("{name}: default"))?;
                     }
                     if let Some(p) = m.remove("partners") {
-                        let p = match p {
-                            Value::Object(mut o) if o.contains_key("value") => {
-                                o.remove("value").unwrap_or_default()
-                            }
-                            other => other,
-                        };
-                        match p {
-                            Value::Array(items) => {
-                                for (i, item) in items.into_iter().enumerate() {
-                                    self.partner(item, &format!("{name}: partners[{i}]"))?;
+                        if let Some(partners) = lists.partners.take() {
+                            partners.into_iter().try_for_each(|p| self.partner(p))?;
+                        } else {
+                            let p = match p {
+                                Value::Object(mut o) if o.contains_key("value") => {
+                                    o.remove("value").unwrap_or_default()
                                 }
+                                other => other,
+                            };
+                            match p {
+                                Value::Array(items) => {
+                                    for (i, item) in items.into_iter().enumerate() {
+                                        self.partner(partner(item, &format!("{name}: partners[{i}]")))?;
+                                    }
+                                }
+                                Value::Null => {}
+                                _ => bail!("{name}: partners: expected a list of partner configurations"),
                             }
-                            Value::Null => {}
-                            _ => bail!("{name}: partners: expected a list of partner configurations"),
                         }
                     }
                     for k in m.keys().filter(|k| !is_ignorable_key(k)) {
@@ -209,14 +406,18 @@ impl Builder {
                     }
                     return Ok(());
                 }
-                if let Some(Value::Array(items)) = m.remove("value") {
+                let value = m.remove("value");
+                if let Some(partners) = lists.value.take().filter(|_| value.is_some()) {
+                    return partners.into_iter().try_for_each(|p| self.partner(p));
+                }
+                if let Some(Value::Array(items)) = value {
                     for (i, item) in items.into_iter().enumerate() {
-                        self.partner(item, &format!("{name}: value[{i}]"))?;
+                        self.partner(partner(item, &format!("{name}: value[{i}]")))?;
                     }
                     return Ok(());
                 }
                 if m.contains_key("tenantId") {
-                    return self.partner(Value::Object(m), name);
+                    return self.partner(partner(Value::Object(m), name));
                 }
                 if m.contains_key("isServiceDefault") || has_section_keys(&m) {
                     return self.default(Value::Object(m), name);
@@ -228,7 +429,9 @@ impl Builder {
                 let keys: Vec<&String> = m.keys().take(5).collect();
                 bail!("{name}: not a cross-tenant access policy document (it has keys {keys:?}); expected the Graph response of /policies/crossTenantAccessPolicy/default or /partners, or {{\"default\": ..., \"partners\": [...]}}")
             }
-            _ => bail!("{name}: not a cross-tenant access policy document: expected a JSON object or array"),
+            Read::Other => {
+                bail!("{name}: not a cross-tenant access policy document: expected a JSON object or array")
+            }
         }
     }
 
@@ -246,11 +449,9 @@ impl Builder {
         Ok(())
     }
 
-    fn partner(&mut self, v: Value, at: &str) -> Result<()> {
-        if !v.get("tenantId").is_some_and(|t| t.is_string()) {
-            bail!("{at}: a partner configuration needs a `tenantId`");
-        }
-        let p = partner_config(v, at)?;
+    /// Adds a partner made by [`partner`] (its error, if it could not be).
+    fn partner(&mut self, p: Partner) -> Result<()> {
+        let (p, at) = p?;
         for k in p.extra.keys().filter(|k| !is_ignorable_key(k)) {
             self.policy
                 .warnings
@@ -354,4 +555,125 @@ fn partner_config(v: Value, at: &str) -> Result<PartnerConfig> {
         cloud: take(&mut m, "x-xtenant-cloud", at)?,
         extra: m.into_iter().collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What loading did before partner lists were read as they came: the
+    /// whole document as one JSON value, then its lists (the oracle).
+    fn read_whole(name: &str, text: &str) -> serde_json::Result<Read> {
+        let v: Value = serde_json::from_str(text)?;
+        Ok(match graph_spelling(v) {
+            Value::Array(items) => Read::Array(
+                items.into_iter().enumerate().map(|(i, v)| partner(v, &format!("{name}: [{i}]"))).collect(),
+            ),
+            Value::Object(m) => Read::Object(m, Lists::default()),
+            _ => Read::Other,
+        })
+    }
+
+    /// The policy, errors and warnings of `text` read with `read`, or the
+    /// error's words.
+    fn loaded(text: &str, read: fn(&str, &str) -> serde_json::Result<Read>) -> String {
+        let mut b = Builder { policy: Policy::default(), errors: vec![] };
+        match read("doc.json", text) {
+            Err(e) => format!("invalid JSON at {}:{}: {e}", e.line(), e.column()),
+            Ok(doc) => match b.document("doc.json", doc) {
+                Err(e) => format!("error: {e:#}"),
+                Ok(()) => format!("{:?}\n{:?}", b.policy, b.errors),
+            },
+        }
+    }
+
+    fn assert_same(text: &str) {
+        assert_eq!(loaded(text, read), loaded(text, read_whole), "{text}");
+    }
+
+    #[test]
+    fn every_fixture_policy_reads_as_the_whole_document_did() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = crate::files::files_under(&root.join("tests/fixtures/policies")).unwrap();
+        files.extend(crate::files::files_under(&root.join("samples/policies")).unwrap());
+        let json: Vec<_> = files.into_iter().filter(|f| f.extension().is_some_and(|e| e == "json")).collect();
+        assert!(json.len() >= 10, "{json:?}");
+        for f in json {
+            assert_same(&std::fs::read_to_string(&f).unwrap());
+        }
+    }
+
+    const PARTNER: &str = r#"{"tenantId": "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d", "b2bCollaborationInbound": {"usersAndGroups": {"accessType": "allowed", "targets": [{"target": "AllUsers", "targetType": "user"}]}}}"#;
+
+    /// Pieces of policy documents, right and wrong, in the shapes and
+    /// spellings admins have.
+    fn element() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(PARTNER.to_string()),
+            Just(PARTNER.replace("9a8b", "0b0b")),
+            Just(
+                PARTNER
+                    .replace("tenantId", "TenantId")
+                    .replace("b2bCollaborationInbound", "B2BCollaborationInbound")
+            ),
+            Just(
+                r#"{"AdditionalProperties": {"tenantId": "1b1b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d"}}"#
+                    .to_string()
+            ),
+            Just(r#"{"displayName": "no tenant"}"#.to_string()),
+            Just(r#"{"tenantId": 7}"#.to_string()),
+            Just(PARTNER.replace(r#""allowed""#, r#""sometimes""#)),
+            Just(r#"{"tenantId": "2c2c7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d", "newSection": {}}"#.to_string()),
+            Just("3".to_string()),
+        ]
+    }
+
+    fn list() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => proptest::collection::vec(element(), 0..4).prop_map(|e| format!("[{}]", e.join(", "))),
+            1 => proptest::collection::vec(element(), 0..3).prop_map(|e| format!(r#"{{"value": [{}]}}"#, e.join(", "))),
+            1 => Just("null".to_string()),
+            1 => Just(r#""none""#.to_string()),
+        ]
+    }
+
+    fn entry() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => list().prop_map(|l| format!(r#""partners": {l}"#)),
+            1 => list().prop_map(|l| format!(r#""Partners": {l}"#)),
+            3 => list().prop_map(|l| format!(r#""value": {l}"#)),
+            2 => Just(r#""default": {"isServiceDefault": false, "b2bCollaborationOutbound": {"applications": {"accessType": "blocked", "targets": [{"target": "AllApplications", "targetType": "application"}]}}}"#.to_string()),
+            1 => Just(r#""default": null"#.to_string()),
+            1 => Just(r#""allowedCloudEndpoints": ["microsoftonline.us"]"#.to_string()),
+            1 => Just(r#""allowedCloudEndpoints": 5"#.to_string()),
+            1 => Just(r#""tenantId": "3d3d7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d""#.to_string()),
+            1 => Just(r#""isServiceDefault": true"#.to_string()),
+            1 => Just(r#""displayName": "root""#.to_string()),
+            1 => Just(r#""somethingNew": [1, 2]"#.to_string()),
+            1 => list().prop_map(|l| format!(r#""AdditionalProperties": {{"partners": {l}, "extra": 1}}"#)),
+        ]
+    }
+
+    fn document() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => proptest::collection::vec(entry(), 0..6).prop_map(|e| format!("{{{}}}", e.join(", "))),
+            2 => list(),
+            1 => Just("42".to_string()),
+            1 => proptest::collection::vec(entry(), 1..4).prop_map(|e| format!("{{{},}}", e.join(", "))),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+        /// Reading partner lists as they come gives the policy, warnings,
+        /// errors and error words reading the whole document first gave:
+        /// keys in any order and spelling, repeated keys (the last wins),
+        /// lists of partners right and wrong, lists that are not lists.
+        #[test]
+        fn a_document_reads_as_the_whole_document_did(text in document()) {
+            prop_assert_eq!(loaded(&text, read), loaded(&text, read_whole), "{}", text);
+        }
+    }
 }
