@@ -542,7 +542,7 @@ fn replay_row(r: ActivityRow, cx: &Context<'_>) -> ReplayRow {
             }
             _ => Impact::Unchanged,
         };
-        (impact, prop.reason.clone())
+        (impact, prop.reason)
     };
     if let Some(note) = trust_turned_on(&r, cx) {
         reason = format!("{reason}; {note}");
