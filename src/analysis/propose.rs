@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::replay::{count_impact, replay, Impact, ImpactCounts, Inputs, ReplayRow, Replayer};
+use super::replay::{count_impact, Impact, ImpactCounts, Inputs, ReplayRow, Replayer};
 use super::runs::{Order, Sorter, Spool, Stream};
 use crate::model::{AccessType, ActivityRow, Direction, Guid};
 use crate::policy::apps::RECOMMENDED_ALLOWED;
@@ -435,11 +435,18 @@ fn breaks(r: &ReplayRow) -> bool {
     matches!(r.impact, Impact::Lost | Impact::Degraded)
 }
 
-/// Replays one partner's rows against the plan: how many break.
+/// Replays one partner's rows against the plan: how many break. Counted
+/// as they are replayed, on the pool: a partner's rows are asked several
+/// times (once per trust flag, once per widening), and holding (and
+/// sorting) its replayed rows each time cost as much memory again as the
+/// rows (a partner with 333k users).
 fn broken(plan: &PartnerPlan, rows: &[&ActivityRow], inputs: &ProposeInputs<'_>) -> usize {
+    use rayon::prelude::*;
     let proposed = policy_of(std::slice::from_ref(plan), None);
     let replay_inputs = Inputs { proposed: &proposed, ..inputs.replay };
-    replay(rows.iter().map(|r| (*r).clone()).collect(), &replay_inputs).iter().filter(|r| breaks(r)).count()
+    let partners: BTreeSet<Guid> = rows.iter().map(|r| r.partner_tenant_id).collect();
+    let replayer = Replayer::new(&replay_inputs, &partners);
+    rows.par_iter().filter(|r| breaks(&replayer.row((**r).clone()))).count()
 }
 
 /// Trust: every flag on where inbound sign-ins could rely on it, then each
