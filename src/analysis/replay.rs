@@ -203,9 +203,10 @@ struct Context<'a> {
     epochs: Vec<Resolved<'a>>,
     /// Which cloud each partner is in, as far as the policies tell.
     clouds: BTreeMap<Guid, CloudHint>,
-    /// With a current policy: for each partner, which sections
-    /// ([`Section::ALL`]) the proposal leaves as they are.
-    unchanged: BTreeMap<Guid, [bool; 4]>,
+    /// For each partner, which sections ([`Section::ALL`]) the proposal
+    /// leaves as the current policy has them: found the first time a row
+    /// of the partner asks ([`same_settings`]).
+    unchanged: BTreeMap<Guid, std::sync::OnceLock<[bool; 4]>>,
 }
 
 fn trust_needs<'a>(r: &ActivityRow, clauses: &'a [ResolvedClause]) -> TrustNeeds<'a> {
@@ -480,15 +481,15 @@ fn calibrate_by_epoch(r: &ActivityRow, h: &History, cx: &Context<'_>) -> Option<
 
 /// Same settings for this partner and section in both policies (`false`
 /// without a current one): whatever the (perhaps unknown) verdict, it
-/// cannot change. Read from
-/// [`Context::unchanged`], made once per partner.
+/// cannot change. Found once per partner ([`Context::unchanged`]).
 fn same_settings(cx: &Context<'_>, r: &ActivityRow) -> bool {
-    if cx.current.is_none() {
-        return false;
-    }
+    let Some(current) = &cx.current else { return false };
     let Some(section) = section_for(r.direction, r.access_type) else { return true };
     let at = Section::ALL.iter().position(|s| *s == section).unwrap_or_default();
-    cx.unchanged.get(&r.partner_tenant_id).is_some_and(|sections| sections[at])
+    let partner = r.partner_tenant_id;
+    cx.unchanged.get(&partner).is_some_and(|sections| {
+        sections.get_or_init(|| unchanged_sections(current, &cx.proposed, partner))[at]
+    })
 }
 
 /// [`same_settings`] of each section of `partner` (comparing two target
@@ -579,9 +580,7 @@ impl<'a> Replayer<'a> {
     pub fn new(inputs: &'a Inputs<'a>, partners: &BTreeSet<Guid>) -> Replayer<'a> {
         let current = inputs.current.map(|p| Resolved::new(p, partners));
         let proposed = Resolved::new(inputs.proposed, partners);
-        let unchanged = current.as_ref().map_or_else(BTreeMap::new, |current| {
-            partners.iter().map(|p| (*p, unchanged_sections(current, &proposed, *p))).collect()
-        });
+        let unchanged = partners.iter().map(|p| (*p, std::sync::OnceLock::new())).collect();
         let cx = Context {
             inputs,
             current,
