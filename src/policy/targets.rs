@@ -228,18 +228,33 @@ pub(crate) fn user_match(cfg: &TargetConfig, ix: &UserTargets, req: &Request<'_>
         };
         return Match { tri: Tri::Yes, why };
     }
-    // No target names the user. What the targets cannot decide on their
-    // own: user targets when the user's id is not known, targets of
-    // another type, groups whose members are not known.
+    undecided_user(
+        req.user_id.is_none().then_some(&ix.users_listed),
+        &ix.foreign,
+        ix.groups.iter().map(|&i| cfg.targets[i].target.as_str()),
+        req,
+    )
+}
+
+/// The answer once no target names the user: a member of one of `groups`
+/// (in order) matches; else what the targets cannot decide on their own
+/// (`needs_id`: user targets, when the user's id is not known; `foreign`:
+/// targets of another type; groups whose members are not known), else no.
+fn undecided_user<'a>(
+    needs_id: Option<&Listed>,
+    foreign: &Listed,
+    groups: impl Iterator<Item = &'a str>,
+    req: &Request<'_>,
+) -> Match {
     let mut unknown: Vec<String> = Vec::new();
-    if req.user_id.is_none() && !ix.users_listed.is_empty() {
-        unknown.push(needs_id_text(&ix.users_listed, req.direction));
+    if let Some(users) = needs_id.filter(|users| !users.is_empty()) {
+        unknown.push(needs_id_text(users, req.direction));
     }
-    if !ix.foreign.is_empty() {
-        unknown.push(foreign_type_text(&ix.foreign));
+    if !foreign.is_empty() {
+        unknown.push(foreign_type_text(foreign));
     }
     let mut not_known = Listed::default();
-    for g in ix.groups.iter().map(|&i| cfg.targets[i].target.as_str()) {
+    for g in groups {
         match req.groups.is_member(g) {
             Tri::Yes => return Match { tri: Tri::Yes, why: format!("group {g}") },
             Tri::No => {}
@@ -303,13 +318,7 @@ impl AppTargets {
 /// Reads `cfg` (whose lookups are `ix`) for the client app and the
 /// resource of `req`: either may be the one a target names.
 pub(crate) fn app_match(cfg: &TargetConfig, ix: &AppTargets, req: &Request<'_>) -> Match {
-    let mut ids: Vec<(&str, Option<crate::model::Guid>)> =
-        [(req.app_id, req.app_owner), (req.resource_id, req.resource_owner)]
-            .into_iter()
-            .filter_map(|(id, owner)| id.map(|i| (i, owner)))
-            .collect();
-    // An app that is its own resource is one app.
-    ids.dedup_by(|a, b| a.0.eq_ignore_ascii_case(b.0));
+    let ids = apps_of(req);
     let named = ids.iter().filter_map(|(id, _)| ix.ids.get(lower(id).as_ref()).copied()).min();
     let first = [ix.all_apps, named].into_iter().flatten().min();
     // The keywords, in order, up to the first target a lookup found: one
@@ -321,17 +330,8 @@ pub(crate) fn app_match(cfg: &TargetConfig, ix: &AppTargets, req: &Request<'_>) 
     }
     let mut not_members = Vec::new();
     for &(_, keyword) in ix.keywords.iter().take_while(|(i, _)| first.is_none_or(|f| *i < f)) {
-        let mut undecided = Vec::new();
-        for (id, owner) in &ids {
-            let m = req.apps.member(keyword, id, *owner);
-            match m.tri {
-                Tri::Yes => return Match { tri: Tri::Yes, why: format!("{} ({})", keyword.as_str(), m.why) },
-                Tri::Unknown => undecided.push(m.why),
-                Tri::No => not_members.push(m.why),
-            }
-        }
-        if !undecided.is_empty() {
-            unknown.push(format!("{} membership: {}", keyword.as_str(), undecided.join("; ")));
+        if let Some(yes) = ask_keyword(keyword, &ids, req, &mut unknown, &mut not_members) {
+            return yes;
         }
     }
     if let Some(i) = first {
@@ -342,7 +342,53 @@ pub(crate) fn app_match(cfg: &TargetConfig, ix: &AppTargets, req: &Request<'_>) 
         };
         return Match { tri: Tri::Yes, why };
     }
-    if ids.is_empty() && !cfg.targets.is_empty() {
+    undecided_app(unknown, not_members, ids.is_empty() && !cfg.targets.is_empty())
+}
+
+/// The client app and the resource of `req` (an app that is its own
+/// resource is one app), with the tenant that owns each where known.
+fn apps_of<'r>(req: &Request<'r>) -> Vec<(&'r str, Option<crate::model::Guid>)> {
+    let mut ids: Vec<(&str, Option<crate::model::Guid>)> =
+        [(req.app_id, req.app_owner), (req.resource_id, req.resource_owner)]
+            .into_iter()
+            .filter_map(|(id, owner)| id.map(|i| (i, owner)))
+            .collect();
+    ids.dedup_by(|a, b| a.0.eq_ignore_ascii_case(b.0));
+    ids
+}
+
+/// Whether the app or the resource is a member of `keyword`'s group: the
+/// match, or `None` with what could not be decided added to `unknown` and
+/// the apps that are not members to `not_members`.
+fn ask_keyword(
+    keyword: Keyword,
+    ids: &[(&str, Option<crate::model::Guid>)],
+    req: &Request<'_>,
+    unknown: &mut Vec<String>,
+    not_members: &mut Vec<String>,
+) -> Option<Match> {
+    let mut undecided = Vec::new();
+    for (id, owner) in ids {
+        let m = req.apps.member(keyword, id, *owner);
+        match m.tri {
+            Tri::Yes => {
+                return Some(Match { tri: Tri::Yes, why: format!("{} ({})", keyword.as_str(), m.why) })
+            }
+            Tri::Unknown => undecided.push(m.why),
+            Tri::No => not_members.push(m.why),
+        }
+    }
+    if !undecided.is_empty() {
+        unknown.push(format!("{} membership: {}", keyword.as_str(), undecided.join("; ")));
+    }
+    None
+}
+
+/// The answer once no target matches the app: unknown with what could
+/// not be decided (and `names_no_app`: the sign-in names none, though
+/// targets are listed), else no, with the keywords the apps are not in.
+fn undecided_app(mut unknown: Vec<String>, mut not_members: Vec<String>, names_no_app: bool) -> Match {
+    if names_no_app {
         unknown.push("the sign-in names no app or resource".into());
     }
     if unknown.is_empty() {
@@ -372,7 +418,9 @@ mod tests {
 
     /// The reading in order the lookups must agree with: the targets one
     /// by one, the first that matches deciding (the evaluator's code before
-    /// the lookups, with its reasons then summarized as [`Listed`] does).
+    /// the lookups). What follows when none matches (groups, keywords'
+    /// members, the reasons' words) is the evaluator's own code, shared:
+    /// what is checked here is which target decides and what is listed.
     fn user_match_in_order(cfg: &TargetConfig, req: &Request<'_>) -> Match {
         let mut needs_id = Listed::default();
         let mut foreign = Listed::default();
@@ -393,40 +441,13 @@ mod tests {
                 TargetType::Application | TargetType::UnknownFutureValue => foreign.push(&t.target),
             }
         }
-        let mut unknown = Vec::new();
-        if !needs_id.is_empty() {
-            unknown.push(needs_id_text(&needs_id, req.direction));
-        }
-        if !foreign.is_empty() {
-            unknown.push(foreign_type_text(&foreign));
-        }
-        let mut not_known = Listed::default();
-        for g in &groups {
-            match req.groups.is_member(g) {
-                Tri::Yes => return Match { tri: Tri::Yes, why: format!("group {g}") },
-                Tri::No => {}
-                Tri::Unknown => not_known.push(g),
-            }
-        }
-        if !not_known.is_empty() {
-            unknown.push(groups_not_known_text(&not_known));
-        }
-        if unknown.is_empty() {
-            Match { tri: Tri::No, why: "no target matches the user".into() }
-        } else {
-            Match { tri: Tri::Unknown, why: unknown.join("; ") }
-        }
+        undecided_user(Some(&needs_id), &foreign, groups.into_iter(), req)
     }
 
     /// As [`user_match_in_order`], for `applications` (a keyword repeated
     /// answers as its first occurrence, and is not asked again).
     fn app_match_in_order(cfg: &TargetConfig, req: &Request<'_>) -> Match {
-        let mut ids: Vec<(&str, Option<Guid>)> =
-            [(req.app_id, req.app_owner), (req.resource_id, req.resource_owner)]
-                .into_iter()
-                .filter_map(|(id, owner)| id.map(|i| (i, owner)))
-                .collect();
-        ids.dedup_by(|a, b| a.0.eq_ignore_ascii_case(b.0));
+        let ids = apps_of(req);
         let mut foreign = Listed::default();
         let mut asked = Vec::new();
         let mut keyword_unknowns = Vec::new();
@@ -445,23 +466,8 @@ mod tests {
                     continue;
                 }
                 asked.push(keyword);
-                let mut undecided = Vec::new();
-                for (id, owner) in &ids {
-                    let m = req.apps.member(keyword, id, *owner);
-                    match m.tri {
-                        Tri::Yes => {
-                            return Match { tri: Tri::Yes, why: format!("{} ({})", keyword.as_str(), m.why) }
-                        }
-                        Tri::Unknown => undecided.push(m.why),
-                        Tri::No => not_members.push(m.why),
-                    }
-                }
-                if !undecided.is_empty() {
-                    keyword_unknowns.push(format!(
-                        "{} membership: {}",
-                        keyword.as_str(),
-                        undecided.join("; ")
-                    ));
+                if let Some(yes) = ask_keyword(keyword, &ids, req, &mut keyword_unknowns, &mut not_members) {
+                    return yes;
                 }
                 continue;
             }
@@ -474,19 +480,7 @@ mod tests {
             unknown.push(foreign_type_text(&foreign));
         }
         unknown.extend(keyword_unknowns);
-        if ids.is_empty() && !cfg.targets.is_empty() {
-            unknown.push("the sign-in names no app or resource".into());
-        }
-        if unknown.is_empty() {
-            let mut why = "no target matches the app".to_string();
-            not_members.dedup();
-            if !not_members.is_empty() {
-                why = format!("{why} ({})", not_members.join("; "));
-            }
-            Match { tri: Tri::No, why }
-        } else {
-            Match { tri: Tri::Unknown, why: unknown.join("; ") }
-        }
+        undecided_app(unknown, not_members, ids.is_empty() && !cfg.targets.is_empty())
     }
 
     fn request(user: Option<&str>, direction: Direction) -> Request<'_> {
