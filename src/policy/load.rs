@@ -201,6 +201,12 @@ impl<'de> serde::de::Visitor<'de> for DocSeed<'_> {
     }
 }
 
+/// The elements of a list already read whole, made partners one at a time
+/// as they are taken (`at`: an element's name).
+fn listed(items: Vec<Value>, at: impl Fn(usize) -> String) -> impl Iterator<Item = Partner> {
+    items.into_iter().enumerate().map(move |(i, v)| partner(v, &at(i)))
+}
+
 /// Each element of `seq` made a partner as it is read (`at`: its name).
 fn partners_as_read<'de, A: serde::de::SeqAccess<'de>>(
     mut seq: A,
@@ -369,7 +375,7 @@ fn has_section_keys(m: &serde_json::Map<String, Value>) -> bool {
 impl Builder {
     fn document(&mut self, name: &str, doc: Read) -> Result<()> {
         match doc {
-            Read::Array(partners) => partners.into_iter().try_for_each(|p| self.partner(p)),
+            Read::Array(partners) => self.partners(partners),
             Read::Object(mut m, mut lists) => {
                 if let Some(ep) = m.remove("allowedCloudEndpoints") {
                     let ep: Vec<String> = parse(ep, &format!("{name}: allowedCloudEndpoints"))?;
@@ -382,7 +388,7 @@ impl Builder {
                     }
                     if let Some(p) = m.remove("partners") {
                         if let Some(partners) = lists.partners.take() {
-                            partners.into_iter().try_for_each(|p| self.partner(p))?;
+                            self.partners(partners)?;
                         } else {
                             let p = match p {
                                 Value::Object(mut o) if o.contains_key("value") => {
@@ -392,9 +398,7 @@ impl Builder {
                             };
                             match p {
                                 Value::Array(items) => {
-                                    for (i, item) in items.into_iter().enumerate() {
-                                        self.partner(partner(item, &format!("{name}: partners[{i}]")))?;
-                                    }
+                                    self.partners(listed(items, |i| format!("{name}: partners[{i}]")))?
                                 }
                                 Value::Null => {}
                                 _ => bail!("{name}: partners: expected a list of partner configurations"),
@@ -407,14 +411,11 @@ impl Builder {
                     return Ok(());
                 }
                 let value = m.remove("value");
-                if let Some(partners) = lists.value.take().filter(|_| value.is_some()) {
-                    return partners.into_iter().try_for_each(|p| self.partner(p));
+                if let Some(partners) = lists.value.take() {
+                    return self.partners(partners);
                 }
                 if let Some(Value::Array(items)) = value {
-                    for (i, item) in items.into_iter().enumerate() {
-                        self.partner(partner(item, &format!("{name}: value[{i}]")))?;
-                    }
-                    return Ok(());
+                    return self.partners(listed(items, |i| format!("{name}: value[{i}]")));
                 }
                 if m.contains_key("tenantId") {
                     return self.partner(partner(Value::Object(m), name));
@@ -447,6 +448,11 @@ impl Builder {
         }
         self.policy.default = Some(d);
         Ok(())
+    }
+
+    /// Adds partners in order, stopping at the first that could not be made.
+    fn partners(&mut self, partners: impl IntoIterator<Item = Partner>) -> Result<()> {
+        partners.into_iter().try_for_each(|p| self.partner(p))
     }
 
     /// Adds a partner made by [`partner`] (its error, if it could not be).
