@@ -96,6 +96,32 @@ mod tests {
             assert!(told.contains(what), "{what} in {told}");
         }
     }
+
+    #[test]
+    fn a_folder_that_threads_still_write_into_is_removed_whole_on_interrupt() {
+        for _ in 0..200 {
+            let base = tempfile::tempdir().unwrap();
+            let folder = base.path().join("xtenant-test-1-a");
+            std::fs::create_dir(&folder).unwrap();
+            let writer = {
+                let folder = folder.clone();
+                // Files made one after another until the folder is gone.
+                std::thread::spawn(move || {
+                    (0..)
+                        .take_while(|i| std::fs::write(folder.join(format!("run-{i}")), b"x").is_ok())
+                        .count()
+                })
+            };
+            while std::fs::read_dir(&folder).map_or(0, |d| d.count()) < 50 {
+                std::thread::yield_now();
+            }
+            remove_folder_in_use(&folder).unwrap();
+            assert!(writer.join().unwrap() >= 50);
+            let left: Vec<_> =
+                std::fs::read_dir(base.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+            assert!(left.is_empty(), "{left:?}");
+        }
+    }
 }
 
 /// What a run leaves in a folder for a while: a file or a folder.
@@ -190,11 +216,39 @@ fn remove_registered() {
     for (_, path, kind) in paths.iter() {
         match kind {
             Leftover::File => std::fs::remove_file(path).ok(),
-            Leftover::Folder => std::fs::remove_dir_all(path).ok(),
+            Leftover::Folder => remove_folder_in_use(path).ok(),
         };
     }
     // Held until the process exits.
     std::mem::forget(paths);
+}
+
+/// Removes a folder that other threads of the run may still be writing
+/// files into (a grouping's partitions finished on the pool): renamed
+/// first, so that no file can be made in it by its old path while it is
+/// emptied (removing it in place left the files made meanwhile, and the
+/// folder). A file whose making had found the folder before the rename
+/// may still land in it: removing is tried again until none is left (a
+/// thread makes one file at a time). The new name keeps the run's prefix
+/// and id: if removing it fails, the next run removes it
+/// ([`remove_left_behind`]).
+fn remove_folder_in_use(path: &Path) -> std::io::Result<()> {
+    let mut gone = path.as_os_str().to_owned();
+    gone.push("-gone");
+    let folder = match std::fs::rename(path, &gone) {
+        Ok(()) => Path::new(&gone),
+        Err(_) => path,
+    };
+    let mut removed = std::fs::remove_dir_all(folder);
+    // A second at most: the interrupted run waits for this to exit.
+    for _ in 0..1000 {
+        if removed.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        removed = std::fs::remove_dir_all(folder);
+    }
+    removed
 }
 
 /// Whether the temporary file or folder at `path`, named with the process id
