@@ -23,10 +23,11 @@
 //!    still lost or degraded has the section widened (all users, then all
 //!    apps) and is said so in its rationale.
 //!
-//! Steps 2 to 4 need one partner's rows at a time, and the proof every
-//! row once more: the rows come as a stream and go through the disk past
-//! the memory budget ([`propose`]), so that memory follows the largest
-//! partner and the policy itself, not the number of groups.
+//! Steps 2 to 4 need one partner's rows at a time, read once per trial of
+//! its plan, and the proof every row once more: the rows come as a stream
+//! and go through the disk past the memory budget ([`propose`]), a
+//! partner's rows too ([`Kept`]), so that memory follows the policy
+//! itself, not the number of groups or the users of the largest partner.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,7 +35,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::replay::{count_impact, Impact, ImpactCounts, Inputs, ReplayRow, Replayer};
-use super::runs::{Order, Sorter, Spool, Stream};
+use super::runs::{Kept, Order, Sorter, Spool, Stream};
 use crate::model::{AccessType, ActivityRow, Direction, Guid};
 use crate::policy::apps::RECOMMENDED_ALLOWED;
 use crate::policy::directory::{GroupHolding, Identities};
@@ -318,6 +319,8 @@ struct Evidence {
     sign_ins: u64,
     failed_attempts: u64,
     last_seen: Option<DateTime<Utc>>,
+    /// The sign-ins' user ids, for the rationale's count of users.
+    user_ids: BTreeSet<Box<str>>,
 }
 
 /// Graph takes object and app ids (GUIDs) as targets; a sign-in naming
@@ -346,58 +349,35 @@ fn inbound_target(r: &ActivityRow, identities: Option<&Identities>) -> Result<St
     })
 }
 
+/// One partner's rows, read once for its first plan and once for every
+/// trial of it ([`broken`]): in memory up to the budget, past it from a
+/// file, a chunk at a time ([`ROWS_AT_A_TIME`]).
+type PartnerRows = Kept<ActivityRow>;
+
+/// Rows of a partner read from its file at a time.
+const ROWS_AT_A_TIME: usize = 16 << 10;
+
 /// The first plan of each used section, straight from the evidence.
 fn first_plan(
     partner: Guid,
-    rows: &[&ActivityRow],
+    rows: &PartnerRows,
     inputs: &ProposeInputs<'_>,
     holdings: &[GroupHolding],
-) -> PartnerPlan {
+) -> anyhow::Result<PartnerPlan> {
     let mut sections: BTreeMap<Section, Evidence> = BTreeMap::new();
-    for r in rows {
-        let Some(section) = section_for(r.direction, r.access_type) else { continue };
-        let e = sections.entry(section).or_default();
-        let user = match r.direction {
-            Direction::Outbound => target_id(r.user_id.as_deref())
-                .ok_or_else(|| Some("all users: some sign-ins carry no user object id".to_string())),
-            Direction::Inbound => inbound_target(r, inputs.replay.identities),
-        };
-        match user {
-            Ok(u) => {
-                e.users.insert(u);
+    // The partner's name as its last row that has one gives it.
+    let mut name: Option<String> = None;
+    rows.each_chunk(ROWS_AT_A_TIME, |chunk| {
+        for r in chunk {
+            if let Some(n) = r.partner_tenant_name.as_deref().filter(|n| name.as_deref() != Some(*n)) {
+                name = Some(n.to_string());
             }
-            Err(why) => {
-                e.all_users = true;
-                if e.all_users_because.is_none() {
-                    e.all_users_because = why;
-                }
-            }
+            add_evidence(&mut sections, r, inputs);
         }
-        match target_id(app_target(r)) {
-            Some(a) => {
-                e.apps.insert(a);
-            }
-            None => e.all_apps = true,
-        }
-        e.sign_ins += r.counters.successes;
-        if r.counters.successes == 0 {
-            e.failed_attempts += r.counters.failures;
-        }
-        e.last_seen = e.last_seen.max(r.counters.last_seen);
-    }
-    let distinct = |section: Section| {
-        rows.iter()
-            .filter(|r| section_for(r.direction, r.access_type) == Some(section))
-            .filter_map(|r| r.user_id.as_deref())
-            .collect::<BTreeSet<_>>()
-            .len()
-    };
-    PartnerPlan {
+    })?;
+    Ok(PartnerPlan {
         partner_tenant_id: partner,
-        partner_tenant_name: rows
-            .iter()
-            .rev()
-            .find_map(|r| r.partner_tenant_name.as_deref().map(str::to_string)),
+        partner_tenant_name: name,
         sections: sections
             .into_iter()
             .map(|(section, e)| {
@@ -417,7 +397,7 @@ fn first_plan(
                     apps: if e.all_apps { vec![] } else { e.apps.into_iter().collect() },
                     sign_ins: e.sign_ins,
                     failed_attempts: e.failed_attempts,
-                    distinct_users: distinct(section),
+                    distinct_users: e.user_ids.len(),
                     last_seen: e.last_seen,
                     widened: e.all_users_because,
                 }
@@ -427,6 +407,42 @@ fn first_plan(
         trust_compliant_device: false,
         trust_hybrid_joined_device: false,
         kept: None,
+    })
+}
+
+/// Adds a row to the evidence of its section.
+fn add_evidence(sections: &mut BTreeMap<Section, Evidence>, r: &ActivityRow, inputs: &ProposeInputs<'_>) {
+    let Some(section) = section_for(r.direction, r.access_type) else { return };
+    let e = sections.entry(section).or_default();
+    let user = match r.direction {
+        Direction::Outbound => target_id(r.user_id.as_deref())
+            .ok_or_else(|| Some("all users: some sign-ins carry no user object id".to_string())),
+        Direction::Inbound => inbound_target(r, inputs.replay.identities),
+    };
+    match user {
+        Ok(u) => {
+            e.users.insert(u);
+        }
+        Err(why) => {
+            e.all_users = true;
+            if e.all_users_because.is_none() {
+                e.all_users_because = why;
+            }
+        }
+    }
+    match target_id(app_target(r)) {
+        Some(a) => {
+            e.apps.insert(a);
+        }
+        None => e.all_apps = true,
+    }
+    e.sign_ins += r.counters.successes;
+    if r.counters.successes == 0 {
+        e.failed_attempts += r.counters.failures;
+    }
+    e.last_seen = e.last_seen.max(r.counters.last_seen);
+    if let Some(id) = r.user_id.as_deref().filter(|id| !e.user_ids.contains(*id)) {
+        e.user_ids.insert(id.into());
     }
 }
 
@@ -440,39 +456,56 @@ fn breaks(r: &ReplayRow) -> bool {
 /// times (once per trust flag, once per widening), and holding (and
 /// sorting) its replayed rows each time cost as much memory again as the
 /// rows (a partner with 333k users).
-fn broken(plan: &PartnerPlan, rows: &[&ActivityRow], inputs: &ProposeInputs<'_>) -> usize {
+fn broken(plan: &PartnerPlan, rows: &PartnerRows, inputs: &ProposeInputs<'_>) -> anyhow::Result<usize> {
     use rayon::prelude::*;
     let proposed = policy_of(std::slice::from_ref(plan), None);
     let replay_inputs = Inputs { proposed: &proposed, ..inputs.replay };
-    let partners: BTreeSet<Guid> = rows.iter().map(|r| r.partner_tenant_id).collect();
+    let partners = BTreeSet::from([plan.partner_tenant_id]);
     let replayer = Replayer::new(&replay_inputs, &partners);
-    rows.par_iter().filter(|r| breaks(&replayer.row((**r).clone()))).count()
+    let mut broken = 0;
+    rows.each_chunk(ROWS_AT_A_TIME, |chunk| {
+        broken += chunk.par_iter().filter(|r| breaks(&replayer.row((*r).clone()))).count();
+    })?;
+    Ok(broken)
 }
 
 /// Trust: every flag on where inbound sign-ins could rely on it, then each
-/// dropped when nothing breaks without it.
-fn settle_trust(plan: &mut PartnerPlan, rows: &[&ActivityRow], inputs: &ProposeInputs<'_>) {
-    let inbound: Vec<&ActivityRow> =
-        rows.iter().copied().filter(|r| r.direction == Direction::Inbound).collect();
-    let sum = |f: fn(&ActivityRow) -> u64| inbound.iter().map(|r| f(r)).sum::<u64>();
-    // A policy kept whole (several controls, a strength) may rest on any claim.
-    let clauses = inbound.iter().any(|r| !r.counters.grant_clauses.is_empty());
-    plan.trust_mfa = clauses || sum(|r| r.counters.mfa_required + r.counters.mfa_by_claim) > 0;
-    plan.trust_compliant_device =
-        clauses || sum(|r| r.counters.compliant_device_required + r.counters.ca_details_missing) > 0;
-    plan.trust_hybrid_joined_device =
-        clauses || sum(|r| r.counters.hybrid_join_required + r.counters.ca_details_missing) > 0;
-    let base = broken(plan, rows, inputs);
+/// dropped when nothing breaks without it. Returns how many rows break
+/// under the plan settled on (what [`widen_until_whole`] starts from).
+fn settle_trust(
+    plan: &mut PartnerPlan,
+    rows: &PartnerRows,
+    inputs: &ProposeInputs<'_>,
+) -> anyhow::Result<usize> {
+    // What the inbound sign-ins required or claimed; a policy kept whole
+    // (several controls, a strength) may rest on any claim.
+    let (mut clauses, mut mfa, mut compliant, mut hybrid) = (false, 0u64, 0u64, 0u64);
+    rows.each_chunk(ROWS_AT_A_TIME, |chunk| {
+        for c in chunk.iter().filter(|r| r.direction == Direction::Inbound).map(|r| &r.counters) {
+            clauses |= !c.grant_clauses.is_empty();
+            mfa += c.mfa_required + c.mfa_by_claim;
+            compliant += c.compliant_device_required + c.ca_details_missing;
+            hybrid += c.hybrid_join_required + c.ca_details_missing;
+        }
+    })?;
+    plan.trust_mfa = clauses || mfa > 0;
+    plan.trust_compliant_device = clauses || compliant > 0;
+    plan.trust_hybrid_joined_device = clauses || hybrid > 0;
+    let base = broken(plan, rows, inputs)?;
+    let mut now = base;
     for flag in 0..3 {
         if !*trust_flag(plan, flag) {
             continue;
         }
         let mut trial = plan.clone();
         *trust_flag(&mut trial, flag) = false;
-        if broken(&trial, rows, inputs) <= base {
+        let without = broken(&trial, rows, inputs)?;
+        if without <= base {
             *plan = trial;
+            now = without;
         }
     }
+    Ok(now)
 }
 
 /// The inbound trust flags by number: MFA, compliant device, hybrid join.
@@ -517,9 +550,9 @@ const BY_PARTNER: Order<ActivityRow> = Order {
 
 /// Builds the proposal from the activity rows at the user grain (in any
 /// order; `partners`: every partner among them); see the module doc.
-/// Memory holds one partner's rows at a time: the rows that are evidence
-/// go through a sort by partner, and every row is kept for the proof
-/// replay, both on disk past `budget` rows.
+/// Memory holds one partner's rows at a time, on disk past `budget` rows:
+/// the rows that are evidence go through a sort by partner, and every row
+/// is kept for the proof replay, both on disk past `budget` rows too.
 pub(crate) fn propose(
     rows: &mut Stream<ActivityRow>,
     partners: &BTreeSet<Guid>,
@@ -574,21 +607,30 @@ pub(crate) fn propose(
     let mut next = evidence.next();
     while let Some(first) = next.take() {
         let partner = first.partner_tenant_id;
-        let mut owned = vec![first];
+        // The partner's rows, read once per trial of its plan: kept in
+        // memory up to the budget, past it in a file (a partner may have a
+        // third of a million users).
+        let (mut successes, mut name) = (0, None);
+        let mut spool = Spool::new("propose", budget);
+        let mut add = |r: ActivityRow| {
+            successes += r.counters.successes;
+            if name.is_none() {
+                name = r.partner_tenant_name.as_deref().map(str::to_string);
+            }
+            spool.push(r)
+        };
+        add(first)?;
         loop {
             match evidence.next() {
-                Some(r) if r.partner_tenant_id == partner => owned.push(r),
+                Some(r) if r.partner_tenant_id == partner => add(r)?,
                 other => break next = other,
             }
         }
-        let rows: Vec<&ActivityRow> = owned.iter().collect();
-        let successes: u64 = rows.iter().map(|r| r.counters.successes).sum();
+        let rows = spool.keep()?;
         if successes < inputs.min_sign_ins {
             left_out.push(LeftOut {
                 partner_tenant_id: partner,
-                partner_tenant_name: rows
-                    .iter()
-                    .find_map(|r| r.partner_tenant_name.as_deref().map(str::to_string)),
+                partner_tenant_name: name,
                 successes,
                 reason: format!(
                     "{successes} successful sign-in(s), fewer than --min-sign-ins {}",
@@ -596,15 +638,12 @@ pub(crate) fn propose(
                 ),
             });
         } else {
-            let mut plan = first_plan(partner, &rows, inputs, &holdings);
-            settle_trust(&mut plan, &rows, inputs);
-            widen_until_whole(&mut plan, &rows, inputs);
+            let mut plan = first_plan(partner, &rows, inputs, &holdings)?;
+            let broken = settle_trust(&mut plan, &rows, inputs)?;
+            widen_until_whole(&mut plan, broken, &rows, inputs)?;
             plans.push(plan);
         }
-        drop(rows);
-        for r in owned {
-            proof.push(r)?;
-        }
+        rows.into_each(|r| proof.push(r))?;
     }
     evidence.finish()?;
     for (partner, u) in unused.into_iter().filter(|(p, _)| !used_partners.contains(p)) {
@@ -811,11 +850,16 @@ fn apply_keeps(plans: &mut Vec<PartnerPlan>, keep: &[Keep]) {
 }
 
 /// Widens a section whose access would still break (users first, then
-/// apps), saying so: the evidence could not be targeted exactly.
-fn widen_until_whole(plan: &mut PartnerPlan, rows: &[&ActivityRow], inputs: &ProposeInputs<'_>) {
-    let mut now = broken(plan, rows, inputs);
+/// apps), saying so: the evidence could not be targeted exactly. `now`:
+/// how many rows break under the plan as it is.
+fn widen_until_whole(
+    plan: &mut PartnerPlan,
+    mut now: usize,
+    rows: &PartnerRows,
+    inputs: &ProposeInputs<'_>,
+) -> anyhow::Result<()> {
     if now == 0 {
-        return;
+        return Ok(());
     }
     for i in 0..plan.sections.len() {
         for step in 0..2 {
@@ -831,16 +875,17 @@ fn widen_until_whole(plan: &mut PartnerPlan, rows: &[&ActivityRow], inputs: &Pro
             } else {
                 continue;
             }
-            let after = broken(&trial, rows, inputs);
+            let after = broken(&trial, rows, inputs)?;
             if after < now {
                 *plan = trial;
                 now = after;
             }
             if now == 0 {
-                return;
+                return Ok(());
             }
         }
     }
+    Ok(())
 }
 
 /// Up to this many candidate groups the cover is exact (every subset);

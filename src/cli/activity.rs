@@ -8,9 +8,12 @@ use clap::ValueEnum;
 
 use super::args::{CsvSafeArg, Files, InputArgs, OutputArgs};
 use super::Global;
-use crate::model::GroupBy;
-use crate::pipeline::activity::activity_stream;
+use crate::analysis::activity::{ActivityTable, Finished, RowStream};
+use crate::analysis::runs::LineWriter;
+use crate::model::{ActivityRow, GroupBy, ReadStats};
+use crate::pipeline::activity::{activity_lines, activity_stream, ActivityPlan};
 use crate::pipeline::read_twice;
+use crate::render::output::Output;
 use crate::render::{self, table};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, ValueEnum)]
@@ -58,7 +61,22 @@ impl Args {
 pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let plan = args.input.activity_plan(g, args.by)?;
     let mut rejects = args.input.rejects_output(&plan.source)?;
-    let (table, mut rows, stats) = activity_stream(&plan, vec![], rejects.as_mut().map(|r| r as _))?;
+    let columns = render::activity::columns(args.by);
+    // CSV and NDJSON rows are written a line at a time: past the memory
+    // budget, where the grouping sorts them (on the pool), not after.
+    let line: Option<Box<LineWriter<ActivityRow>>> = match args.format {
+        Format::Csv => Some(Box::new(render::activity::csv_line(&columns, args.csv.style()))),
+        Format::Ndjson => Some(Box::new(render::activity::ndjson_line(&columns))),
+        Format::Json | Format::Table => None,
+    };
+    let rejected = rejects.as_mut().map(|r| r as _);
+    let (table, rows, stats) = match &line {
+        Some(line) => activity_lines(&plan, rejected, line.as_ref())?,
+        None => {
+            let (table, rows, stats) = activity_stream(&plan, vec![], rejected)?;
+            (table, Finished::Rows(rows), stats)
+        }
+    };
     if let Some(r) = rejects {
         r.commit()?;
     }
@@ -66,16 +84,40 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
         g.note(&line);
     }
     let mut out = args.output.create()?;
-    let columns = render::activity::columns(table.by);
-    // CSV, NDJSON and JSON are written a row at a time as the grouping
-    // gives them; the table lays out all rows. A row that cannot be read
-    // back fails the run before the output is committed.
-    match args.format {
-        Format::Ndjson => {
-            table::stream_ndjson(&columns, render::activity::cells(&mut rows, &columns), &mut out)?
+    match rows {
+        Finished::Mapped(lines) => {
+            if args.format == Format::Csv {
+                table::write_csv_header(&columns, &mut out)?;
+            }
+            table::write_lines(lines, &mut out)?;
         }
-        Format::Csv => render::activity::stream_csv(&mut rows, &columns, &mut out, args.csv.style())?,
-        Format::Json => render::activity::write_json_document(&mut out, &table, &stats, &mut rows)?,
+        Finished::Rows(mut rows) => {
+            write_rows(&args, g, &plan, &table, &stats, &columns, &mut rows, &mut out)?;
+            rows.finish()?;
+        }
+    }
+    out.commit()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the rows as they come from the grouping. CSV, NDJSON and JSON
+/// are written a row at a time; the table lays out all rows. A row that
+/// cannot be read back fails the run before the output is committed.
+#[allow(clippy::too_many_arguments)]
+fn write_rows(
+    args: &Args,
+    g: &Global,
+    plan: &ActivityPlan,
+    table: &ActivityTable,
+    stats: &ReadStats,
+    columns: &[&'static str],
+    rows: &mut RowStream,
+    out: &mut Output,
+) -> Result<()> {
+    match args.format {
+        Format::Ndjson => table::stream_ndjson(columns, render::activity::cells(rows, columns), out)?,
+        Format::Csv => render::activity::stream_csv(rows, columns, out, args.csv.style())?,
+        Format::Json => render::activity::write_json_document(out, table, stats, rows)?,
         Format::Table => {
             // Columns as wide as their widest cell: every row is measured
             // on a first reading, and laid out on the second.
@@ -85,12 +127,10 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
                 layout.measure(&render::activity::text_row(r, table.by).0);
                 Ok(true)
             })?;
-            let color = g.color_for(&out);
-            render::activity::write_text(&mut out, table.by, &layout, &mut again, color)?;
+            let color = g.color_for(out);
+            render::activity::write_text(out, table.by, &layout, &mut again, color)?;
             again.finish()?;
         }
     }
-    rows.finish()?;
-    out.commit()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

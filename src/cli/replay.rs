@@ -11,10 +11,10 @@ use serde_json::json;
 
 use super::args::{CsvSafeArg, DirectoryArgs, Files, InputArgs, OutputArgs};
 use super::Global;
-use crate::analysis::replay::Impact;
+use crate::analysis::replay::{Impact, ReplayRow};
 use crate::model::GroupBy;
 use crate::pipeline::read_twice;
-use crate::pipeline::replay::{replay, Read, ReplayPlan, ReplayRun, ReplayStream};
+use crate::pipeline::replay::{replay, LinesFor, Read, ReplayPlan, ReplayRun, Replayed};
 use crate::render::{self, table, Output};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -107,7 +107,18 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
         new_only: args.new_only,
     };
     let mut rejects = args.input.rejects_output(&plan.activity.source)?;
-    let (run, rows) = replay(&plan, &|l| g.note(l), rejects.as_mut().map(|r| r as _))?;
+    // Formats of a line a row may be written where the rows are sorted
+    // (past the memory budget, on the pool); the SIEM formats name our
+    // tenant, known once the logs are read.
+    let (columns, style) = (render::replay::columns(args.by), args.csv.style());
+    let line: Option<Box<LinesFor<ReplayRow>>> = match args.format {
+        Format::Csv => Some(Box::new(move |_| Box::new(render::replay::csv_line(&columns, style)))),
+        Format::Ndjson => Some(Box::new(move |_| Box::new(render::replay::ndjson_line(&columns)))),
+        Format::Ecs => Some(Box::new(|tenant| Box::new(render::siem::ecs_line(tenant)))),
+        Format::Cef => Some(Box::new(|tenant| Box::new(render::siem::cef_line(tenant)))),
+        Format::Json | Format::Markdown | Format::Table => None,
+    };
+    let (run, rows) = replay(&plan, &|l| g.note(l), rejects.as_mut().map(|r| r as _), line.as_deref())?;
     if let Some(r) = rejects {
         r.commit()?;
     }
@@ -142,13 +153,23 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
 /// kept on disk past `--groups-in-memory`.
 fn write(
     run: &ReplayRun,
-    mut rows: ReplayStream,
+    rows: Replayed,
     args: &Args,
     out: &mut Output,
     g: &Global,
 ) -> Result<BTreeSet<Impact>> {
-    let mut impacts = BTreeSet::new();
     let columns = render::replay::columns(run.by);
+    let mut rows = match rows {
+        Replayed::Lines(lines, impacts) => {
+            if args.format == Format::Csv {
+                table::write_csv_header(&columns, out)?;
+            }
+            table::write_lines(lines, out)?;
+            return Ok(impacts);
+        }
+        Replayed::Rows(rows) => rows,
+    };
+    let mut impacts = BTreeSet::new();
     let mut summary = run.summarizer();
     let mut again = None;
     let budget_again = rows.budget_again(run.budget);

@@ -1,14 +1,12 @@
 //! `activity`: the cross-tenant sign-ins of a source, grouped.
 
-use std::collections::BTreeSet;
-
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use super::source::{ReadOptions, Source};
 use super::Rejects;
-use crate::analysis::activity::{Activity, ActivityRow, ActivityTable, Finished, RowStream};
-use crate::analysis::runs::{Order, Record};
+use crate::analysis::activity::{Activity, ActivityRow, ActivityTable, Finished, RowStream, ROW_ORDER};
+use crate::analysis::runs::{Line, LineWriter, Order, Record};
 use crate::model::{GroupBy, Guid, ReadStats, SignIn, Window};
 
 /// What to group.
@@ -59,7 +57,7 @@ pub(crate) fn activity_stream_then<R, M>(
     rejects: Rejects<'_>,
     order: Order<R>,
     budget: Option<usize>,
-    make: impl FnOnce(&BTreeSet<Guid>) -> M,
+    make: impl FnOnce(&ActivityTable) -> M,
 ) -> Result<(ActivityTable, Finished<R>, ReadStats)>
 where
     R: Record + Send,
@@ -68,6 +66,20 @@ where
     let (acc, stats) = read(plan, epoch_starts, rejects, None::<fn(&SignIn)>)?;
     let (table, rows) = acc.finish_stream_then(plan.tenant, plan.by, order, budget, make)?;
     Ok((table, rows, stats))
+}
+
+/// [`activity_stream`] for a sink that writes each row as a line of its
+/// own (`line` appends a row's bytes): past the memory budget at the user
+/// grain, each partition's rows are written out where the partition is
+/// finished, on the pool, and the merge hands the lines on as they are
+/// ([`Line`]). Else the rows come as they are, for the sink to write.
+pub(crate) fn activity_lines(
+    plan: &ActivityPlan,
+    rejects: Rejects<'_>,
+    line: &LineWriter<ActivityRow>,
+) -> Result<(ActivityTable, Finished<Line>, ReadStats)> {
+    let written = |_: &ActivityTable| move |row: ActivityRow| Line::new(&row, ROW_ORDER, line);
+    activity_stream_then(plan, vec![], rejects, Line::ORDER, plan.groups_in_memory, written)
 }
 
 /// Reads the source and hands the grouping's rows on as a stream.

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use anyhow::{bail, Result};
 
@@ -18,7 +19,7 @@ use crate::analysis::activity::{ActivityRow, ActivityTable, Finished};
 use crate::analysis::replay::{
     Impact, Inputs, ReplayRow, Replayer, Summarizer, REPLAY_ORDER, REPLAY_THEN_ROW,
 };
-use crate::analysis::runs::{Sorter, Stream};
+use crate::analysis::runs::{Line, LineWriter, Sorter, Stream};
 use crate::model::{GroupBy, Guid, ReadStats};
 use crate::policy::history::{reconstruct, History};
 use crate::policy::Policy;
@@ -142,15 +143,46 @@ fn history(
     Ok(Some(history))
 }
 
+/// The replayed rows: as rows, or, for a sink that writes each row as a
+/// line of its own, as those lines.
+pub(crate) enum Replayed {
+    Rows(ReplayStream),
+    /// Every row written out (past the memory budget, grouping sign-ins at
+    /// the user grain), with the impacts among them.
+    Lines(Stream<Line>, BTreeSet<Impact>),
+}
+
+/// What writes rows as lines for our tenant (the SIEM formats name it on
+/// every line), once the grouping has decided which it is.
+pub(crate) type LinesFor<T> = dyn Fn(Option<Guid>) -> Box<LineWriter<T>> + Sync;
+
+/// The impacts met, noted by rows replayed on any thread.
+#[derive(Default)]
+struct ImpactsSeen(AtomicU8);
+
+impl ImpactsSeen {
+    fn add(&self, impact: Impact) {
+        self.0.fetch_or(1 << impact as u8, Ordering::Relaxed);
+    }
+
+    fn impacts(&self) -> BTreeSet<Impact> {
+        let bits = self.0.load(Ordering::Relaxed);
+        Impact::ALL.iter().copied().filter(|i| bits & (1 << *i as u8) != 0).collect()
+    }
+}
+
 /// Replays the plan. Notes: policy warnings and what the audit trail gave.
 /// The rows are evaluated as grouping hands them on, and sorted in a
 /// temporary folder when they outgrow `--groups-in-memory`, so that memory
-/// does not grow with the number of groups.
+/// does not grow with the number of groups. With `line` (a sink's line of
+/// a row, given our tenant), rows past the budget may come written out
+/// ([`Replayed::Lines`]).
 pub(crate) fn replay(
     plan: &ReplayPlan,
     notes: Notes<'_>,
     mut rejects: Rejects<'_>,
-) -> Result<(ReplayRun, ReplayStream)> {
+    line: Option<&LinesFor<ReplayRow>>,
+) -> Result<(ReplayRun, Replayed)> {
     let proposed = policy(&plan.proposed, notes)?;
     let current = plan.current.as_deref().map(|p| policy(p, notes)).transpose()?;
     let history = match &current {
@@ -196,40 +228,82 @@ pub(crate) fn replay(
             rows.finish()?;
             Ok(sorted)
         };
-    let (by, read, tenant, sorted) = match plan.activity.source.activity_tables()? {
+    let (by, read, tenant, replayed) = match plan.activity.source.activity_tables()? {
         Some(paths) => {
             if !plan.activity.window.is_open() || !plan.audit.is_empty() {
                 bail!("--since, --until and --audit need raw sign-in logs: an activity table has no per-sign-in times");
             }
             let t = read_tables(&paths, budget, false, |_| {})?;
             notes(&format!("replaying the {} row(s) of {} activity table(s)", t.read, paths.len()));
-            (t.by, Read::Tables, plan.activity.tenant, replay_rows(t.rows, &t.partners)?)
+            (t.by, Read::Tables, plan.activity.tenant, Replayed::Rows(replay_rows(t.rows, &t.partners)?))
         }
         None => {
             let starts =
                 history.as_ref().map_or_else(Vec::new, |h| h.epochs.iter().filter_map(|e| e.from).collect());
-            // Past the budget at the user grain, the grouping's partitions
-            // are replayed and sorted into output order where they are
-            // finished (one sort of the rows instead of two); --new-only
-            // filters rows one by one as they come, so it takes the rows.
-            let replayed_there = |partners: &BTreeSet<Guid>| {
-                let replayer = Replayer::new(&inputs, partners);
-                move |row| replayer.row(row)
+            let half = budget.map(|b| b / 2);
+            let (mut table, replayed, stats) = match line.filter(|_| !plan.new_only) {
+                // Past the budget at the user grain, each partition of the
+                // grouping is replayed, written out and sorted where it is
+                // finished; the impacts are noted as the rows are replayed.
+                Some(lines) => {
+                    let seen = ImpactsSeen::default();
+                    let written_there = |table: &ActivityTable| {
+                        let replayer = Replayer::new(&inputs, &table.partners);
+                        let line = lines(table.tenant);
+                        let seen = &seen;
+                        move |row| {
+                            let row = replayer.row(row);
+                            seen.add(row.impact);
+                            Line::new(&row, REPLAY_THEN_ROW, &*line)
+                        }
+                    };
+                    let (table, finished, stats) = activity_stream_then(
+                        &plan.activity,
+                        starts,
+                        rejects,
+                        Line::ORDER,
+                        half,
+                        written_there,
+                    )?;
+                    let replayed = match finished {
+                        Finished::Mapped(lines) => Replayed::Lines(lines, seen.impacts()),
+                        Finished::Rows(rows) => Replayed::Rows(replay_rows(rows, &table.partners)?),
+                    };
+                    (table, replayed, stats)
+                }
+                // --new-only filters rows one by one as they come, so it
+                // takes the rows.
+                None if plan.new_only => {
+                    let (table, rows, stats) = activity_stream(&plan.activity, starts, rejects)?;
+                    let replayed = Replayed::Rows(replay_rows(rows, &table.partners)?);
+                    (table, replayed, stats)
+                }
+                // Past the budget at the user grain, the grouping's
+                // partitions are replayed and sorted into output order where
+                // they are finished (one sort of the rows instead of two).
+                None => {
+                    let replayed_there = |table: &ActivityTable| {
+                        let replayer = Replayer::new(&inputs, &table.partners);
+                        move |row| replayer.row(row)
+                    };
+                    let (table, finished, stats) = activity_stream_then(
+                        &plan.activity,
+                        starts,
+                        rejects,
+                        REPLAY_THEN_ROW,
+                        half,
+                        replayed_there,
+                    )?;
+                    let replayed = Replayed::Rows(match finished {
+                        Finished::Rows(rows) => replay_rows(rows, &table.partners)?,
+                        Finished::Mapped(sorted) => sorted,
+                    });
+                    (table, replayed, stats)
+                }
             };
-            let (mut table, finished, stats) = if plan.new_only {
-                let (table, rows, stats) = activity_stream(&plan.activity, starts, rejects)?;
-                (table, Finished::Rows(rows), stats)
-            } else {
-                let half = budget.map(|b| b / 2);
-                activity_stream_then(&plan.activity, starts, rejects, REPLAY_THEN_ROW, half, replayed_there)?
-            };
-            let partners = std::mem::take(&mut table.partners);
-            let sorted = match finished {
-                Finished::Rows(rows) => replay_rows(rows, &partners)?,
-                Finished::Mapped(sorted) => sorted,
-            };
+            table.partners = BTreeSet::new();
             let (by, tenant) = (table.by, table.tenant);
-            (by, Read::SignIns(Box::new(table), stats), tenant, sorted)
+            (by, Read::SignIns(Box::new(table), stats), tenant, replayed)
         }
     };
     drop(emitted);
@@ -244,5 +318,29 @@ pub(crate) fn replay(
         current,
         budget: plan.activity.groups_in_memory,
     };
-    Ok((run, sorted))
+    Ok((run, replayed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_impacts_seen_are_those_noted_and_no_other() {
+        for mask in 0u8..32 {
+            let noted: BTreeSet<Impact> = Impact::ALL
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, x)| x)
+                .collect();
+            let seen = ImpactsSeen::default();
+            for i in &noted {
+                seen.add(*i);
+                seen.add(*i);
+            }
+            assert_eq!(seen.impacts(), noted);
+        }
+    }
 }

@@ -147,6 +147,19 @@ pub(crate) fn stream_csv(
     table::stream_typed_csv(rows, columns, Column::of, typed, w, style)
 }
 
+/// A row's CSV line as [`stream_csv`] writes it.
+pub(crate) fn csv_line(
+    columns: &[&'static str],
+    style: CsvStyle,
+) -> impl Fn(&ActivityRow, &mut Vec<u8>) + Sync {
+    table::typed_csv_line(columns, Column::of, typed, style)
+}
+
+/// A row's NDJSON line as [`cells`] through [`table::stream_ndjson`] writes it.
+pub(crate) fn ndjson_line(columns: &[&'static str]) -> impl Fn(&ActivityRow, &mut Vec<u8>) + Sync {
+    table::typed_ndjson_line(columns, Column::of, typed)
+}
+
 /// Rows as cells, one at a time (for the streaming sinks).
 pub(crate) fn cells<'a>(
     rows: impl Iterator<Item = ActivityRow> + 'a,

@@ -111,6 +111,19 @@ fn typed_cell<'a>(r: &'a ReplayRow, column: &str) -> TypedCell<'a> {
 }
 
 /// Writes rows as CSV one at a time ([`super::table::stream_typed_csv`]).
+/// A row's CSV line as [`stream_csv`] writes it.
+pub(crate) fn csv_line(
+    columns: &[&'static str],
+    style: super::table::CsvStyle,
+) -> impl Fn(&ReplayRow, &mut Vec<u8>) + Sync {
+    super::table::typed_csv_line(columns, Column::of, typed, style)
+}
+
+/// A row's NDJSON line as [`rows_cells`] through [`super::table::stream_ndjson`] writes it.
+pub(crate) fn ndjson_line(columns: &[&'static str]) -> impl Fn(&ReplayRow, &mut Vec<u8>) + Sync {
+    super::table::typed_ndjson_line(columns, Column::of, typed)
+}
+
 pub(crate) fn stream_csv(
     rows: impl Iterator<Item = ReplayRow>,
     columns: &[&'static str],

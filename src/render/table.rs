@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::analysis::runs::on_the_pool_in_chunks;
+use crate::analysis::runs::{on_the_pool_in_chunks, Line, Stream};
 use crate::model::time::rfc3339_fixed;
 use crate::model::{rfc3339, Guid};
 
@@ -169,15 +169,7 @@ pub(crate) fn stream_typed_csv<T: Send + Sync, C: Copy + Send + Sync>(
     w: &mut dyn Write,
     style: CsvStyle,
 ) -> Result<()> {
-    let mut header = Vec::new();
-    for (i, name) in columns.iter().enumerate() {
-        if i > 0 {
-            header.push(b',');
-        }
-        push_csv_text(&mut header, name);
-    }
-    header.push(b'\n');
-    w.write_all(&header)?;
+    write_csv_header(columns, w)?;
     let resolved: Vec<C> = columns.iter().map(|name| resolve(name)).collect();
     // A row's text, as long as the last chunk's were on average (and a
     // little more): a buffer sized so is not grown, and copied, row by row.
@@ -203,6 +195,62 @@ pub(crate) fn stream_typed_csv<T: Send + Sync, C: Copy + Send + Sync>(
     on_the_pool_in_chunks(&mut rows, CHUNK_ROWS, format, |formatted| {
         formatted.iter().try_for_each(|b| w.write_all(b)).map_err(Into::into)
     })?;
+    w.flush()?;
+    Ok(())
+}
+
+/// The header line of a CSV of `columns`.
+pub(crate) fn write_csv_header(columns: &[&str], w: &mut dyn Write) -> Result<()> {
+    w.write_all(&csv_text_line(columns))?;
+    Ok(())
+}
+
+/// A line of text fields ([`push_csv_text`]).
+fn csv_text_line<S: AsRef<str>>(fields: &[S]) -> Vec<u8> {
+    let mut line = Vec::new();
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            line.push(b',');
+        }
+        push_csv_text(&mut line, f.as_ref());
+    }
+    line.push(b'\n');
+    line
+}
+
+/// One row's line as [`stream_typed_csv`] writes it, for rows written
+/// out where they are sorted ([`Line`]).
+pub(crate) fn typed_csv_line<T, C: Copy + Send + Sync>(
+    columns: &[&'static str],
+    resolve: impl Fn(&str) -> C,
+    typed: impl for<'r> Fn(&'r T, C) -> TypedCell<'r> + Sync,
+    style: CsvStyle,
+) -> impl Fn(&T, &mut Vec<u8>) + Sync {
+    let resolved: Vec<C> = columns.iter().map(|name| resolve(name)).collect();
+    move |r, buf| push_csv_row(buf, r, &resolved, &typed, style)
+}
+
+/// One row's line as [`stream_ndjson`] writes it from
+/// [`typed_json_rows`], for rows written out where they are sorted
+/// ([`Line`]).
+pub(crate) fn typed_ndjson_line<T, C: Copy + Send + Sync>(
+    columns: &[&'static str],
+    resolve: impl Fn(&str) -> C,
+    typed: impl for<'r> Fn(&'r T, C) -> TypedCell<'r> + Sync,
+) -> impl Fn(&T, &mut Vec<u8>) + Sync {
+    let resolved: Vec<C> = columns.iter().map(|name| resolve(name)).collect();
+    let columns = columns.to_vec();
+    move |r, buf| {
+        let cells: Vec<Value> = resolved.iter().map(|c| typed(r, *c).into_json()).collect();
+        // Into a Vec: the only error serde_json could give is the writer's.
+        let _ = serde_json::to_writer(&mut *buf, &RowObject(&columns, &cells));
+        buf.push(b'\n');
+    }
+}
+
+/// Writes lines in order ([`Stream::write_text`]).
+pub(crate) fn write_lines(lines: Stream<Line>, w: &mut dyn Write) -> Result<()> {
+    lines.write_text(w)?;
     w.flush()?;
     Ok(())
 }
@@ -252,6 +300,21 @@ pub(crate) fn typed_json_rows<'a, T: 'a, C: Copy + 'a>(
     rows.map(move |r| resolved.iter().map(|c| typed(&r, *c).into_json()).collect())
 }
 
+/// Whether a field holds a comma, a quote, CR or LF. A short text (ids,
+/// names: most cells) is tested whole, every byte against the four, in a
+/// loop without early exit that the compiler turns into vector compares;
+/// two memchr calls per cell cost more than that at a million rows. A
+/// long one is searched with memchr, a vector's worth of bytes at a time
+/// (a test of each byte in turn was a tenth of a replay's writing).
+fn needs_quotes(bytes: &[u8]) -> bool {
+    if bytes.len() <= 128 {
+        return bytes
+            .iter()
+            .fold(false, |any, &b| any | (b == b',') | (b == b'"') | (b == b'\n') | (b == b'\r'));
+    }
+    memchr::memchr3(b',', b'"', b'\n', bytes).is_some() || memchr::memchr(b'\r', bytes).is_some()
+}
+
 /// Appends the text of one CSV field as the csv crate writes it by
 /// default: quoted, with its quotes doubled, when it holds a comma, a
 /// quote, CR or LF, and as it is otherwise (the comma before it is the
@@ -259,9 +322,7 @@ pub(crate) fn typed_json_rows<'a, T: 'a, C: Copy + 'a>(
 /// never occurs here: every table has several columns.
 fn push_csv_text(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
-    // memchr looks at a vector's worth of bytes at a time; a test of each
-    // byte in turn was a tenth of a replay's writing.
-    if memchr::memchr3(b',', b'"', b'\n', bytes).is_none() && memchr::memchr(b'\r', bytes).is_none() {
+    if !needs_quotes(bytes) {
         out.extend_from_slice(bytes);
         return;
     }
@@ -519,16 +580,9 @@ mod tests {
         /// text with every byte that needs quoting, and none.
         #[test]
         fn a_typed_csv_row_is_the_row_the_csv_crate_writes(
-            fields in proptest::collection::vec("[a-z,\"\r\n =+é\u{0}\t-]{0,8}|[a-z ]{30,70}[,\"\r\n]?[a-z]{0,40}", 2..6),
+            fields in proptest::collection::vec("[a-z,\"\r\n =+é\u{0}\t-]{0,8}|[a-z ]{30,70}[,\"\r\n]?[a-z]{0,40}|[a-z ]{100,160}[,\"\r\n]?[a-z]{0,40}", 2..6),
         ) {
-            let mut ours = Vec::new();
-            for (i, f) in fields.iter().enumerate() {
-                if i > 0 {
-                    ours.push(b',');
-                }
-                push_csv_text(&mut ours, f);
-            }
-            ours.push(b'\n');
+            let ours = csv_text_line(&fields);
             let mut theirs = csv::Writer::from_writer(Vec::new());
             theirs.write_record(&fields).unwrap();
             let theirs = theirs.into_inner().unwrap();

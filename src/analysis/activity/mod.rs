@@ -86,12 +86,12 @@ struct Interner {
 }
 
 impl Interner {
-    fn intern(&mut self, s: &Option<String>) -> u32 {
+    fn intern(&mut self, s: Option<&str>) -> u32 {
         let Some(s) = s else { return 0 };
-        if let Some(i) = self.index.get(s.as_str()) {
+        if let Some(i) = self.index.get(s) {
             return *i;
         }
-        let name: Name = s.as_str().into();
+        let name: Name = s.into();
         self.strings.push(name.clone());
         let i = u32::try_from(self.strings.len()).unwrap_or(u32::MAX);
         self.index.insert(name, i);
@@ -114,7 +114,7 @@ struct Users {
 
 impl Users {
     /// The user's number (0: no id).
-    fn intern(&mut self, id: &Option<String>) -> u32 {
+    fn intern(&mut self, id: Option<&str>) -> u32 {
         let i = self.ids.intern(id);
         if self.names.len() <= i as usize {
             self.names.resize_with(i as usize + 1, Latest::default);
@@ -273,11 +273,11 @@ impl Activity {
         }
         // What follows up to the groups is the same for every copy of a
         // sign-in, so it may run before duplicates are known.
-        self.common = Some(match self.common.take() {
-            None => vec![home, resource],
-            Some(c) => c.into_iter().filter(|x| *x == home || *x == resource).collect(),
-        });
-        let (app, res) = (self.ids.intern(&s.app_id), self.ids.intern(&s.resource_id));
+        match self.common.as_mut() {
+            None => self.common = Some(vec![home, resource]),
+            Some(c) => c.retain(|x| *x == home || *x == resource),
+        }
+        let (app, res) = (self.ids.intern(s.app_id.as_deref()), self.ids.intern(s.resource_id.as_deref()));
         if let (true, Some(n)) = (app > 0, &s.app_name) {
             offer_name(&mut self.app_names, app, s.time, n);
         }
@@ -299,7 +299,7 @@ impl Activity {
         }
         let by_user = self.by_user();
         let user = if by_user {
-            let user = self.users.intern(&s.user_id);
+            let user = self.users.intern(s.user_id.as_deref());
             self.users.offer(user, s.time, s.user_principal_name.as_deref().unwrap_or_default(), s.user_type);
             user
         } else {
@@ -365,7 +365,8 @@ impl Activity {
     }
 
     /// [`Activity::finish_stream`], for a caller that turns every row into
-    /// a record of its own (`make`, given the partners, gives the mapping)
+    /// a record of its own (`make`, given the table without its rows, its
+    /// tenant and partners decided, gives the mapping)
     /// and wants them in `order`: when the grouping went through the disk at
     /// the user grain, each partition's rows are mapped and sorted into
     /// `order` where the partition is finished (in parallel, partition by
@@ -382,7 +383,7 @@ impl Activity {
         by: GroupBy,
         order: Order<R>,
         budget: Option<usize>,
-        make: impl FnOnce(&BTreeSet<Guid>) -> M,
+        make: impl FnOnce(&ActivityTable) -> M,
     ) -> Result<(ActivityTable, Finished<R>)>
     where
         R: super::runs::Record + Send,
@@ -396,7 +397,7 @@ impl Activity {
         let Some(spill) = spill else {
             bail!("internal error: a spilled grouping lost its folder; please report this");
         };
-        let map = make(&table.partners);
+        let map = make(&table);
         let then = spill::Then { map: &map, order, budget };
         let rows = self.finish_spilled_then(spill, table.tenant, &mut table.totals, &then)?;
         Ok((table, Finished::Mapped(rows)))
@@ -829,15 +830,14 @@ pub(crate) mod tests {
                 memory.add(s.clone());
             }
             let memory = memory.finish(Some(Guid(1)), GroupBy::User).unwrap();
-            let mapped = |partners: &BTreeSet<Guid>| {
-                let n = partners.len();
+            let mapped = |table: &ActivityTable| {
+                let n = table.partners.len();
                 move |mut r: ActivityRow| {
                     r.partner_tenant_name = Some(format!("mapped, {n} partners").into());
                     r
                 }
             };
-            let mut expected: Vec<ActivityRow> =
-                memory.rows.iter().cloned().map(mapped(&memory.partners)).collect();
+            let mut expected: Vec<ActivityRow> = memory.rows.iter().cloned().map(mapped(&memory)).collect();
             sort_by(&mut expected, MOST_FIRST.cmp);
             assert!(expected.iter().filter(|r| r.user_id.is_none()).count() > 1);
             for (budget, then_budget) in [(1, Some(1)), (7, Some(3)), (500, None), (1_000_000, Some(2))] {
@@ -861,7 +861,7 @@ pub(crate) mod tests {
                     Finished::Rows(rows) => {
                         assert!(budget >= 1000, "{label}: the rows as they are within the budget");
                         let mut rows: Vec<ActivityRow> =
-                            rows.collect_rows().unwrap().into_iter().map(mapped(&table.partners)).collect();
+                            rows.collect_rows().unwrap().into_iter().map(mapped(&table)).collect();
                         sort_by(&mut rows, MOST_FIRST.cmp);
                         rows
                     }

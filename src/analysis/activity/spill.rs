@@ -208,6 +208,8 @@ impl Part {
     /// start at `epoch_starts` ([`Activity::split_by_epochs`]).
     fn read(&mut self, path: &Path, epoch_starts: &[DateTime<Utc>]) -> io::Result<()> {
         let mut dec = Dec::new(BufReader::with_capacity(64 << 10, File::open(path)?));
+        // A sign-in's principal name, read into the same buffer every time.
+        let mut upn = String::new();
         while !dec.at_end()? {
             match dec.u8()? {
                 SEEN => {
@@ -216,13 +218,13 @@ impl Part {
                 GROUP => {
                     let (home, resource, access) = (dec.u32()?, dec.u32()?, dec.access()?);
                     let (app, resource_app) = (dec.u32()?, dec.u32()?);
-                    let user = self.users.intern(&dec.opt_string()?);
+                    let user = self.users.intern(dec.opt_text()?);
                     let epoch = dec.u16()?;
                     let key = Key { home, resource, access, app, resource_app, user, epoch };
                     self.groups.entry(key).or_default().merge(&dec.counters()?);
                 }
                 USER => {
-                    let user = self.users.intern(&Some(dec.string()?));
+                    let user = self.users.intern(Some(dec.text()?));
                     let at = dec.time()?;
                     let upn = dec.string()?;
                     let ty = dec.user_type()?.unwrap_or_default();
@@ -234,8 +236,11 @@ impl Part {
                     let event_type = dec.event_type()?;
                     let (home, resource, access) = (dec.u32()?, dec.u32()?, dec.access()?);
                     let (app, resource_app) = (dec.u32()?, dec.u32()?);
-                    let user_id = dec.opt_string()?;
-                    let upn = dec.opt_string()?;
+                    // Numbered as read, not copied first: a duplicate's user
+                    // is its first copy's, numbered all the same.
+                    let user = self.users.intern(dec.opt_text()?);
+                    upn.clear();
+                    upn.push_str(dec.opt_text()?.unwrap_or_default());
                     let ty = dec.user_type()?.unwrap_or_default();
                     let error_code = dec.u32()?;
                     let evidence = dec.evidence()?;
@@ -244,8 +249,7 @@ impl Part {
                         continue;
                     }
                     self.totals.count_cross_tenant(event_type.as_str());
-                    let user = self.users.intern(&user_id);
-                    self.users.offer(user, time, upn.as_deref().unwrap_or_default(), ty);
+                    self.users.offer(user, time, &upn, ty);
                     let epoch = epoch_of(epoch_starts, time);
                     let key = Key { home, resource, access, app, resource_app, user, epoch };
                     self.groups.entry(key).or_default().add_parts(time, error_code, &evidence);
@@ -380,14 +384,16 @@ impl Activity {
                     None => userless.push(r),
                 }
             }
-            sort_rows(&mut userless);
-            write_run(&run_path(&aside_dir, p), &userless)?;
+            if !userless.is_empty() {
+                sort_rows(&mut userless);
+                write_run(&run_path(&aside_dir, p), &userless)?;
+            }
             sort_by(&mut mapped, then.order.cmp);
             write_run(&run_path(&dir, p), &mapped)
         };
         self.finish_parts(&spill, tenant, GroupBy::User, totals, &write)?;
         let mut runs: Vec<PathBuf> = (0..PARTS).map(|p| run_path(&dir, p)).collect();
-        let userless = (0..PARTS).map(|p| run_path(&aside_dir, p)).collect();
+        let userless = (0..PARTS).map(|p| run_path(&aside_dir, p)).filter(|path| path.exists()).collect();
         let merge = Merge::open(aside, userless, ROW_ORDER, Some(ActivityRow::merge))
             .with_context(|| "reading back the grouping's temporary folder")?;
         let mut userless = Stream::merged(merge);

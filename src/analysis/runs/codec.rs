@@ -40,6 +40,11 @@ impl Enc<'_> {
         self.u32(u32::try_from(s.len()).unwrap_or(u32::MAX));
         self.0.extend_from_slice(&s.as_bytes()[..s.len().min(u32::MAX as usize)]);
     }
+    /// Bytes as a length and the bytes, as [`Dec::byte_vec`] reads them.
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
+        self.u32(u32::try_from(b.len()).unwrap_or(u32::MAX));
+        self.0.extend_from_slice(&b[..b.len().min(u32::MAX as usize)]);
+    }
     pub(crate) fn opt_str(&mut self, s: Option<&str>) {
         match s {
             None => self.u8(0),
@@ -176,6 +181,25 @@ fn same_or_new(recent: &mut Option<Name>, bytes: &[u8]) -> io::Result<Name> {
     Ok(name)
 }
 
+/// Appends the next `n` bytes of `input` to `out`: from the reader's buffer
+/// when they are there whole (nearly always); else `take` then
+/// `read_to_end`, which fills without zeroing first. A short read is a
+/// record cut short.
+fn read_n<R: BufRead>(input: &mut R, n: usize, out: &mut Vec<u8>) -> io::Result<()> {
+    let buffered = input.fill_buf()?;
+    if let Some(bytes) = buffered.get(..n) {
+        out.extend_from_slice(bytes);
+        input.consume(n);
+        return Ok(());
+    }
+    let before = out.len();
+    input.take(n as u64).read_to_end(out)?;
+    if out.len() - before != n {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
+}
+
 fn damaged(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("a {what} that was not written here"))
 }
@@ -187,6 +211,16 @@ impl<R: BufRead> Dec<R> {
     /// Whether the input is at its end (between records).
     pub(crate) fn at_end(&mut self) -> io::Result<bool> {
         Ok(self.input.fill_buf()?.is_empty())
+    }
+    /// The next record as `read` reads it, or `None` at the end of the input.
+    pub(crate) fn unless_at_end<U>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> io::Result<U>,
+    ) -> io::Result<Option<U>> {
+        if self.at_end()? {
+            return Ok(None);
+        }
+        read(self).map(Some)
     }
     fn bytes<const N: usize>(&mut self) -> io::Result<[u8; N]> {
         let mut b = [0u8; N];
@@ -227,22 +261,16 @@ impl<R: BufRead> Dec<R> {
     /// [`Dec::raw_text`] once its length `n` is read.
     fn raw_text_of(&mut self, n: usize) -> io::Result<()> {
         self.scratch.clear();
-        // From the reader's buffer when the string is there whole (nearly
-        // always); else `take` then `read_to_end`, which fills without
-        // zeroing first. A short read is a record cut short.
-        let buffered = self.input.fill_buf()?;
-        if let Some(bytes) = buffered.get(..n) {
-            self.scratch.extend_from_slice(bytes);
-            self.input.consume(n);
-            return Ok(());
-        }
-        (&mut self.input).take(n as u64).read_to_end(&mut self.scratch)?;
-        if self.scratch.len() != n {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        Ok(())
+        read_n(&mut self.input, n, &mut self.scratch)
     }
-    fn text(&mut self) -> io::Result<&str> {
+    /// Bytes [`Enc::bytes`] wrote, into `out` (cleared first).
+    pub(crate) fn bytes_into(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        let n = self.u32()? as usize;
+        out.clear();
+        read_n(&mut self.input, n, out)
+    }
+    /// A string, read into the decoder's buffer: valid until the next read.
+    pub(crate) fn text(&mut self) -> io::Result<&str> {
         self.raw_text()?;
         self.scratch_text()
     }
@@ -252,6 +280,14 @@ impl<R: BufRead> Dec<R> {
     }
     pub(crate) fn string(&mut self) -> io::Result<String> {
         self.text().map(str::to_owned)
+    }
+    /// [`Dec::text`] of an optional string.
+    pub(crate) fn opt_text(&mut self) -> io::Result<Option<&str>> {
+        if self.flag()? {
+            self.text().map(Some)
+        } else {
+            Ok(None)
+        }
     }
     pub(crate) fn opt_string(&mut self) -> io::Result<Option<String>> {
         if self.flag()? {

@@ -15,10 +15,14 @@
 //! (a stable sort in memory), [`on_the_pool_in_chunks`] (a stream's rows
 //! worked on the pool a chunk at a time, in order), [`Sorter`] (records
 //! pushed in input order, in memory up to a budget, then as runs),
-//! [`write_run`], [`Merge`], [`Prefetched`], and [`Stream`] (rows from
-//! memory or from a merge, as one iterator whose read errors are kept for
-//! the end). Grouping writes its runs itself, a partition each; replay and
-//! the report push their records to a [`Sorter`].
+//! [`Spool`] and [`Kept`] (records kept in arrival order, read once or as
+//! often as needed), [`write_run`], [`Merge`], [`Prefetched`], [`Line`] (a
+//! row written out where it is sorted, merged by its key; [`LineWriter`]
+//! writes it), and [`Stream`] (rows from memory or from a merge, as one
+//! iterator whose read errors are kept for the end; lines merged as text
+//! by [`Stream::write_text`]). Grouping writes its runs itself, a
+//! partition each; replay and the report push their records to a
+//! [`Sorter`].
 
 pub(crate) mod codec;
 
@@ -118,6 +122,13 @@ pub(crate) mod key {
     /// and the end as NUL 0x01 (below any byte that can follow in a longer
     /// text).
     pub(crate) fn text(out: &mut Vec<u8>, s: &str) {
+        // Texts seldom hold a NUL: memchr says so a vector at a time, where
+        // splitting tested each byte.
+        if memchr::memchr(0, s.as_bytes()).is_none() {
+            out.extend_from_slice(s.as_bytes());
+            out.extend_from_slice(&[0, 1]);
+            return;
+        }
         for (i, part) in s.as_bytes().split(|b| *b == 0).enumerate() {
             if i > 0 {
                 out.extend_from_slice(&[0, 0xFF]);
@@ -136,6 +147,67 @@ pub(crate) mod key {
                 text(out, s);
             }
         }
+    }
+}
+
+/// A row already written out as its sink writes it (a CSV or NDJSON
+/// line), after the bytes of its sort key: merged by the key alone and
+/// handed to the output as it is. Past the memory budget, a grouping's
+/// rows are written so where each partition is finished, on the pool; the
+/// merge then decodes, builds and formats nothing, where decoding rows was
+/// most of the one busy thread at the end of a run with a million groups.
+pub(crate) struct Line {
+    /// The key, then the text.
+    bytes: Box<[u8]>,
+    key_len: u32,
+}
+
+/// What writes a row as a line ([`Line`]): appends its bytes.
+pub(crate) type LineWriter<T> = dyn Fn(&T, &mut Vec<u8>) + Sync;
+
+impl Line {
+    /// `row` as its key in `order` and its text (`write`).
+    pub(crate) fn new<T>(row: &T, order: Order<T>, write: impl FnOnce(&T, &mut Vec<u8>)) -> Line {
+        let mut bytes = Vec::with_capacity(512);
+        (order.key)(row, &mut bytes);
+        let key_len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        write(row, &mut bytes);
+        Line { bytes: bytes.into_boxed_slice(), key_len }
+    }
+
+    pub(crate) fn text(&self) -> &[u8] {
+        &self.bytes[self.key_len as usize..]
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.bytes[..self.key_len as usize]
+    }
+
+    /// The order of the rows the lines were written from.
+    pub(crate) const ORDER: Order<Line> =
+        Order { cmp: |a, b| a.key().cmp(b.key()), key: |l, out| out.extend_from_slice(l.key()) };
+
+    /// Reads the next line's bytes into `bytes` (key, then text), the
+    /// length of its key the result: [`Record::read`] into a buffer reused.
+    fn read_into<R: BufRead>(dec: &mut Dec<R>, bytes: &mut Vec<u8>) -> io::Result<usize> {
+        let key_len = dec.u32()? as usize;
+        dec.bytes_into(bytes)?;
+        if key_len > bytes.len() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "a line that was not written here"));
+        }
+        Ok(key_len)
+    }
+}
+
+impl Record for Line {
+    fn write(&self, enc: &mut Enc) {
+        enc.u32(self.key_len);
+        enc.bytes(&self.bytes);
+    }
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        let mut bytes = Vec::new();
+        let key_len = Line::read_into(dec, &mut bytes)?;
+        Ok(Line { bytes: bytes.into_boxed_slice(), key_len: key_len as u32 })
     }
 }
 
@@ -349,6 +421,20 @@ impl<T: Record> Spool<T> {
         Ok(())
     }
 
+    /// The records, to be read as often as needed ([`Kept`]); nothing more
+    /// is pushed.
+    pub(crate) fn keep(self) -> Result<Kept<T>> {
+        let what = self.what;
+        let file = match self.file {
+            None => None,
+            Some((dir, path, mut w)) => {
+                w.flush().with_context(|| folder_error(what, Some(dir.path())))?;
+                Some((dir, path))
+            }
+        };
+        Ok(Kept { buffer: self.buffer, file, what })
+    }
+
     /// The records again, in the order they were pushed.
     pub(crate) fn finish(self) -> Result<Stream<T>> {
         let Some((dir, path, mut w)) = self.file else { return Ok(Stream::memory(self.buffer)) };
@@ -359,6 +445,50 @@ impl<T: Record> Spool<T> {
         let merge = Merge::open(dir, vec![path], Order::ARRIVAL, None)
             .with_context(|| format!("reading back the {what} temporary folder"))?;
         Ok(Stream::merged(merge))
+    }
+}
+
+/// A [`Spool`]'s records, read from the first as often as needed: a
+/// partner's rows, which `propose` reads once per trial of its plan. In
+/// memory as they are, or from their file a chunk at a time.
+pub(crate) struct Kept<T> {
+    buffer: Vec<T>,
+    file: Option<(TempFolder, PathBuf)>,
+    what: &'static str,
+}
+
+impl<T: Record> Kept<T> {
+    /// Hands the records to `f` in order, up to `chunk` at a time (those
+    /// in memory all at once). From the file, the next chunk is read on a
+    /// thread of its own while `f` works on this one.
+    pub(crate) fn each_chunk(&self, chunk: usize, mut f: impl FnMut(&[T])) -> Result<()> {
+        let Some((_, path)) = &self.file else {
+            f(&self.buffer);
+            return Ok(());
+        };
+        let reading = || format!("reading back the {} temporary folder", self.what);
+        let file = File::open(path).with_context(reading)?;
+        let chunk = chunk.max(1);
+        std::thread::scope(|scope| {
+            let (send, chunks) = mpsc::sync_channel::<io::Result<Vec<T>>>(1);
+            scope.spawn(move || {
+                let mut dec = Dec::new(BufReader::with_capacity(64 << 10, file));
+                send_in_batches(chunk, || dec.unless_at_end(T::read), &send);
+            });
+            // Dropping `chunks` on an error stops the reader at its next send.
+            chunks.iter().try_for_each(|batch| batch.map(|b| f(&b))).with_context(reading)
+        })
+    }
+
+    /// The records once more, each handed to `f` as it is read; the file
+    /// goes after.
+    pub(crate) fn into_each(self, mut f: impl FnMut(T) -> Result<()>) -> Result<()> {
+        let Some((dir, path)) = self.file else { return self.buffer.into_iter().try_for_each(f) };
+        let merge = Merge::open(dir, vec![path], Order::ARRIVAL, None)
+            .with_context(|| format!("reading back the {} temporary folder", self.what))?;
+        let mut records = Stream::merged(merge);
+        records.by_ref().try_for_each(&mut f)?;
+        records.finish()
     }
 }
 
@@ -431,11 +561,7 @@ impl<T: Record> Merge<T> {
     /// (the buffer of the record it follows).
     fn refill(&mut self, run: usize, mut key: Vec<u8>) -> Result<()> {
         let (path, dec) = &mut self.runs[run];
-        let next = match dec.at_end() {
-            Ok(true) => Ok(None),
-            Ok(false) => T::read(dec).map(Some),
-            Err(e) => Err(e),
-        };
+        let next = dec.unless_at_end(T::read);
         if let Some(record) = next.with_context(|| format!("reading {}", path.display()))? {
             key.clear();
             (self.order.key)(&record, &mut key);
@@ -476,29 +602,7 @@ impl<T: Record> Prefetched<T> {
     pub(crate) fn start(mut merge: Merge<T>) -> Prefetched<T> {
         let (send, batches) = mpsc::sync_channel(4);
         let thread = std::thread::spawn(move || {
-            loop {
-                let mut batch = Vec::with_capacity(1024);
-                let end = loop {
-                    match merge.next_record() {
-                        Ok(Some(record)) if batch.len() < 1023 => batch.push(record),
-                        Ok(Some(record)) => {
-                            batch.push(record);
-                            break Ok(false);
-                        }
-                        Ok(None) => break Ok(true),
-                        Err(e) => break Err(e),
-                    }
-                };
-                let done = !matches!(end, Ok(false));
-                let sent = match end {
-                    Err(e) => send.send(Err(e)),
-                    Ok(_) if batch.is_empty() => Ok(()),
-                    Ok(_) => send.send(Ok(batch)),
-                };
-                if done || sent.is_err() {
-                    break;
-                }
-            }
+            send_in_batches(1024, || merge.next_record(), &send);
             // The temporary folder goes before the reader sees the end.
             drop(merge);
         });
@@ -532,6 +636,37 @@ impl<T: Record> Prefetched<T> {
     }
 }
 
+/// Sends what `next` gives, `len` records a batch, until it ends, fails
+/// (the failure sent last) or nobody receives any more.
+fn send_in_batches<T, E>(
+    len: usize,
+    mut next: impl FnMut() -> Result<Option<T>, E>,
+    send: &mpsc::SyncSender<Result<Vec<T>, E>>,
+) {
+    loop {
+        let mut batch = Vec::with_capacity(len);
+        let end = loop {
+            if batch.len() >= len {
+                break Ok(false);
+            }
+            match next() {
+                Ok(Some(record)) => batch.push(record),
+                Ok(None) => break Ok(true),
+                Err(e) => break Err(e),
+            }
+        };
+        let done = !matches!(end, Ok(false));
+        let sent = match end {
+            Err(e) => send.send(Err(e)),
+            Ok(_) if batch.is_empty() => Ok(()),
+            Ok(_) => send.send(Ok(batch)),
+        };
+        if done || sent.is_err() {
+            break;
+        }
+    }
+}
+
 impl<T> Drop for Prefetched<T> {
     /// Stops the merge early if it is still running, and waits for it to
     /// remove the temporary folder.
@@ -553,6 +688,9 @@ pub(crate) struct Stream<T> {
 
 enum Rows<T> {
     Memory(std::vec::IntoIter<T>),
+    /// Opened, not yet read: the merge starts at the first row asked for,
+    /// so that lines can be merged as text instead ([`Stream::write_text`]).
+    Pending(Box<Merge<T>>),
     Merged(Prefetched<T>),
 }
 
@@ -563,7 +701,7 @@ impl<T: Record> Stream<T> {
     }
 
     pub(crate) fn merged(merge: Merge<T>) -> Stream<T> {
-        Stream { rows: Rows::Merged(Prefetched::start(merge)), error: None }
+        Stream { rows: Rows::Pending(Box::new(merge)), error: None }
     }
 
     /// The memory budget for keeping these rows for a second reading
@@ -573,7 +711,7 @@ impl<T: Record> Stream<T> {
     pub(crate) fn budget_again(&self, budget: Option<usize>) -> Option<usize> {
         match self.rows {
             Rows::Memory(_) => budget,
-            Rows::Merged(_) => Some(0),
+            Rows::Pending(_) | Rows::Merged(_) => Some(0),
         }
     }
 
@@ -594,8 +732,16 @@ impl<T: Record> Iterator for Stream<T> {
     type Item = T;
 
     fn next(&mut self) -> Option<T> {
+        if let Rows::Pending(_) = self.rows {
+            if let Rows::Pending(merge) =
+                std::mem::replace(&mut self.rows, Rows::Memory(Vec::new().into_iter()))
+            {
+                self.rows = Rows::Merged(Prefetched::start(*merge));
+            }
+        }
         match &mut self.rows {
             Rows::Memory(rows) => rows.next(),
+            Rows::Pending(_) => None,
             Rows::Merged(merge) => match merge.next_record() {
                 Ok(row) => row,
                 Err(e) => {
@@ -606,6 +752,108 @@ impl<T: Record> Iterator for Stream<T> {
             },
         }
     }
+}
+
+impl Stream<Line> {
+    /// Writes the lines' text in order. From a merge not yet started, the
+    /// runs are merged as text on a thread of its own ([`merge_text`]) and
+    /// handed to `w` a chunk of many lines at a time: no line is built,
+    /// boxed and freed one by one, which was most of the merge's work once
+    /// the rows were written out where they were sorted. Errors reading
+    /// the runs or writing are the result.
+    pub(crate) fn write_text(mut self, w: &mut dyn Write) -> Result<()> {
+        let merge = match std::mem::replace(&mut self.rows, Rows::Memory(Vec::new().into_iter())) {
+            Rows::Pending(merge) => merge,
+            started => {
+                self.rows = started;
+                for line in self.by_ref() {
+                    w.write_all(line.text())?;
+                }
+                return self.finish();
+            }
+        };
+        let (send, chunks) = mpsc::sync_channel::<Result<Vec<u8>>>(4);
+        let thread = std::thread::spawn(move || merge_text(*merge, &send));
+        // Dropping `chunks` on an error stops the merge at its next send.
+        let written = chunks.iter().try_for_each(|chunk| w.write_all(&chunk?).map_err(anyhow::Error::from));
+        drop(chunks);
+        if thread.join().is_err() {
+            anyhow::bail!("internal error: merging temporary files failed; please report this");
+        }
+        written
+    }
+}
+
+/// Merges the runs of `merge` as text: each run's next line in a buffer
+/// of its own, reused line after line, the least chosen by a tournament
+/// (a tree of winners: one comparison a level, ties to the earlier run),
+/// its text appended to a chunk sent when full. The order is
+/// [`Merge::next_record`]'s without `combine` (lines are not combined).
+fn merge_text(mut merge: Merge<Line>, send: &mpsc::SyncSender<Result<Vec<u8>>>) {
+    const CHUNK: usize = 256 << 10;
+    let runs = merge.runs.len();
+    let mut heads: Vec<Option<Line>> = (0..runs).map(|_| None).collect();
+    for head in std::mem::take(&mut merge.heads) {
+        heads[head.run] = Some(*head.record);
+    }
+    // Each run's next line (key then text) and its key's length; `None`
+    // once the run is read.
+    let mut lines: Vec<(Vec<u8>, Option<usize>)> = heads
+        .into_iter()
+        .map(|h| h.map_or((Vec::new(), None), |l| (l.bytes.into_vec(), Some(l.key_len as usize))))
+        .collect();
+    let width = runs.next_power_of_two().max(1);
+    // The winner of two runs (`usize::MAX`: no run): the one with a line,
+    // the lesser key, the earlier run (the left one) on a tie.
+    let winner = |lines: &[(Vec<u8>, Option<usize>)], a: usize, b: usize| -> usize {
+        match (line_key(lines, a), line_key(lines, b)) {
+            (Some(ka), Some(kb)) if kb < ka => b,
+            (Some(_), _) => a,
+            (None, _) => b,
+        }
+    };
+    let mut tree = vec![usize::MAX; 2 * width];
+    for (r, slot) in tree[width..width + runs].iter_mut().enumerate() {
+        *slot = r;
+    }
+    for n in (1..width).rev() {
+        tree[n] = winner(&lines, tree[2 * n], tree[2 * n + 1]);
+    }
+    let mut chunk = Vec::with_capacity(CHUNK + (64 << 10));
+    loop {
+        let least = tree[1];
+        let Some((bytes, Some(k))) = lines.get_mut(least) else { break };
+        chunk.extend_from_slice(&bytes[*k..]);
+        let (path, dec) = &mut merge.runs[least];
+        let next = dec.unless_at_end(|dec| Line::read_into(dec, bytes));
+        match next.with_context(|| format!("reading {}", path.display())) {
+            Ok(k) => lines[least].1 = k,
+            Err(e) => {
+                let _ = send.send(Err(e));
+                return;
+            }
+        }
+        let mut n = (width + least) / 2;
+        while n >= 1 {
+            tree[n] = winner(&lines, tree[2 * n], tree[2 * n + 1]);
+            n /= 2;
+        }
+        if chunk.len() >= CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK + (64 << 10)));
+            if send.send(Ok(full)).is_err() {
+                return;
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = send.send(Ok(chunk));
+    }
+    // The temporary folder goes (with `merge`) before the writer sees the end.
+}
+
+/// Run `r`'s next line's key in [`merge_text`], if it has one.
+fn line_key(lines: &[(Vec<u8>, Option<usize>)], r: usize) -> Option<&[u8]> {
+    lines.get(r).and_then(|(b, k)| k.map(|k| &b[..k]))
 }
 
 #[cfg(test)]
@@ -739,13 +987,93 @@ mod tests {
         }
     }
 
+    /// Items as lines: the key's bytes, then a text saying the item.
+    fn lines_of(items: &[Item]) -> Vec<Line> {
+        items
+            .iter()
+            .map(|i| Line::new(i, ITEM_ORDER, |i, out| out.extend(format!("{} {}\n", i.0, i.1).bytes())))
+            .collect()
+    }
+
+    #[test]
+    fn lines_merged_as_text_come_in_the_order_of_a_stable_sort_of_their_rows_at_any_budget() {
+        for n in [0, 1, 2, 100, 1000] {
+            let mut sorted = items(n);
+            sorted.sort_by(by_key);
+            let expected: Vec<u8> = lines_of(&sorted).iter().flat_map(|l| l.text().to_vec()).collect();
+            // 1000 rows at a budget of 7: 143 runs, not a power of two.
+            for budget in [None, Some(1), Some(7), Some(5000)] {
+                let sorted_lines = || {
+                    let mut sorter = Sorter::new("test", Line::ORDER, budget);
+                    for line in lines_of(&items(n)) {
+                        sorter.push(line).unwrap();
+                    }
+                    sorter.finish().unwrap()
+                };
+                let mut text = Vec::new();
+                sorted_lines().write_text(&mut text).unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&text),
+                    String::from_utf8_lossy(&expected),
+                    "{n} {budget:?}"
+                );
+                let one_by_one: Vec<u8> = sorted_lines().flat_map(|l| l.text().to_vec()).collect();
+                assert_eq!(one_by_one, expected, "{n} {budget:?}, a line at a time");
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_of_lines_cut_short_is_an_error_naming_it() {
+        let dir = temp_folder("test").unwrap();
+        let (good, cut) = (dir.path().join("run-0"), dir.path().join("run-1"));
+        let mut sorted = items(50);
+        sorted.sort_by(by_key);
+        write_run(&good, &lines_of(&sorted)).unwrap();
+        write_run(&cut, &lines_of(&sorted)).unwrap();
+        let len = std::fs::metadata(&cut).unwrap().len();
+        std::fs::OpenOptions::new().write(true).open(&cut).unwrap().set_len(len - 3).unwrap();
+        let merge = Merge::open(dir, vec![good, cut.clone()], Line::ORDER, None).unwrap();
+        let e = Stream::merged(merge).write_text(&mut Vec::new()).unwrap_err();
+        assert!(format!("{e:#}").contains(&cut.display().to_string()), "{e:#}");
+    }
+
+    #[test]
+    fn kept_records_are_read_in_the_order_they_came_as_often_as_asked_at_any_budget() {
+        for budget in [None, Some(1), Some(7), Some(5000)] {
+            let kept = spooled(budget).keep().unwrap();
+            for chunk in [1, 3, 1000, 4096] {
+                let mut read = Vec::new();
+                kept.each_chunk(chunk, |c| {
+                    assert!(c.len() <= chunk || budget.is_none_or(|b| b > 1000), "{chunk} {budget:?}");
+                    read.extend_from_slice(c);
+                })
+                .unwrap();
+                assert_eq!(read, items(1000), "{budget:?}, {chunk} at a time");
+            }
+            let mut last = Vec::new();
+            kept.into_each(|item| {
+                last.push(item);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(last, items(1000), "{budget:?}, the last reading");
+        }
+    }
+
+    /// A spool of `items(1000)` at `budget`.
+    fn spooled(budget: Option<usize>) -> Spool<Item> {
+        let mut spool = Spool::new("test", budget);
+        for item in items(1000) {
+            spool.push(item).unwrap();
+        }
+        spool
+    }
+
     #[test]
     fn a_spool_gives_its_records_back_in_the_order_they_came_at_any_budget() {
         for budget in [None, Some(1), Some(7), Some(5000)] {
-            let mut spool = Spool::new("test", budget);
-            for item in items(1000) {
-                spool.push(item).unwrap();
-            }
+            let spool = spooled(budget);
             assert_eq!(spool.finish().unwrap().collect_rows().unwrap(), items(1000), "{budget:?}");
         }
     }
