@@ -353,8 +353,8 @@ fn grouping_beyond_its_memory_budget_moves_to_disk_and_gives_the_same_output() {
     std::fs::copy(&a, &copy).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let inputs = [a.to_str().unwrap(), b.to_str().unwrap(), copy.to_str().unwrap()];
-    // At the user grain, CSV and NDJSON rows past the budget are written
-    // out where they are sorted, and merged as text.
+    // At the user grain, CSV, NDJSON and JSON rows past the budget are
+    // written out where they are sorted, and merged as text.
     let grains_and_formats = ["csv", "ndjson", "json", "table"]
         .map(|format| ("user", format, None))
         .into_iter()

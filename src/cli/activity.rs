@@ -62,12 +62,14 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     let plan = args.input.activity_plan(g, args.by)?;
     let mut rejects = args.input.rejects_output(&plan.source)?;
     let columns = render::activity::columns(args.by);
-    // CSV and NDJSON rows are written a line at a time: past the memory
-    // budget, where the grouping sorts them (on the pool), not after.
+    // CSV, NDJSON and the JSON document's rows are written as text a row
+    // at a time: past the memory budget, where the grouping sorts them (on
+    // the pool), not after.
     let line: Option<Box<LineWriter<ActivityRow>>> = match args.format {
         Format::Csv => Some(Box::new(render::activity::csv_line(&columns, args.csv.style()))),
         Format::Ndjson => Some(Box::new(render::activity::ndjson_line(&columns))),
-        Format::Json | Format::Table => None,
+        Format::Json => Some(Box::new(render::activity::json_row(&columns))),
+        Format::Table => None,
     };
     let rejected = rejects.as_mut().map(|r| r as _);
     let (table, rows, stats) = match &line {
@@ -85,14 +87,18 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     }
     let mut out = args.output.create()?;
     match rows {
-        Finished::Mapped(lines) => {
-            if args.format == Format::Csv {
+        Finished::Mapped(lines) => match args.format {
+            Format::Json => render::activity::write_json_document(&mut out, &table, &stats, |w| {
+                table::write_lines(lines, w)
+            })?,
+            Format::Csv => {
                 table::write_csv_header(&columns, &mut out)?;
+                table::write_lines(lines, &mut out)?;
             }
-            table::write_lines(lines, &mut out)?;
-        }
+            Format::Ndjson | Format::Table => table::write_lines(lines, &mut out)?,
+        },
         Finished::Rows(mut rows) => {
-            write_rows(&args, g, &plan, &table, &stats, &columns, &mut rows, &mut out)?;
+            write_rows(&args, g, &plan, &table, &stats, &mut rows, &mut out)?;
             rows.finish()?;
         }
     }
@@ -101,23 +107,28 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
 }
 
 /// Writes the rows as they come from the grouping. CSV, NDJSON and JSON
-/// are written a row at a time; the table lays out all rows. A row that
-/// cannot be read back fails the run before the output is committed.
-#[allow(clippy::too_many_arguments)]
+/// are written a row at a time (CSV formatted on the pool), as past the
+/// memory budget; the table lays out all rows. A row that cannot be read
+/// back fails the run before the output is committed.
 fn write_rows(
     args: &Args,
     g: &Global,
     plan: &ActivityPlan,
     table: &ActivityTable,
     stats: &ReadStats,
-    columns: &[&'static str],
     rows: &mut RowStream,
     out: &mut Output,
 ) -> Result<()> {
+    let columns = render::activity::columns(args.by);
     match args.format {
-        Format::Ndjson => table::stream_ndjson(columns, render::activity::cells(rows, columns), out)?,
-        Format::Csv => render::activity::stream_csv(rows, columns, out, args.csv.style())?,
-        Format::Json => render::activity::write_json_document(out, table, stats, rows)?,
+        Format::Csv => render::activity::stream_csv(rows, &columns, out, args.csv.style())?,
+        Format::Json => {
+            let row = render::activity::json_row(&columns);
+            render::activity::write_json_document(out, table, stats, |w| {
+                table::write_each_line(rows, row, w)
+            })?
+        }
+        Format::Ndjson => table::write_each_line(rows, render::activity::ndjson_line(&columns), out)?,
         Format::Table => {
             // Columns as wide as their widest cell: every row is measured
             // on a first reading, and laid out on the second.

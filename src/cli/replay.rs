@@ -178,9 +178,7 @@ fn write(
             impacts.insert(r.impact);
         });
         match args.format {
-            Format::Ndjson => {
-                table::stream_ndjson(&columns, render::replay::rows_cells(seen, &columns), out)?
-            }
+            Format::Ndjson => table::write_each_line(seen, render::replay::ndjson_line(&columns), out)?,
             Format::Csv => render::replay::stream_csv(seen, &columns, out, args.csv.style())?,
             Format::Ecs => render::siem::write_ecs(seen, run.tenant, out)?,
             Format::Cef => render::siem::write_cef(seen, run.tenant, out)?,

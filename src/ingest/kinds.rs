@@ -89,7 +89,7 @@ pub trait RecordKind: Clone + Send + Sync + 'static {
         row: csv::Row<'_>,
         ctx: &Context,
     ) -> Result<Parsed<Self::Item>, FieldError>;
-    /// The label a record is counted under in [`ReadStats::by_event_type`].
+    /// The label a record is counted under in [`ReadStats::by_event_type`](crate::model::ReadStats::by_event_type).
     fn label(&self, item: &Self::Item) -> &'static str;
 }
 

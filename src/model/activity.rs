@@ -212,7 +212,8 @@ pub struct ActivityRow {
     pub counters: Counters,
     pub distinct_users: Option<u64>,
     pub distinct_apps: Option<u64>,
-    /// With [`Activity::split_by_epochs`]: the counters per policy epoch.
+    /// With `Activity::split_by_epochs` (the analysis layer): the counters
+    /// per policy epoch.
     pub by_epoch: Vec<(u16, Counters)>,
 }
 

@@ -1,5 +1,5 @@
 //! The cross-tenant access policy engine: [`model`] (Graph JSON), [`load`]
-//! (files and folders admins have), [`resolve`] (inheritance), [`evaluate`]
+//! (files and folders admins have), [`resolve`] (inheritance), [`evaluate`](mod@evaluate)
 //! (one sign-in, with the reason; [`targets`]: how a section's targets
 //! match it), [`validate`] (`policy check`) and
 //! [`diff`] (`policy diff`). [`directory`] reads group memberships and

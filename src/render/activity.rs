@@ -155,17 +155,15 @@ pub(crate) fn csv_line(
     table::typed_csv_line(columns, Column::of, typed, style)
 }
 
-/// A row's NDJSON line as [`cells`] through [`table::stream_ndjson`] writes it.
+/// A row's NDJSON line: its object, keys in column order.
 pub(crate) fn ndjson_line(columns: &[&'static str]) -> impl Fn(&ActivityRow, &mut Vec<u8>) + Sync {
     table::typed_ndjson_line(columns, Column::of, typed)
 }
 
-/// Rows as cells, one at a time (for the streaming sinks).
-pub(crate) fn cells<'a>(
-    rows: impl Iterator<Item = ActivityRow> + 'a,
-    columns: &'a [&'static str],
-) -> impl Iterator<Item = Vec<Value>> + 'a {
-    table::typed_json_rows(rows, columns, Column::of, typed)
+/// A row as an element of the JSON document's rows
+/// ([`write_json_document`]).
+pub(crate) fn json_row(columns: &[&'static str]) -> impl Fn(&ActivityRow, &mut Vec<u8>) + Sync {
+    table::typed_json_object(columns, Column::of, typed, table::JsonLayout::DocumentRow)
 }
 
 /// The run summary as JSON: what was read, kept, dropped and inferred.
@@ -193,19 +191,19 @@ pub(crate) fn summary(report: &ActivityTable, stats: &Stats) -> Value {
     })
 }
 
-/// The JSON document: its summary, then `rows` written as they come.
+/// The JSON document: its summary, then the rows, which `rows` writes as
+/// text in order, each as [`json_row`] writes it.
 pub(crate) fn write_json_document(
     out: &mut dyn std::io::Write,
     report: &ActivityTable,
     stats: &Stats,
-    rows: impl Iterator<Item = ActivityRow>,
+    rows: impl FnOnce(&mut dyn std::io::Write) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let columns = columns(report.by);
     let mut head = serde_json::Map::new();
     head.insert("schema_version".into(), SCHEMA_VERSION.into());
     head.insert("by".into(), json!(report.by));
     head.insert("summary".into(), summary(report, stats));
-    super::write_json_with_rows(out, head, &columns, cells(rows, &columns))
+    super::write_json_with_row_texts(out, head, rows)
 }
 
 /// Human-readable summary lines for stderr; `window` unless the command's

@@ -1,5 +1,5 @@
 //! The output layer: everything people and machines read. A format-neutral
-//! [`Table`] and its sinks ([`table`]), one module per result to draw
+//! [`Table`](table::Table) and its sinks ([`table`]), one module per result to draw
 //! ([`activity`], [`replay`], [`timeline`], [`siem`], [`overview`],
 //! [`policy`]), the atomic output file ([`output`]), the progress bar
 //! ([`progress`]) and colour ([`style`]). Renderers take results and plain
@@ -109,6 +109,81 @@ pub(crate) fn write_json_with_rows(
     Ok(())
 }
 
+/// [`write_json_with_rows`] for rows already written as text
+/// ([`table::JsonLayout::DocumentRow`]: each with the comma that goes
+/// before every element but the first, which is dropped here). `rows`
+/// writes them in order into the writer it is given; the bytes are those
+/// of [`write_json_with_rows`] (a test checks it). Rows written out where
+/// they are sorted (`runs::Line`) are merged as text into the document.
+pub(crate) fn write_json_with_row_texts(
+    out: &mut dyn std::io::Write,
+    head: impl Head,
+    rows: impl FnOnce(&mut dyn std::io::Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    // The document with no rows ends `"rows": []` and the object's close:
+    // it is written as it is serialized (its head may be long: a replay's
+    // mismatches) but for those last bytes, and the rows go between the
+    // brackets.
+    const EMPTY_END: &[u8] = b"]\n}\n";
+    let mut head_out = HoldBack { w: &mut *out, tail: Vec::new(), keep: EMPTY_END.len() };
+    write_json_with_rows(&mut head_out, head, &[], std::iter::empty())?;
+    if head_out.tail != EMPTY_END {
+        anyhow::bail!("internal error: a JSON document did not end with its rows; please report this");
+    }
+    let mut rows_out = DropFirstByte { w: &mut *out, dropped: false };
+    rows(&mut rows_out)?;
+    let close: &[u8] = if rows_out.dropped { b"\n  ]\n}\n" } else { b"]\n}\n" };
+    out.write_all(close)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Passes on what is written to it but its last `keep` bytes, which it
+/// keeps in `tail`.
+struct HoldBack<'a> {
+    w: &'a mut dyn std::io::Write,
+    tail: Vec<u8>,
+    keep: usize,
+}
+
+impl std::io::Write for HoldBack<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tail.extend_from_slice(buf);
+        let pass = self.tail.len().saturating_sub(self.keep);
+        self.w.write_all(&self.tail[..pass])?;
+        self.tail.drain(..pass);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.w.flush()
+    }
+}
+
+/// Passes on what is written to it but its first byte: the comma before
+/// the first of a document's rows.
+struct DropFirstByte<'a> {
+    w: &'a mut dyn std::io::Write,
+    dropped: bool,
+}
+
+impl std::io::Write for DropFirstByte<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match buf.split_first() {
+            Some((_, rest)) if !self.dropped => {
+                self.w.write_all(rest)?;
+                self.dropped = true;
+                Ok(buf.len())
+            }
+            _ => self.w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.w.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +215,86 @@ mod tests {
                 String::from_utf8(expected).unwrap(),
                 "{n} rows"
             );
+        }
+    }
+
+    /// A cell as the property tests below make it.
+    #[derive(Clone, Debug)]
+    enum Cell {
+        Null,
+        Text(String),
+        Number(u64),
+        Guid(u128),
+        Time(i64),
+    }
+
+    fn typed(row: &[Cell; 4], column: usize) -> table::TypedCell<'_> {
+        match &row[column] {
+            Cell::Null => table::TypedCell::Null,
+            Cell::Text(t) => table::TypedCell::Text(std::borrow::Cow::Borrowed(t)),
+            Cell::Number(n) => table::TypedCell::Number(*n),
+            Cell::Guid(g) => table::TypedCell::Guid(crate::model::Guid(*g)),
+            Cell::Time(t) => {
+                table::TypedCell::Time(chrono::DateTime::from_timestamp_millis(*t).unwrap_or_default())
+            }
+        }
+    }
+
+    fn cell() -> impl proptest::strategy::Strategy<Value = Cell> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Cell::Null),
+            "[a-z \"\\/\u{0}-\u{1f}\u{7f}é中\u{2028}\u{202e}\u{1b}]{0,12}".prop_map(Cell::Text),
+            any::<u64>().prop_map(Cell::Number),
+            any::<u128>().prop_map(Cell::Guid),
+            (-62_135_596_800_000i64..253_402_300_799_999).prop_map(Cell::Time),
+        ]
+    }
+
+    const COLUMNS: [&str; 4] = ["name", "n\"x", "\u{1b}id", "last_seen"];
+
+    proptest::proptest! {
+        /// A row's object written from its typed cells is the one serde_json
+        /// writes from their JSON values: as an NDJSON line, and as the rows
+        /// of a document (none, one, several; every kind of cell, text that
+        /// needs escaping, keys that do).
+        #[test]
+        fn rows_written_as_text_are_the_json_serde_writes_from_their_values(
+            rows in proptest::collection::vec(proptest::array::uniform4(cell()), 0..4),
+            width in 0usize..=4,
+        ) {
+            let columns = &COLUMNS[..width];
+            let resolve = |name: &str| COLUMNS.iter().position(|c| *c == name).unwrap();
+            let values: Vec<Vec<Value>> = rows
+                .iter()
+                .map(|r| (0..width).map(|c| typed(r, c).into_json()).collect())
+                .collect();
+
+            let mut by_value = Vec::new();
+            table::stream_ndjson(columns, values.iter(), &mut by_value).unwrap();
+            let line = table::typed_json_object(columns, resolve, typed, table::JsonLayout::Line);
+            let mut by_text = Vec::new();
+            rows.iter().for_each(|r| line(r, &mut by_text));
+            proptest::prop_assert_eq!(String::from_utf8(by_text).unwrap(), String::from_utf8(by_value).unwrap());
+
+            let mut head = serde_json::Map::new();
+            head.insert("schema_version".into(), json!(1));
+            head.insert("summary".into(), json!({"a": [1, {"b": []}], "c": {}}));
+            let mut by_value = Vec::new();
+            write_json_with_rows(&mut by_value, head.clone(), columns, values.into_iter()).unwrap();
+            let element = table::typed_json_object(columns, resolve, typed, table::JsonLayout::DocumentRow);
+            let mut by_text = Vec::new();
+            write_json_with_row_texts(&mut by_text, head, |w| {
+                let mut text = Vec::new();
+                for r in &rows {
+                    text.clear();
+                    element(r, &mut text);
+                    w.write_all(&text)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+            proptest::prop_assert_eq!(String::from_utf8(by_text).unwrap(), String::from_utf8(by_value).unwrap());
         }
     }
 }

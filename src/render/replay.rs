@@ -39,15 +39,6 @@ fn cells(r: &ReplayRow, columns: &[&str]) -> Vec<Value> {
     columns.iter().map(|c| typed_cell(r, c).into_json()).collect()
 }
 
-/// Rows as cells in `columns` order, one at a time (for the streaming
-/// sinks); the columns are resolved once.
-pub(crate) fn rows_cells<'a>(
-    rows: impl Iterator<Item = ReplayRow> + 'a,
-    columns: &'a [&'static str],
-) -> impl Iterator<Item = Vec<Value>> + 'a {
-    super::table::typed_json_rows(rows, columns, Column::of, typed)
-}
-
 /// A replay column, resolved from its name once per output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Column {
@@ -119,9 +110,15 @@ pub(crate) fn csv_line(
     super::table::typed_csv_line(columns, Column::of, typed, style)
 }
 
-/// A row's NDJSON line as [`rows_cells`] through [`super::table::stream_ndjson`] writes it.
+/// A row's NDJSON line: its object, keys in column order.
 pub(crate) fn ndjson_line(columns: &[&'static str]) -> impl Fn(&ReplayRow, &mut Vec<u8>) + Sync {
     super::table::typed_ndjson_line(columns, Column::of, typed)
+}
+
+/// A row as an element of the JSON document's rows
+/// ([`write_json_document`]).
+fn json_row(columns: &[&'static str]) -> impl Fn(&ReplayRow, &mut Vec<u8>) + Sync {
+    super::table::typed_json_object(columns, Column::of, typed, super::table::JsonLayout::DocumentRow)
 }
 
 pub(crate) fn stream_csv(
@@ -186,12 +183,10 @@ pub(crate) fn write_json_document(
     head.insert("by".into(), json!(by));
     head.insert("run".into(), run);
     let texts = Each::new(mismatches.all.by_ref().map(|m| m.0));
-    super::write_json_with_rows(
-        out,
-        Head(head, summary_json(s), &texts),
-        &columns,
-        rows_cells(rows, &columns),
-    )
+    let row = json_row(&columns);
+    super::write_json_with_row_texts(out, Head(head, summary_json(s), &texts), |w| {
+        super::table::write_each_line(rows, row, w)
+    })
 }
 
 fn impact_line(s: &Summary) -> String {

@@ -26,22 +26,7 @@ pub(crate) fn write_ecs(
     tenant: Option<Guid>,
     w: &mut dyn Write,
 ) -> Result<()> {
-    write_each(rows, ecs_line(tenant), w)
-}
-
-/// Writes each row's line (nothing for a row that is no finding).
-fn write_each(
-    rows: impl IntoIterator<Item = ReplayRow>,
-    line: impl Fn(&ReplayRow, &mut Vec<u8>),
-    w: &mut dyn Write,
-) -> Result<()> {
-    let mut buf = Vec::new();
-    for r in rows {
-        buf.clear();
-        line(&r, &mut buf);
-        w.write_all(&buf)?;
-    }
-    Ok(())
+    super::table::write_each_line(rows, ecs_line(tenant), w)
 }
 
 /// A row's ECS document as [`write_ecs`] writes it: nothing unless it is
@@ -168,7 +153,7 @@ pub(crate) fn write_cef(
     tenant: Option<Guid>,
     w: &mut dyn Write,
 ) -> Result<()> {
-    write_each(rows, cef_line(tenant), w)
+    super::table::write_each_line(rows, cef_line(tenant), w)
 }
 
 /// A row's CEF line as [`write_cef`] writes it: nothing unless it is a

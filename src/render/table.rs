@@ -102,8 +102,8 @@ impl serde::Serialize for RowObject<'_> {
 }
 
 /// One cell of a row, typed: what a column holds, from which both its JSON
-/// value ([`TypedCell::into_json`]) and its CSV text ([`TypedCell::with_text`])
-/// are read, so that the two cannot disagree. Ids and times stay values
+/// ([`typed_json_object`]) and its CSV text ([`TypedCell::with_text`]) are
+/// written, so that the two cannot disagree. Ids and times stay values
 /// until written: formatted on the stack, a row of them costs no allocation.
 pub(crate) enum TypedCell<'a> {
     Null,
@@ -114,6 +114,9 @@ pub(crate) enum TypedCell<'a> {
 }
 
 impl TypedCell<'_> {
+    /// The cell's JSON value: what [`typed_json_object`] writes, which the
+    /// tests check against serde_json writing this.
+    #[cfg(test)]
     pub(crate) fn into_json(self) -> Value {
         match self {
             TypedCell::Null => Value::Null,
@@ -230,22 +233,101 @@ pub(crate) fn typed_csv_line<T, C: Copy + Send + Sync>(
     move |r, buf| push_csv_row(buf, r, &resolved, &typed, style)
 }
 
-/// One row's line as [`stream_ndjson`] writes it from
-/// [`typed_json_rows`], for rows written out where they are sorted
-/// ([`Line`]).
+/// One row's NDJSON line, as [`stream_ndjson`] writes the row's JSON
+/// values ([`typed_json_object`]).
 pub(crate) fn typed_ndjson_line<T, C: Copy + Send + Sync>(
     columns: &[&'static str],
     resolve: impl Fn(&str) -> C,
     typed: impl for<'r> Fn(&'r T, C) -> TypedCell<'r> + Sync,
 ) -> impl Fn(&T, &mut Vec<u8>) + Sync {
-    let resolved: Vec<C> = columns.iter().map(|name| resolve(name)).collect();
-    let columns = columns.to_vec();
+    typed_json_object(columns, resolve, typed, JsonLayout::Line)
+}
+
+/// Where a row's object goes, and so how serde_json lays it out: a line
+/// of its own as `to_writer` writes it, or an element of the `rows` array
+/// of a document as `to_writer_pretty` writes it (with the comma that goes
+/// before every element but the first: [`write_json_with_row_texts`] drops
+/// it from the first).
+///
+/// [`write_json_with_row_texts`]: super::write_json_with_row_texts
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum JsonLayout {
+    Line,
+    DocumentRow,
+}
+
+/// A row's object, written from its typed cells the way serde_json writes
+/// the [`RowObject`] of the cells' JSON values (`TypedCell::into_json`; a property test
+/// compares them), without building a JSON value, and so a string, per
+/// cell: at a million rows that was most of the time spent writing JSON.
+/// Each key is written once, with what goes before it and after it.
+pub(crate) fn typed_json_object<T, C: Copy + Send + Sync>(
+    columns: &[&'static str],
+    resolve: impl Fn(&str) -> C,
+    typed: impl for<'r> Fn(&'r T, C) -> TypedCell<'r> + Sync,
+    layout: JsonLayout,
+) -> impl Fn(&T, &mut Vec<u8>) + Sync {
+    let (open, between, colon, close, empty): (&str, &str, &str, &str, &str) = match layout {
+        JsonLayout::Line => ("{", ",", ":", "}\n", "{}\n"),
+        JsonLayout::DocumentRow => (",\n    {\n      ", ",\n      ", ": ", "\n    }", ",\n    {}"),
+    };
+    let keys: Vec<(Vec<u8>, C)> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut key = if i == 0 { open } else { between }.as_bytes().to_vec();
+            push_json_text(&mut key, name);
+            key.extend_from_slice(colon.as_bytes());
+            (key, resolve(name))
+        })
+        .collect();
     move |r, buf| {
-        let cells: Vec<Value> = resolved.iter().map(|c| typed(r, *c).into_json()).collect();
-        // Into a Vec: the only error serde_json could give is the writer's.
-        let _ = serde_json::to_writer(&mut *buf, &RowObject(&columns, &cells));
-        buf.push(b'\n');
+        if keys.is_empty() {
+            buf.extend_from_slice(empty.as_bytes());
+            return;
+        }
+        for (key, column) in &keys {
+            buf.extend_from_slice(key);
+            push_json_cell(buf, typed(r, *column));
+        }
+        buf.extend_from_slice(close.as_bytes());
     }
+}
+
+/// A cell's JSON value, as serde_json writes the value `into_json` makes.
+fn push_json_cell(buf: &mut Vec<u8>, cell: TypedCell<'_>) {
+    match cell {
+        TypedCell::Null => buf.extend_from_slice(b"null"),
+        TypedCell::Text(t) => push_json_text(buf, &t),
+        TypedCell::Number(n) => buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        // Digits, hyphens and time punctuation: nothing to escape.
+        TypedCell::Guid(_) | TypedCell::Time(_) => {
+            buf.push(b'"');
+            cell.with_text(|text| buf.extend_from_slice(text.as_bytes()));
+            buf.push(b'"');
+        }
+    }
+}
+
+/// A JSON string, escaped as serde_json escapes it (its own escaper).
+fn push_json_text(buf: &mut Vec<u8>, text: &str) {
+    // Into a Vec: the only error serde_json could give is the writer's.
+    let _ = serde_json::to_writer(&mut *buf, text);
+}
+
+/// Writes each row's line (`line` may write nothing for a row).
+pub(crate) fn write_each_line<T>(
+    rows: impl IntoIterator<Item = T>,
+    line: impl Fn(&T, &mut Vec<u8>),
+    w: &mut dyn Write,
+) -> Result<()> {
+    let mut buf = Vec::new();
+    for r in rows {
+        buf.clear();
+        line(&r, &mut buf);
+        w.write_all(&buf)?;
+    }
+    Ok(())
 }
 
 /// Writes lines in order ([`Stream::write_text`]).
@@ -285,19 +367,6 @@ fn push_csv_row<T, C: Copy>(
         }
     }
     buf.push(b'\n');
-}
-
-/// Rows as JSON cells in `columns` order, one at a time (for the streaming
-/// sinks), each column resolved once (`resolve`) as [`stream_typed_csv`]
-/// does.
-pub(crate) fn typed_json_rows<'a, T: 'a, C: Copy + 'a>(
-    rows: impl Iterator<Item = T> + 'a,
-    columns: &[&str],
-    resolve: impl Fn(&str) -> C,
-    typed: impl for<'r> Fn(&'r T, C) -> TypedCell<'r> + 'a,
-) -> impl Iterator<Item = Vec<Value>> + 'a {
-    let resolved: Vec<C> = columns.iter().map(|name| resolve(name)).collect();
-    rows.map(move |r| resolved.iter().map(|c| typed(&r, *c).into_json()).collect())
 }
 
 /// Whether a field holds a comma, a quote, CR or LF. A short text (ids,

@@ -40,7 +40,7 @@ impl Enc<'_> {
         self.u32(u32::try_from(s.len()).unwrap_or(u32::MAX));
         self.0.extend_from_slice(&s.as_bytes()[..s.len().min(u32::MAX as usize)]);
     }
-    /// Bytes as a length and the bytes, as [`Dec::byte_vec`] reads them.
+    /// Bytes as a length and the bytes, as [`Dec::bytes_into`] reads them.
     pub(crate) fn bytes(&mut self, b: &[u8]) {
         self.u32(u32::try_from(b.len()).unwrap_or(u32::MAX));
         self.0.extend_from_slice(&b[..b.len().min(u32::MAX as usize)]);

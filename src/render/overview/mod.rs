@@ -1,6 +1,6 @@
 //! The overview report ([`crate::analysis::overview::Overview`]) drawn as
-//! one self-contained HTML page ([`html`]: inline CSS and SVG, no script,
-//! nothing fetched at view time) or Markdown ([`markdown`]) with the same
+//! one self-contained HTML page ([`html`](mod@html): inline CSS and SVG, no script,
+//! nothing fetched at view time) or Markdown ([`markdown`](mod@markdown)) with the same
 //! sections, laid out once here.
 
 mod html;
