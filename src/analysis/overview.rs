@@ -286,8 +286,11 @@ impl Record for UserShare {
     }
 }
 
-const BY_USER: Order<UserShare> =
-    Order { cmp: |a, b| a.user.cmp(&b.user), key: |s, out| crate::analysis::runs::key::text(out, &s.user) };
+const BY_USER: Order<UserShare> = Order {
+    cmp: |a, b| a.user.cmp(&b.user),
+    key: |s, out| crate::analysis::runs::key::text(out, &s.user),
+    sort: None,
+};
 
 /// The partner, app and user figures of the report, from the user-grain
 /// rows fed one at a time ([`Rollups::add`]): partners and apps are added

@@ -546,6 +546,7 @@ fn used(r: &ActivityRow, now: Option<Verdict>) -> bool {
 const BY_PARTNER: Order<ActivityRow> = Order {
     cmp: |a, b| a.partner_tenant_id.cmp(&b.partner_tenant_id),
     key: |r, out| out.extend_from_slice(&r.partner_tenant_id.0.to_be_bytes()),
+    sort: None,
 };
 
 /// Builds the proposal from the activity rows at the user grain (in any

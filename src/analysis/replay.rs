@@ -650,7 +650,7 @@ fn order_key_bytes(r: &ReplayRow, out: &mut Vec<u8>) {
 /// The output order of replayed rows ([`replay_order`]), for sorting
 /// through the disk.
 pub(crate) const REPLAY_ORDER: crate::analysis::runs::Order<ReplayRow> =
-    crate::analysis::runs::Order { cmp: replay_order, key: order_key_bytes };
+    crate::analysis::runs::Order { cmp: replay_order, key: order_key_bytes, sort: None };
 
 /// [`REPLAY_ORDER`], its ties broken by the grouping's order
 /// ([`ROW_ORDER`]): what a stable sort into replay order of rows in the
@@ -662,6 +662,7 @@ pub(crate) const REPLAY_THEN_ROW: crate::analysis::runs::Order<ReplayRow> = crat
         order_key_bytes(r, out);
         (ROW_ORDER.key)(&r.activity, out);
     },
+    sort: None,
 };
 
 type OrderKey<'a> =
@@ -812,6 +813,7 @@ fn user_mark_key(m: &UserMark, out: &mut Vec<u8>) {
 const USER_MARKS: Order<UserMark> = Order {
     cmp: |a, b| (a.partner, a.degraded, &a.user).cmp(&(b.partner, b.degraded, &b.user)),
     key: user_mark_key,
+    sort: None,
 };
 
 impl<'t> Summarizer<'t> {

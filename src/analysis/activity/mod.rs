@@ -564,7 +564,7 @@ fn sort_key_bytes(r: &ActivityRow, out: &mut Vec<u8>) {
 }
 
 /// The order of activity rows ([`ActivityRow::sort_key`]).
-pub(crate) const ROW_ORDER: Order<ActivityRow> = Order { cmp: by_sort_key, key: sort_key_bytes };
+pub(crate) const ROW_ORDER: Order<ActivityRow> = Order { cmp: by_sort_key, key: sort_key_bytes, sort: None };
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct GroupKeyOut {
@@ -821,6 +821,7 @@ pub(crate) mod tests {
                 out.extend_from_slice(&(!r.counters.sign_ins).to_be_bytes());
                 sort_key_bytes(r, out);
             },
+            sort: None,
         };
         let signins = varied_signins(5000);
         let changes = [1_790_050_000, 1_790_200_000].map(|t| DateTime::from_timestamp(t, 0).unwrap());

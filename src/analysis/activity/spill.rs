@@ -44,7 +44,7 @@ use super::{
     epoch_of, sort_rows, Activity, GroupBy, GroupKeyOut, Key, Rollup, RowStream, Totals, Users, ROW_ORDER,
 };
 use crate::analysis::runs::codec::{Dec, Enc};
-use crate::analysis::runs::{folder_error, sort_by, temp_folder, write_run, Merge, Order, Record, Stream};
+use crate::analysis::runs::{folder_error, temp_folder, write_run, Merge, Order, Record, Stream};
 use crate::model::activity::{ActivityRow, Counters};
 use crate::model::{Guid, SignIn};
 
@@ -388,7 +388,7 @@ impl Activity {
                 sort_rows(&mut userless);
                 write_run(&run_path(&aside_dir, p), &userless)?;
             }
-            sort_by(&mut mapped, then.order.cmp);
+            then.order.sort(&mut mapped);
             write_run(&run_path(&dir, p), &mapped)
         };
         self.finish_parts(&spill, tenant, GroupBy::User, totals, &write)?;
@@ -404,7 +404,7 @@ impl Activity {
                 break;
             }
             let mut mapped: Vec<R> = rows.into_par_iter().map(then.map).collect();
-            sort_by(&mut mapped, then.order.cmp);
+            then.order.sort(&mut mapped);
             let path = dir.join(format!("userless-{:06}", runs.len()));
             write_run(&path, &mapped).with_context(|| spill.folder_error())?;
             runs.push(path);
