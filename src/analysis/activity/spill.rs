@@ -41,7 +41,8 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::{
-    epoch_of, sort_rows, Activity, GroupBy, GroupKeyOut, Key, Rollup, RowStream, Totals, Users, ROW_ORDER,
+    epoch_of, sort_rows, Activity, GroupBy, GroupKeyOut, Key, OwnNames, Rollup, RowStream, Totals, Users,
+    ROW_ORDER,
 };
 use crate::analysis::runs::codec::{Dec, Enc};
 use crate::analysis::runs::{folder_error, temp_folder, write_run, Merge, Order, Record, Stream};
@@ -469,8 +470,11 @@ impl Activity {
             // first (the writer may turn it into something larger).
             let mut other_tenants = 0;
             let users = &part.users;
+            let mut names = OwnNames::default();
             let mut rows = groups.into_iter().filter_map(|(k, c)| match self.output_key(&k, tenant, by) {
-                Some(out) => Some(self.row(&out, users.id(k.user), users.name(k.user), c)),
+                Some(out) => Some(
+                    self.row_named(&out, users.id(k.user), users.name(k.user), c, |of| names.name(self, of)),
+                ),
                 None => {
                     other_tenants += c.sign_ins;
                     None
