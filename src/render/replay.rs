@@ -101,7 +101,6 @@ fn typed_cell<'a>(r: &'a ReplayRow, column: &str) -> TypedCell<'a> {
     typed(r, Column::of(column))
 }
 
-/// Writes rows as CSV one at a time ([`super::table::stream_typed_csv`]).
 /// A row's CSV line as [`stream_csv`] writes it.
 pub(crate) fn csv_line(
     columns: &[&'static str],
@@ -121,6 +120,7 @@ fn json_row(columns: &[&'static str]) -> impl Fn(&ReplayRow, &mut Vec<u8>) + Syn
     super::table::typed_json_object(columns, Column::of, typed, super::table::JsonLayout::DocumentRow)
 }
 
+/// Writes rows as CSV one at a time ([`super::table::stream_typed_csv`]).
 pub(crate) fn stream_csv(
     rows: impl Iterator<Item = ReplayRow>,
     columns: &[&'static str],

@@ -527,14 +527,7 @@ impl<T: Record> Spool<T> {
 
     /// The records again, in the order they were pushed.
     pub(crate) fn finish(self) -> Result<Stream<T>> {
-        let Some((dir, path, mut w)) = self.file else { return Ok(Stream::memory(self.buffer)) };
-        let what = self.what;
-        w.flush().with_context(|| folder_error(what, Some(dir.path())))?;
-        drop(w);
-        // One run: the merge hands its records on as they were written.
-        let merge = Merge::open(dir, vec![path], Order::ARRIVAL, None)
-            .with_context(|| format!("reading back the {what} temporary folder"))?;
-        Ok(Stream::merged(merge))
+        self.keep()?.into_stream()
     }
 }
 
@@ -573,12 +566,18 @@ impl<T: Record> Kept<T> {
     /// The records once more, each handed to `f` as it is read; the file
     /// goes after.
     pub(crate) fn into_each(self, mut f: impl FnMut(T) -> Result<()>) -> Result<()> {
-        let Some((dir, path)) = self.file else { return self.buffer.into_iter().try_for_each(f) };
-        let merge = Merge::open(dir, vec![path], Order::ARRIVAL, None)
-            .with_context(|| format!("reading back the {} temporary folder", self.what))?;
-        let mut records = Stream::merged(merge);
+        let mut records = self.into_stream()?;
         records.by_ref().try_for_each(&mut f)?;
         records.finish()
+    }
+
+    /// The records once more, as a stream; the file goes with it.
+    fn into_stream(self) -> Result<Stream<T>> {
+        let Some((dir, path)) = self.file else { return Ok(Stream::memory(self.buffer)) };
+        // One run: the merge hands its records on as they were written.
+        let merge = Merge::open(dir, vec![path], Order::ARRIVAL, None)
+            .with_context(|| format!("reading back the {} temporary folder", self.what))?;
+        Ok(Stream::merged(merge))
     }
 }
 
