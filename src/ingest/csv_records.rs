@@ -395,7 +395,7 @@ impl<R: Source> Reader<R> {
             newlines += 1;
             (line_end, line_end + 1)
         };
-        let Ok(line) = std::str::from_utf8(&data[i..content_end]) else {
+        let Ok(line) = crate::model::text::utf8(&data[i..content_end]) else {
             return Simple::Slow; // csv_core finds the field, as the error names it
         };
         let base = text.len();
@@ -494,7 +494,7 @@ impl<R: Source> Reader<R> {
             fields_utf8(bytes, ends)?;
         }
         // Valid fields make valid text once put back to back.
-        let fields = std::str::from_utf8(bytes).map_err(|e| (0, e.valid_up_to()))?;
+        let fields = crate::model::text::utf8(bytes).map_err(|e| (0, e.valid_up_to()))?;
         let base = text.len();
         text.push_str(fields);
         let mut start = base;

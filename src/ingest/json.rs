@@ -24,7 +24,7 @@ pub fn parse_record(
     // The Conditional Access lists are read only for a cross-tenant
     // sign-in, the only kind they are read for ([`super::raw::Later`]); a
     // record that fails so is read again as it always was, which decides.
-    if let Ok(text) = std::str::from_utf8(bytes) {
+    if let Ok(text) = crate::model::text::utf8(bytes) {
         // A record whose text names two tenants is most likely cross-tenant:
         // its lists will be read, and reading them as they come scans them
         // once, not twice (kept as raw JSON, then read). Same result either
@@ -85,7 +85,7 @@ fn parse_as_it_comes(
     // record that fails parse again to name the field. One UTF-8 check of
     // the whole record is cheaper than serde_json's check of every key and
     // string; invalid UTF-8 falls through to the slice parser's error.
-    let plain = match std::str::from_utf8(bytes) {
+    let plain = match crate::model::text::utf8(bytes) {
         Ok(text) => serde_json::from_str(text),
         Err(_) => serde_json::from_slice(bytes),
     };

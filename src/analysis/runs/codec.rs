@@ -176,7 +176,7 @@ fn same_or_new(recent: &mut Option<Name>, bytes: &[u8]) -> io::Result<Name> {
     if let Some(last) = recent.as_ref().filter(|last| last.as_bytes() == bytes) {
         return Ok(last.clone());
     }
-    let name = Name::from(std::str::from_utf8(bytes).map_err(|_| damaged("string"))?);
+    let name = Name::from(crate::model::text::utf8(bytes).map_err(|_| damaged("string"))?);
     *recent = Some(name.clone());
     Ok(name)
 }
@@ -276,7 +276,7 @@ impl<R: BufRead> Dec<R> {
     }
     /// The bytes `raw_text` read, as text.
     fn scratch_text(&self) -> io::Result<&str> {
-        std::str::from_utf8(&self.scratch).map_err(|_| damaged("string"))
+        crate::model::text::utf8(&self.scratch).map_err(|_| damaged("string"))
     }
     pub(crate) fn string(&mut self) -> io::Result<String> {
         self.text().map(str::to_owned)
