@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 
 use super::source::{ReadOptions, Source};
 use super::Rejects;
-use crate::analysis::activity::{Activity, ActivityRow, ActivityTable, Finished, RowStream, ROW_ORDER};
+use crate::analysis::activity::{
+    Activity, ActivityRow, ActivityTable, Finished, InMemory, RowStream, ROW_ORDER,
+};
 use crate::analysis::runs::{Line, LineWriter, Order, Record};
 use crate::model::{GroupBy, Guid, ReadStats, SignIn, Window};
 
@@ -56,7 +58,7 @@ pub(crate) fn activity_stream_then<R, M>(
     epoch_starts: Vec<DateTime<Utc>>,
     rejects: Rejects<'_>,
     order: Order<R>,
-    budget: Option<usize>,
+    budget: (Option<usize>, InMemory),
     make: impl FnOnce(&ActivityTable) -> M,
 ) -> Result<(ActivityTable, Finished<R>, ReadStats)>
 where
@@ -72,14 +74,17 @@ where
 /// own (`line` appends a row's bytes): past the memory budget at the user
 /// grain, each partition's rows are written out where the partition is
 /// finished, on the pool, and the merge hands the lines on as they are
-/// ([`Line`]). Else the rows come as they are, for the sink to write.
+/// ([`Line`]). Else the rows come as they are, for the sink to write as
+/// they come (written on the pool all the same, and without holding every
+/// line besides every row).
 pub(crate) fn activity_lines(
     plan: &ActivityPlan,
     rejects: Rejects<'_>,
     line: &LineWriter<ActivityRow>,
 ) -> Result<(ActivityTable, Finished<Line>, ReadStats)> {
     let written = |_: &ActivityTable| move |row: ActivityRow| Line::new(&row, ROW_ORDER, line);
-    activity_stream_then(plan, vec![], rejects, Line::ORDER, plan.groups_in_memory, written)
+    let budget = (plan.groups_in_memory, InMemory::Rows);
+    activity_stream_then(plan, vec![], rejects, Line::ORDER, budget, written)
 }
 
 /// Reads the source and hands the grouping's rows on as a stream.

@@ -15,7 +15,7 @@ use super::activity::{activity_stream, activity_stream_then, ActivityPlan};
 use super::inputs::{policy, Directory, DirectoryPaths};
 use super::source::{read_tables, Source};
 use super::{Notes, Rejects};
-use crate::analysis::activity::{ActivityRow, ActivityTable, Finished};
+use crate::analysis::activity::{ActivityRow, ActivityTable, Finished, InMemory};
 use crate::analysis::replay::{
     Impact, Inputs, ReplayRow, Replayer, Summarizer, REPLAY_ORDER, REPLAY_THEN_ROW,
 };
@@ -244,7 +244,8 @@ pub(crate) fn replay(
             let (mut table, replayed, stats) = match line.filter(|_| !plan.new_only) {
                 // Past the budget at the user grain, each partition of the
                 // grouping is replayed, written out and sorted where it is
-                // finished; the impacts are noted as the rows are replayed.
+                // finished; in memory, every row is, in parallel, and sorted
+                // once. The impacts are noted as the rows are replayed.
                 Some(lines) => {
                     let seen = ImpactsSeen::default();
                     let written_there = |table: &ActivityTable| {
@@ -262,7 +263,7 @@ pub(crate) fn replay(
                         starts,
                         rejects,
                         Line::ORDER,
-                        half,
+                        (half, InMemory::Mapped),
                         written_there,
                     )?;
                     let replayed = match finished {
@@ -280,7 +281,8 @@ pub(crate) fn replay(
                 }
                 // Past the budget at the user grain, the grouping's
                 // partitions are replayed and sorted into output order where
-                // they are finished (one sort of the rows instead of two).
+                // they are finished (one sort of the rows instead of two); in
+                // memory, the rows are replayed in parallel and sorted once.
                 None => {
                     let replayed_there = |table: &ActivityTable| {
                         let replayer = Replayer::new(&inputs, &table.partners);
@@ -291,7 +293,7 @@ pub(crate) fn replay(
                         starts,
                         rejects,
                         REPLAY_THEN_ROW,
-                        half,
+                        (half, InMemory::Mapped),
                         replayed_there,
                     )?;
                     let replayed = Replayed::Rows(match finished {

@@ -367,29 +367,44 @@ impl Activity {
     /// [`Activity::finish_stream`], for a caller that turns every row into
     /// a record of its own (`make`, given the table without its rows, its
     /// tenant and partners decided, gives the mapping)
-    /// and wants them in `order`: when the grouping went through the disk at
-    /// the user grain, each partition's rows are mapped and sorted into
-    /// `order` where the partition is finished (in parallel, partition by
-    /// partition), so that they are merged once, in their own order,
-    /// instead of merged in the grouping's order and sorted again. `order`
-    /// must be total, or the runs' order would show through its ties. Else
-    /// (in memory, or below the user grain: few rows) the rows come as they
-    /// are, for the caller to map. `budget`: mapped records in memory at
-    /// most (the rows without a user, mapped after their partitions' parts
-    /// are added up).
+    /// and wants them in `order`, which must be total (or the runs' order
+    /// would show through its ties). When the grouping went through the
+    /// disk at the user grain, each partition's rows are mapped and sorted
+    /// into `order` where the partition is finished (in parallel, partition
+    /// by partition), so that they are merged once, in their own order,
+    /// instead of merged in the grouping's order and sorted again. In
+    /// memory, with no more rows than `budget`, the rows are mapped in
+    /// parallel and sorted once, into `order`, not first into the grouping's
+    /// order, if `in_memory` asks for that. Else (more rows, or below the
+    /// user grain through the disk) the rows come as they are, for the
+    /// caller to map. `budget`: mapped records in memory at most (through
+    /// the disk, the rows without a user, mapped after their partitions'
+    /// parts are added up).
     pub(crate) fn finish_stream_then<R, M>(
         mut self,
         tenant: Option<Guid>,
         by: GroupBy,
         order: Order<R>,
-        budget: Option<usize>,
+        (budget, in_memory): (Option<usize>, InMemory),
         make: impl FnOnce(&ActivityTable) -> M,
     ) -> Result<(ActivityTable, Finished<R>)>
     where
         R: super::runs::Record + Send,
         M: Fn(ActivityRow) -> R + Sync,
     {
-        if by != GroupBy::User || self.spill.is_none() || self.spill_error.is_some() {
+        if self.spill.is_none() {
+            let (table, mut rows) = self.finish_in_memory(tenant, by)?;
+            use rayon::prelude::*;
+            if in_memory == InMemory::Mapped && budget.is_none_or(|b| rows.len() <= b) {
+                let map = make(&table);
+                let mut mapped: Vec<R> = rows.into_par_iter().map(&map).collect();
+                order.sort(&mut mapped);
+                return Ok((table, Finished::Mapped(Stream::memory(mapped))));
+            }
+            sort_rows(&mut rows);
+            return Ok((table, Finished::Rows(Stream::memory(rows))));
+        }
+        if by != GroupBy::User || self.spill_error.is_some() {
             let (table, rows) = self.finish_stream(tenant, by)?;
             return Ok((table, Finished::Rows(rows)));
         }
@@ -419,11 +434,31 @@ impl Activity {
         by: GroupBy,
     ) -> Result<(ActivityTable, RowStream)> {
         let (mut table, spill) = self.finish_table(tenant, by)?;
-        let tenant = table.tenant;
         if let Some(spill) = spill {
+            let tenant = table.tenant;
             let rows = self.finish_spilled(spill, tenant, by, &mut table.totals)?;
             return Ok((table, rows));
         }
+        let (table, mut rows) = self.rows_of(table, by)?;
+        sort_rows(&mut rows);
+        Ok((table, Stream::memory(rows)))
+    }
+
+    /// The table without its rows and the rows, not sorted, of a grouping
+    /// that stayed in memory.
+    fn finish_in_memory(
+        mut self,
+        tenant: Option<Guid>,
+        by: GroupBy,
+    ) -> Result<(ActivityTable, Vec<ActivityRow>)> {
+        let (table, spill) = self.finish_table(tenant, by)?;
+        debug_assert!(spill.is_none(), "a grouping in memory has no folder");
+        self.rows_of(table, by)
+    }
+
+    /// The rows of the groups in memory, not sorted.
+    fn rows_of(mut self, mut table: ActivityTable, by: GroupBy) -> Result<(ActivityTable, Vec<ActivityRow>)> {
+        let tenant = table.tenant;
         let split = !self.epoch_starts.is_empty();
         // At the user grain without epochs each group is one row: built
         // straight from the group, with no second map (with a million groups
@@ -447,8 +482,7 @@ impl Activity {
             }
         }
         rows.extend(self.rolled_rows(rolled, by, &self.users));
-        sort_rows(&mut rows);
-        Ok((table, Stream::memory(rows)))
+        Ok((table, rows))
     }
 
     /// The table without its rows (tenant resolved, partners, totals as
@@ -677,6 +711,19 @@ impl Rollup {
 /// whether every row was read.
 pub(crate) type RowStream = Stream<ActivityRow>;
 
+/// What [`Activity::finish_stream_then`] gives of a grouping that stayed in
+/// memory.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum InMemory {
+    /// Its rows, sorted, for the caller to map as they come: a caller that
+    /// writes each row out as it comes holds no more than the rows.
+    Rows,
+    /// Its rows mapped in parallel and sorted once, into the caller's
+    /// order (if there are no more than the budget): for a caller that
+    /// would otherwise hold every mapped record to sort them again.
+    Mapped,
+}
+
 /// What [`Activity::finish_stream_then`] gives: the rows, or the records
 /// made of them.
 pub(crate) enum Finished<R> {
@@ -860,7 +907,8 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn rows_mapped_where_the_partitions_are_finished_come_as_mapping_and_sorting_the_rows_gives() {
+    fn rows_mapped_in_memory_or_where_the_partitions_are_finished_come_as_mapping_and_sorting_the_rows_gives()
+    {
         // An order other than the grouping's (most sign-ins first), total.
         const MOST_FIRST: Order<ActivityRow> = Order {
             cmp: |a, b| b.counters.sign_ins.cmp(&a.counters.sign_ins).then_with(|| by_sort_key(a, b)),
@@ -888,8 +936,12 @@ pub(crate) mod tests {
             let mut expected: Vec<ActivityRow> = memory.rows.iter().cloned().map(mapped(&memory)).collect();
             sort_by(&mut expected, MOST_FIRST.cmp);
             assert!(expected.iter().filter(|r| r.user_id.is_none()).count() > 1);
-            for (budget, then_budget) in [(1, Some(1)), (7, Some(3)), (500, None), (1_000_000, Some(2))] {
-                let label = format!("{} epoch starts, budget {budget}", starts.len());
+            let pairs = [(1, Some(1)), (7, Some(3)), (500, None), (1_000_000, Some(2)), (1_000_000, None)];
+            for ((budget, then_budget), in_memory) in
+                pairs.into_iter().flat_map(|pair| [(pair, InMemory::Rows), (pair, InMemory::Mapped)])
+            {
+                let label =
+                    format!("{} epoch starts, budget {budget}, {in_memory:?} in memory", starts.len());
                 let mut disk = Activity::new()
                     .for_grain(GroupBy::User)
                     .split_by_epochs(starts.clone())
@@ -898,16 +950,31 @@ pub(crate) mod tests {
                     disk.add(s.clone());
                 }
                 let (table, finished) = disk
-                    .finish_stream_then(Some(Guid(1)), GroupBy::User, MOST_FIRST, then_budget, mapped)
+                    .finish_stream_then(
+                        Some(Guid(1)),
+                        GroupBy::User,
+                        MOST_FIRST,
+                        (then_budget, in_memory),
+                        mapped,
+                    )
                     .unwrap();
                 assert_eq!(table.totals, memory.totals, "{label}");
+                // In memory, mapped only if asked and within the budget.
+                let mapped_in_memory =
+                    in_memory == InMemory::Mapped && then_budget.is_none_or(|b| b >= expected.len());
                 let rows = match finished {
                     Finished::Mapped(rows) => {
-                        assert!(budget < 1000, "{label}: mapped only past the budget");
+                        assert!(
+                            budget < 1000 || mapped_in_memory,
+                            "{label}: mapped past the budget, or as asked"
+                        );
                         rows.collect_rows().unwrap()
                     }
                     Finished::Rows(rows) => {
-                        assert!(budget >= 1000, "{label}: the rows as they are within the budget");
+                        assert!(
+                            budget >= 1000 && !mapped_in_memory,
+                            "{label}: the rows as they are within the budget"
+                        );
                         let mut rows: Vec<ActivityRow> =
                             rows.collect_rows().unwrap().into_iter().map(mapped(&table)).collect();
                         sort_by(&mut rows, MOST_FIRST.cmp);
