@@ -357,21 +357,19 @@ type PartnerRows = Kept<ActivityRow>;
 /// Rows of a partner read from its file at a time.
 const ROWS_AT_A_TIME: usize = 16 << 10;
 
-/// The first plan of each used section, straight from the evidence.
+/// The first plan of each used section, straight from the evidence; the
+/// partner named `name`, as its rows name it (its first row that does: a
+/// grouping names a partner alike on all its rows).
 fn first_plan(
     partner: Guid,
+    name: Option<String>,
     rows: &PartnerRows,
     inputs: &ProposeInputs<'_>,
     holdings: &[GroupHolding],
 ) -> anyhow::Result<PartnerPlan> {
     let mut sections: BTreeMap<Section, Evidence> = BTreeMap::new();
-    // The partner's name as its last row that has one gives it.
-    let mut name: Option<String> = None;
     rows.each_chunk(ROWS_AT_A_TIME, |chunk| {
         for r in chunk {
-            if let Some(n) = r.partner_tenant_name.as_deref().filter(|n| name.as_deref() != Some(*n)) {
-                name = Some(n.to_string());
-            }
             add_evidence(&mut sections, r, inputs);
         }
     })?;
@@ -639,7 +637,7 @@ pub(crate) fn propose(
                 ),
             });
         } else {
-            let mut plan = first_plan(partner, &rows, inputs, &holdings)?;
+            let mut plan = first_plan(partner, name, &rows, inputs, &holdings)?;
             let broken = settle_trust(&mut plan, &rows, inputs)?;
             widen_until_whole(&mut plan, broken, &rows, inputs)?;
             plans.push(plan);

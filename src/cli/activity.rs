@@ -8,10 +8,10 @@ use clap::ValueEnum;
 
 use super::args::{CsvSafeArg, Files, InputArgs, OutputArgs};
 use super::Global;
-use crate::analysis::activity::{ActivityTable, Finished, RowStream};
-use crate::analysis::runs::LineWriter;
 use crate::model::{ActivityRow, GroupBy, ReadStats};
-use crate::pipeline::activity::{activity_lines, activity_stream, ActivityPlan};
+use crate::pipeline::activity::{
+    activity_lines, activity_stream, ActivityPlan, ActivityTable, Finished, LineWriter, RowStream,
+};
 use crate::pipeline::read_twice;
 use crate::render::output::Output;
 use crate::render::{self, table};
@@ -98,7 +98,7 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
             Format::Ndjson | Format::Table => table::write_lines(lines, &mut out)?,
         },
         Finished::Rows(mut rows) => {
-            write_rows(&args, g, &plan, &table, &stats, &mut rows, &mut out)?;
+            write_rows(&args, g, &plan, (&table, &stats), &columns, &mut rows, &mut out)?;
             rows.finish()?;
         }
     }
@@ -114,21 +114,20 @@ fn write_rows(
     args: &Args,
     g: &Global,
     plan: &ActivityPlan,
-    table: &ActivityTable,
-    stats: &ReadStats,
+    (table, stats): (&ActivityTable, &ReadStats),
+    columns: &[&'static str],
     rows: &mut RowStream,
     out: &mut Output,
 ) -> Result<()> {
-    let columns = render::activity::columns(args.by);
     match args.format {
-        Format::Csv => render::activity::stream_csv(rows, &columns, out, args.csv.style())?,
+        Format::Csv => render::activity::stream_csv(rows, columns, out, args.csv.style())?,
         Format::Json => {
-            let row = render::activity::json_row(&columns);
+            let row = render::activity::json_row(columns);
             render::activity::write_json_document(out, table, stats, |w| {
                 table::write_each_line(rows, row, w)
             })?
         }
-        Format::Ndjson => table::write_each_line(rows, render::activity::ndjson_line(&columns), out)?,
+        Format::Ndjson => table::write_each_line(rows, render::activity::ndjson_line(columns), out)?,
         Format::Table => {
             // Columns as wide as their widest cell: every row is measured
             // on a first reading, and laid out on the second.

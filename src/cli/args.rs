@@ -9,11 +9,10 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use clap::{Args, ValueHint};
 
 use super::Global;
-use crate::ingest::{DateOrder, InputFormat};
 use crate::model::{GroupBy, Guid, Window};
 use crate::pipeline::activity::ActivityPlan;
 use crate::pipeline::inputs::DirectoryPaths;
-use crate::pipeline::source::{ReadOptions, Source};
+use crate::pipeline::source::{DateOrder, InputFormat, ReadOptions, Source};
 use crate::render::table::CsvStyle;
 use crate::render::Output;
 

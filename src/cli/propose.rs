@@ -9,8 +9,8 @@ use clap::ValueHint;
 
 use super::args::{DirectoryArgs, Files, InputArgs, OutputArgs};
 use super::Global;
-use crate::analysis::propose::Keep;
 use crate::model::GroupBy;
+use crate::pipeline::propose::Keep;
 use crate::pipeline::propose::{propose, ProposePlan};
 use crate::render;
 

@@ -7,9 +7,9 @@ use anyhow::Result;
 
 use super::args::{parse_guid, Files, OutputArgs, PeriodArgs};
 use super::Global;
-use crate::analysis::activity::GroupBy;
-use crate::analysis::query::{Engine, QuerySpec, Records};
+use crate::model::GroupBy;
 use crate::model::Guid;
+use crate::pipeline::query::{Engine, QuerySpec, Records};
 
 /// Write a KQL or Spark SQL query that computes the activity table where the logs live.
 #[derive(clap::Args, Debug)]

@@ -11,10 +11,10 @@ use serde_json::json;
 
 use super::args::{CsvSafeArg, DirectoryArgs, Files, InputArgs, OutputArgs};
 use super::Global;
-use crate::analysis::replay::{Impact, ReplayRow};
 use crate::model::GroupBy;
 use crate::pipeline::read_twice;
 use crate::pipeline::replay::{replay, LinesFor, Read, ReplayPlan, ReplayRun, Replayed};
+use crate::pipeline::replay::{Impact, ReplayRow};
 use crate::render::{self, table, Output};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum)]

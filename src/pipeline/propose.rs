@@ -9,7 +9,10 @@ use super::activity::{activity_stream, ActivityPlan};
 use super::inputs::{policy, Directory, DirectoryPaths};
 use super::source::read_tables;
 use super::{Notes, Rejects};
-use crate::analysis::propose::{propose as build, Keep, Proposal, ProposeInputs};
+use crate::analysis::propose::{propose as build, Proposal, ProposeInputs};
+
+// The command line's choice of what a proposal keeps, named here for it.
+pub(crate) use crate::analysis::propose::Keep;
 use crate::analysis::replay::Inputs;
 use crate::model::GroupBy;
 

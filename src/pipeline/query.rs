@@ -3,7 +3,10 @@
 use anyhow::Result;
 
 use super::Notes;
-use crate::analysis::query::{query as write_query, Engine, QuerySpec};
+use crate::analysis::query::query as write_query;
+
+// The command line's words for a query, named here for it.
+pub(crate) use crate::analysis::query::{Engine, QuerySpec, Records};
 
 /// The query text; notes what the engine will do with an open window.
 pub(crate) fn query(spec: &QuerySpec, notes: Notes) -> Result<String> {

@@ -16,9 +16,10 @@ use super::inputs::{policy, Directory, DirectoryPaths};
 use super::source::{read_tables, Source};
 use super::{Notes, Rejects};
 use crate::analysis::activity::{ActivityRow, ActivityTable, Finished, InMemory};
-use crate::analysis::replay::{
-    Impact, Inputs, ReplayRow, Replayer, Summarizer, REPLAY_ORDER, REPLAY_THEN_ROW,
-};
+use crate::analysis::replay::{Inputs, Replayer, Summarizer, REPLAY_ORDER, REPLAY_THEN_ROW};
+
+// What the command line reads of a replay's rows, named here for it.
+pub(crate) use crate::analysis::replay::{Impact, ReplayRow};
 use crate::analysis::runs::{Line, LineWriter, Sorter, Stream};
 use crate::model::{GroupBy, Guid, ReadStats};
 use crate::policy::history::{reconstruct, History};

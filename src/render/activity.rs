@@ -157,7 +157,7 @@ pub(crate) fn csv_line(
 
 /// A row's NDJSON line: its object, keys in column order.
 pub(crate) fn ndjson_line(columns: &[&'static str]) -> impl Fn(&ActivityRow, &mut Vec<u8>) + Sync {
-    table::typed_ndjson_line(columns, Column::of, typed)
+    table::typed_json_object(columns, Column::of, typed, table::JsonLayout::Line)
 }
 
 /// A row as an element of the JSON document's rows

@@ -111,7 +111,7 @@ pub(crate) fn csv_line(
 
 /// A row's NDJSON line: its object, keys in column order.
 pub(crate) fn ndjson_line(columns: &[&'static str]) -> impl Fn(&ReplayRow, &mut Vec<u8>) + Sync {
-    super::table::typed_ndjson_line(columns, Column::of, typed)
+    super::table::typed_json_object(columns, Column::of, typed, super::table::JsonLayout::Line)
 }
 
 /// A row as an element of the JSON document's rows

@@ -233,16 +233,6 @@ pub(crate) fn typed_csv_line<T, C: Copy + Send + Sync>(
     move |r, buf| push_csv_row(buf, r, &resolved, &typed, style)
 }
 
-/// One row's NDJSON line, as [`stream_ndjson`] writes the row's JSON
-/// values ([`typed_json_object`]).
-pub(crate) fn typed_ndjson_line<T, C: Copy + Send + Sync>(
-    columns: &[&'static str],
-    resolve: impl Fn(&str) -> C,
-    typed: impl for<'r> Fn(&'r T, C) -> TypedCell<'r> + Sync,
-) -> impl Fn(&T, &mut Vec<u8>) + Sync {
-    typed_json_object(columns, resolve, typed, JsonLayout::Line)
-}
-
 /// Where a row's object goes, and so how serde_json lays it out: a line
 /// of its own as `to_writer` writes it, or an element of the `rows` array
 /// of a document as `to_writer_pretty` writes it (with the comma that goes
