@@ -113,6 +113,18 @@ struct Users {
 }
 
 impl Users {
+    /// Room for `n` users more without growing.
+    fn reserve(&mut self, n: usize) {
+        self.ids.index.reserve(n);
+        self.ids.strings.reserve(n);
+        self.names.reserve(n);
+    }
+
+    /// How many users (with an id) are numbered.
+    fn len(&self) -> usize {
+        self.ids.index.len()
+    }
+
     /// The user's number (0: no id).
     fn intern(&mut self, id: Option<&str>) -> u32 {
         let i = self.ids.intern(id);

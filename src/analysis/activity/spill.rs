@@ -34,6 +34,7 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -202,6 +203,33 @@ struct Part {
     users: Users,
     groups: HashMap<Key, Counters>,
     totals: Totals,
+}
+
+/// The largest tables of the partitions read so far. Users are spread
+/// over the partitions by a hash, so partitions come out alike: one read
+/// next reserves as much up front instead of growing its tables (and
+/// rehashing them) its way up, which was a twentieth of finishing them.
+#[derive(Default)]
+struct PartSizes {
+    seen: AtomicUsize,
+    users: AtomicUsize,
+    groups: AtomicUsize,
+}
+
+impl PartSizes {
+    fn part(&self) -> Part {
+        let mut part = Part::default();
+        part.seen.reserve(self.seen.load(Relaxed));
+        part.users.reserve(self.users.load(Relaxed));
+        part.groups.reserve(self.groups.load(Relaxed));
+        part
+    }
+
+    fn note(&self, part: &Part) {
+        self.seen.fetch_max(part.seen.len(), Relaxed);
+        self.users.fetch_max(part.users.len(), Relaxed);
+        self.groups.fetch_max(part.groups.len(), Relaxed);
+    }
 }
 
 impl Part {
@@ -428,9 +456,12 @@ impl Activity {
         write: &Writer<'_>,
     ) -> Result<HashMap<GroupKeyOut, Rollup>> {
         let dir = spill.dir.path().to_path_buf();
+        let sizes = PartSizes::default();
         let parts: Vec<(Totals, HashMap<GroupKeyOut, Rollup>)> = (0..PARTS)
             .into_par_iter()
-            .map(|p| self.finish_part(&dir, p, tenant, by, write).with_context(|| spill.folder_error()))
+            .map(|p| {
+                self.finish_part(&dir, p, &sizes, tenant, by, write).with_context(|| spill.folder_error())
+            })
             .collect::<Result<_>>()?;
         let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
         for (t, part) in parts {
@@ -453,13 +484,15 @@ impl Activity {
         &self,
         dir: &Path,
         p: usize,
+        sizes: &PartSizes,
         tenant: Option<Guid>,
         by: GroupBy,
         write: &Writer<'_>,
     ) -> Result<(Totals, HashMap<GroupKeyOut, Rollup>)> {
         let path = part_path(dir, p);
-        let mut part = Part::default();
+        let mut part = sizes.part();
         part.read(&path, &self.epoch_starts).with_context(|| format!("reading {}", path.display()))?;
+        sizes.note(&part);
         std::fs::remove_file(&path)?;
         let mut totals = std::mem::take(&mut part.totals);
         part.seen = HashSet::default();

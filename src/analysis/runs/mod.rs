@@ -904,24 +904,27 @@ fn merge_text(mut merge: Merge<Line>, send: &mpsc::SyncSender<Result<Vec<u8>>>) 
         .map(|h| h.map_or((Vec::new(), None), |l| (l.bytes.into_vec(), Some(l.key_len as usize))))
         .collect();
     let mut tree = LoserTree::new(&lines);
-    let mut written_key = Vec::new();
+    // The line last written: its buffer is swapped with the run's, which
+    // takes the run's next line, so that its key stays at hand for the
+    // tree without a copy.
+    let mut written = Vec::new();
     let mut chunk = Vec::with_capacity(CHUNK + (64 << 10));
     loop {
         let least = tree.winner;
         let Some((bytes, Some(k))) = lines.get_mut(least) else { break };
-        chunk.extend_from_slice(&bytes[*k..]);
-        written_key.clear();
-        written_key.extend_from_slice(&bytes[..*k]);
+        let k = *k;
+        chunk.extend_from_slice(&bytes[k..]);
+        std::mem::swap(bytes, &mut written);
         let (path, dec) = &mut merge.runs[least];
         let next = dec.unless_at_end(|dec| Line::read_into(dec, bytes));
         match next.with_context(|| format!("reading {}", path.display())) {
-            Ok(k) => lines[least].1 = k,
+            Ok(next) => lines[least].1 = next,
             Err(e) => {
                 let _ = send.send(Err(e));
                 return;
             }
         }
-        tree.replay(&lines, &written_key);
+        tree.replay(&lines, &written[..k]);
         if chunk.len() >= CHUNK {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK + (64 << 10)));
             if send.send(Ok(full)).is_err() {
