@@ -128,9 +128,10 @@ fn part_path(dir: &Path, p: usize) -> PathBuf {
 /// Partition `p`'s sorted run: written over the partition's own file once
 /// that is read, not into a new file (the partition file deleted). Creating
 /// files where many were just deleted is slow on ext4, whose inode allocator
-/// reads the inode table to pass over inodes freed in the last seconds: in
-/// runs back to back it was 1.3% of a million groups' CPU (0.4% so), and a
-/// sixteenth of finishing the partitions after the test suite had run.
+/// reads the inode table to pass over inodes freed in the last seconds. At a
+/// million groups, back to back: the calls that made the runs and removed
+/// the files took 180 ms (`strace -T`: creating 88, deleting the partitions
+/// 63, the runs 29), overwriting takes 87 (truncating 68, deleting 19).
 fn run_path(dir: &Path, p: usize) -> PathBuf {
     part_path(dir, p)
 }
