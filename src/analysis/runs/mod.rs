@@ -298,14 +298,22 @@ impl Record for Line {
 
 /// Writes `records`, already in order, as the run at `path`.
 pub(crate) fn write_run<T: Record>(path: &Path, records: &[T]) -> Result<()> {
-    let mut w = BufWriter::with_capacity(64 << 10, File::create(path)?);
+    // A file that is there already (a partition's, read) is written over,
+    // not truncated first: its cached pages are reused as they are instead
+    // of freed and allocated again; what is left past the run is cut off.
+    let file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
+    let mut w = BufWriter::with_capacity(64 << 10, file);
     let mut record = Vec::with_capacity(512);
+    let mut written = 0;
     for r in records {
         record.clear();
         r.write(&mut Enc(&mut record));
         w.write_all(&record)?;
+        written += record.len() as u64;
     }
-    w.flush().with_context(|| format!("writing {}", path.display()))
+    let file =
+        w.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {}", path.display()))?;
+    file.set_len(written).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Sorts `rows` stably by `order`. Rows are a few hundred bytes each:
