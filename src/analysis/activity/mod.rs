@@ -18,6 +18,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
+use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 use self::spill::{dedup_key, Budget, Spill};
 use super::runs::{key, sort_by, Order, Stream};
@@ -406,7 +407,6 @@ impl Activity {
     {
         if self.spill.is_none() {
             let (table, mut rows) = self.finish_in_memory(tenant, by)?;
-            use rayon::prelude::*;
             if in_memory == InMemory::Mapped && budget.is_none_or(|b| rows.len() <= b) {
                 let map = make(&table);
                 let mut mapped: Vec<R> = rows.into_par_iter().map(&map).collect();
