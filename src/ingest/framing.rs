@@ -1300,6 +1300,23 @@ mod tests {
     }
 
     #[test]
+    fn a_buffer_counts_as_written_what_was_noted_only_while_it_is_the_same_allocation() {
+        let mut buf: Vec<u8> = Vec::with_capacity(16);
+        buf.extend_from_slice(b"abcdefgh");
+        let noted = Written::of(&buf, 12);
+        buf.truncate(2);
+        assert_eq!(noted.bytes_in(&buf), 12, "cut shorter, the bytes stay written");
+        buf.extend_from_slice(b"0123456789abcd");
+        assert_eq!(noted.bytes_in(&buf), 16, "longer than noted: its length");
+        buf.reserve(1 << 10);
+        assert_eq!(noted.bytes_in(&buf), 16, "grown (moved or not): its length only");
+        buf.truncate(1);
+        assert_eq!(noted.bytes_in(&buf), 1);
+        assert_eq!(noted.bytes_in(&vec![7; 3]), 3, "another buffer: its length");
+        assert_eq!(Written::default().bytes_in(&Vec::new()), 0);
+    }
+
+    #[test]
     fn a_failed_read_comes_after_the_records_before_it() {
         struct Failing(Vec<u8>);
         impl Read for Failing {
