@@ -10,8 +10,7 @@ use clap::ValueHint;
 use super::args::{DirectoryArgs, Files, InputArgs, OutputArgs};
 use super::Global;
 use crate::model::GroupBy;
-use crate::pipeline::propose::Keep;
-use crate::pipeline::propose::{propose, ProposePlan};
+use crate::pipeline::propose::{propose, Keep, ProposePlan};
 use crate::render;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum)]

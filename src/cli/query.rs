@@ -7,8 +7,7 @@ use anyhow::Result;
 
 use super::args::{parse_guid, Files, OutputArgs, PeriodArgs};
 use super::Global;
-use crate::model::GroupBy;
-use crate::model::Guid;
+use crate::model::{GroupBy, Guid};
 use crate::pipeline::query::{Engine, QuerySpec, Records};
 
 /// Write a KQL or Spark SQL query that computes the activity table where the logs live.

@@ -13,8 +13,7 @@ use super::args::{CsvSafeArg, DirectoryArgs, Files, InputArgs, OutputArgs};
 use super::Global;
 use crate::model::GroupBy;
 use crate::pipeline::read_twice;
-use crate::pipeline::replay::{replay, LinesFor, Read, ReplayPlan, ReplayRun, Replayed};
-use crate::pipeline::replay::{Impact, ReplayRow};
+use crate::pipeline::replay::{replay, Impact, LinesFor, Read, ReplayPlan, ReplayRow, ReplayRun, Replayed};
 use crate::render::{self, table, Output};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default, clap::ValueEnum)]

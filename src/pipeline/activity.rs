@@ -7,12 +7,12 @@ use super::source::{ReadOptions, Source};
 use super::Rejects;
 use crate::analysis::activity::{Activity, ActivityRow, InMemory, ROW_ORDER};
 use crate::analysis::runs::{Line, Order, Record};
+use crate::model::{GroupBy, Guid, ReadStats, SignIn, Window};
 
 // What the command line gets back from here, named here so that it reads
 // the pipeline's results without reaching past the pipeline.
 pub(crate) use crate::analysis::activity::{ActivityTable, Finished, RowStream};
 pub(crate) use crate::analysis::runs::LineWriter;
-use crate::model::{GroupBy, Guid, ReadStats, SignIn, Window};
 
 /// What to group.
 #[derive(Clone)]

@@ -10,11 +10,11 @@ use super::inputs::{policy, Directory, DirectoryPaths};
 use super::source::read_tables;
 use super::{Notes, Rejects};
 use crate::analysis::propose::{propose as build, Proposal, ProposeInputs};
+use crate::analysis::replay::Inputs;
+use crate::model::GroupBy;
 
 // The command line's choice of what a proposal keeps, named here for it.
 pub(crate) use crate::analysis::propose::Keep;
-use crate::analysis::replay::Inputs;
-use crate::model::GroupBy;
 
 pub(crate) struct ProposePlan {
     /// The sign-ins and the period; the grain is always the user.

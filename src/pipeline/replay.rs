@@ -17,14 +17,14 @@ use super::source::{read_tables, Source};
 use super::{Notes, Rejects};
 use crate::analysis::activity::{ActivityRow, ActivityTable, Finished, InMemory};
 use crate::analysis::replay::{Inputs, Replayer, Summarizer, REPLAY_ORDER, REPLAY_THEN_ROW};
-
-// What the command line reads of a replay's rows, named here for it.
-pub(crate) use crate::analysis::replay::{Impact, ReplayRow};
 use crate::analysis::runs::{Line, LineWriter, Sorter, Stream};
 use crate::model::{GroupBy, Guid, ReadStats};
 use crate::policy::history::{reconstruct, History};
 use crate::policy::Policy;
 use crate::store::Store;
+
+// What the command line reads of a replay's rows, named here for it.
+pub(crate) use crate::analysis::replay::{Impact, ReplayRow};
 
 /// What to replay.
 pub(crate) struct ReplayPlan {

@@ -13,12 +13,12 @@ use super::Rejects;
 use crate::analysis::activity::ROW_ORDER;
 use crate::analysis::runs::{Sorter, Spool, Stream};
 use crate::ingest::{self, activity_table, AuditEvents, Progress, SignIns};
-
-// The command line's words for how inputs are read, named here for it.
-pub(crate) use crate::ingest::{DateOrder, InputFormat};
 use crate::model::{ActivityRow, AuditEvent, GroupBy, Guid, ReadStats, SignIn, Window};
 use crate::policy::change::{decode, PolicyChange};
 use crate::store::Store;
+
+// The command line's words for how inputs are read, named here for it.
+pub(crate) use crate::ingest::{DateOrder, InputFormat};
 
 /// How to read exports.
 #[derive(Clone, Default)]

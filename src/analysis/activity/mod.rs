@@ -406,7 +406,9 @@ impl Activity {
         M: Fn(ActivityRow) -> R + Sync,
     {
         if self.spill.is_none() {
-            let (table, mut rows) = self.finish_in_memory(tenant, by)?;
+            let (table, spill) = self.finish_table(tenant, by)?;
+            debug_assert!(spill.is_none(), "a grouping in memory has no folder");
+            let (table, mut rows) = self.rows_of(table, by);
             if in_memory == InMemory::Mapped && budget.is_none_or(|b| rows.len() <= b) {
                 let map = make(&table);
                 let mut mapped: Vec<R> = rows.into_par_iter().map(&map).collect();
@@ -451,25 +453,13 @@ impl Activity {
             let rows = self.finish_spilled(spill, tenant, by, &mut table.totals)?;
             return Ok((table, rows));
         }
-        let (table, mut rows) = self.rows_of(table, by)?;
+        let (table, mut rows) = self.rows_of(table, by);
         sort_rows(&mut rows);
         Ok((table, Stream::memory(rows)))
     }
 
-    /// The table without its rows and the rows, not sorted, of a grouping
-    /// that stayed in memory.
-    fn finish_in_memory(
-        mut self,
-        tenant: Option<Guid>,
-        by: GroupBy,
-    ) -> Result<(ActivityTable, Vec<ActivityRow>)> {
-        let (table, spill) = self.finish_table(tenant, by)?;
-        debug_assert!(spill.is_none(), "a grouping in memory has no folder");
-        self.rows_of(table, by)
-    }
-
     /// The rows of the groups in memory, not sorted.
-    fn rows_of(mut self, mut table: ActivityTable, by: GroupBy) -> Result<(ActivityTable, Vec<ActivityRow>)> {
+    fn rows_of(mut self, mut table: ActivityTable, by: GroupBy) -> (ActivityTable, Vec<ActivityRow>) {
         let tenant = table.tenant;
         let split = !self.epoch_starts.is_empty();
         // At the user grain without epochs each group is one row: built
@@ -494,7 +484,7 @@ impl Activity {
             }
         }
         rows.extend(self.rolled_rows(rolled, by, &self.users));
-        Ok((table, rows))
+        (table, rows)
     }
 
     /// The table without its rows (tenant resolved, partners, totals as
