@@ -13,7 +13,7 @@ decompression alone), scaling (xtenant on growing prefixes of the file). Run it 
 benches/compare.sh, which builds the release binary and installs DuckDB and
 polars (from PyPI) in benches/.venv when missing.
 """
-import argparse, json, os, re, resource, statistics, subprocess, sys, tempfile, time
+import argparse, collections, json, os, re, resource, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 XT = os.path.join(ROOT, "target", "release", "xtenant")
@@ -96,23 +96,31 @@ JQ = r"""reduce (inputs | select(.homeTenantId != .resourceTenantId)) as $r ({};
 | length"""
 
 
+Run = collections.namedtuple("Run", "wall rss cpu")
+
+
 def run_isolated(cmd):
+    """Runs `cmd` from a fresh Python: wall seconds, peak RSS (MB) and CPU
+    seconds (user + system) of `cmd` and whatever it starts, as a Run."""
     wrapper = [sys.executable, "-c",
                "import resource,subprocess,sys,time,json;t=time.perf_counter();"
                "p=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE);"
                "w=time.perf_counter()-t;"
                "sys.stderr.write(p.stderr.decode()[-2000:]) if p.returncode else None;"
-               "print(json.dumps([p.returncode,w,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024]))"] + cmd
+               "u=resource.getrusage(resource.RUSAGE_CHILDREN);"
+               "print(json.dumps([p.returncode,w,u.ru_maxrss/1024,u.ru_utime+u.ru_stime]))"] + cmd
     out = subprocess.run(wrapper, capture_output=True, text=True)
-    rc, wall, rss = json.loads(out.stdout.strip().splitlines()[-1])
+    rc, wall, rss, cpu = json.loads(out.stdout.strip().splitlines()[-1])
     if rc != 0:
         sys.exit(f"{cmd} failed:\n{out.stderr}")
-    return wall, rss
+    return Run(wall, rss, cpu)
 
 
 def median_run(cmd, runs):
+    """The median wall and CPU time of `runs` runs, and the largest peak RSS."""
     results = [run_isolated(cmd) for _ in range(runs)]
-    return statistics.median(r[0] for r in results), max(r[1] for r in results)
+    return Run(statistics.median(r.wall for r in results), max(r.rss for r in results),
+               statistics.median(r.cpu for r in results))
 
 
 def generate(path, mb, fmt, partners, record_bytes):
@@ -138,13 +146,17 @@ def prefix(src, dst, mb):
 
 
 def table(title, rows):
-    """Prints rows of (name, wall, MB, rss) with throughput and the ratio to the first row."""
+    """Prints rows of (name, Run, MB) with throughput and the ratio to the first row.
+
+    CPU is user + system time on all cores: a tool ahead in wall time while
+    using more CPU is ahead by its parallelism, not by doing less work."""
     print(f"\n{title}\n")
-    print("| tool | wall (s) | throughput (MB/s) | peak RSS (MB) | xtenant throughput / tool's |")
-    print("|---|---:|---:|---:|---:|")
-    base = rows[0][2] / rows[0][1]
-    for name, wall, mb, rss in rows:
-        print(f"| {name} | {wall:.2f} | {mb / wall:.0f} | {rss:.0f} | {base / (mb / wall):.1f}x |")
+    print("| tool | wall (s) | CPU (s) | throughput (MB/s) | peak RSS (MB) | xtenant throughput / tool's |")
+    print("|---|---:|---:|---:|---:|---:|")
+    base = rows[0][2] / rows[0][1].wall
+    for name, run, mb in rows:
+        print(f"| {name} | {run.wall:.2f} | {run.cpu:.2f} | {mb / run.wall:.0f} | {run.rss:.0f} "
+              f"| {base / (mb / run.wall):.1f}x |")
 
 
 def main():
@@ -174,9 +186,9 @@ def main():
     def measure_all(cmds):
         rows = []
         for name, cmd, mb in cmds:
-            wall, rss = median_run(cmd, a.runs)
-            rows.append((name, wall, mb, rss))
-            print(f"  {name}: {wall:.2f} s", file=sys.stderr)
+            run = median_run(cmd, a.runs)
+            rows.append((name, run, mb))
+            print(f"  {name}: {run.wall:.2f} s, CPU {run.cpu:.2f} s", file=sys.stderr)
         return rows
 
     if "ndjson" in sections:
@@ -262,7 +274,7 @@ def main():
             path = os.path.join(a.dir, f"xtenant-bench-{a.size_mb}mb-prefix-{mb}mb.ndjson")
             got = prefix(data, path, mb) if mb < a.size_mb else size
             src = path if mb < a.size_mb else data
-            wall, rss = median_run([XT, "activity", "-q", "--format", "csv", "-o", out, src], a.runs)
+            wall, rss, _ = median_run([XT, "activity", "-q", "--format", "csv", "-o", out, src], a.runs)
             rows.append((got, wall, rss))
             print(f"  {got:.0f} MB: {wall:.2f} s", file=sys.stderr)
         print("\nxtenant activity on growing prefixes of the same file\n")

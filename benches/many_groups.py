@@ -86,15 +86,15 @@ def main():
                 f.write(json.dumps(rec) + "\n")
     size = os.path.getsize(path) / 1e6
     out = os.path.join(a.dir, "xtenant-groups-result.csv")
-    wall, rss = compare.run_isolated([XT, "-q", "activity", "--by", a.by, "--format", "csv", "-o", out, path])
+    wall, rss, cpu = compare.run_isolated([XT, "-q", "activity", "--by", a.by, "--format", "csv", "-o", out, path])
     rows = sum(1 for _ in open(out)) - 1
-    print(f"{a.groups} sign-ins ({size:.0f} MB), --by {a.by}: {rows} activity groups, {wall:.2f} s, peak RSS {rss:.0f} MB")
+    print(f"{a.groups} sign-ins ({size:.0f} MB), --by {a.by}: {rows} activity groups, {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
     if a.replay:
         policy = os.path.join(ROOT, "samples", "policies", "proposed.json")
-        wall, rss = compare.run_isolated([XT, "-q", "replay", "--by", a.by, "--format", "csv",
+        wall, rss, cpu = compare.run_isolated([XT, "-q", "replay", "--by", a.by, "--format", "csv",
                                           "--proposed", policy, "-o", out, path])
         rows = sum(1 for _ in open(out)) - 1
-        print(f"  xtenant replay --by {a.by}: {rows} rows, {wall:.2f} s, peak RSS {rss:.0f} MB")
+        print(f"  xtenant replay --by {a.by}: {rows} rows, {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
     if a.documents:
         policy = os.path.join(ROOT, "samples", "policies", "proposed.json")
         current = os.path.join(ROOT, "samples", "policies", "current.json")
@@ -112,8 +112,8 @@ def main():
             ("report (Markdown, with --proposed)", ["report", "--format", "markdown", "--proposed", policy]),
             ("propose", ["propose"]),
         ]:
-            wall, rss = compare.run_isolated([XT, "-q"] + args + ["-o", doc, path])
-            print(f"  xtenant {name}: {wall:.2f} s, peak RSS {rss:.0f} MB")
+            wall, rss, cpu = compare.run_isolated([XT, "-q"] + args + ["-o", doc, path])
+            print(f"  xtenant {name}: {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
     if a.named:
         identities = os.path.join(a.dir, f"xtenant-groups-{a.groups}-identities.csv")
         with open(identities, "w") as f:
@@ -121,14 +121,14 @@ def main():
             for i in range(a.groups):
                 f.write(f"{uuid.UUID(int=(1 << 64) + i)},{uuid.UUID(int=(2 << 64) + i)}\n")
         proposal = os.path.join(a.dir, "xtenant-groups-proposal.json")
-        wall, rss = compare.run_isolated(
+        wall, rss, cpu = compare.run_isolated(
             [XT, "-q", "propose", "--identities", identities, "-o", proposal, path])
         print(f"  xtenant propose --identities ({a.groups // a.partners} users named a partner): "
-              f"{wall:.2f} s, peak RSS {rss:.0f} MB")
-        wall, rss = compare.run_isolated([XT, "-q", "replay", "--by", a.by, "--format", "csv", "--identities",
+              f"{wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
+        wall, rss, cpu = compare.run_isolated([XT, "-q", "replay", "--by", a.by, "--format", "csv", "--identities",
                                           identities, "--proposed", proposal, "-o", out, path])
         rows = sum(1 for _ in open(out)) - 1
-        print(f"  xtenant replay against that proposal: {rows} rows, {wall:.2f} s, peak RSS {rss:.0f} MB")
+        print(f"  xtenant replay against that proposal: {rows} rows, {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
     if a.peers:
         # compare.py's user-grain queries, with the Python that has DuckDB and polars.
         peers = [("duckdb", "DuckDB read_json (named) + GROUP BY", compare.DUCKDB, ["named"]),
@@ -136,8 +136,8 @@ def main():
         for tool, name, query, extra in peers:
             if tool not in a.peer_tools.split(","):
                 continue
-            wall, rss = compare.run_isolated([a.peers, "-c", query, path, out] + extra)
-            print(f"  {name}, user grain: {wall:.2f} s, peak RSS {rss:.0f} MB")
+            wall, rss, cpu = compare.run_isolated([a.peers, "-c", query, path, out] + extra)
+            print(f"  {name}, user grain: {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
 
 
 if __name__ == "__main__":
