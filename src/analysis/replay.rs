@@ -20,14 +20,13 @@ use crate::analysis::runs::{on_the_pool_in_chunks, Order, Record, Sorter, Spool,
 use crate::model::{earliest, AccessType, Controls, Direction, EventType, Guid};
 use crate::policy::apps::AppCatalog;
 use crate::policy::conditional_access::{CaPolicies, ResolvedClause};
-use crate::policy::diff::same_targets;
 use crate::policy::directory::{Groups, Identities};
 use crate::policy::evaluate::{
     evaluate_resolved, section_for, CloudHint, Decision, Membership, Need, Request, TrustNeeds, Verdict,
 };
 use crate::policy::history::History;
 use crate::policy::model::Section;
-use crate::policy::resolve::{effective, Effective};
+use crate::policy::resolve::{Effective, Resolver};
 use crate::policy::Policy;
 
 /// What the proposal does to a group of sign-ins, worst first.
@@ -183,7 +182,14 @@ struct Resolved<'a> {
 
 impl<'a> Resolved<'a> {
     fn new(policy: &'a Policy, partners: &BTreeSet<Guid>) -> Self {
-        Resolved { policy, partners: partners.iter().map(|p| (*p, effective(policy, Some(*p)))).collect() }
+        Resolved::with(&Resolver::new(policy), partners)
+    }
+
+    fn with(resolver: &Resolver<'a>, partners: &BTreeSet<Guid>) -> Self {
+        Resolved {
+            policy: resolver.policy(),
+            partners: partners.iter().map(|p| (*p, resolver.effective(Some(*p)))).collect(),
+        }
     }
 
     fn of(&self, partner: Guid) -> &Effective {
@@ -503,8 +509,8 @@ fn same_section(current: &Resolved<'_>, proposed: &Resolved<'_>, partner: Guid, 
     let a = current.of(partner);
     let b = proposed.of(partner);
     let (x, y) = (a.section(section), b.section(section));
-    same_targets(&x.users_and_groups.value, &y.users_and_groups.value)
-        && same_targets(&x.applications.value, &y.applications.value)
+    x.users_and_groups.same_targets(&y.users_and_groups)
+        && x.applications.same_targets(&y.applications)
         && a.inbound_trust.is_mfa_accepted.value == b.inbound_trust.is_mfa_accepted.value
         && a.inbound_trust.is_compliant_device_accepted.value
             == b.inbound_trust.is_compliant_device_accepted.value
@@ -578,7 +584,21 @@ impl<'a> Replayer<'a> {
     /// For rows whose partners are all in `partners` (more do no harm:
     /// each partner's settings are resolved once, up front).
     pub fn new(inputs: &'a Inputs<'a>, partners: &BTreeSet<Guid>) -> Replayer<'a> {
-        let current = inputs.current.map(|p| Resolved::new(p, partners));
+        Replayer::with_current(inputs, partners, None)
+    }
+
+    /// [`Replayer::new`] with the current policy already resolved, for a
+    /// caller that replays against many proposals (`propose`'s trials: the
+    /// current policy's halves are shared, and their lookups built once).
+    pub fn with_current(
+        inputs: &'a Inputs<'a>,
+        partners: &BTreeSet<Guid>,
+        resolved: Option<&Resolver<'a>>,
+    ) -> Replayer<'a> {
+        let current = inputs.current.map(|p| match resolved {
+            Some(r) if std::ptr::eq(r.policy(), p) => Resolved::with(r, partners),
+            _ => Resolved::new(p, partners),
+        });
         let proposed = Resolved::new(inputs.proposed, partners);
         let unchanged = partners.iter().map(|p| (*p, std::sync::OnceLock::new())).collect();
         let cx = Context {

@@ -11,7 +11,7 @@ use crate::model::Guid;
 use crate::policy::diff::{diff as policy_diff, Change};
 use crate::policy::load::load;
 use crate::policy::model::{service_default, Policy};
-use crate::policy::resolve::{effective, Effective};
+use crate::policy::resolve::{Effective, Resolver};
 use crate::policy::validate::{check as validate, Problem};
 
 /// Which settings to show: every scope, the default's, or one partner's.
@@ -29,7 +29,8 @@ pub(crate) fn show(path: &Path, scope: Scope, notes: Notes<'_>) -> Result<(Polic
         Scope::Partner(g) => vec![Some(g)],
         Scope::All => std::iter::once(None).chain(p.partners.keys().map(|k| Some(*k))).collect(),
     };
-    let effs = scopes.iter().map(|s| effective(&p, *s)).collect();
+    let resolver = Resolver::new(&p);
+    let effs = scopes.iter().map(|s| resolver.effective(*s)).collect();
     Ok((p, effs))
 }
 

@@ -9,9 +9,8 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::evaluate::targets_text;
-use super::model::{Policy, Section, TargetConfig};
-use super::resolve::{effective, Effective, Sourced};
+use super::model::{Policy, Section};
+use super::resolve::{Effective, Resolver, Sourced};
 use crate::model::Guid;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -27,30 +26,15 @@ pub struct Change {
     pub after_origin: &'static str,
 }
 
-fn key(cfg: &TargetConfig) -> (String, BTreeSet<String>) {
-    (
-        cfg.access_type.as_str().to_string(),
-        cfg.targets.iter().map(|t| t.target.to_ascii_lowercase()).collect(),
-    )
-}
-
-/// Same access type and same targets, in any order and letter case.
-pub fn same_targets(a: &TargetConfig, b: &TargetConfig) -> bool {
-    key(a) == key(b)
-}
-
-fn text(cfg: &TargetConfig) -> String {
-    format!("{} [{}]", cfg.access_type.as_str(), targets_text(cfg))
-}
-
 pub fn diff(current: &Policy, proposed: &Policy) -> Vec<Change> {
     let mut partners: BTreeSet<Option<Guid>> = [None].into();
     partners.extend(current.partners.keys().map(|g| Some(*g)));
     partners.extend(proposed.partners.keys().map(|g| Some(*g)));
     let mut out = Vec::new();
+    let (resolve_current, resolve_proposed) = (Resolver::new(current), Resolver::new(proposed));
     for p in partners {
-        let a = effective(current, p);
-        let b = effective(proposed, p);
+        let a = resolve_current.effective(p);
+        let b = resolve_proposed.effective(p);
         let name = p.map_or("default".to_string(), |g| g.to_string());
         let status = match (a.configured, b.configured, p.is_none()) {
             (_, _, true) => "default",
@@ -72,17 +56,27 @@ pub fn diff(current: &Policy, proposed: &Policy) -> Vec<Change> {
             };
         for s in Section::ALL {
             let (x, y) = (a.section(s), b.section(s));
-            for (half, u, v) in [
-                ("usersAndGroups", &x.users_and_groups, &y.users_and_groups),
-                ("applications", &x.applications, &y.applications),
+            for (half, same, u, v) in [
+                (
+                    "usersAndGroups",
+                    x.users_and_groups.same_targets(&y.users_and_groups),
+                    (x.users_and_groups.text(), x.users_and_groups.origin),
+                    (y.users_and_groups.text(), y.users_and_groups.origin),
+                ),
+                (
+                    "applications",
+                    x.applications.same_targets(&y.applications),
+                    (x.applications.text(), x.applications.origin),
+                    (y.applications.text(), y.applications.origin),
+                ),
             ] {
-                if !same_targets(&u.value, &v.value) {
+                if !same {
                     push(
                         format!("{}.{half}", s.name()),
-                        text(&u.value),
-                        text(&v.value),
-                        u.origin.as_str(),
-                        v.origin.as_str(),
+                        u.0.to_string(),
+                        v.0.to_string(),
+                        u.1.as_str(),
+                        v.1.as_str(),
                     );
                 }
             }

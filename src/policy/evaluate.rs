@@ -203,11 +203,27 @@ pub fn section_for(direction: Direction, access: AccessType) -> Option<Section> 
 }
 
 pub fn targets_text(cfg: &TargetConfig) -> String {
-    let mut t: Vec<&str> = cfg.targets.iter().map(|t| t.target.as_str()).collect();
-    t.sort_unstable();
-    if t.len() > 3 {
-        format!("{}, {} and {} more", t[0], t[1], t.len() - 2)
+    let names = cfg.targets.iter().map(|t| t.target.as_str());
+    if cfg.targets.len() > 3 {
+        // The first two in sorted order, found without sorting them all
+        // (a section may name a hundred thousand users).
+        let mut first: [&str; 2] = ["", ""];
+        for (i, t) in names.enumerate() {
+            if i < 2 {
+                first[i] = t;
+                if i == 1 && first[1] < first[0] {
+                    first.swap(0, 1);
+                }
+            } else if t < first[0] {
+                first = [t, first[0]];
+            } else if t < first[1] {
+                first[1] = t;
+            }
+        }
+        format!("{}, {} and {} more", first[0], first[1], cfg.targets.len() - 2)
     } else {
+        let mut t: Vec<&str> = names.collect();
+        t.sort_unstable();
         t.join(", ")
     }
 }
@@ -300,9 +316,8 @@ pub fn evaluate_resolved(policy: &Policy, eff: &Effective, req: &Request<'_>) ->
     let s = eff.section(section);
     let users = &s.users_and_groups;
     let apps = &s.applications;
-    let (user_targets, app_targets) = s.lookups.get(users, apps);
-    let u = user_match(&users.value, user_targets, req);
-    let a = app_match(&apps.value, app_targets, req);
+    let u = user_match(&users.value, users.lookups(), req);
+    let a = app_match(&apps.value, apps.lookups(), req);
     let ua = users.value.access_type;
     let aa = apps.value.access_type;
     let prefix = Prefix(who, section);
@@ -322,7 +337,8 @@ pub fn evaluate_resolved(policy: &Policy, eff: &Effective, req: &Request<'_>) ->
     let allowed = if both_blocked { user_term.or(app_term) } else { user_term.and(app_term) };
     // Name the half that decided: the user half unless it is satisfied.
     let users_decide = if both_blocked { u.tri != Tri::Yes } else { user_term != Tri::Yes };
-    let (head, why) = if users_decide { (&user_targets.head, &u.why) } else { (&app_targets.head, &a.why) };
+    let (head, why) =
+        if users_decide { (&users.lookups().head, &u.why) } else { (&apps.lookups().head, &a.why) };
     let mut reason = format!("{prefix}: {head}: {why}");
     if allowed == Tri::No {
         return decided(Verdict::Blocked, reason);

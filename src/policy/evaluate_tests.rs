@@ -623,3 +623,25 @@ fn personal_microsoft_accounts_are_not_governed() {
     assert_eq!(d.verdict, Verdict::NotGoverned);
     assert!(d.reason.contains("external collaboration settings"), "{}", d.reason);
 }
+
+proptest! {
+    /// A reason names the first two targets in sorted order without sorting
+    /// them all (a section may name a hundred thousand users).
+    #[test]
+    fn a_half_is_named_by_its_first_two_targets_in_sorted_order(
+        names in proptest::collection::vec("[a-c]{0,3}", 0..12),
+    ) {
+        let config = TargetConfig {
+            access_type: AccessKind::Allowed,
+            targets: names.iter().map(|t| Target { target: t.clone(), target_type: TargetType::User }).collect(),
+        };
+        let mut sorted = names.clone();
+        sorted.sort();
+        let expected = if sorted.len() > 3 {
+            format!("{}, {} and {} more", sorted[0], sorted[1], sorted.len() - 2)
+        } else {
+            sorted.join(", ")
+        };
+        prop_assert_eq!(targets_text(&config), expected);
+    }
+}

@@ -9,11 +9,20 @@
 //! docs/policy-semantics.md: a section with a null `usersAndGroups` or
 //! `applications` half takes that half from the default, and a null flag
 //! inside `inboundTrust` takes the default's flag; both add a note.
+//!
+//! What a partner inherits is shared, not copied ([`Half`], [`Resolver`]):
+//! a default that names 20,000 users, replayed for the 5,000 partners of a
+//! large tenant's logs, was copied (and looked up) once per partner, and
+//! that ran out of 24 GB; shared, it costs what the policy costs.
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
-use super::model::{service_default, Policy, Section, TargetConfig};
-use super::targets::Lookups;
+use super::model::{service_default, AccessKind, B2bSetting, DefaultConfig, Policy, Section, TargetConfig};
+use super::targets::{AppTargets, FromHalf, UserTargets};
 use crate::model::Guid;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
@@ -43,14 +52,128 @@ pub struct Sourced<T> {
     pub origin: Origin,
 }
 
+/// One half of a section (`usersAndGroups`, `applications`) after
+/// inheritance, and its lookups `L` for evaluating sign-ins, built the
+/// first time one is evaluated against it. Every partner that inherits the
+/// half holds the same one: a clone shares it.
+pub(crate) struct Half<L>(Arc<Shared<L>>);
+
+struct Shared<L> {
+    sourced: Sourced<TargetConfig>,
+    lookups: OnceLock<L>,
+    /// What [`Half::same_targets`] compares, made the first time it asks.
+    key: OnceLock<TargetsKey>,
+    /// [`Half::text`], made the first time it is asked for.
+    text: OnceLock<String>,
+}
+
+/// A half's access type and targets in lower case, sorted, each once, and
+/// a hash of them: halves whose hashes differ differ.
+#[derive(PartialEq)]
+struct TargetsKey {
+    hash: u64,
+    access: AccessKind,
+    targets: Vec<Box<str>>,
+}
+
+impl TargetsKey {
+    fn of(cfg: &TargetConfig) -> TargetsKey {
+        use std::hash::{Hash, Hasher};
+        let mut targets: Vec<Box<str>> =
+            cfg.targets.iter().map(|t| t.target.to_ascii_lowercase().into()).collect();
+        targets.sort_unstable();
+        targets.dedup();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (cfg.access_type, &targets).hash(&mut hasher);
+        TargetsKey { hash: hasher.finish(), access: cfg.access_type, targets }
+    }
+}
+
+impl<L> Half<L> {
+    fn new(value: TargetConfig, origin: Origin) -> Half<L> {
+        Half(Arc::new(Shared {
+            sourced: Sourced { value, origin },
+            lookups: OnceLock::new(),
+            key: OnceLock::new(),
+            text: OnceLock::new(),
+        }))
+    }
+
+    /// `allowed [a, b and 19998 more]`: the access type and
+    /// [`super::evaluate::targets_text`], as reasons, `policy show` and
+    /// `policy diff` name a half, made once for all partners sharing it.
+    pub(crate) fn text(&self) -> &str {
+        self.0.text.get_or_init(|| {
+            format!("{} [{}]", self.value.access_type.as_str(), super::evaluate::targets_text(&self.value))
+        })
+    }
+
+    /// Which inherited half this is, the same for every partner sharing it;
+    /// `None` for a partner's own. A [`Resolver`] holds its inherited
+    /// halves as long as it lives, so no other half takes the id meanwhile.
+    pub(crate) fn inherited_id(&self) -> Option<usize> {
+        (self.origin != Origin::Partner).then_some(Arc::as_ptr(&self.0) as usize)
+    }
+
+    fn key(&self) -> &TargetsKey {
+        self.0.key.get_or_init(|| TargetsKey::of(&self.0.sourced.value))
+    }
+
+    /// Same access type and same targets, in any order and letter case.
+    /// Each half sorts its targets once, however many partners share it
+    /// and however often it is compared (a proposal may name a hundred
+    /// thousand users, and replay compares each partner's sections).
+    pub(crate) fn same_targets<M>(&self, other: &Half<M>) -> bool {
+        std::ptr::eq(Arc::as_ptr(&self.0).cast::<()>(), Arc::as_ptr(&other.0).cast::<()>()) || {
+            let (a, b) = (self.key(), other.key());
+            a.hash == b.hash && a == b
+        }
+    }
+}
+
+impl<L: FromHalf> Half<L> {
+    pub(crate) fn lookups(&self) -> &L {
+        self.0.lookups.get_or_init(|| L::from_half(&self.0.sourced))
+    }
+}
+
+impl<L> Deref for Half<L> {
+    type Target = Sourced<TargetConfig>;
+    fn deref(&self) -> &Sourced<TargetConfig> {
+        &self.0.sourced
+    }
+}
+
+impl<L> Clone for Half<L> {
+    fn clone(&self) -> Half<L> {
+        Half(Arc::clone(&self.0))
+    }
+}
+
+/// Equal halves mean equal lookups: these never make two halves differ.
+impl<L> PartialEq for Half<L> {
+    fn eq(&self, other: &Half<L>) -> bool {
+        **self == **other
+    }
+}
+
+impl<L> fmt::Debug for Half<L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl<L> Serialize for Half<L> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
 /// One B2B section after inheritance; both halves always present.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EffectiveSection {
-    pub users_and_groups: Sourced<TargetConfig>,
-    pub applications: Sourced<TargetConfig>,
-    /// The two halves as lookups, for evaluating sign-ins.
-    #[serde(skip)]
-    pub(crate) lookups: Lookups,
+    pub(crate) users_and_groups: Half<UserTargets>,
+    pub(crate) applications: Half<AppTargets>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -93,79 +216,229 @@ fn pick<T: Clone>(partner: Option<T>, default: Option<T>, service: T) -> Sourced
     }
 }
 
+/// The settings of one partner (or of the default) under one policy.
+/// Callers that resolve several partners of a policy use one [`Resolver`].
 pub fn effective(policy: &Policy, partner: Option<Guid>) -> Effective {
-    let service = service_default();
-    let default = policy.default.as_ref();
-    let p = partner.and_then(|t| policy.partners.get(&t));
-    let mut notes = Vec::new();
+    Resolver::new(policy).effective(partner)
+}
 
-    let mut sections = Vec::new();
-    for s in Section::ALL {
-        let svc = service.settings.section(s).cloned().unwrap_or_default();
-        let def = default.and_then(|d| d.settings.section(s));
-        let own = p.and_then(|p| p.settings.section(s));
-        if let Some(o) = own {
-            for (half, missing) in
-                [("usersAndGroups", o.users_and_groups.is_none()), ("applications", o.applications.is_none())]
-            {
-                if missing {
-                    notes.push(format!(
+/// Resolves the partners of one policy, each half a partner does not set
+/// itself shared among them ([`Half`]).
+pub struct Resolver<'a> {
+    policy: &'a Policy,
+    /// For each of [`Section::ALL`], the halves of a partner that sets
+    /// neither: the default's, else the service default's.
+    inherited: Vec<EffectiveSection>,
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(policy: &'a Policy) -> Resolver<'a> {
+        let service = service_default();
+        let default = policy.default.as_ref();
+        let inherited = Section::ALL
+            .iter()
+            .map(|&s| {
+                let half = |get: fn(&B2bSetting) -> Option<&TargetConfig>| {
+                    let def = default.and_then(|d: &DefaultConfig| d.settings.section(s)).and_then(get);
+                    let svc = service.settings.section(s).and_then(get).expect("service default is complete");
+                    let picked = pick(None, def, svc);
+                    (picked.value.clone(), picked.origin)
+                };
+                let (users, users_origin) = half(|b| b.users_and_groups.as_ref());
+                let (apps, apps_origin) = half(|b| b.applications.as_ref());
+                EffectiveSection {
+                    users_and_groups: Half::new(users, users_origin),
+                    applications: Half::new(apps, apps_origin),
+                }
+            })
+            .collect();
+        Resolver { policy, inherited }
+    }
+
+    /// The policy it resolves.
+    pub fn policy(&self) -> &'a Policy {
+        self.policy
+    }
+
+    pub fn effective(&self, partner: Option<Guid>) -> Effective {
+        let policy = self.policy;
+        let default = policy.default.as_ref();
+        let p = partner.and_then(|t| policy.partners.get(&t));
+        let mut notes = Vec::new();
+
+        let mut sections = Vec::new();
+        for (s, inherited) in Section::ALL.into_iter().zip(&self.inherited) {
+            let own = p.and_then(|p| p.settings.section(s));
+            if let Some(o) = own {
+                for (half, missing) in [
+                    ("usersAndGroups", o.users_and_groups.is_none()),
+                    ("applications", o.applications.is_none()),
+                ] {
+                    if missing {
+                        notes.push(format!(
                         "{}.{half} is null on the partner: the default's {half} applies (assumption, see docs/policy-semantics.md)",
                         s.name()
                     ));
+                    }
                 }
             }
+            let users = match own.and_then(|o| o.users_and_groups.as_ref()) {
+                Some(own) => Half::new(own.clone(), Origin::Partner),
+                None => inherited.users_and_groups.clone(),
+            };
+            let apps = match own.and_then(|o| o.applications.as_ref()) {
+                Some(own) => Half::new(own.clone(), Origin::Partner),
+                None => inherited.applications.clone(),
+            };
+            sections.push((s, EffectiveSection { users_and_groups: users, applications: apps }));
         }
-        let users = pick(
-            own.and_then(|o| o.users_and_groups.clone()),
-            def.and_then(|d| d.users_and_groups.clone()),
-            svc.users_and_groups.clone().expect("service default is complete"),
-        );
-        let apps = pick(
-            own.and_then(|o| o.applications.clone()),
-            def.and_then(|d| d.applications.clone()),
-            svc.applications.clone().expect("service default is complete"),
-        );
-        sections.push((
-            s,
-            EffectiveSection { users_and_groups: users, applications: apps, lookups: Lookups::default() },
-        ));
+
+        let own_trust = p.and_then(|p| p.settings.inbound_trust.as_ref());
+        let def_trust = default.and_then(|d| d.settings.inbound_trust.as_ref());
+        let flag = |name: &str,
+                    get: fn(&super::model::InboundTrust) -> Option<bool>,
+                    notes: &mut Vec<String>| {
+            let own = own_trust.and_then(get);
+            if own_trust.is_some() && own.is_none() {
+                notes
+                    .push(format!("inboundTrust.{name} is null on the partner: the default's value applies"));
+            }
+            pick(own, def_trust.and_then(get), false)
+        };
+        let inbound_trust = EffectiveTrust {
+            is_mfa_accepted: flag("isMfaAccepted", |t| t.is_mfa_accepted, &mut notes),
+            is_compliant_device_accepted: flag(
+                "isCompliantDeviceAccepted",
+                |t| t.is_compliant_device_accepted,
+                &mut notes,
+            ),
+            is_hybrid_joined_device_accepted: flag(
+                "isHybridAzureADJoinedDeviceAccepted",
+                |t| t.is_hybrid_joined_device_accepted,
+                &mut notes,
+            ),
+        };
+        let own_consent = p.and_then(|p| p.settings.automatic_user_consent_settings.as_ref());
+        // The default's consent settings are read-only and always false.
+        Effective {
+            partner,
+            configured: p.is_some(),
+            sections,
+            inbound_trust,
+            automatic_consent_inbound: pick(own_consent.and_then(|c| c.inbound_allowed), Some(false), false),
+            automatic_consent_outbound: pick(
+                own_consent.and_then(|c| c.outbound_allowed),
+                Some(false),
+                false,
+            ),
+            is_service_provider: p.and_then(|p| p.is_service_provider).unwrap_or(false),
+            is_in_multi_tenant_organization: p
+                .and_then(|p| p.is_in_multi_tenant_organization)
+                .unwrap_or(false),
+            cloud: p.and_then(|p| p.cloud.clone()),
+            notes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::model::{PartnerConfig, Settings, Target, TargetType};
+
+    fn users(kind: AccessKind, ids: &[&str]) -> TargetConfig {
+        TargetConfig {
+            access_type: kind,
+            targets: ids
+                .iter()
+                .map(|t| Target { target: t.to_string(), target_type: TargetType::User })
+                .collect(),
+        }
     }
 
-    let own_trust = p.and_then(|p| p.settings.inbound_trust.as_ref());
-    let def_trust = default.and_then(|d| d.settings.inbound_trust.as_ref());
-    let flag = |name: &str, get: fn(&super::model::InboundTrust) -> Option<bool>, notes: &mut Vec<String>| {
-        let own = own_trust.and_then(get);
-        if own_trust.is_some() && own.is_none() {
-            notes.push(format!("inboundTrust.{name} is null on the partner: the default's value applies"));
+    fn partner(id: u128, settings: Settings) -> (Guid, PartnerConfig) {
+        let tenant_id = Guid(id);
+        let config = PartnerConfig {
+            tenant_id,
+            is_service_provider: None,
+            is_in_multi_tenant_organization: None,
+            settings,
+            cloud: None,
+            extra: Default::default(),
+        };
+        (tenant_id, config)
+    }
+
+    /// The default names users in every section; partner 1 sets its own
+    /// B2B collaboration inbound users; partners 2 to 1,000 set nothing.
+    fn policy() -> Policy {
+        let named = users(AccessKind::Allowed, &["00000000-0000-4000-8000-00000000000a", "AllUsers"]);
+        let mut default = service_default();
+        for s in Section::ALL {
+            default.settings.section_mut(s).as_mut().unwrap().users_and_groups = Some(named.clone());
         }
-        pick(own, def_trust.and_then(get), false)
-    };
-    let inbound_trust = EffectiveTrust {
-        is_mfa_accepted: flag("isMfaAccepted", |t| t.is_mfa_accepted, &mut notes),
-        is_compliant_device_accepted: flag(
-            "isCompliantDeviceAccepted",
-            |t| t.is_compliant_device_accepted,
-            &mut notes,
-        ),
-        is_hybrid_joined_device_accepted: flag(
-            "isHybridAzureADJoinedDeviceAccepted",
-            |t| t.is_hybrid_joined_device_accepted,
-            &mut notes,
-        ),
-    };
-    let own_consent = p.and_then(|p| p.settings.automatic_user_consent_settings.as_ref());
-    // The default's consent settings are read-only and always false.
-    Effective {
-        partner,
-        configured: p.is_some(),
-        sections,
-        inbound_trust,
-        automatic_consent_inbound: pick(own_consent.and_then(|c| c.inbound_allowed), Some(false), false),
-        automatic_consent_outbound: pick(own_consent.and_then(|c| c.outbound_allowed), Some(false), false),
-        is_service_provider: p.and_then(|p| p.is_service_provider).unwrap_or(false),
-        is_in_multi_tenant_organization: p.and_then(|p| p.is_in_multi_tenant_organization).unwrap_or(false),
-        cloud: p.and_then(|p| p.cloud.clone()),
-        notes,
+        let own = Settings {
+            b2b_collaboration_inbound: Some(B2bSetting {
+                users_and_groups: Some(users(AccessKind::Blocked, &["00000000-0000-4000-8000-00000000000b"])),
+                applications: None,
+            }),
+            ..Settings::default()
+        };
+        let mut partners: std::collections::BTreeMap<Guid, PartnerConfig> =
+            (2..=1000).map(|i| partner(i, Settings::default())).collect();
+        partners.extend([partner(1, own)]);
+        Policy { default: Some(default), partners, ..Policy::default() }
+    }
+
+    #[test]
+    fn partners_that_inherit_a_half_share_one_copy_and_one_set_of_lookups() {
+        let policy = policy();
+        let resolver = Resolver::new(&policy);
+        let default = resolver.effective(None);
+        for i in 2..=1000 {
+            let eff = resolver.effective(Some(Guid(i)));
+            for s in Section::ALL {
+                let (mine, theirs) = (&eff.section(s).users_and_groups, &default.section(s).users_and_groups);
+                assert_eq!(mine.origin, Origin::Default);
+                assert!(mine.inherited_id().is_some() && mine.inherited_id() == theirs.inherited_id());
+                assert!(std::ptr::eq(mine.lookups(), theirs.lookups()));
+            }
+        }
+        // A partner's own half is its own; the halves it does not set are
+        // the default's.
+        let own = resolver.effective(Some(Guid(1)));
+        let inbound = own.section(Section::CollaborationInbound);
+        assert_eq!(
+            (inbound.users_and_groups.origin, inbound.users_and_groups.inherited_id()),
+            (Origin::Partner, None)
+        );
+        assert_eq!(
+            inbound.applications.inherited_id(),
+            default.section(Section::CollaborationInbound).applications.inherited_id()
+        );
+        assert_eq!(
+            own.section(Section::CollaborationOutbound).users_and_groups.inherited_id(),
+            default.section(Section::CollaborationOutbound).users_and_groups.inherited_id()
+        );
+    }
+
+    #[test]
+    fn resolving_with_one_resolver_or_one_at_a_time_gives_the_same_settings() {
+        let policy = policy();
+        let resolver = Resolver::new(&policy);
+        for p in [None, Some(Guid(1)), Some(Guid(2)), Some(Guid(5000))] {
+            assert_eq!(resolver.effective(p), effective(&policy, p));
+        }
+    }
+
+    #[test]
+    fn same_targets_ignores_order_letter_case_and_repeats_but_not_the_access_type() {
+        let half = |kind, ids: &[&str]| Half::<()>::new(users(kind, ids), Origin::Partner);
+        let a = half(AccessKind::Allowed, &["AAAA0000-0000-4000-8000-000000000001", "AllUsers"]);
+        let b = half(AccessKind::Allowed, &["allusers", "aaaa0000-0000-4000-8000-000000000001", "AllUsers"]);
+        assert!(a.same_targets(&b) && b.same_targets(&a) && a.same_targets(&a.clone()));
+        assert!(!a
+            .same_targets(&half(AccessKind::Blocked, &["AAAA0000-0000-4000-8000-000000000001", "AllUsers"])));
+        assert!(!a.same_targets(&half(AccessKind::Allowed, &["AllUsers"])));
     }
 }

@@ -7,7 +7,8 @@
 //! match, each reason the targets cannot decide, naming up to three
 //! targets, else the first two and how many more: [`Listed`]). This module
 //! gives the same answer, target for target and text for text, from lookups
-//! built once per partner's section ([`Lookups`]): a map from each named
+//! built once per half ([`FromHalf`]; shared by the partners that inherit
+//! it, [`super::resolve::Half`]): a map from each named
 //! user or app id to its first position, and the few targets that need
 //! more than a lookup (groups; the first `Office365` and `AllMicrosoftApps`,
 //! a repeat answering as the first) in order.
@@ -21,7 +22,6 @@
 //! check the lookups against the reading in order on random halves.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 use super::apps::Keyword;
 use super::evaluate::{Request, Tri};
@@ -35,19 +35,23 @@ pub(crate) struct Match {
     pub(crate) why: String,
 }
 
-/// A section's two halves as lookups, built the first time a sign-in is
-/// evaluated against the section (an [`super::resolve::Effective`] is
-/// resolved for many more uses than evaluating).
-#[derive(Clone, Default)]
-pub(crate) struct Lookups(OnceLock<(UserTargets, AppTargets)>);
+/// Lookups built from one half of a section, the first time a sign-in is
+/// evaluated against it ([`super::resolve::Half`]: an
+/// [`super::resolve::Effective`] is resolved for many more uses than
+/// evaluating).
+pub(crate) trait FromHalf {
+    fn from_half(half: &Sourced<TargetConfig>) -> Self;
+}
 
-impl Lookups {
-    pub(crate) fn get(
-        &self,
-        users: &Sourced<TargetConfig>,
-        apps: &Sourced<TargetConfig>,
-    ) -> &(UserTargets, AppTargets) {
-        self.0.get_or_init(|| (UserTargets::new(users), AppTargets::new(apps)))
+impl FromHalf for UserTargets {
+    fn from_half(half: &Sourced<TargetConfig>) -> UserTargets {
+        UserTargets::new(half)
+    }
+}
+
+impl FromHalf for AppTargets {
+    fn from_half(half: &Sourced<TargetConfig>) -> AppTargets {
+        AppTargets::new(half)
     }
 }
 
@@ -59,20 +63,6 @@ fn head(half: &str, cfg: &Sourced<TargetConfig>) -> String {
         super::evaluate::targets_text(&cfg.value),
         cfg.origin.as_str()
     )
-}
-
-/// Built from the halves they sit beside, so equal halves mean equal
-/// lookups: they never make two sections differ.
-impl PartialEq for Lookups {
-    fn eq(&self, _: &Lookups) -> bool {
-        true
-    }
-}
-
-impl std::fmt::Debug for Lookups {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Lookups")
-    }
 }
 
 /// Text in the lower case a lookup's keys are kept in (ASCII only, as
@@ -517,8 +507,7 @@ mod tests {
         let why = |n: usize, direction| {
             let cfg = users(n);
             let half = Sourced { value: cfg.clone(), origin: Origin::Default };
-            let lookups = Lookups::default();
-            user_match(&cfg, &lookups.get(&half, &half).0, &request(None, direction)).why
+            user_match(&cfg, &UserTargets::new(&half), &request(None, direction)).why
         };
         assert_eq!(
             why(1, Direction::Inbound),
@@ -540,8 +529,7 @@ mod tests {
     fn a_user_among_a_hundred_thousand_named_is_found_by_its_id_in_any_case() {
         let cfg = users(100_000);
         let half = Sourced { value: cfg.clone(), origin: Origin::Default };
-        let lookups = Lookups::default();
-        let (ix, _) = lookups.get(&half, &half);
+        let ix = &UserTargets::new(&half);
         let last = "0001869F-0000-4000-8000-000000000000";
         let m = user_match(&cfg, ix, &request(Some(last), Direction::Outbound));
         assert_eq!((m.tri, m.why.as_str()), (Tri::Yes, "user 0001869f-0000-4000-8000-000000000000"));
@@ -635,9 +623,8 @@ mod tests {
                 apps: AppCatalog::built_in(),
                 cloud: CloudHint::Ours,
             };
-            let lookups = Lookups::default();
             let half = Sourced { value: cfg.clone(), origin: Origin::Partner };
-            let (users, apps) = lookups.get(&half, &half);
+            let (users, apps) = (&UserTargets::new(&half), &AppTargets::new(&half));
             let (found, read) = (user_match(&cfg, users, &req), user_match_in_order(&cfg, &req));
             prop_assert_eq!((found.tri, found.why), (read.tri, read.why));
             let (found, read) = (app_match(&cfg, apps, &req), app_match_in_order(&cfg, &req));

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::apps::RECOMMENDED_ALLOWED;
 use super::evaluate::targets_text;
 use super::model::{AccessKind, B2bSetting, Policy, Section, TargetConfig, TargetType};
-use super::resolve::effective;
+use super::resolve::Resolver;
 use crate::model::Guid;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -166,8 +166,9 @@ pub fn check(policy: &Policy, load_errors: &[String]) -> Vec<Problem> {
     }
     let mut scopes: Vec<(String, Option<Guid>)> = vec![("default".into(), None)];
     scopes.extend(policy.partners.keys().map(|g| (format!("partners[{g}]"), Some(*g))));
+    let resolver = Resolver::new(policy);
     for (at, partner) in &scopes {
-        let eff = effective(policy, *partner);
+        let eff = resolver.effective(*partner);
         for s in [Section::CollaborationInbound, Section::CollaborationOutbound] {
             let e = eff.section(s);
             if partner.is_some() && e.applications.origin != super::resolve::Origin::Partner {
