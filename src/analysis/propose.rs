@@ -178,7 +178,7 @@ pub struct Removal {
 
 fn targets(kind: AccessKind, all: &str, ty: TargetType, ids: &[String]) -> TargetConfig {
     let targets = if ids.is_empty() {
-        vec![Target { target: all.into(), target_type: ty }]
+        vec![Target { target: all.into(), target_type: ty }].into()
     } else {
         ids.iter().map(|t| Target { target: t.clone(), target_type: ty }).collect()
     };
@@ -256,10 +256,8 @@ fn partner_config(plan: &PartnerPlan) -> PartnerConfig {
         if !s.groups.is_empty() {
             let groups =
                 s.groups.iter().map(|g| Target { target: g.group.clone(), target_type: TargetType::Group });
-            if s.users.is_empty() {
-                users.targets.clear();
-            }
-            users.targets.extend(groups);
+            let named = if s.users.is_empty() { &[][..] } else { &users.targets[..] };
+            users.targets = named.iter().cloned().chain(groups).collect();
         }
         set_section(
             &mut settings,

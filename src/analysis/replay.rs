@@ -1003,7 +1003,7 @@ mod tests {
         let group_policy = |group: &str| {
             let half = |target: &str, target_type| TargetConfig {
                 access_type: AccessKind::Allowed,
-                targets: vec![Target { target: target.into(), target_type }],
+                targets: vec![Target { target: target.into(), target_type }].into(),
             };
             let settings = Settings {
                 b2b_collaboration_outbound: Some(B2bSetting {

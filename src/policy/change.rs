@@ -450,13 +450,13 @@ fn summarize(property: &str, old: &Decoded, new: &Decoded) -> (Vec<String>, bool
 pub fn describe(c: &Option<TargetConfig>) -> String {
     let Some(c) = c else { return "(not set)".into() };
     let access = c.access_type.as_str();
-    if let [t] = c.targets.as_slice() {
+    if let [t] = &c.targets[..] {
         if Guid::parse(&t.target).is_none() {
             return format!("{access} {}", t.target);
         }
     }
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for t in &c.targets {
+    for t in c.targets.iter() {
         let noun = match t.target_type {
             TargetType::User => "user",
             TargetType::Group => "group",

@@ -601,8 +601,8 @@ proptest! {
         let groups = match member { Some(true) => Membership::Known(&members), Some(false) => Membership::Known(&nobody), None => Membership::Unknown };
         let to = |v: &[(String, TargetType)]| v.iter().map(|(t, ty)| Target { target: t.clone(), target_type: *ty }).collect::<Vec<_>>();
         let make = |k: AccessKind| policy_with(section, B2bSetting {
-            users_and_groups: Some(TargetConfig { access_type: k, targets: to(&users) }),
-            applications: Some(TargetConfig { access_type: k, targets: to(&apps) }),
+            users_and_groups: Some(TargetConfig { access_type: k, targets: to(&users).into() }),
+            applications: Some(TargetConfig { access_type: k, targets: to(&apps).into() }),
         });
         let req = request(direction, access, user_known.then_some(USER), groups, app);
         let a = evaluate(&make(AccessKind::Allowed), &req).verdict;

@@ -6,6 +6,8 @@
 //! `extra` and reported as warnings, so newer Graph responses still load.
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -56,7 +58,53 @@ pub struct Target {
 pub struct TargetConfig {
     pub access_type: AccessKind,
     #[serde(default)]
-    pub targets: Vec<Target>,
+    pub targets: Targets,
+}
+
+/// A half's targets, shared by every copy of the policy: the policy in
+/// force at each moment of an audit window is a copy of the one after it
+/// with one change undone, and each partner that inherits a half resolves
+/// to it, where a section may name a hundred thousand users.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Targets(Arc<[Target]>);
+
+impl Deref for Targets {
+    type Target = [Target];
+    fn deref(&self) -> &[Target] {
+        &self.0
+    }
+}
+
+impl From<Vec<Target>> for Targets {
+    fn from(targets: Vec<Target>) -> Targets {
+        Targets(targets.into())
+    }
+}
+
+impl<'a> IntoIterator for &'a Targets {
+    type Item = &'a Target;
+    type IntoIter = std::slice::Iter<'a, Target>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl FromIterator<Target> for Targets {
+    fn from_iter<I: IntoIterator<Item = Target>>(targets: I) -> Targets {
+        Targets(targets.into_iter().collect())
+    }
+}
+
+impl Serialize for Targets {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Targets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Targets, D::Error> {
+        Vec::<Target>::deserialize(d).map(Targets::from)
+    }
 }
 
 /// `crossTenantAccessPolicyB2BSetting`.
@@ -233,11 +281,12 @@ pub fn service_default() -> DefaultConfig {
     let all = |kind: AccessKind| B2bSetting {
         users_and_groups: Some(TargetConfig {
             access_type: kind,
-            targets: vec![Target { target: "AllUsers".into(), target_type: TargetType::User }],
+            targets: vec![Target { target: "AllUsers".into(), target_type: TargetType::User }].into(),
         }),
         applications: Some(TargetConfig {
             access_type: kind,
-            targets: vec![Target { target: "AllApplications".into(), target_type: TargetType::Application }],
+            targets: vec![Target { target: "AllApplications".into(), target_type: TargetType::Application }]
+                .into(),
         }),
     };
     DefaultConfig {

@@ -607,7 +607,7 @@ mod tests {
             owned in any::<bool>(),
             inbound in any::<bool>(),
         ) {
-            let cfg = TargetConfig { access_type: AccessKind::Allowed, targets };
+            let cfg = TargetConfig { access_type: AccessKind::Allowed, targets: targets.into() };
             let members: BTreeSet<String> = member_of.iter().flatten().map(|g| g.to_string()).collect();
             let req = Request {
                 direction: if inbound { Direction::Inbound } else { Direction::Outbound },
