@@ -26,7 +26,7 @@ use crate::policy::evaluate::{
 };
 use crate::policy::history::History;
 use crate::policy::model::Section;
-use crate::policy::resolve::{Effective, Resolver};
+use crate::policy::resolve::{Effective, Halves, Resolver};
 use crate::policy::Policy;
 
 /// What the proposal does to a group of sign-ins, worst first.
@@ -181,8 +181,10 @@ struct Resolved<'a> {
 }
 
 impl<'a> Resolved<'a> {
-    fn new(policy: &'a Policy, partners: &BTreeSet<Guid>) -> Self {
-        Resolved::with(&Resolver::new(policy), partners)
+    /// `halves`: shared by the policies of one replay (the current one at
+    /// each moment of an audit window shares most of its lists with the next).
+    fn new(policy: &'a Policy, partners: &BTreeSet<Guid>, halves: &Halves) -> Self {
+        Resolved::with(&Resolver::sharing(policy, halves), partners)
     }
 
     fn with(resolver: &Resolver<'a>, partners: &BTreeSet<Guid>) -> Self {
@@ -595,11 +597,12 @@ impl<'a> Replayer<'a> {
         partners: &BTreeSet<Guid>,
         resolved: Option<&Resolver<'a>>,
     ) -> Replayer<'a> {
+        let halves = Halves::default();
         let current = inputs.current.map(|p| match resolved {
             Some(r) if std::ptr::eq(r.policy(), p) => Resolved::with(r, partners),
-            _ => Resolved::new(p, partners),
+            _ => Resolved::new(p, partners, &halves),
         });
-        let proposed = Resolved::new(inputs.proposed, partners);
+        let proposed = Resolved::new(inputs.proposed, partners, &halves);
         let unchanged = partners.iter().map(|p| (*p, std::sync::OnceLock::new())).collect();
         let cx = Context {
             inputs,
@@ -607,7 +610,7 @@ impl<'a> Replayer<'a> {
             proposed,
             unchanged,
             epochs: inputs.history.map_or_else(Vec::new, |h| {
-                h.epochs.iter().map(|e| Resolved::new(&e.policy, partners)).collect()
+                h.epochs.iter().map(|e| Resolved::new(&e.policy, partners, &halves)).collect()
             }),
             clouds: partners.iter().map(|p| (*p, cloud_hint(*p, inputs.current, inputs.proposed))).collect(),
         };
