@@ -263,7 +263,8 @@ fn made<L>(halves: &mut HashMap<HalfKey, Half<L>>, value: &TargetConfig, origin:
 }
 
 /// Resolves the partners of one policy, each half a partner does not set
-/// itself shared among them ([`Half`]).
+/// itself shared among them ([`Half`]). A clone shares them too.
+#[derive(Clone)]
 pub struct Resolver<'a> {
     policy: &'a Policy,
     /// For each of [`Section::ALL`], the halves of a partner that sets
