@@ -31,6 +31,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -287,8 +288,8 @@ fn policy_of(plans: &[PartnerPlan], current: Option<&Policy>) -> Policy {
     // A partner kept by --keep keeps what the current policy gives it.
     let config = |p: &PartnerPlan| match (&p.kept, current.and_then(|c| c.partners.get(&p.partner_tenant_id)))
     {
-        (Some(_), Some(c)) => c.clone(),
-        _ => partner_config(p),
+        (Some(_), Some(c)) => Arc::clone(c),
+        _ => Arc::new(partner_config(p)),
     };
     Policy {
         allowed_cloud_endpoints: vec![],

@@ -1031,7 +1031,7 @@ mod tests {
                 cloud: None,
                 extra: Default::default(),
             };
-            Policy { partners: [(partner, config)].into(), ..Policy::default() }
+            Policy { partners: [(partner, config.into())].into(), ..Policy::default() }
         };
         let (g1, g2) = (
             group_policy("aaaa0001-0000-4000-8000-000000000001"),

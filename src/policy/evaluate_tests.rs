@@ -51,7 +51,8 @@ fn policy_with(section: Section, s: B2bSetting) -> Policy {
             settings,
             cloud: None,
             extra: Default::default(),
-        },
+        }
+        .into(),
     );
     p
 }
@@ -344,7 +345,7 @@ fn trusting(mfa: bool, compliant: bool) -> Policy {
             cfg(AccessKind::Allowed, &[("AllApplications", TargetType::Application)]),
         ),
     );
-    let e = p.partners.get_mut(&partner()).unwrap();
+    let e = std::sync::Arc::make_mut(p.partners.get_mut(&partner()).unwrap());
     e.settings.inbound_trust = Some(InboundTrust {
         is_mfa_accepted: Some(mfa),
         is_compliant_device_accepted: Some(compliant),
@@ -379,7 +380,7 @@ fn trust_device_requirements_block_both_kinds_or_are_unknown() {
         req.trust.compliant_device = Need::Yes;
         let mut p = trusting(true, false);
         if access == AccessType::B2bCollaboration {
-            let e = p.partners.get_mut(&partner()).unwrap();
+            let e = std::sync::Arc::make_mut(p.partners.get_mut(&partner()).unwrap());
             e.settings.b2b_collaboration_inbound = e.settings.b2b_direct_connect_inbound.clone();
         }
         assert_eq!(evaluate(&p, &req).verdict, Verdict::Blocked, "{access:?}");
@@ -396,7 +397,7 @@ fn trust_device_requirements_block_both_kinds_or_are_unknown() {
 
 fn inbound_collab_all(mfa: bool, compliant: bool) -> Policy {
     let mut p = trusting(mfa, compliant);
-    let e = p.partners.get_mut(&partner()).unwrap();
+    let e = std::sync::Arc::make_mut(p.partners.get_mut(&partner()).unwrap());
     e.settings.b2b_collaboration_inbound = e.settings.b2b_direct_connect_inbound.clone();
     p
 }
@@ -523,7 +524,8 @@ fn cross_cloud_partners_are_never_allowed_by_accident() {
             cfg(AccessKind::Allowed, &[("AllApplications", TargetType::Application)]),
         ),
     );
-    p.partners.get_mut(&partner()).unwrap().cloud = Some("microsoftonline.us".into());
+    std::sync::Arc::make_mut(p.partners.get_mut(&partner()).unwrap()).cloud =
+        Some("microsoftonline.us".into());
     let req =
         request(Direction::Inbound, AccessType::B2bCollaboration, Some(USER), Membership::Unknown, LOB_APP);
     assert_eq!(evaluate(&p, &req).verdict, Verdict::Blocked);

@@ -11,6 +11,7 @@
 //! window, or the policy given is not the one in force at its end.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -122,7 +123,7 @@ pub fn apply_forward(start: &Policy, changes: &[PolicyChange]) -> (Policy, Vec<S
                 apply_values(&mut state, c, Side::New, &mut notes, &at);
             }
             (ChangeKind::PartnerAdded, Scope::Partner(p)) => {
-                state.partners.insert(p, empty_partner(p));
+                state.partners.insert(p, Arc::new(empty_partner(p)));
                 apply_values(&mut state, c, Side::New, &mut notes, &at);
             }
             _ => apply_values(&mut state, c, Side::New, &mut notes, &at),
@@ -170,7 +171,7 @@ fn undo(state: &mut Policy, unknown: &mut BTreeSet<Unknown>, c: &PolicyChange) -
             if state.partners.contains_key(&p) {
                 notes.push(format!("partner {p} is in the policy given although this change deleted it: a later addition is missing"));
             }
-            state.partners.insert(p, empty_partner(p));
+            state.partners.insert(p, Arc::new(empty_partner(p)));
             if had_old {
                 apply_values(state, c, Side::Old, &mut notes, &at);
             } else {
@@ -191,7 +192,7 @@ fn undo(state: &mut Policy, unknown: &mut BTreeSet<Unknown>, c: &PolicyChange) -
                     notes.push(format!(
                         "partner {p} is not in the policy given although this change updated it"
                     ));
-                    e.insert(empty_partner(p));
+                    e.insert(Arc::new(empty_partner(p)));
                 }
             }
             let before = notes.len();
@@ -226,8 +227,8 @@ fn apply_values(state: &mut Policy, c: &PolicyChange, side: Side, notes: &mut Ve
                 set(&mut d.settings, &p.property, value).map(|_| ())
             }
             Scope::Partner(t) => {
-                let partner = state.partners.entry(t).or_insert_with(|| empty_partner(t));
-                set_partner(partner, &p.property, value)
+                let partner = state.partners.entry(t).or_insert_with(|| Arc::new(empty_partner(t)));
+                set_partner(Arc::make_mut(partner), &p.property, value)
             }
             Scope::UnknownPartner => Ok(()),
         };

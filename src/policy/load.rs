@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 use serde::de::DeserializeOwned;
@@ -467,7 +468,7 @@ impl Builder {
             self.errors.push(format!("{at}: partner {} is configured twice", p.tenant_id));
             return Ok(());
         }
-        self.policy.partners.insert(p.tenant_id, p);
+        self.policy.partners.insert(p.tenant_id, Arc::new(p));
         Ok(())
     }
 }
@@ -492,7 +493,7 @@ impl<'a> Combined<'a> {
                 || std::borrow::Cow::Owned(super::model::service_default()),
                 std::borrow::Cow::Borrowed,
             ),
-            partners: p.partners.values().collect(),
+            partners: p.partners.values().map(|p| &**p).collect(),
         }
     }
 }

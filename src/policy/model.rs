@@ -261,7 +261,7 @@ pub struct Policy {
     pub allowed_cloud_endpoints: Vec<String>,
     /// `None`: no default was supplied, the Microsoft service default applies.
     pub default: Option<DefaultConfig>,
-    pub partners: BTreeMap<Guid, PartnerConfig>,
+    pub partners: BTreeMap<Guid, Arc<PartnerConfig>>,
     /// What loading noticed: unknown fields kept, fallbacks taken.
     pub warnings: Vec<String>,
     /// Where it came from, for messages.

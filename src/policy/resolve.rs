@@ -403,7 +403,7 @@ mod tests {
         }
     }
 
-    fn partner(id: u128, settings: Settings) -> (Guid, PartnerConfig) {
+    fn partner(id: u128, settings: Settings) -> (Guid, Arc<PartnerConfig>) {
         let tenant_id = Guid(id);
         let config = PartnerConfig {
             tenant_id,
@@ -413,7 +413,7 @@ mod tests {
             cloud: None,
             extra: Default::default(),
         };
-        (tenant_id, config)
+        (tenant_id, Arc::new(config))
     }
 
     /// The default names users in every section; partner 1 sets its own
@@ -431,7 +431,7 @@ mod tests {
             }),
             ..Settings::default()
         };
-        let mut partners: std::collections::BTreeMap<Guid, PartnerConfig> =
+        let mut partners: std::collections::BTreeMap<Guid, Arc<PartnerConfig>> =
             (2..=1000).map(|i| partner(i, Settings::default())).collect();
         partners.extend([partner(1, own)]);
         Policy { default: Some(default), partners, ..Policy::default() }
@@ -474,7 +474,7 @@ mod tests {
         let later = policy();
         let mut earlier = later.clone();
         earlier.partners.remove(&Guid(2));
-        let own = earlier.partners.get_mut(&Guid(1)).unwrap();
+        let own = Arc::make_mut(earlier.partners.get_mut(&Guid(1)).unwrap());
         own.settings.b2b_collaboration_inbound.as_mut().unwrap().users_and_groups =
             Some(users(AccessKind::Allowed, &["AllUsers"]));
         let halves = Halves::default();

@@ -222,7 +222,7 @@ fn calls(p: &Proposal) -> impl Iterator<Item = Call> + '_ {
     };
     let partners = p.policy.partners.values().map(|partner| {
         let id = partner.tenant_id.to_string();
-        let value = serde_json::to_value(partner).unwrap_or_default();
+        let value = serde_json::to_value(&**partner).unwrap_or_default();
         if p.current_partners.contains(&partner.tenant_id) {
             Call {
                 method: "PATCH",
