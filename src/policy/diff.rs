@@ -5,12 +5,12 @@
 //! A partner that inherits a changed default is therefore listed, with the
 //! origin saying so. Target order never matters: lists compare as sets.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
 use super::model::{Policy, Section};
-use super::resolve::{Effective, Resolver, Sourced};
+use super::resolve::{Effective, Half, Resolver, Sourced};
 use crate::model::Guid;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -26,12 +26,23 @@ pub struct Change {
     pub after_origin: &'static str,
 }
 
+/// [`Half::same_targets`], two halves inherited in both policies compared
+/// once for all the partners that inherit them (3,000 partners and a
+/// default naming 20,000 users compared them 3,000 times).
+fn same_halves<L>(x: &Half<L>, y: &Half<L>, compared: &mut HashMap<(usize, usize), bool>) -> bool {
+    match x.inherited_id().zip(y.inherited_id()) {
+        Some(ids) => *compared.entry(ids).or_insert_with(|| x.same_targets(y)),
+        None => x.same_targets(y),
+    }
+}
+
 pub fn diff(current: &Policy, proposed: &Policy) -> Vec<Change> {
     let mut partners: BTreeSet<Option<Guid>> = [None].into();
     partners.extend(current.partners.keys().map(|g| Some(*g)));
     partners.extend(proposed.partners.keys().map(|g| Some(*g)));
     let mut out = Vec::new();
     let (resolve_current, resolve_proposed) = (Resolver::new(current), Resolver::new(proposed));
+    let mut compared = HashMap::new();
     for p in partners {
         let a = resolve_current.effective(p);
         let b = resolve_proposed.effective(p);
@@ -59,13 +70,13 @@ pub fn diff(current: &Policy, proposed: &Policy) -> Vec<Change> {
             for (half, same, u, v) in [
                 (
                     "usersAndGroups",
-                    x.users_and_groups.same_targets(&y.users_and_groups),
+                    same_halves(&x.users_and_groups, &y.users_and_groups, &mut compared),
                     (x.users_and_groups.text(), x.users_and_groups.origin),
                     (y.users_and_groups.text(), y.users_and_groups.origin),
                 ),
                 (
                     "applications",
-                    x.applications.same_targets(&y.applications),
+                    same_halves(&x.applications, &y.applications, &mut compared),
                     (x.applications.text(), x.applications.origin),
                     (y.applications.text(), y.applications.origin),
                 ),
