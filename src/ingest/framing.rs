@@ -186,19 +186,28 @@ enum State {
 }
 
 impl State {
-    /// The top-level object being read, when it is a record (not a page
-    /// wrapper) and still open.
-    fn open_record(&self) -> Option<TopObject> {
+    /// The top-level object reading is in, when it is not in a list.
+    fn top_object(&self) -> Option<TopObject> {
         match *self {
             State::ObjKey { obj, .. }
             | State::ObjColon { obj, .. }
             | State::ObjValue { obj, .. }
             | State::ObjNext { obj }
-            | State::Scan { then: Then::Skip { obj } | Then::Key { obj, .. }, .. } => {
-                (!obj.wrapper).then_some(obj)
-            }
+            | State::Scan { then: Then::Skip { obj } | Then::Key { obj, .. }, .. } => Some(obj),
             _ => None,
         }
+    }
+
+    /// The top-level object when it is a page (a wrapper whose record
+    /// list has been seen) and reading is in it, after its list.
+    fn page(&self) -> Option<TopObject> {
+        self.top_object().filter(|obj| obj.wrapper)
+    }
+
+    /// The top-level object being read, when it is a record (not a page
+    /// wrapper) and still open.
+    fn open_record(&self) -> Option<TopObject> {
+        self.top_object().filter(|obj| !obj.wrapper)
     }
 }
 
@@ -820,7 +829,15 @@ impl<R: Read> JsonFramer<R> {
                     (self.pos, self.line) = (obj.start + 1, obj.line);
                     State::Resync { start: obj.start, line: obj.line, fault, until: Until::TopValue }
                 }
-                None => State::Resync { start: pos, line, fault, until: Until::TopValue },
+                // A page whose record list an edit closed early (`"value":[]{...`):
+                // its records may go on after the fault, so read on at the
+                // next one, as in the list (once the records' keys are known).
+                None => match state.page() {
+                    Some(obj) if self.signature.is_some() => {
+                        State::Resync { start: pos, line, fault, until: Until::Record { obj: Some(obj) } }
+                    }
+                    _ => State::Resync { start: pos, line, fault, until: Until::TopValue },
+                },
             },
         };
     }
