@@ -20,8 +20,9 @@
 //! carries the reason and its raw text, and framing picks up at the next
 //! record boundary:
 //! - NDJSON: the next line (every line is parsed on its own anyway);
-//! - an array: the next `{` after a `,` that opens an object with the same
-//!   first two keys as the file's records (nested objects have other keys,
+//! - an array (or a page whose array an edit closed early): the next `{`
+//!   after a `,` that opens an object with the same first two keys as the
+//!   file's records (nested objects have other keys,
 //!   so a resynchronised record is never cut out of the middle of another);
 //! - anything else: the next line that starts with `{` or `[`.
 //!
