@@ -46,7 +46,7 @@ use crate::policy::model::{
     service_default, AccessKind, B2bSetting, DefaultConfig, InboundTrust, PartnerConfig, Section, Settings,
     Target, TargetConfig, TargetType,
 };
-use crate::policy::resolve::Resolver;
+use crate::policy::resolve::{Half, Resolver};
 use crate::policy::{Policy, Verdict};
 
 /// What to propose from.
@@ -723,6 +723,13 @@ impl Reaches {
             None => Rc::new(reach(cfg)),
         }
     }
+
+    /// [`taken_away`] from `before` to `after`.
+    fn taken_away<L, M>(&mut self, before: &Half<L>, after: &Half<M>, noun: &str) -> Option<String> {
+        let (before, after) =
+            (self.of(&before.value, before.inherited_id()), self.of(&after.value, after.inherited_id()));
+        (*before).as_ref().zip((*after).as_ref()).and_then(|(b, a)| taken_away(b, a, noun))
+    }
 }
 
 fn listed(ids: &BTreeSet<String>) -> String {
@@ -794,27 +801,20 @@ fn removals(current: &Policy, proposed: &Policy) -> Vec<Removal> {
         let (before, after) = (current.effective(partner), proposed.effective(partner));
         for section in Section::ALL {
             let (b, a) = (before.section(section), after.section(section));
-            for (half, noun, (bh, bid), (ah, aid)) in [
+            let (bu, au) = (&b.users_and_groups, &a.users_and_groups);
+            let (bp, ap) = (&b.applications, &a.applications);
+            for (half, removed) in [
                 (
                     "usersAndGroups",
-                    "users",
-                    (&b.users_and_groups.value, b.users_and_groups.inherited_id()),
-                    (&a.users_and_groups.value, a.users_and_groups.inherited_id()),
+                    bu.once_per_inherited_pair(au, &mut inherited, || reaches.taken_away(bu, au, "users")),
                 ),
                 (
                     "applications",
-                    "applications",
-                    (&b.applications.value, b.applications.inherited_id()),
-                    (&a.applications.value, a.applications.inherited_id()),
+                    bp.once_per_inherited_pair(ap, &mut inherited, || {
+                        reaches.taken_away(bp, ap, "applications")
+                    }),
                 ),
             ] {
-                let (before, after) = (reaches.of(bh, bid), reaches.of(ah, aid));
-                let away =
-                    || (*before).as_ref().zip((*after).as_ref()).and_then(|(b, a)| taken_away(b, a, noun));
-                let removed = match bid.zip(aid) {
-                    Some(ids) => inherited.entry(ids).or_insert_with(away).clone(),
-                    None => away(),
-                };
                 if let Some(removed) = removed {
                     out.push(Removal { partner, setting: format!("{}.{half}", section.name()), removed });
                 }

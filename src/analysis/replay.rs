@@ -179,7 +179,6 @@ pub struct Inputs<'a> {
 /// only for the partners with sign-ins in it (300 moments and 5,000
 /// partners resolved up front held 1.5 million resolutions).
 struct Resolved<'a> {
-    policy: &'a Policy,
     resolver: Resolver<'a>,
     partners: BTreeMap<Guid, std::sync::OnceLock<Box<Effective>>>,
 }
@@ -192,11 +191,11 @@ impl<'a> Resolved<'a> {
     }
 
     fn with(resolver: Resolver<'a>, partners: &BTreeSet<Guid>) -> Self {
-        Resolved {
-            policy: resolver.policy(),
-            resolver,
-            partners: partners.iter().map(|p| (*p, std::sync::OnceLock::new())).collect(),
-        }
+        Resolved { resolver, partners: partners.iter().map(|p| (*p, std::sync::OnceLock::new())).collect() }
+    }
+
+    fn policy(&self) -> &'a Policy {
+        self.resolver.policy()
     }
 
     fn of(&self, partner: Guid) -> &Effective {
@@ -207,7 +206,7 @@ impl<'a> Resolved<'a> {
     }
 
     fn evaluate(&self, req: &Request<'_>) -> Decision {
-        evaluate_resolved(self.policy, self.of(req.partner), req)
+        evaluate_resolved(self.policy(), self.of(req.partner), req)
     }
 }
 
@@ -527,7 +526,7 @@ fn same_section(current: &Resolved<'_>, proposed: &Resolved<'_>, partner: Guid, 
         && a.inbound_trust.is_hybrid_joined_device_accepted.value
             == b.inbound_trust.is_hybrid_joined_device_accepted.value
         && a.cloud == b.cloud
-        && current.policy.allowed_cloud_endpoints == proposed.policy.allowed_cloud_endpoints
+        && current.policy().allowed_cloud_endpoints == proposed.policy().allowed_cloud_endpoints
 }
 
 fn replay_row(r: ActivityRow, cx: &Context<'_>) -> ReplayRow {
@@ -592,7 +591,7 @@ pub struct Replayer<'a> {
 
 impl<'a> Replayer<'a> {
     /// For rows whose partners are all in `partners` (more do no harm:
-    /// each partner's settings are resolved once, up front).
+    /// each partner's settings are resolved once, when a row first asks).
     pub fn new(inputs: &'a Inputs<'a>, partners: &BTreeSet<Guid>) -> Replayer<'a> {
         Replayer::with_current(inputs, partners, None)
     }

@@ -456,7 +456,7 @@ pub fn describe(c: &Option<TargetConfig>) -> String {
         }
     }
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for t in c.targets.iter() {
+    for t in &c.targets {
         let noun = match t.target_type {
             TargetType::User => "user",
             TargetType::Group => "group",

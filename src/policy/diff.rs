@@ -26,14 +26,19 @@ pub struct Change {
     pub after_origin: &'static str,
 }
 
-/// [`Half::same_targets`], two halves inherited in both policies compared
-/// once for all the partners that inherit them (3,000 partners and a
-/// default naming 20,000 users compared them 3,000 times).
-fn same_halves<L>(x: &Half<L>, y: &Half<L>, compared: &mut HashMap<(usize, usize), bool>) -> bool {
-    match x.inherited_id().zip(y.inherited_id()) {
-        Some(ids) => *compared.entry(ids).or_insert_with(|| x.same_targets(y)),
-        None => x.same_targets(y),
-    }
+/// How a half changed from `x` to `y` (text and origin before, then
+/// after), or `None` when its targets are the same.
+type HalfChange = Option<(String, String, &'static str, &'static str)>;
+
+fn half_change<L>(
+    x: &Half<L>,
+    y: &Half<L>,
+    compared: &mut HashMap<(usize, usize), HalfChange>,
+) -> HalfChange {
+    x.once_per_inherited_pair(y, compared, || {
+        (!x.same_targets(y))
+            .then(|| (x.text().to_string(), y.text().to_string(), x.origin.as_str(), y.origin.as_str()))
+    })
 }
 
 pub fn diff(current: &Policy, proposed: &Policy) -> Vec<Change> {
@@ -67,28 +72,12 @@ pub fn diff(current: &Policy, proposed: &Policy) -> Vec<Change> {
             };
         for s in Section::ALL {
             let (x, y) = (a.section(s), b.section(s));
-            for (half, same, u, v) in [
-                (
-                    "usersAndGroups",
-                    same_halves(&x.users_and_groups, &y.users_and_groups, &mut compared),
-                    (x.users_and_groups.text(), x.users_and_groups.origin),
-                    (y.users_and_groups.text(), y.users_and_groups.origin),
-                ),
-                (
-                    "applications",
-                    same_halves(&x.applications, &y.applications, &mut compared),
-                    (x.applications.text(), x.applications.origin),
-                    (y.applications.text(), y.applications.origin),
-                ),
+            for (half, change) in [
+                ("usersAndGroups", half_change(&x.users_and_groups, &y.users_and_groups, &mut compared)),
+                ("applications", half_change(&x.applications, &y.applications, &mut compared)),
             ] {
-                if !same {
-                    push(
-                        format!("{}.{half}", s.name()),
-                        u.0.to_string(),
-                        v.0.to_string(),
-                        u.1.as_str(),
-                        v.1.as_str(),
-                    );
+                if let Some((before, after, bo, ao)) = change {
+                    push(format!("{}.{half}", s.name()), before, after, bo, ao);
                 }
             }
         }

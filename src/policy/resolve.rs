@@ -116,6 +116,23 @@ impl<L> Half<L> {
         (self.origin != Origin::Partner).then_some(Arc::as_ptr(&self.0) as usize)
     }
 
+    /// `f` of this half and `other`, found once for each pair of inherited
+    /// halves ([`Half::inherited_id`]: the same for every partner that
+    /// inherits both) and kept in `memo`; a partner's own half is asked
+    /// afresh. (3,000 partners inheriting a default that names 20,000 users
+    /// otherwise compare it 3,000 times.)
+    pub(crate) fn once_per_inherited_pair<M, T: Clone>(
+        &self,
+        other: &Half<M>,
+        memo: &mut HashMap<(usize, usize), T>,
+        f: impl FnOnce() -> T,
+    ) -> T {
+        match self.inherited_id().zip(other.inherited_id()) {
+            Some(ids) => memo.entry(ids).or_insert_with(f).clone(),
+            None => f(),
+        }
+    }
+
     fn key(&self) -> &TargetsKey {
         self.0.key.get_or_init(|| TargetsKey::of(&self.0.sourced.value))
     }
