@@ -7,15 +7,70 @@
 //! is told, never silently dropped. A path given by name is read whatever
 //! it is: `<(zcat x.gz)` is a FIFO on purpose.
 //!
-//! Also here, for the writers of temporary files and folders: removing
+//! Also here, reading a file as UTF-8 whatever Windows tools wrote it in
+//! ([`as_utf8`]), and, for the writers of temporary files and folders: removing
 //! those that killed runs left behind ([`remove_left_behind`]), and those
 //! of a run stopped by Ctrl-C or `kill` ([`removed_on_interrupt`],
 //! [`clean_up_on_interrupt`]).
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{Context as _, Result};
+
+/// `text` read as UTF-8: UTF-16, told by its byte order mark or by the
+/// zero byte every ASCII character has in it, decoded; a UTF-8 byte order
+/// mark dropped. Windows PowerShell 5.1's `>` and `Out-File` write UTF-16
+/// ("Unicode", their default: Learn, about_Character_Encoding), as does
+/// Excel's "Unicode text".
+pub(crate) fn as_utf8(mut text: Box<dyn BufRead + Send>) -> std::io::Result<Box<dyn BufRead + Send>> {
+    let head = text.fill_buf()?;
+    Ok(match sniff_utf16(head) {
+        Some(enc) => Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(enc)).build(text),
+        )),
+        None => {
+            if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                text.consume(3);
+            }
+            text
+        }
+    })
+}
+
+/// The bytes of file `path` as UTF-8 ([`as_utf8`]), for the small inputs
+/// read whole: the group, Conditional Access and app tables an admin
+/// saves from PowerShell.
+pub(crate) fn read_as_utf8(path: &Path) -> Result<Vec<u8>> {
+    let read = || -> std::io::Result<Vec<u8>> {
+        let file = std::fs::File::open(path)?;
+        let mut text = as_utf8(Box::new(std::io::BufReader::with_capacity(1 << 16, file)))?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut text, &mut bytes)?;
+        Ok(bytes)
+    };
+    read().with_context(|| format!("{}: cannot read", path.display()))
+}
+
+/// `path` read as UTF-8 text ([`read_as_utf8`]), refused if it is not.
+pub(crate) fn read_text(path: &Path) -> Result<String> {
+    String::from_utf8(read_as_utf8(path)?).map_err(|e| {
+        anyhow::anyhow!("{}: cannot read: not UTF-8 or UTF-16 text ({})", path.display(), e.utf8_error())
+    })
+}
+
+/// UTF-16 by BOM, or by the zero byte every ASCII character has in UTF-16.
+fn sniff_utf16(head: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    match head {
+        [0xFF, 0xFE, ..] => Some(encoding_rs::UTF_16LE),
+        [0xFE, 0xFF, ..] => Some(encoding_rs::UTF_16BE),
+        [a, 0, b, 0, ..] if a.is_ascii() && b.is_ascii() && *a != 0 => Some(encoding_rs::UTF_16LE),
+        [0, a, 0, b, ..] if a.is_ascii() && b.is_ascii() && *a != 0 => Some(encoding_rs::UTF_16BE),
+        _ => None,
+    }
+}
 
 /// What a directory holds for reading.
 #[derive(Debug, Default)]

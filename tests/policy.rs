@@ -197,3 +197,29 @@ fn show_one_partner_or_the_default() {
     let out = ok(&["policy", "show", "-q", "--partner", "default", &f.to_string_lossy()]);
     assert!(out.contains("default (any other tenant)"));
 }
+
+/// Windows PowerShell 5.1's `ConvertTo-Json ... > policy.json` (and
+/// `Out-File`) writes UTF-16 little-endian with a byte order mark.
+#[test]
+fn a_policy_saved_as_utf16_by_windows_powershell_loads_as_its_utf8_text() {
+    let text = std::fs::read_to_string(fixture("policies/combined.json")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let le = dir.path().join("le.json");
+    let le_bytes: Vec<u8> =
+        [0xFF, 0xFE].into_iter().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    std::fs::write(&le, &le_bytes).unwrap();
+    let be = dir.path().join("be-without-bom.json");
+    std::fs::write(&be, text.encode_utf16().flat_map(u16::to_be_bytes).collect::<Vec<u8>>()).unwrap();
+    let expected = show_json("policies/combined.json");
+    for f in [&le, &be] {
+        let shown = ok(&["policy", "show", "-q", "--format", "json", &f.to_string_lossy()]);
+        assert_eq!(serde_json::from_str::<Value>(&shown).unwrap(), expected, "{}", f.display());
+    }
+    let o = xtenant()
+        .args(["policy", "show", "-q", "--format", "json", "-"])
+        .write_stdin(le_bytes)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(serde_json::from_str::<Value>(&stdout(&o)).unwrap(), expected, "from standard input");
+}

@@ -180,39 +180,15 @@ pub fn open(input: &Input, counter: Arc<AtomicU64>) -> Result<Opened> {
     let head = raw.fill_buf().with_context(|| format!("{}: cannot read", input.name()))?;
     let gzip = head.starts_with(&[0x1f, 0x8b]);
     let zstd = head.starts_with(&ZSTD_MAGIC);
-    let mut text: Box<dyn BufRead + Send> = if gzip {
+    let text: Box<dyn BufRead + Send> = if gzip {
         Box::new(BufReader::with_capacity(1 << 20, GzipErrors(flate2::bufread::MultiGzDecoder::new(raw))))
     } else if zstd {
         Box::new(BufReader::with_capacity(1 << 20, Zstd::new(raw)))
     } else {
         Box::new(raw)
     };
-    let head = text.fill_buf().with_context(|| format!("{}: cannot read", input.name()))?;
-    let encoding = sniff_encoding(head);
-    let reader: Box<dyn BufRead + Send> = match encoding {
-        Some(enc) => Box::new(BufReader::with_capacity(
-            1 << 20,
-            encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(enc)).build(text),
-        )),
-        None => {
-            if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
-                text.consume(3);
-            }
-            text
-        }
-    };
+    let reader = crate::files::as_utf8(text).with_context(|| format!("{}: cannot read", input.name()))?;
     Ok(Opened { reader })
-}
-
-/// UTF-16 by BOM, or by the zero byte every ASCII character has in UTF-16.
-fn sniff_encoding(head: &[u8]) -> Option<&'static encoding_rs::Encoding> {
-    match head {
-        [0xFF, 0xFE, ..] => Some(encoding_rs::UTF_16LE),
-        [0xFE, 0xFF, ..] => Some(encoding_rs::UTF_16BE),
-        [a, 0, b, 0, ..] if a.is_ascii() && b.is_ascii() && *a != 0 => Some(encoding_rs::UTF_16LE),
-        [0, a, 0, b, ..] if a.is_ascii() && b.is_ascii() && *a != 0 => Some(encoding_rs::UTF_16BE),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -118,8 +118,7 @@ impl AppCatalog {
     /// (a member of both keywords), `AllMicrosoftApps` (a Microsoft app
     /// outside Office 365) or `None` (not a Microsoft app).
     pub fn with_user_table(path: &Path) -> Result<AppCatalog> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let text = crate::files::read_text(path)?;
         let mut c = AppCatalog::built_in().clone();
         let file = path.display().to_string();
         c.user_table = Some(file.clone());

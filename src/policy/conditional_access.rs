@@ -215,7 +215,7 @@ impl CaPolicies {
     }
 
     fn load_file(&mut self, f: &Path) -> Result<()> {
-        let bytes = std::fs::read(f).with_context(|| format!("{}: cannot read", f.display()))?;
+        let bytes = crate::files::read_as_utf8(f)?;
         let text = String::from_utf8_lossy(&bytes);
         let text = text.trim_start_matches('\u{feff}');
         let mut found = 0;
@@ -391,6 +391,26 @@ mod tests {
         assert!(
             matches!(&built_in.strength, Some(StrengthNeed::Known(s)) if s.name == "Phishing-resistant MFA")
         );
+    }
+
+    /// Windows PowerShell 5.1's `ConvertTo-Json ... > ca.json` writes UTF-16.
+    #[test]
+    fn a_policy_list_saved_as_utf16_reads_as_its_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = r#"[{"Id": "11111111-0000-4000-8000-000000000003", "DisplayName": "Both",
+                        "GrantControls": {"Operator": "AND", "BuiltInControls": ["mfa", "compliantDevice"]}}]"#;
+        let f = dir.path().join("ca.json");
+        let utf16: Vec<u8> =
+            [0xFF, 0xFE].into_iter().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        std::fs::write(&f, utf16).unwrap();
+        let p = CaPolicies::load(&[f]).unwrap();
+        let both = Controls::MFA.union(Controls::COMPLIANT_DEVICE);
+        let clause = Clause {
+            policy: Guid::parse("11111111-0000-4000-8000-000000000003"),
+            controls: both,
+            strength: None,
+        };
+        assert_eq!(p.resolve(&clause).operator, Some(Operator::And));
     }
 
     #[test]

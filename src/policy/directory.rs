@@ -122,8 +122,7 @@ pub fn load_groups(paths: &[PathBuf]) -> Result<Groups> {
     let mut direct: BTreeMap<String, BTreeSet<String>> = BTreeMap::new(); // group -> members
     for path in paths {
         for f in files(path)? {
-            let text =
-                std::fs::read_to_string(&f).with_context(|| format!("{}: cannot read", f.display()))?;
+            let text = crate::files::read_text(&f)?;
             let t = text.trim_start_matches('\u{feff}').trim_start();
             if t.starts_with('{') || t.starts_with('[') {
                 groups_json(&f, t, &mut direct)?;
@@ -253,8 +252,8 @@ impl Identities {
 
 pub fn load_identities(path: &Path) -> Result<Identities> {
     use std::io::BufRead as _;
-    // Read as it streams (the file of a million guests is 74 MB), past a
-    // byte order mark.
+    // Read as it streams (the file of a million guests is 74 MB), as UTF-8
+    // whatever Windows wrote it in.
     let file = std::fs::File::open(path).with_context(|| format!("{}: cannot read", path.display()))?;
     let size = file.metadata().map_or(0, |m| m.len());
     let mut input = std::io::BufReader::with_capacity(256 << 10, file);
@@ -264,9 +263,8 @@ pub fn load_identities(path: &Path) -> Result<Identities> {
     // doubling held the old table and the new).
     let rows = (size as u128 * memchr::memchr_iter(b'\n', start).count() as u128 / start.len().max(1) as u128)
         .min(1 << 26) as usize;
-    if start.starts_with(b"\xEF\xBB\xBF") {
-        input.consume(3);
-    }
+    let input =
+        crate::files::as_utf8(Box::new(input)).with_context(|| format!("{}: cannot read", path.display()))?;
     let mut r = csv::Reader::from_reader(input);
     let h = r.headers().with_context(|| format!("{}: cannot read the CSV header", path.display()))?.clone();
     let home = header_index(&h, &["homeuserid", "originuserid"]).ok_or_else(|| {
@@ -350,6 +348,27 @@ mod tests {
         assert_eq!(ids.home_id(Some("c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f"), None), Some("h1"));
         assert_eq!(ids.home_id(None, Some("BOB@x.example")), Some("h2"));
         assert_eq!(ids.home_id(Some("zz"), None), None);
+    }
+
+    /// What Windows PowerShell 5.1's `>` and `Out-File` write (UTF-16
+    /// with a byte order mark), and UTF-16 without one.
+    #[test]
+    fn identities_and_groups_saved_as_utf16_read_as_their_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let le = |text: &str| -> Vec<u8> {
+            [0xFF, 0xFE].into_iter().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect()
+        };
+        let ids = dir.path().join("ids.csv");
+        std::fs::write(&ids, le("local_user_id,home_user_id\nC1D2E3F4-A5B6-4C7D-8E9F-0A1B2C3D4E5F,h1\n"))
+            .unwrap();
+        let ids = load_identities(&ids).unwrap();
+        assert_eq!(ids.home_id(Some("c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f"), None), Some("h1"));
+        let members = dir.path().join("members.json");
+        let page = r##"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#groups('bbbb0001-0000-4000-8000-000000000001')/transitiveMembers","value":[{"@odata.type":"#microsoft.graph.user","id":"u2"}]}"##;
+        std::fs::write(&members, page.encode_utf16().flat_map(u16::to_be_bytes).collect::<Vec<u8>>())
+            .unwrap();
+        let g = load_groups(&[members]).unwrap();
+        assert!(g.has_member("bbbb0001-0000-4000-8000-000000000001", "u2"));
     }
 
     #[test]

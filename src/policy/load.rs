@@ -24,12 +24,19 @@ use crate::model::Guid;
 pub type LoadErrors = Vec<String>;
 
 /// Loads `path` (a file, a directory, or `-` for stdin).
+///
+/// Each file is read as a stream, never whole: a proposal naming a million
+/// users is a 128 MB file, and its text held beside what it parses into
+/// was the largest part of loading it.
 pub fn load(path: &Path) -> Result<(Policy, LoadErrors)> {
-    let mut files = Vec::new();
+    let mut b = Builder {
+        policy: Policy { source: path.display().to_string(), ..Policy::default() },
+        errors: vec![],
+    };
     if path.as_os_str() == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
-        files.push(("<stdin>".to_string(), s));
+        let stdin = crate::files::as_utf8(Box::new(std::io::BufReader::new(std::io::stdin())))
+            .context("<stdin>: cannot read")?;
+        b.file("<stdin>", stdin)?;
     } else if path.is_dir() {
         let found: Vec<PathBuf> = crate::files::files_under(path)?
             .into_iter()
@@ -39,31 +46,30 @@ pub fn load(path: &Path) -> Result<(Policy, LoadErrors)> {
             bail!("{}: no .json files in the directory", path.display());
         }
         for f in found {
-            let text =
-                std::fs::read_to_string(&f).with_context(|| format!("{}: cannot read", f.display()))?;
-            files.push((f.display().to_string(), text));
+            b.file(&f.display().to_string(), open(&f)?)?;
         }
     } else {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        files.push((path.display().to_string(), text));
-    }
-    let mut b = Builder {
-        policy: Policy { source: path.display().to_string(), ..Policy::default() },
-        errors: vec![],
-    };
-    for (name, text) in files {
-        let doc = read(&name, text.trim_start_matches('\u{feff}')).map_err(|e| {
-            let hint = if e.to_string().contains("trailing comma") {
-                " (documentation examples carry trailing commas that Graph itself never sends)"
-            } else {
-                ""
-            };
-            anyhow::anyhow!("{name}: line {} column {}: invalid JSON: {e}{hint}", e.line(), e.column())
-        })?;
-        b.document(&name, doc)?;
+        b.file(&path.display().to_string(), open(path)?)?;
     }
     Ok((b.policy, b.errors))
+}
+
+/// `path` as UTF-8 text ([`crate::files::as_utf8`]): a policy saved with
+/// Windows PowerShell's `ConvertTo-Json ... > policy.json` is UTF-16.
+fn open(path: &Path) -> Result<Box<dyn std::io::BufRead + Send>> {
+    let f = std::fs::File::open(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    crate::files::as_utf8(Box::new(std::io::BufReader::with_capacity(1 << 16, f)))
+        .with_context(|| format!("{}: cannot read", path.display()))
+}
+
+/// Skips the byte order marks Windows tools put before a document (any
+/// number of them, as trimming the text did).
+fn skip_byte_order_marks(r: &mut impl std::io::BufRead) -> std::io::Result<()> {
+    const BOM: &[u8] = "\u{feff}".as_bytes();
+    while r.fill_buf()?.starts_with(BOM) {
+        r.consume(BOM.len());
+    }
+    Ok(())
 }
 
 /// A document as read, in Graph's spelling ([`graph_spelling`]), its
@@ -96,11 +102,32 @@ struct Lists {
 }
 
 /// Reads document `name` from `text`, streaming its partner lists ([`Read`]).
+#[cfg(test)]
 fn read(name: &str, text: &str) -> serde_json::Result<Read> {
-    let mut de = serde_json::Deserializer::from_str(text);
+    read_from(name, serde_json::Deserializer::from_str(text))
+}
+
+/// Reads document `name` from a JSON stream ([`read`]).
+fn read_from<'de, R: serde_json::de::Read<'de>>(
+    name: &str,
+    mut de: serde_json::Deserializer<R>,
+) -> serde_json::Result<Read> {
     let doc = serde::de::DeserializeSeed::deserialize(DocSeed { name }, &mut de)?;
     de.end()?;
     Ok(doc)
+}
+
+/// A JSON error in document `name`, with the hint the usual cause needs.
+fn invalid_json(name: &str, e: serde_json::Error) -> anyhow::Error {
+    if e.is_io() {
+        return anyhow::anyhow!("{name}: cannot read: {e}");
+    }
+    let hint = if e.to_string().contains("trailing comma") {
+        " (documentation examples carry trailing commas that Graph itself never sends)"
+    } else {
+        ""
+    };
+    anyhow::anyhow!("{name}: line {} column {}: invalid JSON: {e}{hint}", e.line(), e.column())
 }
 
 /// One element of a partner list, `at` naming it in errors.
@@ -145,7 +172,7 @@ impl<'de> serde::de::Visitor<'de> for DocSeed<'_> {
                 let name = self.name;
                 map.next_value_seed(ListSeed { at: |i| format!("{name}: {key}[{i}]") })?
             } else {
-                List::Other(map.next_value()?)
+                List::Other(map.next_value_seed(Spelled::under(&k))?)
             };
             match place.get(&k) {
                 Some(&i) => entries[i].1 = value,
@@ -168,7 +195,7 @@ impl<'de> serde::de::Visitor<'de> for DocSeed<'_> {
             let key = graph_key(&k);
             let (value, partners) = match value {
                 List::Partners(partners) => (Value::Null, Some(partners)),
-                List::Other(v) => (graph_spelling(v), None),
+                List::Other(v) => (v, None),
             };
             match key.as_str() {
                 "partners" => lists.partners = partners,
@@ -178,7 +205,7 @@ impl<'de> serde::de::Visitor<'de> for DocSeed<'_> {
             out.insert(key, value);
         }
         for (k, v) in extra {
-            out.entry(graph_key(&k)).or_insert_with(|| graph_spelling(v));
+            out.entry(graph_key(&k)).or_insert(v);
         }
         Ok(Read::Object(out, lists))
     }
@@ -214,8 +241,8 @@ fn partners_as_read<'de, A: serde::de::SeqAccess<'de>>(
     at: impl Fn(usize) -> String,
 ) -> std::result::Result<Vec<Partner>, A::Error> {
     let mut partners = Vec::new();
-    while let Some(v) = seq.next_element::<Value>()? {
-        partners.push(partner(graph_spelling(v), &at(partners.len())));
+    while let Some(v) = seq.next_element_seed(Spelled::GRAPH)? {
+        partners.push(partner(v, &at(partners.len())));
     }
     Ok(partners)
 }
@@ -247,8 +274,7 @@ impl<'de, F: Fn(usize) -> String> serde::de::Visitor<'de> for ListSeed<F> {
         partners_as_read(seq, self.at).map(List::Partners)
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> std::result::Result<List, A::Error> {
-        use serde::Deserialize;
-        Value::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(List::Other)
+        serde::de::Visitor::visit_map(Spelled::GRAPH, map).map(List::Other)
     }
     fn visit_bool<E>(self, v: bool) -> std::result::Result<List, E> {
         Ok(List::Other(Value::from(v)))
@@ -310,34 +336,172 @@ pub(crate) fn graph_key(k: &str) -> String {
     KEYS.iter().find(|c| c.eq_ignore_ascii_case(k)).map_or_else(|| k.to_string(), |c| c.to_string())
 }
 
+/// [`graph_key`] of a key already owned.
+fn into_graph_key(k: String) -> String {
+    match KEYS.iter().find(|c| c.eq_ignore_ascii_case(&k)) {
+        Some(c) if **c != k => c.to_string(),
+        _ => k,
+    }
+}
+
 /// The Graph PowerShell SDK's `ConvertTo-Json` writes PascalCase keys
 /// (`B2BCollaborationInbound`, `IsHybridAzureAdJoinedDeviceAccepted`) and
 /// keeps what its model does not know in `AdditionalProperties`. Known keys
-/// are matched ignoring case and respelled as Graph spells them; the
+/// are matched ignoring case and respelled as Graph spelled them; the
 /// contents of `AdditionalProperties` join their parent object.
 pub(crate) fn graph_spelling(v: Value) -> Value {
     match v {
         Value::Array(a) => Value::Array(a.into_iter().map(graph_spelling).collect()),
-        Value::Object(m) => {
-            let mut out = Map::new();
-            let mut extra = Vec::new();
-            for (k, v) in m {
-                if k == "AdditionalProperties" {
-                    if let Value::Object(inner) = v {
-                        extra.extend(inner);
-                    }
-                    continue;
+        Value::Object(m) => Value::Object(respelled(m.into_iter().map(|(k, v)| {
+            let v = match v {
+                Value::Object(inner) if k == "AdditionalProperties" => {
+                    Value::Object(inner.into_iter().map(|(k, v)| (k, graph_spelling(v))).collect())
                 }
-                let key = KEYS.iter().find(|c| c.eq_ignore_ascii_case(&k)).map_or(k, |c| c.to_string());
-                out.insert(key, graph_spelling(v));
-            }
-            for (k, v) in extra {
-                let key = KEYS.iter().find(|c| c.eq_ignore_ascii_case(&k)).map_or(k, |c| c.to_string());
-                out.entry(key).or_insert_with(|| graph_spelling(v));
-            }
-            Value::Object(out)
-        }
+                v => graph_spelling(v),
+            };
+            (k, v)
+        }))),
         other => other,
+    }
+}
+
+/// An object's entries, their values already in Graph's spelling (and an
+/// `AdditionalProperties` object's keys as they were), in Graph's
+/// spelling: keys respelled in order, a key respelled onto an earlier one
+/// taking its place with the later value, then `AdditionalProperties`'
+/// entries added where their key is not taken.
+fn respelled(entries: impl IntoIterator<Item = (String, Value)>) -> Map {
+    let entries = entries.into_iter();
+    let mut out = Map::with_capacity(entries.size_hint().0);
+    let mut extra = Vec::new();
+    for (k, v) in entries {
+        if k == "AdditionalProperties" {
+            if let Value::Object(inner) = v {
+                extra.extend(inner);
+            }
+            continue;
+        }
+        out.insert(into_graph_key(k), v);
+    }
+    for (k, v) in extra {
+        out.entry(into_graph_key(k)).or_insert(v);
+    }
+    out
+}
+
+/// Reads a JSON value into what [`graph_spelling`] makes of it, without
+/// the value as written beside it: a partner naming a million users is
+/// some 100 MB as a JSON value, and was twice that while it was respelled.
+#[derive(Clone, Copy)]
+struct Spelled {
+    /// False for the value of an `AdditionalProperties` key, whose keys
+    /// its parent respells as they join it.
+    respell: bool,
+}
+
+impl Spelled {
+    const GRAPH: Spelled = Spelled { respell: true };
+
+    /// How to read the value of key `k` of an object read with `self`.
+    fn under(k: &str) -> Spelled {
+        Spelled { respell: k != "AdditionalProperties" }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Spelled {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Spelled {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(v) = seq.next_element_seed(Spelled::GRAPH)? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    /// A key repeated letter for letter keeps its first place and its last
+    /// value, as a JSON value's map does; then [`respelled`].
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
+        let mut entries = Entries::default();
+        while let Some(k) = map.next_key::<String>()? {
+            let read = if self.respell { Spelled::under(&k) } else { Spelled::GRAPH };
+            let v = map.next_value_seed(read)?;
+            entries.insert(k, v);
+        }
+        Ok(Value::Object(if self.respell {
+            respelled(entries.list)
+        } else {
+            entries.list.into_iter().collect()
+        }))
+    }
+}
+
+/// An object's entries as read, a key repeated letter for letter keeping
+/// its first place and its last value. Most objects have a few keys, found
+/// by looking; past [`Entries::LOOKED`] a table finds them, so that no
+/// object, however many keys it has, costs their square.
+#[derive(Default)]
+struct Entries {
+    list: Vec<(String, Value)>,
+    places: HashMap<String, usize>,
+}
+
+impl Entries {
+    const LOOKED: usize = 16;
+
+    fn insert(&mut self, k: String, v: Value) {
+        let found = if self.list.len() <= Self::LOOKED {
+            self.list.iter().position(|(seen, _)| *seen == k)
+        } else {
+            if self.places.is_empty() {
+                self.places = self.list.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
+            }
+            self.places.get(&k).copied()
+        };
+        match found {
+            Some(i) => self.list[i].1 = v,
+            None => {
+                if !self.places.is_empty() {
+                    self.places.insert(k.clone(), self.list.len());
+                }
+                self.list.push((k, v));
+            }
+        }
     }
 }
 
@@ -374,6 +538,14 @@ fn has_section_keys(m: &serde_json::Map<String, Value>) -> bool {
 }
 
 impl Builder {
+    /// Reads document `name` from `r` and adds what it holds.
+    fn file(&mut self, name: &str, mut r: impl std::io::BufRead) -> Result<()> {
+        skip_byte_order_marks(&mut r).with_context(|| format!("{name}: cannot read"))?;
+        let doc =
+            read_from(name, serde_json::Deserializer::from_reader(r)).map_err(|e| invalid_json(name, e))?;
+        self.document(name, doc)
+    }
+
     fn document(&mut self, name: &str, doc: Read) -> Result<()> {
         match doc {
             Read::Array(partners) => self.partners(partners),
@@ -574,13 +746,41 @@ mod tests {
     /// whole document as one JSON value, then its lists (the oracle).
     fn read_whole(name: &str, text: &str) -> serde_json::Result<Read> {
         let v: Value = serde_json::from_str(text)?;
-        Ok(match graph_spelling(v) {
+        Ok(match spelling_as_it_was(v) {
             Value::Array(items) => Read::Array(
                 items.into_iter().enumerate().map(|(i, v)| partner(v, &format!("{name}: [{i}]"))).collect(),
             ),
             Value::Object(m) => Read::Object(m, Lists::default()),
             _ => Read::Other,
         })
+    }
+
+    /// [`graph_spelling`] as it was written before values were read into
+    /// their spelling (the oracle).
+    fn spelling_as_it_was(v: Value) -> Value {
+        match v {
+            Value::Array(a) => Value::Array(a.into_iter().map(spelling_as_it_was).collect()),
+            Value::Object(m) => {
+                let mut out = Map::new();
+                let mut extra = Vec::new();
+                for (k, v) in m {
+                    if k == "AdditionalProperties" {
+                        if let Value::Object(inner) = v {
+                            extra.extend(inner);
+                        }
+                        continue;
+                    }
+                    let key = KEYS.iter().find(|c| c.eq_ignore_ascii_case(&k)).map_or(k, |c| c.to_string());
+                    out.insert(key, spelling_as_it_was(v));
+                }
+                for (k, v) in extra {
+                    let key = KEYS.iter().find(|c| c.eq_ignore_ascii_case(&k)).map_or(k, |c| c.to_string());
+                    out.entry(key).or_insert_with(|| spelling_as_it_was(v));
+                }
+                Value::Object(out)
+            }
+            other => other,
+        }
     }
 
     /// The policy, errors and warnings of `text` read with `read`, or the
@@ -672,8 +872,48 @@ mod tests {
         ]
     }
 
+    /// JSON texts whose objects repeat keys letter for letter and in other
+    /// spellings, nest `AdditionalProperties` (in each other too), and
+    /// have more keys than are found by looking.
+    fn json_text() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            3 => proptest::sample::select(vec![
+                "AdditionalProperties", "additionalProperties", "targets", "Targets", "TARGETS",
+                "tenantId", "TenantId", "target", "targetType", "TargetType", "x",
+            ])
+            .prop_map(String::from),
+            2 => "[a-c][0-9]",
+        ];
+        let leaf =
+            proptest::sample::select(vec!["1", "-7", "2.5", "\"s\"", "null", "true"]).prop_map(String::from);
+        leaf.prop_recursive(4, 200, 40, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+                proptest::collection::vec((key.clone(), inner), 0..40).prop_map(|kv| {
+                    let kv: Vec<String> = kv.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                    format!("{{{}}}", kv.join(","))
+                }),
+            ]
+        })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1000))]
+        /// A value read into its spelling, from text or from a stream, and
+        /// a value respelled once read are what respelling the value read
+        /// whole gave.
+        #[test]
+        fn a_value_read_into_its_spelling_is_the_value_read_whole_then_respelled(text in json_text()) {
+            use serde::de::DeserializeSeed;
+            let whole = spelling_as_it_was(serde_json::from_str(&text).unwrap()).to_string();
+            let from_text = Spelled::GRAPH.deserialize(&mut serde_json::Deserializer::from_str(&text)).unwrap();
+            let from_stream =
+                Spelled::GRAPH.deserialize(&mut serde_json::Deserializer::from_reader(text.as_bytes())).unwrap();
+            prop_assert_eq!(&from_text.to_string(), &whole, "{}", text);
+            prop_assert_eq!(&from_stream.to_string(), &whole, "{}", text);
+            prop_assert_eq!(&graph_spelling(serde_json::from_str(&text).unwrap()).to_string(), &whole, "{}", text);
+        }
+
         /// Reading partner lists as they come gives the policy, warnings,
         /// errors and error words reading the whole document first gave:
         /// keys in any order and spelling, repeated keys (the last wins),
