@@ -44,7 +44,7 @@ use crate::policy::directory::{GroupHolding, Identities};
 use crate::policy::evaluate::section_for;
 use crate::policy::model::{
     service_default, AccessKind, B2bSetting, DefaultConfig, InboundTrust, PartnerConfig, Section, Settings,
-    Target, TargetConfig, TargetType,
+    Target, TargetConfig, TargetType, Targets,
 };
 use crate::policy::resolve::{Half, Resolver};
 use crate::policy::{Policy, Verdict};
@@ -91,8 +91,11 @@ impl Keep {
 pub struct SectionPlan {
     pub section: Section,
     /// User targets: object ids (ours outbound, the partner's inbound);
-    /// none, with no groups either, means all users.
-    pub users: Vec<String>,
+    /// none, with no groups either, means all users. The very list the
+    /// proposed policy's section names: a proposal may name a million
+    /// users, held once, and a trial's copy of a plan copies none of them.
+    #[serde(serialize_with = "target_names")]
+    pub users: Targets,
     /// Group targets (`--groups`, outbound): our groups covering the users.
     pub groups: Vec<GroupPick>,
     /// Application targets (app ids, or `AllApplications`).
@@ -177,6 +180,11 @@ pub struct Removal {
     pub removed: String,
 }
 
+/// A plan's user targets as the object ids they name.
+fn target_names<S: serde::Serializer>(users: &Targets, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(users.iter().map(|t| &t.target))
+}
+
 fn targets(kind: AccessKind, all: &str, ty: TargetType, ids: &[String]) -> TargetConfig {
     let targets = if ids.is_empty() {
         vec![Target { target: all.into(), target_type: ty }].into()
@@ -253,7 +261,11 @@ fn partner_config(plan: &PartnerPlan) -> PartnerConfig {
                 }
             }
         }
-        let mut users = targets(AccessKind::Allowed, "AllUsers", TargetType::User, &s.users);
+        let mut users = if s.users.is_empty() {
+            targets(AccessKind::Allowed, "AllUsers", TargetType::User, &[])
+        } else {
+            TargetConfig { access_type: AccessKind::Allowed, targets: s.users.clone() }
+        };
         if !s.groups.is_empty() {
             let groups =
                 s.groups.iter().map(|g| Target { target: g.group.clone(), target_type: TargetType::Group });
@@ -388,6 +400,10 @@ fn first_plan(
                 } else {
                     (vec![], e.users.into_iter().collect())
                 };
+                let users = users
+                    .into_iter()
+                    .map(|target| Target { target, target_type: TargetType::User })
+                    .collect();
                 SectionPlan {
                     section,
                     users,
@@ -857,7 +873,7 @@ fn apply_keeps(plans: &mut Vec<PartnerPlan>, keep: &[Keep]) {
                         .into_iter()
                         .map(|section| SectionPlan {
                             section,
-                            users: vec![],
+                            users: Targets::default(),
                             groups: vec![],
                             apps: vec![],
                             sign_ins: 0,
@@ -905,7 +921,7 @@ fn widen_until_whole(
             let mut trial = plan.clone();
             let s = &mut trial.sections[i];
             if step == 0 && !(s.users.is_empty() && s.groups.is_empty()) {
-                s.users.clear();
+                s.users = Targets::default();
                 s.groups.clear();
                 s.widened = Some("all users: the observed users alone still lose access".into());
             } else if step == 1 && !s.apps.is_empty() {

@@ -195,14 +195,24 @@ fn groups_json(f: &Path, text: &str, out: &mut BTreeMap<String, BTreeSet<String>
 /// guests (a sorted map's twenty comparisons a lookup were a tenth of such
 /// a replay). Object ids are GUIDs: kept as numbers (local ids) and inline
 /// text (home ids), not as strings, a mapping of a million guests took
-/// 310 MB.
+/// 310 MB; the tables hold the place of each home id in a list made to
+/// size, not the id, since a table has up to twice the slots it fills (a
+/// million guests: 136 MB in home ids in the table, 90 so).
 #[derive(Debug, Default, Clone)]
 pub struct Identities {
-    /// Local ids that are GUIDs, by their value.
-    by_local_guid: HashMap<u128, HomeId>,
+    /// The home id of each row, in order.
+    homes: Vec<HomeId>,
+    /// Local ids that are GUIDs, by their value in two words (a `u128`
+    /// would align a slot to 16 bytes: 32 where 24 do), to a place in `homes`.
+    by_local_guid: HashMap<[u64; 2], u32>,
     /// Other local ids, as [`normalize_id`] writes them.
-    by_local_id: HashMap<String, HomeId>,
-    by_upn: HashMap<String, HomeId>,
+    by_local_id: HashMap<String, u32>,
+    by_upn: HashMap<String, u32>,
+}
+
+/// A GUID's value as [`Identities::by_local_guid`] keys it.
+fn guid_key(g: Guid) -> [u64; 2] {
+    [(g.0 >> 64) as u64, g.0 as u64]
 }
 
 /// A home-tenant object id as [`normalize_id`] writes it: a GUID's 36
@@ -234,11 +244,11 @@ impl Identities {
     pub fn home_id(&self, local_id: Option<&str>, upn: Option<&str>) -> Option<&str> {
         local_id
             .and_then(|l| match Guid::parse(l) {
-                Some(g) => self.by_local_guid.get(&g.0),
+                Some(g) => self.by_local_guid.get(&guid_key(g)),
                 None => self.by_local_id.get(&normalize_id(l)),
             })
             .or_else(|| upn.and_then(|u| self.by_upn.get(&u.trim().to_ascii_lowercase())))
-            .map(HomeId::as_str)
+            .map(|&at| self.homes[at as usize].as_str())
     }
 
     pub fn len(&self) -> usize {
@@ -276,6 +286,7 @@ pub fn load_identities(path: &Path) -> Result<Identities> {
         bail!("{}: an identities CSV needs `local_user_id` or `user_principal_name`", path.display());
     }
     let mut ids = Identities::default();
+    ids.homes.reserve(rows);
     if local.is_some() {
         ids.by_local_guid.reserve(rows);
     }
@@ -289,14 +300,17 @@ pub fn load_identities(path: &Path) -> Result<Identities> {
             break;
         }
         let Some(h) = rec.get(home).map(str::trim).filter(|s| !s.is_empty()) else { continue };
+        let at = u32::try_from(ids.homes.len())
+            .map_err(|_| anyhow::anyhow!("{}: more than {} rows", path.display(), u32::MAX))?;
+        ids.homes.push(HomeId::of(h));
         if let Some(l) = local.and_then(|i| rec.get(i)).map(str::trim).filter(|s| !s.is_empty()) {
             match Guid::parse(l) {
-                Some(g) => ids.by_local_guid.insert(g.0, HomeId::of(h)),
-                None => ids.by_local_id.insert(normalize_id(l), HomeId::of(h)),
+                Some(g) => ids.by_local_guid.insert(guid_key(g), at),
+                None => ids.by_local_id.insert(normalize_id(l), at),
             };
         }
         if let Some(u) = upn.and_then(|i| rec.get(i)).map(str::trim).filter(|s| !s.is_empty()) {
-            ids.by_upn.insert(u.to_ascii_lowercase(), HomeId::of(h));
+            ids.by_upn.insert(u.to_ascii_lowercase(), at);
         }
     }
     Ok(ids)

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use super::escape::{code_span, markdown as md};
@@ -9,7 +10,7 @@ use crate::analysis::propose::Proposal;
 use crate::analysis::replay::Impact;
 use crate::model::{rfc3339, Guid};
 use crate::policy::load::Combined;
-use crate::policy::model::Section;
+use crate::policy::model::{PartnerConfig, Section, Settings, Targets};
 
 /// Our combined policy document (`{"allowedCloudEndpoints", "default",
 /// "partners"}`), which every other command reads; serialized as it is
@@ -27,12 +28,13 @@ fn section_name(s: Section) -> &'static str {
     }
 }
 
-fn list(items: &[String], all: &str) -> String {
-    if items.is_empty() {
+fn list<'a>(items: impl ExactSizeIterator<Item = &'a str>, all: &str) -> String {
+    let count = items.len();
+    if count == 0 {
         return all.to_string();
     }
-    let shown: Vec<String> = items.iter().take(10).map(|i| code_span(i)).collect();
-    match items.len() {
+    let shown: Vec<String> = items.take(10).map(code_span).collect();
+    match count {
         n if n > 10 => format!("{} and {} more", shown.join(", "), n - 10),
         _ => shown.join(", "),
     }
@@ -65,7 +67,7 @@ pub(crate) fn markdown(p: &Proposal) -> String {
             let mut users = if s.users.is_empty() && !s.groups.is_empty() {
                 String::new()
             } else {
-                list(&s.users, everyone)
+                list(s.users.iter().map(|t| t.target.as_str()), everyone)
             };
             for g in &s.groups {
                 let extra = g.members.saturating_sub(g.observed);
@@ -91,7 +93,7 @@ pub(crate) fn markdown(p: &Proposal) -> String {
                 "- **{}** allowed: users {}; apps {}. Evidence: {evidence}, {} user(s), last {}.{}",
                 section_name(s.section),
                 users,
-                list(&s.apps, "all"),
+                list(s.apps.iter().map(String::as_str), "all"),
                 s.distinct_users,
                 s.last_seen.as_ref().map_or("-".into(), rfc3339),
                 s.widened.as_deref().map(|w| format!(" Widened: {w}.")).unwrap_or_default()
@@ -180,31 +182,98 @@ const GRAPH: &str = "https://graph.microsoft.com/v1.0/policies/crossTenantAccess
 pub(crate) struct Call {
     pub(crate) method: &'static str,
     pub(crate) url: String,
-    pub(crate) body: Option<Value>,
+    pub(crate) body: Option<Body>,
     /// For the PowerShell form: the cmdlet and the partner it names.
     pub(crate) cmdlet: &'static str,
     pub(crate) partner: Option<String>,
 }
 
-/// A body as Graph takes it: no nulls, no read-only fields.
-fn body(mut v: Value, drop: &[&str]) -> Value {
-    fn prune(v: &mut Value) {
-        match v {
-            Value::Object(m) => {
-                m.retain(|_, x| !x.is_null());
-                m.values_mut().for_each(prune);
+/// A body as Graph takes it: no nulls, no read-only fields. Its target
+/// lists are written from the policy as the body is, never copied into a
+/// JSON value: a partner naming a million users is some 300 MB as one
+/// (three such partners took `propose --format graph` to 1.5 GB).
+pub(crate) struct Body {
+    /// The body with every target list empty.
+    skeleton: Value,
+    /// The target lists, by section and half (`usersAndGroups`, `applications`).
+    lists: Vec<(&'static str, &'static str, Targets)>,
+}
+
+impl Body {
+    /// The body of `config` (the default's or a partner's, whose settings
+    /// `settings` finds) without the keys `drop`.
+    fn of<T: Serialize>(mut config: T, settings: fn(&mut T) -> &mut Settings, drop: &[&str]) -> Body {
+        let mut lists = Vec::new();
+        for section in Section::ALL {
+            if let Some(b) = settings(&mut config).section_mut(section) {
+                for (half, t) in
+                    [("usersAndGroups", &mut b.users_and_groups), ("applications", &mut b.applications)]
+                {
+                    if let Some(t) = t {
+                        lists.push((section.name(), half, std::mem::take(&mut t.targets)));
+                    }
+                }
             }
-            Value::Array(a) => a.iter_mut().for_each(prune),
-            _ => {}
         }
-    }
-    if let Value::Object(m) = &mut v {
-        for k in drop {
-            m.remove(*k);
+        let mut skeleton = serde_json::to_value(&config).unwrap_or_default();
+        if let Value::Object(m) = &mut skeleton {
+            for k in drop {
+                m.remove(*k);
+            }
         }
+        prune(&mut skeleton);
+        Body { skeleton, lists }
     }
-    prune(&mut v);
-    v
+}
+
+/// Removes every null.
+fn prune(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(prune);
+        }
+        Value::Array(a) => a.iter_mut().for_each(prune),
+        _ => {}
+    }
+}
+
+impl Serialize for Body {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Filled { body: self, value: &self.skeleton, path: [""; 2], depth: 0 }.serialize(s)
+    }
+}
+
+/// Part of a body's skeleton at `path`, its target lists filled in.
+struct Filled<'a> {
+    body: &'a Body,
+    value: &'a Value,
+    path: [&'a str; 2],
+    depth: usize,
+}
+
+impl Serialize for Filled<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Value::Object(m) = self.value else { return self.value.serialize(s) };
+        let mut map = s.serialize_map(Some(m.len()))?;
+        for (k, v) in m {
+            if self.depth < 2 {
+                let mut path = self.path;
+                path[self.depth] = k;
+                map.serialize_entry(k, &Filled { body: self.body, value: v, path, depth: self.depth + 1 })?;
+                continue;
+            }
+            let list = (k == "targets")
+                .then(|| self.body.lists.iter().find(|(s, h, _)| [*s, *h] == self.path))
+                .flatten();
+            match list {
+                Some((_, _, targets)) => map.serialize_entry(k, targets)?,
+                None => map.serialize_entry(k, v)?,
+            }
+        }
+        map.end()
+    }
 }
 
 /// The calls that apply the proposal, in order: the default, then each
@@ -216,18 +285,18 @@ fn calls(p: &Proposal) -> impl Iterator<Item = Call> + '_ {
     let first = Call {
         method: "PATCH",
         url: format!("{GRAPH}/default"),
-        body: Some(body(serde_json::to_value(default).unwrap_or_default(), &["isServiceDefault"])),
+        body: Some(Body::of(default, |d| &mut d.settings, &["isServiceDefault"])),
         cmdlet: "Update-MgPolicyCrossTenantAccessPolicyDefault",
         partner: None,
     };
     let partners = p.policy.partners.values().map(|partner| {
         let id = partner.tenant_id.to_string();
-        let value = serde_json::to_value(&**partner).unwrap_or_default();
+        let config = PartnerConfig::clone(partner);
         if p.current_partners.contains(&partner.tenant_id) {
             Call {
                 method: "PATCH",
                 url: format!("{GRAPH}/partners/{id}"),
-                body: Some(body(value, &["tenantId"])),
+                body: Some(Body::of(config, |p| &mut p.settings, &["tenantId"])),
                 cmdlet: "Update-MgPolicyCrossTenantAccessPolicyPartner",
                 partner: Some(id),
             }
@@ -235,7 +304,7 @@ fn calls(p: &Proposal) -> impl Iterator<Item = Call> + '_ {
             Call {
                 method: "POST",
                 url: format!("{GRAPH}/partners"),
-                body: Some(body(value, &[])),
+                body: Some(Body::of(config, |p| &mut p.settings, &[])),
                 cmdlet: "New-MgPolicyCrossTenantAccessPolicyPartner",
                 partner: None,
             }
@@ -253,28 +322,48 @@ fn calls(p: &Proposal) -> impl Iterator<Item = Call> + '_ {
 
 /// One `$batch` request body: its calls numbered from `first_id`, each
 /// depending on the one before so that they run in order.
-fn batch(first_id: usize, chunk: &[Call]) -> Value {
-    let requests: Vec<Value> = chunk
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let id = first_id + i;
-            let mut r = serde_json::json!({
-                "id": id.to_string(),
-                "method": c.method,
-                "url": c.url.trim_start_matches("https://graph.microsoft.com/v1.0"),
-            });
-            if let Some(body) = &c.body {
-                r["body"] = body.clone();
-                r["headers"] = serde_json::json!({"Content-Type": "application/json"});
+struct Batch {
+    first_id: usize,
+    calls: Vec<Call>,
+}
+
+#[derive(Serialize)]
+struct Request<'a> {
+    id: String,
+    method: &'static str,
+    url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<&'a Body>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<JsonContent>,
+    #[serde(rename = "dependsOn", skip_serializing_if = "Option::is_none")]
+    depends_on: Option<[String; 1]>,
+}
+
+#[derive(Serialize)]
+struct JsonContent {
+    #[serde(rename = "Content-Type")]
+    content_type: &'static str,
+}
+
+impl Serialize for Batch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let requests = self.calls.iter().enumerate().map(|(i, c)| {
+            let id = self.first_id + i;
+            Request {
+                id: id.to_string(),
+                method: c.method,
+                url: c.url.trim_start_matches("https://graph.microsoft.com/v1.0"),
+                body: c.body.as_ref(),
+                headers: c.body.as_ref().map(|_| JsonContent { content_type: "application/json" }),
+                depends_on: (i > 0).then(|| [(id - 1).to_string()]),
             }
-            if i > 0 {
-                r["dependsOn"] = serde_json::json!([(id - 1).to_string()]);
-            }
-            r
-        })
-        .collect();
-    serde_json::json!({ "requests": requests })
+        });
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry("requests", &super::Each::new(requests))?;
+        map.end()
+    }
 }
 
 /// The calls as JSON batches for `POST https://graph.microsoft.com/v1.0/$batch`
@@ -283,7 +372,7 @@ pub(crate) fn write_graph(out: &mut dyn std::io::Write, p: &Proposal) -> anyhow:
     let mut calls = calls(p);
     let batches = (0..).map_while(move |b| {
         let chunk: Vec<Call> = calls.by_ref().take(20).collect();
-        (!chunk.is_empty()).then(|| batch(b * 20 + 1, &chunk))
+        (!chunk.is_empty()).then_some(Batch { first_id: b * 20 + 1, calls: chunk })
     });
     super::write_json(out, &super::Each::new(batches))
 }
