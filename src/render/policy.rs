@@ -6,7 +6,7 @@ use super::style::paint;
 use super::{table, SCHEMA_VERSION};
 use crate::policy::diff::Change;
 use crate::policy::load::Combined;
-use crate::policy::model::{Policy, Section, TargetConfig};
+use crate::policy::model::{Policy, Section, Target, TargetConfig};
 use crate::policy::resolve::{Effective, Sourced};
 use crate::policy::validate::{Problem, Severity};
 
@@ -19,38 +19,81 @@ fn sourced_json<T: serde::Serialize>(s: &Sourced<T>) -> Value {
     json!({"value": s.value, "from": s.origin.as_str()})
 }
 
-fn effective_json(e: &Effective) -> Value {
-    let mut sections = serde_json::Map::new();
-    for s in Section::ALL {
-        let x = e.section(s);
-        let half = |c: &Sourced<TargetConfig>| {
-            json!({"accessType": c.value.access_type.as_str(),
-                   "targets": c.value.targets.iter().map(|t| json!({"target": t.target, "targetType": t.target_type})).collect::<Vec<_>>(),
-                   "from": c.origin.as_str()})
-        };
-        sections.insert(
-            s.name().into(),
-            json!({"usersAndGroups": half(&x.users_and_groups), "applications": half(&x.applications)}),
-        );
+/// A scope's settings as `policy show --format json` writes them, its
+/// target lists serialized straight from the policy: a half naming a
+/// million users is some 300 MB as a JSON value.
+struct EffectiveJson<'a>(&'a Effective);
+
+impl serde::Serialize for EffectiveJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let e = self.0;
+        let mut map = s.serialize_map(Some(9))?;
+        map.serialize_entry("partner", &e.partner.map(|g| g.to_string()))?;
+        map.serialize_entry("configured", &e.configured)?;
+        map.serialize_entry("sections", &SectionsJson(e))?;
+        map.serialize_entry(
+            "inboundTrust",
+            &json!({
+                "isMfaAccepted": sourced_json(&e.inbound_trust.is_mfa_accepted),
+                "isCompliantDeviceAccepted": sourced_json(&e.inbound_trust.is_compliant_device_accepted),
+                "isHybridAzureADJoinedDeviceAccepted": sourced_json(&e.inbound_trust.is_hybrid_joined_device_accepted),
+            }),
+        )?;
+        map.serialize_entry(
+            "automaticUserConsentSettings",
+            &json!({
+                "inboundAllowed": sourced_json(&e.automatic_consent_inbound),
+                "outboundAllowed": sourced_json(&e.automatic_consent_outbound),
+            }),
+        )?;
+        map.serialize_entry("isServiceProvider", &e.is_service_provider)?;
+        map.serialize_entry("isInMultiTenantOrganization", &e.is_in_multi_tenant_organization)?;
+        map.serialize_entry("cloud", &e.cloud)?;
+        map.serialize_entry("notes", &e.notes)?;
+        map.end()
     }
-    json!({
-        "partner": e.partner.map(|g| g.to_string()),
-        "configured": e.configured,
-        "sections": sections,
-        "inboundTrust": {
-            "isMfaAccepted": sourced_json(&e.inbound_trust.is_mfa_accepted),
-            "isCompliantDeviceAccepted": sourced_json(&e.inbound_trust.is_compliant_device_accepted),
-            "isHybridAzureADJoinedDeviceAccepted": sourced_json(&e.inbound_trust.is_hybrid_joined_device_accepted),
-        },
-        "automaticUserConsentSettings": {
-            "inboundAllowed": sourced_json(&e.automatic_consent_inbound),
-            "outboundAllowed": sourced_json(&e.automatic_consent_outbound),
-        },
-        "isServiceProvider": e.is_service_provider,
-        "isInMultiTenantOrganization": e.is_in_multi_tenant_organization,
-        "cloud": e.cloud,
-        "notes": e.notes,
-    })
+}
+
+/// The four sections of a scope, by name.
+struct SectionsJson<'a>(&'a Effective);
+
+impl serde::Serialize for SectionsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(Section::ALL.iter().map(|&section| {
+            let x = self.0.section(section);
+            let halves = HalvesJson {
+                users_and_groups: HalfJson::of(&x.users_and_groups),
+                applications: HalfJson::of(&x.applications),
+            };
+            (section.name(), halves)
+        }))
+    }
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HalvesJson<'a> {
+    users_and_groups: HalfJson<'a>,
+    applications: HalfJson<'a>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HalfJson<'a> {
+    access_type: &'static str,
+    targets: &'a [Target],
+    from: &'static str,
+}
+
+impl<'a> HalfJson<'a> {
+    fn of(c: &'a Sourced<TargetConfig>) -> Self {
+        HalfJson {
+            access_type: c.value.access_type.as_str(),
+            targets: &c.value.targets,
+            from: c.origin.as_str(),
+        }
+    }
 }
 
 /// `policy show --format json`, serialized a partner at a time: with a
@@ -60,7 +103,7 @@ pub(crate) fn show_json<'a>(p: &'a Policy, effs: &'a [Effective]) -> impl serde:
     struct Each<'a>(&'a [Effective]);
     impl serde::Serialize for Each<'_> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            s.collect_seq(self.0.iter().map(effective_json))
+            s.collect_seq(self.0.iter().map(EffectiveJson))
         }
     }
     struct Show<'a>(&'a Policy, Each<'a>);
