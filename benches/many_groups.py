@@ -25,7 +25,9 @@ partner, then for its proof).
 id, so that its proposal names each partner's users one by one (groups /
 partners users a partner's inbound section), then `replay` of the same
 sign-ins against that proposal: the policy shape whose evaluation must not
-cost rows times targets.
+cost rows times targets; and what else such a proposal goes through: its
+Graph batches and PowerShell script, `propose --current` with it, `policy
+check` and `policy show --format json` of it.
 
 At --by app and --by tenant the million users make a handful of groups,
 each counting its distinct users.
@@ -129,6 +131,20 @@ def main():
                                           identities, "--proposed", proposal, "-o", out, path])
         rows = sum(1 for _ in open(out)) - 1
         print(f"  xtenant replay against that proposal: {rows} rows, {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
+        # What else such a proposal goes through: applied (Graph batches, the
+        # PowerShell script), read back (check, show), and as the current
+        # policy of the next proposal.
+        for name, args in [
+            ("propose --format graph", ["propose", "--identities", identities, "--format", "graph", path]),
+            ("propose --format powershell", ["propose", "--identities", identities, "--format", "powershell", path]),
+            ("propose --current <that proposal>",
+             ["propose", "--identities", identities, "--current", proposal, path]),
+            ("policy check <that proposal>", ["policy", "check", proposal]),
+            ("policy show --format json <that proposal>", ["policy", "show", "--format", "json", proposal]),
+        ]:
+            # Written to stdout, which is thrown away.
+            wall, rss, cpu = compare.run_isolated([XT, "-q"] + args)
+            print(f"  xtenant {name}: {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
     if a.peers:
         # compare.py's user-grain queries, with the Python that has DuckDB and polars.
         peers = [("duckdb", "DuckDB read_json (named) + GROUP BY", compare.DUCKDB, ["named"]),

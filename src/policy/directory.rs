@@ -9,6 +9,7 @@
 //! `user_principal_name`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasher as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -197,22 +198,59 @@ fn groups_json(f: &Path, text: &str, out: &mut BTreeMap<String, BTreeSet<String>
 /// text (home ids), not as strings, a mapping of a million guests took
 /// 310 MB; the tables hold the place of each home id in a list made to
 /// size, not the id, since a table has up to twice the slots it fills (a
-/// million guests: 136 MB in home ids in the table, 90 so).
+/// million guests: 136 MB in home ids in the table, 66 so).
 #[derive(Debug, Default, Clone)]
 pub struct Identities {
     /// The home id of each row, in order.
     homes: Vec<HomeId>,
-    /// Local ids that are GUIDs, by their value in two words (a `u128`
-    /// would align a slot to 16 bytes: 32 where 24 do), to a place in `homes`.
-    by_local_guid: HashMap<[u64; 2], u32>,
+    /// Local ids that are GUIDs, by their value, to a place in `homes`.
+    by_local_guid: ByGuid,
     /// Other local ids, as [`normalize_id`] writes them.
     by_local_id: HashMap<String, u32>,
     by_upn: HashMap<String, u32>,
 }
 
-/// A GUID's value as [`Identities::by_local_guid`] keys it.
-fn guid_key(g: Guid) -> [u64; 2] {
-    [(g.0 >> 64) as u64, g.0 as u64]
+/// GUIDs to rows: a table of rows alone, each row's GUID in a list beside
+/// it (a million guests: 26 MB, where a map of GUID to row took 52).
+#[derive(Debug, Default, Clone)]
+struct ByGuid {
+    /// The GUID of each row, in order (0 for a row that has none, which
+    /// the table never holds).
+    guids: Vec<u128>,
+    rows: hashbrown::HashTable<u32>,
+    hasher: std::hash::RandomState,
+}
+
+impl ByGuid {
+    /// Adds the next row, with its GUID if it has one; a GUID seen before
+    /// is the new row's from now on.
+    fn push(&mut self, guid: Option<Guid>) {
+        let row = self.guids.len() as u32;
+        self.guids.push(guid.map_or(0, |g| g.0));
+        let Some(Guid(g)) = guid else { return };
+        let (guids, hasher) = (&self.guids, &self.hasher);
+        let hash = hasher.hash_one(g);
+        match self.rows.find_mut(hash, |&r| guids[r as usize] == g) {
+            Some(r) => *r = row,
+            None => {
+                self.rows.insert_unique(hash, row, |&r| hasher.hash_one(guids[r as usize]));
+            }
+        }
+    }
+
+    fn get(&self, Guid(g): Guid) -> Option<u32> {
+        self.rows.find(self.hasher.hash_one(g), |&r| self.guids[r as usize] == g).copied()
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn reserve(&mut self, rows: usize) {
+        self.guids.reserve(rows);
+        let (guids, hasher) = (&self.guids, &self.hasher);
+        self.rows.reserve(rows, |&r| hasher.hash_one(guids[r as usize]));
+    }
 }
 
 /// A home-tenant object id as [`normalize_id`] writes it: a GUID's 36
@@ -244,11 +282,11 @@ impl Identities {
     pub fn home_id(&self, local_id: Option<&str>, upn: Option<&str>) -> Option<&str> {
         local_id
             .and_then(|l| match Guid::parse(l) {
-                Some(g) => self.by_local_guid.get(&guid_key(g)),
-                None => self.by_local_id.get(&normalize_id(l)),
+                Some(g) => self.by_local_guid.get(g),
+                None => self.by_local_id.get(&normalize_id(l)).copied(),
             })
-            .or_else(|| upn.and_then(|u| self.by_upn.get(&u.trim().to_ascii_lowercase())))
-            .map(|&at| self.homes[at as usize].as_str())
+            .or_else(|| upn.and_then(|u| self.by_upn.get(&u.trim().to_ascii_lowercase()).copied()))
+            .map(|at| self.homes[at as usize].as_str())
     }
 
     pub fn len(&self) -> usize {
@@ -287,9 +325,7 @@ pub fn load_identities(path: &Path) -> Result<Identities> {
     }
     let mut ids = Identities::default();
     ids.homes.reserve(rows);
-    if local.is_some() {
-        ids.by_local_guid.reserve(rows);
-    }
+    ids.by_local_guid.reserve(if local.is_some() { rows } else { 0 });
     if upn.is_some() {
         ids.by_upn.reserve(rows);
     }
@@ -303,11 +339,14 @@ pub fn load_identities(path: &Path) -> Result<Identities> {
         let at = u32::try_from(ids.homes.len())
             .map_err(|_| anyhow::anyhow!("{}: more than {} rows", path.display(), u32::MAX))?;
         ids.homes.push(HomeId::of(h));
-        if let Some(l) = local.and_then(|i| rec.get(i)).map(str::trim).filter(|s| !s.is_empty()) {
-            match Guid::parse(l) {
-                Some(g) => ids.by_local_guid.insert(guid_key(g), at),
-                None => ids.by_local_id.insert(normalize_id(l), at),
-            };
+        if let Some(column) = local {
+            let l = rec.get(column).map(str::trim).filter(|s| !s.is_empty());
+            let guid = l.and_then(Guid::parse);
+            // A row of each, in `homes`' order.
+            ids.by_local_guid.push(guid);
+            if let (Some(l), None) = (l, guid) {
+                ids.by_local_id.insert(normalize_id(l), at);
+            }
         }
         if let Some(u) = upn.and_then(|i| rec.get(i)).map(str::trim).filter(|s| !s.is_empty()) {
             ids.by_upn.insert(u.to_ascii_lowercase(), at);
@@ -362,6 +401,28 @@ mod tests {
         assert_eq!(ids.home_id(Some("c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f"), None), Some("h1"));
         assert_eq!(ids.home_id(None, Some("BOB@x.example")), Some("h2"));
         assert_eq!(ids.home_id(Some("zz"), None), None);
+    }
+
+    #[test]
+    fn a_local_id_given_twice_maps_to_its_last_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ids.csv");
+        std::fs::write(
+            &p,
+            "local_user_id,home_user_id\n\
+             a0000000-0000-4000-8000-000000000001,h1\n\
+             guest#EXT#,h2\n\
+             ,h-without-local\n\
+             A0000000-0000-4000-8000-000000000001,h3\n\
+             00000000-0000-0000-0000-000000000000,h4\n",
+        )
+        .unwrap();
+        let ids = load_identities(&p).unwrap();
+        assert_eq!(ids.home_id(Some("a0000000-0000-4000-8000-000000000001"), None), Some("h3"));
+        assert_eq!(ids.home_id(Some("guest#EXT#"), None), Some("h2"));
+        assert_eq!(ids.home_id(Some("00000000-0000-0000-0000-000000000000"), None), Some("h4"));
+        assert_eq!(ids.home_id(Some("b0000000-0000-4000-8000-000000000001"), None), None);
+        assert_eq!(ids.len(), 3);
     }
 
     /// What Windows PowerShell 5.1's `>` and `Out-File` write (UTF-16
