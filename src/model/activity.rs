@@ -217,16 +217,25 @@ pub struct ActivityRow {
     pub by_epoch: Vec<(u16, Counters)>,
 }
 
+/// Adds `c` to `epoch`'s counters in `by_epoch` (sorted by epoch). A
+/// list, not a map: a group has sign-ins in a few epochs, and a sorted
+/// map's node holds room for eleven (a 1.6 KB node a group: 113 MB of them
+/// in a replay of 300 audit changes).
+pub(crate) fn add_in_epoch(by_epoch: &mut Vec<(u16, Counters)>, epoch: u16, c: &Counters) {
+    let i = by_epoch.binary_search_by_key(&epoch, |(e, _)| *e).unwrap_or_else(|i| {
+        by_epoch.insert(i, (epoch, Counters::default()));
+        i
+    });
+    by_epoch[i].1.merge(c);
+}
+
 impl ActivityRow {
     /// Adds the sign-ins of another row of the same group, counted apart:
     /// its counters, and its counters per policy epoch.
     pub(crate) fn merge(&mut self, other: ActivityRow) {
         self.counters.merge(&other.counters);
         for (epoch, c) in other.by_epoch {
-            match self.by_epoch.binary_search_by_key(&epoch, |(e, _)| *e) {
-                Ok(i) => self.by_epoch[i].1.merge(&c),
-                Err(i) => self.by_epoch.insert(i, (epoch, c)),
-            }
+            add_in_epoch(&mut self.by_epoch, epoch, &c);
         }
     }
 

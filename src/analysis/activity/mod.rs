@@ -12,7 +12,7 @@
 mod spill;
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
@@ -22,6 +22,7 @@ use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 use self::spill::{dedup_key, Budget, Spill};
 use super::runs::{key, sort_by, Order, Stream};
+use crate::model::activity::add_in_epoch;
 pub use crate::model::activity::{ActivityRow, Counters, GroupBy, Name, Totals};
 pub use crate::model::Direction;
 use crate::model::{earliest, AccessType, Guid, SignIn, UserType, Window};
@@ -525,7 +526,7 @@ impl Activity {
             let mut row = self.row(&k, users.id(k.user), users.name(k.user), r.counters);
             row.distinct_users = (by != GroupBy::User).then_some(r.users.len() as u64 + r.users_elsewhere);
             row.distinct_apps = (by == GroupBy::Tenant).then_some(r.apps.len() as u64);
-            row.by_epoch = r.epochs.into_iter().collect();
+            row.by_epoch = r.epochs;
             rows.push(row);
         }
         rows
@@ -663,7 +664,8 @@ struct GroupKeyOut {
 #[derive(Default)]
 struct Rollup {
     counters: Counters,
-    epochs: BTreeMap<u16, Counters>,
+    /// Sorted by epoch ([`add_in_epoch`]).
+    epochs: Vec<(u16, Counters)>,
     users: HashSet<u32>,
     /// Distinct users counted apart from `users` and none of them in it:
     /// those of other partitions on disk, whose users are their own.
@@ -676,7 +678,7 @@ impl Rollup {
     fn add(&mut self, k: &Key, c: &Counters, by: GroupBy, split: bool) {
         self.counters.merge(c);
         if split {
-            self.epochs.entry(k.epoch).or_default().merge(c);
+            add_in_epoch(&mut self.epochs, k.epoch, c);
         }
         // Distinct users and apps are counted only at the grains that
         // report them: at the user grain a set per group would cost more
@@ -701,7 +703,7 @@ impl Rollup {
     fn add_partition(&mut self, other: Rollup) {
         self.counters.merge(&other.counters);
         for (epoch, c) in other.epochs {
-            self.epochs.entry(epoch).or_default().merge(&c);
+            add_in_epoch(&mut self.epochs, epoch, &c);
         }
         self.users_elsewhere += other.users.len() as u64 + other.users_elsewhere;
         self.apps.extend(other.apps);
