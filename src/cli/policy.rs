@@ -15,7 +15,8 @@ use crate::render::{self, Output};
 ///
 /// POLICY is a file or directory: our combined `{"default": ..., "partners": [...]}`
 /// document, the Graph responses of /policies/crossTenantAccessPolicy/default and
-/// /partners (any number of pages), or an EntraExporter backup folder.
+/// /partners (any number of pages), or an EntraExporter backup folder; UTF-8 or
+/// UTF-16 (what Windows PowerShell's `>` writes), `-` for standard input.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Examples:
