@@ -40,18 +40,21 @@ pub(crate) fn as_utf8(mut text: Box<dyn BufRead + Send>) -> std::io::Result<Box<
     })
 }
 
-/// The bytes of file `path` as UTF-8 ([`as_utf8`]), for the small inputs
-/// read whole: the group, Conditional Access and app tables an admin
-/// saves from PowerShell.
+/// File `path` read as UTF-8 ([`as_utf8`]): a policy or a table saved
+/// with Windows PowerShell's `ConvertTo-Json ... > file.json` is UTF-16.
+pub(crate) fn open_as_utf8(path: &Path) -> Result<Box<dyn BufRead + Send>> {
+    let open = || as_utf8(Box::new(std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path)?)));
+    open().with_context(|| format!("{}: cannot read", path.display()))
+}
+
+/// The bytes of file `path` as UTF-8 ([`open_as_utf8`]), for the small
+/// inputs read whole: the group, Conditional Access and app tables an
+/// admin saves from PowerShell.
 pub(crate) fn read_as_utf8(path: &Path) -> Result<Vec<u8>> {
-    let read = || -> std::io::Result<Vec<u8>> {
-        let file = std::fs::File::open(path)?;
-        let mut text = as_utf8(Box::new(std::io::BufReader::with_capacity(1 << 16, file)))?;
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut text, &mut bytes)?;
-        Ok(bytes)
-    };
-    read().with_context(|| format!("{}: cannot read", path.display()))
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut open_as_utf8(path)?, &mut bytes)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    Ok(bytes)
 }
 
 /// `path` read as UTF-8 text ([`read_as_utf8`]), refused if it is not.

@@ -46,20 +46,12 @@ pub fn load(path: &Path) -> Result<(Policy, LoadErrors)> {
             bail!("{}: no .json files in the directory", path.display());
         }
         for f in found {
-            b.file(&f.display().to_string(), open(&f)?)?;
+            b.file(&f.display().to_string(), crate::files::open_as_utf8(&f)?)?;
         }
     } else {
-        b.file(&path.display().to_string(), open(path)?)?;
+        b.file(&path.display().to_string(), crate::files::open_as_utf8(path)?)?;
     }
     Ok((b.policy, b.errors))
-}
-
-/// `path` as UTF-8 text ([`crate::files::as_utf8`]): a policy saved with
-/// Windows PowerShell's `ConvertTo-Json ... > policy.json` is UTF-16.
-fn open(path: &Path) -> Result<Box<dyn std::io::BufRead + Send>> {
-    let f = std::fs::File::open(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    crate::files::as_utf8(Box::new(std::io::BufReader::with_capacity(1 << 16, f)))
-        .with_context(|| format!("{}: cannot read", path.display()))
 }
 
 /// Skips the byte order marks Windows tools put before a document (any
@@ -164,8 +156,7 @@ impl<'de> serde::de::Visitor<'de> for DocSeed<'_> {
     /// letter for letter keeps its first place and its last value (as a
     /// JSON value's map does), then keys are respelled in that order.
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Read, A::Error> {
-        let mut entries: Vec<(String, List)> = Vec::new();
-        let mut place: HashMap<String, usize> = HashMap::new();
+        let mut entries = Entries::default();
         while let Some(k) = map.next_key::<String>()? {
             let key = graph_key(&k);
             let value = if key == "partners" || key == "value" {
@@ -174,18 +165,12 @@ impl<'de> serde::de::Visitor<'de> for DocSeed<'_> {
             } else {
                 List::Other(map.next_value_seed(Spelled::under(&k))?)
             };
-            match place.get(&k) {
-                Some(&i) => entries[i].1 = value,
-                None => {
-                    place.insert(k.clone(), entries.len());
-                    entries.push((k, value));
-                }
-            }
+            entries.insert(k, value);
         }
         let mut out = Map::new();
         let mut lists = Lists::default();
         let mut extra = Map::new();
-        for (k, value) in entries {
+        for (k, value) in entries.list {
             if k == "AdditionalProperties" {
                 if let List::Other(Value::Object(inner)) = value {
                     extra = inner;
@@ -333,7 +318,7 @@ const KEYS: &[&str] = &[
 /// `k` in Graph's spelling when it is a key the policy documents use
 /// (matched ignoring case), else as it is.
 pub(crate) fn graph_key(k: &str) -> String {
-    KEYS.iter().find(|c| c.eq_ignore_ascii_case(k)).map_or_else(|| k.to_string(), |c| c.to_string())
+    into_graph_key(k.to_string())
 }
 
 /// [`graph_key`] of a key already owned.
@@ -475,16 +460,21 @@ impl<'de> serde::de::Visitor<'de> for Spelled {
 /// its first place and its last value. Most objects have a few keys, found
 /// by looking; past [`Entries::LOOKED`] a table finds them, so that no
 /// object, however many keys it has, costs their square.
-#[derive(Default)]
-struct Entries {
-    list: Vec<(String, Value)>,
+struct Entries<V> {
+    list: Vec<(String, V)>,
     places: HashMap<String, usize>,
 }
 
-impl Entries {
+impl<V> Default for Entries<V> {
+    fn default() -> Self {
+        Entries { list: Vec::new(), places: HashMap::new() }
+    }
+}
+
+impl<V> Entries<V> {
     const LOOKED: usize = 16;
 
-    fn insert(&mut self, k: String, v: Value) {
+    fn insert(&mut self, k: String, v: V) {
         let found = if self.list.len() <= Self::LOOKED {
             self.list.iter().position(|(seen, _)| *seen == k)
         } else {

@@ -92,24 +92,28 @@ impl Positions {
             Positions { table: hashbrown::HashTable::with_capacity(targets.len()), ..Positions::default() };
         for i in wanted {
             let text = targets[i].target.as_str();
-            let hash = p.hash(text);
+            let hash = hash_lower(&p.hasher, text);
             if p.table.find(hash, |&j| targets[j].target.eq_ignore_ascii_case(text)).is_none() {
                 let hasher = &p.hasher;
-                p.table.insert_unique(hash, i, |&j| hasher.hash_one(lower(&targets[j].target).as_ref()));
+                p.table.insert_unique(hash, i, |&j| hash_lower(hasher, &targets[j].target));
             }
         }
         p
     }
 
-    fn hash(&self, text: &str) -> u64 {
-        self.hasher.hash_one(lower(text).as_ref())
-    }
-
     /// The first position of `text` among `targets` (those the table was
     /// made of), ignoring ASCII case.
     fn get(&self, targets: &[Target], text: &str) -> Option<usize> {
-        self.table.find(self.hash(text), |&j| targets[j].target.eq_ignore_ascii_case(text)).copied()
+        self.table
+            .find(hash_lower(&self.hasher, text), |&j| targets[j].target.eq_ignore_ascii_case(text))
+            .copied()
     }
+}
+
+/// The hash of `text` in lower case, so that texts equal ignoring ASCII
+/// case hash alike.
+fn hash_lower(hasher: &std::hash::RandomState, text: &str) -> u64 {
+    hasher.hash_one(lower(text).as_ref())
 }
 
 /// Targets named in a reason: all of up to three, else the first two and
