@@ -189,7 +189,7 @@ fn targets(kind: AccessKind, all: &str, ty: TargetType, ids: &[String]) -> Targe
     let targets = if ids.is_empty() {
         vec![Target { target: all.into(), target_type: ty }].into()
     } else {
-        ids.iter().map(|t| Target { target: t.clone(), target_type: ty }).collect()
+        ids.iter().map(|t| Target { target: t.as_str().into(), target_type: ty }).collect()
     };
     TargetConfig { access_type: kind, targets }
 }
@@ -267,8 +267,10 @@ fn partner_config(plan: &PartnerPlan) -> PartnerConfig {
             TargetConfig { access_type: AccessKind::Allowed, targets: s.users.clone() }
         };
         if !s.groups.is_empty() {
-            let groups =
-                s.groups.iter().map(|g| Target { target: g.group.clone(), target_type: TargetType::Group });
+            let groups = s
+                .groups
+                .iter()
+                .map(|g| Target { target: g.group.as_str().into(), target_type: TargetType::Group });
             let named = if s.users.is_empty() { &[][..] } else { &users.targets[..] };
             users.targets = named.iter().cloned().chain(groups).collect();
         }
@@ -402,7 +404,7 @@ fn first_plan(
                 };
                 let users = users
                     .into_iter()
-                    .map(|target| Target { target, target_type: TargetType::User })
+                    .map(|target| Target { target: target.into(), target_type: TargetType::User })
                     .collect();
                 SectionPlan {
                     section,
@@ -716,7 +718,7 @@ fn reach(cfg: &TargetConfig) -> Option<Reach> {
     let ids: BTreeSet<String> = cfg
         .targets
         .iter()
-        .map(|t| Guid::parse(&t.target).map_or_else(|| t.target.clone(), |g| g.to_string()))
+        .map(|t| Guid::parse(&t.target.as_str()).map_or_else(|| t.target.to_string(), |g| g.to_string()))
         .collect();
     Some(match (cfg.access_type, all) {
         (AccessKind::Allowed, true) => Reach::Everyone,

@@ -18,6 +18,13 @@ impl Guid {
         hyphenated_value(unwrap_guid(s).as_bytes()).map(Guid)
     }
 
+    /// Exactly `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in any letter case
+    /// (no braces or white space): a text equal to the canonical one
+    /// ignoring ASCII case.
+    pub fn parse_exact(s: &str) -> Option<Guid> {
+        hyphenated_value(s.as_bytes()).map(Guid)
+    }
+
     /// The first eight hex digits, for narrow table columns.
     pub fn short(&self) -> String {
         format!("{:08x}", (self.0 >> 96) as u32)

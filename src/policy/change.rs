@@ -451,7 +451,7 @@ pub fn describe(c: &Option<TargetConfig>) -> String {
     let Some(c) = c else { return "(not set)".into() };
     let access = c.access_type.as_str();
     if let [t] = &c.targets[..] {
-        if Guid::parse(&t.target).is_none() {
+        if Guid::parse(&t.target.as_str()).is_none() {
             return format!("{access} {}", t.target);
         }
     }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::apps::AppCatalog;
 use super::conditional_access::{Operator, ResolvedClause, StrengthNeed};
 use super::directory::Groups;
-use super::model::{AccessKind, Policy, Section, TargetConfig};
+use super::model::{AccessKind, Policy, Section, TargetConfig, TargetText};
 use super::resolve::{effective, Effective, Sourced};
 use super::targets::{app_match, user_match};
 use crate::model::{AccessType, Controls, Direction, Guid};
@@ -203,11 +203,12 @@ pub fn section_for(direction: Direction, access: AccessType) -> Option<Section> 
 }
 
 pub fn targets_text(cfg: &TargetConfig) -> String {
-    let names = cfg.targets.iter().map(|t| t.target.as_str());
+    // Texts order as [`TargetText`]s do.
+    let names = cfg.targets.iter().map(|t| &t.target);
     if cfg.targets.len() > 3 {
         // The first two in sorted order, found without sorting them all
         // (a section may name a hundred thousand users).
-        let mut first: [&str; 2] = ["", ""];
+        let mut first = [&cfg.targets[0].target; 2];
         for (i, t) in names.enumerate() {
             if i < 2 {
                 first[i] = t;
@@ -222,9 +223,9 @@ pub fn targets_text(cfg: &TargetConfig) -> String {
         }
         format!("{}, {} and {} more", first[0], first[1], cfg.targets.len() - 2)
     } else {
-        let mut t: Vec<&str> = names.collect();
+        let mut t: Vec<&TargetText> = names.collect();
         t.sort_unstable();
-        t.join(", ")
+        t.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
     }
 }
 

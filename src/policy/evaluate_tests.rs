@@ -29,7 +29,7 @@ fn partner() -> Guid {
 fn cfg(kind: AccessKind, targets: &[(&str, TargetType)]) -> TargetConfig {
     TargetConfig {
         access_type: kind,
-        targets: targets.iter().map(|(t, ty)| Target { target: t.to_string(), target_type: *ty }).collect(),
+        targets: targets.iter().map(|(t, ty)| Target { target: (*t).into(), target_type: *ty }).collect(),
     }
 }
 
@@ -601,7 +601,7 @@ proptest! {
         let members: BTreeSet<String> = [GROUP.to_string()].into();
         let nobody = BTreeSet::new();
         let groups = match member { Some(true) => Membership::Known(&members), Some(false) => Membership::Known(&nobody), None => Membership::Unknown };
-        let to = |v: &[(String, TargetType)]| v.iter().map(|(t, ty)| Target { target: t.clone(), target_type: *ty }).collect::<Vec<_>>();
+        let to = |v: &[(String, TargetType)]| v.iter().map(|(t, ty)| Target { target: t.as_str().into(), target_type: *ty }).collect::<Vec<_>>();
         let make = |k: AccessKind| policy_with(section, B2bSetting {
             users_and_groups: Some(TargetConfig { access_type: k, targets: to(&users).into() }),
             applications: Some(TargetConfig { access_type: k, targets: to(&apps).into() }),
@@ -635,7 +635,7 @@ proptest! {
     ) {
         let config = TargetConfig {
             access_type: AccessKind::Allowed,
-            targets: names.iter().map(|t| Target { target: t.clone(), target_type: TargetType::User }).collect(),
+            targets: names.iter().map(|t| Target { target: t.as_str().into(), target_type: TargetType::User }).collect(),
         };
         let mut sorted = names.clone();
         sorted.sort();

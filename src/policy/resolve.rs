@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Serialize;
 
-use super::model::{service_default, AccessKind, B2bSetting, DefaultConfig, Policy, Section, TargetConfig};
+use super::model::{
+    service_default, AccessKind, B2bSetting, DefaultConfig, Policy, Section, TargetConfig, TargetText,
+};
 use super::targets::{AppTargets, FromHalf, UserTargets};
 use crate::model::Guid;
 
@@ -74,14 +76,14 @@ struct Shared<L> {
 struct TargetsKey {
     hash: u64,
     access: AccessKind,
-    targets: Vec<Box<str>>,
+    targets: Vec<TargetText>,
 }
 
 impl TargetsKey {
     fn of(cfg: &TargetConfig) -> TargetsKey {
         use std::hash::{Hash, Hasher};
-        let mut targets: Vec<Box<str>> =
-            cfg.targets.iter().map(|t| t.target.to_ascii_lowercase().into()).collect();
+        let mut targets: Vec<TargetText> =
+            cfg.targets.iter().map(|t| t.target.to_ascii_lowercase()).collect();
         targets.sort_unstable();
         targets.dedup();
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -415,7 +417,7 @@ mod tests {
             access_type: kind,
             targets: ids
                 .iter()
-                .map(|t| Target { target: t.to_string(), target_type: TargetType::User })
+                .map(|t| Target { target: (*t).into(), target_type: TargetType::User })
                 .collect(),
         }
     }

@@ -25,9 +25,9 @@ use std::hash::BuildHasher as _;
 
 use super::apps::Keyword;
 use super::evaluate::{Request, Tri};
-use super::model::{Target, TargetConfig, TargetType};
+use super::model::{Target, TargetConfig, TargetText, TargetType};
 use super::resolve::Sourced;
-use crate::model::Direction;
+use crate::model::{Direction, Guid};
 
 /// How one half matched, and the target that decided (or why it is unknown).
 pub(crate) struct Match {
@@ -65,13 +65,46 @@ fn head(half: &str, cfg: &Sourced<TargetConfig>) -> String {
     )
 }
 
-/// Text in the lower case a lookup's keys are kept in (ASCII only, as
-/// `eq_ignore_ascii_case` compares), borrowed when it already is.
-fn lower(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.bytes().any(|b| b.is_ascii_uppercase()) {
-        s.to_ascii_lowercase().into()
-    } else {
-        s.into()
+/// A text as the lookups compare it: an id by its value (spelled in any
+/// letter case), any other text ignoring ASCII case, as
+/// `eq_ignore_ascii_case` compares. An id held as a number
+/// ([`TargetText::Id`]) is hashed and compared without being spelled out.
+#[derive(Clone, Copy)]
+enum Key<'a> {
+    Id(u128),
+    Text(&'a str),
+}
+
+impl<'a> Key<'a> {
+    fn of(text: &'a str) -> Key<'a> {
+        Guid::parse_exact(text).map_or(Key::Text(text), |id| Key::Id(id.0))
+    }
+
+    fn of_target(target: &'a TargetText) -> Key<'a> {
+        match target {
+            TargetText::Id(bytes) => Key::Id(u128::from_be_bytes(*bytes)),
+            TargetText::Text(text) => Key::of(text),
+        }
+    }
+
+    fn hash(self, hasher: &std::hash::RandomState) -> u64 {
+        match self {
+            Key::Id(id) => hasher.hash_one(id),
+            // In lower case (ASCII only), borrowed when it already is.
+            Key::Text(text) if text.bytes().any(|b| b.is_ascii_uppercase()) => {
+                hasher.hash_one(text.to_ascii_lowercase())
+            }
+            Key::Text(text) => hasher.hash_one(text),
+        }
+    }
+
+    fn same(self, other: Key<'_>) -> bool {
+        match (self, other) {
+            (Key::Id(a), Key::Id(b)) => a == b,
+            (Key::Text(a), Key::Text(b)) => a.eq_ignore_ascii_case(b),
+            // An id's text in any case is read as the id.
+            _ => false,
+        }
     }
 }
 
@@ -91,11 +124,11 @@ impl Positions {
         let mut p =
             Positions { table: hashbrown::HashTable::with_capacity(targets.len()), ..Positions::default() };
         for i in wanted {
-            let text = targets[i].target.as_str();
-            let hash = hash_lower(&p.hasher, text);
-            if p.table.find(hash, |&j| targets[j].target.eq_ignore_ascii_case(text)).is_none() {
+            let key = Key::of_target(&targets[i].target);
+            let hash = key.hash(&p.hasher);
+            if p.table.find(hash, |&j| Key::of_target(&targets[j].target).same(key)).is_none() {
                 let hasher = &p.hasher;
-                p.table.insert_unique(hash, i, |&j| hash_lower(hasher, &targets[j].target));
+                p.table.insert_unique(hash, i, |&j| Key::of_target(&targets[j].target).hash(hasher));
             }
         }
         p
@@ -104,16 +137,9 @@ impl Positions {
     /// The first position of `text` among `targets` (those the table was
     /// made of), ignoring ASCII case.
     fn get(&self, targets: &[Target], text: &str) -> Option<usize> {
-        self.table
-            .find(hash_lower(&self.hasher, text), |&j| targets[j].target.eq_ignore_ascii_case(text))
-            .copied()
+        let key = Key::of(text);
+        self.table.find(key.hash(&self.hasher), |&j| Key::of_target(&targets[j].target).same(key)).copied()
     }
-}
-
-/// The hash of `text` in lower case, so that texts equal ignoring ASCII
-/// case hash alike.
-fn hash_lower(hasher: &std::hash::RandomState, text: &str) -> u64 {
-    hasher.hash_one(lower(text).as_ref())
 }
 
 /// Targets named in a reason: all of up to three, else the first two and
@@ -126,10 +152,10 @@ pub(crate) struct Listed {
 }
 
 impl Listed {
-    fn of<'a>(names: impl Iterator<Item = &'a str>) -> Listed {
+    fn of(names: impl Iterator<Item = impl AsRef<str>>) -> Listed {
         let mut listed = Listed::default();
         for name in names {
-            listed.push(name);
+            listed.push(name.as_ref());
         }
         listed
     }
@@ -262,10 +288,10 @@ pub(crate) fn user_match(cfg: &TargetConfig, ix: &UserTargets, req: &Request<'_>
 /// (in order) matches; else what the targets cannot decide on their own
 /// (`needs_id`: user targets, when the user's id is not known; `foreign`:
 /// targets of another type; groups whose members are not known), else no.
-fn undecided_user<'a>(
+fn undecided_user(
     needs_id: Option<&Listed>,
     foreign: &Listed,
-    groups: impl Iterator<Item = &'a str>,
+    groups: impl Iterator<Item = impl AsRef<str>>,
     req: &Request<'_>,
 ) -> Match {
     let mut unknown: Vec<String> = Vec::new();
@@ -277,6 +303,7 @@ fn undecided_user<'a>(
     }
     let mut not_known = Listed::default();
     for g in groups {
+        let g = g.as_ref();
         match req.groups.is_member(g) {
             Tri::Yes => return Match { tri: Tri::Yes, why: format!("group {g}") },
             Tri::No => {}
@@ -318,7 +345,8 @@ impl AppTargets {
         let plain = || cfg.targets.iter().enumerate().filter(|(_, t)| evaluable(t) && !is_all(t));
         let mut keywords: Vec<(usize, Keyword)> = Vec::new();
         for (i, t) in plain() {
-            if let Some(k) = Keyword::parse(&t.target).filter(|k| keywords.iter().all(|(_, seen)| seen != k))
+            if let Some(k) =
+                Keyword::parse(&t.target.as_str()).filter(|k| keywords.iter().all(|(_, seen)| seen != k))
             {
                 keywords.push((i, k));
             }
@@ -327,7 +355,7 @@ impl AppTargets {
             all_apps: cfg.targets.iter().position(is_all),
             ids: Positions::of(
                 &cfg.targets,
-                plain().filter(|(_, t)| Keyword::parse(&t.target).is_none()).map(|(i, _)| i),
+                plain().filter(|(_, t)| Keyword::parse(&t.target.as_str()).is_none()).map(|(i, _)| i),
             ),
             keywords,
             foreign: Listed::of(cfg.targets.iter().filter(|t| !evaluable(t)).map(|t| t.target.as_str())),
@@ -445,21 +473,21 @@ mod tests {
     fn user_match_in_order(cfg: &TargetConfig, req: &Request<'_>) -> Match {
         let mut needs_id = Listed::default();
         let mut foreign = Listed::default();
-        let mut groups: Vec<&str> = Vec::new();
+        let mut groups = Vec::new();
         for t in &cfg.targets {
             match t.target_type {
                 TargetType::User if t.target.eq_ignore_ascii_case("AllUsers") => {
                     return Match { tri: Tri::Yes, why: "AllUsers".into() };
                 }
                 TargetType::User => match req.user_id {
-                    Some(u) if u.eq_ignore_ascii_case(&t.target) => {
+                    Some(u) if t.target.eq_ignore_ascii_case(u) => {
                         return Match { tri: Tri::Yes, why: format!("user {}", t.target) };
                     }
                     Some(_) => {}
-                    None => needs_id.push(&t.target),
+                    None => needs_id.push(&t.target.as_str()),
                 },
-                TargetType::Group => groups.push(&t.target),
-                TargetType::Application | TargetType::UnknownFutureValue => foreign.push(&t.target),
+                TargetType::Group => groups.push(t.target.as_str()),
+                TargetType::Application | TargetType::UnknownFutureValue => foreign.push(&t.target.as_str()),
             }
         }
         undecided_user(Some(&needs_id), &foreign, groups.into_iter(), req)
@@ -474,7 +502,7 @@ mod tests {
         let mut keyword_unknowns = Vec::new();
         let mut not_members = Vec::new();
         for t in &cfg.targets {
-            let name = t.target.as_str();
+            let name = &*t.target.as_str();
             if t.target_type == TargetType::UnknownFutureValue {
                 foreign.push(name);
                 continue;
@@ -526,7 +554,7 @@ mod tests {
             access_type: AccessKind::Allowed,
             targets: (0..n)
                 .map(|i| Target {
-                    target: format!("{:08x}-0000-4000-8000-000000000000", i),
+                    target: format!("{:08x}-0000-4000-8000-000000000000", i).into(),
                     target_type: TargetType::User,
                 })
                 .collect(),
@@ -611,7 +639,7 @@ mod tests {
             .collect();
         (proptest::sample::select(texts), any::<u64>(), prop::bool::weighted(0.3), any_type()).prop_map(
             |(text, mask, recased, target_type)| Target {
-                target: if recased { recase(text, mask) } else { text.to_string() },
+                target: if recased { recase(text, mask) } else { text.to_string() }.into(),
                 target_type,
             },
         )

@@ -93,7 +93,8 @@ pub fn check(policy: &Policy, load_errors: &[String]) -> Vec<Problem> {
                 ));
             }
             for (i, t) in cfg.targets.iter().enumerate() {
-                let here = format!("{at}.{half}.targets[{i}]");
+                // Made only for a problem: a section may name a million users.
+                let here = || format!("{at}.{half}.targets[{i}]");
                 let fits = match t.target_type {
                     TargetType::User | TargetType::Group => is_users,
                     TargetType::Application => !is_users,
@@ -103,27 +104,29 @@ pub fn check(policy: &Policy, load_errors: &[String]) -> Vec<Problem> {
                     let name =
                         serde_json::to_value(t.target_type).ok().and_then(|v| v.as_str().map(str::to_string));
                     err(
-                        here.clone(),
+                        here(),
                         format!("targetType `{}` does not belong in {half}", name.unwrap_or_default()),
                     );
                     continue;
                 }
-                let keyword = if is_users {
-                    is_keyword(USER_KEYWORDS, &t.target)
-                } else {
-                    is_keyword(APP_KEYWORDS, &t.target)
-                };
+                if t.target.id().is_some() {
+                    // An id in canonical spelling: no keyword, and well formed.
+                    continue;
+                }
+                let text = t.target.as_str();
+                let keyword =
+                    if is_users { is_keyword(USER_KEYWORDS, &text) } else { is_keyword(APP_KEYWORDS, &text) };
                 if keyword {
                     if is_users && t.target_type != TargetType::User {
-                        err(here, format!("{} must have targetType user", t.target));
+                        err(here(), format!("{} must have targetType user", t.target));
                     }
-                } else if Guid::parse(&t.target).is_none() {
+                } else if Guid::parse(&text).is_none() {
                     let what = if is_users {
                         "an object id (GUID) or AllUsers"
                     } else {
                         "an app id (GUID), AllApplications, Office365 or AllMicrosoftApps"
                     };
-                    err(here, format!("`{}` is not {what}", t.target));
+                    err(here(), format!("`{}` is not {what}", t.target));
                 }
             }
         }

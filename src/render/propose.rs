@@ -28,12 +28,12 @@ fn section_name(s: Section) -> &'static str {
     }
 }
 
-fn list<'a>(items: impl ExactSizeIterator<Item = &'a str>, all: &str) -> String {
+fn list(items: impl ExactSizeIterator<Item = impl AsRef<str>>, all: &str) -> String {
     let count = items.len();
     if count == 0 {
         return all.to_string();
     }
-    let shown: Vec<String> = items.take(10).map(code_span).collect();
+    let shown: Vec<String> = items.take(10).map(|item| code_span(item.as_ref())).collect();
     match count {
         n if n > 10 => format!("{} and {} more", shown.join(", "), n - 10),
         _ => shown.join(", "),
