@@ -44,7 +44,7 @@ use crate::policy::directory::{GroupHolding, Identities};
 use crate::policy::evaluate::section_for;
 use crate::policy::model::{
     service_default, AccessKind, B2bSetting, DefaultConfig, InboundTrust, PartnerConfig, Section, Settings,
-    Target, TargetConfig, TargetType, Targets,
+    Target, TargetConfig, TargetText, TargetType, Targets,
 };
 use crate::policy::resolve::{Half, Resolver};
 use crate::policy::{Policy, Verdict};
@@ -705,8 +705,8 @@ pub(crate) fn propose(
 #[derive(Debug, PartialEq)]
 enum Reach {
     Everyone,
-    Only(BTreeSet<String>),
-    AllBut(BTreeSet<String>),
+    Only(BTreeSet<TargetText>),
+    AllBut(BTreeSet<TargetText>),
     Nobody,
 }
 
@@ -714,11 +714,16 @@ fn reach(cfg: &TargetConfig) -> Option<Reach> {
     let all = cfg.targets.iter().any(|t| {
         t.target.eq_ignore_ascii_case("AllUsers") || t.target.eq_ignore_ascii_case("AllApplications")
     });
-    // Ids compare in any letter case; keywords (`Office365`) keep theirs.
-    let ids: BTreeSet<String> = cfg
+    // Ids compare in any letter case (as the ids they are: 24 bytes, where a
+    // text took 64, and a proposal may name a million users); keywords
+    // (`Office365`) keep theirs.
+    let ids: BTreeSet<TargetText> = cfg
         .targets
         .iter()
-        .map(|t| Guid::parse(&t.target.as_str()).map_or_else(|| t.target.to_string(), |g| g.to_string()))
+        .map(|t| match t.target.id() {
+            Some(_) => t.target.clone(),
+            None => Guid::parse(&t.target.as_str()).map_or_else(|| t.target.clone(), TargetText::from),
+        })
         .collect();
     Some(match (cfg.access_type, all) {
         (AccessKind::Allowed, true) => Reach::Everyone,
@@ -750,9 +755,9 @@ impl Reaches {
     }
 }
 
-fn listed(ids: &BTreeSet<String>) -> String {
+fn listed(ids: &BTreeSet<TargetText>) -> String {
     const SHOWN: usize = 20;
-    let shown: Vec<&str> = ids.iter().take(SHOWN).map(String::as_str).collect();
+    let shown: Vec<String> = ids.iter().take(SHOWN).map(TargetText::to_string).collect();
     match ids.len() {
         n if n > SHOWN => format!("{} and {} more", shown.join(", "), n - SHOWN),
         _ => shown.join(", "),
@@ -772,10 +777,10 @@ fn taken_away(before: &Reach, after: &Reach, noun: &str) -> Option<String> {
         (Only(had), Only(kept)) => {
             // A keyword (`Office365`) replaced by the ids of the apps used
             // loses the rest of what it stands for.
-            let gone: BTreeSet<String> = had
+            let gone: BTreeSet<TargetText> = had
                 .difference(kept)
-                .map(|t| match noun == "applications" && Guid::parse(t).is_none() {
-                    true => format!("{t} (but the apps the proposal names)"),
+                .map(|t| match noun == "applications" && t.id().is_none() {
+                    true => format!("{t} (but the apps the proposal names)").into(),
                     false => t.clone(),
                 })
                 .collect();
@@ -1078,7 +1083,7 @@ mod tests {
     #[test]
     fn taken_away_names_what_the_current_reach_has_and_the_proposed_lacks() {
         use Reach::*;
-        let s = |ids: &[&str]| users(ids);
+        let s = |ids: &[&str]| ids.iter().map(|&id| TargetText::from(id)).collect::<BTreeSet<_>>();
         assert_eq!(taken_away(&Everyone, &Everyone, "users"), None);
         assert_eq!(taken_away(&Nobody, &Only(s(&["a"])), "users"), None);
         assert_eq!(taken_away(&Only(s(&["a", "b"])), &Only(s(&["a"])), "users").unwrap(), "b");
