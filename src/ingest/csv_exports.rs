@@ -64,6 +64,13 @@ impl Rows {
         }
     }
 
+    /// Empty, keeping the room made.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.spans.clear();
+        self.rows.clear();
+    }
+
     /// Where the batch ends now: a row is read onto [`Rows::buffers`] past
     /// it, then kept ([`Rows::keep`]) or taken back ([`Rows::truncate`]).
     pub fn mark(&self) -> Mark {

@@ -129,6 +129,7 @@ pub fn read_records<K: RecordKind>(
     let mut stats = ReadStats { files: inputs.len() as u64, ..ReadStats::default() };
     let (tx, rx) = sync_channel::<Batch>(rayon::current_num_threads() * 2 + 2);
     let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (spare_rows_tx, spare_rows_rx) = std::sync::mpsc::channel::<csv::Rows>();
     let reader = {
         let inputs = inputs.to_vec();
         let opts = opts.clone();
@@ -136,18 +137,18 @@ pub fn read_records<K: RecordKind>(
         let kind = kind.clone();
         std::thread::Builder::new()
             .name("xtenant-reader".into())
-            .spawn(move || read_inputs(&kind, &inputs, &opts, &counter, &tx, recycle_rx))?
+            .spawn(move || read_inputs(&kind, &inputs, &opts, &counter, &tx, recycle_rx, spare_rows_rx))?
     };
     // Four batches a thread parsed or waiting to be merged, besides those
     // queued by the reader: the bound the windows this replaced had (a
     // window of two a thread parsed, the one before waiting to be merged).
     let in_flight = rayon::current_num_threads().max(1) * 4;
-    let result =
-        consume(&kind, &rx, in_flight, opts, &mut stats, &mut rejects, &mut sink, &recycle_tx, &|| {
-            if let Some(p) = &progress {
-                p.advance_to(counter.load(Ordering::Relaxed))
-            }
-        });
+    let spares = Spares { bytes: recycle_tx, rows: spare_rows_tx };
+    let result = consume(&kind, &rx, in_flight, opts, &mut stats, &mut rejects, &mut sink, &spares, &|| {
+        if let Some(p) = &progress {
+            p.advance_to(counter.load(Ordering::Relaxed))
+        }
+    });
     drop(rx);
     let joined = reader.join();
     if let Some(p) = &progress {
@@ -161,6 +162,19 @@ pub fn read_records<K: RecordKind>(
 }
 
 type Results<T> = Vec<Result<Parsed<T>, RecordError>>;
+
+/// Where a merged batch's buffers go back to the reader, which reads the
+/// next batches into them. Why: a buffer made on the reader thread and
+/// freed on another is memory the allocator gives back to the system and
+/// faults in again for the next (a CSV batch grew from empty, too): with
+/// mimalloc returning freed memory after 50 ms (`src/main.rs`), a portal
+/// CSV took a fifth longer until its batches came back.
+struct Spares {
+    /// A JSON chunk's bytes ([`framing::JsonFramer::with_recycler`]).
+    bytes: std::sync::mpsc::Sender<Vec<u8>>,
+    /// A CSV batch's rows.
+    rows: std::sync::mpsc::Sender<csv::Rows>,
+}
 
 /// Parses batches in parallel as they come and hands their results on in
 /// input order. Each batch is its own task on the pool, and the calling
@@ -180,7 +194,7 @@ fn consume<K: RecordKind>(
     stats: &mut ReadStats,
     rejects: &mut Option<&mut (dyn Write + Send)>,
     sink: &mut (impl FnMut(K::Item) + Send),
-    recycle: &std::sync::mpsc::Sender<Vec<u8>>,
+    spares: &Spares,
     tick: &(dyn Fn() + Sync),
 ) -> Result<()> {
     let (done_tx, done_rx) =
@@ -224,7 +238,7 @@ fn consume<K: RecordKind>(
             let results = results.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             finished.insert(seq, (batch, results));
             while let Some((batch, results)) = finished.remove(&merged) {
-                merge(kind, batch, results, opts, stats, rejects, sink, recycle)?;
+                merge(kind, batch, results, opts, stats, rejects, sink, spares)?;
                 merged += 1;
                 tick();
             }
@@ -241,7 +255,7 @@ fn merge<K: RecordKind>(
     stats: &mut ReadStats,
     rejects: &mut Option<&mut (dyn Write + Send)>,
     sink: &mut impl FnMut(K::Item),
-    recycle: &std::sync::mpsc::Sender<Vec<u8>>,
+    spares: &Spares,
 ) -> Result<()> {
     match &batch {
         Batch::Notice(n) => stats.notices.push(n.clone()),
@@ -272,8 +286,15 @@ fn merge<K: RecordKind>(
             }
         }
     }
-    if let Batch::Json { chunk, .. } = batch {
-        let _ = recycle.send(chunk.data);
+    // The reader may have finished: a buffer it will not take is dropped.
+    match batch {
+        Batch::Json { chunk, .. } => {
+            let _ = spares.bytes.send(chunk.data);
+        }
+        Batch::Csv { rows, .. } => {
+            let _ = spares.rows.send(rows);
+        }
+        Batch::FileError(_) | Batch::Notice(_) => {}
     }
     Ok(())
 }

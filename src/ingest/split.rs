@@ -21,6 +21,7 @@ pub(super) fn read_inputs<K: RecordKind>(
     counter: &Arc<AtomicU64>,
     tx: &SyncSender<Batch>,
     recycled: Receiver<Vec<u8>>,
+    spare_rows: Receiver<csv::Rows>,
 ) {
     let mut recycled = Some(recycled);
     for input in inputs {
@@ -54,7 +55,9 @@ pub(super) fn read_inputs<K: RecordKind>(
                 recycled = back;
                 framer
             }
-            Ok(detect::Detected::Csv(reader)) => send_csv(kind, reader, input, &file, opts, tx, &file_error),
+            Ok(detect::Detected::Csv(reader)) => {
+                send_csv(kind, reader, input, &file, opts, tx, &spare_rows, &file_error)
+            }
         };
         if !sent {
             return;
@@ -91,6 +94,7 @@ fn send_json(
     (sent, framer.into_recycler())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn send_csv<K: RecordKind>(
     kind: &K,
     reader: Box<dyn std::io::BufRead + Send>,
@@ -98,6 +102,7 @@ fn send_csv<K: RecordKind>(
     file: &Arc<str>,
     opts: &Options,
     tx: &SyncSender<Batch>,
+    spare_rows: &Receiver<csv::Rows>,
     file_error: &dyn Fn(Option<u64>, String) -> Batch,
 ) -> bool {
     let (delimiter, reader) = detect::csv_delimiter(reader);
@@ -188,7 +193,14 @@ fn send_csv<K: RecordKind>(
                 ctx,
                 header: header.clone(),
                 rows: {
-                    let next = csv::Rows::like(&rows, CSV_BATCH_ROWS);
+                    // A merged batch's rows, emptied, else room like this one's.
+                    let next = match spare_rows.try_recv() {
+                        Ok(mut spare) => {
+                            spare.clear();
+                            spare
+                        }
+                        Err(_) => csv::Rows::like(&rows, CSV_BATCH_ROWS),
+                    };
                     std::mem::replace(&mut rows, next)
                 },
             };
