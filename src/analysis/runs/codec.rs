@@ -419,7 +419,11 @@ impl<R: BufRead> Dec<R> {
             distinct_apps: self.opt_u64()?,
             by_epoch: Vec::new(),
         };
-        for _ in 0..self.u32()? {
+        // Made to size (a list's first growth has room for four; most
+        // groups are in one or two epochs), as far as a sane count goes.
+        let epochs = self.u32()?;
+        row.by_epoch.reserve_exact((epochs as usize).min(1 << 16));
+        for _ in 0..epochs {
             let epoch = self.u16()?;
             row.by_epoch.push((epoch, self.counters()?));
         }
