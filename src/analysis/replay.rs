@@ -109,7 +109,7 @@ impl ReplayRow {
         let parts: [&[u8]; 7] = [
             a.direction.as_str().as_bytes(),
             a.access_type.as_str().as_bytes(),
-            &partner,
+            partner.as_bytes(),
             a.app_id.as_deref().unwrap_or("").as_bytes(),
             a.resource_id.as_deref().unwrap_or("").as_bytes(),
             a.user_id.as_deref().unwrap_or("").as_bytes(),

@@ -34,7 +34,7 @@ impl Guid {
 impl Guid {
     /// The canonical text, without going through `fmt`: ids are formatted
     /// once per sign-in, so this is on the hot path.
-    pub fn hyphenated(&self) -> [u8; 36] {
+    pub fn hyphenated(&self) -> Hyphenated {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [b'-'; 36];
         // A byte at a time, most significant first, skipping the hyphens
@@ -48,15 +48,36 @@ impl Guid {
             out[at + 1] = HEX[usize::from(byte & 0x0F)];
             at += 2;
         }
-        out
+        Hyphenated(out)
+    }
+}
+
+/// A GUID's canonical text ([`Guid::hyphenated`]) held inline: 36 bytes
+/// that are all ASCII hex digits and hyphens, which is why it reads as a
+/// `str` without a fallible step at any use.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Hyphenated([u8; 36]);
+
+impl Hyphenated {
+    pub fn as_str(&self) -> &str {
+        // Never empty: only hex digits and hyphens are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 36] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Hyphenated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl fmt::Display for Guid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = self.hyphenated();
-        // Only ASCII hex digits and hyphens were written.
-        f.pad(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+        f.pad(self.hyphenated().as_str())
     }
 }
 
@@ -224,7 +245,8 @@ mod tests {
         #[test]
         fn hyphenated_is_the_field_layout_of_any_value(v in proptest::prelude::any::<u128>()) {
             let expected = field_layout(v);
-            proptest::prop_assert_eq!(&Guid(v).hyphenated()[..], expected.as_bytes());
+            let text = Guid(v).hyphenated();
+            proptest::prop_assert_eq!(text.as_str(), expected);
         }
     }
 

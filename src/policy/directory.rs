@@ -17,7 +17,7 @@ use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
 use crate::model::guid::normalize_id;
-use crate::model::Guid;
+use crate::model::{Guid, Hyphenated};
 
 /// Group memberships as the files list them, closed over nested groups on
 /// demand.
@@ -257,7 +257,7 @@ impl ByGuid {
 /// lower-case characters inline, other text boxed.
 #[derive(Debug, Clone)]
 enum HomeId {
-    Guid([u8; 36]),
+    Guid(Hyphenated),
     Other(Box<str>),
 }
 
@@ -271,8 +271,7 @@ impl HomeId {
 
     fn as_str(&self) -> &str {
         match self {
-            // Hex digits and hyphens: always text.
-            HomeId::Guid(text) => std::str::from_utf8(text).unwrap_or_default(),
+            HomeId::Guid(text) => text.as_str(),
             HomeId::Other(text) => text,
         }
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::Guid;
+use crate::model::{Guid, Hyphenated};
 
 /// `accessType` of a target configuration.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -194,7 +194,7 @@ impl<'de> Deserialize<'de> for TargetText {
 
 /// A target's text to read: borrowed, or an id's spelled out on the stack.
 pub enum TargetStr<'a> {
-    Id([u8; 36]),
+    Id(Hyphenated),
     Text(&'a str),
 }
 
@@ -203,7 +203,7 @@ impl Deref for TargetStr<'_> {
     fn deref(&self) -> &str {
         match self {
             // Only hex digits and hyphens were written.
-            TargetStr::Id(text) => std::str::from_utf8(text).unwrap_or_default(),
+            TargetStr::Id(text) => text.as_str(),
             TargetStr::Text(text) => text,
         }
     }

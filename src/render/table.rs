@@ -136,7 +136,7 @@ impl TypedCell<'_> {
             TypedCell::Null => f(""),
             TypedCell::Text(t) => f(t),
             TypedCell::Number(n) => f(itoa::Buffer::new().format(*n)),
-            TypedCell::Guid(g) => f(std::str::from_utf8(&g.hyphenated()).unwrap_or_default()),
+            TypedCell::Guid(g) => f(g.hyphenated().as_str()),
             TypedCell::Time(t) => match rfc3339_fixed(t) {
                 Some(text) => f(std::str::from_utf8(&text).unwrap_or_default()),
                 None => f(&rfc3339(t)),
