@@ -647,3 +647,12 @@ proptest! {
         prop_assert_eq!(targets_text(&config), expected);
     }
 }
+
+#[test]
+fn a_reasons_room_holds_the_prefix_of_every_section() {
+    for section in Section::ALL {
+        let prefix = Prefix(Who(Guid(u128::MAX)), section).to_string();
+        assert!(prefix.len() <= PREFIX_LEN, "{prefix}");
+    }
+    assert_eq!(Prefix(Who(Guid(u128::MAX)), Section::DirectConnectOutbound).to_string().len(), PREFIX_LEN);
+}

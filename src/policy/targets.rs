@@ -21,6 +21,7 @@
 //! reason listing every user target was megabytes, on every row. The tests
 //! check the lookups against the reading in order on random halves.
 
+use std::borrow::Cow;
 use std::hash::BuildHasher as _;
 
 use super::apps::Keyword;
@@ -32,7 +33,9 @@ use crate::model::{Direction, Guid};
 /// How one half matched, and the target that decided (or why it is unknown).
 pub(crate) struct Match {
     pub(crate) tri: Tri,
-    pub(crate) why: String,
+    /// Mostly a keyword (`AllUsers`, `no target matches the app`): words
+    /// of our own are not made a string on every evaluation.
+    pub(crate) why: Cow<'static, str>,
 }
 
 /// Lookups built from one half of a section, the first time a sign-in is
@@ -275,9 +278,9 @@ pub(crate) fn user_match(cfg: &TargetConfig, ix: &UserTargets, req: &Request<'_>
     let named = req.user_id.and_then(|u| ix.users.get(&cfg.targets, u));
     if let Some(i) = [ix.all_users, named].into_iter().flatten().min() {
         let why = if Some(i) == ix.all_users {
-            "AllUsers".to_string()
+            Cow::Borrowed("AllUsers")
         } else {
-            format!("user {}", cfg.targets[i].target)
+            Cow::Owned(format!("user {}", cfg.targets[i].target))
         };
         return Match { tri: Tri::Yes, why };
     }
@@ -310,7 +313,7 @@ fn undecided_user(
     for g in groups {
         let g = g.as_ref();
         match req.groups.is_member(g) {
-            Tri::Yes => return Match { tri: Tri::Yes, why: format!("group {g}") },
+            Tri::Yes => return Match { tri: Tri::Yes, why: format!("group {g}").into() },
             Tri::No => {}
             Tri::Unknown => not_known.push(g),
         }
@@ -321,7 +324,7 @@ fn undecided_user(
     if unknown.is_empty() {
         Match { tri: Tri::No, why: "no target matches the user".into() }
     } else {
-        Match { tri: Tri::Unknown, why: unknown.join("; ") }
+        Match { tri: Tri::Unknown, why: unknown.join("; ").into() }
     }
 }
 
@@ -390,9 +393,9 @@ pub(crate) fn app_match(cfg: &TargetConfig, ix: &AppTargets, req: &Request<'_>) 
     }
     if let Some(i) = first {
         let why = if Some(i) == ix.all_apps {
-            "AllApplications".to_string()
+            Cow::Borrowed("AllApplications")
         } else {
-            format!("app {}", cfg.targets[i].target)
+            Cow::Owned(format!("app {}", cfg.targets[i].target))
         };
         return Match { tri: Tri::Yes, why };
     }
@@ -426,7 +429,7 @@ fn ask_keyword(
         let m = req.apps.member(keyword, id, *owner);
         match m.tri {
             Tri::Yes => {
-                return Some(Match { tri: Tri::Yes, why: format!("{} ({})", keyword.as_str(), m.why) })
+                return Some(Match { tri: Tri::Yes, why: format!("{} ({})", keyword.as_str(), m.why).into() })
             }
             Tri::Unknown => undecided.push(m.why),
             Tri::No => not_members.push(m.why),
@@ -446,14 +449,16 @@ fn undecided_app(mut unknown: Vec<String>, mut not_members: Vec<String>, names_n
         unknown.push("the sign-in names no app or resource".into());
     }
     if unknown.is_empty() {
-        let mut why = "no target matches the app".to_string();
+        const NONE: &str = "no target matches the app";
         not_members.dedup();
-        if !not_members.is_empty() {
-            why = format!("{why} ({})", not_members.join("; "));
-        }
+        let why = if not_members.is_empty() {
+            Cow::Borrowed(NONE)
+        } else {
+            Cow::Owned(format!("{NONE} ({})", not_members.join("; ")))
+        };
         Match { tri: Tri::No, why }
     } else {
-        Match { tri: Tri::Unknown, why: unknown.join("; ") }
+        Match { tri: Tri::Unknown, why: unknown.join("; ").into() }
     }
 }
 
@@ -486,7 +491,7 @@ mod tests {
                 }
                 TargetType::User => match req.user_id {
                     Some(u) if t.target.eq_ignore_ascii_case(u) => {
-                        return Match { tri: Tri::Yes, why: format!("user {}", t.target) };
+                        return Match { tri: Tri::Yes, why: format!("user {}", t.target).into() };
                     }
                     Some(_) => {}
                     None => needs_id.push(&t.target.as_str()),
@@ -526,7 +531,7 @@ mod tests {
                 continue;
             }
             if ids.iter().any(|(id, _)| id.eq_ignore_ascii_case(name)) {
-                return Match { tri: Tri::Yes, why: format!("app {name}") };
+                return Match { tri: Tri::Yes, why: format!("app {name}").into() };
             }
         }
         let mut unknown = Vec::new();
@@ -596,9 +601,9 @@ mod tests {
         let ix = &UserTargets::new(&half);
         let last = "0001869F-0000-4000-8000-000000000000";
         let m = user_match(&cfg, ix, &request(Some(last), Direction::Outbound));
-        assert_eq!((m.tri, m.why.as_str()), (Tri::Yes, "user 0001869f-0000-4000-8000-000000000000"));
+        assert_eq!((m.tri, &*m.why), (Tri::Yes, "user 0001869f-0000-4000-8000-000000000000"));
         let m = user_match(&cfg, ix, &request(Some(USERS[0]), Direction::Outbound));
-        assert_eq!((m.tri, m.why.as_str()), (Tri::No, "no target matches the user"));
+        assert_eq!((m.tri, &*m.why), (Tri::No, "no target matches the user"));
     }
 
     const USERS: [&str; 3] = [
