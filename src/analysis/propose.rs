@@ -44,7 +44,7 @@ use crate::policy::directory::{GroupHolding, Identities};
 use crate::policy::evaluate::section_for;
 use crate::policy::model::{
     service_default, AccessKind, B2bSetting, DefaultConfig, InboundTrust, PartnerConfig, Section, Settings,
-    Target, TargetConfig, TargetText, TargetType, Targets,
+    Target, TargetConfig, TargetStr, TargetText, TargetType, Targets,
 };
 use crate::policy::resolve::{Half, Resolver};
 use crate::policy::{Policy, Verdict};
@@ -322,7 +322,9 @@ fn app_target(r: &ActivityRow) -> Option<&str> {
 /// What one section's successful sign-ins show.
 #[derive(Default)]
 struct Evidence {
-    users: BTreeSet<String>,
+    /// The users to name (an id as its 16 bytes: a section may have a
+    /// million users).
+    users: BTreeSet<TargetText>,
     apps: BTreeSet<String>,
     /// Some sign-in cannot be targeted by user (inbound, or no user id).
     all_users: bool,
@@ -344,19 +346,24 @@ fn target_id(s: Option<&str>) -> Option<String> {
     s.and_then(Guid::parse).map(|g| g.to_string())
 }
 
+/// [`target_id`] of a user, as a target's text.
+fn user_target(s: Option<&str>) -> Option<TargetText> {
+    s.and_then(Guid::parse).map(TargetText::from)
+}
+
 /// The id an inbound section's user targets would name: the partner's
 /// (home) object id. A B2B collaboration guest's logged id is our local
 /// one, mapped by `--identities`; direct connect has no guest account and
 /// logs the home id (docs/policy-semantics.md). Without `--identities`
 /// none is named (all of the partner's users, nothing to explain); an
 /// unmapped guest also gives all users, and says why.
-fn inbound_target(r: &ActivityRow, identities: Option<&Identities>) -> Result<String, Option<String>> {
+fn inbound_target(r: &ActivityRow, identities: Option<&Identities>) -> Result<TargetText, Option<String>> {
     let Some(ids) = identities else { return Err(None) };
     let home = match r.access_type {
-        AccessType::B2bDirectConnect => r.user_id.as_deref(),
+        AccessType::B2bDirectConnect => r.user_id.as_deref().map(TargetStr::Text),
         _ => ids.home_id(r.user_id.as_deref(), r.user_principal_name.as_deref()),
     };
-    target_id(home).ok_or_else(|| {
+    user_target(home.as_deref()).ok_or_else(|| {
         Some(format!(
             "all users: {} has no home-tenant object id in --identities",
             r.user_principal_name.as_deref().or(r.user_id.as_deref()).unwrap_or("a user without an id")
@@ -369,8 +376,11 @@ fn inbound_target(r: &ActivityRow, identities: Option<&Identities>) -> Result<St
 /// file, a chunk at a time ([`ROWS_AT_A_TIME`]).
 type PartnerRows = Kept<ActivityRow>;
 
-/// Rows of a partner read from its file at a time.
-const ROWS_AT_A_TIME: usize = 16 << 10;
+/// Rows of a partner read from its file at a time: three such chunks are
+/// in memory at once (one read, one waiting, one worked on), some 400
+/// bytes a row (at 16,384 a chunk they were 20 MB of `propose --current`'s
+/// peak); enough for both cores to share each.
+const ROWS_AT_A_TIME: usize = 4 << 10;
 
 /// The first plan of each used section, straight from the evidence; the
 /// partner named `name`, as its rows name it (its first row that does: a
@@ -405,7 +415,7 @@ fn first_plan(
                 };
                 let users = users
                     .into_iter()
-                    .map(|target| Target { target: target.into(), target_type: TargetType::User })
+                    .map(|target| Target { target, target_type: TargetType::User })
                     .collect();
                 SectionPlan {
                     section,
@@ -432,7 +442,7 @@ fn add_evidence(sections: &mut BTreeMap<Section, Evidence>, r: &ActivityRow, inp
     let Some(section) = section_for(r.direction, r.access_type) else { return };
     let e = sections.entry(section).or_default();
     let user = match r.direction {
-        Direction::Outbound => target_id(r.user_id.as_deref())
+        Direction::Outbound => user_target(r.user_id.as_deref())
             .ok_or_else(|| Some("all users: some sign-ins carry no user object id".to_string())),
         Direction::Inbound => inbound_target(r, inputs.replay.identities),
     };
@@ -959,16 +969,20 @@ const EXACT_COVER: usize = 12;
 /// The smallest set of groups holding the users that any group holds
 /// (fewest groups, then fewest members in all, then by id); users no group
 /// holds stay named. Returns (groups, users).
-fn cover(users: &BTreeSet<String>, holdings: &[GroupHolding]) -> (Vec<GroupPick>, Vec<String>) {
-    let candidates: Vec<(&GroupHolding, BTreeSet<&String>)> = holdings
+fn cover(users: &BTreeSet<TargetText>, holdings: &[GroupHolding]) -> (Vec<GroupPick>, Vec<TargetText>) {
+    let candidates: Vec<(&GroupHolding, BTreeSet<&str>)> = holdings
         .iter()
-        .map(|h| (h, h.held.iter().filter(|u| users.contains(*u)).collect::<BTreeSet<_>>()))
+        .map(|h| {
+            let held = h.held.iter().filter(|u| users.contains(&TargetText::from(u.as_str())));
+            (h, held.map(String::as_str).collect::<BTreeSet<_>>())
+        })
         .filter(|(_, held)| !held.is_empty())
         .collect();
-    let coverable: BTreeSet<&String> = candidates.iter().flat_map(|(_, held)| held.iter().copied()).collect();
-    let named: Vec<String> = users.iter().filter(|u| !coverable.contains(u)).cloned().collect();
+    let coverable: BTreeSet<&str> = candidates.iter().flat_map(|(_, held)| held.iter().copied()).collect();
+    let named: Vec<TargetText> =
+        users.iter().filter(|u| !coverable.contains(&*u.as_str())).cloned().collect();
     let covers = |picked: &[usize]| {
-        let got: BTreeSet<&String> = picked.iter().flat_map(|&i| candidates[i].1.iter().copied()).collect();
+        let got: BTreeSet<&str> = picked.iter().flat_map(|&i| candidates[i].1.iter().copied()).collect();
         got.len() == coverable.len()
     };
     let members = |picked: &[usize]| picked.iter().map(|&i| candidates[i].0.members).sum::<usize>();
@@ -1035,6 +1049,10 @@ mod tests {
         ids.iter().map(|s| s.to_string()).collect()
     }
 
+    fn targets(ids: &[&str]) -> BTreeSet<TargetText> {
+        ids.iter().map(|&s| TargetText::from(s)).collect()
+    }
+
     #[test]
     fn the_cover_is_the_fewest_groups_then_the_fewest_members_and_users_no_group_holds_stay_named() {
         let h = [
@@ -1043,11 +1061,11 @@ mod tests {
             holding("big", &["u1", "u2", "u3"], 50),
             holding("same", &["u1", "u2", "u3"], 3),
         ];
-        let (groups, named) = cover(&users(&["u1", "u2", "u3", "u4"]), &h);
+        let (groups, named) = cover(&targets(&["u1", "u2", "u3", "u4"]), &h);
         assert_eq!(groups.iter().map(|g| g.group.as_str()).collect::<Vec<_>>(), ["same"]);
         assert_eq!((groups[0].observed, groups[0].members), (3, 3));
         assert_eq!(named, ["u4"]);
-        let (groups, named) = cover(&users(&["u3"]), &h);
+        let (groups, named) = cover(&targets(&["u3"]), &h);
         assert_eq!(groups.iter().map(|g| g.group.as_str()).collect::<Vec<_>>(), ["b"]);
         assert!(named.is_empty());
     }
@@ -1076,7 +1094,7 @@ mod tests {
         });
         h.push(holding("stray", &["u00"], 1));
         assert!(h.len() > EXACT_COVER);
-        let (groups, named) = cover(&ids.iter().cloned().collect(), &h);
+        let (groups, named) = cover(&ids.iter().map(|s| TargetText::from(s.as_str())).collect(), &h);
         assert_eq!(groups.iter().map(|g| g.group.as_str()).collect::<Vec<_>>(), ["half1", "half2"]);
         assert!(named.is_empty());
     }

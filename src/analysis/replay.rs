@@ -26,7 +26,7 @@ use crate::policy::evaluate::{
     evaluate_resolved, section_for, CloudHint, Decision, Membership, Need, Request, TrustNeeds, Verdict,
 };
 use crate::policy::history::History;
-use crate::policy::model::Section;
+use crate::policy::model::{Section, TargetStr};
 use crate::policy::resolve::{Effective, Halves, Resolver};
 use crate::policy::Policy;
 
@@ -299,14 +299,14 @@ fn trust_needs<'a>(r: &ActivityRow, clauses: &'a [ResolvedClause]) -> TrustNeeds
 
 /// The user id the section's targets would name, and a note when it
 /// cannot be known.
-fn target_user<'a>(r: &'a ActivityRow, inputs: &'a Inputs<'_>) -> Option<&'a str> {
+fn target_user<'a>(r: &'a ActivityRow, inputs: &'a Inputs<'_>) -> Option<TargetStr<'a>> {
     let local = r.user_id.as_deref()?;
     match (r.direction, r.access_type) {
         // Our own users: the logged id is the one our outbound targets name.
-        (Direction::Outbound, _) => Some(local),
+        (Direction::Outbound, _) => Some(TargetStr::Text(local)),
         // No guest account exists for direct connect: the logged id is the
         // home-tenant id (docs/policy-semantics.md).
-        (Direction::Inbound, AccessType::B2bDirectConnect) => Some(local),
+        (Direction::Inbound, AccessType::B2bDirectConnect) => Some(TargetStr::Text(local)),
         // A B2B collaboration guest: our local id; the targets name the home id.
         (Direction::Inbound, _) => {
             inputs.identities.and_then(|i| i.home_id(Some(local), r.user_principal_name.as_deref()))
@@ -340,9 +340,14 @@ fn refine_with_current<'a>(
     needs
 }
 
-fn request<'a>(r: &'a ActivityRow, cx: &'a Context<'_>, clauses: &'a [ResolvedClause]) -> Request<'a> {
+/// What the evaluator is asked of `r`; `user` is its [`target_user`].
+fn request<'a>(
+    r: &'a ActivityRow,
+    cx: &'a Context<'_>,
+    clauses: &'a [ResolvedClause],
+    user: Option<&'a str>,
+) -> Request<'a> {
     let inputs = cx.inputs;
-    let user = target_user(r, inputs);
     let groups = match (inputs.groups, user) {
         (Some(g), Some(u)) => Membership::Described { directory: g, user: u },
         _ => Membership::Unknown,
@@ -538,7 +543,8 @@ fn calibrate_by_epoch(r: &ActivityRow, h: &History, cx: &Context<'_>) -> Option<
         }
         let part = ActivityRow { counters: counters.clone(), by_epoch: vec![], ..r.clone() };
         let clauses = resolved_clauses(&part, cx);
-        let req = request(&part, cx, &clauses);
+        let user = target_user(&part, cx.inputs);
+        let req = request(&part, cx, &clauses, user.as_deref());
         let decision = cx.epochs[*e as usize].evaluate(&req);
         if let Some(m) = calibrate(&part, &decision) {
             out.push(format!("{span}: {m}"));
@@ -584,7 +590,8 @@ fn same_section(current: &Resolved<'_>, proposed: &Resolved<'_>, partner: Guid, 
 
 fn replay_row(r: ActivityRow, cx: &Context<'_>) -> ReplayRow {
     let clauses = resolved_clauses(&r, cx);
-    let req = request(&r, cx, &clauses);
+    let user = target_user(&r, cx.inputs);
+    let req = request(&r, cx, &clauses, user.as_deref());
     let cur = match &cx.current {
         Some(c) => c.evaluate(&req),
         None => observed(&r),
@@ -703,7 +710,8 @@ impl<'a> Replayer<'a> {
     pub fn current_verdict(&self, r: &ActivityRow) -> Option<Verdict> {
         let current = self.cx.current.as_ref()?;
         let clauses = resolved_clauses(r, &self.cx);
-        Some(current.evaluate(&request(r, &self.cx, &clauses)).verdict)
+        let user = target_user(r, self.cx.inputs);
+        Some(current.evaluate(&request(r, &self.cx, &clauses, user.as_deref())).verdict)
     }
 }
 

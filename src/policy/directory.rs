@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
+use super::model::TargetStr;
 use crate::model::guid::normalize_id;
-use crate::model::{Guid, Hyphenated};
+use crate::model::Guid;
 
 /// Group memberships as the files list them, closed over nested groups on
 /// demand.
@@ -194,15 +195,20 @@ fn groups_json(f: &Path, text: &str, out: &mut BTreeMap<String, BTreeSet<String>
 /// Guests' home-tenant object ids, by local object id and by UPN. Hashed:
 /// replay looks a guest up for every row, and a mapping may name a million
 /// guests (a sorted map's twenty comparisons a lookup were a tenth of such
-/// a replay). Object ids are GUIDs: kept as numbers (local ids) and inline
-/// text (home ids), not as strings, a mapping of a million guests took
-/// 310 MB; the tables hold the place of each home id in a list made to
-/// size, not the id, since a table has up to twice the slots it fills (a
-/// million guests: 136 MB in home ids in the table, 66 so).
+/// a replay). Object ids are GUIDs: kept as numbers, not as strings (a
+/// mapping of a million guests took 310 MB); the tables hold the place of
+/// each home id in a list made to size, not the id, since a table has up
+/// to twice the slots it fills (a million guests: 136 MB in home ids in
+/// the table, 66 in a list of their text, 42 of their values).
 #[derive(Debug, Default, Clone)]
 pub struct Identities {
-    /// The home id of each row, in order.
-    homes: Vec<HomeId>,
+    /// The home id of each row, in order, as a GUID's value (16 bytes a
+    /// row, where its 36 characters inline took 40: a million guests'
+    /// home ids are 16 MB), unless `other_homes` holds it.
+    homes: Vec<u128>,
+    /// The rows whose home id is not a GUID, by row, as [`normalize_id`]
+    /// writes it.
+    other_homes: HashMap<u32, Box<str>>,
     /// Local ids that are GUIDs, by their value, to a place in `homes`.
     by_local_guid: ByGuid,
     /// Other local ids, as [`normalize_id`] writes them.
@@ -253,39 +259,31 @@ impl ByGuid {
     }
 }
 
-/// A home-tenant object id as [`normalize_id`] writes it: a GUID's 36
-/// lower-case characters inline, other text boxed.
-#[derive(Debug, Clone)]
-enum HomeId {
-    Guid(Hyphenated),
-    Other(Box<str>),
-}
-
-impl HomeId {
-    fn of(text: &str) -> HomeId {
-        match Guid::parse(text) {
-            Some(g) => HomeId::Guid(g.hyphenated()),
-            None => HomeId::Other(normalize_id(text).into()),
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            HomeId::Guid(text) => text.as_str(),
-            HomeId::Other(text) => text,
-        }
-    }
-}
-
 impl Identities {
-    pub fn home_id(&self, local_id: Option<&str>, upn: Option<&str>) -> Option<&str> {
+    /// The home id of the guest with this local id, else this UPN, as
+    /// [`normalize_id`] writes it (a GUID in lower case, hyphenated).
+    pub fn home_id(&self, local_id: Option<&str>, upn: Option<&str>) -> Option<TargetStr<'_>> {
         local_id
             .and_then(|l| match Guid::parse(l) {
                 Some(g) => self.by_local_guid.get(g),
                 None => self.by_local_id.get(&normalize_id(l)).copied(),
             })
             .or_else(|| upn.and_then(|u| self.by_upn.get(&u.trim().to_ascii_lowercase()).copied()))
-            .map(|at| self.homes[at as usize].as_str())
+            .map(|at| match (!self.other_homes.is_empty()).then(|| self.other_homes.get(&at)).flatten() {
+                Some(text) => TargetStr::Text(text),
+                None => TargetStr::Id(Guid(self.homes[at as usize]).hyphenated()),
+            })
+    }
+
+    /// Adds the next row's home id (`text`, trimmed and not empty).
+    fn push_home(&mut self, text: &str, at: u32) {
+        match Guid::parse(text) {
+            Some(Guid(g)) => self.homes.push(g),
+            None => {
+                self.homes.push(0);
+                self.other_homes.insert(at, normalize_id(text).into());
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -337,7 +335,7 @@ pub fn load_identities(path: &Path) -> Result<Identities> {
         let Some(h) = rec.get(home).map(str::trim).filter(|s| !s.is_empty()) else { continue };
         let at = u32::try_from(ids.homes.len())
             .map_err(|_| anyhow::anyhow!("{}: more than {} rows", path.display(), u32::MAX))?;
-        ids.homes.push(HomeId::of(h));
+        ids.push_home(h, at);
         if let Some(column) = local {
             let l = rec.get(column).map(str::trim).filter(|s| !s.is_empty());
             let guid = l.and_then(Guid::parse);
@@ -397,9 +395,9 @@ mod tests {
         let p = dir.path().join("ids.csv");
         std::fs::write(&p, "local_user_id,user_principal_name,home_user_id\nC1D2E3F4-A5B6-4C7D-8E9F-0A1B2C3D4E5F,Ann@x.example,h1\n,bob@x.example,h2\n").unwrap();
         let ids = load_identities(&p).unwrap();
-        assert_eq!(ids.home_id(Some("c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f"), None), Some("h1"));
-        assert_eq!(ids.home_id(None, Some("BOB@x.example")), Some("h2"));
-        assert_eq!(ids.home_id(Some("zz"), None), None);
+        assert_eq!(ids.home_id(Some("c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f"), None).as_deref(), Some("h1"));
+        assert_eq!(ids.home_id(None, Some("BOB@x.example")).as_deref(), Some("h2"));
+        assert_eq!(ids.home_id(Some("zz"), None).as_deref(), None);
     }
 
     #[test]
@@ -417,10 +415,10 @@ mod tests {
         )
         .unwrap();
         let ids = load_identities(&p).unwrap();
-        assert_eq!(ids.home_id(Some("a0000000-0000-4000-8000-000000000001"), None), Some("h3"));
-        assert_eq!(ids.home_id(Some("guest#EXT#"), None), Some("h2"));
-        assert_eq!(ids.home_id(Some("00000000-0000-0000-0000-000000000000"), None), Some("h4"));
-        assert_eq!(ids.home_id(Some("b0000000-0000-4000-8000-000000000001"), None), None);
+        assert_eq!(ids.home_id(Some("a0000000-0000-4000-8000-000000000001"), None).as_deref(), Some("h3"));
+        assert_eq!(ids.home_id(Some("guest#EXT#"), None).as_deref(), Some("h2"));
+        assert_eq!(ids.home_id(Some("00000000-0000-0000-0000-000000000000"), None).as_deref(), Some("h4"));
+        assert_eq!(ids.home_id(Some("b0000000-0000-4000-8000-000000000001"), None).as_deref(), None);
         assert_eq!(ids.len(), 3);
     }
 
@@ -436,7 +434,7 @@ mod tests {
         std::fs::write(&ids, le("local_user_id,home_user_id\nC1D2E3F4-A5B6-4C7D-8E9F-0A1B2C3D4E5F,h1\n"))
             .unwrap();
         let ids = load_identities(&ids).unwrap();
-        assert_eq!(ids.home_id(Some("c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f"), None), Some("h1"));
+        assert_eq!(ids.home_id(Some("c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f"), None).as_deref(), Some("h1"));
         let members = dir.path().join("members.json");
         let page = r##"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#groups('bbbb0001-0000-4000-8000-000000000001')/transitiveMembers","value":[{"@odata.type":"#microsoft.graph.user","id":"u2"}]}"##;
         std::fs::write(&members, page.encode_utf16().flat_map(u16::to_be_bytes).collect::<Vec<u8>>())
@@ -458,13 +456,19 @@ mod tests {
         assert_eq!(ids.len(), 3);
         for local in ["c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f", " {C1D2E3F4-A5B6-4C7D-8E9F-0A1B2C3D4E5F}"] {
             assert_eq!(
-                ids.home_id(Some(local), None),
+                ids.home_id(Some(local), None).as_deref(),
                 Some("aaaa0001-0000-4000-8000-00000000000a"),
                 "{local}"
             );
         }
-        assert_eq!(ids.home_id(Some(" Guest#EXT# "), None), Some("bbbb0001-0000-4000-8000-00000000000b"));
-        assert_eq!(ids.home_id(Some("C0000000-0000-4000-8000-000000000001"), None), Some("Not-A-Guid"));
-        assert_eq!(ids.home_id(Some("guest#ext#"), None), None, "other ids keep their case");
+        assert_eq!(
+            ids.home_id(Some(" Guest#EXT# "), None).as_deref(),
+            Some("bbbb0001-0000-4000-8000-00000000000b")
+        );
+        assert_eq!(
+            ids.home_id(Some("C0000000-0000-4000-8000-000000000001"), None).as_deref(),
+            Some("Not-A-Guid")
+        );
+        assert_eq!(ids.home_id(Some("guest#ext#"), None).as_deref(), None, "other ids keep their case");
     }
 }

@@ -440,7 +440,7 @@ impl<T: Record> Sorter<T> {
     }
 
     pub(crate) fn push(&mut self, record: T) -> Result<()> {
-        self.buffer.push(record);
+        push_within(&mut self.buffer, record, self.budget);
         if self.budget.is_some_and(|b| self.buffer.len() >= b) {
             self.write_buffer()?;
         }
@@ -477,6 +477,19 @@ impl<T: Record> Sorter<T> {
     }
 }
 
+/// Pushes `record`, the buffer growing to no more room than `budget`
+/// records: grown by doubling alone, a buffer of 100,000 rows had room for
+/// 131,072 (`propose`'s rows of a partner: 52 MB where 40 were used).
+fn push_within<T>(buffer: &mut Vec<T>, record: T, budget: Option<usize>) {
+    if let Some(budget) = budget {
+        if buffer.len() == buffer.capacity() {
+            let left = budget.saturating_sub(buffer.len()).max(1);
+            buffer.reserve_exact(buffer.capacity().max(4).min(left));
+        }
+    }
+    buffer.push(record);
+}
+
 /// Records kept for a second reading, in the order they came: in memory up
 /// to `budget` records, past it all of them in one file of a temporary
 /// folder, read back from the start ([`Spool::finish`]). For a document
@@ -504,7 +517,7 @@ impl<T: Record> Spool<T> {
                 w.write_all(&self.record).with_context(|| folder_error(what, Some(dir.path())))?;
             }
             None => {
-                self.buffer.push(record);
+                push_within(&mut self.buffer, record, self.budget);
                 if self.budget.is_some_and(|b| self.buffer.len() >= b) {
                     let dir = temp_folder(what).with_context(|| folder_error(what, None))?;
                     let path = dir.path().join("spool");
@@ -1145,6 +1158,21 @@ mod tests {
         );
         assert_eq!(e.unwrap_err().to_string(), "full disk");
         assert_eq!(handed, 2);
+    }
+
+    #[test]
+    fn a_buffer_kept_to_a_budget_never_has_room_for_more_than_the_budget() {
+        for budget in [1, 5, 100, 1000, 100_000] {
+            let mut buffer = Vec::new();
+            for n in 0..budget {
+                push_within(&mut buffer, n, Some(budget));
+                assert!(buffer.capacity() <= budget, "{} for {budget}", buffer.capacity());
+            }
+            assert_eq!(buffer, (0..budget).collect::<Vec<_>>());
+        }
+        let mut unbounded = Vec::new();
+        (0..1000).for_each(|n| push_within(&mut unbounded, n, None));
+        assert_eq!(unbounded.len(), 1000);
     }
 
     #[test]
