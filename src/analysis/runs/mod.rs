@@ -1250,6 +1250,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_run_cut_short_is_an_error_that_names_it_not_a_panic() {
+        for cut in [1, 5, 9, 2000] {
+            // Runs longer than a reader's buffer: the cut is read after
+            // the merge has begun.
+            let mut sorter = Sorter::new("test", Line::ORDER, Some(100));
+            for i in 0..200u32 {
+                sorter
+                    .push(keyed_line(&Keyed(format!("{:05}", i * 7 % 200).repeat(200).into_bytes(), i)))
+                    .unwrap();
+            }
+            let lines = sorter.finish().unwrap();
+            let Rows::Pending(merge) = &lines.rows else { panic!("the lines are in memory") };
+            let path = merge.runs[0].0.clone();
+            let len = std::fs::metadata(&path).unwrap().len();
+            std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len - cut).unwrap();
+            let e = lines.write_text(&mut Vec::new()).unwrap_err();
+            assert!(format!("{e:#}").contains(&*path.to_string_lossy()), "{e:#}");
+        }
+    }
+
     /// A key for [`keys_sharing_long_prefixes_merge_as_a_stable_sort`]: its
     /// bytes, and which push it was (the line's text).
     #[derive(Clone, Debug, PartialEq)]
