@@ -340,6 +340,15 @@ fn refine_with_current<'a>(
     needs
 }
 
+/// `f` of what the evaluator is asked of `r`. The request borrows what is
+/// made for it here: the group's policies resolved, and the user id its
+/// targets would name ([`target_user`]: a home id spelled out on the stack).
+fn with_request<T>(r: &ActivityRow, cx: &Context<'_>, f: impl FnOnce(&Request<'_>) -> T) -> T {
+    let clauses = resolved_clauses(r, cx);
+    let user = target_user(r, cx.inputs);
+    f(&request(r, cx, &clauses, user.as_deref()))
+}
+
 /// What the evaluator is asked of `r`; `user` is its [`target_user`].
 fn request<'a>(
     r: &'a ActivityRow,
@@ -542,10 +551,7 @@ fn calibrate_by_epoch(r: &ActivityRow, h: &History, cx: &Context<'_>) -> Option<
             continue;
         }
         let part = ActivityRow { counters: counters.clone(), by_epoch: vec![], ..r.clone() };
-        let clauses = resolved_clauses(&part, cx);
-        let user = target_user(&part, cx.inputs);
-        let req = request(&part, cx, &clauses, user.as_deref());
-        let decision = cx.epochs[*e as usize].evaluate(&req);
+        let decision = with_request(&part, cx, |req| cx.epochs[*e as usize].evaluate(req));
         if let Some(m) = calibrate(&part, &decision) {
             out.push(format!("{span}: {m}"));
         }
@@ -589,18 +595,17 @@ fn same_section(current: &Resolved<'_>, proposed: &Resolved<'_>, partner: Guid, 
 }
 
 fn replay_row(r: ActivityRow, cx: &Context<'_>) -> ReplayRow {
-    let clauses = resolved_clauses(&r, cx);
-    let user = target_user(&r, cx.inputs);
-    let req = request(&r, cx, &clauses, user.as_deref());
-    let cur = match &cx.current {
-        Some(c) => c.evaluate(&req),
-        None => observed(&r),
-    };
+    let (cur, prop) = with_request(&r, cx, |req| {
+        let cur = match &cx.current {
+            Some(c) => c.evaluate(req),
+            None => observed(&r),
+        };
+        (cur, cx.proposed.evaluate(req))
+    });
     let calibration = match cx.inputs.history {
         Some(h) if !r.by_epoch.is_empty() => calibrate_by_epoch(&r, h, cx),
         _ => cx.current.as_ref().and_then(|_| calibrate(&r, &cur)),
     };
-    let prop = cx.proposed.evaluate(&req);
     let (impact, mut reason) = if let Some(refused) = refused_elsewhere(&r, cx) {
         refused
     } else {
@@ -709,9 +714,7 @@ impl<'a> Replayer<'a> {
     /// `current` of [`Replayer::row`], without the rest of the row.
     pub fn current_verdict(&self, r: &ActivityRow) -> Option<Verdict> {
         let current = self.cx.current.as_ref()?;
-        let clauses = resolved_clauses(r, &self.cx);
-        let user = target_user(r, self.cx.inputs);
-        Some(current.evaluate(&request(r, &self.cx, &clauses, user.as_deref())).verdict)
+        Some(with_request(r, &self.cx, |req| current.evaluate(req).verdict))
     }
 }
 

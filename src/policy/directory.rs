@@ -269,7 +269,7 @@ impl Identities {
                 None => self.by_local_id.get(&normalize_id(l)).copied(),
             })
             .or_else(|| upn.and_then(|u| self.by_upn.get(&u.trim().to_ascii_lowercase()).copied()))
-            .map(|at| match (!self.other_homes.is_empty()).then(|| self.other_homes.get(&at)).flatten() {
+            .map(|at| match self.other_homes.get(&at) {
                 Some(text) => TargetStr::Text(text),
                 None => TargetStr::Id(Guid(self.homes[at as usize]).hyphenated()),
             })
