@@ -136,10 +136,10 @@ impl Join {
         let Some(our) = self.our_tenant.or(s.log_tenant) else { return };
         let (Some(home), Some(resource)) = (s.home_tenant, s.resource_tenant) else { return };
         let Some((direction, partner)) = Direction::of(our, home, resource) else { return };
-        if let (Direction::Inbound, Some(n)) = (direction, &s.home_tenant_name) {
-            self.names.entry(partner).or_insert_with(|| n.clone());
+        if let (Direction::Inbound, Some(n)) = (direction, s.home_tenant_name()) {
+            self.names.entry(partner).or_insert_with(|| n.into());
         }
-        let user = s.user_principal_name.as_deref().or(s.user_id.as_deref()).unwrap_or("(unknown user)");
+        let user = s.user_principal_name().or(s.user_id()).unwrap_or("(unknown user)");
         let blocked = is_policy_block(s.error_code);
         let mut hit = false;
         let ids = self.by_partner.get(&partner).into_iter().flatten().chain(&self.defaults);
@@ -188,7 +188,7 @@ impl Join {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AccessType, CaStatus, EventType, UserType};
+    use crate::model::{AccessType, CaStatus, EventType, Text, Texts, UserType};
     use crate::policy::change::ChangeKind;
 
     const OURS: Guid = Guid(1);
@@ -197,8 +197,7 @@ mod tests {
     fn signin(at: &str, user: &str, code: u32) -> SignIn {
         let (time, tenants) = (at.parse().unwrap(), (Some(PARTNER), Some(OURS)));
         SignIn {
-            id: format!("{at}{user}"),
-            user_id: Some(user.into()),
+            texts: Texts::of(&[(Text::Id, &format!("{at}{user}")), (Text::UserId, user)]),
             user_type: UserType::Guest,
             access_type: AccessType::B2bCollaboration,
             ca_status: CaStatus::NotApplied,

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use crate::model::signin::squash;
 use crate::model::text::trim;
 use crate::model::{
-    AccessType, CaStatus, Clause, Controls, Device, EventType, Evidence, Guid, SignIn, UserType,
+    AccessType, CaStatus, Clause, Controls, Device, EventType, Evidence, Guid, SignIn, Text, Texts, UserType,
 };
 
 use super::dates::{ambiguity_hint, parse_time, DateOrder};
@@ -34,8 +34,11 @@ impl FieldError {
     }
 }
 
-fn text(s: &Option<Cow<'_, str>>) -> Option<String> {
-    s.as_deref().map(trim).filter(|s| !s.is_empty()).map(str::to_owned)
+/// Appends a text field, trimmed; absent when empty.
+fn push_text(out: &mut String, s: Option<&str>) -> bool {
+    let s = s.map(trim).unwrap_or_default();
+    out.push_str(s);
+    !s.is_empty()
 }
 
 fn tenant(field: &str, s: &Option<Cow<'_, str>>) -> Result<Option<Guid>, FieldError> {
@@ -47,8 +50,12 @@ fn tenant(field: &str, s: &Option<Cow<'_, str>>) -> Result<Option<Guid>, FieldEr
     }
 }
 
-fn id_text(s: &Option<Cow<'_, str>>) -> Option<String> {
-    s.as_deref().map(trim).filter(|s| !s.is_empty()).map(crate::model::guid::normalize_id)
+/// Appends an id field as [`crate::model::guid::normalize_id`] writes it;
+/// absent when empty.
+fn push_id(out: &mut String, s: Option<&str>) -> bool {
+    let s = s.map(trim).unwrap_or_default();
+    crate::model::guid::push_normalized_id(out, s);
+    !s.is_empty()
 }
 
 /// The envelope of a diagnostic-settings record, or nothing.
@@ -58,7 +65,12 @@ pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldEr
         None => (outer, None),
     };
 
-    let id = text(&body.id).ok_or_else(|| FieldError::new("id", "missing"))?;
+    let id = body
+        .id
+        .as_deref()
+        .map(trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| FieldError::new("id", "missing"))?;
 
     let none = None;
     let (time_field, time_text) = [
@@ -125,34 +137,47 @@ pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldEr
         trust_type: d.trust_type.0.clone().filter(|s| !s.trim().is_empty()),
     });
 
+    // The Pascal-cased `ResourceId` is an Azure resource path in Log
+    // Analytics: used only when it is a GUID.
+    let resource_id = body
+        .resource_id
+        .0
+        .as_deref()
+        .map(trim)
+        .filter(|r| !r.is_empty())
+        .or_else(|| body.resource_id_pascal.0.as_deref().filter(|r| Guid::parse(r).is_some()));
+    let raw = [
+        Some(id),
+        body.user_id.0.as_deref(),
+        body.user_principal_name.as_deref(),
+        body.home_tenant_name.as_deref(),
+        body.app_id.0.as_deref(),
+        body.app_display_name.as_deref(),
+        resource_id,
+        body.resource_display_name.as_deref(),
+        body.token_issuer_type.as_deref(),
+    ];
+    // One allocation for all of them, made to fit ([`Texts`]).
+    let capacity = raw.iter().flatten().map(|t| t.len()).sum();
+    let texts = Texts::from_fn(capacity, |t, out| match t {
+        Text::Id | Text::UserId | Text::AppId | Text::ResourceId => push_id(out, raw[t as usize]),
+        _ => push_text(out, raw[t as usize]),
+    });
+
     let owner = |g: &super::raw::MaybeGuid| g.0;
     Ok(SignIn {
-        id: crate::model::guid::normalize_id(&id),
+        texts,
         time,
         event_type,
-        user_id: id_text(&body.user_id.0),
-        user_principal_name: text(&body.user_principal_name),
         user_type: body.user_type.as_deref().map_or(UserType::Unknown, UserType::parse),
         home_tenant,
-        home_tenant_name: text(&body.home_tenant_name),
         resource_tenant,
         log_tenant,
         access_type: body.cross_tenant_access_type.as_deref().map_or(AccessType::Unknown, AccessType::parse),
-        app_id: id_text(&body.app_id.0),
-        app_name: text(&body.app_display_name),
         app_owner_tenant: owner(&body.app_owner_tenant_id),
-        resource_id: id_text(&body.resource_id.0).or_else(|| {
-            body.resource_id_pascal
-                .0
-                .as_deref()
-                .filter(|r| Guid::parse(r).is_some())
-                .map(crate::model::guid::normalize_id)
-        }),
-        resource_name: text(&body.resource_display_name),
         resource_owner_tenant: owner(&body.resource_owner_tenant_id),
         error_code,
         ca_status: body.conditional_access_status.as_deref().map_or(CaStatus::Unknown, CaStatus::parse),
-        token_issuer_type: text(&body.token_issuer_type),
         evidence,
         device,
     })
@@ -248,10 +273,7 @@ mod tests {
     fn a_sign_in_that_is_not_cross_tenant_keeps_only_what_readers_count_it_by() {
         let cross = read(&record(A, B)).unwrap();
         assert!(cross.is_cross_tenant());
-        assert_eq!(
-            (cross.id.as_str(), cross.user_id.as_deref(), cross.app_name.as_deref()),
-            ("r1", Some("u1"), Some("App"))
-        );
+        assert_eq!((cross.id(), cross.user_id(), cross.app_name()), ("r1", Some("u1"), Some("App")));
         for (home, resource) in [(A, A), (A, ""), ("", B)] {
             let s = read(&record(home, resource)).unwrap();
             assert!(!s.is_cross_tenant());

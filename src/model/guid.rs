@@ -168,9 +168,20 @@ fn hyphenated_value(b: &[u8]) -> Option<u128> {
 /// two casings groups together; other ids are kept as they are. (No round
 /// trip through [`Guid`]: ids are normalised several times per sign-in.)
 pub fn normalize_id(s: &str) -> String {
+    let mut out = String::new();
+    push_normalized_id(&mut out, s);
+    out
+}
+
+/// [`normalize_id`], appended to `out`.
+pub fn push_normalized_id(out: &mut String, s: &str) {
     match guid_text(s) {
-        Some(g) => g.to_ascii_lowercase(),
-        None => s.trim().to_string(),
+        Some(g) => {
+            let start = out.len();
+            out.push_str(g);
+            out[start..].make_ascii_lowercase();
+        }
+        None => out.push_str(s.trim()),
     }
 }
 

@@ -211,31 +211,32 @@ mod tests {
     use super::schema::{signins_frame, signins_from};
     use super::*;
     use crate::model::{
-        AccessType, CaStatus, Clause, Device, EventType, Evidence, Guid, SignIn, UserType, Window,
+        AccessType, CaStatus, Clause, Device, EventType, Evidence, Guid, SignIn, Text, Texts, UserType,
+        Window,
     };
 
     fn signin(id: &str, at: &str) -> SignIn {
         SignIn {
-            id: id.into(),
+            texts: Texts::of(&[
+                (Text::Id, id),
+                (Text::UserId, "u1"),
+                (Text::UserPrincipalName, "a@b.example"),
+                (Text::HomeTenantName, "Alpha"),
+                (Text::AppId, "app"),
+                (Text::ResourceName, "res"),
+                (Text::TokenIssuerType, "AzureAD"),
+            ]),
             time: at.parse().unwrap(),
             event_type: EventType::NonInteractive,
-            user_id: Some("u1".into()),
-            user_principal_name: Some("a@b.example".into()),
             user_type: UserType::Guest,
             home_tenant: Some(Guid(1)),
-            home_tenant_name: Some("Alpha".into()),
             resource_tenant: Some(Guid(2)),
             log_tenant: Some(Guid(2)),
             access_type: AccessType::B2bDirectConnect,
-            app_id: Some("app".into()),
-            app_name: None,
             app_owner_tenant: Some(Guid(3)),
-            resource_id: None,
-            resource_name: Some("res".into()),
             resource_owner_tenant: None,
             error_code: 500213,
             ca_status: CaStatus::NotApplied,
-            token_issuer_type: Some("AzureAD".into()),
             evidence: Evidence {
                 mfa_required: true,
                 ca_details: true,
@@ -268,7 +269,10 @@ mod tests {
         assert_eq!(back, [a.clone(), b]);
         let since = "2026-11-20T00:00:00Z".parse().ok();
         let mut later = vec![];
-        Store::open(&root).unwrap().read_signins(Window::new(since, None), |s| later.push(s.id)).unwrap();
+        Store::open(&root)
+            .unwrap()
+            .read_signins(Window::new(since, None), |s| later.push(s.id().to_string()))
+            .unwrap();
         assert_eq!(later, ["2"]);
         assert_eq!(Store::open(&root).unwrap().info().days.len(), 2);
     }

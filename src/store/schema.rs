@@ -10,7 +10,8 @@ use chrono::DateTime;
 use polars::prelude::*;
 
 use crate::model::{
-    AccessType, AuditEvent, CaStatus, Clause, Device, EventType, Evidence, Guid, SignIn, UserType,
+    AccessType, AuditEvent, CaStatus, Clause, Device, EventType, Evidence, Guid, SignIn, Text, Texts,
+    UserType,
 };
 
 pub(super) fn id_hash(id: &str) -> u128 {
@@ -37,29 +38,29 @@ pub(super) fn signins_frame(rows: &[SignIn]) -> Result<DataFrame> {
     let time: Vec<i64> = rows.iter().map(|r| r.time.timestamp_millis()).collect();
     let time = Column::new("time".into(), time).cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?;
     let columns = vec![
-        Column::new("id".into(), rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>()),
+        Column::new("id".into(), rows.iter().map(SignIn::id).collect::<Vec<_>>()),
         time,
         Column::new("event_type".into(), rows.iter().map(|r| r.event_type.as_str()).collect::<Vec<_>>()),
-        Column::new("user_id".into(), s(|r| r.user_id.as_deref())),
-        Column::new("user_principal_name".into(), s(|r| r.user_principal_name.as_deref())),
+        Column::new("user_id".into(), s(SignIn::user_id)),
+        Column::new("user_principal_name".into(), s(SignIn::user_principal_name)),
         Column::new("user_type".into(), rows.iter().map(|r| r.user_type.as_str()).collect::<Vec<_>>()),
         Column::new("home_tenant_id".into(), owned(|r| r.home_tenant.map(|g| g.to_string()))),
-        Column::new("home_tenant_name".into(), s(|r| r.home_tenant_name.as_deref())),
+        Column::new("home_tenant_name".into(), s(SignIn::home_tenant_name)),
         Column::new("resource_tenant_id".into(), owned(|r| r.resource_tenant.map(|g| g.to_string()))),
         Column::new("log_tenant_id".into(), owned(|r| r.log_tenant.map(|g| g.to_string()))),
         Column::new("access_type".into(), rows.iter().map(|r| r.access_type.as_str()).collect::<Vec<_>>()),
-        Column::new("app_id".into(), s(|r| r.app_id.as_deref())),
-        Column::new("app_name".into(), s(|r| r.app_name.as_deref())),
+        Column::new("app_id".into(), s(SignIn::app_id)),
+        Column::new("app_name".into(), s(SignIn::app_name)),
         Column::new("app_owner_tenant_id".into(), owned(|r| r.app_owner_tenant.map(|g| g.to_string()))),
-        Column::new("resource_id".into(), s(|r| r.resource_id.as_deref())),
-        Column::new("resource_name".into(), s(|r| r.resource_name.as_deref())),
+        Column::new("resource_id".into(), s(SignIn::resource_id)),
+        Column::new("resource_name".into(), s(SignIn::resource_name)),
         Column::new(
             "resource_owner_tenant_id".into(),
             owned(|r| r.resource_owner_tenant.map(|g| g.to_string())),
         ),
         Column::new("error_code".into(), rows.iter().map(|r| r.error_code).collect::<Vec<u32>>()),
         Column::new("ca_status".into(), rows.iter().map(|r| r.ca_status.as_str()).collect::<Vec<_>>()),
-        Column::new("token_issuer_type".into(), s(|r| r.token_issuer_type.as_deref())),
+        Column::new("token_issuer_type".into(), s(SignIn::token_issuer_type)),
         Column::new("mfa_required".into(), flag(|e| e.mfa_required)),
         Column::new("mfa_by_claim".into(), flag(|e| e.mfa_by_claim)),
         Column::new("compliant_device_required".into(), flag(|e| e.compliant_device_required)),
@@ -77,12 +78,10 @@ pub(super) fn signins_frame(rows: &[SignIn]) -> Result<DataFrame> {
 }
 
 pub(super) fn signins_from(df: &DataFrame) -> Result<Vec<SignIn>> {
-    let text = |name: &str| -> Result<Vec<Option<String>>> {
-        Ok(df.column(name)?.str()?.iter().map(|v| v.map(str::to_string)).collect())
-    };
+    let text = |name: &str| -> Result<Vec<Option<&str>>> { Ok(df.column(name)?.str()?.iter().collect()) };
     let flags = |name: &str| -> Result<Vec<Option<bool>>> { Ok(df.column(name)?.bool()?.iter().collect()) };
     // Columns schema version 2 added: absent from version 1 part files.
-    let newer = |name: &str| -> Result<Vec<Option<String>>> {
+    let newer = |name: &str| -> Result<Vec<Option<&str>>> {
         if df.get_column_names().iter().any(|c| c.as_str() == name) {
             text(name)
         } else {
@@ -91,7 +90,7 @@ pub(super) fn signins_from(df: &DataFrame) -> Result<Vec<SignIn>> {
     };
     let (app_owner, res_owner, clauses) =
         (newer("app_owner_tenant_id")?, newer("resource_owner_tenant_id")?, newer("grant_clauses")?);
-    let guid = |v: &Option<String>| v.as_deref().and_then(Guid::parse);
+    let guid = |v: &Option<&str>| v.and_then(Guid::parse);
     let times: Vec<Option<i64>> = df.column("time")?.cast(&DataType::Int64)?.i64()?.iter().collect();
     let codes: Vec<Option<u32>> = df.column("error_code")?.u32()?.iter().collect();
     let (id, event_type, user_id, upn, user_type) = (
@@ -126,41 +125,44 @@ pub(super) fn signins_from(df: &DataFrame) -> Result<Vec<SignIn>> {
     let mut out = Vec::with_capacity(df.height());
     for i in 0..df.height() {
         let Some(ms) = times[i] else { bail!("row {i}: no time") };
+        let texts =
+            [&id, &user_id, &upn, &home_name, &app_id, &app_name, &res_id, &res_name, &issuer].map(|c| c[i]);
+        let capacity = texts.iter().flatten().map(|t| t.len()).sum();
         out.push(SignIn {
-            id: id[i].clone().unwrap_or_default(),
+            texts: Texts::from_fn(capacity, |t, out| {
+                out.push_str(texts[t as usize].unwrap_or_default());
+                // The request id is always there, empty if the column is.
+                t == Text::Id || texts[t as usize].is_some()
+            }),
             time: DateTime::from_timestamp_millis(ms).context("time out of range")?,
-            event_type: event_type[i].as_deref().and_then(EventType::from_name).unwrap_or(EventType::Unknown),
-            user_id: user_id[i].clone(),
-            user_principal_name: upn[i].clone(),
-            user_type: UserType::parse(user_type[i].as_deref().unwrap_or("")),
+            event_type: event_type[i].and_then(EventType::from_name).unwrap_or(EventType::Unknown),
+            user_type: UserType::parse(user_type[i].unwrap_or("")),
             home_tenant: guid(&home[i]),
-            home_tenant_name: home_name[i].clone(),
             resource_tenant: guid(&resource[i]),
             log_tenant: guid(&log[i]),
-            access_type: AccessType::parse(access[i].as_deref().unwrap_or("")),
-            app_id: app_id[i].clone(),
-            app_name: app_name[i].clone(),
+            access_type: AccessType::parse(access[i].unwrap_or("")),
             app_owner_tenant: guid(&app_owner[i]),
-            resource_id: res_id[i].clone(),
-            resource_name: res_name[i].clone(),
             resource_owner_tenant: guid(&res_owner[i]),
             error_code: codes[i].unwrap_or_default(),
-            ca_status: CaStatus::parse(ca[i].as_deref().unwrap_or("")),
-            token_issuer_type: issuer[i].clone(),
+            ca_status: CaStatus::parse(ca[i].unwrap_or("")),
             evidence: Evidence {
                 mfa_required: mfa[i].unwrap_or_default(),
                 mfa_by_claim: claim[i].unwrap_or_default(),
                 compliant_device_required: compliant_req[i].unwrap_or_default(),
                 hybrid_join_required: hybrid_req[i].unwrap_or_default(),
                 ca_details: details[i].unwrap_or_default(),
-                clauses: match clauses[i].as_deref() {
+                clauses: match clauses[i] {
                     Some(t) => {
                         Clause::parse_list(t).map_err(|e| anyhow::anyhow!("row {i}: grant_clauses: {e}"))?
                     }
                     None => Vec::new(),
                 },
             },
-            device: Device { compliant: compliant[i], managed: managed[i], trust_type: trust[i].clone() },
+            device: Device {
+                compliant: compliant[i],
+                managed: managed[i],
+                trust_type: trust[i].map(str::to_string),
+            },
         });
     }
     Ok(out)

@@ -79,7 +79,7 @@ impl<'s> Writer<'s> {
             return Ok(());
         }
         let day = s.time.date_naive();
-        if !self.is_new(Table::SignIns, day, &s.id)? {
+        if !self.is_new(Table::SignIns, day, s.id())? {
             self.added.sign_ins_already_stored += 1;
             return Ok(());
         }

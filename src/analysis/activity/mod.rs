@@ -236,7 +236,7 @@ impl Activity {
 
     /// A user's number below the user grain: by a 128-bit hash of the id,
     /// whose text is never needed there.
-    fn user_number(&mut self, id: &Option<String>) -> u32 {
+    fn user_number(&mut self, id: Option<&str>) -> u32 {
         let Some(id) = id else { return 0 };
         let next = u32::try_from(self.user_numbers.len() + 1).unwrap_or(u32::MAX);
         *self.user_numbers.entry(xxhash_rust::xxh3::xxh3_128(id.as_bytes())).or_insert(next)
@@ -291,11 +291,11 @@ impl Activity {
             None => self.common = Some(vec![home, resource]),
             Some(c) => c.retain(|x| *x == home || *x == resource),
         }
-        let (app, res) = (self.ids.intern(s.app_id.as_deref()), self.ids.intern(s.resource_id.as_deref()));
-        if let (true, Some(n)) = (app > 0, &s.app_name) {
+        let (app, res) = (self.ids.intern(s.app_id()), self.ids.intern(s.resource_id()));
+        if let (true, Some(n)) = (app > 0, s.app_name()) {
             offer_name(&mut self.app_names, app, s.time, n);
         }
-        if let (true, Some(n)) = (res > 0, &s.resource_name) {
+        if let (true, Some(n)) = (res > 0, s.resource_name()) {
             offer_name(&mut self.resource_names, res, s.time, n);
         }
         for (id, owner) in [(app, s.app_owner_tenant), (res, s.resource_owner_tenant)] {
@@ -303,7 +303,7 @@ impl Activity {
                 self.owners.entry(id).or_default().offer(s.time, |cur| o.cmp(cur), || o);
             }
         }
-        if let Some(n) = &s.home_tenant_name {
+        if let Some(n) = s.home_tenant_name() {
             offer_name(&mut self.tenant_names, home, s.time, n);
         }
         let tenants = (self.tenant(home), self.tenant(resource));
@@ -313,11 +313,11 @@ impl Activity {
         }
         let by_user = self.by_user();
         let user = if by_user {
-            let user = self.users.intern(s.user_id.as_deref());
-            self.users.offer(user, s.time, s.user_principal_name.as_deref().unwrap_or_default(), s.user_type);
+            let user = self.users.intern(s.user_id());
+            self.users.offer(user, s.time, s.user_principal_name().unwrap_or_default(), s.user_type);
             user
         } else {
-            self.user_number(&s.user_id)
+            self.user_number(s.user_id())
         };
         let key = Key {
             home: tenants.0,
@@ -779,6 +779,7 @@ impl ActivityTable {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::model::Text;
     use proptest::prelude::*;
 
     /// Texts that test an order's bytes: empty, NUL inside and at the
@@ -811,28 +812,25 @@ pub(crate) mod tests {
     }
 
     fn signin(n: u32, partner: u128, user: &str, app: &str) -> SignIn {
-        use crate::model::{CaStatus, Device, EventType, Evidence};
+        use crate::model::{CaStatus, Device, EventType, Evidence, Texts};
         SignIn {
-            id: format!("{n}"),
+            texts: Texts::of(&[
+                (Text::Id, &format!("{n}")),
+                (Text::UserId, user),
+                (Text::UserPrincipalName, &format!("{user}@x.example")),
+                (Text::AppId, app),
+            ]),
             time: DateTime::from_timestamp(1_790_000_000 + n as i64 * 60, 0).unwrap(),
             event_type: EventType::Interactive,
-            user_id: Some(user.into()),
-            user_principal_name: Some(format!("{user}@x.example")),
             user_type: UserType::Guest,
             home_tenant: Some(Guid(partner)),
-            home_tenant_name: None,
             resource_tenant: Some(Guid(1)),
             log_tenant: Some(Guid(1)),
             access_type: AccessType::B2bCollaboration,
-            app_id: Some(app.into()),
-            app_name: None,
             app_owner_tenant: None,
-            resource_id: None,
-            resource_name: None,
             resource_owner_tenant: None,
             error_code: n % 3,
             ca_status: CaStatus::NotApplied,
-            token_issuer_type: None,
             evidence: Evidence::default(),
             device: Device::default(),
         }
@@ -875,14 +873,15 @@ pub(crate) mod tests {
                     ["a", "b", "c"][(i % 3) as usize],
                 );
                 if i % 13 == 0 {
-                    s.user_id = None;
+                    s.texts = s.texts.with(Text::UserId, None);
                 }
-                s.user_principal_name = Some(format!("u{}@v{}.example", i % 701, i % 4));
+                s.texts =
+                    s.texts.with(Text::UserPrincipalName, Some(&format!("u{}@v{}.example", i % 701, i % 4)));
                 s.user_type = [UserType::Guest, UserType::Member][(i % 2) as usize];
                 s.error_code = [0, 0, 500212, 500213, 50076][(i % 5) as usize];
                 s.time = DateTime::from_timestamp(1_790_000_000 + (i % 97) as i64 * 3600, 0).unwrap();
-                s.app_name = Some(format!("App {}", i % 7));
-                s.home_tenant_name = Some(format!("Partner {}", i % 3));
+                s.texts = s.texts.with(Text::AppName, Some(&format!("App {}", i % 7)));
+                s.texts = s.texts.with(Text::HomeTenantName, Some(&format!("Partner {}", i % 3)));
                 s.evidence.mfa_required = i % 4 == 0;
                 s.evidence.ca_details = i % 6 != 0;
                 if i % 17 == 0 {

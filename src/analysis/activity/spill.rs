@@ -73,12 +73,12 @@ pub(super) const PARTS: usize = 256;
 /// its sign-in went. 120 bits: a collision is still astronomically
 /// unlikely over billions of sign-ins.
 pub(super) fn dedup_key(s: &SignIn) -> u128 {
-    let id = Guid::parse(&s.id).map_or_else(|| xxhash_rust::xxh3::xxh3_128(s.id.as_bytes()), |g| g.0);
+    let id = Guid::parse(s.id()).map_or_else(|| xxhash_rust::xxh3::xxh3_128(s.id().as_bytes()), |g| g.0);
     let mut bytes = [0u8; 24];
     bytes[..16].copy_from_slice(&id.to_le_bytes());
     bytes[16..].copy_from_slice(&s.time.timestamp().to_le_bytes());
     let hash = xxhash_rust::xxh3::xxh3_128(&bytes);
-    let part = s.user_id.as_deref().map_or((hash >> 120) as usize, part_of_user);
+    let part = s.user_id().map_or((hash >> 120) as usize, part_of_user);
     (hash & (u128::MAX >> 8)) | ((part as u128) << 120)
 }
 
@@ -178,8 +178,8 @@ impl Spill {
             e.access(s.access_type);
             e.u32(app);
             e.u32(resource_app);
-            e.opt_str(s.user_id.as_deref());
-            e.opt_str(s.user_principal_name.as_deref());
+            e.opt_str(s.user_id());
+            e.opt_str(s.user_principal_name());
             e.user_type(Some(s.user_type));
             e.u32(s.error_code);
             e.evidence(&s.evidence);
