@@ -598,7 +598,10 @@ pub(crate) fn propose(
     let mut proof = Spool::new("propose", rows.budget_again(budget));
     let mut not_granted = 0u64;
     let mut unused: BTreeMap<Guid, Unused> = BTreeMap::new();
-    let mut used_partners = BTreeSet::new();
+    // The partners with rows kept as evidence, and how many each has: a
+    // partner's rows go to a file at once when they are more than the
+    // budget ([`Spool::expect`]).
+    let mut used_partners: BTreeMap<Guid, usize> = BTreeMap::new();
     // Outbound users, whose groups `--groups` may allow instead.
     let mut outbound_users = BTreeSet::new();
     for r in rows.by_ref() {
@@ -611,7 +614,7 @@ pub(crate) fn propose(
             if inputs.replay.groups.is_some() && r.direction == Direction::Outbound {
                 outbound_users.extend(target_id(r.user_id.as_deref()));
             }
-            used_partners.insert(r.partner_tenant_id);
+            *used_partners.entry(r.partner_tenant_id).or_insert(0) += 1;
             evidence.push(r)?;
         } else {
             if r.counters.successes > 0 {
@@ -645,6 +648,7 @@ pub(crate) fn propose(
         // third of a million users).
         let (mut successes, mut name) = (0, None);
         let mut spool = Spool::new("propose", budget);
+        spool.expect(used_partners.get(&partner).copied().unwrap_or(0))?;
         let mut add = |r: ActivityRow| {
             successes += r.counters.successes;
             if name.is_none() {
@@ -679,7 +683,7 @@ pub(crate) fn propose(
         rows.into_each(|r| proof.push(r))?;
     }
     evidence.finish()?;
-    for (partner, u) in unused.into_iter().filter(|(p, _)| !used_partners.contains(p)) {
+    for (partner, u) in unused.into_iter().filter(|(p, _)| !used_partners.contains_key(p)) {
         left_out.push(LeftOut {
             partner_tenant_id: partner,
             partner_tenant_name: u.name,

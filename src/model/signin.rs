@@ -461,7 +461,8 @@ mod tests {
 
     #[test]
     fn texts_in_one_buffer_read_back_as_written_present_empty_or_absent() {
-        let texts = Texts::of(&[(Text::UserId, "u1"), (Text::AppName, ""), (Text::TokenIssuerType, "AzureAD")]);
+        let texts =
+            Texts::of(&[(Text::UserId, "u1"), (Text::AppName, ""), (Text::TokenIssuerType, "AzureAD")]);
         let read: Vec<_> = Text::ALL.into_iter().map(|t| texts.get(t)).collect();
         assert_eq!(
             read,
@@ -474,7 +475,7 @@ mod tests {
         assert_eq!(changed.with(Text::UserId, Some("u1")).with(Text::ResourceName, None), texts);
         // What `write` appended for an absent text is not kept.
         let dropped = Texts::from_fn(0, |t, out| {
-            out.push_str("x");
+            out.push('x');
             t != Text::UserId
         });
         assert_eq!((dropped.get(Text::UserId), dropped.get(Text::AppId)), (None, Some("x")));

@@ -519,15 +519,33 @@ impl<T: Record> Spool<T> {
             None => {
                 push_within(&mut self.buffer, record, self.budget);
                 if self.budget.is_some_and(|b| self.buffer.len() >= b) {
-                    let dir = temp_folder(what).with_context(|| folder_error(what, None))?;
-                    let path = dir.path().join("spool");
-                    let file = File::create(&path).with_context(|| folder_error(what, Some(dir.path())))?;
-                    self.file = Some((dir, path, BufWriter::with_capacity(64 << 10, file)));
-                    for r in std::mem::take(&mut self.buffer) {
-                        self.push(r)?;
-                    }
+                    self.move_to_file()?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Says that `more` records are still to come: if they would take the
+    /// spool past its budget, it moves to its file now, so that they do
+    /// not gather in memory first only to be written out at the budget (a
+    /// budget's worth of rows is some 50 MB).
+    pub(crate) fn expect(&mut self, more: usize) -> Result<()> {
+        if self.file.is_none() && self.budget.is_some_and(|b| self.buffer.len().saturating_add(more) > b) {
+            self.move_to_file()?;
+        }
+        Ok(())
+    }
+
+    /// Moves the records so far to the spool's file, where the next go.
+    fn move_to_file(&mut self) -> Result<()> {
+        let what = self.what;
+        let dir = temp_folder(what).with_context(|| folder_error(what, None))?;
+        let path = dir.path().join("spool");
+        let file = File::create(&path).with_context(|| folder_error(what, Some(dir.path())))?;
+        self.file = Some((dir, path, BufWriter::with_capacity(64 << 10, file)));
+        for r in std::mem::take(&mut self.buffer) {
+            self.push(r)?;
         }
         Ok(())
     }
@@ -1412,6 +1430,31 @@ mod tests {
         for budget in [None, Some(1), Some(7), Some(5000)] {
             let spool = spooled(budget);
             assert_eq!(spool.finish().unwrap().collect_rows().unwrap(), items(1000), "{budget:?}");
+        }
+    }
+
+    #[test]
+    fn a_spool_told_more_is_coming_than_its_budget_holds_keeps_nothing_in_memory() {
+        for (budget, kept_first, more) in
+            [(Some(100), 0usize, 1000usize), (Some(100), 60, 41), (Some(1000), 10, 990)]
+        {
+            let mut spool = Spool::new("test", budget);
+            let all = items((kept_first + more) as u32);
+            for item in &all[..kept_first] {
+                spool.push(item.clone()).unwrap();
+            }
+            spool.expect(more).unwrap();
+            let past_budget = budget.is_some_and(|b| kept_first + more > b);
+            assert_eq!(spool.file.is_some(), past_budget, "{budget:?} {kept_first}+{more}");
+            for item in &all[kept_first..] {
+                spool.push(item.clone()).unwrap();
+                assert!(!past_budget || spool.buffer.is_empty(), "{budget:?} {kept_first}+{more}");
+            }
+            assert_eq!(
+                spool.finish().unwrap().collect_rows().unwrap(),
+                all,
+                "{budget:?} {kept_first}+{more}"
+            );
         }
     }
 
