@@ -929,8 +929,10 @@ impl Stream<Line> {
 /// level of the tree was two fifths of the merge thread's time at a
 /// million rows (the rest: reading the runs, copying the text), and the
 /// comparisons cost a quarter less so.
+///
+/// From [`SPLIT_FROM_RUNS`] runs, each half of them is merged so on a
+/// thread of its own and the two halves' lines here ([`merge_halves`]).
 fn merge_text(mut merge: Merge<Line>, send: &mpsc::SyncSender<Result<Vec<u8>>>) {
-    const CHUNK: usize = 256 << 10;
     let runs = merge.runs.len();
     let mut heads: Vec<Option<Line>> = (0..runs).map(|_| None).collect();
     for head in std::mem::take(&mut merge.heads) {
@@ -942,39 +944,197 @@ fn merge_text(mut merge: Merge<Line>, send: &mpsc::SyncSender<Result<Vec<u8>>>) 
         .into_iter()
         .map(|h| h.map_or((Vec::new(), None), |l| (l.bytes.into_vec(), Some(l.key_len as usize))))
         .collect();
+    if runs >= SPLIT_FROM_RUNS && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
+        let (low_lines, high_lines) = (lines.drain(..runs / 2).collect(), lines);
+        let (low_runs, high_runs) = merge.runs.split_at_mut(runs / 2);
+        merge_halves((low_runs, low_lines), (high_runs, high_lines), send);
+    } else {
+        let mut out = TextChunks::new(send);
+        if let Err(e) = merge_runs(&mut merge.runs, lines, |bytes, k| out.push(&bytes[k..])) {
+            let _ = send.send(Err(e));
+            return;
+        }
+        out.finish();
+    }
+    // The temporary folder goes (with `merge`) before the writer sees the end.
+}
+
+/// From how many runs [`merge_text`] merges two halves of them on two
+/// threads and the halves' lines on a third: with 256 runs (the grouping's
+/// partitions), one thread reading every run, playing a tree of eight
+/// levels and copying every line was the last half second of a million
+/// rows, the other core mostly idle.
+const SPLIT_FROM_RUNS: usize = 8;
+
+/// Text for the writer, sent a chunk of many lines at a time.
+struct TextChunks<'s> {
+    chunk: Vec<u8>,
+    send: &'s mpsc::SyncSender<Result<Vec<u8>>>,
+}
+
+impl<'s> TextChunks<'s> {
+    const CHUNK: usize = 256 << 10;
+
+    fn new(send: &'s mpsc::SyncSender<Result<Vec<u8>>>) -> Self {
+        TextChunks { chunk: Vec::with_capacity(Self::CHUNK + (64 << 10)), send }
+    }
+
+    /// Appends `text`; false once the writer is gone.
+    fn push(&mut self, text: &[u8]) -> bool {
+        self.push_parts(&[text])
+    }
+
+    /// Appends the parts, in one chunk; false once the writer is gone.
+    fn push_parts(&mut self, parts: &[&[u8]]) -> bool {
+        for part in parts {
+            self.chunk.extend_from_slice(part);
+        }
+        if self.chunk.len() < Self::CHUNK {
+            return true;
+        }
+        let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(Self::CHUNK + (64 << 10)));
+        self.send.send(Ok(full)).is_ok()
+    }
+
+    fn finish(self) {
+        if !self.chunk.is_empty() {
+            let _ = self.send.send(Ok(self.chunk));
+        }
+    }
+}
+
+/// Runs being read, each with its next line as [`merge_text`] holds it.
+type RunsAndLines<'r> = (&'r mut [(PathBuf, Dec<BufReader<File>>)], Vec<(Vec<u8>, Option<usize>)>);
+
+/// Merges each half of the runs on a thread of its own into chunks of
+/// keyed lines (the key's and the line's length, then the line), and the
+/// two halves' lines here, by key; on a tie the lower half's first, as the
+/// lower run's is in one merge. Every line is copied once more, and the
+/// reading of the runs and the trees' matches are shared by two threads.
+fn merge_halves(low: RunsAndLines<'_>, high: RunsAndLines<'_>, send: &mpsc::SyncSender<Result<Vec<u8>>>) {
+    std::thread::scope(|scope| {
+        let (mut low, mut high) = (merge_half(scope, low), merge_half(scope, high));
+        let mut out = TextChunks::new(send);
+        let merged = (|| -> Result<()> {
+            let (mut a, mut b) = (low.next()?, high.next()?);
+            loop {
+                let from_low = match (&a, &b) {
+                    (Some((ka, _)), Some((kb, _))) => low.at(ka) <= high.at(kb),
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (None, None) => return Ok(()),
+                };
+                let (lines, line) = if from_low { (&mut low, &mut a) } else { (&mut high, &mut b) };
+                let Some((_, text)) = line else { return Ok(()) };
+                if !out.push(lines.at(text)) {
+                    return Ok(());
+                }
+                *line = lines.next()?;
+            }
+        })();
+        match merged {
+            Ok(()) => out.finish(),
+            Err(e) => {
+                let _ = send.send(Err(e));
+            }
+        }
+        // Dropping the halves' receivers stops their threads at their next
+        // send, should the writer be gone.
+        drop((low, high));
+    });
+}
+
+/// Merges one half of the runs on a thread of `scope` into chunks of keyed
+/// lines ([`merge_halves`]).
+fn merge_half<'scope, 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    (runs, lines): RunsAndLines<'env>,
+) -> KeyedLines {
+    let (to_merge, chunks) = mpsc::sync_channel::<Result<Vec<u8>>>(4);
+    scope.spawn(move || {
+        let mut out = TextChunks::new(&to_merge);
+        let mut head = [0u8; 8];
+        let merged = merge_runs(runs, lines, |bytes, k| {
+            head[..4].copy_from_slice(&(k as u32).to_le_bytes());
+            head[4..].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+            // Whole in one chunk: the halves' reader takes a line from one.
+            out.push_parts(&[&head, bytes])
+        });
+        match merged {
+            Ok(()) => out.finish(),
+            Err(e) => {
+                let _ = to_merge.send(Err(e));
+            }
+        }
+    });
+    KeyedLines { chunks, chunk: Vec::new(), at: 0 }
+}
+
+/// One half's keyed lines from [`merge_halves`], a chunk at a time.
+struct KeyedLines {
+    chunks: mpsc::Receiver<Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    /// Where the next keyed line begins in `chunk`.
+    at: usize,
+}
+
+impl KeyedLines {
+    /// The next line's key and text as ranges into the chunk, `None` at
+    /// the end of the half.
+    #[allow(clippy::type_complexity)]
+    fn next(&mut self) -> Result<Option<(std::ops::Range<usize>, std::ops::Range<usize>)>> {
+        if self.at == self.chunk.len() {
+            match self.chunks.recv() {
+                Ok(chunk) => (self.chunk, self.at) = (chunk?, 0),
+                Err(_) => return Ok(None),
+            }
+        }
+        let word = |at: usize| {
+            self.chunk.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize)
+        };
+        let (Some(key), Some(len)) = (word(self.at), word(self.at + 4)) else {
+            anyhow::bail!("internal error: a merged half's line was cut short; please report this");
+        };
+        let start = self.at + 8;
+        if key > len || start + len > self.chunk.len() {
+            anyhow::bail!("internal error: a merged half's line was cut short; please report this");
+        }
+        self.at = start + len;
+        Ok(Some((start..start + key, start + key..start + len)))
+    }
+
+    /// A key or text [`KeyedLines::next`] gave.
+    fn at(&self, r: &std::ops::Range<usize>) -> &[u8] {
+        &self.chunk[r.clone()]
+    }
+}
+
+/// Merges `runs` (each with its next line in `lines`) by the tree of
+/// losers, handing each line in order to `emit` with its key's length;
+/// `emit` says false to stop. An error names the run that failed.
+fn merge_runs(
+    runs: &mut [(PathBuf, Dec<BufReader<File>>)],
+    mut lines: Vec<(Vec<u8>, Option<usize>)>,
+    mut emit: impl FnMut(&[u8], usize) -> bool,
+) -> Result<()> {
     let mut tree = LoserTree::new(&lines);
     // The line last written: its buffer is swapped with the run's, which
     // takes the run's next line, so that its key stays at hand for the
     // tree without a copy.
     let mut written = Vec::new();
-    let mut chunk = Vec::with_capacity(CHUNK + (64 << 10));
     loop {
         let least = tree.winner;
-        let Some((bytes, Some(k))) = lines.get_mut(least) else { break };
+        let Some((bytes, Some(k))) = lines.get_mut(least) else { return Ok(()) };
         let k = *k;
-        chunk.extend_from_slice(&bytes[k..]);
+        if !emit(bytes, k) {
+            return Ok(());
+        }
         std::mem::swap(bytes, &mut written);
-        let (path, dec) = &mut merge.runs[least];
+        let (path, dec) = &mut runs[least];
         let next = dec.unless_at_end(|dec| Line::read_into(dec, bytes));
-        match next.with_context(|| format!("reading {}", path.display())) {
-            Ok(next) => lines[least].1 = next,
-            Err(e) => {
-                let _ = send.send(Err(e));
-                return;
-            }
-        }
+        lines[least].1 = next.with_context(|| format!("reading {}", path.display()))?;
         tree.replay(&lines, &written[..k]);
-        if chunk.len() >= CHUNK {
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK + (64 << 10)));
-            if send.send(Ok(full)).is_err() {
-                return;
-            }
-        }
     }
-    if !chunk.is_empty() {
-        let _ = send.send(Ok(chunk));
-    }
-    // The temporary folder goes (with `merge`) before the writer sees the end.
 }
 
 /// The tournament of [`merge_text`]: a tree of losers over the runs'
@@ -1391,6 +1551,54 @@ mod tests {
         let merge = Merge::open(dir, vec![good, cut.clone()], Line::ORDER, None).unwrap();
         let e = Stream::merged(merge).write_text(&mut Vec::new()).unwrap_err();
         assert!(format!("{e:#}").contains(&cut.display().to_string()), "{e:#}");
+    }
+
+    #[test]
+    fn a_run_cut_short_in_either_half_of_a_split_merge_is_an_error_naming_it() {
+        let runs = SPLIT_FROM_RUNS * 2 + 1;
+        for cut_run in [0, runs / 2 - 1, runs / 2, runs - 1] {
+            let dir = temp_folder("test").unwrap();
+            let mut paths = Vec::new();
+            for r in 0..runs {
+                let mut sorted = items(40 + r as u32);
+                sorted.sort_by(by_key);
+                let path = dir.path().join(format!("run-{r}"));
+                write_run(&path, &lines_of(&sorted)).unwrap();
+                paths.push(path);
+            }
+            let cut = paths[cut_run].clone();
+            let len = std::fs::metadata(&cut).unwrap().len();
+            std::fs::OpenOptions::new().write(true).open(&cut).unwrap().set_len(len - 3).unwrap();
+            let merge = Merge::open(dir, paths, Line::ORDER, None).unwrap();
+            let e = Stream::merged(merge).write_text(&mut Vec::new()).unwrap_err();
+            assert!(format!("{e:#}").contains(&cut.display().to_string()), "run {cut_run}: {e:#}");
+        }
+    }
+
+    #[test]
+    fn a_merge_split_in_halves_writes_what_one_merge_writes() {
+        // Equal keys in every run: a tie goes to the lower run, across the
+        // halves too.
+        let runs = SPLIT_FROM_RUNS * 3 + 1;
+        let dir = temp_folder("test").unwrap();
+        let mut paths = Vec::new();
+        let mut all = Vec::new();
+        for r in 0..runs {
+            let mut run: Vec<Keyed> = (0..50u32)
+                .map(|i| Keyed(format!("{:03}", (i * 7 + r as u32) % 60).into_bytes(), r as u32))
+                .collect();
+            run.sort_by(|a, b| a.0.cmp(&b.0));
+            let path = dir.path().join(format!("run-{r}"));
+            write_run(&path, &run.iter().map(keyed_line).collect::<Vec<_>>()).unwrap();
+            paths.push(path);
+            all.extend(run);
+        }
+        // A stable sort of the runs one after another: the lower run first on a tie.
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let expected: Vec<u8> = all.iter().flat_map(|k| keyed_line(k).text().to_vec()).collect();
+        let mut text = Vec::new();
+        Stream::merged(Merge::open(dir, paths, Line::ORDER, None).unwrap()).write_text(&mut text).unwrap();
+        assert_eq!(String::from_utf8(text).unwrap(), String::from_utf8(expected).unwrap());
     }
 
     #[test]
