@@ -103,6 +103,11 @@ impl Interner {
     fn resolve(&self, i: u32) -> Option<Name> {
         (i > 0).then(|| self.strings.get(i as usize - 1).cloned()).flatten()
     }
+
+    /// The id numbered `i`, borrowed: no count of references moved.
+    fn text(&self, i: u32) -> Option<&str> {
+        (i > 0).then(|| self.strings.get(i as usize - 1).map(|s| &**s)).flatten()
+    }
 }
 
 /// User ids at the user grain, each with the newest principal name (empty

@@ -324,28 +324,27 @@ impl Activity {
             spill.write(part_of_key(key), SEEN, |e| e.u128(key));
         }
         for (k, c) in std::mem::take(&mut self.groups) {
-            let user = self.users.id(k.user);
-            let part = user.as_deref().map_or(0, part_of_user);
+            let user = self.users.ids.text(k.user);
+            let part = user.map_or(0, part_of_user);
             spill.write(part, GROUP, |e| {
                 e.u32(k.home);
                 e.u32(k.resource);
                 e.access(k.access);
                 e.u32(k.app);
                 e.u32(k.resource_app);
-                e.opt_str(user.as_deref());
+                e.opt_str(user);
                 e.u16(k.epoch);
                 e.counters(&c);
             });
         }
         let users = std::mem::take(&mut self.users);
         for (i, latest) in users.names.into_iter().enumerate() {
-            let (Some(at), Some((upn, ty)), Some(id)) =
-                (latest.at, latest.value, users.ids.resolve(i as u32))
+            let (Some(at), Some((upn, ty)), Some(id)) = (latest.at, latest.value, users.ids.text(i as u32))
             else {
                 continue;
             };
-            spill.write(part_of_user(&id), USER, |e| {
-                e.str(&id);
+            spill.write(part_of_user(id), USER, |e| {
+                e.str(id);
                 e.time(at);
                 e.str(&upn);
                 e.user_type(Some(ty));
