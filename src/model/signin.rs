@@ -356,7 +356,8 @@ impl Texts {
         })
     }
 
-    /// The texts named, each as given; the others absent.
+    /// The texts named, each as given; the others absent (the request id
+    /// empty).
     pub fn of(values: &[(Text, &str)]) -> Texts {
         let capacity = values.iter().map(|(_, v)| v.len()).sum();
         Texts::from_fn(capacity, |t, out| match values.iter().find(|(u, _)| *u == t) {
