@@ -599,8 +599,8 @@ pub(crate) fn propose(
     let mut not_granted = 0u64;
     let mut unused: BTreeMap<Guid, Unused> = BTreeMap::new();
     // The partners with rows kept as evidence, and how many each has: a
-    // partner's rows go to a file at once when they are more than the
-    // budget ([`Spool::expect`]).
+    // partner's rows go to a file at once when they fill the budget
+    // ([`Spool::expect`]).
     let mut used_partners: BTreeMap<Guid, usize> = BTreeMap::new();
     // Outbound users, whose groups `--groups` may allow instead.
     let mut outbound_users = BTreeSet::new();

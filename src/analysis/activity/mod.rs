@@ -100,13 +100,18 @@ impl Interner {
         i
     }
 
+    /// The id numbered `i` (0: none).
+    fn get(&self, i: u32) -> Option<&Name> {
+        i.checked_sub(1).and_then(|i| self.strings.get(i as usize))
+    }
+
     fn resolve(&self, i: u32) -> Option<Name> {
-        (i > 0).then(|| self.strings.get(i as usize - 1).cloned()).flatten()
+        self.get(i).cloned()
     }
 
     /// The id numbered `i`, borrowed: no count of references moved.
     fn text(&self, i: u32) -> Option<&str> {
-        (i > 0).then(|| self.strings.get(i as usize - 1).map(|s| &**s)).flatten()
+        self.get(i).map(|s| &**s)
     }
 }
 

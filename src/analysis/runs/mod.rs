@@ -526,12 +526,13 @@ impl<T: Record> Spool<T> {
         Ok(())
     }
 
-    /// Says that `more` records are still to come: if they would take the
-    /// spool past its budget, it moves to its file now, so that they do
+    /// Says that `more` records are still to come: if they would bring the
+    /// spool to its budget, it moves to its file now, so that they do
     /// not gather in memory first only to be written out at the budget (a
     /// budget's worth of rows is some 50 MB).
     pub(crate) fn expect(&mut self, more: usize) -> Result<()> {
-        if self.file.is_none() && self.budget.is_some_and(|b| self.buffer.len().saturating_add(more) > b) {
+        // At the budget the spool moves to its file anyway ([`Spool::push`]).
+        if self.file.is_none() && self.budget.is_some_and(|b| self.buffer.len().saturating_add(more) >= b) {
             self.move_to_file()?;
         }
         Ok(())
@@ -1092,13 +1093,12 @@ impl KeyedLines {
         let word = |at: usize| {
             self.chunk.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize)
         };
-        let (Some(key), Some(len)) = (word(self.at), word(self.at + 4)) else {
+        let start = self.at + 8;
+        let lengths = word(self.at).zip(word(self.at + 4));
+        let Some((key, len)) = lengths.filter(|&(key, len)| key <= len && start + len <= self.chunk.len())
+        else {
             anyhow::bail!("internal error: a merged half's line was cut short; please report this");
         };
-        let start = self.at + 8;
-        if key > len || start + len > self.chunk.len() {
-            anyhow::bail!("internal error: a merged half's line was cut short; please report this");
-        }
         self.at = start + len;
         Ok(Some((start..start + key, start + key..start + len)))
     }
@@ -1643,16 +1643,20 @@ mod tests {
 
     #[test]
     fn a_spool_told_more_is_coming_than_its_budget_holds_keeps_nothing_in_memory() {
-        for (budget, kept_first, more) in
-            [(Some(100), 0usize, 1000usize), (Some(100), 60, 41), (Some(1000), 10, 990)]
-        {
+        for (budget, kept_first, more) in [
+            (Some(100), 0usize, 1000usize),
+            (Some(100), 60, 41),
+            (Some(1000), 10, 990),
+            (Some(1000), 10, 989),
+            (None, 10, 990),
+        ] {
             let mut spool = Spool::new("test", budget);
             let all = items((kept_first + more) as u32);
             for item in &all[..kept_first] {
                 spool.push(item.clone()).unwrap();
             }
             spool.expect(more).unwrap();
-            let past_budget = budget.is_some_and(|b| kept_first + more > b);
+            let past_budget = budget.is_some_and(|b| kept_first + more >= b);
             assert_eq!(spool.file.is_some(), past_budget, "{budget:?} {kept_first}+{more}");
             for item in &all[kept_first..] {
                 spool.push(item.clone()).unwrap();
