@@ -514,6 +514,14 @@ impl Activity {
             let mut other_tenants = 0;
             let users = &part.users;
             let mut names = OwnNames::default();
+            // In the order of the users' numbers, which is the order their
+            // ids and names were read in, and so lie in memory: in the
+            // table's order each row's user id and name were two reads from
+            // memory far from the last (a cache miss each, two more for
+            // their counts): at ten million groups, some 4 of the run's 58
+            // CPU-seconds. The writer sorts the rows into output order.
+            let mut groups: Vec<(Key, Counters)> = groups.into_iter().collect();
+            groups.sort_unstable_by_key(|(k, _)| k.user);
             let mut rows = groups.into_iter().filter_map(|(k, c)| match self.output_key(&k, tenant, by) {
                 Some(out) => Some(
                     self.row_named(&out, users.id(k.user), users.name(k.user), c, |of| names.name(self, of)),

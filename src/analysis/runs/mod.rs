@@ -247,14 +247,39 @@ fn sort_lines(lines: &mut [Line]) {
 /// What writes a row as a line ([`Line`]): appends its bytes.
 pub(crate) type LineWriter<T> = dyn Fn(&T, &mut Vec<u8>) + Sync;
 
+/// The most a thread's line buffer keeps between lines ([`Line::new`]).
+const SCRATCH_KEPT: usize = 64 * 1024;
+
 impl Line {
     /// `row` as its key in `order` and its text (`write`).
+    ///
+    /// Written into a buffer of this thread's, then copied once into a
+    /// box of its size: a line grown in a box of its own was reallocated
+    /// and copied as it grew (a replayed row's line, key and text, is some
+    /// 700 bytes; reallocating was a tenth of formatting them).
     pub(crate) fn new<T>(row: &T, order: Order<T>, write: impl FnOnce(&T, &mut Vec<u8>)) -> Line {
-        let mut bytes = Vec::with_capacity(512);
-        (order.key)(row, &mut bytes);
-        let key_len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-        write(row, &mut bytes);
-        Line { bytes: bytes.into_boxed_slice(), key_len }
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let fill = |bytes: &mut Vec<u8>| {
+            bytes.clear();
+            (order.key)(row, bytes);
+            let key_len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+            write(row, bytes);
+            Line { bytes: Box::from(&bytes[..]), key_len }
+        };
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut bytes) => {
+                let line = fill(&mut bytes);
+                // A hostile row's megabytes are not kept for the next.
+                if bytes.capacity() > SCRATCH_KEPT {
+                    *bytes = Vec::new();
+                }
+                line
+            }
+            // `write` made a line itself: it gets a buffer of its own.
+            Err(_) => fill(&mut Vec::new()),
+        })
     }
 
     pub(crate) fn text(&self) -> &[u8] {
@@ -1398,6 +1423,27 @@ mod tests {
             .iter()
             .map(|i| Line::new(i, ITEM_ORDER, |i, out| out.extend(format!("{} {}\n", i.0, i.1).bytes())))
             .collect()
+    }
+
+    #[test]
+    fn a_line_is_its_own_key_and_text_whatever_the_lines_before_it_or_a_line_made_while_it_is() {
+        let item = Item(7, 1);
+        let key = 7u32.to_be_bytes();
+        // Long (past what the thread's buffer keeps), then short: nothing of
+        // the first is left in the second.
+        let long =
+            Line::new(&item, ITEM_ORDER, |_, out| out.extend(std::iter::repeat_n(b'x', SCRATCH_KEPT + 1)));
+        assert_eq!(long.key(), key);
+        assert_eq!(long.text().len(), SCRATCH_KEPT + 1);
+        let short = Line::new(&item, ITEM_ORDER, |_, out| out.extend(b"short\n"));
+        assert_eq!((short.key(), short.text()), (&key[..], &b"short\n"[..]));
+        // A line made while another is (the thread's buffer is taken).
+        let outer = Line::new(&item, ITEM_ORDER, |i, out| {
+            let inner = Line::new(&Item(8, 2), ITEM_ORDER, |_, o| o.extend(b"inner\n"));
+            assert_eq!((inner.key(), inner.text()), (&8u32.to_be_bytes()[..], &b"inner\n"[..]));
+            out.extend(format!("outer {}\n", i.0).bytes());
+        });
+        assert_eq!((outer.key(), outer.text()), (&key[..], &b"outer 7\n"[..]));
     }
 
     #[test]
