@@ -193,7 +193,13 @@ fn sort_lines(lines: &mut [Line]) {
     // how many it has (fewer than eight: the key ends there).
     let word = |k: &[u8], depth: usize| -> (u64, u8) {
         let rest = k.get(depth..).unwrap_or_default();
-        let take = rest.len().min(8);
+        // Eight bytes read as one: a copy of a length known only at run
+        // time is a call to `memcpy`, which was 6% of finishing the
+        // partitions of ten million groups.
+        if let Some(eight) = rest.first_chunk::<8>() {
+            return (u64::from_be_bytes(*eight), 8);
+        }
+        let take = rest.len();
         let mut bytes = [0u8; 8];
         bytes[..take].copy_from_slice(&rest[..take]);
         (u64::from_be_bytes(bytes), take as u8)
