@@ -104,7 +104,7 @@ pub fn parse_value(v: Value, ctx: &Context) -> Result<Parsed<AuditEvent>, FieldE
             category.as_deref().unwrap_or("(none)")
         )));
     }
-    Ok(Parsed::One(Box::new(event(body, envelope, activity, category, ctx)?)))
+    Ok(Parsed::One(event(body, envelope, activity, category, ctx)?))
 }
 
 fn event(
@@ -207,7 +207,7 @@ fn unified(m: &Map<String, Value>, ctx: &Context) -> Result<Parsed<AuditEvent>, 
     if let Some(object) = text(m, "ObjectId") {
         targets[0].display_name = Some(object);
     }
-    Ok(Parsed::One(Box::new(AuditEvent {
+    Ok(Parsed::One(AuditEvent {
         id: text(m, "Id").unwrap_or_default(),
         time,
         activity,
@@ -222,7 +222,7 @@ fn unified(m: &Map<String, Value>, ctx: &Context) -> Result<Parsed<AuditEvent>, 
             .into_iter()
             .filter_map(|d| Some((text(d, "Name")?, text(d, "Value").unwrap_or_default())))
             .collect(),
-    })))
+    }))
 }
 
 /// A Log Analytics query API response: `{"tables":[{"columns","rows"}]}`.
@@ -260,7 +260,7 @@ fn query_response(v: &Value, ctx: &Context) -> Result<Parsed<AuditEvent>, FieldE
                 .map(|(c, v)| (c.to_string(), v.clone()))
                 .collect();
             match parse_value(Value::Object(m), ctx) {
-                Ok(Parsed::One(e)) => out.push(*e),
+                Ok(Parsed::One(e)) => out.push(e),
                 Ok(Parsed::Ignored(reason)) => ignored.push(reason),
                 Ok(Parsed::Many(..)) => {}
                 Err(e) => bad.push(BadRow {
@@ -453,7 +453,7 @@ mod tests {
         let row = serde_json::json!({"CreationDate": "2026-11-10T14:00:00", "Operations": "Update a partner cross-tenant access setting.",
             "AuditData": record.to_string()});
         let Ok(Parsed::One(f)) = parse_value(row, &Context::default()) else { panic!() };
-        assert_eq!(*e, *f);
+        assert_eq!(e, f);
         let other = serde_json::json!({"CreationTime": "2026-11-10T14:00:00", "Operation": "FileAccessed", "Workload": "SharePoint"});
         assert!(
             matches!(parse_value(other, &Context::default()), Ok(Parsed::Ignored(r)) if r.contains("SharePoint"))

@@ -134,7 +134,7 @@ fn classify(
                     .map_err(|e| FieldError::new("", e))
                     .and_then(|raw| classify(raw, ctx, format));
                 match parsed {
-                    Ok(Parsed::One(s)) => out.push(*s),
+                    Ok(Parsed::One(s)) => out.push(s),
                     Ok(Parsed::Ignored(reason)) => ignored.push(reason),
                     Ok(Parsed::Many(..)) => {}
                     Err(e) => bad.push(BadRow {
@@ -180,7 +180,7 @@ fn classify(
             "not a sign-in record: it has none of id, createdDateTime, TimeGenerated",
         ));
     }
-    normalize(&raw, ctx).map(|s| Parsed::One(Box::new(s)))
+    normalize(&raw, ctx).map(Parsed::One)
 }
 
 impl<'a> RawSignIn<'a> {

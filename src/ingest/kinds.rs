@@ -47,7 +47,9 @@ impl InputFormat {
 /// What one record turned out to be.
 #[derive(Debug)]
 pub enum Parsed<T> {
-    One(Box<T>),
+    /// Not boxed: a box made on the thread that parsed the record was
+    /// freed on the one that merges, a free across threads a record.
+    One(T),
     /// A Log Analytics query response holds many rows in one document;
     /// rows not of this kind are counted by reason, and a bad row costs
     /// that row only: its error and its text travel on.

@@ -265,7 +265,7 @@ fn merge<K: RecordKind>(
     }
     for r in results {
         match r {
-            Ok(Parsed::One(s)) => accept(kind, *s, stats, sink),
+            Ok(Parsed::One(s)) => accept(kind, s, stats, sink),
             Ok(Parsed::Many(v, ignored, bad)) => {
                 // Bad rows were turned into errors of their own by parse_batch.
                 debug_assert!(bad.is_empty());
@@ -408,7 +408,7 @@ mod tests {
         type Item = ();
         fn parse_json(&self, bytes: &[u8], _: &Context, _: InputFormat) -> Result<Parsed<()>, FieldError> {
             assert!(!bytes.windows(4).any(|w| w == b"boom"), "a parser bug");
-            Ok(Parsed::One(Box::new(())))
+            Ok(Parsed::One(()))
         }
         fn csv_header(&self, _: Vec<String>, _: u8, _: Option<&str>) -> Result<csv::Header, String> {
             Err("not read here".into())
