@@ -88,7 +88,7 @@ fn typed(r: &ReplayRow, column: Column) -> TypedCell<'_> {
         Column::Calibration => r.calibration.as_deref().map_or(TypedCell::Null, text),
         Column::Severity => TypedCell::Number(r.impact.severity().into()),
         Column::SeverityLabel => text(r.impact.severity_label()),
-        Column::FindingId => TypedCell::Text(Cow::Owned(r.finding_id())),
+        Column::FindingId => TypedCell::Hash(r.finding_hash()),
         Column::EventTime => r.activity.counters.last_seen.map_or(TypedCell::Null, TypedCell::Time),
         Column::SchemaVersion => TypedCell::Number(SCHEMA_VERSION.into()),
         Column::Activity(c) => act::typed(&r.activity, c),

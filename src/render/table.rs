@@ -111,6 +111,8 @@ pub(crate) enum TypedCell<'a> {
     Number(u64),
     Guid(Guid),
     Time(DateTime<Utc>),
+    /// A finding's id: the hash as 16 lowercase hex digits.
+    Hash(u64),
 }
 
 impl TypedCell<'_> {
@@ -124,6 +126,7 @@ impl TypedCell<'_> {
             TypedCell::Number(n) => Value::from(n),
             TypedCell::Guid(g) => Value::String(g.to_string()),
             TypedCell::Time(t) => Value::String(rfc3339(&t)),
+            TypedCell::Hash(h) => Value::String(format!("{h:016x}")),
         }
     }
 
@@ -141,6 +144,7 @@ impl TypedCell<'_> {
                 Some(text) => f(std::str::from_utf8(&text).unwrap_or_default()),
                 None => f(&rfc3339(t)),
             },
+            TypedCell::Hash(h) => f(std::str::from_utf8(&hex16(*h)).unwrap_or_default()),
         }
     }
 
@@ -149,6 +153,17 @@ impl TypedCell<'_> {
     pub(crate) fn text_into(&self, out: &mut String) {
         self.with_text(|t| out.push_str(t))
     }
+}
+
+/// `h` as 16 lowercase hex digits, on the stack (`format!` made a string a
+/// row).
+fn hex16(h: u64) -> [u8; 16] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 16];
+    for (i, d) in out.iter_mut().enumerate() {
+        *d = DIGITS[(h >> (60 - 4 * i)) as usize & 0xf];
+    }
+    out
 }
 
 /// Writes rows as CSV one at a time, as [`stream_csv`] writes their JSON
@@ -291,7 +306,7 @@ fn push_json_cell(buf: &mut Vec<u8>, cell: TypedCell<'_>) {
         TypedCell::Text(t) => push_json_text(buf, &t),
         TypedCell::Number(n) => buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
         // Digits, hyphens and time punctuation: nothing to escape.
-        TypedCell::Guid(_) | TypedCell::Time(_) => {
+        TypedCell::Guid(_) | TypedCell::Time(_) | TypedCell::Hash(_) => {
             buf.push(b'"');
             cell.with_text(|text| buf.extend_from_slice(text.as_bytes()));
             buf.push(b'"');
@@ -347,7 +362,11 @@ fn push_csv_row<T, C: Copy>(
         match (&cell, style) {
             // Digits, ids and times hold nothing to quote.
             (
-                TypedCell::Null | TypedCell::Number(_) | TypedCell::Guid(_) | TypedCell::Time(_),
+                TypedCell::Null
+                | TypedCell::Number(_)
+                | TypedCell::Guid(_)
+                | TypedCell::Time(_)
+                | TypedCell::Hash(_),
                 CsvStyle::Exact,
             ) => cell.with_text(|text| buf.extend_from_slice(text.as_bytes())),
             (_, CsvStyle::Exact) => cell.with_text(|text| push_csv_text(buf, text)),
@@ -628,6 +647,16 @@ mod tests {
             String::from_utf8(ours).unwrap(),
             String::from_utf8(theirs.into_inner().unwrap()).unwrap()
         );
+    }
+
+    #[test]
+    fn a_hash_is_the_sixteen_hex_digits_format_writes() {
+        for h in [0, 1, 0xf, 0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210, u64::MAX] {
+            let mut text = String::new();
+            TypedCell::Hash(h).text_into(&mut text);
+            assert_eq!(text, format!("{h:016x}"));
+            assert_eq!(TypedCell::Hash(h).into_json(), Value::String(text));
+        }
     }
 
     #[test]
