@@ -415,7 +415,14 @@ fn observed(r: &ActivityRow) -> Decision {
         return d(Verdict::NotGoverned, format!("{} sign-ins are not governed", r.access_type.as_str()));
     }
     if c.successes > 0 {
-        return d(Verdict::Allowed, format!("{} of {} sign-ins succeeded", c.successes, c.sign_ins));
+        // Every row of a replay without `--current` says this: written
+        // without `format!`'s machinery.
+        let mut why = String::with_capacity(48);
+        why.push_str(itoa::Buffer::new().format(c.successes));
+        why.push_str(" of ");
+        why.push_str(itoa::Buffer::new().format(c.sign_ins));
+        why.push_str(" sign-ins succeeded");
+        return d(Verdict::Allowed, why);
     }
     if r.blocked_by_us() > 0 && r.blocked_by_us() + r.blocked_by_partner() == c.sign_ins {
         return d(

@@ -404,14 +404,31 @@ pub(crate) fn app_match(cfg: &TargetConfig, ix: &AppTargets, req: &Request<'_>) 
 
 /// The client app and the resource of `req` (an app that is its own
 /// resource is one app), with the tenant that owns each where known.
-fn apps_of<'r>(req: &Request<'r>) -> Vec<(&'r str, Option<crate::model::Guid>)> {
-    let mut ids: Vec<(&str, Option<crate::model::Guid>)> =
-        [(req.app_id, req.app_owner), (req.resource_id, req.resource_owner)]
-            .into_iter()
-            .filter_map(|(id, owner)| id.map(|i| (i, owner)))
-            .collect();
-    ids.dedup_by(|a, b| a.0.eq_ignore_ascii_case(b.0));
-    ids
+fn apps_of<'r>(req: &Request<'r>) -> AppsOf<'r> {
+    let mut apps = AppsOf { ids: [("", None); 2], len: 0 };
+    for (id, owner) in [(req.app_id, req.app_owner), (req.resource_id, req.resource_owner)] {
+        let Some(id) = id else { continue };
+        if apps.iter().any(|(seen, _)| seen.eq_ignore_ascii_case(id)) {
+            continue;
+        }
+        apps.ids[apps.len] = (id, owner);
+        apps.len += 1;
+    }
+    apps
+}
+
+/// What [`apps_of`] finds: at most two, held on the stack (a vector was an
+/// allocation per evaluation, two per replayed row).
+struct AppsOf<'r> {
+    ids: [(&'r str, Option<crate::model::Guid>); 2],
+    len: usize,
+}
+
+impl<'r> std::ops::Deref for AppsOf<'r> {
+    type Target = [(&'r str, Option<crate::model::Guid>)];
+    fn deref(&self) -> &Self::Target {
+        &self.ids[..self.len]
+    }
 }
 
 /// Whether the app or the resource is a member of `keyword`'s group: the
