@@ -99,9 +99,23 @@ JQ = r"""reduce (inputs | select(.homeTenantId != .resourceTenantId)) as $r ({};
 Run = collections.namedtuple("Run", "wall rss cpu")
 
 
-def run_isolated(cmd):
+def settle(paths):
+    """Removes the outputs a run is about to write and waits for the disk to
+    take what earlier runs wrote, so that no run pays for replacing the last
+    one's output or for its writeback (at ten million groups a 3 GB CSV:
+    the same build took 25.9 s writing a new file and 32.9 s writing over
+    the last run's)."""
+    for path in paths:
+        if os.path.exists(path):
+            os.remove(path)
+    os.sync()
+
+
+def run_isolated(cmd, fresh=()):
     """Runs `cmd` from a fresh Python: wall seconds, peak RSS (MB) and CPU
-    seconds (user + system) of `cmd` and whatever it starts, as a Run."""
+    seconds (user + system) of `cmd` and whatever it starts, as a Run.
+    `fresh`: the files it writes, removed first ([`settle`])."""
+    settle(fresh)
     wrapper = [sys.executable, "-c",
                "import resource,subprocess,sys,time,json;t=time.perf_counter();"
                "p=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE);"
@@ -116,9 +130,9 @@ def run_isolated(cmd):
     return Run(wall, rss, cpu)
 
 
-def median_run(cmd, runs):
+def median_run(cmd, runs, fresh=()):
     """The median wall and CPU time of `runs` runs, and the largest peak RSS."""
-    results = [run_isolated(cmd) for _ in range(runs)]
+    results = [run_isolated(cmd, fresh) for _ in range(runs)]
     return Run(statistics.median(r.wall for r in results), max(r.rss for r in results),
                statistics.median(r.cpu for r in results))
 
@@ -186,7 +200,7 @@ def main():
     def measure_all(cmds):
         rows = []
         for name, cmd, mb in cmds:
-            run = median_run(cmd, a.runs)
+            run = median_run(cmd, a.runs, fresh=(out,))
             rows.append((name, run, mb))
             print(f"  {name}: {run.wall:.2f} s, CPU {run.cpu:.2f} s", file=sys.stderr)
         return rows
@@ -274,7 +288,7 @@ def main():
             path = os.path.join(a.dir, f"xtenant-bench-{a.size_mb}mb-prefix-{mb}mb.ndjson")
             got = prefix(data, path, mb) if mb < a.size_mb else size
             src = path if mb < a.size_mb else data
-            wall, rss, _ = median_run([XT, "activity", "-q", "--format", "csv", "-o", out, src], a.runs)
+            wall, rss, _ = median_run([XT, "activity", "-q", "--format", "csv", "-o", out, src], a.runs, fresh=(out,))
             rows.append((got, wall, rss))
             print(f"  {got:.0f} MB: {wall:.2f} s", file=sys.stderr)
         print("\nxtenant activity on growing prefixes of the same file\n")

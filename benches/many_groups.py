@@ -88,13 +88,14 @@ def main():
                 f.write(json.dumps(rec) + "\n")
     size = os.path.getsize(path) / 1e6
     out = os.path.join(a.dir, "xtenant-groups-result.csv")
-    wall, rss, cpu = compare.run_isolated([XT, "-q", "activity", "--by", a.by, "--format", "csv", "-o", out, path])
+    wall, rss, cpu = compare.run_isolated([XT, "-q", "activity", "--by", a.by, "--format", "csv", "-o", out, path],
+                                          fresh=(out,))
     rows = sum(1 for _ in open(out)) - 1
     print(f"{a.groups} sign-ins ({size:.0f} MB), --by {a.by}: {rows} activity groups, {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
     if a.replay:
         policy = os.path.join(ROOT, "samples", "policies", "proposed.json")
         wall, rss, cpu = compare.run_isolated([XT, "-q", "replay", "--by", a.by, "--format", "csv",
-                                          "--proposed", policy, "-o", out, path])
+                                          "--proposed", policy, "-o", out, path], fresh=(out,))
         rows = sum(1 for _ in open(out)) - 1
         print(f"  xtenant replay --by {a.by}: {rows} rows, {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
     if a.documents:
@@ -114,7 +115,7 @@ def main():
             ("report (Markdown, with --proposed)", ["report", "--format", "markdown", "--proposed", policy]),
             ("propose", ["propose"]),
         ]:
-            wall, rss, cpu = compare.run_isolated([XT, "-q"] + args + ["-o", doc, path])
+            wall, rss, cpu = compare.run_isolated([XT, "-q"] + args + ["-o", doc, path], fresh=(doc,))
             print(f"  xtenant {name}: {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
     if a.named:
         identities = os.path.join(a.dir, f"xtenant-groups-{a.groups}-identities.csv")
@@ -124,11 +125,11 @@ def main():
                 f.write(f"{uuid.UUID(int=(1 << 64) + i)},{uuid.UUID(int=(2 << 64) + i)}\n")
         proposal = os.path.join(a.dir, "xtenant-groups-proposal.json")
         wall, rss, cpu = compare.run_isolated(
-            [XT, "-q", "propose", "--identities", identities, "-o", proposal, path])
+            [XT, "-q", "propose", "--identities", identities, "-o", proposal, path], fresh=(proposal,))
         print(f"  xtenant propose --identities ({a.groups // a.partners} users named a partner): "
               f"{wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
         wall, rss, cpu = compare.run_isolated([XT, "-q", "replay", "--by", a.by, "--format", "csv", "--identities",
-                                          identities, "--proposed", proposal, "-o", out, path])
+                                          identities, "--proposed", proposal, "-o", out, path], fresh=(out,))
         rows = sum(1 for _ in open(out)) - 1
         print(f"  xtenant replay against that proposal: {rows} rows, {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
         # What else such a proposal goes through: applied (Graph batches, the
@@ -152,7 +153,7 @@ def main():
         for tool, name, query, extra in peers:
             if tool not in a.peer_tools.split(","):
                 continue
-            wall, rss, cpu = compare.run_isolated([a.peers, "-c", query, path, out] + extra)
+            wall, rss, cpu = compare.run_isolated([a.peers, "-c", query, path, out] + extra, fresh=(out,))
             print(f"  {name}, user grain: {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
 
 

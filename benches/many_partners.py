@@ -109,7 +109,7 @@ def main():
     print("| command | wall (s) | CPU (s) | peak RSS (MB) |")
     print("|---|---:|---:|---:|")
     for name, args in runs:
-        r = compare.run_isolated([XT] + args)
+        r = compare.run_isolated([XT] + args, fresh=(out,))
         print(f"| {name} | {r.wall:.2f} | {r.cpu:.2f} | {r.rss:.0f} |")
 
 
