@@ -711,7 +711,7 @@ impl<'a> Replayer<'a> {
         // read; the replayed go on to a sort, mostly.
         on_the_pool_in_chunks(
             rows,
-            REPLAY_BATCH,
+            || REPLAY_BATCH,
             |batch| batch.into_par_iter().map(|r| self.row(r)).collect::<Vec<_>>(),
             |replayed| replayed.into_iter().try_for_each(&mut each),
         )

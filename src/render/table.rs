@@ -174,11 +174,14 @@ fn hex16(h: u64) -> [u8; 16] {
 /// without its per-field state machine, which at a million rows was the
 /// writer's largest cost.
 ///
-/// The rows are formatted [`CHUNK_ROWS`] at a time on the thread pool,
-/// split between its threads, while this thread takes the next chunk and
-/// writes the previous one ([`on_the_pool_in_chunks`]): formatting on one
-/// thread was most of a replay's last tenth of a second. The bytes are
-/// those of formatting row after row.
+/// The rows are formatted up to [`CHUNK_ROWS`] at a time on the thread
+/// pool, split between its threads, while this thread takes the next chunk
+/// and writes the previous one ([`on_the_pool_in_chunks`]): formatting on
+/// one thread was most of a replay's last tenth of a second. The bytes are
+/// those of formatting row after row. A chunk holds about [`CHUNK_BYTES`]
+/// of text by the rows before it (the first few rows, until there are
+/// rows before it): 4,096 rows of hostile 256 KB names were 134 MB of
+/// buffers at once.
 pub(crate) fn stream_typed_csv<T: Send + Sync, C: Copy + Send + Sync>(
     mut rows: impl Iterator<Item = T>,
     columns: &[&'static str],
@@ -190,12 +193,16 @@ pub(crate) fn stream_typed_csv<T: Send + Sync, C: Copy + Send + Sync>(
     write_csv_header(columns, w)?;
     let resolved: Vec<C> = columns.iter().map(|name| resolve(name)).collect();
     // A row's text, as long as the last chunk's were on average (and a
-    // little more): a buffer sized so is not grown, and copied, row by row.
-    // At most 64 KiB a row: longer rows (hostile names) grow their buffer.
-    let row_bytes = AtomicUsize::new(256);
+    // little more; 0 before the first chunk is formatted): a buffer sized
+    // so is not grown, and copied, row by row. Room for at most 64 KiB a
+    // row: longer rows (hostile names) grow their buffer.
+    let row_bytes = AtomicUsize::new(0);
     let format = |chunk: Vec<T>| -> Vec<Vec<u8>> {
         let part = chunk.len().div_ceil(rayon::current_num_threads().max(1));
-        let estimate = row_bytes.load(Ordering::Relaxed);
+        let estimate = match row_bytes.load(Ordering::Relaxed) {
+            0 => 256,
+            bytes => bytes.min(64 << 10),
+        };
         let formatted: Vec<Vec<u8>> = chunk
             .par_chunks(part)
             .map(|part| {
@@ -207,10 +214,14 @@ pub(crate) fn stream_typed_csv<T: Send + Sync, C: Copy + Send + Sync>(
             })
             .collect();
         let bytes: usize = formatted.iter().map(Vec::len).sum();
-        row_bytes.store((bytes / chunk.len() + 64).min(64 << 10), Ordering::Relaxed);
+        row_bytes.store(bytes / chunk.len() + 64, Ordering::Relaxed);
         formatted
     };
-    on_the_pool_in_chunks(&mut rows, CHUNK_ROWS, format, |formatted| {
+    let chunk_len = || match row_bytes.load(Ordering::Relaxed) {
+        0 => FIRST_CHUNK_ROWS,
+        bytes => (CHUNK_BYTES / bytes).clamp(1, CHUNK_ROWS),
+    };
+    on_the_pool_in_chunks(&mut rows, chunk_len, format, |formatted| {
         formatted.iter().try_for_each(|b| w.write_all(b)).map_err(Into::into)
     })?;
     w.flush()?;
@@ -345,6 +356,10 @@ pub(crate) fn write_lines(lines: Stream<Line>, w: &mut dyn Write) -> Result<()> 
 /// Rows handed to the pool at a time by [`stream_typed_csv`]: a few MB of
 /// rows and of their text, enough to share between the threads.
 const CHUNK_ROWS: usize = 4096;
+/// The text a chunk of rows is meant to hold at most ([`stream_typed_csv`]).
+const CHUNK_BYTES: usize = 4 << 20;
+/// The rows of the first chunk, before any row's length is known.
+const FIRST_CHUNK_ROWS: usize = 64;
 
 /// Appends one row's CSV line.
 fn push_csv_row<T, C: Copy>(
@@ -622,11 +637,19 @@ mod tests {
 
     /// Rows are formatted a chunk at a time on the pool, in parts: the
     /// bytes are still those of the rows one after another, across chunk
-    /// and part boundaries, as the csv crate writes them.
+    /// and part boundaries, as the csv crate writes them, whatever the
+    /// chunks' lengths (rows of a megabyte among them make them short).
     #[test]
     fn rows_formatted_in_chunks_on_the_pool_are_the_csv_of_the_rows_in_order() {
         let rows: Vec<(u64, String)> = (0..(2 * CHUNK_ROWS as u64 + 7))
-            .map(|i| (i, format!("name {i}{}", [",", "\"", "", "\n"][i as usize % 4])))
+            .map(|i| {
+                let long = match i {
+                    100 | 5000 => 1 << 20,
+                    6000..=6009 => 300 << 10,
+                    _ => 0,
+                };
+                (i, format!("name {i}{}{}", "x".repeat(long), [",", "\"", "", "\n"][i as usize % 4]))
+            })
             .collect();
         let mut ours = Vec::new();
         fn typed(r: &(u64, String), column: usize) -> TypedCell<'_> {

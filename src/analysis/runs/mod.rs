@@ -392,28 +392,28 @@ fn permute<T>(rows: &mut [T], positions: &mut [usize]) {
 /// out costs more than it saves.
 const PARALLEL_SORT: usize = 8192;
 
-/// Takes `rows` a chunk of `chunk_len` at a time and hands each chunk to
-/// `work` on the thread pool, while this thread takes the next chunk and
-/// passes the chunk worked before to `hand_on`, chunk after chunk, in
-/// order. At the end of a run (replaying, formatting) nothing else is left
-/// to do: doing the work here, or handing on after it, left a core idle.
-/// The rows stay on this thread until their chunk goes to the pool (a
-/// sorted stream from disk is read here). An error from `hand_on` ends it,
-/// once the chunk in the pool is done.
+/// Takes `rows` a chunk of `chunk_len()` at a time (asked anew for each
+/// chunk) and hands each chunk to `work` on the thread pool, while this
+/// thread takes the next chunk and passes the chunk worked before to
+/// `hand_on`, chunk after chunk, in order. At the end of a run (replaying,
+/// formatting) nothing else is left to do: doing the work here, or handing
+/// on after it, left a core idle. The rows stay on this thread until their
+/// chunk goes to the pool (a sorted stream from disk is read here). An
+/// error from `hand_on` ends it, once the chunk in the pool is done.
 pub(crate) fn on_the_pool_in_chunks<T: Send, U: Send>(
     rows: &mut dyn Iterator<Item = T>,
-    chunk_len: usize,
+    chunk_len: impl Fn() -> usize,
     work: impl Fn(Vec<T>) -> U + Sync,
     mut hand_on: impl FnMut(U) -> Result<()>,
 ) -> Result<()> {
-    let mut chunk: Vec<T> = rows.take(chunk_len).collect();
+    let mut chunk: Vec<T> = rows.take(chunk_len().max(1)).collect();
     let mut worked_before: Option<U> = None;
     while !chunk.is_empty() {
         let (mut worked, mut next, mut handed) = (None, Vec::new(), Ok(()));
         rayon::in_place_scope(|s| {
             let (chunk, worked, work) = (std::mem::take(&mut chunk), &mut worked, &work);
             s.spawn(move |_| *worked = Some(work(chunk)));
-            next = rows.take(chunk_len).collect();
+            next = rows.take(chunk_len().max(1)).collect();
             handed = worked_before.take().map_or(Ok(()), &mut hand_on);
         });
         handed?;
@@ -1361,7 +1361,7 @@ mod tests {
             let mut seen = Vec::new();
             on_the_pool_in_chunks(
                 &mut (0..n),
-                8,
+                || 8,
                 |c| c.iter().map(|x| x * 2).collect::<Vec<_>>(),
                 |c| {
                     seen.extend(c);
@@ -1374,7 +1374,7 @@ mod tests {
         let mut handed = 0;
         let e = on_the_pool_in_chunks(
             &mut (0..100),
-            8,
+            || 8,
             |c| c,
             |_| {
                 handed += 1;
