@@ -228,13 +228,10 @@ fn sort_lines(lines: &mut [Line]) {
             let (w, len) = word(key(i), depth);
             (w, len, i)
         }));
+        // Past what they all share, the words agree only where every key
+        // is the same to its end: such lines are left in the order they came.
         let first = (words[0].0, words[0].1);
         if words.iter().all(|w| (w.0, w.1) == first) {
-            // A prefix they all share: on to the next eight bytes, or, at
-            // the end of keys all equal, left in the order they came.
-            if first.1 == 8 {
-                todo.push((start, end, depth + 8));
-            }
             continue;
         }
         // Equal words (and lengths) keep their order: ties go by position.
@@ -987,11 +984,8 @@ fn merge_text(mut merge: Merge<Line>, send: &mpsc::SyncSender<Result<Vec<u8>>>) 
         merge_halves((low_runs, low_lines), (high_runs, high_lines), send);
     } else {
         let mut out = TextChunks::new(send);
-        if let Err(e) = merge_runs(&mut merge.runs, lines, |bytes, k| out.push(&bytes[k..])) {
-            let _ = send.send(Err(e));
-            return;
-        }
-        out.finish();
+        let merged = merge_runs(&mut merge.runs, lines, |bytes, k| out.push(&bytes[k..]));
+        out.end(merged);
     }
     // The temporary folder goes (with `merge`) before the writer sees the end.
 }
@@ -1033,10 +1027,15 @@ impl<'s> TextChunks<'s> {
         self.send.send(Ok(full)).is_ok()
     }
 
-    fn finish(self) {
-        if !self.chunk.is_empty() {
-            let _ = self.send.send(Ok(self.chunk));
-        }
+    /// Sends what is left, or, if the merge failed, its error (the lines
+    /// after the last full chunk are not sent).
+    fn end(self, merged: Result<()>) {
+        let last = match merged {
+            Ok(()) if self.chunk.is_empty() => return,
+            Ok(()) => Ok(self.chunk),
+            Err(e) => Err(e),
+        };
+        let _ = self.send.send(last);
     }
 }
 
@@ -1069,12 +1068,7 @@ fn merge_halves(low: RunsAndLines<'_>, high: RunsAndLines<'_>, send: &mpsc::Sync
                 *line = lines.next()?;
             }
         })();
-        match merged {
-            Ok(()) => out.finish(),
-            Err(e) => {
-                let _ = send.send(Err(e));
-            }
-        }
+        out.end(merged);
         // Dropping the halves' receivers stops their threads at their next
         // send, should the writer be gone.
         drop((low, high));
@@ -1097,12 +1091,7 @@ fn merge_half<'scope, 'env>(
             // Whole in one chunk: the halves' reader takes a line from one.
             out.push_parts(&[&head, bytes])
         });
-        match merged {
-            Ok(()) => out.finish(),
-            Err(e) => {
-                let _ = to_merge.send(Err(e));
-            }
-        }
+        out.end(merged);
     });
     KeyedLines { chunks, chunk: Vec::new(), at: 0 }
 }
