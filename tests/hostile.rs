@@ -38,6 +38,19 @@ fn activity_skipping(input: &Path, rejects: &Path) -> std::process::Output {
     run(&["activity", "--tenant", OURS, "--rejects", rejects.to_str().unwrap(), input.to_str().unwrap()])
 }
 
+/// Runs `activity` on `input` (of `whole` records) with `--rejects`: it
+/// succeeds with one record skipped, which is returned as the rejects
+/// file writes it.
+fn the_one_reject(input: &Path, whole: u64) -> serde_json::Value {
+    let r = input.with_file_name("rejects.ndjson");
+    let o = activity_skipping(input, &r);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(counts(&o), (whole - 1, 1));
+    let mut rejected = rejects(&r);
+    assert_eq!(rejected.len(), 1);
+    rejected.remove(0)
+}
+
 #[test]
 fn a_syntax_error_in_one_ndjson_line_costs_that_line_only() {
     let dir = tempfile::tempdir().unwrap();
@@ -45,14 +58,35 @@ fn a_syntax_error_in_one_ndjson_line_costs_that_line_only() {
     let whole = lines.len() as u64;
     lines[1] = lines[1][..lines[1].len() / 2].to_string(); // cut mid-string
     let input = write(dir.path(), "cut.ndjson", lines.join("\n") + "\n");
-    let r = dir.path().join("rejects.ndjson");
-    let o = activity_skipping(&input, &r);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(counts(&o), (whole - 1, 1));
-    let rejected = rejects(&r);
-    assert_eq!(rejected.len(), 1);
-    assert_eq!(rejected[0]["line"], 2);
-    assert_eq!(rejected[0]["raw"], lines[1].as_str());
+    let rejected = the_one_reject(&input, whole);
+    assert_eq!(rejected["line"], 2);
+    assert_eq!(rejected["raw"], lines[1].as_str());
+}
+
+#[test]
+fn a_forged_megabyte_long_app_id_costs_its_record_only_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = lines_of("signins/graph-beta.ndjson");
+    let whole = lines.len() as u64;
+    let forged = lines
+        .iter()
+        .position(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["homeTenantId"] != v["resourceTenantId"]
+        })
+        .expect("a cross-tenant sign-in in the fixture");
+    let mut v: serde_json::Value = serde_json::from_str(&lines[forged]).unwrap();
+    v["appId"] = "a".repeat(1 << 20).into();
+    lines[forged] = v.to_string();
+    let input = write(dir.path(), "forged.ndjson", lines.join("\n") + "\n");
+    let rejected = the_one_reject(&input, whole);
+    assert_eq!(rejected["line"], forged + 1);
+    let told = rejected.to_string();
+    assert!(
+        told.contains("appId") && told.contains("1048576 bytes long"),
+        "{}",
+        &told[..told.len().min(400)]
+    );
 }
 
 /// Excel for Mac's "CSV (Macintosh)" ends rows with CR alone. Such a file

@@ -284,6 +284,10 @@ impl Record for UserShare {
             last: dec.opt_time()?,
         })
     }
+
+    fn text_bytes(&self) -> usize {
+        self.user.len() + self.app_key.len() + self.app.len()
+    }
 }
 
 const BY_USER: Order<UserShare> = Order {
@@ -328,7 +332,9 @@ const TOP_USERS: usize = 10;
 impl Rollups {
     /// Keeps up to `budget` rows' shares in memory before the disk.
     pub fn new(budget: Option<usize>) -> Rollups {
-        Rollups { sums: Sums::default(), shares: Sorter::new("report", BY_USER, budget), error: None }
+        // A share's texts are a user id, an app's id and its name.
+        let shares = Sorter::new("report", BY_USER, budget).text_a_record(256);
+        Rollups { sums: Sums::default(), shares, error: None }
     }
 
     pub fn add(&mut self, r: &ActivityRow) {

@@ -8,6 +8,7 @@ use crate::model::signin::squash;
 use crate::model::text::trim;
 use crate::model::{
     AccessType, CaStatus, Clause, Controls, Device, EventType, Evidence, Guid, SignIn, Text, Texts, UserType,
+    MAX_TEXT_BYTES,
 };
 
 use super::dates::{ambiguity_hint, parse_time, DateOrder};
@@ -31,6 +32,21 @@ pub struct FieldError {
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+/// The field each of a sign-in's texts comes from (the Graph name).
+fn text_field(t: Text) -> &'static str {
+    match t {
+        Text::Id => "id",
+        Text::UserId => "userId",
+        Text::UserPrincipalName => "userPrincipalName",
+        Text::HomeTenantName => "homeTenantName",
+        Text::AppId => "appId",
+        Text::AppName => "appDisplayName",
+        Text::ResourceId => "resourceId",
+        Text::ResourceName => "resourceDisplayName",
+        Text::TokenIssuerType => "tokenIssuerType",
     }
 }
 
@@ -157,6 +173,18 @@ pub fn normalize(outer: &RawSignIn<'_>, ctx: &Context) -> Result<SignIn, FieldEr
         body.resource_display_name.as_deref(),
         body.token_issuer_type.as_deref(),
     ];
+    if let Some((t, len)) = Text::ALL
+        .into_iter()
+        .zip(&raw)
+        .find_map(|(t, text)| text.map(|s| (t, trim(s).len())).filter(|(_, len)| *len > MAX_TEXT_BYTES))
+    {
+        return Err(FieldError::new(
+            text_field(t),
+            format!(
+                "{len} bytes long, longer than Entra ID writes any (at most {MAX_TEXT_BYTES} are read): a forged or corrupt record"
+            ),
+        ));
+    }
     // One allocation for all of them, made to fit ([`Texts`]).
     let capacity = raw.iter().flatten().map(|t| t.len()).sum();
     let texts = Texts::from_fn(capacity, |t, out| match t {
@@ -267,6 +295,34 @@ mod tests {
                 "appId": "app", "appDisplayName": "App", "homeTenantId": "{home}",
                 "resourceTenantId": "{resource}", "homeTenantName": "Alpha"}}"#
         )
+    }
+
+    #[test]
+    fn a_text_longer_than_entra_writes_keeps_the_record_out_naming_its_field() {
+        let fields = [
+            "id",
+            "userId",
+            "userPrincipalName",
+            "homeTenantName",
+            "appId",
+            "appDisplayName",
+            "resourceId",
+            "resourceDisplayName",
+            "tokenIssuerType",
+        ];
+        assert_eq!(fields, Text::ALL.map(text_field), "one field per text, in order");
+        for field in fields {
+            let with = |len: usize| {
+                let mut v: serde_json::Value = serde_json::from_str(&record(A, B)).unwrap();
+                // Blanks around a text are not counted: they are trimmed.
+                v[field] = format!("  {}  ", "é".repeat(len / 2)).into();
+                read(&v.to_string())
+            };
+            assert!(with(MAX_TEXT_BYTES).is_ok(), "{field} at the limit");
+            let e = with(MAX_TEXT_BYTES + 2).unwrap_err();
+            assert_eq!(e.field, field);
+            assert!(e.message.starts_with(&format!("{} bytes long", MAX_TEXT_BYTES + 2)), "{}", e.message);
+        }
     }
 
     #[test]

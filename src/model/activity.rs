@@ -236,6 +236,23 @@ pub(crate) fn add_in_epoch(by_epoch: &mut Vec<(u16, Counters)>, epoch: u16, c: &
 }
 
 impl ActivityRow {
+    /// The bytes of the row's texts (ids and names), shared or not: what
+    /// a budget of rows in memory weighs beside their count.
+    pub(crate) fn text_bytes(&self) -> usize {
+        [
+            &self.partner_tenant_name,
+            &self.app_id,
+            &self.app_name,
+            &self.resource_id,
+            &self.resource_name,
+            &self.user_id,
+            &self.user_principal_name,
+        ]
+        .into_iter()
+        .map(|t| t.as_deref().map_or(0, str::len))
+        .sum()
+    }
+
     /// Adds the sign-ins of another row of the same group, counted apart:
     /// its counters, and its counters per policy epoch.
     pub(crate) fn merge(&mut self, other: ActivityRow) {

@@ -16,6 +16,8 @@ pub use audit::{Actor, AuditEvent, AuditTarget, ModifiedProperty};
 pub use direction::Direction;
 pub use grant::{Clause, Controls};
 pub use guid::{Guid, Hyphenated};
-pub use signin::{AccessType, CaStatus, Device, EventType, Evidence, SignIn, Text, Texts, UserType};
+pub use signin::{
+    AccessType, CaStatus, Device, EventType, Evidence, SignIn, Text, Texts, UserType, MAX_TEXT_BYTES,
+};
 pub use stats::ReadStats;
 pub use time::{earliest, rfc3339, Window};

@@ -305,6 +305,16 @@ impl Text {
     ];
 }
 
+/// The longest text a sign-in may bring, in bytes: the longest text Entra
+/// ID allows in any of them at four bytes a character (a user principal
+/// name: 1,024 characters in Active Directory's schema; a display name
+/// holds at most 256; ids are GUIDs). A group and its output rows hold
+/// their texts in memory and write them twice (the sort key and the
+/// line), so a forged record with a megabyte-long app id held megabytes a
+/// group; reading keeps such a record out instead, named and counted like
+/// any malformed record.
+pub const MAX_TEXT_BYTES: usize = 4096;
+
 /// A sign-in's texts one after another in one buffer, each present or not.
 /// A cross-tenant sign-in has up to nine, made on a pool thread and
 /// dropped on the grouping's one thread: as nine `String`s, freeing them

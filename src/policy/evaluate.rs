@@ -7,7 +7,7 @@
 //! decision table and every assumption are in docs/policy-semantics.md.
 
 use std::collections::BTreeSet;
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use serde::Serialize;
 
@@ -244,6 +244,17 @@ impl fmt::Display for Who {
 #[derive(Clone, Copy)]
 struct Prefix(Who, Section);
 
+impl Prefix {
+    /// Appends the prefix: what `Display` writes, without the formatting
+    /// machinery (every replayed row's reason starts with it).
+    fn push_to(self, out: &mut String) {
+        out.push_str("partner ");
+        out.push_str(self.0 .0.hyphenated().as_str());
+        out.push(' ');
+        out.push_str(self.1.name());
+    }
+}
+
 impl fmt::Display for Prefix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.0, self.1.name())
@@ -348,7 +359,10 @@ pub fn evaluate_resolved(policy: &Policy, eff: &Effective, req: &Request<'_>) ->
     // (`format!` grew it from 8 bytes, five copies for a reason of 130:
     // two fifths of evaluating).
     let mut reason = String::with_capacity(PREFIX_LEN + head.len() + why.len() + 4);
-    let _ = write!(reason, "{prefix}: {head}: {why}");
+    prefix.push_to(&mut reason);
+    for part in [": ", &**head, ": ", &**why] {
+        reason.push_str(part);
+    }
     if allowed == Tri::No {
         return decided(Verdict::Blocked, reason);
     }

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 use self::spill::{dedup_key, Budget, Spill};
-use super::runs::{key, sort_by, Order, Stream};
+use super::runs::{key, sort_by, Order, Stream, BYTES_A_RECORD};
 use crate::model::activity::add_in_epoch;
 pub use crate::model::activity::{ActivityRow, Counters, GroupBy, Name, Totals};
 pub use crate::model::Direction;
@@ -122,6 +122,10 @@ impl Interner {
 struct Users {
     ids: Interner,
     names: Vec<Latest<(Name, UserType)>>,
+    /// The bytes of the ids and names taken (a name replaced still
+    /// counts): what the users hold beyond their count, which a forged
+    /// export can make kilobytes a user ([`spill::Budget::text_bytes`]).
+    text_bytes: usize,
 }
 
 impl Users {
@@ -142,6 +146,7 @@ impl Users {
         let i = self.ids.intern(id);
         if self.names.len() <= i as usize {
             self.names.resize_with(i as usize + 1, Latest::default);
+            self.text_bytes += id.map_or(0, str::len);
         }
         i
     }
@@ -149,7 +154,15 @@ impl Users {
     /// Offers a name and type seen at `at` for user `i` (from [`Users::intern`]).
     fn offer(&mut self, i: u32, at: DateTime<Utc>, upn: &str, ty: UserType) {
         if i > 0 {
-            self.names[i as usize].offer(at, |(cur, t)| (upn, ty).cmp(&(&**cur, *t)), || (upn.into(), ty));
+            let text_bytes = &mut self.text_bytes;
+            self.names[i as usize].offer(
+                at,
+                |(cur, t)| (upn, ty).cmp(&(&**cur, *t)),
+                || {
+                    *text_bytes += upn.len();
+                    (upn.into(), ty)
+                },
+            );
         }
     }
 
@@ -420,7 +433,8 @@ impl Activity {
             let (table, spill) = self.finish_table(tenant, by)?;
             debug_assert!(spill.is_none(), "a grouping in memory has no folder");
             let (table, mut rows) = self.rows_of(table, by);
-            if in_memory == InMemory::Mapped && budget.is_none_or(|b| rows.len() <= b) {
+            let text = rows.iter().map(ActivityRow::text_bytes).sum();
+            if in_memory == InMemory::Mapped && !mapped_past(rows.len(), text, budget) {
                 let map = make(&table);
                 let mut mapped: Vec<R> = rows.into_par_iter().map(&map).collect();
                 order.sort(&mut mapped);
@@ -635,6 +649,15 @@ impl OwnNames {
     fn name(&mut self, activity: &Activity, of: NameOf) -> Option<Name> {
         self.0.entry(of).or_insert_with(|| activity.name(of).map(|shared| Name::from(&*shared))).clone()
     }
+}
+
+/// Whether `rows` rows with `text` bytes of ids and names
+/// ([`ActivityRow::text_bytes`]), mapped, would be past `budget` mapped
+/// records: more of them, or more than half of [`BYTES_A_RECORD`] of text
+/// each on average (a mapped row, a replayed row's line, holds its ids and
+/// names about twice: in its sort key and in its text).
+fn mapped_past(rows: usize, text: usize, budget: Option<usize>) -> bool {
+    budget.is_some_and(|b| rows > b || text.saturating_mul(2) > b.saturating_mul(BYTES_A_RECORD))
 }
 
 /// Sorts rows into output order ([`ActivityRow::sort_key`]).
@@ -920,6 +943,34 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn rows_in_memory_whose_texts_outweigh_the_budget_are_not_mapped_in_memory_though_their_count_fits() {
+        // 50 groups whose user ids and names are 2 KB each: 200 KB of text,
+        // some 400 KB mapped.
+        let signins: Vec<SignIn> =
+            (0..50).map(|n| signin(n, 7, &format!("{n}-{}", "u".repeat(2000)), "app")).collect();
+        for (then_budget, mapped_in_memory) in [(60, false), (1000, true)] {
+            let mut a = Activity::new().for_grain(GroupBy::User).spill_beyond(1_000_000);
+            for s in &signins {
+                a.add(s.clone());
+            }
+            let (_, finished) = a
+                .finish_stream_then(
+                    Some(Guid(1)),
+                    GroupBy::User,
+                    ROW_ORDER,
+                    (Some(then_budget), InMemory::Mapped),
+                    |_| |r| r,
+                )
+                .unwrap();
+            let (mapped, rows) = match finished {
+                Finished::Mapped(rows) => (true, rows.collect_rows().unwrap()),
+                Finished::Rows(rows) => (false, rows.collect_rows().unwrap()),
+            };
+            assert_eq!((mapped, rows.len()), (mapped_in_memory, 50), "budget {then_budget}");
+        }
+    }
+
+    #[test]
     fn rows_mapped_in_memory_or_where_the_partitions_are_finished_come_as_mapping_and_sorting_the_rows_gives()
     {
         // An order other than the grouping's (most sign-ins first), total.
@@ -997,6 +1048,39 @@ pub(crate) mod tests {
                 assert_eq!(rows, expected, "{label}");
             }
         }
+    }
+
+    #[test]
+    fn users_with_ids_and_names_far_longer_than_entra_writes_move_the_grouping_to_disk_before_their_groups_do(
+    ) {
+        // 300 users, each in one group, with ids and names of some 2 KB:
+        // 1.2 MB of text against 512 KB for a budget of 1,000 groups.
+        let signins: Vec<SignIn> =
+            (0..300).map(|n| signin(n, 7, &format!("{n}-{}", "u".repeat(2000)), "app")).collect();
+        let group = |budget: Option<usize>| {
+            let mut a = Activity::new().for_grain(GroupBy::User);
+            if let Some(b) = budget {
+                a = a.spill_beyond(b);
+            }
+            for s in &signins {
+                a.add(s.clone());
+            }
+            let spilled = a.spill.is_some();
+            let (_, rows) = a.finish_stream(Some(Guid(1)), GroupBy::User).unwrap();
+            (spilled, rows.collect_rows().unwrap())
+        };
+        let (_, memory) = group(None);
+        assert_eq!(memory.len(), 300);
+        let (spilled, disk) = group(Some(1000));
+        assert!(spilled, "300 groups of 1,000, but 1.2 MB of text of 512 KB");
+        assert_eq!(disk, memory);
+        // Short ids and names: the groups decide.
+        let short: Vec<SignIn> = (0..300).map(|n| signin(n, 7, &format!("{n}"), "app")).collect();
+        let mut a = Activity::new().for_grain(GroupBy::User).spill_beyond(1000);
+        for s in short {
+            a.add(s);
+        }
+        assert!(a.spill.is_none());
     }
 
     #[test]

@@ -97,11 +97,18 @@ pub(super) struct Budget {
     /// Keys of the duplicate filter: 16 bytes each, against some kilobyte a
     /// group at its peak, so many more fit.
     pub(super) seen: usize,
+    /// Bytes of the users' ids and names ([`super::Users`]): 512 a group,
+    /// where Entra's are some 80 a user (a GUID and a principal name), so
+    /// that only texts far longer than Entra writes (each up to
+    /// [`crate::model::MAX_TEXT_BYTES`]) move the grouping to disk
+    /// before its groups do.
+    pub(super) text_bytes: usize,
 }
 
 impl Budget {
     pub(super) fn of_groups(groups: usize) -> Budget {
-        Budget { groups: groups.max(1), seen: groups.max(1).saturating_mul(20) }
+        let groups = groups.max(1);
+        Budget { groups, seen: groups.saturating_mul(20), text_bytes: groups.saturating_mul(512) }
     }
 }
 
@@ -306,7 +313,11 @@ impl Part {
 impl Activity {
     /// Whether this grouping may move to disk, and has reached its budget.
     pub(super) fn over_budget(&self) -> bool {
-        self.budget.is_some_and(|b| self.groups.len() >= b.groups || self.seen.len() >= b.seen)
+        self.budget.is_some_and(|b| {
+            self.groups.len() >= b.groups
+                || self.seen.len() >= b.seen
+                || self.users.text_bytes >= b.text_bytes
+        })
     }
 
     /// Moves what is in memory to the partition files; the sign-ins after
@@ -433,9 +444,17 @@ impl Activity {
         let merge = Merge::open(aside, userless, ROW_ORDER, Some(ActivityRow::merge))
             .with_context(|| "reading back the grouping's temporary folder")?;
         let mut userless = Stream::merged(merge);
-        let chunk = then.budget.unwrap_or(usize::MAX).max(1);
         loop {
-            let rows: Vec<ActivityRow> = userless.by_ref().take(chunk).collect();
+            // A chunk of as many rows as the budget allows mapped (or
+            // their texts: one row past them).
+            let (mut rows, mut text) = (Vec::new(), 0);
+            for r in userless.by_ref() {
+                text += r.text_bytes();
+                rows.push(r);
+                if super::mapped_past(rows.len() + 1, text, then.budget.map(|b| b.max(1))) {
+                    break;
+                }
+            }
             if rows.is_empty() {
                 break;
             }

@@ -153,6 +153,9 @@ impl super::Record for ActivityRow {
     fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
         dec.row()
     }
+    fn text_bytes(&self) -> usize {
+        self.text_bytes()
+    }
 }
 
 /// Reads values back in the order [`Enc`] wrote them.

@@ -41,6 +41,53 @@ use self::codec::{Dec, Enc};
 pub(crate) trait Record: Sized + Send + Sync + 'static {
     fn write(&self, enc: &mut Enc);
     fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self>;
+
+    /// The bytes of text the record holds (shared texts counted as its
+    /// own): what a budget of records ([`Sorter`], [`Spool`]) also
+    /// weighs, at [`BYTES_A_RECORD`] each on average. 0: a record of
+    /// fixed size, or one whose texts are bounded small.
+    fn text_bytes(&self) -> usize {
+        0
+    }
+}
+
+/// The text a budget of records allows a record on average: a budget
+/// counts records, sized for Entra's texts (a group's ids and names are
+/// some 200 bytes, its replayed row's line some 700), and texts far longer
+/// than Entra writes (a forged export's, each up to
+/// [`crate::model::MAX_TEXT_BYTES`]) must not multiply it. Records past
+/// `budget * BYTES_A_RECORD` bytes of text go where records past the
+/// budget go.
+pub(crate) const BYTES_A_RECORD: usize = 1024;
+
+/// Records and their bytes of text held against a budget of records, each
+/// allowed `text_a_record` bytes on average ([`BYTES_A_RECORD`] unless
+/// told: a record that is one id is allowed less).
+#[derive(Clone, Copy)]
+struct Held {
+    records: usize,
+    bytes: usize,
+    text_a_record: usize,
+}
+
+impl Held {
+    fn new() -> Held {
+        Held { records: 0, bytes: 0, text_a_record: BYTES_A_RECORD }
+    }
+
+    /// Adds a record of `text_bytes` bytes of text ([`Record::text_bytes`]).
+    fn add(&mut self, text_bytes: usize) {
+        self.records += 1;
+        self.bytes = self.bytes.saturating_add(text_bytes);
+    }
+
+    fn reaches(&self, budget: Option<usize>) -> bool {
+        budget.is_some_and(|b| self.records >= b || self.bytes >= b.saturating_mul(self.text_a_record))
+    }
+
+    fn clear(&mut self) {
+        (self.records, self.bytes) = (0, 0);
+    }
 }
 
 /// A temporary folder for `what` in `$TMPDIR` (`xtenant-<what>-<pid>-*`),
@@ -327,6 +374,9 @@ impl Record for Line {
         let key_len = Line::read_into(dec, &mut bytes)?;
         Ok(Line { bytes: bytes.into_boxed_slice(), key_len: key_len as u32 })
     }
+    fn text_bytes(&self) -> usize {
+        self.bytes.len()
+    }
 }
 
 /// Writes `records`, already in order, as the run at `path`.
@@ -429,6 +479,8 @@ pub(crate) struct Sorter<T> {
     /// Records kept in memory at most; `None`: all of them.
     budget: Option<usize>,
     buffer: Vec<T>,
+    /// What `buffer` holds.
+    held: Held,
     /// The folder and its runs, once the first run is written.
     dir: Option<TempFolder>,
     runs: Vec<PathBuf>,
@@ -444,11 +496,19 @@ impl<T: Record> Sorter<T> {
             order,
             budget: budget.map(|b| b.max(1)),
             buffer: Vec::new(),
+            held: Held::new(),
             dir: None,
             runs: Vec::new(),
             what,
             combine: None,
         }
+    }
+
+    /// Each record allowed `bytes` of text on average within the budget,
+    /// instead of [`BYTES_A_RECORD`].
+    pub(crate) fn text_a_record(mut self, bytes: usize) -> Sorter<T> {
+        self.held.text_a_record = bytes;
+        self
     }
 
     /// Records equal in order come out as one: each added into the one
@@ -473,8 +533,9 @@ impl<T: Record> Sorter<T> {
     }
 
     pub(crate) fn push(&mut self, record: T) -> Result<()> {
+        self.held.add(record.text_bytes());
         push_within(&mut self.buffer, record, self.budget);
-        if self.budget.is_some_and(|b| self.buffer.len() >= b) {
+        if self.held.reaches(self.budget) {
             self.write_buffer()?;
         }
         Ok(())
@@ -491,6 +552,7 @@ impl<T: Record> Sorter<T> {
         write_run(&path, &self.buffer).with_context(|| folder_error(what, Some(dir.path())))?;
         self.runs.push(path);
         self.buffer.clear();
+        self.held.clear();
         Ok(())
     }
 
@@ -530,6 +592,8 @@ fn push_within<T>(buffer: &mut Vec<T>, record: T, budget: Option<usize>) {
 pub(crate) struct Spool<T> {
     budget: Option<usize>,
     buffer: Vec<T>,
+    /// What `buffer` holds.
+    held: Held,
     /// The folder, its file and the writer, once the budget is passed.
     file: Option<(TempFolder, PathBuf, BufWriter<File>)>,
     record: Vec<u8>,
@@ -538,7 +602,14 @@ pub(crate) struct Spool<T> {
 
 impl<T: Record> Spool<T> {
     pub(crate) fn new(what: &'static str, budget: Option<usize>) -> Spool<T> {
-        Spool { budget: budget.map(|b| b.max(1)), buffer: Vec::new(), file: None, record: Vec::new(), what }
+        Spool {
+            budget: budget.map(|b| b.max(1)),
+            buffer: Vec::new(),
+            held: Held::new(),
+            file: None,
+            record: Vec::new(),
+            what,
+        }
     }
 
     pub(crate) fn push(&mut self, record: T) -> Result<()> {
@@ -550,13 +621,21 @@ impl<T: Record> Spool<T> {
                 w.write_all(&self.record).with_context(|| folder_error(what, Some(dir.path())))?;
             }
             None => {
+                self.held.add(record.text_bytes());
                 push_within(&mut self.buffer, record, self.budget);
-                if self.budget.is_some_and(|b| self.buffer.len() >= b) {
+                if self.held.reaches(self.budget) {
                     self.move_to_file()?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Each record allowed `bytes` of text on average within the budget,
+    /// instead of [`BYTES_A_RECORD`].
+    pub(crate) fn text_a_record(mut self, bytes: usize) -> Spool<T> {
+        self.held.text_a_record = bytes;
+        self
     }
 
     /// Says that `more` records are still to come: if they would bring the
@@ -629,7 +708,7 @@ impl<T: Record> Kept<T> {
             let (send, chunks) = mpsc::sync_channel::<io::Result<Vec<T>>>(1);
             scope.spawn(move || {
                 let mut dec = Dec::new(BufReader::with_capacity(64 << 10, file));
-                send_in_batches(chunk, || dec.unless_at_end(T::read), &send);
+                send_in_batches((chunk, T::text_bytes), || dec.unless_at_end(T::read), &send);
             });
             // Dropping `chunks` on an error stops the reader at its next send.
             chunks.iter().try_for_each(|batch| batch.map(|b| f(&b))).with_context(reading)
@@ -764,7 +843,11 @@ impl<T: Record> Prefetched<T> {
     pub(crate) fn start(mut merge: Merge<T>) -> Prefetched<T> {
         let (send, batches) = mpsc::sync_channel(4);
         let thread = std::thread::spawn(move || {
-            send_in_batches(1024, || merge.next_record(), &send);
+            send_in_batches(
+                (1024, |r| <Box<T> as AsRef<T>>::as_ref(r).text_bytes()),
+                || merge.next_record(),
+                &send,
+            );
             // The temporary folder goes before the reader sees the end.
             drop(merge);
         });
@@ -798,21 +881,27 @@ impl<T: Record> Prefetched<T> {
     }
 }
 
-/// Sends what `next` gives, `len` records a batch, until it ends, fails
+/// Sends what `next` gives, `len` records a batch (or fewer whose texts
+/// reach 4 KB a record: a forged export's rows of 16 KB each, 4,096 of them
+/// a batch and three batches in flight, were 200 MB), until it ends, fails
 /// (the failure sent last) or nobody receives any more.
 fn send_in_batches<T, E>(
-    len: usize,
+    (len, text_bytes): (usize, fn(&T) -> usize),
     mut next: impl FnMut() -> Result<Option<T>, E>,
     send: &mpsc::SyncSender<Result<Vec<T>, E>>,
 ) {
     loop {
         let mut batch = Vec::with_capacity(len);
+        let mut held = Held { text_a_record: 4 << 10, ..Held::new() };
         let end = loop {
-            if batch.len() >= len {
+            if held.reaches(Some(len)) {
                 break Ok(false);
             }
             match next() {
-                Ok(Some(record)) => batch.push(record),
+                Ok(Some(record)) => {
+                    held.add(text_bytes(&record));
+                    batch.push(record);
+                }
                 Ok(None) => break Ok(true),
                 Err(e) => break Err(e),
             }
@@ -1429,6 +1518,41 @@ mod tests {
             }
             assert_eq!(sorter.finish().unwrap().collect_rows().unwrap(), expected, "{budget:?}");
         }
+    }
+
+    #[test]
+    fn records_whose_texts_outweigh_the_budget_go_to_disk_before_their_count_does_and_come_out_the_same() {
+        // Lines of some 4 KB: 100 of them hold 400 KB, four times what a
+        // budget of 100 records allows (100 KB).
+        let items: Vec<Item> = (0..100u32).map(|i| Item(i * 37 % 10, i)).collect();
+        let line = |i: &Item| {
+            Line::new(i, ITEM_ORDER, |i, out| {
+                out.extend(format!("{} {} ", i.0, i.1).bytes());
+                out.extend(std::iter::repeat_n(b'x', 4000));
+            })
+        };
+        let text = |i: &Item| line(i).text().to_vec();
+        let mut sorted = items.clone();
+        sorted.sort_by_key(|i| i.0);
+        let expected: Vec<Vec<u8>> = sorted.iter().map(text).collect();
+        let mut sorter = Sorter::new("test", Line::ORDER, Some(100));
+        let mut spool = Spool::new("test", Some(100));
+        for i in &items {
+            sorter.push(line(i)).unwrap();
+            spool.push(line(i)).unwrap();
+        }
+        assert!(!sorter.runs.is_empty() && spool.file.is_some(), "on disk before the hundredth record");
+        let texts = |s: Stream<Line>| -> Vec<Vec<u8>> {
+            s.collect_rows().unwrap().iter().map(|l| l.text().to_vec()).collect()
+        };
+        assert_eq!(texts(sorter.finish().unwrap()), expected);
+        assert_eq!(texts(spool.finish().unwrap()), items.iter().map(text).collect::<Vec<_>>());
+        // Short lines: the count decides.
+        let mut sorter = Sorter::new("test", Line::ORDER, Some(100));
+        for l in lines_of(&items[..99]) {
+            sorter.push(l).unwrap();
+        }
+        assert!(sorter.dir.is_none());
     }
 
     /// Items as lines: the key's bytes, then a text saying the item.
