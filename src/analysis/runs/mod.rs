@@ -484,6 +484,14 @@ pub(crate) struct Sorter<T> {
     /// The folder and its runs, once the first run is written.
     dir: Option<TempFolder>,
     runs: Vec<PathBuf>,
+    /// Each run's level: 0 written from memory, n + 1 merged from
+    /// [`Sorter::fan_in`] runs of level n. Never rising along `runs`.
+    levels: Vec<u32>,
+    /// Run files made so far (they are named by it).
+    made: usize,
+    /// The most runs of one level: that many are merged into one run of
+    /// the next ([`FAN_IN`]).
+    fan_in: usize,
     /// Names the folder (`xtenant-<what>-*`) and the errors.
     what: &'static str,
     /// Adds a record into the one before it when the two are equal in order.
@@ -499,6 +507,9 @@ impl<T: Record> Sorter<T> {
             held: Held::new(),
             dir: None,
             runs: Vec::new(),
+            levels: Vec::new(),
+            made: 0,
+            fan_in: FAN_IN,
             what,
             combine: None,
         }
@@ -548,11 +559,56 @@ impl<T: Record> Sorter<T> {
             Some(dir) => dir,
             none => none.insert(temp_folder(what).with_context(|| folder_error(what, None))?),
         };
-        let path = dir.path().join(format!("run-{:06}", self.runs.len()));
+        let path = dir.path().join(format!("run-{:06}", self.made));
         write_run(&path, &self.buffer).with_context(|| folder_error(what, Some(dir.path())))?;
+        self.made += 1;
         self.runs.push(path);
+        self.levels.push(0);
         self.buffer.clear();
         self.held.clear();
+        self.merge_full_levels()
+    }
+
+    /// While the last `fan_in` runs are of one level, merges them into one
+    /// run of the next: the runs are never more than `fan_in` a level, so
+    /// the merge that reads them at the end opens a bounded number of
+    /// files and holds as many records and buffers, however many records
+    /// come (a run per budget of them; 2,000 runs met a common limit of
+    /// 1,024 open files). The runs merged are consecutive, so the merged
+    /// run stands where they stood: ties still go to the earlier record,
+    /// and equal records are combined in the order they came.
+    fn merge_full_levels(&mut self) -> Result<()> {
+        let what = self.what;
+        while let Some(&level) = self.levels.last() {
+            if self.levels.iter().rev().take_while(|&&l| l == level).count() < self.fan_in {
+                return Ok(());
+            }
+            let Some(dir) = &self.dir else { return Ok(()) };
+            let from = self.runs.len() - self.fan_in;
+            let merged = self.runs.split_off(from);
+            self.levels.truncate(from);
+            let path = dir.path().join(format!("run-{:06}", self.made));
+            let write = || -> Result<()> {
+                let mut merge = Merge::open_in(None, merged.clone(), self.order, self.combine)?;
+                let file = File::create(&path)?;
+                let mut w = BufWriter::with_capacity(64 << 10, file);
+                let mut record = Vec::with_capacity(512);
+                while let Some(r) = merge.next_record()? {
+                    record.clear();
+                    r.write(&mut Enc(&mut record));
+                    w.write_all(&record)?;
+                }
+                w.flush()?;
+                Ok(())
+            };
+            write().with_context(|| folder_error(what, Some(dir.path())))?;
+            for run in &merged {
+                let _ = std::fs::remove_file(run);
+            }
+            self.made += 1;
+            self.runs.push(path);
+            self.levels.push(level + 1);
+        }
         Ok(())
     }
 
@@ -571,6 +627,11 @@ impl<T: Record> Sorter<T> {
         Ok(Stream::merged(merge))
     }
 }
+
+/// The most runs of one level a [`Sorter`] keeps before merging them into
+/// one: its final merge reads at most this many a level (a level is a
+/// factor of 128 more records), with a 32 KB buffer and a record each.
+const FAN_IN: usize = 128;
 
 /// Pushes `record`, the buffer growing to no more room than `budget`
 /// records: grown by doubling alone, a buffer of 100,000 rows had room for
@@ -735,8 +796,9 @@ impl<T: Record> Kept<T> {
 
 /// The runs of a folder merged into one order.
 pub(crate) struct Merge<T> {
-    /// Removed with the merge.
-    _dir: TempFolder,
+    /// Removed with the merge (none: a [`Sorter`] merging some of its runs
+    /// into one keeps its folder).
+    _dir: Option<TempFolder>,
     runs: Vec<(PathBuf, Dec<BufReader<File>>)>,
     heads: BinaryHeap<Head<T>>,
     order: Order<T>,
@@ -781,6 +843,16 @@ impl<T: Record> Merge<T> {
     /// Opens the runs at `paths` (in the order they were cut) in `dir`.
     pub(crate) fn open(
         dir: TempFolder,
+        paths: Vec<PathBuf>,
+        order: Order<T>,
+        combine: Option<fn(&mut T, T)>,
+    ) -> Result<Merge<T>> {
+        Merge::open_in(Some(dir), paths, order, combine)
+    }
+
+    /// [`Merge::open`], the folder removed with the merge if given.
+    fn open_in(
+        dir: Option<TempFolder>,
         paths: Vec<PathBuf>,
         order: Order<T>,
         combine: Option<fn(&mut T, T)>,
@@ -1491,6 +1563,51 @@ mod tests {
             expected.sort_by(by_key);
             sort_by(&mut rows, by_key);
             assert_eq!(rows, expected, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn runs_merged_level_by_level_sort_and_combine_as_one_merge_and_stay_few() {
+        fn add(a: &mut Item, b: Item) {
+            a.1 += b.1;
+        }
+        let input = items(1000);
+        let mut stable = input.clone();
+        stable.sort_by(by_key);
+        let mut combined: Vec<Item> = Vec::new();
+        for item in stable.clone() {
+            match combined.last_mut() {
+                Some(last) if last.0 == item.0 => add(last, item),
+                _ => combined.push(item),
+            }
+        }
+        for (fan_in, budget) in [(2, 1), (3, 1), (3, 7), (5, 2)] {
+            for combine in [false, true] {
+                let mut sorter = Sorter::new("test", ITEM_ORDER, Some(budget));
+                if combine {
+                    sorter = sorter.combining(add);
+                }
+                sorter.fan_in = fan_in;
+                for item in input.clone() {
+                    sorter.push(item).unwrap();
+                    let levels = sorter.levels.iter().max().map_or(0, |l| *l as usize + 1);
+                    assert!(
+                        sorter.runs.len() < fan_in * levels.max(1),
+                        "fan-in {fan_in}: {:?}",
+                        sorter.levels
+                    );
+                    assert!(sorter.levels.windows(2).all(|w| w[0] >= w[1]));
+                }
+                assert!(
+                    sorter.levels.iter().any(|l| *l >= 2),
+                    "fan-in {fan_in}, budget {budget}: two levels"
+                );
+                let left = std::fs::read_dir(sorter.dir.as_ref().unwrap().path()).unwrap().count();
+                assert_eq!(left, sorter.runs.len(), "merged runs are removed");
+                let expected = if combine { &combined } else { &stable };
+                let label = format!("fan-in {fan_in}, budget {budget}, combining {combine}");
+                assert_eq!(&sorter.finish().unwrap().collect_rows().unwrap(), expected, "{label}");
+            }
         }
     }
 
