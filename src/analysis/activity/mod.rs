@@ -63,13 +63,24 @@ impl<T> Latest<T> {
     /// one, and `make` builds it only when it wins (most offers repeat the
     /// current value and allocate nothing).
     fn offer(&mut self, at: DateTime<Utc>, order: impl FnOnce(&T) -> Ordering, make: impl FnOnce() -> T) {
+        self.offer_to(at, order, |value| *value = Some(make()));
+    }
+
+    /// [`Latest::offer`], the value updated in place by `update` when the
+    /// offer wins (it may keep what is there).
+    fn offer_to(
+        &mut self,
+        at: DateTime<Utc>,
+        order: impl FnOnce(&T) -> Ordering,
+        update: impl FnOnce(&mut Option<T>),
+    ) {
         let newer = match (&self.at, &self.value) {
             (Some(t), Some(cur)) => at > *t || (at == *t && order(cur) == Ordering::Greater),
             _ => true,
         };
         if newer {
             self.at = Some(at);
-            self.value = Some(make());
+            update(&mut self.value);
         }
     }
 }
@@ -122,9 +133,10 @@ impl Interner {
 struct Users {
     ids: Interner,
     names: Vec<Latest<(Name, UserType)>>,
-    /// The bytes of the ids and names taken (a name replaced still
-    /// counts): what the users hold beyond their count, which a forged
-    /// export can make kilobytes a user ([`spill::Budget::text_bytes`]).
+    /// The bytes of the ids and names taken (a name replaced by another
+    /// still counts): what the users hold beyond their count, which a
+    /// forged export can make kilobytes a user
+    /// ([`spill::Budget::text_bytes`]).
     text_bytes: usize,
 }
 
@@ -155,12 +167,17 @@ impl Users {
     fn offer(&mut self, i: u32, at: DateTime<Utc>, upn: &str, ty: UserType) {
         if i > 0 {
             let text_bytes = &mut self.text_bytes;
-            self.names[i as usize].offer(
+            // A later sign-in of the user with the same name keeps the name
+            // as it is: no copy, nothing more held.
+            self.names[i as usize].offer_to(
                 at,
                 |(cur, t)| (upn, ty).cmp(&(&**cur, *t)),
-                || {
-                    *text_bytes += upn.len();
-                    (upn.into(), ty)
+                |value| match value {
+                    Some((cur, t)) if **cur == *upn => *t = ty,
+                    value => {
+                        *text_bytes += upn.len();
+                        *value = Some((upn.into(), ty));
+                    }
                 },
             );
         }
@@ -1074,6 +1091,13 @@ pub(crate) mod tests {
         let (spilled, disk) = group(Some(1000));
         assert!(spilled, "300 groups of 1,000, but 1.2 MB of text of 512 KB");
         assert_eq!(disk, memory);
+        // A user's later sign-ins with the same name hold nothing more:
+        // 1,000 sign-ins, one id and one name counted.
+        let mut a = Activity::new().for_grain(GroupBy::User).spill_beyond(1000);
+        for n in 0..1000 {
+            a.add(signin(n, 7, "u1", &format!("app{}", n % 3)));
+        }
+        assert_eq!(a.users.text_bytes, "u1".len() + "u1@x.example".len());
         // Short ids and names: the groups decide.
         let short: Vec<SignIn> = (0..300).map(|n| signin(n, 7, &format!("{n}"), "app")).collect();
         let mut a = Activity::new().for_grain(GroupBy::User).spill_beyond(1000);

@@ -470,10 +470,12 @@ pub(crate) fn on_the_pool_in_chunks<T: Send, U: Send>(
     worked_before.map_or(Ok(()), hand_on)
 }
 
-/// Sorts records that may not all fit in memory: past `budget` records,
-/// each batch is sorted and written as a run in a temporary folder, and
-/// the runs are merged when read. Records pushed in input order come out
-/// as a stable sort of the whole input would give them.
+/// Sorts records that may not all fit in memory: past `budget` records
+/// (or their text past [`BYTES_A_RECORD`] each on average), each batch is
+/// sorted and written as a run in a temporary folder, runs are merged
+/// [`FAN_IN`] at a time as they gather, and the rest are merged when read.
+/// Records pushed in input order come out as a stable sort of the whole
+/// input would give them.
 pub(crate) struct Sorter<T> {
     order: Order<T>,
     /// Records kept in memory at most; `None`: all of them.
