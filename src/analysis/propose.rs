@@ -36,7 +36,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::replay::{count_impact, Impact, ImpactCounts, Inputs, ReplayRow, Replayer};
+use super::replay::{count_impact, Impact, ImpactCounts, Inputs, Replayer};
 use super::runs::{Kept, Order, Sorter, Spool, Stream};
 use crate::model::{AccessType, ActivityRow, Direction, Guid};
 use crate::policy::apps::RECOMMENDED_ALLOWED;
@@ -473,9 +473,10 @@ fn add_evidence(sections: &mut BTreeMap<Section, Evidence>, r: &ActivityRow, inp
     }
 }
 
-/// Whether a replayed row breaks the guarantee: access lost or degraded.
-fn breaks(r: &ReplayRow) -> bool {
-    matches!(r.impact, Impact::Lost | Impact::Degraded)
+/// Whether a replayed row's impact breaks the guarantee: access lost or
+/// degraded.
+fn breaks(impact: Impact) -> bool {
+    matches!(impact, Impact::Lost | Impact::Degraded)
 }
 
 /// What every trial of a plan replays with: the inputs, and the current
@@ -499,7 +500,7 @@ fn broken(plan: &PartnerPlan, rows: &PartnerRows, inputs: &Trials<'_>) -> anyhow
     let replayer = Replayer::with_current(&replay_inputs, &partners, inputs.current.as_ref());
     let mut broken = 0;
     rows.each_chunk(ROWS_AT_A_TIME, |chunk| {
-        broken += chunk.par_iter().filter(|r| breaks(&replayer.row((*r).clone()))).count();
+        broken += chunk.par_iter().filter(|r| breaks(replayer.impact(r))).count();
     })?;
     Ok(broken)
 }
