@@ -99,7 +99,7 @@ fn read(name: &str, text: &str) -> serde_json::Result<Read> {
     read_from(name, serde_json::Deserializer::from_str(text))
 }
 
-/// Reads document `name` from a JSON stream ([`read`]).
+/// Reads document `name` from a JSON stream ([`Read`]).
 fn read_from<'de, R: serde_json::de::Read<'de>>(
     name: &str,
     mut de: serde_json::Deserializer<R>,
@@ -130,7 +130,7 @@ fn partner(v: Value, at: &str) -> Partner {
     Ok((partner_config(v, at)?, at.to_string()))
 }
 
-/// Reads the whole document ([`read`]).
+/// Reads the whole document ([`Read`]).
 struct DocSeed<'a> {
     name: &'a str,
 }
