@@ -656,3 +656,16 @@ fn a_reasons_room_holds_the_prefix_of_every_section() {
     }
     assert_eq!(Prefix(Who(Guid(u128::MAX)), Section::DirectConnectOutbound).to_string().len(), PREFIX_LEN);
 }
+
+#[test]
+fn a_reason_prefix_pushed_is_the_prefix_displayed() {
+    for section in Section::ALL {
+        for partner in [Guid(0), Guid(u128::MAX), MICROSOFT_ACCOUNT_TENANT] {
+            let prefix = Prefix(Who(partner), section);
+            let mut pushed = String::new();
+            prefix.push_to(&mut pushed);
+            assert_eq!(pushed, prefix.to_string());
+            assert!(pushed.len() <= PREFIX_LEN);
+        }
+    }
+}
