@@ -257,7 +257,9 @@ impl Prefix {
 
 impl fmt::Display for Prefix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.0, self.1.name())
+        let mut text = String::with_capacity(PREFIX_LEN);
+        self.push_to(&mut text);
+        f.write_str(&text)
     }
 }
 

@@ -658,13 +658,14 @@ fn a_reasons_room_holds_the_prefix_of_every_section() {
 }
 
 #[test]
-fn a_reason_prefix_pushed_is_the_prefix_displayed() {
+fn a_reason_prefix_is_the_partner_then_the_section_and_fits_its_room() {
     for section in Section::ALL {
         for partner in [Guid(0), Guid(u128::MAX), MICROSOFT_ACCOUNT_TENANT] {
             let prefix = Prefix(Who(partner), section);
             let mut pushed = String::new();
             prefix.push_to(&mut pushed);
-            assert_eq!(pushed, prefix.to_string());
+            assert_eq!(pushed, format!("{} {}", Who(partner), section.name()));
+            assert_eq!(prefix.to_string(), pushed);
             assert!(pushed.len() <= PREFIX_LEN);
         }
     }
