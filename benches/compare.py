@@ -17,6 +17,11 @@ import argparse, collections, json, os, re, resource, statistics, subprocess, sy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 XT = os.path.join(ROOT, "target", "release", "xtenant")
+# The build the other benches (many_groups.py, many_partners.py,
+# forged_texts.py) measure; XTENANT_BIN names another (an older commit's, say).
+BIN = os.environ.get("XTENANT_BIN", XT)
+# The tenant the benches' sign-ins are ours in (`xtenant generate`'s Contoso).
+OURS = "3b8e5f2a-7c41-4d9e-a6b0-1f2c3d4e5f60"
 
 # The same query over two readers: the columns named (what a tuned user
 # writes) and the schema detected (what a user types first).

@@ -25,9 +25,7 @@ import argparse, json, os, sys, tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402  (its isolated runner)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-XT = os.environ.get("XTENANT_BIN", os.path.join(ROOT, "target", "release", "xtenant"))
-OURS = "3b8e5f2a-7c41-4d9e-a6b0-1f2c3d4e5f60"
+ROOT, XT, OURS = compare.ROOT, compare.BIN, compare.OURS
 PROPOSED = os.path.join(ROOT, "samples", "policies", "proposed.json")
 CURRENT = os.path.join(ROOT, "samples", "policies", "current.json")
 

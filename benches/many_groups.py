@@ -40,10 +40,7 @@ import argparse, json, os, sys, tempfile, uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402  (its peers' queries and its isolated runner)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# XTENANT_BIN: another build to measure (an older commit's, say).
-XT = os.environ.get("XTENANT_BIN", os.path.join(ROOT, "target", "release", "xtenant"))
-OURS = "3b8e5f2a-7c41-4d9e-a6b0-1f2c3d4e5f60"
+ROOT, XT, OURS = compare.ROOT, compare.BIN, compare.OURS
 
 
 def main():

@@ -30,8 +30,7 @@ import argparse, datetime, json, os, random, sys, tempfile, uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402  (its isolated runner)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-XT = os.environ.get("XTENANT_BIN", os.path.join(ROOT, "target", "release", "xtenant"))
+XT = compare.BIN
 SECTIONS = ["b2bCollaborationInbound", "b2bCollaborationOutbound",
             "b2bDirectConnectInbound", "b2bDirectConnectOutbound"]
 

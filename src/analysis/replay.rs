@@ -736,11 +736,12 @@ impl<'a> Replayer<'a> {
     /// dropped (the trials' samples 1833 -> 1320 of a million guests'
     /// proposal; its user time 3-7% less).
     pub fn impact(&self, r: &ActivityRow) -> Impact {
-        let (cur, prop) = decisions(r, &self.cx);
-        match refused_elsewhere(r, &self.cx) {
-            Some((impact, _)) => impact,
-            None => impact_of(r, &cur, &prop, &self.cx),
+        // A row refused elsewhere needs neither policy's decision.
+        if let Some((impact, _)) = refused_elsewhere(r, &self.cx) {
+            return impact;
         }
+        let (cur, prop) = decisions(r, &self.cx);
+        impact_of(r, &cur, &prop, &self.cx)
     }
 
     /// Replays `rows` a batch at a time, in parallel (replay is pure per
@@ -1199,7 +1200,8 @@ mod tests {
             .collect();
         assert!(policies.len() >= 10);
         // Every partner any policy names, one none does, and Microsoft
-        // accounts'; every user and app target named, and others.
+        // accounts'; users and apps as targets name them (all of them, an
+        // id, a name).
         let mut partners: BTreeSet<Guid> = policies.iter().flat_map(|p| p.partners.keys().copied()).collect();
         partners.extend([Guid(0x5eed), crate::policy::evaluate::MICROSOFT_ACCOUNT_TENANT]);
         let users = ["AllUsers", "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f", "guest@partner.example"];

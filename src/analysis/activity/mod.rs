@@ -450,8 +450,8 @@ impl Activity {
             let (table, spill) = self.finish_table(tenant, by)?;
             debug_assert!(spill.is_none(), "a grouping in memory has no folder");
             let (table, mut rows) = self.rows_of(table, by);
-            let text = rows.iter().map(ActivityRow::text_bytes).sum();
-            if in_memory == InMemory::Mapped && !mapped_past(rows.len(), text, budget) {
+            let within = || !mapped_past(rows.len(), rows.iter().map(ActivityRow::text_bytes).sum(), budget);
+            if in_memory == InMemory::Mapped && within() {
                 let map = make(&table);
                 let mut mapped: Vec<R> = rows.into_par_iter().map(&map).collect();
                 order.sort(&mut mapped);

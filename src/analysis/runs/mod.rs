@@ -381,6 +381,16 @@ impl Record for Line {
 
 /// Writes `records`, already in order, as the run at `path`.
 pub(crate) fn write_run<T: Record>(path: &Path, records: &[T]) -> Result<()> {
+    write_records(path, records.iter().map(Ok))
+}
+
+/// Writes the records `records` gives, already in order, as the run at
+/// `path` ([`write_run`]; a [`Sorter`] merging runs hands them on from the
+/// merge). The first error `records` gives ends it.
+fn write_records<T: Record, R: std::ops::Deref<Target = T>>(
+    path: &Path,
+    records: impl Iterator<Item = Result<R>>,
+) -> Result<()> {
     // A file that is there already (a partition's, read) is written over,
     // not truncated first: its cached pages are reused as they are instead
     // of freed and allocated again; what is left past the run is cut off.
@@ -390,7 +400,7 @@ pub(crate) fn write_run<T: Record>(path: &Path, records: &[T]) -> Result<()> {
     let mut written = 0;
     for r in records {
         record.clear();
-        r.write(&mut Enc(&mut record));
+        r?.write(&mut Enc(&mut record));
         w.write_all(&record)?;
         written += record.len() as u64;
     }
@@ -592,16 +602,7 @@ impl<T: Record> Sorter<T> {
             let path = dir.path().join(format!("run-{:06}", self.made));
             let write = || -> Result<()> {
                 let mut merge = Merge::open_in(None, merged.clone(), self.order, self.combine)?;
-                let file = File::create(&path)?;
-                let mut w = BufWriter::with_capacity(64 << 10, file);
-                let mut record = Vec::with_capacity(512);
-                while let Some(r) = merge.next_record()? {
-                    record.clear();
-                    r.write(&mut Enc(&mut record));
-                    w.write_all(&record)?;
-                }
-                w.flush()?;
-                Ok(())
+                write_records(&path, std::iter::from_fn(|| merge.next_record().transpose()))
             };
             write().with_context(|| folder_error(what, Some(dir.path())))?;
             for run in &merged {
