@@ -6,11 +6,15 @@ different guest (so N distinct groups at --by user), and reports the peak
 RSS of `xtenant activity --by user --format csv` on them.
 
     benches/many_groups.py [--groups 1000000] [--partners 300] [--by user|app|tenant]
-                           [--dir $TMPDIR] [--replay] [--documents] [--named]
+                           [--dir $TMPDIR] [--replay] [--documents] [--named] [--distinct-apps]
                            [--peers benches/.venv/bin/python] [--peer-tools duckdb,polars]
 
 --replay also times `xtenant replay --format csv` of the same groups against
 samples/policies/proposed.json (every row evaluated, sorted and written).
+
+--distinct-apps gives every sign-in an app of its own (id and name): a
+forged export, as Entra's logs name hundreds to thousands of apps; what the
+run holds for each app must then go to disk like the users.
 
 --documents also times the commands that write one document of all the
 groups: `activity --format json` and `--format table`, `replay --format json`
@@ -59,10 +63,12 @@ def main():
                     help="partner tenants the guests come from (fewer: more users a partner)")
     ap.add_argument("--named", action="store_true",
                     help="also time propose --identities (naming every user) and replay against its proposal")
+    ap.add_argument("--distinct-apps", action="store_true",
+                    help="every sign-in names an app of its own (forged: Entra's logs name thousands)")
     ap.add_argument("--peer-tools", default="duckdb,polars",
                     help="which peers to run (polars needs some 1.5 GB a million groups)")
     a = ap.parse_args()
-    suffix = "" if a.partners == 300 else f"-p{a.partners}"
+    suffix = ("" if a.partners == 300 else f"-p{a.partners}") + ("-apps" if a.distinct_apps else "")
     path = os.path.join(a.dir, f"xtenant-groups-{a.groups}{suffix}.ndjson")
     if not os.path.exists(path):
         partners = [str(uuid.UUID(int=0x1000 + i)) for i in range(a.partners)]
@@ -77,8 +83,9 @@ def main():
                     "homeTenantId": partners[i % a.partners],
                     "resourceTenantId": OURS,
                     "crossTenantAccessType": "b2bCollaboration",
-                    "appId": "00000003-0000-0ff1-ce00-000000000000",
-                    "appDisplayName": "Office 365 SharePoint Online",
+                    "appId": str(uuid.UUID(int=(3 << 64) + i)) if a.distinct_apps
+                    else "00000003-0000-0ff1-ce00-000000000000",
+                    "appDisplayName": f"App {i}" if a.distinct_apps else "Office 365 SharePoint Online",
                     "resourceId": "00000003-0000-0ff1-ce00-000000000000",
                     "status": {"errorCode": 0},
                 }

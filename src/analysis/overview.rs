@@ -15,7 +15,8 @@ use anyhow::Result;
 use super::activity::{ActivityRow, ActivityTable};
 use super::replay::Summary;
 use super::runs::codec::{Dec, Enc};
-use super::runs::{Order, Record, Sorter};
+use super::runs::{key, ByKey, Order, Record, Sorter, Tally};
+use crate::model::activity::Name;
 use crate::model::codes::is_policy_block;
 use crate::model::{rfc3339, Direction, Guid, SignIn, Window};
 use crate::policy::Policy;
@@ -201,62 +202,126 @@ fn partner_name(names: &BTreeMap<Guid, String>, id: Guid) -> String {
     }
 }
 
-/// What the report adds up per partner, app or user.
-#[derive(Default)]
-struct Acc {
+/// What one row adds to the figures of its partner, app and user.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Figures {
     sign_ins: u64,
     failures: u64,
     us: u64,
     them: u64,
+    last: Option<DateTime<Utc>>,
+}
+
+impl Figures {
+    fn of(r: &ActivityRow) -> Figures {
+        let c = &r.counters;
+        Figures {
+            sign_ins: c.sign_ins,
+            failures: c.failures,
+            us: r.blocked_by_us(),
+            them: r.blocked_by_partner(),
+            last: c.last_seen,
+        }
+    }
+
+    fn add(&mut self, o: &Figures) {
+        self.sign_ins += o.sign_ins;
+        self.failures += o.failures;
+        self.us += o.us;
+        self.them += o.them;
+        self.last = self.last.max(o.last);
+    }
+
+    fn write(&self, enc: &mut Enc) {
+        for v in [self.sign_ins, self.failures, self.us, self.them] {
+            enc.u64(v);
+        }
+        enc.opt_time(self.last);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Figures> {
+        Ok(Figures {
+            sign_ins: dec.u64()?,
+            failures: dec.u64()?,
+            us: dec.u64()?,
+            them: dec.u64()?,
+            last: dec.opt_time()?,
+        })
+    }
+}
+
+/// What the report shows of a partner, app or user.
+#[derive(Default)]
+struct Acc {
+    figures: Figures,
     /// Distinct users: counted in the pass over the users ([`Rollups::finish`]).
     users: usize,
-    apps: BTreeSet<String>,
-    last: Option<DateTime<Utc>>,
+    /// Distinct app names: counted in a pass over names sorted.
+    apps: usize,
     label: String,
 }
 
 impl Acc {
-    fn add(&mut self, share: &UserShare) {
-        self.sign_ins += share.sign_ins;
-        self.failures += share.failures;
-        self.us += share.us;
-        self.them += share.them;
-        self.last = self.last.max(share.last);
-    }
-
     fn top(self, id: String) -> Top {
+        let f = self.figures;
         Top {
             label: self.label,
             id,
-            sign_ins: self.sign_ins,
+            sign_ins: f.sign_ins,
             users: self.users,
-            apps: self.apps.len(),
-            failures: self.failures,
-            blocks_by_us: self.us,
-            blocks_by_partner: self.them,
-            last_seen: self.last,
+            apps: self.apps,
+            failures: f.failures,
+            blocks_by_us: f.us,
+            blocks_by_partner: f.them,
+            last_seen: f.last,
         }
     }
 }
 
-/// Busiest first, ties by label.
+/// Busiest first, ties by label, then by id.
 fn busiest_first(a: &Top, b: &Top) -> std::cmp::Ordering {
-    b.sign_ins.cmp(&a.sign_ins).then(a.label.cmp(&b.label))
+    b.sign_ins.cmp(&a.sign_ins).then(a.label.cmp(&b.label)).then(a.id.cmp(&b.id))
+}
+
+/// The `n` busiest of what `each` offers ([`busiest_first`]), holding no
+/// more than 64 times `n` at once, however many are offered.
+struct Busiest {
+    n: usize,
+    top: Vec<Top>,
+}
+
+impl Busiest {
+    fn new(n: usize) -> Busiest {
+        Busiest { n, top: Vec::new() }
+    }
+
+    fn offer(&mut self, t: Top) {
+        self.top.push(t);
+        if self.top.len() >= 64 * self.n {
+            self.keep_busiest();
+        }
+    }
+
+    fn keep_busiest(&mut self) {
+        self.top.sort_by(busiest_first);
+        self.top.truncate(self.n);
+    }
+
+    fn finish(mut self) -> Vec<Top> {
+        self.keep_busiest();
+        self.top
+    }
 }
 
 /// One row's part in its user's figures: what the pass over the users
 /// (rows sorted by user, on disk past the budget) adds up per user.
 #[derive(Clone, Debug, PartialEq)]
 struct UserShare {
-    user: String,
-    app_key: String,
-    app: String,
+    user: Name,
+    app_key: Name,
+    app: Name,
     partner: Guid,
-    sign_ins: u64,
-    failures: u64,
-    us: u64,
-    them: u64,
-    last: Option<DateTime<Utc>>,
+    figures: Figures,
 }
 
 impl Record for UserShare {
@@ -265,23 +330,16 @@ impl Record for UserShare {
         enc.str(&self.app_key);
         enc.str(&self.app);
         enc.u128(self.partner.0);
-        for v in [self.sign_ins, self.failures, self.us, self.them] {
-            enc.u64(v);
-        }
-        enc.opt_time(self.last);
+        self.figures.write(enc);
     }
 
     fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
         Ok(UserShare {
-            user: dec.string()?,
-            app_key: dec.string()?,
-            app: dec.string()?,
+            user: dec.name(0)?,
+            app_key: dec.name(1)?,
+            app: dec.name(2)?,
             partner: Guid(dec.u128()?),
-            sign_ins: dec.u64()?,
-            failures: dec.u64()?,
-            us: dec.u64()?,
-            them: dec.u64()?,
-            last: dec.opt_time()?,
+            figures: Figures::read(dec)?,
         })
     }
 
@@ -290,31 +348,153 @@ impl Record for UserShare {
     }
 }
 
-const BY_USER: Order<UserShare> = Order {
-    cmp: |a, b| a.user.cmp(&b.user),
-    key: |s, out| crate::analysis::runs::key::text(out, &s.user),
-    sort: None,
+const BY_USER: Order<UserShare> =
+    Order { cmp: |a, b| a.user.cmp(&b.user), key: |s, out| key::text(out, &s.user), sort: None };
+
+/// An app's figures added up ([`Tally`]): its label is the name on the
+/// last row read with it (`seq`: the row's place in the input).
+#[derive(Clone, Debug, PartialEq)]
+struct AppFigures {
+    app_key: Name,
+    label: Name,
+    seq: u64,
+    figures: Figures,
+}
+
+impl Record for AppFigures {
+    fn write(&self, enc: &mut Enc) {
+        enc.str(&self.app_key);
+        enc.str(&self.label);
+        enc.u64(self.seq);
+        self.figures.write(enc);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(AppFigures {
+            app_key: dec.name(0)?,
+            label: dec.name(1)?,
+            seq: dec.u64()?,
+            figures: Figures::read(dec)?,
+        })
+    }
+
+    fn text_bytes(&self) -> usize {
+        self.app_key.len() + self.label.len()
+    }
+}
+
+const APP_FIGURES: ByKey<Name, AppFigures> = ByKey {
+    key: |a| a.app_key.clone(),
+    order: Order {
+        cmp: |a, b| a.app_key.cmp(&b.app_key),
+        key: |a, out| key::text(out, &a.app_key),
+        sort: None,
+    },
+    combine: |into, other| {
+        into.figures.add(&other.figures);
+        if other.seq > into.seq {
+            (into.label, into.seq) = (other.label, other.seq);
+        }
+    },
+};
+
+/// An app's distinct users added up ([`Tally`]), one a user in the pass
+/// over the users.
+#[derive(Clone, Debug, PartialEq)]
+struct AppUsers {
+    app_key: Name,
+    users: u64,
+}
+
+impl Record for AppUsers {
+    fn write(&self, enc: &mut Enc) {
+        enc.str(&self.app_key);
+        enc.u64(self.users);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(AppUsers { app_key: dec.name(0)?, users: dec.u64()? })
+    }
+
+    fn text_bytes(&self) -> usize {
+        self.app_key.len()
+    }
+}
+
+const APP_USERS: ByKey<Name, AppUsers> = ByKey {
+    key: |a| a.app_key.clone(),
+    order: Order {
+        cmp: |a, b| a.app_key.cmp(&b.app_key),
+        key: |a, out| key::text(out, &a.app_key),
+        sort: None,
+    },
+    combine: |into, other| into.users += other.users,
+};
+
+/// An app name seen with a partner, each told once ([`Tally`]), to count a
+/// partner's distinct app names.
+#[derive(Clone, Debug, PartialEq)]
+struct PartnerApp {
+    partner: Guid,
+    app: Name,
+}
+
+impl Record for PartnerApp {
+    fn write(&self, enc: &mut Enc) {
+        enc.u128(self.partner.0);
+        enc.str(&self.app);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(PartnerApp { partner: Guid(dec.u128()?), app: dec.name(0)? })
+    }
+
+    fn text_bytes(&self) -> usize {
+        self.app.len()
+    }
+}
+
+const PARTNER_APPS: ByKey<(Guid, Name), PartnerApp> = ByKey {
+    key: |p| (p.partner, p.app.clone()),
+    order: Order {
+        cmp: |a, b| a.partner.cmp(&b.partner).then_with(|| a.app.cmp(&b.app)),
+        key: |p, out| {
+            out.extend_from_slice(&p.partner.0.to_be_bytes());
+            key::text(out, &p.app);
+        },
+        sort: None,
+    },
+    combine: |_, _| {},
 };
 
 /// The partner, app and user figures of the report, from the user-grain
-/// rows fed one at a time ([`Rollups::add`]): partners and apps are added
-/// up in memory (they grow with partners and apps); what grows with users
-/// (each user's figures, the distinct users of each partner and app) is
-/// added up in a pass over the rows sorted by user, through the disk past
-/// the budget, so memory stays flat however many users there are.
+/// rows fed one at a time ([`Rollups::add`]). Partners are added up in
+/// memory (they grow with partners). What grows with apps (each app's
+/// figures and distinct users, a partner's distinct app names) is added up
+/// by key ([`Tally`]) in memory while the apps are few, on disk past the
+/// budget; what grows with users (each user's figures, the distinct users
+/// of each partner and app) in a pass over the rows sorted by user, on
+/// disk past the budget. Memory stays flat however many users and apps
+/// there are.
 pub struct Rollups {
     sums: Sums,
     shares: Sorter<UserShare>,
+    apps: Tally<Name, AppFigures>,
+    partner_apps: Tally<(Guid, Name), PartnerApp>,
+    budget: Option<usize>,
+    /// Rows added: the place of the next in the input.
+    seq: u64,
+    /// What a row without a user or an app is listed as.
+    dash: Name,
     /// The first write to the temporary folder that failed, for `finish`.
     error: Option<anyhow::Error>,
 }
 
-/// What grows with partners and apps, added up as the rows come.
+/// What grows with partners, added up as the rows come.
 #[derive(Default)]
 struct Sums {
     names: BTreeMap<Guid, String>,
     partners: BTreeMap<Guid, Acc>,
-    apps: BTreeMap<String, Acc>,
     inbound: u64,
     outbound: u64,
 }
@@ -322,6 +502,7 @@ struct Sums {
 /// What [`Rollups::finish`] gives [`Overview::build`].
 pub struct Rolled {
     sums: Sums,
+    top_apps: Vec<Top>,
     top_users: Vec<Top>,
     users: usize,
 }
@@ -329,98 +510,152 @@ pub struct Rolled {
 /// Users listed in the report.
 const TOP_USERS: usize = 10;
 
+/// Apps listed in the report.
+const TOP_APPS: usize = 10;
+
 impl Rollups {
-    /// Keeps up to `budget` rows' shares in memory before the disk.
+    /// Keeps up to `budget` rows' shares (and apps) in memory before the disk.
     pub fn new(budget: Option<usize>) -> Rollups {
-        // A share's texts are a user id, an app's id and its name.
+        // A share's texts are a user id or name, an app's id and its name.
         let shares = Sorter::new("report", BY_USER, budget).text_a_record(256);
-        Rollups { sums: Sums::default(), shares, error: None }
+        Rollups {
+            sums: Sums::default(),
+            shares,
+            apps: Tally::new("report", APP_FIGURES, budget).text_a_record(256),
+            partner_apps: Tally::new("report", PARTNER_APPS, budget).text_a_record(128),
+            budget,
+            seq: 0,
+            dash: "-".into(),
+            error: None,
+        }
     }
 
     pub fn add(&mut self, r: &ActivityRow) {
         let sums = &mut self.sums;
-        let c = &r.counters;
         match r.direction {
-            Direction::Inbound => sums.inbound += c.sign_ins,
-            Direction::Outbound => sums.outbound += c.sign_ins,
+            Direction::Inbound => sums.inbound += r.counters.sign_ins,
+            Direction::Outbound => sums.outbound += r.counters.sign_ins,
         }
         if let Some(n) = r.partner_tenant_name.as_deref() {
             sums.names.insert(r.partner_tenant_id, n.to_string());
         }
-        let user = r.user_principal_name.as_deref().or(r.user_id.as_deref()).unwrap_or("-").to_string();
-        let app = r.app_name.as_deref().or(r.app_id.as_deref()).unwrap_or("-").to_string();
-        let share = UserShare {
-            user,
-            app_key: r.app_id.as_deref().unwrap_or_default().to_string(),
-            app,
-            partner: r.partner_tenant_id,
-            sign_ins: c.sign_ins,
-            failures: c.failures,
-            us: r.blocked_by_us(),
-            them: r.blocked_by_partner(),
-            last: c.last_seen,
-        };
-        let partner = sums.partners.entry(r.partner_tenant_id).or_default();
-        partner.add(&share);
-        partner.apps.insert(share.app.clone());
-        let app = sums.apps.entry(share.app_key.clone()).or_default();
-        app.add(&share);
-        app.apps.insert(share.app.clone());
-        app.label = share.app.clone();
-        if self.error.is_none() {
-            if let Err(e) = self.shares.push(share) {
-                self.error = Some(e);
-            }
+        let figures = Figures::of(r);
+        sums.partners.entry(r.partner_tenant_id).or_default().figures.add(&figures);
+        let user = r.user_principal_name.as_ref().or(r.user_id.as_ref()).unwrap_or(&self.dash).clone();
+        let app = r.app_name.as_ref().or(r.app_id.as_ref()).unwrap_or(&self.dash).clone();
+        let app_key = r.app_id.clone().unwrap_or_else(|| Name::from(""));
+        let seq = self.seq;
+        self.seq += 1;
+        if self.error.is_some() {
+            return;
+        }
+        let partner = r.partner_tenant_id;
+        let added = self
+            .partner_apps
+            .add(PartnerApp { partner, app: app.clone() })
+            .and_then(|()| {
+                self.apps.add(AppFigures { app_key: app_key.clone(), label: app.clone(), seq, figures })
+            })
+            .and_then(|()| self.shares.push(UserShare { user, app_key, app, partner, figures }));
+        if let Err(e) = added {
+            self.error = Some(e);
         }
     }
 
-    /// The pass over the users.
+    /// The passes over the partners' app names, the users and the apps.
     pub fn finish(mut self) -> Result<Rolled> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        let mut shares = self.shares.finish()?;
-        let mut top_users: Vec<Top> = Vec::new();
-        let mut users = 0;
-        let mut current: Option<(String, Acc, BTreeSet<Guid>, BTreeSet<String>)> = None;
-        let mut close = |done: (String, Acc, BTreeSet<Guid>, BTreeSet<String>), top_users: &mut Vec<Top>| {
-            let (user, acc, partners, apps) = done;
-            for p in partners {
-                self.sums.partners.entry(p).or_default().users += 1;
-            }
-            for a in apps {
-                self.sums.apps.entry(a).or_default().users += 1;
-            }
-            top_users.push(acc.top(user));
-            if top_users.len() >= 64 * TOP_USERS {
-                top_users.sort_by(busiest_first);
-                top_users.truncate(TOP_USERS);
-            }
-        };
-        for share in shares.by_ref() {
-            if current.as_ref().is_some_and(|(u, ..)| *u != share.user) {
-                if let Some(done) = current.take() {
-                    close(done, &mut top_users);
-                }
-            }
-            let (_, acc, partners, apps) = current.get_or_insert_with(|| {
-                users += 1;
-                let acc = Acc { label: share.user.clone(), users: 1, ..Acc::default() };
-                (share.user.clone(), acc, BTreeSet::new(), BTreeSet::new())
-            });
-            acc.add(&share);
-            acc.apps.insert(share.app);
-            partners.insert(share.partner);
-            apps.insert(share.app_key);
+        let mut sums = self.sums;
+        let mut names = self.partner_apps.finish()?;
+        for pa in names.by_ref() {
+            sums.partners.entry(pa.partner).or_default().apps += 1;
         }
-        if let Some(done) = current.take() {
-            close(done, &mut top_users);
-        }
-        shares.finish()?;
-        top_users.sort_by(busiest_first);
-        top_users.truncate(TOP_USERS);
-        Ok(Rolled { sums: self.sums, top_users, users })
+        names.finish()?;
+        let mut app_users = Tally::new("report", APP_USERS, self.budget).text_a_record(128);
+        let (top_users, users) = users(self.shares, &mut sums, &mut app_users)?;
+        let top_apps = apps(self.apps, app_users)?;
+        Ok(Rolled { sums, top_apps, top_users, users })
     }
+}
+
+/// The pass over the users: the busiest, each with its distinct app names,
+/// and how many there are; each partner's distinct users into `sums`, each
+/// app's into `app_users`.
+fn users(
+    shares: Sorter<UserShare>,
+    sums: &mut Sums,
+    app_users: &mut Tally<Name, AppUsers>,
+) -> Result<(Vec<Top>, usize)> {
+    let mut shares = shares.finish()?;
+    let mut busiest = Busiest::new(TOP_USERS);
+    let mut users = 0;
+    // The user being added up: its name, figures, partners, app ids and
+    // app names.
+    type Current = (Name, Acc, BTreeSet<Guid>, BTreeSet<Name>, BTreeSet<Name>);
+    let mut close = |(user, mut acc, partners, app_keys, names): Current| -> Result<()> {
+        for p in partners {
+            sums.partners.entry(p).or_default().users += 1;
+        }
+        for app_key in app_keys {
+            app_users.add(AppUsers { app_key, users: 1 })?;
+        }
+        acc.apps = names.len();
+        busiest.offer(acc.top(user.to_string()));
+        Ok(())
+    };
+    let mut current: Option<Current> = None;
+    for s in shares.by_ref() {
+        if current.as_ref().is_some_and(|(u, ..)| *u != s.user) {
+            if let Some(done) = current.take() {
+                close(done)?;
+            }
+        }
+        let (_, acc, partners, app_keys, names) = current.get_or_insert_with(|| {
+            users += 1;
+            let acc = Acc { label: s.user.to_string(), users: 1, ..Acc::default() };
+            (s.user.clone(), acc, BTreeSet::new(), BTreeSet::new(), BTreeSet::new())
+        });
+        acc.figures.add(&s.figures);
+        partners.insert(s.partner);
+        app_keys.insert(s.app_key);
+        names.insert(s.app);
+    }
+    if let Some(done) = current.take() {
+        close(done)?;
+    }
+    shares.finish()?;
+    Ok((busiest.finish(), users))
+}
+
+/// The busiest apps, each with its distinct users: the apps' figures and
+/// their users, both one record an app in the order of app ids, side by
+/// side.
+fn apps(apps: Tally<Name, AppFigures>, app_users: Tally<Name, AppUsers>) -> Result<Vec<Top>> {
+    let mut figures = apps.finish()?;
+    let mut users = app_users.finish()?;
+    let mut next = users.next();
+    let mut busiest = Busiest::new(TOP_APPS);
+    for app in figures.by_ref() {
+        // Every app has a user (the row's, or "-"), so both have its id.
+        let mut count = 0;
+        while let Some(u) = next.take() {
+            if u.app_key > app.app_key {
+                next = Some(u);
+                break;
+            }
+            if u.app_key == app.app_key {
+                count = u.users;
+            }
+            next = users.next();
+        }
+        let acc = Acc { figures: app.figures, users: count as usize, apps: 0, label: app.label.to_string() };
+        busiest.offer(acc.top(app.app_key.to_string()));
+    }
+    figures.finish()?;
+    users.finish()?;
+    Ok(busiest.finish())
 }
 
 impl Overview {
@@ -435,26 +670,22 @@ impl Overview {
         period_start: Option<DateTime<Utc>>,
     ) -> Overview {
         let t = &report.totals;
-        let Rolled { sums: Sums { names, partners, apps, inbound, outbound }, top_users, users: all_users } =
-            rolled;
+        let Rolled {
+            sums: Sums { names, partners, inbound, outbound },
+            top_apps,
+            top_users,
+            users: all_users,
+        } = rolled;
         let label = |g: Guid| partner_name(&names, g);
-        let top = |m: BTreeMap<String, Acc>, n: usize| -> Vec<Top> {
-            let mut v: Vec<Top> = m.into_iter().map(|(id, a)| a.top(id)).collect();
-            v.sort_by(busiest_first);
-            v.truncate(n);
-            v
-        };
         let seen: BTreeSet<Guid> = partners.keys().copied().collect();
-        let partners_top = top(
-            partners
-                .into_iter()
-                .map(|(k, mut v)| {
-                    v.label = label(k);
-                    (k.to_string(), v)
-                })
-                .collect(),
-            usize::MAX,
-        );
+        let mut partners_top: Vec<Top> = partners
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.label = label(k);
+                v.top(k.to_string())
+            })
+            .collect();
+        partners_top.sort_by(busiest_first);
 
         // Daily series: the six busiest partners and the rest.
         let ours = report.tenant;
@@ -524,7 +755,7 @@ impl Overview {
             days,
             per_partner,
             per_direction: per_direction.into_iter().collect(),
-            apps: top(apps, 10),
+            apps: top_apps,
             top_users,
             partners: partners_top,
             new_partners,
@@ -572,7 +803,9 @@ mod rollup_tests {
                 r.user_id = Some(format!("user-{}", i % 900).into());
                 r.user_principal_name = (i % 3 != 0).then(|| format!("u{}@x.example", i % 900).into());
                 r.partner_tenant_id = Guid(u128::from(i % 7));
-                r.app_id = Some(format!("app-{}", i % 11).into());
+                r.app_id = (i % 17 != 0).then(|| format!("app-{}", i % 11).into());
+                // An app id seen under several names: its label is the last.
+                r.app_name = (i % 4 != 0).then(|| format!("App {}", i % 5).into());
                 r.counters.sign_ins = u64::from(i % 13);
                 r
             })
@@ -592,10 +825,10 @@ mod rollup_tests {
             let disk = rolled(Some(budget));
             assert_eq!(disk.top_users, memory.top_users, "budget {budget}");
             assert_eq!(disk.users, memory.users);
-            let users = |r: &Rolled| r.sums.partners.values().map(|a| a.users).collect::<Vec<_>>();
-            assert_eq!(users(&disk), users(&memory));
-            let app_users = |r: &Rolled| r.sums.apps.values().map(|a| a.users).collect::<Vec<_>>();
-            assert_eq!(app_users(&disk), app_users(&memory));
+            let partners =
+                |r: &Rolled| r.sums.partners.values().map(|a| (a.users, a.apps)).collect::<Vec<_>>();
+            assert_eq!(partners(&disk), partners(&memory));
+            assert_eq!(disk.top_apps, memory.top_apps, "budget {budget}");
         }
         // The top users are the busiest by a full sort of every user's figures.
         let mut per_user: BTreeMap<String, u64> = BTreeMap::new();
@@ -611,17 +844,96 @@ mod rollup_tests {
     }
 
     #[test]
+    fn the_apps_and_partners_figures_are_those_of_every_row_added_up_at_once() {
+        // Each app id's figures, distinct users and last name; each
+        // partner's distinct users and app names.
+        let mut apps: BTreeMap<String, (Figures, BTreeSet<String>, String)> = BTreeMap::new();
+        let mut partners: BTreeMap<Guid, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+        for r in rows() {
+            let user = r.user_principal_name.as_deref().or(r.user_id.as_deref()).unwrap_or("-").to_string();
+            let name = r.app_name.as_deref().or(r.app_id.as_deref()).unwrap_or("-").to_string();
+            let app = apps.entry(r.app_id.as_deref().unwrap_or_default().to_string()).or_default();
+            app.0.add(&Figures::of(&r));
+            app.1.insert(user.clone());
+            app.2 = name.clone();
+            let partner = partners.entry(r.partner_tenant_id).or_default();
+            partner.0.insert(user);
+            partner.1.insert(name);
+        }
+        let mut expected: Vec<Top> = apps
+            .into_iter()
+            .map(|(id, (figures, users, label))| Acc { figures, users: users.len(), apps: 0, label }.top(id))
+            .collect();
+        expected.sort_by(busiest_first);
+        expected.truncate(TOP_APPS);
+        let partners: Vec<(usize, usize)> = partners.values().map(|(u, a)| (u.len(), a.len())).collect();
+        for budget in [None, Some(1), Some(7), Some(500)] {
+            let rolled = rolled(budget);
+            assert_eq!(rolled.top_apps, expected, "budget {budget:?}");
+            let got: Vec<(usize, usize)> = rolled.sums.partners.values().map(|a| (a.users, a.apps)).collect();
+            assert_eq!(got, partners, "budget {budget:?}");
+        }
+    }
+
+    #[test]
+    fn the_records_of_apps_and_partners_written_and_read_back_are_the_same() {
+        fn again<T: Record + PartialEq + std::fmt::Debug>(record: T) {
+            let mut buf = Vec::new();
+            record.write(&mut Enc(&mut buf));
+            assert_eq!(T::read(&mut Dec::new(&buf[..])).unwrap(), record);
+        }
+        let figures = Figures { sign_ins: 1, failures: 2, us: 3, them: 4, last: None };
+        again(AppFigures { app_key: "k\u{0}".into(), label: "Résumé".into(), seq: u64::MAX, figures });
+        again(AppUsers { app_key: "".into(), users: 9 });
+        again(PartnerApp { partner: Guid(7), app: "\u{1b}[31m".into() });
+    }
+
+    #[test]
+    fn each_order_s_bytes_sort_as_its_comparison_does_and_its_key_tells_what_it_does() {
+        fn agree<K: Eq, T>(records: &[T], ByKey { key, order, .. }: &ByKey<K, T>) {
+            for a in records {
+                for b in records {
+                    let (mut ka, mut kb) = (Vec::new(), Vec::new());
+                    (order.key)(a, &mut ka);
+                    (order.key)(b, &mut kb);
+                    assert_eq!(ka.cmp(&kb), (order.cmp)(a, b));
+                    assert_eq!(key(a) == key(b), (order.cmp)(a, b).is_eq());
+                }
+            }
+        }
+        let texts = ["", "a", "a\u{0}", "a\u{0}b", "ab", "b"];
+        let figures = Figures::default();
+        let (mut users, mut apps, mut app_users, mut partners) = (vec![], vec![], vec![], vec![]);
+        for x in texts {
+            let share =
+                UserShare { user: x.into(), app_key: "".into(), app: "".into(), partner: Guid(0), figures };
+            users.push(share);
+            apps.push(AppFigures { app_key: x.into(), label: "".into(), seq: 0, figures });
+            app_users.push(AppUsers { app_key: x.into(), users: 0 });
+            for p in [0, 1, 256, u128::MAX] {
+                partners.push(PartnerApp { partner: Guid(p), app: x.into() });
+            }
+        }
+        agree(&users, &ByKey { key: |s: &UserShare| s.user.clone(), order: BY_USER, combine: |_, _| {} });
+        agree(&apps, &APP_FIGURES);
+        agree(&app_users, &APP_USERS);
+        agree(&partners, &PARTNER_APPS);
+    }
+
+    #[test]
     fn a_user_share_written_and_read_back_is_the_same() {
         let share = UserShare {
             user: "a\u{0}b".into(),
-            app_key: String::new(),
+            app_key: "".into(),
             app: "Résumé".into(),
             partner: Guid(u128::MAX),
-            sign_ins: 3,
-            failures: 1,
-            us: 0,
-            them: 2,
-            last: DateTime::from_timestamp(1_790_000_000, 5),
+            figures: Figures {
+                sign_ins: 3,
+                failures: 1,
+                us: 0,
+                them: 2,
+                last: DateTime::from_timestamp(1_790_000_000, 5),
+            },
         };
         let mut buf = Vec::new();
         share.write(&mut Enc(&mut buf));

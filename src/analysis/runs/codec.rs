@@ -305,6 +305,12 @@ impl<R: BufRead> Dec<R> {
         if !self.flag()? {
             return Ok(None);
         }
+        self.name(slot).map(Some)
+    }
+    /// A text written with [`Enc::str`], as a name held in slot `slot`
+    /// (below [`ROW_NAMES`]): the previous record's copy when it is the
+    /// same text, as records read in order often repeat a name.
+    pub(crate) fn name(&mut self, slot: usize) -> io::Result<Name> {
         let n = self.u32()? as usize;
         // Compared, and copied when new, straight from the reader's buffer
         // when the name is there whole (nearly always): this runs on the
@@ -312,10 +318,10 @@ impl<R: BufRead> Dec<R> {
         if let Some(bytes) = self.input.fill_buf()?.get(..n) {
             let name = same_or_new(&mut self.recent[slot], bytes)?;
             self.input.consume(n);
-            return Ok(Some(name));
+            return Ok(name);
         }
         self.raw_text_of(n)?;
-        same_or_new(&mut self.recent[slot], &self.scratch).map(Some)
+        same_or_new(&mut self.recent[slot], &self.scratch)
     }
     fn opt_u64(&mut self) -> io::Result<Option<u64>> {
         let some = self.flag()?;

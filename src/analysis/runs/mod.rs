@@ -6,7 +6,7 @@
 //! and hands on the least, ties to the earlier run, so that runs cut in
 //! input order merge into what a stable sort of the whole input gives.
 //! Grouping ([`super::activity`]), replay ([`super::replay`]) and the
-//! report's users ([`super::overview`]) sort this way; the merge runs on a
+//! report's users and apps ([`super::overview`]) sort this way; the merge runs on a
 //! thread of its own ([`Prefetched`]), a batch ahead of the sink, and the
 //! folder goes with it.
 //!
@@ -15,6 +15,7 @@
 //! (a stable sort in memory), [`on_the_pool_in_chunks`] (a stream's rows
 //! worked on the pool a chunk at a time, in order), [`Sorter`] (records
 //! pushed in input order, in memory up to a budget, then as runs),
+//! [`Tally`] (records added up by key in a hash map, then in a [`Sorter`]),
 //! [`Spool`] and [`Kept`] (records kept in arrival order, read once or as
 //! often as needed), [`write_run`], [`Merge`], [`Prefetched`], [`Line`] (a
 //! row written out where it is sorted, merged by its key; [`LineWriter`]
@@ -22,11 +23,12 @@
 //! iterator whose read errors are kept for the end; lines merged as text
 //! by [`Stream::write_text`]). Grouping writes its runs itself, a
 //! partition each; replay and the report push their records to a
-//! [`Sorter`].
+//! [`Sorter`] or a [`Tally`].
 
 pub(crate) mod codec;
 
 use std::cmp::Ordering;
+use std::collections::hash_map::Entry;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
@@ -34,6 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use anyhow::{Context, Result};
+use rustc_hash::FxHashMap as HashMap;
 
 use self::codec::{Dec, Enc};
 
@@ -628,6 +631,77 @@ impl<T: Record> Sorter<T> {
         let merge = Merge::open(dir, std::mem::take(&mut self.runs), self.order, self.combine)
             .with_context(|| format!("reading back the {what} temporary folder"))?;
         Ok(Stream::merged(merge))
+    }
+}
+
+/// Records added up by key: each combined into the one of its key held in
+/// a hash map, up to `budget` keys (or a kilobyte of text a key on
+/// average); past it, what is held goes to a [`Sorter`] combining in the
+/// same way, which takes it to disk. What grows with apps (a report's
+/// per-app figures) is added up at a hash lookup a record while there are
+/// as few as Entra's logs name, and within the budget however many a
+/// forged export names. The records come out one per key, in `order`.
+pub(crate) struct Tally<K, T> {
+    by: ByKey<K, T>,
+    held: HashMap<K, T>,
+    /// What `held` holds.
+    weight: Held,
+    budget: Option<usize>,
+    sorter: Sorter<T>,
+}
+
+/// How a [`Tally`] adds records up: by `key`, each into the one before it
+/// of its key by `combine`, coming out in `order`, which must agree with
+/// `key` (records of one key equal in order, of two keys not). `combine`
+/// must not depend on the order records come in (a sum, a newest name by
+/// its time): past the budget, the held records go to the sorter in the
+/// map's order.
+pub(crate) struct ByKey<K, T> {
+    pub(crate) key: fn(&T) -> K,
+    pub(crate) order: Order<T>,
+    pub(crate) combine: fn(&mut T, T),
+}
+
+impl<K: std::hash::Hash + Eq, T: Record> Tally<K, T> {
+    pub(crate) fn new(what: &'static str, by: ByKey<K, T>, budget: Option<usize>) -> Tally<K, T> {
+        let sorter = Sorter::new(what, by.order, budget).combining(by.combine);
+        Tally { by, held: HashMap::default(), weight: Held::new(), budget, sorter }
+    }
+
+    /// Each key allowed `bytes` of text on average ([`Sorter::text_a_record`]).
+    pub(crate) fn text_a_record(mut self, bytes: usize) -> Tally<K, T> {
+        self.weight.text_a_record = bytes;
+        self.sorter = self.sorter.text_a_record(bytes);
+        self
+    }
+
+    pub(crate) fn add(&mut self, record: T) -> Result<()> {
+        match self.held.entry((self.by.key)(&record)) {
+            Entry::Occupied(mut held) => {
+                // A combined record may hold other texts than before (a
+                // newer name): weighed again.
+                let before = held.get().text_bytes();
+                (self.by.combine)(held.get_mut(), record);
+                self.weight.bytes =
+                    self.weight.bytes.saturating_add(held.get().text_bytes()).saturating_sub(before);
+            }
+            Entry::Vacant(slot) => self.weight.add(slot.insert(record).text_bytes()),
+        }
+        if self.weight.reaches(self.budget) {
+            self.weight.clear();
+            for (_, record) in self.held.drain() {
+                self.sorter.push(record)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One record a key, in order.
+    pub(crate) fn finish(mut self) -> Result<Stream<T>> {
+        for (_, record) in self.held.drain() {
+            self.sorter.push(record)?;
+        }
+        self.sorter.finish()
     }
 }
 
@@ -1637,6 +1711,30 @@ mod tests {
                 sorter.push(item).unwrap();
             }
             assert_eq!(sorter.finish().unwrap().collect_rows().unwrap(), expected, "{budget:?}");
+        }
+    }
+
+    #[test]
+    fn a_tally_gives_one_record_per_key_added_up_in_memory_or_through_the_disk_at_any_budget() {
+        // `.1` becomes the sum of the input positions of the key's records.
+        fn add(a: &mut Item, b: Item) {
+            a.1 += b.1;
+        }
+        let input = items(1000);
+        let mut sums: std::collections::BTreeMap<u32, u32> = Default::default();
+        for item in &input {
+            *sums.entry(item.0).or_default() += item.1;
+        }
+        let expected: Vec<Item> = sums.into_iter().map(|(k, v)| Item(k, v)).collect();
+        for budget in [None, Some(1), Some(7), Some(36), Some(37), Some(100)] {
+            let mut tally =
+                Tally::new("test", ByKey { key: |i: &Item| i.0, order: ITEM_ORDER, combine: add }, budget);
+            for item in input.clone() {
+                tally.add(item).unwrap();
+            }
+            let went_to_disk = tally.sorter.dir.is_some() || !tally.sorter.buffer.is_empty();
+            assert_eq!(went_to_disk, budget.is_some_and(|b| b <= 37), "{budget:?}");
+            assert_eq!(tally.finish().unwrap().collect_rows().unwrap(), expected, "{budget:?}");
         }
     }
 
