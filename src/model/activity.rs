@@ -253,13 +253,18 @@ impl ActivityRow {
         .sum()
     }
 
-    /// Adds the sign-ins of another row of the same group, counted apart:
-    /// its counters, and its counters per policy epoch.
+    /// Adds the sign-ins of another row of the same group, counted apart
+    /// from other users: its counters, its counters per policy epoch, and
+    /// its distinct users (others than this row's, so their counts add).
     pub(crate) fn merge(&mut self, other: ActivityRow) {
         self.counters.merge(&other.counters);
         for (epoch, c) in other.by_epoch {
             add_in_epoch(&mut self.by_epoch, epoch, &c);
         }
+        self.distinct_users = match (self.distinct_users, other.distinct_users) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
     }
 
     /// Adds the same group's row from another activity table (a query run

@@ -26,8 +26,12 @@
 //! all the same while they may spill ([`Activity::for_grain`]): what grows
 //! with users must be partitioned by user. A partition is then rolled up to
 //! the grain in memory, and since its users are its own, the partitions'
-//! counts of distinct users add up; their sum is the few rows of the
-//! output. With policy epochs (`replay --audit`) each group keeps its
+//! counts of distinct users add up. At the app grain, whose rows grow with
+//! apps (a forged export can name millions), each partition's rows are a
+//! sorted run and the merge adds a row's parts together, as at the user
+//! grain; at the tenant grain, whose rows are as few as partners and each
+//! counts distinct apps (which do not add up: an app is in many
+//! partitions), the partitions' rows are added up in memory. With policy epochs (`replay --audit`) each group keeps its
 //! epoch on disk, and a partition's rows get their counters per epoch as
 //! in memory.
 
@@ -387,13 +391,15 @@ impl Activity {
             write_run(&run_path(&dir, p), &all)
         };
         let rolled = self.finish_parts(&spill, tenant, by, totals, &write)?;
-        if by != GroupBy::User {
+        if by == GroupBy::Tenant {
             let mut rows = self.rolled_rows(rolled, by, &self.users);
             sort_rows(&mut rows);
             return Ok(Stream::memory(rows));
         }
-        // Only rows without a user can be equal in order across runs: their
-        // sign-ins are partitioned by sign-in, not by user (see the module doc).
+        // At the user grain only rows without a user can be equal in order
+        // across runs: their sign-ins are partitioned by sign-in, not by
+        // user (see the module doc). At the app grain any row can: each
+        // partition's part of it counts the partition's own users.
         let runs = (0..PARTS).map(|p| run_path(&dir, p)).collect();
         let merge = Merge::open(spill.dir, runs, ROW_ORDER, Some(ActivityRow::merge))
             .with_context(|| "reading back the grouping's temporary folder")?;
@@ -504,8 +510,8 @@ impl Activity {
         Ok(rolled)
     }
 
-    /// Reads partition `p` back and groups it: at the user grain into a
-    /// sorted run on disk, below it into rollups returned.
+    /// Reads partition `p` back and groups it: at the user and app grains
+    /// into a sorted run on disk, at the tenant grain into rollups returned.
     fn finish_part(
         &self,
         dir: &Path,
@@ -519,7 +525,7 @@ impl Activity {
         let mut part = sizes.part();
         part.read(&path, &self.epoch_starts).with_context(|| format!("reading {}", path.display()))?;
         sizes.note(&part);
-        if by != GroupBy::User {
+        if by == GroupBy::Tenant {
             // Rolled up in memory: no run is written over it.
             std::fs::remove_file(&path)?;
         }
@@ -565,6 +571,8 @@ impl Activity {
         }
         if by != GroupBy::User {
             rolled.values_mut().for_each(Rollup::count_users);
+        }
+        if by == GroupBy::Tenant {
             return Ok((totals, rolled));
         }
         let rows = self.rolled_rows(rolled, by, &part.users);
