@@ -224,11 +224,12 @@ impl Figures {
         }
     }
 
+    /// Saturating: an activity table read back may bring any counts.
     fn add(&mut self, o: &Figures) {
-        self.sign_ins += o.sign_ins;
-        self.failures += o.failures;
-        self.us += o.us;
-        self.them += o.them;
+        self.sign_ins = self.sign_ins.saturating_add(o.sign_ins);
+        self.failures = self.failures.saturating_add(o.failures);
+        self.us = self.us.saturating_add(o.us);
+        self.them = self.them.saturating_add(o.them);
         self.last = self.last.max(o.last);
     }
 
@@ -256,7 +257,8 @@ struct Acc {
     figures: Figures,
     /// Distinct users: counted in the pass over the users ([`Rollups::finish`]).
     users: usize,
-    /// Distinct app names: counted in a pass over names sorted.
+    /// Distinct app names: a partner's from their tally, a user's in the
+    /// pass over the users.
     apps: usize,
     label: String,
 }
@@ -283,7 +285,7 @@ fn busiest_first(a: &Top, b: &Top) -> std::cmp::Ordering {
     b.sign_ins.cmp(&a.sign_ins).then(a.label.cmp(&b.label)).then(a.id.cmp(&b.id))
 }
 
-/// The `n` busiest of what `each` offers ([`busiest_first`]), holding no
+/// The `n` busiest of what is offered ([`busiest_first`]), holding no
 /// more than 64 times `n` at once, however many are offered.
 struct Busiest {
     n: usize,

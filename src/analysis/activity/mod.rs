@@ -106,7 +106,7 @@ fn numbered<T: Default>(table: &mut Vec<T>, i: u32) -> &mut T {
 struct Interner {
     /// Each id's place in `strings`, found by its text there: a table of
     /// numbers (4 bytes a slot), where a map keyed by the ids took 24 (a
-    /// forged export naming a million apps: 52 MB -> 10).
+    /// forged export naming a million apps: 52 MB -> 16).
     index: hashbrown::HashTable<u32>,
     strings: Vec<Name>,
 }
@@ -254,7 +254,7 @@ pub struct Activity {
     spill_error: Option<anyhow::Error>,
     /// App and resource names, and owners, by the ids' numbers in `ids`
     /// (a table, not a map: a forged export naming a million apps took
-    /// 129 MB for the map of their names, where the list takes 32).
+    /// 129 MB for the map of their names, where the list takes 34).
     app_names: Vec<Latest<Name>>,
     resource_names: Vec<Latest<Name>>,
     /// The tenant that owns each app or resource id (interned), the newest
