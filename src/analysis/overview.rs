@@ -483,6 +483,7 @@ pub struct Rollups {
     shares: Sorter<UserShare>,
     apps: Tally<Name, AppFigures>,
     partner_apps: Tally<(Guid, Name), PartnerApp>,
+    /// The tallies' budget.
     budget: Option<usize>,
     /// Rows added: the place of the next in the input.
     seq: u64,
@@ -520,6 +521,11 @@ impl Rollups {
     pub fn new(budget: Option<usize>) -> Rollups {
         // A share's texts are a user id or name, an app's id and its name.
         let shares = Sorter::new("report", BY_USER, budget).text_a_record(256);
+        // The tallies hold a record an app (or a partner's app): nothing
+        // while the apps are as few as Entra's logs name, and each a quarter
+        // of the budget however many a forged export names, beside the
+        // shares' and (with a proposal) the replayed rows' budgets.
+        let budget = budget.map(|b| (b / 4).max(1));
         Rollups {
             sums: Sums::default(),
             shares,

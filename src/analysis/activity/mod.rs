@@ -20,7 +20,7 @@ use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
-use self::spill::{dedup_key, Budget, Spill};
+use self::spill::{dedup_key, Budget, Local, Spill};
 use super::runs::{key, sort_by, Order, Stream, BYTES_A_RECORD};
 use crate::model::activity::add_in_epoch;
 pub use crate::model::activity::{ActivityRow, Counters, GroupBy, Name, Totals};
@@ -74,13 +74,30 @@ impl<T> Latest<T> {
         order: impl FnOnce(&T) -> Ordering,
         update: impl FnOnce(&mut Option<T>),
     ) {
-        let newer = match (&self.at, &self.value) {
-            (Some(t), Some(cur)) => at > *t || (at == *t && order(cur) == Ordering::Greater),
-            _ => true,
-        };
-        if newer {
+        if self.beaten_by(at, order) {
             self.at = Some(at);
             update(&mut self.value);
+        }
+    }
+
+    /// Whether a value seen at `at` wins over the current one (`order`
+    /// compares it with the current one).
+    fn beaten_by(&self, at: DateTime<Utc>, order: impl FnOnce(&T) -> Ordering) -> bool {
+        match (&self.at, &self.value) {
+            (Some(t), Some(cur)) => at > *t || (at == *t && order(cur) == Ordering::Greater),
+            _ => true,
+        }
+    }
+}
+
+impl<T: Ord> Latest<T> {
+    /// Offers what `other` holds, as if its sign-in came now: the newer
+    /// (ties: the greater) wins, whichever came first.
+    fn absorb(&mut self, other: Latest<T>) {
+        if let (Some(at), Some(v)) = (other.at, other.value) {
+            if self.beaten_by(at, |cur| v.cmp(cur)) {
+                (self.at, self.value) = (Some(at), Some(v));
+            }
         }
     }
 }
@@ -128,6 +145,20 @@ impl Interner {
         let strings = &self.strings;
         self.index.insert_unique(hash, i, |&j| hash_of(&strings[j as usize]));
         i.saturating_add(1)
+    }
+
+    /// The id's number, numbering it if fewer than `cap` are: else
+    /// [`spill::OVERFLOW`], an id past those held for the run.
+    fn number_within(&mut self, s: Option<&str>, cap: usize) -> u32 {
+        let Some(text) = s else { return 0 };
+        let strings = &self.strings;
+        if let Some(i) = self.index.find(hash_of(text), |&i| *strings[i as usize] == *text) {
+            return i + 1;
+        }
+        if self.strings.len() >= cap {
+            return spill::OVERFLOW;
+        }
+        self.intern(s)
     }
 
     /// Room for `n` ids more without growing.
@@ -242,8 +273,12 @@ pub struct Activity {
     users_of: HashMap<Key, HashSet<u32>>,
     user_numbers: HashMap<u128, u32>,
     seen: HashSet<u128>,
-    /// App and resource ids: as many as partners use, kept in memory.
+    /// App and resource ids: as many as partners use, kept in memory up
+    /// to the budget of groups once the grouping is on disk; past it, an
+    /// id goes to the partition files as text and its names and owner to
+    /// `overflow` ([`spill::Overflow`]).
     ids: Interner,
+    overflow: Option<spill::Overflow>,
     /// Users at the user grain: as many as there are, so they go to disk
     /// with the groups ([`spill`]).
     users: Users,
@@ -369,15 +404,25 @@ impl Activity {
             None => self.common = Some(vec![home, resource]),
             Some(c) => c.retain(|x| *x == home || *x == resource),
         }
-        let (app, res) = (self.ids.intern(s.app_id()), self.ids.intern(s.resource_id()));
-        if let (true, Some(n)) = (app > 0, s.app_name()) {
+        let (app, res) = match (&self.spill, self.budget) {
+            (Some(_), Some(b)) => (
+                self.ids.number_within(s.app_id(), b.groups),
+                self.ids.number_within(s.resource_id(), b.groups),
+            ),
+            _ => (self.ids.intern(s.app_id()), self.ids.intern(s.resource_id())),
+        };
+        if app == spill::OVERFLOW || res == spill::OVERFLOW {
+            self.offer_overflow(&s, app, res);
+        }
+        let (app_held, res_held) = (app != spill::OVERFLOW, res != spill::OVERFLOW);
+        if let (true, true, Some(n)) = (app > 0, app_held, s.app_name()) {
             numbered(&mut self.app_names, app).offer(s.time, |cur| n.cmp(cur), || n.into());
         }
-        if let (true, Some(n)) = (res > 0, s.resource_name()) {
+        if let (true, true, Some(n)) = (res > 0, res_held, s.resource_name()) {
             numbered(&mut self.resource_names, res).offer(s.time, |cur| n.cmp(cur), || n.into());
         }
         for (id, owner) in [(app, s.app_owner_tenant), (res, s.resource_owner_tenant)] {
-            if let (true, Some(o)) = (id > 0, owner) {
+            if let (true, true, Some(o)) = (id > 0, id != spill::OVERFLOW, owner) {
                 numbered(&mut self.owners, id).offer(s.time, |cur| o.cmp(cur), || o);
             }
         }
@@ -554,7 +599,13 @@ impl Activity {
                 continue;
             };
             if direct {
-                rows.push(self.row(&out, self.users.id(out.user), self.users.name(out.user), c));
+                rows.push(self.row(
+                    &out,
+                    self.users.id(out.user),
+                    self.users.name(out.user),
+                    c,
+                    &Local::default(),
+                ));
                 continue;
             }
             let r = rolled.entry(out).or_default();
@@ -563,7 +614,7 @@ impl Activity {
                 r.users.extend(users);
             }
         }
-        rows.extend(self.rolled_rows(rolled, by, &self.users));
+        rows.extend(self.rolled_rows(rolled, by, &self.users, &Local::default()));
         (table, rows)
     }
 
@@ -589,20 +640,26 @@ impl Activity {
         self.users.ids.stop_numbering();
         let table =
             ActivityTable { tenant, inferred_tenant: inferred, by, totals, rows: Vec::new(), partners };
-        Ok((table, self.spill.take()))
+        let mut spill = self.spill.take();
+        if let Some(spill) = spill.as_mut() {
+            spill.take_overflow(self.overflow.take())?;
+        }
+        Ok((table, spill))
     }
 
     /// The rows of groups rolled up to grain `by`, in no order.
-    /// `users` names the users of the keys (at the user grain).
+    /// `users` names the users of the keys (at the user grain), `local`
+    /// the ids a partition numbered itself.
     fn rolled_rows(
         &self,
         rolled: HashMap<GroupKeyOut, Rollup>,
         by: GroupBy,
         users: &Users,
+        local: &Local,
     ) -> Vec<ActivityRow> {
         let mut rows = Vec::with_capacity(rolled.len());
         for (k, r) in rolled {
-            let mut row = self.row(&k, users.id(k.user), users.name(k.user), r.counters);
+            let mut row = self.row(&k, users.id(k.user), users.name(k.user), r.counters, local);
             row.distinct_users = (by != GroupBy::User).then_some(r.users.len() as u64 + r.users_elsewhere);
             row.distinct_apps = (by == GroupBy::Tenant).then_some(r.apps.len() as u64);
             row.by_epoch = r.epochs;
@@ -634,12 +691,17 @@ impl Activity {
         user_id: Option<Name>,
         user: Option<&(Name, UserType)>,
         counters: Counters,
+        local: &Local,
     ) -> ActivityRow {
-        self.row_named(k, user_id, user, counters, |of| self.name(of))
+        self.row_named(k, user_id, user, counters, |of| self.name(of, local), local)
     }
 
-    /// A name or id a row carries, from the maps all rows share.
-    fn name(&self, of: NameOf) -> Option<Name> {
+    /// A name or id a row carries, from the maps all rows share, or for an
+    /// id a partition numbered itself, from `local`.
+    fn name(&self, of: NameOf, local: &Local) -> Option<Name> {
+        if let Some(name) = local.name(of) {
+            return name;
+        }
         let latest = |m: &[Latest<Name>], id: u32| m.get(id as usize).and_then(|l| l.value.clone());
         match of {
             NameOf::Partner(partner) => self.tenant_names.get(&partner).and_then(|l| l.value.clone()),
@@ -657,8 +719,12 @@ impl Activity {
         user: Option<&(Name, UserType)>,
         counters: Counters,
         mut name: impl FnMut(NameOf) -> Option<Name>,
+        local: &Local,
     ) -> ActivityRow {
-        let owner = |id: u32| self.owners.get(id as usize).and_then(|l| l.value);
+        let owner = |id: u32| match local.owner(id) {
+            Some(owner) => owner,
+            None => self.owners.get(id as usize).and_then(|l| l.value),
+        };
         ActivityRow {
             direction: k.direction,
             access_type: k.access_type,
@@ -701,8 +767,11 @@ enum NameOf {
 struct OwnNames(HashMap<NameOf, Option<Name>>);
 
 impl OwnNames {
-    fn name(&mut self, activity: &Activity, of: NameOf) -> Option<Name> {
-        self.0.entry(of).or_insert_with(|| activity.name(of).map(|shared| Name::from(&*shared))).clone()
+    fn name(&mut self, activity: &Activity, of: NameOf, local: &Local) -> Option<Name> {
+        self.0
+            .entry(of)
+            .or_insert_with(|| activity.name(of, local).map(|shared| Name::from(&*shared)))
+            .clone()
     }
 }
 
@@ -758,7 +827,10 @@ struct Rollup {
     /// Distinct users counted apart from `users` and none of them in it:
     /// those of other partitions on disk, whose users are their own.
     users_elsewhere: u64,
-    apps: HashSet<u32>,
+    /// Distinct apps: an id's number, or past the ids held for the run,
+    /// a hash of its text ([`spill::app_identity`]), the same in every
+    /// partition.
+    apps: HashSet<u128>,
 }
 
 impl Rollup {
@@ -775,7 +847,7 @@ impl Rollup {
             self.users.insert(k.user);
         }
         if by == GroupBy::Tenant && k.app > 0 {
-            self.apps.insert(k.app);
+            self.apps.insert(u128::from(k.app));
         }
     }
 
@@ -969,6 +1041,15 @@ pub(crate) mod tests {
                 s.error_code = [0, 0, 500212, 500213, 50076][(i % 5) as usize];
                 s.time = DateTime::from_timestamp(1_790_000_000 + (i % 97) as i64 * 3600, 0).unwrap();
                 s.texts = s.texts.with(Text::AppName, Some(&format!("App {}", i % 7)));
+                if i % 11 == 0 {
+                    // Rarer apps and resources, named and owned anew over
+                    // time: more ids than a small budget holds.
+                    s.texts = s.texts.with(Text::AppId, Some(&format!("app-{}", i % 50)));
+                    s.texts = s.texts.with(Text::ResourceId, Some(&format!("res-{}", i % 40)));
+                    s.texts = s.texts.with(Text::ResourceName, Some(&format!("Resource {}", i % 9)));
+                    s.app_owner_tenant = Some(Guid(100 + (i % 4) as u128));
+                    s.resource_owner_tenant = (i % 2 == 0).then_some(Guid(200 + (i % 3) as u128));
+                }
                 s.texts = s.texts.with(Text::HomeTenantName, Some(&format!("Partner {}", i % 3)));
                 s.evidence.mfa_required = i % 4 == 0;
                 s.evidence.ca_details = i % 6 != 0;
@@ -1176,6 +1257,8 @@ pub(crate) mod tests {
                     disk.add(s.clone());
                 }
                 assert_eq!(disk.spill.is_some(), budget < 1000, "{label}, budget {budget}");
+                // Past the budget the apps and resources go to disk too.
+                assert_eq!(disk.overflow.is_some(), budget < 100, "{label}, budget {budget}");
                 let (table, rows) = disk.finish_stream(Some(Guid(1)), by).unwrap();
                 assert_eq!(table.totals, memory.totals, "{label}, budget {budget}");
                 assert_eq!(rows.collect_rows().unwrap(), memory.rows, "{label}, budget {budget}");

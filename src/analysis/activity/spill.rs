@@ -9,8 +9,19 @@
 //! deduplicated and named in memory a partition at a time, sorted, and
 //! written as a sorted run; the runs are then merged into the output order
 //! and handed to the sinks one row at a time. What is kept in memory
-//! throughout is what grows with partners and apps (tenants, app names and
-//! owners), not with users or sign-ins.
+//! throughout is what grows with partners (tenants and their names), and
+//! the app and resource ids, names and owners up to the budget of groups.
+//!
+//! Past that many ids (a forged export can name a million apps; Entra's
+//! name thousands) an id is written to the partition files as its text
+//! ([`OVERFLOW`]) and numbered by each partition for itself ([`LOCAL`]);
+//! its newest names and owner are added up per id on disk ([`Overflow`]),
+//! sorted into a file once the sign-ins are read ([`Dictionary`]), and
+//! looked up by each partition for its own ids ([`Local`]), so that memory
+//! no longer grows with the apps either. A partition's rows carry the ids'
+//! texts, so rows of one group from several partitions still merge as one;
+//! at the tenant grain an app is told apart in every partition alike by
+//! its number or a hash of its id ([`Local::identity`]).
 //!
 //! At the switch, what is in memory is written out as it stands (groups,
 //! user names, the duplicate filter's keys); after it, each sign-in is
@@ -35,6 +46,7 @@
 //! epoch on disk, and a partition's rows get their counters per epoch as
 //! in memory.
 
+use std::cmp::Ordering;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -46,12 +58,14 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::{
-    epoch_of, sort_rows, Activity, GroupBy, GroupKeyOut, Key, OwnNames, Rollup, RowStream, Totals, Users,
-    ROW_ORDER,
+    epoch_of, sort_rows, Activity, GroupBy, GroupKeyOut, Interner, Key, Latest, NameOf, OwnNames, Rollup,
+    RowStream, Totals, Users, ROW_ORDER,
 };
 use crate::analysis::runs::codec::{Dec, Enc};
-use crate::analysis::runs::{folder_error, temp_folder, write_run, Merge, Order, Record, Stream};
-use crate::model::activity::{ActivityRow, Counters};
+use crate::analysis::runs::{
+    folder_error, key, temp_folder, write_run, ByKey, Merge, Order, Record, Stream, Tally,
+};
+use crate::model::activity::{ActivityRow, Counters, Name};
 use crate::model::{Guid, SignIn};
 
 /// What the rows of a spilled grouping at the user grain become where
@@ -130,6 +144,8 @@ pub(super) struct Spill {
     /// The first write that failed: [`Activity::add`] cannot fail, so it is
     /// reported when the grouping finishes.
     error: Option<io::Error>,
+    /// The names of the ids past those held for the run, once read.
+    dictionary: Option<Dictionary>,
 }
 
 fn part_path(dir: &Path, p: usize) -> PathBuf {
@@ -154,7 +170,7 @@ impl Spill {
         let parts = (0..PARTS)
             .map(|p| Ok(BufWriter::with_capacity(32 << 10, File::create(part_path(dir.path(), p))?)))
             .collect::<io::Result<_>>()?;
-        Ok(Spill { dir, parts, record: Vec::with_capacity(256), error: None })
+        Ok(Spill { dir, parts, record: Vec::with_capacity(256), error: None, dictionary: None })
     }
 
     fn write(&mut self, part: usize, tag: u8, build: impl FnOnce(&mut Enc)) {
@@ -171,7 +187,8 @@ impl Spill {
     }
 
     /// A sign-in read after the switch, with its ids as the grouping in
-    /// memory numbered them (tenants, apps and resources stay in memory).
+    /// memory numbered them (tenants stay in memory, and apps and
+    /// resources up to the budget; past it, [`OVERFLOW`] and the id's text).
     pub(super) fn sign_in(
         &mut self,
         key: u128,
@@ -188,13 +205,29 @@ impl Spill {
             e.u32(tenants.1);
             e.access(s.access_type);
             e.u32(app);
+            if app == OVERFLOW {
+                e.str(s.app_id().unwrap_or_default());
+            }
             e.u32(resource_app);
+            if resource_app == OVERFLOW {
+                e.str(s.resource_id().unwrap_or_default());
+            }
             e.opt_str(s.user_id());
             e.opt_str(s.user_principal_name());
             e.user_type(Some(s.user_type));
             e.u32(s.error_code);
             e.evidence(&s.evidence);
         });
+    }
+
+    /// Sorts the names of the ids past those held for the run into the
+    /// folder, to be looked up as the partitions are finished.
+    pub(super) fn take_overflow(&mut self, overflow: Option<Overflow>) -> Result<()> {
+        if let Some(o) = overflow {
+            let dictionary = Dictionary::build(o, self.dir.path()).with_context(|| self.folder_error())?;
+            self.dictionary = Some(dictionary);
+        }
+        Ok(())
     }
 
     fn finish_writing(&mut self) -> Result<()> {
@@ -220,6 +253,9 @@ impl Spill {
 struct Part {
     seen: HashSet<u128>,
     users: Users,
+    /// App and resource ids past those held for the run, numbered here
+    /// from [`LOCAL`] up.
+    local: Interner,
     groups: HashMap<Key, Counters>,
     totals: Totals,
 }
@@ -252,6 +288,15 @@ impl PartSizes {
 }
 
 impl Part {
+    /// An app or resource id's number as written ([`Spill::sign_in`]): the
+    /// run's, or past those, this partition's own.
+    fn app_number<R: io::BufRead>(&mut self, dec: &mut Dec<R>) -> io::Result<u32> {
+        match dec.u32()? {
+            OVERFLOW => Ok(LOCAL.saturating_add(self.local.intern(Some(dec.text()?)))),
+            held => Ok(held),
+        }
+    }
+
     /// Reads a partition file; sign-ins fall in the policy epochs that
     /// start at `epoch_starts` ([`Activity::split_by_epochs`]).
     fn read(&mut self, path: &Path, epoch_starts: &[DateTime<Utc>]) -> io::Result<()> {
@@ -283,7 +328,8 @@ impl Part {
                     let time = dec.time()?;
                     let event_type = dec.event_type()?;
                     let (home, resource, access) = (dec.u32()?, dec.u32()?, dec.access()?);
-                    let (app, resource_app) = (dec.u32()?, dec.u32()?);
+                    let app = self.app_number(&mut dec)?;
+                    let resource_app = self.app_number(&mut dec)?;
                     // Numbered as read, not copied first: a duplicate's user
                     // is its first copy's, numbered all the same.
                     let user = self.users.intern(dec.opt_text()?);
@@ -392,7 +438,7 @@ impl Activity {
         };
         let rolled = self.finish_parts(&spill, tenant, by, totals, &write)?;
         if by == GroupBy::Tenant {
-            let mut rows = self.rolled_rows(rolled, by, &self.users);
+            let mut rows = self.rolled_rows(rolled, by, &self.users, &Local::default());
             sort_rows(&mut rows);
             return Ok(Stream::memory(rows));
         }
@@ -492,7 +538,8 @@ impl Activity {
         let parts: Vec<(Totals, HashMap<GroupKeyOut, Rollup>)> = (0..PARTS)
             .into_par_iter()
             .map(|p| {
-                self.finish_part(&dir, p, &sizes, tenant, by, write).with_context(|| spill.folder_error())
+                self.finish_part(&dir, p, &sizes, (tenant, by), spill.dictionary.as_ref(), write)
+                    .with_context(|| spill.folder_error())
             })
             .collect::<Result<_>>()?;
         let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
@@ -517,8 +564,8 @@ impl Activity {
         dir: &Path,
         p: usize,
         sizes: &PartSizes,
-        tenant: Option<Guid>,
-        by: GroupBy,
+        (tenant, by): (Option<Guid>, GroupBy),
+        dictionary: Option<&Dictionary>,
         write: &Writer<'_>,
     ) -> Result<(Totals, HashMap<GroupKeyOut, Rollup>)> {
         let path = part_path(dir, p);
@@ -531,6 +578,7 @@ impl Activity {
         }
         let mut totals = std::mem::take(&mut part.totals);
         part.seen = HashSet::default();
+        let local = Local::resolve(&part.local, dictionary).with_context(|| "reading the ids' names")?;
         let split = !self.epoch_starts.is_empty();
         let groups = std::mem::take(&mut part.groups);
         if by == GroupBy::User && !split {
@@ -548,9 +596,14 @@ impl Activity {
             let mut groups: Vec<(Key, Counters)> = groups.into_iter().collect();
             groups.sort_unstable_by_key(|(k, _)| k.user);
             let mut rows = groups.into_iter().filter_map(|(k, c)| match self.output_key(&k, tenant, by) {
-                Some(out) => Some(
-                    self.row_named(&out, users.id(k.user), users.name(k.user), c, |of| names.name(self, of)),
-                ),
+                Some(out) => Some(self.row_named(
+                    &out,
+                    users.id(k.user),
+                    users.name(k.user),
+                    c,
+                    |of| names.name(self, of, &local),
+                    &local,
+                )),
                 None => {
                     other_tenants += c.sign_ins;
                     None
@@ -573,10 +626,336 @@ impl Activity {
             rolled.values_mut().for_each(Rollup::count_users);
         }
         if by == GroupBy::Tenant {
+            // Apps told apart alike in every partition, to be counted
+            // across them.
+            for r in rolled.values_mut() {
+                r.apps = r.apps.drain().map(|a| local.identity(a as u32)).collect();
+            }
             return Ok((totals, rolled));
         }
-        let rows = self.rolled_rows(rolled, by, &part.users);
+        let rows = self.rolled_rows(rolled, by, &part.users, &local);
         write(p, &mut rows.into_iter())?;
         Ok((totals, HashMap::default()))
+    }
+}
+
+/// An app or resource id past those held for the run: written to the
+/// partition files as its text ([`Spill::sign_in`]), numbered by each
+/// partition for itself from [`LOCAL`] up.
+pub(super) const OVERFLOW: u32 = u32::MAX;
+
+/// The first number a partition gives the ids past those held for the
+/// run: the ids held are numbered below it.
+pub(super) const LOCAL: u32 = 1 << 31;
+
+/// The names and owners of the ids past those held for the run, added up
+/// per id as the sign-ins come ([`Tally`], on disk past the budget), so
+/// that what is held grows with the ids only up to the budget of groups
+/// however many apps a forged export names. Each id's newest names and
+/// owner are looked up where its partitions are finished ([`Dictionary`]).
+pub(super) struct Overflow {
+    names: Tally<Name, IdNames>,
+    /// The first write that failed, reported when the grouping finishes.
+    error: Option<anyhow::Error>,
+}
+
+/// An id's newest app name, resource name and owner ([`Latest`]: the
+/// newest, ties to the greater, whichever sign-in came first).
+#[derive(Clone, Debug, Default)]
+pub(super) struct IdNames {
+    id: Name,
+    app_name: Latest<Name>,
+    resource_name: Latest<Name>,
+    owner: Latest<Guid>,
+}
+
+fn write_latest_name(enc: &mut Enc, l: &Latest<Name>) {
+    enc.opt_time(l.at);
+    enc.opt_str(l.value.as_deref());
+}
+
+fn read_latest_name<R: io::BufRead>(dec: &mut Dec<R>) -> io::Result<Latest<Name>> {
+    Ok(Latest { at: dec.opt_time()?, value: dec.opt_string()?.map(Name::from) })
+}
+
+impl IdNames {
+    /// All but the id.
+    fn write_rest(&self, enc: &mut Enc) {
+        write_latest_name(enc, &self.app_name);
+        write_latest_name(enc, &self.resource_name);
+        enc.opt_time(self.owner.at);
+        enc.opt_guid(self.owner.value);
+    }
+
+    fn read_rest<R: io::BufRead>(id: Name, dec: &mut Dec<R>) -> io::Result<IdNames> {
+        Ok(IdNames {
+            id,
+            app_name: read_latest_name(dec)?,
+            resource_name: read_latest_name(dec)?,
+            owner: Latest { at: dec.opt_time()?, value: dec.opt_guid()? },
+        })
+    }
+}
+
+impl Record for IdNames {
+    fn write(&self, enc: &mut Enc) {
+        enc.str(&self.id);
+        self.write_rest(enc);
+    }
+
+    fn read<R: io::BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        let id = dec.string()?.into();
+        IdNames::read_rest(id, dec)
+    }
+
+    fn text_bytes(&self) -> usize {
+        let len = |l: &Latest<Name>| l.value.as_deref().map_or(0, str::len);
+        self.id.len() + len(&self.app_name) + len(&self.resource_name)
+    }
+}
+
+const BY_ID: ByKey<Name, IdNames> = ByKey {
+    key: |n| n.id.clone(),
+    order: Order {
+        cmp: |a, b| a.id.cmp(&b.id),
+        key: |n, out| key::text(out, &n.id),
+        // Ids are apart within a buffer (a tally's records are one a key),
+        // and their combining does not depend on the order.
+        sort: Some(|records| {
+            use rayon::slice::ParallelSliceMut as _;
+            records.par_sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        }),
+    },
+    combine: |into, other| {
+        into.app_name.absorb(other.app_name);
+        into.resource_name.absorb(other.resource_name);
+        into.owner.absorb(other.owner);
+    },
+};
+
+impl Overflow {
+    fn new(budget: usize) -> Overflow {
+        Overflow { names: Tally::new("ids", BY_ID, Some(budget)).text_a_record(512), error: None }
+    }
+}
+
+impl Activity {
+    /// Offers the names and owner of `s`'s app and resource ids that are
+    /// past those held for the run (numbered [`OVERFLOW`]).
+    pub(super) fn offer_overflow(&mut self, s: &SignIn, app: u32, res: u32) {
+        let budget = self.budget.map_or(usize::MAX, |b| b.groups);
+        let overflow = self.overflow.get_or_insert_with(|| Overflow::new(budget));
+        let seen = |v: Option<&str>| Latest { at: Some(s.time), value: v.map(Name::from) };
+        let owner = |o: Option<Guid>| Latest { at: o.map(|_| s.time), value: o };
+        let mut offers = Vec::with_capacity(2);
+        if let (OVERFLOW, Some(id)) = (app, s.app_id()) {
+            offers.push(IdNames {
+                id: id.into(),
+                app_name: seen(s.app_name()),
+                resource_name: Latest::default(),
+                owner: owner(s.app_owner_tenant),
+            });
+        }
+        if let (OVERFLOW, Some(id)) = (res, s.resource_id()) {
+            offers.push(IdNames {
+                id: id.into(),
+                app_name: Latest::default(),
+                resource_name: seen(s.resource_name()),
+                owner: owner(s.resource_owner_tenant),
+            });
+        }
+        for offer in offers {
+            if overflow.error.is_none() {
+                if let Err(e) = overflow.names.add(offer) {
+                    overflow.error = Some(e);
+                }
+            }
+        }
+    }
+}
+
+/// The ids past those held for the run with their names and owners, in a
+/// file of the grouping's folder sorted by id, found through the first id
+/// of every [`BLOCK`] records (a sixteenth of the ids, held). A record in
+/// the file is its id and the rest of it, each after its length, so that a
+/// lookup passes over the others' without reading them.
+pub(super) struct Dictionary {
+    file: File,
+    /// Each block's first id, where it starts and its length.
+    blocks: Vec<(Name, u64, usize)>,
+}
+
+/// Records a block of the [`Dictionary`] holds: a lookup reads one block.
+const BLOCK: usize = 16;
+
+impl Dictionary {
+    fn build(overflow: Overflow, dir: &Path) -> Result<Dictionary> {
+        if let Some(e) = overflow.error {
+            return Err(e);
+        }
+        let path = dir.join("ids");
+        let mut out = BufWriter::new(File::create(&path)?);
+        let mut names = overflow.names.finish()?;
+        let (mut blocks, mut block, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut first, mut count, mut offset) = (None, 0, 0u64);
+        let mut flush =
+            |block: &mut Vec<u8>, first: &mut Option<Name>, out: &mut BufWriter<File>| -> Result<()> {
+                if let Some(first) = first.take() {
+                    out.write_all(block)?;
+                    blocks.push((first, offset, block.len()));
+                    offset += block.len() as u64;
+                    block.clear();
+                }
+                Ok(())
+            };
+        for n in names.by_ref() {
+            first.get_or_insert_with(|| n.id.clone());
+            rest.clear();
+            n.write_rest(&mut Enc(&mut rest));
+            let mut enc = Enc(&mut block);
+            enc.str(&n.id);
+            enc.bytes(&rest);
+            count += 1;
+            if count % BLOCK == 0 {
+                flush(&mut block, &mut first, &mut out)?;
+            }
+        }
+        flush(&mut block, &mut first, &mut out)?;
+        names.finish()?;
+        out.flush()?;
+        drop(out);
+        Ok(Dictionary { file: File::open(&path)?, blocks })
+    }
+
+    /// `id`'s names and owner, if it is there, and the block it is in; no
+    /// id before block `from`'s is asked for (a search by doubling steps
+    /// from there: ids asked for in order are found near the last).
+    fn get(&self, id: &str, from: usize) -> io::Result<Option<(usize, IdNames)>> {
+        let after = |i: usize| *self.blocks[i].0 > *id;
+        let (mut low, mut step) = (from.min(self.blocks.len()), 1);
+        while low + step < self.blocks.len() && !after(low + step) {
+            low += step;
+            step *= 2;
+        }
+        let high = (low + step).min(self.blocks.len());
+        let at = low + self.blocks[low..high].partition_point(|(first, ..)| **first <= *id);
+        let Some(block) = at.checked_sub(1) else { return Ok(None) };
+        let (_, offset, len) = &self.blocks[block];
+        let mut bytes = vec![0; *len];
+        read_exact_at(&self.file, &mut bytes, *offset)?;
+        let mut at = &bytes[..];
+        while !at.is_empty() {
+            let (this, rest) = (next_part(&mut at)?, next_part(&mut at)?);
+            match this.cmp(id.as_bytes()) {
+                Ordering::Equal => {
+                    return Ok(Some((block, IdNames::read_rest(id.into(), &mut Dec::new(rest))?)))
+                }
+                Ordering::Greater => break,
+                Ordering::Less => {}
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The next of a block's parts (an id, or the rest of its record), after
+/// its length.
+fn next_part<'b>(at: &mut &'b [u8]) -> io::Result<&'b [u8]> {
+    let damaged = || io::Error::new(io::ErrorKind::InvalidData, "the ids' names file is damaged");
+    let (len, tail) = at.split_first_chunk::<4>().ok_or_else(damaged)?;
+    let (part, tail) = tail.split_at_checked(u32::from_le_bytes(*len) as usize).ok_or_else(damaged)?;
+    *at = tail;
+    Ok(part)
+}
+
+/// Reads `buf.len()` bytes of `file` from `offset`, leaving its position
+/// alone, so that the partitions finished in parallel share the file.
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buf, offset)? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The names, ids and owners of the ids a partition numbered itself (from
+/// [`LOCAL`] up), looked up in the [`Dictionary`] once each.
+#[derive(Default)]
+pub(super) struct Local {
+    ids: Vec<Name>,
+    app_names: Vec<Option<Name>>,
+    resource_names: Vec<Option<Name>>,
+    owners: Vec<Option<Guid>>,
+}
+
+impl Local {
+    fn resolve(ids: &Interner, dictionary: Option<&Dictionary>) -> io::Result<Local> {
+        let n = ids.len();
+        let mut local = Local {
+            ids: ids.strings.clone(),
+            app_names: vec![None; n],
+            resource_names: vec![None; n],
+            owners: vec![None; n],
+        };
+        let Some(dictionary) = dictionary else { return Ok(local) };
+        // Looked up in the order of the ids, each search starting from the
+        // block the last was found in: the blocks' first ids are read near
+        // one another, and the file front to back.
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_unstable_by(|&a, &b| local.ids[a].cmp(&local.ids[b]));
+        let mut from = 0;
+        for p in order {
+            let Some((block, found)) = dictionary.get(&local.ids[p], from)? else { continue };
+            from = block;
+            local.app_names[p] = found.app_name.value;
+            local.resource_names[p] = found.resource_name.value;
+            local.owners[p] = found.owner.value;
+        }
+        Ok(local)
+    }
+
+    /// The place of a number this partition gave, if it is one.
+    fn place(i: u32) -> Option<usize> {
+        (i > LOCAL && i != OVERFLOW).then(|| (i - LOCAL - 1) as usize)
+    }
+
+    /// The name or id `of` asks for, if its id is one of this partition's.
+    pub(super) fn name(&self, of: NameOf) -> Option<Option<Name>> {
+        let (table, i) = match of {
+            NameOf::App(i) => (&self.app_names, i),
+            NameOf::Resource(i) => (&self.resource_names, i),
+            NameOf::Id(i) => return Self::place(i).map(|p| self.ids.get(p).cloned()),
+            NameOf::Partner(_) => return None,
+        };
+        Self::place(i).map(|p| table.get(p).cloned().flatten())
+    }
+
+    /// The owner of id `i`, if it is one of this partition's.
+    pub(super) fn owner(&self, i: u32) -> Option<Option<Guid>> {
+        Self::place(i).map(|p| self.owners.get(p).copied().flatten())
+    }
+
+    /// What tells app `i` apart in every partition: its number if it is
+    /// held for the run, else a hash of its id (128 bits: no two of
+    /// billions alike), marked by the top bit.
+    pub(super) fn identity(&self, i: u32) -> u128 {
+        match Self::place(i) {
+            None => u128::from(i),
+            Some(p) => {
+                let text = self.ids.get(p).map_or("", |s| &**s);
+                (1 << 127) | (xxhash_rust::xxh3::xxh3_128(text.as_bytes()) >> 1)
+            }
+        }
     }
 }

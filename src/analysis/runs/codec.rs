@@ -328,7 +328,7 @@ impl<R: BufRead> Dec<R> {
         let v = self.u64()?;
         Ok(some.then_some(v))
     }
-    fn opt_guid(&mut self) -> io::Result<Option<Guid>> {
+    pub(crate) fn opt_guid(&mut self) -> io::Result<Option<Guid>> {
         let some = self.flag()?;
         let v = self.u128()?;
         Ok(some.then_some(Guid(v)))
