@@ -15,7 +15,7 @@ use anyhow::Result;
 use super::activity::{ActivityRow, ActivityTable};
 use super::replay::Summary;
 use super::runs::codec::{Dec, Enc};
-use super::runs::{key, ByKey, Order, Record, Sorter, Tally};
+use super::runs::{count_per_tenant, key, ByKey, Order, Record, Sorter, Tally, TenantText, TENANT_TEXTS};
 use crate::model::activity::Name;
 use crate::model::codes::is_policy_block;
 use crate::model::{rfc3339, Direction, Guid, SignIn, Window};
@@ -433,42 +433,6 @@ const APP_USERS: ByKey<Name, AppUsers> = ByKey {
     combine: |into, other| into.users += other.users,
 };
 
-/// An app name seen with a partner, each told once ([`Tally`]), to count a
-/// partner's distinct app names.
-#[derive(Clone, Debug, PartialEq)]
-struct PartnerApp {
-    partner: Guid,
-    app: Name,
-}
-
-impl Record for PartnerApp {
-    fn write(&self, enc: &mut Enc) {
-        enc.u128(self.partner.0);
-        enc.str(&self.app);
-    }
-
-    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
-        Ok(PartnerApp { partner: Guid(dec.u128()?), app: dec.name(0)? })
-    }
-
-    fn text_bytes(&self) -> usize {
-        self.app.len()
-    }
-}
-
-const PARTNER_APPS: ByKey<(Guid, Name), PartnerApp> = ByKey {
-    key: |p| (p.partner, p.app.clone()),
-    order: Order {
-        cmp: |a, b| a.partner.cmp(&b.partner).then_with(|| a.app.cmp(&b.app)),
-        key: |p, out| {
-            out.extend_from_slice(&p.partner.0.to_be_bytes());
-            key::text(out, &p.app);
-        },
-        sort: None,
-    },
-    combine: |_, _| {},
-};
-
 /// The partner, app and user figures of the report, from the user-grain
 /// rows fed one at a time ([`Rollups::add`]). Partners are added up in
 /// memory (they grow with partners). What grows with apps (each app's
@@ -482,7 +446,7 @@ pub struct Rollups {
     sums: Sums,
     shares: Sorter<UserShare>,
     apps: Tally<Name, AppFigures>,
-    partner_apps: Tally<(Guid, Name), PartnerApp>,
+    partner_apps: Tally<(Guid, Name), TenantText>,
     /// The tallies' budget.
     budget: Option<usize>,
     /// Rows added: the place of the next in the input.
@@ -530,7 +494,7 @@ impl Rollups {
             sums: Sums::default(),
             shares,
             apps: Tally::new("report", APP_FIGURES, budget).text_a_record(256),
-            partner_apps: Tally::new("report", PARTNER_APPS, budget).text_a_record(128),
+            partner_apps: Tally::new("report", TENANT_TEXTS, budget).text_a_record(128),
             budget,
             seq: 0,
             dash: "-".into(),
@@ -560,7 +524,7 @@ impl Rollups {
         let partner = r.partner_tenant_id;
         let added = self
             .partner_apps
-            .add(PartnerApp { partner, app: app.clone() })
+            .add(TenantText { tenant: partner, text: app.clone() })
             .and_then(|()| {
                 self.apps.add(AppFigures { app_key: app_key.clone(), label: app.clone(), seq, figures })
             })
@@ -576,11 +540,9 @@ impl Rollups {
             return Err(e);
         }
         let mut sums = self.sums;
-        let mut names = self.partner_apps.finish()?;
-        for pa in names.by_ref() {
-            sums.partners.entry(pa.partner).or_default().apps += 1;
+        for (partner, apps) in count_per_tenant(self.partner_apps)? {
+            sums.partners.entry(partner).or_default().apps = apps;
         }
-        names.finish()?;
         let mut app_users = Tally::new("report", APP_USERS, self.budget).text_a_record(128);
         let (top_users, users) = users(self.shares, &mut sums, &mut app_users)?;
         let top_apps = apps(self.apps, app_users)?;
@@ -893,7 +855,7 @@ mod rollup_tests {
         let figures = Figures { sign_ins: 1, failures: 2, us: 3, them: 4, last: None };
         again(AppFigures { app_key: "k\u{0}".into(), label: "Résumé".into(), seq: u64::MAX, figures });
         again(AppUsers { app_key: "".into(), users: 9 });
-        again(PartnerApp { partner: Guid(7), app: "\u{1b}[31m".into() });
+        again(TenantText { tenant: Guid(7), text: "\u{1b}[31m".into() });
     }
 
     #[test]
@@ -919,13 +881,13 @@ mod rollup_tests {
             apps.push(AppFigures { app_key: x.into(), label: "".into(), seq: 0, figures });
             app_users.push(AppUsers { app_key: x.into(), users: 0 });
             for p in [0, 1, 256, u128::MAX] {
-                partners.push(PartnerApp { partner: Guid(p), app: x.into() });
+                partners.push(TenantText { tenant: Guid(p), text: x.into() });
             }
         }
         agree(&users, &ByKey { key: |s: &UserShare| s.user.clone(), order: BY_USER, combine: |_, _| {} });
         agree(&apps, &APP_FIGURES);
         agree(&app_users, &APP_USERS);
-        agree(&partners, &PARTNER_APPS);
+        agree(&partners, &TENANT_TEXTS);
     }
 
     #[test]

@@ -17,7 +17,11 @@ use serde::Serialize;
 
 use crate::analysis::activity::{ActivityRow, Totals, ROW_ORDER};
 use crate::analysis::runs::codec::{Dec, Enc};
-use crate::analysis::runs::{on_the_pool_in_chunks, Order, Record, Sorter, Spool, Stream};
+use crate::analysis::runs::{
+    count_per_tenant, on_the_pool_in_chunks, Order, Record, Sorter, Spool, Stream, Tally, TenantText,
+    TENANT_TEXTS,
+};
+use crate::model::activity::Name;
 use crate::model::{earliest, AccessType, Controls, Direction, EventType, Guid};
 use crate::policy::apps::AppCatalog;
 use crate::policy::conditional_access::{CaPolicies, ResolvedClause};
@@ -945,6 +949,9 @@ pub struct Summarizer<'t> {
     per: BTreeMap<Guid, PartnerAcc>,
     /// A mark per row that loses or degrades its user, counted distinct at the end.
     users: Sorter<UserMark>,
+    /// The apps each partner loses, each told once: as many as apps, on
+    /// disk past the budget.
+    lost_apps: Tally<(Guid, Name), TenantText>,
     /// Each calibration mismatch written out, unless the sink does not show them.
     mismatches: Option<Spool<MismatchText>>,
     first_mismatches: Vec<String>,
@@ -956,7 +963,6 @@ pub struct Summarizer<'t> {
 #[derive(Default)]
 struct PartnerAcc {
     p: PartnerImpact,
-    lost_apps: BTreeSet<String>,
 }
 
 /// A user that a row of `partner` lost (or, with `degraded`, degraded).
@@ -1006,12 +1012,16 @@ impl<'t> Summarizer<'t> {
         // Equal marks are the same user: one is kept.
         // A mark is a user id: a GUID at Entra's lengths.
         let users = Sorter::new("summary", USER_MARKS, budget).text_a_record(64).combining(|_, _| {});
+        // Apps are as few as Entra's logs name, unless forged: a quarter
+        // of the budget, beside the users' marks.
+        let lost_apps = Tally::new("summary", TENANT_TEXTS, budget.map(|b| (b / 4).max(1))).text_a_record(64);
         Summarizer {
             s,
             totals,
             current_given,
             per: BTreeMap::new(),
             users,
+            lost_apps,
             // A mismatch is a sentence naming a partner, an app and a user.
             mismatches: Some(Spool::new("summary", budget).text_a_record(512)),
             first_mismatches: Vec::new(),
@@ -1051,13 +1061,12 @@ impl<'t> Summarizer<'t> {
         if r.impact == Impact::Unchanged {
             return Ok(());
         }
-        let PartnerAcc { p, lost_apps } = self.per.entry(a.partner_tenant_id).or_insert_with(|| PartnerAcc {
+        let PartnerAcc { p } = self.per.entry(a.partner_tenant_id).or_insert_with(|| PartnerAcc {
             p: PartnerImpact {
                 partner_tenant_id: a.partner_tenant_id.to_string(),
                 partner_tenant_name: a.partner_tenant_name.as_deref().map(str::to_string),
                 ..PartnerImpact::default()
             },
-            ..PartnerAcc::default()
         });
         p.last_seen = p.last_seen.max(a.counters.last_seen);
         let user = || a.user_id.as_deref().unwrap_or_default().to_string();
@@ -1065,10 +1074,8 @@ impl<'t> Summarizer<'t> {
         match r.impact {
             Impact::Lost => {
                 p.lost_sign_ins += a.counters.sign_ins;
-                let app = a.app_id.as_deref().unwrap_or_default();
-                if !lost_apps.contains(app) {
-                    lost_apps.insert(app.to_string());
-                }
+                let app = a.app_id.clone().unwrap_or_else(|| Name::from(""));
+                self.lost_apps.add(TenantText { tenant: partner, text: app })?;
                 self.users.push(UserMark { partner, degraded: false, user: user() })?;
             }
             Impact::Degraded => {
@@ -1091,6 +1098,7 @@ impl<'t> Summarizer<'t> {
             current_given,
             mut per,
             users,
+            lost_apps,
             first,
             last,
             mismatches,
@@ -1135,8 +1143,12 @@ impl<'t> Summarizer<'t> {
                 "replaying an activity table: which sign-in logs it was built from is not known".into(),
             ),
         }
-        s.partners =
-            per.into_values().map(|a| PartnerImpact { lost_apps: a.lost_apps.len(), ..a.p }).collect();
+        for (partner, apps) in count_per_tenant(lost_apps)? {
+            if let Some(a) = per.get_mut(&partner) {
+                a.p.lost_apps = apps;
+            }
+        }
+        s.partners = per.into_values().map(|a| a.p).collect();
         s.partners.sort_by(|a, b| {
             b.lost_sign_ins.cmp(&a.lost_sign_ins).then(a.partner_tenant_id.cmp(&b.partner_tenant_id))
         });

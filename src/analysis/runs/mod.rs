@@ -39,6 +39,8 @@ use anyhow::{Context, Result};
 use rustc_hash::FxHashMap as HashMap;
 
 use self::codec::{Dec, Enc};
+use crate::model::activity::Name;
+use crate::model::Guid;
 
 /// What a run holds: written and read back by this process only.
 pub(crate) trait Record: Sized + Send + Sync + 'static {
@@ -703,6 +705,59 @@ impl<K: std::hash::Hash + Eq, T: Record> Tally<K, T> {
         }
         self.sorter.finish()
     }
+}
+
+/// A text seen with a tenant (an app's name with a partner), told once each
+/// by a [`Tally`] in [`TENANT_TEXTS`], to count each tenant's distinct
+/// texts ([`count_per_tenant`]) with memory that does not grow with them:
+/// the report's app names a partner, the apps a replay's partner loses.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct TenantText {
+    pub(crate) tenant: Guid,
+    pub(crate) text: Name,
+}
+
+impl Record for TenantText {
+    fn write(&self, enc: &mut Enc) {
+        enc.u128(self.tenant.0);
+        enc.str(&self.text);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(TenantText { tenant: Guid(dec.u128()?), text: dec.name(0)? })
+    }
+
+    fn text_bytes(&self) -> usize {
+        self.text.len()
+    }
+}
+
+/// [`TenantText`]s told once each, by tenant then text.
+pub(crate) const TENANT_TEXTS: ByKey<(Guid, Name), TenantText> = ByKey {
+    key: |t| (t.tenant, t.text.clone()),
+    order: Order {
+        cmp: |a, b| a.tenant.cmp(&b.tenant).then_with(|| a.text.cmp(&b.text)),
+        key: |t, out| {
+            out.extend_from_slice(&t.tenant.0.to_be_bytes());
+            key::text(out, &t.text);
+        },
+        sort: None,
+    },
+    combine: |_, _| {},
+};
+
+/// How many distinct texts each tenant of `tally` has, in tenant order.
+pub(crate) fn count_per_tenant(tally: Tally<(Guid, Name), TenantText>) -> Result<Vec<(Guid, usize)>> {
+    let mut texts = tally.finish()?;
+    let mut counts: Vec<(Guid, usize)> = Vec::new();
+    for t in texts.by_ref() {
+        match counts.last_mut() {
+            Some((tenant, n)) if *tenant == t.tenant => *n += 1,
+            _ => counts.push((t.tenant, 1)),
+        }
+    }
+    texts.finish()?;
+    Ok(counts)
 }
 
 /// The most runs of one level a [`Sorter`] keeps before merging them into
