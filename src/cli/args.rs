@@ -34,8 +34,9 @@ pub(crate) struct InputArgs {
     /// cross-tenant sign-in read after that), as do sorting replayed rows
     /// (beyond half as many) and the rows a document reads twice, and
     /// memory stays flat; sooner for rows whose ids and names are far
-    /// longer than Entra's (past a kilobyte a row on average). Results are
-    /// the same either way. 0: never.
+    /// longer than Entra's (past a kilobyte a row on average). App ids past
+    /// N go there too (a forged export naming millions). Results are the
+    /// same either way. 0: never.
     #[arg(long, value_name = "N", env = "XTENANT_GROUPS_IN_MEMORY", default_value_t = 100_000)]
     pub(crate) groups_in_memory: usize,
 }
