@@ -828,7 +828,7 @@ struct Rollup {
     /// those of other partitions on disk, whose users are their own.
     users_elsewhere: u64,
     /// Distinct apps: an id's number, or past the ids held for the run,
-    /// a hash of its text ([`spill::app_identity`]), the same in every
+    /// a hash of its text ([`Local::identity`]), the same in every
     /// partition.
     apps: HashSet<u128>,
 }
