@@ -127,9 +127,19 @@ fn field<'a>(m: &'a dyn Cells, k: &str, at: &str) -> Result<&'a str> {
     })
 }
 
+/// The most a count of a table's row may be: a trillion sign-ins (2^40),
+/// far past what a tenant's logs count for one group, and low enough that
+/// adding up sixteen million rows of it cannot overflow (a forged table's
+/// counts near 2^64 made the totals wrap, or a debug build panic).
+const MAX_COUNT: u64 = 1 << 40;
+
 fn num(m: &dyn Cells, k: &str, at: &str) -> Result<u64> {
     let v = field(m, k, at)?;
-    v.parse().map_err(|_| anyhow::anyhow!("{at}: field `{k}`: `{v}` is not a count"))
+    match v.parse::<u64>() {
+        Ok(n) if n <= MAX_COUNT => Ok(n),
+        Ok(_) => bail!("{at}: field `{k}`: `{v}` is more than a group's count can be (at most {MAX_COUNT})"),
+        Err(_) => bail!("{at}: field `{k}`: `{v}` is not a count"),
+    }
 }
 
 fn opt<'a>(m: &'a dyn Cells, k: &str) -> Option<&'a str> {
@@ -797,6 +807,14 @@ outbound,b2bDirectConnect,1b3c602b-1ae1-459a-99af-0df4c32355e7,,app2,,,,u2,,memb
         std::fs::write(&p, format!("{header}\n{two_lines}\n{bad_row}\n")).unwrap();
         let e = format!("{:#}", read(&p).unwrap_err());
         assert!(e.contains("line 4") && e.contains("`sign_ins`"), "{e}");
+        // A count no tenant's logs reach is named too (its sums would overflow).
+        let huge = CSV.replacen(",3,2,1,1,", ",18446744073709551615,2,1,1,", 1);
+        std::fs::write(&p, huge).unwrap();
+        let e = format!("{:#}", read(&p).unwrap_err());
+        assert!(e.contains("line 2") && e.contains("`sign_ins`") && e.contains("at most"), "{e}");
+        let largest = CSV.replacen(",3,2,1,1,", &format!(",{MAX_COUNT},2,1,1,"), 1);
+        std::fs::write(&p, largest).unwrap();
+        assert!(read(&p).is_ok());
     }
 
     #[test]

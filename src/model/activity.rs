@@ -133,17 +133,18 @@ impl Counters {
     }
 
     pub fn merge(&mut self, o: &Counters) {
-        self.sign_ins += o.sign_ins;
-        self.successes += o.successes;
-        self.failures += o.failures;
-        self.policy_blocks += o.policy_blocks;
-        self.home_outbound_blocks += o.home_outbound_blocks;
-        self.resource_inbound_blocks += o.resource_inbound_blocks;
-        self.mfa_required += o.mfa_required;
-        self.mfa_by_claim += o.mfa_by_claim;
-        self.compliant_device_required += o.compliant_device_required;
-        self.hybrid_join_required += o.hybrid_join_required;
-        self.ca_details_missing += o.ca_details_missing;
+        self.sign_ins = self.sign_ins.saturating_add(o.sign_ins);
+        self.successes = self.successes.saturating_add(o.successes);
+        self.failures = self.failures.saturating_add(o.failures);
+        self.policy_blocks = self.policy_blocks.saturating_add(o.policy_blocks);
+        self.home_outbound_blocks = self.home_outbound_blocks.saturating_add(o.home_outbound_blocks);
+        self.resource_inbound_blocks = self.resource_inbound_blocks.saturating_add(o.resource_inbound_blocks);
+        self.mfa_required = self.mfa_required.saturating_add(o.mfa_required);
+        self.mfa_by_claim = self.mfa_by_claim.saturating_add(o.mfa_by_claim);
+        self.compliant_device_required =
+            self.compliant_device_required.saturating_add(o.compliant_device_required);
+        self.hybrid_join_required = self.hybrid_join_required.saturating_add(o.hybrid_join_required);
+        self.ca_details_missing = self.ca_details_missing.saturating_add(o.ca_details_missing);
         self.first_seen = earliest(self.first_seen, o.first_seen);
         self.last_seen = match (self.last_seen, o.last_seen) {
             (Some(a), Some(b)) => Some(a.max(b)),
@@ -262,7 +263,7 @@ impl ActivityRow {
             add_in_epoch(&mut self.by_epoch, epoch, &c);
         }
         self.distinct_users = match (self.distinct_users, other.distinct_users) {
-            (Some(a), Some(b)) => Some(a + b),
+            (Some(a), Some(b)) => Some(a.saturating_add(b)),
             (a, b) => a.or(b),
         };
     }

@@ -929,7 +929,7 @@ impl ActivityTable {
     /// Adds a row read back to the totals and partners.
     pub fn count(&mut self, r: &ActivityRow) {
         let c = &r.counters;
-        self.totals.cross_tenant += c.sign_ins;
+        self.totals.cross_tenant = self.totals.cross_tenant.saturating_add(c.sign_ins);
         self.totals.first_seen = earliest(self.totals.first_seen, c.first_seen);
         self.totals.last_seen = self.totals.last_seen.max(c.last_seen);
         self.partners.insert(r.partner_tenant_id);
