@@ -946,7 +946,7 @@ pub struct Summarizer<'t> {
     s: Summary,
     totals: Option<&'t Totals>,
     current_given: bool,
-    per: BTreeMap<Guid, PartnerAcc>,
+    per: BTreeMap<Guid, PartnerImpact>,
     /// A mark per row that loses or degrades its user, counted distinct at the end.
     users: Sorter<UserMark>,
     /// The apps each partner loses, each told once: as many as apps, on
@@ -958,11 +958,6 @@ pub struct Summarizer<'t> {
     /// The rows' own time span, for activity tables (no totals).
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
-}
-
-#[derive(Default)]
-struct PartnerAcc {
-    p: PartnerImpact,
 }
 
 /// A user that a row of `partner` lost (or, with `degraded`, degraded).
@@ -1061,12 +1056,10 @@ impl<'t> Summarizer<'t> {
         if r.impact == Impact::Unchanged {
             return Ok(());
         }
-        let PartnerAcc { p } = self.per.entry(a.partner_tenant_id).or_insert_with(|| PartnerAcc {
-            p: PartnerImpact {
-                partner_tenant_id: a.partner_tenant_id.to_string(),
-                partner_tenant_name: a.partner_tenant_name.as_deref().map(str::to_string),
-                ..PartnerImpact::default()
-            },
+        let p = self.per.entry(a.partner_tenant_id).or_insert_with(|| PartnerImpact {
+            partner_tenant_id: a.partner_tenant_id.to_string(),
+            partner_tenant_name: a.partner_tenant_name.as_deref().map(str::to_string),
+            ..PartnerImpact::default()
         });
         p.last_seen = p.last_seen.max(a.counters.last_seen);
         let user = || a.user_id.as_deref().unwrap_or_default().to_string();
@@ -1108,11 +1101,11 @@ impl<'t> Summarizer<'t> {
         // One mark per partner, kind and user is left: count them.
         let mut marks = users.finish()?;
         for m in marks.by_ref() {
-            if let Some(a) = per.get_mut(&m.partner) {
+            if let Some(p) = per.get_mut(&m.partner) {
                 if m.degraded {
-                    a.p.degraded_users += 1;
+                    p.degraded_users += 1;
                 } else {
-                    a.p.lost_users += 1;
+                    p.lost_users += 1;
                 }
             }
         }
@@ -1144,11 +1137,11 @@ impl<'t> Summarizer<'t> {
             ),
         }
         for (partner, apps) in count_per_tenant(lost_apps)? {
-            if let Some(a) = per.get_mut(&partner) {
-                a.p.lost_apps = apps;
+            if let Some(p) = per.get_mut(&partner) {
+                p.lost_apps = apps;
             }
         }
-        s.partners = per.into_values().map(|a| a.p).collect();
+        s.partners = per.into_values().collect();
         s.partners.sort_by(|a, b| {
             b.lost_sign_ins.cmp(&a.lost_sign_ins).then(a.partner_tenant_id.cmp(&b.partner_tenant_id))
         });

@@ -134,31 +134,26 @@ fn hash_of(s: &str) -> u64 {
 
 impl Interner {
     fn intern(&mut self, s: Option<&str>) -> u32 {
+        self.number_within(s, usize::MAX)
+    }
+
+    /// The id's number, numbering it if fewer than `cap` are: else
+    /// [`spill::OVERFLOW`], an id past those held for the run.
+    fn number_within(&mut self, s: Option<&str>, cap: usize) -> u32 {
         let Some(s) = s else { return 0 };
         let hash = hash_of(s);
         let strings = &self.strings;
         if let Some(i) = self.index.find(hash, |&i| *strings[i as usize] == *s) {
             return i + 1;
         }
+        if self.strings.len() >= cap {
+            return spill::OVERFLOW;
+        }
         let Ok(i) = u32::try_from(self.strings.len()) else { return u32::MAX };
         self.strings.push(s.into());
         let strings = &self.strings;
         self.index.insert_unique(hash, i, |&j| hash_of(&strings[j as usize]));
         i.saturating_add(1)
-    }
-
-    /// The id's number, numbering it if fewer than `cap` are: else
-    /// [`spill::OVERFLOW`], an id past those held for the run.
-    fn number_within(&mut self, s: Option<&str>, cap: usize) -> u32 {
-        let Some(text) = s else { return 0 };
-        let strings = &self.strings;
-        if let Some(i) = self.index.find(hash_of(text), |&i| *strings[i as usize] == *text) {
-            return i + 1;
-        }
-        if self.strings.len() >= cap {
-            return spill::OVERFLOW;
-        }
-        self.intern(s)
     }
 
     /// Room for `n` ids more without growing.

@@ -578,7 +578,8 @@ impl Activity {
         }
         let mut totals = std::mem::take(&mut part.totals);
         part.seen = HashSet::default();
-        let local = Local::resolve(&part.local, dictionary).with_context(|| "reading the ids' names")?;
+        let local = Local::resolve(std::mem::take(&mut part.local.strings), dictionary)
+            .with_context(|| "reading the ids' names")?;
         let split = !self.epoch_starts.is_empty();
         let groups = std::mem::take(&mut part.groups);
         if by == GroupBy::User && !split {
@@ -747,24 +748,19 @@ impl Activity {
         let overflow = self.overflow.get_or_insert_with(|| Overflow::new(budget));
         let seen = |v: Option<&str>| Latest { at: Some(s.time), value: v.map(Name::from) };
         let owner = |o: Option<Guid>| Latest { at: o.map(|_| s.time), value: o };
-        let mut offers = Vec::with_capacity(2);
-        if let (OVERFLOW, Some(id)) = (app, s.app_id()) {
-            offers.push(IdNames {
-                id: id.into(),
-                app_name: seen(s.app_name()),
-                resource_name: Latest::default(),
-                owner: owner(s.app_owner_tenant),
-            });
-        }
-        if let (OVERFLOW, Some(id)) = (res, s.resource_id()) {
-            offers.push(IdNames {
-                id: id.into(),
-                app_name: Latest::default(),
-                resource_name: seen(s.resource_name()),
-                owner: owner(s.resource_owner_tenant),
-            });
-        }
-        for offer in offers {
+        let app = (app == OVERFLOW).then(|| s.app_id()).flatten().map(|id| IdNames {
+            id: id.into(),
+            app_name: seen(s.app_name()),
+            resource_name: Latest::default(),
+            owner: owner(s.app_owner_tenant),
+        });
+        let res = (res == OVERFLOW).then(|| s.resource_id()).flatten().map(|id| IdNames {
+            id: id.into(),
+            app_name: Latest::default(),
+            resource_name: seen(s.resource_name()),
+            owner: owner(s.resource_owner_tenant),
+        });
+        for offer in [app, res].into_iter().flatten() {
             if overflow.error.is_none() {
                 if let Err(e) = overflow.names.add(offer) {
                     overflow.error = Some(e);
@@ -900,14 +896,11 @@ pub(super) struct Local {
 }
 
 impl Local {
-    fn resolve(ids: &Interner, dictionary: Option<&Dictionary>) -> io::Result<Local> {
+    /// `ids`: the partition's, in the order it numbered them.
+    fn resolve(ids: Vec<Name>, dictionary: Option<&Dictionary>) -> io::Result<Local> {
         let n = ids.len();
-        let mut local = Local {
-            ids: ids.strings.clone(),
-            app_names: vec![None; n],
-            resource_names: vec![None; n],
-            owners: vec![None; n],
-        };
+        let mut local =
+            Local { ids, app_names: vec![None; n], resource_names: vec![None; n], owners: vec![None; n] };
         let Some(dictionary) = dictionary else { return Ok(local) };
         // Looked up in the order of the ids, each search starting from the
         // block the last was found in: the blocks' first ids are read near
