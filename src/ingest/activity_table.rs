@@ -28,6 +28,9 @@ use crate::model::activity::{ActivityRow, Counters, GroupBy};
 use crate::model::text::json_cell;
 use crate::model::{AccessType, Clause, Direction, Guid, UserType};
 
+use super::framing;
+use super::lines::LineLimit;
+
 /// The columns every activity table has, whatever wrote it.
 const KEY_COLUMNS: [&str; 4] = ["direction", "access_type", "partner_tenant_id", "sign_ins"];
 
@@ -282,15 +285,28 @@ fn file_rows(path: &Path, out: &mut Rows<'_>) -> Result<()> {
         return document_rows(path, &name, out);
     }
     if trimmed.starts_with('{') {
-        let lines = BufReader::new(File::open(path).with_context(cannot_read)?).lines();
-        for (i, line) in lines.enumerate() {
-            let at = format!("{name}: line {}", i + 1);
-            let line = line.with_context(|| at.clone())?;
-            let line = if i == 0 { line.trim_start_matches('\u{feff}') } else { &line };
-            if line.trim().is_empty() {
+        let mut lines = BufReader::with_capacity(256 << 10, File::open(path).with_context(cannot_read)?);
+        let mut line = Vec::new();
+        for i in 1.. {
+            let at = format!("{name}: line {i}");
+            line.clear();
+            // No row is near this long: a file with no line break is
+            // refused at this point, not read whole first.
+            let limit = framing::MAX_RECORD_BYTES as u64 + 1;
+            if (&mut lines).take(limit).read_until(b'\n', &mut line).with_context(|| at.clone())? == 0 {
+                break;
+            }
+            if line.len() as u64 == limit && line.last() != Some(&b'\n') {
+                bail!(
+                    "{at}: the line is longer than {} MiB: not an activity table",
+                    framing::MAX_RECORD_BYTES >> 20
+                );
+            }
+            let text = if i == 1 { line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&line) } else { &line };
+            if text.trim_ascii().is_empty() {
                 continue;
             }
-            let v: Value = serde_json::from_str(line).with_context(|| at.clone())?;
+            let v: Value = serde_json::from_slice(text).with_context(|| at.clone())?;
             out.push(&at, &object_row(v, &at)?)?;
         }
         return Ok(());
@@ -345,8 +361,13 @@ fn csv_rows(path: &Path, name: &str, spark: bool, out: &mut Rows<'_>) -> Result<
         builder.escape(Some(b'\\')).double_quote(false);
     }
     let file = File::open(path).with_context(|| format!("{name}: cannot read"))?;
-    let mut r = builder.from_reader(BufReader::with_capacity(256 << 10, file));
-    let headers: Vec<String> = r.headers()?.iter().map(column_name).collect();
+    // Lines as the file has them (a quoted value can span several), told
+    // by where each starts: the crate's own count is a line short after a
+    // `\r\n` row or a blank line.
+    let lines = LineLimit::new(BufReader::with_capacity(256 << 10, file), framing::MAX_RECORD_BYTES);
+    let mut r = builder.from_reader(lines);
+    let headers: Vec<String> =
+        r.headers().with_context(|| format!("{name}: line 1"))?.iter().map(column_name).collect();
     if !KEY_COLUMNS.iter().all(|c| headers.iter().any(|h| h == c)) {
         bail!(
             "{name}: line 1: the header lacks {} (Spark writes no header unless asked: `.option(\"header\", true)`)",
@@ -355,15 +376,15 @@ fn csv_rows(path: &Path, name: &str, spark: bool, out: &mut Rows<'_>) -> Result<
     }
     let index: std::collections::HashMap<String, usize> =
         headers.into_iter().enumerate().map(|(i, h)| (h, i)).collect();
-    // Lines as the file has them: a quoted value can span several.
     let mut rec = csv::StringRecord::new();
     loop {
-        let next = r.position().line();
+        let before = r.position().byte();
         let read = r.read_record(&mut rec);
-        let line = match &read {
-            Ok(_) => rec.position().map_or(next, |p| p.line()),
-            Err(e) => e.position().map_or(next, |p| p.line()),
+        let byte = match &read {
+            Ok(_) => rec.position().map_or(before, |p| p.byte()),
+            Err(e) => e.position().map_or(before, |p| p.byte()),
         };
+        let line = r.get_mut().line_at(byte);
         let at = format!("{name}: line {line}");
         if !read.with_context(|| at.clone())? {
             return Ok(());
@@ -815,6 +836,49 @@ outbound,b2bDirectConnect,1b3c602b-1ae1-459a-99af-0df4c32355e7,,app2,,,,u2,,memb
         let largest = CSV.replacen(",3,2,1,1,", &format!(",{MAX_COUNT},2,1,1,"), 1);
         std::fs::write(&p, largest).unwrap();
         assert!(read(&p).is_ok());
+    }
+
+    /// Windows tools end rows with `\r\n`, and a query engine's export
+    /// may leave blank lines: the `csv` crate's own line count was one
+    /// short after either (it named "line 1" for the first row).
+    #[test]
+    fn a_bad_row_is_named_by_its_line_whatever_ends_the_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        let (header, row) = CSV.split_once('\n').unwrap();
+        let row = row.lines().next().unwrap();
+        let bad_row = row.replacen(",3,2,1,1,", ",three,2,1,1,", 1);
+        for (text, line) in [
+            (format!("{header}\r\n{bad_row}\r\n"), 2),
+            (format!("{header}\r\n{row}\r\n{bad_row}"), 3),
+            (format!("{header}\n\n{row}\n\n\n{bad_row}\n"), 6),
+            (format!("{header}\r\n\r\n{bad_row}\r\n"), 3),
+            (format!("{header}\r{row}\r{bad_row}\r"), 3),
+        ] {
+            std::fs::write(&p, &text).unwrap();
+            let e = format!("{:#}", read(&p).unwrap_err());
+            assert!(e.contains(&format!("line {line}:")) && e.contains("`sign_ins`"), "{text:?}: {e}");
+        }
+    }
+
+    /// A file with no line break is not an activity table; it is refused
+    /// once a line passes what a row could hold, not read whole first.
+    #[test]
+    fn a_line_past_sixteen_mib_is_refused_not_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (header, row) = CSV.split_once('\n').unwrap();
+        // The CSV reader reads a block at a time: a line is refused once a
+        // block ends past the limit.
+        let long = "x".repeat(framing::MAX_RECORD_BYTES + (1 << 20));
+        let p = dir.path().join("t.csv");
+        std::fs::write(&p, format!("{header}\n{}{long}\n", row.lines().next().unwrap())).unwrap();
+        let e = format!("{:#}", read(&p).unwrap_err());
+        assert!(e.contains("line 2") && e.contains("longer than 16 MiB"), "{e}");
+        let p = dir.path().join("t.ndjson");
+        let first = Value::Object(objects()[0].clone());
+        std::fs::write(&p, format!("{first}\n{{\"direction\": \"{long}\"}}\n")).unwrap();
+        let e = format!("{:#}", read(&p).unwrap_err());
+        assert!(e.contains("line 2") && e.contains("longer than 16 MiB"), "{e}");
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod framing;
 mod json;
 mod kinds;
 mod lenient;
+mod lines;
 mod normalize;
 mod parallel;
 mod raw;
