@@ -47,17 +47,20 @@ pub(crate) fn html(o: &Overview) -> String {
             if rows.is_empty() {
                 h.push_str("<p class=\"note\">None.</p>");
             } else {
-                let numeric = |i: usize| rows.iter().all(|r| r[i].parse::<f64>().is_ok());
+                // Decided once a column: asked for every cell, it read the
+                // whole column again (a million partners: hours).
+                let numeric: Vec<bool> =
+                    (0..headers.len()).map(|i| rows.iter().all(|r| r[i].parse::<f64>().is_ok())).collect();
+                let class = |i: usize| if numeric[i] { " class=\"n\"" } else { "" };
                 h.push_str("<table><thead><tr>");
                 for (i, c) in headers.iter().enumerate() {
-                    let _ = write!(h, "<th{}>{}</th>", if numeric(i) { " class=\"n\"" } else { "" }, esc(c));
+                    let _ = write!(h, "<th{}>{}</th>", class(i), esc(c));
                 }
                 h.push_str("</tr></thead><tbody>");
                 for r in &rows {
                     h.push_str("<tr>");
                     for (i, c) in r.iter().enumerate() {
-                        let _ =
-                            write!(h, "<td{}>{}</td>", if numeric(i) { " class=\"n\"" } else { "" }, esc(c));
+                        let _ = write!(h, "<td{}>{}</td>", class(i), esc(c));
                     }
                     h.push_str("</tr>");
                 }
