@@ -10,7 +10,7 @@ use super::table::{clip, short_access, TypedCell};
 use super::Each;
 use super::{activity as act, SCHEMA_VERSION};
 use crate::analysis::activity::GroupBy;
-use crate::analysis::replay::{Impact, Mismatches, ReplayRow, Summary, MISMATCHES_SHOWN};
+use crate::analysis::replay::{Impact, Mismatches, PartnerImpact, ReplayRow, Summary, MISMATCHES_SHOWN};
 use crate::model::rfc3339;
 
 pub(crate) const EXTRA_COLUMNS: [&str; 11] = [
@@ -130,18 +130,31 @@ pub(crate) fn stream_csv(
     super::table::stream_typed_csv(rows, columns, Column::of, typed, w, style)
 }
 
-pub(crate) fn summary_json(s: &Summary) -> Value {
+/// The summary's keys as the JSON document has them, each written as it
+/// is made: the partners one at a time (a forged export naming a million
+/// partners made a 4 GB value of the whole summary first).
+fn summary_entries<M: serde::ser::SerializeMap>(s: &Summary, map: &mut M) -> Result<(), M::Error> {
+    map.serialize_entry(
+        "window",
+        &json!({"first": s.window_first.as_ref().map(rfc3339), "last": s.window_last.as_ref().map(rfc3339)}),
+    )?;
+    map.serialize_entry("coverage_warnings", &s.coverage_warnings)?;
+    let impacts: serde_json::Map<_, _> = s
+        .impacts
+        .iter()
+        .map(|(k, (rows, sign_ins))| (k.to_string(), json!({"rows": rows, "sign_ins": sign_ins})))
+        .collect();
+    map.serialize_entry("impacts", &impacts)?;
+    map.serialize_entry("partners", &Each::new(s.partners.iter().map(partner_json)))
+}
+
+fn partner_json(p: &PartnerImpact) -> Value {
     json!({
-        "window": {"first": s.window_first.as_ref().map(rfc3339), "last": s.window_last.as_ref().map(rfc3339)},
-        "coverage_warnings": s.coverage_warnings,
-        "impacts": s.impacts.iter().map(|(k, (rows, sign_ins))| (k.to_string(), json!({"rows": rows, "sign_ins": sign_ins}))).collect::<serde_json::Map<_, _>>(),
-        "partners": s.partners.iter().map(|p| json!({
-            "partner_tenant_id": p.partner_tenant_id, "partner_tenant_name": p.partner_tenant_name,
-            "lost_users": p.lost_users, "lost_apps": p.lost_apps, "lost_sign_ins": p.lost_sign_ins,
-            "degraded_users": p.degraded_users, "degraded_sign_ins": p.degraded_sign_ins,
-            "unknown_sign_ins": p.unknown_sign_ins, "gained_sign_ins": p.gained_sign_ins,
-            "last_seen": p.last_seen.as_ref().map(rfc3339),
-        })).collect::<Vec<_>>(),
+        "partner_tenant_id": p.partner_tenant_id, "partner_tenant_name": p.partner_tenant_name,
+        "lost_users": p.lost_users, "lost_apps": p.lost_apps, "lost_sign_ins": p.lost_sign_ins,
+        "degraded_users": p.degraded_users, "degraded_sign_ins": p.degraded_sign_ins,
+        "unknown_sign_ins": p.unknown_sign_ins, "gained_sign_ins": p.gained_sign_ins,
+        "last_seen": p.last_seen.as_ref().map(rfc3339),
     })
 }
 
@@ -157,22 +170,20 @@ pub(crate) fn write_json_document(
     run: Value,
 ) -> anyhow::Result<()> {
     /// `schema_version`, `by`, `run`, then the summary.
-    struct Head<'a, I>(serde_json::Map<String, Value>, Value, &'a Each<I>);
+    struct Head<'a, I>(serde_json::Map<String, Value>, &'a Summary, &'a Each<I>);
     impl<I: Iterator<Item = String>> super::Head for Head<'_, I> {
         fn entries<M: serde::ser::SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
             super::Head::entries(&self.0, map)?;
-            map.serialize_entry("summary", &WithMismatches(&self.1, self.2))
+            map.serialize_entry("summary", &WithMismatches(self.1, self.2))
         }
     }
     /// The summary's keys, then `calibration_mismatches`.
-    struct WithMismatches<'a, I>(&'a Value, &'a Each<I>);
+    struct WithMismatches<'a, I>(&'a Summary, &'a Each<I>);
     impl<I: Iterator<Item = String>> serde::Serialize for WithMismatches<'_, I> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             use serde::ser::SerializeMap;
             let mut map = s.serialize_map(None)?;
-            for (k, v) in self.0.as_object().into_iter().flatten() {
-                map.serialize_entry(k, v)?;
-            }
+            summary_entries(self.0, &mut map)?;
             map.serialize_entry("calibration_mismatches", self.1)?;
             map.end()
         }
@@ -184,7 +195,7 @@ pub(crate) fn write_json_document(
     head.insert("run".into(), run);
     let texts = Each::new(mismatches.all.by_ref().map(|m| m.0));
     let row = json_row(&columns);
-    super::write_json_with_row_texts(out, Head(head, summary_json(s), &texts), |w| {
+    super::write_json_with_row_texts(out, Head(head, s, &texts), |w| {
         super::table::write_each_line(rows, row, w)
     })
 }
