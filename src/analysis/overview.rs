@@ -16,7 +16,7 @@ use super::activity::{ActivityRow, ActivityTable};
 use super::replay::Summary;
 use super::runs::codec::{Dec, Enc};
 use super::runs::{count_per_tenant, key, ByKey, Order, Record, Sorter, Tally, TenantText, TENANT_TEXTS};
-use crate::model::activity::Name;
+use crate::model::activity::{total, Name};
 use crate::model::codes::is_policy_block;
 use crate::model::{rfc3339, Direction, Guid, SignIn, Window};
 use crate::policy::Policy;
@@ -430,7 +430,7 @@ const APP_USERS: ByKey<Name, AppUsers> = ByKey {
         key: |a, out| key::text(out, &a.app_key),
         sort: None,
     },
-    combine: |into, other| into.users += other.users,
+    combine: |into, other| into.users = into.users.saturating_add(other.users),
 };
 
 /// The partner, app and user figures of the report, from the user-grain
@@ -505,8 +505,8 @@ impl Rollups {
     pub fn add(&mut self, r: &ActivityRow) {
         let sums = &mut self.sums;
         match r.direction {
-            Direction::Inbound => sums.inbound += r.counters.sign_ins,
-            Direction::Outbound => sums.outbound += r.counters.sign_ins,
+            Direction::Inbound => sums.inbound = sums.inbound.saturating_add(r.counters.sign_ins),
+            Direction::Outbound => sums.outbound = sums.outbound.saturating_add(r.counters.sign_ins),
         }
         if let Some(n) = r.partner_tenant_name.as_deref() {
             sums.names.insert(r.partner_tenant_id, n.to_string());
@@ -715,11 +715,11 @@ impl Overview {
             tenant: report.tenant,
             first: t.first_seen,
             last: t.last_seen,
-            cross_tenant: inbound + outbound,
+            cross_tenant: inbound.saturating_add(outbound),
             inbound,
             outbound,
-            failures: partners_top.iter().map(|p| p.failures).sum(),
-            policy_blocks: partners_top.iter().map(|p| p.blocks_by_us + p.blocks_by_partner).sum(),
+            failures: total(partners_top.iter().map(|p| p.failures)),
+            policy_blocks: total(partners_top.iter().flat_map(|p| [p.blocks_by_us, p.blocks_by_partner])),
             users: all_users,
             bucket,
             days,
@@ -804,7 +804,8 @@ mod rollup_tests {
         let mut per_user: BTreeMap<String, u64> = BTreeMap::new();
         for r in rows() {
             let user = r.user_principal_name.as_deref().or(r.user_id.as_deref()).unwrap_or("-").to_string();
-            *per_user.entry(user).or_default() += r.counters.sign_ins;
+            let sum = per_user.entry(user).or_default();
+            *sum = sum.saturating_add(r.counters.sign_ins);
         }
         let mut expected: Vec<(u64, String)> = per_user.into_iter().map(|(u, n)| (n, u)).collect();
         expected.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));

@@ -463,9 +463,9 @@ fn add_evidence(sections: &mut BTreeMap<Section, Evidence>, r: &ActivityRow, inp
         }
         None => e.all_apps = true,
     }
-    e.sign_ins += r.counters.successes;
+    e.sign_ins = e.sign_ins.saturating_add(r.counters.successes);
     if r.counters.successes == 0 {
-        e.failed_attempts += r.counters.failures;
+        e.failed_attempts = e.failed_attempts.saturating_add(r.counters.failures);
     }
     e.last_seen = e.last_seen.max(r.counters.last_seen);
     if let Some(id) = r.user_id.as_deref() {
@@ -496,8 +496,7 @@ fn broken(plan: &PartnerPlan, rows: &PartnerRows, inputs: &Trials<'_>) -> anyhow
     use rayon::prelude::*;
     let proposed = policy_of(std::slice::from_ref(plan), None);
     let replay_inputs = Inputs { proposed: &proposed, ..inputs.inputs.replay };
-    let partners = BTreeSet::from([plan.partner_tenant_id]);
-    let replayer = Replayer::with_current(&replay_inputs, &partners, inputs.current.as_ref());
+    let replayer = Replayer::with_current(&replay_inputs, inputs.current.as_ref());
     let mut broken = 0;
     rows.each_chunk(ROWS_AT_A_TIME, |chunk| {
         broken += chunk.par_iter().filter(|r| breaks(replayer.impact(r))).count();
@@ -515,9 +514,10 @@ fn settle_trust(plan: &mut PartnerPlan, rows: &PartnerRows, inputs: &Trials<'_>)
     rows.each_chunk(ROWS_AT_A_TIME, |chunk| {
         for c in chunk.iter().filter(|r| r.direction == Direction::Inbound).map(|r| &r.counters) {
             clauses |= !c.grant_clauses.is_empty();
-            mfa += c.mfa_required + c.mfa_by_claim;
-            compliant += c.compliant_device_required + c.ca_details_missing;
-            hybrid += c.hybrid_join_required + c.ca_details_missing;
+            mfa = mfa.saturating_add(c.mfa_required).saturating_add(c.mfa_by_claim);
+            compliant =
+                compliant.saturating_add(c.compliant_device_required).saturating_add(c.ca_details_missing);
+            hybrid = hybrid.saturating_add(c.hybrid_join_required).saturating_add(c.ca_details_missing);
         }
     })?;
     plan.trust_mfa = clauses || mfa > 0;
@@ -588,13 +588,12 @@ const BY_PARTNER: Order<ActivityRow> = Order {
 /// is kept for the proof replay, both on disk past `budget` rows too.
 pub(crate) fn propose(
     rows: &mut Stream<ActivityRow>,
-    partners: &BTreeSet<Guid>,
     inputs: &ProposeInputs<'_>,
     budget: Option<usize>,
 ) -> anyhow::Result<Proposal> {
     let trials = Trials { inputs, current: inputs.replay.current.map(Resolver::new) };
     let as_current = inputs.replay.current.map(|current| Inputs { proposed: current, ..inputs.replay });
-    let current = as_current.as_ref().map(|i| Replayer::new(i, partners));
+    let current = as_current.as_ref().map(Replayer::new);
     let mut evidence = Sorter::new("propose", BY_PARTNER, budget);
     let mut proof = Spool::new("propose", rows.budget_again(budget));
     let mut not_granted = 0u64;
@@ -619,15 +618,15 @@ pub(crate) fn propose(
             evidence.push(r)?;
         } else {
             if r.counters.successes > 0 {
-                not_granted += r.counters.successes;
+                not_granted = not_granted.saturating_add(r.counters.successes);
             }
             let u = unused.entry(r.partner_tenant_id).or_default();
             if u.name.is_none() {
                 u.name = r.partner_tenant_name.as_deref().map(str::to_string);
             }
-            u.successes += r.counters.successes;
-            u.failures += r.counters.failures;
-            u.policy_blocks += r.counters.policy_blocks;
+            u.successes = u.successes.saturating_add(r.counters.successes);
+            u.failures = u.failures.saturating_add(r.counters.failures);
+            u.policy_blocks = u.policy_blocks.saturating_add(r.counters.policy_blocks);
             proof.push(r)?;
         }
     }
@@ -647,11 +646,11 @@ pub(crate) fn propose(
         // The partner's rows, read once per trial of its plan: kept in
         // memory up to the budget, past it in a file (a partner may have a
         // third of a million users).
-        let (mut successes, mut name) = (0, None);
+        let (mut successes, mut name) = (0u64, None);
         let mut spool = Spool::new("propose", budget);
         spool.expect(used_partners.get(&partner).copied().unwrap_or(0))?;
         let mut add = |r: ActivityRow| {
-            successes += r.counters.successes;
+            successes = successes.saturating_add(r.counters.successes);
             if name.is_none() {
                 name = r.partner_tenant_name.as_deref().map(str::to_string);
             }
@@ -703,7 +702,7 @@ pub(crate) fn propose(
     apply_keeps(&mut plans, inputs.keep);
     let policy = policy_of(&plans, inputs.replay.current);
     let replay_inputs = Inputs { proposed: &policy, ..inputs.replay };
-    let replayer = Replayer::new(&replay_inputs, partners);
+    let replayer = Replayer::new(&replay_inputs);
     let mut impacts = ImpactCounts::new();
     let mut rows = proof.finish()?;
     replayer.each(&mut rows, |r| {
@@ -1166,8 +1165,7 @@ mod tests {
             min_sign_ins: 1,
             keep: &[],
         };
-        let partners = rows.iter().map(|r| r.partner_tenant_id).collect();
-        propose(&mut Stream::memory(rows.to_vec()), &partners, &inputs, budget).unwrap()
+        propose(&mut Stream::memory(rows.to_vec()), &inputs, budget).unwrap()
     }
 
     #[test]

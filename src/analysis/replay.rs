@@ -200,20 +200,26 @@ pub struct Inputs<'a> {
 }
 
 /// Each partner's settings under one policy (the current or the proposed),
-/// resolved the first time a row of the partner asks.
+/// resolved the first time a row of the partner asks. Partners without an
+/// entry in the policy all get the default's settings, resolved once for
+/// all of them: a forged export can name a million partners, and every
+/// policy names a few hundred.
 struct Resolved<'a> {
     resolver: Resolver<'a>,
+    /// The partners with an entry of their own.
     partners: BTreeMap<Guid, std::sync::OnceLock<Box<Effective>>>,
+    unconfigured: std::sync::OnceLock<Box<Effective>>,
 }
 
 impl<'a> Resolved<'a> {
     /// `halves`: shared by the policies of one replay.
-    fn new(policy: &'a Policy, partners: &BTreeSet<Guid>, halves: &Halves) -> Self {
-        Resolved::with(Resolver::sharing(policy, halves), partners)
+    fn new(policy: &'a Policy, halves: &Halves) -> Self {
+        Resolved::with(Resolver::sharing(policy, halves))
     }
 
-    fn with(resolver: Resolver<'a>, partners: &BTreeSet<Guid>) -> Self {
-        Resolved { resolver, partners: partners.iter().map(|p| (*p, std::sync::OnceLock::new())).collect() }
+    fn with(resolver: Resolver<'a>) -> Self {
+        let partners = resolver.policy().partners.keys().map(|p| (*p, std::sync::OnceLock::new())).collect();
+        Resolved { resolver, partners, unconfigured: std::sync::OnceLock::new() }
     }
 
     fn policy(&self) -> &'a Policy {
@@ -221,10 +227,13 @@ impl<'a> Resolved<'a> {
     }
 
     fn of(&self, partner: Guid) -> &Effective {
-        self.partners
-            .get(&partner)
-            .expect("every partner in the rows is resolved")
-            .get_or_init(|| Box::new(self.resolver.effective(Some(partner))))
+        match self.partners.get(&partner) {
+            Some(own) => own.get_or_init(|| Box::new(self.resolver.effective(Some(partner)))),
+            // The default's settings, as any partner without an entry gets
+            // them (what tells partners apart, `Effective::partner`, is
+            // not read by the evaluation: it names `req.partner`).
+            None => self.unconfigured.get_or_init(|| Box::new(self.resolver.effective(None))),
+        }
     }
 
     fn evaluate(&self, req: &Request<'_>) -> Decision {
@@ -273,8 +282,11 @@ impl<'a> Moment<'a> {
 
     fn evaluate(&self, req: &Request<'_>) -> Decision {
         let policy = self.resolver.policy();
-        let entry = policy.partners.get(&req.partner).map_or(0, |p| Arc::as_ptr(p) as usize);
-        let key = (self.default, entry, req.partner);
+        // Partners without an entry share the default's settings.
+        let key = match policy.partners.get(&req.partner) {
+            Some(p) => (self.default, Arc::as_ptr(p) as usize, req.partner),
+            None => (self.default, 0, Guid(0)),
+        };
         let lock = || self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let found = lock().get(&key).cloned();
         let effective = found.unwrap_or_else(|| {
@@ -293,12 +305,15 @@ struct Context<'a> {
     proposed: Resolved<'a>,
     /// The current policy of each audit epoch, oldest first.
     epochs: Vec<Moment<'a>>,
-    /// Which cloud each partner is in, as far as the policies tell.
+    /// Which cloud each partner with an entry in either policy is in, as
+    /// far as the policies tell (the others are in ours: [`cloud_hint`]).
     clouds: BTreeMap<Guid, CloudHint>,
-    /// For each partner, which sections ([`Section::ALL`]) the proposal
-    /// leaves as the current policy has them: found the first time a row
-    /// of the partner asks ([`same_settings`]).
+    /// For each partner with an entry in either policy, which sections
+    /// ([`Section::ALL`]) the proposal leaves as the current policy has
+    /// them: found the first time a row of the partner asks
+    /// ([`same_settings`]); for all the others at once, in `unconfigured`.
     unchanged: BTreeMap<Guid, std::sync::OnceLock<[bool; 4]>>,
+    unconfigured: std::sync::OnceLock<[bool; 4]>,
 }
 
 fn trust_needs<'a>(r: &ActivityRow, clauses: &'a [ResolvedClause]) -> TrustNeeds<'a> {
@@ -598,9 +613,8 @@ fn same_settings(cx: &Context<'_>, r: &ActivityRow) -> bool {
     let Some(section) = section_for(r.direction, r.access_type) else { return true };
     let at = Section::ALL.iter().position(|s| *s == section).unwrap_or_default();
     let partner = r.partner_tenant_id;
-    cx.unchanged.get(&partner).is_some_and(|sections| {
-        sections.get_or_init(|| unchanged_sections(current, &cx.proposed, partner))[at]
-    })
+    let sections = cx.unchanged.get(&partner).unwrap_or(&cx.unconfigured);
+    sections.get_or_init(|| unchanged_sections(current, &cx.proposed, partner))[at]
 }
 
 /// [`same_settings`] of each section of `partner` (comparing two target
@@ -682,8 +696,7 @@ fn replay_row(r: ActivityRow, cx: &Context<'_>) -> ReplayRow {
 /// Replays every row (in parallel), worst impact first, then most sign-ins.
 /// Replays rows already in memory, in output order ([`replay_order`]).
 pub fn replay(rows: Vec<ActivityRow>, inputs: &Inputs<'_>) -> Vec<ReplayRow> {
-    let partners: BTreeSet<Guid> = rows.iter().map(|r| r.partner_tenant_id).collect();
-    let replayer = Replayer::new(inputs, &partners);
+    let replayer = Replayer::new(inputs);
     let mut out: Vec<ReplayRow> = rows.into_par_iter().map(|r| replayer.row(r)).collect();
     out.sort_by(replay_order);
     out
@@ -695,36 +708,40 @@ pub struct Replayer<'a> {
 }
 
 impl<'a> Replayer<'a> {
-    /// For rows whose partners are all in `partners` (more do no harm:
-    /// each partner's settings are resolved once, when a row first asks).
-    pub fn new(inputs: &'a Inputs<'a>, partners: &BTreeSet<Guid>) -> Replayer<'a> {
-        Replayer::with_current(inputs, partners, None)
+    pub fn new(inputs: &'a Inputs<'a>) -> Replayer<'a> {
+        Replayer::with_current(inputs, None)
     }
 
     /// [`Replayer::new`] with the current policy already resolved, for a
     /// caller that replays against many proposals (`propose`'s trials: the
     /// current policy's halves are shared, and their lookups built once).
-    pub fn with_current(
-        inputs: &'a Inputs<'a>,
-        partners: &BTreeSet<Guid>,
-        resolved: Option<&Resolver<'a>>,
-    ) -> Replayer<'a> {
+    pub fn with_current(inputs: &'a Inputs<'a>, resolved: Option<&Resolver<'a>>) -> Replayer<'a> {
         let halves = Halves::default();
         let current = inputs.current.map(|p| match resolved {
-            Some(r) if std::ptr::eq(r.policy(), p) => Resolved::with(r.clone(), partners),
-            _ => Resolved::new(p, partners, &halves),
+            Some(r) if std::ptr::eq(r.policy(), p) => Resolved::with(r.clone()),
+            _ => Resolved::new(p, &halves),
         });
-        let proposed = Resolved::new(inputs.proposed, partners, &halves);
-        let unchanged = partners.iter().map(|p| (*p, std::sync::OnceLock::new())).collect();
+        let proposed = Resolved::new(inputs.proposed, &halves);
+        // The partners with an entry in either policy: the rest are alike.
+        let configured: BTreeSet<Guid> = inputs
+            .current
+            .iter()
+            .chain([&inputs.proposed])
+            .flat_map(|p| p.partners.keys().copied())
+            .collect();
         let cx = Context {
             inputs,
             current,
             proposed,
-            unchanged,
+            unchanged: configured.iter().map(|p| (*p, std::sync::OnceLock::new())).collect(),
+            unconfigured: std::sync::OnceLock::new(),
             epochs: inputs
                 .history
                 .map_or_else(Vec::new, |h| Moment::all(h.epochs.iter().map(|e| &e.policy), &halves)),
-            clouds: partners.iter().map(|p| (*p, cloud_hint(*p, inputs.current, inputs.proposed))).collect(),
+            clouds: configured
+                .iter()
+                .map(|p| (*p, cloud_hint(*p, inputs.current, inputs.proposed)))
+                .collect(),
         };
         Replayer { cx }
     }
@@ -934,7 +951,7 @@ pub type ImpactCounts = BTreeMap<&'static str, (usize, u64)>;
 pub fn count_impact(counts: &mut ImpactCounts, r: &ReplayRow) {
     let e = counts.entry(r.impact.as_str()).or_default();
     e.0 += 1;
-    e.1 += r.activity.counters.sign_ins;
+    e.1 = e.1.saturating_add(r.activity.counters.sign_ins);
 }
 
 /// The summary of replayed rows, a row at a time: fed the rows in output
@@ -1066,17 +1083,17 @@ impl<'t> Summarizer<'t> {
         let partner = a.partner_tenant_id;
         match r.impact {
             Impact::Lost => {
-                p.lost_sign_ins += a.counters.sign_ins;
+                p.lost_sign_ins = p.lost_sign_ins.saturating_add(a.counters.sign_ins);
                 let app = a.app_id.clone().unwrap_or_else(|| Name::from(""));
                 self.lost_apps.add(TenantText { tenant: partner, text: app })?;
                 self.users.push(UserMark { partner, degraded: false, user: user() })?;
             }
             Impact::Degraded => {
-                p.degraded_sign_ins += a.counters.sign_ins;
+                p.degraded_sign_ins = p.degraded_sign_ins.saturating_add(a.counters.sign_ins);
                 self.users.push(UserMark { partner, degraded: true, user: user() })?;
             }
-            Impact::Unknown => p.unknown_sign_ins += a.counters.sign_ins,
-            Impact::Gained => p.gained_sign_ins += a.counters.sign_ins,
+            Impact::Unknown => p.unknown_sign_ins = p.unknown_sign_ins.saturating_add(a.counters.sign_ins),
+            Impact::Gained => p.gained_sign_ins = p.gained_sign_ins.saturating_add(a.counters.sign_ins),
             Impact::Unchanged => {}
         }
         Ok(())
@@ -1242,7 +1259,7 @@ mod tests {
         let currents: Vec<Option<&Policy>> = std::iter::once(None).chain(policies.iter().map(Some)).collect();
         for (current, proposed) in currents.iter().flat_map(|c| policies.iter().map(move |p| (*c, p))) {
             let inputs = policies_only(current, proposed, &ca);
-            let replayer = Replayer::new(&inputs, &partners);
+            let replayer = Replayer::new(&inputs);
             for r in &rows {
                 let impact = replayer.impact(r);
                 assert_eq!(impact, replayer.row(r.clone()).impact, "{r:?}");
@@ -1282,7 +1299,7 @@ mod tests {
             row.user_id = Some("c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f".into());
             row.counters.home_outbound_blocks = 0;
             let inputs = policies_only(current, proposed, &ca);
-            let replayed = Replayer::new(&inputs, &[partner].into()).row(row);
+            let replayed = Replayer::new(&inputs).row(row);
             (replayed.proposed, replayed.impact)
         };
         let collaboration = AccessType::B2bCollaboration;
@@ -1346,7 +1363,7 @@ mod tests {
             cloud: CloudHint::Ours,
         };
         for (moment, policy) in moments.iter().zip(&policies) {
-            let alone = Resolved::new(policy, &[a, b, unconfigured].into(), &Halves::default());
+            let alone = Resolved::new(policy, &Halves::default());
             for partner in [a, b, unconfigured] {
                 assert_eq!(
                     moment.evaluate(&request(partner)),

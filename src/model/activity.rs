@@ -68,6 +68,13 @@ pub fn columns(by: GroupBy) -> Vec<&'static str> {
     c
 }
 
+/// The sum of counts, held at `u64::MAX` rather than wrapping: counts read
+/// back from activity tables are each at most 2^40, so some sixteen
+/// million rows at the bound would wrap a plain sum into a small number.
+pub(crate) fn total(counts: impl IntoIterator<Item = u64>) -> u64 {
+    counts.into_iter().fold(0, u64::saturating_add)
+}
+
 /// Sums over the sign-ins of one group. Everything here merges by addition,
 /// min or max, so the order sign-ins arrive in never changes the result.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -139,7 +139,7 @@ fn rolled_up(
         apps: &directory.apps,
         ca: &directory.ca,
     };
-    let replayer = Replayer::new(&inputs, &table.partners);
+    let replayer = Replayer::new(&inputs);
     // The report counts impacts; it lists no calibration mismatch.
     let mut summary = Summarizer::new(Some(&table.totals), current.is_some(), budget).without_mismatches();
     if named_alike {

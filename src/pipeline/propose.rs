@@ -55,7 +55,7 @@ pub(crate) fn propose(plan: &ProposePlan, notes: Notes<'_>, rejects: Rejects<'_>
             bail!("propose allows users and apps one by one: give it an activity table --by user");
         }
         notes(&format!("proposing from the {} row(s) of {} activity table(s)", t.read, paths.len()));
-        let proposal = build(&mut t.rows, &t.partners, &inputs, budget)?;
+        let proposal = build(&mut t.rows, &inputs, budget)?;
         t.rows.finish()?;
         return Ok(proposal);
     }
@@ -65,7 +65,7 @@ pub(crate) fn propose(plan: &ProposePlan, notes: Notes<'_>, rejects: Rejects<'_>
         "proposing from {} cross-tenant sign-in(s) in {} record(s) read",
         table.totals.cross_tenant, stats.records_read
     ));
-    let proposal = build(&mut rows, &table.partners, &inputs, budget)?;
+    let proposal = build(&mut rows, &inputs, budget)?;
     rows.finish()?;
     Ok(proposal)
 }

@@ -209,26 +209,25 @@ pub(crate) fn replay(
     let (mut new_ids, mut findings) = (Vec::new(), 0);
     let budget = plan.activity.groups_in_memory;
     // Replays rows that come as the grouping's (or a table's) rows.
-    let mut replay_rows =
-        |mut rows: Stream<ActivityRow>, partners: &BTreeSet<Guid>| -> Result<ReplayStream> {
-            let replayer = Replayer::new(&inputs, partners);
-            let sorted = replayed(&mut rows, &replayer, budget, |row| {
-                let Some(emitted) = &emitted else { return true };
-                // --new-only: findings only, and only those not emitted before.
-                if row.impact == Impact::Unchanged {
-                    return false;
-                }
-                findings += 1;
-                let id = row.finding_hash();
-                let new = !emitted.contains(id);
-                if new {
-                    new_ids.push(id);
-                }
-                new
-            })?;
-            rows.finish()?;
-            Ok(sorted)
-        };
+    let mut replay_rows = |mut rows: Stream<ActivityRow>| -> Result<ReplayStream> {
+        let replayer = Replayer::new(&inputs);
+        let sorted = replayed(&mut rows, &replayer, budget, |row| {
+            let Some(emitted) = &emitted else { return true };
+            // --new-only: findings only, and only those not emitted before.
+            if row.impact == Impact::Unchanged {
+                return false;
+            }
+            findings += 1;
+            let id = row.finding_hash();
+            let new = !emitted.contains(id);
+            if new {
+                new_ids.push(id);
+            }
+            new
+        })?;
+        rows.finish()?;
+        Ok(sorted)
+    };
     let (by, read, tenant, replayed) = match plan.activity.source.activity_tables()? {
         Some(paths) => {
             if !plan.activity.window.is_open() || !plan.audit.is_empty() {
@@ -236,13 +235,13 @@ pub(crate) fn replay(
             }
             let t = read_tables(&paths, budget, false, |_| {})?;
             notes(&format!("replaying the {} row(s) of {} activity table(s)", t.read, paths.len()));
-            (t.by, Read::Tables, plan.activity.tenant, Replayed::Rows(replay_rows(t.rows, &t.partners)?))
+            (t.by, Read::Tables, plan.activity.tenant, Replayed::Rows(replay_rows(t.rows)?))
         }
         None => {
             let starts =
                 history.as_ref().map_or_else(Vec::new, |h| h.epochs.iter().filter_map(|e| e.from).collect());
             let half = budget.map(|b| b / 2);
-            let (mut table, replayed, stats) = match line.filter(|_| !plan.new_only) {
+            let (table, replayed, stats) = match line.filter(|_| !plan.new_only) {
                 // Past the budget at the user grain, each partition of the
                 // grouping is replayed, written out and sorted where it is
                 // finished; in memory, every row is, in parallel, and sorted
@@ -250,7 +249,7 @@ pub(crate) fn replay(
                 Some(lines) => {
                     let seen = ImpactsSeen::default();
                     let written_there = |table: &ActivityTable| {
-                        let replayer = Replayer::new(&inputs, &table.partners);
+                        let replayer = Replayer::new(&inputs);
                         let line = lines(table.tenant);
                         let seen = &seen;
                         move |row| {
@@ -269,7 +268,7 @@ pub(crate) fn replay(
                     )?;
                     let replayed = match finished {
                         Finished::Mapped(lines) => Replayed::Lines(lines, seen.impacts()),
-                        Finished::Rows(rows) => Replayed::Rows(replay_rows(rows, &table.partners)?),
+                        Finished::Rows(rows) => Replayed::Rows(replay_rows(rows)?),
                     };
                     (table, replayed, stats)
                 }
@@ -277,7 +276,7 @@ pub(crate) fn replay(
                 // takes the rows.
                 None if plan.new_only => {
                     let (table, rows, stats) = activity_stream(&plan.activity, starts, rejects)?;
-                    let replayed = Replayed::Rows(replay_rows(rows, &table.partners)?);
+                    let replayed = Replayed::Rows(replay_rows(rows)?);
                     (table, replayed, stats)
                 }
                 // Past the budget at the user grain, the grouping's
@@ -285,8 +284,8 @@ pub(crate) fn replay(
                 // they are finished (one sort of the rows instead of two); in
                 // memory, the rows are replayed in parallel and sorted once.
                 None => {
-                    let replayed_there = |table: &ActivityTable| {
-                        let replayer = Replayer::new(&inputs, &table.partners);
+                    let replayed_there = |_: &ActivityTable| {
+                        let replayer = Replayer::new(&inputs);
                         move |row| replayer.row(row)
                     };
                     let (table, finished, stats) = activity_stream_then(
@@ -298,13 +297,12 @@ pub(crate) fn replay(
                         replayed_there,
                     )?;
                     let replayed = Replayed::Rows(match finished {
-                        Finished::Rows(rows) => replay_rows(rows, &table.partners)?,
+                        Finished::Rows(rows) => replay_rows(rows)?,
                         Finished::Mapped(sorted) => sorted,
                     });
                     (table, replayed, stats)
                 }
             };
-            table.partners = BTreeSet::new();
             let (by, tenant) = (table.by, table.tenant);
             (by, Read::SignIns(Box::new(table), stats), tenant, replayed)
         }

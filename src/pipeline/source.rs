@@ -3,7 +3,6 @@
 //! sign-ins or audit events reads them here, so the choice between exports
 //! and a store, and the counts a run reports, are made in one place.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,7 +12,7 @@ use super::Rejects;
 use crate::analysis::activity::ROW_ORDER;
 use crate::analysis::runs::{Sorter, Spool, Stream};
 use crate::ingest::{self, activity_table, AuditEvents, Progress, SignIns};
-use crate::model::{ActivityRow, AuditEvent, GroupBy, Guid, ReadStats, SignIn, Window};
+use crate::model::{ActivityRow, AuditEvent, GroupBy, ReadStats, SignIn, Window};
 use crate::policy::change::{decode, PolicyChange};
 use crate::store::Store;
 
@@ -37,8 +36,6 @@ pub(crate) struct TableRows {
     /// tables' in [`ROW_ORDER`], a group in several of them (a query run
     /// once per month, say) as one row ([`ActivityRow::merge_part`]).
     pub(crate) rows: Stream<ActivityRow>,
-    /// Every partner among the rows.
-    pub(crate) partners: BTreeSet<Guid>,
     /// The rows read, before groups in several tables became one.
     pub(crate) read: usize,
 }
@@ -63,12 +60,11 @@ pub(crate) fn read_tables(
         [_] => Keep::Spool(Spool::new("tables", budget)),
         _ => Keep::Sort(Sorter::new("tables", ROW_ORDER, budget).combining(ActivityRow::merge_part)),
     };
-    let (mut partners, mut read) = (BTreeSet::new(), 0);
+    let mut read = 0;
     let mut grain = None;
     for p in paths {
         let by = activity_table::read_each(p, &mut |r| {
             see(&r);
-            partners.insert(r.partner_tenant_id);
             read += 1;
             match &mut keep {
                 Keep::Spool(s) => s.push(r),
@@ -87,7 +83,7 @@ pub(crate) fn read_tables(
         Keep::Spool(s) => s.finish()?,
         Keep::Sort(s) => s.finish()?,
     };
-    Ok(TableRows { by: grain.unwrap_or(GroupBy::User), rows, partners, read })
+    Ok(TableRows { by: grain.unwrap_or(GroupBy::User), rows, read })
 }
 
 /// Where records are read from.

@@ -590,7 +590,7 @@ impl Activity {
         let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
         for (k, c) in std::mem::take(&mut self.groups) {
             let Some(out) = self.output_key(&k, tenant, by) else {
-                table.totals.other_tenants += c.sign_ins;
+                table.totals.other_tenants = table.totals.other_tenants.saturating_add(c.sign_ins);
                 continue;
             };
             if direct {
@@ -613,7 +613,7 @@ impl Activity {
         (table, rows)
     }
 
-    /// The table without its rows (tenant resolved, partners, totals as
+    /// The table without its rows (tenant resolved, totals as
     /// read), and the grouping's folder if it went to disk; releases what
     /// only the reading needed, since the rows are built next, at the peak
     /// of memory.
@@ -627,14 +627,11 @@ impl Activity {
             return Err(e);
         }
         let (tenant, inferred) = self.resolve_tenant(tenant)?;
-        let partners =
-            self.tenants.iter().copied().filter(|t| tenant.is_some_and(|ours| ours != *t)).collect();
         let totals = std::mem::take(&mut self.totals);
         self.seen = HashSet::default();
         self.ids.stop_numbering();
         self.users.ids.stop_numbering();
-        let table =
-            ActivityTable { tenant, inferred_tenant: inferred, by, totals, rows: Vec::new(), partners };
+        let table = ActivityTable { tenant, inferred_tenant: inferred, by, totals, rows: Vec::new() };
         let mut spill = self.spill.take();
         if let Some(spill) = spill.as_mut() {
             spill.take_overflow(self.overflow.take())?;
@@ -655,7 +652,7 @@ impl Activity {
         let mut rows = Vec::with_capacity(rolled.len());
         for (k, r) in rolled {
             let mut row = self.row(&k, users.id(k.user), users.name(k.user), r.counters, local);
-            row.distinct_users = (by != GroupBy::User).then_some(r.users.len() as u64 + r.users_elsewhere);
+            row.distinct_users = (by != GroupBy::User).then_some(r.users.len() as u64 + r.users_counted);
             row.distinct_apps = (by == GroupBy::Tenant).then_some(r.apps.len() as u64);
             row.by_epoch = r.epochs;
             rows.push(row);
@@ -819,9 +816,9 @@ struct Rollup {
     /// Sorted by epoch ([`add_in_epoch`]).
     epochs: Vec<(u16, Counters)>,
     users: HashSet<u32>,
-    /// Distinct users counted apart from `users` and none of them in it:
-    /// those of other partitions on disk, whose users are their own.
-    users_elsewhere: u64,
+    /// Distinct users counted and let go of ([`Rollup::count_users`]),
+    /// none of them in `users`.
+    users_counted: u64,
     /// Distinct apps: an id's number, or past the ids held for the run,
     /// a hash of its text ([`Local::identity`]), the same in every
     /// partition.
@@ -850,18 +847,7 @@ impl Rollup {
     /// partition on disk hands on (the sets of all partitions at once would
     /// hold every user again).
     fn count_users(&mut self) {
-        self.users_elsewhere += std::mem::take(&mut self.users).len() as u64;
-    }
-
-    /// Adds the same output group rolled up in another partition on disk
-    /// (so with other users; apps are numbered alike in every partition).
-    fn add_partition(&mut self, other: Rollup) {
-        self.counters.merge(&other.counters);
-        for (epoch, c) in other.epochs {
-            add_in_epoch(&mut self.epochs, epoch, &c);
-        }
-        self.users_elsewhere += other.users.len() as u64 + other.users_elsewhere;
-        self.apps.extend(other.apps);
+        self.users_counted += std::mem::take(&mut self.users).len() as u64;
     }
 }
 
@@ -899,10 +885,6 @@ pub struct ActivityTable {
     pub by: GroupBy,
     pub totals: Totals,
     pub rows: Vec<ActivityRow>,
-    /// Every partner of the rows, known before the rows are read (with
-    /// [`Activity::finish_stream`] it may name a few tenants more: every
-    /// tenant met on a cross-tenant sign-in, other than ours).
-    pub partners: BTreeSet<Guid>,
 }
 
 impl ActivityTable {
@@ -911,23 +893,15 @@ impl ActivityTable {
     /// about what was dropped before grouping), added up a row at a time
     /// by [`ActivityTable::count`].
     pub fn read_back(tenant: Option<Guid>, by: GroupBy) -> ActivityTable {
-        ActivityTable {
-            tenant,
-            inferred_tenant: None,
-            by,
-            totals: Totals::default(),
-            rows: Vec::new(),
-            partners: BTreeSet::new(),
-        }
+        ActivityTable { tenant, inferred_tenant: None, by, totals: Totals::default(), rows: Vec::new() }
     }
 
-    /// Adds a row read back to the totals and partners.
+    /// Adds a row read back to the totals.
     pub fn count(&mut self, r: &ActivityRow) {
         let c = &r.counters;
         self.totals.cross_tenant = self.totals.cross_tenant.saturating_add(c.sign_ins);
         self.totals.first_seen = earliest(self.totals.first_seen, c.first_seen);
         self.totals.last_seen = self.totals.last_seen.max(c.last_seen);
-        self.partners.insert(r.partner_tenant_id);
     }
 }
 
@@ -1122,9 +1096,9 @@ pub(crate) mod tests {
             }
             let memory = memory.finish(Some(Guid(1)), GroupBy::User).unwrap();
             let mapped = |table: &ActivityTable| {
-                let n = table.partners.len();
+                let ours = table.tenant.map(|t| t.to_string()).unwrap_or_default();
                 move |mut r: ActivityRow| {
-                    r.partner_tenant_name = Some(format!("mapped, {n} partners").into());
+                    r.partner_tenant_name = Some(format!("mapped for {ours}").into());
                     r
                 }
             };

@@ -37,14 +37,18 @@
 //! all the same while they may spill ([`Activity::for_grain`]): what grows
 //! with users must be partitioned by user. A partition is then rolled up to
 //! the grain in memory, and since its users are its own, the partitions'
-//! counts of distinct users add up. At the app grain, whose rows grow with
-//! apps (a forged export can name millions), each partition's rows are a
+//! counts of distinct users add up. Rows grow with apps at the app grain
+//! and with partners at the tenant grain (a forged export can name
+//! millions of either): at the app grain each partition's rows are a
 //! sorted run and the merge adds a row's parts together, as at the user
-//! grain; at the tenant grain, whose rows are as few as partners and each
-//! counts distinct apps (which do not add up: an app is in many
-//! partitions), the partitions' rows are added up in memory. With policy epochs (`replay --audit`) each group keeps its
-//! epoch on disk, and a partition's rows get their counters per epoch as
-//! in memory.
+//! grain; at the tenant grain, where Entra's logs make a few hundred rows
+//! of every partition, they are added up as each partition is finished,
+//! in memory up to a budget and on disk past it ([`TenantRows`]). A tenant
+//! row's distinct apps do not add up (an app is used in many partitions):
+//! its apps are told once each across partitions in the same way
+//! ([`AppOfRow`]) and counted beside the rows ([`count_apps`]). With policy
+//! epochs (`replay --audit`) each group keeps its epoch on disk, and a
+//! partition's rows get their counters per epoch as in memory.
 
 use std::cmp::Ordering;
 use std::fs::File;
@@ -66,7 +70,7 @@ use crate::analysis::runs::{
     folder_error, key, temp_folder, write_run, ByKey, Merge, Order, Record, Stream, Tally,
 };
 use crate::model::activity::{ActivityRow, Counters, Name};
-use crate::model::{Guid, SignIn};
+use crate::model::{AccessType, Direction, Guid, SignIn};
 
 /// What the rows of a spilled grouping at the user grain become where
 /// each partition is finished ([`Activity::finish_stream_then`]).
@@ -415,10 +419,14 @@ impl Activity {
     }
 
     /// Groups each partition and adds to `totals` what the partitions
-    /// count. At the user grain, each partition is written as a sorted run
-    /// and the rows are the runs' merge; below it, each partition is rolled
-    /// up to the grain in memory (its users are its own, so their counts
-    /// add up) and the few rows are built from the partitions' sum.
+    /// count. Each partition is written as a sorted run (below the user
+    /// grain rolled up to the grain first: its users are its own, so the
+    /// partitions' counts of distinct users add up) and the rows are the
+    /// runs' merge, a row's parts added together. At the tenant grain, whose
+    /// rows are as many as partners, the partitions' rows are added up in
+    /// a tally instead (in memory for as many partners as Entra's logs
+    /// name, on disk past its budget), and each row's distinct apps are
+    /// counted from a tally of its apps ([`TenantRows`]).
     pub(super) fn finish_spilled(
         &self,
         mut spill: Spill,
@@ -427,6 +435,13 @@ impl Activity {
         totals: &mut Totals,
     ) -> Result<RowStream> {
         spill.finish_writing()?;
+        if by == GroupBy::Tenant {
+            let tally = std::sync::Mutex::new(TenantRows::new(self.budget.map(|b| b.groups)));
+            self.finish_parts(&spill, tenant, by, totals, Rows::Tallied(&tally))?;
+            drop(spill);
+            let tally = tally.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+            return Ok(count_apps(tally.rows.finish()?, tally.apps.finish()?));
+        }
         let dir = spill.dir.path().to_path_buf();
         let write = |p: usize, rows: &mut dyn Iterator<Item = ActivityRow>| {
             // The partition's groups bound its rows: one allocation, not a
@@ -436,12 +451,7 @@ impl Activity {
             sort_rows(&mut all);
             write_run(&run_path(&dir, p), &all)
         };
-        let rolled = self.finish_parts(&spill, tenant, by, totals, &write)?;
-        if by == GroupBy::Tenant {
-            let mut rows = self.rolled_rows(rolled, by, &self.users, &Local::default());
-            sort_rows(&mut rows);
-            return Ok(Stream::memory(rows));
-        }
+        self.finish_parts(&spill, tenant, by, totals, Rows::Written(&write))?;
         // At the user grain only rows without a user can be equal in order
         // across runs: their sign-ins are partitioned by sign-in, not by
         // user (see the module doc). At the app grain any row can: each
@@ -490,7 +500,7 @@ impl Activity {
             then.order.sort(&mut mapped);
             write_run(&run_path(&dir, p), &mapped)
         };
-        self.finish_parts(&spill, tenant, GroupBy::User, totals, &write)?;
+        self.finish_parts(&spill, tenant, GroupBy::User, totals, Rows::Written(&write))?;
         let mut runs: Vec<PathBuf> = (0..PARTS).map(|p| run_path(&dir, p)).collect();
         let userless = (0..PARTS).map(|p| run_path(&aside_dir, p)).filter(|path| path.exists()).collect();
         let merge = Merge::open(aside, userless, ROW_ORDER, Some(ActivityRow::merge))
@@ -522,43 +532,37 @@ impl Activity {
         Ok(Stream::merged(merge))
     }
 
-    /// Finishes every partition in parallel (`write`: what becomes of a
-    /// partition's rows at the user grain), adds up what they count into
-    /// `totals`, and returns the partitions' rollups (below the user grain).
+    /// Finishes every partition in parallel, its rows handed to `rows`,
+    /// and adds up what they count into `totals`.
     fn finish_parts(
         &self,
         spill: &Spill,
         tenant: Option<Guid>,
         by: GroupBy,
         totals: &mut Totals,
-        write: &Writer<'_>,
-    ) -> Result<HashMap<GroupKeyOut, Rollup>> {
+        rows: Rows<'_>,
+    ) -> Result<()> {
         let dir = spill.dir.path().to_path_buf();
         let sizes = PartSizes::default();
-        let parts: Vec<(Totals, HashMap<GroupKeyOut, Rollup>)> = (0..PARTS)
+        let parts: Vec<Totals> = (0..PARTS)
             .into_par_iter()
             .map(|p| {
-                self.finish_part(&dir, p, &sizes, (tenant, by), spill.dictionary.as_ref(), write)
+                self.finish_part(&dir, p, &sizes, (tenant, by), spill.dictionary.as_ref(), rows)
                     .with_context(|| spill.folder_error())
             })
             .collect::<Result<_>>()?;
-        let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
-        for (t, part) in parts {
+        for t in parts {
             totals.cross_tenant += t.cross_tenant;
             totals.duplicates_dropped += t.duplicates_dropped;
-            totals.other_tenants += t.other_tenants;
+            totals.other_tenants = totals.other_tenants.saturating_add(t.other_tenants);
             for (k, n) in t.cross_tenant_by_event_type {
                 *totals.cross_tenant_by_event_type.entry(k).or_default() += n;
             }
-            for (k, r) in part {
-                rolled.entry(k).or_default().add_partition(r);
-            }
         }
-        Ok(rolled)
+        Ok(())
     }
 
-    /// Reads partition `p` back and groups it: at the user and app grains
-    /// into a sorted run on disk, at the tenant grain into rollups returned.
+    /// Reads partition `p` back, groups it and hands its rows to `rows`.
     fn finish_part(
         &self,
         dir: &Path,
@@ -566,16 +570,20 @@ impl Activity {
         sizes: &PartSizes,
         (tenant, by): (Option<Guid>, GroupBy),
         dictionary: Option<&Dictionary>,
-        write: &Writer<'_>,
-    ) -> Result<(Totals, HashMap<GroupKeyOut, Rollup>)> {
+        rows: Rows<'_>,
+    ) -> Result<Totals> {
         let path = part_path(dir, p);
         let mut part = sizes.part();
         part.read(&path, &self.epoch_starts).with_context(|| format!("reading {}", path.display()))?;
         sizes.note(&part);
-        if by == GroupBy::Tenant {
-            // Rolled up in memory: no run is written over it.
-            std::fs::remove_file(&path)?;
-        }
+        let write = match rows {
+            Rows::Written(write) => write,
+            Rows::Tallied(_) => {
+                // Added up in memory: no run is written over it.
+                std::fs::remove_file(&path)?;
+                &|_: usize, _: &mut dyn Iterator<Item = ActivityRow>| Ok(())
+            }
+        };
         let mut totals = std::mem::take(&mut part.totals);
         part.seen = HashSet::default();
         let local = Local::resolve(std::mem::take(&mut part.local.strings), dictionary)
@@ -585,7 +593,7 @@ impl Activity {
         if by == GroupBy::User && !split {
             // Each group is a row: handed on as it is built, not gathered
             // first (the writer may turn it into something larger).
-            let mut other_tenants = 0;
+            let mut other_tenants = 0u64;
             let users = &part.users;
             let mut names = OwnNames::default();
             // In the order of the users' numbers, which is the order their
@@ -606,19 +614,19 @@ impl Activity {
                     &local,
                 )),
                 None => {
-                    other_tenants += c.sign_ins;
+                    other_tenants = other_tenants.saturating_add(c.sign_ins);
                     None
                 }
             });
             write(p, &mut rows)?;
             drop(rows);
-            totals.other_tenants += other_tenants;
-            return Ok((totals, HashMap::default()));
+            totals.other_tenants = totals.other_tenants.saturating_add(other_tenants);
+            return Ok(totals);
         }
         let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
         for (k, c) in groups {
             let Some(out) = self.output_key(&k, tenant, by) else {
-                totals.other_tenants += c.sign_ins;
+                totals.other_tenants = totals.other_tenants.saturating_add(c.sign_ins);
                 continue;
             };
             rolled.entry(out).or_default().add(&k, &c, by, split);
@@ -626,18 +634,154 @@ impl Activity {
         if by != GroupBy::User {
             rolled.values_mut().for_each(Rollup::count_users);
         }
-        if by == GroupBy::Tenant {
+        if let Rows::Tallied(tally) = rows {
             // Apps told apart alike in every partition, to be counted
             // across them.
-            for r in rolled.values_mut() {
-                r.apps = r.apps.drain().map(|a| local.identity(a as u32)).collect();
+            let mut apps = Vec::new();
+            for (k, r) in &mut rolled {
+                apps.extend(r.apps.drain().map(|a| AppOfRow {
+                    direction: k.direction,
+                    partner: k.partner,
+                    access: k.access_type,
+                    app: local.identity(a as u32),
+                }));
             }
-            return Ok((totals, rolled));
+            let rows = self.rolled_rows(rolled, by, &part.users, &local);
+            let mut tally = tally.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            rows.into_iter().try_for_each(|r| tally.rows.add(r))?;
+            apps.into_iter().try_for_each(|a| tally.apps.add(a))?;
+            return Ok(totals);
         }
         let rows = self.rolled_rows(rolled, by, &part.users, &local);
         write(p, &mut rows.into_iter())?;
-        Ok((totals, HashMap::default()))
+        Ok(totals)
     }
+}
+
+/// What becomes of a partition's rows where it is finished.
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    /// Written (as a run, or mapped first), given the partition's number.
+    Written(&'a Writer<'a>),
+    /// Added up with the other partitions' (the tenant grain).
+    Tallied(&'a std::sync::Mutex<TenantRows>),
+}
+
+/// The tenant grain's rows added up across partitions as each is finished
+/// (their counts of distinct users add up: each partition's users are its
+/// own), and the apps of each row, told once each across partitions, to
+/// count its distinct apps ([`count_apps`]): in memory for as many rows
+/// and apps as Entra's logs name, on disk past a quarter of the budget
+/// each however many a forged export names.
+struct TenantRows {
+    rows: Tally<(Direction, Guid, AccessType), ActivityRow>,
+    apps: Tally<AppOfRow, AppOfRow>,
+}
+
+impl TenantRows {
+    fn new(groups: Option<usize>) -> TenantRows {
+        let budget = groups.map(|g| (g / 4).max(1));
+        TenantRows {
+            rows: Tally::new("groups", TENANT_ROWS, budget),
+            apps: Tally::new("groups", APPS_OF_ROWS, budget),
+        }
+    }
+}
+
+/// Rows of the tenant grain, a row a key, parts added together.
+const TENANT_ROWS: ByKey<(Direction, Guid, AccessType), ActivityRow> = ByKey {
+    key: |r| (r.direction, r.partner_tenant_id, r.access_type),
+    order: ROW_ORDER,
+    combine: ActivityRow::merge,
+};
+
+/// An app in a row at the tenant grain: the row's key and what tells the
+/// app apart in every partition ([`Local::identity`]). Each row's apps
+/// are told once each across partitions, which counts its distinct apps
+/// ([`count_apps`]); they do not add up across partitions as users do: an
+/// app is used by users of many.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct AppOfRow {
+    direction: Direction,
+    partner: Guid,
+    access: AccessType,
+    app: u128,
+}
+
+const DIRECTIONS: [Direction; 2] = [Direction::Inbound, Direction::Outbound];
+
+impl AppOfRow {
+    /// The key of its row, in the rows' order ([`ActivityRow::sort_key`]
+    /// at the tenant grain).
+    fn row(&self) -> (Direction, Guid, &'static str) {
+        (self.direction, self.partner, self.access.as_str())
+    }
+}
+
+impl Record for AppOfRow {
+    fn write(&self, enc: &mut Enc) {
+        enc.one_of(&DIRECTIONS, self.direction);
+        enc.u128(self.partner.0);
+        enc.access(self.access);
+        enc.u128(self.app);
+    }
+
+    fn read<R: io::BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(AppOfRow {
+            direction: dec.one_of(&DIRECTIONS, "direction")?,
+            partner: Guid(dec.u128()?),
+            access: dec.access()?,
+            app: dec.u128()?,
+        })
+    }
+}
+
+/// [`AppOfRow`]s told once each, in the order of their rows, then by app.
+const APPS_OF_ROWS: ByKey<AppOfRow, AppOfRow> = ByKey {
+    key: |a| *a,
+    order: Order {
+        cmp: |a, b| a.row().cmp(&b.row()).then(a.app.cmp(&b.app)),
+        key: |a, out| {
+            out.push(a.direction as u8);
+            out.extend_from_slice(&a.partner.0.to_be_bytes());
+            key::text(out, a.access.as_str());
+            out.extend_from_slice(&a.app.to_be_bytes());
+        },
+        sort: None,
+    },
+    combine: |_, _| {},
+};
+
+/// The tenant grain's rows, merged from the partitions, each with its
+/// distinct apps counted from `apps` ([`AppOfRow`]s in the same order,
+/// each once).
+fn count_apps(rows: RowStream, apps: Stream<AppOfRow>) -> RowStream {
+    let (mut rows, mut apps) = (Some(rows), Some(apps));
+    let mut next_app: Option<AppOfRow> = None;
+    Stream::made(move || {
+        let Some(mut row) = rows.as_mut().and_then(Iterator::next) else {
+            // The end, or a failed read: either says so.
+            let read = rows.take().map_or(Ok(()), Stream::finish);
+            read.and(apps.take().map_or(Ok(()), Stream::finish))?;
+            return Ok(None);
+        };
+        let key = (row.direction, row.partner_tenant_id, row.access_type.as_str());
+        let mut count = 0;
+        while let Some(app) = next_app.take().or_else(|| apps.as_mut().and_then(Iterator::next)) {
+            match app.row().cmp(&key) {
+                Ordering::Less => {
+                    anyhow::bail!("internal error: an app of no row in the grouping's temporary folder")
+                }
+                Ordering::Equal => count += 1,
+                Ordering::Greater => {
+                    next_app = Some(app);
+                    break;
+                }
+            }
+        }
+        row.distinct_apps = Some(count);
+        Ok(Some(row))
+    })
 }
 
 /// An app or resource id past those held for the run: written to the

@@ -1147,7 +1147,13 @@ enum Rows<T> {
     /// so that lines can be merged as text instead ([`Stream::write_text`]).
     Pending(Box<Merge<T>>),
     Merged(Prefetched<T>),
+    /// Made one at a time by a function (from other streams: rows joined
+    /// with counts), which reports an error as the end.
+    Made(Box<Made<T>>),
 }
+
+/// What makes a stream's records one at a time ([`Stream::made`]).
+type Made<T> = dyn FnMut() -> Result<Option<T>> + Send;
 
 impl<T: Record> Stream<T> {
     /// Rows already in order.
@@ -1159,6 +1165,11 @@ impl<T: Record> Stream<T> {
         Stream { rows: Rows::Pending(Box::new(merge)), error: None }
     }
 
+    /// Records made by `next` until it says there are no more or fails.
+    pub(crate) fn made(next: impl FnMut() -> Result<Option<T>> + Send + 'static) -> Stream<T> {
+        Stream { rows: Rows::Made(Box::new(next)), error: None }
+    }
+
     /// The memory budget for keeping these rows for a second reading
     /// ([`Spool`]): `budget` if they are in memory (so there are fewer of
     /// them than it), none if they came through the disk: they go back to
@@ -1166,7 +1177,7 @@ impl<T: Record> Stream<T> {
     pub(crate) fn budget_again(&self, budget: Option<usize>) -> Option<usize> {
         match self.rows {
             Rows::Memory(_) => budget,
-            Rows::Pending(_) | Rows::Merged(_) => Some(0),
+            Rows::Pending(_) | Rows::Merged(_) | Rows::Made(_) => Some(0),
         }
     }
 
@@ -1194,18 +1205,17 @@ impl<T: Record> Iterator for Stream<T> {
                 self.rows = Rows::Merged(Prefetched::start(*merge));
             }
         }
-        match &mut self.rows {
-            Rows::Memory(rows) => rows.next(),
-            Rows::Pending(_) => None,
-            Rows::Merged(merge) => match merge.next_record() {
-                Ok(row) => row,
-                Err(e) => {
-                    self.error = Some(e);
-                    self.rows = Rows::Memory(Vec::new().into_iter());
-                    None
-                }
-            },
-        }
+        let read = match &mut self.rows {
+            Rows::Memory(rows) => return rows.next(),
+            Rows::Pending(_) => return None,
+            Rows::Merged(merge) => merge.next_record(),
+            Rows::Made(next) => next(),
+        };
+        read.unwrap_or_else(|e| {
+            self.error = Some(e);
+            self.rows = Rows::Memory(Vec::new().into_iter());
+            None
+        })
     }
 }
 
