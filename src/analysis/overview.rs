@@ -13,7 +13,7 @@ use std::io::{self, BufRead};
 use anyhow::Result;
 
 use super::activity::{ActivityRow, ActivityTable};
-use super::replay::Summary;
+use super::replay::{PartnerImpact, Summary};
 use super::runs::codec::{Dec, Enc};
 use super::runs::{count_per_tenant, key, ByKey, Order, Record, Sorter, Tally, TenantText, TENANT_TEXTS};
 use crate::model::activity::{total, Name};
@@ -192,8 +192,12 @@ pub struct Overview {
     /// With audit logs: (time, change, partner, summary lines, flagged).
     pub changes: Option<Vec<ChangeLine>>,
     /// With a proposed policy.
-    pub impact: Option<Summary>,
+    pub impact: Option<ImpactSection>,
 }
+
+/// The replay's summary and its partners, listed whole: the report lists
+/// every partner in other sections too.
+pub type ImpactSection = (Summary, Vec<PartnerImpact>);
 
 fn partner_name(names: &BTreeMap<Guid, String>, id: Guid) -> String {
     match names.get(&id) {

@@ -18,8 +18,7 @@ use serde::Serialize;
 use crate::analysis::activity::{ActivityRow, Totals, ROW_ORDER};
 use crate::analysis::runs::codec::{Dec, Enc};
 use crate::analysis::runs::{
-    count_per_tenant, on_the_pool_in_chunks, Order, Record, Sorter, Spool, Stream, Tally, TenantText,
-    TENANT_TEXTS,
+    on_the_pool_in_chunks, ByKey, Order, Record, Sorter, Spool, Stream, Tally, TenantText, TENANT_TEXTS,
 };
 use crate::model::activity::Name;
 use crate::model::{earliest, AccessType, Controls, Direction, EventType, Guid};
@@ -904,13 +903,93 @@ impl PartnerImpact {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+impl Record for PartnerImpact {
+    fn write(&self, enc: &mut Enc) {
+        enc.str(&self.partner_tenant_id);
+        enc.opt_str(self.partner_tenant_name.as_deref());
+        for n in [self.lost_users, self.lost_apps, self.degraded_users] {
+            enc.u64(n as u64);
+        }
+        for n in [self.lost_sign_ins, self.degraded_sign_ins, self.unknown_sign_ins, self.gained_sign_ins] {
+            enc.u64(n);
+        }
+        enc.opt_time(self.last_seen);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        let (partner_tenant_id, partner_tenant_name) = (dec.string()?, dec.opt_string()?);
+        let (lost_users, lost_apps, degraded_users) =
+            (dec.u64()? as usize, dec.u64()? as usize, dec.u64()? as usize);
+        Ok(PartnerImpact {
+            partner_tenant_id,
+            partner_tenant_name,
+            lost_users,
+            lost_apps,
+            degraded_users,
+            lost_sign_ins: dec.u64()?,
+            degraded_sign_ins: dec.u64()?,
+            unknown_sign_ins: dec.u64()?,
+            gained_sign_ins: dec.u64()?,
+            last_seen: dec.opt_time()?,
+        })
+    }
+
+    fn text_bytes(&self) -> usize {
+        self.partner_tenant_id.len() + self.partner_tenant_name.as_deref().map_or(0, str::len)
+    }
+}
+
+/// Partners as the summary lists them: most lost sign-ins first, then by id.
+const MOST_LOST_FIRST: Order<PartnerImpact> = Order {
+    cmp: |a, b| {
+        b.lost_sign_ins.cmp(&a.lost_sign_ins).then_with(|| a.partner_tenant_id.cmp(&b.partner_tenant_id))
+    },
+    key: |p, out| {
+        out.extend_from_slice(&(u64::MAX - p.lost_sign_ins).to_be_bytes());
+        crate::analysis::runs::key::text(out, &p.partner_tenant_id);
+    },
+    sort: None,
+};
+
+/// Each partner's impact in the summary's order ([`MOST_LOST_FIRST`]),
+/// read once: in memory up to the budget, on disk past it (a forged export
+/// can name a million partners).
+#[derive(Default)]
+pub struct PartnerImpacts {
+    count: usize,
+    rows: std::sync::Mutex<Option<Stream<PartnerImpact>>>,
+}
+
+impl PartnerImpacts {
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The partners in order, the first time asked (none after it); after
+    /// the last, [`Stream::finish`] says whether every one was read.
+    pub(crate) fn take(&self) -> Stream<PartnerImpact> {
+        let mut rows = self.rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        rows.take().unwrap_or_else(|| Stream::memory(Vec::new()))
+    }
+}
+
+impl std::fmt::Debug for PartnerImpacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} partners", self.count)
+    }
+}
+
+#[derive(Debug, Default)]
 pub struct Summary {
     pub window_first: Option<DateTime<Utc>>,
     pub window_last: Option<DateTime<Utc>>,
     pub coverage_warnings: Vec<String>,
     pub impacts: ImpactCounts,
-    pub partners: Vec<PartnerImpact>,
+    pub partners: PartnerImpacts,
     /// Groups where the current policy disagrees with the logs (`--current`).
     pub calibration_mismatch_count: usize,
 }
@@ -963,7 +1042,12 @@ pub struct Summarizer<'t> {
     s: Summary,
     totals: Option<&'t Totals>,
     current_given: bool,
-    per: BTreeMap<Guid, PartnerImpact>,
+    /// Each partner's sign-ins by impact, added up by partner: as many as
+    /// partners, on disk past a quarter of the budget.
+    per: Tally<Guid, PartnerSums>,
+    /// The rows added so far: which came first, for a partner's name.
+    rows: u64,
+    budget: Option<usize>,
     /// A mark per row that loses or degrades its user, counted distinct at the end.
     users: Sorter<UserMark>,
     /// The apps each partner loses, each told once: as many as apps, on
@@ -976,6 +1060,75 @@ pub struct Summarizer<'t> {
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
 }
+
+/// A partner's sign-ins by impact, added up from its rows; its name that
+/// of its first row (`first`: the row's number), whatever order the rows
+/// are added up in.
+#[derive(Clone, Debug, Default)]
+struct PartnerSums {
+    partner: Guid,
+    first: u64,
+    name: Option<String>,
+    lost: u64,
+    degraded: u64,
+    unknown: u64,
+    gained: u64,
+    last_seen: Option<DateTime<Utc>>,
+}
+
+impl PartnerSums {
+    fn add(&mut self, other: PartnerSums) {
+        if other.first < self.first {
+            self.first = other.first;
+            self.name = other.name;
+        }
+        self.lost = self.lost.saturating_add(other.lost);
+        self.degraded = self.degraded.saturating_add(other.degraded);
+        self.unknown = self.unknown.saturating_add(other.unknown);
+        self.gained = self.gained.saturating_add(other.gained);
+        self.last_seen = self.last_seen.max(other.last_seen);
+    }
+}
+
+impl Record for PartnerSums {
+    fn write(&self, enc: &mut Enc) {
+        enc.u128(self.partner.0);
+        enc.u64(self.first);
+        enc.opt_str(self.name.as_deref());
+        for n in [self.lost, self.degraded, self.unknown, self.gained] {
+            enc.u64(n);
+        }
+        enc.opt_time(self.last_seen);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(PartnerSums {
+            partner: Guid(dec.u128()?),
+            first: dec.u64()?,
+            name: dec.opt_string()?,
+            lost: dec.u64()?,
+            degraded: dec.u64()?,
+            unknown: dec.u64()?,
+            gained: dec.u64()?,
+            last_seen: dec.opt_time()?,
+        })
+    }
+
+    fn text_bytes(&self) -> usize {
+        self.name.as_deref().map_or(0, str::len)
+    }
+}
+
+/// [`PartnerSums`] a partner, by partner.
+const PARTNER_SUMS: ByKey<Guid, PartnerSums> = ByKey {
+    key: |p| p.partner,
+    order: Order {
+        cmp: |a, b| a.partner.cmp(&b.partner),
+        key: |p, out| out.extend_from_slice(&p.partner.0.to_be_bytes()),
+        sort: None,
+    },
+    combine: PartnerSums::add,
+};
 
 /// A user that a row of `partner` lost (or, with `degraded`, degraded).
 struct UserMark {
@@ -1026,12 +1179,15 @@ impl<'t> Summarizer<'t> {
         let users = Sorter::new("summary", USER_MARKS, budget).text_a_record(64).combining(|_, _| {});
         // Apps are as few as Entra's logs name, unless forged: a quarter
         // of the budget, beside the users' marks.
-        let lost_apps = Tally::new("summary", TENANT_TEXTS, budget.map(|b| (b / 4).max(1))).text_a_record(64);
+        let quarter = budget.map(|b| (b / 4).max(1));
+        let lost_apps = Tally::new("summary", TENANT_TEXTS, quarter).text_a_record(64);
         Summarizer {
             s,
             totals,
             current_given,
-            per: BTreeMap::new(),
+            per: Tally::new("summary", PARTNER_SUMS, quarter).text_a_record(64),
+            rows: 0,
+            budget,
             users,
             lost_apps,
             // A mismatch is a sentence naming a partner, an app and a user.
@@ -1073,30 +1229,32 @@ impl<'t> Summarizer<'t> {
         if r.impact == Impact::Unchanged {
             return Ok(());
         }
-        let p = self.per.entry(a.partner_tenant_id).or_insert_with(|| PartnerImpact {
-            partner_tenant_id: a.partner_tenant_id.to_string(),
-            partner_tenant_name: a.partner_tenant_name.as_deref().map(str::to_string),
-            ..PartnerImpact::default()
-        });
-        p.last_seen = p.last_seen.max(a.counters.last_seen);
-        let user = || a.user_id.as_deref().unwrap_or_default().to_string();
         let partner = a.partner_tenant_id;
+        let mut sums = PartnerSums {
+            partner,
+            first: self.rows,
+            name: a.partner_tenant_name.as_deref().map(str::to_string),
+            last_seen: a.counters.last_seen,
+            ..PartnerSums::default()
+        };
+        self.rows += 1;
+        let user = || a.user_id.as_deref().unwrap_or_default().to_string();
         match r.impact {
             Impact::Lost => {
-                p.lost_sign_ins = p.lost_sign_ins.saturating_add(a.counters.sign_ins);
+                sums.lost = a.counters.sign_ins;
                 let app = a.app_id.clone().unwrap_or_else(|| Name::from(""));
                 self.lost_apps.add(TenantText { tenant: partner, text: app })?;
                 self.users.push(UserMark { partner, degraded: false, user: user() })?;
             }
             Impact::Degraded => {
-                p.degraded_sign_ins = p.degraded_sign_ins.saturating_add(a.counters.sign_ins);
+                sums.degraded = a.counters.sign_ins;
                 self.users.push(UserMark { partner, degraded: true, user: user() })?;
             }
-            Impact::Unknown => p.unknown_sign_ins = p.unknown_sign_ins.saturating_add(a.counters.sign_ins),
-            Impact::Gained => p.gained_sign_ins = p.gained_sign_ins.saturating_add(a.counters.sign_ins),
+            Impact::Unknown => sums.unknown = a.counters.sign_ins,
+            Impact::Gained => sums.gained = a.counters.sign_ins,
             Impact::Unchanged => {}
         }
-        Ok(())
+        self.per.add(sums)
     }
 
     /// The summary, and its calibration mismatches (none without `--current`
@@ -1106,7 +1264,8 @@ impl<'t> Summarizer<'t> {
             mut s,
             totals,
             current_given,
-            mut per,
+            per,
+            budget,
             users,
             lost_apps,
             first,
@@ -1115,18 +1274,6 @@ impl<'t> Summarizer<'t> {
             first_mismatches,
             ..
         } = self;
-        // One mark per partner, kind and user is left: count them.
-        let mut marks = users.finish()?;
-        for m in marks.by_ref() {
-            if let Some(p) = per.get_mut(&m.partner) {
-                if m.degraded {
-                    p.degraded_users += 1;
-                } else {
-                    p.lost_users += 1;
-                }
-            }
-        }
-        marks.finish()?;
         let (first, last) = match totals {
             Some(t) => (t.first_seen, t.last_seen),
             None => (first, last),
@@ -1153,15 +1300,7 @@ impl<'t> Summarizer<'t> {
                 "replaying an activity table: which sign-in logs it was built from is not known".into(),
             ),
         }
-        for (partner, apps) in count_per_tenant(lost_apps)? {
-            if let Some(p) = per.get_mut(&partner) {
-                p.lost_apps = apps;
-            }
-        }
-        s.partners = per.into_values().collect();
-        s.partners.sort_by(|a, b| {
-            b.lost_sign_ins.cmp(&a.lost_sign_ins).then(a.partner_tenant_id.cmp(&b.partner_tenant_id))
-        });
+        s.partners = partner_impacts(per, users, lost_apps, budget)?;
         let mismatches = match mismatches.filter(|_| current_given) {
             Some(texts) => Mismatches { first: first_mismatches, all: texts.finish()? },
             None => {
@@ -1173,10 +1312,63 @@ impl<'t> Summarizer<'t> {
     }
 }
 
+/// Each partner's impact: its sums, its distinct lost and degraded users
+/// (one mark per partner, kind and user is left) and its distinct lost
+/// apps, all three in partner order and read side by side, then sorted
+/// into the summary's order.
+fn partner_impacts(
+    per: Tally<Guid, PartnerSums>,
+    users: Sorter<UserMark>,
+    lost_apps: Tally<(Guid, Name), TenantText>,
+    budget: Option<usize>,
+) -> anyhow::Result<PartnerImpacts> {
+    let (mut sums, mut marks, mut apps) = (per.finish()?, users.finish()?, lost_apps.finish()?);
+    let (mut mark, mut app) = (marks.next(), apps.next());
+    let mut sorted = Sorter::new("summary", MOST_LOST_FIRST, budget).text_a_record(64);
+    let mut count = 0;
+    for p in sums.by_ref() {
+        let (mut lost_users, mut degraded_users, mut lost_apps) = (0, 0, 0);
+        while let Some(m) = mark.take_if(|m| m.partner <= p.partner) {
+            if m.partner == p.partner {
+                *(if m.degraded { &mut degraded_users } else { &mut lost_users }) += 1;
+            }
+            mark = marks.next();
+        }
+        while let Some(a) = app.take_if(|a| a.tenant <= p.partner) {
+            lost_apps += usize::from(a.tenant == p.partner);
+            app = apps.next();
+        }
+        sorted.push(PartnerImpact {
+            partner_tenant_id: p.partner.to_string(),
+            partner_tenant_name: p.name,
+            lost_users,
+            lost_apps,
+            lost_sign_ins: p.lost,
+            degraded_users,
+            degraded_sign_ins: p.degraded,
+            unknown_sign_ins: p.unknown,
+            gained_sign_ins: p.gained,
+            last_seen: p.last_seen,
+        })?;
+        count += 1;
+    }
+    sums.finish()?;
+    marks.finish()?;
+    apps.finish()?;
+    Ok(PartnerImpacts { count, rows: std::sync::Mutex::new(Some(sorted.finish()?)) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    impl PartnerImpacts {
+        /// All of them at once.
+        pub(crate) fn all(&self) -> Vec<PartnerImpact> {
+            self.take().collect_rows().unwrap()
+        }
+    }
 
     /// Replay's inputs of a current and a proposed policy alone.
     fn policies_only<'a>(
@@ -1398,11 +1590,13 @@ mod tests {
         let summary = |rows: &[ReplayRow]| {
             let mut s = Summarizer::new(None, true, Some(4)).without_mismatches();
             rows.iter().for_each(|r| s.add(r).unwrap());
-            s.finish().unwrap().0
+            let s = s.finish().unwrap().0;
+            let partners = s.partners.all();
+            (format!("{s:?}"), partners)
         };
         rows.sort_by(replay_order);
         let in_order = summary(&rows);
-        assert!(in_order.partners.iter().all(|p| p.partner_tenant_name.is_some() && p.lost_users > 0));
+        assert!(in_order.1.iter().all(|p| p.partner_tenant_name.is_some() && p.lost_users > 0));
         rows.reverse();
         assert_eq!(summary(&rows), in_order);
         rows.rotate_left(17);
@@ -1445,8 +1639,9 @@ mod tests {
             }
             let (s, _) = s.finish().unwrap();
             s.partners
-                .iter()
-                .map(|p| (p.partner_tenant_id.clone(), p.lost_users, p.lost_apps, p.degraded_users))
+                .all()
+                .into_iter()
+                .map(|p| (p.partner_tenant_id, p.lost_users, p.lost_apps, p.degraded_users))
                 .collect::<Vec<_>>()
         };
         let memory = counts(None);

@@ -13,8 +13,8 @@ use super::inputs::{policy, Directory, DirectoryPaths};
 use super::source::{read_tables, Source};
 use super::{Notes, Rejects};
 use crate::analysis::activity::{ActivityRow, ActivityTable};
-use crate::analysis::overview::{Daily, Overview, Rolled, Rollups};
-use crate::analysis::replay::{Inputs, Replayer, Summarizer, Summary};
+use crate::analysis::overview::{Daily, ImpactSection, Overview, Rolled, Rollups};
+use crate::analysis::replay::{Inputs, Replayer, Summarizer};
 use crate::analysis::runs::Stream;
 use crate::analysis::timeline::Join;
 use crate::model::{GroupBy, ReadStats, SignIn};
@@ -121,7 +121,7 @@ fn rolled_up(
     table: &ActivityTable,
     (current, proposed): (Option<&Policy>, Option<&Policy>),
     named_alike: bool,
-) -> Result<(Rolled, Option<Summary>)> {
+) -> Result<(Rolled, Option<ImpactSection>)> {
     let budget = plan.activity.groups_in_memory;
     let mut rollups = Rollups::new(budget);
     let mut rows = rows.inspect(|r| rollups.add(r));
@@ -151,7 +151,10 @@ fn rolled_up(
         }
         replayed.finish()?;
     }
-    Ok((rollups.finish()?, Some(summary.finish()?.0)))
+    let summary = summary.finish()?.0;
+    // Listed whole in the report, which lists every partner anyway.
+    let partners = summary.partners.take().collect_rows()?;
+    Ok((rollups.finish()?, Some((summary, partners))))
 }
 
 /// The report from activity tables (`activity --format csv --by user`, or a

@@ -10,7 +10,9 @@ use super::table::{clip, short_access, TypedCell};
 use super::Each;
 use super::{activity as act, SCHEMA_VERSION};
 use crate::analysis::activity::GroupBy;
-use crate::analysis::replay::{Impact, Mismatches, PartnerImpact, ReplayRow, Summary, MISMATCHES_SHOWN};
+use crate::analysis::replay::{
+    Impact, Mismatches, PartnerImpact, PartnerImpacts, ReplayRow, Summary, MISMATCHES_SHOWN,
+};
 use crate::model::rfc3339;
 
 pub(crate) const EXTRA_COLUMNS: [&str; 11] = [
@@ -145,7 +147,23 @@ fn summary_entries<M: serde::ser::SerializeMap>(s: &Summary, map: &mut M) -> Res
         .map(|(k, (rows, sign_ins))| (k.to_string(), json!({"rows": rows, "sign_ins": sign_ins})))
         .collect();
     map.serialize_entry("impacts", &impacts)?;
-    map.serialize_entry("partners", &Each::new(s.partners.iter().map(partner_json)))
+    map.serialize_entry("partners", &PartnersJson(&s.partners))
+}
+
+/// The summary's partners, each written as it is read back.
+struct PartnersJson<'a>(&'a PartnerImpacts);
+
+impl serde::Serialize for PartnersJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut partners = self.0.take();
+        let mut seq = s.serialize_seq(None)?;
+        for p in partners.by_ref() {
+            seq.serialize_element(&partner_json(&p))?;
+        }
+        partners.finish().map_err(serde::ser::Error::custom)?;
+        seq.end()
+    }
 }
 
 fn partner_json(p: &PartnerImpact) -> Value {
@@ -287,9 +305,9 @@ pub(crate) fn write_text(
             "gained",
             "last seen",
         ];
-        let body: Vec<Vec<String>> = s
-            .partners
-            .iter()
+        let mut partners = s.partners.take();
+        let body: Vec<Vec<String>> = partners
+            .by_ref()
             .map(|p| {
                 let name = match &p.partner_tenant_name {
                     Some(n) => clip(&format!("{} {n}", &p.partner_tenant_id[..8]), 26),
@@ -301,6 +319,7 @@ pub(crate) fn write_text(
                 row
             })
             .collect();
+        partners.finish()?;
         out.push_str(&super::table::render_text(&headers, &body, &[], colored));
         out.push('\n');
     }
@@ -380,7 +399,12 @@ pub(crate) fn write_markdown(
     }
     if !s.partners.is_empty() {
         out.push_str("| partner | lost users | lost apps | lost sign-ins | degraded users | unknown sign-ins | gained sign-ins | last seen |\n|---|---:|---:|---:|---:|---:|---:|---|\n");
-        for p in &s.partners {
+        let mut partners = s.partners.take();
+        for p in partners.by_ref() {
+            if out.len() > 64 << 10 {
+                w.write_all(out.as_bytes())?;
+                out.clear();
+            }
             out.push_str(&format!(
                 "| {} {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 p.partner_tenant_id,
@@ -394,6 +418,7 @@ pub(crate) fn write_markdown(
                 p.last_seen.as_ref().map(rfc3339).unwrap_or_default()
             ));
         }
+        partners.finish()?;
         out.push('\n');
     }
     out.push_str("| impact | direction | access | partner | app | user | sign-ins | why |\n|---|---|---|---|---|---|---:|---|\n");

@@ -129,7 +129,7 @@ pub(super) fn sections(o: &Overview) -> Vec<(String, String, Option<Grid>)> {
         )),
     }
     match &o.impact {
-        Some(s) => {
+        Some((s, partners)) => {
             let line: Vec<String> = ["lost", "degraded", "unknown", "gained"]
                 .iter()
                 .map(|k| {
@@ -153,7 +153,7 @@ pub(super) fn sections(o: &Overview) -> Vec<(String, String, Option<Grid>)> {
                         "unknown sign-ins",
                         "gained sign-ins",
                     ],
-                    s.partners
+                    partners
                         .iter()
                         .map(|p| {
                             let mut row = vec![p
