@@ -496,7 +496,9 @@ fn broken(plan: &PartnerPlan, rows: &PartnerRows, inputs: &Trials<'_>) -> anyhow
     use rayon::prelude::*;
     let proposed = policy_of(std::slice::from_ref(plan), None);
     let replay_inputs = Inputs { proposed: &proposed, ..inputs.inputs.replay };
-    let replayer = Replayer::with_current(&replay_inputs, inputs.current.as_ref());
+    // Its rows are the partner's alone.
+    let replayer =
+        Replayer::with_current(&replay_inputs, inputs.current.as_ref(), Some(plan.partner_tenant_id));
     let mut broken = 0;
     rows.each_chunk(ROWS_AT_A_TIME, |chunk| {
         broken += chunk.par_iter().filter(|r| breaks(replayer.impact(r))).count();

@@ -251,6 +251,11 @@ fn color(impact: Impact) -> &'static str {
 
 /// The view for people: the summary, then `rows` (those to show: the
 /// findings, or with `--all` every row) one at a time.
+/// How many partners a terminal's summary table shows, most lost sign-ins
+/// first; the documents list them all (a forged export can name a million,
+/// and a table is sized from all of its rows).
+const PARTNERS_SHOWN: usize = 100;
+
 pub(crate) fn write_text(
     w: &mut dyn Write,
     rows: &mut dyn Iterator<Item = ReplayRow>,
@@ -308,6 +313,7 @@ pub(crate) fn write_text(
         let mut partners = s.partners.take();
         let body: Vec<Vec<String>> = partners
             .by_ref()
+            .take(PARTNERS_SHOWN)
             .map(|p| {
                 let name = match &p.partner_tenant_name {
                     Some(n) => clip(&format!("{} {n}", &p.partner_tenant_id[..8]), 26),
@@ -321,6 +327,10 @@ pub(crate) fn write_text(
             .collect();
         partners.finish()?;
         out.push_str(&super::table::render_text(&headers, &body, &[], colored));
+        if s.partners.len() > PARTNERS_SHOWN {
+            let more = s.partners.len() - PARTNERS_SHOWN;
+            out.push_str(&format!("  ... and {more} more partner(s) (see --format json)\n"));
+        }
         out.push('\n');
     }
     let mut rows = rows.peekable();
@@ -449,7 +459,29 @@ pub(crate) fn write_markdown(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::replay::Summarizer;
+    use crate::model::Guid;
     use crate::policy::evaluate::Verdict;
+
+    #[test]
+    fn a_terminal_shows_the_partners_who_lose_most_and_says_how_many_more() {
+        let mut summary = Summarizer::new(None, false, Some(8)).without_mismatches();
+        for i in 0..(PARTNERS_SHOWN as u64 + 5) {
+            let [mut activity, _] = act::tests::full_and_empty_rows();
+            activity.partner_tenant_id = Guid(u128::from(i) + 1);
+            activity.partner_tenant_name = Some(format!("Partner {i}").into());
+            activity.counters.sign_ins = i + 1;
+            summary.add(&crate::analysis::replay::tests::unexplained(activity, Impact::Lost)).unwrap();
+        }
+        let (s, _) = summary.finish().unwrap();
+        let mut out = Vec::new();
+        write_text(&mut out, &mut std::iter::empty(), &s, &[], false, 200).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("... and 5 more partner(s)"), "{out}");
+        // The busiest are shown (the fewest lost sign-ins are left out).
+        assert!(out.contains("Partner 104") && !out.contains("Partner 4 "), "{out}");
+        assert_eq!(out.matches("Partner ").count(), PARTNERS_SHOWN);
+    }
 
     #[test]
     fn a_csv_cell_written_as_text_is_the_text_of_its_json_cell() {
