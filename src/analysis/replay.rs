@@ -1497,6 +1497,56 @@ pub(crate) mod tests {
         assert_eq!(seen, Impact::ALL.into_iter().collect(), "every impact met");
     }
 
+    #[test]
+    fn the_summary_s_partner_records_sort_by_bytes_as_by_comparison_and_read_back_the_same() {
+        fn agree<T: Record + std::fmt::Debug>(records: &[T], order: Order<T>, same: impl Fn(&T, &T) -> bool) {
+            for a in records {
+                let mut buf = Vec::new();
+                a.write(&mut Enc(&mut buf));
+                let back = T::read(&mut Dec::new(&buf[..])).unwrap();
+                assert!(same(&back, a) && (order.cmp)(&back, a).is_eq(), "{a:?}");
+                for b in records {
+                    let (mut ka, mut kb) = (Vec::new(), Vec::new());
+                    (order.key)(a, &mut ka);
+                    (order.key)(b, &mut kb);
+                    assert_eq!(ka.cmp(&kb), (order.cmp)(a, b), "{a:?} {b:?}");
+                }
+            }
+        }
+        let (mut impacts, mut sums) = (Vec::new(), Vec::new());
+        for partner in [0, 1, 256, u128::MAX] {
+            for lost in [0, 1, 256, u64::MAX] {
+                impacts.push(PartnerImpact {
+                    partner_tenant_id: Guid(partner).to_string(),
+                    partner_tenant_name: (lost % 2 == 1).then(|| "\u{1b}[31m".to_string()),
+                    lost_users: lost as usize,
+                    lost_sign_ins: lost,
+                    last_seen: DateTime::from_timestamp(lost as i64 % 1_000_000, 0),
+                    ..PartnerImpact::default()
+                });
+                sums.push(PartnerSums {
+                    partner: Guid(partner),
+                    first: lost,
+                    lost,
+                    ..PartnerSums::default()
+                });
+            }
+        }
+        agree(&impacts, MOST_LOST_FIRST, |a, b| a == b);
+        agree(&sums, PARTNER_SUMS.order, |a, b| (a.partner, a.first, a.lost) == (b.partner, b.first, b.lost));
+        // Combined in either order, a partner's sums name it after its first row.
+        let named = |first, name: &str| PartnerSums {
+            first,
+            name: Some(name.into()),
+            lost: 1,
+            ..PartnerSums::default()
+        };
+        for (mut a, b) in [(named(3, "later"), named(1, "first")), (named(1, "first"), named(3, "later"))] {
+            a.add(b);
+            assert_eq!((a.name.as_deref(), a.lost), (Some("first"), 2));
+        }
+    }
+
     /// `propose`'s trials keep one partner's settings ([`Scope`]); a row
     /// of any other partner, with an entry or without, still gets the
     /// verdict, reason and impact an unscoped replayer gives it.

@@ -1096,3 +1096,44 @@ impl Local {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apps_of_rows_sort_by_bytes_as_by_comparison_in_the_rows_order_and_read_back_the_same() {
+        let mut apps = Vec::new();
+        for direction in DIRECTIONS {
+            for partner in [0, 1, 256, u128::MAX] {
+                for access in
+                    [AccessType::B2bCollaboration, AccessType::B2bDirectConnect, AccessType::Unknown]
+                {
+                    for app in [0, 7, 1 << 127, u128::MAX] {
+                        apps.push(AppOfRow { direction, partner: Guid(partner), access, app });
+                    }
+                }
+            }
+        }
+        let order = APPS_OF_ROWS.order;
+        for a in &apps {
+            let mut buf = Vec::new();
+            a.write(&mut Enc(&mut buf));
+            assert_eq!(AppOfRow::read(&mut Dec::new(&buf[..])).unwrap(), *a);
+            for b in &apps {
+                let (mut ka, mut kb) = (Vec::new(), Vec::new());
+                (order.key)(a, &mut ka);
+                (order.key)(b, &mut kb);
+                assert_eq!(ka.cmp(&kb), (order.cmp)(a, b), "{a:?} {b:?}");
+                assert_eq!(a == b, (order.cmp)(a, b).is_eq());
+            }
+        }
+        // A row's apps come together, in the rows' order.
+        let mut row = crate::analysis::runs::codec::tests::sample_row();
+        for a in &apps {
+            (row.direction, row.partner_tenant_id, row.access_type) = (a.direction, a.partner, a.access);
+            let key = row.sort_key();
+            assert_eq!(a.row(), (key.0, key.1, key.2));
+        }
+    }
+}
