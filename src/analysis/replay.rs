@@ -1364,16 +1364,15 @@ fn partner_impacts(
     let mut count = 0;
     for p in sums.by_ref() {
         let (mut lost_users, mut degraded_users, mut lost_apps) = (0, 0, 0);
-        while let Some(m) = mark.take_if(|m| m.partner <= p.partner) {
-            if m.partner == p.partner {
+        of_partner(
+            p.partner,
+            (&mut mark, &mut marks),
+            |m| m.partner,
+            |m| {
                 *(if m.degraded { &mut degraded_users } else { &mut lost_users }) += 1;
-            }
-            mark = marks.next();
-        }
-        while let Some(a) = app.take_if(|a| a.tenant <= p.partner) {
-            lost_apps += usize::from(a.tenant == p.partner);
-            app = apps.next();
-        }
+            },
+        );
+        of_partner(p.partner, (&mut app, &mut apps), |a| a.tenant, |_| lost_apps += 1);
         sorted.push(PartnerImpact {
             partner_tenant_id: p.partner.to_string(),
             partner_tenant_name: p.name,
@@ -1392,6 +1391,23 @@ fn partner_impacts(
     marks.finish()?;
     apps.finish()?;
     Ok(PartnerImpacts { count, rows: std::sync::Mutex::new(Some(sorted.finish()?)) })
+}
+
+/// Hands `each` the records of `partner` in a stream in partner order
+/// (`next`: the record at hand, read from `stream`), passing those before
+/// it; the first record after it stays at hand for the next partner.
+fn of_partner<T: Record>(
+    partner: Guid,
+    (next, stream): (&mut Option<T>, &mut Stream<T>),
+    partner_of: fn(&T) -> Guid,
+    mut each: impl FnMut(T),
+) {
+    while let Some(r) = next.take_if(|r| partner_of(r) <= partner) {
+        if partner_of(&r) == partner {
+            each(r);
+        }
+        *next = stream.next();
+    }
 }
 
 #[cfg(test)]

@@ -287,12 +287,12 @@ fn file_rows(path: &Path, out: &mut Rows<'_>) -> Result<()> {
     if trimmed.starts_with('{') {
         let mut lines = BufReader::with_capacity(256 << 10, File::open(path).with_context(cannot_read)?);
         let mut line = Vec::new();
+        // No row is near this long: a file with no line break is refused
+        // at this point, not read whole first.
+        let limit = framing::MAX_RECORD_BYTES as u64 + 1;
         for i in 1.. {
             let at = format!("{name}: line {i}");
             line.clear();
-            // No row is near this long: a file with no line break is
-            // refused at this point, not read whole first.
-            let limit = framing::MAX_RECORD_BYTES as u64 + 1;
             if (&mut lines).take(limit).read_until(b'\n', &mut line).with_context(|| at.clone())? == 0 {
                 break;
             }

@@ -338,10 +338,7 @@ pub(crate) fn write_text(
     let mut out = String::new();
     layout.header(&text_headers(by), color, &mut out);
     for r in rows {
-        if out.len() > 64 << 10 {
-            w.write_all(out.as_bytes())?;
-            out.clear();
-        }
+        super::write_when_full(&mut out, w)?;
         let (cells, red) = text_row(&r, by);
         out.push('\n');
         layout.row(&cells, red.filter(|_| color), &mut out);

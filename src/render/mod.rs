@@ -27,6 +27,16 @@ pub(crate) use output::Output;
 /// that could break a consumer (see docs/output.md).
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
+/// Writes out what a text document has gathered in `out` once it holds
+/// 64 KB, so that a document of many rows is never held whole.
+pub(crate) fn write_when_full(out: &mut String, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    if out.len() > 64 << 10 {
+        w.write_all(out.as_bytes())?;
+        out.clear();
+    }
+    Ok(())
+}
+
 /// A JSON document, pretty-printed, with a final newline.
 pub(crate) fn write_json<T: serde::Serialize + ?Sized>(
     out: &mut dyn std::io::Write,

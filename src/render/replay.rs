@@ -340,10 +340,7 @@ pub(crate) fn write_text(
     }
     out.push('\n');
     for r in rows {
-        if out.len() > 64 << 10 {
-            w.write_all(out.as_bytes())?;
-            out.clear();
-        }
+        super::write_when_full(&mut out, w)?;
         let a = &r.activity;
         let dir = if a.direction == crate::model::Direction::Inbound { "in " } else { "out" };
         let head = format!(
@@ -401,20 +398,14 @@ pub(crate) fn write_markdown(
         out.push_str(&format!("> **Warning:** {}\n\n", esc(w)));
     }
     for m in mismatches.all.by_ref() {
-        if out.len() > 64 << 10 {
-            w.write_all(out.as_bytes())?;
-            out.clear();
-        }
+        super::write_when_full(&mut out, w)?;
         out.push_str(&format!("> **Calibration:** {}\n\n", esc(&m.0)));
     }
     if !s.partners.is_empty() {
         out.push_str("| partner | lost users | lost apps | lost sign-ins | degraded users | unknown sign-ins | gained sign-ins | last seen |\n|---|---:|---:|---:|---:|---:|---:|---|\n");
         let mut partners = s.partners.take();
         for p in partners.by_ref() {
-            if out.len() > 64 << 10 {
-                w.write_all(out.as_bytes())?;
-                out.clear();
-            }
+            super::write_when_full(&mut out, w)?;
             out.push_str(&format!(
                 "| {} {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 p.partner_tenant_id,
@@ -433,10 +424,7 @@ pub(crate) fn write_markdown(
     }
     out.push_str("| impact | direction | access | partner | app | user | sign-ins | why |\n|---|---|---|---|---|---|---:|---|\n");
     for r in rows {
-        if out.len() > 64 << 10 {
-            w.write_all(out.as_bytes())?;
-            out.clear();
-        }
+        super::write_when_full(&mut out, w)?;
         let a = &r.activity;
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
