@@ -13,33 +13,128 @@ use std::io::{self, BufRead};
 use anyhow::Result;
 
 use super::activity::{ActivityRow, ActivityTable};
-use super::replay::{PartnerImpact, Summary};
+use super::replay::Summary;
 use super::runs::codec::{Dec, Enc};
-use super::runs::{count_per_tenant, key, ByKey, Order, Record, Sorter, Tally, TenantText, TENANT_TEXTS};
+use super::runs::{
+    count_per_tenant, key, ByKey, Order, Record, Sorter, Spool, Stream, Tally, TenantCount, TenantText,
+    TENANT_COUNTS, TENANT_TEXTS,
+};
 use crate::model::activity::{total, Name};
-use crate::model::codes::is_policy_block;
 use crate::model::{rfc3339, Direction, Guid, SignIn, Window};
 use crate::policy::Policy;
 
-#[derive(Default, Clone, Copy)]
-struct DayCount {
+/// The cross-tenant sign-ins of a day between two tenants ([`Daily`]).
+#[derive(Clone, Debug, PartialEq)]
+struct DayPair {
+    day: NaiveDate,
+    home: Guid,
+    resource: Guid,
     sign_ins: u64,
-    failures: u64,
-    blocks: u64,
 }
 
+/// A day as a number that sorts as the days do, written in 4 bytes.
+fn day_number(d: NaiveDate) -> u32 {
+    (d.num_days_from_ce() as u32) ^ (1 << 31)
+}
+
+impl Record for DayPair {
+    fn write(&self, enc: &mut Enc) {
+        enc.u32(day_number(self.day));
+        enc.u128(self.home.0);
+        enc.u128(self.resource.0);
+        enc.u64(self.sign_ins);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        let n = (dec.u32()? ^ (1 << 31)) as i32;
+        let day = NaiveDate::from_num_days_from_ce_opt(n)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "a day out of range"))?;
+        Ok(DayPair { day, home: Guid(dec.u128()?), resource: Guid(dec.u128()?), sign_ins: dec.u64()? })
+    }
+}
+
+const DAY_PAIRS: ByKey<(NaiveDate, Guid, Guid), DayPair> = ByKey {
+    key: |d| (d.day, d.home, d.resource),
+    order: Order {
+        cmp: |a, b| (a.day, a.home, a.resource).cmp(&(b.day, b.home, b.resource)),
+        key: |d, out| {
+            out.extend_from_slice(&day_number(d.day).to_be_bytes());
+            out.extend_from_slice(&d.home.0.to_be_bytes());
+            out.extend_from_slice(&d.resource.0.to_be_bytes());
+        },
+        sort: None,
+    },
+    combine: |into, other| into.sign_ins = into.sign_ins.saturating_add(other.sign_ins),
+};
+
+/// When a tenant pair (home, resource), or with `resource` nil a partner,
+/// was first seen: the earliest time added up ([`Tally`]).
+#[derive(Clone, Debug, PartialEq)]
+struct FirstSeen {
+    home: Guid,
+    resource: Guid,
+    at: DateTime<Utc>,
+}
+
+impl Record for FirstSeen {
+    fn write(&self, enc: &mut Enc) {
+        enc.u128(self.home.0);
+        enc.u128(self.resource.0);
+        enc.time(self.at);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(FirstSeen { home: Guid(dec.u128()?), resource: Guid(dec.u128()?), at: dec.time()? })
+    }
+}
+
+const FIRST_SEEN: ByKey<(Guid, Guid), FirstSeen> = ByKey {
+    key: |f| (f.home, f.resource),
+    order: Order {
+        cmp: |a, b| (a.home, a.resource).cmp(&(b.home, b.resource)),
+        key: |f, out| {
+            out.extend_from_slice(&f.home.0.to_be_bytes());
+            out.extend_from_slice(&f.resource.0.to_be_bytes());
+        },
+        sort: None,
+    },
+    combine: |into, other| into.at = into.at.min(other.at),
+};
+
 /// Sees every sign-in read: per-day counts inside the period, and when
-/// each tenant pair was first seen at all (for "new partners").
-#[derive(Default)]
+/// each tenant pair was first seen at all (for "new partners"). Both grow
+/// with partners (a forged export names millions): added up by key
+/// ([`Tally`]), in memory within the budget, past it on disk.
 pub struct Daily {
     period: Window,
-    days: HashMap<(NaiveDate, Guid, Guid), DayCount>,
-    first_seen: HashMap<(Guid, Guid), DateTime<Utc>>,
+    days: Tally<(NaiveDate, Guid, Guid), DayPair>,
+    first_seen: Tally<(Guid, Guid), FirstSeen>,
+    budget: Option<usize>,
+    /// The first write to the temporary folder that failed, for `build`.
+    error: Option<anyhow::Error>,
 }
 
 impl Daily {
-    pub fn new(period: Window) -> Daily {
-        Daily { period, ..Daily::default() }
+    /// `budget`: the run's groups in memory, a quarter of it each (as the
+    /// rollups' tallies): nothing is written while the pairs are as few as
+    /// Entra's logs name.
+    pub fn new(period: Window, budget: Option<usize>) -> Daily {
+        let budget = budget.map(|b| (b / 4).max(1));
+        Daily {
+            period,
+            days: Tally::new("report", DAY_PAIRS, budget),
+            first_seen: Tally::new("report", FIRST_SEEN, budget),
+            budget,
+            error: None,
+        }
+    }
+
+    fn first_seen(&mut self, home: Guid, resource: Guid, at: DateTime<Utc>) {
+        if self.error.is_none() {
+            if let Err(e) = self.first_seen.add(FirstSeen { home, resource, at }) {
+                self.error = Some(e);
+            }
+        }
     }
 
     /// Adds what an activity row read back can tell without per-sign-in
@@ -47,35 +142,33 @@ impl Daily {
     /// our tenant, without which nothing), and no days.
     pub fn add_row(&mut self, ours: Option<Guid>, r: &ActivityRow) {
         let Some(ours) = ours else { return };
-        let pair = match r.direction {
+        let (home, resource) = match r.direction {
             Direction::Outbound => (ours, r.partner_tenant_id),
             Direction::Inbound => (r.partner_tenant_id, ours),
         };
         if let Some(at) = r.counters.first_seen {
-            let f = self.first_seen.entry(pair).or_insert(at);
-            *f = (*f).min(at);
+            self.first_seen(home, resource, at);
         }
     }
 
     pub fn add(&mut self, s: &SignIn) {
-        let (Some(h), Some(r)) = (s.home_tenant, s.resource_tenant) else { return };
-        if h == r {
+        let (Some(home), Some(resource)) = (s.home_tenant, s.resource_tenant) else { return };
+        if home == resource {
             return;
         }
-        let f = self.first_seen.entry((h, r)).or_insert(s.time);
-        *f = (*f).min(s.time);
-        if !self.period.contains(s.time) {
+        self.first_seen(home, resource, s.time);
+        if !self.period.contains(s.time) || self.error.is_some() {
             return;
         }
-        let d = self.days.entry((s.time.date_naive(), h, r)).or_default();
-        d.sign_ins += 1;
-        d.failures += u64::from(!s.succeeded());
-        d.blocks += u64::from(is_policy_block(s.error_code));
+        let day = DayPair { day: s.time.date_naive(), home, resource, sign_ins: 1 };
+        if let Err(e) = self.days.add(day) {
+            self.error = Some(e);
+        }
     }
 }
 
 /// One row of a "top" table.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Top {
     pub label: String,
     pub id: String,
@@ -160,7 +253,9 @@ impl Bucket {
     }
 }
 
-/// Everything the report shows, computed once for both renderers.
+/// Everything the report shows, computed once for both renderers. What
+/// lists every partner comes as a stream (sorted or kept on disk past the
+/// budget), read once as the document is written.
 pub struct Overview {
     pub title: String,
     pub tenant: Option<Guid>,
@@ -179,28 +274,32 @@ pub struct Overview {
     /// Partner label -> sign-ins per bar (index into `days`), top partners and "other".
     pub per_partner: Vec<(String, Vec<u64>)>,
     pub per_direction: Vec<(String, Vec<u64>)>,
-    pub partners: Vec<Top>,
+    /// How many partners `partners` lists.
+    pub partner_count: u64,
+    /// Every partner seen, busiest first.
+    pub partners: Stream<Top>,
+    /// The partners with failures, busiest first.
+    pub failing: Stream<Top>,
     pub apps: Vec<Top>,
     pub top_users: Vec<Top>,
-    /// Partners whose first sign-in (in all the data read) is in the period.
-    pub new_partners: Vec<(String, DateTime<Utc>)>,
+    /// How many partners `new_partners` lists.
+    pub new_partner_count: u64,
+    /// Partners whose first sign-in (in all the data read) is in the
+    /// period, with it, in the order of their ids.
+    pub new_partners: Stream<Listed>,
     pub new_partners_basis: String,
     /// With a policy: configured partners with no sign-in in the period.
-    pub idle_partners: Option<Vec<String>>,
+    pub idle_partners: Option<Stream<Listed>>,
     /// With a policy: partners seen that have no configuration of their own.
-    pub default_partners: Option<Vec<String>>,
+    pub default_partners: Option<Stream<Listed>>,
     /// With audit logs: (time, change, partner, summary lines, flagged).
     pub changes: Option<Vec<ChangeLine>>,
-    /// With a proposed policy.
-    pub impact: Option<ImpactSection>,
+    /// With a proposed policy: the replay's summary, its partners unread.
+    pub impact: Option<Summary>,
 }
 
-/// The replay's summary and its partners, listed whole: the report lists
-/// every partner in other sections too.
-pub type ImpactSection = (Summary, Vec<PartnerImpact>);
-
-fn partner_name(names: &BTreeMap<Guid, String>, id: Guid) -> String {
-    match names.get(&id) {
+fn partner_label(name: Option<&str>, id: Guid) -> String {
+    match name {
         Some(n) => format!("{n} ({})", &id.to_string()[..8]),
         None => id.to_string(),
     }
@@ -287,6 +386,71 @@ impl Acc {
 /// Busiest first, ties by label, then by id.
 fn busiest_first(a: &Top, b: &Top) -> std::cmp::Ordering {
     b.sign_ins.cmp(&a.sign_ins).then(a.label.cmp(&b.label)).then(a.id.cmp(&b.id))
+}
+
+impl Record for Top {
+    fn write(&self, enc: &mut Enc) {
+        enc.str(&self.label);
+        enc.str(&self.id);
+        for v in [self.sign_ins, self.users as u64, self.apps as u64, self.failures] {
+            enc.u64(v);
+        }
+        enc.u64(self.blocks_by_us);
+        enc.u64(self.blocks_by_partner);
+        enc.opt_time(self.last_seen);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(Top {
+            label: dec.string()?,
+            id: dec.string()?,
+            sign_ins: dec.u64()?,
+            users: dec.u64()? as usize,
+            apps: dec.u64()? as usize,
+            failures: dec.u64()?,
+            blocks_by_us: dec.u64()?,
+            blocks_by_partner: dec.u64()?,
+            last_seen: dec.opt_time()?,
+        })
+    }
+
+    fn text_bytes(&self) -> usize {
+        self.label.len() + self.id.len()
+    }
+}
+
+/// [`busiest_first`] as a [`Sorter`]'s order: the partners' table.
+const BUSIEST: Order<Top> = Order {
+    cmp: busiest_first,
+    key: |t, out| {
+        out.extend_from_slice(&(u64::MAX - t.sign_ins).to_be_bytes());
+        key::text(out, &t.label);
+        key::text(out, &t.id);
+    },
+    sort: None,
+};
+
+/// A partner listed by its label (new, idle, on the default), with its
+/// first sign-in for the new ones.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listed {
+    pub label: String,
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl Record for Listed {
+    fn write(&self, enc: &mut Enc) {
+        enc.str(&self.label);
+        enc.opt_time(self.at);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(Listed { label: dec.string()?, at: dec.opt_time()? })
+    }
+
+    fn text_bytes(&self) -> usize {
+        self.label.len()
+    }
 }
 
 /// The `n` busiest of what is offered ([`busiest_first`]), holding no
@@ -437,17 +601,65 @@ const APP_USERS: ByKey<Name, AppUsers> = ByKey {
     combine: |into, other| into.users = into.users.saturating_add(other.users),
 };
 
+/// A partner's figures added up ([`Tally`] by partner): its name is the
+/// last one read with it (`name_seq`: that row's place in the input).
+#[derive(Clone, Debug, PartialEq)]
+struct PartnerFigures {
+    partner: Guid,
+    figures: Figures,
+    name: Option<Name>,
+    name_seq: u64,
+}
+
+impl Record for PartnerFigures {
+    fn write(&self, enc: &mut Enc) {
+        enc.u128(self.partner.0);
+        self.figures.write(enc);
+        enc.opt_str(self.name.as_deref());
+        enc.u64(self.name_seq);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(PartnerFigures {
+            partner: Guid(dec.u128()?),
+            figures: Figures::read(dec)?,
+            name: dec.opt_name(0)?,
+            name_seq: dec.u64()?,
+        })
+    }
+
+    fn text_bytes(&self) -> usize {
+        self.name.as_ref().map_or(0, |n| n.len())
+    }
+}
+
+const PARTNER_FIGURES: ByKey<Guid, PartnerFigures> = ByKey {
+    key: |p| p.partner,
+    order: Order {
+        cmp: |a, b| a.partner.cmp(&b.partner),
+        key: |p, out| out.extend_from_slice(&p.partner.0.to_be_bytes()),
+        sort: None,
+    },
+    combine: |into, other| {
+        into.figures.add(&other.figures);
+        if other.name.is_some() && (into.name.is_none() || other.name_seq > into.name_seq) {
+            (into.name, into.name_seq) = (other.name, other.name_seq);
+        }
+    },
+};
+
 /// The partner, app and user figures of the report, from the user-grain
-/// rows fed one at a time ([`Rollups::add`]). Partners are added up in
-/// memory (they grow with partners). What grows with apps (each app's
-/// figures and distinct users, a partner's distinct app names) is added up
-/// by key ([`Tally`]) in memory while the apps are few, on disk past the
-/// budget; what grows with users (each user's figures, the distinct users
-/// of each partner and app) in a pass over the rows sorted by user, on
-/// disk past the budget. Memory stays flat however many users and apps
-/// there are.
+/// rows fed one at a time ([`Rollups::add`]). What grows with partners or
+/// apps (each one's figures and names, a partner's distinct app names) is
+/// added up by key ([`Tally`]) in memory while they are as few as Entra's
+/// logs name, on disk past the budget; what grows with users (each user's
+/// figures, the distinct users of each partner and app) in a pass over
+/// the rows sorted by user, on disk past the budget. Memory stays flat
+/// however many users, apps and partners there are.
 pub struct Rollups {
-    sums: Sums,
+    partners: Tally<Guid, PartnerFigures>,
+    inbound: u64,
+    outbound: u64,
     shares: Sorter<UserShare>,
     apps: Tally<Name, AppFigures>,
     partner_apps: Tally<(Guid, Name), TenantText>,
@@ -461,18 +673,15 @@ pub struct Rollups {
     error: Option<anyhow::Error>,
 }
 
-/// What grows with partners, added up as the rows come.
-#[derive(Default)]
-struct Sums {
-    names: BTreeMap<Guid, String>,
-    partners: BTreeMap<Guid, Acc>,
+/// What [`Rollups::finish`] gives [`Overview::build`]: the partners' figures,
+/// distinct users and distinct app names, each one record a partner in
+/// partner order, read side by side there.
+pub struct Rolled {
+    partners: Stream<PartnerFigures>,
+    partner_users: Stream<TenantCount>,
+    partner_apps: Stream<TenantCount>,
     inbound: u64,
     outbound: u64,
-}
-
-/// What [`Rollups::finish`] gives [`Overview::build`].
-pub struct Rolled {
-    sums: Sums,
     top_apps: Vec<Top>,
     top_users: Vec<Top>,
     users: usize,
@@ -489,13 +698,16 @@ impl Rollups {
     pub fn new(budget: Option<usize>) -> Rollups {
         // A share's texts are a user id or name, an app's id and its name.
         let shares = Sorter::new("report", BY_USER, budget).text_a_record(256);
-        // The tallies hold a record an app (or a partner's app): nothing
-        // while the apps are as few as Entra's logs name, and each a quarter
-        // of the budget however many a forged export names, beside the
-        // shares' and (with a proposal) the replayed rows' budgets.
+        // The tallies hold a record an app (or a partner, or a partner's
+        // app): nothing while they are as few as Entra's logs name, and each
+        // a quarter of the budget however many a forged export names,
+        // beside the shares' and (with a proposal) the replayed rows'
+        // budgets.
         let budget = budget.map(|b| (b / 4).max(1));
         Rollups {
-            sums: Sums::default(),
+            partners: Tally::new("report", PARTNER_FIGURES, budget).text_a_record(128),
+            inbound: 0,
+            outbound: 0,
             shares,
             apps: Tally::new("report", APP_FIGURES, budget).text_a_record(256),
             partner_apps: Tally::new("report", TENANT_TEXTS, budget).text_a_record(128),
@@ -507,16 +719,11 @@ impl Rollups {
     }
 
     pub fn add(&mut self, r: &ActivityRow) {
-        let sums = &mut self.sums;
         match r.direction {
-            Direction::Inbound => sums.inbound = sums.inbound.saturating_add(r.counters.sign_ins),
-            Direction::Outbound => sums.outbound = sums.outbound.saturating_add(r.counters.sign_ins),
-        }
-        if let Some(n) = r.partner_tenant_name.as_deref() {
-            sums.names.insert(r.partner_tenant_id, n.to_string());
+            Direction::Inbound => self.inbound = self.inbound.saturating_add(r.counters.sign_ins),
+            Direction::Outbound => self.outbound = self.outbound.saturating_add(r.counters.sign_ins),
         }
         let figures = Figures::of(r);
-        sums.partners.entry(r.partner_tenant_id).or_default().figures.add(&figures);
         let user = r.user_principal_name.as_ref().or(r.user_id.as_ref()).unwrap_or(&self.dash).clone();
         let app = r.app_name.as_ref().or(r.app_id.as_ref()).unwrap_or(&self.dash).clone();
         let app_key = r.app_id.clone().unwrap_or_else(|| Name::from(""));
@@ -526,9 +733,11 @@ impl Rollups {
             return;
         }
         let partner = r.partner_tenant_id;
+        let name = r.partner_tenant_name.clone();
         let added = self
-            .partner_apps
-            .add(TenantText { tenant: partner, text: app.clone() })
+            .partners
+            .add(PartnerFigures { partner, figures, name, name_seq: seq })
+            .and_then(|()| self.partner_apps.add(TenantText { tenant: partner, text: app.clone() }))
             .and_then(|()| {
                 self.apps.add(AppFigures { app_key: app_key.clone(), label: app.clone(), seq, figures })
             })
@@ -543,23 +752,29 @@ impl Rollups {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        let mut sums = self.sums;
-        for (partner, apps) in count_per_tenant(self.partner_apps)? {
-            sums.partners.entry(partner).or_default().apps = apps;
-        }
         let mut app_users = Tally::new("report", APP_USERS, self.budget).text_a_record(128);
-        let (top_users, users) = users(self.shares, &mut sums, &mut app_users)?;
+        let mut partner_users = Tally::new("report", TENANT_COUNTS, self.budget);
+        let (top_users, users) = users(self.shares, &mut partner_users, &mut app_users)?;
         let top_apps = apps(self.apps, app_users)?;
-        Ok(Rolled { sums, top_apps, top_users, users })
+        Ok(Rolled {
+            partners: self.partners.finish()?,
+            partner_users: partner_users.finish()?,
+            partner_apps: count_per_tenant(self.partner_apps)?,
+            inbound: self.inbound,
+            outbound: self.outbound,
+            top_apps,
+            top_users,
+            users,
+        })
     }
 }
 
 /// The pass over the users: the busiest, each with its distinct app names,
-/// and how many there are; each partner's distinct users into `sums`, each
-/// app's into `app_users`.
+/// and how many there are; each partner's distinct users into
+/// `partner_users`, each app's into `app_users`.
 fn users(
     shares: Sorter<UserShare>,
-    sums: &mut Sums,
+    partner_users: &mut Tally<Guid, TenantCount>,
     app_users: &mut Tally<Name, AppUsers>,
 ) -> Result<(Vec<Top>, usize)> {
     let mut shares = shares.finish()?;
@@ -569,8 +784,8 @@ fn users(
     // app names.
     type Current = (Name, Acc, BTreeSet<Guid>, BTreeSet<Name>, BTreeSet<Name>);
     let mut close = |(user, mut acc, partners, app_keys, names): Current| -> Result<()> {
-        for p in partners {
-            sums.partners.entry(p).or_default().users += 1;
+        for tenant in partners {
+            partner_users.add(TenantCount { tenant, count: 1 })?;
         }
         for app_key in app_keys {
             app_users.add(AppUsers { app_key, users: 1 })?;
@@ -632,69 +847,204 @@ fn apps(apps: Tally<Name, AppFigures>, app_users: Tally<Name, AppUsers>) -> Resu
     Ok(busiest.finish())
 }
 
+/// The next of `stream`'s records if `wanted` says so (else kept in
+/// `head` for the next call): a peek at a stream read beside another.
+fn next_if<T: Record>(
+    head: &mut Option<T>,
+    stream: &mut Stream<T>,
+    wanted: impl Fn(&T) -> bool,
+) -> Option<T> {
+    if head.is_none() {
+        *head = stream.next();
+    }
+    head.take_if(|h| wanted(h))
+}
+
+/// What the pass over the partners gathers for the document.
+struct PartnerLists {
+    partners: Sorter<Top>,
+    failing: Sorter<Top>,
+    new_partners: Spool<Listed>,
+    idle: Option<Spool<Listed>>,
+    on_default: Option<Spool<Listed>>,
+    partner_count: u64,
+    new_partner_count: u64,
+    failures: u64,
+    policy_blocks: u64,
+    /// The six busiest, for the series.
+    busiest: Busiest,
+}
+
+impl PartnerLists {
+    fn new(budget: Option<usize>, with_policy: bool) -> PartnerLists {
+        let listed = || Spool::new("report", budget).text_a_record(128);
+        PartnerLists {
+            partners: Sorter::new("report", BUSIEST, budget).text_a_record(128),
+            failing: Sorter::new("report", BUSIEST, budget).text_a_record(128),
+            new_partners: listed(),
+            idle: with_policy.then(listed),
+            on_default: with_policy.then(listed),
+            partner_count: 0,
+            new_partner_count: 0,
+            failures: 0,
+            policy_blocks: 0,
+            busiest: Busiest::new(6),
+        }
+    }
+
+    fn seen(&mut self, top: Top, configured: bool) -> Result<()> {
+        self.partner_count += 1;
+        self.failures = self.failures.saturating_add(top.failures);
+        self.policy_blocks = total([self.policy_blocks, top.blocks_by_us, top.blocks_by_partner]);
+        if let (Some(list), false) = (self.on_default.as_mut(), configured) {
+            list.push(Listed { label: top.label.clone(), at: None })?;
+        }
+        if top.failures > 0 {
+            self.failing.push(top.clone())?;
+        }
+        self.busiest.offer(top.clone());
+        self.partners.push(top)
+    }
+
+    fn new_partner(&mut self, label: String, at: DateTime<Utc>) -> Result<()> {
+        self.new_partner_count += 1;
+        self.new_partners.push(Listed { label, at: Some(at) })
+    }
+
+    fn idle(&mut self, partner: Guid) -> Result<()> {
+        match self.idle.as_mut() {
+            Some(list) => list.push(Listed { label: partner.to_string(), at: None }),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Overview {
     /// `report` is at the user grain over the period (its totals, not its
     /// rows, are read: those went through `rolled`); `daily` saw every
-    /// sign-in.
+    /// sign-in. Each partner's figures, distinct users and app names, first
+    /// sighting and configuration are read side by side in the order of
+    /// partner ids, one partner at a time; the lists the document shows
+    /// are sorted or kept (on disk past `budget`) as they come.
     pub fn build(
         rolled: Rolled,
         report: &ActivityTable,
-        daily: &Daily,
+        daily: Daily,
         policy: Option<&Policy>,
         period_start: Option<DateTime<Utc>>,
-    ) -> Overview {
+        budget: Option<usize>,
+    ) -> Result<Overview> {
         let t = &report.totals;
         let Rolled {
-            sums: Sums { names, partners, inbound, outbound },
+            partners: mut figures,
+            partner_users: mut users,
+            partner_apps: mut apps,
+            inbound,
+            outbound,
             top_apps,
             top_users,
             users: all_users,
         } = rolled;
-        let label = |g: Guid| partner_name(&names, g);
-        let seen: BTreeSet<Guid> = partners.keys().copied().collect();
-        let mut partners_top: Vec<Top> = partners
-            .into_iter()
-            .map(|(k, mut v)| {
-                v.label = label(k);
-                v.top(k.to_string())
-            })
-            .collect();
-        partners_top.sort_by(busiest_first);
-
-        // Daily series: the six busiest partners and the rest.
+        let Daily { days, first_seen, budget: daily_budget, error, .. } = daily;
+        if let Some(e) = error {
+            return Err(e);
+        }
         let ours = report.tenant;
         let side = |h: Guid, r: Guid| ours.and_then(|t| Direction::of(t, h, r));
-        let seen_days: BTreeSet<NaiveDate> = daily.days.keys().map(|k| k.0).collect();
-        let (bucket, days) = Bucket::series(&seen_days);
-        let index: HashMap<NaiveDate, usize> = days.iter().enumerate().map(|(i, d)| (*d, i)).collect();
-        let busiest: Vec<String> = partners_top.iter().take(6).map(|p| p.id.clone()).collect();
-        let mut per_partner: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-        let mut per_direction: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-        for ((day, h, r), c) in &daily.days {
-            let Some((dir, partner)) = side(*h, *r) else { continue };
+
+        // Each partner's first sighting, from its tenant pairs' (a partner
+        // is home of one pair, resource of the other).
+        let mut firsts = Tally::new("report", FIRST_SEEN, daily_budget);
+        let mut pairs = first_seen.finish()?;
+        for f in pairs.by_ref() {
+            if let Some((_, p)) = side(f.home, f.resource) {
+                firsts.add(FirstSeen { home: p, resource: Guid(0), at: f.at })?;
+            }
+        }
+        pairs.finish()?;
+        let mut firsts = firsts.finish()?;
+
+        // New partners: first seen (in everything read) inside the period.
+        let start = period_start.or_else(|| t.last_seen.map(|l| l - Duration::days(7)));
+        let configured: Vec<Guid> = policy.map(|p| p.partners.keys().copied().collect()).unwrap_or_default();
+        let mut configured = configured.into_iter().peekable();
+        let mut lists = PartnerLists::new(budget, policy.is_some());
+        let (mut first_head, mut users_head, mut apps_head) = (None, None, None);
+        let is_new = |at: &DateTime<Utc>| start.is_some_and(|s| *at >= s);
+        loop {
+            let seen = figures.next();
+            let before = |g: Guid| seen.as_ref().is_none_or(|p| g < p.partner);
+            // Partners first seen outside the rows (before the period), and
+            // configured partners not seen: named by their ids.
+            while let Some(f) = next_if(&mut first_head, &mut firsts, |f| before(f.home)) {
+                if is_new(&f.at) {
+                    lists.new_partner(f.home.to_string(), f.at)?;
+                }
+            }
+            while let Some(c) = configured.next_if(|c| before(*c)) {
+                lists.idle(c)?;
+            }
+            let Some(p) = seen else { break };
+            let is_configured = configured.next_if_eq(&p.partner).is_some();
+            let count = |head: &mut Option<TenantCount>, stream: &mut Stream<TenantCount>| {
+                let mut n = 0;
+                while let Some(c) = next_if(head, stream, |c| c.tenant <= p.partner) {
+                    if c.tenant == p.partner {
+                        n = c.count;
+                    }
+                }
+                n as usize
+            };
+            let acc = Acc {
+                figures: p.figures,
+                users: count(&mut users_head, &mut users),
+                apps: count(&mut apps_head, &mut apps),
+                label: partner_label(p.name.as_deref(), p.partner),
+            };
+            if let Some(f) = next_if(&mut first_head, &mut firsts, |f| f.home == p.partner) {
+                if is_new(&f.at) {
+                    lists.new_partner(acc.label.clone(), f.at)?;
+                }
+            }
+            lists.seen(acc.top(p.partner.to_string()), is_configured)?;
+        }
+        for s in [figures.finish(), users.finish(), apps.finish(), firsts.finish()] {
+            s?;
+        }
+
+        // Series: the six busiest partners and the rest, from the days.
+        let busiest: Vec<(Guid, String)> = std::mem::replace(&mut lists.busiest, Busiest::new(0))
+            .finish()
+            .into_iter()
+            .filter_map(|t| Some((t.id.parse().ok()?, t.label)))
+            .collect();
+        let mut seen_days: BTreeSet<NaiveDate> = BTreeSet::new();
+        let mut per_partner_day: BTreeMap<(String, NaiveDate), u64> = BTreeMap::new();
+        let mut per_direction_day: BTreeMap<(&'static str, NaiveDate), u64> = BTreeMap::new();
+        let mut days = days.finish()?;
+        for d in days.by_ref() {
+            seen_days.insert(d.day);
+            let Some((dir, partner)) = side(d.home, d.resource) else { continue };
             let key =
-                if busiest.contains(&partner.to_string()) { label(partner) } else { "other partners".into() };
-            let at = index[&bucket.start(*day)];
-            per_partner.entry(key).or_insert_with(|| vec![0; days.len()])[at] += c.sign_ins;
-            per_direction.entry(dir.as_str().to_string()).or_insert_with(|| vec![0; days.len()])[at] +=
-                c.sign_ins;
+                busiest.iter().find(|b| b.0 == partner).map_or("other partners".into(), |b| b.1.clone());
+            *per_partner_day.entry((key, d.day)).or_default() += d.sign_ins;
+            *per_direction_day.entry((dir.as_str(), d.day)).or_default() += d.sign_ins;
+        }
+        days.finish()?;
+        let (bucket, bars) = Bucket::series(&seen_days);
+        let index: HashMap<NaiveDate, usize> = bars.iter().enumerate().map(|(i, d)| (*d, i)).collect();
+        let mut per_partner: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for ((key, day), n) in per_partner_day {
+            per_partner.entry(key).or_insert_with(|| vec![0; bars.len()])[index[&bucket.start(day)]] += n;
+        }
+        let mut per_direction: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for ((dir, day), n) in per_direction_day {
+            per_direction.entry(dir.to_string()).or_insert_with(|| vec![0; bars.len()])
+                [index[&bucket.start(day)]] += n;
         }
         let mut per_partner: Vec<(String, Vec<u64>)> = per_partner.into_iter().collect();
         per_partner.sort_by_key(|(k, v)| (k == "other partners", std::cmp::Reverse(v.iter().sum::<u64>())));
 
-        // New partners: first seen (in everything read) inside the period.
-        let start = period_start.or_else(|| t.last_seen.map(|l| l - Duration::days(7)));
-        let mut first: BTreeMap<Guid, DateTime<Utc>> = BTreeMap::new();
-        for ((h, r), at) in &daily.first_seen {
-            if let Some((_, p)) = side(*h, *r) {
-                let e = first.entry(p).or_insert(*at);
-                *e = (*e).min(*at);
-            }
-        }
-        let new_partners = match start {
-            Some(s) => first.iter().filter(|(_, at)| **at >= s).map(|(p, at)| (label(*p), *at)).collect(),
-            None => vec![],
-        };
         let new_partners_basis = match (period_start, start) {
             (Some(s), _) => format!("first sign-in at or after {} in all the data read", rfc3339(&s)),
             (None, Some(s)) => format!(
@@ -703,18 +1053,7 @@ impl Overview {
             ),
             _ => "no sign-ins".into(),
         };
-
-        let (idle_partners, default_partners) = match policy {
-            Some(p) => {
-                let configured: BTreeSet<Guid> = p.partners.keys().copied().collect();
-                (
-                    Some(configured.difference(&seen).map(|g| label(*g)).collect()),
-                    Some(seen.difference(&configured).map(|g| label(*g)).collect()),
-                )
-            }
-            None => (None, None),
-        };
-        Overview {
+        Ok(Overview {
             title: "Cross-tenant access report".into(),
             tenant: report.tenant,
             first: t.first_seen,
@@ -722,23 +1061,26 @@ impl Overview {
             cross_tenant: inbound.saturating_add(outbound),
             inbound,
             outbound,
-            failures: total(partners_top.iter().map(|p| p.failures)),
-            policy_blocks: total(partners_top.iter().flat_map(|p| [p.blocks_by_us, p.blocks_by_partner])),
+            failures: lists.failures,
+            policy_blocks: lists.policy_blocks,
             users: all_users,
             bucket,
-            days,
+            days: bars,
             per_partner,
             per_direction: per_direction.into_iter().collect(),
+            partner_count: lists.partner_count,
+            partners: lists.partners.finish()?,
+            failing: lists.failing.finish()?,
             apps: top_apps,
             top_users,
-            partners: partners_top,
-            new_partners,
+            new_partner_count: lists.new_partner_count,
+            new_partners: lists.new_partners.finish()?,
             new_partners_basis,
-            idle_partners,
-            default_partners,
+            idle_partners: lists.idle.map(Spool::finish).transpose()?,
+            default_partners: lists.on_default.map(Spool::finish).transpose()?,
             changes: None,
             impact: None,
-        }
+        })
     }
 }
 
@@ -786,10 +1128,34 @@ mod rollup_tests {
             .collect()
     }
 
-    fn rolled(budget: Option<usize>) -> Rolled {
+    /// What the rollups give, read whole: the top users and apps, how many
+    /// users, and each partner's (id, sign-ins, name, users, app names).
+    #[derive(Debug, PartialEq)]
+    struct Read {
+        top_users: Vec<Top>,
+        users: usize,
+        top_apps: Vec<Top>,
+        partners: Vec<(Guid, u64, Option<Name>, u64, u64)>,
+    }
+
+    fn rolled(budget: Option<usize>) -> Read {
         let mut r = Rollups::new(budget);
         rows().iter().for_each(|row| r.add(row));
-        r.finish().unwrap()
+        let r = r.finish().unwrap();
+        let users = r.partner_users.collect_rows().unwrap();
+        let apps = r.partner_apps.collect_rows().unwrap();
+        let partners = r.partners.collect_rows().unwrap();
+        assert_eq!(users.len(), partners.len());
+        assert_eq!(apps.len(), partners.len());
+        let partners = partners
+            .into_iter()
+            .zip(users.into_iter().zip(apps))
+            .map(|(p, (u, a))| {
+                assert_eq!((p.partner, p.partner), (u.tenant, a.tenant));
+                (p.partner, p.figures.sign_ins, p.name, u.count, a.count)
+            })
+            .collect();
+        Read { top_users: r.top_users, users: r.users, top_apps: r.top_apps, partners }
     }
 
     #[test]
@@ -799,9 +1165,7 @@ mod rollup_tests {
             let disk = rolled(Some(budget));
             assert_eq!(disk.top_users, memory.top_users, "budget {budget}");
             assert_eq!(disk.users, memory.users);
-            let partners =
-                |r: &Rolled| r.sums.partners.values().map(|a| (a.users, a.apps)).collect::<Vec<_>>();
-            assert_eq!(partners(&disk), partners(&memory));
+            assert_eq!(disk.partners, memory.partners, "budget {budget}");
             assert_eq!(disk.top_apps, memory.top_apps, "budget {budget}");
         }
         // The top users are the busiest by a full sort of every user's figures.
@@ -841,13 +1205,111 @@ mod rollup_tests {
             .collect();
         expected.sort_by(busiest_first);
         expected.truncate(TOP_APPS);
-        let partners: Vec<(usize, usize)> = partners.values().map(|(u, a)| (u.len(), a.len())).collect();
+        let partners: Vec<(u64, u64)> =
+            partners.values().map(|(u, a)| (u.len() as u64, a.len() as u64)).collect();
         for budget in [None, Some(1), Some(7), Some(500)] {
             let rolled = rolled(budget);
             assert_eq!(rolled.top_apps, expected, "budget {budget:?}");
-            let got: Vec<(usize, usize)> = rolled.sums.partners.values().map(|a| (a.users, a.apps)).collect();
+            let got: Vec<(u64, u64)> = rolled.partners.iter().map(|p| (p.3, p.4)).collect();
             assert_eq!(got, partners, "budget {budget:?}");
         }
+    }
+
+    /// The partner lists of an overview of [`rows`] (our tenant 999, a
+    /// partner 50 first seen outside the rows, a policy configuring 1, 3
+    /// and 100), read whole.
+    #[derive(Debug, PartialEq)]
+    struct Lists {
+        count: u64,
+        new_count: u64,
+        partners: Vec<Top>,
+        failing: Vec<Top>,
+        new: Vec<Listed>,
+        idle: Vec<Listed>,
+        on_default: Vec<Listed>,
+    }
+
+    fn lists(budget: Option<usize>) -> Lists {
+        use crate::model::GroupBy;
+        use crate::policy::model::{PartnerConfig, Settings};
+        use std::sync::Arc;
+        let ours = Some(Guid(999));
+        let mut rollups = Rollups::new(budget);
+        let mut daily = Daily::new(Window::default(), budget);
+        let mut table = ActivityTable::read_back(ours, GroupBy::User);
+        for (i, mut r) in rows().into_iter().enumerate() {
+            let at = r.counters.first_seen.unwrap() + Duration::hours(i as i64);
+            r.counters.first_seen = Some(at);
+            r.counters.last_seen = Some(at);
+            r.counters.failures = u64::from(i % 3 == 0 && r.partner_tenant_id.0 % 2 == 0);
+            r.partner_tenant_name = (i % 5 != 0).then(|| format!("Partner {}", i % 19).into());
+            table.count(&r);
+            daily.add_row(ours, &r);
+            rollups.add(&r);
+        }
+        let mut late = sample_row();
+        late.partner_tenant_id = Guid(50);
+        late.counters.first_seen = table.totals.last_seen;
+        daily.add_row(ours, &late);
+        let partner = |id: u128| {
+            let config = PartnerConfig {
+                tenant_id: Guid(id),
+                is_service_provider: None,
+                is_in_multi_tenant_organization: None,
+                settings: Settings::default(),
+                cloud: None,
+                extra: Default::default(),
+            };
+            (Guid(id), Arc::new(config))
+        };
+        let policy = Policy { partners: [1, 3, 100].into_iter().map(partner).collect(), ..Policy::default() };
+        let o =
+            Overview::build(rollups.finish().unwrap(), &table, daily, Some(&policy), None, budget).unwrap();
+        let all = |s: Option<Stream<Listed>>| s.unwrap().collect_rows().unwrap();
+        Lists {
+            count: o.partner_count,
+            new_count: o.new_partner_count,
+            partners: o.partners.collect_rows().unwrap(),
+            failing: o.failing.collect_rows().unwrap(),
+            new: o.new_partners.collect_rows().unwrap(),
+            idle: all(o.idle_partners),
+            on_default: all(o.default_partners),
+        }
+    }
+
+    #[test]
+    fn the_partner_lists_are_the_same_through_the_disk_as_in_memory() {
+        let memory = lists(None);
+        for budget in [1, 2, 7, 500] {
+            assert_eq!(lists(Some(budget)), memory, "budget {budget}");
+        }
+        let Lists { count, new_count, partners, failing, new, idle, on_default } = memory;
+        assert_eq!(count, 7);
+        let mut sorted = partners.clone();
+        sorted.sort_by(busiest_first);
+        assert_eq!(partners, sorted);
+        let with_failures: Vec<&Top> = partners.iter().filter(|p| p.failures > 0).collect();
+        assert!(!with_failures.is_empty() && with_failures.len() < partners.len());
+        assert_eq!(failing.iter().collect::<Vec<_>>(), with_failures);
+        // Each partner is named as the last row naming it named it.
+        for p in &partners {
+            let id: u128 = u128::from_str_radix(&p.id.replace('-', ""), 16).unwrap();
+            let last = (0..2000u32).filter(|i| i % 7 == id as u32 && i % 5 != 0).max().unwrap();
+            assert!(p.label.starts_with(&format!("Partner {} (", last % 19)), "{p:?}");
+        }
+        assert_eq!(new_count as usize, new.len());
+        assert_eq!(new.last().map(|l| l.label.clone()), Some(Guid(50).to_string()), "{new:?}");
+        assert_eq!(idle, vec![Listed { label: Guid(100).to_string(), at: None }]);
+        let unconfigured: Vec<&str> = partners
+            .iter()
+            .filter(|p| ![Guid(1), Guid(3)].iter().any(|g| g.to_string() == p.id))
+            .map(|p| p.label.as_str())
+            .collect();
+        let mut listed: Vec<&str> = on_default.iter().map(|l| l.label.as_str()).collect();
+        listed.sort_unstable();
+        let mut unconfigured = unconfigured;
+        unconfigured.sort_unstable();
+        assert_eq!(listed, unconfigured);
     }
 
     #[test]
@@ -861,6 +1323,17 @@ mod rollup_tests {
         again(AppFigures { app_key: "k\u{0}".into(), label: "Résumé".into(), seq: u64::MAX, figures });
         again(AppUsers { app_key: "".into(), users: 9 });
         again(TenantText { tenant: Guid(7), text: "\u{1b}[31m".into() });
+        again(TenantCount { tenant: Guid(u128::MAX), count: u64::MAX });
+        again(PartnerFigures { partner: Guid(3), figures, name: Some("P\u{0}".into()), name_seq: 9 });
+        again(PartnerFigures { partner: Guid(3), figures, name: None, name_seq: 0 });
+        for day in [NaiveDate::MIN, NaiveDate::MAX, NaiveDate::from_ymd_opt(2026, 12, 6).unwrap()] {
+            again(DayPair { day, home: Guid(1), resource: Guid(u128::MAX), sign_ins: 4 });
+        }
+        again(FirstSeen { home: Guid(1), resource: Guid(0), at: DateTime::<Utc>::MIN_UTC });
+        let top = Acc { figures, users: 5, apps: 6, label: "Résumé".into() }.top("id".into());
+        again(top);
+        again(Listed { label: "<b>".into(), at: None });
+        again(Listed { label: "".into(), at: Some(DateTime::<Utc>::MAX_UTC) });
     }
 
     #[test]
@@ -893,6 +1366,41 @@ mod rollup_tests {
         agree(&apps, &APP_FIGURES);
         agree(&app_users, &APP_USERS);
         agree(&partners, &TENANT_TEXTS);
+        let guids = [0, 1, 256, u128::MAX].map(Guid);
+        let days = [
+            NaiveDate::MIN,
+            NaiveDate::from_ymd_opt(-1, 12, 31).unwrap(),
+            NaiveDate::from_ymd_opt(1, 1, 1).unwrap(),
+            NaiveDate::MAX,
+        ];
+        let (mut counts, mut named, mut firsts, mut day_pairs, mut tops) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for g in guids {
+            counts.push(TenantCount { tenant: g, count: 1 });
+            named.push(PartnerFigures { partner: g, figures, name: None, name_seq: 0 });
+            for h in guids {
+                firsts.push(FirstSeen { home: g, resource: h, at: DateTime::<Utc>::MIN_UTC });
+                for day in days {
+                    day_pairs.push(DayPair { day, home: g, resource: h, sign_ins: 0 });
+                }
+            }
+        }
+        for (i, x) in texts.iter().enumerate() {
+            for sign_ins in [0, 1, u64::MAX] {
+                let figures = Figures { sign_ins, ..figures };
+                tops.push(Acc { figures, label: x.to_string(), ..Acc::default() }.top(texts[i / 2].into()));
+            }
+        }
+        agree(&counts, &TENANT_COUNTS);
+        agree(&named, &PARTNER_FIGURES);
+        agree(&firsts, &FIRST_SEEN);
+        agree(&day_pairs, &DAY_PAIRS);
+        let busiest = ByKey {
+            key: |t: &Top| (t.sign_ins, t.label.clone(), t.id.clone()),
+            order: BUSIEST,
+            combine: |_, _| {},
+        };
+        agree(&tops, &busiest);
     }
 
     #[test]

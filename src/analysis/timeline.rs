@@ -10,10 +10,14 @@
 //! (without the policy, which partners inherit the default is not known).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{self, BufRead};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use super::runs::codec::{Dec, Enc};
+use super::runs::{key, ByKey, Order, Record, Tally};
+use crate::model::activity::Name;
 use crate::model::codes::is_policy_block;
 use crate::model::{Direction, Guid, SignIn};
 use crate::policy::change::{PolicyChange, Scope};
@@ -27,31 +31,70 @@ pub struct Side {
     pub blocked_users: u64,
 }
 
+/// A user seen near a change ([`Join`]): which sides of it they signed in
+/// on, and on which they had a policy block, as bits ([`SEEN_BEFORE`] and
+/// the others), added up by (change, user) in a [`Tally`]: the users near
+/// each change are counted without holding them (a default's change
+/// meets every partner's users).
+#[derive(Clone, Debug, PartialEq)]
+struct UserNear {
+    change: u32,
+    user: Name,
+    bits: u8,
+}
+
+const SEEN_BEFORE: u8 = 1;
+const BLOCKED_BEFORE: u8 = 2;
+const SEEN_AFTER: u8 = 4;
+const BLOCKED_AFTER: u8 = 8;
+
+impl Record for UserNear {
+    fn write(&self, enc: &mut Enc) {
+        enc.u32(self.change);
+        enc.str(&self.user);
+        enc.u8(self.bits);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(UserNear { change: dec.u32()?, user: dec.name(0)?, bits: dec.u8()? })
+    }
+
+    fn text_bytes(&self) -> usize {
+        self.user.len()
+    }
+}
+
+/// By change, then user (as texts sort: the order the newly blocked
+/// users are listed in).
+const USERS_NEAR: ByKey<(u32, Name), UserNear> = ByKey {
+    key: |u| (u.change, u.user.clone()),
+    order: Order {
+        cmp: |a, b| a.change.cmp(&b.change).then_with(|| a.user.cmp(&b.user)),
+        key: |u, out| {
+            out.extend_from_slice(&u.change.to_be_bytes());
+            key::text(out, &u.user);
+        },
+        sort: None,
+    },
+    combine: |into, other| into.bits |= other.bits,
+};
+
+/// Sign-ins and policy blocks on one side of a change; its users are
+/// counted from the [`UserNear`]s.
 #[derive(Default)]
 struct SideAcc {
     sign_ins: u64,
     policy_blocks: u64,
-    users: BTreeSet<String>,
-    blocked: BTreeSet<String>,
 }
 
 impl SideAcc {
-    fn add(&mut self, user: &str, blocked: bool) {
+    fn add(&mut self, blocked: bool) {
         self.sign_ins += 1;
-        self.users.insert(user.to_string());
-        if blocked {
-            self.policy_blocks += 1;
-            self.blocked.insert(user.to_string());
-        }
+        self.policy_blocks += u64::from(blocked);
     }
 
-    fn side(&self) -> Side {
-        Side {
-            sign_ins: self.sign_ins,
-            users: self.users.len() as u64,
-            policy_blocks: self.policy_blocks,
-            blocked_users: self.blocked.len() as u64,
-        }
+    fn side(&self, users: u64, blocked_users: u64) -> Side {
+        Side { sign_ins: self.sign_ins, users, policy_blocks: self.policy_blocks, blocked_users }
     }
 }
 
@@ -86,26 +129,34 @@ pub struct TimelineRun {
     pub grace: Duration,
 }
 
-/// Joins changes with sign-ins, one sign-in at a time; memory holds the
-/// users seen near each change, not the sign-ins.
+/// Joins changes with sign-ins, one sign-in at a time; the users seen near
+/// each change are added up by (change, user), in memory within the
+/// budget, past it on disk: memory does not grow with them.
 pub struct Join {
-    changes: Vec<(DateTime<Utc>, Scope)>,
+    /// Each change's windows, worked out once: before it from the first
+    /// time to the second, after it from the second to the third.
+    windows: Vec<[DateTime<Utc>; 3]>,
     by_partner: HashMap<Guid, Vec<usize>>,
     defaults: Vec<usize>,
-    window: Duration,
-    grace: Duration,
     our_tenant: Option<Guid>,
     acc: Vec<(SideAcc, SideAcc)>,
-    names: HashMap<Guid, String>,
+    users: Tally<(u32, Name), UserNear>,
+    /// The first write to the temporary folder that failed, for `finish`.
+    error: Option<anyhow::Error>,
+    /// The first name the sign-ins gave each partner a change names.
+    names: HashMap<Guid, Option<String>>,
     pub joined: u64,
 }
 
 impl Join {
+    /// `budget`: the (change, user) pairs held in memory before the
+    /// temporary folder (the run's groups in memory).
     pub fn new(
         changes: &[PolicyChange],
         our_tenant: Option<Guid>,
         window: Duration,
         grace: Duration,
+        budget: Option<usize>,
     ) -> Join {
         let mut by_partner: HashMap<Guid, Vec<usize>> = HashMap::new();
         let mut defaults = vec![];
@@ -120,14 +171,27 @@ impl Join {
             }
         }
         Join {
-            changes: changes.iter().map(|c| (c.time, c.scope)).collect(),
+            // Saturating: a time at either end of the calendar.
+            windows: changes
+                .iter()
+                .map(|c| {
+                    let after = grace.checked_add(&window).unwrap_or(Duration::MAX);
+                    [
+                        c.time.checked_sub_signed(window).unwrap_or(DateTime::<Utc>::MIN_UTC),
+                        c.time,
+                        c.time.checked_add_signed(after).unwrap_or(DateTime::<Utc>::MAX_UTC),
+                    ]
+                })
+                .collect(),
             by_partner,
             defaults,
-            window,
-            grace,
             our_tenant,
             acc: changes.iter().map(|_| Default::default()).collect(),
-            names: HashMap::new(),
+            users: Tally::new("timeline", USERS_NEAR, budget).text_a_record(128),
+            error: None,
+            // Only the partners the changes name are named: a forged log's
+            // million other partners are not held.
+            names: changes.iter().filter_map(PolicyChange::partner).map(|p| (p, None)).collect(),
             joined: 0,
         }
     }
@@ -137,20 +201,44 @@ impl Join {
         let (Some(home), Some(resource)) = (s.home_tenant, s.resource_tenant) else { return };
         let Some((direction, partner)) = Direction::of(our, home, resource) else { return };
         if let (Direction::Inbound, Some(n)) = (direction, s.home_tenant_name()) {
-            self.names.entry(partner).or_insert_with(|| n.into());
+            if let Some(name @ None) = self.names.get_mut(&partner) {
+                *name = Some(n.into());
+            }
         }
-        let user = s.user_principal_name().or(s.user_id()).unwrap_or("(unknown user)");
         let blocked = is_policy_block(s.error_code);
+        let mut user: Option<Name> = None;
         let mut hit = false;
         let ids = self.by_partner.get(&partner).into_iter().flatten().chain(&self.defaults);
         for &i in ids {
-            let t = self.changes[i].0;
-            if s.time >= t - self.window && s.time < t {
-                self.acc[i].0.add(user, blocked);
-                hit = true;
-            } else if s.time >= t && s.time < t + self.grace + self.window {
-                self.acc[i].1.add(user, blocked);
-                hit = true;
+            let [from, t, until] = self.windows[i];
+            let bits = if s.time >= from && s.time < t {
+                self.acc[i].0.add(blocked);
+                if blocked {
+                    SEEN_BEFORE | BLOCKED_BEFORE
+                } else {
+                    SEEN_BEFORE
+                }
+            } else if s.time >= t && s.time < until {
+                self.acc[i].1.add(blocked);
+                if blocked {
+                    SEEN_AFTER | BLOCKED_AFTER
+                } else {
+                    SEEN_AFTER
+                }
+            } else {
+                continue;
+            };
+            hit = true;
+            if self.error.is_some() {
+                continue;
+            }
+            let user = user
+                .get_or_insert_with(|| {
+                    s.user_principal_name().or(s.user_id()).unwrap_or("(unknown user)").into()
+                })
+                .clone();
+            if let Err(e) = self.users.add(UserNear { change: i as u32, user, bits }) {
+                self.error = Some(e);
             }
         }
         self.joined += u64::from(hit);
@@ -158,30 +246,50 @@ impl Join {
 
     /// Partner names the sign-ins gave.
     pub fn names(&self) -> BTreeMap<Guid, String> {
-        self.names.iter().map(|(k, v)| (*k, v.clone())).collect()
+        self.names.iter().filter_map(|(k, v)| Some((*k, v.clone()?))).collect()
     }
 
-    /// One effect per change (`None` for changes that alter no access).
-    pub fn finish(self) -> Vec<Option<Effect>> {
+    /// One effect per change (`None` for changes that alter no access):
+    /// the users near each change read once, in the order of changes then
+    /// users.
+    pub fn finish(self) -> anyhow::Result<Vec<Option<Effect>>> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
         let joined: BTreeSet<usize> =
             self.by_partner.values().flatten().chain(&self.defaults).copied().collect();
-        self.acc
+        // Per change: users before, blocked before, users after, blocked
+        // after, and the newly blocked.
+        let mut counts: Vec<([u64; 4], Vec<String>)> = self.acc.iter().map(|_| Default::default()).collect();
+        let mut users = self.users.finish()?;
+        for u in users.by_ref() {
+            let (n, newly) = &mut counts[u.change as usize];
+            for (k, bit) in [SEEN_BEFORE, BLOCKED_BEFORE, SEEN_AFTER, BLOCKED_AFTER].into_iter().enumerate() {
+                n[k] += u64::from(u.bits & bit != 0);
+            }
+            if u.bits & (BLOCKED_AFTER | BLOCKED_BEFORE) == BLOCKED_AFTER {
+                newly.push(u.user.to_string());
+            }
+        }
+        users.finish()?;
+        Ok(self
+            .acc
             .into_iter()
+            .zip(counts)
             .enumerate()
-            .map(|(i, (before, after))| {
+            .map(|(i, ((before, after), (n, newly)))| {
                 if !joined.contains(&i) {
                     return None;
                 }
-                let newly: Vec<String> = after.blocked.difference(&before.blocked).cloned().collect();
                 let flagged = !newly.is_empty() && after.policy_blocks > before.policy_blocks;
                 Some(Effect {
-                    before: before.side(),
-                    after: after.side(),
+                    before: before.side(n[0], n[1]),
+                    after: after.side(n[2], n[3]),
                     newly_blocked_users: newly,
                     flagged,
                 })
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -226,7 +334,7 @@ mod tests {
             change("2026-03-03T12:00:00Z", Scope::Partner(PARTNER)),
             change("2026-03-03T12:00:00Z", Scope::Partner(Guid(9))),
         ];
-        let mut j = Join::new(&changes, None, Duration::hours(24), Duration::hours(6));
+        let mut j = Join::new(&changes, None, Duration::hours(24), Duration::hours(6), None);
         for s in [
             signin("2026-03-03T01:00:00Z", "ann", 0),
             signin("2026-03-03T02:00:00Z", "bob", 500213),
@@ -237,7 +345,7 @@ mod tests {
         ] {
             j.add(&s);
         }
-        let effects = j.finish();
+        let effects = j.finish().unwrap();
         let e = effects[0].as_ref().unwrap();
         assert_eq!(e.before, Side { sign_ins: 2, users: 2, policy_blocks: 1, blocked_users: 1 });
         assert_eq!(e.after.policy_blocks, 2);
@@ -245,5 +353,59 @@ mod tests {
         assert!(e.flagged);
         assert_eq!(effects[1].as_ref().unwrap().after.sign_ins, 0);
         assert!(!effects[1].as_ref().unwrap().flagged);
+    }
+
+    #[test]
+    fn the_users_near_changes_are_counted_the_same_through_the_disk_as_in_memory() {
+        let mut default = change("2026-03-03T12:00:00Z", Scope::Default);
+        default.kind = ChangeKind::DefaultUpdated;
+        let changes = [
+            change("2026-03-03T06:00:00Z", Scope::Partner(PARTNER)),
+            default,
+            change("2026-03-04T00:00:00Z", Scope::Partner(PARTNER)),
+        ];
+        let effects = |budget: Option<usize>| {
+            let mut j = Join::new(&changes, None, Duration::hours(24), Duration::hours(6), budget);
+            for i in 0..3000u32 {
+                let at = format!("2026-03-0{}T{:02}:{:02}:00Z", 2 + i % 3, i % 24, i % 60);
+                let user = format!("user-{}\u{0}{}", i % 700, i % 2);
+                j.add(&signin(&at, &user, if i % 5 == 0 { 500213 } else { 0 }));
+            }
+            j.finish().unwrap()
+        };
+        let memory = effects(None);
+        assert!(memory
+            .iter()
+            .all(|e| e.as_ref().is_some_and(|e| e.before.users > 100 && e.after.users > 100)));
+        assert!(memory.iter().any(|e| e.as_ref().is_some_and(|e| !e.newly_blocked_users.is_empty())));
+        for budget in [1, 2, 50] {
+            assert_eq!(effects(Some(budget)), memory, "budget {budget}");
+        }
+        let newly = &memory[0].as_ref().unwrap().newly_blocked_users;
+        let mut sorted = newly.clone();
+        sorted.sort();
+        assert_eq!(*newly, sorted);
+    }
+
+    #[test]
+    fn a_user_near_a_change_written_and_read_back_is_the_same_and_sorts_as_compared() {
+        let users = ["", "a", "a\u{0}", "a\u{0}b", "ab", "b"];
+        let mut records = vec![];
+        for change in [0, 1, u32::MAX] {
+            for user in users {
+                records.push(UserNear { change, user: user.into(), bits: SEEN_AFTER | BLOCKED_AFTER });
+            }
+        }
+        for a in &records {
+            let mut buf = Vec::new();
+            a.write(&mut Enc(&mut buf));
+            assert_eq!(UserNear::read(&mut Dec::new(&buf[..])).unwrap(), *a);
+            for b in &records {
+                let (mut ka, mut kb) = (Vec::new(), Vec::new());
+                (USERS_NEAR.order.key)(a, &mut ka);
+                (USERS_NEAR.order.key)(b, &mut kb);
+                assert_eq!(ka.cmp(&kb), (USERS_NEAR.order.cmp)(a, b));
+            }
+        }
     }
 }

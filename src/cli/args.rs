@@ -29,16 +29,31 @@ pub(crate) struct InputArgs {
     pub(crate) period: PeriodArgs,
     #[command(flatten)]
     pub(crate) read: ReadArgs,
+    #[command(flatten)]
+    pub(crate) groups: GroupsArg,
+}
+
+/// `--groups-in-memory`: what is held in memory before the temporary folder.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct GroupsArg {
     /// Groups (partner, app, resource, user) held in memory; beyond them
     /// grouping moves to a temporary folder in $TMPDIR (some 100 bytes per
     /// cross-tenant sign-in read after that), as do sorting replayed rows
     /// (beyond half as many) and the rows a document reads twice, and
     /// memory stays flat; sooner for rows whose ids and names are far
     /// longer than Entra's (past a kilobyte a row on average). App ids past
-    /// N go there too (a forged export naming millions). Results are the
-    /// same either way. 0: never.
+    /// N go there too (a forged export naming millions), and the users
+    /// `timeline` counts near each change. Results are the same either
+    /// way. 0: never.
     #[arg(long, value_name = "N", env = "XTENANT_GROUPS_IN_MEMORY", default_value_t = 100_000)]
     pub(crate) groups_in_memory: usize,
+}
+
+impl GroupsArg {
+    /// The budget: none for 0 (never the disk).
+    pub(crate) fn budget(&self) -> Option<usize> {
+        (self.groups_in_memory > 0).then_some(self.groups_in_memory)
+    }
 }
 
 impl InputArgs {
@@ -59,7 +74,7 @@ impl InputArgs {
             window: self.period.window()?,
             tenant: self.read.tenant,
             by,
-            groups_in_memory: (self.groups_in_memory > 0).then_some(self.groups_in_memory),
+            groups_in_memory: self.groups.budget(),
         })
     }
 

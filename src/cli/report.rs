@@ -105,11 +105,10 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
         g.note("warning: no cross-tenant sign-ins in the period; the report will be mostly empty");
     }
     let mut out = Output::create(Some(&args.output))?;
-    let text = match format {
-        Format::Html => render::overview::html(&overview),
-        Format::Markdown => render::overview::markdown(&overview),
-    };
-    std::io::Write::write_all(&mut out, text.as_bytes())?;
+    match format {
+        Format::Html => render::overview::html(overview, &mut out)?,
+        Format::Markdown => render::overview::markdown(overview, &mut out)?,
+    }
     out.commit()?;
     if !to_stdout {
         g.note(&format!("wrote {}", args.output.display()));

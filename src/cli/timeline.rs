@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::ValueHint;
 
-use super::args::{ChangeWindowArgs, CsvSafeArg, Files, OutputArgs, PeriodArgs, ReadArgs, StoreArg};
+use super::args::{
+    ChangeWindowArgs, CsvSafeArg, Files, GroupsArg, OutputArgs, PeriodArgs, ReadArgs, StoreArg,
+};
 use super::Global;
 use crate::pipeline::source::Source;
 use crate::pipeline::timeline::{timeline, TimelinePlan};
@@ -67,6 +69,8 @@ pub(crate) struct Args {
     all: bool,
     #[command(flatten)]
     read: ReadArgs,
+    #[command(flatten)]
+    groups: GroupsArg,
     /// What to write.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -100,6 +104,7 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
         grace: args.change_window.grace,
         period: args.period.window()?,
         all: args.all,
+        groups_in_memory: args.groups.budget(),
     };
     let mut rejects = args.read.rejects_output()?;
     let (rows, run) = timeline(&plan, &|l| g.note(l), rejects.as_mut().map(|r| r as _))?;

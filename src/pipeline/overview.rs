@@ -13,8 +13,8 @@ use super::inputs::{policy, Directory, DirectoryPaths};
 use super::source::{read_tables, Source};
 use super::{Notes, Rejects};
 use crate::analysis::activity::{ActivityRow, ActivityTable};
-use crate::analysis::overview::{Daily, ImpactSection, Overview, Rolled, Rollups};
-use crate::analysis::replay::{Inputs, Replayer, Summarizer};
+use crate::analysis::overview::{Daily, Overview, Rolled, Rollups};
+use crate::analysis::replay::{Inputs, Replayer, Summarizer, Summary};
 use crate::analysis::runs::Stream;
 use crate::analysis::timeline::Join;
 use crate::model::{GroupBy, ReadStats, SignIn};
@@ -54,7 +54,8 @@ pub(crate) fn overview(
         // a name per group): its summary takes them in output order.
         let (rolled, impact) = rolled_up(plan, &mut rows, &table, policies, false)?;
         rows.finish()?;
-        let mut overview = Overview::build(rolled, &table, &daily, current.as_ref(), period.since);
+        let budget = plan.activity.groups_in_memory;
+        let mut overview = Overview::build(rolled, &table, daily, current.as_ref(), period.since, budget)?;
         overview.impact = impact;
         return Ok((overview, table, None));
     }
@@ -71,8 +72,10 @@ pub(crate) fn overview(
             .filter(|c| c.succeeded && c.kind.changes_access() && period.contains(c.time))
             .collect::<Vec<_>>()
     });
-    let mut daily = Daily::new(period);
-    let mut join = changes.as_ref().map(|c| Join::new(c, plan.activity.tenant, plan.window, plan.grace));
+    let mut daily = Daily::new(period, plan.activity.groups_in_memory);
+    let budget = plan.activity.groups_in_memory;
+    let mut join =
+        changes.as_ref().map(|c| Join::new(c, plan.activity.tenant, plan.window, plan.grace, budget));
     let activity = ActivityPlan { by: GroupBy::User, ..plan.activity.clone() };
     let (table, mut rows, stats) = tapped_stream(&activity, rejects, |s: &SignIn| {
         daily.add(s);
@@ -83,11 +86,12 @@ pub(crate) fn overview(
     // The grouping names each partner once for the whole run.
     let (rolled, impact) = rolled_up(plan, &mut rows, &table, (current.as_ref(), proposed.as_ref()), true)?;
     rows.finish()?;
-    let mut overview = Overview::build(rolled, &table, &daily, current.as_ref(), period.since);
+    let budget = plan.activity.groups_in_memory;
+    let mut overview = Overview::build(rolled, &table, daily, current.as_ref(), period.since, budget)?;
     overview.impact = impact;
     if let (Some(changes), Some(join)) = (changes, join) {
         let names = join.names();
-        let effects = join.finish();
+        let effects = join.finish()?;
         overview.changes = Some(
             changes
                 .into_iter()
@@ -121,7 +125,7 @@ fn rolled_up(
     table: &ActivityTable,
     (current, proposed): (Option<&Policy>, Option<&Policy>),
     named_alike: bool,
-) -> Result<(Rolled, Option<ImpactSection>)> {
+) -> Result<(Rolled, Option<Summary>)> {
     let budget = plan.activity.groups_in_memory;
     let mut rollups = Rollups::new(budget);
     let mut rows = rows.inspect(|r| rollups.add(r));
@@ -151,10 +155,7 @@ fn rolled_up(
         }
         replayed.finish()?;
     }
-    let summary = summary.finish()?.0;
-    // Listed whole in the report, which lists every partner anyway.
-    let partners = summary.partners.take().collect_rows()?;
-    Ok((rollups.finish()?, Some((summary, partners))))
+    Ok((rollups.finish()?, Some(summary.finish()?.0)))
 }
 
 /// The report from activity tables (`activity --format csv --by user`, or a
@@ -179,7 +180,7 @@ fn from_tables(
     // Sums, minima and maxima: the same whether a group's parts are seen
     // one by one or as one row.
     let mut table = ActivityTable::read_back(tenant, GroupBy::User);
-    let mut daily = Daily::default();
+    let mut daily = Daily::new(plan.activity.window, plan.activity.groups_in_memory);
     let t = read_tables(paths, plan.activity.groups_in_memory, true, |r| {
         table.count(r);
         daily.add_row(tenant, r);

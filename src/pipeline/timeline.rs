@@ -33,6 +33,8 @@ pub(crate) struct TimelinePlan {
     pub(crate) period: Window,
     /// Also failed attempts and events that change no access.
     pub(crate) all: bool,
+    /// The users near changes held in memory before the temporary folder.
+    pub(crate) groups_in_memory: Option<usize>,
 }
 
 /// Our tenant: the one given, else the one the audit logs belong to.
@@ -61,10 +63,10 @@ pub(crate) fn timeline(
     let (effects, names, signins, joined) = match &plan.signins {
         None => (vec![None; changes.len()], Default::default(), None, 0),
         Some(source) => {
-            let mut join = Join::new(&changes, ours, plan.window, plan.grace);
+            let mut join = Join::new(&changes, ours, plan.window, plan.grace, plan.groups_in_memory);
             let stats = source.read_signins(&plan.read, Window::default(), rejects, |s| join.add(&s))?;
             let (names, joined) = (join.names(), join.joined);
-            (join.finish(), names, Some(stats), joined)
+            (join.finish()?, names, Some(stats), joined)
         }
     };
     let keep = |c: &PolicyChange| {

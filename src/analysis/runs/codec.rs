@@ -301,7 +301,7 @@ impl<R: BufRead> Dec<R> {
     }
     /// The name in slot `slot` of a row: the previous row's copy when
     /// it is the same text.
-    fn opt_name(&mut self, slot: usize) -> io::Result<Option<Name>> {
+    pub(crate) fn opt_name(&mut self, slot: usize) -> io::Result<Option<Name>> {
         if !self.flag()? {
             return Ok(None);
         }

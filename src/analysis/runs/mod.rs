@@ -746,18 +746,63 @@ pub(crate) const TENANT_TEXTS: ByKey<(Guid, Name), TenantText> = ByKey {
     combine: |_, _| {},
 };
 
-/// How many distinct texts each tenant of `tally` has, in tenant order.
-pub(crate) fn count_per_tenant(tally: Tally<(Guid, Name), TenantText>) -> Result<Vec<(Guid, usize)>> {
-    let mut texts = tally.finish()?;
-    let mut counts: Vec<(Guid, usize)> = Vec::new();
-    for t in texts.by_ref() {
-        match counts.last_mut() {
-            Some((tenant, n)) if *tenant == t.tenant => *n += 1,
-            _ => counts.push((t.tenant, 1)),
-        }
+/// A count with a tenant (a partner's distinct users or app names), added
+/// up by a [`Tally`] in [`TENANT_COUNTS`] or made by [`count_per_tenant`]:
+/// one record a tenant, in tenant order.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct TenantCount {
+    pub(crate) tenant: Guid,
+    pub(crate) count: u64,
+}
+
+impl Record for TenantCount {
+    fn write(&self, enc: &mut Enc) {
+        enc.u128(self.tenant.0);
+        enc.u64(self.count);
     }
-    texts.finish()?;
-    Ok(counts)
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(TenantCount { tenant: Guid(dec.u128()?), count: dec.u64()? })
+    }
+
+    fn text_bytes(&self) -> usize {
+        0
+    }
+}
+
+/// [`TenantCount`]s added up by tenant, in tenant order.
+pub(crate) const TENANT_COUNTS: ByKey<Guid, TenantCount> = ByKey {
+    key: |t| t.tenant,
+    order: Order {
+        cmp: |a, b| a.tenant.cmp(&b.tenant),
+        key: |t, out| out.extend_from_slice(&t.tenant.0.to_be_bytes()),
+        sort: None,
+    },
+    combine: |into, other| into.count = into.count.saturating_add(other.count),
+};
+
+/// How many distinct texts each tenant of `tally` has, in tenant order, one
+/// record a tenant as they are read (a million partners are not held).
+pub(crate) fn count_per_tenant(tally: Tally<(Guid, Name), TenantText>) -> Result<Stream<TenantCount>> {
+    let mut texts = Some(tally.finish()?);
+    let mut next: Option<TenantText> = None;
+    Ok(Stream::made(move || {
+        let Some(stream) = texts.as_mut() else { return Ok(None) };
+        let Some(first) = next.take().or_else(|| stream.next()) else {
+            // Whether every text was read: an error ends the stream.
+            texts.take().map_or(Ok(()), Stream::finish)?;
+            return Ok(None);
+        };
+        let mut count = 1u64;
+        for t in stream.by_ref() {
+            if t.tenant != first.tenant {
+                next = Some(t);
+                break;
+            }
+            count += 1;
+        }
+        Ok(Some(TenantCount { tenant: first.tenant, count }))
+    }))
 }
 
 /// The most runs of one level a [`Sorter`] keeps before merging them into
@@ -1184,6 +1229,20 @@ impl<T: Record> Stream<T> {
     /// Whether the rows were all read: an error if one could not be.
     pub(crate) fn finish(self) -> Result<()> {
         self.error.map_or(Ok(()), Err)
+    }
+
+    /// The rows one at a time, then, if one could not be read, the error
+    /// instead of the end: for a reader that cannot call [`Stream::finish`]
+    /// after it (a document's section).
+    pub(crate) fn into_results(self) -> impl Iterator<Item = Result<T>> + Send {
+        let mut stream = Some(self);
+        std::iter::from_fn(move || {
+            let s = stream.as_mut()?;
+            match s.next() {
+                Some(row) => Some(Ok(row)),
+                None => stream.take().and_then(|s| s.finish().err()).map(Err),
+            }
+        })
     }
 
     /// All the rows at once.

@@ -1,18 +1,24 @@
 //! The overview as Markdown, for tickets and wikis.
 
 use std::fmt::Write as _;
+use std::io::Write;
 
-use super::{headline, period, sections};
+use anyhow::Result;
+
+use super::{headline, period, sections, Grid};
 use crate::analysis::overview::Overview;
+use crate::render::write_when_full;
 
 fn md_cell(s: &str) -> String {
     crate::render::escape::markdown(s)
 }
 
-pub(crate) fn markdown(o: &Overview) -> String {
-    let mut m = format!("# {}\n\n{}\n\n", o.title, period(o));
+/// Writes the overview to `w`, a section at a time: the lists of partners
+/// are read as they are written, never held whole.
+pub(crate) fn markdown(o: Overview, w: &mut dyn Write) -> Result<()> {
+    let mut m = format!("# {}\n\n{}\n\n", o.title, period(&o));
     m.push_str("| figure | value |\n|---|---:|\n");
-    for (k, v) in headline(o) {
+    for (k, v) in headline(&o) {
         let _ = writeln!(m, "| {k} | {v} |");
     }
     if !o.days.is_empty() {
@@ -29,18 +35,20 @@ pub(crate) fn markdown(o: &Overview) -> String {
         if !intro.is_empty() {
             let _ = write!(m, "{intro}\n\n");
         }
-        if let Some((headers, rows)) = grid {
-            if rows.is_empty() {
-                m.push_str("None.\n");
-                continue;
-            }
-            let _ = writeln!(m, "| {} |", headers.join(" | "));
-            let _ = writeln!(m, "|{}", "---|".repeat(headers.len()));
-            for r in rows {
-                let cells: Vec<String> = r.iter().map(|c| md_cell(c)).collect();
-                let _ = writeln!(m, "| {} |", cells.join(" | "));
-            }
+        let Some(Grid { headers, rows }) = grid else { continue };
+        let mut rows = rows.peekable();
+        if rows.peek().is_none() {
+            m.push_str("None.\n");
+            continue;
+        }
+        let _ = writeln!(m, "| {} |", headers.join(" | "));
+        let _ = writeln!(m, "|{}", "---|".repeat(headers.len()));
+        for r in rows {
+            let cells: Vec<String> = r?.iter().map(|c| md_cell(c)).collect();
+            let _ = writeln!(m, "| {} |", cells.join(" | "));
+            write_when_full(&mut m, w)?;
         }
     }
-    m
+    w.write_all(m.as_bytes())?;
+    Ok(())
 }

@@ -12,114 +12,138 @@ pub(crate) use markdown::markdown;
 
 use chrono::{DateTime, Utc};
 
-use crate::analysis::overview::{Overview, Top};
+use anyhow::Result;
+
+use crate::analysis::overview::{Listed, Overview, Top};
+use crate::analysis::runs::Stream;
 use crate::model::rfc3339;
 
 pub(super) fn day(t: &Option<DateTime<Utc>>) -> String {
     t.map_or("-".into(), |t| t.format("%Y-%m-%d").to_string())
 }
 
-/// A section's table: (headers, rows), shared by both renderers.
-pub(super) type Grid = (Vec<&'static str>, Vec<Vec<String>>);
+/// A section's table, shared by both renderers: its headers and its rows,
+/// read once as the document is written (a forged export's million
+/// partners are not held), an error if a row could not be read.
+pub(super) struct Grid {
+    pub(super) headers: Vec<&'static str>,
+    pub(super) rows: Box<dyn Iterator<Item = Result<Vec<String>>>>,
+}
 
-fn top_grid(rows: &[Top], first: &'static str, with_apps: bool) -> Grid {
+impl Grid {
+    fn new(headers: Vec<&'static str>, rows: impl Iterator<Item = Result<Vec<String>>> + 'static) -> Grid {
+        Grid { headers, rows: Box::new(rows) }
+    }
+}
+
+/// Whether a column holds counts (right-aligned in HTML): told by its
+/// header, not by its cells, which are read once as they are written and
+/// may be anything another tenant named.
+pub(super) fn is_count(header: &str) -> bool {
+    const TEXTS: [&str; 9] =
+        ["partner", "app", "user", "last seen", "first sign-in", "time", "change", "what changed", "flag"];
+    !TEXTS.contains(&header)
+}
+
+fn top_row(r: &Top, with_apps: bool) -> Vec<String> {
+    let mut v = vec![r.label.clone(), r.sign_ins.to_string(), r.users.to_string()];
+    if with_apps {
+        v.push(r.apps.to_string());
+    }
+    v.extend([
+        r.failures.to_string(),
+        r.blocks_by_us.to_string(),
+        r.blocks_by_partner.to_string(),
+        day(&r.last_seen),
+    ]);
+    v
+}
+
+fn top_grid(rows: impl Iterator<Item = Result<Top>> + 'static, first: &'static str, with_apps: bool) -> Grid {
     let mut headers = vec![first, "sign-ins", "users"];
     if with_apps {
         headers.push("apps");
     }
     headers.extend(["failures", "blocked by us", "blocked by partner", "last seen"]);
-    let body = rows
-        .iter()
-        .map(|r| {
-            let mut v = vec![r.label.clone(), r.sign_ins.to_string(), r.users.to_string()];
-            if with_apps {
-                v.push(r.apps.to_string());
-            }
-            v.extend([
-                r.failures.to_string(),
-                r.blocks_by_us.to_string(),
-                r.blocks_by_partner.to_string(),
-                day(&r.last_seen),
-            ]);
-            v
-        })
-        .collect();
-    (headers, body)
+    Grid::new(headers, rows.map(move |r| r.map(|r| top_row(&r, with_apps))))
 }
 
-/// Every section after the headline, in order: (title, intro, grid).
-pub(super) fn sections(o: &Overview) -> Vec<(String, String, Option<Grid>)> {
-    let mut out = vec![];
-    out.push((
-        "Partners".into(),
-        "Cross-tenant sign-ins by partner tenant, both directions.".into(),
-        Some(top_grid(&o.partners, "partner", true)),
-    ));
-    out.push(("Top apps".into(), String::new(), Some(top_grid(&o.apps, "app", false))));
-    out.push(("Top users".into(), String::new(), Some(top_grid(&o.top_users, "user", true))));
-    let list = |v: &[String]| -> Grid { (vec!["partner"], v.iter().map(|p| vec![p.clone()]).collect()) };
-    out.push((
-        "Partners seen for the first time".into(),
-        o.new_partners_basis.clone(),
-        Some((
-            vec!["partner", "first sign-in"],
-            o.new_partners.iter().map(|(p, t)| vec![p.clone(), rfc3339(t)]).collect(),
-        )),
-    ));
-    match &o.idle_partners {
+fn listed_grid(rows: Stream<Listed>) -> Grid {
+    Grid::new(vec!["partner"], rows.into_results().map(|r| r.map(|l| vec![l.label])))
+}
+
+/// Every section after the headline, in order: (title, intro, grid). The
+/// lists of partners are read from `o` as they are written.
+pub(super) fn sections(o: Overview) -> Vec<(String, String, Option<Grid>)> {
+    let mut out = vec![
+        (
+            "Partners".into(),
+            "Cross-tenant sign-ins by partner tenant, both directions.".into(),
+            Some(top_grid(o.partners.into_results(), "partner", true)),
+        ),
+        ("Top apps".into(), String::new(), Some(top_grid(o.apps.into_iter().map(Ok), "app", false))),
+        ("Top users".into(), String::new(), Some(top_grid(o.top_users.into_iter().map(Ok), "user", true))),
+        (
+            "Partners seen for the first time".into(),
+            o.new_partners_basis,
+            Some(Grid::new(
+                vec!["partner", "first sign-in"],
+                o.new_partners
+                    .into_results()
+                    .map(|r| r.map(|l| vec![l.label, l.at.as_ref().map_or_else(String::new, rfc3339)])),
+            )),
+        ),
+    ];
+    match o.idle_partners {
         Some(v) => out.push((
             "Configured partners with no activity".into(),
             "Partner configurations in the current policy with no sign-in in the period: candidates for clean-up.".into(),
-            Some(list(v)),
+            Some(listed_grid(v)),
         )),
         None => out.push(("Configured partners with no activity".into(), "Give --current POLICY to list them.".into(), None)),
     }
-    match &o.default_partners {
+    match o.default_partners {
         Some(v) => out.push((
             "Partners on the default policy".into(),
             "Partners seen in the period that have no configuration of their own: the default settings decide for them.".into(),
-            Some(list(v)),
+            Some(listed_grid(v)),
         )),
         None => out.push(("Partners on the default policy".into(), "Give --current POLICY to list them.".into(), None)),
     }
-    let blocks: Vec<&Top> = o.partners.iter().filter(|p| p.failures > 0).collect();
     out.push((
         "Failures and policy blocks".into(),
         "Blocked by us: our cross-tenant settings refused (AADSTS500213 inbound, 500212 outbound). Blocked by partner: theirs did.".into(),
-        Some((
+        Some(Grid::new(
             vec!["partner", "sign-ins", "failures", "blocked by us", "blocked by partner"],
-            blocks
-                .iter()
-                .map(|p| {
+            o.failing.into_results().map(|p| {
+                p.map(|p| {
                     vec![
-                        p.label.clone(),
+                        p.label,
                         p.sign_ins.to_string(),
                         p.failures.to_string(),
                         p.blocks_by_us.to_string(),
                         p.blocks_by_partner.to_string(),
                     ]
                 })
-                .collect(),
+            }),
         )),
     ));
-    match &o.changes {
+    match o.changes {
         Some(c) => out.push((
             "Policy changes".into(),
             "From the audit log; flagged changes were followed by new policy blocks (xtenant timeline)."
                 .into(),
-            Some((
+            Some(Grid::new(
                 vec!["time", "change", "partner", "what changed", "flag"],
-                c.iter()
-                    .map(|(t, k, p, lines, f)| {
-                        vec![
-                            rfc3339(t),
-                            k.clone(),
-                            p.clone(),
-                            lines.join("; "),
-                            if *f { "new blocks".into() } else { String::new() },
-                        ]
-                    })
-                    .collect(),
+                c.into_iter().map(|(t, k, p, lines, f)| {
+                    Ok(vec![
+                        rfc3339(&t),
+                        k,
+                        p,
+                        lines.join("; "),
+                        if f { "new blocks".into() } else { String::new() },
+                    ])
+                }),
             )),
         )),
         None => out.push((
@@ -128,8 +152,8 @@ pub(super) fn sections(o: &Overview) -> Vec<(String, String, Option<Grid>)> {
             None,
         )),
     }
-    match &o.impact {
-        Some((s, partners)) => {
+    match o.impact {
+        Some(s) => {
             let line: Vec<String> = ["lost", "degraded", "unknown", "gained"]
                 .iter()
                 .map(|k| {
@@ -143,7 +167,7 @@ pub(super) fn sections(o: &Overview) -> Vec<(String, String, Option<Grid>)> {
                     "Groups of sign-ins (partner, app, user): {}. Details: xtenant replay.",
                     line.join(", ")
                 ),
-                Some((
+                Some(Grid::new(
                     vec![
                         "partner",
                         "lost users",
@@ -153,9 +177,8 @@ pub(super) fn sections(o: &Overview) -> Vec<(String, String, Option<Grid>)> {
                         "unknown sign-ins",
                         "gained sign-ins",
                     ],
-                    partners
-                        .iter()
-                        .map(|p| {
+                    s.partners.take().into_results().map(|p| {
+                        p.map(|p| {
                             let mut row = vec![p
                                 .partner_tenant_name
                                 .clone()
@@ -165,7 +188,7 @@ pub(super) fn sections(o: &Overview) -> Vec<(String, String, Option<Grid>)> {
                             row.extend(p.count_cells());
                             row
                         })
-                        .collect(),
+                    }),
                 )),
             ));
         }
@@ -183,11 +206,11 @@ pub(super) fn headline(o: &Overview) -> Vec<(&'static str, String)> {
         ("cross-tenant sign-ins", o.cross_tenant.to_string()),
         ("inbound", o.inbound.to_string()),
         ("outbound", o.outbound.to_string()),
-        ("partners", o.partners.len().to_string()),
+        ("partners", o.partner_count.to_string()),
         ("users", o.users.to_string()),
         ("failures", o.failures.to_string()),
         ("policy blocks", o.policy_blocks.to_string()),
-        ("new partners", o.new_partners.len().to_string()),
+        ("new partners", o.new_partner_count.to_string()),
     ]
 }
 
