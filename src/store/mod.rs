@@ -278,6 +278,33 @@ mod tests {
     }
 
     #[test]
+    fn sign_ins_of_many_days_interleaved_are_written_a_row_group_at_a_time_and_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s");
+        // 30 days, one sign-in a day in turn: past the open parts (3),
+        // the buffered rows (8) and a part's rows (5) again and again.
+        let rows: Vec<SignIn> = (0..400)
+            .map(|i| signin(&format!("id-{i}"), &format!("2026-10-{:02}T{:02}:00:00Z", 1 + i % 30, i % 24)))
+            .collect();
+        let mut store = Store::open_or_create(&root).unwrap();
+        let mut w = Writer::begin(&mut store).unwrap().with_limits(5, 8, 3);
+        for r in &rows {
+            w.add_signin(r.clone()).unwrap();
+        }
+        let added = w.commit().unwrap();
+        assert_eq!(added.sign_ins_added, 400);
+        assert!(added.files_written > 30, "{added:?}");
+        let mut back = vec![];
+        Store::open(&root).unwrap().read_signins(Window::default(), |s| back.push(s)).unwrap();
+        // In day order, and within a day in the order they came.
+        let mut expected = rows;
+        expected.sort_by_key(|s| s.time.date_naive());
+        assert_eq!(back, expected);
+        let info = Store::open(&root).unwrap().info();
+        assert_eq!(info.days.len(), 30);
+    }
+
+    #[test]
     fn version_1_part_files_without_owners_or_clauses_still_read() {
         let a = signin("1", "2026-11-19T10:00:00Z");
         let v1 = signins_frame(std::slice::from_ref(&a)).unwrap().drop_many([

@@ -1,8 +1,14 @@
 //! One `store add` run: rows buffered per day, part files written under
 //! temporary names and renamed into place, all published by one manifest
 //! replacement at [`Writer::commit`].
+//!
+//! Memory does not grow with the rows added: a day's part file stays open
+//! and takes its rows a row group at a time, and the rows buffered across
+//! all days are held to a bound ([`LIMITS`]: the fullest day's written out
+//! when they reach it), whatever order the days come in. A 30-day export
+//! of a million sign-ins held every one of them (750 MB).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::PathBuf;
 
@@ -15,8 +21,36 @@ use super::schema::{audit_frame, id_hash, signins_frame};
 use super::{Lock, PartFile, Store, Table, STORE_SCHEMA_VERSION};
 use crate::model::{AuditEvent, SignIn};
 
-/// Rows buffered per day before a part file is written.
-const PART_ROWS: usize = 250_000;
+/// How much a run holds before it writes.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    /// Rows a part file holds before it is finished and the day's next
+    /// rows start another.
+    part_rows: u64,
+    /// Sign-ins buffered across all days before the fullest day's are
+    /// written to its part file as a row group.
+    buffered_rows: usize,
+    /// Part files open at once, a day each: past them the one written to
+    /// least recently is finished (an export whose days come interleaved,
+    /// not in runs as Entra writes them, then makes more, smaller parts).
+    open_parts: usize,
+}
+
+/// Some 50 MB of sign-ins buffered, 32 files open.
+const LIMITS: Limits = Limits { part_rows: 250_000, buffered_rows: 65_536, open_parts: 32 };
+
+/// A day's part file being written: its rows go in a row group at a time.
+struct OpenPart {
+    rel: String,
+    path: PathBuf,
+    tmp: PathBuf,
+    /// The file again, to sync once the writer has finished it.
+    file: File,
+    writer: BatchedWriter<File>,
+    rows: u64,
+    /// When it was last written to ([`Writer::tick`]).
+    used: u64,
+}
 
 /// What one `store add` did.
 #[derive(Debug, Default, Serialize)]
@@ -38,6 +72,12 @@ pub struct Writer<'s> {
     run: String,
     seen: HashMap<(bool, NaiveDate), HashSet<u128>>,
     signins: BTreeMap<NaiveDate, Vec<SignIn>>,
+    /// The rows `signins` holds.
+    buffered: usize,
+    open: BTreeMap<NaiveDate, OpenPart>,
+    /// Row groups written: the clock of [`OpenPart::used`].
+    tick: u64,
+    limits: Limits,
     audit: BTreeMap<NaiveDate, Vec<AuditEvent>>,
     new_parts: Vec<(Table, PartFile)>,
     pub added: Added,
@@ -57,10 +97,21 @@ impl<'s> Writer<'s> {
             run,
             seen: HashMap::new(),
             signins: BTreeMap::new(),
+            buffered: 0,
+            open: BTreeMap::new(),
+            tick: 0,
+            limits: LIMITS,
             audit: BTreeMap::new(),
             new_parts: vec![],
             added: Added { orphans_removed: orphans, ..Added::default() },
         })
+    }
+
+    /// Writes sooner than [`LIMITS`]: for tests of many parts from few rows.
+    #[cfg(test)]
+    pub(super) fn with_limits(mut self, part_rows: u64, buffered_rows: usize, open_parts: usize) -> Self {
+        self.limits = Limits { part_rows, buffered_rows, open_parts };
+        self
     }
 
     fn is_new(&mut self, t: Table, day: NaiveDate, id: &str) -> Result<bool> {
@@ -84,12 +135,72 @@ impl<'s> Writer<'s> {
             return Ok(());
         }
         self.added.sign_ins_added += 1;
-        let buf = self.signins.entry(day).or_default();
-        buf.push(s);
-        if buf.len() >= PART_ROWS {
-            let rows = std::mem::take(buf);
-            self.write_part(Table::SignIns, day, signins_frame(&rows)?)?;
+        self.signins.entry(day).or_default().push(s);
+        self.buffered += 1;
+        if self.buffered >= self.limits.buffered_rows {
+            let fullest = self.signins.iter().max_by_key(|(_, rows)| rows.len()).map(|(day, _)| *day);
+            if let Some(day) = fullest {
+                self.write_rows(day)?;
+            }
         }
+        Ok(())
+    }
+
+    /// Writes the rows buffered for `day` as a row group of its part file
+    /// (opened if it is not), finished once it holds [`Limits::part_rows`].
+    fn write_rows(&mut self, day: NaiveDate) -> Result<()> {
+        let rows = self.signins.remove(&day).unwrap_or_default();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.buffered -= rows.len();
+        let frame = signins_frame(&rows)?;
+        drop(rows);
+        if !self.open.contains_key(&day) {
+            if self.open.len() >= self.limits.open_parts {
+                let stalest = self.open.iter().min_by_key(|(_, p)| p.used).map(|(day, _)| *day);
+                if let Some(stalest) = stalest {
+                    self.finish_part(stalest)?;
+                }
+            }
+            let part = self.open_part(Table::SignIns, day, &frame)?;
+            self.open.insert(day, part);
+        }
+        self.tick += 1;
+        let part = self.open.get_mut(&day).expect("opened above");
+        part.writer.write_batch(&frame)?;
+        part.rows += frame.height() as u64;
+        part.used = self.tick;
+        if part.rows >= self.limits.part_rows {
+            self.finish_part(day)?;
+        }
+        Ok(())
+    }
+
+    fn open_part(&mut self, t: Table, day: NaiveDate, frame: &DataFrame) -> Result<OpenPart> {
+        let n = self.new_parts.len() + self.open.len();
+        let rel = format!("{}/day={day}/part-{}-{n:04}.parquet", t.folder(), self.run);
+        let path = self.store.dir.join(&rel);
+        fs::create_dir_all(path.parent().expect("has a parent"))?;
+        let tmp = path.with_extension("parquet.tmp");
+        let file = File::create(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
+        let writer = ParquetWriter::new(file.try_clone()?)
+            .with_compression(ParquetCompression::Zstd(None))
+            .batched(frame.schema())?;
+        Ok(OpenPart { rel, path, tmp, file, writer, rows: 0, used: 0 })
+    }
+
+    /// Finishes `day`'s open part file and puts it in place, to be listed
+    /// by the manifest at [`Writer::commit`].
+    fn finish_part(&mut self, day: NaiveDate) -> Result<()> {
+        let Some(part) = self.open.remove(&day) else { return Ok(()) };
+        part.writer.finish()?;
+        part.file.sync_all()?;
+        fs::rename(&part.tmp, &part.path)?;
+        let bytes = fs::metadata(&part.path)?.len();
+        self.added.files_written += 1;
+        let file = PartFile { path: part.rel, day, rows: part.rows, bytes };
+        self.new_parts.push((Table::SignIns, file));
         Ok(())
     }
 
@@ -127,10 +238,10 @@ impl<'s> Writer<'s> {
 
     /// Writes what is buffered and publishes the run's files.
     pub fn commit(mut self) -> Result<Added> {
-        for (day, rows) in std::mem::take(&mut self.signins) {
-            if !rows.is_empty() {
-                self.write_part(Table::SignIns, day, signins_frame(&rows)?)?;
-            }
+        let days: BTreeSet<NaiveDate> = self.signins.keys().chain(self.open.keys()).copied().collect();
+        for day in days {
+            self.write_rows(day)?;
+            self.finish_part(day)?;
         }
         for (day, rows) in std::mem::take(&mut self.audit) {
             self.write_part(Table::Audit, day, audit_frame(&rows)?)?;
