@@ -1,8 +1,11 @@
 //! The figures of the overview report: per-day counts, top partners, apps
 //! and users, partners new, idle or on the default, computed from one
-//! reading of the activity rows ([`Rollups`], memory flat however many
-//! users) and every sign-in read ([`Daily`]). The render layer draws them
-//! as HTML or Markdown.
+//! reading of the activity rows ([`Rollups`]) and every sign-in read
+//! ([`Daily`]). Memory is flat however many users, apps and partners there
+//! are: what grows with them is added up in tallies, and every list of
+//! partners the report shows comes as a stream, sorted or kept on disk
+//! past the budget ([`Overview::build`]). The render layer writes them as
+//! HTML or Markdown as it reads them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

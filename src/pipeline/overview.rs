@@ -47,6 +47,7 @@ pub(crate) fn overview(
     let current = plan.current.as_deref().map(|p| policy(p, notes)).transpose()?;
     let proposed = plan.proposed.as_deref().map(|p| policy(p, notes)).transpose()?;
     let period = plan.activity.window;
+    let budget = plan.activity.groups_in_memory;
     if let Some(paths) = plan.activity.source.activity_tables()? {
         let (table, daily, mut rows) = from_tables(plan, &paths, notes)?;
         let policies = (current.as_ref(), proposed.as_ref());
@@ -54,7 +55,6 @@ pub(crate) fn overview(
         // a name per group): its summary takes them in output order.
         let (rolled, impact) = rolled_up(plan, &mut rows, &table, policies, false)?;
         rows.finish()?;
-        let budget = plan.activity.groups_in_memory;
         let mut overview = Overview::build(rolled, &table, daily, current.as_ref(), period.since, budget)?;
         overview.impact = impact;
         return Ok((overview, table, None));
@@ -72,8 +72,7 @@ pub(crate) fn overview(
             .filter(|c| c.succeeded && c.kind.changes_access() && period.contains(c.time))
             .collect::<Vec<_>>()
     });
-    let mut daily = Daily::new(period, plan.activity.groups_in_memory);
-    let budget = plan.activity.groups_in_memory;
+    let mut daily = Daily::new(period, budget);
     let mut join =
         changes.as_ref().map(|c| Join::new(c, plan.activity.tenant, plan.window, plan.grace, budget));
     let activity = ActivityPlan { by: GroupBy::User, ..plan.activity.clone() };
@@ -86,7 +85,6 @@ pub(crate) fn overview(
     // The grouping names each partner once for the whole run.
     let (rolled, impact) = rolled_up(plan, &mut rows, &table, (current.as_ref(), proposed.as_ref()), true)?;
     rows.finish()?;
-    let budget = plan.activity.groups_in_memory;
     let mut overview = Overview::build(rolled, &table, daily, current.as_ref(), period.since, budget)?;
     overview.impact = impact;
     if let (Some(changes), Some(join)) = (changes, join) {
