@@ -177,12 +177,22 @@ impl<'s> Writer<'s> {
         Ok(())
     }
 
-    fn open_part(&mut self, t: Table, day: NaiveDate, frame: &DataFrame) -> Result<OpenPart> {
+    /// The next part file's name in the store, its path, and the
+    /// temporary path it is written at. Numbered in the order the run opens
+    /// parts, six digits wide: a reader takes a day's parts in the order of
+    /// their names, which must be the order their rows came in (four
+    /// digits put part 10000 before 9999).
+    fn next_part(&self, t: Table, day: NaiveDate) -> Result<(String, PathBuf, PathBuf)> {
         let n = self.new_parts.len() + self.open.len();
-        let rel = format!("{}/day={day}/part-{}-{n:04}.parquet", t.folder(), self.run);
+        let rel = format!("{}/day={day}/part-{}-{n:06}.parquet", t.folder(), self.run);
         let path = self.store.dir.join(&rel);
         fs::create_dir_all(path.parent().expect("has a parent"))?;
         let tmp = path.with_extension("parquet.tmp");
+        Ok((rel, path, tmp))
+    }
+
+    fn open_part(&mut self, t: Table, day: NaiveDate, frame: &DataFrame) -> Result<OpenPart> {
+        let (rel, path, tmp) = self.next_part(t, day)?;
         let file = File::create(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
         let writer = ParquetWriter::new(file.try_clone()?)
             .with_compression(ParquetCompression::Zstd(None))
@@ -221,11 +231,7 @@ impl<'s> Writer<'s> {
     }
 
     fn write_part(&mut self, t: Table, day: NaiveDate, mut df: DataFrame) -> Result<()> {
-        let n = self.new_parts.len();
-        let rel = format!("{}/day={day}/part-{}-{n:04}.parquet", t.folder(), self.run);
-        let path = self.store.dir.join(&rel);
-        fs::create_dir_all(path.parent().expect("has a parent"))?;
-        let tmp = path.with_extension("parquet.tmp");
+        let (rel, path, tmp) = self.next_part(t, day)?;
         let mut f = File::create(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
         ParquetWriter::new(&mut f).with_compression(ParquetCompression::Zstd(None)).finish(&mut df)?;
         f.sync_all()?;
