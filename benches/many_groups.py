@@ -7,6 +7,7 @@ RSS of `xtenant activity --by user --format csv` on them.
 
     benches/many_groups.py [--groups 1000000] [--partners 300] [--by user|app|tenant]
                            [--dir $TMPDIR] [--replay] [--documents] [--named] [--distinct-apps]
+                           [--history]
                            [--peers benches/.venv/bin/python] [--peer-tools duckdb,polars]
 
 --replay also times `xtenant replay --format csv` of the same groups against
@@ -33,13 +34,19 @@ cost rows times targets; and what else such a proposal goes through: its
 Graph batches and PowerShell script, `propose --current` with it, `policy
 check` and `policy show --format json` of it.
 
+--history also times what keeps and reads history: `store add` of the
+sign-ins into a fresh store (as generated: days interleaved; and newest
+first, as Entra writes an export), `report --store`, and `timeline` and
+`report --audit` with a change to the default each day (every sign-in then
+falls near a change: the users near each are counted).
+
 At --by app and --by tenant the million users make a handful of groups,
 each counting its distinct users.
 
 Needs target/release/xtenant (`cargo build --release`), or the binary named
 by XTENANT_BIN.
 """
-import argparse, json, os, sys, tempfile, uuid
+import argparse, copy, json, os, re, shutil, sys, tempfile, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402  (its peers' queries and its isolated runner)
@@ -65,6 +72,8 @@ def main():
                     help="also time propose --identities (naming every user) and replay against its proposal")
     ap.add_argument("--distinct-apps", action="store_true",
                     help="every sign-in names an app of its own (forged: Entra's logs name thousands)")
+    ap.add_argument("--history", action="store_true",
+                    help="also time store add, report --store, and timeline with a default change a day")
     ap.add_argument("--peer-tools", default="duckdb,polars",
                     help="which peers to run (polars needs some 1.5 GB a million groups)")
     a = ap.parse_args()
@@ -117,6 +126,7 @@ def main():
             ("replay --format json, every row a calibration mismatch",
              ["replay", "--by", a.by, "--format", "json", "--current", policy, "--proposed", current]),
             ("report (Markdown, with --proposed)", ["report", "--format", "markdown", "--proposed", policy]),
+            ("report (HTML)", ["report", "--format", "html"]),
             ("propose", ["propose"]),
         ]:
             wall, rss, cpu = compare.run_isolated([XT, "-q"] + args + ["-o", doc, path], fresh=(doc,))
@@ -150,6 +160,8 @@ def main():
             # Written to stdout, which is thrown away.
             wall, rss, cpu = compare.run_isolated([XT, "-q"] + args)
             print(f"  xtenant {name}: {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
+    if a.history:
+        history(a, path)
     if a.peers:
         # compare.py's user-grain queries, with the Python that has DuckDB and polars.
         peers = [("duckdb", "DuckDB read_json (named) + GROUP BY", compare.DUCKDB, ["named"]),
@@ -159,6 +171,54 @@ def main():
                 continue
             wall, rss, cpu = compare.run_isolated([a.peers, "-c", query, path, out] + extra, fresh=(out,))
             print(f"  {name}, user grain: {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
+
+
+def history(a, path):
+    """store add (days interleaved, then newest first), report --store, and
+    timeline and report --audit with a change to the default each day."""
+    newest_first = path.replace(".ndjson", "-newest-first.ndjson")
+    if not os.path.exists(newest_first):
+        when = re.compile(rb'"createdDateTime": "([^"]+)"')
+        with open(path, "rb") as f:
+            lines = f.readlines()
+        lines.sort(key=lambda l: when.search(l).group(1), reverse=True)
+        with open(newest_first, "wb") as f:
+            f.writelines(lines)
+        del lines
+    store = os.path.join(a.dir, "xtenant-groups-store")
+    for name, source in [("days interleaved", path), ("newest first", newest_first)]:
+        shutil.rmtree(store, ignore_errors=True)
+        wall, rss, cpu = compare.run_isolated([XT, "-q", "store", "add", "--store", store, source])
+        print(f"  xtenant store add ({name}): {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
+    doc = os.path.join(a.dir, "xtenant-groups-result.doc")
+    wall, rss, cpu = compare.run_isolated([XT, "-q", "report", "--store", store, "--format", "markdown", "-o", doc],
+                                          fresh=(doc,))
+    print(f"  xtenant report --store: {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
+    # A change to the default at noon of each of the 28 days, from the
+    # samples' audit record of a partner update.
+    with open(os.path.join(ROOT, "samples", "audit", "directoryAudits.json")) as f:
+        template = json.load(f)["value"][1]
+    events = []
+    for day in range(1, 29):
+        e = copy.deepcopy(template)
+        e["id"] = f"Directory_default_{day}"
+        e["correlationId"] = str(uuid.UUID(int=day))
+        e["activityDisplayName"] = "Update the company default cross-tenant access setting"
+        e["activityDateTime"] = f"2026-11-{day:02d}T12:00:00.000Z"
+        e["targetResources"][0]["modifiedProperties"] = [{
+            "displayName": "b2bCollaborationInbound", "oldValue": "{}",
+            "newValue": "{\"usersAndGroups\":{\"accessType\":\"blocked\"}}"}]
+        events.append(e)
+    audit = os.path.join(a.dir, "xtenant-groups-audit.json")
+    with open(audit, "w") as f:
+        json.dump({"value": events}, f)
+    for name, args in [
+        ("timeline --format json, a default change a day",
+         ["timeline", audit, "--signins", path, "--format", "json"]),
+        ("report --audit, a default change a day", ["report", "--format", "markdown", "--audit", audit, path]),
+    ]:
+        wall, rss, cpu = compare.run_isolated([XT, "-q"] + args + ["-o", doc], fresh=(doc,))
+        print(f"  xtenant {name}: {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
 
 
 if __name__ == "__main__":

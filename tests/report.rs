@@ -143,6 +143,22 @@ fn new_partners_are_those_first_seen_in_the_period_and_a_store_works_as_input() 
     assert!(new.contains("None."), "all partners were seen before the 12th: {new}");
 }
 
+#[test]
+fn the_change_timeline_joins_sign_ins_that_do_not_say_whose_log_they_are() {
+    // Graph exports carry no tenant of the log: our tenant is the audit
+    // log's, as `timeline` takes it, not left unknown until the grouping
+    // has inferred it (the changes then met no sign-in: no partner names,
+    // no flags).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("graph.md");
+    let graph = sample("signins/graph-beta-signins.json");
+    let o = out.to_string_lossy().into_owned();
+    ok(&["report", "-q", &graph, "--audit", &sample("audit"), "-o", &o]);
+    let changes = sections(&std::fs::read_to_string(&out).unwrap(), &["Policy changes"]);
+    assert!(changes.contains("| Tailspin Toys (1b3c602b) |"), "{changes}");
+    assert!(changes.contains("| Fabrikam (1eae0b55) |"), "{changes}");
+}
+
 /// The Markdown sections named `titles`, each up to the next heading.
 fn sections(markdown: &str, titles: &[&str]) -> String {
     let mut out = String::new();

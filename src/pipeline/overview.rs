@@ -67,14 +67,21 @@ pub(crate) fn overview(
         }
         None => None,
     };
+    // Whose changes they are, for joining the sign-ins: the tenant given,
+    // else the one the audit logs belong to, as `timeline` decides (a Graph
+    // export's sign-ins do not say whose log they are, and the grouping
+    // infers our tenant only once every sign-in is read).
+    let ours = match &changes {
+        Some(c) => super::timeline::our_tenant(c, plan.activity.tenant)?,
+        None => plan.activity.tenant,
+    };
     let changes = changes.map(|c| {
         c.into_iter()
             .filter(|c| c.succeeded && c.kind.changes_access() && period.contains(c.time))
             .collect::<Vec<_>>()
     });
     let mut daily = Daily::new(period, budget);
-    let mut join =
-        changes.as_ref().map(|c| Join::new(c, plan.activity.tenant, plan.window, plan.grace, budget));
+    let mut join = changes.as_ref().map(|c| Join::new(c, ours, plan.window, plan.grace, budget));
     let activity = ActivityPlan { by: GroupBy::User, ..plan.activity.clone() };
     let (table, mut rows, stats) = tapped_stream(&activity, rejects, |s: &SignIn| {
         daily.add(s);

@@ -38,7 +38,7 @@ pub(crate) struct TimelinePlan {
 }
 
 /// Our tenant: the one given, else the one the audit logs belong to.
-fn our_tenant(changes: &[PolicyChange], given: Option<Guid>) -> Result<Option<Guid>> {
+pub(super) fn our_tenant(changes: &[PolicyChange], given: Option<Guid>) -> Result<Option<Guid>> {
     let owners: BTreeSet<Guid> = changes.iter().filter_map(|c| c.owner).collect();
     if given.is_none() && owners.len() > 1 {
         let list: Vec<String> = owners.iter().map(Guid::to_string).collect();
