@@ -1413,6 +1413,7 @@ fn of_partner<T: Record>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::analysis::runs::codec::tests::{keys_sort_as_compared, read_back};
     use proptest::prelude::*;
 
     impl PartnerImpacts {
@@ -1517,17 +1518,10 @@ pub(crate) mod tests {
     fn the_summary_s_partner_records_sort_by_bytes_as_by_comparison_and_read_back_the_same() {
         fn agree<T: Record + std::fmt::Debug>(records: &[T], order: Order<T>, same: impl Fn(&T, &T) -> bool) {
             for a in records {
-                let mut buf = Vec::new();
-                a.write(&mut Enc(&mut buf));
-                let back = T::read(&mut Dec::new(&buf[..])).unwrap();
+                let back = read_back(a);
                 assert!(same(&back, a) && (order.cmp)(&back, a).is_eq(), "{a:?}");
-                for b in records {
-                    let (mut ka, mut kb) = (Vec::new(), Vec::new());
-                    (order.key)(a, &mut ka);
-                    (order.key)(b, &mut kb);
-                    assert_eq!(ka.cmp(&kb), (order.cmp)(a, b), "{a:?} {b:?}");
-                }
             }
+            keys_sort_as_compared(records, order);
         }
         let (mut impacts, mut sums) = (Vec::new(), Vec::new());
         for partner in [0, 1, 256, u128::MAX] {

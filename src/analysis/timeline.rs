@@ -296,6 +296,7 @@ impl Join {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::runs::codec::tests::{keys_sort_as_compared, read_back};
     use crate::model::{AccessType, CaStatus, EventType, Text, Texts, UserType};
     use crate::policy::change::ChangeKind;
 
@@ -396,16 +397,9 @@ mod tests {
                 records.push(UserNear { change, user: user.into(), bits: SEEN_AFTER | BLOCKED_AFTER });
             }
         }
+        keys_sort_as_compared(&records, USERS_NEAR.order);
         for a in &records {
-            let mut buf = Vec::new();
-            a.write(&mut Enc(&mut buf));
-            assert_eq!(UserNear::read(&mut Dec::new(&buf[..])).unwrap(), *a);
-            for b in &records {
-                let (mut ka, mut kb) = (Vec::new(), Vec::new());
-                (USERS_NEAR.order.key)(a, &mut ka);
-                (USERS_NEAR.order.key)(b, &mut kb);
-                assert_eq!(ka.cmp(&kb), (USERS_NEAR.order.cmp)(a, b));
-            }
+            assert_eq!(read_back(a), *a);
         }
     }
 }

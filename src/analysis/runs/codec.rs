@@ -443,6 +443,30 @@ impl<R: BufRead> Dec<R> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::analysis::runs::{Order, Record};
+
+    /// `record` written and read back, for a test to compare with it.
+    pub(crate) fn read_back<T: Record>(record: &T) -> T {
+        let mut buf = Vec::new();
+        record.write(&mut Enc(&mut buf));
+        T::read(&mut Dec::new(&buf[..])).unwrap()
+    }
+
+    /// For every pair of `records`, the bytes of `order`'s key sort as
+    /// `order` compares them: what merging runs as bytes relies on.
+    pub(crate) fn keys_sort_as_compared<T: std::fmt::Debug>(records: &[T], order: Order<T>) {
+        let key = |r: &T| {
+            let mut k = Vec::new();
+            (order.key)(r, &mut k);
+            k
+        };
+        let keys: Vec<Vec<u8>> = records.iter().map(key).collect();
+        for (a, ka) in records.iter().zip(&keys) {
+            for (b, kb) in records.iter().zip(&keys) {
+                assert_eq!(ka.cmp(kb), (order.cmp)(a, b), "{a:?} {b:?}");
+            }
+        }
+    }
 
     /// A row with most kinds of value: hostile text, empty and absent
     /// strings, extreme ids, clauses, epochs.
