@@ -160,6 +160,12 @@ fn the_proposal_is_the_same_when_its_rows_go_through_the_disk() {
                     budget,
                     "--current",
                     &current,
+                    // A partner kept without sign-ins comes among the
+                    // others in id order, an app is added to their plans.
+                    "--keep",
+                    "partner:7fffffff-0000-4000-8000-000000000001=kept",
+                    "--keep",
+                    "app:7fffffff-0000-4000-8000-000000000002=seasonal",
                 ])
                 .arg(signins())
                 .output()

@@ -28,16 +28,26 @@
 //! and go through the disk past the memory budget ([`propose`]), a
 //! partner's rows too ([`Kept`]), so that memory follows the policy
 //! itself, not the number of groups or the users of the largest partner.
+//! Nor does it follow the number of partners: no partner's rows depend on
+//! another's entry, so the proof replays each partner's rows against the
+//! default and its own entry alone, in partner order beside the plans
+//! ([`prove`]), and the plans, the partners left out and what `--current`
+//! loses are spooled in that order for the formats to write
+//! ([`Proposal`]). A forged export naming a million partners held a
+//! million plans and entries, 5.4 GB.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{self, BufRead};
 use std::rc::Rc;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use rayon::prelude::*;
 use serde::Serialize;
 
-use super::replay::{count_impact, Impact, ImpactCounts, Inputs, Replayer};
-use super::runs::{Kept, Order, Sorter, Spool, Stream};
+use super::replay::{count_impact, Impact, ImpactCounts, Inputs, ReplayRow, Replayer};
+use super::runs::codec::{Dec, Enc};
+use super::runs::{Kept, Order, Record, Sorter, Spool, Stream};
 use crate::model::{AccessType, ActivityRow, Direction, Guid};
 use crate::policy::apps::RECOMMENDED_ALLOWED;
 use crate::policy::directory::{GroupHolding, Identities};
@@ -46,7 +56,7 @@ use crate::policy::model::{
     service_default, AccessKind, B2bSetting, DefaultConfig, InboundTrust, PartnerConfig, Section, Settings,
     Target, TargetConfig, TargetStr, TargetText, TargetType, Targets,
 };
-use crate::policy::resolve::{Half, Resolver};
+use crate::policy::resolve::{Effective, Half, Resolver};
 use crate::policy::{Policy, Verdict};
 
 /// What to propose from.
@@ -143,29 +153,53 @@ pub struct LeftOut {
     pub reason: String,
 }
 
-/// The proposal and its rationale.
-pub struct Proposal {
-    pub policy: Policy,
-    pub partners: Vec<PartnerPlan>,
-    pub left_out: Vec<LeftOut>,
+/// The proposal and its rationale, each list a stream in partner order,
+/// read once by the format written. Why: a forged export naming a million
+/// partners made a million plans and policy entries, 5 GB, held until
+/// they were written; now a budget of them is in memory, the rest on disk.
+pub(crate) struct Proposal {
+    /// The proposal's default: everything blocked ([`blocked_default`]).
+    pub(crate) default: DefaultConfig,
+    /// The partners allowed, each with its plan, by tenant id.
+    pub(crate) partners: Stream<PartnerPlan>,
+    pub(crate) partner_count: usize,
+    /// Partners seen but not allowed, by tenant id.
+    pub(crate) left_out: Stream<LeftOut>,
+    pub(crate) left_out_count: usize,
     /// Every row replayed against the proposal (the proof): impact ->
     /// (rows, sign-ins), as a replay's summary counts them.
-    pub proof: ImpactCounts,
+    pub(crate) proof: ImpactCounts,
     /// Partners the current policy configures (`--current`): updated, or
     /// deleted when the proposal has no entry for them.
-    pub current_partners: Vec<Guid>,
+    pub(crate) current_partners: BTreeSet<Guid>,
+    /// The partners `--current` configures and the proposal has no entry
+    /// for, by tenant id: their entries are deleted.
+    pub(crate) dropped: Vec<Guid>,
     /// Successful sign-ins the current policy blocks today, not granted.
-    pub not_granted: u64,
+    pub(crate) not_granted: u64,
     /// What the current policy allows and the proposal no longer does
     /// (`--current`): none of it had a successful sign-in in the period.
-    pub removed: Vec<Removal>,
+    /// The default's first, then by partner.
+    pub(crate) removed: Stream<Removal>,
+    pub(crate) removed_count: usize,
+    /// Each plan's entry in the proposed policy.
+    pub(crate) entries: Entries,
 }
 
-impl Proposal {
-    /// The partners `--current` configures and the proposal has no entry
-    /// for: their entries are deleted.
-    pub fn dropped_partners(&self) -> impl Iterator<Item = Guid> + '_ {
-        self.current_partners.iter().copied().filter(|g| !self.policy.partners.contains_key(g))
+/// The entries of the proposed policy, made from the plans as they are
+/// read: each plan's own ([`partner_config`]), but for a partner kept by
+/// `--keep`, its `--current` entry when it has one.
+pub(crate) struct Entries {
+    /// The `--current` entries of partners kept by `--keep`.
+    kept: BTreeMap<Guid, Arc<PartnerConfig>>,
+}
+
+impl Entries {
+    pub(crate) fn of(&self, plan: &PartnerPlan) -> Arc<PartnerConfig> {
+        match (&plan.kept, self.kept.get(&plan.partner_tenant_id)) {
+            (Some(_), Some(c)) => Arc::clone(c),
+            _ => Arc::new(partner_config(plan)),
+        }
     }
 }
 
@@ -178,6 +212,158 @@ pub struct Removal {
     pub setting: String,
     /// What is no longer allowed.
     pub removed: String,
+}
+
+impl Record for PartnerPlan {
+    fn write(&self, enc: &mut Enc) {
+        enc.u128(self.partner_tenant_id.0);
+        enc.opt_str(self.partner_tenant_name.as_deref());
+        enc.u32(self.sections.len() as u32);
+        for s in &self.sections {
+            enc.one_of(&Section::ALL, s.section);
+            enc.u32(s.users.len() as u32);
+            for t in s.users.iter() {
+                enc.one_of(&TARGET_TYPES, t.target_type);
+                match &t.target {
+                    TargetText::Id(bytes) => {
+                        enc.u8(0);
+                        enc.u128(u128::from_be_bytes(*bytes));
+                    }
+                    TargetText::Text(text) => {
+                        enc.u8(1);
+                        enc.str(text);
+                    }
+                }
+            }
+            enc.u32(s.groups.len() as u32);
+            for g in &s.groups {
+                enc.str(&g.group);
+                enc.u64(g.observed as u64);
+                enc.u64(g.members as u64);
+            }
+            enc.u32(s.apps.len() as u32);
+            for a in &s.apps {
+                enc.str(a);
+            }
+            enc.u64(s.sign_ins);
+            enc.u64(s.failed_attempts);
+            enc.u64(s.distinct_users as u64);
+            enc.opt_time(s.last_seen);
+            enc.opt_str(s.widened.as_deref());
+        }
+        let trust = [self.trust_mfa, self.trust_compliant_device, self.trust_hybrid_joined_device];
+        enc.u8(trust.iter().enumerate().fold(0, |bits, (i, on)| bits | (u8::from(*on) << i)));
+        enc.opt_str(self.kept.as_deref());
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        let partner_tenant_id = Guid(dec.u128()?);
+        let partner_tenant_name = dec.opt_string()?;
+        let sections = (0..dec.u32()?)
+            .map(|_| {
+                let section = dec.one_of(&Section::ALL, "section")?;
+                let users = (0..dec.u32()?)
+                    .map(|_| {
+                        let target_type = dec.one_of(&TARGET_TYPES, "target type")?;
+                        let target = match dec.u8()? {
+                            0 => TargetText::Id(dec.u128()?.to_be_bytes()),
+                            _ => TargetText::Text(dec.string()?.into()),
+                        };
+                        Ok(Target { target, target_type })
+                    })
+                    .collect::<io::Result<Vec<Target>>>()?
+                    .into();
+                let groups = (0..dec.u32()?)
+                    .map(|_| {
+                        Ok(GroupPick {
+                            group: dec.string()?,
+                            observed: dec.u64()? as usize,
+                            members: dec.u64()? as usize,
+                        })
+                    })
+                    .collect::<io::Result<_>>()?;
+                let apps = (0..dec.u32()?).map(|_| dec.string()).collect::<io::Result<_>>()?;
+                Ok(SectionPlan {
+                    section,
+                    users,
+                    groups,
+                    apps,
+                    sign_ins: dec.u64()?,
+                    failed_attempts: dec.u64()?,
+                    distinct_users: dec.u64()? as usize,
+                    last_seen: dec.opt_time()?,
+                    widened: dec.opt_string()?,
+                })
+            })
+            .collect::<io::Result<_>>()?;
+        let trust = dec.u8()?;
+        Ok(PartnerPlan {
+            partner_tenant_id,
+            partner_tenant_name,
+            sections,
+            trust_mfa: trust & 1 != 0,
+            trust_compliant_device: trust & 2 != 0,
+            trust_hybrid_joined_device: trust & 4 != 0,
+            kept: dec.opt_string()?,
+        })
+    }
+
+    fn text_bytes(&self) -> usize {
+        let texts = [&self.partner_tenant_name, &self.kept]
+            .iter()
+            .map(|t| t.as_ref().map_or(0, String::len))
+            .sum::<usize>();
+        let sections = self.sections.iter().map(|s| {
+            // An id target is 24 bytes as it is held.
+            s.users.len() * 24
+                + s.groups.iter().map(|g| g.group.len()).sum::<usize>()
+                + s.apps.iter().map(String::len).sum::<usize>()
+                + s.widened.as_ref().map_or(0, String::len)
+        });
+        texts + sections.sum::<usize>()
+    }
+}
+
+/// [`TargetType`]s by their number on disk.
+const TARGET_TYPES: [TargetType; 4] =
+    [TargetType::User, TargetType::Group, TargetType::Application, TargetType::UnknownFutureValue];
+
+impl Record for LeftOut {
+    fn write(&self, enc: &mut Enc) {
+        enc.u128(self.partner_tenant_id.0);
+        enc.opt_str(self.partner_tenant_name.as_deref());
+        enc.u64(self.successes);
+        enc.str(&self.reason);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(LeftOut {
+            partner_tenant_id: Guid(dec.u128()?),
+            partner_tenant_name: dec.opt_string()?,
+            successes: dec.u64()?,
+            reason: dec.string()?,
+        })
+    }
+
+    fn text_bytes(&self) -> usize {
+        self.partner_tenant_name.as_ref().map_or(0, String::len) + self.reason.len()
+    }
+}
+
+impl Record for Removal {
+    fn write(&self, enc: &mut Enc) {
+        enc.opt_guid(self.partner);
+        enc.str(&self.setting);
+        enc.str(&self.removed);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(Removal { partner: dec.opt_guid()?, setting: dec.string()?, removed: dec.string()? })
+    }
+
+    fn text_bytes(&self) -> usize {
+        self.setting.len() + self.removed.len()
+    }
 }
 
 /// A plan's user targets as the object ids they name.
@@ -298,17 +484,13 @@ fn partner_config(plan: &PartnerPlan) -> PartnerConfig {
     }
 }
 
-fn policy_of(plans: &[PartnerPlan], current: Option<&Policy>) -> Policy {
-    // A partner kept by --keep keeps what the current policy gives it.
-    let config = |p: &PartnerPlan| match (&p.kept, current.and_then(|c| c.partners.get(&p.partner_tenant_id)))
-    {
-        (Some(_), Some(c)) => Arc::clone(c),
-        _ => Arc::new(partner_config(p)),
-    };
+/// The proposed policy as one partner's rows see it: `default`, and the
+/// partner's `entry` if it has one (replay reads no other partner's).
+fn policy_with(default: DefaultConfig, entry: Option<Arc<PartnerConfig>>) -> Policy {
     Policy {
         allowed_cloud_endpoints: vec![],
-        default: Some(blocked_default()),
-        partners: plans.iter().map(|p| (p.partner_tenant_id, config(p))).collect(),
+        default: Some(default),
+        partners: entry.map(|e| (e.tenant_id, e)).into_iter().collect(),
         warnings: vec![],
         source: "xtenant propose".into(),
     }
@@ -493,18 +675,27 @@ struct Trials<'a> {
 /// sorting) its replayed rows each time cost as much memory again as the
 /// rows (a partner with 333k users).
 fn broken(plan: &PartnerPlan, rows: &PartnerRows, inputs: &Trials<'_>) -> anyhow::Result<usize> {
-    use rayon::prelude::*;
-    let proposed = policy_of(std::slice::from_ref(plan), None);
+    let proposed = policy_with(blocked_default(), Some(Arc::new(partner_config(plan))));
     let replay_inputs = Inputs { proposed: &proposed, ..inputs.inputs.replay };
     // Its rows are the partner's alone.
     let replayer =
         Replayer::with_current(&replay_inputs, inputs.current.as_ref(), Some(plan.partner_tenant_id));
     let mut broken = 0;
     rows.each_chunk(ROWS_AT_A_TIME, |chunk| {
-        broken += chunk.par_iter().filter(|r| breaks(replayer.impact(r))).count();
+        let breaking = |r: &&ActivityRow| breaks(replayer.impact(r));
+        broken += match chunk.len() < ON_THE_POOL_FROM {
+            true => chunk.iter().filter(breaking).count(),
+            false => chunk.par_iter().filter(breaking).count(),
+        };
     })?;
     Ok(broken)
 }
+
+/// Rows of a partner replayed on the pool from this many; fewer are
+/// replayed where they are. Handing a job to the pool and waiting for it
+/// costs more than replaying a few rows: a million partners of one
+/// sign-in each spent a tenth of their proposal switching threads.
+const ON_THE_POOL_FROM: usize = 64;
 
 /// Trust: every flag on where inbound sign-ins could rely on it, then each
 /// dropped when nothing breaks without it. Returns how many rows break
@@ -584,10 +775,11 @@ const BY_PARTNER: Order<ActivityRow> = Order {
 };
 
 /// Builds the proposal from the activity rows at the user grain (in any
-/// order; `partners`: every partner among them); see the module doc.
-/// Memory holds one partner's rows at a time, on disk past `budget` rows:
-/// the rows that are evidence go through a sort by partner, and every row
-/// is kept for the proof replay, both on disk past `budget` rows too.
+/// order); see the module doc. Memory holds one partner's rows at a time,
+/// on disk past `budget` rows: the rows that are evidence go through a sort
+/// by partner, every row through another for the proof, and the plans and
+/// the rest of the rationale are spooled, on disk past `budget` too, so
+/// that nothing held grows with the number of partners.
 pub(crate) fn propose(
     rows: &mut Stream<ActivityRow>,
     inputs: &ProposeInputs<'_>,
@@ -596,14 +788,18 @@ pub(crate) fn propose(
     let trials = Trials { inputs, current: inputs.replay.current.map(Resolver::new) };
     let as_current = inputs.replay.current.map(|current| Inputs { proposed: current, ..inputs.replay });
     let current = as_current.as_ref().map(Replayer::new);
-    let mut evidence = Sorter::new("propose", BY_PARTNER, budget);
-    let mut proof = Spool::new("propose", rows.budget_again(budget));
+    // The evidence, and every row for the proof (those that are no
+    // evidence now, the evidence once its partner's plan is made), each
+    // sorted by partner in half the budget.
+    let half = budget.map(|b| (b / 2).max(1));
+    let mut evidence = Sorter::new("propose", BY_PARTNER, half);
+    let mut proof = Sorter::new("propose", BY_PARTNER, half);
     let mut not_granted = 0u64;
-    let mut unused: BTreeMap<Guid, Unused> = BTreeMap::new();
-    // The partners with rows kept as evidence, and how many each has: a
-    // partner's rows go to a file at once when they fill the budget
-    // ([`Spool::expect`]).
-    let mut used_partners: BTreeMap<Guid, usize> = BTreeMap::new();
+    // How many rows of evidence the first partners have: a partner's rows
+    // go to a file at once when they fill the budget ([`Spool::expect`]).
+    // Counted for Entra's few thousand partners; a forged export's
+    // millions past them are not (their rows fill the budget first).
+    let mut evidence_rows: HashMap<Guid, usize> = HashMap::new();
     // Outbound users, whose groups `--groups` may allow instead.
     let mut outbound_users = BTreeSet::new();
     for r in rows.by_ref() {
@@ -616,19 +812,19 @@ pub(crate) fn propose(
             if inputs.replay.groups.is_some() && r.direction == Direction::Outbound {
                 outbound_users.extend(target_id(r.user_id.as_deref()));
             }
-            *used_partners.entry(r.partner_tenant_id).or_insert(0) += 1;
+            let room = evidence_rows.len() < COUNTED_PARTNERS;
+            match evidence_rows.get_mut(&r.partner_tenant_id) {
+                Some(n) => *n += 1,
+                None if room => {
+                    evidence_rows.insert(r.partner_tenant_id, 1);
+                }
+                None => {}
+            }
             evidence.push(r)?;
         } else {
             if r.counters.successes > 0 {
                 not_granted = not_granted.saturating_add(r.counters.successes);
             }
-            let u = unused.entry(r.partner_tenant_id).or_default();
-            if u.name.is_none() {
-                u.name = r.partner_tenant_name.as_deref().map(str::to_string);
-            }
-            u.successes = u.successes.saturating_add(r.counters.successes);
-            u.failures = u.failures.saturating_add(r.counters.failures);
-            u.policy_blocks = u.policy_blocks.saturating_add(r.counters.policy_blocks);
             proof.push(r)?;
         }
     }
@@ -639,8 +835,9 @@ pub(crate) fn propose(
         None => vec![],
     };
     drop(outbound_users);
-    let mut plans = Vec::new();
-    let mut left_out = Vec::new();
+    // Each partner with evidence: its plan, or why it is left out.
+    let mut planned = Spool::new("propose", budget);
+    let mut too_few = Spool::new("propose", budget);
     let mut evidence = evidence.finish()?;
     let mut next = evidence.next();
     while let Some(first) = next.take() {
@@ -650,7 +847,7 @@ pub(crate) fn propose(
         // third of a million users).
         let (mut successes, mut name) = (0u64, None);
         let mut spool = Spool::new("propose", budget);
-        spool.expect(used_partners.get(&partner).copied().unwrap_or(0))?;
+        spool.expect(evidence_rows.get(&partner).copied().unwrap_or(0))?;
         let mut add = |r: ActivityRow| {
             successes = successes.saturating_add(r.counters.successes);
             if name.is_none() {
@@ -667,7 +864,7 @@ pub(crate) fn propose(
         }
         let rows = spool.keep()?;
         if successes < inputs.min_sign_ins {
-            left_out.push(LeftOut {
+            too_few.push(LeftOut {
                 partner_tenant_id: partner,
                 partner_tenant_name: name,
                 successes,
@@ -675,47 +872,226 @@ pub(crate) fn propose(
                     "{successes} successful sign-in(s), fewer than --min-sign-ins {}",
                     inputs.min_sign_ins
                 ),
-            });
+            })?;
         } else {
             let mut plan = first_plan(partner, name, &rows, inputs, &holdings)?;
             let broken = settle_trust(&mut plan, &rows, &trials)?;
             widen_until_whole(&mut plan, broken, &rows, &trials)?;
-            plans.push(plan);
+            planned.push(plan)?;
         }
         rows.into_each(|r| proof.push(r))?;
     }
     evidence.finish()?;
-    for (partner, u) in unused.into_iter().filter(|(p, _)| !used_partners.contains_key(p)) {
-        left_out.push(LeftOut {
+    let sources = Sources { planned: planned.finish()?, too_few: too_few.finish()?, proof: proof.finish()? };
+    let mut proposal = prove(sources, inputs, &trials, budget)?;
+    proposal.not_granted = not_granted;
+    Ok(proposal)
+}
+
+/// Partners whose rows of evidence are counted, at most (some 40 bytes
+/// each in memory).
+const COUNTED_PARTNERS: usize = 1 << 16;
+
+/// What [`prove`] reads side by side, by partner.
+struct Sources {
+    /// The plans of partners with evidence.
+    planned: Stream<PartnerPlan>,
+    /// Partners with evidence but too few successful sign-ins.
+    too_few: Stream<LeftOut>,
+    /// Every row.
+    proof: Stream<ActivityRow>,
+}
+
+/// The partners of every source, each once, in order: a partner's plan
+/// (or its `--keep` plan), its entry of `--current`, its rows. For each:
+/// the plan with `--keep` applied, its rows replayed against it (the
+/// proof), what it takes away from `--current`, why a partner without one
+/// is left out.
+fn prove(
+    mut sources: Sources,
+    inputs: &ProposeInputs<'_>,
+    trials: &Trials<'_>,
+    budget: Option<usize>,
+) -> anyhow::Result<Proposal> {
+    let default = blocked_default();
+    let current_policy = inputs.replay.current;
+    let current_partners: BTreeSet<Guid> =
+        current_policy.map_or_else(BTreeSet::new, |c| c.partners.keys().copied().collect());
+    // Partners kept by --keep, with the reason their plan says when they
+    // have no evidence (the first given); the current entries they keep.
+    let mut keep_partners: BTreeMap<Guid, &str> = BTreeMap::new();
+    for k in inputs.keep {
+        if let Keep::Partner { id, reason } = k {
+            keep_partners.entry(*id).or_insert(reason);
+        }
+    }
+    let entries = Entries {
+        kept: keep_partners
+            .keys()
+            .filter_map(|id| current_policy.and_then(|c| c.partners.get(id)).map(|e| (*id, Arc::clone(e))))
+            .collect(),
+    };
+    // The proposal for partners without an entry, and what it takes away
+    // (resolved once: its halves are the same for every such partner).
+    let default_only = policy_with(default.clone(), None);
+    let default_inputs = Inputs { proposed: &default_only, ..inputs.replay };
+    let unconfigured = Replayer::with_current(&default_inputs, trials.current.as_ref(), None);
+    let default_resolver = Resolver::new(&default_only);
+    let default_after = default_resolver.effective(None);
+    let mut taking = Taking::default();
+
+    let mut partners = Spool::new("propose", budget);
+    let mut left_out = Spool::new("propose", budget);
+    let mut removed = Spool::new("propose", budget);
+    let (mut partner_count, mut left_out_count, mut removed_count) = (0, 0, 0);
+    let mut dropped = Vec::new();
+    let mut impacts = ImpactCounts::new();
+    if let Some(current) = &trials.current {
+        for r in taking.away(None, &current.effective(None), &default_after, &default_after) {
+            removed.push(r)?;
+            removed_count += 1;
+        }
+    }
+    {
+        let mut planned = sources.planned.by_ref().peekable();
+        let mut too_few = sources.too_few.by_ref().peekable();
+        let mut proof = sources.proof.by_ref().peekable();
+        let mut configured = current_partners.iter().copied().peekable();
+        let mut keeps = keep_partners.iter().peekable();
+        loop {
+            let heads = [
+                planned.peek().map(|p| p.partner_tenant_id),
+                too_few.peek().map(|l| l.partner_tenant_id),
+                proof.peek().map(|r| r.partner_tenant_id),
+                configured.peek().copied(),
+                keeps.peek().map(|(id, _)| **id),
+            ];
+            let Some(partner) = heads.into_iter().flatten().min() else { break };
+            let evidence = planned.next_if(|p| p.partner_tenant_id == partner);
+            let short = too_few.next_if(|l| l.partner_tenant_id == partner);
+            let with_evidence = evidence.is_some() || short.is_some();
+            let in_current = configured.next_if_eq(&partner).is_some();
+            let kept_without_evidence = keeps.next_if(|(id, _)| **id == partner).map(|(_, reason)| *reason);
+            let mut plan =
+                evidence.or_else(|| kept_without_evidence.map(|reason| kept_plan(partner, reason)));
+            if let Some(plan) = &mut plan {
+                apply_keeps(plan, inputs.keep);
+            }
+            let entry = plan.as_ref().map(|p| entries.of(p));
+            let own = entry.as_ref().map(|e| policy_with(default.clone(), Some(Arc::clone(e))));
+            let own_inputs = own.as_ref().map(|p| Inputs { proposed: p, ..inputs.replay });
+            let own_replayer = own_inputs
+                .as_ref()
+                .map(|i| Replayer::with_current(i, trials.current.as_ref(), Some(partner)));
+            // The partner's rows, replayed against its entry (or the
+            // default); those of a partner without evidence added up for
+            // the reason it is left out.
+            let mut unused: Option<Unused> = None;
+            let mut rows =
+                std::iter::from_fn(|| proof.next_if(|r| r.partner_tenant_id == partner)).inspect(|r| {
+                    if !with_evidence && section_for(r.direction, r.access_type).is_some() {
+                        unused.get_or_insert_with(Unused::default).add(r);
+                    }
+                });
+            count_replayed(&mut rows, own_replayer.as_ref().unwrap_or(&unconfigured), &mut impacts);
+            drop(rows);
+            if let Some(current) = &trials.current {
+                if in_current || own.is_some() {
+                    let after = match &own {
+                        Some(p) => Resolver::new(p).effective(Some(partner)),
+                        None => default_resolver.effective(Some(partner)),
+                    };
+                    for r in
+                        taking.away(Some(partner), &current.effective(Some(partner)), &after, &default_after)
+                    {
+                        removed.push(r)?;
+                        removed_count += 1;
+                    }
+                }
+            }
+            if in_current && plan.is_none() {
+                dropped.push(partner);
+            }
+            let left = short.or_else(|| unused.map(|u| u.left_out(partner)));
+            if let Some(l) = left {
+                left_out.push(l)?;
+                left_out_count += 1;
+            }
+            if let Some(plan) = plan {
+                partners.push(plan)?;
+                partner_count += 1;
+            }
+        }
+    }
+    sources.planned.finish()?;
+    sources.too_few.finish()?;
+    sources.proof.finish()?;
+    Ok(Proposal {
+        default,
+        partners: partners.finish()?,
+        partner_count,
+        left_out: left_out.finish()?,
+        left_out_count,
+        proof: impacts,
+        current_partners,
+        dropped,
+        not_granted: 0,
+        removed: removed.finish()?,
+        removed_count,
+        entries,
+    })
+}
+
+/// Replays `rows`, adding their impacts to `impacts`: a chunk at a time,
+/// on the pool when the chunk is large enough to be worth it.
+fn count_replayed(
+    rows: &mut dyn Iterator<Item = ActivityRow>,
+    replayer: &Replayer<'_>,
+    impacts: &mut ImpactCounts,
+) {
+    loop {
+        let chunk: Vec<ActivityRow> = rows.take(ROWS_AT_A_TIME).collect();
+        if chunk.is_empty() {
+            return;
+        }
+        let replayed: Vec<ReplayRow> = match chunk.len() < ON_THE_POOL_FROM {
+            true => chunk.into_iter().map(|r| replayer.row(r)).collect(),
+            false => chunk.into_par_iter().map(|r| replayer.row(r)).collect(),
+        };
+        replayed.iter().for_each(|r| count_impact(impacts, r));
+    }
+}
+
+impl Unused {
+    /// Adds a row that allows nothing.
+    fn add(&mut self, r: &ActivityRow) {
+        if self.name.is_none() {
+            self.name = r.partner_tenant_name.as_deref().map(str::to_string);
+        }
+        self.successes = self.successes.saturating_add(r.counters.successes);
+        self.failures = self.failures.saturating_add(r.counters.failures);
+        self.policy_blocks = self.policy_blocks.saturating_add(r.counters.policy_blocks);
+    }
+
+    /// Why the partner these rows are of is left out.
+    fn left_out(self, partner: Guid) -> LeftOut {
+        LeftOut {
             partner_tenant_id: partner,
-            partner_tenant_name: u.name,
-            successes: u.successes,
-            reason: if u.successes > 0 {
-                format!("{} successful sign-in(s), all of which the current policy blocks today", u.successes)
+            partner_tenant_name: self.name,
+            successes: self.successes,
+            reason: if self.successes > 0 {
+                format!(
+                    "{} successful sign-in(s), all of which the current policy blocks today",
+                    self.successes
+                )
             } else {
                 format!(
                     "no successful sign-in: {} failed attempt(s), {} of them blocked by cross-tenant access settings",
-                    u.failures, u.policy_blocks
+                    self.failures, self.policy_blocks
                 )
             },
-        });
+        }
     }
-    left_out.sort_by_key(|l| l.partner_tenant_id);
-    apply_keeps(&mut plans, inputs.keep);
-    let policy = policy_of(&plans, inputs.replay.current);
-    let replay_inputs = Inputs { proposed: &policy, ..inputs.replay };
-    let replayer = Replayer::new(&replay_inputs);
-    let mut impacts = ImpactCounts::new();
-    let mut rows = proof.finish()?;
-    replayer.each(&mut rows, |r| {
-        count_impact(&mut impacts, &r);
-        Ok(())
-    })?;
-    rows.finish()?;
-    let current_partners =
-        inputs.replay.current.map_or_else(Vec::new, |c| c.partners.keys().copied().collect());
-    let removed = inputs.replay.current.map_or_else(Vec::new, |c| removals(c, &policy));
-    Ok(Proposal { policy, partners: plans, left_out, proof: impacts, current_partners, not_granted, removed })
 }
 
 /// Who or what one half of a section lets through.
@@ -817,44 +1193,50 @@ fn taken_away(before: &Reach, after: &Reach, noun: &str) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// What the current policy allows that the proposal does not, for the
-/// default and every partner either names, after inheritance.
-fn removals(current: &Policy, proposed: &Policy) -> Vec<Removal> {
-    let scopes = std::iter::once(None).chain(
-        current
-            .partners
-            .keys()
-            .chain(proposed.partners.keys())
-            .copied()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .map(Some),
-    );
-    let mut out = Vec::new();
-    let (current, proposed) = (Resolver::new(current), Resolver::new(proposed));
-    // What an inherited half reaches, and what is taken away between two,
-    // found once for all the partners that inherit them (a default naming
-    // 20,000 users and 3,000 partners).
-    let mut reaches = Reaches::default();
-    let mut inherited: HashMap<(usize, usize), Option<String>> = HashMap::new();
-    for partner in scopes {
-        let (before, after) = (current.effective(partner), proposed.effective(partner));
+/// What the current policy allows that the proposal does not, scope by
+/// scope (the default, then every partner either names), with what was
+/// found for a pair of inherited halves kept for every partner that
+/// inherits both (a default naming 20,000 users and 3,000 partners).
+#[derive(Default)]
+struct Taking {
+    reaches: Reaches,
+    inherited: HashMap<(usize, usize), Option<String>>,
+}
+
+impl Taking {
+    /// What `before` (the current policy's settings of `partner`, or of the
+    /// default) allows that `after` (the proposal's) does not. `after`'s
+    /// inherited halves are taken from `default` (the proposal's default
+    /// as one resolver, alive throughout, resolves it): a partner's own
+    /// policy is resolved on its own, and the address that tells an
+    /// inherited half would then be a different one each time, or one
+    /// reused.
+    fn away(
+        &mut self,
+        partner: Option<Guid>,
+        before: &Effective,
+        after: &Effective,
+        default: &Effective,
+    ) -> Vec<Removal> {
+        let mut out = Vec::new();
         for section in Section::ALL {
-            let (b, a) = (before.section(section), after.section(section));
-            let (bu, au) = (&b.users_and_groups, &a.users_and_groups);
-            let (bp, ap) = (&b.applications, &a.applications);
-            for (half, removed) in [
-                (
-                    "usersAndGroups",
-                    bu.once_per_inherited_pair(au, &mut inherited, || reaches.taken_away(bu, au, "users")),
-                ),
-                (
-                    "applications",
-                    bp.once_per_inherited_pair(ap, &mut inherited, || {
-                        reaches.taken_away(bp, ap, "applications")
-                    }),
-                ),
-            ] {
+            let (b, a, d) = (before.section(section), after.section(section), default.section(section));
+            let inherited = |own: bool| !own;
+            let au = if inherited(a.users_and_groups.inherited_id().is_none()) {
+                &d.users_and_groups
+            } else {
+                &a.users_and_groups
+            };
+            let ap = if inherited(a.applications.inherited_id().is_none()) {
+                &d.applications
+            } else {
+                &a.applications
+            };
+            let (bu, bp) = (&b.users_and_groups, &b.applications);
+            let (reaches, memo) = (&mut self.reaches, &mut self.inherited);
+            let users = bu.once_per_inherited_pair(au, memo, || reaches.taken_away(bu, au, "users"));
+            let apps = bp.once_per_inherited_pair(ap, memo, || reaches.taken_away(bp, ap, "applications"));
+            for (half, removed) in [("usersAndGroups", users), ("applications", apps)] {
                 if let Some(removed) = removed {
                     out.push(Removal { partner, setting: format!("{}.{half}", section.name()), removed });
                 }
@@ -878,44 +1260,21 @@ fn removals(current: &Policy, proposed: &Policy) -> Vec<Removal> {
                 });
             }
         }
+        out
     }
-    out
 }
 
-/// `--keep`: partners without use added (B2B collaboration both ways for all
-/// users and apps unless `--current` has their entry), apps added to every
-/// allowed collaboration section that lists apps.
-fn apply_keeps(plans: &mut Vec<PartnerPlan>, keep: &[Keep]) {
+/// `--keep` applied to one partner's plan: kept (the reason of its last
+/// `partner:`), and the apps of every `app:` added to each allowed B2B
+/// collaboration section that lists apps.
+fn apply_keeps(plan: &mut PartnerPlan, keep: &[Keep]) {
     for k in keep {
         match k {
-            Keep::Partner { id, reason } => match plans.iter_mut().find(|p| p.partner_tenant_id == *id) {
-                Some(p) => p.kept = Some(reason.clone()),
-                None => plans.push(PartnerPlan {
-                    partner_tenant_id: *id,
-                    partner_tenant_name: None,
-                    sections: [Section::CollaborationInbound, Section::CollaborationOutbound]
-                        .into_iter()
-                        .map(|section| SectionPlan {
-                            section,
-                            users: Targets::default(),
-                            groups: vec![],
-                            apps: vec![],
-                            sign_ins: 0,
-                            failed_attempts: 0,
-                            distinct_users: 0,
-                            last_seen: None,
-                            widened: Some(format!("kept without sign-ins: {reason}")),
-                        })
-                        .collect(),
-                    trust_mfa: false,
-                    trust_compliant_device: false,
-                    trust_hybrid_joined_device: false,
-                    kept: Some(reason.clone()),
-                }),
-            },
+            Keep::Partner { id, reason } if *id == plan.partner_tenant_id => plan.kept = Some(reason.clone()),
+            Keep::Partner { .. } => {}
             Keep::App { id, reason } => {
                 let id = id.to_string();
-                for s in plans.iter_mut().flat_map(|p| p.sections.iter_mut()) {
+                for s in plan.sections.iter_mut() {
                     if !s.section.is_direct_connect() && !s.apps.is_empty() && !s.apps.contains(&id) {
                         s.apps.push(id.clone());
                         let note = format!("app {id} kept: {reason}");
@@ -925,7 +1284,34 @@ fn apply_keeps(plans: &mut Vec<PartnerPlan>, keep: &[Keep]) {
             }
         }
     }
-    plans.sort_by_key(|p| p.partner_tenant_id);
+}
+
+/// The plan of a partner kept by `--keep` without evidence: B2B
+/// collaboration both ways for all users and apps (or, with `--current`,
+/// its entry there: [`Proposal::entry`]).
+fn kept_plan(partner: Guid, reason: &str) -> PartnerPlan {
+    PartnerPlan {
+        partner_tenant_id: partner,
+        partner_tenant_name: None,
+        sections: [Section::CollaborationInbound, Section::CollaborationOutbound]
+            .into_iter()
+            .map(|section| SectionPlan {
+                section,
+                users: Targets::default(),
+                groups: vec![],
+                apps: vec![],
+                sign_ins: 0,
+                failed_attempts: 0,
+                distinct_users: 0,
+                last_seen: None,
+                widened: Some(format!("kept without sign-ins: {reason}")),
+            })
+            .collect(),
+        trust_mfa: false,
+        trust_compliant_device: false,
+        trust_hybrid_joined_device: false,
+        kept: Some(reason.to_string()),
+    }
 }
 
 /// Widens a section whose access would still break (users first, then
@@ -1043,6 +1429,7 @@ fn cover(users: &BTreeSet<TargetText>, holdings: &[GroupHolding]) -> (Vec<GroupP
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::runs::codec::tests::read_back;
     use crate::model::{AccessType, Counters};
     use crate::policy::apps::AppCatalog;
     use crate::policy::conditional_access::CaPolicies;
@@ -1151,12 +1538,21 @@ mod tests {
     }
 
     fn proposed(rows: &[ActivityRow], budget: Option<usize>) -> Proposal {
+        proposed_with(rows, budget, None, &[])
+    }
+
+    fn proposed_with(
+        rows: &[ActivityRow],
+        budget: Option<usize>,
+        current: Option<&Policy>,
+        keep: &[Keep],
+    ) -> Proposal {
         let placeholder = Policy::default();
         let apps = AppCatalog::default();
         let ca = CaPolicies::default();
         let inputs = ProposeInputs {
             replay: Inputs {
-                current: None,
+                current,
                 proposed: &placeholder,
                 groups: None,
                 identities: None,
@@ -1164,16 +1560,31 @@ mod tests {
                 apps: &apps,
                 ca: &ca,
             },
-            min_sign_ins: 1,
-            keep: &[],
+            min_sign_ins: 2,
+            keep,
         };
         propose(&mut Stream::memory(rows.to_vec()), &inputs, budget).unwrap()
+    }
+
+    /// A proposal's lists, read.
+    struct Read {
+        partners: Vec<PartnerPlan>,
+        left_out: Vec<LeftOut>,
+        removed: Vec<Removal>,
+    }
+
+    fn read(p: Proposal) -> Read {
+        let (partners, left_out, removed) = (p.partners.collect(), p.left_out.collect(), p.removed.collect());
+        Read { partners, left_out, removed }
     }
 
     #[test]
     fn a_partner_with_only_failed_attempts_is_left_out_and_the_reason_counts_them() {
         let p = proposed(&[row(1, 2, 0, 0), row(2, 0, 3, 2)], None);
+        let (partner_count, left_out_count) = (p.partner_count, p.left_out_count);
+        let p = read(p);
         assert_eq!(p.partners.iter().map(|x| x.partner_tenant_id).collect::<Vec<_>>(), [Guid(1)]);
+        assert_eq!((partner_count, left_out_count), (1, 1));
         assert_eq!(p.left_out.len(), 1);
         assert_eq!(p.left_out[0].partner_tenant_id, Guid(2));
         assert_eq!(
@@ -1191,18 +1602,144 @@ mod tests {
             r.user_id = Some(format!("aaaaaaaa-bbbb-4ccc-8ddd-{i:012}").into());
             rows.push(r);
         }
-        let seen = |p: &Proposal| {
+        let seen = |p: Proposal| {
+            let (proof, not_granted) = (p.proof.clone(), p.not_granted);
+            let p = read(p);
             (
                 serde_json::to_string(&p.partners).unwrap(),
                 p.left_out.iter().map(|l| (l.partner_tenant_id, l.reason.clone())).collect::<Vec<_>>(),
-                p.proof.clone(),
-                p.not_granted,
+                proof,
+                not_granted,
             )
         };
-        let memory = seen(&proposed(&rows, None));
+        let memory = seen(proposed(&rows, None));
         assert!(memory.0.contains("aaaaaaaa-bbbb-4ccc-8ddd-000000000005"), "{}", memory.0);
         for budget in [1, 2, 5] {
-            assert_eq!(seen(&proposed(&rows, Some(budget))), memory, "budget {budget}");
+            assert_eq!(seen(proposed(&rows, Some(budget))), memory, "budget {budget}");
+        }
+    }
+
+    /// An entry that sets nothing: the partner inherits the default.
+    fn bare_entry(partner: u128) -> Arc<PartnerConfig> {
+        Arc::new(PartnerConfig {
+            tenant_id: Guid(partner),
+            is_service_provider: None,
+            is_in_multi_tenant_organization: None,
+            settings: Settings::default(),
+            cloud: None,
+            extra: BTreeMap::new(),
+        })
+    }
+
+    #[test]
+    fn plans_left_out_partners_and_removals_read_back_as_written() {
+        let mut plan = kept_plan(Guid(7), "audit");
+        plan.partner_tenant_name = Some("Contoso \u{1b}[31m".into());
+        plan.sections[0].users = vec![
+            Target {
+                target: TargetText::from("aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"),
+                target_type: TargetType::User,
+            },
+            Target { target: TargetText::from("Not An Id"), target_type: TargetType::Group },
+        ]
+        .into();
+        plan.sections[0].groups = vec![GroupPick { group: "g".into(), observed: 2, members: 5 }];
+        plan.sections[1].apps = vec!["app".into(), String::new()];
+        plan.sections[1].last_seen = Some(DateTime::from_timestamp(1_700_000_000, 5).unwrap());
+        plan.trust_compliant_device = true;
+        for p in [plan.clone(), PartnerPlan { sections: vec![], kept: None, trust_mfa: true, ..plan }] {
+            assert_eq!(read_back(&p), p);
+        }
+        let left = LeftOut {
+            partner_tenant_id: Guid(u128::MAX),
+            partner_tenant_name: None,
+            successes: 3,
+            reason: "r".into(),
+        };
+        assert_eq!(read_back(&left), left);
+        for partner in [None, Some(Guid(1))] {
+            let r = Removal { partner, setting: "inboundTrust.isMfaAccepted".into(), removed: "x".into() };
+            assert_eq!(read_back(&r), r);
+        }
+    }
+
+    #[test]
+    fn with_a_current_policy_and_keeps_the_proposal_is_the_same_through_the_disk() {
+        // Partners 1-6 in the logs, interleaved: 1 and 4 allowed, 2 (in
+        // --current) too, 3 with too few successes, 5 with failures only,
+        // 6 blocked today; 7 kept without sign-ins, 9 only in --current.
+        let mut rows = Vec::new();
+        for i in 0..30u32 {
+            let partner = 1 + u128::from(i % 6);
+            let (successes, failures) = match partner {
+                3 => (u64::from(i == 2), 0),
+                5 => (0, 2),
+                _ => (1 + u64::from(i % 2), u64::from(i % 3 == 0)),
+            };
+            let mut r = row(partner, successes, failures, u64::from(partner == 5));
+            r.user_id = Some(format!("aaaaaaaa-bbbb-4ccc-8ddd-{i:012}").into());
+            if i % 4 == 0 {
+                r.direction = Direction::Inbound;
+            }
+            rows.push(r);
+        }
+        let mut current = Policy { default: Some(service_default()), ..Policy::default() };
+        for partner in [2, 9] {
+            current.partners.insert(Guid(partner), bare_entry(partner));
+        }
+        let mut blocked = bare_entry(6);
+        Arc::make_mut(&mut blocked).settings.b2b_collaboration_outbound =
+            Some(closed(Section::DirectConnectOutbound));
+        current.partners.insert(Guid(6), blocked);
+        let keep = [
+            Keep::parse("partner:00000000-0000-0000-0000-000000000007=year end").unwrap(),
+            Keep::parse("partner:00000000-0000-0000-0000-000000000002").unwrap(),
+            Keep::parse("app:11111111-2222-4333-8444-000000000000=seasonal").unwrap(),
+        ];
+        let seen = |p: Proposal| {
+            let counts =
+                (p.partner_count, p.left_out_count, p.removed_count, p.dropped.clone(), p.not_granted);
+            let (proof, entries) = (p.proof.clone(), p.entries.kept.keys().copied().collect::<Vec<_>>());
+            let p = read(p);
+            let ids = |v: &[PartnerPlan]| v.iter().map(|p| p.partner_tenant_id).collect::<Vec<_>>();
+            (
+                ids(&p.partners),
+                serde_json::to_string(&p.partners).unwrap(),
+                format!("{:?}", p.left_out),
+                format!("{:?}", p.removed),
+                counts,
+                proof,
+                entries,
+            )
+        };
+        let memory = seen(proposed_with(&rows, None, Some(&current), &keep));
+        assert_eq!(memory.0, [Guid(1), Guid(2), Guid(4), Guid(7)]);
+        assert_eq!(memory.6, [Guid(2)], "the kept partner 2 keeps its current entry; 7 has none");
+        assert!(memory.1.contains("kept without sign-ins: year end"), "{}", memory.1);
+        assert!(memory.1.contains("app 11111111-2222-4333-8444-000000000000 kept: seasonal"), "{}", memory.1);
+        let left: Vec<Guid> = memory
+            .2
+            .match_indices("partner_tenant_id: ")
+            .map(|(i, _)| {
+                let id = &memory.2[i + 19..i + 55];
+                Guid::parse(id).unwrap()
+            })
+            .collect();
+        assert_eq!(left, [Guid(3), Guid(5), Guid(6)]);
+        assert_eq!(memory.4 .3, [Guid(6), Guid(9)], "configured today and not proposed: deleted");
+        assert!(memory.4 .4 > 0, "partner 6's successes are blocked today");
+        assert!(
+            memory.3.starts_with("[Removal { partner: None"),
+            "the default's removals come first: {}",
+            memory.3
+        );
+        assert!(memory.3.contains("partner: Some(00000000-0000-0000-0000-000000000009)"), "{}", memory.3);
+        for budget in [1, 2, 3] {
+            assert_eq!(
+                seen(proposed_with(&rows, Some(budget), Some(&current), &keep)),
+                memory,
+                "budget {budget}"
+            );
         }
     }
 }

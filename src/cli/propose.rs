@@ -96,17 +96,14 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     }
     g.note(&format!(
         "proposed: {} partner(s) allowed, {} seen but left out; replayed against the same sign-ins",
-        proposal.partners.len(),
-        proposal.left_out.len()
+        proposal.partner_count, proposal.left_out_count
     ));
     let mut out = args.output.create()?;
     match args.format {
-        Format::Combined => render::write_json(&mut out, &render::propose::combined(&proposal))?,
-        Format::Graph => render::propose::write_graph(&mut out, &proposal)?,
-        Format::Powershell => render::propose::write_powershell(&mut out, &proposal)?,
-        Format::Markdown => {
-            std::io::Write::write_all(&mut out, render::propose::markdown(&proposal).as_bytes())?
-        }
+        Format::Combined => render::propose::write_combined(&mut out, proposal)?,
+        Format::Graph => render::propose::write_graph(&mut out, proposal)?,
+        Format::Powershell => render::propose::write_powershell(&mut out, proposal)?,
+        Format::Markdown => render::propose::write_markdown(&mut out, proposal)?,
     }
     out.commit()?;
     Ok(ExitCode::SUCCESS)

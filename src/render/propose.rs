@@ -6,17 +6,31 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::escape::{code_span, markdown as md};
+use super::Each;
 use crate::analysis::propose::Proposal;
 use crate::analysis::replay::Impact;
-use crate::model::{rfc3339, Guid};
-use crate::policy::load::Combined;
-use crate::policy::model::{PartnerConfig, Section, Settings, Targets};
+use crate::model::rfc3339;
+use crate::policy::model::{DefaultConfig, PartnerConfig, Section, Settings, Targets};
 
 /// Our combined policy document (`{"allowedCloudEndpoints", "default",
-/// "partners"}`), which every other command reads; serialized as it is
-/// written (no JSON value of the whole policy in between).
-pub(crate) fn combined(p: &Proposal) -> Combined<'_> {
-    Combined::of(&p.policy)
+/// "partners"}`, as [`crate::policy::load::Combined`] writes a policy),
+/// which every other command reads; written as the plans are read, one
+/// partner's entry in memory at a time.
+pub(crate) fn write_combined(out: &mut dyn std::io::Write, p: Proposal) -> anyhow::Result<()> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase", bound(serialize = "Each<I>: Serialize"))]
+    struct Combined<'a, I> {
+        allowed_cloud_endpoints: [&'a str; 0],
+        default: &'a DefaultConfig,
+        partners: Each<I>,
+    }
+    let Proposal { mut partners, entries, default, .. } = p;
+    let entries = partners.by_ref().map(|plan| PartnerConfig::clone(&entries.of(&plan)));
+    super::write_json(
+        out,
+        &Combined { allowed_cloud_endpoints: [], default: &default, partners: Each::new(entries) },
+    )?;
+    partners.finish()
 }
 
 fn section_name(s: Section) -> &'static str {
@@ -42,16 +56,19 @@ fn list(items: impl ExactSizeIterator<Item = impl AsRef<str>>, all: &str) -> Str
 
 /// The rationale: per partner what is allowed and the evidence, what is
 /// left out and why, and the replay of the proposal against the same logs.
-pub(crate) fn markdown(p: &Proposal) -> String {
+pub(crate) fn write_markdown(w: &mut dyn std::io::Write, p: Proposal) -> anyhow::Result<()> {
+    let Proposal { mut partners, mut left_out, mut removed, .. } = p;
     let mut out = String::new();
     let _ = writeln!(out, "# Proposed cross-tenant access policy\n");
     let _ = writeln!(
         out,
         "Default: B2B collaboration and B2B direct connect blocked both ways, no inbound trust. \
          {} partner(s) allowed for exactly what their sign-ins used.\n",
-        p.partners.len()
+        p.partner_count
     );
-    for plan in &p.partners {
+    for plan in partners.by_ref() {
+        w.write_all(out.as_bytes())?;
+        out.clear();
         let name =
             plan.partner_tenant_name.as_deref().map(md).unwrap_or_else(|| "(no name in the logs)".into());
         let _ = writeln!(out, "## {name} ({})\n", plan.partner_tenant_id);
@@ -126,24 +143,29 @@ pub(crate) fn markdown(p: &Proposal) -> String {
             }
         );
     }
-    if !p.left_out.is_empty() {
+    partners.finish()?;
+    if p.left_out_count > 0 {
         let _ = writeln!(out, "## Seen but not allowed\n");
-        for l in &p.left_out {
+        for l in left_out.by_ref() {
+            w.write_all(out.as_bytes())?;
+            out.clear();
             let name = l.partner_tenant_name.as_deref().map(md).unwrap_or_default();
             let _ = writeln!(out, "- {name} ({}): {}", l.partner_tenant_id, md(&l.reason));
         }
         out.push('\n');
     }
-    let dropped: Vec<Guid> = p.dropped_partners().collect();
-    if !dropped.is_empty() || p.not_granted > 0 || !p.removed.is_empty() {
+    left_out.finish()?;
+    if !p.dropped.is_empty() || p.not_granted > 0 || p.removed_count > 0 {
         let _ = writeln!(out, "## Removed from the current policy\n");
         let _ = writeln!(
             out,
             "Allowed today, not by the proposal: no successful sign-in in the period used it.\n"
         );
-        if !p.removed.is_empty() {
+        if p.removed_count > 0 {
             let _ = writeln!(out, "| scope | setting | no longer allowed |\n|---|---|---|");
-            for r in &p.removed {
+            for r in removed.by_ref() {
+                w.write_all(out.as_bytes())?;
+                out.clear();
                 let scope = r
                     .partner
                     .map_or_else(|| "default (tenants without an entry)".to_string(), |g| g.to_string());
@@ -151,7 +173,7 @@ pub(crate) fn markdown(p: &Proposal) -> String {
             }
             out.push('\n');
         }
-        for d in &dropped {
+        for d in &p.dropped {
             let _ = writeln!(
                 out,
                 "- partner {d}: configured today, no successful sign-in in the period (its entry is deleted)"
@@ -173,7 +195,9 @@ pub(crate) fn markdown(p: &Proposal) -> String {
         let (groups, sign_ins) = p.proof.get(i.as_str()).copied().unwrap_or_default();
         let _ = writeln!(out, "| {} | {groups} | {sign_ins} |", i.as_str());
     }
-    out
+    removed.finish()?;
+    w.write_all(out.as_bytes())?;
+    Ok(())
 }
 
 const GRAPH: &str = "https://graph.microsoft.com/v1.0/policies/crossTenantAccessPolicy";
@@ -280,19 +304,23 @@ impl Serialize for Filled<'_> {
 /// partner (created, or updated when `--current` has it), then the
 /// partners the proposal drops. Each body is built when its call is taken,
 /// so that one partner's is in memory at a time.
-fn calls(p: &Proposal) -> impl Iterator<Item = Call> + '_ {
-    let default = p.policy.default.clone().unwrap_or_else(crate::policy::model::service_default);
+fn calls<'a>(
+    default: &DefaultConfig,
+    entries: impl Iterator<Item = std::sync::Arc<PartnerConfig>> + 'a,
+    current: &'a std::collections::BTreeSet<crate::model::Guid>,
+    dropped: &'a [crate::model::Guid],
+) -> impl Iterator<Item = Call> + 'a {
     let first = Call {
         method: "PATCH",
         url: format!("{GRAPH}/default"),
-        body: Some(Body::of(default, |d| &mut d.settings, &["isServiceDefault"])),
+        body: Some(Body::of(default.clone(), |d| &mut d.settings, &["isServiceDefault"])),
         cmdlet: "Update-MgPolicyCrossTenantAccessPolicyDefault",
         partner: None,
     };
-    let partners = p.policy.partners.values().map(|partner| {
+    let partners = entries.map(move |partner| {
         let id = partner.tenant_id.to_string();
-        let config = PartnerConfig::clone(partner);
-        if p.current_partners.contains(&partner.tenant_id) {
+        let config = PartnerConfig::clone(&partner);
+        if current.contains(&partner.tenant_id) {
             Call {
                 method: "PATCH",
                 url: format!("{GRAPH}/partners/{id}"),
@@ -310,7 +338,7 @@ fn calls(p: &Proposal) -> impl Iterator<Item = Call> + '_ {
             }
         }
     });
-    let dropped = p.dropped_partners().map(|g| Call {
+    let dropped = dropped.iter().map(|g| Call {
         method: "DELETE",
         url: format!("{GRAPH}/partners/{g}"),
         body: None,
@@ -368,19 +396,23 @@ impl Serialize for Batch {
 
 /// The calls as JSON batches for `POST https://graph.microsoft.com/v1.0/$batch`
 /// (at most 20 requests each, Graph's limit), written one batch at a time.
-pub(crate) fn write_graph(out: &mut dyn std::io::Write, p: &Proposal) -> anyhow::Result<()> {
-    let mut calls = calls(p);
+pub(crate) fn write_graph(out: &mut dyn std::io::Write, p: Proposal) -> anyhow::Result<()> {
+    let Proposal { default, mut partners, entries, current_partners, dropped, .. } = p;
+    let mut calls =
+        calls(&default, partners.by_ref().map(|plan| entries.of(&plan)), &current_partners, &dropped);
     let batches = (0..).map_while(move |b| {
         let chunk: Vec<Call> = calls.by_ref().take(20).collect();
         (!chunk.is_empty()).then_some(Batch { first_id: b * 20 + 1, calls: chunk })
     });
-    super::write_json(out, &super::Each::new(batches))
+    super::write_json(out, &super::Each::new(batches))?;
+    partners.finish()
 }
 
 /// A Microsoft Graph PowerShell script making the same calls: stops at the
 /// first error; `-DryRun` prints each call instead of making it. Written
 /// one call at a time.
-pub(crate) fn write_powershell(out: &mut dyn std::io::Write, p: &Proposal) -> anyhow::Result<()> {
+pub(crate) fn write_powershell(out: &mut dyn std::io::Write, p: Proposal) -> anyhow::Result<()> {
+    let Proposal { default, mut partners, entries, current_partners, dropped, .. } = p;
     out.write_all(
         b"# Applies the proposed cross-tenant access policy (xtenant propose).\n\
          # Needs Microsoft.Graph.Identity.SignIns and Policy.ReadWrite.CrossTenantAccess:\n\
@@ -389,7 +421,8 @@ pub(crate) fn write_powershell(out: &mut dyn std::io::Write, p: &Proposal) -> an
          param([switch]$DryRun)\n\
          $ErrorActionPreference = 'Stop'\n\n",
     )?;
-    for (i, c) in calls(p).enumerate() {
+    let calls = calls(&default, partners.by_ref().map(|plan| entries.of(&plan)), &current_partners, &dropped);
+    for (i, c) in calls.enumerate() {
         writeln!(out, "# {} {} {}", i + 1, c.method, c.url)?;
         let mut args = String::new();
         if let Some(id) = &c.partner {
@@ -408,5 +441,5 @@ pub(crate) fn write_powershell(out: &mut dyn std::io::Write, p: &Proposal) -> an
             shown = args.replace('\'', "''"),
         )?;
     }
-    Ok(())
+    partners.finish()
 }
