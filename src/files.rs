@@ -325,3 +325,35 @@ fn left_by_gone_run(path: &Path, pid: Option<u32>) -> bool {
             .is_some_and(|age| age.as_secs() > 24 * 3600),
     }
 }
+
+/// A temporary folder for `what` in `$TMPDIR` (`xtenant-<what>-<pid>-*`),
+/// after removing those that killed runs left behind
+/// ([`remove_left_behind`]): a run removes its own when it
+/// ends, however it ends, unless it is killed.
+pub(crate) fn temp_folder(what: &str) -> std::io::Result<TempFolder> {
+    temp_folder_in(&std::env::temp_dir(), what)
+}
+
+pub(crate) fn temp_folder_in(base: &Path, what: &str) -> std::io::Result<TempFolder> {
+    let prefix = format!("xtenant-{what}-");
+    remove_left_behind(base, &prefix, "", Leftover::Folder);
+    let dir =
+        tempfile::Builder::new().prefix(&format!("{prefix}{}-", std::process::id())).tempdir_in(base)?;
+    let interrupt = removed_on_interrupt(dir.path(), Leftover::Folder);
+    Ok(TempFolder { dir, _interrupt: interrupt })
+}
+
+/// A temporary folder, removed with its contents when dropped, or when the
+/// run is interrupted ([`clean_up_on_interrupt`]).
+pub(crate) struct TempFolder {
+    dir: tempfile::TempDir,
+    // Dropped after `dir` is removed: no moment where an interrupt would
+    // leave it.
+    _interrupt: RemovedOnInterrupt,
+}
+
+impl TempFolder {
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}

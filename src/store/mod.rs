@@ -33,6 +33,7 @@ mod lock;
 mod manifest;
 mod reader;
 mod schema;
+mod seen;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -302,6 +303,35 @@ mod tests {
         assert_eq!(back, expected);
         let info = Store::open(&root).unwrap().info();
         assert_eq!(info.days.len(), 30);
+    }
+
+    #[test]
+    fn each_sign_in_is_added_once_when_the_ids_of_its_days_are_written_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s");
+        // Five days interleaved, 60 sign-ins each, every one offered twice.
+        let rows: Vec<SignIn> = (0..300)
+            .map(|i| signin(&format!("id-{i}"), &format!("2026-10-{:02}T{:02}:00:00Z", 1 + i % 5, i % 24)))
+            .collect();
+        let mut store = Store::open_or_create(&root).unwrap();
+        let mut w = Writer::begin(&mut store).unwrap().with_ids_in_memory(7);
+        for r in rows.iter().chain(&rows[..150]) {
+            w.add_signin(r.clone()).unwrap();
+        }
+        let added = w.commit().unwrap();
+        assert_eq!((added.sign_ins_added, added.sign_ins_already_stored), (300, 150));
+        // A second run: the stored ids of each day are loaded past the
+        // budget too, and only the new sign-in is added.
+        let mut store = Store::open(&root).unwrap();
+        let mut w = Writer::begin(&mut store).unwrap().with_ids_in_memory(7);
+        for r in rows.iter().rev().chain([&signin("id-new", "2026-10-03T01:00:00Z")]) {
+            w.add_signin(r.clone()).unwrap();
+        }
+        let added = w.commit().unwrap();
+        assert_eq!((added.sign_ins_added, added.sign_ins_already_stored), (1, 300));
+        let mut back = 0;
+        Store::open(&root).unwrap().read_signins(Window::default(), |_| back += 1).unwrap();
+        assert_eq!(back, 301);
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! Reading back: sign-ins and audit events of the days asked for, and the
 //! ids a day already holds (for dedup on write).
 
-use std::collections::HashSet;
-
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 
@@ -14,17 +12,21 @@ use crate::model::{AuditEvent, SignIn, Window};
 const SLICE: usize = 8192;
 
 impl Store {
-    /// Ids already stored for `day`, hashed: 16 bytes each whatever the
-    /// id's length, so a month of a large tenant's ids fits in memory.
-    pub(super) fn ids_of_day(&self, t: Table, day: NaiveDate) -> Result<HashSet<u128>> {
-        let mut ids = HashSet::new();
+    /// Hands `f` each id already stored for `day`, hashed: 16 bytes each
+    /// whatever the id's length ([`super::seen`] keeps them).
+    pub(super) fn each_id_of_day(
+        &self,
+        t: Table,
+        day: NaiveDate,
+        mut f: impl FnMut(u128) -> Result<()>,
+    ) -> Result<()> {
         for p in self.parts(t).iter().filter(|p| p.day == day) {
             let df = read_parquet(&self.dir.join(&p.path), Some(vec!["id".into()]))?;
             for id in df.column("id")?.str()?.iter().flatten() {
-                ids.insert(id_hash(id));
+                f(id_hash(id))?;
             }
         }
-        Ok(ids)
+        Ok(())
     }
 
     /// Reads the stored sign-ins in `window`, in day order. A part file's

@@ -6,9 +6,11 @@
 //! and takes its rows a row group at a time, and the rows buffered across
 //! all days are held to a bound ([`LIMITS`]: the fullest day's written out
 //! when they reach it), whatever order the days come in. A 30-day export
-//! of a million sign-ins held every one of them (750 MB).
+//! of a million sign-ins held every one of them (750 MB). Nor with the ids
+//! met, which tell a sign-in stored already: past a budget they go to a
+//! temporary folder ([`super::seen`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{self, File};
 use std::path::PathBuf;
 
@@ -18,6 +20,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use super::schema::{audit_frame, id_hash, signins_frame};
+use super::seen::{Seen, IDS_IN_MEMORY};
 use super::{Lock, PartFile, Store, Table, STORE_SCHEMA_VERSION};
 use crate::model::{AuditEvent, SignIn};
 
@@ -27,6 +30,11 @@ struct Limits {
     /// Rows a part file holds before it is finished and the day's next
     /// rows start another.
     part_rows: u64,
+    /// Row groups a part file holds before it is finished: the writer
+    /// keeps each one's description (its columns' offsets and statistics)
+    /// until the file is, and days that come interleaved make row groups
+    /// of a few thousand rows.
+    part_row_groups: u64,
     /// Sign-ins buffered across all days before the fullest day's are
     /// written to its part file as a row group.
     buffered_rows: usize,
@@ -37,7 +45,13 @@ struct Limits {
 }
 
 /// Some 50 MB of sign-ins buffered, 32 files open.
-const LIMITS: Limits = Limits { part_rows: 250_000, buffered_rows: 65_536, open_parts: 32 };
+const LIMITS: Limits =
+    Limits { part_rows: 250_000, part_row_groups: 8, buffered_rows: 65_536, open_parts: 32 };
+
+/// How part files are written: Zstandard.
+fn parquet_writer<W: std::io::Write>(w: W) -> ParquetWriter<W> {
+    ParquetWriter::new(w).with_compression(ParquetCompression::Zstd(None))
+}
 
 /// A day's part file being written: its rows go in a row group at a time.
 struct OpenPart {
@@ -48,6 +62,7 @@ struct OpenPart {
     file: File,
     writer: BatchedWriter<File>,
     rows: u64,
+    row_groups: u64,
     /// When it was last written to ([`Writer::tick`]).
     used: u64,
 }
@@ -70,7 +85,8 @@ pub struct Writer<'s> {
     store: &'s mut Store,
     _lock: Lock,
     run: String,
-    seen: HashMap<(bool, NaiveDate), HashSet<u128>>,
+    /// The ids of the days touched, stored and added ([`Seen`]).
+    seen: Seen,
     signins: BTreeMap<NaiveDate, Vec<SignIn>>,
     /// The rows `signins` holds.
     buffered: usize,
@@ -95,7 +111,7 @@ impl<'s> Writer<'s> {
             store,
             _lock: lock,
             run,
-            seen: HashMap::new(),
+            seen: Seen::new(IDS_IN_MEMORY),
             signins: BTreeMap::new(),
             buffered: 0,
             open: BTreeMap::new(),
@@ -110,17 +126,27 @@ impl<'s> Writer<'s> {
     /// Writes sooner than [`LIMITS`]: for tests of many parts from few rows.
     #[cfg(test)]
     pub(super) fn with_limits(mut self, part_rows: u64, buffered_rows: usize, open_parts: usize) -> Self {
-        self.limits = Limits { part_rows, buffered_rows, open_parts };
+        self.limits =
+            Limits { part_rows, part_row_groups: LIMITS.part_row_groups, buffered_rows, open_parts };
+        self
+    }
+
+    /// Holds fewer ids in memory than [`IDS_IN_MEMORY`]: for tests of ids
+    /// written out.
+    #[cfg(test)]
+    pub(super) fn with_ids_in_memory(mut self, ids: usize) -> Self {
+        self.seen = Seen::new(ids);
         self
     }
 
     fn is_new(&mut self, t: Table, day: NaiveDate, id: &str) -> Result<bool> {
         let key = (t == Table::SignIns, day);
-        if !self.seen.contains_key(&key) {
-            let ids = self.store.ids_of_day(t, day)?;
-            self.seen.insert(key, ids);
+        if !self.seen.knows(key) {
+            self.seen.begin(key);
+            let seen = &mut self.seen;
+            self.store.each_id_of_day(t, day, |id| seen.add_stored(key, id))?;
         }
-        Ok(self.seen.entry(key).or_default().insert(id_hash(id)))
+        self.seen.insert(key, id_hash(id))
     }
 
     /// Adds a sign-in if it is cross-tenant and not stored yet.
@@ -170,8 +196,9 @@ impl<'s> Writer<'s> {
         let part = self.open.get_mut(&day).expect("opened above");
         part.writer.write_batch(&frame)?;
         part.rows += frame.height() as u64;
+        part.row_groups += 1;
         part.used = self.tick;
-        if part.rows >= self.limits.part_rows {
+        if part.rows >= self.limits.part_rows || part.row_groups >= self.limits.part_row_groups {
             self.finish_part(day)?;
         }
         Ok(())
@@ -194,10 +221,8 @@ impl<'s> Writer<'s> {
     fn open_part(&mut self, t: Table, day: NaiveDate, frame: &DataFrame) -> Result<OpenPart> {
         let (rel, path, tmp) = self.next_part(t, day)?;
         let file = File::create(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-        let writer = ParquetWriter::new(file.try_clone()?)
-            .with_compression(ParquetCompression::Zstd(None))
-            .batched(frame.schema())?;
-        Ok(OpenPart { rel, path, tmp, file, writer, rows: 0, used: 0 })
+        let writer = parquet_writer(file.try_clone()?).batched(frame.schema())?;
+        Ok(OpenPart { rel, path, tmp, file, writer, rows: 0, row_groups: 0, used: 0 })
     }
 
     /// Finishes `day`'s open part file and puts it in place, to be listed
@@ -233,7 +258,7 @@ impl<'s> Writer<'s> {
     fn write_part(&mut self, t: Table, day: NaiveDate, mut df: DataFrame) -> Result<()> {
         let (rel, path, tmp) = self.next_part(t, day)?;
         let mut f = File::create(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-        ParquetWriter::new(&mut f).with_compression(ParquetCompression::Zstd(None)).finish(&mut df)?;
+        parquet_writer(&mut f).finish(&mut df)?;
         f.sync_all()?;
         fs::rename(&tmp, &path)?;
         let bytes = fs::metadata(&path)?.len();

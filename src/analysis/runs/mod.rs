@@ -95,37 +95,10 @@ impl Held {
     }
 }
 
-/// A temporary folder for `what` in `$TMPDIR` (`xtenant-<what>-<pid>-*`),
-/// after removing those that killed runs left behind
-/// ([`crate::files::remove_left_behind`]): a run removes its own when it
-/// ends, however it ends, unless it is killed.
-pub(crate) fn temp_folder(what: &str) -> io::Result<TempFolder> {
-    temp_folder_in(&std::env::temp_dir(), what)
-}
-
-fn temp_folder_in(base: &Path, what: &str) -> io::Result<TempFolder> {
-    let prefix = format!("xtenant-{what}-");
-    crate::files::remove_left_behind(base, &prefix, "", crate::files::Leftover::Folder);
-    let dir =
-        tempfile::Builder::new().prefix(&format!("{prefix}{}-", std::process::id())).tempdir_in(base)?;
-    let interrupt = crate::files::removed_on_interrupt(dir.path(), crate::files::Leftover::Folder);
-    Ok(TempFolder { dir, _interrupt: interrupt })
-}
-
-/// A temporary folder, removed with its contents when dropped, or when the
-/// run is interrupted ([`crate::files::clean_up_on_interrupt`]).
-pub(crate) struct TempFolder {
-    dir: tempfile::TempDir,
-    // Dropped after `dir` is removed: no moment where an interrupt would
-    // leave it.
-    _interrupt: crate::files::RemovedOnInterrupt,
-}
-
-impl TempFolder {
-    pub(crate) fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
+// The temporary folders runs go to, shared with the store.
+#[cfg(test)]
+use crate::files::temp_folder_in;
+pub(crate) use crate::files::{temp_folder, TempFolder};
 
 /// What to tell when `doing` (grouping, replay) outgrew its budget and its
 /// temporary folder could not be made (`folder` none) or written.
