@@ -883,9 +883,7 @@ pub(crate) fn propose(
     }
     evidence.finish()?;
     let sources = Sources { planned: planned.finish()?, too_few: too_few.finish()?, proof: proof.finish()? };
-    let mut proposal = prove(sources, inputs, &trials, budget)?;
-    proposal.not_granted = not_granted;
-    Ok(proposal)
+    prove(sources, inputs, &trials, not_granted, budget)
 }
 
 /// Partners whose rows of evidence are counted, at most (some 40 bytes
@@ -906,11 +904,13 @@ struct Sources {
 /// (or its `--keep` plan), its entry of `--current`, its rows. For each:
 /// the plan with `--keep` applied, its rows replayed against it (the
 /// proof), what it takes away from `--current`, why a partner without one
-/// is left out.
+/// is left out. `not_granted`: the successes `--current` blocks today,
+/// counted as the rows were first read.
 fn prove(
     mut sources: Sources,
     inputs: &ProposeInputs<'_>,
     trials: &Trials<'_>,
+    not_granted: u64,
     budget: Option<usize>,
 ) -> anyhow::Result<Proposal> {
     let default = blocked_default();
@@ -1035,7 +1035,7 @@ fn prove(
         proof: impacts,
         current_partners,
         dropped,
-        not_granted: 0,
+        not_granted,
         removed: removed.finish()?,
         removed_count,
         entries,
