@@ -1221,16 +1221,13 @@ impl Taking {
         let mut out = Vec::new();
         for section in Section::ALL {
             let (b, a, d) = (before.section(section), after.section(section), default.section(section));
-            let inherited = |own: bool| !own;
-            let au = if inherited(a.users_and_groups.inherited_id().is_none()) {
-                &d.users_and_groups
-            } else {
-                &a.users_and_groups
+            let au = match a.users_and_groups.inherited_id() {
+                Some(_) => &d.users_and_groups,
+                None => &a.users_and_groups,
             };
-            let ap = if inherited(a.applications.inherited_id().is_none()) {
-                &d.applications
-            } else {
-                &a.applications
+            let ap = match a.applications.inherited_id() {
+                Some(_) => &d.applications,
+                None => &a.applications,
             };
             let (bu, bp) = (&b.users_and_groups, &b.applications);
             let (reaches, memo) = (&mut self.reaches, &mut self.inherited);
