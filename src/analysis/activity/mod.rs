@@ -29,7 +29,7 @@ use crate::model::{earliest, AccessType, Guid, SignIn, UserType, Window};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key {
-    /// Tenants by their index in [`Activity::tenants`]: a key of 24 bytes
+    /// Tenants by their number in [`Activity::tenants`]: a key of 24 bytes
     /// instead of 48 (two u128s and their alignment) hashes faster and,
     /// with a million groups, saves a fifth of the table.
     home: u32,
@@ -188,6 +188,54 @@ impl Interner {
     }
 }
 
+/// How many of the tenants the logs belong to are kept to be named.
+const LOG_TENANTS_LISTED: usize = 10;
+
+/// Tenants (ours and the partners), each numbered once for the group
+/// keys, from 0.
+#[derive(Default)]
+struct Tenants {
+    /// Each tenant's place in `ids`, found by the tenant: 4 bytes a slot,
+    /// where a map from tenant to number took 32 (a GUID's alignment) and
+    /// was most of what a million forged partners cost.
+    index: hashbrown::HashTable<u32>,
+    ids: Vec<Guid>,
+}
+
+fn tenant_hash(g: Guid) -> u64 {
+    std::hash::BuildHasher::hash_one(&rustc_hash::FxBuildHasher, g.0)
+}
+
+impl Tenants {
+    fn number(&mut self, g: Guid) -> u32 {
+        self.number_within(g, usize::MAX)
+    }
+
+    /// The tenant's number, numbering it if fewer than `cap` are: else
+    /// [`spill::OVERFLOW`], a tenant past those held for the run.
+    fn number_within(&mut self, g: Guid, cap: usize) -> u32 {
+        let hash = tenant_hash(g);
+        let ids = &self.ids;
+        if let Some(&i) = self.index.find(hash, |&i| ids[i as usize] == g) {
+            return i;
+        }
+        match u32::try_from(self.ids.len()) {
+            Ok(i) if (i as usize) < cap && i < spill::LOCAL => {
+                self.ids.push(g);
+                let ids = &self.ids;
+                self.index.insert_unique(hash, i, |&j| tenant_hash(ids[j as usize]));
+                i
+            }
+            _ => spill::OVERFLOW,
+        }
+    }
+
+    /// The tenant numbered `i`.
+    fn get(&self, i: u32) -> Option<Guid> {
+        self.ids.get(i as usize).copied()
+    }
+}
+
 /// User ids at the user grain, each with the newest principal name (empty
 /// when not exported) and type seen for it. Grouping in memory keeps one
 /// for all users; on disk, each partition keeps its own ([`spill`]).
@@ -290,10 +338,19 @@ pub struct Activity {
     /// The tenant that owns each app or resource id (interned), the newest
     /// seen: an id has one owner, whichever side of a sign-in it is on.
     owners: Vec<Latest<Guid>>,
+    /// The newest name of each tenant held in `tenants` (Entra names the
+    /// home tenant of a sign-in); those past them go to `overflow`.
     tenant_names: HashMap<Guid, Latest<Name>>,
-    tenants: Vec<Guid>,
-    tenant_index: HashMap<Guid, u32>,
+    /// Tenants of the groups: as many as partners, kept in memory up to
+    /// the budget of groups once the grouping is on disk; past it, a tenant
+    /// goes to the partition files as its id and its name to `overflow`,
+    /// as app ids do.
+    tenants: Tenants,
+    /// The tenants the logs belong to, the [`LOG_TENANTS_LISTED`] lowest
+    /// ids of them (Entra's logs are one tenant's: a forged export can name
+    /// a tenant a sign-in), and whether there were more.
     log_tenants: BTreeSet<Guid>,
+    more_log_tenants: bool,
     window: Window,
     /// Start times of policy epochs after the first, in order.
     epoch_starts: Vec<DateTime<Utc>>,
@@ -369,7 +426,10 @@ impl Activity {
         t.first_seen = Some(t.first_seen.map_or(s.time, |x| x.min(s.time)));
         t.last_seen = Some(t.last_seen.map_or(s.time, |x| x.max(s.time)));
         if let Some(l) = s.log_tenant {
-            self.log_tenants.insert(l);
+            if self.log_tenants.insert(l) && self.log_tenants.len() > LOG_TENANTS_LISTED {
+                self.log_tenants.pop_last();
+                self.more_log_tenants = true;
+            }
         }
         let (home, resource) = match (s.home_tenant, s.resource_tenant) {
             (Some(h), Some(r)) => (h, r),
@@ -421,10 +481,18 @@ impl Activity {
                 numbered(&mut self.owners, id).offer(s.time, |cur| o.cmp(cur), || o);
             }
         }
+        let tenants = match (&self.spill, self.budget) {
+            (Some(_), Some(b)) => {
+                (self.tenants.number_within(home, b.groups), self.tenants.number_within(resource, b.groups))
+            }
+            _ => (self.tenants.number(home), self.tenants.number(resource)),
+        };
         if let Some(n) = s.home_tenant_name() {
-            offer_name(&mut self.tenant_names, home, s.time, n);
+            match tenants.0 {
+                spill::OVERFLOW => self.offer_tenant_overflow(home, s.time, n),
+                _ => offer_name(&mut self.tenant_names, home, s.time, n),
+            }
         }
-        let tenants = (self.tenant(home), self.tenant(resource));
         if let Some(spill) = self.spill.as_mut() {
             spill.sign_in(dedup, &s, tenants, app, res);
             return;
@@ -455,15 +523,6 @@ impl Activity {
         }
     }
 
-    fn tenant(&mut self, g: Guid) -> u32 {
-        let next = self.tenants.len() as u32;
-        let i = *self.tenant_index.entry(g).or_insert(next);
-        if i == next {
-            self.tenants.push(g);
-        }
-        i
-    }
-
     /// Decides our tenant: the one given, else the log's own, else the one
     /// tenant on every cross-tenant sign-in.
     fn resolve_tenant(&self, given: Option<Guid>) -> Result<(Option<Guid>, Option<String>)> {
@@ -477,8 +536,12 @@ impl Activity {
             }
             n if n > 1 => {
                 let list: Vec<String> = self.log_tenants.iter().map(Guid::to_string).collect();
+                let (count, more) = match self.more_log_tenants {
+                    true => (format!("more than {n}"), ", ..."),
+                    false => (n.to_string(), ""),
+                };
                 bail!(
-                    "the logs belong to {n} tenants ({}); say which is ours with --tenant ID",
+                    "the logs belong to {count} tenants ({}{more}); say which is ours with --tenant ID",
                     list.join(", ")
                 );
             }
@@ -588,19 +651,15 @@ impl Activity {
         let direct = by == GroupBy::User && !split;
         let mut rows = Vec::with_capacity(if direct { self.groups.len() } else { 0 });
         let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
+        // In memory every id is held: no partition numbered any itself.
+        let local = Local::default();
         for (k, c) in std::mem::take(&mut self.groups) {
-            let Some(out) = self.output_key(&k, tenant, by) else {
+            let Some(out) = self.output_key(&k, tenant, by, &local) else {
                 table.totals.other_tenants = table.totals.other_tenants.saturating_add(c.sign_ins);
                 continue;
             };
             if direct {
-                rows.push(self.row(
-                    &out,
-                    self.users.id(out.user),
-                    self.users.name(out.user),
-                    c,
-                    &Local::default(),
-                ));
+                rows.push(self.row(&out, self.users.id(out.user), self.users.name(out.user), c, &local));
                 continue;
             }
             let r = rolled.entry(out).or_default();
@@ -609,7 +668,7 @@ impl Activity {
                 r.users.extend(users);
             }
         }
-        rows.extend(self.rolled_rows(rolled, by, &self.users, &Local::default()));
+        rows.extend(self.rolled_rows(rolled, by, &self.users, &local));
         (table, rows)
     }
 
@@ -662,8 +721,10 @@ impl Activity {
 
     /// A group's key in the output at grain `by`; `None` when neither side
     /// of it is our tenant.
-    fn output_key(&self, k: &Key, tenant: Option<Guid>, by: GroupBy) -> Option<GroupKeyOut> {
-        let (home, resource) = (self.tenants[k.home as usize], self.tenants[k.resource as usize]);
+    /// `local` names the tenants a partition numbered itself.
+    fn output_key(&self, k: &Key, tenant: Option<Guid>, by: GroupBy, local: &Local) -> Option<GroupKeyOut> {
+        let tenant_of = |i: u32| local.tenant(i).unwrap_or_else(|| self.tenants.get(i));
+        let (home, resource) = (tenant_of(k.home)?, tenant_of(k.resource)?);
         let (direction, partner) = Direction::of(tenant?, home, resource)?;
         Some(GroupKeyOut {
             direction,
@@ -988,6 +1049,32 @@ pub(crate) mod tests {
         assert!(told.finish(None, GroupBy::User).is_err(), "asked for another grain");
     }
 
+    #[test]
+    fn logs_of_many_tenants_are_refused_naming_the_ten_lowest_whatever_their_number() {
+        let mut a = Activity::new();
+        for n in (0..1000).rev() {
+            let mut s = signin(n, 2, "u", "a");
+            s.log_tenant = Some(Guid(10 + n as u128));
+            a.add(s);
+        }
+        assert_eq!(a.log_tenants.len(), 10);
+        let e = a.finish(None, GroupBy::User).err().unwrap().to_string();
+        assert!(
+            e.starts_with("the logs belong to more than 10 tenants (00000000-0000-0000-0000-00000000000a, "),
+            "{e}"
+        );
+        assert!(e.contains("-000000000013, ...); say which is ours with --tenant ID"), "{e}");
+        let mut two = Activity::new();
+        for n in 0..2 {
+            let mut s = signin(n, 2, "u", "a");
+            s.log_tenant = Some(Guid(10 + n as u128));
+            two.add(s);
+        }
+        let e = two.finish(None, GroupBy::User).err().unwrap().to_string();
+        assert!(e.starts_with("the logs belong to 2 tenants (00000000-0000-0000-0000-00000000000a, "), "{e}");
+        assert!(e.ends_with("-00000000000b); say which is ours with --tenant ID"), "{e}");
+    }
+
     /// Sign-ins that exercise what spilling must keep: duplicates far apart
     /// in the input, users without an id, names that change over time,
     /// policy blocks, grant clauses, tenants that are not ours.
@@ -1020,6 +1107,13 @@ pub(crate) mod tests {
                     s.resource_owner_tenant = (i % 2 == 0).then_some(Guid(200 + (i % 3) as u128));
                 }
                 s.texts = s.texts.with(Text::HomeTenantName, Some(&format!("Partner {}", i % 3)));
+                if i % 19 == 0 {
+                    // Many more partners, a few named, renamed over time:
+                    // more tenants than a small budget holds.
+                    s.home_tenant = Some(Guid(1000 + (i % 60) as u128));
+                    let name = (i % 38 == 0).then(|| format!("Far partner {}", i % 5));
+                    s.texts = s.texts.with(Text::HomeTenantName, name.as_deref());
+                }
                 s.evidence.mfa_required = i % 4 == 0;
                 s.evidence.ca_details = i % 6 != 0;
                 if i % 17 == 0 {
@@ -1226,8 +1320,10 @@ pub(crate) mod tests {
                     disk.add(s.clone());
                 }
                 assert_eq!(disk.spill.is_some(), budget < 1000, "{label}, budget {budget}");
-                // Past the budget the apps and resources go to disk too.
+                // Past the budget the apps, resources and tenants go to
+                // disk too.
                 assert_eq!(disk.overflow.is_some(), budget < 100, "{label}, budget {budget}");
+                assert_eq!(disk.tenants.ids.len() < 60, budget < 60, "{label}, budget {budget}");
                 let (table, rows) = disk.finish_stream(Some(Guid(1)), by).unwrap();
                 assert_eq!(table.totals, memory.totals, "{label}, budget {budget}");
                 assert_eq!(rows.collect_rows().unwrap(), memory.rows, "{label}, budget {budget}");

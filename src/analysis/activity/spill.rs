@@ -9,8 +9,8 @@
 //! deduplicated and named in memory a partition at a time, sorted, and
 //! written as a sorted run; the runs are then merged into the output order
 //! and handed to the sinks one row at a time. What is kept in memory
-//! throughout is what grows with partners (tenants and their names), and
-//! the app and resource ids, names and owners up to the budget of groups.
+//! throughout is the tenants, their names, and the app and resource ids,
+//! names and owners, each up to the budget of groups.
 //!
 //! Past that many ids (a forged export can name a million apps; Entra's
 //! name thousands) an id is written to the partition files as its text
@@ -21,7 +21,10 @@
 //! no longer grows with the apps either. A partition's rows carry the ids'
 //! texts, so rows of one group from several partitions still merge as one;
 //! at the tenant grain an app is told apart in every partition alike by
-//! its number or a hash of its id ([`Local::identity`]).
+//! its number or a hash of its id ([`Local::identity`]). Tenants past the
+//! budget go the same way (Entra's logs name hundreds of partners; a forged
+//! export, millions): written as their GUIDs, numbered by each partition,
+//! their newest names added up on disk and looked up by the partitions.
 //!
 //! At the switch, what is in memory is written out as it stands (groups,
 //! user names, the duplicate filter's keys); after it, each sign-in is
@@ -63,7 +66,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::{
     epoch_of, sort_rows, Activity, GroupBy, GroupKeyOut, Interner, Key, Latest, NameOf, OwnNames, Rollup,
-    RowStream, Totals, Users, ROW_ORDER,
+    RowStream, Tenants, Totals, Users, ROW_ORDER,
 };
 use crate::analysis::runs::codec::{Dec, Enc};
 use crate::analysis::runs::{
@@ -148,8 +151,9 @@ pub(super) struct Spill {
     /// The first write that failed: [`Activity::add`] cannot fail, so it is
     /// reported when the grouping finishes.
     error: Option<io::Error>,
-    /// The names of the ids past those held for the run, once read.
-    dictionary: Option<Dictionary>,
+    /// The names of the ids and tenants past those held for the run, once
+    /// read.
+    dictionary: Option<Dictionaries>,
 }
 
 fn part_path(dir: &Path, p: usize) -> PathBuf {
@@ -191,8 +195,8 @@ impl Spill {
     }
 
     /// A sign-in read after the switch, with its ids as the grouping in
-    /// memory numbered them (tenants stay in memory, and apps and
-    /// resources up to the budget; past it, [`OVERFLOW`] and the id's text).
+    /// memory numbered them (tenants, apps and resources up to the budget;
+    /// past it, [`OVERFLOW`] and the id: a tenant's GUID, an app's text).
     pub(super) fn sign_in(
         &mut self,
         key: u128,
@@ -205,8 +209,12 @@ impl Spill {
             e.u128(key);
             e.time(s.time);
             e.event_type(s.event_type);
-            e.u32(tenants.0);
-            e.u32(tenants.1);
+            for (number, tenant) in [(tenants.0, s.home_tenant), (tenants.1, s.resource_tenant)] {
+                e.u32(number);
+                if number == OVERFLOW {
+                    e.u128(tenant.map_or(0, |t| t.0));
+                }
+            }
             e.access(s.access_type);
             e.u32(app);
             if app == OVERFLOW {
@@ -228,7 +236,7 @@ impl Spill {
     /// folder, to be looked up as the partitions are finished.
     pub(super) fn take_overflow(&mut self, overflow: Option<Overflow>) -> Result<()> {
         if let Some(o) = overflow {
-            let dictionary = Dictionary::build(o, self.dir.path()).with_context(|| self.folder_error())?;
+            let dictionary = Dictionaries::build(o, self.dir.path()).with_context(|| self.folder_error())?;
             self.dictionary = Some(dictionary);
         }
         Ok(())
@@ -260,6 +268,9 @@ struct Part {
     /// App and resource ids past those held for the run, numbered here
     /// from [`LOCAL`] up.
     local: Interner,
+    /// Tenants past those held for the run, numbered here from [`LOCAL`]
+    /// up as well.
+    tenants: Tenants,
     groups: HashMap<Key, Counters>,
     totals: Totals,
 }
@@ -301,6 +312,15 @@ impl Part {
         }
     }
 
+    /// A tenant's number as written ([`Spill::sign_in`]): the run's, or
+    /// past those, this partition's own.
+    fn tenant_number<R: io::BufRead>(&mut self, dec: &mut Dec<R>) -> io::Result<u32> {
+        match dec.u32()? {
+            OVERFLOW => Ok(LOCAL.saturating_add(self.tenants.number(Guid(dec.u128()?))).saturating_add(1)),
+            held => Ok(held),
+        }
+    }
+
     /// Reads a partition file; sign-ins fall in the policy epochs that
     /// start at `epoch_starts` ([`Activity::split_by_epochs`]).
     fn read(&mut self, path: &Path, epoch_starts: &[DateTime<Utc>]) -> io::Result<()> {
@@ -331,7 +351,9 @@ impl Part {
                     let key = dec.u128()?;
                     let time = dec.time()?;
                     let event_type = dec.event_type()?;
-                    let (home, resource, access) = (dec.u32()?, dec.u32()?, dec.access()?);
+                    let home = self.tenant_number(&mut dec)?;
+                    let resource = self.tenant_number(&mut dec)?;
+                    let access = dec.access()?;
                     let app = self.app_number(&mut dec)?;
                     let resource_app = self.app_number(&mut dec)?;
                     // Numbered as read, not copied first: a duplicate's user
@@ -569,7 +591,7 @@ impl Activity {
         p: usize,
         sizes: &PartSizes,
         (tenant, by): (Option<Guid>, GroupBy),
-        dictionary: Option<&Dictionary>,
+        dictionary: Option<&Dictionaries>,
         rows: Rows<'_>,
     ) -> Result<Totals> {
         let path = part_path(dir, p);
@@ -586,8 +608,12 @@ impl Activity {
         };
         let mut totals = std::mem::take(&mut part.totals);
         part.seen = HashSet::default();
-        let local = Local::resolve(std::mem::take(&mut part.local.strings), dictionary)
-            .with_context(|| "reading the ids' names")?;
+        let local = Local::resolve(
+            std::mem::take(&mut part.local.strings),
+            std::mem::take(&mut part.tenants.ids),
+            dictionary,
+        )
+        .with_context(|| "reading the ids' names")?;
         let split = !self.epoch_starts.is_empty();
         let groups = std::mem::take(&mut part.groups);
         if by == GroupBy::User && !split {
@@ -604,20 +630,21 @@ impl Activity {
             // CPU-seconds. The writer sorts the rows into output order.
             let mut groups: Vec<(Key, Counters)> = groups.into_iter().collect();
             groups.sort_unstable_by_key(|(k, _)| k.user);
-            let mut rows = groups.into_iter().filter_map(|(k, c)| match self.output_key(&k, tenant, by) {
-                Some(out) => Some(self.row_named(
-                    &out,
-                    users.id(k.user),
-                    users.name(k.user),
-                    c,
-                    |of| names.name(self, of, &local),
-                    &local,
-                )),
-                None => {
-                    other_tenants = other_tenants.saturating_add(c.sign_ins);
-                    None
-                }
-            });
+            let mut rows =
+                groups.into_iter().filter_map(|(k, c)| match self.output_key(&k, tenant, by, &local) {
+                    Some(out) => Some(self.row_named(
+                        &out,
+                        users.id(k.user),
+                        users.name(k.user),
+                        c,
+                        |of| names.name(self, of, &local),
+                        &local,
+                    )),
+                    None => {
+                        other_tenants = other_tenants.saturating_add(c.sign_ins);
+                        None
+                    }
+                });
             write(p, &mut rows)?;
             drop(rows);
             totals.other_tenants = totals.other_tenants.saturating_add(other_tenants);
@@ -625,7 +652,7 @@ impl Activity {
         }
         let mut rolled: HashMap<GroupKeyOut, Rollup> = HashMap::default();
         for (k, c) in groups {
-            let Some(out) = self.output_key(&k, tenant, by) else {
+            let Some(out) = self.output_key(&k, tenant, by, &local) else {
                 totals.other_tenants = totals.other_tenants.saturating_add(c.sign_ins);
                 continue;
             };
@@ -793,13 +820,15 @@ pub(super) const OVERFLOW: u32 = u32::MAX;
 /// run: the ids held are numbered below it.
 pub(super) const LOCAL: u32 = 1 << 31;
 
-/// The names and owners of the ids past those held for the run, added up
-/// per id as the sign-ins come ([`Tally`], on disk past the budget), so
-/// that what is held grows with the ids only up to the budget of groups
-/// however many apps a forged export names. Each id's newest names and
-/// owner are looked up where its partitions are finished ([`Dictionary`]).
+/// The names and owners of the ids past those held for the run, and the
+/// names of the tenants past them, added up per id as the sign-ins come
+/// ([`Tally`], on disk past the budget), so that what is held grows with
+/// the ids and tenants only up to the budget of groups however many apps
+/// or partners a forged export names. Each one's newest names and owner
+/// are looked up where its partitions are finished ([`Dictionaries`]).
 pub(super) struct Overflow {
     names: Tally<Name, IdNames>,
+    tenant_names: Tally<Guid, TenantName>,
     /// The first write that failed, reported when the grouping finishes.
     error: Option<anyhow::Error>,
 }
@@ -823,8 +852,23 @@ fn read_latest_name<R: io::BufRead>(dec: &mut Dec<R>) -> io::Result<Latest<Name>
     Ok(Latest { at: dec.opt_time()?, value: dec.opt_string()?.map(Name::from) })
 }
 
-impl IdNames {
-    /// All but the id.
+/// What a [`Dictionary`] holds: a record found by the bytes of its id,
+/// which order the records as its tally does, then the rest of it.
+pub(super) trait Entry: Record {
+    fn id(&self) -> std::borrow::Cow<'_, [u8]>;
+    fn write_rest(&self, enc: &mut Enc);
+    fn read_rest<R: io::BufRead>(id: &[u8], dec: &mut Dec<R>) -> io::Result<Self>;
+}
+
+fn damaged_dictionary() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "the ids' names file is damaged")
+}
+
+impl Entry for IdNames {
+    fn id(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(self.id.as_bytes())
+    }
+
     fn write_rest(&self, enc: &mut Enc) {
         write_latest_name(enc, &self.app_name);
         write_latest_name(enc, &self.resource_name);
@@ -832,9 +876,9 @@ impl IdNames {
         enc.opt_guid(self.owner.value);
     }
 
-    fn read_rest<R: io::BufRead>(id: Name, dec: &mut Dec<R>) -> io::Result<IdNames> {
+    fn read_rest<R: io::BufRead>(id: &[u8], dec: &mut Dec<R>) -> io::Result<IdNames> {
         Ok(IdNames {
-            id,
+            id: std::str::from_utf8(id).map_err(|_| damaged_dictionary())?.into(),
             app_name: read_latest_name(dec)?,
             resource_name: read_latest_name(dec)?,
             owner: Latest { at: dec.opt_time()?, value: dec.opt_guid()? },
@@ -849,8 +893,8 @@ impl Record for IdNames {
     }
 
     fn read<R: io::BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
-        let id = dec.string()?.into();
-        IdNames::read_rest(id, dec)
+        let id = dec.string()?;
+        IdNames::read_rest(id.as_bytes(), dec)
     }
 
     fn text_bytes(&self) -> usize {
@@ -878,18 +922,86 @@ const BY_ID: ByKey<Name, IdNames> = ByKey {
     },
 };
 
+/// A tenant's newest name, for a tenant past those held for the run.
+#[derive(Clone, Debug, Default)]
+pub(super) struct TenantName {
+    tenant: Guid,
+    name: Latest<Name>,
+}
+
+impl Entry for TenantName {
+    /// Big-endian: the bytes order as the GUIDs do.
+    fn id(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Owned(self.tenant.0.to_be_bytes().to_vec())
+    }
+
+    fn write_rest(&self, enc: &mut Enc) {
+        write_latest_name(enc, &self.name);
+    }
+
+    fn read_rest<R: io::BufRead>(id: &[u8], dec: &mut Dec<R>) -> io::Result<TenantName> {
+        let id = <[u8; 16]>::try_from(id).map_err(|_| damaged_dictionary())?;
+        Ok(TenantName { tenant: Guid(u128::from_be_bytes(id)), name: read_latest_name(dec)? })
+    }
+}
+
+impl Record for TenantName {
+    fn write(&self, enc: &mut Enc) {
+        enc.u128(self.tenant.0);
+        self.write_rest(enc);
+    }
+
+    fn read<R: io::BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(TenantName { tenant: Guid(dec.u128()?), name: read_latest_name(dec)? })
+    }
+
+    fn text_bytes(&self) -> usize {
+        self.name.value.as_deref().map_or(0, str::len)
+    }
+}
+
+const BY_TENANT: ByKey<Guid, TenantName> = ByKey {
+    key: |n| n.tenant,
+    order: Order {
+        cmp: |a, b| a.tenant.cmp(&b.tenant),
+        key: |n, out| out.extend_from_slice(&n.tenant.0.to_be_bytes()),
+        sort: None,
+    },
+    combine: |into, other| into.name.absorb(other.name),
+};
+
 impl Overflow {
     fn new(budget: usize) -> Overflow {
-        Overflow { names: Tally::new("ids", BY_ID, Some(budget)).text_a_record(512), error: None }
+        Overflow {
+            names: Tally::new("ids", BY_ID, Some(budget)).text_a_record(512),
+            tenant_names: Tally::new("ids", BY_TENANT, Some(budget)).text_a_record(512),
+            error: None,
+        }
+    }
+
+    fn offer<K: std::hash::Hash + Eq, T: Record>(
+        tally: &mut Tally<K, T>,
+        error: &mut Option<anyhow::Error>,
+        offer: T,
+    ) {
+        if error.is_none() {
+            if let Err(e) = tally.add(offer) {
+                *error = Some(e);
+            }
+        }
     }
 }
 
 impl Activity {
+    fn overflow(&mut self) -> &mut Overflow {
+        let budget = self.budget.map_or(usize::MAX, |b| b.groups);
+        self.overflow.get_or_insert_with(|| Overflow::new(budget))
+    }
+
     /// Offers the names and owner of `s`'s app and resource ids that are
     /// past those held for the run (numbered [`OVERFLOW`]).
     pub(super) fn offer_overflow(&mut self, s: &SignIn, app: u32, res: u32) {
-        let budget = self.budget.map_or(usize::MAX, |b| b.groups);
-        let overflow = self.overflow.get_or_insert_with(|| Overflow::new(budget));
+        let overflow = self.overflow();
         let seen = |v: Option<&str>| Latest { at: Some(s.time), value: v.map(Name::from) };
         let owner = |o: Option<Guid>| Latest { at: o.map(|_| s.time), value: o };
         let app = (app == OVERFLOW).then(|| s.app_id()).flatten().map(|id| IdNames {
@@ -905,41 +1017,59 @@ impl Activity {
             owner: owner(s.resource_owner_tenant),
         });
         for offer in [app, res].into_iter().flatten() {
-            if overflow.error.is_none() {
-                if let Err(e) = overflow.names.add(offer) {
-                    overflow.error = Some(e);
-                }
-            }
+            Overflow::offer(&mut overflow.names, &mut overflow.error, offer);
         }
+    }
+
+    /// Offers the name of a tenant past those held for the run, seen `at`.
+    pub(super) fn offer_tenant_overflow(&mut self, tenant: Guid, at: DateTime<Utc>, name: &str) {
+        let overflow = self.overflow();
+        let offer = TenantName { tenant, name: Latest { at: Some(at), value: Some(name.into()) } };
+        Overflow::offer(&mut overflow.tenant_names, &mut overflow.error, offer);
     }
 }
 
-/// The ids past those held for the run with their names and owners, in a
-/// file of the grouping's folder sorted by id, found through the first id
-/// of every [`BLOCK`] records (a sixteenth of the ids, held). A record in
-/// the file is its id and the rest of it, each after its length, so that a
-/// lookup passes over the others' without reading them.
-pub(super) struct Dictionary {
+/// The names of the ids and of the tenants past those held for the run.
+pub(super) struct Dictionaries {
+    ids: Dictionary<IdNames>,
+    tenants: Dictionary<TenantName>,
+}
+
+impl Dictionaries {
+    fn build(overflow: Overflow, dir: &Path) -> Result<Dictionaries> {
+        if let Some(e) = overflow.error {
+            return Err(e);
+        }
+        Ok(Dictionaries {
+            ids: Dictionary::build(overflow.names, &dir.join("ids"))?,
+            tenants: Dictionary::build(overflow.tenant_names, &dir.join("tenants"))?,
+        })
+    }
+}
+
+/// Records past those held for the run ([`Entry`]) in a file of the
+/// grouping's folder sorted by id, found through the first id of every
+/// [`BLOCK`] records (a sixteenth of the ids, held). A record in the file
+/// is its id and the rest of it, each after its length, so that a lookup
+/// passes over the others' without reading them.
+pub(super) struct Dictionary<E> {
     file: File,
     /// Each block's first id, where it starts and its length.
-    blocks: Vec<(Name, u64, usize)>,
+    blocks: Vec<(Box<[u8]>, u64, usize)>,
+    entries: std::marker::PhantomData<E>,
 }
 
 /// Records a block of the [`Dictionary`] holds: a lookup reads one block.
 const BLOCK: usize = 16;
 
-impl Dictionary {
-    fn build(overflow: Overflow, dir: &Path) -> Result<Dictionary> {
-        if let Some(e) = overflow.error {
-            return Err(e);
-        }
-        let path = dir.join("ids");
-        let mut out = BufWriter::new(File::create(&path)?);
-        let mut names = overflow.names.finish()?;
+impl<E: Entry> Dictionary<E> {
+    fn build<K: std::hash::Hash + Eq>(tally: Tally<K, E>, path: &Path) -> Result<Dictionary<E>> {
+        let mut out = BufWriter::new(File::create(path)?);
+        let mut records = tally.finish()?;
         let (mut blocks, mut block, mut rest) = (Vec::new(), Vec::new(), Vec::new());
         let (mut first, mut count, mut offset) = (None, 0, 0u64);
         let mut flush =
-            |block: &mut Vec<u8>, first: &mut Option<Name>, out: &mut BufWriter<File>| -> Result<()> {
+            |block: &mut Vec<u8>, first: &mut Option<Box<[u8]>>, out: &mut BufWriter<File>| -> Result<()> {
                 if let Some(first) = first.take() {
                     out.write_all(block)?;
                     blocks.push((first, offset, block.len()));
@@ -948,12 +1078,13 @@ impl Dictionary {
                 }
                 Ok(())
             };
-        for n in names.by_ref() {
-            first.get_or_insert_with(|| n.id.clone());
+        for r in records.by_ref() {
+            let id = r.id();
+            first.get_or_insert_with(|| id.as_ref().into());
             rest.clear();
-            n.write_rest(&mut Enc(&mut rest));
+            r.write_rest(&mut Enc(&mut rest));
             let mut enc = Enc(&mut block);
-            enc.str(&n.id);
+            enc.bytes(&id);
             enc.bytes(&rest);
             count += 1;
             if count % BLOCK == 0 {
@@ -961,16 +1092,16 @@ impl Dictionary {
             }
         }
         flush(&mut block, &mut first, &mut out)?;
-        names.finish()?;
+        records.finish()?;
         out.flush()?;
         drop(out);
-        Ok(Dictionary { file: File::open(&path)?, blocks })
+        Ok(Dictionary { file: File::open(path)?, blocks, entries: std::marker::PhantomData })
     }
 
-    /// `id`'s names and owner, if it is there, and the block it is in; no
-    /// id before block `from`'s is asked for (a search by doubling steps
-    /// from there: ids asked for in order are found near the last).
-    fn get(&self, id: &str, from: usize) -> io::Result<Option<(usize, IdNames)>> {
+    /// The record of `id`, if it is there, and the block it is in; no id
+    /// before block `from`'s is asked for (a search by doubling steps from
+    /// there: ids asked for in order are found near the last).
+    fn get(&self, id: &[u8], from: usize) -> io::Result<Option<(usize, E)>> {
         let after = |i: usize| *self.blocks[i].0 > *id;
         let (mut low, mut step) = (from.min(self.blocks.len()), 1);
         while low + step < self.blocks.len() && !after(low + step) {
@@ -986,24 +1117,42 @@ impl Dictionary {
         let mut at = &bytes[..];
         while !at.is_empty() {
             let (this, rest) = (next_part(&mut at)?, next_part(&mut at)?);
-            match this.cmp(id.as_bytes()) {
-                Ordering::Equal => {
-                    return Ok(Some((block, IdNames::read_rest(id.into(), &mut Dec::new(rest))?)))
-                }
+            match this.cmp(id) {
+                Ordering::Equal => return Ok(Some((block, E::read_rest(id, &mut Dec::new(rest))?))),
                 Ordering::Greater => break,
                 Ordering::Less => {}
             }
         }
         Ok(None)
     }
+
+    /// The records of `ids`, looked up in the order of the ids, each search
+    /// starting from the block the last was found in: the blocks' first
+    /// ids are read near one another, and the file front to back.
+    fn each<T>(
+        &self,
+        ids: &[T],
+        id: impl Fn(&T) -> &[u8],
+        mut found: impl FnMut(usize, E),
+    ) -> io::Result<()> {
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_unstable_by(|&a, &b| id(&ids[a]).cmp(id(&ids[b])));
+        let mut from = 0;
+        for p in order {
+            let Some((block, record)) = self.get(id(&ids[p]), from)? else { continue };
+            from = block;
+            found(p, record);
+        }
+        Ok(())
+    }
 }
 
 /// The next of a block's parts (an id, or the rest of its record), after
 /// its length.
 fn next_part<'b>(at: &mut &'b [u8]) -> io::Result<&'b [u8]> {
-    let damaged = || io::Error::new(io::ErrorKind::InvalidData, "the ids' names file is damaged");
-    let (len, tail) = at.split_first_chunk::<4>().ok_or_else(damaged)?;
-    let (part, tail) = tail.split_at_checked(u32::from_le_bytes(*len) as usize).ok_or_else(damaged)?;
+    let (len, tail) = at.split_first_chunk::<4>().ok_or_else(damaged_dictionary)?;
+    let (part, tail) =
+        tail.split_at_checked(u32::from_le_bytes(*len) as usize).ok_or_else(damaged_dictionary)?;
     *at = tail;
     Ok(part)
 }
@@ -1030,35 +1179,50 @@ fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result
 }
 
 /// The names, ids and owners of the ids a partition numbered itself (from
-/// [`LOCAL`] up), looked up in the [`Dictionary`] once each.
+/// [`LOCAL`] up), and the tenants it numbered itself with their names,
+/// looked up in the [`Dictionaries`] once each.
 #[derive(Default)]
 pub(super) struct Local {
     ids: Vec<Name>,
     app_names: Vec<Option<Name>>,
     resource_names: Vec<Option<Name>>,
     owners: Vec<Option<Guid>>,
+    tenants: Vec<Guid>,
+    /// Each of `tenants` with its name, if it has one.
+    tenant_names: HashMap<Guid, Option<Name>>,
 }
 
 impl Local {
-    /// `ids`: the partition's, in the order it numbered them.
-    fn resolve(ids: Vec<Name>, dictionary: Option<&Dictionary>) -> io::Result<Local> {
+    /// `ids` and `tenants`: the partition's, in the order it numbered them.
+    fn resolve(ids: Vec<Name>, tenants: Vec<Guid>, dictionaries: Option<&Dictionaries>) -> io::Result<Local> {
         let n = ids.len();
-        let mut local =
-            Local { ids, app_names: vec![None; n], resource_names: vec![None; n], owners: vec![None; n] };
-        let Some(dictionary) = dictionary else { return Ok(local) };
-        // Looked up in the order of the ids, each search starting from the
-        // block the last was found in: the blocks' first ids are read near
-        // one another, and the file front to back.
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_unstable_by(|&a, &b| local.ids[a].cmp(&local.ids[b]));
-        let mut from = 0;
-        for p in order {
-            let Some((block, found)) = dictionary.get(&local.ids[p], from)? else { continue };
-            from = block;
-            local.app_names[p] = found.app_name.value;
-            local.resource_names[p] = found.resource_name.value;
-            local.owners[p] = found.owner.value;
-        }
+        let mut local = Local {
+            ids,
+            app_names: vec![None; n],
+            resource_names: vec![None; n],
+            owners: vec![None; n],
+            tenant_names: tenants.iter().map(|&t| (t, None)).collect(),
+            tenants,
+        };
+        let Some(dictionaries) = dictionaries else { return Ok(local) };
+        dictionaries.ids.each(
+            &local.ids,
+            |id| id.as_bytes(),
+            |p, found| {
+                local.app_names[p] = found.app_name.value;
+                local.resource_names[p] = found.resource_name.value;
+                local.owners[p] = found.owner.value;
+            },
+        )?;
+        let keys: Vec<[u8; 16]> = local.tenants.iter().map(|t| t.0.to_be_bytes()).collect();
+        let names = &mut local.tenant_names;
+        dictionaries.tenants.each(
+            &keys,
+            |k| k,
+            |_, found| {
+                names.insert(found.tenant, found.name.value);
+            },
+        )?;
         Ok(local)
     }
 
@@ -1067,13 +1231,19 @@ impl Local {
         (i > LOCAL && i != OVERFLOW).then(|| (i - LOCAL - 1) as usize)
     }
 
-    /// The name or id `of` asks for, if its id is one of this partition's.
+    /// The tenant numbered `i`, if this partition numbered it.
+    pub(super) fn tenant(&self, i: u32) -> Option<Option<Guid>> {
+        Self::place(i).map(|p| self.tenants.get(p).copied())
+    }
+
+    /// The name or id `of` asks for, if its id (or tenant) is one of this
+    /// partition's.
     pub(super) fn name(&self, of: NameOf) -> Option<Option<Name>> {
         let (table, i) = match of {
             NameOf::App(i) => (&self.app_names, i),
             NameOf::Resource(i) => (&self.resource_names, i),
             NameOf::Id(i) => return Self::place(i).map(|p| self.ids.get(p).cloned()),
-            NameOf::Partner(_) => return None,
+            NameOf::Partner(tenant) => return self.tenant_names.get(&tenant).cloned(),
         };
         Self::place(i).map(|p| table.get(p).cloned().flatten())
     }
