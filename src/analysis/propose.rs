@@ -403,13 +403,21 @@ fn closed(section: Section) -> B2bSetting {
     }
 }
 
+/// [`closed`] of each of [`Section::ALL`], made once and shared: every
+/// trial of a proposal makes a partner's policy anew, its unused sections
+/// closed.
+fn closed_sections() -> &'static [B2bSetting; 4] {
+    static CLOSED: std::sync::OnceLock<[B2bSetting; 4]> = std::sync::OnceLock::new();
+    CLOSED.get_or_init(|| Section::ALL.map(closed))
+}
+
 /// The default of the proposal: everything blocked, nothing trusted (the
 /// service default's trust and consent, which trust nothing).
 pub fn blocked_default() -> DefaultConfig {
     let mut d = service_default();
     d.is_service_default = Some(false);
-    for section in Section::ALL {
-        set_section(&mut d.settings, section, closed(section));
+    for (section, closed) in Section::ALL.into_iter().zip(closed_sections()) {
+        set_section(&mut d.settings, section, closed.clone());
     }
     d
 }
@@ -435,8 +443,8 @@ fn partner_config(plan: &PartnerPlan) -> PartnerConfig {
         }),
         ..Settings::default()
     };
-    for section in Section::ALL {
-        set_section(&mut settings, section, closed(section));
+    for (section, closed) in Section::ALL.into_iter().zip(closed_sections()) {
+        set_section(&mut settings, section, closed.clone());
     }
     for s in &plan.sections {
         let mut apps = s.apps.clone();
@@ -667,6 +675,10 @@ fn breaks(impact: Impact) -> bool {
 struct Trials<'a> {
     inputs: &'a ProposeInputs<'a>,
     current: Option<Resolver<'a>>,
+    /// The proposal's default, made once: each trial's policy takes a
+    /// copy, its lists shared (a million one-sign-in partners made it
+    /// anew some four million times).
+    blocked: DefaultConfig,
 }
 
 /// Replays one partner's rows against the plan: how many break. Counted
@@ -675,7 +687,7 @@ struct Trials<'a> {
 /// sorting) its replayed rows each time cost as much memory again as the
 /// rows (a partner with 333k users).
 fn broken(plan: &PartnerPlan, rows: &PartnerRows, inputs: &Trials<'_>) -> anyhow::Result<usize> {
-    let proposed = policy_with(blocked_default(), Some(Arc::new(partner_config(plan))));
+    let proposed = policy_with(inputs.blocked.clone(), Some(Arc::new(partner_config(plan))));
     let replay_inputs = Inputs { proposed: &proposed, ..inputs.inputs.replay };
     // Its rows are the partner's alone.
     let replayer =
@@ -785,7 +797,8 @@ pub(crate) fn propose(
     inputs: &ProposeInputs<'_>,
     budget: Option<usize>,
 ) -> anyhow::Result<Proposal> {
-    let trials = Trials { inputs, current: inputs.replay.current.map(Resolver::new) };
+    let trials =
+        Trials { inputs, current: inputs.replay.current.map(Resolver::new), blocked: blocked_default() };
     let as_current = inputs.replay.current.map(|current| Inputs { proposed: current, ..inputs.replay });
     let current = as_current.as_ref().map(Replayer::new);
     // The evidence, and every row for the proof (those that are no

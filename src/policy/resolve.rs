@@ -255,10 +255,13 @@ pub(crate) struct Halves(Arc<Mutex<HalvesMade>>);
 /// kept), access type and origin.
 type HalfKey = (usize, usize, AccessKind, Origin);
 
+/// Hashed with FxHash: the keys are addresses, not texts anyone writes, and
+/// a replay looks its halves up once per partner it resolves (SipHash was
+/// some 3% of the CPU of a proposal for one-sign-in partners).
 #[derive(Default)]
 struct HalvesMade {
-    users: HashMap<HalfKey, Half<UserTargets>>,
-    apps: HashMap<HalfKey, Half<AppTargets>>,
+    users: rustc_hash::FxHashMap<HalfKey, Half<UserTargets>>,
+    apps: rustc_hash::FxHashMap<HalfKey, Half<AppTargets>>,
 }
 
 impl Halves {
@@ -276,7 +279,11 @@ impl Halves {
 }
 
 /// The half of `value` from `origin` in `halves`, made if it is not there.
-fn made<L>(halves: &mut HashMap<HalfKey, Half<L>>, value: &TargetConfig, origin: Origin) -> Half<L> {
+fn made<L>(
+    halves: &mut rustc_hash::FxHashMap<HalfKey, Half<L>>,
+    value: &TargetConfig,
+    origin: Origin,
+) -> Half<L> {
     let key = (value.targets.as_ptr() as usize, value.targets.len(), value.access_type, origin);
     halves.entry(key).or_insert_with(|| Half::new(value.clone(), origin)).clone()
 }
