@@ -357,3 +357,31 @@ impl TempFolder {
         self.dir.path()
     }
 }
+
+/// Reads `buf.len()` bytes of `file` from `offset` in one call where the
+/// system has one, leaving the file's position alone, so that threads can
+/// share the file: the lookups of the grouping's names ([`crate::analysis`])
+/// and of the ids a `store add` run has met ([`crate::store`]) read a
+/// block at a time, a read per lookup.
+#[cfg(unix)]
+pub(crate) fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+pub(crate) fn read_exact_at(
+    file: &std::fs::File,
+    mut buf: &mut [u8],
+    mut offset: u64,
+) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buf, offset)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}

@@ -17,14 +17,12 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
-#[cfg(not(unix))]
-use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 
-use crate::files::{temp_folder, TempFolder};
+use crate::files::{read_exact_at, temp_folder, TempFolder};
 
 /// Ids held in hash sets across all days, at most (some 18 MB).
 pub(super) const IDS_IN_MEMORY: usize = 1 << 19;
@@ -201,7 +199,7 @@ impl Run {
         let n = BLOCK.min(self.len - start);
         let mut bytes = [0u8; BLOCK * 16];
         let bytes = &mut bytes[..n * 16];
-        read_at(&self.file, bytes, start as u64 * 16).context("reading back the ids of a day added")?;
+        read_exact_at(&self.file, bytes, start as u64 * 16).context("reading back the ids of a day added")?;
         let nth = |i: usize| u128::from_le_bytes(bytes[i * 16..i * 16 + 16].try_into().expect("16 bytes"));
         let (mut lo, mut hi) = (0, n);
         while lo < hi {
@@ -213,21 +211,6 @@ impl Run {
             }
         }
         Ok(false)
-    }
-}
-
-/// Reads `buf.len()` bytes of `file` from `offset`: one call where the
-/// system has it (a run re-adding an export reads a block per sign-in).
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-    }
-    #[cfg(not(unix))]
-    {
-        let mut file = file;
-        file.seek(SeekFrom::Start(offset))?;
-        file.read_exact(buf)
     }
 }
 

@@ -1113,7 +1113,7 @@ impl<E: Entry> Dictionary<E> {
         let Some(block) = at.checked_sub(1) else { return Ok(None) };
         let (_, offset, len) = &self.blocks[block];
         let mut bytes = vec![0; *len];
-        read_exact_at(&self.file, &mut bytes, *offset)?;
+        crate::files::read_exact_at(&self.file, &mut bytes, *offset)?;
         let mut at = &bytes[..];
         while !at.is_empty() {
             let (this, rest) = (next_part(&mut at)?, next_part(&mut at)?);
@@ -1155,27 +1155,6 @@ fn next_part<'b>(at: &mut &'b [u8]) -> io::Result<&'b [u8]> {
         tail.split_at_checked(u32::from_le_bytes(*len) as usize).ok_or_else(damaged_dictionary)?;
     *at = tail;
     Ok(part)
-}
-
-/// Reads `buf.len()` bytes of `file` from `offset`, leaving its position
-/// alone, so that the partitions finished in parallel share the file.
-#[cfg(unix)]
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
-    while !buf.is_empty() {
-        match std::os::windows::fs::FileExt::seek_read(file, buf, offset)? {
-            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-            n => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The names, ids and owners of the ids a partition numbered itself (from
