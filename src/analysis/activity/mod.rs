@@ -1078,7 +1078,7 @@ pub(crate) mod tests {
     /// Sign-ins that exercise what spilling must keep: duplicates far apart
     /// in the input, users without an id, names that change over time,
     /// policy blocks, grant clauses, tenants that are not ours.
-    fn varied_signins(n: u32) -> Vec<SignIn> {
+    pub(crate) fn varied_signins(n: u32) -> Vec<SignIn> {
         use crate::model::{Clause, Controls};
         let mut out: Vec<SignIn> = (0..n)
             .map(|i| {

@@ -26,6 +26,12 @@
 //! export, millions): written as their GUIDs, numbered by each partition,
 //! their newest names added up on disk and looked up by the partitions.
 //!
+//! A partition past the budget itself (at some 25 million groups with the
+//! default budget: a forged export's) is read in passes, each grouping the
+//! sign-ins of a share of its users ([`Pass`]); each pass's rows are a
+//! run, and the passes' runs are merged into the partition's, so that what
+//! is held while a partition is finished stays within the budget too.
+//!
 //! At the switch, what is in memory is written out as it stands (groups,
 //! user names, the duplicate filter's keys); after it, each sign-in is
 //! written as it comes, and grouped when its partition is read. Duplicates
@@ -70,7 +76,7 @@ use super::{
 };
 use crate::analysis::runs::codec::{Dec, Enc};
 use crate::analysis::runs::{
-    folder_error, key, temp_folder, write_run, ByKey, Merge, Order, Record, Stream, Tally,
+    folder_error, key, merge_into, temp_folder, write_run, ByKey, Merge, Order, Record, Stream, Tally,
 };
 use crate::model::activity::{ActivityRow, Counters, Name};
 use crate::model::{AccessType, Direction, Guid, SignIn};
@@ -88,8 +94,13 @@ pub(super) struct Then<'f, R> {
 /// What becomes of a partition's rows at the user grain (given its number).
 type Writer<'w> = dyn Fn(usize, &mut dyn Iterator<Item = ActivityRow>) -> Result<()> + Sync + 'w;
 
+/// Joins what [`Writer`] made of a partition read in several passes
+/// (given the passes' numbers, in order) into what it makes of one
+/// partition (given its number).
+type Joiner<'w> = dyn Fn(usize, &[usize]) -> Result<()> + Sync + 'w;
+
 /// Partitions: with the default budget, a partition stays within it up to
-/// some 25 million groups.
+/// some 25 million groups (past them it is read in passes, [`Pass`]).
 pub(super) const PARTS: usize = 256;
 
 /// A sign-in's identity for dedup: a 128-bit hash of its request id and
@@ -113,6 +124,74 @@ fn part_of_user(id: &str) -> usize {
 
 fn part_of_key(key: u128) -> usize {
     (key >> 120) as usize
+}
+
+/// The most passes a partition is read in ([`Pass`]): with the default
+/// budget, a partition is read whole up to some 25 million groups and in
+/// passes within the budget up to some 400 million.
+const MAX_PASSES: usize = 16;
+
+/// Which share of a partition's users one reading of it takes. A
+/// partition past the budget (groups, duplicate keys or users' texts;
+/// some 25 million groups with the default one, or half a billion
+/// sign-ins) is read again in passes, each of which groups only the
+/// sign-ins of its share of the users, so that memory stays within the
+/// budget whatever the input: a partition's rows were all held (and, at
+/// the user grain, sorted) at once, which took memory past any bound as
+/// groups grew. The shares are told by bits of the user's hash that the
+/// partition's number does not use; sign-ins without a user by bits of
+/// their dedup key; the groups written without a user at the switch go
+/// to the first pass, and the duplicate filter's keys to every pass (a key
+/// only drops copies of its own sign-in, which are in one pass). Each
+/// pass's users are its own, so passes add up as partitions do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pass {
+    of: usize,
+    this: usize,
+}
+
+impl Pass {
+    const WHOLE: Pass = Pass { of: 1, this: 0 };
+
+    fn takes_user(self, id: &str) -> bool {
+        self.of == 1
+            || ((xxhash_rust::xxh3::xxh3_64(id.as_bytes()) >> 48) as u8 as usize) % self.of == self.this
+    }
+
+    fn takes_key(self, key: u128) -> bool {
+        self.of == 1 || ((key >> 112) as u8 as usize) % self.of == self.this
+    }
+
+    fn takes(self, user: Option<&str>, key: Option<u128>) -> bool {
+        match (user, key) {
+            (Some(id), _) => self.takes_user(id),
+            (None, Some(key)) => self.takes_key(key),
+            (None, None) => self.this == 0,
+        }
+    }
+
+    /// How many passes a partition of `records` needs, read past the
+    /// budget after `read` of them (with room for the users not spread
+    /// evenly, and at least two).
+    fn needed(records: u64, read: u64) -> usize {
+        let passes = records.saturating_mul(5) / read.max(1).saturating_mul(4) + 1;
+        (passes as usize).clamp(2, MAX_PASSES)
+    }
+
+    /// The number of pass `this` of partition `p`'s rows: past the
+    /// partitions' own numbers, so that a partition's file is still there
+    /// to be read by every pass.
+    fn number(self, p: usize) -> usize {
+        PARTS * (self.this + 1) + p
+    }
+}
+
+/// How far [`Part::read`] went.
+#[derive(Debug, PartialEq, Eq)]
+enum Reading {
+    Whole,
+    /// Past the budget, after this many records: to be read in passes.
+    PastBudget(u64),
 }
 
 /// When to move to disk.
@@ -147,6 +226,9 @@ const SIGN_IN: u8 = 3;
 pub(super) struct Spill {
     dir: crate::analysis::runs::TempFolder,
     parts: Vec<BufWriter<File>>,
+    /// Records written to each partition: how many passes one past the
+    /// budget needs ([`Pass::needed`]).
+    records: Vec<u64>,
     record: Vec<u8>,
     /// The first write that failed: [`Activity::add`] cannot fail, so it is
     /// reported when the grouping finishes.
@@ -178,7 +260,8 @@ impl Spill {
         let parts = (0..PARTS)
             .map(|p| Ok(BufWriter::with_capacity(32 << 10, File::create(part_path(dir.path(), p))?)))
             .collect::<io::Result<_>>()?;
-        Ok(Spill { dir, parts, record: Vec::with_capacity(256), error: None, dictionary: None })
+        let records = vec![0; PARTS];
+        Ok(Spill { dir, parts, records, record: Vec::with_capacity(256), error: None, dictionary: None })
     }
 
     fn write(&mut self, part: usize, tag: u8, build: impl FnOnce(&mut Enc)) {
@@ -192,6 +275,7 @@ impl Spill {
         if let Err(e) = self.parts[part].write_all(&self.record) {
             self.error = Some(e);
         }
+        self.records[part] += 1;
     }
 
     /// A sign-in read after the switch, with its ids as the grouping in
@@ -321,13 +405,33 @@ impl Part {
         }
     }
 
-    /// Reads a partition file; sign-ins fall in the policy epochs that
-    /// start at `epoch_starts` ([`Activity::split_by_epochs`]).
-    fn read(&mut self, path: &Path, epoch_starts: &[DateTime<Utc>]) -> io::Result<()> {
+    /// Whether what is held is past `budget`.
+    fn past(&self, budget: &Budget) -> bool {
+        self.groups.len() > budget.groups
+            || self.seen.len() > budget.seen
+            || self.users.text_bytes > budget.text_bytes
+    }
+
+    /// Reads a partition file, the records of `pass` of it; sign-ins fall
+    /// in the policy epochs that start at `epoch_starts`
+    /// ([`Activity::split_by_epochs`]). With a `budget`, stops once past
+    /// it: the partition is to be read in passes.
+    fn read(
+        &mut self,
+        path: &Path,
+        epoch_starts: &[DateTime<Utc>],
+        pass: Pass,
+        budget: Option<&Budget>,
+    ) -> io::Result<Reading> {
         let mut dec = Dec::new(BufReader::with_capacity(64 << 10, File::open(path)?));
         // A sign-in's principal name, read into the same buffer every time.
         let mut upn = String::new();
+        let mut records = 0u64;
         while !dec.at_end()? {
+            records += 1;
+            if budget.is_some_and(|b| self.past(b)) {
+                return Ok(Reading::PastBudget(records));
+            }
             match dec.u8()? {
                 SEEN => {
                     self.seen.insert(dec.u128()?);
@@ -335,13 +439,23 @@ impl Part {
                 GROUP => {
                     let (home, resource, access) = (dec.u32()?, dec.u32()?, dec.access()?);
                     let (app, resource_app) = (dec.u32()?, dec.u32()?);
-                    let user = self.users.intern(dec.opt_text()?);
+                    let user = dec.opt_text()?;
+                    if !pass.takes(user, None) {
+                        let _ = (dec.u16()?, dec.counters()?);
+                        continue;
+                    }
+                    let user = self.users.intern(user);
                     let epoch = dec.u16()?;
                     let key = Key { home, resource, access, app, resource_app, user, epoch };
                     self.groups.entry(key).or_default().merge(&dec.counters()?);
                 }
                 USER => {
-                    let user = self.users.intern(Some(dec.text()?));
+                    let user = dec.text()?;
+                    if !pass.takes_user(user) {
+                        let _ = (dec.time()?, dec.string()?, dec.user_type()?);
+                        continue;
+                    }
+                    let user = self.users.intern(Some(user));
                     let at = dec.time()?;
                     let upn = dec.string()?;
                     let ty = dec.user_type()?.unwrap_or_default();
@@ -356,9 +470,17 @@ impl Part {
                     let access = dec.access()?;
                     let app = self.app_number(&mut dec)?;
                     let resource_app = self.app_number(&mut dec)?;
+                    // Ids past the run's are numbered whichever pass takes
+                    // the sign-in: they are the partition's, not the users'.
+                    let user = dec.opt_text()?;
+                    if !pass.takes(user, Some(key)) {
+                        dec.opt_text()?;
+                        let _ = (dec.user_type()?, dec.u32()?, dec.evidence()?);
+                        continue;
+                    }
                     // Numbered as read, not copied first: a duplicate's user
                     // is its first copy's, numbered all the same.
-                    let user = self.users.intern(dec.opt_text()?);
+                    let user = self.users.intern(user);
                     upn.clear();
                     upn.push_str(dec.opt_text()?.unwrap_or_default());
                     let ty = dec.user_type()?.unwrap_or_default();
@@ -382,7 +504,7 @@ impl Part {
                 }
             }
         }
-        Ok(())
+        Ok(Reading::Whole)
     }
 }
 
@@ -473,7 +595,11 @@ impl Activity {
             sort_rows(&mut all);
             write_run(&run_path(&dir, p), &all)
         };
-        self.finish_parts(&spill, tenant, by, totals, Rows::Written(&write))?;
+        let join = |p: usize, passes: &[usize]| {
+            let runs: Vec<PathBuf> = passes.iter().map(|&n| run_path(&dir, n)).collect();
+            merge_into(&runs, &run_path(&dir, p), ROW_ORDER, Some(ActivityRow::merge))
+        };
+        self.finish_parts(&spill, tenant, by, totals, Rows::Written(&write, &join))?;
         // At the user grain only rows without a user can be equal in order
         // across runs: their sign-ins are partitioned by sign-in, not by
         // user (see the module doc). At the app grain any row can: each
@@ -522,7 +648,17 @@ impl Activity {
             then.order.sort(&mut mapped);
             write_run(&run_path(&dir, p), &mapped)
         };
-        self.finish_parts(&spill, tenant, GroupBy::User, totals, Rows::Written(&write))?;
+        let join = |p: usize, passes: &[usize]| {
+            let runs: Vec<PathBuf> = passes.iter().map(|&n| run_path(&dir, n)).collect();
+            merge_into(&runs, &run_path(&dir, p), then.order, None)?;
+            let userless: Vec<PathBuf> =
+                passes.iter().map(|&n| run_path(&aside_dir, n)).filter(|path| path.exists()).collect();
+            if userless.is_empty() {
+                return Ok(());
+            }
+            merge_into(&userless, &run_path(&aside_dir, p), ROW_ORDER, Some(ActivityRow::merge))
+        };
+        self.finish_parts(&spill, tenant, GroupBy::User, totals, Rows::Written(&write, &join))?;
         let mut runs: Vec<PathBuf> = (0..PARTS).map(|p| run_path(&dir, p)).collect();
         let userless = (0..PARTS).map(|p| run_path(&aside_dir, p)).filter(|path| path.exists()).collect();
         let merge = Merge::open(aside, userless, ROW_ORDER, Some(ActivityRow::merge))
@@ -569,42 +705,78 @@ impl Activity {
         let parts: Vec<Totals> = (0..PARTS)
             .into_par_iter()
             .map(|p| {
-                self.finish_part(&dir, p, &sizes, (tenant, by), spill.dictionary.as_ref(), rows)
+                let part = (p, spill.records[p]);
+                self.finish_part(&dir, part, &sizes, (tenant, by), spill.dictionary.as_ref(), rows)
                     .with_context(|| spill.folder_error())
             })
             .collect::<Result<_>>()?;
         for t in parts {
-            totals.cross_tenant += t.cross_tenant;
-            totals.duplicates_dropped += t.duplicates_dropped;
-            totals.other_tenants = totals.other_tenants.saturating_add(t.other_tenants);
-            for (k, n) in t.cross_tenant_by_event_type {
-                *totals.cross_tenant_by_event_type.entry(k).or_default() += n;
-            }
+            add_totals(totals, t);
         }
         Ok(())
     }
 
-    /// Reads partition `p` back, groups it and hands its rows to `rows`.
+    /// Reads partition `p` back (of `records` records), groups it and
+    /// hands its rows to `rows`: whole, or, past the budget, in passes
+    /// ([`Pass`]) whose rows are joined.
     fn finish_part(
         &self,
         dir: &Path,
-        p: usize,
+        (p, records): (usize, u64),
         sizes: &PartSizes,
-        (tenant, by): (Option<Guid>, GroupBy),
+        grain: (Option<Guid>, GroupBy),
         dictionary: Option<&Dictionaries>,
         rows: Rows<'_>,
     ) -> Result<Totals> {
         let path = part_path(dir, p);
-        let mut part = sizes.part();
-        part.read(&path, &self.epoch_starts).with_context(|| format!("reading {}", path.display()))?;
-        sizes.note(&part);
+        let read = |pass: Pass, budget: Option<&Budget>| -> Result<(Part, Reading)> {
+            let mut part = sizes.part();
+            let reading = part
+                .read(&path, &self.epoch_starts, pass, budget)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Ok((part, reading))
+        };
+        // Added up in memory at the tenant grain: no run is written over it.
+        let done_reading = || match rows {
+            Rows::Tallied(_) => std::fs::remove_file(&path),
+            Rows::Written(..) => Ok(()),
+        };
+        let (part, reading) = read(Pass::WHOLE, self.budget.as_ref())?;
+        let Reading::PastBudget(read_records) = reading else {
+            sizes.note(&part);
+            done_reading()?;
+            return self.finish_read(part, p, grain, dictionary, rows);
+        };
+        drop(part);
+        let of = Pass::needed(records, read_records);
+        let (mut totals, mut numbers) = (Totals::default(), Vec::with_capacity(of));
+        for this in 0..of {
+            let pass = Pass { of, this };
+            let (part, _) = read(pass, None)?;
+            sizes.note(&part);
+            add_totals(&mut totals, self.finish_read(part, pass.number(p), grain, dictionary, rows)?);
+            numbers.push(pass.number(p));
+        }
+        done_reading()?;
+        if let Rows::Written(_, join) = rows {
+            join(p, &numbers)?;
+        }
+        Ok(totals)
+    }
+
+    /// Groups a partition (or a pass of one) read back and hands its rows
+    /// to `rows` as those of partition `p`.
+    fn finish_read(
+        &self,
+        mut part: Part,
+        p: usize,
+        (tenant, by): (Option<Guid>, GroupBy),
+        dictionary: Option<&Dictionaries>,
+        rows: Rows<'_>,
+    ) -> Result<Totals> {
         let write = match rows {
-            Rows::Written(write) => write,
-            Rows::Tallied(_) => {
-                // Added up in memory: no run is written over it.
-                std::fs::remove_file(&path)?;
-                &|_: usize, _: &mut dyn Iterator<Item = ActivityRow>| Ok(())
-            }
+            Rows::Written(write, _) => write,
+            Rows::Tallied(_) => &|_: usize, _: &mut dyn Iterator<Item = ActivityRow>| Ok(()),
         };
         let mut totals = std::mem::take(&mut part.totals);
         part.seen = HashSet::default();
@@ -685,11 +857,22 @@ impl Activity {
     }
 }
 
+/// Adds what a partition (or a pass of one) counted to `totals`.
+fn add_totals(totals: &mut Totals, part: Totals) {
+    totals.cross_tenant += part.cross_tenant;
+    totals.duplicates_dropped += part.duplicates_dropped;
+    totals.other_tenants = totals.other_tenants.saturating_add(part.other_tenants);
+    for (k, n) in part.cross_tenant_by_event_type {
+        *totals.cross_tenant_by_event_type.entry(k).or_default() += n;
+    }
+}
+
 /// What becomes of a partition's rows where it is finished.
 #[derive(Clone, Copy)]
 enum Rows<'a> {
-    /// Written (as a run, or mapped first), given the partition's number.
-    Written(&'a Writer<'a>),
+    /// Written (as a run, or mapped first), given the partition's number;
+    /// a partition read in passes has its passes' joined.
+    Written(&'a Writer<'a>, &'a Joiner<'a>),
     /// Added up with the other partitions' (the tenant grain).
     Tallied(&'a std::sync::Mutex<TenantRows>),
 }
@@ -1250,6 +1433,96 @@ impl Local {
 mod tests {
     use super::*;
     use crate::analysis::runs::codec::tests::{keys_sort_as_compared, read_back};
+
+    /// What a reading of a partition grouped: each user's id and groups,
+    /// the groups without a user, its sign-ins, and its cross-tenant
+    /// sign-ins and duplicates dropped.
+    struct Grouped {
+        users: Vec<(String, usize)>,
+        userless: usize,
+        sign_ins: u64,
+        totals: (u64, u64),
+    }
+
+    fn grouped(part: &Part) -> Grouped {
+        let mut users: Vec<(String, usize)> = Vec::new();
+        let (mut userless, mut sign_ins) = (0, 0);
+        for (k, c) in &part.groups {
+            sign_ins += c.sign_ins;
+            match part.users.ids.text(k.user) {
+                Some(id) => match users.iter_mut().find(|(u, _)| u == id) {
+                    Some((_, n)) => *n += 1,
+                    None => users.push((id.to_string(), 1)),
+                },
+                None => userless += 1,
+            }
+        }
+        users.sort();
+        let totals = (part.totals.cross_tenant, part.totals.duplicates_dropped);
+        Grouped { users, userless, sign_ins, totals }
+    }
+
+    #[test]
+    fn a_partition_past_the_budget_is_read_in_passes_that_take_each_user_and_sign_in_once() {
+        let mut disk = Activity::new().for_grain(GroupBy::User).spill_beyond(7);
+        for s in super::super::tests::varied_signins(5000) {
+            disk.add(s);
+        }
+        let (mut spill, budget) = (disk.spill.take().unwrap(), disk.budget.unwrap());
+        spill.finish_writing().unwrap();
+        let (mut past_budget, mut userless_groups, mut duplicates, mut split_users) = (0, 0, 0, 0);
+        for p in 0..PARTS {
+            let path = part_path(spill.dir.path(), p);
+            let mut whole = Part::default();
+            assert_eq!(whole.read(&path, &[], Pass::WHOLE, None).unwrap(), Reading::Whole);
+            let Grouped { users, userless, sign_ins, totals } = grouped(&whole);
+            userless_groups += userless;
+            duplicates += totals.1;
+            // Read with the budget, the reading stops past it.
+            let mut cut = Part::default();
+            let of = match cut.read(&path, &[], Pass::WHOLE, Some(&budget)).unwrap() {
+                Reading::Whole => {
+                    assert!(whole.groups.len() <= budget.groups + 1, "partition {p}");
+                    3
+                }
+                Reading::PastBudget(read) => {
+                    past_budget += 1;
+                    assert!(cut.past(&budget) && !whole.groups.is_empty(), "partition {p}");
+                    assert!(read <= spill.records[p], "partition {p}");
+                    Pass::needed(spill.records[p], read)
+                }
+            };
+            // Each user is in one pass whole, and so is each sign-in.
+            let (mut pass_users, mut pass_sign_ins, mut pass_totals) = (Vec::new(), 0, (0, 0));
+            let mut passes_with_users = 0;
+            for this in 0..of {
+                let mut part = Part::default();
+                assert_eq!(part.read(&path, &[], Pass { of, this }, None).unwrap(), Reading::Whole);
+                let pass = grouped(&part);
+                passes_with_users += usize::from(!pass.users.is_empty());
+                pass_users.extend(pass.users);
+                pass_sign_ins += pass.sign_ins;
+                pass_totals = (pass_totals.0 + pass.totals.0, pass_totals.1 + pass.totals.1);
+            }
+            pass_users.sort();
+            assert_eq!(pass_users, users, "partition {p}");
+            assert_eq!((pass_sign_ins, pass_totals), (sign_ins, totals), "partition {p}");
+            split_users += usize::from(passes_with_users > 1);
+        }
+        assert!(past_budget > 10 && split_users > 10, "{past_budget} partitions past the budget");
+        assert!(userless_groups > 0 && duplicates > 0, "{userless_groups} groups without a user");
+    }
+
+    #[test]
+    fn a_partition_is_read_in_two_passes_at_least_and_sixteen_at_most() {
+        assert_eq!(Pass::needed(10, 9), 2);
+        assert_eq!(Pass::needed(100, 10), 13);
+        assert_eq!(Pass::needed(u64::MAX, 1), MAX_PASSES);
+        for of in 1..=MAX_PASSES {
+            let takes = (0..of).filter(|&this| Pass { of, this }.takes(None, None)).count();
+            assert_eq!(takes, 1, "the groups without a user in {of} passes");
+        }
+    }
 
     #[test]
     fn apps_of_rows_sort_by_bytes_as_by_comparison_in_the_rows_order_and_read_back_the_same() {

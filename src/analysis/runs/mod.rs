@@ -578,14 +578,8 @@ impl<T: Record> Sorter<T> {
             let merged = self.runs.split_off(from);
             self.levels.truncate(from);
             let path = dir.path().join(format!("run-{:06}", self.made));
-            let write = || -> Result<()> {
-                let mut merge = Merge::open_in(None, merged.clone(), self.order, self.combine)?;
-                write_records(&path, std::iter::from_fn(|| merge.next_record().transpose()))
-            };
-            write().with_context(|| folder_error(what, Some(dir.path())))?;
-            for run in &merged {
-                let _ = std::fs::remove_file(run);
-            }
+            merge_into(&merged, &path, self.order, self.combine)
+                .with_context(|| folder_error(what, Some(dir.path())))?;
             self.made += 1;
             self.runs.push(path);
             self.levels.push(level + 1);
@@ -607,6 +601,26 @@ impl<T: Record> Sorter<T> {
             .with_context(|| format!("reading back the {what} temporary folder"))?;
         Ok(Stream::merged(merge))
     }
+}
+
+/// Merges the runs at `runs` (in the order they were cut) into one run at
+/// `to`, and removes them: ties go to the earlier run, equal records are
+/// combined with `combine` in that order, as the merge that reads them
+/// would. `to` may be a file of the same folder that is not a run (it is
+/// written over).
+pub(crate) fn merge_into<T: Record>(
+    runs: &[PathBuf],
+    to: &Path,
+    order: Order<T>,
+    combine: Option<fn(&mut T, T)>,
+) -> Result<()> {
+    let mut merge = Merge::open_in(None, runs.to_vec(), order, combine)?;
+    write_records(to, std::iter::from_fn(|| merge.next_record().transpose()))?;
+    drop(merge);
+    for run in runs {
+        let _ = std::fs::remove_file(run);
+    }
+    Ok(())
 }
 
 /// Records added up by key: each combined into the one of its key held in
