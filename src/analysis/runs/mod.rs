@@ -369,22 +369,29 @@ fn write_records<T: Record, R: std::ops::Deref<Target = T>>(
     path: &Path,
     records: impl Iterator<Item = Result<R>>,
 ) -> Result<()> {
+    /// Bytes encoded before they are written: records are encoded into the
+    /// block itself, not each into a buffer of its own and then copied
+    /// into a writer's (at a million replayed rows, 540 MB of lines copied
+    /// once more).
+    const BLOCK: usize = 64 << 10;
     // A file that is there already (a partition's, read) is written over,
     // not truncated first: its cached pages are reused as they are instead
     // of freed and allocated again; what is left past the run is cut off.
-    let file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
-    let mut w = BufWriter::with_capacity(64 << 10, file);
-    let mut record = Vec::with_capacity(512);
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
+    let mut block = Vec::with_capacity(BLOCK + 1024);
     let mut written = 0;
+    let writing = |e: io::Error| anyhow::Error::new(e).context(format!("writing {}", path.display()));
     for r in records {
-        record.clear();
-        r?.write(&mut Enc(&mut record));
-        w.write_all(&record)?;
-        written += record.len() as u64;
+        r?.write(&mut Enc(&mut block));
+        if block.len() >= BLOCK {
+            file.write_all(&block).map_err(writing)?;
+            written += block.len() as u64;
+            block.clear();
+        }
     }
-    let file =
-        w.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {}", path.display()))?;
-    file.set_len(written).with_context(|| format!("writing {}", path.display()))
+    file.write_all(&block).map_err(writing)?;
+    written += block.len() as u64;
+    file.set_len(written).map_err(writing)
 }
 
 /// Sorts `rows` stably by `order`. Rows are a few hundred bytes each:
