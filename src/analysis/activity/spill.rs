@@ -31,6 +31,9 @@
 //! sign-ins of a share of its users ([`Pass`]); each pass's rows are a
 //! run, and the passes' runs are merged into the partition's, so that what
 //! is held while a partition is finished stays within the budget too.
+//! Below the user grain, so is a partition past a quarter of the budget in
+//! tenants and apps of its own (a forged export's), each of which is a row
+//! there ([`Budget::for_finishing`]).
 //!
 //! At the switch, what is in memory is written out as it stands (groups,
 //! user names, the duplicate filter's keys); after it, each sign-in is
@@ -207,26 +210,31 @@ pub(super) struct Budget {
     /// [`crate::model::MAX_TEXT_BYTES`]) move the grouping to disk
     /// before its groups do.
     pub(super) text_bytes: usize,
+    /// Ids a partition numbers for itself, tenants and apps past those held
+    /// for the run ([`LOCAL`]), as it is finished ([`Budget::for_finishing`]).
+    local_ids: usize,
 }
 
 impl Budget {
     pub(super) fn of_groups(groups: usize) -> Budget {
         let groups = groups.max(1);
-        Budget { groups, seen: groups.saturating_mul(20), text_bytes: groups.saturating_mul(512) }
+        let (seen, text_bytes) = (groups.saturating_mul(20), groups.saturating_mul(512));
+        Budget { groups, seen, text_bytes, local_ids: usize::MAX }
     }
 
     /// What a partition may hold as it is finished at grain `by` before
-    /// it is read in passes ([`Pass`]). Below the user grain a quarter of
-    /// the groups, as the tenant grain's tallies hold ([`TenantRows`]): a
-    /// group is rolled up into a row that counts its distinct users and
-    /// apps, and where every group is a row of its own (a forged partner
-    /// or app a sign-in) each partition holds its groups, their rows and
-    /// the rows' sets at once (ten million forged partners, `--by tenant`:
-    /// 190 MB read whole, 161 in passes of a quarter of the budget).
+    /// it is read in passes ([`Pass`]). Below the user grain, besides,
+    /// tenants and apps of its own (past those held for the run) up to a
+    /// quarter of the groups, as the tenant grain's tallies hold
+    /// ([`TenantRows`]): their rows are as many, each counting its distinct
+    /// users and apps, held at once with the groups (ten million forged
+    /// partners, `--by tenant`: 192 MB read whole, 149 in passes). Rows of
+    /// the tenants and apps held for the run are as few as those (Entra's
+    /// partners); many users' groups rolled up into them are read whole.
     fn for_finishing(self, by: GroupBy) -> Budget {
         match by {
             GroupBy::User => self,
-            GroupBy::App | GroupBy::Tenant => Budget { groups: (self.groups / 4).max(1), ..self },
+            GroupBy::App | GroupBy::Tenant => Budget { local_ids: (self.groups / 4).max(1), ..self },
         }
     }
 }
@@ -425,6 +433,7 @@ impl Part {
         self.groups.len() > budget.groups
             || self.seen.len() > budget.seen
             || self.users.text_bytes > budget.text_bytes
+            || self.local.len() + self.tenants.ids.len() > budget.local_ids
     }
 
     /// Reads a partition file, the records of `pass` of it; sign-ins fall
@@ -1526,6 +1535,24 @@ mod tests {
         }
         assert!(past_budget > 10 && split_users > 10, "{past_budget} partitions past the budget");
         assert!(userless_groups > 0 && duplicates > 0, "{userless_groups} groups without a user");
+    }
+
+    #[test]
+    fn below_the_user_grain_a_partition_holds_tenants_and_apps_of_its_own_up_to_a_quarter_of_the_budget() {
+        let budget = Budget::of_groups(100_000);
+        assert_eq!(budget.for_finishing(GroupBy::User).local_ids, usize::MAX);
+        for by in [GroupBy::App, GroupBy::Tenant] {
+            let finishing = budget.for_finishing(by);
+            assert_eq!((finishing.local_ids, finishing.groups), (25_000, 100_000));
+        }
+        assert_eq!(Budget::of_groups(1).for_finishing(GroupBy::Tenant).local_ids, 1);
+        let mut part = Part::default();
+        part.tenants.number(Guid(7));
+        assert!(!part.past(&Budget::of_groups(8).for_finishing(GroupBy::Tenant)));
+        part.local.intern(Some("forged app"));
+        part.tenants.number(Guid(8));
+        assert!(part.past(&Budget::of_groups(8).for_finishing(GroupBy::Tenant)));
+        assert!(!part.past(&Budget::of_groups(8).for_finishing(GroupBy::User)));
     }
 
     #[test]
