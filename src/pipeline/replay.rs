@@ -163,7 +163,13 @@ struct ImpactsSeen(AtomicU8);
 
 impl ImpactsSeen {
     fn add(&self, impact: Impact) {
-        self.0.fetch_or(1 << impact as u8, Ordering::Relaxed);
+        // Read first: every row of every thread notes its impact, and a
+        // write to the one shared byte, even of a bit already set, takes
+        // its cache line from the other cores each time.
+        let bit = 1 << impact as u8;
+        if self.0.load(Ordering::Relaxed) & bit == 0 {
+            self.0.fetch_or(bit, Ordering::Relaxed);
+        }
     }
 
     fn impacts(&self) -> BTreeSet<Impact> {

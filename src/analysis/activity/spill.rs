@@ -277,6 +277,11 @@ fn run_path(dir: &Path, p: usize) -> PathBuf {
     part_path(dir, p)
 }
 
+/// The runs in `dir` of a partition's passes ([`Pass::number`]).
+fn pass_runs(dir: &Path, passes: &[usize]) -> Vec<PathBuf> {
+    passes.iter().map(|&n| run_path(dir, n)).collect()
+}
+
 impl Spill {
     fn create() -> io::Result<Spill> {
         let dir = temp_folder("groups")?;
@@ -620,8 +625,7 @@ impl Activity {
             write_run(&run_path(&dir, p), &all)
         };
         let join = |p: usize, passes: &[usize]| {
-            let runs: Vec<PathBuf> = passes.iter().map(|&n| run_path(&dir, n)).collect();
-            merge_into(&runs, &run_path(&dir, p), ROW_ORDER, Some(ActivityRow::merge))
+            merge_into(&pass_runs(&dir, passes), &run_path(&dir, p), ROW_ORDER, Some(ActivityRow::merge))
         };
         self.finish_parts(&spill, tenant, by, totals, Rows::Written(&write, &join))?;
         // At the user grain only rows without a user can be equal in order
@@ -673,10 +677,10 @@ impl Activity {
             write_run(&run_path(&dir, p), &mapped)
         };
         let join = |p: usize, passes: &[usize]| {
-            let runs: Vec<PathBuf> = passes.iter().map(|&n| run_path(&dir, n)).collect();
-            merge_into(&runs, &run_path(&dir, p), then.order, None)?;
+            merge_into(&pass_runs(&dir, passes), &run_path(&dir, p), then.order, None)?;
+            // Aside, a pass has a run only if it had rows without a user.
             let userless: Vec<PathBuf> =
-                passes.iter().map(|&n| run_path(&aside_dir, n)).filter(|path| path.exists()).collect();
+                pass_runs(&aside_dir, passes).into_iter().filter(|path| path.exists()).collect();
             if userless.is_empty() {
                 return Ok(());
             }
