@@ -40,7 +40,7 @@ impl Enc<'_> {
         self.u32(u32::try_from(s.len()).unwrap_or(u32::MAX));
         self.0.extend_from_slice(&s.as_bytes()[..s.len().min(u32::MAX as usize)]);
     }
-    /// Bytes as a length and the bytes, as [`Dec::bytes_into`] reads them.
+    /// Bytes as a length and the bytes, as [`Dec::bytes_onto`] reads them.
     pub(crate) fn bytes(&mut self, b: &[u8]) {
         self.u32(u32::try_from(b.len()).unwrap_or(u32::MAX));
         self.0.extend_from_slice(&b[..b.len().min(u32::MAX as usize)]);
@@ -266,10 +266,9 @@ impl<R: BufRead> Dec<R> {
         self.scratch.clear();
         read_n(&mut self.input, n, &mut self.scratch)
     }
-    /// Bytes [`Enc::bytes`] wrote, into `out` (cleared first).
-    pub(crate) fn bytes_into(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+    /// Bytes [`Enc::bytes`] wrote, appended to what `out` holds.
+    pub(crate) fn bytes_onto(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         let n = self.u32()? as usize;
-        out.clear();
         read_n(&mut self.input, n, out)
     }
     /// A string, read into the decoder's buffer: valid until the next read.

@@ -47,6 +47,23 @@ pub(crate) trait Record: Sized + Send + Sync + 'static {
     fn write(&self, enc: &mut Enc);
     fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self>;
 
+    /// Writes the record into a run after `before`, the record before it
+    /// there (none for the first): a record may leave out what it shares
+    /// with that one, as a [`Line`] does its key's prefix. Read back by
+    /// [`Record::read_after`] given the same record before, which a merge
+    /// has at hand ([`Merge`]); records written without one ([`Spool`])
+    /// read back so too.
+    fn write_after(&self, before: Option<&Self>, enc: &mut Enc) {
+        let _ = before;
+        self.write(enc)
+    }
+
+    /// Reads a record [`Record::write_after`] wrote after `before`.
+    fn read_after<R: BufRead>(dec: &mut Dec<R>, before: Option<&Self>) -> io::Result<Self> {
+        let _ = before;
+        Self::read(dec)
+    }
+
     /// The bytes of text the record holds (shared texts counted as its
     /// own): what a budget of records ([`Sorter`], [`Spool`]) also
     /// weighs, at [`BYTES_A_RECORD`] each on average. 0: a record of
@@ -331,25 +348,50 @@ impl Line {
     };
 
     /// Reads the next line's bytes into `bytes` (key, then text), the
-    /// length of its key the result: [`Record::read`] into a buffer reused.
-    fn read_into<R: BufRead>(dec: &mut Dec<R>, bytes: &mut Vec<u8>) -> io::Result<usize> {
-        let key_len = dec.u32()? as usize;
-        dec.bytes_into(bytes)?;
-        if key_len > bytes.len() {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "a line that was not written here"));
+    /// line before it in the run having key `before` (empty for the
+    /// first): [`Record::read_after`] into a buffer reused. The result:
+    /// the length of its key, and of the prefix it shares with `before`.
+    fn read_into<R: BufRead>(
+        dec: &mut Dec<R>,
+        bytes: &mut Vec<u8>,
+        before: &[u8],
+    ) -> io::Result<(usize, usize)> {
+        let (shared, key_len) = (dec.u32()? as usize, dec.u32()? as usize);
+        let damaged = || io::Error::new(io::ErrorKind::InvalidData, "a line that was not written here");
+        bytes.clear();
+        bytes.extend_from_slice(before.get(..shared).ok_or_else(damaged)?);
+        dec.bytes_onto(bytes)?;
+        if key_len > bytes.len() || shared > key_len {
+            return Err(damaged());
         }
-        Ok(key_len)
+        Ok((key_len, shared))
     }
 }
 
+/// A line in a run is written as the length of the prefix its key shares
+/// with the key of the line before it, its key's length, then the rest of
+/// its bytes. Keys of rows in output order share some hundred bytes with
+/// the next (direction, partner, access type, app, resource: all but the
+/// user), a fifth of a run's bytes that need not be written, read back
+/// and, past some gigabytes, freed on disk; and the merge's tournament
+/// gets the shared length without comparing the keys
+/// ([`LoserTree::replay`]).
 impl Record for Line {
     fn write(&self, enc: &mut Enc) {
-        enc.u32(self.key_len);
-        enc.bytes(&self.bytes);
+        self.write_after(None, enc)
     }
     fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Line::read_after(dec, None)
+    }
+    fn write_after(&self, before: Option<&Line>, enc: &mut Enc) {
+        let shared = before.map_or(0, |b| common_prefix(b.key(), self.key()));
+        enc.u32(shared as u32);
+        enc.u32(self.key_len);
+        enc.bytes(&self.bytes[shared..]);
+    }
+    fn read_after<R: BufRead>(dec: &mut Dec<R>, before: Option<&Line>) -> io::Result<Self> {
         let mut bytes = Vec::new();
-        let key_len = Line::read_into(dec, &mut bytes)?;
+        let (key_len, _) = Line::read_into(dec, &mut bytes, before.map_or(&[], Line::key))?;
         Ok(Line { bytes: bytes.into_boxed_slice(), key_len: key_len as u32 })
     }
     fn text_bytes(&self) -> usize {
@@ -381,8 +423,13 @@ fn write_records<T: Record, R: std::ops::Deref<Target = T>>(
     let mut block = Vec::with_capacity(BLOCK + 1024);
     let mut written = 0;
     let writing = |e: io::Error| anyhow::Error::new(e).context(format!("writing {}", path.display()));
+    // The record before, which the next is written after (kept one
+    // record longer).
+    let mut before: Option<R> = None;
     for r in records {
-        r?.write(&mut Enc(&mut block));
+        let r = r?;
+        r.write_after(before.as_deref(), &mut Enc(&mut block));
+        before = Some(r);
         if block.len() >= BLOCK {
             file.write_all(&block).map_err(writing)?;
             written += block.len() as u64;
@@ -1036,16 +1083,17 @@ impl<T: Record> Merge<T> {
         let heads = BinaryHeap::with_capacity(runs.len());
         let mut merge = Merge { _dir: dir, runs, heads, order, combine, spare_key: Vec::new() };
         for run in 0..merge.runs.len() {
-            merge.refill(run, Vec::new())?;
+            merge.refill(run, Vec::new(), None)?;
         }
         Ok(merge)
     }
 
     /// Reads run `run`'s next record into the heap, its key into `key`
-    /// (the buffer of the record it follows).
-    fn refill(&mut self, run: usize, mut key: Vec<u8>) -> Result<()> {
+    /// (the buffer of the record it follows), after `before`, the run's
+    /// record before it.
+    fn refill(&mut self, run: usize, mut key: Vec<u8>, before: Option<&T>) -> Result<()> {
         let (path, dec) = &mut self.runs[run];
-        let next = dec.unless_at_end(T::read);
+        let next = dec.unless_at_end(|dec| T::read_after(dec, before));
         if let Some(record) = next.with_context(|| format!("reading {}", path.display()))? {
             key.clear();
             (self.order.key)(&record, &mut key);
@@ -1060,12 +1108,12 @@ impl<T: Record> Merge<T> {
     pub(crate) fn next_record(&mut self) -> Result<Option<Box<T>>> {
         let Some(Head { key, mut record, run }) = self.heads.pop() else { return Ok(None) };
         let spare = std::mem::take(&mut self.spare_key);
-        self.refill(run, spare)?;
+        self.refill(run, spare, Some(&record))?;
         if let Some(combine) = self.combine {
             while self.heads.peek().is_some_and(|h| h.key == key) {
                 let Some(same) = self.heads.pop() else { break };
+                self.refill(same.run, same.key, Some(&same.record))?;
                 combine(&mut *record, *same.record);
-                self.refill(same.run, same.key)?;
             }
         }
         self.spare_key = key;
@@ -1512,9 +1560,12 @@ fn merge_runs(
         }
         std::mem::swap(bytes, &mut written);
         let (path, dec) = &mut runs[least];
-        let next = dec.unless_at_end(|dec| Line::read_into(dec, bytes));
-        lines[least].1 = next.with_context(|| format!("reading {}", path.display()))?;
-        tree.replay(&lines, &written[..k]);
+        let next = dec.unless_at_end(|dec| Line::read_into(dec, bytes, &written[..k]));
+        let next = next.with_context(|| format!("reading {}", path.display()))?;
+        lines[least].1 = next.map(|(key_len, _)| key_len);
+        // The prefix the run's next key shares with the one written, as
+        // the run says it.
+        tree.replay(&lines, next.map(|(_, shared)| shared));
     }
 }
 
@@ -1554,14 +1605,16 @@ impl LoserTree {
         tree
     }
 
-    /// The winner's run has its next key (or none): its offset against the
-    /// key just written, then a match at each node up to the root. Every
+    /// The winner's run has its next key (or none), `shared` its offset
+    /// against the key just written (the run's record says it: the line
+    /// before it in the run is the one just written), then a match at each
+    /// node up to the root. Every
     /// loser on that path was beaten by the key just written, so all
     /// offsets compared there are against that same key.
-    fn replay(&mut self, lines: &[(Vec<u8>, Option<usize>)], written: &[u8]) {
+    fn replay(&mut self, lines: &[(Vec<u8>, Option<usize>)], shared: Option<usize>) {
         let run = self.winner;
-        if let Some(key) = line_key(lines, run) {
-            self.offsets[run] = common_prefix(key, written);
+        if let Some(shared) = shared {
+            self.offsets[run] = shared;
         }
         let mut candidate = run;
         let mut n = (self.width + run) / 2;
@@ -1981,7 +2034,7 @@ mod tests {
         }
         fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
             let mut key = Vec::new();
-            dec.bytes_into(&mut key)?;
+            dec.bytes_onto(&mut key)?;
             Ok(Keyed(key, dec.u32()?))
         }
     }
@@ -2067,6 +2120,29 @@ mod tests {
             }
             assert_eq!(common_prefix(&a, &a[..len]), len);
         }
+    }
+
+    #[test]
+    fn a_run_of_lines_writes_each_key_as_what_it_does_not_share_with_the_key_before() {
+        // Keys of 300 bytes, the first 290 the same: a run holds each but
+        // the first as its last ten bytes, and reads back every line whole.
+        let keyed: Vec<Keyed> = (0..100u32)
+            .map(|i| {
+                let mut key = vec![b'k'; 290];
+                key.extend(format!("{i:010}").bytes());
+                Keyed(key, i)
+            })
+            .collect();
+        let lines: Vec<Line> = keyed.iter().map(keyed_line).collect();
+        let dir = temp_folder("test").unwrap();
+        let run = dir.path().join("run-0");
+        write_run(&run, &lines).unwrap();
+        let whole: usize = lines.iter().map(|l| l.bytes.len()).sum();
+        let written = std::fs::metadata(&run).unwrap().len() as usize;
+        assert!(written < whole - 99 * 290 + 100 * 16, "{written} bytes for {whole} of lines");
+        let texts = |lines: &[Line]| lines.iter().flat_map(|l| l.bytes.to_vec()).collect::<Vec<u8>>();
+        let read = Stream::merged(Merge::open(dir, vec![run], Line::ORDER, None).unwrap());
+        assert_eq!(texts(&read.collect_rows().unwrap()), texts(&lines));
     }
 
     #[test]
