@@ -2,7 +2,8 @@
 //! rows outgrow memory still hands them on in order, a row at a time.
 //!
 //! The rule: a run is a file of records ([`Record`], written with
-//! [`codec`]) already in order; the merge reads every run's next record
+//! [`codec`], each after the one before it, whose shared part a record
+//! may leave out: [`Record::write_after`]) already in order; the merge reads every run's next record
 //! and hands on the least, ties to the earlier run, so that runs cut in
 //! input order merge into what a stable sort of the whole input gives.
 //! Grouping ([`super::activity`]), replay ([`super::replay`]) and the
