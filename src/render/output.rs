@@ -20,9 +20,6 @@ use anyhow::{Context as _, Result};
 pub(crate) struct Output {
     target: Option<PathBuf>,
     temp: Option<BufWriter<WrittenBack>>,
-    /// Whether the target exists: the temporary file is then flushed to
-    /// disk before it replaces it (module doc).
-    replaces: bool,
     stdout: Option<BufWriter<io::Stdout>>,
     /// A device, FIFO or socket (`/dev/null`, a named pipe): written in
     /// place. Renaming a file over it would replace the device itself.
@@ -45,7 +42,6 @@ impl Output {
                 Ok(Output {
                     target: None,
                     temp: None,
-                    replaces: false,
                     stdout: None,
                     special: Some(BufWriter::new(f)),
                     _interrupt: None,
@@ -67,7 +63,6 @@ impl Output {
                 Ok(Output {
                     target: Some(p.to_path_buf()),
                     temp: Some(BufWriter::new(WrittenBack::new(temp, replaces))),
-                    replaces,
                     stdout: None,
                     special: None,
                     _interrupt: Some(interrupt),
@@ -80,7 +75,6 @@ impl Output {
         Output {
             target: None,
             temp: None,
-            replaces: false,
             stdout: Some(BufWriter::new(io::stdout())),
             special: None,
             _interrupt: None,
@@ -100,8 +94,8 @@ impl Output {
             s.flush()?;
         }
         if let (Some(t), Some(target)) = (self.temp.take(), self.target.take()) {
-            let t = t.into_inner().map_err(|e| e.into_error())?.file;
-            if self.replaces {
+            let WrittenBack { file: t, replaces, .. } = t.into_inner().map_err(|e| e.into_error())?;
+            if replaces {
                 t.as_file().sync_all().ok();
             }
             // Temp files are created private (0600); an output file should get
@@ -133,14 +127,17 @@ struct WrittenBack {
     /// Bytes written, and up to where writing back was asked for.
     written: u64,
     handed: u64,
-    hands_to_disk: bool,
+    /// Whether the target exists: the file is then handed to the disk as
+    /// it is written, and flushed before it replaces the target (module
+    /// doc).
+    replaces: bool,
 }
 
 const WRITE_BACK_EVERY: u64 = 4 << 20;
 
 impl WrittenBack {
-    fn new(file: tempfile::NamedTempFile, hands_to_disk: bool) -> WrittenBack {
-        WrittenBack { file, written: 0, handed: 0, hands_to_disk }
+    fn new(file: tempfile::NamedTempFile, replaces: bool) -> WrittenBack {
+        WrittenBack { file, written: 0, handed: 0, replaces }
     }
 
     fn hand_to_disk(&mut self) {
@@ -162,7 +159,7 @@ impl Write for WrittenBack {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
         self.written += n as u64;
-        if self.hands_to_disk && self.written - self.handed >= WRITE_BACK_EVERY {
+        if self.replaces && self.written - self.handed >= WRITE_BACK_EVERY {
             self.hand_to_disk();
         }
         Ok(n)
@@ -274,12 +271,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("out.csv");
         let o = Output::create(Some(&p)).unwrap();
-        assert!(!o.replaces && !o.temp.as_ref().unwrap().get_ref().hands_to_disk);
+        assert!(!o.temp.as_ref().unwrap().get_ref().replaces);
         o.commit().unwrap();
         let o = Output::create(Some(&p)).unwrap();
-        assert!(o.replaces && o.temp.as_ref().unwrap().get_ref().hands_to_disk);
+        assert!(o.temp.as_ref().unwrap().get_ref().replaces);
         o.commit().unwrap();
-        assert!(!Output::create(None).unwrap().replaces, "stdout");
+        assert!(Output::create(None).unwrap().temp.is_none(), "stdout: no file to flush");
     }
 
     #[cfg(unix)]
