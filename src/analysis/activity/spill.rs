@@ -277,9 +277,17 @@ fn run_path(dir: &Path, p: usize) -> PathBuf {
     part_path(dir, p)
 }
 
-/// The runs in `dir` of a partition's passes ([`Pass::number`]).
-fn pass_runs(dir: &Path, passes: &[usize]) -> Vec<PathBuf> {
-    passes.iter().map(|&n| run_path(dir, n)).collect()
+/// The runs numbered `numbers` in `dir`: partitions', or a partition's
+/// passes' ([`Pass::number`]).
+fn runs_in(dir: &Path, numbers: impl IntoIterator<Item = usize>) -> Vec<PathBuf> {
+    numbers.into_iter().map(|n| run_path(dir, n)).collect()
+}
+
+/// [`runs_in`] the folder of rows without a user, those there are: a
+/// partition (or a pass of one) writes its run there only if it had such
+/// rows.
+fn aside_runs_in(dir: &Path, numbers: impl IntoIterator<Item = usize>) -> Vec<PathBuf> {
+    runs_in(dir, numbers).into_iter().filter(|path| path.exists()).collect()
 }
 
 impl Spill {
@@ -625,14 +633,15 @@ impl Activity {
             write_run(&run_path(&dir, p), &all)
         };
         let join = |p: usize, passes: &[usize]| {
-            merge_into(&pass_runs(&dir, passes), &run_path(&dir, p), ROW_ORDER, Some(ActivityRow::merge))
+            let runs = runs_in(&dir, passes.iter().copied());
+            merge_into(&runs, &run_path(&dir, p), ROW_ORDER, Some(ActivityRow::merge))
         };
         self.finish_parts(&spill, tenant, by, totals, Rows::Written(&write, &join))?;
         // At the user grain only rows without a user can be equal in order
         // across runs: their sign-ins are partitioned by sign-in, not by
         // user (see the module doc). At the app grain any row can: each
         // partition's part of it counts the partition's own users.
-        let runs = (0..PARTS).map(|p| run_path(&dir, p)).collect();
+        let runs = runs_in(&dir, 0..PARTS);
         let merge = Merge::open(spill.dir, runs, ROW_ORDER, Some(ActivityRow::merge))
             .with_context(|| "reading back the grouping's temporary folder")?;
         Ok(Stream::merged(merge))
@@ -677,18 +686,16 @@ impl Activity {
             write_run(&run_path(&dir, p), &mapped)
         };
         let join = |p: usize, passes: &[usize]| {
-            merge_into(&pass_runs(&dir, passes), &run_path(&dir, p), then.order, None)?;
-            // Aside, a pass has a run only if it had rows without a user.
-            let userless: Vec<PathBuf> =
-                pass_runs(&aside_dir, passes).into_iter().filter(|path| path.exists()).collect();
+            merge_into(&runs_in(&dir, passes.iter().copied()), &run_path(&dir, p), then.order, None)?;
+            let userless = aside_runs_in(&aside_dir, passes.iter().copied());
             if userless.is_empty() {
                 return Ok(());
             }
             merge_into(&userless, &run_path(&aside_dir, p), ROW_ORDER, Some(ActivityRow::merge))
         };
         self.finish_parts(&spill, tenant, GroupBy::User, totals, Rows::Written(&write, &join))?;
-        let mut runs: Vec<PathBuf> = (0..PARTS).map(|p| run_path(&dir, p)).collect();
-        let userless = (0..PARTS).map(|p| run_path(&aside_dir, p)).filter(|path| path.exists()).collect();
+        let mut runs = runs_in(&dir, 0..PARTS);
+        let userless = aside_runs_in(&aside_dir, 0..PARTS);
         let merge = Merge::open(aside, userless, ROW_ORDER, Some(ActivityRow::merge))
             .with_context(|| "reading back the grouping's temporary folder")?;
         let mut userless = Stream::merged(merge);
