@@ -349,34 +349,40 @@ impl Line {
     };
 
     /// Reads the next line's bytes into `bytes` (key, then text), the
-    /// line before it in the run having key `before` (empty for the
-    /// first): [`Record::read_after`] into a buffer reused. The result:
-    /// the length of its key, and of the prefix it shares with `before`.
+    /// line before it in the run being `before` (its bytes and its key's
+    /// length; empty for the first): [`Record::read_after`] into a buffer
+    /// reused. The result: the length of its key, and of the prefix it
+    /// shares with `before`'s key.
     fn read_into<R: BufRead>(
         dec: &mut Dec<R>,
         bytes: &mut Vec<u8>,
-        before: &[u8],
+        (before, before_key): (&[u8], usize),
     ) -> io::Result<(usize, usize)> {
-        let (shared, key_len) = (dec.u32()? as usize, dec.u32()? as usize);
         let damaged = || io::Error::new(io::ErrorKind::InvalidData, "a line that was not written here");
+        let (before_key, before_text) = before.split_at_checked(before_key).ok_or_else(damaged)?;
+        let (shared, key_len) = (dec.u32()? as usize, dec.u32()? as usize);
         bytes.clear();
-        bytes.extend_from_slice(before.get(..shared).ok_or_else(damaged)?);
+        bytes.extend_from_slice(before_key.get(..shared).ok_or_else(damaged)?);
         dec.bytes_onto(bytes)?;
-        if key_len > bytes.len() || shared > key_len {
+        if bytes.len() != key_len {
             return Err(damaged());
         }
+        let shared_text = dec.u32()? as usize;
+        bytes.extend_from_slice(before_text.get(..shared_text).ok_or_else(damaged)?);
+        dec.bytes_onto(bytes)?;
         Ok((key_len, shared))
     }
 }
 
-/// A line in a run is written as the length of the prefix its key shares
-/// with the key of the line before it, its key's length, then the rest of
-/// its bytes. Keys of rows in output order share some hundred bytes with
-/// the next (direction, partner, access type, app, resource: all but the
-/// user), a fifth of a run's bytes that need not be written, read back
-/// and, past some gigabytes, freed on disk; and the merge's tournament
-/// gets the shared length without comparing the keys
-/// ([`LoserTree::replay`]).
+/// A line in a run is written as its key and its text, each as the
+/// length of the prefix it shares with the same part of the line before
+/// it, then the rest (the key with its length). Lines of rows in output
+/// order share some hundred bytes of key with the next (direction,
+/// partner, access type, app, resource: all but the user) and as many of
+/// text (the same columns, written first): two fifths of a run's bytes
+/// that need not be written, read back and, past some gigabytes, freed on
+/// disk; and the merge's tournament gets the keys' shared length without
+/// comparing them ([`LoserTree::replay`]).
 impl Record for Line {
     fn write(&self, enc: &mut Enc) {
         self.write_after(None, enc)
@@ -385,14 +391,19 @@ impl Record for Line {
         Line::read_after(dec, None)
     }
     fn write_after(&self, before: Option<&Line>, enc: &mut Enc) {
-        let shared = before.map_or(0, |b| common_prefix(b.key(), self.key()));
+        let (key, text) = (self.key(), self.text());
+        let shared = before.map_or(0, |b| common_prefix(b.key(), key));
         enc.u32(shared as u32);
         enc.u32(self.key_len);
-        enc.bytes(&self.bytes[shared..]);
+        enc.bytes(&key[shared..]);
+        let shared = before.map_or(0, |b| common_prefix(b.text(), text));
+        enc.u32(shared as u32);
+        enc.bytes(&text[shared..]);
     }
     fn read_after<R: BufRead>(dec: &mut Dec<R>, before: Option<&Line>) -> io::Result<Self> {
         let mut bytes = Vec::new();
-        let (key_len, _) = Line::read_into(dec, &mut bytes, before.map_or(&[], Line::key))?;
+        let before = before.map_or((&[][..], 0), |b| (&b.bytes[..], b.key_len as usize));
+        let (key_len, _) = Line::read_into(dec, &mut bytes, before)?;
         Ok(Line { bytes: bytes.into_boxed_slice(), key_len: key_len as u32 })
     }
     fn text_bytes(&self) -> usize {
@@ -1561,7 +1572,7 @@ fn merge_runs(
         }
         std::mem::swap(bytes, &mut written);
         let (path, dec) = &mut runs[least];
-        let next = dec.unless_at_end(|dec| Line::read_into(dec, bytes, &written[..k]));
+        let next = dec.unless_at_end(|dec| Line::read_into(dec, bytes, (&written, k)));
         let next = next.with_context(|| format!("reading {}", path.display()))?;
         lines[least].1 = next.map(|(key_len, _)| key_len);
         // The prefix the run's next key shares with the one written, as
@@ -2124,26 +2135,41 @@ mod tests {
     }
 
     #[test]
-    fn a_run_of_lines_writes_each_key_as_what_it_does_not_share_with_the_key_before() {
-        // Keys of 300 bytes, the first 290 the same: a run holds each but
-        // the first as its last ten bytes, and reads back every line whole.
-        let keyed: Vec<Keyed> = (0..100u32)
-            .map(|i| {
-                let mut key = vec![b'k'; 290];
-                key.extend(format!("{i:010}").bytes());
-                Keyed(key, i)
-            })
-            .collect();
-        let lines: Vec<Line> = keyed.iter().map(keyed_line).collect();
+    fn a_run_of_lines_writes_each_key_and_text_as_what_they_do_not_share_with_the_line_before() {
+        // Keys of 300 bytes, the first 290 the same, and texts of 200, the
+        // first 190 the same: a run holds each line but the first as its
+        // key's and its text's last ten bytes, and reads back every line
+        // whole, as records and as text (in either half of a split merge).
+        let line = |i: u32, run: u32| {
+            let key = format!("{}{i:010}{run:02}", "k".repeat(290));
+            Line::new(&key, KEYED_TEXT, |_, out| out.extend(format!("{}{i:010}", "t".repeat(190)).bytes()))
+        };
+        const KEYED_TEXT: Order<String> =
+            Order { cmp: |a, b| a.cmp(b), key: |k, out| out.extend_from_slice(k.as_bytes()), sort: None };
+        let runs = SPLIT_FROM_RUNS as u32 + 1;
         let dir = temp_folder("test").unwrap();
-        let run = dir.path().join("run-0");
-        write_run(&run, &lines).unwrap();
-        let whole: usize = lines.iter().map(|l| l.bytes.len()).sum();
-        let written = std::fs::metadata(&run).unwrap().len() as usize;
-        assert!(written < whole - 99 * 290 + 100 * 16, "{written} bytes for {whole} of lines");
+        let mut paths = Vec::new();
+        let mut all = Vec::new();
+        for r in 0..runs {
+            let lines: Vec<Line> = (0..100).map(|i| line(i, r)).collect();
+            let path = dir.path().join(format!("run-{r}"));
+            write_run(&path, &lines).unwrap();
+            let whole: usize = lines.iter().map(|l| l.bytes.len()).sum();
+            let written = std::fs::metadata(&path).unwrap().len() as usize;
+            assert!(written < whole - 99 * (290 + 190) + 100 * 40, "{written} bytes for {whole} of lines");
+            paths.push(path);
+            all.extend(lines);
+        }
+        all.sort_by(|a, b| a.key().cmp(b.key()));
         let texts = |lines: &[Line]| lines.iter().flat_map(|l| l.bytes.to_vec()).collect::<Vec<u8>>();
-        let read = Stream::merged(Merge::open(dir, vec![run], Line::ORDER, None).unwrap());
-        assert_eq!(texts(&read.collect_rows().unwrap()), texts(&lines));
+        let (alone, first) = (temp_folder("test").unwrap(), (0..100).map(|i| line(i, 0)).collect::<Vec<_>>());
+        let run = alone.path().join("run-0");
+        write_run(&run, &first).unwrap();
+        let one = Stream::merged(Merge::open(alone, vec![run], Line::ORDER, None).unwrap());
+        assert_eq!(texts(&one.collect_rows().unwrap()), texts(&first));
+        let mut text = Vec::new();
+        Stream::merged(Merge::open(dir, paths, Line::ORDER, None).unwrap()).write_text(&mut text).unwrap();
+        assert_eq!(text, all.iter().flat_map(|l| l.text().to_vec()).collect::<Vec<u8>>());
     }
 
     #[test]
