@@ -155,24 +155,39 @@ const VERDICTS: [Verdict; 4] = [Verdict::Allowed, Verdict::Blocked, Verdict::Unk
 /// A replayed row in a sorted run on disk ([`crate::analysis::runs`]).
 impl Record for ReplayRow {
     fn write(&self, enc: &mut Enc) {
-        enc.row(&self.activity);
-        enc.one_of(&VERDICTS, self.current);
-        enc.str(&self.current_reason);
-        enc.one_of(&VERDICTS, self.proposed);
-        enc.one_of(&Impact::ALL, self.impact);
-        enc.str(&self.reason);
-        enc.opt_str(self.calibration.as_deref());
+        self.write_after(None, enc)
     }
 
     fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Self::read_after(dec, None)
+    }
+
+    /// Rows in order repeat their reasons (the partner's section and
+    /// target that decide, a hundred bytes and more) and their group's
+    /// names: each the same as the row before's is its flag alone.
+    fn write_after(&self, before: Option<&Self>, enc: &mut Enc) {
+        enc.row_after(&self.activity, before.map(|b| &b.activity));
+        enc.one_of(&VERDICTS, self.current);
+        enc.text_after(Some(&self.current_reason), before.map(|b| Some(&*b.current_reason)));
+        enc.one_of(&VERDICTS, self.proposed);
+        enc.one_of(&Impact::ALL, self.impact);
+        enc.text_after(Some(&self.reason), before.map(|b| Some(&*b.reason)));
+        enc.text_after(self.calibration.as_deref(), before.map(|b| b.calibration.as_deref()));
+    }
+
+    fn read_after<R: BufRead>(dec: &mut Dec<R>, before: Option<&Self>) -> io::Result<Self> {
+        let damaged =
+            || io::Error::new(io::ErrorKind::InvalidData, "a replayed row that was not written here");
         Ok(ReplayRow {
-            activity: dec.row()?,
+            activity: dec.row_after(before.map(|b| &b.activity))?,
             current: dec.one_of(&VERDICTS, "verdict")?,
-            current_reason: dec.string()?,
+            current_reason: dec
+                .string_after(before.map(|b| Some(&*b.current_reason)))?
+                .ok_or_else(damaged)?,
             proposed: dec.one_of(&VERDICTS, "verdict")?,
             impact: dec.one_of(&Impact::ALL, "impact")?,
-            reason: dec.string()?,
-            calibration: dec.opt_string()?,
+            reason: dec.string_after(before.map(|b| Some(&*b.reason)))?.ok_or_else(damaged)?,
+            calibration: dec.string_after(before.map(|b| b.calibration.as_deref()))?,
         })
     }
 
@@ -1903,6 +1918,21 @@ pub(crate) mod tests {
         for r in &rows {
             assert_eq!(&ReplayRow::read(&mut dec).unwrap(), r);
         }
+        assert!(dec.at_end().unwrap());
+        // Each after the one before, as a run holds them: the reasons and
+        // names they share are written once, and read back whole.
+        let mut after = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            r.write_after(i.checked_sub(1).map(|b| &rows[b]), &mut Enc(&mut after));
+        }
+        let shared = rows[0].current_reason.len() + rows[0].reason.len() + "Contoso \u{1b}[31m".len();
+        assert!(after.len() <= buf.len() - (rows.len() - 1) * shared, "{} of {}", after.len(), buf.len());
+        let mut dec = Dec::new(&after[..]);
+        let mut read: Vec<ReplayRow> = Vec::new();
+        for _ in &rows {
+            read.push(ReplayRow::read_after(&mut dec, read.last()).unwrap());
+        }
+        assert_eq!(read, rows);
         assert!(dec.at_end().unwrap());
     }
 }

@@ -1,7 +1,9 @@
 //! The binary records written to temporary folders when an analysis
 //! outgrows memory (grouping's partitions, the sorted runs of
-//! [`super`]): fixed-width little-endian numbers,
-//! strings as a length and their bytes. Written and read by this process
+//! [`super`]): fixed-width little-endian numbers, counts and times as
+//! variable-length numbers ([`Enc::var`]: most are small, and a row's
+//! eleven counters took 88 bytes of every group in every partition), an
+//! absent value as its flag alone, strings as a length and their bytes. Written and read by this process
 //! only, so there is no version or schema; a record that cannot be read
 //! back (the folder was cleaned up under us, the disk is full) is an error
 //! naming the file, never a guess.
@@ -36,6 +38,16 @@ impl Enc<'_> {
     pub(crate) fn u128(&mut self, v: u128) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
+    /// `v` in seven-bit groups, least significant first, each byte but the
+    /// last with its high bit set (LEB128): 0-127 in one byte, any `u64`
+    /// in at most ten.
+    pub(crate) fn var(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.0.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.0.push(v as u8);
+    }
     pub(crate) fn str(&mut self, s: &str) {
         self.u32(u32::try_from(s.len()).unwrap_or(u32::MAX));
         self.0.extend_from_slice(&s.as_bytes()[..s.len().min(u32::MAX as usize)]);
@@ -56,19 +68,27 @@ impl Enc<'_> {
     }
     pub(crate) fn opt_u64(&mut self, v: Option<u64>) {
         self.u8(v.is_some() as u8);
-        self.u64(v.unwrap_or_default());
+        if let Some(v) = v {
+            self.var(v);
+        }
     }
     pub(crate) fn opt_guid(&mut self, g: Option<Guid>) {
         self.u8(g.is_some() as u8);
-        self.u128(g.map_or(0, |g| g.0));
+        if let Some(g) = g {
+            self.u128(g.0);
+        }
     }
     pub(crate) fn time(&mut self, t: DateTime<Utc>) {
-        self.u64(t.timestamp() as u64);
-        self.u32(t.timestamp_subsec_nanos());
+        // Seconds since 1970 (a time before it, as its two's complement:
+        // ten bytes), then the nanoseconds (mostly none: one byte).
+        self.var(t.timestamp() as u64);
+        self.var(t.timestamp_subsec_nanos().into());
     }
     pub(crate) fn opt_time(&mut self, t: Option<DateTime<Utc>>) {
         self.u8(t.is_some() as u8);
-        self.time(t.unwrap_or_default());
+        if let Some(t) = t {
+            self.time(t);
+        }
     }
     pub(crate) fn access(&mut self, a: AccessType) {
         self.one_of(&AccessType::ALL, a);
@@ -85,7 +105,7 @@ impl Enc<'_> {
         });
     }
     pub(crate) fn clauses(&mut self, clauses: &[Clause]) {
-        self.u32(clauses.len() as u32);
+        self.var(clauses.len() as u64);
         for c in clauses {
             self.opt_guid(c.policy);
             self.u8(c.controls.bits());
@@ -115,25 +135,36 @@ impl Enc<'_> {
             c.hybrid_join_required,
             c.ca_details_missing,
         ] {
-            self.u64(v);
+            self.var(v);
         }
         self.opt_time(c.first_seen);
         self.opt_time(c.last_seen);
         self.clauses(&c.grant_clauses);
     }
+    /// A text that may be the same as the one the record before it held
+    /// in its place (`before`: `None` for no record before): then its flag
+    /// alone ([`SAME_AS_BEFORE`]), else as [`Enc::opt_str`] writes it.
+    pub(crate) fn text_after(&mut self, s: Option<&str>, before: Option<Option<&str>>) {
+        match s {
+            Some(s) if before == Some(Some(s)) => self.u8(SAME_AS_BEFORE),
+            s => self.opt_str(s),
+        }
+    }
     pub(crate) fn row(&mut self, r: &ActivityRow) {
+        self.row_after(r, None)
+    }
+    /// `r` written after `before`, the row before it in its run: a name
+    /// the same as that row's is its flag alone (rows in order repeat
+    /// their partner's, app's and resource's ids and names).
+    pub(crate) fn row_after(&mut self, r: &ActivityRow, before: Option<&ActivityRow>) {
         self.u8(r.direction as u8);
         self.access(r.access_type);
         self.u128(r.partner_tenant_id.0);
-        self.opt_str(r.partner_tenant_name.as_deref());
-        self.opt_str(r.app_id.as_deref());
-        self.opt_str(r.app_name.as_deref());
+        for name in ROW_NAME_FIELDS {
+            self.text_after(name(r).as_deref(), before.map(|b| name(b).as_deref()));
+        }
         self.opt_guid(r.app_owner_tenant_id);
-        self.opt_str(r.resource_id.as_deref());
-        self.opt_str(r.resource_name.as_deref());
         self.opt_guid(r.resource_owner_tenant_id);
-        self.opt_str(r.user_id.as_deref());
-        self.opt_str(r.user_principal_name.as_deref());
         self.user_type(r.user_type);
         self.counters(&r.counters);
         self.opt_u64(r.distinct_users);
@@ -153,6 +184,12 @@ impl super::Record for ActivityRow {
     fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
         dec.row()
     }
+    fn write_after(&self, before: Option<&Self>, enc: &mut Enc) {
+        enc.row_after(self, before);
+    }
+    fn read_after<R: BufRead>(dec: &mut Dec<R>, before: Option<&Self>) -> io::Result<Self> {
+        dec.row_after(before)
+    }
     fn text_bytes(&self) -> usize {
         self.text_bytes()
     }
@@ -170,8 +207,23 @@ pub(crate) struct Dec<R> {
     scratch: Vec<u8>,
 }
 
-/// The name columns of an [`ActivityRow`], in the order [`Enc::row`] writes them.
-const ROW_NAMES: usize = 7;
+/// The name columns of an [`ActivityRow`], in the order [`Enc::row`] writes
+/// them (each a slot of [`Dec`]'s names read last).
+const ROW_NAME_FIELDS: [fn(&ActivityRow) -> &Option<Name>; 7] = [
+    |r| &r.partner_tenant_name,
+    |r| &r.app_id,
+    |r| &r.app_name,
+    |r| &r.resource_id,
+    |r| &r.resource_name,
+    |r| &r.user_id,
+    |r| &r.user_principal_name,
+];
+const ROW_NAMES: usize = ROW_NAME_FIELDS.len();
+
+/// The flag of a text written as the same as the one the record before it
+/// held in its place ([`Enc::text_after`]); 0 and 1 are an optional
+/// value's none and some.
+const SAME_AS_BEFORE: u8 = 2;
 
 /// `bytes` as a name: `recent`'s copy when it holds the same text, else a
 /// new one, which `recent` then holds.
@@ -201,6 +253,21 @@ fn read_n<R: BufRead>(input: &mut R, n: usize, out: &mut Vec<u8>) -> io::Result<
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
     Ok(())
+}
+
+/// The number of a whole LEB128 encoding ([`Enc::var`]); `None` for one
+/// past 64 bits.
+fn leb128(bytes: &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for (i, b) in bytes.iter().enumerate() {
+        let bits = u64::from(b & 0x7f);
+        // The tenth byte holds the 64th bit alone.
+        if i == 9 && bits > 1 {
+            return None;
+        }
+        v |= bits << (7 * i);
+    }
+    Some(v)
 }
 
 fn damaged(what: &str) -> io::Error {
@@ -248,6 +315,27 @@ impl<R: BufRead> Dec<R> {
     }
     pub(crate) fn u128(&mut self) -> io::Result<u128> {
         self.bytes().map(u128::from_le_bytes)
+    }
+    /// A number [`Enc::var`] wrote: decoded in the reader's buffer when it
+    /// holds the whole number (nearly always), else a byte at a time.
+    pub(crate) fn var(&mut self) -> io::Result<u64> {
+        let buffered = self.input.fill_buf()?;
+        if let Some(end) = buffered.iter().take(10).position(|b| b & 0x80 == 0) {
+            let v = leb128(&buffered[..=end]).ok_or_else(|| damaged("number"))?;
+            self.input.consume(end + 1);
+            return Ok(v);
+        }
+        let mut bytes = Vec::with_capacity(10);
+        loop {
+            let b = self.u8()?;
+            bytes.push(b);
+            if b & 0x80 == 0 {
+                return leb128(&bytes).ok_or_else(|| damaged("number"));
+            }
+            if bytes.len() == 10 {
+                return Err(damaged("number"));
+            }
+        }
     }
     fn flag(&mut self) -> io::Result<bool> {
         match self.u8()? {
@@ -300,6 +388,26 @@ impl<R: BufRead> Dec<R> {
     }
     /// The name in slot `slot` of a row: the previous row's copy when
     /// it is the same text.
+    /// An optional name [`Enc::text_after`] wrote, `before` the row
+    /// before's in its place (`None`: no row before).
+    fn name_after(&mut self, slot: usize, before: Option<&Option<Name>>) -> io::Result<Option<Name>> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => self.name(slot).map(Some),
+            SAME_AS_BEFORE => before.cloned().flatten().map(Some).ok_or_else(|| damaged("name")),
+            _ => Err(damaged("flag")),
+        }
+    }
+    /// A text [`Enc::text_after`] wrote, `before` the record before's in
+    /// its place (`None`: no record before).
+    pub(crate) fn string_after(&mut self, before: Option<Option<&str>>) -> io::Result<Option<String>> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => self.string().map(Some),
+            SAME_AS_BEFORE => before.flatten().map(|s| Some(s.to_owned())).ok_or_else(|| damaged("text")),
+            _ => Err(damaged("flag")),
+        }
+    }
     pub(crate) fn opt_name(&mut self, slot: usize) -> io::Result<Option<Name>> {
         if !self.flag()? {
             return Ok(None);
@@ -323,24 +431,30 @@ impl<R: BufRead> Dec<R> {
         same_or_new(&mut self.recent[slot], &self.scratch)
     }
     fn opt_u64(&mut self) -> io::Result<Option<u64>> {
-        let some = self.flag()?;
-        let v = self.u64()?;
-        Ok(some.then_some(v))
+        if self.flag()? {
+            self.var().map(Some)
+        } else {
+            Ok(None)
+        }
     }
     pub(crate) fn opt_guid(&mut self) -> io::Result<Option<Guid>> {
-        let some = self.flag()?;
-        let v = self.u128()?;
-        Ok(some.then_some(Guid(v)))
+        if self.flag()? {
+            self.u128().map(|v| Some(Guid(v)))
+        } else {
+            Ok(None)
+        }
     }
     pub(crate) fn time(&mut self) -> io::Result<DateTime<Utc>> {
-        let secs = self.u64()? as i64;
-        let nanos = self.u32()?;
+        let secs = self.var()? as i64;
+        let nanos = u32::try_from(self.var()?).map_err(|_| damaged("time"))?;
         DateTime::from_timestamp(secs, nanos).ok_or_else(|| damaged("time"))
     }
     pub(crate) fn opt_time(&mut self) -> io::Result<Option<DateTime<Utc>>> {
-        let some = self.flag()?;
-        let t = self.time()?;
-        Ok(some.then_some(t))
+        if self.flag()? {
+            self.time().map(Some)
+        } else {
+            Ok(None)
+        }
     }
     pub(crate) fn access(&mut self) -> io::Result<AccessType> {
         self.one_of(&AccessType::ALL, "access type")
@@ -358,7 +472,7 @@ impl<R: BufRead> Dec<R> {
         })
     }
     pub(crate) fn clauses(&mut self) -> io::Result<Vec<Clause>> {
-        let n = self.u32()?;
+        let n = self.var()?;
         (0..n)
             .map(|_| {
                 Ok(Clause {
@@ -383,7 +497,7 @@ impl<R: BufRead> Dec<R> {
     pub(crate) fn counters(&mut self) -> io::Result<Counters> {
         let mut v = [0u64; 11];
         for x in &mut v {
-            *x = self.u64()?;
+            *x = self.var()?;
         }
         Ok(Counters {
             sign_ins: v[0],
@@ -403,24 +517,35 @@ impl<R: BufRead> Dec<R> {
         })
     }
     pub(crate) fn row(&mut self) -> io::Result<ActivityRow> {
+        self.row_after(None)
+    }
+    /// A row [`Enc::row_after`] wrote after `before`.
+    pub(crate) fn row_after(&mut self, before: Option<&ActivityRow>) -> io::Result<ActivityRow> {
         let direction = match self.u8()? {
             0 => Direction::Inbound,
             1 => Direction::Outbound,
             _ => return Err(damaged("direction")),
         };
+        let (access_type, partner_tenant_id) = (self.access()?, Guid(self.u128()?));
+        let mut names: [Option<Name>; ROW_NAMES] = Default::default();
+        for (slot, (name, field)) in names.iter_mut().zip(ROW_NAME_FIELDS).enumerate() {
+            *name = self.name_after(slot, before.map(field))?;
+        }
+        let [partner_tenant_name, app_id, app_name, resource_id, resource_name, user_id, user_principal_name] =
+            names;
         let mut row = ActivityRow {
             direction,
-            access_type: self.access()?,
-            partner_tenant_id: Guid(self.u128()?),
-            partner_tenant_name: self.opt_name(0)?,
-            app_id: self.opt_name(1)?,
-            app_name: self.opt_name(2)?,
+            access_type,
+            partner_tenant_id,
+            partner_tenant_name,
+            app_id,
+            app_name,
             app_owner_tenant_id: self.opt_guid()?,
-            resource_id: self.opt_name(3)?,
-            resource_name: self.opt_name(4)?,
+            resource_id,
+            resource_name,
             resource_owner_tenant_id: self.opt_guid()?,
-            user_id: self.opt_name(5)?,
-            user_principal_name: self.opt_name(6)?,
+            user_id,
+            user_principal_name,
             user_type: self.user_type()?,
             counters: self.counters()?,
             distinct_users: self.opt_u64()?,
@@ -506,6 +631,62 @@ pub(crate) mod tests {
             distinct_apps: None,
             by_epoch: vec![(0, counters.clone()), (7, Counters::default())],
         }
+    }
+
+    #[test]
+    fn numbers_and_times_of_every_size_read_back_as_written() {
+        let numbers = [0, 1, 127, 128, 16_383, 16_384, u32::MAX as u64, 1 << 63, u64::MAX - 1, u64::MAX];
+        let times = [
+            DateTime::from_timestamp(0, 0),
+            DateTime::from_timestamp(-1, 999_999_999),
+            DateTime::from_timestamp(1_790_000_000, 1_999_999_999),
+            Some(DateTime::<Utc>::MIN_UTC),
+            Some(DateTime::<Utc>::MAX_UTC),
+        ];
+        let mut buf = Vec::new();
+        for n in numbers {
+            Enc(&mut buf).var(n);
+        }
+        // 0-127 in a byte, every u64 in at most ten.
+        assert_eq!(buf.len(), [1, 1, 1, 2, 2, 3, 5, 10, 10, 10].iter().sum::<usize>());
+        for t in times {
+            Enc(&mut buf).opt_time(t);
+        }
+        Enc(&mut buf).opt_time(None);
+        // Read through a buffer of one byte too: a number split across refills.
+        for capacity in [1, 4096] {
+            let mut dec = Dec::new(std::io::BufReader::with_capacity(capacity, &buf[..]));
+            for n in numbers {
+                assert_eq!(dec.var().unwrap(), n);
+            }
+            for t in times {
+                assert_eq!(dec.opt_time().unwrap(), t);
+            }
+            assert_eq!(dec.opt_time().unwrap(), None);
+            assert!(dec.at_end().unwrap());
+        }
+        // Past 64 bits, or eleven bytes long: not written here.
+        for bad in [vec![0xff; 9].into_iter().chain([0x02]).collect::<Vec<u8>>(), vec![0x80; 11]] {
+            for capacity in [1, 4096] {
+                let e = Dec::new(std::io::BufReader::with_capacity(capacity, &bad[..])).var().unwrap_err();
+                assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{bad:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_after_one_with_the_same_names_is_written_without_them_and_read_back_whole() {
+        let first = sample_row();
+        let second = ActivityRow { user_principal_name: Some("c@d".into()), ..sample_row() };
+        let (mut alone, mut after) = (Vec::new(), Vec::new());
+        Enc(&mut alone).row(&second);
+        Enc(&mut after).row_after(&second, Some(&first));
+        let names = ["Contoso \u{1b}[31m", "app", "", "Résumé"].map(|n| n.len() + 4);
+        assert_eq!(after.len(), alone.len() - names.iter().sum::<usize>());
+        assert_eq!(Dec::new(&after[..]).row_after(Some(&first)).unwrap(), second);
+        // Read without the row before, it is damaged, not a guess.
+        assert!(Dec::new(&after[..]).row().is_err());
+        assert_eq!(Dec::new(&alone[..]).row_after(Some(&first)).unwrap(), second);
     }
 
     #[test]
