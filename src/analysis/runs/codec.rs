@@ -1,12 +1,12 @@
 //! The binary records written to temporary folders when an analysis
 //! outgrows memory (grouping's partitions, the sorted runs of
-//! [`super`]): fixed-width little-endian numbers, counts and times as
-//! variable-length numbers ([`Enc::var`]: most are small, and a row's
-//! eleven counters took 88 bytes of every group in every partition), an
-//! absent value as its flag alone, strings as a length and their bytes. Written and read by this process
-//! only, so there is no version or schema; a record that cannot be read
-//! back (the folder was cleaned up under us, the disk is full) is an error
-//! naming the file, never a guess.
+//! [`super`]): fixed-width little-endian ids and numbers, counts and times
+//! as variable-length numbers ([`Enc::var`]: most are small, and a row's
+//! eleven counters took 88 bytes of every group in every run), an absent
+//! value as its flag alone, strings as a length and their bytes. Written
+//! and read by this process only, so there is no version or schema; a
+//! record that cannot be read back (the folder was cleaned up under us,
+//! the disk is full) is an error naming the file, never a guess.
 
 use std::io::{self, BufRead, Read};
 
@@ -325,17 +325,14 @@ impl<R: BufRead> Dec<R> {
             self.input.consume(end + 1);
             return Ok(v);
         }
-        let mut bytes = Vec::with_capacity(10);
-        loop {
-            let b = self.u8()?;
-            bytes.push(b);
-            if b & 0x80 == 0 {
-                return leb128(&bytes).ok_or_else(|| damaged("number"));
-            }
-            if bytes.len() == 10 {
-                return Err(damaged("number"));
+        let mut bytes = [0u8; 10];
+        for n in 0..bytes.len() {
+            bytes[n] = self.u8()?;
+            if bytes[n] & 0x80 == 0 {
+                return leb128(&bytes[..=n]).ok_or_else(|| damaged("number"));
             }
         }
+        Err(damaged("number"))
     }
     fn flag(&mut self) -> io::Result<bool> {
         match self.u8()? {
