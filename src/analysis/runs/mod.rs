@@ -50,7 +50,8 @@ pub(crate) trait Record: Sized + Send + Sync + 'static {
 
     /// Writes the record into a run after `before`, the record before it
     /// there (none for the first): a record may leave out what it shares
-    /// with that one, as a [`Line`] does its key's prefix. Read back by
+    /// with that one, as a [`Line`] does its key's and text's prefixes
+    /// and an [`crate::model::activity::ActivityRow`] the names it repeats. Read back by
     /// [`Record::read_after`] given the same record before, which a merge
     /// has at hand ([`Merge`]); records written without one ([`Spool`])
     /// read back so too.
