@@ -383,8 +383,6 @@ impl<R: BufRead> Dec<R> {
             Ok(None)
         }
     }
-    /// The name in slot `slot` of a row: the previous row's copy when
-    /// it is the same text.
     /// An optional name [`Enc::text_after`] wrote, `before` the row
     /// before's in its place (`None`: no row before).
     fn name_after(&mut self, slot: usize, before: Option<&Option<Name>>) -> io::Result<Option<Name>> {
@@ -405,6 +403,8 @@ impl<R: BufRead> Dec<R> {
             _ => Err(damaged("flag")),
         }
     }
+    /// The name in slot `slot` of a row: the previous row's copy when
+    /// it is the same text.
     pub(crate) fn opt_name(&mut self, slot: usize) -> io::Result<Option<Name>> {
         if !self.flag()? {
             return Ok(None);

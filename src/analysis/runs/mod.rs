@@ -3,13 +3,14 @@
 //!
 //! The rule: a run is a file of records ([`Record`], written with
 //! [`codec`], each after the one before it, whose shared part a record
-//! may leave out: [`Record::write_after`]) already in order; the merge reads every run's next record
-//! and hands on the least, ties to the earlier run, so that runs cut in
-//! input order merge into what a stable sort of the whole input gives.
-//! Grouping ([`super::activity`]), replay ([`super::replay`]) and the
-//! report's users and apps ([`super::overview`]) sort this way; the merge runs on a
-//! thread of its own ([`Prefetched`]), a batch ahead of the sink, and the
-//! folder goes with it.
+//! may leave out: [`Record::write_after`]) already in order; the merge
+//! reads every run's next record and hands on the least, ties to the
+//! earlier run, so that runs cut in input order merge into what a stable
+//! sort of the whole input gives. Grouping ([`super::activity`]), replay
+//! ([`super::replay`]) and the report's users and apps
+//! ([`super::overview`]) sort this way; the merge runs on a thread of its
+//! own ([`Prefetched`]), a batch ahead of the sink, and the folder goes
+//! with it.
 //!
 //! The module: [`codec`] (the records' bytes), [`Record`], [`Order`] (an
 //! order said as a comparison and as bytes, built with [`key`]), [`sort_by`]
@@ -51,10 +52,10 @@ pub(crate) trait Record: Sized + Send + Sync + 'static {
     /// Writes the record into a run after `before`, the record before it
     /// there (none for the first): a record may leave out what it shares
     /// with that one, as a [`Line`] does its key's and text's prefixes
-    /// and an [`crate::model::activity::ActivityRow`] the names it repeats. Read back by
-    /// [`Record::read_after`] given the same record before, which a merge
-    /// has at hand ([`Merge`]); records written without one ([`Spool`])
-    /// read back so too.
+    /// and an [`crate::model::activity::ActivityRow`] the names it
+    /// repeats. Read back by [`Record::read_after`] given the same record
+    /// before, which a merge has at hand ([`Merge`]); records written
+    /// without one ([`Spool`]) read back so too.
     fn write_after(&self, before: Option<&Self>, enc: &mut Enc) {
         let _ = before;
         self.write(enc)
