@@ -362,13 +362,11 @@ impl Line {
     ) -> io::Result<(usize, usize)> {
         let damaged = || io::Error::new(io::ErrorKind::InvalidData, "a line that was not written here");
         let (before_key, before_text) = before.split_at_checked(before_key).ok_or_else(damaged)?;
-        let (shared, key_len) = (dec.u32()? as usize, dec.u32()? as usize);
+        let shared = dec.u32()? as usize;
         bytes.clear();
         bytes.extend_from_slice(before_key.get(..shared).ok_or_else(damaged)?);
         dec.bytes_onto(bytes)?;
-        if bytes.len() != key_len {
-            return Err(damaged());
-        }
+        let key_len = bytes.len();
         let shared_text = dec.u32()? as usize;
         bytes.extend_from_slice(before_text.get(..shared_text).ok_or_else(damaged)?);
         dec.bytes_onto(bytes)?;
@@ -378,7 +376,8 @@ impl Line {
 
 /// A line in a run is written as its key and its text, each as the
 /// length of the prefix it shares with the same part of the line before
-/// it, then the rest (the key with its length). Lines of rows in output
+/// it, then the rest (with its length: the key's is the shared part's and
+/// the rest's). Lines of rows in output
 /// order share some hundred bytes of key with the next (direction,
 /// partner, access type, app, resource: all but the user) and as many of
 /// text (the same columns, written first): two fifths of a run's bytes
@@ -396,7 +395,6 @@ impl Record for Line {
         let (key, text) = (self.key(), self.text());
         let shared = before.map_or(0, |b| common_prefix(b.key(), key));
         enc.u32(shared as u32);
-        enc.u32(self.key_len);
         enc.bytes(&key[shared..]);
         let shared = before.map_or(0, |b| common_prefix(b.text(), text));
         enc.u32(shared as u32);
