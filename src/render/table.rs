@@ -157,7 +157,7 @@ impl TypedCell<'_> {
 
 /// `h` as 16 lowercase hex digits, on the stack (`format!` made a string a
 /// row).
-fn hex16(h: u64) -> [u8; 16] {
+pub(super) fn hex16(h: u64) -> [u8; 16] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 16];
     for (i, d) in out.iter_mut().enumerate() {
@@ -311,7 +311,7 @@ pub(crate) fn typed_json_object<T, C: Copy + Send + Sync>(
 }
 
 /// A cell's JSON value, as serde_json writes the value `into_json` makes.
-fn push_json_cell(buf: &mut Vec<u8>, cell: TypedCell<'_>) {
+pub(super) fn push_json_cell(buf: &mut Vec<u8>, cell: TypedCell<'_>) {
     match cell {
         TypedCell::Null => buf.extend_from_slice(b"null"),
         TypedCell::Text(t) => push_json_text(buf, &t),
@@ -326,7 +326,7 @@ fn push_json_cell(buf: &mut Vec<u8>, cell: TypedCell<'_>) {
 }
 
 /// A JSON string, escaped as serde_json escapes it (its own escaper).
-fn push_json_text(buf: &mut Vec<u8>, text: &str) {
+pub(super) fn push_json_text(buf: &mut Vec<u8>, text: &str) {
     // Into a Vec: the only error serde_json could give is the writer's.
     let _ = serde_json::to_writer(&mut *buf, text);
 }
