@@ -166,24 +166,15 @@ pub(super) fn hex16(h: u64) -> [u8; 16] {
     out
 }
 
-/// Writes rows as CSV one at a time, as [`stream_csv`] writes their JSON
-/// cells, from typed cells ([`TypedCell`]) straight into byte buffers. Each
-/// column name is resolved once (`resolve`), not once a row: a match on
-/// some thirty names per cell cost more than formatting it. The CSV is
-/// what the csv crate writes with its defaults ([`push_csv_text`]),
-/// without its per-field state machine, which at a million rows was the
-/// writer's largest cost.
-///
-/// The rows are formatted up to [`CHUNK_ROWS`] at a time on the thread
-/// pool, split between its threads, while this thread takes the next chunk
-/// and writes the previous one ([`on_the_pool_in_chunks`]): formatting on
-/// one thread was most of a replay's last tenth of a second. The bytes are
-/// those of formatting row after row. A chunk holds about [`CHUNK_BYTES`]
-/// of text by the rows before it (the first few rows, until there are
-/// rows before it): 4,096 rows of hostile 256 KB names were 134 MB of
-/// buffers at once.
+/// Writes rows as CSV one at a time, from typed cells ([`TypedCell`])
+/// straight into byte buffers, formatted on the pool
+/// ([`write_each_line`]). Each column name is resolved once (`resolve`),
+/// not once a row: a match on some thirty names per cell cost more than
+/// formatting it. The CSV is what the csv crate writes with its defaults
+/// ([`push_csv_text`]), without its per-field state machine, which at a
+/// million rows was the writer's largest cost.
 pub(crate) fn stream_typed_csv<T: Send + Sync, C: Copy + Send + Sync>(
-    mut rows: impl Iterator<Item = T>,
+    rows: impl Iterator<Item = T>,
     columns: &[&'static str],
     resolve: impl Fn(&str) -> C,
     typed: impl for<'r> Fn(&'r T, C) -> TypedCell<'r> + Sync,
@@ -192,6 +183,26 @@ pub(crate) fn stream_typed_csv<T: Send + Sync, C: Copy + Send + Sync>(
 ) -> Result<()> {
     write_csv_header(columns, w)?;
     let resolved: Vec<C> = columns.iter().map(|name| resolve(name)).collect();
+    write_each_line(rows, |r, buf| push_csv_row(buf, r, &resolved, &typed, style), w)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Writes each row's line (`line` may write nothing for a row).
+///
+/// The rows are formatted up to [`CHUNK_ROWS`] at a time on the thread
+/// pool, split between its threads, while this thread takes the next chunk
+/// and writes the previous one ([`on_the_pool_in_chunks`]): formatting on
+/// one thread was most of a replay's last tenth of a second, and most of
+/// writing a million rows' JSON document. The bytes are those of
+/// formatting row after row. A chunk holds about [`CHUNK_BYTES`] of text
+/// by the rows before it (the first few rows, until there are rows before
+/// it): 4,096 rows of hostile 256 KB names were 134 MB of buffers at once.
+pub(crate) fn write_each_line<T: Send + Sync>(
+    rows: impl IntoIterator<Item = T>,
+    line: impl Fn(&T, &mut Vec<u8>) + Sync,
+    w: &mut dyn Write,
+) -> Result<()> {
     // A row's text, as long as the last chunk's were on average (and a
     // little more; 0 before the first chunk is formatted): a buffer sized
     // so is not grown, and copied, row by row. Room for at most 64 KiB a
@@ -208,7 +219,7 @@ pub(crate) fn stream_typed_csv<T: Send + Sync, C: Copy + Send + Sync>(
             .map(|part| {
                 let mut buf = Vec::with_capacity((part.len() + 1) * estimate);
                 for r in part {
-                    push_csv_row(&mut buf, r, &resolved, &typed, style);
+                    line(r, &mut buf);
                 }
                 buf
             })
@@ -221,11 +232,9 @@ pub(crate) fn stream_typed_csv<T: Send + Sync, C: Copy + Send + Sync>(
         0 => FIRST_CHUNK_ROWS,
         bytes => (CHUNK_BYTES / bytes).clamp(1, CHUNK_ROWS),
     };
-    on_the_pool_in_chunks(&mut rows, chunk_len, format, |formatted| {
+    on_the_pool_in_chunks(&mut rows.into_iter(), chunk_len, format, |formatted| {
         formatted.iter().try_for_each(|b| w.write_all(b)).map_err(Into::into)
-    })?;
-    w.flush()?;
-    Ok(())
+    })
 }
 
 /// The header line of a CSV of `columns`.
@@ -326,24 +335,9 @@ pub(super) fn push_json_cell(buf: &mut Vec<u8>, cell: TypedCell<'_>) {
 }
 
 /// A JSON string, escaped as serde_json escapes it (its own escaper).
-pub(super) fn push_json_text(buf: &mut Vec<u8>, text: &str) {
+fn push_json_text(buf: &mut Vec<u8>, text: &str) {
     // Into a Vec: the only error serde_json could give is the writer's.
     let _ = serde_json::to_writer(&mut *buf, text);
-}
-
-/// Writes each row's line (`line` may write nothing for a row).
-pub(crate) fn write_each_line<T>(
-    rows: impl IntoIterator<Item = T>,
-    line: impl Fn(&T, &mut Vec<u8>),
-    w: &mut dyn Write,
-) -> Result<()> {
-    let mut buf = Vec::new();
-    for r in rows {
-        buf.clear();
-        line(&r, &mut buf);
-        w.write_all(&buf)?;
-    }
-    Ok(())
 }
 
 /// Writes lines in order ([`Stream::write_text`]).
