@@ -11,7 +11,9 @@ RSS of `xtenant activity --by user --format csv` on them.
                            [--peers benches/.venv/bin/python] [--peer-tools duckdb,polars]
 
 --replay also times `xtenant replay --format csv` of the same groups against
-samples/policies/proposed.json (every row evaluated, sorted and written).
+samples/policies/proposed.json (every row evaluated, sorted and written),
+and the SIEM feeds of the same replay: `--format ecs` and `--format cef`
+(every group a finding: the proposal blocks these partners).
 
 --distinct-apps gives every sign-in an app of its own (id and name): a
 forged export, as Entra's logs name hundreds to thousands of apps; what the
@@ -111,6 +113,12 @@ def main():
                                           "--proposed", policy, "-o", out, path], fresh=(out,))
         rows = sum(1 for _ in open(out)) - 1
         print(f"  xtenant replay --by {a.by}: {rows} rows, {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
+        for siem in ("ecs", "cef"):
+            wall, rss, cpu = compare.run_isolated([XT, "-q", "replay", "--by", a.by, "--format", siem,
+                                              "--proposed", policy, "-o", out, path], fresh=(out,))
+            size = os.path.getsize(out) / 1e6
+            print(f"  xtenant replay --by {a.by} --format {siem}: {size:.0f} MB, {wall:.2f} s (CPU {cpu:.2f} s), "
+                  f"peak RSS {rss:.0f} MB")
     if a.documents:
         policy = os.path.join(ROOT, "samples", "policies", "proposed.json")
         current = os.path.join(ROOT, "samples", "policies", "current.json")
