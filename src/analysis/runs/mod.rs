@@ -31,7 +31,6 @@ pub(crate) mod codec;
 
 use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
-use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -1024,50 +1023,35 @@ impl<T: Record> Kept<T> {
     }
 }
 
-/// The runs of a folder merged into one order.
+/// The runs of a folder merged into one order: the least of the runs'
+/// next keys chosen by a tree of losers ([`LoserTree`]), each key carrying
+/// the length of the prefix it shares with the key handed on before it.
+/// Keys of rows in output order share some hundred bytes (direction,
+/// partner, access type, app: all but the user); a binary heap compared
+/// them whole, twice per level of the heap, and its comparisons and moves
+/// were a quarter of the merge thread's time at a million rows.
 pub(crate) struct Merge<T> {
     /// Removed with the merge (none: a [`Sorter`] merging some of its runs
     /// into one keeps its folder).
     _dir: Option<TempFolder>,
     runs: Vec<(PathBuf, Dec<BufReader<File>>)>,
-    heads: BinaryHeap<Head<T>>,
+    /// Each run's next record, `None` once the run is read. Boxed: it goes
+    /// to the reader's thread as it is, not copied out and into a batch (a
+    /// row is a few hundred bytes).
+    next: Vec<Option<Box<T>>>,
+    /// Each run's next key ([`Order::key`]) and its length, `None` once the
+    /// run is read: what the tournament plays.
+    keys: Vec<(Vec<u8>, Option<usize>)>,
+    /// The tournament, played at the first record asked for ([`merge_text`]
+    /// plays its own, over the lines).
+    tree: Option<LoserTree>,
+    /// The key of the record handed on last.
+    written: Vec<u8>,
     order: Order<T>,
     /// Adds a record into the one before it when the two are equal in
     /// order; `None`: equal records are handed on one by one.
     combine: Option<fn(&mut T, T)>,
-    /// The key buffer of the record handed on last, for the next one read.
-    spare_key: Vec<u8>,
 }
-
-/// The next record of one run; ordered by its key ([`Order::key`]) so
-/// that the heap's top is the least (ties: the earlier run). Boxed: the
-/// heap moves its entries a few times per record (eight with 256 runs),
-/// and a row is a few hundred bytes.
-struct Head<T> {
-    key: Vec<u8>,
-    record: Box<T>,
-    run: usize,
-}
-
-impl<T> Ord for Head<T> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.key.cmp(&self.key).then(other.run.cmp(&self.run))
-    }
-}
-
-impl<T> PartialOrd for Head<T> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl<T> PartialEq for Head<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl<T> Eq for Head<T> {}
 
 impl<T: Record> Merge<T> {
     /// Opens the runs at `paths` (in the order they were cut) in `dir`.
@@ -1092,43 +1076,65 @@ impl<T: Record> Merge<T> {
             let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
             runs.push((path, Dec::new(BufReader::with_capacity(32 << 10, file))));
         }
-        let heads = BinaryHeap::with_capacity(runs.len());
-        let mut merge = Merge { _dir: dir, runs, heads, order, combine, spare_key: Vec::new() };
+        let next = (0..runs.len()).map(|_| None).collect();
+        let keys = vec![(Vec::new(), None); runs.len()];
+        let mut merge =
+            Merge { _dir: dir, runs, next, keys, tree: None, written: Vec::new(), order, combine };
         for run in 0..merge.runs.len() {
-            merge.refill(run, Vec::new(), None)?;
+            merge.refill(run, None)?;
         }
         Ok(merge)
     }
 
-    /// Reads run `run`'s next record into the heap, its key into `key`
-    /// (the buffer of the record it follows), after `before`, the run's
-    /// record before it.
-    fn refill(&mut self, run: usize, mut key: Vec<u8>, before: Option<&T>) -> Result<()> {
+    /// Reads run `run`'s next record and its key, after `before`, the
+    /// run's record before it.
+    fn refill(&mut self, run: usize, before: Option<&T>) -> Result<()> {
         let (path, dec) = &mut self.runs[run];
         let next = dec.unless_at_end(|dec| T::read_after(dec, before));
-        if let Some(record) = next.with_context(|| format!("reading {}", path.display()))? {
-            key.clear();
-            (self.order.key)(&record, &mut key);
-            self.heads.push(Head { key, record: Box::new(record), run });
-        }
+        let next = next.with_context(|| format!("reading {}", path.display()))?;
+        let (key, len) = &mut self.keys[run];
+        key.clear();
+        *len = next.as_ref().map(|record| {
+            (self.order.key)(record, key);
+            key.len()
+        });
+        self.next[run] = next.map(Box::new);
         Ok(())
     }
 
-    /// The next record in order, or `None` after the last. Still boxed:
-    /// it goes to the reader's thread as it is, not copied out and into a
-    /// batch (a row is a few hundred bytes).
+    /// Takes the next record of the tournament's winner, reads the run's
+    /// one after it and plays it (its offset: the prefix its key shares
+    /// with the key just handed on, `written`).
+    fn take_winner(&mut self, tree: &mut LoserTree) -> Result<Option<Box<T>>> {
+        let run = tree.winner;
+        let Some(record) = self.next.get_mut(run).and_then(Option::take) else { return Ok(None) };
+        self.refill(run, Some(&record))?;
+        let shared = self.keys[run].1.map(|len| common_prefix(&self.keys[run].0[..len], &self.written));
+        tree.replay(&self.keys, shared);
+        Ok(Some(record))
+    }
+
+    /// The next record in order, or `None` after the last: the lesser key,
+    /// the earlier run on a tie. Still boxed: it goes to the reader's
+    /// thread as it is.
     pub(crate) fn next_record(&mut self) -> Result<Option<Box<T>>> {
-        let Some(Head { key, mut record, run }) = self.heads.pop() else { return Ok(None) };
-        let spare = std::mem::take(&mut self.spare_key);
-        self.refill(run, spare, Some(&record))?;
+        let mut tree = self.tree.take().unwrap_or_else(|| LoserTree::new(&self.keys));
+        let winner = tree.winner;
+        let Some((key, Some(_))) = self.keys.get_mut(winner) else { return Ok(None) };
+        // The key handed on is the one the next keys are told against.
+        std::mem::swap(&mut self.written, key);
+        let next = self.take_winner(&mut tree);
+        let mut record = match next {
+            Ok(Some(record)) => record,
+            other => return other,
+        };
         if let Some(combine) = self.combine {
-            while self.heads.peek().is_some_and(|h| h.key == key) {
-                let Some(same) = self.heads.pop() else { break };
-                self.refill(same.run, same.key, Some(&same.record))?;
-                combine(&mut *record, *same.record);
+            while line_key(&self.keys, tree.winner) == Some(&self.written[..]) {
+                let Some(same) = self.take_winner(&mut tree)? else { break };
+                combine(&mut record, *same);
             }
         }
-        self.spare_key = key;
+        self.tree = Some(tree);
         Ok(Some(record))
     }
 }
@@ -1384,10 +1390,8 @@ impl Stream<Line> {
 /// thread of its own and the two halves' lines here ([`merge_halves`]).
 fn merge_text(mut merge: Merge<Line>, send: &mpsc::SyncSender<Result<Vec<u8>>>) {
     let runs = merge.runs.len();
-    let mut heads: Vec<Option<Line>> = (0..runs).map(|_| None).collect();
-    for head in std::mem::take(&mut merge.heads) {
-        heads[head.run] = Some(*head.record);
-    }
+    let heads: Vec<Option<Line>> =
+        std::mem::take(&mut merge.next).into_iter().map(|h| h.map(|l| *l)).collect();
     // Each run's next line (key then text) and its key's length; `None`
     // once the run is read.
     let mut lines: Vec<(Vec<u8>, Option<usize>)> = heads
