@@ -5,9 +5,8 @@
 //! used), never the time of the run, so the same input always gives the
 //! same output and a SIEM can deduplicate on `finding_id`.
 
-use std::io::Write;
-
 use std::borrow::Cow;
+use std::io::Write;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -161,9 +160,11 @@ struct Open {
 }
 
 impl<'b> JsonDocument<'b> {
+    /// Opens the document after what `buf` holds (the lines before it).
     fn new(buf: &'b mut Vec<u8>) -> JsonDocument<'b> {
+        let start = buf.len();
         buf.push(b'{');
-        JsonDocument { buf, open: vec![Open { start: 0, written: false, parent_written: false }] }
+        JsonDocument { buf, open: vec![Open { start, written: false, parent_written: false }] }
     }
 
     /// Starts a member: the comma before it, its key and the colon.
@@ -650,11 +651,15 @@ mod tests {
                 calibration,
             };
             let tenant = tenant.map(Guid);
-            let (mut ecs, mut cef) = (Vec::new(), Vec::new());
+            // Written after a line already in the buffer, as on the pool.
+            let before = b"the line before\n".to_vec();
+            let (mut ecs, mut cef) = (before.clone(), before.clone());
             ecs_document(&r, tenant, &mut ecs);
             cef_event(&r, tenant, &mut cef);
-            prop_assert_eq!(String::from_utf8(ecs).unwrap(), String::from_utf8(reference::ecs_document(&r, tenant)).unwrap());
-            prop_assert_eq!(String::from_utf8(cef).unwrap(), String::from_utf8(reference::cef_event(&r, tenant)).unwrap());
+            let (expected_ecs, expected_cef) =
+                ([&before[..], &reference::ecs_document(&r, tenant)].concat(), [&before[..], &reference::cef_event(&r, tenant)].concat());
+            prop_assert_eq!(String::from_utf8(ecs).unwrap(), String::from_utf8(expected_ecs).unwrap());
+            prop_assert_eq!(String::from_utf8(cef).unwrap(), String::from_utf8(expected_cef).unwrap());
         }
     }
 }
