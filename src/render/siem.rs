@@ -477,7 +477,7 @@ mod reference {
         }
     }
 
-    pub(super) fn cef_header(s: &str) -> String {
+    fn cef_header(s: &str) -> String {
         let mut out = String::with_capacity(s.len());
         for c in s.chars() {
             match c {
@@ -491,7 +491,7 @@ mod reference {
         out
     }
 
-    pub(super) fn cef_value(s: &str) -> String {
+    fn cef_value(s: &str) -> String {
         let mut out = String::with_capacity(s.len());
         for c in s.chars() {
             match c {

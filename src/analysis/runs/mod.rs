@@ -1227,8 +1227,7 @@ impl<T: Record> Prefetched<T> {
     }
 }
 
-/// [`send_in_batches`]'s batches of merged records: 1,024 records, fewer
-/// of long texts.
+/// A merged record's text, by which [`send_in_batches`] weighs a batch.
 #[allow(clippy::borrowed_box)]
 fn record_text_bytes<T: Record>(r: &Box<T>) -> usize {
     r.as_ref().text_bytes()
@@ -1815,7 +1814,6 @@ impl LoserTree {
     }
 }
 
-/// The length of the prefix `a` and `b` share.
 /// The length of the end `a` and `b` share, compared eight bytes at a
 /// time from their ends.
 fn common_suffix(a: &[u8], b: &[u8]) -> usize {
@@ -1836,6 +1834,7 @@ fn common_suffix(a: &[u8], b: &[u8]) -> usize {
     i
 }
 
+/// The length of the prefix `a` and `b` share.
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     // Eight bytes at a time: keys share some hundred bytes.
     let n = a.len().min(b.len());
