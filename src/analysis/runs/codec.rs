@@ -18,6 +18,9 @@ use crate::model::{AccessType, Clause, Controls, Direction, EventType, Evidence,
 /// Appends values to a record being built.
 pub(crate) struct Enc<'a>(pub(crate) &'a mut Vec<u8>);
 
+/// The top bit of a length [`Enc::flagged_bytes`] writes.
+const FLAG: u32 = 1 << 31;
+
 impl Enc<'_> {
     pub(crate) fn u8(&mut self, v: u8) {
         self.0.push(v);
@@ -56,6 +59,15 @@ impl Enc<'_> {
     pub(crate) fn bytes(&mut self, b: &[u8]) {
         self.u32(u32::try_from(b.len()).unwrap_or(u32::MAX));
         self.0.extend_from_slice(&b[..b.len().min(u32::MAX as usize)]);
+    }
+    /// [`Enc::bytes`] of fewer than 2^31 bytes, with `flag` in the top bit
+    /// of their length: what comes after them, told apart at no cost.
+    pub(crate) fn flagged_bytes(&mut self, b: &[u8], flag: bool) {
+        let len = u32::try_from(b.len()).ok().filter(|n| n & FLAG == 0);
+        debug_assert!(len.is_some(), "{} flagged bytes", b.len());
+        let len = len.unwrap_or(FLAG - 1);
+        self.u32(len | if flag { FLAG } else { 0 });
+        self.0.extend_from_slice(&b[..len as usize]);
     }
     pub(crate) fn opt_str(&mut self, s: Option<&str>) {
         match s {
@@ -355,6 +367,13 @@ impl<R: BufRead> Dec<R> {
     pub(crate) fn bytes_onto(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         let n = self.u32()? as usize;
         read_n(&mut self.input, n, out)
+    }
+    /// Bytes [`Enc::flagged_bytes`] wrote, appended to what `out` holds;
+    /// the result is their flag.
+    pub(crate) fn flagged_bytes_onto(&mut self, out: &mut Vec<u8>) -> io::Result<bool> {
+        let n = self.u32()?;
+        read_n(&mut self.input, (n & !FLAG) as usize, out)?;
+        Ok(n & FLAG != 0)
     }
     /// A string, read into the decoder's buffer: valid until the next read.
     pub(crate) fn text(&mut self) -> io::Result<&str> {

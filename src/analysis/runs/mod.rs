@@ -368,15 +368,12 @@ impl Line {
         let key_len = bytes.len();
         let shared_text = dec.u32()? as usize;
         bytes.extend_from_slice(before_text.get(..shared_text).ok_or_else(damaged)?);
-        // The middle: stretches of its own, each followed by one copied from
-        // the text before, up to a copy of none.
-        loop {
-            dec.bytes_onto(bytes)?;
-            let copied = dec.var()? as usize;
-            if copied == 0 {
-                break;
-            }
-            let from = dec.var()? as usize;
+        // The middle: stretches of its own, each flagged when one copied
+        // from the text before follows it.
+        while dec.flagged_bytes_onto(bytes)? {
+            // Its length and where it starts, in one number: one read.
+            let copy = dec.u64()?;
+            let (copied, from) = ((copy & u64::from(u32::MAX)) as usize, (copy >> 32) as usize);
             let copy = from.checked_add(copied).and_then(|to| before_text.get(from..to));
             bytes.extend_from_slice(copy.ok_or_else(damaged)?);
         }
@@ -424,16 +421,15 @@ impl Record for Line {
         enc.u32(shared as u32);
         let middle = shared..text.len() - shared_end;
         let mut own_from = middle.start;
-        if let Some(before) = before {
+        // A line of 2 GiB (none is) is written without copies.
+        if let Some(before) = before.filter(|_| text.len() < 1 << 31) {
             copies_along_the_end(text, before.text(), middle.clone(), |at, len, from| {
-                enc.bytes(&text[own_from..at]);
-                enc.var(len as u64);
-                enc.var(from as u64);
+                enc.flagged_bytes(&text[own_from..at], true);
+                enc.u64((from as u64) << 32 | len as u64);
                 own_from = at + len;
             });
         }
-        enc.bytes(&text[own_from..middle.end]);
-        enc.var(0);
+        enc.flagged_bytes(&text[own_from..middle.end], false);
         enc.u32(shared_end as u32);
     }
     fn read_after<R: BufRead>(dec: &mut Dec<R>, before: Option<&Line>) -> io::Result<Self> {
@@ -1839,19 +1835,19 @@ impl LoserTree {
     }
 }
 
-/// The length of the end `a` and `b` share, compared eight bytes at a
-/// time from their ends.
+/// The length of the end `a` and `b` share.
 fn common_suffix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
     let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
+    // Sixteen bytes at a time from the end, as two numbers compared at once.
+    let (a_words, b_words) = (a.as_rchunks::<16>().1, b.as_rchunks::<16>().1);
     let mut i = 0;
-    while i + 8 <= n {
-        let x = u64::from_be_bytes(a[n - i - 8..n - i].try_into().unwrap_or_default());
-        let y = u64::from_be_bytes(b[n - i - 8..n - i].try_into().unwrap_or_default());
+    for (x, y) in a_words.iter().rev().zip(b_words.iter().rev()) {
         if x != y {
-            return i + ((x ^ y).trailing_zeros() / 8) as usize;
+            let differ = u128::from_be_bytes(*x) ^ u128::from_be_bytes(*y);
+            return i + (differ.trailing_zeros() / 8) as usize;
         }
-        i += 8;
+        i += 16;
     }
     while i < n && a[n - i - 1] == b[n - i - 1] {
         i += 1;
@@ -1867,59 +1863,75 @@ fn common_suffix(a: &[u8], b: &[u8]) -> usize {
 /// from their ends, and those the rows of a partner share (a replayed
 /// row's reason and verdicts: some 190 bytes of its 540) come between
 /// others they do not (its times, its finding id), where neither the
-/// shared start nor the shared end reaches them. Compared eight bytes at a
-/// time: a line that shares nothing costs an eighth of its middle's
-/// length in comparisons.
+/// shared start nor the shared end reaches them.
 fn copies_along_the_end(
     text: &[u8],
     before: &[u8],
     middle: std::ops::Range<usize>,
     mut copy: impl FnMut(usize, usize, usize),
 ) {
-    // `before[i - shift]` is as far from its end as `text[i]` is.
+    // `before[i - shift]` is as far from its end as `text[i]` is: the
+    // middle from `floor` on, and as much of `before`, are compared.
     let shift = text.len() as isize - before.len() as isize;
-    let word = |bytes: &[u8], at: usize| u64::from_ne_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
     let floor = middle.start.max(shift.max(0) as usize);
-    let (mut start, end) = (floor, middle.end);
-    let mut at = floor;
-    while at + 8 <= end {
-        let from = (at as isize - shift) as usize;
-        if word(text, at) != word(before, from) {
-            at += 8;
+    if middle.end < floor + COPIED_AT_LEAST {
+        return;
+    }
+    let from = (floor as isize - shift) as usize;
+    let (text, before) = (&text[floor..middle.end], &before[from..from + middle.end - floor]);
+    let (words, before_words) = (text.as_chunks::<8>().0, before.as_chunks::<8>().0);
+    let alike = |w: usize| words[w] == before_words[w];
+    // A stretch long enough holds this many whole words alike in a row, one
+    // of them at a multiple of it: only those words are looked at until one
+    // is alike (a seventh of the comparisons of looking at every word).
+    const WORDS: usize = (COPIED_AT_LEAST - 7) / 8;
+    // Where the last copy ended; the word looked at.
+    let (mut start, mut probe) = (0, 0);
+    while probe < words.len() {
+        if !alike(probe) {
+            probe += WORDS;
             continue;
         }
-        // Eight alike: the stretch around them, back to where the last
-        // copy ended, on to the middle's end.
-        let mut first = at;
-        while first > start && text[first - 1] == before[(first as isize - 1 - shift) as usize] {
+        // The words alike around it, back to where the last copy ended;
+        // then the bytes alike on either side of them.
+        let mut first = 8 * probe;
+        while first >= start + 8 && alike(first / 8 - 1) {
+            first -= 8;
+        }
+        while first > start && text[first - 1] == before[first - 1] {
             first -= 1;
         }
-        let last = at + 8 + common_prefix(&text[at + 8..end], &before[from + 8..]);
+        let last = 8 * probe + 8 + common_prefix(&text[8 * probe + 8..], &before[8 * probe + 8..]);
         if last - first >= COPIED_AT_LEAST {
-            copy(first, last - first, (first as isize - shift) as usize);
+            copy(floor + first, last - first, from + first);
             start = last;
         }
-        at = last.max(at + 8);
+        probe = (last / 8 + 1).next_multiple_of(WORDS);
     }
 }
 
-/// The shortest stretch of a line copied from the line before: a copy is
-/// written as two numbers and the start of the next stretch's length, some
-/// six bytes.
-const COPIED_AT_LEAST: usize = 16;
+/// The shortest stretch of a line copied from the line before. A copy is
+/// written in twelve bytes (its length and start, the flag of the stretch
+/// before it) and read back in some hundred instructions: a shorter one
+/// saves less than it costs (an activity row's user domain, counts and
+/// month, 40 bytes, made `activity` 5% more instructions at 16; a replayed
+/// row's verdicts and reason are 190).
+const COPIED_AT_LEAST: usize = 64;
 
 /// The length of the prefix `a` and `b` share.
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    // Eight bytes at a time: keys share some hundred bytes.
+    // Sixteen bytes at a time, as two numbers compared at once: keys share
+    // some hundred bytes, copied stretches of lines some two hundred.
     let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let (a_words, b_words) = (a.as_chunks::<16>().0, b.as_chunks::<16>().0);
     let mut i = 0;
-    while i + 8 <= n {
-        let x = u64::from_ne_bytes(a[i..i + 8].try_into().unwrap_or_default());
-        let y = u64::from_ne_bytes(b[i..i + 8].try_into().unwrap_or_default());
+    for (x, y) in a_words.iter().zip(b_words) {
         if x != y {
-            return i + ((x ^ y).to_le().trailing_zeros() / 8) as usize;
+            let differ = u128::from_le_bytes(*x) ^ u128::from_le_bytes(*y);
+            return i + (differ.trailing_zeros() / 8) as usize;
         }
-        i += 8;
+        i += 16;
     }
     while i < n && a[i] == b[i] {
         i += 1;
@@ -2446,8 +2458,9 @@ mod tests {
         let second = row("guest300", "2026-11-21T12:00:00Z", "0edf2291d278da0d");
         let mut written = Vec::new();
         second.write_after(Some(&first), &mut Enc(&mut written));
-        // The user, one time and the finding id written; the reason copied.
-        assert!(written.len() < 80, "{} bytes: {:?}", written.len(), String::from_utf8_lossy(&written));
+        // The user, the times and the finding id written (some 110 bytes with
+        // the lengths); the reason's 190 copied.
+        assert!(written.len() < 150, "{} bytes: {:?}", written.len(), String::from_utf8_lossy(&written));
         let read = Line::read_after(&mut Dec::new(&written[..]), Some(&first)).unwrap();
         assert_eq!(read.bytes, second.bytes);
         // Cut short, or read after no line (its copy then reaches past the
