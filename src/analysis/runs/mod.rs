@@ -2380,13 +2380,13 @@ mod tests {
 
         /// A line whose middle holds what the line before holds as far from
         /// its end (a replayed row's reason after a user's name of another
-        /// length) reads back whole, that part copied, not written again;
-        /// so does one whose copies would overlap the shared start or end.
+        /// length), copied from it, reads back whole; so does one whose
+        /// copies would overlap the shared start or end.
         #[test]
-        fn lines_sharing_a_middle_as_far_from_their_ends_read_back_whole_and_written_once(
+        fn lines_sharing_a_middle_as_far_from_their_ends_read_back_whole(
             texts in proptest::collection::vec(
-                ("[ab]{0,3}", "[xy]{0,12}", "[abc]{0,40}", "[xy]{0,9}", "[ab]{0,6}"), 1..40),
-            shared in "[a-z,]{16,60}",
+                ("[ab]{0,3}", "[xy]{0,12}", "[abc]{0,90}", "[xy]{0,9}", "[ab]{0,6}"), 1..40),
+            shared in "[a-z,]{40,120}",
         ) {
             let order = Order::<String> { cmp: |a, b| a.cmp(b), key: |k, out| out.extend_from_slice(k.as_bytes()), sort: None };
             let lines: Vec<Line> = texts
@@ -2407,25 +2407,52 @@ mod tests {
             proptest::prop_assert_eq!(whole(&read.collect_rows().unwrap()), whole(&lines));
         }
 
-        /// Copies found along the end are what the text and the text before
-        /// hold there, at least as long as the least copied, in order,
-        /// within the middle and apart.
+        /// The copies found along the end are exactly the stretches of the
+        /// middle at least [`COPIED_AT_LEAST`] long where the text and the
+        /// text before agree byte for byte at the same distance from their
+        /// ends, each as long as it goes: none missed for looking at every
+        /// seventh word only, none cut short.
         #[test]
-        fn copies_along_the_end_are_stretches_both_texts_hold(
-            text in "[ab,]{0,80}", before in "[ab,]{0,80}", cut in (0usize..80, 0usize..80),
+        fn copies_along_the_end_are_every_long_stretch_alike_at_the_same_distance_from_the_ends(
+            (own, other_own) in ("[ab,]{0,24}", "[ab,]{0,24}"),
+            shared in "[ab,]{0,160}",
+            (tail, flips) in ("[ab,]{0,12}", proptest::collection::vec(0usize..200, 0..4)),
+            cut in (0usize..40, 0usize..40),
         ) {
-            let (text, before) = (text.as_bytes(), before.as_bytes());
+            // Alike at the same distance from the ends: `shared`, followed by
+            // tails of one length; a few bytes of the text flipped.
+            let before = format!("{other_own}{shared}{}", tail.chars().rev().collect::<String>());
+            let mut text = format!("{own}{shared}{tail}").into_bytes();
+            for f in flips {
+                if let Some(b) = text.get_mut(f) {
+                    *b = b'x';
+                }
+            }
+            let (text, before) = (&text[..], before.as_bytes());
             let start = cut.0.min(text.len());
             let middle = start..text.len() - cut.1.min(text.len() - start);
-            let mut last = middle.start;
             let mut copies = Vec::new();
             copies_along_the_end(text, before, middle.clone(), |at, len, from| copies.push((at, len, from)));
-            for (at, len, from) in copies {
-                proptest::prop_assert!(at >= last && at + len <= middle.end && len >= COPIED_AT_LEAST);
-                proptest::prop_assert_eq!(&text[at..at + len], &before[from..from + len]);
-                proptest::prop_assert_eq!(text.len() - at, before.len() - from);
-                last = at + len;
+            // The same, byte by byte.
+            let shift = text.len() as isize - before.len() as isize;
+            let mut expected = Vec::new();
+            let mut run: Option<usize> = None;
+            for at in middle.start..=middle.end {
+                let alike = at < middle.end
+                    && at as isize >= shift
+                    && text[at] == before[(at as isize - shift) as usize];
+                match (alike, run) {
+                    (true, None) => run = Some(at),
+                    (false, Some(first)) => {
+                        if at - first >= COPIED_AT_LEAST {
+                            expected.push((first, at - first, (first as isize - shift) as usize));
+                        }
+                        run = None;
+                    }
+                    _ => {}
+                }
             }
+            proptest::prop_assert_eq!(copies, expected);
         }
 
         /// Lines sorted eight bytes of key at a time come in the order of
