@@ -43,10 +43,16 @@ impl Guid {
         // a table of sixteen was a quarter of a replayed row's formatting
         // of ids: the partner's is written three times a row).
         for (byte, at) in self.0.to_be_bytes().into_iter().zip(AT) {
-            out[at..at + 2].copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
+            out[at..at + 2].copy_from_slice(&hex_pair(byte));
         }
         Hyphenated(out)
     }
+}
+
+/// `byte`'s two lower-case hex digits: ids and finding ids are written
+/// a byte at a time through it.
+pub fn hex_pair(byte: u8) -> [u8; 2] {
+    HEX_PAIRS[usize::from(byte)]
 }
 
 /// Each byte's two lower-case hex digits.

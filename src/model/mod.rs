@@ -15,7 +15,7 @@ pub use activity::{ActivityRow, Counters, GroupBy, Name, Totals};
 pub use audit::{Actor, AuditEvent, AuditTarget, ModifiedProperty};
 pub use direction::Direction;
 pub use grant::{Clause, Controls};
-pub use guid::{Guid, Hyphenated};
+pub use guid::{hex_pair, Guid, Hyphenated};
 pub use signin::{
     AccessType, CaStatus, Device, EventType, Evidence, SignIn, Text, Texts, UserType, MAX_TEXT_BYTES,
 };

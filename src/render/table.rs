@@ -156,12 +156,11 @@ impl TypedCell<'_> {
 }
 
 /// `h` as 16 lowercase hex digits, on the stack (`format!` made a string a
-/// row).
+/// row), a byte at a time as ids are ([`crate::model::hex_pair`]).
 pub(super) fn hex16(h: u64) -> [u8; 16] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 16];
-    for (i, d) in out.iter_mut().enumerate() {
-        *d = DIGITS[(h >> (60 - 4 * i)) as usize & 0xf];
+    for (digits, byte) in out.chunks_exact_mut(2).zip(h.to_be_bytes()) {
+        digits.copy_from_slice(&crate::model::hex_pair(byte));
     }
     out
 }

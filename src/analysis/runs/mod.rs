@@ -372,8 +372,8 @@ impl Line {
         // from the text before follows it.
         while dec.flagged_bytes_onto(bytes)? {
             // Its length and where it starts, in one number: one read.
-            let copy = dec.u64()?;
-            let (copied, from) = ((copy & u64::from(u32::MAX)) as usize, (copy >> 32) as usize);
+            let packed = dec.u64()?;
+            let (copied, from) = ((packed & u64::from(u32::MAX)) as usize, (packed >> 32) as usize);
             let copy = from.checked_add(copied).and_then(|to| before_text.get(from..to));
             bytes.extend_from_slice(copy.ok_or_else(damaged)?);
         }
@@ -1983,6 +1983,10 @@ mod tests {
     const ITEM_ORDER: Order<Item> =
         Order { cmp: by_key, key: |item, out| out.extend(item.0.to_be_bytes()), sort: None };
 
+    /// Text keys in byte order: what a test's lines are keyed by.
+    const TEXT_KEYS: Order<String> =
+        Order { cmp: |a, b| a.cmp(b), key: |k, out| out.extend_from_slice(k.as_bytes()), sort: None };
+
     /// Items with many equal keys, in input order (`.1` counts up).
     fn items(n: u32) -> Vec<Item> {
         let mut seed = 0x2545_f491_4f6c_dd1d_u64 ^ n as u64;
@@ -2362,9 +2366,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, (start, middle, end))| {
                     let key = format!("{i:04}");
-                    Line::new(&key, Order::<String> { cmp: |a, b| a.cmp(b), key: |k, out| out.extend_from_slice(k.as_bytes()), sort: None }, |_, out| {
-                        out.extend(format!("{start}{middle}{end}").bytes())
-                    })
+                    Line::new(&key, TEXT_KEYS, |_, out| out.extend(format!("{start}{middle}{end}").bytes()))
                 })
                 .collect();
             let dir = temp_folder("test").unwrap();
@@ -2388,7 +2390,6 @@ mod tests {
                 ("[ab]{0,3}", "[xy]{0,12}", "[abc]{0,90}", "[xy]{0,9}", "[ab]{0,6}"), 1..40),
             shared in "[a-z,]{40,120}",
         ) {
-            let order = Order::<String> { cmp: |a, b| a.cmp(b), key: |k, out| out.extend_from_slice(k.as_bytes()), sort: None };
             let lines: Vec<Line> = texts
                 .iter()
                 .enumerate()
@@ -2396,7 +2397,7 @@ mod tests {
                     let key = format!("{i:04}");
                     // Every other line carries `shared` between texts of its own.
                     let shared = if i % 2 == 0 { shared.as_str() } else { middle.as_str() };
-                    Line::new(&key, order, |_, out| out.extend(format!("{start}{own}{shared}{own_end}{end}").bytes()))
+                    Line::new(&key, TEXT_KEYS, |_, out| out.extend(format!("{start}{own}{shared}{own_end}{end}").bytes()))
                 })
                 .collect();
             let dir = temp_folder("test").unwrap();
@@ -2470,16 +2471,11 @@ mod tests {
 
     #[test]
     fn a_replayed_row_s_reason_between_its_own_name_and_times_is_written_once_in_a_run() {
-        let order = Order::<String> {
-            cmp: |a, b| a.cmp(b),
-            key: |k, out| out.extend_from_slice(k.as_bytes()),
-            sort: None,
-        };
         let reason = "allowed,blocked,lost,partner 00000000-0000-0000-0000-000000001000 b2bCollaborationInbound: applications blocked [AllApplications] (default): AllApplications,1 of 1 sign-ins succeeded,,8,high";
         let row = |user: &str, time: &str, id: &str| {
             let text =
                 format!("inbound,{user}@partner0.example,guest,1,1,0,0,{time},{reason},{id},{time},1\n");
-            Line::new(&user.to_string(), order, |_, out| out.extend(text.bytes()))
+            Line::new(&user.to_string(), TEXT_KEYS, |_, out| out.extend(text.bytes()))
         };
         let first = row("guest0", "2026-11-01T00:00:00Z", "52a995828f4c5b32");
         let second = row("guest300", "2026-11-21T12:00:00Z", "0edf2291d278da0d");
@@ -2530,12 +2526,10 @@ mod tests {
         // either half of a split merge).
         let line = |i: u32, run: u32| {
             let key = format!("{}{i:010}{run:02}", "k".repeat(290));
-            Line::new(&key, KEYED_TEXT, |_, out| {
+            Line::new(&key, TEXT_KEYS, |_, out| {
                 out.extend(format!("{}{i:010}{}", "t".repeat(190), "e".repeat(100)).bytes())
             })
         };
-        const KEYED_TEXT: Order<String> =
-            Order { cmp: |a, b| a.cmp(b), key: |k, out| out.extend_from_slice(k.as_bytes()), sort: None };
         let runs = SPLIT_FROM_RUNS as u32 + 1;
         let dir = temp_folder("test").unwrap();
         let mut paths = Vec::new();
