@@ -148,6 +148,21 @@ impl TypedCell<'_> {
         }
     }
 
+    /// [`TypedCell::with_text`]'s bytes, for a writer that copies them as
+    /// they are: a time's and a finding id's digits, made on the stack, go
+    /// without the check that they are UTF-8 (two cells of every row, four
+    /// of a replayed one).
+    pub(crate) fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            TypedCell::Time(t) => match rfc3339_fixed(t) {
+                Some(text) => f(&text),
+                None => f(rfc3339(t).as_bytes()),
+            },
+            TypedCell::Hash(h) => f(&hex16(*h)),
+            other => other.with_text(|text| f(text.as_bytes())),
+        }
+    }
+
     /// The CSV text appended to `out`.
     #[cfg(test)]
     pub(crate) fn text_into(&self, out: &mut String) {
@@ -310,9 +325,17 @@ pub(crate) fn typed_json_object<T, C: Copy + Send + Sync>(
             buf.extend_from_slice(empty.as_bytes());
             return;
         }
+        let mut times = LastTime::default();
         for (key, column) in &keys {
             buf.extend_from_slice(key);
-            push_json_cell(buf, typed(r, *column));
+            match typed(r, *column) {
+                TypedCell::Time(t) => {
+                    buf.push(b'"');
+                    times.push(buf, &t);
+                    buf.push(b'"');
+                }
+                cell => push_json_cell(buf, cell),
+            }
         }
         buf.extend_from_slice(close.as_bytes());
     }
@@ -327,7 +350,7 @@ pub(super) fn push_json_cell(buf: &mut Vec<u8>, cell: TypedCell<'_>) {
         // Digits, hyphens and time punctuation: nothing to escape.
         TypedCell::Guid(_) | TypedCell::Time(_) | TypedCell::Hash(_) => {
             buf.push(b'"');
-            cell.with_text(|text| buf.extend_from_slice(text.as_bytes()));
+            cell.with_bytes(|text| buf.extend_from_slice(text));
             buf.push(b'"');
         }
     }
@@ -354,6 +377,29 @@ const CHUNK_BYTES: usize = 4 << 20;
 /// The rows of the first chunk, before any row's length is known.
 const FIRST_CHUNK_ROWS: usize = 64;
 
+/// The text of the last time cell a row wrote, for the next one: a
+/// replayed row's event time is its last sign-in's, and a group of one
+/// sign-in was first seen when it was last seen (a time's digits were
+/// some 150 instructions a cell).
+#[derive(Default)]
+struct LastTime(Option<(DateTime<Utc>, [u8; 20])>);
+
+impl LastTime {
+    /// Appends `t`'s text ([`rfc3339`]).
+    fn push(&mut self, buf: &mut Vec<u8>, t: &DateTime<Utc>) {
+        match self.0 {
+            Some((seen, text)) if seen == *t => buf.extend_from_slice(&text),
+            _ => match rfc3339_fixed(t) {
+                Some(text) => {
+                    buf.extend_from_slice(&text);
+                    self.0 = Some((*t, text));
+                }
+                None => buf.extend_from_slice(rfc3339(t).as_bytes()),
+            },
+        }
+    }
+}
+
 /// Appends one row's CSV line.
 fn push_csv_row<T, C: Copy>(
     buf: &mut Vec<u8>,
@@ -362,23 +408,23 @@ fn push_csv_row<T, C: Copy>(
     typed: &impl for<'r> Fn(&'r T, C) -> TypedCell<'r>,
     style: CsvStyle,
 ) {
+    let mut times = LastTime::default();
     for (i, &column) in resolved.iter().enumerate() {
         if i > 0 {
             buf.push(b',');
         }
         let cell = typed(r, column);
-        match (&cell, style) {
+        match style {
             // Digits, ids and times hold nothing to quote.
-            (
-                TypedCell::Null
-                | TypedCell::Number(_)
-                | TypedCell::Guid(_)
-                | TypedCell::Time(_)
-                | TypedCell::Hash(_),
-                CsvStyle::Exact,
-            ) => cell.with_text(|text| buf.extend_from_slice(text.as_bytes())),
-            (_, CsvStyle::Exact) => cell.with_text(|text| push_csv_text(buf, text)),
-            (_, CsvStyle::Spreadsheet) => {
+            CsvStyle::Exact => match &cell {
+                TypedCell::Null => {}
+                TypedCell::Text(text) => push_csv_text(buf, text),
+                TypedCell::Number(n) => buf.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
+                TypedCell::Guid(g) => buf.extend_from_slice(g.hyphenated().as_bytes()),
+                TypedCell::Hash(h) => buf.extend_from_slice(&hex16(*h)),
+                TypedCell::Time(t) => times.push(buf, t),
+            },
+            CsvStyle::Spreadsheet => {
                 cell.with_text(|text| push_csv_text(buf, &super::escape::csv_safe(text)))
             }
         }
@@ -387,8 +433,9 @@ fn push_csv_row<T, C: Copy>(
 }
 
 /// Whether a field holds a comma, a quote, CR or LF. A short text (ids,
-/// names: most cells) is tested eight bytes at a time as a 64-bit word,
-/// for each of the four bytes at once (the has-zero-byte test of the word
+/// names: most cells) is tested eight bytes at a time as a 64-bit word:
+/// first whether any byte is below all four, then, in a word where one
+/// is, for each of the four bytes at once (the has-zero-byte test of the word
 /// XOR that byte repeated: exact for whether any byte is it), the last
 /// few bytes padded with NULs, which match none of them. A byte-by-byte
 /// test compiled to a byte at a time and was a sixth of finishing the
@@ -403,6 +450,13 @@ fn needs_quotes(bytes: &[u8]) -> bool {
         x.wrapping_sub(ONES) & !x & HIGHS
     }
     fn any_of_four(word: u64) -> bool {
+        // All four are below `-`: a word with no byte below it (ids,
+        // addresses, digits, words without spaces) holds none of them,
+        // which one test of three operations tells (has-less-than: exact
+        // for whether any byte is).
+        if word.wrapping_sub(ONES * u64::from(b'-')) & !word & HIGHS == 0 {
+            return false;
+        }
         holds(word, b',') | holds(word, b'"') | holds(word, b'\n') | holds(word, b'\r') != 0
     }
     if bytes.len() > 128 {
@@ -708,7 +762,7 @@ mod tests {
         #[test]
         fn a_field_needs_quotes_exactly_when_a_byte_is_a_comma_a_quote_cr_or_lf(
             bytes in proptest::collection::vec(
-                proptest::sample::select(vec![b',', b'"', b'\n', b'\r', 0, 0x80, 0xFF, 0x7F, b'a', b'+', b'-', b'!', b'#', 0x0B, 0x0C, 0x0E, 0x2C ^ 0x80, 0x22 ^ 0x80]),
+                proptest::sample::select(vec![b',', b'"', b'\n', b'\r', 0, 0x80, 0xFF, 0x7F, b'a', b'+', b'-', b'.', b' ', b'!', b'#', 0x0B, 0x0C, 0x0E, 0x2C ^ 0x80, 0x22 ^ 0x80]),
                 0..200,
             ),
             plain in 0usize..200,
