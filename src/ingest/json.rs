@@ -60,17 +60,28 @@ fn names_two_tenants(bytes: &[u8]) -> bool {
             [Finder::new(br#""resourceTenantId""#), Finder::new(br#""ResourceTenantId""#)],
         ]
     });
-    let value = |spellings: &[Finder<'_>]| {
+    // A key's value and where the key ends, searched from `from` on and
+    // then, if not there, in the whole text.
+    let value = |spellings: &[Finder<'_>], from: usize| {
         spellings.iter().find_map(|key| {
-            let after = &bytes[key.find(bytes)? + key.needle().len()..];
-            let text = after.trim_ascii_start().strip_prefix(b":")?.trim_ascii_start().strip_prefix(b"\"")?;
-            text.get(..36)
+            let at = match key.find(&bytes[from..]) {
+                Some(at) => from + at,
+                None => key.find(bytes)?,
+            };
+            let end = at + key.needle().len();
+            let text =
+                bytes[end..].trim_ascii_start().strip_prefix(b":")?.trim_ascii_start().strip_prefix(b"\"")?;
+            Some((text.get(..36)?, end))
         })
     };
     let [home, resource] = &*KEYS;
-    match (value(home), value(resource)) {
-        (Some(home), Some(resource)) => !home.eq_ignore_ascii_case(resource),
-        _ => false,
+    // Exports write the resource's tenant after the home tenant: searched
+    // from there first, the text is scanned once, not twice (a twentieth
+    // of reading a Graph record, which names them two thirds of the way in).
+    let Some((home, end)) = value(home, 0) else { return false };
+    match value(resource, end) {
+        Some((resource, _)) => !home.eq_ignore_ascii_case(resource),
+        None => false,
     }
 }
 
