@@ -76,8 +76,8 @@ fn names_two_tenants(bytes: &[u8]) -> bool {
     };
     let [home, resource] = &*KEYS;
     // Exports write the resource's tenant after the home tenant: searched
-    // from there first, the text is scanned once, not twice (a twentieth
-    // of reading a Graph record, which names them two thirds of the way in).
+    // from there first, the text is scanned once, not twice (2% of reading
+    // a Graph record, which names them two thirds of the way in).
     let Some((home, end)) = value(home, 0) else { return false };
     match value(resource, end) {
         Some((resource, _)) => !home.eq_ignore_ascii_case(resource),

@@ -149,9 +149,9 @@ impl TypedCell<'_> {
     }
 
     /// [`TypedCell::with_text`]'s bytes, for a writer that copies them as
-    /// they are: a time's and a finding id's digits, made on the stack, go
-    /// without the check that they are UTF-8 (two cells of every row, four
-    /// of a replayed one).
+    /// they are (a JSON object's ids, times and finding ids): a time's and
+    /// a finding id's digits, made on the stack, go without the check that
+    /// they are UTF-8.
     pub(crate) fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
             TypedCell::Time(t) => match rfc3339_fixed(t) {
@@ -415,10 +415,10 @@ fn push_csv_row<T, C: Copy>(
         }
         let cell = typed(r, column);
         match style {
-            // Digits, ids and times hold nothing to quote.
             CsvStyle::Exact => match &cell {
                 TypedCell::Null => {}
                 TypedCell::Text(text) => push_csv_text(buf, text),
+                // Digits, ids and times hold nothing to quote.
                 TypedCell::Number(n) => buf.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
                 TypedCell::Guid(g) => buf.extend_from_slice(g.hyphenated().as_bytes()),
                 TypedCell::Hash(h) => buf.extend_from_slice(&hex16(*h)),
