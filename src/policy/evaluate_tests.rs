@@ -670,3 +670,17 @@ fn a_reason_prefix_is_the_partner_then_the_section_and_fits_its_room() {
         }
     }
 }
+
+/// A trust flag's text, written without `format!`, is what `format!`
+/// wrote: for either value and every origin.
+#[test]
+fn a_trust_flag_reads_as_its_name_value_and_origin() {
+    use crate::policy::resolve::{Origin, Sourced};
+    for value in [false, true] {
+        for origin in [Origin::Partner, Origin::Default, Origin::ServiceDefault] {
+            let s = Sourced { value, origin };
+            let expected = format!("inboundTrust.isCompliantDeviceAccepted {value} ({})", origin.as_str());
+            assert_eq!(flag(&s, "isCompliantDeviceAccepted"), expected);
+        }
+    }
+}

@@ -284,7 +284,11 @@ pub(crate) fn user_match(cfg: &TargetConfig, ix: &UserTargets, req: &Request<'_>
         let why = if Some(i) == ix.all_users {
             Cow::Borrowed("AllUsers")
         } else {
-            Cow::Owned(format!("user {}", cfg.targets[i].target))
+            let target = cfg.targets[i].target.as_str();
+            let mut why = String::with_capacity(5 + target.len());
+            why.push_str("user ");
+            why.push_str(&target);
+            Cow::Owned(why)
         };
         return Match { tri: Tri::Yes, why };
     }
@@ -399,7 +403,12 @@ pub(crate) fn app_match(cfg: &TargetConfig, ix: &AppTargets, req: &Request<'_>) 
         let why = if Some(i) == ix.all_apps {
             Cow::Borrowed("AllApplications")
         } else {
-            Cow::Owned(format!("app {}", cfg.targets[i].target))
+            // Not `format!`: every row of a listed app says it.
+            let target = cfg.targets[i].target.as_str();
+            let mut why = String::with_capacity(4 + target.len());
+            why.push_str("app ");
+            why.push_str(&target);
+            Cow::Owned(why)
         };
         return Match { tri: Tri::Yes, why };
     }
