@@ -459,7 +459,13 @@ fn ask_keyword(
         let m = req.apps.member(keyword, id, *owner);
         match m.tri {
             Tri::Yes => {
-                return Some(Match { tri: Tri::Yes, why: format!("{} ({})", keyword.as_str(), m.why).into() })
+                // Not `format!`: every row of a covered app says it.
+                let mut why = String::with_capacity(keyword.as_str().len() + m.why.len() + 3);
+                why.push_str(keyword.as_str());
+                why.push_str(" (");
+                why.push_str(&m.why);
+                why.push(')');
+                return Some(Match { tri: Tri::Yes, why: why.into() });
             }
             Tri::Unknown => undecided.push(m.why),
             Tri::No => not_members.push(m.why),

@@ -487,13 +487,17 @@ fn push_csv_text(out: &mut Vec<u8>, text: &str) {
         out.extend_from_slice(bytes);
         return;
     }
+    // Each quote doubled, found with memchr: a reason that names an app
+    // table (`..., source learn`) is quoted on every row, and splitting it
+    // at quotes tested its 300 bytes one at a time.
     out.push(b'"');
-    for part in bytes.split_inclusive(|b| *b == b'"') {
-        out.extend_from_slice(part);
-        if part.last() == Some(&b'"') {
-            out.push(b'"');
-        }
+    let mut rest = bytes;
+    while let Some(at) = memchr::memchr(b'"', rest) {
+        out.extend_from_slice(&rest[..=at]);
+        out.push(b'"');
+        rest = &rest[at + 1..];
     }
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
