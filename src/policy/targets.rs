@@ -284,11 +284,8 @@ pub(crate) fn user_match(cfg: &TargetConfig, ix: &UserTargets, req: &Request<'_>
         let why = if Some(i) == ix.all_users {
             Cow::Borrowed("AllUsers")
         } else {
-            let target = cfg.targets[i].target.as_str();
-            let mut why = String::with_capacity(5 + target.len());
-            why.push_str("user ");
-            why.push_str(&target);
-            Cow::Owned(why)
+            // Joined, not `format!`ted: every row of a named user says it.
+            Cow::Owned(["user ", &cfg.targets[i].target.as_str()].concat())
         };
         return Match { tri: Tri::Yes, why };
     }
@@ -403,12 +400,8 @@ pub(crate) fn app_match(cfg: &TargetConfig, ix: &AppTargets, req: &Request<'_>) 
         let why = if Some(i) == ix.all_apps {
             Cow::Borrowed("AllApplications")
         } else {
-            // Not `format!`: every row of a listed app says it.
-            let target = cfg.targets[i].target.as_str();
-            let mut why = String::with_capacity(4 + target.len());
-            why.push_str("app ");
-            why.push_str(&target);
-            Cow::Owned(why)
+            // Joined, not `format!`ted: every row of a listed app says it.
+            Cow::Owned(["app ", &cfg.targets[i].target.as_str()].concat())
         };
         return Match { tri: Tri::Yes, why };
     }
@@ -459,12 +452,8 @@ fn ask_keyword(
         let m = req.apps.member(keyword, id, *owner);
         match m.tri {
             Tri::Yes => {
-                // Not `format!`: every row of a covered app says it.
-                let mut why = String::with_capacity(keyword.as_str().len() + m.why.len() + 3);
-                why.push_str(keyword.as_str());
-                why.push_str(" (");
-                why.push_str(&m.why);
-                why.push(')');
+                // Joined, not `format!`ted: every row of a covered app says it.
+                let why = [keyword.as_str(), " (", &m.why, ")"].concat();
                 return Some(Match { tri: Tri::Yes, why: why.into() });
             }
             Tri::Unknown => undecided.push(m.why),
