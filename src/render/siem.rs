@@ -145,6 +145,8 @@ struct JsonDocument<'b> {
     buf: &'b mut Vec<u8>,
     /// The objects open, outermost first.
     open: Vec<Open>,
+    /// The last time written, for the next ([`super::table::LastTime`]).
+    times: super::table::LastTime,
 }
 
 /// An object of a [`JsonDocument`] being written.
@@ -164,7 +166,11 @@ impl<'b> JsonDocument<'b> {
     fn new(buf: &'b mut Vec<u8>) -> JsonDocument<'b> {
         let start = buf.len();
         buf.push(b'{');
-        JsonDocument { buf, open: vec![Open { start, written: false, parent_written: false }] }
+        JsonDocument {
+            buf,
+            open: vec![Open { start, written: false, parent_written: false }],
+            times: super::table::LastTime::default(),
+        }
     }
 
     /// Starts a member: the comma before it, its key and the colon.
@@ -184,7 +190,8 @@ impl<'b> JsonDocument<'b> {
     /// A member whose value is `cell`; none when it is null.
     fn cell(&mut self, key: &str, cell: TypedCell<'_>) {
         if !matches!(cell, TypedCell::Null) {
-            super::table::push_json_cell(self.key(key), cell);
+            self.key(key);
+            super::table::push_json_cell(self.buf, cell, &mut self.times);
         }
     }
 
