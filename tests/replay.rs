@@ -413,6 +413,39 @@ fn calibration_mismatches_are_listed_the_same_when_they_go_through_the_disk() {
 }
 
 #[test]
+fn groups_held_in_memory_past_half_the_budget_are_replayed_where_they_are_into_the_same_output() {
+    // Grouped in memory (fewer groups than the budget) but more than half
+    // the budget: replayed in place, not through a sorter on disk, which
+    // would fail here (a temporary folder that cannot be made is an error).
+    let (p, c, s) = (f("proposed.json"), f("current.json"), f("signins.ndjson"));
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("missing");
+    let replay = |format: &str, budget: &str| {
+        let o = xtenant()
+            .env("TMPDIR", tmp.as_os_str())
+            .args(["replay", "-q", "--tenant", OURS, "--format", format, "--groups-in-memory", budget])
+            .args(["--proposed", &p, "--current", &c, &s])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "--format {format} --groups-in-memory {budget}: {}", stderr(&o));
+        stdout(&o)
+    };
+    // Every group is a row: as many groups as rows.
+    let rows = replay("csv", "0").lines().count() - 1;
+    assert!(rows > 4, "{rows} rows");
+    for format in ["csv", "ndjson", "ecs", "cef"] {
+        let memory = replay(format, "0");
+        for budget in [rows + 1, rows * 2 - 1, rows * 2] {
+            assert_eq!(
+                replay(format, &budget.to_string()),
+                memory,
+                "--format {format} --groups-in-memory {budget}"
+            );
+        }
+    }
+}
+
+#[test]
 fn rows_beyond_the_memory_budget_are_sorted_on_disk_and_a_folder_that_cannot_be_made_is_an_error() {
     // An activity table: no grouping; the table's rows and replay's sorting
     // outgrow the budget.

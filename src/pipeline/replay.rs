@@ -17,7 +17,7 @@ use super::source::{read_tables, Source};
 use super::{Notes, Rejects};
 use crate::analysis::activity::{ActivityRow, ActivityTable, Finished, InMemory};
 use crate::analysis::replay::{Inputs, Replayer, Summarizer, REPLAY_ORDER, REPLAY_THEN_ROW};
-use crate::analysis::runs::{Line, LineWriter, Sorter, Stream};
+use crate::analysis::runs::{Line, LineWriter, Sorter, Stream, BYTES_A_RECORD};
 use crate::model::{GroupBy, Guid, ReadStats};
 use crate::policy::history::{reconstruct, History};
 use crate::policy::Policy;
@@ -274,7 +274,20 @@ pub(crate) fn replay(
                     )?;
                     let replayed = match finished {
                         Finished::Mapped(lines) => Replayed::Lines(lines, seen.impacts()),
-                        Finished::Rows(rows) => Replayed::Rows(replay_rows(rows)?),
+                        // Grouped in memory, more rows than half the
+                        // budget: replayed where they are (the sink writes
+                        // each as it comes, reading them once).
+                        Finished::Rows(rows) => Replayed::Rows(match rows.into_memory() {
+                            Ok(held) if budget.is_none_or(|b| held.len() <= b) => {
+                                let text_budget = budget.map(|b| b.saturating_mul(BYTES_A_RECORD) / 2);
+                                match Replayer::new(&inputs).in_place(held, text_budget) {
+                                    Ok(replayed) => replayed,
+                                    Err(held) => replay_rows(Stream::memory(held))?,
+                                }
+                            }
+                            Ok(held) => replay_rows(Stream::memory(held))?,
+                            Err(rows) => replay_rows(rows)?,
+                        }),
                     };
                     (table, replayed, stats)
                 }

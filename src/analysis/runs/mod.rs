@@ -1450,6 +1450,15 @@ impl<T: Record> Stream<T> {
         }
     }
 
+    /// The rows, when they are all in memory and none has been read yet;
+    /// else the stream as it was.
+    pub(crate) fn into_memory(self) -> std::result::Result<Vec<T>, Stream<T>> {
+        match self.rows {
+            Rows::Memory(rows) if self.error.is_none() => Ok(rows.collect()),
+            rows => Err(Stream { rows, error: self.error }),
+        }
+    }
+
     /// Whether the rows were all read: an error if one could not be.
     pub(crate) fn finish(self) -> Result<()> {
         self.error.map_or(Ok(()), Err)
