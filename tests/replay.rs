@@ -417,12 +417,14 @@ fn groups_held_in_memory_past_half_the_budget_are_replayed_where_they_are_into_t
     // Grouped in memory (fewer groups than the budget) but more than half
     // the budget: replayed in place, not through a sorter on disk, which
     // would fail here (a temporary folder that cannot be made is an error).
+    // Documents (`json`, `markdown`, the table) still keep the replayed
+    // rows on disk between their two readings: they get a folder.
     let (p, c, s) = (f("proposed.json"), f("current.json"), f("signins.ndjson"));
     let dir = tempfile::tempdir().unwrap();
-    let tmp = dir.path().join("missing");
-    let replay = |format: &str, budget: &str| {
+    let missing = dir.path().join("missing");
+    let replay = |format: &str, budget: &str, tmp: &std::path::Path| {
         let o = xtenant()
-            .env("TMPDIR", tmp.as_os_str())
+            .env("TMPDIR", tmp)
             .args(["replay", "-q", "--tenant", OURS, "--format", format, "--groups-in-memory", budget])
             .args(["--proposed", &p, "--current", &c, &s])
             .output()
@@ -431,18 +433,18 @@ fn groups_held_in_memory_past_half_the_budget_are_replayed_where_they_are_into_t
         stdout(&o)
     };
     // Every group is a row: as many groups as rows.
-    let rows = replay("csv", "0").lines().count() - 1;
+    let rows = replay("csv", "0", &missing).lines().count() - 1;
     assert!(rows > 4, "{rows} rows");
-    for format in ["csv", "ndjson", "ecs", "cef"] {
-        let memory = replay(format, "0");
+    let own = dir.path().to_path_buf();
+    let formats = [("csv", &missing), ("ndjson", &missing), ("ecs", &missing), ("cef", &missing)];
+    for (format, tmp) in formats.into_iter().chain(["json", "markdown", "table"].map(|f| (f, &own))) {
+        let memory = replay(format, "0", tmp);
         for budget in [rows + 1, rows * 2 - 1, rows * 2] {
-            assert_eq!(
-                replay(format, &budget.to_string()),
-                memory,
-                "--format {format} --groups-in-memory {budget}"
-            );
+            let budget = budget.to_string();
+            assert_eq!(replay(format, &budget, tmp), memory, "--format {format} --groups-in-memory {budget}");
         }
     }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the temporary folders are removed");
 }
 
 #[test]

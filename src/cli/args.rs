@@ -39,8 +39,8 @@ pub(crate) struct GroupsArg {
     /// Groups (partner, app, resource, user) held in memory; beyond them
     /// grouping moves to a temporary folder in $TMPDIR (some 100 bytes per
     /// cross-tenant sign-in read after that), as do sorting replayed rows
-    /// (beyond half as many, unless they were grouped in memory and are
-    /// written as CSV, NDJSON, ECS or CEF) and the rows a document reads twice, and
+    /// (beyond half as many, unless they were grouped in memory) and the
+    /// rows a document reads twice, and
     /// memory stays flat; sooner for rows whose ids and names are far
     /// longer than Entra's (past a kilobyte a row on average). App ids past
     /// N go there too (a forged export naming millions), and the users

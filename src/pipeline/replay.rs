@@ -116,6 +116,26 @@ pub(crate) fn replayed(
     sorter.finish()
 }
 
+/// Rows a grouping finished in memory but did not map there (more than
+/// half the budget, or their text past half its bytes), replayed where
+/// they are ([`Replayer::in_place`]) if there are no more than the budget
+/// and their reasons stay within half its bytes of text; else the rows
+/// back, for a sorter that goes to the disk past half the budget (a
+/// replayed row and the row it was made from, held together, weigh twice a
+/// group).
+fn in_place(
+    rows: Stream<ActivityRow>,
+    inputs: &Inputs<'_>,
+    budget: Option<usize>,
+) -> std::result::Result<ReplayStream, Stream<ActivityRow>> {
+    let held = rows.into_memory()?;
+    if budget.is_some_and(|b| held.len() > b) {
+        return Err(Stream::memory(held));
+    }
+    let text_budget = budget.map(|b| b.saturating_mul(BYTES_A_RECORD) / 2);
+    Replayer::new(inputs).in_place(held, text_budget).map_err(Stream::memory)
+}
+
 /// Rebuilds the current policy back through the audit trail.
 fn history(
     plan: &ReplayPlan,
@@ -241,7 +261,14 @@ pub(crate) fn replay(
             }
             let t = read_tables(&paths, budget, false, |_| {})?;
             notes(&format!("replaying the {} row(s) of {} activity table(s)", t.read, paths.len()));
-            (t.by, Read::Tables, plan.activity.tenant, Replayed::Rows(replay_rows(t.rows)?))
+            // --new-only (a store's rows, not a table's) filters rows as
+            // they are replayed: never in place.
+            let in_place = |rows| if plan.new_only { Err(rows) } else { in_place(rows, &inputs, budget) };
+            let replayed = match in_place(t.rows) {
+                Ok(replayed) => replayed,
+                Err(rows) => replay_rows(rows)?,
+            };
+            (t.by, Read::Tables, plan.activity.tenant, Replayed::Rows(replayed))
         }
         None => {
             let starts =
@@ -274,18 +301,8 @@ pub(crate) fn replay(
                     )?;
                     let replayed = match finished {
                         Finished::Mapped(lines) => Replayed::Lines(lines, seen.impacts()),
-                        // Grouped in memory, more rows than half the
-                        // budget: replayed where they are (the sink writes
-                        // each as it comes, reading them once).
-                        Finished::Rows(rows) => Replayed::Rows(match rows.into_memory() {
-                            Ok(held) if budget.is_none_or(|b| held.len() <= b) => {
-                                let text_budget = budget.map(|b| b.saturating_mul(BYTES_A_RECORD) / 2);
-                                match Replayer::new(&inputs).in_place(held, text_budget) {
-                                    Ok(replayed) => replayed,
-                                    Err(held) => replay_rows(Stream::memory(held))?,
-                                }
-                            }
-                            Ok(held) => replay_rows(Stream::memory(held))?,
+                        Finished::Rows(rows) => Replayed::Rows(match in_place(rows, &inputs, budget) {
+                            Ok(replayed) => replayed,
                             Err(rows) => replay_rows(rows)?,
                         }),
                     };
@@ -316,7 +333,10 @@ pub(crate) fn replay(
                         replayed_there,
                     )?;
                     let replayed = Replayed::Rows(match finished {
-                        Finished::Rows(rows) => replay_rows(rows)?,
+                        Finished::Rows(rows) => match in_place(rows, &inputs, budget) {
+                            Ok(replayed) => replayed,
+                            Err(rows) => replay_rows(rows)?,
+                        },
                         Finished::Mapped(sorted) => sorted,
                     });
                     (table, replayed, stats)
