@@ -8,7 +8,8 @@ Prints Markdown tables: median wall time over --runs, throughput, peak
 RSS, and each tool's throughput relative to xtenant's. Sections (--sections):
 ndjson (the main table), own (the same file with 9 in 10 sign-ins made
 the tenant's own, as most of a real log's are), csv (the same grouping on Log Analytics and portal
-CSV exports against DuckDB read_csv), gzip (the NDJSON gzipped, against
+CSV exports against DuckDB read_csv, and xtenant's replay of each against an allow-list of its
+partners), gzip (the NDJSON gzipped, against
 decompression alone), scaling (xtenant on growing prefixes of the file). Run it through
 benches/compare.sh, which builds the release binary and installs DuckDB and
 polars (from PyPI) in benches/.venv when missing.
@@ -210,9 +211,11 @@ def main():
             print(f"  {name}: {run.wall:.2f} s, CPU {run.cpu:.2f} s", file=sys.stderr)
         return rows
 
-    if "ndjson" in sections:
-        # A realistic proposal: block by default, allow-list every partner seen for Office 365.
-        partners = subprocess.run([XT, "activity", "-q", "--by", "tenant", "--format", "csv", data],
+    def allow_list(source, name):
+        """A realistic proposal for `source`'s partners: block by default,
+        allow-list every partner seen for Office 365. Its path, and how many
+        partners it names."""
+        partners = subprocess.run([XT, "activity", "-q", "--by", "tenant", "--format", "csv", source],
                                   capture_output=True, text=True, check=True).stdout.splitlines()[1:]
         ids = sorted({l.split(",")[2] for l in partners})
         o365 = lambda: {"usersAndGroups": {"accessType": "allowed", "targets": [{"target": "AllUsers", "targetType": "user"}]},
@@ -221,8 +224,12 @@ def main():
                 "applications": {"accessType": "blocked", "targets": [{"target": "AllApplications", "targetType": "application"}]}}
         policy = {"default": {"b2bCollaborationInbound": shut, "b2bCollaborationOutbound": shut},
                   "partners": [{"tenantId": t, "b2bCollaborationInbound": o365(), "b2bCollaborationOutbound": o365()} for t in ids]}
-        policy_path = os.path.join(a.dir, "xtenant-bench-policy.json")
-        json.dump(policy, open(policy_path, "w"))
+        path = os.path.join(a.dir, name)
+        json.dump(policy, open(path, "w"))
+        return path, ids
+
+    if "ndjson" in sections:
+        policy_path, ids = allow_list(data, "xtenant-bench-policy.json")
         slice_path = os.path.join(a.dir, f"xtenant-bench-{a.size_mb}mb-slice-{a.jq_slice_mb}mb.ndjson")
         slice_mb = prefix(data, slice_path, a.jq_slice_mb)
         cmds = [("xtenant activity --by user --format csv", [XT, "activity", "-q", "--format", "csv", "-o", out, data], size),
@@ -264,7 +271,10 @@ def main():
         for fmt, record_bytes in [("la-csv", 4700), ("portal-csv", 770)]:
             path = os.path.join(a.dir, f"xtenant-bench-{a.size_mb}mb.{fmt}")
             mb = generate(path, a.size_mb, fmt, a.partners, record_bytes)
-            cmds = [(f"xtenant activity ({fmt})", [XT, "activity", "-q", "--format", "csv", "-o", out, path], mb)]
+            policy_path, ids = allow_list(path, f"xtenant-bench-policy-{fmt}.json")
+            cmds = [(f"xtenant activity ({fmt})", [XT, "activity", "-q", "--format", "csv", "-o", out, path], mb),
+                    (f"xtenant replay ({fmt}, {len(ids)} partners in the policy)",
+                     [XT, "replay", "-q", "--proposed", policy_path, "--format", "csv", "-o", out, path], mb)]
             if "duckdb" not in skip:
                 cmds.append(("DuckDB read_csv + GROUP BY", [sys.executable, "-c", DUCKDB_CSV, path, out, fmt], mb))
             table(f"{mb:.0f} MB {fmt} ({mb * 1e6 / record_bytes / 1e3:.0f}k sign-ins)", measure_all(cmds))

@@ -347,6 +347,115 @@ pub(crate) struct AppTargets {
     foreign: Listed,
     /// How a reason names the half ([`head`]).
     pub(crate) head: String,
+    /// What [`app_match`] answered for the apps sign-ins named, when the
+    /// half has a keyword to ask about them.
+    memo: AppMemo,
+}
+
+/// [`app_match`]'s answers for the apps of sign-ins, kept by a half with a
+/// keyword (`Office365`, `AllMicrosoftApps`): asking the app table about
+/// each app and wording why it is no member was 3,500 instructions of a
+/// replayed row of the admin center's export (most of evaluating it), and
+/// a partner's rows name a few apps over and over. An answer depends on
+/// nothing else of the sign-in (the half is this one, the app table the
+/// catalog's, whose address is in the key), and it is dropped with the
+/// half. Every half's memos together hold at most [`MEMO_ENTRIES`]
+/// answers, so that no policy or export makes them grow: past that, an
+/// answer is worked out each time, as it was.
+#[derive(Default)]
+struct AppMemo(std::sync::Mutex<hashbrown::HashTable<Remembered>>);
+
+/// One answer of an [`AppMemo`], and what it answers.
+struct Remembered {
+    catalog: usize,
+    app: Option<Box<str>>,
+    app_owner: Option<Guid>,
+    resource: Option<Box<str>>,
+    resource_owner: Option<Guid>,
+    tri: Tri,
+    why: Cow<'static, str>,
+}
+
+/// The answers every [`AppMemo`] may hold at once: some 300 bytes each
+/// (two ids and a reason), 5 MB in all.
+const MEMO_ENTRIES: usize = 16_384;
+
+/// What is left of [`MEMO_ENTRIES`]: taken by each answer kept, given back
+/// when its memo is dropped.
+static MEMO_ROOM: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(MEMO_ENTRIES);
+
+impl AppMemo {
+    fn hash(req: &Request<'_>) -> u64 {
+        let catalog = std::ptr::from_ref(req.apps) as usize;
+        rustc_hash::FxBuildHasher.hash_one((
+            catalog,
+            req.app_id,
+            req.app_owner,
+            req.resource_id,
+            req.resource_owner,
+        ))
+    }
+
+    /// The answer kept for `req`'s apps, else `answer()`, kept if there is
+    /// room.
+    fn get_or(&self, req: &Request<'_>, answer: impl FnOnce() -> Match) -> Match {
+        let lock = || self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let hash = AppMemo::hash(req);
+        let catalog = std::ptr::from_ref(req.apps) as usize;
+        let same = |r: &Remembered| {
+            r.catalog == catalog
+                && r.app.as_deref() == req.app_id
+                && r.app_owner == req.app_owner
+                && r.resource.as_deref() == req.resource_id
+                && r.resource_owner == req.resource_owner
+        };
+        if let Some(r) = lock().find(hash, same) {
+            return Match { tri: r.tri, why: r.why.clone() };
+        }
+        // Worked out outside the lock; of two threads that both do, the
+        // first one's is kept.
+        let found = answer();
+        let room = || {
+            use std::sync::atomic::Ordering::Relaxed;
+            MEMO_ROOM.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1)).is_ok()
+        };
+        let mut table = lock();
+        if table.find(hash, same).is_none() && room() {
+            let kept = Remembered {
+                catalog,
+                app: req.app_id.map(Box::from),
+                app_owner: req.app_owner,
+                resource: req.resource_id.map(Box::from),
+                resource_owner: req.resource_owner,
+                tri: found.tri,
+                why: found.why.clone(),
+            };
+            table.insert_unique(hash, kept, |r| {
+                rustc_hash::FxBuildHasher.hash_one((
+                    r.catalog,
+                    r.app.as_deref(),
+                    r.app_owner,
+                    r.resource.as_deref(),
+                    r.resource_owner,
+                ))
+            });
+        }
+        found
+    }
+}
+
+impl Clone for AppMemo {
+    /// A copy of a half remembers nothing yet.
+    fn clone(&self) -> AppMemo {
+        AppMemo::default()
+    }
+}
+
+impl Drop for AppMemo {
+    fn drop(&mut self) {
+        let kept = self.0.get_mut().map_or_else(|e| e.into_inner().len(), |t| t.len());
+        MEMO_ROOM.fetch_add(kept, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl AppTargets {
@@ -373,6 +482,7 @@ impl AppTargets {
             keywords,
             foreign: Listed::of(cfg.targets.iter().filter(|t| !evaluable(t)).map(|t| t.target.as_str())),
             head: head("applications", half),
+            memo: AppMemo::default(),
         }
     }
 }
@@ -380,6 +490,15 @@ impl AppTargets {
 /// Reads `cfg` (whose lookups are `ix`) for the client app and the
 /// resource of `req`: either may be the one a target names.
 pub(crate) fn app_match(cfg: &TargetConfig, ix: &AppTargets, req: &Request<'_>) -> Match {
+    if ix.keywords.is_empty() {
+        // Lookups alone: no dearer than remembering.
+        return app_match_now(cfg, ix, req);
+    }
+    ix.memo.get_or(req, || app_match_now(cfg, ix, req))
+}
+
+/// [`app_match`], worked out.
+fn app_match_now(cfg: &TargetConfig, ix: &AppTargets, req: &Request<'_>) -> Match {
     let ids = apps_of(req);
     let named = ids.iter().filter_map(|(id, _)| ix.ids.get(&cfg.targets, id)).min();
     let first = [ix.all_apps, named].into_iter().flatten().min();
@@ -725,6 +844,33 @@ mod tests {
             prop_assert_eq!((found.tri, found.why), (read.tri, read.why));
             let text = crate::policy::evaluate::targets_text(&cfg);
             prop_assert_eq!(&users.head, &format!("usersAndGroups allowed [{text}] (partner)"));
+        }
+
+        /// A half that remembers its answers ([`AppMemo`]) answers every
+        /// sign-in as reading the targets in order does, whatever it was
+        /// asked before, and asked again.
+        #[test]
+        fn a_half_answers_each_sign_in_as_the_targets_read_in_order_whatever_it_was_asked_before(
+            targets in proptest::collection::vec(any_target(), 0..8),
+            asked in proptest::collection::vec(
+                (maybe_recased(&APPS), maybe_recased(&APPS), any::<bool>(), any::<bool>()),
+                1..12,
+            ),
+        ) {
+            let cfg = TargetConfig { access_type: AccessKind::Allowed, targets: targets.into() };
+            let half = Sourced { value: cfg.clone(), origin: Origin::Partner };
+            let apps = AppTargets::new(&half);
+            for (app, resource, owned, resource_owned) in asked.iter().chain(asked.iter()) {
+                let req = Request {
+                    app_id: app.as_deref(),
+                    app_owner: owned.then_some(Guid(9)),
+                    resource_id: resource.as_deref(),
+                    resource_owner: resource_owned.then_some(crate::policy::apps::MICROSOFT_SERVICES_TENANT),
+                    ..request(None, Direction::Inbound)
+                };
+                let (found, read) = (app_match(&cfg, &apps, &req), app_match_in_order(&cfg, &req));
+                prop_assert_eq!((found.tri, found.why), (read.tri, read.why));
+            }
         }
     }
 }
