@@ -147,6 +147,11 @@ impl Positions {
     /// The first position of `text` among `targets` (those the table was
     /// made of), ignoring ASCII case.
     fn get(&self, targets: &[Target], text: &str) -> Option<usize> {
+        // A half of keywords alone (`AllUsers`, `AllApplications`, the most
+        // common) names no id: nothing to parse the text for.
+        if self.table.is_empty() {
+            return None;
+        }
         let key = Key::of(text);
         self.table
             .find(key.hash(&self.hasher), |&j| Key::of_target(&targets[j as usize].target).same(key))
