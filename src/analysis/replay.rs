@@ -1657,9 +1657,6 @@ pub(crate) mod tests {
         }
     }
 
-    /// `propose`'s trials keep one partner's settings ([`Scope`]); a row
-    /// of any other partner, with an entry or without, still gets the
-    /// verdict, reason and impact an unscoped replayer gives it.
     #[test]
     fn rows_replayed_in_place_come_as_the_replayed_rows_sorted_into_output_order() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -1710,6 +1707,9 @@ pub(crate) mod tests {
         }
     }
 
+    /// `propose`'s trials keep one partner's settings ([`Scope`]); a row
+    /// of any other partner, with an entry or without, still gets the
+    /// verdict, reason and impact an unscoped replayer gives it.
     #[test]
     fn a_replayer_kept_to_one_partner_replays_any_partner_as_one_that_keeps_all() {
         use crate::policy::model::{AccessKind, B2bSetting, Settings, Target, TargetConfig, TargetType};

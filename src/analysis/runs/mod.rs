@@ -1450,8 +1450,8 @@ impl<T: Record> Stream<T> {
         }
     }
 
-    /// The rows, when they are all in memory and none has been read yet;
-    /// else the stream as it was.
+    /// The rows not yet read, when they are in memory and none failed to
+    /// be read; else the stream as it was.
     pub(crate) fn into_memory(self) -> std::result::Result<Vec<T>, Stream<T>> {
         match self.rows {
             Rows::Memory(rows) if self.error.is_none() => Ok(rows.collect()),
