@@ -902,13 +902,17 @@ impl Replayer<'_> {
     ) -> Result<Stream<ReplayRow>, Vec<ActivityRow>> {
         let mut found_all: Vec<Found> = Vec::with_capacity(rows.len());
         let mut bytes = 0usize;
-        for chunk in rows.chunks(REPLAY_BATCH) {
+        // A chunk at a time, so that reasons past the budget are found
+        // with a chunk's at most; and given up as soon as those found so
+        // far, as many again for every row, would pass it.
+        for chunk in rows.chunks(IN_PLACE_CHUNK) {
             let more: Vec<Found> = chunk.par_iter().map(|r| found(r, &self.cx)).collect();
             bytes = more.iter().map(Found::text_bytes).fold(bytes, usize::saturating_add);
-            if text_budget.is_some_and(|b| bytes > b) {
+            found_all.extend(more);
+            let expected = (bytes / found_all.len()).saturating_mul(rows.len());
+            if text_budget.is_some_and(|b| bytes > b || expected > b) {
                 return Err(rows);
             }
-            found_all.extend(more);
         }
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.par_sort_unstable_by(|&a, &b| {
@@ -927,6 +931,8 @@ impl Replayer<'_> {
     }
 }
 
+/// Rows [`Replayer::in_place`] replays on the pool at a time.
+const IN_PLACE_CHUNK: usize = 1024;
 /// Rows replayed on the pool at a time by [`Replayer::each`], at most.
 const REPLAY_BATCH: usize = 4096;
 /// The rows of the first batch, before any row's texts are known.

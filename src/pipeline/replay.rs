@@ -17,7 +17,7 @@ use super::source::{read_tables, Source};
 use super::{Notes, Rejects};
 use crate::analysis::activity::{ActivityRow, ActivityTable, Finished, InMemory};
 use crate::analysis::replay::{Inputs, Replayer, Summarizer, REPLAY_ORDER, REPLAY_THEN_ROW};
-use crate::analysis::runs::{Line, LineWriter, Sorter, Stream, BYTES_A_RECORD};
+use crate::analysis::runs::{Line, LineWriter, Sorter, Stream};
 use crate::model::{GroupBy, Guid, ReadStats};
 use crate::policy::history::{reconstruct, History};
 use crate::policy::Policy;
@@ -118,23 +118,32 @@ pub(crate) fn replayed(
 
 /// Rows a grouping finished in memory but did not map there (more than
 /// half the budget, or their text past half its bytes), replayed where
-/// they are ([`Replayer::in_place`]) if there are no more than the budget
-/// and their reasons stay within half its bytes of text; else the rows
-/// back, for a sorter that goes to the disk past half the budget (a
-/// replayed row and the row it was made from, held together, weigh twice a
-/// group).
+/// they are ([`Replayer::in_place`]) if there are no more than the budget,
+/// their texts are of Entra's lengths (a quarter of a kilobyte a row of
+/// the budget, [`IN_PLACE_TEXT`]) and their reasons stay within twice as
+/// much; else the rows back, for a sorter that goes to the disk past half the
+/// budget (a replayed row and the row it was made from, held together,
+/// weigh twice a group). Reasons name a sign-in's ids: a forged export's
+/// kilobyte ids made reasons held beside the rows 60 MB more than the
+/// sorter's peak.
 fn in_place(
     rows: Stream<ActivityRow>,
     inputs: &Inputs<'_>,
     budget: Option<usize>,
 ) -> std::result::Result<ReplayStream, Stream<ActivityRow>> {
     let held = rows.into_memory()?;
-    if budget.is_some_and(|b| held.len() > b) {
+    let text_budget = budget.map(|b| b.saturating_mul(IN_PLACE_TEXT));
+    let text = || held.iter().map(ActivityRow::text_bytes).fold(0, usize::saturating_add);
+    if budget.is_some_and(|b| held.len() > b) || text_budget.is_some_and(|t| text() > t) {
         return Err(Stream::memory(held));
     }
-    let text_budget = budget.map(|b| b.saturating_mul(BYTES_A_RECORD) / 2);
-    Replayer::new(inputs).in_place(held, text_budget).map_err(Stream::memory)
+    Replayer::new(inputs).in_place(held, text_budget.map(|t| t.saturating_mul(2))).map_err(Stream::memory)
 }
+
+/// The bytes of text a row of the budget allows rows replayed in place,
+/// and twice as many their reasons: Entra's ids and names are some 230
+/// bytes a row, its reasons 150-450 (with `--current`, two).
+const IN_PLACE_TEXT: usize = 256;
 
 /// Rebuilds the current policy back through the audit trail.
 fn history(

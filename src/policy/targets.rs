@@ -364,9 +364,11 @@ pub(crate) struct AppTargets {
 /// a partner's rows name a few apps over and over. An answer depends on
 /// nothing else of the sign-in (the half is this one, the app table the
 /// catalog's, whose address is in the key), and it is dropped with the
-/// half. Every half's memos together hold at most [`MEMO_ENTRIES`]
-/// answers, so that no policy or export makes them grow: past that, an
-/// answer is worked out each time, as it was.
+/// half. Every half's memos together hold at most [`MEMO_BYTES`] of
+/// answers, counted with their texts (a forged export's ids, and the
+/// reasons naming them, can be kilobytes each), so that no policy or
+/// export makes them grow: past that, an answer is worked out each time,
+/// as it was.
 #[derive(Default)]
 struct AppMemo(std::sync::Mutex<hashbrown::HashTable<Remembered>>);
 
@@ -381,13 +383,26 @@ struct Remembered {
     why: Cow<'static, str>,
 }
 
-/// The answers every [`AppMemo`] may hold at once: some 300 bytes each
-/// (two ids and a reason), 5 MB in all.
-const MEMO_ENTRIES: usize = 16_384;
+/// The longest app id whose answers are remembered: Entra's are GUIDs
+/// (36 bytes) and URIs a few dozen long.
+const MEMO_ID_BYTES: usize = 128;
 
-/// What is left of [`MEMO_ENTRIES`]: taken by each answer kept, given back
+/// The bytes every [`AppMemo`] may hold at once ([`Remembered::weight`]):
+/// some 16,000 answers of Entra's ids and the reasons naming them.
+const MEMO_BYTES: usize = 6 << 20;
+
+/// What is left of [`MEMO_BYTES`]: taken by each answer kept, given back
 /// when its memo is dropped.
-static MEMO_ROOM: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(MEMO_ENTRIES);
+static MEMO_ROOM: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(MEMO_BYTES);
+
+impl Remembered {
+    /// What it holds: itself, its ids and its reason, and its place in a
+    /// table, about.
+    fn weight(&self) -> usize {
+        let texts = [self.app.as_deref(), self.resource.as_deref(), Some(&*self.why)];
+        std::mem::size_of::<Remembered>() + 16 + texts.iter().flatten().map(|t| t.len()).sum::<usize>()
+    }
+}
 
 impl AppMemo {
     fn hash(req: &Request<'_>) -> u64 {
@@ -420,12 +435,12 @@ impl AppMemo {
         // Worked out outside the lock; of two threads that both do, the
         // first one's is kept.
         let found = answer();
-        let room = || {
+        let room = |weight: usize| {
             use std::sync::atomic::Ordering::Relaxed;
-            MEMO_ROOM.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1)).is_ok()
+            MEMO_ROOM.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(weight)).is_ok()
         };
         let mut table = lock();
-        if table.find(hash, same).is_none() && room() {
+        if table.find(hash, same).is_none() {
             let kept = Remembered {
                 catalog,
                 app: req.app_id.map(Box::from),
@@ -435,6 +450,9 @@ impl AppMemo {
                 tri: found.tri,
                 why: found.why.clone(),
             };
+            if !room(kept.weight()) {
+                return found;
+            }
             table.insert_unique(hash, kept, |r| {
                 rustc_hash::FxBuildHasher.hash_one((
                     r.catalog,
@@ -458,7 +476,8 @@ impl Clone for AppMemo {
 
 impl Drop for AppMemo {
     fn drop(&mut self) {
-        let kept = self.0.get_mut().map_or_else(|e| e.into_inner().len(), |t| t.len());
+        let table = self.0.get_mut().unwrap_or_else(|e| e.into_inner());
+        let kept = table.iter().map(Remembered::weight).sum::<usize>();
         MEMO_ROOM.fetch_add(kept, std::sync::atomic::Ordering::Relaxed);
     }
 }
@@ -495,8 +514,10 @@ impl AppTargets {
 /// Reads `cfg` (whose lookups are `ix`) for the client app and the
 /// resource of `req`: either may be the one a target names.
 pub(crate) fn app_match(cfg: &TargetConfig, ix: &AppTargets, req: &Request<'_>) -> Match {
-    if ix.keywords.is_empty() {
-        // Lookups alone: no dearer than remembering.
+    let long = |id: Option<&str>| id.is_some_and(|id| id.len() > MEMO_ID_BYTES);
+    if ix.keywords.is_empty() || long(req.app_id) || long(req.resource_id) {
+        // Lookups alone are no dearer than remembering; and a forged
+        // export's kilobyte ids are not worth the room.
         return app_match_now(cfg, ix, req);
     }
     ix.memo.get_or(req, || app_match_now(cfg, ix, req))
