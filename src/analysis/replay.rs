@@ -1530,7 +1530,7 @@ pub(crate) mod tests {
     }
 
     /// Replay's inputs of a current and a proposed policy alone.
-    fn policies_only<'a>(
+    pub(crate) fn policies_only<'a>(
         current: Option<&'a Policy>,
         proposed: &'a Policy,
         ca: &'a CaPolicies,

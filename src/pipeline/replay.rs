@@ -392,4 +392,35 @@ mod tests {
             assert_eq!(seen.impacts(), noted);
         }
     }
+
+    /// Rows of Entra's lengths within the budget are replayed in place;
+    /// more rows than the budget, or rows whose texts are far longer (a
+    /// forged export's: their reasons would name them beside the rows),
+    /// come back whole for the sorter.
+    #[test]
+    fn rows_are_replayed_in_place_only_within_the_budget_and_of_entra_s_lengths() {
+        let proposed = Policy::default();
+        let ca = crate::policy::conditional_access::CaPolicies::default();
+        let inputs = crate::analysis::replay::tests::policies_only(None, &proposed, &ca);
+        let rows = |n: usize, id_bytes: usize| -> Vec<ActivityRow> {
+            (0..n)
+                .map(|i| {
+                    let mut r = crate::analysis::runs::codec::tests::sample_row();
+                    r.app_id = Some(format!("{i:0id_bytes$}").into());
+                    r
+                })
+                .collect()
+        };
+        let whole = |r: std::result::Result<ReplayStream, Stream<ActivityRow>>| match r {
+            Ok(_) => None,
+            Err(back) => Some(back.collect_rows().unwrap()),
+        };
+        // Unbounded: always in place.
+        assert!(whole(in_place(Stream::memory(rows(40, 4000)), &inputs, None)).is_none());
+        assert!(whole(in_place(Stream::memory(rows(40, 36)), &inputs, Some(40))).is_none());
+        for (n, id_bytes, budget) in [(41, 36, 40), (40, 4000, 40)] {
+            let back = whole(in_place(Stream::memory(rows(n, id_bytes)), &inputs, Some(budget)));
+            assert_eq!(back, Some(rows(n, id_bytes)), "{n} rows of {id_bytes}-byte app ids, budget {budget}");
+        }
+    }
 }
