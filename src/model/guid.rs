@@ -152,18 +152,7 @@ fn hyphenated_value(b: &[u8]) -> Option<u128> {
     if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
-    let eight = |at: usize| {
-        u64::from_le_bytes([
-            b[at],
-            b[at + 1],
-            b[at + 2],
-            b[at + 3],
-            b[at + 4],
-            b[at + 5],
-            b[at + 6],
-            b[at + 7],
-        ])
-    };
+    // Four digits from `at` and four from `then`, as one number.
     let two_fours = |at: usize, then: usize| {
         u64::from_le_bytes([
             b[at],
@@ -176,8 +165,8 @@ fn hyphenated_value(b: &[u8]) -> Option<u128> {
             b[then + 3],
         ])
     };
-    let high = (u64::from(hex8(eight(0))?) << 32) | u64::from(hex8(two_fours(9, 14))?);
-    let low = (u64::from(hex8(two_fours(19, 24))?) << 32) | u64::from(hex8(eight(28))?);
+    let high = (u64::from(hex8(two_fours(0, 4))?) << 32) | u64::from(hex8(two_fours(9, 14))?);
+    let low = (u64::from(hex8(two_fours(19, 24))?) << 32) | u64::from(hex8(two_fours(28, 32))?);
     Some((u128::from(high) << 64) | u128::from(low))
 }
 

@@ -244,7 +244,15 @@ pub(crate) fn replay(
     let (mut new_ids, mut findings) = (Vec::new(), 0);
     let budget = plan.activity.groups_in_memory;
     // Replays rows that come as the grouping's (or a table's) rows.
+    // Rows held in memory are replayed where they are, unless --new-only
+    // filters them as they are replayed.
     let mut replay_rows = |mut rows: Stream<ActivityRow>| -> Result<ReplayStream> {
+        if emitted.is_none() {
+            match in_place(rows, &inputs, budget) {
+                Ok(replayed) => return Ok(replayed),
+                Err(back) => rows = back,
+            }
+        }
         let replayer = Replayer::new(&inputs);
         let sorted = replayed(&mut rows, &replayer, budget, |row| {
             let Some(emitted) = &emitted else { return true };
@@ -270,14 +278,7 @@ pub(crate) fn replay(
             }
             let t = read_tables(&paths, budget, false, |_| {})?;
             notes(&format!("replaying the {} row(s) of {} activity table(s)", t.read, paths.len()));
-            // --new-only (a store's rows, not a table's) filters rows as
-            // they are replayed: never in place.
-            let in_place = |rows| if plan.new_only { Err(rows) } else { in_place(rows, &inputs, budget) };
-            let replayed = match in_place(t.rows) {
-                Ok(replayed) => replayed,
-                Err(rows) => replay_rows(rows)?,
-            };
-            (t.by, Read::Tables, plan.activity.tenant, Replayed::Rows(replayed))
+            (t.by, Read::Tables, plan.activity.tenant, Replayed::Rows(replay_rows(t.rows)?))
         }
         None => {
             let starts =
@@ -310,10 +311,7 @@ pub(crate) fn replay(
                     )?;
                     let replayed = match finished {
                         Finished::Mapped(lines) => Replayed::Lines(lines, seen.impacts()),
-                        Finished::Rows(rows) => Replayed::Rows(match in_place(rows, &inputs, budget) {
-                            Ok(replayed) => replayed,
-                            Err(rows) => replay_rows(rows)?,
-                        }),
+                        Finished::Rows(rows) => Replayed::Rows(replay_rows(rows)?),
                     };
                     (table, replayed, stats)
                 }
@@ -342,10 +340,7 @@ pub(crate) fn replay(
                         replayed_there,
                     )?;
                     let replayed = Replayed::Rows(match finished {
-                        Finished::Rows(rows) => match in_place(rows, &inputs, budget) {
-                            Ok(replayed) => replayed,
-                            Err(rows) => replay_rows(rows)?,
-                        },
+                        Finished::Rows(rows) => replay_rows(rows)?,
                         Finished::Mapped(sorted) => sorted,
                     });
                     (table, replayed, stats)

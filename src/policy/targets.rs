@@ -395,6 +395,10 @@ const MEMO_BYTES: usize = 6 << 20;
 /// when its memo is dropped.
 static MEMO_ROOM: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(MEMO_BYTES);
 
+/// What an [`AppMemo`] answer depends on: the app table (its address),
+/// the app and the resource, and the tenants that own them.
+type AppsKey<'a> = (usize, Option<&'a str>, Option<Guid>, Option<&'a str>, Option<Guid>);
+
 impl Remembered {
     /// What it holds: itself, its ids and its reason, and its place in a
     /// table, about.
@@ -402,33 +406,29 @@ impl Remembered {
         let texts = [self.app.as_deref(), self.resource.as_deref(), Some(&*self.why)];
         std::mem::size_of::<Remembered>() + 16 + texts.iter().flatten().map(|t| t.len()).sum::<usize>()
     }
+
+    fn key(&self) -> AppsKey<'_> {
+        (self.catalog, self.app.as_deref(), self.app_owner, self.resource.as_deref(), self.resource_owner)
+    }
 }
 
 impl AppMemo {
-    fn hash(req: &Request<'_>) -> u64 {
+    fn key<'r>(req: &Request<'r>) -> AppsKey<'r> {
         let catalog = std::ptr::from_ref(req.apps) as usize;
-        rustc_hash::FxBuildHasher.hash_one((
-            catalog,
-            req.app_id,
-            req.app_owner,
-            req.resource_id,
-            req.resource_owner,
-        ))
+        (catalog, req.app_id, req.app_owner, req.resource_id, req.resource_owner)
+    }
+
+    fn hash(key: AppsKey<'_>) -> u64 {
+        rustc_hash::FxBuildHasher.hash_one(key)
     }
 
     /// The answer kept for `req`'s apps, else `answer()`, kept if there is
     /// room.
     fn get_or(&self, req: &Request<'_>, answer: impl FnOnce() -> Match) -> Match {
         let lock = || self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let hash = AppMemo::hash(req);
-        let catalog = std::ptr::from_ref(req.apps) as usize;
-        let same = |r: &Remembered| {
-            r.catalog == catalog
-                && r.app.as_deref() == req.app_id
-                && r.app_owner == req.app_owner
-                && r.resource.as_deref() == req.resource_id
-                && r.resource_owner == req.resource_owner
-        };
+        let key = AppMemo::key(req);
+        let hash = AppMemo::hash(key);
+        let same = |r: &Remembered| r.key() == key;
         if let Some(r) = lock().find(hash, same) {
             return Match { tri: r.tri, why: r.why.clone() };
         }
@@ -441,27 +441,20 @@ impl AppMemo {
         };
         let mut table = lock();
         if table.find(hash, same).is_none() {
+            let (catalog, app, app_owner, resource, resource_owner) = key;
             let kept = Remembered {
                 catalog,
-                app: req.app_id.map(Box::from),
-                app_owner: req.app_owner,
-                resource: req.resource_id.map(Box::from),
-                resource_owner: req.resource_owner,
+                app: app.map(Box::from),
+                app_owner,
+                resource: resource.map(Box::from),
+                resource_owner,
                 tri: found.tri,
                 why: found.why.clone(),
             };
             if !room(kept.weight()) {
                 return found;
             }
-            table.insert_unique(hash, kept, |r| {
-                rustc_hash::FxBuildHasher.hash_one((
-                    r.catalog,
-                    r.app.as_deref(),
-                    r.app_owner,
-                    r.resource.as_deref(),
-                    r.resource_owner,
-                ))
-            });
+            table.insert_unique(hash, kept, |r| AppMemo::hash(r.key()));
         }
         found
     }
