@@ -380,22 +380,32 @@ fn a_deep_chain_of_nested_groups_with_a_cycle_decides_membership() {
     assert_eq!(impact(&rows, "b2b2b2b2", "outbound", "05", "9e8d7c6b").2, "lost");
 }
 
+/// `replay`'s output in `format` of `signins` against `proposed` and
+/// `current`, for our tenant, at a budget, with `tmp` as the temporary
+/// folder; it must succeed.
+fn replay_at(
+    tmp: &std::path::Path,
+    format: &str,
+    budget: &str,
+    [proposed, current, signins]: [&str; 3],
+) -> String {
+    let o = xtenant()
+        .env("TMPDIR", tmp)
+        .args(["replay", "-q", "--tenant", OURS, "--format", format, "--groups-in-memory", budget])
+        .args(["--proposed", proposed, "--current", current, signins])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "--format {format} --groups-in-memory {budget}: {}", stderr(&o));
+    stdout(&o)
+}
+
 #[test]
 fn calibration_mismatches_are_listed_the_same_when_they_go_through_the_disk() {
     // The policies swapped: the "current" one disagrees with many logged sign-ins.
     let (p, c, s) = (f("current.json"), f("proposed.json"), f("signins.ndjson"));
     let tmp = tempfile::tempdir().unwrap();
     for format in ["json", "markdown", "table"] {
-        let replay = |budget: &str| {
-            let o = xtenant()
-                .env("TMPDIR", tmp.path())
-                .args(["replay", "-q", "--tenant", OURS, "--format", format, "--groups-in-memory", budget])
-                .args(["--proposed", &p, "--current", &c, &s])
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{}", stderr(&o));
-            stdout(&o)
-        };
+        let replay = |budget: &str| replay_at(tmp.path(), format, budget, [&p, &c, &s]);
         let memory = replay("0");
         assert!(memory.contains("alibration"), "{memory}");
         for budget in ["1", "4"] {
@@ -422,16 +432,8 @@ fn groups_held_in_memory_past_half_the_budget_are_replayed_where_they_are_into_t
     let (p, c, s) = (f("proposed.json"), f("current.json"), f("signins.ndjson"));
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing");
-    let replay = |format: &str, budget: &str, tmp: &std::path::Path| {
-        let o = xtenant()
-            .env("TMPDIR", tmp)
-            .args(["replay", "-q", "--tenant", OURS, "--format", format, "--groups-in-memory", budget])
-            .args(["--proposed", &p, "--current", &c, &s])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "--format {format} --groups-in-memory {budget}: {}", stderr(&o));
-        stdout(&o)
-    };
+    let replay =
+        |format: &str, budget: &str, tmp: &std::path::Path| replay_at(tmp, format, budget, [&p, &c, &s]);
     // Every group is a row: as many groups as rows.
     let rows = replay("csv", "0", &missing).lines().count() - 1;
     assert!(rows > 4, "{rows} rows");
