@@ -7,13 +7,18 @@ RSS of `xtenant activity --by user --format csv` on them.
 
     benches/many_groups.py [--groups 1000000] [--partners 300] [--by user|app|tenant]
                            [--dir $TMPDIR] [--replay] [--documents] [--named] [--distinct-apps]
-                           [--history]
+                           [--history] [--runs 1]
                            [--peers benches/.venv/bin/python] [--peer-tools duckdb,polars]
 
 --replay also times `xtenant replay --format csv` of the same groups against
 samples/policies/proposed.json (every row evaluated, sorted and written),
 and the SIEM feeds of the same replay: `--format ecs` and `--format cef`
 (every group a finding: the proposal blocks these partners).
+
+--runs N times `activity` and `replay` N times each, alternately (activity,
+replay, activity, ...), and prints the medians and replay's median over
+activity's: on a shared VM one run of each was 1.05x to 1.28x for the same
+build within minutes, more than the gap being measured.
 
 --distinct-apps gives every sign-in an app of its own (id and name): a
 forged export, as Entra's logs name hundreds to thousands of apps; what the
@@ -48,7 +53,7 @@ each counting its distinct users.
 Needs target/release/xtenant (`cargo build --release`), or the binary named
 by XTENANT_BIN.
 """
-import argparse, copy, json, os, re, shutil, sys, tempfile, uuid
+import argparse, copy, json, os, re, shutil, statistics, sys, tempfile, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402  (its peers' queries and its isolated runner)
@@ -72,6 +77,8 @@ def main():
                     help="partner tenants the guests come from (fewer: more users a partner)")
     ap.add_argument("--named", action="store_true",
                     help="also time propose --identities (naming every user) and replay against its proposal")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="time activity and replay this many times each, alternately, and print medians")
     ap.add_argument("--distinct-apps", action="store_true",
                     help="every sign-in names an app of its own (forged: Entra's logs name thousands)")
     ap.add_argument("--history", action="store_true",
@@ -103,16 +110,32 @@ def main():
                 f.write(json.dumps(rec) + "\n")
     size = os.path.getsize(path) / 1e6
     out = os.path.join(a.dir, "xtenant-groups-result.csv")
-    wall, rss, cpu = compare.run_isolated([XT, "-q", "activity", "--by", a.by, "--format", "csv", "-o", out, path],
-                                          fresh=(out,))
-    rows = sum(1 for _ in open(out)) - 1
-    print(f"{a.groups} sign-ins ({size:.0f} MB), --by {a.by}: {rows} activity groups, {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
+    policy = os.path.join(ROOT, "samples", "policies", "proposed.json")
+    commands = {"activity": [XT, "-q", "activity", "--by", a.by, "--format", "csv", "-o", out, path]}
     if a.replay:
-        policy = os.path.join(ROOT, "samples", "policies", "proposed.json")
-        wall, rss, cpu = compare.run_isolated([XT, "-q", "replay", "--by", a.by, "--format", "csv",
-                                          "--proposed", policy, "-o", out, path], fresh=(out,))
-        rows = sum(1 for _ in open(out)) - 1
-        print(f"  xtenant replay --by {a.by}: {rows} rows, {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
+        commands["replay"] = [XT, "-q", "replay", "--by", a.by, "--format", "csv", "--proposed", policy,
+                              "-o", out, path]
+    # Alternately, so that both see the machine's same moods.
+    times = {name: [] for name in commands}
+    rows = {}
+    for _ in range(max(a.runs, 1)):
+        for name, cmd in commands.items():
+            times[name].append(compare.run_isolated(cmd, fresh=(out,)))
+            rows[name] = sum(1 for _ in open(out)) - 1
+    medians = {name: compare.Run(statistics.median(r.wall for r in runs), max(r.rss for r in runs),
+                                 statistics.median(r.cpu for r in runs)) for name, runs in times.items()}
+    of = f"medians of {a.runs}, " if a.runs > 1 else ""
+    wall, rss, cpu = medians["activity"]
+    print(f"{a.groups} sign-ins ({size:.0f} MB), --by {a.by}: {rows['activity']} activity groups, "
+          f"{of}{wall:.2f} s (CPU {cpu:.2f} s), peak RSS {rss:.0f} MB")
+    if a.replay:
+        wall, rss, cpu = medians["replay"]
+        ratio = wall / medians["activity"].wall
+        print(f"  xtenant replay --by {a.by}: {rows['replay']} rows, {of}{wall:.2f} s (CPU {cpu:.2f} s), "
+              f"peak RSS {rss:.0f} MB; {ratio:.2f}x activity's time")
+        if a.runs > 1:
+            pairs = ", ".join(f"{r.wall:.2f}/{act.wall:.2f}" for r, act in zip(times["replay"], times["activity"]))
+            print(f"    each run, replay/activity: {pairs}")
         for siem in ("ecs", "cef"):
             wall, rss, cpu = compare.run_isolated([XT, "-q", "replay", "--by", a.by, "--format", siem,
                                               "--proposed", policy, "-o", out, path], fresh=(out,))
@@ -120,7 +143,6 @@ def main():
             print(f"  xtenant replay --by {a.by} --format {siem}: {size:.0f} MB, {wall:.2f} s (CPU {cpu:.2f} s), "
                   f"peak RSS {rss:.0f} MB")
     if a.documents:
-        policy = os.path.join(ROOT, "samples", "policies", "proposed.json")
         current = os.path.join(ROOT, "samples", "policies", "current.json")
         doc = os.path.join(a.dir, "xtenant-groups-result.doc")
         for name, args in [

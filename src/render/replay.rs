@@ -79,6 +79,7 @@ impl Column {
 
 /// One cell of a row, typed: the one place that says what each replay
 /// column holds (the activity columns: [`act::typed`]).
+#[inline]
 fn typed(r: &ReplayRow, column: Column) -> TypedCell<'_> {
     let text = |s| TypedCell::Text(Cow::Borrowed(s));
     match column {

@@ -102,8 +102,33 @@ impl<T: Ord> Latest<T> {
     }
 }
 
-fn offer_name<K: std::hash::Hash + Eq>(m: &mut HashMap<K, Latest<Name>>, key: K, at: DateTime<Utc>, v: &str) {
-    m.entry(key).or_default().offer(at, |cur| v.cmp(cur), || v.into());
+impl Latest<Name> {
+    /// Offers name `v` seen at `at`. A later sign-in with the name held
+    /// keeps it as it is (no copy); `taken` is told of a name kept anew.
+    fn offer_text(&mut self, at: DateTime<Utc>, v: &str, taken: impl FnOnce(&str)) {
+        self.offer_to(
+            at,
+            |cur| v.cmp(cur),
+            |value| match value {
+                Some(cur) if **cur == *v => {}
+                value => {
+                    taken(v);
+                    *value = Some(v.into());
+                }
+            },
+        );
+    }
+}
+
+/// Offers name `v` seen at `at` for `key` ([`Latest::offer_text`]).
+fn offer_name<K: std::hash::Hash + Eq>(
+    m: &mut HashMap<K, Latest<Name>>,
+    key: K,
+    at: DateTime<Utc>,
+    v: &str,
+    taken: impl FnOnce(&str),
+) {
+    m.entry(key).or_default().offer_text(at, v, taken);
 }
 
 /// The entry of the id numbered `i` ([`Interner`]) in a table by number,
@@ -126,6 +151,8 @@ struct Interner {
     /// forged export naming a million apps: 52 MB -> 16).
     index: hashbrown::HashTable<u32>,
     strings: Vec<Name>,
+    /// The bytes of the ids in `strings`.
+    text_bytes: usize,
 }
 
 fn hash_of(s: &str) -> u64 {
@@ -134,22 +161,24 @@ fn hash_of(s: &str) -> u64 {
 
 impl Interner {
     fn intern(&mut self, s: Option<&str>) -> u32 {
-        self.number_within(s, usize::MAX)
+        self.number_within(s, usize::MAX, usize::MAX)
     }
 
-    /// The id's number, numbering it if fewer than `cap` are: else
-    /// [`spill::OVERFLOW`], an id past those held for the run.
-    fn number_within(&mut self, s: Option<&str>, cap: usize) -> u32 {
+    /// The id's number, numbering it if fewer than `cap` are and its text
+    /// keeps them within `bytes`: else [`spill::OVERFLOW`], an id past
+    /// those held for the run.
+    fn number_within(&mut self, s: Option<&str>, cap: usize, bytes: usize) -> u32 {
         let Some(s) = s else { return 0 };
         let hash = hash_of(s);
         let strings = &self.strings;
         if let Some(i) = self.index.find(hash, |&i| *strings[i as usize] == *s) {
             return i + 1;
         }
-        if self.strings.len() >= cap {
+        if self.strings.len() >= cap || self.text_bytes.saturating_add(s.len()) > bytes {
             return spill::OVERFLOW;
         }
         let Ok(i) = u32::try_from(self.strings.len()) else { return u32::MAX };
+        self.text_bytes += s.len();
         self.strings.push(s.into());
         let strings = &self.strings;
         self.index.insert_unique(hash, i, |&j| hash_of(&strings[j as usize]));
@@ -338,6 +367,12 @@ pub struct Activity {
     /// The tenant that owns each app or resource id (interned), the newest
     /// seen: an id has one owner, whichever side of a sign-in it is on.
     owners: Vec<Latest<Guid>>,
+    /// The bytes of the app, resource and tenant names taken (a name
+    /// replaced by another still counts): with the ids' own
+    /// ([`Activity::held_text`]), what the ids and tenants held for the run
+    /// weigh beyond their count, which a forged export can make kilobytes
+    /// an id ([`spill::Budget::held_text`]).
+    names_bytes: usize,
     /// The newest name of each tenant held in `tenants` (Entra names the
     /// home tenant of a sign-in); those past them go to `overflow`.
     tenant_names: HashMap<Guid, Latest<Name>>,
@@ -387,6 +422,12 @@ impl Activity {
     }
 
     /// Whether the grouping may move to disk ([`Activity::spill_beyond`]).
+    /// The bytes of text the ids and tenants held for the run take: the
+    /// ids' and the names taken for them ([`Activity::names_bytes`]).
+    fn held_text(&self) -> usize {
+        self.ids.text_bytes.saturating_add(self.names_bytes)
+    }
+
     fn may_spill(&self) -> bool {
         self.budget.is_some() && self.grain.is_some()
     }
@@ -460,21 +501,25 @@ impl Activity {
             Some(c) => c.retain(|x| *x == home || *x == resource),
         }
         let (app, res) = match (&self.spill, self.budget) {
-            (Some(_), Some(b)) => (
-                self.ids.number_within(s.app_id(), b.groups),
-                self.ids.number_within(s.resource_id(), b.groups),
-            ),
+            (Some(_), Some(b)) => {
+                let bytes = b.held_text.saturating_sub(self.names_bytes);
+                (
+                    self.ids.number_within(s.app_id(), b.groups, bytes),
+                    self.ids.number_within(s.resource_id(), b.groups, bytes),
+                )
+            }
             _ => (self.ids.intern(s.app_id()), self.ids.intern(s.resource_id())),
         };
         if app == spill::OVERFLOW || res == spill::OVERFLOW {
             self.offer_overflow(&s, app, res);
         }
         let (app_held, res_held) = (app != spill::OVERFLOW, res != spill::OVERFLOW);
+        let names_bytes = &mut self.names_bytes;
         if let (true, true, Some(n)) = (app > 0, app_held, s.app_name()) {
-            numbered(&mut self.app_names, app).offer(s.time, |cur| n.cmp(cur), || n.into());
+            numbered(&mut self.app_names, app).offer_text(s.time, n, |n| *names_bytes += n.len());
         }
         if let (true, true, Some(n)) = (res > 0, res_held, s.resource_name()) {
-            numbered(&mut self.resource_names, res).offer(s.time, |cur| n.cmp(cur), || n.into());
+            numbered(&mut self.resource_names, res).offer_text(s.time, n, |n| *names_bytes += n.len());
         }
         for (id, owner) in [(app, s.app_owner_tenant), (res, s.resource_owner_tenant)] {
             if let (true, true, Some(o)) = (id > 0, id != spill::OVERFLOW, owner) {
@@ -483,14 +528,19 @@ impl Activity {
         }
         let tenants = match (&self.spill, self.budget) {
             (Some(_), Some(b)) => {
-                (self.tenants.number_within(home, b.groups), self.tenants.number_within(resource, b.groups))
+                // No tenant more once the names held reach their bytes.
+                let cap = if self.held_text() >= b.held_text { 0 } else { b.groups };
+                (self.tenants.number_within(home, cap), self.tenants.number_within(resource, cap))
             }
             _ => (self.tenants.number(home), self.tenants.number(resource)),
         };
         if let Some(n) = s.home_tenant_name() {
             match tenants.0 {
                 spill::OVERFLOW => self.offer_tenant_overflow(home, s.time, n),
-                _ => offer_name(&mut self.tenant_names, home, s.time, n),
+                _ => {
+                    let names_bytes = &mut self.names_bytes;
+                    offer_name(&mut self.tenant_names, home, s.time, n, |n| *names_bytes += n.len())
+                }
             }
         }
         if let Some(spill) = self.spill.as_mut() {
@@ -1001,7 +1051,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn signin(n: u32, partner: u128, user: &str, app: &str) -> SignIn {
+    pub(crate) fn signin(n: u32, partner: u128, user: &str, app: &str) -> SignIn {
         use crate::model::{CaStatus, Device, EventType, Evidence, Texts};
         SignIn {
             texts: Texts::of(&[
@@ -1287,6 +1337,87 @@ pub(crate) mod tests {
             a.add(s);
         }
         assert!(a.spill.is_none());
+    }
+
+    /// Rows of `signins` grouped at the user grain within `budget` groups
+    /// (none: in memory), whether the grouping went to disk, and whether
+    /// ids went to its files past those held.
+    fn grouped_at_user_grain(signins: &[SignIn], budget: Option<usize>) -> (bool, bool, Vec<ActivityRow>) {
+        let mut a = Activity::new().for_grain(GroupBy::User);
+        if let Some(b) = budget {
+            a = a.spill_beyond(b);
+        }
+        for s in signins {
+            a.add(s.clone());
+        }
+        let (spilled, overflowed) = (a.spill.is_some(), a.overflow.is_some());
+        let (_, rows) = a.finish_stream(Some(Guid(1)), GroupBy::User).unwrap();
+        (spilled, overflowed, rows.collect_rows().unwrap())
+    }
+
+    #[test]
+    fn apps_and_partners_with_ids_and_names_far_longer_than_entra_writes_move_the_grouping_to_disk_and_then_to_its_files(
+    ) {
+        // 300 sign-ins of 30 users, each with an app and a partner of its
+        // own, app ids, app names and partner names of some 1 KB: 900 KB of
+        // text against 256 KB held for a budget of 1,000 groups.
+        let long = |n: u32, what: &str| format!("{n}-{}", what.repeat(1000));
+        let signins: Vec<SignIn> = (0..300)
+            .map(|n| {
+                let mut s = signin(n, 1000 + u128::from(n), &format!("u{}", n % 30), &long(n, "a"));
+                s.texts = s.texts.with(Text::AppName, Some(&long(n, "n")));
+                s.texts = s.texts.with(Text::HomeTenantName, Some(&long(n, "p")));
+                s
+            })
+            .collect();
+        let (_, _, memory) = grouped_at_user_grain(&signins, None);
+        assert_eq!(memory.len(), 300);
+        let (spilled, overflowed, disk) = grouped_at_user_grain(&signins, Some(1000));
+        assert!(spilled && overflowed, "300 groups of 1,000, but 900 KB of text of 256 KB");
+        assert_eq!(disk, memory);
+        // What is held counts the ids and the names taken, once each.
+        let mut a = Activity::new().for_grain(GroupBy::User).spill_beyond(1000);
+        for n in 0..1000 {
+            let mut s = signin(n, 7, &format!("u{n}"), "app");
+            s.texts = s.texts.with(Text::AppName, Some("App"));
+            a.add(s);
+        }
+        assert_eq!(a.held_text(), "app".len() + "App".len());
+        // Ids and names of Entra's lengths: the groups decide.
+        let (spilled, _, _) = grouped_at_user_grain(&signins[..0], Some(1000));
+        assert!(!spilled);
+        let short: Vec<SignIn> =
+            (0..300).map(|n| signin(n, 1000 + u128::from(n), "u", &format!("app-{n}"))).collect();
+        assert!(!grouped_at_user_grain(&short, Some(1000)).0);
+    }
+
+    #[test]
+    fn a_few_users_with_many_groups_each_are_finished_past_the_budget_into_the_rows_of_grouping_in_memory() {
+        // Three guests, 700 apps each; some sign-ins exported twice, the
+        // copy naming another app (a forged export: the first copy counts),
+        // names changing over time.
+        let mut signins: Vec<SignIn> = (0..2100)
+            .map(|n| {
+                let mut s =
+                    signin(n, 7 + u128::from(n % 2), &format!("u{}", n % 3), &format!("app-{}", n / 3));
+                let upn = format!("u{}-{}@x.example", n % 3, n / 500);
+                s.texts = s.texts.with(Text::UserPrincipalName, Some(&upn));
+                s
+            })
+            .collect();
+        for n in (0..2100).step_by(7) {
+            let mut copy = signins[n].clone();
+            copy.texts = copy.texts.with(Text::AppId, Some(&format!("copy-{n}")));
+            copy.texts = copy.texts.with(Text::UserPrincipalName, Some("zz-copy@x.example"));
+            signins.push(copy);
+        }
+        let (_, _, memory) = grouped_at_user_grain(&signins, None);
+        assert_eq!(memory.len(), 2100);
+        for budget in [5, 40, 300] {
+            let (spilled, _, disk) = grouped_at_user_grain(&signins, Some(budget));
+            assert!(spilled, "budget {budget}");
+            assert_eq!(disk, memory, "budget {budget}");
+        }
     }
 
     #[test]

@@ -147,14 +147,50 @@ const MAX_PASSES: usize = 16;
 /// to the first pass, and the duplicate filter's keys to every pass (a key
 /// only drops copies of its own sign-in, which are in one pass). Each
 /// pass's users are its own, so passes add up as partitions do.
+///
+/// At the user grain, a partition whose groups are those of few users (one
+/// guest with 300,000 apps of his own: a forged export's) cannot be shared
+/// out by user: it is shared out by group instead (`by_group`), each group
+/// (with its user) told by its hash, and every pass keeps every user's
+/// names, so that each row is named as it would be read whole. A row there
+/// is one group, so the passes' rows still add up; below the user grain a
+/// row counts its distinct users, which passes by group would count twice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Pass {
     of: usize,
     this: usize,
+    by_group: bool,
 }
 
+/// What tells a group at the user grain apart, besides its user and its
+/// epoch: its tenants' and ids' numbers and its access type.
+type GroupOf = (u32, u32, AccessType, u32, u32);
+
+/// A partition's groups a user, on average, past which a partition read
+/// past the budget at the user grain is shared out by group ([`Pass`]).
+/// Entra's guests use some tens of apps.
+const GROUPS_A_USER_BY_GROUP: usize = 64;
+
 impl Pass {
-    const WHOLE: Pass = Pass { of: 1, this: 0 };
+    const WHOLE: Pass = Pass { of: 1, this: 0, by_group: false };
+
+    /// Whether the pass takes a group of `user` (a sign-in's, with its
+    /// dedup `key`, or one written at the switch).
+    fn takes_group(self, user: Option<&str>, key: Option<u128>, group: GroupOf) -> bool {
+        let Some(id) = user.filter(|_| self.by_group && self.of > 1) else { return self.takes(user, key) };
+        let (home, resource, access, app, resource_app) = group;
+        let mut h = xxhash_rust::xxh3::xxh3_64(id.as_bytes());
+        for n in [home, resource, access as u32, app, resource_app] {
+            h = (h ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+        }
+        ((h >> 48) as u8 as usize) % self.of == self.this
+    }
+
+    /// Whether the pass keeps the names of user `id`: shared out by group,
+    /// every pass does.
+    fn takes_names(self, id: &str) -> bool {
+        self.by_group || self.takes_user(id)
+    }
 
     fn takes_user(self, id: &str) -> bool {
         self.of == 1
@@ -210,6 +246,16 @@ pub(super) struct Budget {
     /// [`crate::model::MAX_TEXT_BYTES`]) move the grouping to disk
     /// before its groups do.
     pub(super) text_bytes: usize,
+    /// Bytes of the app and resource ids and the app, resource and tenant
+    /// names held for the run ([`Activity::held_text`]): 256 a group,
+    /// where Entra's are some 80 an app (a GUID and a display name) and a
+    /// tenant's name some 30, and its logs name thousands of apps and
+    /// hundreds of partners; past them, the grouping moves to disk and
+    /// further ids and tenants are written there as their text
+    /// ([`OVERFLOW`]), as past the budget's count of them. A forged
+    /// export of kilobyte app ids, each its own, held 567 MB counted by
+    /// ids alone.
+    pub(super) held_text: usize,
     /// Ids a partition numbers for itself, tenants and apps past those held
     /// for the run ([`LOCAL`]), as it is finished ([`Budget::for_finishing`]).
     local_ids: usize,
@@ -219,7 +265,7 @@ impl Budget {
     pub(super) fn of_groups(groups: usize) -> Budget {
         let groups = groups.max(1);
         let (seen, text_bytes) = (groups.saturating_mul(20), groups.saturating_mul(512));
-        Budget { groups, seen, text_bytes, local_ids: usize::MAX }
+        Budget { groups, seen, text_bytes, held_text: groups.saturating_mul(256), local_ids: usize::MAX }
     }
 
     /// What a partition may hold as it is finished at grain `by` before
@@ -275,6 +321,57 @@ fn part_path(dir: &Path, p: usize) -> PathBuf {
 /// file's pages and cuts off the rest).
 fn run_path(dir: &Path, p: usize) -> PathBuf {
     part_path(dir, p)
+}
+
+/// The share of `budget` records one thread may hold while finishing a
+/// partition: partitions are finished in parallel, a thread each.
+fn thread_share(budget: Option<usize>) -> Option<usize> {
+    budget.map(|b| (b / rayon::current_num_threads().max(1)).max(1))
+}
+
+/// Writes partition `p`'s rows (each with the bytes of its texts,
+/// [`ActivityRow::text_bytes`]) as its run in `dir`, sorted by `order`:
+/// held and sorted whole up to `share` records (or their texts,
+/// [`super::mapped_past`]), past it sorted and written a part at a time
+/// beside it and the parts merged into the run (`combine` as the merge of
+/// the runs does). A partition is a user's groups, and so are its rows:
+/// one user with 300,000 groups of his own, or forged kilobyte ids, held
+/// 350 MB in one partition when a partition was held whole.
+fn write_sorted<R: Record>(
+    dir: &Path,
+    p: usize,
+    rows: impl Iterator<Item = (R, usize)>,
+    order: Order<R>,
+    share: Option<usize>,
+    combine: Option<fn(&mut R, R)>,
+) -> Result<()> {
+    let (lower, upper) = rows.size_hint();
+    // The partition's groups bound its rows: one allocation, not a vector
+    // doubled (and copied) its way up to a partition's size.
+    let mut held: Vec<R> = Vec::with_capacity(upper.unwrap_or(lower).min(share.unwrap_or(usize::MAX)));
+    let (mut text, mut parts) = (0usize, Vec::new());
+    let part_path = |n: usize| dir.join(format!("part-{p:03}-{n:03}"));
+    for (r, bytes) in rows {
+        text = text.saturating_add(bytes);
+        held.push(r);
+        if super::mapped_past(held.len() + 1, text, share) {
+            order.sort(&mut held);
+            write_run(&part_path(parts.len()), &held)?;
+            parts.push(part_path(parts.len()));
+            held.clear();
+            text = 0;
+        }
+    }
+    order.sort(&mut held);
+    if parts.is_empty() {
+        return write_run(&run_path(dir, p), &held);
+    }
+    if !held.is_empty() {
+        write_run(&part_path(parts.len()), &held)?;
+        parts.push(part_path(parts.len()));
+    }
+    drop(held);
+    merge_into(&parts, &run_path(dir, p), order, combine)
 }
 
 /// The runs numbered `numbers` in `dir`: partitions', or a partition's
@@ -477,7 +574,7 @@ impl Part {
                     let (home, resource, access) = (dec.u32()?, dec.u32()?, dec.access()?);
                     let (app, resource_app) = (dec.u32()?, dec.u32()?);
                     let user = dec.opt_text()?;
-                    if !pass.takes(user, None) {
+                    if !pass.takes_group(user, None, (home, resource, access, app, resource_app)) {
                         let _ = (dec.u16()?, dec.counters()?);
                         continue;
                     }
@@ -488,7 +585,7 @@ impl Part {
                 }
                 USER => {
                     let user = dec.text()?;
-                    if !pass.takes_user(user) {
+                    if !pass.takes_names(user) {
                         let _ = (dec.time()?, dec.string()?, dec.user_type()?);
                         continue;
                     }
@@ -510,9 +607,27 @@ impl Part {
                     // Ids past the run's are numbered whichever pass takes
                     // the sign-in: they are the partition's, not the users'.
                     let user = dec.opt_text()?;
-                    if !pass.takes(user, Some(key)) {
-                        dec.opt_text()?;
-                        let _ = (dec.user_type()?, dec.u32()?, dec.evidence()?);
+                    if !pass.takes_group(user, Some(key), (home, resource, access, app, resource_app)) {
+                        // Shared out by group, copies of a sign-in can fall
+                        // in different groups (a forged export's): each
+                        // pass tells the first copy of every sign-in, as a
+                        // reading of the whole partition does, and keeps its
+                        // user's name, as the passes that take the user's
+                        // groups need.
+                        match user.filter(|_| pass.by_group && self.seen.insert(key)) {
+                            Some(id) => {
+                                let user = self.users.intern(Some(id));
+                                upn.clear();
+                                upn.push_str(dec.opt_text()?.unwrap_or_default());
+                                let ty = dec.user_type()?.unwrap_or_default();
+                                self.users.offer(user, time, &upn, ty);
+                                let _ = (dec.u32()?, dec.evidence()?);
+                            }
+                            None => {
+                                dec.opt_text()?;
+                                let _ = (dec.user_type()?, dec.u32()?, dec.evidence()?);
+                            }
+                        }
                         continue;
                     }
                     // Numbered as read, not copied first: a duplicate's user
@@ -552,6 +667,7 @@ impl Activity {
             self.groups.len() >= b.groups
                 || self.seen.len() >= b.seen
                 || self.users.text_bytes >= b.text_bytes
+                || self.held_text() >= b.held_text
         })
     }
 
@@ -624,13 +740,13 @@ impl Activity {
             return Ok(count_apps(tally.rows.finish()?, tally.apps.finish()?));
         }
         let dir = spill.dir.path().to_path_buf();
+        let share = thread_share(self.budget.map(|b| b.groups));
         let write = |p: usize, rows: &mut dyn Iterator<Item = ActivityRow>| {
-            // The partition's groups bound its rows: one allocation, not a
-            // vector doubled (and copied) its way up to a partition's size.
-            let mut all = Vec::with_capacity(rows.size_hint().1.unwrap_or(0));
-            all.extend(rows);
-            sort_rows(&mut all);
-            write_run(&run_path(&dir, p), &all)
+            let rows = rows.map(|r| {
+                let text = r.text_bytes();
+                (r, text)
+            });
+            write_sorted(&dir, p, rows, ROW_ORDER, share, Some(ActivityRow::merge))
         };
         let join = |p: usize, passes: &[usize]| {
             let runs = runs_in(&dir, passes.iter().copied());
@@ -669,21 +785,25 @@ impl Activity {
         // Each row is mapped as it is built: the partition's rows are never
         // all held twice (as built and as mapped). The mapped order is total,
         // so the order they come in does not matter.
+        let share = thread_share(then.budget);
         let write = |p: usize, rows: &mut dyn Iterator<Item = ActivityRow>| {
-            let mut mapped: Vec<R> = Vec::with_capacity(rows.size_hint().1.unwrap_or(0));
             let mut userless = Vec::new();
-            for r in rows {
-                match r.user_id {
-                    Some(_) => mapped.push((then.map)(r)),
-                    None => userless.push(r),
+            let mapped = rows.filter_map(|r| match r.user_id {
+                Some(_) => {
+                    let text = r.text_bytes();
+                    Some(((then.map)(r), text))
                 }
-            }
+                None => {
+                    userless.push(r);
+                    None
+                }
+            });
+            write_sorted(&dir, p, mapped, then.order, share, None)?;
             if !userless.is_empty() {
                 sort_rows(&mut userless);
                 write_run(&run_path(&aside_dir, p), &userless)?;
             }
-            then.order.sort(&mut mapped);
-            write_run(&run_path(&dir, p), &mapped)
+            Ok(())
         };
         let join = |p: usize, passes: &[usize]| {
             merge_into(&runs_in(&dir, passes.iter().copied()), &run_path(&dir, p), then.order, None)?;
@@ -782,11 +902,13 @@ impl Activity {
             done_reading()?;
             return self.finish_read(part, p, grain, dictionary, rows);
         };
+        let by_group = grain.1 == GroupBy::User
+            && part.users.len().saturating_mul(GROUPS_A_USER_BY_GROUP) < part.groups.len();
         drop(part);
         let of = Pass::needed(records, read_records);
         let (mut totals, mut numbers) = (Totals::default(), Vec::with_capacity(of));
         for this in 0..of {
-            let pass = Pass { of, this };
+            let pass = Pass { of, this, by_group };
             let (part, _) = read(pass, None)?;
             sizes.note(&part);
             add_totals(&mut totals, self.finish_read(part, pass.number(p), grain, dictionary, rows)?);
@@ -1532,7 +1654,10 @@ mod tests {
             let mut passes_with_users = 0;
             for this in 0..of {
                 let mut part = Part::default();
-                assert_eq!(part.read(&path, &[], Pass { of, this }, None).unwrap(), Reading::Whole);
+                assert_eq!(
+                    part.read(&path, &[], Pass { of, this, by_group: false }, None).unwrap(),
+                    Reading::Whole
+                );
                 let pass = grouped(&part);
                 passes_with_users += usize::from(!pass.users.is_empty());
                 pass_users.extend(pass.users);
@@ -1546,6 +1671,81 @@ mod tests {
         }
         assert!(past_budget > 10 && split_users > 10, "{past_budget} partitions past the budget");
         assert!(userless_groups > 0 && duplicates > 0, "{userless_groups} groups without a user");
+    }
+
+    #[test]
+    fn a_partition_of_few_users_past_the_budget_is_read_in_passes_that_take_each_group_once_and_name_every_user(
+    ) {
+        use crate::model::Text;
+        // Three guests with 400 apps each, renamed over time; every fifth
+        // sign-in exported twice, the copy naming another app.
+        let mut signins: Vec<SignIn> = (0..1200)
+            .map(|n| {
+                let mut s =
+                    super::super::tests::signin(n, 7, &format!("u{}", n % 3), &format!("app-{}", n / 3));
+                s.texts =
+                    s.texts.with(Text::UserPrincipalName, Some(&format!("u{}-{}@x.example", n % 3, n / 300)));
+                s
+            })
+            .collect();
+        for n in (0..1200).step_by(5) {
+            let mut copy = signins[n].clone();
+            copy.texts = copy.texts.with(Text::AppId, Some(&format!("copy-{n}")));
+            signins.push(copy);
+        }
+        let mut disk = Activity::new().for_grain(GroupBy::User).spill_beyond(20);
+        for s in signins {
+            disk.add(s);
+        }
+        let mut spill = disk.spill.take().unwrap();
+        spill.finish_writing().unwrap();
+        // A partition's groups by their user's id, with the user's name.
+        type Named = Vec<(String, Option<String>, (u32, u32, AccessType, u32, u32), u64)>;
+        let named = |part: &Part| -> Named {
+            let mut all: Named = part
+                .groups
+                .iter()
+                .map(|(k, c)| {
+                    let user = part.users.ids.text(k.user).unwrap_or_default().to_string();
+                    let name = part.users.name(k.user).map(|(n, _)| n.to_string());
+                    (user, name, (k.home, k.resource, k.access, k.app, k.resource_app), c.sign_ins)
+                })
+                .collect();
+            all.sort();
+            all
+        };
+        let mut shared_out = 0;
+        for p in 0..PARTS {
+            let path = part_path(spill.dir.path(), p);
+            let mut whole = Part::default();
+            assert_eq!(whole.read(&path, &[], Pass::WHOLE, None).unwrap(), Reading::Whole);
+            if whole.groups.len() < 100 {
+                continue;
+            }
+            shared_out += 1;
+            for of in [2, 5, 16] {
+                let (mut groups, mut totals, mut passes_with_groups) = (Vec::new(), (0, 0), 0);
+                for this in 0..of {
+                    let mut pass = Part::default();
+                    assert_eq!(
+                        pass.read(&path, &[], Pass { of, this, by_group: true }, None).unwrap(),
+                        Reading::Whole
+                    );
+                    passes_with_groups += usize::from(!pass.groups.is_empty());
+                    groups.extend(named(&pass));
+                    totals = (totals.0 + pass.totals.cross_tenant, totals.1 + pass.totals.duplicates_dropped);
+                }
+                groups.sort();
+                assert_eq!(groups, named(&whole), "partition {p}, {of} passes");
+                assert_eq!(
+                    totals,
+                    (whole.totals.cross_tenant, whole.totals.duplicates_dropped),
+                    "partition {p}"
+                );
+                assert!(passes_with_groups == of, "one user's groups shared out over {of} passes");
+            }
+        }
+        assert!(shared_out > 0);
     }
 
     #[test]
@@ -1572,7 +1772,7 @@ mod tests {
         assert_eq!(Pass::needed(100, 10), 13);
         assert_eq!(Pass::needed(u64::MAX, 1), MAX_PASSES);
         for of in 1..=MAX_PASSES {
-            let takes = (0..of).filter(|&this| Pass { of, this }.takes(None, None)).count();
+            let takes = (0..of).filter(|&this| Pass { of, this, by_group: false }.takes(None, None)).count();
             assert_eq!(takes, 1, "the groups without a user in {of} passes");
         }
     }
