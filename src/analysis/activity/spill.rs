@@ -323,16 +323,30 @@ fn run_path(dir: &Path, p: usize) -> PathBuf {
     part_path(dir, p)
 }
 
-/// The share of `budget` records one thread may hold while finishing a
-/// partition: partitions are finished in parallel, a thread each.
-fn thread_share(budget: Option<usize>) -> Option<usize> {
-    budget.map(|b| (b / rayon::current_num_threads().max(1)).max(1))
+/// What one thread may hold of a partition's rows while it finishes it
+/// (partitions are finished in parallel, a thread each): its share of the
+/// budget's groups, and of a quarter of a kilobyte of their texts a group
+/// (a row held mapped holds them about twice, in its sort key and its
+/// line). Entra's rows (some 230 bytes of ids and names) reach the rows
+/// first: a partition of a million groups' (4,000 rows) and ten million
+/// groups' (40,000) is held whole, as it was.
+#[derive(Clone, Copy)]
+struct Share {
+    rows: usize,
+    text: usize,
+}
+
+fn thread_share(groups: Option<usize>) -> Option<Share> {
+    groups.map(|g| {
+        let rows = (g / rayon::current_num_threads().max(1)).max(1);
+        Share { rows, text: rows.saturating_mul(crate::analysis::runs::BYTES_A_RECORD / 4) }
+    })
 }
 
 /// Writes partition `p`'s rows (each with the bytes of its texts,
 /// [`ActivityRow::text_bytes`]) as its run in `dir`, sorted by `order`:
-/// held and sorted whole up to `share` records (or their texts,
-/// [`super::mapped_past`]), past it sorted and written a part at a time
+/// held and sorted whole up to a thread's `share` of rows or their texts,
+/// past it sorted and written a part at a time
 /// beside it and the parts merged into the run (`combine` as the merge of
 /// the runs does). A partition is a user's groups, and so are its rows:
 /// one user with 300,000 groups of his own, or forged kilobyte ids, held
@@ -342,19 +356,20 @@ fn write_sorted<R: Record>(
     p: usize,
     rows: impl Iterator<Item = (R, usize)>,
     order: Order<R>,
-    share: Option<usize>,
+    share: Option<Share>,
     combine: Option<fn(&mut R, R)>,
 ) -> Result<()> {
     let (lower, upper) = rows.size_hint();
     // The partition's groups bound its rows: one allocation, not a vector
     // doubled (and copied) its way up to a partition's size.
-    let mut held: Vec<R> = Vec::with_capacity(upper.unwrap_or(lower).min(share.unwrap_or(usize::MAX)));
+    let mut held: Vec<R> =
+        Vec::with_capacity(upper.unwrap_or(lower).min(share.map_or(usize::MAX, |s| s.rows)));
     let (mut text, mut parts) = (0usize, Vec::new());
     let part_path = |n: usize| dir.join(format!("part-{p:03}-{n:03}"));
     for (r, bytes) in rows {
         text = text.saturating_add(bytes);
         held.push(r);
-        if super::mapped_past(held.len() + 1, text, share) {
+        if share.is_some_and(|s| held.len() >= s.rows || text > s.text) {
             order.sort(&mut held);
             write_run(&part_path(parts.len()), &held)?;
             parts.push(part_path(parts.len()));
@@ -785,7 +800,7 @@ impl Activity {
         // Each row is mapped as it is built: the partition's rows are never
         // all held twice (as built and as mapped). The mapped order is total,
         // so the order they come in does not matter.
-        let share = thread_share(then.budget);
+        let share = thread_share(self.budget.map(|b| b.groups));
         let write = |p: usize, rows: &mut dyn Iterator<Item = ActivityRow>| {
             let mut userless = Vec::new();
             let mapped = rows.filter_map(|r| match r.user_id {
