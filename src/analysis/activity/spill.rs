@@ -1207,12 +1207,21 @@ fn read_latest_name<R: io::BufRead>(dec: &mut Dec<R>) -> io::Result<Latest<Name>
     Ok(Latest { at: dec.opt_time()?, value: dec.opt_string()?.map(Name::from) })
 }
 
-/// What a [`Dictionary`] holds: a record found by the bytes of its id,
-/// which order the records as its tally does, then the rest of it.
+/// What a [`Dictionary`] holds: a record found by the bytes of its id
+/// (the records in the order of their ids' hashes, then of the ids, as its
+/// tally orders them: [`entry_hash`]), then the rest of it.
 pub(super) trait Entry: Record {
     fn id(&self) -> std::borrow::Cow<'_, [u8]>;
     fn write_rest(&self, enc: &mut Enc);
     fn read_rest<R: io::BufRead>(id: &[u8], dec: &mut Dec<R>) -> io::Result<Self>;
+}
+
+/// The hash of an entry's id by which a [`Dictionary`] orders and finds its
+/// records: an index of hashes is 8 bytes a block however long the ids
+/// are, where one of the ids themselves held a forged export's kilobyte ids
+/// (and had blocks of a few records be kilobytes each).
+fn entry_hash(id: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(id)
 }
 
 fn damaged_dictionary() -> io::Error {
@@ -1261,13 +1270,16 @@ impl Record for IdNames {
 const BY_ID: ByKey<Name, IdNames> = ByKey {
     key: |n| n.id.clone(),
     order: Order {
-        cmp: |a, b| a.id.cmp(&b.id),
-        key: |n, out| key::text(out, &n.id),
+        cmp: |a, b| (entry_hash(a.id.as_bytes()), &a.id).cmp(&(entry_hash(b.id.as_bytes()), &b.id)),
+        key: |n, out| {
+            out.extend_from_slice(&entry_hash(n.id.as_bytes()).to_be_bytes());
+            key::text(out, &n.id);
+        },
         // Ids are apart within a buffer (a tally's records are one a key),
         // and their combining does not depend on the order.
         sort: Some(|records| {
             use rayon::slice::ParallelSliceMut as _;
-            records.par_sort_unstable_by(|a, b| a.id.cmp(&b.id));
+            records.par_sort_by_cached_key(|r| (entry_hash(r.id.as_bytes()), r.id.clone()));
         }),
     },
     combine: |into, other| {
@@ -1318,8 +1330,15 @@ impl Record for TenantName {
 const BY_TENANT: ByKey<Guid, TenantName> = ByKey {
     key: |n| n.tenant,
     order: Order {
-        cmp: |a, b| a.tenant.cmp(&b.tenant),
-        key: |n, out| out.extend_from_slice(&n.tenant.0.to_be_bytes()),
+        cmp: |a, b| {
+            let hashed = |t: &TenantName| (entry_hash(&t.tenant.0.to_be_bytes()), t.tenant);
+            hashed(a).cmp(&hashed(b))
+        },
+        key: |n, out| {
+            let id = n.tenant.0.to_be_bytes();
+            out.extend_from_slice(&entry_hash(&id).to_be_bytes());
+            out.extend_from_slice(&id);
+        },
         sort: None,
     },
     combine: |into, other| into.name.absorb(other.name),
@@ -1403,19 +1422,27 @@ impl Dictionaries {
 }
 
 /// Records past those held for the run ([`Entry`]) in a file of the
-/// grouping's folder sorted by id, found through the first id of every
-/// [`BLOCK`] records (a sixteenth of the ids, held). A record in the file
-/// is its id and the rest of it, each after its length, so that a lookup
-/// passes over the others' without reading them.
+/// grouping's folder, in the order of their ids' hashes ([`entry_hash`]),
+/// found through the first hash of each block of at most [`BLOCK`]
+/// records and [`BLOCK_BYTES`] bytes (an index of 24 bytes a block). A
+/// record in the file is its id's hash, its id and the rest of it, each
+/// after its length, so that a lookup passes over the others' without
+/// reading them.
 pub(super) struct Dictionary<E> {
     file: File,
-    /// Each block's first id, where it starts and its length.
-    blocks: Vec<(Box<[u8]>, u64, usize)>,
+    /// Each block's first hash, where it starts and its length.
+    blocks: Vec<(u64, u64, usize)>,
     entries: std::marker::PhantomData<E>,
 }
 
-/// Records a block of the [`Dictionary`] holds: a lookup reads one block.
+/// Records a block of the [`Dictionary`] holds at most: a lookup reads
+/// one block.
 const BLOCK: usize = 16;
+
+/// The bytes past which a [`Dictionary`]'s block holds no more records: a
+/// forged export's ids and names of 4 KB made blocks of 16 records 128 KB,
+/// read whole for each id a partition looked up.
+const BLOCK_BYTES: usize = 16 << 10;
 
 impl<E: Entry> Dictionary<E> {
     fn build<K: std::hash::Hash + Eq>(tally: Tally<K, E>, path: &Path) -> Result<Dictionary<E>> {
@@ -1424,7 +1451,7 @@ impl<E: Entry> Dictionary<E> {
         let (mut blocks, mut block, mut rest) = (Vec::new(), Vec::new(), Vec::new());
         let (mut first, mut count, mut offset) = (None, 0, 0u64);
         let mut flush =
-            |block: &mut Vec<u8>, first: &mut Option<Box<[u8]>>, out: &mut BufWriter<File>| -> Result<()> {
+            |block: &mut Vec<u8>, first: &mut Option<u64>, out: &mut BufWriter<File>| -> Result<()> {
                 if let Some(first) = first.take() {
                     out.write_all(block)?;
                     blocks.push((first, offset, block.len()));
@@ -1435,15 +1462,18 @@ impl<E: Entry> Dictionary<E> {
             };
         for r in records.by_ref() {
             let id = r.id();
-            first.get_or_insert_with(|| id.as_ref().into());
+            let hash = entry_hash(&id);
+            first.get_or_insert(hash);
             rest.clear();
             r.write_rest(&mut Enc(&mut rest));
+            block.extend_from_slice(&hash.to_le_bytes());
             let mut enc = Enc(&mut block);
             enc.bytes(&id);
             enc.bytes(&rest);
             count += 1;
-            if count % BLOCK == 0 {
+            if count == BLOCK || block.len() >= BLOCK_BYTES {
                 flush(&mut block, &mut first, &mut out)?;
+                count = 0;
             }
         }
         flush(&mut block, &mut first, &mut out)?;
@@ -1453,52 +1483,71 @@ impl<E: Entry> Dictionary<E> {
         Ok(Dictionary { file: File::open(path)?, blocks, entries: std::marker::PhantomData })
     }
 
-    /// The record of `id`, if it is there, and the block it is in; no id
-    /// before block `from`'s is asked for (a search by doubling steps from
-    /// there: ids asked for in order are found near the last).
-    fn get(&self, id: &[u8], from: usize) -> io::Result<Option<(usize, E)>> {
-        let after = |i: usize| *self.blocks[i].0 > *id;
-        let (mut low, mut step) = (from.min(self.blocks.len()), 1);
-        while low + step < self.blocks.len() && !after(low + step) {
-            low += step;
-            step *= 2;
-        }
-        let high = (low + step).min(self.blocks.len());
-        let at = low + self.blocks[low..high].partition_point(|(first, ..)| **first <= *id);
-        let Some(block) = at.checked_sub(1) else { return Ok(None) };
-        let (_, offset, len) = &self.blocks[block];
-        let mut bytes = vec![0; *len];
-        crate::files::read_exact_at(&self.file, &mut bytes, *offset)?;
-        let mut at = &bytes[..];
-        while !at.is_empty() {
-            let (this, rest) = (next_part(&mut at)?, next_part(&mut at)?);
-            match this.cmp(id) {
-                Ordering::Equal => return Ok(Some((block, E::read_rest(id, &mut Dec::new(rest))?))),
-                Ordering::Greater => break,
-                Ordering::Less => {}
+    /// The record of `id` (whose hash is `hash`), if it is there, reading
+    /// blocks through `read` (which keeps the last one read): from the last
+    /// block starting before `hash` (its end may hold it), on through any
+    /// blocks that start with it (ids of one hash ordered by the ids).
+    fn get(&self, hash: u64, id: &[u8], read: &mut BlockRead) -> io::Result<Option<E>> {
+        let from = self.blocks.partition_point(|(first, ..)| *first < hash).saturating_sub(1);
+        for block in from..self.blocks.len() {
+            let (first, offset, len) = self.blocks[block];
+            if first > hash {
+                break;
+            }
+            let mut at = read.block(&self.file, block, offset, len)?;
+            while !at.is_empty() {
+                let (this_hash, tail) = at.split_first_chunk::<8>().ok_or_else(damaged_dictionary)?;
+                at = tail;
+                let (this, rest) = (next_part(&mut at)?, next_part(&mut at)?);
+                match (u64::from_le_bytes(*this_hash), this).cmp(&(hash, id)) {
+                    Ordering::Equal => return Ok(Some(E::read_rest(id, &mut Dec::new(rest))?)),
+                    Ordering::Greater => return Ok(None),
+                    Ordering::Less => {}
+                }
             }
         }
         Ok(None)
     }
 
-    /// The records of `ids`, looked up in the order of the ids, each search
-    /// starting from the block the last was found in: the blocks' first
-    /// ids are read near one another, and the file front to back.
+    /// The records of `ids`, looked up in the dictionary's order, so that
+    /// each block is read once however many of them it holds.
     fn each<T>(
         &self,
         ids: &[T],
         id: impl Fn(&T) -> &[u8],
         mut found: impl FnMut(usize, E),
     ) -> io::Result<()> {
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_unstable_by(|&a, &b| id(&ids[a]).cmp(id(&ids[b])));
-        let mut from = 0;
-        for p in order {
-            let Some((block, record)) = self.get(id(&ids[p]), from)? else { continue };
-            from = block;
-            found(p, record);
+        let mut order: Vec<(u64, usize)> =
+            ids.iter().enumerate().map(|(p, i)| (entry_hash(id(i)), p)).collect();
+        order.sort_unstable_by(|a, b| (a.0, id(&ids[a.1])).cmp(&(b.0, id(&ids[b.1]))));
+        let mut read = BlockRead::default();
+        for (hash, p) in order {
+            if let Some(record) = self.get(hash, id(&ids[p]), &mut read)? {
+                found(p, record);
+            }
         }
         Ok(())
+    }
+}
+
+/// The block of a [`Dictionary`] read last, kept for the next lookup.
+#[derive(Default)]
+struct BlockRead {
+    block: Option<usize>,
+    bytes: Vec<u8>,
+}
+
+impl BlockRead {
+    /// Block `block`'s bytes (`len` of them from `offset`), read unless
+    /// they are the last read.
+    fn block(&mut self, file: &File, block: usize, offset: u64, len: usize) -> io::Result<&[u8]> {
+        if self.block != Some(block) {
+            self.block = None;
+            self.bytes.resize(len, 0);
+            crate::files::read_exact_at(file, &mut self.bytes, offset)?;
+            self.block = Some(block);
+        }
+        Ok(&self.bytes)
     }
 }
 
@@ -1761,6 +1810,47 @@ mod tests {
             }
         }
         assert!(shared_out > 0);
+    }
+
+    #[test]
+    fn a_dictionary_finds_every_id_it_was_given_and_no_other_whatever_the_ids_lengths() {
+        // Ids of a few bytes to 5 KB (blocks cut by bytes as well as by
+        // count), added twice in parts (the names combined), through a
+        // tally small enough to go to disk.
+        let id = |n: usize| format!("{n}-{}", "x".repeat([0, 3, 40, 5000][n % 4]));
+        let named = |n: usize, at: i64| {
+            let seen = |v: String| Latest { at: DateTime::from_timestamp(at, 0), value: Some(Name::from(v)) };
+            IdNames {
+                id: id(n).into(),
+                app_name: seen(format!("app {n} at {at}")),
+                resource_name: if at == 1 { seen(format!("resource {n}")) } else { Latest::default() },
+                owner: Latest::default(),
+            }
+        };
+        let dir = crate::analysis::runs::temp_folder("test").unwrap();
+        let mut tally = Tally::new("ids", BY_ID, Some(50)).text_a_record(512);
+        for n in 0..700 {
+            tally.add(named(n, 1)).unwrap();
+        }
+        for n in (0..700).rev() {
+            tally.add(named(n, 2)).unwrap();
+        }
+        let dictionary = Dictionary::build(tally, &dir.path().join("ids")).unwrap();
+        assert!(dictionary.blocks.len() > 700 / BLOCK, "blocks cut by bytes too");
+        let asked: Vec<String> = (0..800).map(id).chain(["".to_string(), "x".repeat(6000)]).collect();
+        let mut found = vec![None; asked.len()];
+        dictionary.each(&asked, |a| a.as_bytes(), |p, names| found[p] = Some(names)).unwrap();
+        for (p, names) in found.iter().enumerate() {
+            match names {
+                Some(names) if p < 700 => {
+                    assert_eq!(*names.id, asked[p]);
+                    assert_eq!(names.app_name.value.as_deref(), Some(format!("app {p} at 2").as_str()));
+                    assert_eq!(names.resource_name.value.as_deref(), Some(format!("resource {p}").as_str()));
+                }
+                None if p >= 700 => {}
+                other => panic!("id {p}: {other:?}"),
+            }
+        }
     }
 
     #[test]
