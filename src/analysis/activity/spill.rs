@@ -10,10 +10,11 @@
 //! written as a sorted run; the runs are then merged into the output order
 //! and handed to the sinks one row at a time. What is kept in memory
 //! throughout is the tenants, their names, and the app and resource ids,
-//! names and owners, each up to the budget of groups.
+//! names and owners, each up to the budget of groups, and all of them up
+//! to its bytes ([`Budget::held_text`]).
 //!
-//! Past that many ids (a forged export can name a million apps; Entra's
-//! name thousands) an id is written to the partition files as its text
+//! Past that many ids, or their bytes (a forged export can name a million
+//! apps, or kilobyte ids; Entra's name thousands of GUIDs) an id is written to the partition files as its text
 //! ([`OVERFLOW`]) and numbered by each partition for itself ([`LOCAL`]);
 //! its newest names and owner are added up per id on disk ([`Overflow`]),
 //! sorted into a file once the sign-ins are read ([`Dictionary`]), and
