@@ -439,3 +439,68 @@ fn a_temporary_folder_left_by_a_killed_run_is_removed_by_the_next_run() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "nothing left in TMPDIR");
 }
+
+#[test]
+fn one_guest_with_thousands_of_apps_of_his_own_gives_on_disk_the_output_of_grouping_in_memory() {
+    // A forged export: one guest, 3,000 apps of his own, every tenth
+    // sign-in exported twice (one copy naming another app, with another
+    // name): a partition past any small budget that passes by user cannot
+    // share out, read in passes by group and written a part at a time.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("one-guest.ndjson");
+    let sign_in = |n: usize, app: &str, upn: &str| {
+        format!(
+            concat!(
+                r#"{{"id":"00000000-0000-0000-0000-{:012}","createdDateTime":"2026-11-{:02}T{:02}:00:00Z","#,
+                r#""userId":"00000000-0000-0001-0000-000000000001","userPrincipalName":"{}","userType":"guest","#,
+                r#""homeTenantId":"00000000-0000-0000-0000-000000001000","#,
+                r#""resourceTenantId":"3b8e5f2a-7c41-4d9e-a6b0-1f2c3d4e5f60","#,
+                r#""crossTenantAccessType":"b2bCollaboration","appId":"{}","appDisplayName":"App {}","#,
+                r#""status":{{"errorCode":{}}}}}"#,
+                "\n"
+            ),
+            n,
+            1 + n % 28,
+            n % 24,
+            upn,
+            app,
+            n,
+            [0, 53003, 50076][n % 3]
+        )
+    };
+    let mut text = String::new();
+    for n in 0..3000 {
+        text += &sign_in(n, &format!("app-{n}"), &format!("guest-{}@partner.example", n / 1000));
+        if n % 10 == 0 {
+            text += &sign_in(n, &format!("copy-{n}"), "zz-copy@partner.example");
+        }
+    }
+    std::fs::write(&input, text).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    for format in ["csv", "ndjson", "json"] {
+        let activity = |budget: &str| {
+            let o = xtenant()
+                .env("TMPDIR", tmp.path())
+                .args([
+                    "activity",
+                    "-q",
+                    "--tenant",
+                    "3b8e5f2a-7c41-4d9e-a6b0-1f2c3d4e5f60",
+                    "--format",
+                    format,
+                ])
+                .args(["--groups-in-memory", budget])
+                .arg(&input)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+            stdout(&o)
+        };
+        let memory = activity("100000");
+        assert!(memory.contains("app-2999") && !memory.contains("zz-copy"), "{format}");
+        for budget in ["10", "150"] {
+            assert_eq!(activity(budget), memory, "--format {format} --groups-in-memory {budget}");
+        }
+        assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "the temporary folder is removed");
+    }
+}

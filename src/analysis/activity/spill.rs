@@ -14,8 +14,9 @@
 //! to its bytes ([`Budget::held_text`]).
 //!
 //! Past that many ids, or their bytes (a forged export can name a million
-//! apps, or kilobyte ids; Entra's name thousands of GUIDs) an id is written to the partition files as its text
-//! ([`OVERFLOW`]) and numbered by each partition for itself ([`LOCAL`]);
+//! apps, or kilobyte ids; Entra's name thousands of GUIDs) an id is
+//! written to the partition files as its text ([`OVERFLOW`]) and numbered
+//! by each partition for itself ([`LOCAL`]);
 //! its newest names and owner are added up per id on disk ([`Overflow`]),
 //! sorted into a file once the sign-ins are read ([`Dictionary`]), and
 //! looked up by each partition for its own ids ([`Local`]), so that memory
@@ -329,14 +330,15 @@ fn run_path(dir: &Path, p: usize) -> PathBuf {
 /// budget's groups, and of a quarter of a kilobyte of their texts a group
 /// (a row held mapped holds them about twice, in its sort key and its
 /// line). Entra's rows (some 230 bytes of ids and names) reach the rows
-/// first: a partition of a million groups' (4,000 rows) and ten million
-/// groups' (40,000) is held whole, as it was.
+/// first: on two threads a partition of a million groups' (4,000 rows)
+/// and of ten million groups' (40,000) is held whole, as it was.
 #[derive(Clone, Copy)]
 struct Share {
     rows: usize,
     text: usize,
 }
 
+/// A thread's [`Share`] of a budget of `groups`.
 fn thread_share(groups: Option<usize>) -> Option<Share> {
     groups.map(|g| {
         let rows = (g / rayon::current_num_threads().max(1)).max(1);
@@ -347,9 +349,8 @@ fn thread_share(groups: Option<usize>) -> Option<Share> {
 /// Writes partition `p`'s rows (each with the bytes of its texts,
 /// [`ActivityRow::text_bytes`]) as its run in `dir`, sorted by `order`:
 /// held and sorted whole up to a thread's `share` of rows or their texts,
-/// past it sorted and written a part at a time
-/// beside it and the parts merged into the run (`combine` as the merge of
-/// the runs does). A partition is a user's groups, and so are its rows:
+/// past it sorted and written a part at a time beside it and the parts
+/// merged into the run (`combine` as the merge of the runs does). A partition is a user's groups, and so are its rows:
 /// one user with 300,000 groups of his own, or forged kilobyte ids, held
 /// 350 MB in one partition when a partition was held whole.
 fn write_sorted<R: Record>(
@@ -1426,8 +1427,8 @@ impl Dictionaries {
 /// grouping's folder, in the order of their ids' hashes ([`entry_hash`]),
 /// found through the first hash of each block of at most [`BLOCK`]
 /// records and [`BLOCK_BYTES`] bytes (an index of 24 bytes a block). A
-/// record in the file is its id's hash, its id and the rest of it, each
-/// after its length, so that a lookup passes over the others' without
+/// record in the file is its id's hash, then its id and the rest of it,
+/// each after its length, so that a lookup passes over the others' without
 /// reading them.
 pub(super) struct Dictionary<E> {
     file: File,
