@@ -477,24 +477,21 @@ fn one_guest_with_thousands_of_apps_of_his_own_gives_on_disk_the_output_of_group
     }
     std::fs::write(&input, text).unwrap();
     let tmp = tempfile::tempdir().unwrap();
+    let (input, tenant) = (input.to_str().unwrap(), "3b8e5f2a-7c41-4d9e-a6b0-1f2c3d4e5f60");
     for format in ["csv", "ndjson", "json"] {
         let activity = |budget: &str| {
-            let o = xtenant()
-                .env("TMPDIR", tmp.path())
-                .args([
-                    "activity",
-                    "-q",
-                    "--tenant",
-                    "3b8e5f2a-7c41-4d9e-a6b0-1f2c3d4e5f60",
-                    "--format",
-                    format,
-                ])
-                .args(["--groups-in-memory", budget])
-                .arg(&input)
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{}", stderr(&o));
-            stdout(&o)
+            let args = [
+                "activity",
+                "-q",
+                "--tenant",
+                tenant,
+                "--format",
+                format,
+                "--groups-in-memory",
+                budget,
+                input,
+            ];
+            ok_with_tmpdir(tmp.path(), &args)
         };
         let memory = activity("100000");
         assert!(memory.contains("app-2999") && !memory.contains("zz-copy"), "{format}");

@@ -149,29 +149,24 @@ fn the_proposal_is_the_same_when_its_rows_go_through_the_disk() {
     let current = fixture("policies/combined.json").to_string_lossy().into_owned();
     for format in ["combined", "graph", "markdown", "powershell"] {
         let propose = |budget: &str| {
-            let o = xtenant()
-                .env("TMPDIR", tmp.path())
-                .args([
-                    "propose",
-                    "-q",
-                    "--format",
-                    format,
-                    "--groups-in-memory",
-                    budget,
-                    "--current",
-                    &current,
-                    // A partner kept without sign-ins comes among the
-                    // others in id order, an app is added to their plans.
-                    "--keep",
-                    "partner:7fffffff-0000-4000-8000-000000000001=kept",
-                    "--keep",
-                    "app:7fffffff-0000-4000-8000-000000000002=seasonal",
-                ])
-                .arg(signins())
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{}", stderr(&o));
-            stdout(&o)
+            let args = [
+                "propose",
+                "-q",
+                "--format",
+                format,
+                "--groups-in-memory",
+                budget,
+                "--current",
+                &current,
+                // A partner kept without sign-ins comes among the
+                // others in id order, an app is added to their plans.
+                "--keep",
+                "partner:7fffffff-0000-4000-8000-000000000001=kept",
+                "--keep",
+                "app:7fffffff-0000-4000-8000-000000000002=seasonal",
+                &signins(),
+            ];
+            ok_with_tmpdir(tmp.path(), &args)
         };
         let memory = propose("0");
         assert!(memory.len() > 1000, "{memory}");

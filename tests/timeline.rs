@@ -183,14 +183,22 @@ fn reconstruction_and_replay_calibration_across_the_change() {
     let tmp = tempfile::tempdir().unwrap();
     for format in ["json", "csv"] {
         let replay = |budget: &str| {
-            let o = xtenant()
-                .env("TMPDIR", tmp.path())
-                .args(["replay", "-q", "--format", format, "--groups-in-memory", budget])
-                .args(["--proposed", &proposed, "--current", &current, "--audit", &audit, &signins])
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            String::from_utf8(o.stdout).unwrap()
+            let args = [
+                "replay",
+                "-q",
+                "--format",
+                format,
+                "--groups-in-memory",
+                budget,
+                "--proposed",
+                &proposed,
+                "--current",
+                &current,
+                "--audit",
+                &audit,
+                &signins,
+            ];
+            ok_with_tmpdir(tmp.path(), &args)
         };
         assert_eq!(replay("1"), replay("0"), "{format}");
         assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "the temporary folder is removed");

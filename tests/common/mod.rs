@@ -37,6 +37,14 @@ pub fn ok(args: &[&str]) -> String {
     stdout(&o)
 }
 
+/// [`ok`] with `TMPDIR` set to `tmp`: for runs whose temporary folder a
+/// test looks into (or takes away) afterwards.
+pub fn ok_with_tmpdir<S: AsRef<std::ffi::OsStr>>(tmp: &std::path::Path, args: &[S]) -> String {
+    let o = xtenant().env("TMPDIR", tmp).args(args).output().unwrap();
+    assert!(o.status.success(), "xtenant failed: {}", stderr(&o));
+    stdout(&o)
+}
+
 /// Drops the named CSV columns (for comparing exports that lack them).
 pub fn without_columns(csv_text: &str, drop: &[&str]) -> String {
     let mut r = csv::Reader::from_reader(csv_text.as_bytes());
