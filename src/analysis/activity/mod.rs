@@ -272,11 +272,9 @@ impl Tenants {
 struct Users {
     ids: Interner,
     names: Vec<Latest<(Name, UserType)>>,
-    /// The bytes of the ids and names taken (a name replaced by another
-    /// still counts): what the users hold beyond their count, which a
-    /// forged export can make kilobytes a user
-    /// ([`spill::Budget::text_bytes`]).
-    text_bytes: usize,
+    /// The bytes of the names taken (a name replaced by another still
+    /// counts); with the ids' ([`Users::text_bytes`]).
+    names_bytes: usize,
 }
 
 impl Users {
@@ -291,12 +289,18 @@ impl Users {
         self.ids.len()
     }
 
+    /// The bytes of the ids and names taken: what the users hold beyond
+    /// their count, which a forged export can make kilobytes a user
+    /// ([`spill::Budget::text_bytes`]).
+    fn text_bytes(&self) -> usize {
+        self.ids.text_bytes.saturating_add(self.names_bytes)
+    }
+
     /// The user's number (0: no id).
     fn intern(&mut self, id: Option<&str>) -> u32 {
         let i = self.ids.intern(id);
         if self.names.len() <= i as usize {
             self.names.resize_with(i as usize + 1, Latest::default);
-            self.text_bytes += id.map_or(0, str::len);
         }
         i
     }
@@ -304,7 +308,7 @@ impl Users {
     /// Offers a name and type seen at `at` for user `i` (from [`Users::intern`]).
     fn offer(&mut self, i: u32, at: DateTime<Utc>, upn: &str, ty: UserType) {
         if i > 0 {
-            let text_bytes = &mut self.text_bytes;
+            let names_bytes = &mut self.names_bytes;
             // A later sign-in of the user with the same name keeps the name
             // as it is: no copy, nothing more held.
             self.names[i as usize].offer_to(
@@ -313,7 +317,7 @@ impl Users {
                 |value| match value {
                     Some((cur, t)) if **cur == *upn => *t = ty,
                     value => {
-                        *text_bytes += upn.len();
+                        *names_bytes += upn.len();
                         *value = Some((upn.into(), ty));
                     }
                 },
@@ -1329,7 +1333,7 @@ pub(crate) mod tests {
         for n in 0..1000 {
             a.add(signin(n, 7, "u1", &format!("app{}", n % 3)));
         }
-        assert_eq!(a.users.text_bytes, "u1".len() + "u1@x.example".len());
+        assert_eq!(a.users.text_bytes(), "u1".len() + "u1@x.example".len());
         // Short ids and names: the groups decide.
         let short: Vec<SignIn> = (0..300).map(|n| signin(n, 7, &format!("{n}"), "app")).collect();
         let mut a = Activity::new().for_grain(GroupBy::User).spill_beyond(1000);

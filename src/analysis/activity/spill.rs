@@ -373,8 +373,9 @@ fn write_sorted<R: Record>(
         held.push(r);
         if share.is_some_and(|s| held.len() >= s.rows || text > s.text) {
             order.sort(&mut held);
-            write_run(&part_path(parts.len()), &held)?;
-            parts.push(part_path(parts.len()));
+            let path = part_path(parts.len());
+            write_run(&path, &held)?;
+            parts.push(path);
             held.clear();
             text = 0;
         }
@@ -384,8 +385,9 @@ fn write_sorted<R: Record>(
         return write_run(&run_path(dir, p), &held);
     }
     if !held.is_empty() {
-        write_run(&part_path(parts.len()), &held)?;
-        parts.push(part_path(parts.len()));
+        let path = part_path(parts.len());
+        write_run(&path, &held)?;
+        parts.push(path);
     }
     drop(held);
     merge_into(&parts, &run_path(dir, p), order, combine)
@@ -559,7 +561,7 @@ impl Part {
     fn past(&self, budget: &Budget) -> bool {
         self.groups.len() > budget.groups
             || self.seen.len() > budget.seen
-            || self.users.text_bytes > budget.text_bytes
+            || self.users.text_bytes() > budget.text_bytes
             || self.local.len() + self.tenants.ids.len() > budget.local_ids
     }
 
@@ -683,7 +685,7 @@ impl Activity {
         self.budget.is_some_and(|b| {
             self.groups.len() >= b.groups
                 || self.seen.len() >= b.seen
-                || self.users.text_bytes >= b.text_bytes
+                || self.users.text_bytes() >= b.text_bytes
                 || self.held_text() >= b.held_text
         })
     }
