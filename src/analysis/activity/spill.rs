@@ -35,7 +35,9 @@
 //! is held while a partition is finished stays within the budget too.
 //! Below the user grain, so is a partition past a quarter of the budget in
 //! tenants and apps of its own (a forged export's), each of which is a row
-//! there ([`Budget::for_finishing`]).
+//! there ([`Budget::for_finishing`]). A partition (or a pass) whose
+//! duplicate filter alone goes past it, one guest's millions of sign-ins,
+//! is read in readings by sign-in key into the same groups ([`Keys`]).
 //!
 //! At the switch, what is in memory is written out as it stands (groups,
 //! user names, the duplicate filter's keys); after it, each sign-in is
@@ -148,7 +150,9 @@ const MAX_PASSES: usize = 16;
 /// their dedup key; the groups written without a user at the switch go
 /// to the first pass, and the duplicate filter's keys to every pass (a key
 /// only drops copies of its own sign-in, which are in one pass). Each
-/// pass's users are its own, so passes add up as partitions do.
+/// pass's users are its own, so passes add up as partitions do. A pass
+/// whose duplicate filter alone goes past the budget (one of its users has
+/// millions of sign-ins) is read in readings by key ([`Keys`]).
 ///
 /// At the user grain, a partition whose groups are those of few users (one
 /// guest with 300,000 apps of his own: a forged export's) cannot be shared
@@ -215,8 +219,7 @@ impl Pass {
     /// budget after `read` of them (with room for the users not spread
     /// evenly, and at least two).
     fn needed(records: u64, read: u64) -> usize {
-        let passes = records.saturating_mul(5) / read.max(1).saturating_mul(4) + 1;
-        (passes as usize).clamp(2, MAX_PASSES)
+        readings_needed(records, read).clamp(2, MAX_PASSES)
     }
 
     /// The number of pass `this` of partition `p`'s rows: past the
@@ -224,6 +227,58 @@ impl Pass {
     /// to be read by every pass.
     fn number(self, p: usize) -> usize {
         PARTS * (self.this + 1) + p
+    }
+}
+
+/// How many readings of `records` records stay within the budget that one
+/// went past after `read` of them (with room for what is not spread evenly).
+fn readings_needed(records: u64, read: u64) -> usize {
+    let readings = records.saturating_mul(5) / read.max(1).saturating_mul(4) + 1;
+    usize::try_from(readings).unwrap_or(usize::MAX)
+}
+
+/// Which share of the sign-ins' dedup keys one reading of a partition (or
+/// of a pass of one) takes. A partition whose duplicate filter alone would
+/// outgrow the budget (one guest with millions of sign-ins: passes by user
+/// or by group cannot share out one group's sign-ins, whose keys were all
+/// held at once: 229 MB for five million) is read in readings by key into
+/// the same groups: copies of a sign-in share its key, so each reading's
+/// filter is a share of the keys and still drops every copy but the first,
+/// while the groups, the users' names and the totals add up across the
+/// readings as over one (a group's counters and a user's newest name do not
+/// depend on the order its sign-ins come in). The groups and names written
+/// at the switch go to the first reading, the duplicate filter's keys to
+/// the reading that takes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Keys {
+    of: usize,
+    this: usize,
+}
+
+/// The most readings by key ([`Keys`]) of one partition or pass: with the
+/// default budget, the duplicate filter stays within it up to some 100
+/// million sign-ins of one guest.
+const MAX_KEY_READINGS: usize = 64;
+
+impl Keys {
+    const ALL: Keys = Keys { of: 1, this: 0 };
+
+    /// Told by bits of the key that neither its partition's number nor a
+    /// pass of sign-ins without a user ([`Pass::takes_key`]) uses.
+    fn takes(self, key: u128) -> bool {
+        self.of == 1 || ((key >> 96) as u8 as usize) % self.of == self.this
+    }
+
+    /// Whether this reading takes what was written at the switch besides
+    /// the duplicate filter's keys: the groups and the users' names.
+    fn takes_written_at_switch(self) -> bool {
+        self.this == 0
+    }
+
+    /// How many readings by key a partition of `records` needs whose
+    /// duplicate filter went past the budget after `read` of them.
+    fn needed(records: u64, read: u64) -> usize {
+        readings_needed(records, read).clamp(2, MAX_KEY_READINGS)
     }
 }
 
@@ -240,7 +295,9 @@ enum Reading {
 pub(super) struct Budget {
     pub(super) groups: usize,
     /// Keys of the duplicate filter: 16 bytes each, against some kilobyte a
-    /// group at its peak, so many more fit.
+    /// group at its peak, so many more fit. Past them a partition is read
+    /// in readings by key ([`Keys`]), so one guest's sign-ins are not held
+    /// whole either.
     pub(super) seen: usize,
     /// Bytes of the users' ids and names ([`super::Users`]): 512 a group,
     /// where Entra's are some 80 a user (a GUID and a principal name), so
@@ -268,6 +325,19 @@ impl Budget {
         let groups = groups.max(1);
         let (seen, text_bytes) = (groups.saturating_mul(20), groups.saturating_mul(512));
         Budget { groups, seen, text_bytes, held_text: groups.saturating_mul(256), local_ids: usize::MAX }
+    }
+
+    /// Only the duplicate filter's part of this budget: what a pass of a
+    /// partition, shared out to hold the rest within it, is read against to
+    /// tell whether it needs readings by key ([`Keys`]).
+    fn of_keys(self) -> Budget {
+        Budget { groups: usize::MAX, text_bytes: usize::MAX, local_ids: usize::MAX, ..self }
+    }
+
+    /// This budget but for the duplicate filter's part: what a partition
+    /// read in readings by key ([`Keys`]) holds besides.
+    fn without_keys(self) -> Budget {
+        Budget { seen: usize::MAX, ..self }
     }
 
     /// What a partition may hold as it is finished at grain `by` before
@@ -565,15 +635,16 @@ impl Part {
             || self.local.len() + self.tenants.ids.len() > budget.local_ids
     }
 
-    /// Reads a partition file, the records of `pass` of it; sign-ins fall
-    /// in the policy epochs that start at `epoch_starts`
+    /// Reads a partition file, the records of `pass` of it whose dedup
+    /// keys `keys` takes (added to what this part holds); sign-ins fall in
+    /// the policy epochs that start at `epoch_starts`
     /// ([`Activity::split_by_epochs`]). With a `budget`, stops once past
     /// it: the partition is to be read in passes.
     fn read(
         &mut self,
         path: &Path,
         epoch_starts: &[DateTime<Utc>],
-        pass: Pass,
+        (pass, keys): (Pass, Keys),
         budget: Option<&Budget>,
     ) -> io::Result<Reading> {
         let mut dec = Dec::new(BufReader::with_capacity(64 << 10, File::open(path)?));
@@ -587,13 +658,18 @@ impl Part {
             }
             match dec.u8()? {
                 SEEN => {
-                    self.seen.insert(dec.u128()?);
+                    let key = dec.u128()?;
+                    if keys.takes(key) {
+                        self.seen.insert(key);
+                    }
                 }
                 GROUP => {
                     let (home, resource, access) = (dec.u32()?, dec.u32()?, dec.access()?);
                     let (app, resource_app) = (dec.u32()?, dec.u32()?);
                     let user = dec.opt_text()?;
-                    if !pass.takes_group(user, None, (home, resource, access, app, resource_app)) {
+                    if !keys.takes_written_at_switch()
+                        || !pass.takes_group(user, None, (home, resource, access, app, resource_app))
+                    {
                         let _ = (dec.u16()?, dec.counters()?);
                         continue;
                     }
@@ -604,7 +680,7 @@ impl Part {
                 }
                 USER => {
                     let user = dec.text()?;
-                    if !pass.takes_names(user) {
+                    if !keys.takes_written_at_switch() || !pass.takes_names(user) {
                         let _ = (dec.time()?, dec.string()?, dec.user_type()?);
                         continue;
                     }
@@ -626,6 +702,12 @@ impl Part {
                     // Ids past the run's are numbered whichever pass takes
                     // the sign-in: they are the partition's, not the users'.
                     let user = dec.opt_text()?;
+                    if !keys.takes(key) {
+                        // Its copies all come in the reading that takes it.
+                        dec.opt_text()?;
+                        let _ = (dec.user_type()?, dec.u32()?, dec.evidence()?);
+                        continue;
+                    }
                     if !pass.takes_group(user, Some(key), (home, resource, access, app, resource_app)) {
                         // Shared out by group, copies of a sign-in can fall
                         // in different groups (a forged export's): each
@@ -903,32 +985,75 @@ impl Activity {
         rows: Rows<'_>,
     ) -> Result<Totals> {
         let path = part_path(dir, p);
-        let read = |pass: Pass, budget: Option<&Budget>| -> Result<(Part, Reading)> {
+        let context = || format!("reading {}", path.display());
+        // Reads `pass` of the partition into one part; in readings by key
+        // when its duplicate filter went past the budget after `past_keys`
+        // records, or does now. With `rest`, none if the rest of what it
+        // holds goes past that (the partition is then read in passes).
+        let read_pass = |pass: Pass, past_keys: Option<u64>, rest: Option<&Budget>| -> Result<Option<Part>> {
             let mut part = sizes.part();
-            let reading = part
-                .read(&path, &self.epoch_starts, pass, budget)
-                .with_context(|| format!("reading {}", path.display()))?;
-            Ok((part, reading))
+            let read = match past_keys {
+                Some(read) => read,
+                None => match part
+                    .read(
+                        &path,
+                        &self.epoch_starts,
+                        (pass, Keys::ALL),
+                        self.budget.map(Budget::of_keys).as_ref(),
+                    )
+                    .with_context(context)?
+                {
+                    Reading::Whole => return Ok(Some(part)),
+                    Reading::PastBudget(read) => read,
+                },
+            };
+            let (of, mut part) = (Keys::needed(records, read), sizes.part());
+            for this in 0..of {
+                part.seen.clear();
+                let reading = part
+                    .read(&path, &self.epoch_starts, (pass, Keys { of, this }), rest)
+                    .with_context(context)?;
+                if reading != Reading::Whole {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(part))
         };
         // Added up in memory at the tenant grain: no run is written over it.
         let done_reading = || match rows {
             Rows::Tallied(_) => std::fs::remove_file(&path),
             Rows::Written(..) => Ok(()),
         };
-        let (part, reading) = read(Pass::WHOLE, self.budget.map(|b| b.for_finishing(grain.1)).as_ref())?;
-        let Reading::PastBudget(read_records) = reading else {
+        let budget = self.budget.map(|b| b.for_finishing(grain.1));
+        let mut part = sizes.part();
+        let reading = part
+            .read(&path, &self.epoch_starts, (Pass::WHOLE, Keys::ALL), budget.as_ref())
+            .with_context(context)?;
+        let (Reading::PastBudget(read_records), Some(budget)) = (reading, budget) else {
             sizes.note(&part);
             done_reading()?;
             return self.finish_read(part, p, grain, dictionary, rows);
         };
         let by_group = grain.1 == GroupBy::User
             && part.users.len().saturating_mul(GROUPS_A_USER_BY_GROUP) < part.groups.len();
+        // Past the budget by its duplicate filter alone (one guest with
+        // millions of sign-ins), read whole in readings by key unless the
+        // rest goes past it too.
+        let rest = budget.without_keys();
+        let by_keys_alone = !part.past(&rest);
         drop(part);
+        if by_keys_alone {
+            if let Some(part) = read_pass(Pass::WHOLE, Some(read_records), Some(&rest))? {
+                sizes.note(&part);
+                done_reading()?;
+                return self.finish_read(part, p, grain, dictionary, rows);
+            }
+        }
         let of = Pass::needed(records, read_records);
         let (mut totals, mut numbers) = (Totals::default(), Vec::with_capacity(of));
         for this in 0..of {
             let pass = Pass { of, this, by_group };
-            let (part, _) = read(pass, None)?;
+            let part = read_pass(pass, None, None)?.context("a reading without a budget stopped short")?;
             sizes.note(&part);
             add_totals(&mut totals, self.finish_read(part, pass.number(p), grain, dictionary, rows)?);
             numbers.push(pass.number(p));
@@ -1699,13 +1824,13 @@ mod tests {
         for p in 0..PARTS {
             let path = part_path(spill.dir.path(), p);
             let mut whole = Part::default();
-            assert_eq!(whole.read(&path, &[], Pass::WHOLE, None).unwrap(), Reading::Whole);
+            assert_eq!(whole.read(&path, &[], (Pass::WHOLE, Keys::ALL), None).unwrap(), Reading::Whole);
             let Grouped { users, userless, sign_ins, totals } = grouped(&whole);
             userless_groups += userless;
             duplicates += totals.1;
             // Read with the budget, the reading stops past it.
             let mut cut = Part::default();
-            let of = match cut.read(&path, &[], Pass::WHOLE, Some(&budget)).unwrap() {
+            let of = match cut.read(&path, &[], (Pass::WHOLE, Keys::ALL), Some(&budget)).unwrap() {
                 Reading::Whole => {
                     assert!(whole.groups.len() <= budget.groups + 1, "partition {p}");
                     3
@@ -1723,7 +1848,7 @@ mod tests {
             for this in 0..of {
                 let mut part = Part::default();
                 assert_eq!(
-                    part.read(&path, &[], Pass { of, this, by_group: false }, None).unwrap(),
+                    part.read(&path, &[], (Pass { of, this, by_group: false }, Keys::ALL), None).unwrap(),
                     Reading::Whole
                 );
                 let pass = grouped(&part);
@@ -1786,7 +1911,7 @@ mod tests {
         for p in 0..PARTS {
             let path = part_path(spill.dir.path(), p);
             let mut whole = Part::default();
-            assert_eq!(whole.read(&path, &[], Pass::WHOLE, None).unwrap(), Reading::Whole);
+            assert_eq!(whole.read(&path, &[], (Pass::WHOLE, Keys::ALL), None).unwrap(), Reading::Whole);
             if whole.groups.len() < 100 {
                 continue;
             }
@@ -1796,7 +1921,7 @@ mod tests {
                 for this in 0..of {
                     let mut pass = Part::default();
                     assert_eq!(
-                        pass.read(&path, &[], Pass { of, this, by_group: true }, None).unwrap(),
+                        pass.read(&path, &[], (Pass { of, this, by_group: true }, Keys::ALL), None).unwrap(),
                         Reading::Whole
                     );
                     passes_with_groups += usize::from(!pass.groups.is_empty());
@@ -1814,6 +1939,131 @@ mod tests {
             }
         }
         assert!(shared_out > 0);
+    }
+
+    /// Sign-ins of one busy guest, 4,000 over three apps and two partners,
+    /// renamed over time, every fifth exported twice (every tenth copy naming
+    /// another app and another name: a forged export's, the first copy
+    /// counts), and of `others` guests of the same partition with three apps
+    /// each.
+    fn busy_guest_signins(others: usize) -> Vec<SignIn> {
+        use super::super::tests::signin;
+        use crate::model::Text;
+        let p = part_of_user("busy");
+        let others: Vec<String> =
+            (0..).map(|n| format!("o{n}")).filter(|id| part_of_user(id) == p).take(others).collect();
+        let mut signins: Vec<SignIn> = (0..4000)
+            .map(|n| {
+                let mut s = signin(n, 7 + u128::from(n % 2), "busy", ["a", "b", "c"][(n % 3) as usize]);
+                s.texts =
+                    s.texts.with(Text::UserPrincipalName, Some(&format!("busy-{}@x.example", n / 1000)));
+                s
+            })
+            .collect();
+        for n in (0..4000).step_by(5) {
+            let mut copy = signins[n].clone();
+            if n % 10 == 0 {
+                copy.texts = copy.texts.with(Text::AppId, Some(&format!("copy-{n}")));
+                copy.texts = copy.texts.with(Text::UserPrincipalName, Some("zz-copy@x.example"));
+            }
+            signins.push(copy);
+        }
+        for (i, id) in others.iter().enumerate() {
+            for app in 0..3 {
+                signins.push(signin(5000 + (i * 3 + app) as u32, 9, id, &format!("app-{app}")));
+            }
+        }
+        signins
+    }
+
+    #[test]
+    fn readings_by_key_of_a_partition_take_each_sign_in_once_and_add_up_to_its_reading_whole() {
+        let mut disk = Activity::new().for_grain(GroupBy::User).spill_beyond(5);
+        for s in busy_guest_signins(20) {
+            disk.add(s);
+        }
+        let (mut spill, budget) = (disk.spill.take().unwrap(), disk.budget.unwrap());
+        spill.finish_writing().unwrap();
+        let path = part_path(spill.dir.path(), part_of_user("busy"));
+        let mut whole = Part::default();
+        assert_eq!(whole.read(&path, &[], (Pass::WHOLE, Keys::ALL), None).unwrap(), Reading::Whole);
+        let named = |part: &Part| {
+            let mut all: Vec<_> = part
+                .groups
+                .iter()
+                .map(|(k, c)| {
+                    let user = part.users.ids.text(k.user).unwrap_or_default().to_string();
+                    let name = part.users.name(k.user).map(|(n, _)| n.to_string());
+                    (user, name, (k.home, k.resource, k.access, k.app, k.resource_app), c.clone())
+                })
+                .collect();
+            all.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+            all
+        };
+        assert!(whole.seen.len() > 4000 && whole.totals.duplicates_dropped == 800);
+        for pass in [Pass::WHOLE, Pass { of: 3, this: 1, by_group: true }] {
+            let mut pass_whole = Part::default();
+            pass_whole.read(&path, &[], (pass, Keys::ALL), None).unwrap();
+            for of in [2, 7, MAX_KEY_READINGS] {
+                let (mut part, mut most_keys) = (Part::default(), 0);
+                for this in 0..of {
+                    part.seen.clear();
+                    assert_eq!(
+                        part.read(&path, &[], (pass, Keys { of, this }), None).unwrap(),
+                        Reading::Whole
+                    );
+                    most_keys = most_keys.max(part.seen.len());
+                }
+                let label = format!("{pass:?}, {of} readings");
+                assert!(most_keys < pass_whole.seen.len() * 3 / of, "{label}: {most_keys} keys");
+                assert_eq!(named(&part), named(&pass_whole), "{label}");
+                let totals = |p: &Part| (p.totals.cross_tenant, p.totals.duplicates_dropped);
+                assert_eq!(totals(&part), totals(&pass_whole), "{label}");
+            }
+        }
+        // Past the budget by its groups; with room for them, by its
+        // duplicate filter alone.
+        for (budget, by_keys_alone) in [(budget, false), (Budget { groups: 1000, ..budget }, true)] {
+            let mut cut = Part::default();
+            let reading = cut.read(&path, &[], (Pass::WHOLE, Keys::ALL), Some(&budget)).unwrap();
+            assert!(matches!(reading, Reading::PastBudget(_)), "{budget:?}");
+            assert_eq!(cut.past(&budget.without_keys()), !by_keys_alone, "{budget:?}");
+        }
+    }
+
+    #[test]
+    fn a_guest_with_more_sign_ins_than_the_duplicate_filter_holds_gives_on_disk_the_rows_and_totals_of_grouping_in_memory(
+    ) {
+        // Alone in his partition (read whole, in readings by key), and with
+        // twenty guests more (read in passes by user first).
+        let changes = [1_790_050_000, 1_790_200_000].map(|t| DateTime::from_timestamp(t, 0).unwrap());
+        for others in [0, 20] {
+            let signins = busy_guest_signins(others);
+            for (by, starts) in [GroupBy::User, GroupBy::App, GroupBy::Tenant]
+                .into_iter()
+                .flat_map(|by| [(by, vec![]), (by, changes.to_vec())])
+            {
+                let label = format!("{others} others, {by:?}, {} epoch starts", starts.len());
+                let mut memory = Activity::new().for_grain(by).split_by_epochs(starts.clone());
+                for s in &signins {
+                    memory.add(s.clone());
+                }
+                let memory = memory.finish(Some(Guid(1)), by).unwrap();
+                assert_eq!(memory.totals.duplicates_dropped, 800, "{label}");
+                // 100 and 600 keys of the duplicate filter against 4,000.
+                for budget in [5, 30] {
+                    let mut disk =
+                        Activity::new().for_grain(by).split_by_epochs(starts.clone()).spill_beyond(budget);
+                    for s in &signins {
+                        disk.add(s.clone());
+                    }
+                    assert!(disk.spill.is_some(), "{label}, budget {budget}");
+                    let (table, rows) = disk.finish_stream(Some(Guid(1)), by).unwrap();
+                    assert_eq!(table.totals, memory.totals, "{label}, budget {budget}");
+                    assert_eq!(rows.collect_rows().unwrap(), memory.rows, "{label}, budget {budget}");
+                }
+            }
+        }
     }
 
     #[test]
