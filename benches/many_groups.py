@@ -7,7 +7,7 @@ RSS of `xtenant activity --by user --format csv` on them.
 
     benches/many_groups.py [--groups 1000000] [--partners 300] [--by user|app|tenant]
                            [--dir $TMPDIR] [--replay] [--documents] [--named] [--distinct-apps]
-                           [--history] [--runs 1]
+                           [--history] [--runs 1] [--users N]
                            [--peers benches/.venv/bin/python] [--peer-tools duckdb,polars]
 
 --replay also times `xtenant replay --format csv` of the same groups against
@@ -19,6 +19,12 @@ and the SIEM feeds of the same replay: `--format ecs` and `--format cef`
 replay, activity, ...), and prints the medians and replay's median over
 activity's: on a shared VM one run of each was 1.05x to 1.28x for the same
 build within minutes, more than the gap being measured.
+
+--users N shares the sign-ins among N guests: `--users 1` is one guest
+with every sign-in (an automation account busy for months), whose
+duplicate filter cannot be shared out by user; with --distinct-apps, one
+guest with as many apps of his own (forged). With one partner, --tenant
+names ours.
 
 --distinct-apps gives every sign-in an app of its own (id and name): a
 forged export, as Entra's logs name hundreds to thousands of apps; what the

@@ -608,22 +608,68 @@ impl PartSizes {
     }
 }
 
-impl Part {
-    /// An app or resource id's number as written ([`Spill::sign_in`]): the
-    /// run's, or past those, this partition's own.
-    fn app_number<R: io::BufRead>(&mut self, dec: &mut Dec<R>) -> io::Result<u32> {
+/// An app, resource or tenant id of a sign-in as a partition file holds it
+/// ([`Spill::sign_in`]): the run's number, or past those held for the run
+/// (an app's or resource's text read aside, a tenant's GUID). The ids past
+/// those are numbered by a reading only for the sign-ins it takes: passes
+/// and readings by key that numbered every id they read held all of one
+/// guest's 2,000,000 forged apps in every pass (480 MB).
+#[derive(Clone, Copy)]
+enum WrittenId<Past> {
+    Held(u32),
+    Past(Past),
+}
+
+impl WrittenId<()> {
+    /// An app or resource id, its text (past those held) read into `text`.
+    fn app<R: io::BufRead>(dec: &mut Dec<R>, text: &mut String) -> io::Result<WrittenId<()>> {
         match dec.u32()? {
-            OVERFLOW => Ok(LOCAL.saturating_add(self.local.intern(Some(dec.text()?)))),
-            held => Ok(held),
+            OVERFLOW => {
+                text.clear();
+                text.push_str(dec.text()?);
+                Ok(WrittenId::Past(()))
+            }
+            held => Ok(WrittenId::Held(held)),
+        }
+    }
+}
+
+impl WrittenId<Guid> {
+    fn tenant<R: io::BufRead>(dec: &mut Dec<R>) -> io::Result<WrittenId<Guid>> {
+        match dec.u32()? {
+            OVERFLOW => Ok(WrittenId::Past(Guid(dec.u128()?))),
+            held => Ok(WrittenId::Held(held)),
+        }
+    }
+}
+
+impl<Past> WrittenId<Past> {
+    /// What tells the id apart alike in every pass, without a number of
+    /// the partition's ([`Pass::takes_group`]): the run's number, or the
+    /// `hash` of what was written past those.
+    fn identity(self, hash: impl FnOnce(Past) -> u64) -> u32 {
+        match self {
+            WrittenId::Held(n) => n,
+            WrittenId::Past(past) => LOCAL | (hash(past) as u32 >> 1),
+        }
+    }
+}
+
+impl Part {
+    /// An app or resource id's number: the run's, or past those
+    /// ([`WrittenId::Text`]), this partition's own.
+    fn app_number(&mut self, id: WrittenId<()>, text: &str) -> u32 {
+        match id {
+            WrittenId::Held(n) => n,
+            WrittenId::Past(()) => LOCAL.saturating_add(self.local.intern(Some(text))),
         }
     }
 
-    /// A tenant's number as written ([`Spill::sign_in`]): the run's, or
-    /// past those, this partition's own.
-    fn tenant_number<R: io::BufRead>(&mut self, dec: &mut Dec<R>) -> io::Result<u32> {
-        match dec.u32()? {
-            OVERFLOW => Ok(LOCAL.saturating_add(self.tenants.number(Guid(dec.u128()?))).saturating_add(1)),
-            held => Ok(held),
+    /// A tenant's number: the run's, or past those, this partition's own.
+    fn tenant_number(&mut self, id: WrittenId<Guid>) -> u32 {
+        match id {
+            WrittenId::Held(n) => n,
+            WrittenId::Past(t) => LOCAL.saturating_add(self.tenants.number(t)).saturating_add(1),
         }
     }
 
@@ -648,8 +694,9 @@ impl Part {
         budget: Option<&Budget>,
     ) -> io::Result<Reading> {
         let mut dec = Dec::new(BufReader::with_capacity(64 << 10, File::open(path)?));
-        // A sign-in's principal name, read into the same buffer every time.
-        let mut upn = String::new();
+        // A sign-in's principal name, and its app and resource ids past
+        // those held for the run, read into the same buffers every time.
+        let (mut upn, mut app_text, mut resource_app_text) = (String::new(), String::new(), String::new());
         let mut records = 0u64;
         while !dec.at_end()? {
             records += 1;
@@ -694,13 +741,10 @@ impl Part {
                     let key = dec.u128()?;
                     let time = dec.time()?;
                     let event_type = dec.event_type()?;
-                    let home = self.tenant_number(&mut dec)?;
-                    let resource = self.tenant_number(&mut dec)?;
+                    let (home, resource) = (WrittenId::tenant(&mut dec)?, WrittenId::tenant(&mut dec)?);
                     let access = dec.access()?;
-                    let app = self.app_number(&mut dec)?;
-                    let resource_app = self.app_number(&mut dec)?;
-                    // Ids past the run's are numbered whichever pass takes
-                    // the sign-in: they are the partition's, not the users'.
+                    let app = WrittenId::app(&mut dec, &mut app_text)?;
+                    let resource_app = WrittenId::app(&mut dec, &mut resource_app_text)?;
                     let user = dec.opt_text()?;
                     if !keys.takes(key) {
                         // Its copies all come in the reading that takes it.
@@ -708,7 +752,16 @@ impl Part {
                         let _ = (dec.user_type()?, dec.u32()?, dec.evidence()?);
                         continue;
                     }
-                    if !pass.takes_group(user, Some(key), (home, resource, access, app, resource_app)) {
+                    let tenant = |t: Guid| xxhash_rust::xxh3::xxh3_64(&t.0.to_le_bytes());
+                    let text = |t: &str| xxhash_rust::xxh3::xxh3_64(t.as_bytes());
+                    let group = (
+                        home.identity(tenant),
+                        resource.identity(tenant),
+                        access,
+                        app.identity(|()| text(&app_text)),
+                        resource_app.identity(|()| text(&resource_app_text)),
+                    );
+                    if !pass.takes_group(user, Some(key), group) {
                         // Shared out by group, copies of a sign-in can fall
                         // in different groups (a forged export's): each
                         // pass tells the first copy of every sign-in, as a
@@ -734,6 +787,9 @@ impl Part {
                     // Numbered as read, not copied first: a duplicate's user
                     // is its first copy's, numbered all the same.
                     let user = self.users.intern(user);
+                    let (home, resource) = (self.tenant_number(home), self.tenant_number(resource));
+                    let app = self.app_number(app, &app_text);
+                    let resource_app = self.app_number(resource_app, &resource_app_text);
                     upn.clear();
                     upn.push_str(dec.opt_text()?.unwrap_or_default());
                     let ty = dec.user_type()?.unwrap_or_default();
@@ -1794,6 +1850,21 @@ mod tests {
         totals: (u64, u64),
     }
 
+    /// What tells group `k` of `part` apart but for its user and epoch, the
+    /// ids past those held for the run by their texts (each reading numbers
+    /// them for itself).
+    fn group_ids(part: &Part, k: &Key) -> (String, String, AccessType, String, String) {
+        let tenant = |n: u32| match n.checked_sub(LOCAL + 1) {
+            Some(i) => format!("past {:?}", part.tenants.ids[i as usize]),
+            None => n.to_string(),
+        };
+        let app = |n: u32| match n.checked_sub(LOCAL) {
+            Some(i) => format!("past {}", part.local.text(i).unwrap_or_default()),
+            None => n.to_string(),
+        };
+        (tenant(k.home), tenant(k.resource), k.access, app(k.app), app(k.resource_app))
+    }
+
     fn grouped(part: &Part) -> Grouped {
         let mut users: Vec<(String, usize)> = Vec::new();
         let (mut userless, mut sign_ins) = (0, 0);
@@ -1893,7 +1964,7 @@ mod tests {
         let mut spill = disk.spill.take().unwrap();
         spill.finish_writing().unwrap();
         // A partition's groups by their user's id, with the user's name.
-        type Named = Vec<(String, Option<String>, (u32, u32, AccessType, u32, u32), u64)>;
+        type Named = Vec<(String, Option<String>, (String, String, AccessType, String, String), u64)>;
         let named = |part: &Part| -> Named {
             let mut all: Named = part
                 .groups
@@ -1901,7 +1972,7 @@ mod tests {
                 .map(|(k, c)| {
                     let user = part.users.ids.text(k.user).unwrap_or_default().to_string();
                     let name = part.users.name(k.user).map(|(n, _)| n.to_string());
-                    (user, name, (k.home, k.resource, k.access, k.app, k.resource_app), c.sign_ins)
+                    (user, name, group_ids(part, k), c.sign_ins)
                 })
                 .collect();
             all.sort();
@@ -1925,6 +1996,9 @@ mod tests {
                         Reading::Whole
                     );
                     passes_with_groups += usize::from(!pass.groups.is_empty());
+                    // Ids past those held for the run are numbered by the
+                    // passes that take their sign-ins, not by every pass.
+                    assert!(pass.local.len() < whole.local.len(), "partition {p}, {of} passes");
                     groups.extend(named(&pass));
                     totals = (totals.0 + pass.totals.cross_tenant, totals.1 + pass.totals.duplicates_dropped);
                 }
@@ -1994,10 +2068,10 @@ mod tests {
                 .map(|(k, c)| {
                     let user = part.users.ids.text(k.user).unwrap_or_default().to_string();
                     let name = part.users.name(k.user).map(|(n, _)| n.to_string());
-                    (user, name, (k.home, k.resource, k.access, k.app, k.resource_app), c.clone())
+                    (user, name, group_ids(part, k), c.clone())
                 })
                 .collect();
-            all.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+            all.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
             all
         };
         assert!(whole.seen.len() > 4000 && whole.totals.duplicates_dropped == 800);
