@@ -1420,6 +1420,21 @@ pub(crate) mod tests {
             assert!(spilled, "budget {budget}");
             assert_eq!(disk, memory, "budget {budget}");
         }
+        // Below the user grain too, where a row counts its distinct users
+        // (each guest's apps spread over passes by group) and apps.
+        for by in [GroupBy::App, GroupBy::Tenant] {
+            let mut memory = Activity::new().for_grain(by);
+            signins.iter().for_each(|s| memory.add(s.clone()));
+            let memory = memory.finish(Some(Guid(1)), by).unwrap();
+            assert!(memory.rows.iter().any(|r| r.distinct_users > Some(1)), "{by:?}");
+            for budget in [5, 40, 300] {
+                let mut disk = Activity::new().for_grain(by).spill_beyond(budget);
+                signins.iter().for_each(|s| disk.add(s.clone()));
+                let (table, rows) = disk.finish_stream(Some(Guid(1)), by).unwrap();
+                assert_eq!(table.totals, memory.totals, "{by:?}, budget {budget}");
+                assert_eq!(rows.collect_rows().unwrap(), memory.rows, "{by:?}, budget {budget}");
+            }
+        }
     }
 
     #[test]

@@ -138,6 +138,11 @@ fn part_of_key(key: u128) -> usize {
 /// passes within the budget up to some 400 million.
 const MAX_PASSES: usize = 16;
 
+/// The most passes by group ([`Pass`]): a partition of one guest's
+/// forged apps holds them all (2,000,000 apps: 26 passes of 77,000 groups,
+/// where 14 of 143,000 took 250 MB at the app grain).
+const MAX_PASSES_BY_GROUP: usize = 64;
+
 /// Which share of a partition's users one reading of it takes. A
 /// partition past the budget (groups, duplicate keys or users' texts;
 /// some 25 million groups with the default one, or half a billion
@@ -154,13 +159,17 @@ const MAX_PASSES: usize = 16;
 /// whose duplicate filter alone goes past the budget (one of its users has
 /// millions of sign-ins) is read in readings by key ([`Keys`]).
 ///
-/// At the user grain, a partition whose groups are those of few users (one
-/// guest with 300,000 apps of his own: a forged export's) cannot be shared
-/// out by user: it is shared out by group instead (`by_group`), each group
-/// (with its user) told by its hash, and every pass keeps every user's
-/// names, so that each row is named as it would be read whole. A row there
-/// is one group, so the passes' rows still add up; below the user grain a
-/// row counts its distinct users, which passes by group would count twice.
+/// A partition whose groups are those of few users (one guest with
+/// 300,000 apps of his own: a forged export's) cannot be shared out by
+/// user: it is shared out by group instead (`by_group`), each group told
+/// by a hash of its tenants, access type and apps but not its user, so
+/// that all of a row's groups fall in one pass at the user and app grains
+/// (a tenant's, at the tenant grain, in several: each user is counted in
+/// a row by the first pass that meets him there, [`UsersOfRows`]); every
+/// pass keeps every user's names, so that each row is named as it would
+/// be read whole. Such passes are as many as the groups may be (each
+/// record not read yet a group of its own), up to
+/// [`MAX_PASSES_BY_GROUP`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Pass {
     of: usize,
@@ -173,8 +182,8 @@ struct Pass {
 type GroupOf = (u32, u32, AccessType, u32, u32);
 
 /// A partition's groups a user, on average, past which a partition read
-/// past the budget at the user grain is shared out by group ([`Pass`]).
-/// Entra's guests use some tens of apps.
+/// past the budget is shared out by group ([`Pass`]). Entra's guests use
+/// some tens of apps.
 const GROUPS_A_USER_BY_GROUP: usize = 64;
 
 impl Pass {
@@ -183,9 +192,13 @@ impl Pass {
     /// Whether the pass takes a group of `user` (a sign-in's, with its
     /// dedup `key`, or one written at the switch).
     fn takes_group(self, user: Option<&str>, key: Option<u128>, group: GroupOf) -> bool {
-        let Some(id) = user.filter(|_| self.by_group && self.of > 1) else { return self.takes(user, key) };
+        if user.is_none() || !self.by_group || self.of == 1 {
+            return self.takes(user, key);
+        }
+        // Not by its user: every group of a row below the user grain (a
+        // tenant pair, an access type and an app) in one pass.
         let (home, resource, access, app, resource_app) = group;
-        let mut h = xxhash_rust::xxh3::xxh3_64(id.as_bytes());
+        let mut h = 0x2545_F491_4F6C_DD1D_u64;
         for n in [home, resource, access as u32, app, resource_app] {
             h = (h ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
         }
@@ -1042,39 +1055,40 @@ impl Activity {
     ) -> Result<Totals> {
         let path = part_path(dir, p);
         let context = || format!("reading {}", path.display());
-        // Reads `pass` of the partition into one part; in readings by key
-        // when its duplicate filter went past the budget after `past_keys`
-        // records, or does now. With `rest`, none if the rest of what it
+        // Reads `pass` of the partition into one part; in `readings` by key
+        // when they are known to be needed, or when its duplicate filter
+        // goes past the budget. With `rest`, none if the rest of what it
         // holds goes past that (the partition is then read in passes).
-        let read_pass = |pass: Pass, past_keys: Option<u64>, rest: Option<&Budget>| -> Result<Option<Part>> {
-            let mut part = sizes.part();
-            let read = match past_keys {
-                Some(read) => read,
-                None => match part
-                    .read(
-                        &path,
-                        &self.epoch_starts,
-                        (pass, Keys::ALL),
-                        self.budget.map(Budget::of_keys).as_ref(),
-                    )
-                    .with_context(context)?
-                {
-                    Reading::Whole => return Ok(Some(part)),
-                    Reading::PastBudget(read) => read,
-                },
-            };
-            let (of, mut part) = (Keys::needed(records, read), sizes.part());
-            for this in 0..of {
-                part.seen.clear();
-                let reading = part
-                    .read(&path, &self.epoch_starts, (pass, Keys { of, this }), rest)
-                    .with_context(context)?;
-                if reading != Reading::Whole {
-                    return Ok(None);
+        let read_pass =
+            |pass: Pass, readings: Option<usize>, rest: Option<&Budget>| -> Result<Option<Part>> {
+                let mut part = sizes.part();
+                let of = match readings {
+                    Some(of) => of,
+                    None => match part
+                        .read(
+                            &path,
+                            &self.epoch_starts,
+                            (pass, Keys::ALL),
+                            self.budget.map(Budget::of_keys).as_ref(),
+                        )
+                        .with_context(context)?
+                    {
+                        Reading::Whole => return Ok(Some(part)),
+                        Reading::PastBudget(read) => Keys::needed(records, read),
+                    },
+                };
+                let mut part = sizes.part();
+                for this in 0..of {
+                    part.seen.clear();
+                    let reading = part
+                        .read(&path, &self.epoch_starts, (pass, Keys { of, this }), rest)
+                        .with_context(context)?;
+                    if reading != Reading::Whole {
+                        return Ok(None);
+                    }
                 }
-            }
-            Ok(Some(part))
-        };
+                Ok(Some(part))
+            };
         // Added up in memory at the tenant grain: no run is written over it.
         let done_reading = || match rows {
             Rows::Tallied(_) => std::fs::remove_file(&path),
@@ -1088,31 +1102,59 @@ impl Activity {
         let (Reading::PastBudget(read_records), Some(budget)) = (reading, budget) else {
             sizes.note(&part);
             done_reading()?;
-            return self.finish_read(part, p, grain, dictionary, rows);
+            return self.finish_read(part, p, grain, dictionary, (rows, None));
         };
-        let by_group = grain.1 == GroupBy::User
-            && part.users.len().saturating_mul(GROUPS_A_USER_BY_GROUP) < part.groups.len();
+        let by_group = part.users.len().saturating_mul(GROUPS_A_USER_BY_GROUP) < part.groups.len();
         // Past the budget by its duplicate filter alone (one guest with
         // millions of sign-ins), read whole in readings by key unless the
         // rest goes past it too.
         let rest = budget.without_keys();
         let by_keys_alone = !part.past(&rest);
+        // Shared out by group, every pass tells every sign-in's first copy
+        // (see `Part::read`): as many keys as the whole partition's.
+        let keys =
+            u64::try_from(part.seen.len()).unwrap_or(u64::MAX).saturating_mul(records) / read_records.max(1);
+        let group_readings =
+            (by_group && keys > budget.seen as u64).then(|| Keys::needed(keys, budget.seen as u64));
+        let groups_held = part.groups.len() as u64;
         drop(part);
         if by_keys_alone {
-            if let Some(part) = read_pass(Pass::WHOLE, Some(read_records), Some(&rest))? {
+            if let Some(part) =
+                read_pass(Pass::WHOLE, Some(Keys::needed(records, read_records)), Some(&rest))?
+            {
                 sizes.note(&part);
                 done_reading()?;
-                return self.finish_read(part, p, grain, dictionary, rows);
+                return self.finish_read(part, p, grain, dictionary, (rows, None));
             }
         }
-        let of = Pass::needed(records, read_records);
+        let of = match by_group {
+            false => Pass::needed(records, read_records),
+            // Each sign-in not read yet may be a group of its own: the
+            // groups written at the switch come first, one a record, so
+            // that the records read said too few passes (one guest's
+            // 2,000,000 forged apps: 14, each holding 143,000 rows).
+            true => {
+                let groups = groups_held.saturating_add(records.saturating_sub(read_records));
+                readings_needed(records, read_records)
+                    .max(readings_needed(groups, budget.groups as u64))
+                    .clamp(2, MAX_PASSES_BY_GROUP)
+            }
+        };
         let (mut totals, mut numbers) = (Totals::default(), Vec::with_capacity(of));
+        // Shared out by group at the tenant grain, a user's groups of one
+        // row fall in several passes: each counts the user once.
+        let mut users_told = (by_group && grain.1 == GroupBy::Tenant).then(UsersOfRows::default);
         for this in 0..of {
             let pass = Pass { of, this, by_group };
-            let part = read_pass(pass, None, None)?.context("a reading without a budget stopped short")?;
+            let part =
+                read_pass(pass, group_readings, None)?.context("a reading without a budget stopped short")?;
             sizes.note(&part);
-            add_totals(&mut totals, self.finish_read(part, pass.number(p), grain, dictionary, rows)?);
-            numbers.push(pass.number(p));
+            let number = pass.number(p);
+            add_totals(
+                &mut totals,
+                self.finish_read(part, number, grain, dictionary, (rows, users_told.as_mut()))?,
+            );
+            numbers.push(number);
         }
         done_reading()?;
         if let Rows::Written(_, join) = rows {
@@ -1129,7 +1171,7 @@ impl Activity {
         p: usize,
         (tenant, by): (Option<Guid>, GroupBy),
         dictionary: Option<&Dictionaries>,
-        rows: Rows<'_>,
+        (rows, users_told): (Rows<'_>, Option<&mut UsersOfRows>),
     ) -> Result<Totals> {
         let write = match rows {
             Rows::Written(write, _) => write,
@@ -1187,6 +1229,11 @@ impl Activity {
             };
             rolled.entry(out).or_default().add(&k, &c, by, split);
         }
+        if let Some(told) = users_told {
+            for (k, r) in &mut rolled {
+                r.users.retain(|&u| told.insert((k.clone(), part.users.id(u))));
+            }
+        }
         if by != GroupBy::User {
             rolled.values_mut().for_each(Rollup::count_users);
         }
@@ -1213,6 +1260,11 @@ impl Activity {
         Ok(totals)
     }
 }
+
+/// The users a partition's passes counted in each row so far, when a
+/// user's groups of a row can fall in several of them (shared out by group
+/// at the tenant grain, [`Pass`]): as many as its few users times its rows.
+type UsersOfRows = HashSet<(GroupKeyOut, Option<Name>)>;
 
 /// Adds what a partition (or a pass of one) counted to `totals`.
 fn add_totals(totals: &mut Totals, part: Totals) {
