@@ -521,8 +521,17 @@ impl Record for UserShare {
     }
 }
 
-const BY_USER: Order<UserShare> =
-    Order { cmp: |a, b| a.user.cmp(&b.user), key: |s, out| key::text(out, &s.user), sort: None };
+/// By user, then app id: a user's app ids come in order, each told once as
+/// it ends, without a set of them (one guest's 2,000,000 forged apps held
+/// 112 MB).
+const BY_USER: Order<UserShare> = Order {
+    cmp: |a, b| a.user.cmp(&b.user).then_with(|| a.app_key.cmp(&b.app_key)),
+    key: |s, out| {
+        key::text(out, &s.user);
+        key::text(out, &s.app_key);
+    },
+    sort: None,
+};
 
 /// An app's figures added up ([`Tally`]): its label is the name on the
 /// last row read with it (`seq`: the row's place in the input).
@@ -569,6 +578,43 @@ const APP_FIGURES: ByKey<Name, AppFigures> = ByKey {
             (into.label, into.seq) = (other.label, other.seq);
         }
     },
+};
+
+/// An app name a user's rows carry, told once each by a [`Tally`] in
+/// [`USER_APPS`], to count each of the busiest users' distinct app names
+/// with memory that does not grow with them ([`users`]).
+#[derive(Clone, Debug, PartialEq)]
+struct UserApp {
+    user: Name,
+    app: Name,
+}
+
+impl Record for UserApp {
+    fn write(&self, enc: &mut Enc) {
+        enc.str(&self.user);
+        enc.str(&self.app);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        Ok(UserApp { user: dec.name(0)?, app: dec.name(1)? })
+    }
+
+    fn text_bytes(&self) -> usize {
+        self.user.len() + self.app.len()
+    }
+}
+
+const USER_APPS: ByKey<(Name, Name), UserApp> = ByKey {
+    key: |u| (u.user.clone(), u.app.clone()),
+    order: Order {
+        cmp: |a, b| a.user.cmp(&b.user).then_with(|| a.app.cmp(&b.app)),
+        key: |u, out| {
+            key::text(out, &u.user);
+            key::text(out, &u.app);
+        },
+        sort: None,
+    },
+    combine: |_, _| {},
 };
 
 /// An app's distinct users added up ([`Tally`]), one a user in the pass
@@ -757,7 +803,8 @@ impl Rollups {
         }
         let mut app_users = Tally::new("report", APP_USERS, self.budget).text_a_record(128);
         let mut partner_users = Tally::new("report", TENANT_COUNTS, self.budget);
-        let (top_users, users) = users(self.shares, &mut partner_users, &mut app_users)?;
+        let user_apps = Tally::new("report", USER_APPS, self.budget).text_a_record(128);
+        let (top_users, users) = users(self.shares, &mut partner_users, &mut app_users, user_apps)?;
         let top_apps = apps(self.apps, app_users)?;
         Ok(Rolled {
             partners: self.partners.finish()?,
@@ -772,28 +819,26 @@ impl Rollups {
     }
 }
 
-/// The pass over the users: the busiest, each with its distinct app names,
-/// and how many there are; each partner's distinct users into
-/// `partner_users`, each app's into `app_users`.
+/// The pass over the users: the busiest, each with its distinct app names
+/// (told apart in `user_apps`, then counted for the busiest alone), and how
+/// many there are; each partner's distinct users into `partner_users`,
+/// each app's into `app_users`.
 fn users(
     shares: Sorter<UserShare>,
     partner_users: &mut Tally<Guid, TenantCount>,
     app_users: &mut Tally<Name, AppUsers>,
+    mut user_apps: Tally<(Name, Name), UserApp>,
 ) -> Result<(Vec<Top>, usize)> {
     let mut shares = shares.finish()?;
     let mut busiest = Busiest::new(TOP_USERS);
     let mut users = 0;
-    // The user being added up: its name, figures, partners, app ids and
-    // app names.
-    type Current = (Name, Acc, BTreeSet<Guid>, BTreeSet<Name>, BTreeSet<Name>);
-    let mut close = |(user, mut acc, partners, app_keys, names): Current| -> Result<()> {
+    // The user being added up: its name, figures, partners, and the app id
+    // of its share before (its shares come in the order of their app ids).
+    type Current = (Name, Acc, BTreeSet<Guid>, Option<Name>);
+    let mut close = |(user, acc, partners, _): Current| -> Result<()> {
         for tenant in partners {
             partner_users.add(TenantCount { tenant, count: 1 })?;
         }
-        for app_key in app_keys {
-            app_users.add(AppUsers { app_key, users: 1 })?;
-        }
-        acc.apps = names.len();
         busiest.offer(acc.top(user.to_string()));
         Ok(())
     };
@@ -804,21 +849,38 @@ fn users(
                 close(done)?;
             }
         }
-        let (_, acc, partners, app_keys, names) = current.get_or_insert_with(|| {
+        let (_, acc, partners, app_key) = current.get_or_insert_with(|| {
             users += 1;
             let acc = Acc { label: s.user.to_string(), users: 1, ..Acc::default() };
-            (s.user.clone(), acc, BTreeSet::new(), BTreeSet::new(), BTreeSet::new())
+            (s.user.clone(), acc, BTreeSet::new(), None)
         });
         acc.figures.add(&s.figures);
         partners.insert(s.partner);
-        app_keys.insert(s.app_key);
-        names.insert(s.app);
+        if app_key.as_ref() != Some(&s.app_key) {
+            app_users.add(AppUsers { app_key: s.app_key.clone(), users: 1 })?;
+            *app_key = Some(s.app_key);
+        }
+        user_apps.add(UserApp { user: s.user, app: s.app })?;
     }
     if let Some(done) = current.take() {
         close(done)?;
     }
     shares.finish()?;
-    Ok((busiest.finish(), users))
+    let mut top = busiest.finish();
+    // Each user's app names come together, in the order of the users.
+    let place: HashMap<&str, usize> = top.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
+    let mut apps = vec![0; top.len()];
+    let mut names = user_apps.finish()?;
+    for UserApp { user, .. } in names.by_ref() {
+        if let Some(&i) = place.get(&*user) {
+            apps[i] += 1;
+        }
+    }
+    names.finish()?;
+    for (t, n) in top.iter_mut().zip(apps) {
+        t.apps = n;
+    }
+    Ok((top, users))
 }
 
 /// The busiest apps, each with its distinct users: the apps' figures and
@@ -1180,6 +1242,18 @@ mod rollup_tests {
         let top: Vec<(u64, String)> =
             memory.top_users.iter().map(|t| (t.sign_ins, t.label.clone())).collect();
         assert_eq!(top, expected[..TOP_USERS]);
+        // Each with the distinct app names of its rows (several ids may
+        // share a name).
+        let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for r in rows() {
+            let user = r.user_principal_name.as_deref().or(r.user_id.as_deref()).unwrap_or("-").to_string();
+            let app = r.app_name.as_deref().or(r.app_id.as_deref()).unwrap_or("-").to_string();
+            names.entry(user).or_default().insert(app);
+        }
+        for t in &memory.top_users {
+            assert_eq!(t.apps, names[&t.label].len(), "{}", t.label);
+        }
+        assert!(memory.top_users.iter().any(|t| t.apps > 1));
     }
 
     #[test]
@@ -1347,17 +1421,32 @@ mod rollup_tests {
         let texts = ["", "a", "a\u{0}", "a\u{0}b", "ab", "b"];
         let figures = Figures::default();
         let (mut users, mut apps, mut app_users, mut partners) = (vec![], vec![], vec![], vec![]);
+        let mut user_apps = vec![];
         for x in texts {
-            let share =
-                UserShare { user: x.into(), app_key: "".into(), app: "".into(), partner: Guid(0), figures };
-            users.push(share);
+            for y in texts {
+                let share = UserShare {
+                    user: x.into(),
+                    app_key: y.into(),
+                    app: "".into(),
+                    partner: Guid(0),
+                    figures,
+                };
+                users.push(share);
+                user_apps.push(UserApp { user: x.into(), app: y.into() });
+            }
             apps.push(AppFigures { app_key: x.into(), label: "".into(), seq: 0, figures });
             app_users.push(AppUsers { app_key: x.into(), users: 0 });
             for p in [0, 1, 256, u128::MAX] {
                 partners.push(TenantText { tenant: Guid(p), text: x.into() });
             }
         }
-        agree(&users, &ByKey { key: |s: &UserShare| s.user.clone(), order: BY_USER, combine: |_, _| {} });
+        let by_user = ByKey {
+            key: |s: &UserShare| (s.user.clone(), s.app_key.clone()),
+            order: BY_USER,
+            combine: |_, _| {},
+        };
+        agree(&users, &by_user);
+        agree(&user_apps, &USER_APPS);
         agree(&apps, &APP_FIGURES);
         agree(&app_users, &APP_USERS);
         agree(&partners, &TENANT_TEXTS);
