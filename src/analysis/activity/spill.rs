@@ -178,7 +178,8 @@ struct Pass {
 }
 
 /// What tells a group at the user grain apart, besides its user and its
-/// epoch: its tenants' and ids' numbers and its access type.
+/// epoch: its tenants and ids (the run's numbers, or past those a hash,
+/// [`WrittenId::identity`]) and its access type.
 type GroupOf = (u32, u32, AccessType, u32, u32);
 
 /// A partition's groups a user, on average, past which a partition read
