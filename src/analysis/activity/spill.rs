@@ -191,14 +191,15 @@ impl Pass {
     const WHOLE: Pass = Pass { of: 1, this: 0, by_group: false };
 
     /// Whether the pass takes a group of `user` (a sign-in's, with its
-    /// dedup `key`, or one written at the switch).
-    fn takes_group(self, user: Option<&str>, key: Option<u128>, group: GroupOf) -> bool {
+    /// dedup `key`, or one written at the switch), told by `group` when
+    /// shared out by group.
+    fn takes_group(self, user: Option<&str>, key: Option<u128>, group: impl FnOnce() -> GroupOf) -> bool {
         if user.is_none() || !self.by_group || self.of == 1 {
             return self.takes(user, key);
         }
         // Not by its user: every group of a row below the user grain (a
         // tenant pair, an access type and an app) in one pass.
-        let (home, resource, access, app, resource_app) = group;
+        let (home, resource, access, app, resource_app) = group();
         let mut h = 0x2545_F491_4F6C_DD1D_u64;
         for n in [home, resource, access as u32, app, resource_app] {
             h = (h ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
@@ -671,7 +672,7 @@ impl<Past> WrittenId<Past> {
 
 impl Part {
     /// An app or resource id's number: the run's, or past those
-    /// ([`WrittenId::Text`]), this partition's own.
+    /// ([`WrittenId::Past`]), this partition's own.
     fn app_number(&mut self, id: WrittenId<()>, text: &str) -> u32 {
         match id {
             WrittenId::Held(n) => n,
@@ -729,7 +730,7 @@ impl Part {
                     let (app, resource_app) = (dec.u32()?, dec.u32()?);
                     let user = dec.opt_text()?;
                     if !keys.takes_written_at_switch()
-                        || !pass.takes_group(user, None, (home, resource, access, app, resource_app))
+                        || !pass.takes_group(user, None, || (home, resource, access, app, resource_app))
                     {
                         let _ = (dec.u16()?, dec.counters()?);
                         continue;
@@ -766,15 +767,17 @@ impl Part {
                         let _ = (dec.user_type()?, dec.u32()?, dec.evidence()?);
                         continue;
                     }
-                    let tenant = |t: Guid| xxhash_rust::xxh3::xxh3_64(&t.0.to_le_bytes());
-                    let text = |t: &str| xxhash_rust::xxh3::xxh3_64(t.as_bytes());
-                    let group = (
-                        home.identity(tenant),
-                        resource.identity(tenant),
-                        access,
-                        app.identity(|()| text(&app_text)),
-                        resource_app.identity(|()| text(&resource_app_text)),
-                    );
+                    let group = || {
+                        let tenant = |t: Guid| xxhash_rust::xxh3::xxh3_64(&t.0.to_le_bytes());
+                        let text = |t: &str| xxhash_rust::xxh3::xxh3_64(t.as_bytes());
+                        (
+                            home.identity(tenant),
+                            resource.identity(tenant),
+                            access,
+                            app.identity(|()| text(&app_text)),
+                            resource_app.identity(|()| text(&resource_app_text)),
+                        )
+                    };
                     if !pass.takes_group(user, Some(key), group) {
                         // Shared out by group, copies of a sign-in can fall
                         // in different groups (a forged export's): each
@@ -1062,21 +1065,19 @@ impl Activity {
         // holds goes past that (the partition is then read in passes).
         let read_pass =
             |pass: Pass, readings: Option<usize>, rest: Option<&Budget>| -> Result<Option<Part>> {
-                let mut part = sizes.part();
                 let of = match readings {
                     Some(of) => of,
-                    None => match part
-                        .read(
-                            &path,
-                            &self.epoch_starts,
-                            (pass, Keys::ALL),
-                            self.budget.map(Budget::of_keys).as_ref(),
-                        )
-                        .with_context(context)?
-                    {
-                        Reading::Whole => return Ok(Some(part)),
-                        Reading::PastBudget(read) => Keys::needed(records, read),
-                    },
+                    None => {
+                        let mut part = sizes.part();
+                        let keys = self.budget.map(Budget::of_keys);
+                        let reading = part
+                            .read(&path, &self.epoch_starts, (pass, Keys::ALL), keys.as_ref())
+                            .with_context(context)?;
+                        match reading {
+                            Reading::Whole => return Ok(Some(part)),
+                            Reading::PastBudget(read) => Keys::needed(records, read),
+                        }
+                    }
                 };
                 let mut part = sizes.part();
                 for this in 0..of {
