@@ -1343,11 +1343,17 @@ pub(crate) mod tests {
         assert!(a.spill.is_none());
     }
 
-    /// Rows of `signins` grouped at the user grain within `budget` groups
-    /// (none: in memory), whether the grouping went to disk, and whether
-    /// ids went to its files past those held.
-    fn grouped_at_user_grain(signins: &[SignIn], budget: Option<usize>) -> (bool, bool, Vec<ActivityRow>) {
-        let mut a = Activity::new().for_grain(GroupBy::User);
+    /// `signins` grouped at grain `by`, in the policy epochs that start at
+    /// `starts`, within `budget` groups (none: in memory): whether the
+    /// grouping went to disk, whether ids went to its files past those
+    /// held, and the table with its rows.
+    pub(crate) fn grouped_signins(
+        signins: &[SignIn],
+        by: GroupBy,
+        starts: &[DateTime<Utc>],
+        budget: Option<usize>,
+    ) -> (bool, bool, ActivityTable) {
+        let mut a = Activity::new().for_grain(by).split_by_epochs(starts.to_vec());
         if let Some(b) = budget {
             a = a.spill_beyond(b);
         }
@@ -1355,8 +1361,13 @@ pub(crate) mod tests {
             a.add(s.clone());
         }
         let (spilled, overflowed) = (a.spill.is_some(), a.overflow.is_some());
-        let (_, rows) = a.finish_stream(Some(Guid(1)), GroupBy::User).unwrap();
-        (spilled, overflowed, rows.collect_rows().unwrap())
+        (spilled, overflowed, a.finish(Some(Guid(1)), by).unwrap())
+    }
+
+    /// [`grouped_signins`] at the user grain, without epochs: its rows.
+    fn grouped_at_user_grain(signins: &[SignIn], budget: Option<usize>) -> (bool, bool, Vec<ActivityRow>) {
+        let (spilled, overflowed, table) = grouped_signins(signins, GroupBy::User, &[], budget);
+        (spilled, overflowed, table.rows)
     }
 
     #[test]
@@ -1423,16 +1434,12 @@ pub(crate) mod tests {
         // Below the user grain too, where a row counts its distinct users
         // (each guest's apps spread over passes by group) and apps.
         for by in [GroupBy::App, GroupBy::Tenant] {
-            let mut memory = Activity::new().for_grain(by);
-            signins.iter().for_each(|s| memory.add(s.clone()));
-            let memory = memory.finish(Some(Guid(1)), by).unwrap();
+            let (_, _, memory) = grouped_signins(&signins, by, &[], None);
             assert!(memory.rows.iter().any(|r| r.distinct_users > Some(1)), "{by:?}");
             for budget in [5, 40, 300] {
-                let mut disk = Activity::new().for_grain(by).spill_beyond(budget);
-                signins.iter().for_each(|s| disk.add(s.clone()));
-                let (table, rows) = disk.finish_stream(Some(Guid(1)), by).unwrap();
-                assert_eq!(table.totals, memory.totals, "{by:?}, budget {budget}");
-                assert_eq!(rows.collect_rows().unwrap(), memory.rows, "{by:?}, budget {budget}");
+                let (_, _, disk) = grouped_signins(&signins, by, &[], Some(budget));
+                assert_eq!(disk.totals, memory.totals, "{by:?}, budget {budget}");
+                assert_eq!(disk.rows, memory.rows, "{by:?}, budget {budget}");
             }
         }
     }
@@ -1448,11 +1455,7 @@ pub(crate) mod tests {
             .flat_map(|by| [(by, vec![]), (by, changes.to_vec())])
         {
             let label = format!("{by:?}, {} epoch starts", starts.len());
-            let mut memory = Activity::new().for_grain(by).split_by_epochs(starts.clone());
-            for s in &signins {
-                memory.add(s.clone());
-            }
-            let memory = memory.finish(Some(Guid(1)), by).unwrap();
+            let (_, _, memory) = grouped_signins(&signins, by, &starts, None);
             assert!(memory.totals.duplicates_dropped > 0 && memory.totals.other_tenants > 0);
             if by == GroupBy::User {
                 assert!(memory.rows.iter().any(|r| r.user_id.is_none()));

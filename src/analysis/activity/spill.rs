@@ -291,7 +291,8 @@ impl Keys {
     }
 
     /// How many readings by key a partition of `records` needs whose
-    /// duplicate filter went past the budget after `read` of them.
+    /// duplicate filter went past the budget after `read` of them (or one
+    /// of `records` keys, against a budget of `read`).
     fn needed(records: u64, read: u64) -> usize {
         readings_needed(records, read).clamp(2, MAX_KEY_READINGS)
     }
@@ -1096,15 +1097,19 @@ impl Activity {
             Rows::Tallied(_) => std::fs::remove_file(&path),
             Rows::Written(..) => Ok(()),
         };
+        // The partition read as one part, in one reading or by key.
+        let finish_whole = |part: Part| {
+            sizes.note(&part);
+            done_reading()?;
+            self.finish_read(part, p, grain, dictionary, (rows, None))
+        };
         let budget = self.budget.map(|b| b.for_finishing(grain.1));
         let mut part = sizes.part();
         let reading = part
             .read(&path, &self.epoch_starts, (Pass::WHOLE, Keys::ALL), budget.as_ref())
             .with_context(context)?;
         let (Reading::PastBudget(read_records), Some(budget)) = (reading, budget) else {
-            sizes.note(&part);
-            done_reading()?;
-            return self.finish_read(part, p, grain, dictionary, (rows, None));
+            return finish_whole(part);
         };
         let by_group = part.users.len().saturating_mul(GROUPS_A_USER_BY_GROUP) < part.groups.len();
         // Past the budget by its duplicate filter alone (one guest with
@@ -1124,9 +1129,7 @@ impl Activity {
             if let Some(part) =
                 read_pass(Pass::WHOLE, Some(Keys::needed(records, read_records)), Some(&rest))?
             {
-                sizes.note(&part);
-                done_reading()?;
-                return self.finish_read(part, p, grain, dictionary, (rows, None));
+                return finish_whole(part);
             }
         }
         let of = match by_group {
@@ -1891,6 +1894,7 @@ impl Local {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::grouped_signins;
     use super::*;
     use crate::analysis::runs::codec::tests::{keys_sort_as_compared, read_back};
 
@@ -1917,6 +1921,25 @@ mod tests {
             None => n.to_string(),
         };
         (tenant(k.home), tenant(k.resource), k.access, app(k.app), app(k.resource_app))
+    }
+
+    /// A group of a partition by its user's id, with the user's name and
+    /// the group's ids ([`group_ids`]).
+    type NamedGroup = (String, Option<String>, (String, String, AccessType, String, String), Counters);
+
+    fn named_groups(part: &Part) -> Vec<NamedGroup> {
+        let named = |(k, c): (&Key, &Counters)| {
+            let user = part.users.ids.text(k.user).unwrap_or_default().to_string();
+            let name = part.users.name(k.user).map(|(n, _)| n.to_string());
+            (user, name, group_ids(part, k), c.clone())
+        };
+        part.groups.iter().map(named).collect()
+    }
+
+    /// `groups` in the order of their users, names and ids.
+    fn in_order(mut groups: Vec<NamedGroup>) -> Vec<NamedGroup> {
+        groups.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
+        groups
     }
 
     fn grouped(part: &Part) -> Grouped {
@@ -2017,21 +2040,6 @@ mod tests {
         }
         let mut spill = disk.spill.take().unwrap();
         spill.finish_writing().unwrap();
-        // A partition's groups by their user's id, with the user's name.
-        type Named = Vec<(String, Option<String>, (String, String, AccessType, String, String), u64)>;
-        let named = |part: &Part| -> Named {
-            let mut all: Named = part
-                .groups
-                .iter()
-                .map(|(k, c)| {
-                    let user = part.users.ids.text(k.user).unwrap_or_default().to_string();
-                    let name = part.users.name(k.user).map(|(n, _)| n.to_string());
-                    (user, name, group_ids(part, k), c.sign_ins)
-                })
-                .collect();
-            all.sort();
-            all
-        };
         let mut shared_out = 0;
         for p in 0..PARTS {
             let path = part_path(spill.dir.path(), p);
@@ -2053,11 +2061,10 @@ mod tests {
                     // Ids past those held for the run are numbered by the
                     // passes that take their sign-ins, not by every pass.
                     assert!(pass.local.len() < whole.local.len(), "partition {p}, {of} passes");
-                    groups.extend(named(&pass));
+                    groups.extend(named_groups(&pass));
                     totals = (totals.0 + pass.totals.cross_tenant, totals.1 + pass.totals.duplicates_dropped);
                 }
-                groups.sort();
-                assert_eq!(groups, named(&whole), "partition {p}, {of} passes");
+                assert_eq!(in_order(groups), in_order(named_groups(&whole)), "partition {p}, {of} passes");
                 assert_eq!(
                     totals,
                     (whole.totals.cross_tenant, whole.totals.duplicates_dropped),
@@ -2115,19 +2122,6 @@ mod tests {
         let path = part_path(spill.dir.path(), part_of_user("busy"));
         let mut whole = Part::default();
         assert_eq!(whole.read(&path, &[], (Pass::WHOLE, Keys::ALL), None).unwrap(), Reading::Whole);
-        let named = |part: &Part| {
-            let mut all: Vec<_> = part
-                .groups
-                .iter()
-                .map(|(k, c)| {
-                    let user = part.users.ids.text(k.user).unwrap_or_default().to_string();
-                    let name = part.users.name(k.user).map(|(n, _)| n.to_string());
-                    (user, name, group_ids(part, k), c.clone())
-                })
-                .collect();
-            all.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
-            all
-        };
         assert!(whole.seen.len() > 4000 && whole.totals.duplicates_dropped == 800);
         for pass in [Pass::WHOLE, Pass { of: 3, this: 1, by_group: true }] {
             let mut pass_whole = Part::default();
@@ -2144,7 +2138,7 @@ mod tests {
                 }
                 let label = format!("{pass:?}, {of} readings");
                 assert!(most_keys < pass_whole.seen.len() * 3 / of, "{label}: {most_keys} keys");
-                assert_eq!(named(&part), named(&pass_whole), "{label}");
+                assert_eq!(in_order(named_groups(&part)), in_order(named_groups(&pass_whole)), "{label}");
                 let totals = |p: &Part| (p.totals.cross_tenant, p.totals.duplicates_dropped);
                 assert_eq!(totals(&part), totals(&pass_whole), "{label}");
             }
@@ -2172,23 +2166,14 @@ mod tests {
                 .flat_map(|by| [(by, vec![]), (by, changes.to_vec())])
             {
                 let label = format!("{others} others, {by:?}, {} epoch starts", starts.len());
-                let mut memory = Activity::new().for_grain(by).split_by_epochs(starts.clone());
-                for s in &signins {
-                    memory.add(s.clone());
-                }
-                let memory = memory.finish(Some(Guid(1)), by).unwrap();
+                let (_, _, memory) = grouped_signins(&signins, by, &starts, None);
                 assert_eq!(memory.totals.duplicates_dropped, 800, "{label}");
                 // 100 and 600 keys of the duplicate filter against 4,000.
                 for budget in [5, 30] {
-                    let mut disk =
-                        Activity::new().for_grain(by).split_by_epochs(starts.clone()).spill_beyond(budget);
-                    for s in &signins {
-                        disk.add(s.clone());
-                    }
-                    assert!(disk.spill.is_some(), "{label}, budget {budget}");
-                    let (table, rows) = disk.finish_stream(Some(Guid(1)), by).unwrap();
-                    assert_eq!(table.totals, memory.totals, "{label}, budget {budget}");
-                    assert_eq!(rows.collect_rows().unwrap(), memory.rows, "{label}, budget {budget}");
+                    let (spilled, _, disk) = grouped_signins(&signins, by, &starts, Some(budget));
+                    assert!(spilled, "{label}, budget {budget}");
+                    assert_eq!(disk.totals, memory.totals, "{label}, budget {budget}");
+                    assert_eq!(disk.rows, memory.rows, "{label}, budget {budget}");
                 }
             }
         }
