@@ -7,7 +7,7 @@ RSS of `xtenant activity --by user --format csv` on them.
 
     benches/many_groups.py [--groups 1000000] [--partners 300] [--by user|app|tenant]
                            [--dir $TMPDIR] [--replay] [--documents] [--named] [--distinct-apps]
-                           [--history] [--runs 1] [--users N]
+                           [--history] [--runs 1] [--users N] [--roaming]
                            [--peers benches/.venv/bin/python] [--peer-tools duckdb,polars]
 
 --replay also times `xtenant replay --format csv` of the same groups against
@@ -25,6 +25,11 @@ with every sign-in (an automation account busy for months), whose
 duplicate filter cannot be shared out by user; with --distinct-apps, one
 guest with as many apps of his own (forged). With one partner, --tenant
 names ours.
+
+--roaming takes each sign-in's partner by sign-in rather than by guest:
+with --users 1, one guest from as many partner tenants as --partners
+(forged: a guest has one home tenant), whose rows at --by tenant are
+as many as the partners and all his.
 
 --distinct-apps gives every sign-in an app of its own (id and name): a
 forged export, as Entra's logs name hundreds to thousands of apps; what the
@@ -94,10 +99,13 @@ def main():
     ap.add_argument("--users", type=int, default=0,
                     help="share the sign-ins among this many guests (1: one guest with every sign-in, "
                          "whose duplicate filter must go to disk; default: a guest a sign-in)")
+    ap.add_argument("--roaming", action="store_true",
+                    help="each sign-in's partner taken by sign-in, not by guest (with --users 1: one guest "
+                         "from every partner, forged)")
     a = ap.parse_args()
     users = a.users if a.users > 0 else a.groups
     suffix = ("" if a.partners == 300 else f"-p{a.partners}") + ("-apps" if a.distinct_apps else "") \
-        + (f"-u{users}" if users != a.groups else "")
+        + (f"-u{users}" if users != a.groups else "") + ("-roaming" if a.roaming else "")
     path = os.path.join(a.dir, f"xtenant-groups-{a.groups}{suffix}.ndjson")
     if not os.path.exists(path):
         partners = [str(uuid.UUID(int=0x1000 + i)) for i in range(a.partners)]
@@ -109,7 +117,7 @@ def main():
                     "userId": str(uuid.UUID(int=(1 << 64) + i % users)),
                     "userPrincipalName": f"guest{i % users}@partner{i % users % a.partners}.example",
                     "userType": "guest",
-                    "homeTenantId": partners[i % users % a.partners],
+                    "homeTenantId": partners[(i if a.roaming else i % users) % a.partners],
                     "resourceTenantId": OURS,
                     "crossTenantAccessType": "b2bCollaboration",
                     "appId": str(uuid.UUID(int=(3 << 64) + i)) if a.distinct_apps

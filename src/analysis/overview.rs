@@ -13,7 +13,7 @@ use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
 
 use std::io::{self, BufRead};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use super::activity::{ActivityRow, ActivityTable};
 use super::replay::Summary;
@@ -580,37 +580,38 @@ const APP_FIGURES: ByKey<Name, AppFigures> = ByKey {
     },
 };
 
-/// An app name a user's rows carry, told once each by a [`Tally`] in
-/// [`USER_APPS`], to count each of the busiest users' distinct app names
-/// with memory that does not grow with them ([`users`]).
+/// An app name a user's rows carry, or a partner he signed in with (its
+/// id's text), told once each by a [`Tally`] in [`OF_USERS`], to count
+/// each of the busiest users' distinct app names and each partner's
+/// distinct users with memory that does not grow with them ([`users`]).
 #[derive(Clone, Debug, PartialEq)]
-struct UserApp {
+struct OfUser {
     user: Name,
-    app: Name,
+    of: Name,
 }
 
-impl Record for UserApp {
+impl Record for OfUser {
     fn write(&self, enc: &mut Enc) {
         enc.str(&self.user);
-        enc.str(&self.app);
+        enc.str(&self.of);
     }
 
     fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
-        Ok(UserApp { user: dec.name(0)?, app: dec.name(1)? })
+        Ok(OfUser { user: dec.name(0)?, of: dec.name(1)? })
     }
 
     fn text_bytes(&self) -> usize {
-        self.user.len() + self.app.len()
+        self.user.len() + self.of.len()
     }
 }
 
-const USER_APPS: ByKey<(Name, Name), UserApp> = ByKey {
-    key: |u| (u.user.clone(), u.app.clone()),
+const OF_USERS: ByKey<(Name, Name), OfUser> = ByKey {
+    key: |u| (u.user.clone(), u.of.clone()),
     order: Order {
-        cmp: |a, b| a.user.cmp(&b.user).then_with(|| a.app.cmp(&b.app)),
+        cmp: |a, b| a.user.cmp(&b.user).then_with(|| a.of.cmp(&b.of)),
         key: |u, out| {
             key::text(out, &u.user);
-            key::text(out, &u.app);
+            key::text(out, &u.of);
         },
         sort: None,
     },
@@ -803,8 +804,8 @@ impl Rollups {
         }
         let mut app_users = Tally::new("report", APP_USERS, self.budget).text_a_record(128);
         let mut partner_users = Tally::new("report", TENANT_COUNTS, self.budget);
-        let user_apps = Tally::new("report", USER_APPS, self.budget).text_a_record(128);
-        let (top_users, users) = users(self.shares, &mut partner_users, &mut app_users, user_apps)?;
+        let of_users = [(); 2].map(|()| Tally::new("report", OF_USERS, self.budget).text_a_record(128));
+        let (top_users, users) = users(self.shares, &mut partner_users, &mut app_users, of_users)?;
         let top_apps = apps(self.apps, app_users)?;
         Ok(Rolled {
             partners: self.partners.finish()?,
@@ -819,36 +820,70 @@ impl Rollups {
     }
 }
 
-/// A user's distinct app names held in a set as his shares are read; past
-/// them they go to a tally (on disk past the budget) and are counted
-/// there, for the busiest users alone. Entra's guests use tens of apps: the
-/// tally, some fifth of the pass's time had every user's names gone
-/// through it, is for a forged guest's millions. Two in tests, so that
-/// they take both ways.
-const APP_NAMES_HELD: usize = if cfg!(test) { 2 } else { 4096 };
+/// A user's distinct app names and partners held in sets as his shares
+/// are read; past them they go to a tally (on disk past the budget) and
+/// are counted there: his app names for the busiest users alone, his
+/// partners for each partner's distinct users. Entra's guests use tens of
+/// apps from one home tenant: the tally, some fifth of the pass's time had
+/// every user's names gone through it, is for a forged guest's millions.
+/// Two in tests, so that they take both ways.
+const HELD_A_USER: usize = if cfg!(test) { 2 } else { 4096 };
+
+/// What a user's shares name, held in a set up to [`HELD_A_USER`] and
+/// past it told apart in a tally ([`OfUser`]).
+struct HeldOrTold<T>(Option<BTreeSet<T>>);
+
+impl<T: Ord> HeldOrTold<T> {
+    fn new() -> Self {
+        HeldOrTold(Some(BTreeSet::new()))
+    }
+
+    /// Adds `one` of `user`'s; past those held, all of his go to `tally`
+    /// as `text` makes them.
+    fn add(
+        &mut self,
+        one: T,
+        user: &Name,
+        tally: &mut Tally<(Name, Name), OfUser>,
+        text: impl Fn(T) -> Name,
+    ) -> Result<()> {
+        match &mut self.0 {
+            Some(held) if held.len() < HELD_A_USER => {
+                held.insert(one);
+            }
+            _ => {
+                for of in self.0.take().into_iter().flatten().chain([one]) {
+                    tally.add(OfUser { user: user.clone(), of: text(of) })?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
 
 /// The pass over the users: the busiest, each with its distinct app names
-/// (in a set, or past [`APP_NAMES_HELD`] told apart in `user_apps`), and
-/// how many there are; each partner's distinct users into
-/// `partner_users`, each app's into `app_users`.
+/// (in a set, or past [`HELD_A_USER`] told apart in `of_users[0]`), and
+/// how many there are; each partner's distinct users into `partner_users`
+/// (a user's partners past those held told apart in `of_users[1]`), each
+/// app's into `app_users`.
 fn users(
     shares: Sorter<UserShare>,
     partner_users: &mut Tally<Guid, TenantCount>,
     app_users: &mut Tally<Name, AppUsers>,
-    mut user_apps: Tally<(Name, Name), UserApp>,
+    [mut user_apps, mut user_partners]: [Tally<(Name, Name), OfUser>; 2],
 ) -> Result<(Vec<Top>, usize)> {
     let mut shares = shares.finish()?;
     let mut busiest = Busiest::new(TOP_USERS);
     let mut users = 0;
     // The user being added up: its name, figures, partners, the app id of
     // its share before (its shares come in the order of their app ids),
-    // and its app names while they are held.
-    type Current = (Name, Acc, BTreeSet<Guid>, Option<Name>, Option<BTreeSet<Name>>);
+    // and its app names.
+    type Current = (Name, Acc, HeldOrTold<Guid>, Option<Name>, HeldOrTold<Name>);
     let mut close = |(user, mut acc, partners, _, names): Current| -> Result<()> {
-        for tenant in partners {
+        for tenant in partners.0.into_iter().flatten() {
             partner_users.add(TenantCount { tenant, count: 1 })?;
         }
-        acc.apps = names.map_or(0, |n| n.len());
+        acc.apps = names.0.map_or(0, |n| n.len());
         busiest.offer(acc.top(user.to_string()));
         Ok(())
     };
@@ -859,40 +894,38 @@ fn users(
                 close(done)?;
             }
         }
-        let (_, acc, partners, app_key, names) = current.get_or_insert_with(|| {
+        let (user, acc, partners, app_key, names) = current.get_or_insert_with(|| {
             users += 1;
             let acc = Acc { label: s.user.to_string(), users: 1, ..Acc::default() };
-            (s.user.clone(), acc, BTreeSet::new(), None, Some(BTreeSet::new()))
+            (s.user.clone(), acc, HeldOrTold::new(), None, HeldOrTold::new())
         });
         acc.figures.add(&s.figures);
-        partners.insert(s.partner);
+        partners.add(s.partner, user, &mut user_partners, |p| p.hyphenated().as_str().into())?;
         if app_key.as_ref() != Some(&s.app_key) {
             app_users.add(AppUsers { app_key: s.app_key.clone(), users: 1 })?;
             *app_key = Some(s.app_key);
         }
-        match names {
-            Some(held) if held.len() < APP_NAMES_HELD => {
-                held.insert(s.app);
-            }
-            _ => {
-                for app in names.take().into_iter().flatten() {
-                    user_apps.add(UserApp { user: s.user.clone(), app })?;
-                }
-                user_apps.add(UserApp { user: s.user, app: s.app })?;
-            }
-        }
+        names.add(s.app, user, &mut user_apps, |n| n)?;
     }
     if let Some(done) = current.take() {
         close(done)?;
     }
     shares.finish()?;
+    // The partners of the users past those held, each pair once.
+    let mut pairs = user_partners.finish()?;
+    for OfUser { of, .. } in pairs.by_ref() {
+        let tenant =
+            Guid::parse(&of).context("internal error: a partner id in the report's temporary folder")?;
+        partner_users.add(TenantCount { tenant, count: 1 })?;
+    }
+    pairs.finish()?;
     let mut top = busiest.finish();
     // The app names of the users past those held, each user's together,
     // in the order of the users.
     let place: HashMap<&str, usize> = top.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
     let mut apps = vec![0; top.len()];
     let mut names = user_apps.finish()?;
-    for UserApp { user, .. } in names.by_ref() {
+    for OfUser { user, .. } in names.by_ref() {
         if let Some(&i) = place.get(&*user) {
             apps[i] += 1;
         }
@@ -1275,8 +1308,8 @@ mod rollup_tests {
             assert_eq!(t.apps, names[&t.label].len(), "{}", t.label);
         }
         // Some counted in their sets, some past them in the tally.
-        assert!(memory.top_users.iter().any(|t| t.apps <= APP_NAMES_HELD));
-        assert!(memory.top_users.iter().any(|t| t.apps > APP_NAMES_HELD));
+        assert!(memory.top_users.iter().any(|t| t.apps <= HELD_A_USER));
+        assert!(memory.top_users.iter().any(|t| t.apps > HELD_A_USER));
     }
 
     #[test]
@@ -1304,6 +1337,15 @@ mod rollup_tests {
         expected.truncate(TOP_APPS);
         let partners: Vec<(u64, u64)> =
             partners.values().map(|(u, a)| (u.len() as u64, a.len() as u64)).collect();
+        // Some users' partners counted from their sets, some past them
+        // from the tally.
+        let mut per_user: BTreeMap<String, BTreeSet<Guid>> = BTreeMap::new();
+        for r in rows() {
+            let user = r.user_principal_name.as_deref().or(r.user_id.as_deref()).unwrap_or("-").to_string();
+            per_user.entry(user).or_default().insert(r.partner_tenant_id);
+        }
+        assert!(per_user.values().any(|p| p.len() <= HELD_A_USER));
+        assert!(per_user.values().any(|p| p.len() > HELD_A_USER));
         for budget in [None, Some(1), Some(7), Some(500)] {
             let rolled = rolled(budget);
             assert_eq!(rolled.top_apps, expected, "budget {budget:?}");
@@ -1455,7 +1497,7 @@ mod rollup_tests {
                     figures,
                 };
                 users.push(share);
-                user_apps.push(UserApp { user: x.into(), app: y.into() });
+                user_apps.push(OfUser { user: x.into(), of: y.into() });
             }
             apps.push(AppFigures { app_key: x.into(), label: "".into(), seq: 0, figures });
             app_users.push(AppUsers { app_key: x.into(), users: 0 });
@@ -1469,7 +1511,7 @@ mod rollup_tests {
             combine: |_, _| {},
         };
         agree(&users, &by_user);
-        agree(&user_apps, &USER_APPS);
+        agree(&user_apps, &OF_USERS);
         agree(&apps, &APP_FIGURES);
         agree(&app_users, &APP_USERS);
         agree(&partners, &TENANT_TEXTS);

@@ -62,7 +62,7 @@
 //! in memory up to a budget and on disk past it ([`TenantRows`]). A tenant
 //! row's distinct apps do not add up (an app is used in many partitions):
 //! its apps are told once each across partitions in the same way
-//! ([`AppOfRow`]) and counted beside the rows ([`count_apps`]). With policy
+//! ([`IdOfRow`]) and counted beside the rows ([`count_told`]). With policy
 //! epochs (`replay --audit`) each group keeps its epoch on disk, and a
 //! partition's rows get their counters per epoch as in memory.
 
@@ -164,8 +164,9 @@ const MAX_PASSES_BY_GROUP: usize = 64;
 /// user: it is shared out by group instead (`by_group`), each group told
 /// by a hash of its tenants, access type and apps but not its user, so
 /// that all of a row's groups fall in one pass at the user and app grains
-/// (a tenant's, at the tenant grain, in several: each user is counted in
-/// a row by the first pass that meets him there, [`UsersOfRows`]); every
+/// (a tenant's, at the tenant grain, in several: there the users of each
+/// row are told apart across passes as its apps are across partitions,
+/// [`TenantRows`]); every
 /// pass keeps every user's names, so that each row is named as it would
 /// be read whole. Such passes are as many as the groups may be (each
 /// record not read yet a group of its own), up to
@@ -912,7 +913,7 @@ impl Activity {
             self.finish_parts(&spill, tenant, by, totals, Rows::Tallied(&tally))?;
             drop(spill);
             let tally = tally.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-            return Ok(count_apps(tally.rows.finish()?, tally.apps.finish()?));
+            return tally.finish();
         }
         let dir = spill.dir.path().to_path_buf();
         let share = thread_share(self.budget.map(|b| b.groups));
@@ -1101,7 +1102,7 @@ impl Activity {
         let finish_whole = |part: Part| {
             sizes.note(&part);
             done_reading()?;
-            self.finish_read(part, p, grain, dictionary, (rows, None))
+            self.finish_read(part, p, grain, dictionary, (rows, false))
         };
         let budget = self.budget.map(|b| b.for_finishing(grain.1));
         let mut part = sizes.part();
@@ -1147,8 +1148,8 @@ impl Activity {
         };
         let (mut totals, mut numbers) = (Totals::default(), Vec::with_capacity(of));
         // Shared out by group at the tenant grain, a user's groups of one
-        // row fall in several passes: each counts the user once.
-        let mut users_told = (by_group && grain.1 == GroupBy::Tenant).then(UsersOfRows::default);
+        // row fall in several passes: his are told apart across them.
+        let users_told_across_passes = by_group && grain.1 == GroupBy::Tenant;
         for this in 0..of {
             let pass = Pass { of, this, by_group };
             let part =
@@ -1157,7 +1158,7 @@ impl Activity {
             let number = pass.number(p);
             add_totals(
                 &mut totals,
-                self.finish_read(part, number, grain, dictionary, (rows, users_told.as_mut()))?,
+                self.finish_read(part, number, grain, dictionary, (rows, users_told_across_passes))?,
             );
             numbers.push(number);
         }
@@ -1176,7 +1177,7 @@ impl Activity {
         p: usize,
         (tenant, by): (Option<Guid>, GroupBy),
         dictionary: Option<&Dictionaries>,
-        (rows, users_told): (Rows<'_>, Option<&mut UsersOfRows>),
+        (rows, users_told_across_passes): (Rows<'_>, bool),
     ) -> Result<Totals> {
         let write = match rows {
             Rows::Written(write, _) => write,
@@ -1234,9 +1235,13 @@ impl Activity {
             };
             rolled.entry(out).or_default().add(&k, &c, by, split);
         }
-        if let Some(told) = users_told {
+        // Users whose groups of a row other passes may hold too, told
+        // apart alike in every pass, to be counted across them.
+        let mut users = Vec::new();
+        if users_told_across_passes {
             for (k, r) in &mut rolled {
-                r.users.retain(|&u| told.insert((k.clone(), part.users.id(u))));
+                let identity = |u| user_identity(part.users.id(u).as_ref());
+                users.extend(r.users.drain().map(|u| IdOfRow::of(k, identity(u))));
             }
         }
         if by != GroupBy::User {
@@ -1247,17 +1252,13 @@ impl Activity {
             // across them.
             let mut apps = Vec::new();
             for (k, r) in &mut rolled {
-                apps.extend(r.apps.drain().map(|a| AppOfRow {
-                    direction: k.direction,
-                    partner: k.partner,
-                    access: k.access_type,
-                    app: local.identity(a as u32),
-                }));
+                apps.extend(r.apps.drain().map(|a| IdOfRow::of(k, local.identity(a as u32))));
             }
             let rows = self.rolled_rows(rolled, by, &part.users, &local);
             let mut tally = tally.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             rows.into_iter().try_for_each(|r| tally.rows.add(r))?;
             apps.into_iter().try_for_each(|a| tally.apps.add(a))?;
+            users.into_iter().try_for_each(|u| tally.users.add(u))?;
             return Ok(totals);
         }
         let rows = self.rolled_rows(rolled, by, &part.users, &local);
@@ -1265,11 +1266,6 @@ impl Activity {
         Ok(totals)
     }
 }
-
-/// The users a partition's passes counted in each row so far, when a
-/// user's groups of a row can fall in several of them (shared out by group
-/// at the tenant grain, [`Pass`]): as many as its few users times its rows.
-type UsersOfRows = HashSet<(GroupKeyOut, Option<Name>)>;
 
 /// Adds what a partition (or a pass of one) counted to `totals`.
 fn add_totals(totals: &mut Totals, part: Totals) {
@@ -1294,12 +1290,15 @@ enum Rows<'a> {
 /// The tenant grain's rows added up across partitions as each is finished
 /// (their counts of distinct users add up: each partition's users are its
 /// own), and the apps of each row, told once each across partitions, to
-/// count its distinct apps ([`count_apps`]): in memory for as many rows
+/// count its distinct apps ([`count_told`]): in memory for as many rows
 /// and apps as Entra's logs name, on disk past a quarter of the budget
-/// each however many a forged export names.
+/// each however many a forged export names. A partition read in passes by
+/// group can hold a user's groups of one row in several passes: its users
+/// are told once each like the apps, and added to the rows' counts.
 struct TenantRows {
     rows: Tally<(Direction, Guid, AccessType), ActivityRow>,
-    apps: Tally<AppOfRow, AppOfRow>,
+    apps: Tally<IdOfRow, IdOfRow>,
+    users: Tally<IdOfRow, IdOfRow>,
 }
 
 impl TenantRows {
@@ -1307,8 +1306,20 @@ impl TenantRows {
         let budget = groups.map(|g| (g / 4).max(1));
         TenantRows {
             rows: Tally::new("groups", TENANT_ROWS, budget),
-            apps: Tally::new("groups", APPS_OF_ROWS, budget),
+            apps: Tally::new("groups", IDS_OF_ROWS, budget),
+            users: Tally::new("groups", IDS_OF_ROWS, budget),
         }
+    }
+
+    /// The rows, merged from the partitions, each with its distinct apps
+    /// and the users told apart here added.
+    fn finish(self) -> Result<RowStream> {
+        let rows = count_told(self.rows.finish()?, self.apps.finish()?, |row, apps| {
+            row.distinct_apps = Some(apps);
+        });
+        Ok(count_told(rows, self.users.finish()?, |row, users| {
+            row.distinct_users = Some(row.distinct_users.unwrap_or(0).saturating_add(users));
+        }))
     }
 }
 
@@ -1319,22 +1330,28 @@ const TENANT_ROWS: ByKey<(Direction, Guid, AccessType), ActivityRow> = ByKey {
     combine: ActivityRow::merge,
 };
 
-/// An app in a row at the tenant grain: the row's key and what tells the
-/// app apart in every partition ([`Local::identity`]). Each row's apps
-/// are told once each across partitions, which counts its distinct apps
-/// ([`count_apps`]); they do not add up across partitions as users do: an
-/// app is used by users of many.
+/// An app or a user in a row at the tenant grain: the row's key and what
+/// tells the app ([`Local::identity`]) or user ([`user_identity`]) apart
+/// in every partition. Each row's apps are told once each across
+/// partitions, which counts its distinct apps; they do not add up across
+/// partitions as users do: an app is used by users of many. So are the
+/// users of a partition read in passes by group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct AppOfRow {
+struct IdOfRow {
     direction: Direction,
     partner: Guid,
     access: AccessType,
-    app: u128,
+    id: u128,
 }
 
 const DIRECTIONS: [Direction; 2] = [Direction::Inbound, Direction::Outbound];
 
-impl AppOfRow {
+impl IdOfRow {
+    /// `id` in the row of `key`.
+    fn of(key: &GroupKeyOut, id: u128) -> IdOfRow {
+        IdOfRow { direction: key.direction, partner: key.partner, access: key.access_type, id }
+    }
+
     /// The key of its row, in the rows' order ([`ActivityRow::sort_key`]
     /// at the tenant grain).
     fn row(&self) -> (Direction, Guid, &'static str) {
@@ -1342,68 +1359,76 @@ impl AppOfRow {
     }
 }
 
-impl Record for AppOfRow {
+/// What tells a user apart in every partition: a hash of its id (128
+/// bits: no two of billions alike).
+fn user_identity(id: Option<&Name>) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(id.map_or(&b""[..], |id| id.as_bytes()))
+}
+
+impl Record for IdOfRow {
     fn write(&self, enc: &mut Enc) {
         enc.one_of(&DIRECTIONS, self.direction);
         enc.u128(self.partner.0);
         enc.access(self.access);
-        enc.u128(self.app);
+        enc.u128(self.id);
     }
 
     fn read<R: io::BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
-        Ok(AppOfRow {
+        Ok(IdOfRow {
             direction: dec.one_of(&DIRECTIONS, "direction")?,
             partner: Guid(dec.u128()?),
             access: dec.access()?,
-            app: dec.u128()?,
+            id: dec.u128()?,
         })
     }
 }
 
-/// [`AppOfRow`]s told once each, in the order of their rows, then by app.
-const APPS_OF_ROWS: ByKey<AppOfRow, AppOfRow> = ByKey {
+/// [`IdOfRow`]s told once each, in the order of their rows, then by id.
+const IDS_OF_ROWS: ByKey<IdOfRow, IdOfRow> = ByKey {
     key: |a| *a,
     order: Order {
-        cmp: |a, b| a.row().cmp(&b.row()).then(a.app.cmp(&b.app)),
+        cmp: |a, b| a.row().cmp(&b.row()).then(a.id.cmp(&b.id)),
         key: |a, out| {
             out.push(a.direction as u8);
             out.extend_from_slice(&a.partner.0.to_be_bytes());
             key::text(out, a.access.as_str());
-            out.extend_from_slice(&a.app.to_be_bytes());
+            out.extend_from_slice(&a.id.to_be_bytes());
         },
         sort: None,
     },
     combine: |_, _| {},
 };
 
-/// The tenant grain's rows, merged from the partitions, each with its
-/// distinct apps counted from `apps` ([`AppOfRow`]s in the same order,
-/// each once).
-fn count_apps(rows: RowStream, apps: Stream<AppOfRow>) -> RowStream {
-    let (mut rows, mut apps) = (Some(rows), Some(apps));
-    let mut next_app: Option<AppOfRow> = None;
+/// `rows` (the tenant grain's, merged from the partitions), each given
+/// `set` of how many of `ids` ([`IdOfRow`]s in the same order, each once)
+/// are of it.
+fn count_told(rows: RowStream, ids: Stream<IdOfRow>, set: fn(&mut ActivityRow, u64)) -> RowStream {
+    let (mut rows, mut ids) = (Some(rows), Some(ids));
+    let mut next_id: Option<IdOfRow> = None;
     Stream::made(move || {
         let Some(mut row) = rows.as_mut().and_then(Iterator::next) else {
             // The end, or a failed read: either says so.
             let read = rows.take().map_or(Ok(()), Stream::finish);
-            read.and(apps.take().map_or(Ok(()), Stream::finish))?;
+            read.and(ids.take().map_or(Ok(()), Stream::finish))?;
             return Ok(None);
         };
         let key = (row.direction, row.partner_tenant_id, row.access_type.as_str());
         let mut count = 0;
-        while let Some(app) = next_app.take().or_else(|| apps.as_mut().and_then(Iterator::next)) {
-            match app.row().cmp(&key) {
+        while let Some(id) = next_id.take().or_else(|| ids.as_mut().and_then(Iterator::next)) {
+            match id.row().cmp(&key) {
                 Ordering::Less => {
-                    anyhow::bail!("internal error: an app of no row in the grouping's temporary folder")
+                    anyhow::bail!(
+                        "internal error: an app or user of no row in the grouping's temporary folder"
+                    )
                 }
                 Ordering::Equal => count += 1,
                 Ordering::Greater => {
-                    next_app = Some(app);
+                    next_id = Some(id);
                     break;
                 }
             }
         }
-        row.distinct_apps = Some(count);
+        set(&mut row, count);
         Ok(Some(row))
     })
 }
@@ -2258,12 +2283,12 @@ mod tests {
                     [AccessType::B2bCollaboration, AccessType::B2bDirectConnect, AccessType::Unknown]
                 {
                     for app in [0, 7, 1 << 127, u128::MAX] {
-                        apps.push(AppOfRow { direction, partner: Guid(partner), access, app });
+                        apps.push(IdOfRow { direction, partner: Guid(partner), access, id: app });
                     }
                 }
             }
         }
-        let order = APPS_OF_ROWS.order;
+        let order = IDS_OF_ROWS.order;
         keys_sort_as_compared(&apps, order);
         for a in &apps {
             assert_eq!(read_back(a), *a);
