@@ -604,3 +604,75 @@ fn a_record_past_16_mib_is_left_out_alone_and_memory_stays_bounded() {
         assert!(rejected.contains("the record runs past 16 MiB"), "{name}: {rejected}");
     }
 }
+
+/// `count` copies of a cross-tenant inbound sign-in of the fixture, each
+/// its own sign-in applying a policy of its own (MFA and a compliant
+/// device), in a scrambled order: one group with `count` policies kept
+/// whole.
+fn signins_applying_policies(count: u64) -> String {
+    let line = lines_of("signins/graph-beta.ndjson")
+        .into_iter()
+        .find(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["resourceTenantId"] == OURS
+                && v["homeTenantId"] != OURS
+                && v["crossTenantAccessType"] == "b2bCollaboration"
+                && v["status"]["errorCode"] == 0
+        })
+        .expect("an inbound collaboration sign-in in the fixture");
+    let record: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let mut out = String::new();
+    for i in 0..count {
+        let n = (i * 7919) % count;
+        let mut v = record.clone();
+        v["id"] = format!("5e1f0000-0000-4000-8000-{n:012x}").into();
+        v["appliedConditionalAccessPolicies"] = serde_json::json!([{
+            "id": format!("c0a00000-0000-4000-8000-{n:012x}"),
+            "displayName": "MFA or a compliant device",
+            "enforcedGrantControls": ["Mfa", "RequireCompliantDevice"],
+            "result": "success"
+        }]);
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn a_forged_export_naming_more_policies_than_a_tenant_can_have_is_replayed_unknown_not_allowed() {
+    // A proposal trusting every claim: each policy kept is met. Up to the
+    // 1,024 policies xtenant keeps for a group, allowed; past them (a
+    // tenant may have 195), those dropped may decide.
+    let dir = tempfile::tempdir().unwrap();
+    let mut policy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("verdicts/current.json")).unwrap()).unwrap();
+    policy["default"]["inboundTrust"] = serde_json::json!({
+        "isMfaAccepted": true, "isCompliantDeviceAccepted": true, "isHybridAzureADJoinedDeviceAccepted": true
+    });
+    let policy = write(dir.path(), "trusting.json", policy.to_string());
+    for (count, verdict) in [(1024, "allowed"), (3000, "unknown")] {
+        let input = write(dir.path(), &format!("policies-{count}.ndjson"), signins_applying_policies(count));
+        let o = run(&[
+            "replay",
+            "--tenant",
+            OURS,
+            "--proposed",
+            policy.to_str().unwrap(),
+            "--format",
+            "json",
+            "--all",
+            input.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let rows = out["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{count}");
+        let row = &rows[0];
+        assert_eq!(row["proposed"], verdict, "{count}: {}", row["reason"]);
+        let kept = row["grant_clauses"].as_str().unwrap().split(';').count();
+        assert_eq!(kept, (count as usize).min(1025), "{count}");
+        if verdict == "unknown" {
+            assert!(row["reason"].as_str().unwrap().contains("forged or garbled"), "{}", row["reason"]);
+        }
+    }
+}

@@ -210,6 +210,7 @@ impl Clause {
             text.split(';').filter(|t| !t.trim().is_empty()).map(Clause::parse).collect::<Result<_, _>>()?;
         out.sort();
         out.dedup();
+        out.truncate(CLAUSES_KEPT + 1);
         Ok(out)
     }
 }
@@ -227,17 +228,75 @@ impl<'de> serde::Deserialize<'de> for Clause {
     }
 }
 
+/// How many policies kept whole a sign-in or a group keeps: five times the
+/// Conditional Access policies a tenant may have ("Conditional Access has
+/// a limit of 195 policies per tenant", Microsoft Learn, *Plan a
+/// Conditional Access deployment*). Past it an export is forged or
+/// garbled, and keeping every clause would grow a group without bound (a
+/// sorted insert each: quadratic). The smallest are kept, and one more as
+/// the mark of those dropped ([`clauses_past_kept`]): whatever order the
+/// sign-ins come in, and however groups are merged, the set is the same.
+pub const CLAUSES_KEPT: usize = 1024;
+
+/// Whether a set [`insert_clause`] kept (or its clauses resolved) names
+/// more policies than [`CLAUSES_KEPT`]: then the ones dropped may decide,
+/// and the evaluator says `unknown` where nothing kept refuses.
+pub fn clauses_past_kept<T>(set: &[T]) -> bool {
+    set.len() > CLAUSES_KEPT
+}
+
 /// Adds `c` to a sorted set of clauses kept in a vector (sets are small,
-/// usually empty: no allocation until the first clause).
+/// usually empty: no allocation until the first clause), up to
+/// [`CLAUSES_KEPT`] and its mark.
 pub fn insert_clause(set: &mut Vec<Clause>, c: &Clause) {
     if let Err(i) = set.binary_search(c) {
+        if i > CLAUSES_KEPT {
+            return;
+        }
         set.insert(i, c.clone());
+        set.truncate(CLAUSES_KEPT + 1);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn clause(n: u128) -> Clause {
+        Clause {
+            policy: Some(Guid(n)),
+            controls: Controls::MFA.union(Controls::COMPLIANT_DEVICE),
+            strength: None,
+        }
+    }
+
+    #[test]
+    fn a_set_of_clauses_keeps_the_smallest_and_a_mark_whatever_the_order_and_merges() {
+        // 3,000 policies in a scrambled order, and the same in two halves
+        // merged: the same set, capped.
+        let n = 3000u128;
+        let scrambled: Vec<u128> = (0..n).map(|i| (i * 7919) % n).collect();
+        let mut one = Vec::new();
+        scrambled.iter().for_each(|&i| insert_clause(&mut one, &clause(i)));
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for (k, &i) in scrambled.iter().enumerate() {
+            insert_clause(if k % 2 == 0 { &mut a } else { &mut b }, &clause(i));
+        }
+        b.iter().for_each(|c| insert_clause(&mut a, c));
+        let smallest: Vec<Clause> = (0..=CLAUSES_KEPT as u128).map(clause).collect();
+        assert_eq!(one, smallest);
+        assert_eq!(a, smallest);
+        assert!(clauses_past_kept(&one));
+        // Read back from a table, the same.
+        assert_eq!(
+            Clause::parse_list(&Clause::list_text(&(0..n).map(clause).collect::<Vec<_>>())).unwrap(),
+            smallest
+        );
+        // As many as kept: no mark.
+        let mut kept = Vec::new();
+        (0..CLAUSES_KEPT as u128).rev().for_each(|i| insert_clause(&mut kept, &clause(i)));
+        assert!(!clauses_past_kept(&kept));
+    }
 
     #[test]
     fn grant_control_spellings_of_every_export() {

@@ -17,6 +17,7 @@ use super::directory::Groups;
 use super::model::{AccessKind, Policy, Section, TargetConfig, TargetText};
 use super::resolve::{effective, Effective, Sourced};
 use super::targets::{app_match, user_match};
+use crate::model::grant::{clauses_past_kept, CLAUSES_KEPT};
 use crate::model::{AccessType, Controls, Direction, Guid};
 
 /// Three-valued truth.
@@ -638,6 +639,14 @@ fn trust(eff: &Effective, section: Section, req: &Request<'_>) -> Decision {
     // outcome is said when nothing is unknown.
     if let Some(Outcome::Refused(why)) = outcomes.iter().find(|o| matches!(o, Outcome::Refused(_))) {
         return Decision { verdict: Verdict::Blocked, degraded: false, reason: why.clone() };
+    }
+    // Past the policies kept whole, those dropped may decide: said alone,
+    // the kept ones' unknowns are a forged export's noise.
+    if clauses_past_kept(req.trust.clauses) {
+        let reason = format!(
+            "the sign-ins name more Conditional Access policies with several controls than the {CLAUSES_KEPT} xtenant keeps (a tenant may have 195 policies): the export is forged or garbled, and the policies dropped may decide"
+        );
+        return Decision { verdict: Verdict::Unknown, degraded: false, reason };
     }
     let unknown: Vec<&str> = outcomes
         .iter()

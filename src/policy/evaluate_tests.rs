@@ -465,6 +465,42 @@ fn a_grant_of_one_of_several_controls_is_not_all_of_them() {
 }
 
 #[test]
+fn more_policies_kept_whole_than_xtenant_keeps_are_unknown_unless_one_kept_refuses() {
+    // A forged export: past CLAUSES_KEPT the sign-ins' other policies were
+    // dropped, and any of them may ask what trust cannot give.
+    let ca = CaPolicies::default();
+    let many = |controls: Controls| -> Vec<_> {
+        (0..=CLAUSES_KEPT as u128)
+            .map(|i| {
+                let mut c = clause(controls, None);
+                c.policy = Some(Guid(i));
+                let mut r = ca.resolve(&c);
+                r.operator = Some(Operator::And);
+                r
+            })
+            .collect()
+    };
+    let base =
+        request(Direction::Inbound, AccessType::B2bCollaboration, Some(USER), Membership::Unknown, LOB_APP);
+    let mfa_and_terms = many(Controls::MFA.union(Controls::OTHER));
+    let mut req = base.clone();
+    req.trust.clauses = &mfa_and_terms;
+    // Every policy kept is met, even with full trust: still not known.
+    for p in [inbound_collab_all(false, false), inbound_collab_all(true, true)] {
+        let d = evaluate(&p, &req);
+        assert_eq!(d.verdict, Verdict::Unknown, "{}", d.reason);
+        assert!(d.reason.contains("forged or garbled") && d.reason.len() < 400, "{}", d.reason);
+    }
+    // One kept needs a device the policy cannot see proven: blocked.
+    let mfa_and_device = many(Controls::MFA.union(Controls::COMPLIANT_DEVICE));
+    req.trust.clauses = &mfa_and_device;
+    assert_eq!(evaluate(&inbound_collab_all(false, false), &req).verdict, Verdict::Blocked);
+    // As many as kept: decided as ever.
+    req.trust.clauses = &mfa_and_terms[..CLAUSES_KEPT];
+    assert_eq!(evaluate(&inbound_collab_all(false, false), &req).verdict, Verdict::Allowed);
+}
+
+#[test]
 fn authentication_strength_is_not_plain_mfa_for_external_users() {
     let ca = CaPolicies::default();
     let phishing_resistant = vec![ca.resolve(&clause(Controls::AUTH_STRENGTH, Some(4)))];
