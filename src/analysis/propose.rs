@@ -497,7 +497,7 @@ fn partner_config(plan: &PartnerPlan) -> PartnerConfig {
 fn policy_with(default: DefaultConfig, entry: Option<Arc<PartnerConfig>>) -> Policy {
     Policy {
         allowed_cloud_endpoints: vec![],
-        default: Some(default),
+        default: Some(Arc::new(default)),
         partners: entry.map(|e| (e.tenant_id, e)).into_iter().collect(),
         warnings: vec![],
         source: "xtenant propose".into(),
@@ -1693,7 +1693,8 @@ mod tests {
             }
             rows.push(r);
         }
-        let mut current = Policy { default: Some(service_default()), ..Policy::default() };
+        let mut current =
+            Policy { default: Some(std::sync::Arc::new(service_default())), ..Policy::default() };
         for partner in [2, 9] {
             current.partners.insert(Guid(partner), bare_entry(partner));
         }

@@ -1820,8 +1820,8 @@ pub(crate) mod tests {
         let mut second = first.clone();
         second.partners.insert(a, configured(a, AccessKind::Blocked));
         let mut third = second.clone();
-        third.default = Some(service_default());
-        third.default.as_mut().unwrap().settings.b2b_collaboration_inbound = None;
+        third.default = Some(std::sync::Arc::new(service_default()));
+        std::sync::Arc::make_mut(third.default.as_mut().unwrap()).settings.b2b_collaboration_inbound = None;
         let policies = [first, second, third];
         let halves = Halves::default();
         let moments = Moment::all(policies.iter(), &halves);

@@ -116,9 +116,9 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
     }
     let mut out = args.output.create()?;
     match args.format {
-        Format::Json => render::write_json(&mut out, &render::timeline::json_document(&rows, &run))?,
-        Format::Ndjson => render::timeline::table(&rows).write_ndjson(&mut out)?,
-        Format::Csv => render::timeline::csv_table(&rows).write_csv(&mut out, args.csv.style())?,
+        Format::Json => render::timeline::write_json_document(&mut out, &rows, &run)?,
+        Format::Ndjson => render::timeline::write_ndjson(&mut out, &rows)?,
+        Format::Csv => render::timeline::write_csv(&mut out, &rows, args.csv.style())?,
         Format::Markdown => {
             std::io::Write::write_all(&mut out, render::timeline::markdown(&rows, &run).as_bytes())?
         }

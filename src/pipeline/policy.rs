@@ -56,5 +56,5 @@ pub(crate) fn diff(
 
 /// Microsoft's service default as a policy.
 pub(crate) fn service_default_policy() -> Policy {
-    Policy { default: Some(service_default()), ..Policy::default() }
+    Policy { default: Some(std::sync::Arc::new(service_default())), ..Policy::default() }
 }

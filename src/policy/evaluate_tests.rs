@@ -41,7 +41,7 @@ fn setting(users: TargetConfig, apps: TargetConfig) -> B2bSetting {
 fn policy_with(section: Section, s: B2bSetting) -> Policy {
     let mut settings = Settings::default();
     *settings.section_mut(section) = Some(s);
-    let mut p = Policy { default: Some(service_default()), ..Policy::default() };
+    let mut p = Policy { default: Some(std::sync::Arc::new(service_default())), ..Policy::default() };
     p.partners.insert(
         partner(),
         PartnerConfig {
@@ -289,7 +289,7 @@ fn a_partner_without_a_section_follows_the_default() {
         cfg(AccessKind::Blocked, &[("AllUsers", TargetType::User)]),
         cfg(AccessKind::Blocked, &[("AllApplications", TargetType::Application)]),
     ));
-    p.default = Some(d);
+    p.default = Some(std::sync::Arc::new(d));
     // Inbound is not set on the partner: the default's block applies.
     let r = evaluate(
         &p,
@@ -572,7 +572,7 @@ fn cross_cloud_partners_are_never_allowed_by_accident() {
     assert_eq!(evaluate(&p, &dc).verdict, Verdict::Blocked);
     // Without an entry of its own, a partner of another cloud is blocked
     // even when its cloud is allowed; one whose cloud is not known is unknown.
-    let mut bare = Policy { default: Some(service_default()), ..Policy::default() };
+    let mut bare = Policy { default: Some(std::sync::Arc::new(service_default())), ..Policy::default() };
     bare.allowed_cloud_endpoints.push("microsoftonline.us".into());
     let mut other = req.clone();
     other.cloud = CloudHint::Other("microsoftonline.us".into());

@@ -119,7 +119,7 @@ pub fn apply_forward(start: &Policy, changes: &[PolicyChange]) -> (Policy, Vec<S
             (ChangeKind::DefaultReset, _) => {
                 let mut d = service_default();
                 d.is_service_default = Some(true);
-                state.default = Some(d);
+                state.default = Some(Arc::new(d));
                 apply_values(&mut state, c, Side::New, &mut notes, &at);
             }
             (ChangeKind::PartnerAdded, Scope::Partner(p)) => {
@@ -223,8 +223,8 @@ fn apply_values(state: &mut Policy, c: &PolicyChange, side: Side, notes: &mut Ve
         };
         let result = match c.scope {
             Scope::Default => {
-                let d = state.default.get_or_insert_with(service_default);
-                set(&mut d.settings, &p.property, value).map(|_| ())
+                let d = state.default.get_or_insert_with(|| Arc::new(service_default()));
+                set(&mut Arc::make_mut(d).settings, &p.property, value).map(|_| ())
             }
             Scope::Partner(t) => {
                 let partner = state.partners.entry(t).or_insert_with(|| Arc::new(empty_partner(t)));

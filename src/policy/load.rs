@@ -613,7 +613,7 @@ impl Builder {
         if self.policy.default.is_some() {
             self.errors.push(format!("{at}: a second default configuration"));
         }
-        self.policy.default = Some(d);
+        self.policy.default = Some(Arc::new(d));
         Ok(())
     }
 
@@ -655,7 +655,7 @@ impl<'a> Combined<'a> {
     pub fn of(p: &'a Policy) -> Self {
         Combined {
             allowed_cloud_endpoints: &p.allowed_cloud_endpoints,
-            default: p.default.as_ref().map_or_else(
+            default: p.default.as_deref().map_or_else(
                 || std::borrow::Cow::Owned(super::model::service_default()),
                 std::borrow::Cow::Borrowed,
             ),

@@ -428,7 +428,7 @@ pub struct PartnerConfig {
 pub struct Policy {
     pub allowed_cloud_endpoints: Vec<String>,
     /// `None`: no default was supplied, the Microsoft service default applies.
-    pub default: Option<DefaultConfig>,
+    pub default: Option<Arc<DefaultConfig>>,
     pub partners: BTreeMap<Guid, Arc<PartnerConfig>>,
     /// What loading noticed: unknown fields kept, fallbacks taken.
     pub warnings: Vec<String>,

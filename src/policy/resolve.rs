@@ -308,7 +308,7 @@ impl<'a> Resolver<'a> {
     /// that share target lists are made once.
     pub(crate) fn sharing(policy: &'a Policy, halves: &Halves) -> Resolver<'a> {
         let service = service_default();
-        let default = policy.default.as_ref();
+        let default = policy.default.as_deref();
         let inherited = Section::ALL
             .iter()
             .map(|&s| {
@@ -460,7 +460,7 @@ mod tests {
         let mut partners: std::collections::BTreeMap<Guid, Arc<PartnerConfig>> =
             (2..=1000).map(|i| partner(i, Settings::default())).collect();
         partners.extend([partner(1, own)]);
-        Policy { default: Some(default), partners, ..Policy::default() }
+        Policy { default: Some(Arc::new(default)), partners, ..Policy::default() }
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The output layer: everything people and machines read. A format-neutral
-//! [`Table`](table::Table) and its sinks ([`table`]), one module per result to draw
+//! The output layer: everything people and machines read. Format-neutral
+//! rows (named columns, JSON-typed cells) and their sinks ([`table`]), one module per result to draw
 //! ([`activity`], [`replay`], [`timeline`], [`siem`], [`overview`],
 //! [`policy`]), the atomic output file ([`output`]), the progress bar
 //! ([`progress`]) and colour ([`style`]). Renderers take results and plain
@@ -95,6 +95,17 @@ pub(crate) fn write_json_with_rows(
     columns: &[&str],
     rows: impl Iterator<Item = Vec<serde_json::Value>>,
 ) -> anyhow::Result<()> {
+    write_json_with_array(out, head, "rows", columns, rows)
+}
+
+/// [`write_json_with_rows`] with the rows under `key`.
+pub(crate) fn write_json_with_array(
+    out: &mut dyn std::io::Write,
+    head: impl Head,
+    key: &str,
+    columns: &[&str],
+    rows: impl Iterator<Item = Vec<serde_json::Value>>,
+) -> anyhow::Result<()> {
     use serde::ser::{SerializeMap, SerializeSeq};
     use std::cell::RefCell;
 
@@ -109,17 +120,17 @@ pub(crate) fn write_json_with_rows(
             seq.end()
         }
     }
-    struct Document<'a, H, I>(H, Rows<'a, I>);
+    struct Document<'a, H, I>(H, &'a str, Rows<'a, I>);
     impl<H: Head, I: Iterator<Item = Vec<serde_json::Value>>> serde::Serialize for Document<'_, H, I> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             let mut map = s.serialize_map(None)?;
             self.0.entries(&mut map)?;
-            map.serialize_entry("rows", &self.1)?;
+            map.serialize_entry(self.1, &self.2)?;
             map.end()
         }
     }
     let mut w = std::io::BufWriter::with_capacity(64 << 10, &mut *out);
-    serde_json::to_writer_pretty(&mut w, &Document(head, Rows(RefCell::new(Some(rows)), columns)))?;
+    serde_json::to_writer_pretty(&mut w, &Document(head, key, Rows(RefCell::new(Some(rows)), columns)))?;
     w.write_all(b"\n")?;
     std::io::Write::flush(&mut w)?;
     Ok(())

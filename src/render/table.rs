@@ -1,5 +1,6 @@
-//! A format-neutral table (named columns, JSON-typed cells) and its sinks:
-//! CSV, NDJSON and JSON for machines, an aligned text table for people.
+//! A format-neutral table (named columns, JSON-typed cells) and its sinks,
+//! fed rows as they come: CSV, NDJSON and JSON for machines, an aligned
+//! text table for people.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,42 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::analysis::runs::{on_the_pool_in_chunks, Line, Stream};
 use crate::model::time::rfc3339_fixed;
 use crate::model::{rfc3339, Guid};
-
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Table {
-    pub(crate) columns: Vec<&'static str>,
-    pub(crate) rows: Vec<Vec<Value>>,
-}
-
-impl Table {
-    pub(crate) fn new(columns: Vec<&'static str>) -> Self {
-        Table { columns, rows: Vec::new() }
-    }
-
-    pub(crate) fn objects(&self) -> Vec<Value> {
-        self.rows
-            .iter()
-            .map(|r| {
-                let m: Map<String, Value> =
-                    self.columns.iter().zip(r).map(|(c, v)| (c.to_string(), v.clone())).collect();
-                Value::Object(m)
-            })
-            .collect()
-    }
-
-    pub(crate) fn write_csv(&self, w: &mut dyn Write, style: CsvStyle) -> Result<()> {
-        stream_csv(&self.columns, self.rows.iter(), w, style)
-    }
-
-    pub(crate) fn write_ndjson(&self, w: &mut dyn Write) -> Result<()> {
-        stream_ndjson(&self.columns, self.rows.iter(), w)
-    }
-}
 
 /// Who reads a CSV: a program (every cell exactly as it is, what `replay`
 /// reads back) or a spreadsheet (cells that would run as formulas defused,
