@@ -80,9 +80,25 @@ impl History {
     }
 }
 
-/// Rebuilds the policy before each change, newest first, from `end`.
+/// The most epochs a history holds: as many as a grouping tells apart
+/// (its epoch numbers are 16 bits, [`crate::model::ActivityRow::by_epoch`]).
+/// An audit window with more changes that alter access (a pipeline that
+/// patches every partner daily writes one a partner a run) is rebuilt
+/// back through the newest of them; before those, every setting is
+/// unknown. Numbered past them, sign-ins after the last epoch a grouping
+/// told apart were counted in it, and compared with a policy that was no
+/// longer in force.
+pub const MAX_EPOCHS: usize = u16::MAX as usize;
+
+/// Rebuilds the policy before each change, newest first, from `end`, back
+/// through the newest [`MAX_EPOCHS`] - 1 changes that alter access.
 /// `changes` must be in time order.
 pub fn reconstruct(end: &Policy, changes: &[PolicyChange]) -> History {
+    reconstruct_at_most(end, changes, MAX_EPOCHS)
+}
+
+/// [`reconstruct`] into at most `epochs_held` epochs (at least two).
+fn reconstruct_at_most(end: &Policy, changes: &[PolicyChange], epochs_held: usize) -> History {
     let mut state = end.clone();
     let mut unknown: BTreeSet<Unknown> = BTreeSet::new();
     let mut epochs = vec![];
@@ -91,6 +107,18 @@ pub fn reconstruct(end: &Policy, changes: &[PolicyChange]) -> History {
     for (i, c) in changes.iter().enumerate().rev() {
         if !c.succeeded || !c.kind.changes_access() {
             checks[i] = ChangeCheck { reconstructed: unknown.is_empty(), notes: vec![] };
+            continue;
+        }
+        if epochs.len() + 1 >= epochs_held.max(2) {
+            // This change and every one before it: not undone.
+            unknown.extend([Unknown::Default, Unknown::AnyPartner]);
+            checks[i] = ChangeCheck {
+                reconstructed: false,
+                notes: vec![format!(
+                    "not undone: the audit window holds more than {} changes that alter access, and xtenant rebuilds the policy back through the newest of them only (every setting before them is unknown; an audit export of a shorter span rebuilds them)",
+                    epochs_held.max(2) - 1
+                )],
+            };
             continue;
         }
         epochs.push(Epoch { from: Some(c.time), until, policy: state.clone(), unknown: unknown.clone() });
@@ -406,6 +434,28 @@ mod tests {
         let teams = "1fec8e78-bce4-4aaf-ab1b-5451cc387264";
         assert_eq!(evaluate(&h.epochs[2].policy, &req(teams)).verdict, Verdict::Allowed);
         assert_eq!(evaluate(&h.epochs[3].policy, &req(teams)).verdict, Verdict::Blocked);
+    }
+
+    #[test]
+    fn past_the_epochs_held_the_older_changes_are_not_undone_and_their_settings_unknown() {
+        // Three changes that alter access, two epochs held: the newest is
+        // undone, the two before it are not, and before it nothing is known.
+        let end = end_policy();
+        let p = Guid::parse(P).unwrap();
+        let all = reconstruct(&end, &changes());
+        let h = reconstruct_at_most(&end, &changes(), 2);
+        assert_eq!(h.epochs.len(), 2);
+        assert_eq!(h.epochs[1].from, all.epochs[3].from);
+        assert!(h.epochs[1].knows(p) && !h.epochs[0].knows(p));
+        assert_eq!(h.epochs[0].unknown, BTreeSet::from([Unknown::Default, Unknown::AnyPartner]));
+        assert!(h.checks[2].reconstructed);
+        for older in &h.checks[..2] {
+            assert!(!older.reconstructed && older.notes[0].contains("not undone"), "{older:?}");
+        }
+        // As many held as needed: the same history.
+        let h = reconstruct_at_most(&end, &changes(), 4);
+        assert_eq!(h.epochs.len(), 4);
+        assert!(h.checks.iter().all(|c| c.reconstructed));
     }
 
     #[test]
