@@ -59,7 +59,12 @@ pub(crate) fn timeline(
     let policy = plan.policy.as_deref().map(|p| policy(p, notes)).transpose()?;
     let (changes, audit) = plan.audit.read_changes(&plan.read, super::again(&mut rejects))?;
     let ours = our_tenant(&changes, plan.tenant)?;
-    let history = policy.as_ref().map(|p| reconstruct(p, &changes));
+    // Only each change's check is listed: the rebuilt policies are let go
+    // before the sign-ins are read (some 2 KB a change).
+    let checks: Vec<Option<ChangeCheck>> = match &policy {
+        Some(p) => reconstruct(p, &changes).checks.into_iter().map(Some).collect(),
+        None => vec![None; changes.len()],
+    };
     let (effects, names, signins, joined) = match &plan.signins {
         None => (vec![None; changes.len()], Default::default(), None, 0),
         Some(source) => {
@@ -71,10 +76,6 @@ pub(crate) fn timeline(
     };
     let keep = |c: &PolicyChange| {
         (plan.all || (c.succeeded && c.kind.changes_access())) && plan.period.contains(c.time)
-    };
-    let checks: Vec<Option<ChangeCheck>> = match &history {
-        Some(h) => h.checks.iter().cloned().map(Some).collect(),
-        None => vec![None; changes.len()],
     };
     let rows = changes
         .into_iter()
