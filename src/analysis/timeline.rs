@@ -129,6 +129,18 @@ pub struct TimelineRun {
     pub grace: Duration,
 }
 
+/// Of `ids` (changes in time order), the range whose windows (from the
+/// first time to the third: before and after the change) hold `t`. Every
+/// window is as long as the others (but where one reaches either end of
+/// the calendar), so that both ends come in the changes' order: the range
+/// from the first window ending after `t` to the last starting at or
+/// before it.
+fn near_changes(windows: &[[DateTime<Utc>; 3]], ids: &[usize], t: DateTime<Utc>) -> std::ops::Range<usize> {
+    let first = ids.partition_point(|&i| windows[i][2] <= t);
+    let end = ids.partition_point(|&i| windows[i][0] <= t);
+    first..end.max(first)
+}
+
 /// Joins changes with sign-ins, one sign-in at a time; the users seen near
 /// each change are added up by (change, user), in memory within the
 /// budget, past it on disk: memory does not grow with them.
@@ -208,7 +220,13 @@ impl Join {
         let blocked = is_policy_block(s.error_code);
         let mut user: Option<Name> = None;
         let mut hit = false;
-        let ids = self.by_partner.get(&partner).into_iter().flatten().chain(&self.defaults);
+        // Only the changes whose windows can hold the sign-in: every change
+        // of its partner looked at, 60,000 changes to one partner with
+        // 200,000 of its sign-ins had not finished in ten minutes.
+        let near = |ids: &[usize]| -> std::ops::Range<usize> { near_changes(&self.windows, ids, s.time) };
+        let own = self.by_partner.get(&partner).map_or(&[][..], Vec::as_slice);
+        let (own_near, defaults_near) = (near(own), near(&self.defaults));
+        let ids = own[own_near].iter().chain(&self.defaults[defaults_near]);
         for &i in ids {
             let [from, t, until] = self.windows[i];
             let bits = if s.time >= from && s.time < t {
@@ -302,6 +320,29 @@ mod tests {
 
     const OURS: Guid = Guid(1);
     const PARTNER: Guid = Guid(2);
+
+    #[test]
+    fn the_changes_near_a_sign_in_are_those_whose_windows_hold_it() {
+        // Changes at uneven times (some at the same second), windows of an
+        // hour before and an hour and a half after; every change of the
+        // list, and every other one.
+        let at = |minutes: i64| DateTime::<Utc>::from_timestamp(1_790_000_000 + minutes * 60, 0).unwrap();
+        let (before, after) = (Duration::hours(1), Duration::minutes(90));
+        let times = [0, 0, 5, 50, 61, 130, 130, 131, 400, 401, 1000];
+        let windows: Vec<[DateTime<Utc>; 3]> =
+            times.iter().map(|&m| [at(m) - before, at(m), at(m) + after]).collect();
+        let all: Vec<usize> = (0..times.len()).collect();
+        let every_other: Vec<usize> = all.iter().copied().step_by(2).collect();
+        for ids in [&all, &every_other] {
+            for minute in -100..1200 {
+                let t = at(minute);
+                let range = near_changes(&windows, ids, t);
+                let held: Vec<usize> =
+                    ids.iter().copied().filter(|&i| windows[i][0] <= t && t < windows[i][2]).collect();
+                assert_eq!(ids[range].to_vec(), held, "minute {minute}");
+            }
+        }
+    }
 
     fn signin(at: &str, user: &str, code: u32) -> SignIn {
         let (time, tenants) = (at.parse().unwrap(), (Some(PARTNER), Some(OURS)));
