@@ -1,7 +1,8 @@
 //! The output layer: everything people and machines read. Format-neutral
-//! rows (named columns, JSON-typed cells) and their sinks ([`table`]), one module per result to draw
-//! ([`activity`], [`replay`], [`timeline`], [`siem`], [`overview`],
-//! [`policy`]), the atomic output file ([`output`]), the progress bar
+//! rows (named columns, JSON-typed cells) and their sinks ([`table`]), one
+//! module per result to draw ([`activity`], [`replay`], [`timeline`],
+//! [`siem`], [`overview`], [`policy`]), the atomic output file
+//! ([`output`]), the progress bar
 //! ([`progress`]) and colour ([`style`]). Renderers take results and plain
 //! settings (width, colour), never command-line flags.
 

@@ -1318,7 +1318,9 @@ impl TenantRows {
             row.distinct_apps = Some(apps);
         });
         Ok(count_told(rows, self.users.finish()?, |row, users| {
-            row.distinct_users = Some(row.distinct_users.unwrap_or(0).saturating_add(users));
+            if users > 0 {
+                row.distinct_users = Some(row.distinct_users.unwrap_or(0).saturating_add(users));
+            }
         }))
     }
 }
@@ -1334,8 +1336,8 @@ const TENANT_ROWS: ByKey<(Direction, Guid, AccessType), ActivityRow> = ByKey {
 /// tells the app ([`Local::identity`]) or user ([`user_identity`]) apart
 /// in every partition. Each row's apps are told once each across
 /// partitions, which counts its distinct apps; they do not add up across
-/// partitions as users do: an app is used by users of many. So are the
-/// users of a partition read in passes by group.
+/// partitions as users do: an app is used by users of many. The users of
+/// a partition read in passes by group are told once each the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct IdOfRow {
     direction: Direction,
