@@ -211,6 +211,10 @@ pub fn decode(e: &AuditEvent) -> PolicyChange {
             }
         }
     };
+    // Every change of an audit trail is held (a pipeline's run writes one a
+    // partner): a vector grown to four places for one property held three
+    // empty (576 bytes a change).
+    properties.shrink_to_fit();
     PolicyChange {
         id: e.id.clone(),
         time: e.time,

@@ -114,8 +114,10 @@ fn reconstruct_at_most(end: &Policy, changes: &[PolicyChange], epochs_held: usiz
             unknown.extend([Unknown::Default, Unknown::AnyPartner]);
             checks[i] = ChangeCheck {
                 reconstructed: false,
+                // Short: every older change carries it (a million of them
+                // past the newest 65,534 would hold 458 MB of a longer text).
                 notes: vec![format!(
-                    "not undone: the audit window holds more than {} changes that alter access, and xtenant rebuilds the policy back through the newest of them only (every setting before them is unknown; an audit export of a shorter span rebuilds them)",
+                    "not undone: xtenant rebuilds the policy back through the newest {} changes that alter access; settings before them are unknown",
                     epochs_held.max(2) - 1
                 )],
             };
