@@ -225,6 +225,11 @@ pub struct ActivityRow {
     pub by_epoch: Vec<(u16, Counters)>,
 }
 
+/// The most policy epoch starts a grouping tells apart: its epoch numbers
+/// ([`ActivityRow::by_epoch`]) are 16 bits. An audit history rebuilds no
+/// more epochs than this (`policy::history::MAX_EPOCHS`).
+pub(crate) const MAX_EPOCH_STARTS: usize = u16::MAX as usize;
+
 /// Adds `c` to `epoch`'s counters in `by_epoch` (sorted by epoch). A
 /// list, not a map: a group has sign-ins in a few epochs, and a sorted
 /// map's node holds room for eleven (a 1.6 KB node a group: 113 MB of them

@@ -21,6 +21,7 @@ use serde_json::Value;
 use super::change::{clean, ChangeKind, Decoded, PolicyChange, Scope};
 use super::load::parse;
 use super::model::{service_default, PartnerConfig, Policy, Settings};
+use crate::model::activity::MAX_EPOCH_STARTS;
 use crate::model::Guid;
 
 /// A configuration whose settings are not known at some moment.
@@ -80,15 +81,15 @@ impl History {
     }
 }
 
-/// The most epochs a history holds: as many as a grouping tells apart
-/// (its epoch numbers are 16 bits, [`crate::model::ActivityRow::by_epoch`]).
+/// The most epochs a history holds: no more than a grouping tells apart
+/// ([`MAX_EPOCH_STARTS`]).
 /// An audit window with more changes that alter access (a pipeline that
 /// patches every partner daily writes one a partner a run) is rebuilt
 /// back through the newest of them; before those, every setting is
 /// unknown. Numbered past them, sign-ins after the last epoch a grouping
 /// told apart were counted in it, and compared with a policy that was no
 /// longer in force.
-pub const MAX_EPOCHS: usize = u16::MAX as usize;
+pub const MAX_EPOCHS: usize = MAX_EPOCH_STARTS;
 
 /// Rebuilds the policy before each change, newest first, from `end`, back
 /// through the newest [`MAX_EPOCHS`] - 1 changes that alter access.
@@ -104,23 +105,22 @@ fn reconstruct_at_most(end: &Policy, changes: &[PolicyChange], epochs_held: usiz
     let mut epochs = vec![];
     let mut checks = vec![ChangeCheck::default(); changes.len()];
     let mut until = None;
+    let held = epochs_held.max(2);
+    // Short: every change past those undone carries it (a million of them
+    // past the newest 65,534 would hold 458 MB of a longer text).
+    let not_undone = format!(
+        "not undone: xtenant rebuilds the policy back through the newest {} changes that alter access; settings before them are unknown",
+        held - 1
+    );
     for (i, c) in changes.iter().enumerate().rev() {
         if !c.succeeded || !c.kind.changes_access() {
             checks[i] = ChangeCheck { reconstructed: unknown.is_empty(), notes: vec![] };
             continue;
         }
-        if epochs.len() + 1 >= epochs_held.max(2) {
+        if epochs.len() + 1 >= held {
             // This change and every one before it: not undone.
             unknown.extend([Unknown::Default, Unknown::AnyPartner]);
-            checks[i] = ChangeCheck {
-                reconstructed: false,
-                // Short: every older change carries it (a million of them
-                // past the newest 65,534 would hold 458 MB of a longer text).
-                notes: vec![format!(
-                    "not undone: xtenant rebuilds the policy back through the newest {} changes that alter access; settings before them are unknown",
-                    epochs_held.max(2) - 1
-                )],
-            };
+            checks[i] = ChangeCheck { reconstructed: false, notes: vec![not_undone.clone()] };
             continue;
         }
         epochs.push(Epoch { from: Some(c.time), until, policy: state.clone(), unknown: unknown.clone() });

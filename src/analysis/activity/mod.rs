@@ -457,7 +457,7 @@ impl Activity {
     /// ([`epoch_of`]). At most 65535 epochs.
     pub fn split_by_epochs(mut self, mut starts: Vec<DateTime<Utc>>) -> Self {
         starts.sort();
-        starts.truncate(u16::MAX as usize);
+        starts.truncate(crate::model::activity::MAX_EPOCH_STARTS);
         self.epoch_starts = starts;
         self
     }

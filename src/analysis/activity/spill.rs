@@ -166,10 +166,9 @@ const MAX_PASSES_BY_GROUP: usize = 64;
 /// that all of a row's groups fall in one pass at the user and app grains
 /// (a tenant's, at the tenant grain, in several: there the users of each
 /// row are told apart across passes as its apps are across partitions,
-/// [`TenantRows`]); every
-/// pass keeps every user's names, so that each row is named as it would
-/// be read whole. Such passes are as many as the groups may be (each
-/// record not read yet a group of its own), up to
+/// [`TenantRows`]); every pass keeps every user's names, so that each row
+/// is named as it would be read whole. Such passes are as many as the
+/// groups may be (each record not read yet a group of its own), up to
 /// [`MAX_PASSES_BY_GROUP`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Pass {
