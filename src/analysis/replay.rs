@@ -278,61 +278,50 @@ impl<'a> Resolved<'a> {
     }
 }
 
-/// The policy in force at one moment of an audit window. A partner's
-/// settings follow from its own entry and the default, and a change leaves
-/// every other partner's entry, and mostly the default, as they were: the
-/// moments resolve each partner once for all those with the same of both,
-/// in one place they share, and a moment keeps no place of its own for each
-/// partner (300 moments and 5,000 partners: 46 MB of places, and a
-/// resolution a partner a moment its sign-ins span).
-struct Moment<'a> {
-    resolver: Resolver<'a>,
-    shared: Moments,
-    /// The default in force, numbered: moments in a row with equal
-    /// defaults have the same number.
-    default: usize,
+/// The current policy in each epoch of an audit window. A partner's
+/// settings follow from its own entry and the default in force, and a
+/// change leaves every other partner's entry, and mostly the default, as
+/// they were: each partner is resolved once for each pair of the two it
+/// had, in one place the epochs share, and no epoch keeps a place of its
+/// own for each partner (300 epochs and 5,000 partners: 46 MB of places,
+/// and a resolution a partner an epoch its sign-ins span).
+struct Moments<'a> {
+    history: &'a History,
+    /// One for each default in force, by [`History::default_at`]'s number.
+    resolvers: Vec<Resolver<'a>>,
+    /// The partners' settings resolved, by the default's number, the
+    /// partner's entry (its address: epochs share the entries a change did
+    /// not touch, and the history holds every entry while the replay runs)
+    /// and the partner.
+    resolved: Mutex<HashMap<(usize, usize, Guid), Arc<Effective>>>,
 }
 
-/// The partners' settings resolved at the moments of an audit window, by
-/// [`Moment::default`], the partner's entry (its address: a moment shares
-/// the entries a change did not touch, and every moment's policy is held
-/// while the replay runs) and the partner.
-type Moments = Arc<Mutex<HashMap<(usize, usize, Guid), Arc<Effective>>>>;
-
-impl<'a> Moment<'a> {
-    /// The policies in force at the moments of an audit window, oldest
-    /// first; `halves` as for [`Resolved::new`].
-    fn all(policies: impl Iterator<Item = &'a Policy>, halves: &Halves) -> Vec<Self> {
-        let shared = Moments::default();
-        let mut previous: Option<&Policy> = None;
-        let mut default = 0;
-        policies
-            .map(|policy| {
-                if previous.is_some_and(|p| p.default != policy.default) {
-                    default += 1;
-                }
-                previous = Some(policy);
-                Moment { resolver: Resolver::sharing(policy, halves), shared: Arc::clone(&shared), default }
-            })
-            .collect()
+impl<'a> Moments<'a> {
+    /// `halves` as for [`Resolved::new`].
+    fn new(history: &'a History, halves: &Halves) -> Self {
+        let resolvers = history.defaults().iter().map(|p| Resolver::sharing(p, halves)).collect();
+        Moments { history, resolvers, resolved: Mutex::default() }
     }
 
-    fn evaluate(&self, req: &Request<'_>) -> Decision {
-        let policy = self.resolver.policy();
+    /// Evaluates `req` under the policy in force in `epoch` (oldest first).
+    fn evaluate(&self, epoch: usize, req: &Request<'_>) -> Decision {
+        let (default, _) = self.history.default_at(epoch);
+        let resolver = &self.resolvers[default];
+        let entry = self.history.partner_at(epoch, req.partner);
         // Partners without an entry share the default's settings.
-        let key = match policy.partners.get(&req.partner) {
-            Some(p) => (self.default, Arc::as_ptr(p) as usize, req.partner),
-            None => (self.default, 0, Guid(0)),
+        let key = match entry {
+            Some(p) => (default, Arc::as_ptr(p) as usize, req.partner),
+            None => (default, 0, Guid(0)),
         };
-        let lock = || self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lock = || self.resolved.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let found = lock().get(&key).cloned();
         let effective = found.unwrap_or_else(|| {
             // Resolved outside the lock; of two threads that both resolve
             // it, the first one's is kept.
-            let made = Arc::new(self.resolver.effective(Some(req.partner)));
+            let made = Arc::new(resolver.effective_with(Some(req.partner), entry.map(|e| &**e)));
             Arc::clone(lock().entry(key).or_insert(made))
         });
-        evaluate_resolved(policy, &effective, req)
+        evaluate_resolved(resolver.policy(), &effective, req)
     }
 }
 
@@ -340,8 +329,8 @@ struct Context<'a> {
     inputs: &'a Inputs<'a>,
     current: Option<Resolved<'a>>,
     proposed: Resolved<'a>,
-    /// The current policy of each audit epoch, oldest first.
-    epochs: Vec<Moment<'a>>,
+    /// The current policy of each audit epoch.
+    epochs: Option<Moments<'a>>,
     /// Which cloud each partner with an entry in either policy is in, as
     /// far as the policies tell (the others are in ours: [`cloud_hint`]).
     clouds: ByPartner<CloudHint>,
@@ -621,23 +610,25 @@ fn calibrate(r: &ActivityRow, cur: &Decision) -> Option<String> {
 
 /// Calibration against the policy in force in each epoch: sign-ins before
 /// a change are compared with the policy before it.
-fn calibrate_by_epoch(r: &ActivityRow, h: &History, cx: &Context<'_>) -> Option<String> {
+fn calibrate_by_epoch(r: &ActivityRow, moments: &Moments<'_>, cx: &Context<'_>) -> Option<String> {
+    let h = moments.history;
     let mut out = vec![];
     for (e, counters) in &r.by_epoch {
-        let epoch = &h.epochs[*e as usize];
+        let e = usize::from(*e);
+        let epoch = &h.epochs[e];
         let span = match (epoch.from, epoch.until) {
             (None, Some(u)) => format!("before {}", crate::model::rfc3339(&u)),
             (Some(f), None) => format!("since {}", crate::model::rfc3339(&f)),
             (Some(f), Some(u)) => format!("{} to {}", crate::model::rfc3339(&f), crate::model::rfc3339(&u)),
             (None, None) => "in the window".into(),
         };
-        if !epoch.knows(r.partner_tenant_id) {
+        if !h.knows(e, r.partner_tenant_id) {
             // Nothing to compare with: the audit trail does not say what
             // applied then. Not a mismatch, and not a match either.
             continue;
         }
         let part = ActivityRow { counters: counters.clone(), by_epoch: vec![], ..r.clone() };
-        let decision = with_request(&part, cx, |req| cx.epochs[*e as usize].evaluate(req));
+        let decision = with_request(&part, cx, |req| moments.evaluate(e, req));
         if let Some(m) = calibrate(&part, &decision) {
             out.push(format!("{span}: {m}"));
         }
@@ -744,8 +735,8 @@ impl Found {
 
 fn found(r: &ActivityRow, cx: &Context<'_>) -> Found {
     let (cur, prop) = decisions(r, cx);
-    let calibration = match cx.inputs.history {
-        Some(h) if !r.by_epoch.is_empty() => calibrate_by_epoch(r, h, cx),
+    let calibration = match &cx.epochs {
+        Some(moments) if !r.by_epoch.is_empty() => calibrate_by_epoch(r, moments, cx),
         _ => cx.current.as_ref().and_then(|_| calibrate(r, &cur)),
     };
     let (impact, mut reason) = match refused_elsewhere(r, cx) {
@@ -818,9 +809,7 @@ impl<'a> Replayer<'a> {
             proposed,
             unchanged: configured.iter().map(|p| (*p, std::sync::OnceLock::new())).collect(),
             unconfigured: std::sync::OnceLock::new(),
-            epochs: inputs
-                .history
-                .map_or_else(Vec::new, |h| Moment::all(h.epochs.iter().map(|e| &e.policy), &halves)),
+            epochs: inputs.history.map(|h| Moments::new(h, &halves)),
             clouds: configured
                 .iter()
                 .map(|p| (*p, cloud_hint(*p, inputs.current, inputs.proposed)))
@@ -1823,8 +1812,8 @@ pub(crate) mod tests {
         third.default = Some(std::sync::Arc::new(service_default()));
         std::sync::Arc::make_mut(third.default.as_mut().unwrap()).settings.b2b_collaboration_inbound = None;
         let policies = [first, second, third];
-        let halves = Halves::default();
-        let moments = Moment::all(policies.iter(), &halves);
+        let history = History::of_policies(&policies);
+        let moments = Moments::new(&history, &Halves::default());
         let apps = AppCatalog::built_in();
         let request = |partner| Request {
             direction: Direction::Inbound,
@@ -1840,11 +1829,11 @@ pub(crate) mod tests {
             apps,
             cloud: CloudHint::Ours,
         };
-        for (moment, policy) in moments.iter().zip(&policies) {
+        for (epoch, policy) in policies.iter().enumerate() {
             let alone = Resolved::new(policy, &Halves::default(), None);
             for partner in [a, b, unconfigured] {
                 assert_eq!(
-                    moment.evaluate(&request(partner)),
+                    moments.evaluate(epoch, &request(partner)),
                     alone.evaluate(&request(partner)),
                     "{partner}"
                 );
@@ -1852,9 +1841,10 @@ pub(crate) mod tests {
         }
         // A: once for each entry it had, and again under the new default;
         // B and the unconfigured partner: once for each default.
-        let resolved = moments[0].shared.lock().unwrap().len();
+        let resolved = moments.resolved.lock().unwrap().len();
         assert_eq!(resolved, 3 + 2 + 2);
-        assert_eq!(moments.iter().map(|m| m.default).collect::<Vec<_>>(), [0, 0, 1]);
+        let defaults: Vec<usize> = (0..3).map(|e| history.default_at(e).0).collect();
+        assert_eq!(defaults, [1, 1, 0]);
     }
 
     #[test]

@@ -158,7 +158,7 @@ fn history(
     let (changes, stats) = Source::Exports(plan.audit.clone()).read_changes(&plan.activity.read, rejects)?;
     let history = reconstruct(current, &changes);
     let starts = history.epochs.iter().filter(|e| e.from.is_some()).count();
-    let unknown = history.epochs.iter().filter(|e| !e.unknown.is_empty()).count();
+    let unknown = history.partly_unknown();
     notes(&format!(
         "audit: {} policy change(s) in {} audit record(s); the current policy rebuilt for {} epoch(s){}",
         starts,

@@ -10,7 +10,7 @@
 //! change's new value, a note says so: a change is missing from the audit
 //! window, or the policy given is not the one in force at its end.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::change::{clean, ChangeKind, Decoded, PolicyChange, Scope};
 use super::load::parse;
-use super::model::{service_default, PartnerConfig, Policy, Settings};
+use super::model::{service_default, DefaultConfig, PartnerConfig, Policy, Settings};
 use crate::model::activity::MAX_EPOCH_STARTS;
 use crate::model::Guid;
 
@@ -34,27 +34,13 @@ pub enum Unknown {
     AnyPartner,
 }
 
-/// The policy over one span between changes.
+/// One span between changes.
 #[derive(Clone, Debug)]
 pub struct Epoch {
     /// `None`: from before the first change.
     pub from: Option<DateTime<Utc>>,
     /// `None`: still in force at the end.
     pub until: Option<DateTime<Utc>>,
-    pub policy: Policy,
-    pub unknown: BTreeSet<Unknown>,
-}
-
-impl Epoch {
-    /// Whether this partner's settings (its own or the default it
-    /// inherits) are known in this epoch.
-    pub fn knows(&self, partner: Guid) -> bool {
-        if self.unknown.contains(&Unknown::Partner(partner)) || self.unknown.contains(&Unknown::AnyPartner) {
-            return false;
-        }
-        // A partner with its own sections may still inherit others.
-        !self.unknown.contains(&Unknown::Default)
-    }
 }
 
 /// What reconstruction found at one change.
@@ -66,11 +52,65 @@ pub struct ChangeCheck {
 }
 
 /// Every epoch, oldest first (one more than the changes that alter
-/// access), and one check per change given.
+/// access), one check per change given, and the policy in force in each
+/// epoch.
+///
+/// A change touches one configuration (the default or one partner), so an
+/// epoch's policy is the next one's with one entry swapped: the history
+/// keeps, for each configuration a change touched, the entry each change
+/// left (its versions), and the policy given for the rest. A copy of the
+/// policy an epoch held every entry of every partner again: a pipeline
+/// patching 1,000 partners daily for a month (30,000 changes) took
+/// 1.75 GB, and more with every partner and every change.
 #[derive(Clone, Debug)]
 pub struct History {
     pub epochs: Vec<Epoch>,
     pub checks: Vec<ChangeCheck>,
+    /// The policy given, in force in the newest epoch.
+    end: Policy,
+    /// The defaults in force, each alone in a policy with the end's other
+    /// fields and no partners (what a [`super::resolve::Resolver`] takes):
+    /// the end's first, then one for each change to the default, newest
+    /// first.
+    defaults: Vec<Policy>,
+    /// Which of `defaults` is in force, by epoch.
+    default_versions: Versions<usize>,
+    partners: HashMap<Guid, Versions<PartnerVersion>>,
+    /// Epochs this far back from the newest and older do not know the
+    /// default (so no partner's settings: a partner may inherit it), or
+    /// any partner's (a change that did not name its partner).
+    default_unknown_from: Option<usize>,
+    any_partner_unknown_from: Option<usize>,
+    /// How many epochs know only part of the policy.
+    partly_unknown: usize,
+}
+
+/// One partner's entry in some epochs, and whether it is known there.
+#[derive(Clone, Debug)]
+struct PartnerVersion {
+    entry: Option<Arc<PartnerConfig>>,
+    unknown: bool,
+}
+
+/// The versions of one configuration: `(back, version)`, `back` counting
+/// epochs from the newest (0), ascending; a version holds from its epoch
+/// back to the next one's. Epochs newer than the first hold the policy
+/// given.
+#[derive(Clone, Debug)]
+struct Versions<T>(Vec<(usize, T)>);
+
+impl<T> Default for Versions<T> {
+    fn default() -> Self {
+        Versions(vec![])
+    }
+}
+
+impl<T> Versions<T> {
+    /// The version `back` epochs from the newest, `None` for the policy given.
+    fn at(&self, back: usize) -> Option<&T> {
+        let newer = self.0.partition_point(|(from, _)| *from <= back);
+        newer.checked_sub(1).map(|i| &self.0[i].1)
+    }
 }
 
 impl History {
@@ -78,6 +118,88 @@ impl History {
     pub fn at(&self, t: DateTime<Utc>) -> &Epoch {
         let i = self.epochs.iter().rposition(|e| e.from.is_none_or(|f| f <= t)).unwrap_or(0);
         &self.epochs[i]
+    }
+
+    /// How many epochs back from the newest epoch `epoch` (oldest first) is.
+    fn back(&self, epoch: usize) -> usize {
+        self.epochs.len().saturating_sub(epoch + 1)
+    }
+
+    /// Whether this partner's settings (its own or the default it
+    /// inherits) are known in `epoch`.
+    pub fn knows(&self, epoch: usize, partner: Guid) -> bool {
+        let back = self.back(epoch);
+        let from = |f: Option<usize>| f.is_some_and(|f| f <= back);
+        if from(self.default_unknown_from) || from(self.any_partner_unknown_from) {
+            return false;
+        }
+        // A partner with its own sections may still inherit others.
+        !self.partners.get(&partner).and_then(|v| v.at(back)).is_some_and(|v| v.unknown)
+    }
+
+    /// The default in force in `epoch`: its number (equal in epochs that
+    /// share it) and a policy holding it, no partners, and the policy
+    /// given's other fields.
+    pub fn default_at(&self, epoch: usize) -> (usize, &Policy) {
+        let i = self.default_versions.at(self.back(epoch)).copied().unwrap_or(0);
+        (i, &self.defaults[i])
+    }
+
+    /// The defaults [`History::default_at`] numbers, by number.
+    pub fn defaults(&self) -> &[Policy] {
+        &self.defaults
+    }
+
+    /// The partner's entry in `epoch`, `None` when it has none.
+    pub fn partner_at(&self, epoch: usize, partner: Guid) -> Option<&Arc<PartnerConfig>> {
+        match self.partners.get(&partner).and_then(|v| v.at(self.back(epoch))) {
+            Some(version) => version.entry.as_ref(),
+            None => self.end.partners.get(&partner),
+        }
+    }
+
+    /// How many epochs know only part of the policy.
+    pub fn partly_unknown(&self) -> usize {
+        self.partly_unknown
+    }
+
+    /// The whole policy in force in `epoch`.
+    #[cfg(test)]
+    pub fn policy_at(&self, epoch: usize) -> Policy {
+        let mut policy = self.end.clone();
+        policy.default.clone_from(&self.default_at(epoch).1.default);
+        for (p, versions) in &self.partners {
+            match versions.at(self.back(epoch)) {
+                None => {}
+                Some(PartnerVersion { entry: Some(e), .. }) => {
+                    policy.partners.insert(*p, Arc::clone(e));
+                }
+                Some(PartnerVersion { entry: None, .. }) => {
+                    policy.partners.remove(p);
+                }
+            }
+        }
+        policy
+    }
+
+    /// What is not known in `epoch`.
+    #[cfg(test)]
+    pub fn unknown_at(&self, epoch: usize) -> BTreeSet<Unknown> {
+        let back = self.back(epoch);
+        let from = |f: Option<usize>| f.is_some_and(|f| f <= back);
+        let mut out: BTreeSet<Unknown> = self
+            .partners
+            .iter()
+            .filter(|(_, v)| v.at(back).is_some_and(|v| v.unknown))
+            .map(|(p, _)| Unknown::Partner(*p))
+            .collect();
+        if from(self.default_unknown_from) {
+            out.insert(Unknown::Default);
+        }
+        if from(self.any_partner_unknown_from) {
+            out.insert(Unknown::AnyPartner);
+        }
+        out
     }
 }
 
@@ -102,8 +224,17 @@ pub fn reconstruct(end: &Policy, changes: &[PolicyChange]) -> History {
 fn reconstruct_at_most(end: &Policy, changes: &[PolicyChange], epochs_held: usize) -> History {
     let mut state = end.clone();
     let mut unknown: BTreeSet<Unknown> = BTreeSet::new();
-    let mut epochs = vec![];
-    let mut checks = vec![ChangeCheck::default(); changes.len()];
+    let mut history = History {
+        epochs: vec![],
+        checks: vec![ChangeCheck::default(); changes.len()],
+        end: end.clone(),
+        defaults: vec![alone(end, end.default.clone())],
+        default_versions: Versions::default(),
+        partners: HashMap::new(),
+        default_unknown_from: None,
+        any_partner_unknown_from: None,
+        partly_unknown: 0,
+    };
     let mut until = None;
     let held = epochs_held.max(2);
     // Short: every change past those undone carries it (a million of them
@@ -114,23 +245,107 @@ fn reconstruct_at_most(end: &Policy, changes: &[PolicyChange], epochs_held: usiz
     );
     for (i, c) in changes.iter().enumerate().rev() {
         if !c.succeeded || !c.kind.changes_access() {
-            checks[i] = ChangeCheck { reconstructed: unknown.is_empty(), notes: vec![] };
+            history.checks[i] = ChangeCheck { reconstructed: unknown.is_empty(), notes: vec![] };
             continue;
         }
-        if epochs.len() + 1 >= held {
+        // Epochs so far: the one this change starts is this far back.
+        let back = history.epochs.len();
+        if back + 1 >= held {
             // This change and every one before it: not undone.
             unknown.extend([Unknown::Default, Unknown::AnyPartner]);
-            checks[i] = ChangeCheck { reconstructed: false, notes: vec![not_undone.clone()] };
+            history.default_unknown_from.get_or_insert(back);
+            history.any_partner_unknown_from.get_or_insert(back);
+            history.checks[i] = ChangeCheck { reconstructed: false, notes: vec![not_undone.clone()] };
             continue;
         }
-        epochs.push(Epoch { from: Some(c.time), until, policy: state.clone(), unknown: unknown.clone() });
+        history.partly_unknown += usize::from(!unknown.is_empty());
+        history.epochs.push(Epoch { from: Some(c.time), until });
         until = Some(c.time);
         let notes = undo(&mut state, &mut unknown, c);
-        checks[i] = ChangeCheck { reconstructed: unknown.is_empty(), notes };
+        history.record(back + 1, c.scope, &state, &unknown);
+        history.checks[i] = ChangeCheck { reconstructed: unknown.is_empty(), notes };
     }
-    epochs.push(Epoch { from: None, until, policy: state, unknown });
-    epochs.reverse();
-    History { epochs, checks }
+    history.partly_unknown += usize::from(!unknown.is_empty());
+    history.epochs.push(Epoch { from: None, until });
+    history.epochs.reverse();
+    history
+}
+
+impl History {
+    /// The history of `policies`, oldest first, one an epoch (no times):
+    /// what tests of the history's readers build it from.
+    #[cfg(test)]
+    pub(crate) fn of_policies(policies: &[Policy]) -> History {
+        let end = policies.last().expect("a policy").clone();
+        let mut history = History {
+            epochs: vec![],
+            checks: vec![],
+            defaults: vec![alone(&end, end.default.clone())],
+            end,
+            default_versions: Versions::default(),
+            partners: HashMap::new(),
+            default_unknown_from: None,
+            any_partner_unknown_from: None,
+            partly_unknown: 0,
+        };
+        let none = BTreeSet::new();
+        for (back, pair) in policies.windows(2).rev().enumerate() {
+            let [before, after] = pair else { unreachable!() };
+            history.record(back + 1, Scope::Default, before, &none);
+            let partners: BTreeSet<Guid> =
+                before.partners.keys().chain(after.partners.keys()).copied().collect();
+            for p in partners {
+                let (a, b) = (before.partners.get(&p), after.partners.get(&p));
+                if a.map(Arc::as_ptr) != b.map(Arc::as_ptr) {
+                    history.record(back + 1, Scope::Partner(p), before, &none);
+                }
+            }
+        }
+        history.epochs = vec![Epoch { from: None, until: None }; policies.len()];
+        history
+    }
+}
+
+/// A policy with `default`, no partners, and `end`'s other fields.
+fn alone(end: &Policy, default: Option<Arc<DefaultConfig>>) -> Policy {
+    Policy {
+        allowed_cloud_endpoints: end.allowed_cloud_endpoints.clone(),
+        default,
+        partners: Default::default(),
+        warnings: vec![],
+        source: end.source.clone(),
+    }
+}
+
+impl History {
+    /// Keeps what undoing a change to `scope` left in `state` and
+    /// `unknown`, which hold from the epoch `back` from the newest.
+    fn record(&mut self, back: usize, scope: Scope, state: &Policy, unknown: &BTreeSet<Unknown>) {
+        match scope {
+            Scope::Partner(p) => {
+                let version = PartnerVersion {
+                    entry: state.partners.get(&p).cloned(),
+                    unknown: unknown.contains(&Unknown::Partner(p)),
+                };
+                self.partners.entry(p).or_default().0.push((back, version));
+            }
+            Scope::Default => {
+                let last = self.default_versions.0.last().map_or(0, |(_, i)| *i);
+                // Epochs in a row with equal defaults share one.
+                if self.defaults[last].default != state.default {
+                    self.defaults.push(alone(&self.end, state.default.clone()));
+                    self.default_versions.0.push((back, self.defaults.len() - 1));
+                }
+            }
+            Scope::UnknownPartner => {}
+        }
+        if unknown.contains(&Unknown::Default) {
+            self.default_unknown_from.get_or_insert(back);
+        }
+        if unknown.contains(&Unknown::AnyPartner) {
+            self.any_partner_unknown_from.get_or_insert(back);
+        }
+    }
 }
 
 /// Applies each change's new values to `start`, oldest first: the policy
@@ -307,14 +522,19 @@ fn set(s: &mut Settings, property: &str, v: Option<Value>) -> Result<bool> {
 /// Where the state after `c` (from the policy given and later changes)
 /// disagrees with the new values `c` logged.
 fn check_new_values(state: &Policy, c: &PolicyChange) -> Vec<String> {
-    let mut probe = state.clone();
-    let mut ignored = vec![];
     if c.scope == Scope::UnknownPartner {
         return vec![];
     }
     if c.kind == ChangeKind::PartnerDeleted {
         return vec![];
     }
+    // Only the configuration the change touched: a copy of every partner's
+    // entry a change was as slow as the policy is long.
+    let mut probe = alone(state, state.default.clone());
+    if let Scope::Partner(p) = c.scope {
+        probe.partners.extend(state.partners.get(&p).map(|e| (p, Arc::clone(e))));
+    }
+    let mut ignored = vec![];
     apply_values(&mut probe, c, Side::New, &mut ignored, "");
     let same = match c.scope {
         Scope::Default => probe.default == state.default || state.default.is_none(),
@@ -341,8 +561,20 @@ mod tests {
     const P: &str = "1eae0b55-0000-4000-8000-000000000001";
 
     fn change(at: &str, activity: &str, props: &[(&str, Option<&str>, Option<&str>)]) -> PolicyChange {
-        let mut modified =
-            vec![ModifiedProperty { name: "tenantId".into(), old: None, new: Some(format!("\"{P}\"")) }];
+        change_to(Some(P), at, activity, props)
+    }
+
+    /// A change to `partner`'s entry, or to the default.
+    fn change_to(
+        partner: Option<&str>,
+        at: &str,
+        activity: &str,
+        props: &[(&str, Option<&str>, Option<&str>)],
+    ) -> PolicyChange {
+        let mut modified: Vec<ModifiedProperty> = partner
+            .map(|p| ModifiedProperty { name: "tenantId".into(), old: None, new: Some(format!("\"{p}\"")) })
+            .into_iter()
+            .collect();
         modified.extend(props.iter().map(|(n, o, v)| ModifiedProperty {
             name: n.to_string(),
             old: o.map(str::to_string),
@@ -398,11 +630,11 @@ mod tests {
         let h = reconstruct(&end, &changes());
         assert_eq!(h.epochs.len(), 4);
         assert!(h.checks.iter().all(|c| c.reconstructed && c.notes.is_empty()), "{:?}", h.checks);
-        assert!(!h.epochs[0].policy.partners.contains_key(&p));
-        let narrowed =
-            h.epochs[2].policy.partners[&p].settings.section(Section::CollaborationInbound).unwrap();
+        assert!(!h.policy_at(0).partners.contains_key(&p));
+        let before_narrowing = h.policy_at(2);
+        let narrowed = before_narrowing.partners[&p].settings.section(Section::CollaborationInbound).unwrap();
         assert_eq!(narrowed.applications.as_ref().unwrap().targets[0].target, "AllApplications");
-        let (again, notes) = apply_forward(&h.epochs[0].policy, &changes());
+        let (again, notes) = apply_forward(&h.policy_at(0), &changes());
         assert!(notes.is_empty());
         assert_eq!(again.partners, end.partners);
         assert_eq!(
@@ -410,6 +642,61 @@ mod tests {
             Some("2026-03-02T09:00:00Z".parse().unwrap())
         );
         assert_eq!(h.at("2026-02-01T00:00:00Z".parse().unwrap()).from, None);
+    }
+
+    #[test]
+    fn each_epoch_holds_the_policy_the_changes_before_it_leave_sharing_the_entries_they_did_not_touch() {
+        // Three partners added, then their entries and the default changed
+        // in turns, each between two target lists.
+        let partners = [
+            "1eae0b55-0000-4000-8000-000000000001",
+            "1eae0b55-0000-4000-8000-000000000002",
+            "1eae0b55-0000-4000-8000-000000000003",
+        ];
+        let at = |i: usize| format!("2026-03-01T{:02}:{:02}:00Z", i / 60, i % 60);
+        let mut changes: Vec<PolicyChange> = partners
+            .iter()
+            .enumerate()
+            .map(|(i, p)| change_to(Some(p), &at(i), "Add a partner to cross-tenant access setting", &[]))
+            .collect();
+        for i in 0..20 {
+            let (old, new) = if i % 8 < 4 { (None, Some(ALL_APPS)) } else { (Some(ALL_APPS), Some(ONE_APP)) };
+            let (partner, activity) = match i % 4 {
+                3 => (None, "Update the company default cross-tenant access setting"),
+                p => (Some(partners[p]), "Update a partner cross-tenant access setting"),
+            };
+            let old = if i >= 8 && i % 8 < 4 { Some(ONE_APP) } else { old };
+            changes.push(change_to(partner, &at(10 + i), activity, &[("b2bCollaborationInbound", old, new)]));
+        }
+        let (end, notes) = apply_forward(&Policy::default(), &changes);
+        assert!(notes.is_empty(), "{notes:?}");
+        let h = reconstruct(&end, &changes);
+        assert_eq!(h.epochs.len(), changes.len() + 1);
+        assert!(h.checks.iter().all(|c| c.reconstructed && c.notes.is_empty()), "{:?}", h.checks);
+        let start = h.policy_at(0);
+        assert!(start.partners.is_empty());
+        for epoch in 0..h.epochs.len() {
+            let (forward, notes) = apply_forward(&start, &changes[..epoch]);
+            assert!(notes.is_empty());
+            let held = h.policy_at(epoch);
+            assert_eq!(
+                (&held.default, &held.partners),
+                (&forward.default, &forward.partners),
+                "epoch {epoch}"
+            );
+            assert!(h.knows(epoch, Guid::parse(partners[0]).unwrap()));
+        }
+        // An entry a change did not touch is the one the epoch after it holds.
+        for (epoch, c) in changes.iter().enumerate().skip(1) {
+            for p in partners.map(|p| Guid::parse(p).unwrap()) {
+                let (before, after) = (h.partner_at(epoch, p), h.partner_at(epoch + 1, p));
+                if c.scope != Scope::Partner(p) && before.is_some() {
+                    assert!(Arc::ptr_eq(before.unwrap(), after.unwrap()), "epoch {epoch}");
+                }
+            }
+        }
+        let defaults: BTreeSet<usize> = (0..h.epochs.len()).map(|e| h.default_at(e).0).collect();
+        assert_eq!(defaults.len(), 1 + changes.iter().filter(|c| c.scope == Scope::Default).count());
     }
 
     #[test]
@@ -434,8 +721,8 @@ mod tests {
             cloud: Default::default(),
         };
         let teams = "1fec8e78-bce4-4aaf-ab1b-5451cc387264";
-        assert_eq!(evaluate(&h.epochs[2].policy, &req(teams)).verdict, Verdict::Allowed);
-        assert_eq!(evaluate(&h.epochs[3].policy, &req(teams)).verdict, Verdict::Blocked);
+        assert_eq!(evaluate(&h.policy_at(2), &req(teams)).verdict, Verdict::Allowed);
+        assert_eq!(evaluate(&h.policy_at(3), &req(teams)).verdict, Verdict::Blocked);
     }
 
     #[test]
@@ -448,8 +735,8 @@ mod tests {
         let h = reconstruct_at_most(&end, &changes(), 2);
         assert_eq!(h.epochs.len(), 2);
         assert_eq!(h.epochs[1].from, all.epochs[3].from);
-        assert!(h.epochs[1].knows(p) && !h.epochs[0].knows(p));
-        assert_eq!(h.epochs[0].unknown, BTreeSet::from([Unknown::Default, Unknown::AnyPartner]));
+        assert!(h.knows(1, p) && !h.knows(0, p));
+        assert_eq!(h.unknown_at(0), BTreeSet::from([Unknown::Default, Unknown::AnyPartner]));
         assert!(h.checks[2].reconstructed);
         for older in &h.checks[..2] {
             assert!(!older.reconstructed && older.notes[0].contains("not undone"), "{older:?}");
@@ -467,8 +754,8 @@ mod tests {
         let end = Policy::default();
         let h = reconstruct(&end, &cs);
         let p = Guid::parse(P).unwrap();
-        assert!(h.epochs[4].knows(p));
-        assert!(!h.epochs[3].knows(p));
+        assert!(h.knows(4, p));
+        assert!(!h.knows(3, p));
         assert!(!h.checks[3].reconstructed);
         assert!(h.checks[3].notes[0].contains("does not carry"), "{:?}", h.checks[3].notes);
         // A policy that disagrees with the logged new values is called out.

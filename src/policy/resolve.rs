@@ -23,7 +23,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde::Serialize;
 
 use super::model::{
-    service_default, AccessKind, B2bSetting, DefaultConfig, Policy, Section, TargetConfig, TargetText,
+    service_default, AccessKind, B2bSetting, DefaultConfig, PartnerConfig, Policy, Section, TargetConfig,
+    TargetText,
 };
 use super::targets::{AppTargets, FromHalf, UserTargets};
 use crate::model::Guid;
@@ -334,9 +335,16 @@ impl<'a> Resolver<'a> {
     }
 
     pub fn effective(&self, partner: Option<Guid>) -> Effective {
-        let policy = self.policy;
-        let default = policy.default.as_ref();
-        let p = partner.and_then(|t| policy.partners.get(&t));
+        let entry = partner.and_then(|t| self.policy.partners.get(&t));
+        self.effective_with(partner, entry.map(|e| &**e))
+    }
+
+    /// The settings of `partner` with `entry` as its own (`None`: it has
+    /// none) and this policy's default: an audit window's epochs hold the
+    /// entries apart from their defaults ([`super::history::History`]).
+    pub fn effective_with(&self, partner: Option<Guid>, entry: Option<&PartnerConfig>) -> Effective {
+        let default = self.policy.default.as_ref();
+        let p = entry;
         let mut notes = Vec::new();
 
         let mut sections = Vec::new();
