@@ -21,6 +21,7 @@ use crate::model::activity::Name;
 use crate::model::codes::is_policy_block;
 use crate::model::{Direction, Guid, SignIn};
 use crate::policy::change::{PolicyChange, Scope};
+use crate::policy::history::ChangeCheck;
 
 /// Sign-ins on one side of a change.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -112,11 +113,48 @@ pub struct Effect {
 
 /// One line of the timeline: a change, what the sign-ins say about it, and
 /// whether the policy before it could be rebuilt.
-pub struct ChangeRow {
-    pub change: PolicyChange,
-    pub partner_name: Option<String>,
-    pub effect: Option<Effect>,
-    pub check: Option<crate::policy::history::ChangeCheck>,
+pub struct ChangeRow<'a> {
+    pub change: &'a PolicyChange,
+    pub partner_name: Option<&'a str>,
+    pub effect: Option<&'a Effect>,
+    pub check: Option<&'a ChangeCheck>,
+}
+
+/// The changes listed, each with its effect and check (side by side:
+/// moving every change into a row held two lists of an audit trail's
+/// hundred thousand changes at once).
+pub struct Timeline {
+    pub changes: Vec<PolicyChange>,
+    /// One per change, or none (no sign-ins joined).
+    pub effects: Vec<Option<Effect>>,
+    /// One per change, or none (no policy given).
+    pub checks: Vec<ChangeCheck>,
+    pub names: BTreeMap<Guid, String>,
+}
+
+impl Timeline {
+    /// Keeps the changes (and their effects and checks) `keep` says.
+    pub fn retain(&mut self, keep: impl Fn(&PolicyChange) -> bool) {
+        let kept: Vec<bool> = self.changes.iter().map(keep).collect();
+        retain_where(&mut self.changes, &kept);
+        retain_where(&mut self.effects, &kept);
+        retain_where(&mut self.checks, &kept);
+    }
+
+    /// Every change listed, in time order.
+    pub fn rows(&self) -> Vec<ChangeRow<'_>> {
+        (0..self.changes.len())
+            .map(|i| {
+                let change = &self.changes[i];
+                ChangeRow {
+                    change,
+                    partner_name: change.partner().and_then(|p| self.names.get(&p)).map(String::as_str),
+                    effect: self.effects.get(i).and_then(Option::as_ref),
+                    check: self.checks.get(i),
+                }
+            })
+            .collect()
+    }
 }
 
 /// What a timeline run read, for its summary.
@@ -127,6 +165,15 @@ pub struct TimelineRun {
     pub policy: Option<String>,
     pub window: Duration,
     pub grace: Duration,
+}
+
+/// Keeps the items whose place `kept` marks (all, past its end).
+fn retain_where<T>(items: &mut Vec<T>, kept: &[bool]) {
+    let mut place = 0;
+    items.retain(|_| {
+        place += 1;
+        kept.get(place - 1).copied().unwrap_or(true)
+    });
 }
 
 /// Of `ids` (changes in time order), the range whose windows (from the

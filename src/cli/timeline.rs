@@ -107,7 +107,8 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
         groups_in_memory: args.groups.budget(),
     };
     let mut rejects = args.read.rejects_output()?;
-    let (rows, run) = timeline(&plan, &|l| g.note(l), rejects.as_mut().map(|r| r as _))?;
+    let (listed, run) = timeline(&plan, &|l| g.note(l), rejects.as_mut().map(|r| r as _))?;
+    let rows = listed.rows();
     if let Some(r) = rejects {
         r.commit()?;
     }

@@ -11,10 +11,10 @@ use chrono::Duration;
 use super::inputs::policy;
 use super::source::{ReadOptions, Source};
 use super::{Notes, Rejects};
-use crate::analysis::timeline::{ChangeRow, Join, TimelineRun};
+use crate::analysis::timeline::{Join, Timeline, TimelineRun};
 use crate::model::{Guid, Window};
 use crate::policy::change::PolicyChange;
-use crate::policy::history::{reconstruct, ChangeCheck};
+use crate::policy::history::reconstruct;
 
 /// What to list.
 pub(crate) struct TimelinePlan {
@@ -55,18 +55,15 @@ pub(crate) fn timeline(
     plan: &TimelinePlan,
     notes: Notes<'_>,
     mut rejects: Rejects<'_>,
-) -> Result<(Vec<ChangeRow>, TimelineRun)> {
+) -> Result<(Timeline, TimelineRun)> {
     let policy = plan.policy.as_deref().map(|p| policy(p, notes)).transpose()?;
     let (changes, audit) = plan.audit.read_changes(&plan.read, super::again(&mut rejects))?;
     let ours = our_tenant(&changes, plan.tenant)?;
     // Only each change's check is listed: the rebuilt policies are let go
-    // before the sign-ins are read (some 2 KB a change).
-    let checks: Vec<Option<ChangeCheck>> = match &policy {
-        Some(p) => reconstruct(p, &changes).checks.into_iter().map(Some).collect(),
-        None => vec![None; changes.len()],
-    };
+    // before the sign-ins are read.
+    let checks = policy.as_ref().map_or_else(Vec::new, |p| reconstruct(p, &changes).checks);
     let (effects, names, signins, joined) = match &plan.signins {
-        None => (vec![None; changes.len()], Default::default(), None, 0),
+        None => (vec![], Default::default(), None, 0),
         Some(source) => {
             let mut join = Join::new(&changes, ours, plan.window, plan.grace, plan.groups_in_memory);
             let stats = source.read_signins(&plan.read, Window::default(), rejects, |s| join.add(&s))?;
@@ -74,21 +71,8 @@ pub(crate) fn timeline(
             (join.finish()?, names, Some(stats), joined)
         }
     };
-    let keep = |c: &PolicyChange| {
-        (plan.all || (c.succeeded && c.kind.changes_access())) && plan.period.contains(c.time)
-    };
-    let rows = changes
-        .into_iter()
-        .zip(effects)
-        .zip(checks)
-        .filter(|((c, _), _)| keep(c))
-        .map(|((change, effect), check)| ChangeRow {
-            partner_name: change.partner().and_then(|p| names.get(&p).cloned()),
-            change,
-            effect,
-            check,
-        })
-        .collect();
+    let mut listed = Timeline { changes, effects, checks, names };
+    listed.retain(|c| (plan.all || (c.succeeded && c.kind.changes_access())) && plan.period.contains(c.time));
     let run = TimelineRun {
         audit,
         signins,
@@ -97,5 +81,5 @@ pub(crate) fn timeline(
         window: plan.window,
         grace: plan.grace,
     };
-    Ok((rows, run))
+    Ok((listed, run))
 }

@@ -52,9 +52,9 @@ fn scope(s: Scope) -> &'static str {
     }
 }
 
-fn cells(r: &Row, flat: bool) -> Vec<Value> {
-    let c = &r.change;
-    let e = r.effect.as_ref();
+fn cells(r: &Row<'_>, flat: bool) -> Vec<Value> {
+    let c = r.change;
+    let e = r.effect;
     let n = |f: fn(&crate::analysis::timeline::Effect) -> u64| e.map_or(Value::Null, |e| json!(f(e)));
     vec![
         json!(rfc3339(&c.time)),
@@ -76,27 +76,27 @@ fn cells(r: &Row, flat: bool) -> Vec<Value> {
         n(|e| e.newly_blocked_users.len() as u64),
         e.map_or(Value::Null, |e| list(&e.newly_blocked_users, flat)),
         e.map_or(Value::Null, |e| json!(e.flagged)),
-        r.check.as_ref().map_or(Value::Null, |k| json!(k.reconstructed)),
-        r.check.as_ref().map_or(Value::Null, |k| list(&k.notes, flat)),
+        r.check.map_or(Value::Null, |k| json!(k.reconstructed)),
+        r.check.map_or(Value::Null, |k| list(&k.notes, flat)),
     ]
 }
 
 /// A row a line, lists as arrays; written as each is made (an audit trail
 /// of a pipeline that patches every partner daily holds some hundred
 /// thousand changes: all cells made first took 1.2 GB there).
-pub(crate) fn write_ndjson(out: &mut dyn Write, rows: &[Row]) -> Result<()> {
+pub(crate) fn write_ndjson(out: &mut dyn Write, rows: &[Row<'_>]) -> Result<()> {
     stream_ndjson(&COLUMNS, rows.iter().map(|r| cells(r, false)), out)
 }
 
 /// A row a line, lists joined with `; `; written as each is made.
-pub(crate) fn write_csv(out: &mut dyn Write, rows: &[Row], style: CsvStyle) -> Result<()> {
+pub(crate) fn write_csv(out: &mut dyn Write, rows: &[Row<'_>], style: CsvStyle) -> Result<()> {
     stream_csv(&COLUMNS, rows.iter().map(|r| cells(r, true)), out, style)
 }
 
-fn summary(rows: &[Row], run: &Run) -> Value {
+fn summary(rows: &[Row<'_>], run: &Run) -> Value {
     json!({
         "changes": rows.len(),
-        "flagged": rows.iter().filter(|r| r.effect.as_ref().is_some_and(|e| e.flagged)).count(),
+        "flagged": rows.iter().filter(|r| r.effect.is_some_and(|e| e.flagged)).count(),
         "audit_records_read": run.audit.records_read,
         "audit_invalid_records": run.audit.invalid_records,
         "audit_ignored": run.audit.ignored,
@@ -110,7 +110,7 @@ fn summary(rows: &[Row], run: &Run) -> Value {
 
 /// The JSON document: the summary, then the changes written as each is
 /// made.
-pub(crate) fn write_json_document(out: &mut dyn Write, rows: &[Row], run: &Run) -> Result<()> {
+pub(crate) fn write_json_document(out: &mut dyn Write, rows: &[Row<'_>], run: &Run) -> Result<()> {
     let mut head = serde_json::Map::new();
     head.insert("schema_version".into(), json!(SCHEMA_VERSION));
     head.insert("summary".into(), summary(rows, run));
@@ -118,7 +118,7 @@ pub(crate) fn write_json_document(out: &mut dyn Write, rows: &[Row], run: &Run) 
 }
 
 /// The stderr summary.
-pub(crate) fn summary_lines(rows: &[Row], run: &Run) -> Vec<String> {
+pub(crate) fn summary_lines(rows: &[Row<'_>], run: &Run) -> Vec<String> {
     let mut out = vec![format!(
         "read {} cross-tenant policy audit event(s) from {} file(s){}",
         run.audit.records_read,
@@ -138,15 +138,15 @@ pub(crate) fn summary_lines(rows: &[Row], run: &Run) -> Vec<String> {
             s.records_read, run.joined_sign_ins
         ));
     }
-    let flagged = rows.iter().filter(|r| r.effect.as_ref().is_some_and(|e| e.flagged)).count();
+    let flagged = rows.iter().filter(|r| r.effect.is_some_and(|e| e.flagged)).count();
     if flagged > 0 {
         out.push(format!("{flagged} change(s) followed by new policy blocks"));
     }
     out
 }
 
-fn effect_lines(r: &Row, run: &Run) -> Vec<(bool, String)> {
-    let Some(e) = &r.effect else { return vec![] };
+fn effect_lines(r: &Row<'_>, run: &Run) -> Vec<(bool, String)> {
+    let Some(e) = r.effect else { return vec![] };
     let mut out = vec![(
         false,
         format!(
@@ -178,8 +178,8 @@ fn effect_lines(r: &Row, run: &Run) -> Vec<(bool, String)> {
     out
 }
 
-fn heading(r: &Row) -> String {
-    let c = &r.change;
+fn heading(r: &Row<'_>) -> String {
+    let c = r.change;
     let who = match (c.scope, &r.partner_name) {
         (Scope::Partner(p), Some(n)) => format!("{n} ({p})"),
         (Scope::Partner(p), None) => p.to_string(),
@@ -195,8 +195,8 @@ fn heading(r: &Row) -> String {
     )
 }
 
-fn check_line(r: &Row) -> Option<String> {
-    let k = r.check.as_ref()?;
+fn check_line(r: &Row<'_>) -> Option<String> {
+    let k = r.check?;
     Some(if k.reconstructed {
         "policy before this change: rebuilt from the audit values".into()
     } else {
@@ -204,7 +204,7 @@ fn check_line(r: &Row) -> Option<String> {
     })
 }
 
-pub(crate) fn text(rows: &[Row], run: &Run, colored: bool) -> String {
+pub(crate) fn text(rows: &[Row<'_>], run: &Run, colored: bool) -> String {
     use super::escape::visible;
     let paint = |code: &str, t: &str| super::style::paint(colored, code, t);
     if rows.is_empty() {
@@ -236,7 +236,7 @@ pub(crate) fn text(rows: &[Row], run: &Run, colored: bool) -> String {
 
 use super::escape::markdown as md;
 
-pub(crate) fn markdown(rows: &[Row], run: &Run) -> String {
+pub(crate) fn markdown(rows: &[Row<'_>], run: &Run) -> String {
     let mut out = String::from("## Cross-tenant access policy changes\n\n");
     if rows.is_empty() {
         out.push_str("No changes in the audit logs.\n");
