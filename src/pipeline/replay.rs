@@ -13,13 +13,13 @@ use anyhow::{bail, Result};
 
 use super::activity::{activity_stream, activity_stream_then, ActivityPlan};
 use super::inputs::{policy, Directory, DirectoryPaths};
-use super::source::{read_tables, Source};
+use super::source::{newest_access_changes, read_tables, Source};
 use super::{Notes, Rejects};
 use crate::analysis::activity::{ActivityRow, ActivityTable, Finished, InMemory};
 use crate::analysis::replay::{Inputs, Replayer, Summarizer, REPLAY_ORDER, REPLAY_THEN_ROW};
 use crate::analysis::runs::{Line, LineWriter, Sorter, Stream};
 use crate::model::{GroupBy, Guid, ReadStats};
-use crate::policy::history::{reconstruct, History};
+use crate::policy::history::{reconstruct, History, MAX_EPOCHS};
 use crate::policy::Policy;
 use crate::store::Store;
 
@@ -155,7 +155,8 @@ fn history(
     if plan.audit.is_empty() {
         return Ok(None);
     }
-    let (changes, stats) = Source::Exports(plan.audit.clone()).read_changes(&plan.activity.read, rejects)?;
+    let source = Source::Exports(plan.audit.clone());
+    let (changes, stats) = newest_access_changes(&source, &plan.activity.read, rejects, MAX_EPOCHS)?;
     let history = reconstruct(current, &changes);
     let starts = history.epochs.iter().filter(|e| e.from.is_some()).count();
     let unknown = history.partly_unknown();

@@ -3,10 +3,13 @@
 //! sign-ins or audit events reads them here, so the choice between exports
 //! and a store, and the counts a run reports, are made in one place.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
+use chrono::{DateTime, Utc};
 
 use super::Rejects;
 use crate::analysis::activity::ROW_ORDER;
@@ -174,6 +177,81 @@ impl Source {
     }
 }
 
+/// The newest `n` changes that alter access (and succeeded), in time order,
+/// each once: all a rebuilt history undoes ([`crate::policy::history`]),
+/// which undoes no more than [`crate::policy::history::MAX_EPOCHS`] - 1 of
+/// them, and one more tells it that older ones were let go. Held while
+/// reading, so that an audit trail of any length takes as much memory as
+/// its newest `n` changes.
+pub(crate) fn newest_access_changes(
+    source: &Source,
+    opts: &ReadOptions,
+    rejects: Rejects<'_>,
+    n: usize,
+) -> Result<(Vec<PolicyChange>, ReadStats)> {
+    let mut newest = NewestChanges::new(n);
+    let stats = source.read_audit(opts, rejects, |e| newest.add(decode(&e)))?;
+    Ok((newest.finish(), stats))
+}
+
+/// The newest changes that alter access seen so far, at most `n`.
+struct NewestChanges {
+    n: usize,
+    held: BinaryHeap<Reverse<Newest>>,
+    /// Those held, by time and id: the same record from overlapping exports
+    /// is held once.
+    ids: HashSet<(DateTime<Utc>, String)>,
+}
+
+impl NewestChanges {
+    fn new(n: usize) -> Self {
+        NewestChanges { n, held: BinaryHeap::new(), ids: HashSet::new() }
+    }
+
+    fn add(&mut self, change: PolicyChange) {
+        if !change.succeeded || !change.kind.changes_access() {
+            return;
+        }
+        if !change.id.is_empty() && !self.ids.insert((change.time, change.id.clone())) {
+            return;
+        }
+        self.held.push(Reverse(Newest(change)));
+        if self.held.len() > self.n {
+            if let Some(Reverse(Newest(oldest))) = self.held.pop() {
+                self.ids.remove(&(oldest.time, oldest.id));
+            }
+        }
+    }
+
+    /// In time order.
+    fn finish(self) -> Vec<PolicyChange> {
+        sort_changes(self.held.into_iter().map(|Reverse(Newest(c))| c).collect())
+    }
+}
+
+/// A change ordered by time, then id (as [`sort_changes`] orders them).
+struct Newest(PolicyChange);
+
+impl Ord for Newest {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.0.time, &self.0.id).cmp(&(other.0.time, &other.0.id))
+    }
+}
+
+impl PartialOrd for Newest {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Newest {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Newest {}
+
 /// Time order; the same record from overlapping exports once.
 fn sort_changes(mut changes: Vec<PolicyChange>) -> Vec<PolicyChange> {
     changes.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
@@ -198,4 +276,50 @@ fn read_exports<K: ingest::RecordKind>(
     let mut stats = ingest::read_records(kind, &inputs, &options, rejects, sink)?;
     stats.notices.splice(0..0, skipped);
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Guid;
+    use crate::policy::change::{ChangeKind, Scope};
+
+    fn change(second: u32, id: &str, kind: ChangeKind, succeeded: bool) -> PolicyChange {
+        PolicyChange {
+            id: id.into(),
+            time: format!("2026-03-01T00:{:02}:{:02}Z", second / 60, second % 60).parse().unwrap(),
+            actor: "admin@contoso.com".into(),
+            activity: kind.as_str().into(),
+            kind,
+            succeeded,
+            scope: Scope::Partner(Guid(7)),
+            owner: None,
+            properties: vec![],
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn the_newest_changes_held_are_the_newest_that_alter_access_each_once_whatever_the_order() {
+        // 300 changes, a third failed or altering nothing, some logged twice
+        // (overlapping exports), read in a scrambled order.
+        let all: Vec<PolicyChange> = (0..300u32)
+            .map(|i| {
+                let kind = if i % 7 == 3 { ChangeKind::Migrated } else { ChangeKind::PartnerUpdated };
+                change(i, &format!("Directory_{i}"), kind, i % 5 != 1)
+            })
+            .collect();
+        let read: Vec<PolicyChange> =
+            (0..300).map(|i| all[(i * 131) % 300].clone()).chain(all[250..].iter().cloned()).collect();
+        let everything = sort_changes(read.clone());
+        let altering: Vec<&PolicyChange> =
+            everything.iter().filter(|c| c.succeeded && c.kind.changes_access()).collect();
+        for n in [1, 10, 150, 1_000] {
+            let mut newest = NewestChanges::new(n);
+            read.iter().cloned().for_each(|c| newest.add(c));
+            let held = newest.finish();
+            let expected = &altering[altering.len().saturating_sub(n)..];
+            assert_eq!(held.iter().collect::<Vec<_>>(), expected, "n = {n}");
+        }
+    }
 }
