@@ -171,11 +171,28 @@ impl Source {
         opts: &ReadOptions,
         rejects: Rejects<'_>,
     ) -> Result<(Vec<PolicyChange>, ReadStats)> {
-        let mut changes = vec![];
-        let stats = self.read_audit(opts, rejects, |e| changes.push(decode(&e)))?;
+        // Read in blocks, then moved into one list of their size: grown by
+        // doubling, the list had up to twice the places its changes take (a
+        // long audit trail's largest block), and shrinking it copied them.
+        let mut blocks: Vec<Vec<PolicyChange>> = vec![];
+        let stats = self.read_audit(opts, rejects, |e| {
+            match blocks.last_mut() {
+                Some(block) if block.len() < CHANGES_A_BLOCK => block,
+                _ => {
+                    blocks.push(Vec::with_capacity(CHANGES_A_BLOCK));
+                    blocks.last_mut().expect("just pushed")
+                }
+            }
+            .push(decode(&e))
+        })?;
+        let mut changes = Vec::with_capacity(blocks.iter().map(Vec::len).sum());
+        blocks.into_iter().for_each(|block| changes.extend(block));
         Ok((sort_changes(changes), stats))
     }
 }
+
+/// Changes read into one block before the next ([`Source::read_changes`]).
+const CHANGES_A_BLOCK: usize = 4096;
 
 /// The newest `n` changes that alter access (and succeeded), in time order,
 /// each once: all a rebuilt history undoes ([`crate::policy::history`]),

@@ -203,7 +203,11 @@ pub fn decode(e: &AuditEvent) -> PolicyChange {
                     notes.push(format!("{property}: the {which} value cannot be read ({why})"));
                 }
             }
-            let (summary, assumed) = summarize(&property, &old, &new);
+            let (mut summary, assumed) = summarize(&property, &old, &new);
+            // Held as long as the change: `format!` leaves a line twice its
+            // length in places, a vector pushed once four places.
+            summary.iter_mut().for_each(String::shrink_to_fit);
+            summary.shrink_to_fit();
             if assumed {
                 notes.push(format!(
                     "{property}: numeric targetType read as 1 user, 2 group, 3 application (an assumption: \

@@ -44,11 +44,12 @@ pub struct Epoch {
 }
 
 /// What reconstruction found at one change.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default)]
 pub struct ChangeCheck {
     /// The policy before the change could be rebuilt completely.
     pub reconstructed: bool,
-    pub notes: Vec<String>,
+    /// Shared where alike (every change past those undone carries one).
+    pub notes: Vec<Arc<str>>,
 }
 
 /// Every epoch, oldest first (one more than the changes that alter
@@ -237,12 +238,12 @@ fn reconstruct_at_most(end: &Policy, changes: &[PolicyChange], epochs_held: usiz
     };
     let mut until = None;
     let held = epochs_held.max(2);
-    // Short: every change past those undone carries it (a million of them
-    // past the newest 65,534 would hold 458 MB of a longer text).
-    let not_undone = format!(
+    // Every change past those undone carries it (shared: a copy each was a
+    // tenth of a long audit trail's memory).
+    let not_undone: Arc<str> = Arc::from(format!(
         "not undone: xtenant rebuilds the policy back through the newest {} changes that alter access; settings before them are unknown",
         held - 1
-    );
+    ));
     for (i, c) in changes.iter().enumerate().rev() {
         if !c.succeeded || !c.kind.changes_access() {
             history.checks[i] = ChangeCheck { reconstructed: unknown.is_empty(), notes: vec![] };
@@ -255,7 +256,7 @@ fn reconstruct_at_most(end: &Policy, changes: &[PolicyChange], epochs_held: usiz
             unknown.extend([Unknown::Default, Unknown::AnyPartner]);
             history.default_unknown_from.get_or_insert(back);
             history.any_partner_unknown_from.get_or_insert(back);
-            history.checks[i] = ChangeCheck { reconstructed: false, notes: vec![not_undone.clone()] };
+            history.checks[i] = ChangeCheck { reconstructed: false, notes: vec![Arc::clone(&not_undone)] };
             continue;
         }
         history.partly_unknown += usize::from(!unknown.is_empty());
@@ -263,6 +264,7 @@ fn reconstruct_at_most(end: &Policy, changes: &[PolicyChange], epochs_held: usiz
         until = Some(c.time);
         let notes = undo(&mut state, &mut unknown, c);
         history.record(back + 1, c.scope, &state, &unknown);
+        let notes = notes.into_iter().map(Arc::from).collect();
         history.checks[i] = ChangeCheck { reconstructed: unknown.is_empty(), notes };
     }
     history.partly_unknown += usize::from(!unknown.is_empty());

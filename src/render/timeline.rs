@@ -36,11 +36,12 @@ const COLUMNS: [&str; 21] = [
     "policy_notes",
 ];
 
-fn list(items: &[String], flat: bool) -> Value {
+fn list(items: &[impl AsRef<str>], flat: bool) -> Value {
+    let items = items.iter().map(AsRef::as_ref);
     if flat {
-        Value::String(items.join("; "))
+        Value::String(items.collect::<Vec<&str>>().join("; "))
     } else {
-        json!(items)
+        Value::Array(items.map(|i| Value::String(i.to_string())).collect())
     }
 }
 
@@ -226,12 +227,18 @@ pub(crate) fn text(rows: &[Row<'_>], run: &Run, colored: bool) -> String {
         if let Some(l) = check_line(r) {
             out.push_str(&format!("  {}\n", visible(&l)));
         }
-        for n in r.change.notes.iter().chain(r.check.iter().flat_map(|k| &k.notes)) {
+        for n in notes(r) {
             out.push_str(&format!("  {}\n", paint("33", &format!("note: {n}"))));
         }
         out.push('\n');
     }
     out
+}
+
+/// The change's notes, then its check's.
+fn notes<'a>(r: &'a Row<'_>) -> impl Iterator<Item = &'a str> {
+    let check = r.check.iter().flat_map(|k| k.notes.iter().map(|n| &**n));
+    r.change.notes.iter().map(String::as_str).chain(check)
 }
 
 use super::escape::markdown as md;
@@ -254,7 +261,7 @@ pub(crate) fn markdown(rows: &[Row<'_>], run: &Run) -> String {
         if let Some(l) = check_line(r) {
             out.push_str(&format!("- {}\n", md(&l)));
         }
-        for n in r.change.notes.iter().chain(r.check.iter().flat_map(|k| &k.notes)) {
+        for n in notes(r) {
             out.push_str(&format!("- note: {}\n", md(n)));
         }
         out.push('\n');
