@@ -702,6 +702,37 @@ mod tests {
     }
 
     #[test]
+    fn a_trail_deleting_thousands_of_partners_without_their_settings_holds_one_version_a_change() {
+        // A forged trail (or a clean-up script): 3,000 partners deleted, none
+        // of them with its settings. Each epoch before a deletion knows one
+        // partner less; a set of what is unknown copied into every epoch
+        // held 4.5 million entries here (24 GB at 30,000 deletions).
+        let partners: Vec<String> = (1..=3000).map(|i| format!("1eae0b55-0000-4000-8000-{i:012x}")).collect();
+        let changes: Vec<PolicyChange> = partners
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let at = format!("2026-03-01T{:02}:{:02}:{:02}Z", i / 3600, i / 60 % 60, i % 60);
+                change_to(Some(p), &at, "Delete partner specific cross-tenant access setting", &[])
+            })
+            .collect();
+        let h = reconstruct(&Policy::default(), &changes);
+        assert_eq!(h.epochs.len(), 3001);
+        let versions: usize = h.partners.values().map(|v| v.0.len()).sum();
+        assert_eq!(versions, 3000);
+        let guid = |i: usize| Guid::parse(&partners[i]).unwrap();
+        // Before the i-th deletion (epoch i), partners i.. are unknown.
+        for epoch in [0, 1, 1500, 2999, 3000] {
+            assert_eq!(h.unknown_at(epoch).len(), 3000 - epoch, "epoch {epoch}");
+            for i in [0, 1499, 1500, 2999] {
+                assert_eq!(h.knows(epoch, guid(i)), i < epoch, "epoch {epoch}, partner {i}");
+            }
+        }
+        assert_eq!(h.partly_unknown(), 3000);
+        assert!(h.checks.iter().all(|c| !c.reconstructed));
+    }
+
+    #[test]
     fn the_narrowing_blocks_sharepoint_only_after_it() {
         use crate::model::{AccessType, Direction};
         use crate::policy::evaluate::{evaluate, Membership, Request, TrustNeeds};
