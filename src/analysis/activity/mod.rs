@@ -22,7 +22,7 @@ use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 use self::spill::{dedup_key, Budget, Local, Spill};
 use super::runs::{key, sort_by, Order, Stream, BYTES_A_RECORD};
-use crate::model::activity::add_in_epoch;
+use crate::model::activity::EpochsAdded;
 pub use crate::model::activity::{ActivityRow, Counters, GroupBy, Name, Totals};
 pub use crate::model::Direction;
 use crate::model::{earliest, AccessType, Guid, SignIn, UserType, Window};
@@ -767,7 +767,7 @@ impl Activity {
             let mut row = self.row(&k, users.id(k.user), users.name(k.user), r.counters, local);
             row.distinct_users = (by != GroupBy::User).then_some(r.users.len() as u64 + r.users_counted);
             row.distinct_apps = (by == GroupBy::Tenant).then_some(r.apps.len() as u64);
-            row.by_epoch = r.epochs;
+            row.by_epoch = r.epochs.finish();
             rows.push(row);
         }
         rows
@@ -928,8 +928,8 @@ struct GroupKeyOut {
 #[derive(Default)]
 struct Rollup {
     counters: Counters,
-    /// Sorted by epoch ([`add_in_epoch`]).
-    epochs: Vec<(u16, Counters)>,
+    /// Its counters per epoch, as its groups come.
+    epochs: EpochsAdded,
     users: HashSet<u32>,
     /// Distinct users counted and let go of ([`Rollup::count_users`]),
     /// none of them in `users`.
@@ -945,7 +945,7 @@ impl Rollup {
     fn add(&mut self, k: &Key, c: &Counters, by: GroupBy, split: bool) {
         self.counters.merge(c);
         if split {
-            add_in_epoch(&mut self.epochs, k.epoch, c);
+            self.epochs.add(k.epoch, c);
         }
         // Distinct users and apps are counted only at the grains that
         // report them: at the user grain a set per group would cost more
