@@ -608,24 +608,23 @@ fn calibrate(r: &ActivityRow, cur: &Decision) -> Option<String> {
     }
 }
 
+/// The epochs a row's calibration names; past them it counts the others
+/// that disagree. A trail of thousands of changes (a pipeline toggling a
+/// setting) made a note a mismatching epoch, megabytes a row.
+const EPOCHS_NAMED: usize = 8;
+
 /// Calibration against the policy in force in each epoch: sign-ins before
 /// a change are compared with the policy before it.
 fn calibrate_by_epoch(r: &ActivityRow, moments: &Moments<'_>, cx: &Context<'_>) -> Option<String> {
     let h = moments.history;
     let mut out = vec![];
+    let mut more = 0usize;
     // The row with one epoch's counters at a time, made once: made for each
     // epoch, it copied every epoch's counters each time (a guest signing in
     // in each of 50,000 epochs: 43 s).
     let mut part = ActivityRow { by_epoch: vec![], ..r.clone() };
     for (e, counters) in &r.by_epoch {
         let e = usize::from(*e);
-        let epoch = &h.epochs[e];
-        let span = match (epoch.from, epoch.until) {
-            (None, Some(u)) => format!("before {}", crate::model::rfc3339(&u)),
-            (Some(f), None) => format!("since {}", crate::model::rfc3339(&f)),
-            (Some(f), Some(u)) => format!("{} to {}", crate::model::rfc3339(&f), crate::model::rfc3339(&u)),
-            (None, None) => "in the window".into(),
-        };
         if !h.knows(e, r.partner_tenant_id) {
             // Nothing to compare with: the audit trail does not say what
             // applied then. Not a mismatch, and not a match either.
@@ -633,9 +632,22 @@ fn calibrate_by_epoch(r: &ActivityRow, moments: &Moments<'_>, cx: &Context<'_>) 
         }
         part.counters.clone_from(counters);
         let decision = with_request(&part, cx, |req| moments.evaluate(e, req));
-        if let Some(m) = calibrate(&part, &decision) {
-            out.push(format!("{span}: {m}"));
+        let Some(m) = calibrate(&part, &decision) else { continue };
+        if out.len() == EPOCHS_NAMED {
+            more += 1;
+            continue;
         }
+        let epoch = &h.epochs[e];
+        let span = match (epoch.from, epoch.until) {
+            (None, Some(u)) => format!("before {}", crate::model::rfc3339(&u)),
+            (Some(f), None) => format!("since {}", crate::model::rfc3339(&f)),
+            (Some(f), Some(u)) => format!("{} to {}", crate::model::rfc3339(&f), crate::model::rfc3339(&u)),
+            (None, None) => "in the window".into(),
+        };
+        out.push(format!("{span}: {m}"));
+    }
+    if more > 0 {
+        out.push(format!("and in {more} more epoch(s) (see `xtenant timeline --policy`)"));
     }
     (!out.is_empty()).then(|| out.join("; "))
 }
@@ -1849,6 +1861,49 @@ pub(crate) mod tests {
         assert_eq!(resolved, 3 + 2 + 2);
         let defaults: Vec<usize> = (0..3).map(|e| history.default_at(e).0).collect();
         assert_eq!(defaults, [1, 1, 0]);
+    }
+
+    #[test]
+    fn a_row_calibrated_against_thousands_of_epochs_names_the_first_few_and_counts_the_rest() {
+        use crate::policy::model::{AccessKind, B2bSetting, Settings, Target, TargetConfig, TargetType};
+        // A pipeline toggling a partner between allowed and blocked, 2,000
+        // times; the partner's guest signed in, and succeeded, throughout.
+        let partner = Guid(0xa);
+        let configured = |access_type: AccessKind| {
+            let half = |target: &str, target_type| TargetConfig {
+                access_type,
+                targets: vec![Target { target: target.into(), target_type }].into(),
+            };
+            let inbound = B2bSetting {
+                users_and_groups: Some(half("AllUsers", TargetType::User)),
+                applications: Some(half("AllApplications", TargetType::Application)),
+            };
+            let settings = Settings { b2b_collaboration_inbound: Some(inbound), ..Settings::default() };
+            Policy { partners: [(partner, entry(partner, settings))].into(), ..Policy::default() }
+        };
+        let (allowed, blocked) = (configured(AccessKind::Allowed), configured(AccessKind::Blocked));
+        let policies: Vec<Policy> =
+            (0..2001).map(|e| if e % 2 == 0 { allowed.clone() } else { blocked.clone() }).collect();
+        let history = History::of_policies(&policies);
+        let mut row = crate::analysis::runs::codec::tests::sample_row();
+        row.direction = Direction::Inbound;
+        row.access_type = AccessType::B2bCollaboration;
+        row.partner_tenant_id = partner;
+        row.counters.policy_blocks = 0;
+        row.counters.home_outbound_blocks = 0;
+        row.counters.failures = 0;
+        row.counters.successes = row.counters.sign_ins;
+        row.by_epoch = (0..2001u16).map(|e| (e, row.counters.clone())).collect();
+        let ca = CaPolicies::default();
+        let mut inputs = policies_only(policies.last(), &allowed, &ca);
+        inputs.history = Some(&history);
+        let calibration = Replayer::new(&inputs).row(row).calibration.unwrap();
+        let named = calibration.matches("succeeded but the current policy blocks them").count();
+        assert_eq!(named, EPOCHS_NAMED, "{calibration}");
+        assert!(
+            calibration.ends_with("and in 992 more epoch(s) (see `xtenant timeline --policy`)"),
+            "{calibration}"
+        );
     }
 
     #[test]
