@@ -13,7 +13,7 @@ use anyhow::{bail, Result};
 
 use super::activity::{activity_stream, activity_stream_then, ActivityPlan};
 use super::inputs::{policy, Directory, DirectoryPaths};
-use super::source::{newest_access_changes, read_tables, Source};
+use super::source::{read_tables, Source};
 use super::{Notes, Rejects};
 use crate::analysis::activity::{ActivityRow, ActivityTable, Finished, InMemory};
 use crate::analysis::replay::{Inputs, Replayer, Summarizer, REPLAY_ORDER, REPLAY_THEN_ROW};
@@ -156,7 +156,7 @@ fn history(
         return Ok(None);
     }
     let source = Source::Exports(plan.audit.clone());
-    let (changes, stats) = newest_access_changes(&source, &plan.activity.read, rejects, MAX_EPOCHS)?;
+    let (changes, stats) = source.read_newest_access_changes(&plan.activity.read, rejects, MAX_EPOCHS)?;
     let history = reconstruct(current, &changes);
     let starts = history.epochs.iter().filter(|e| e.from.is_some()).count();
     let unknown = history.partly_unknown();

@@ -189,27 +189,27 @@ impl Source {
         blocks.into_iter().for_each(|block| changes.extend(block));
         Ok((sort_changes(changes), stats))
     }
+
+    /// The newest `n` changes that alter access (and succeeded), in time
+    /// order, each once: all a rebuilt history undoes
+    /// ([`crate::policy::history`]), which undoes no more than
+    /// [`crate::policy::history::MAX_EPOCHS`] - 1 of them, and one more
+    /// tells it that older ones were let go. Held while reading, so that an
+    /// audit trail of any length takes as much memory as its newest `n`.
+    pub(crate) fn read_newest_access_changes(
+        &self,
+        opts: &ReadOptions,
+        rejects: Rejects<'_>,
+        n: usize,
+    ) -> Result<(Vec<PolicyChange>, ReadStats)> {
+        let mut newest = NewestChanges::new(n);
+        let stats = self.read_audit(opts, rejects, |e| newest.add(decode(&e)))?;
+        Ok((newest.finish(), stats))
+    }
 }
 
 /// Changes read into one block before the next ([`Source::read_changes`]).
 const CHANGES_A_BLOCK: usize = 4096;
-
-/// The newest `n` changes that alter access (and succeeded), in time order,
-/// each once: all a rebuilt history undoes ([`crate::policy::history`]),
-/// which undoes no more than [`crate::policy::history::MAX_EPOCHS`] - 1 of
-/// them, and one more tells it that older ones were let go. Held while
-/// reading, so that an audit trail of any length takes as much memory as
-/// its newest `n` changes.
-pub(crate) fn newest_access_changes(
-    source: &Source,
-    opts: &ReadOptions,
-    rejects: Rejects<'_>,
-    n: usize,
-) -> Result<(Vec<PolicyChange>, ReadStats)> {
-    let mut newest = NewestChanges::new(n);
-    let stats = source.read_audit(opts, rejects, |e| newest.add(decode(&e)))?;
-    Ok((newest.finish(), stats))
-}
 
 /// The newest changes that alter access seen so far, at most `n`.
 struct NewestChanges {
