@@ -188,15 +188,48 @@ fn near_changes(windows: &[[DateTime<Utc>; 3]], ids: &[usize], t: DateTime<Utc>)
     first..end.max(first)
 }
 
+/// The most other changes to the same configuration (one partner, or the
+/// default) a change's window may hold for it to be joined with the
+/// sign-ins. Each sign-in is joined with every change whose window holds it,
+/// so a dense trail cost sign-ins times changes: 60,000 changes to a
+/// partner twenty seconds apart with 200,000 of its sign-ins had not
+/// finished in ten minutes. Nor can the sign-ins tell apart the effects of
+/// changes that close: each one's "before" and "after" hold hundreds of
+/// the others. A pipeline changing a partner every quarter of an hour puts
+/// some 220 in a window of the defaults (a day before, thirty hours after).
+pub const MAX_CHANGES_NEAR: usize = 256;
+
+/// Of `ids` (changes in time order, their `windows` as [`Join`] keeps
+/// them), those whose window holds more than [`MAX_CHANGES_NEAR`] others.
+fn crowded(windows: &[[DateTime<Utc>; 3]], ids: &[usize]) -> Vec<usize> {
+    crowded_with(windows, ids, MAX_CHANGES_NEAR)
+}
+
+fn crowded_with(windows: &[[DateTime<Utc>; 3]], ids: &[usize], most: usize) -> Vec<usize> {
+    ids.iter()
+        .copied()
+        .filter(|&i| {
+            let [from, _, until] = windows[i];
+            let first = ids.partition_point(|&j| windows[j][1] < from);
+            let end = ids.partition_point(|&j| windows[j][1] < until);
+            end.saturating_sub(first).saturating_sub(1) > most
+        })
+        .collect()
+}
+
 /// Joins changes with sign-ins, one sign-in at a time; the users seen near
 /// each change are added up by (change, user), in memory within the
-/// budget, past it on disk: memory does not grow with them.
+/// budget, past it on disk: memory does not grow with them. A change whose
+/// window holds more than [`MAX_CHANGES_NEAR`] others of its configuration
+/// is not joined ([`Join::crowded`]).
 pub struct Join {
     /// Each change's windows, worked out once: before it from the first
     /// time to the second, after it from the second to the third.
     windows: Vec<[DateTime<Utc>; 3]>,
     by_partner: HashMap<Guid, Vec<usize>>,
     defaults: Vec<usize>,
+    /// The changes not joined, in order: too many others near them.
+    crowded: Vec<usize>,
     our_tenant: Option<Guid>,
     acc: Vec<(SideAcc, SideAcc)>,
     users: Tally<(u32, Name), UserNear>,
@@ -229,21 +262,31 @@ impl Join {
                 Scope::UnknownPartner => {}
             }
         }
+        // Saturating: a time at either end of the calendar.
+        let windows: Vec<[DateTime<Utc>; 3]> = changes
+            .iter()
+            .map(|c| {
+                let after = grace.checked_add(&window).unwrap_or(Duration::MAX);
+                [
+                    c.time.checked_sub_signed(window).unwrap_or(DateTime::<Utc>::MIN_UTC),
+                    c.time,
+                    c.time.checked_add_signed(after).unwrap_or(DateTime::<Utc>::MAX_UTC),
+                ]
+            })
+            .collect();
+        let mut crowded_ids: Vec<usize> =
+            by_partner.values().chain([&defaults]).flat_map(|ids| crowded(&windows, ids)).collect();
+        crowded_ids.sort_unstable();
+        if !crowded_ids.is_empty() {
+            for ids in by_partner.values_mut().chain([&mut defaults]) {
+                ids.retain(|i| crowded_ids.binary_search(i).is_err());
+            }
+        }
         Join {
-            // Saturating: a time at either end of the calendar.
-            windows: changes
-                .iter()
-                .map(|c| {
-                    let after = grace.checked_add(&window).unwrap_or(Duration::MAX);
-                    [
-                        c.time.checked_sub_signed(window).unwrap_or(DateTime::<Utc>::MIN_UTC),
-                        c.time,
-                        c.time.checked_add_signed(after).unwrap_or(DateTime::<Utc>::MAX_UTC),
-                    ]
-                })
-                .collect(),
+            windows,
             by_partner,
             defaults,
+            crowded: crowded_ids,
             our_tenant,
             acc: changes.iter().map(|_| Default::default()).collect(),
             users: Tally::new("timeline", USERS_NEAR, budget).text_a_record(128),
@@ -307,6 +350,12 @@ impl Join {
             }
         }
         self.joined += u64::from(hit);
+    }
+
+    /// The changes not joined: their windows hold more than
+    /// [`MAX_CHANGES_NEAR`] other changes to their configuration.
+    pub fn crowded(&self) -> &[usize] {
+        &self.crowded
     }
 
     /// Partner names the sign-ins gave.
@@ -474,6 +523,61 @@ mod tests {
         let mut sorted = newly.clone();
         sorted.sort();
         assert_eq!(*newly, sorted);
+    }
+
+    #[test]
+    fn a_change_crowded_by_others_to_its_partner_is_not_joined_and_the_others_are_as_alone() {
+        // A partner changed every minute for 300 minutes (a window of an
+        // hour each side holds up to 120 others: crowded past a bound of
+        // 100, as past 256 with the defaults' day), and twice more a week
+        // later; another partner's change among the crowd.
+        let minute = |m: i64| {
+            let t = DateTime::<Utc>::from_timestamp(1_790_000_000 + m * 60, 0).unwrap();
+            crate::model::rfc3339(&t)
+        };
+        let mut changes: Vec<PolicyChange> =
+            (0..300).map(|m| change(&minute(m), Scope::Partner(PARTNER))).collect();
+        changes.push(change(&minute(150), Scope::Partner(Guid(9))));
+        changes.push(change(&minute(10_000), Scope::Partner(PARTNER)));
+        changes.push(change(&minute(10_090), Scope::Partner(PARTNER)));
+        changes.sort_by_key(|c| c.time);
+        let (window, grace) = (Duration::minutes(60), Duration::zero());
+        let ids: Vec<usize> =
+            (0..changes.len()).filter(|&i| changes[i].scope == Scope::Partner(PARTNER)).collect();
+        let join = Join::new(&changes, None, window, grace, None);
+        // By brute force: the partner's others in [t - window, t + window).
+        let expected: Vec<usize> = ids
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let t = changes[i].time;
+                let near = |j: usize| j != i && changes[j].time >= t - window && changes[j].time < t + window;
+                ids.iter().filter(|&&j| near(j)).count() > 100
+            })
+            .collect();
+        assert_eq!(crowded_with(&join.windows, &ids, 100), expected);
+        assert!(!expected.is_empty() && expected.len() < 300);
+        // The default bound: none of these.
+        assert!(join.crowded().is_empty());
+        // The lone changes' effects are those of a join of them alone.
+        let lone: Vec<PolicyChange> = changes[changes.len() - 2..].to_vec();
+        let mut alone = Join::new(&lone, None, window, grace, None);
+        let mut with_crowd = Join::new(&changes, None, window, grace, None);
+        with_crowd.crowded = expected.clone();
+        for ids in with_crowd.by_partner.values_mut() {
+            ids.retain(|i| expected.binary_search(i).is_err());
+        }
+        for m in (9_900..10_200).step_by(7) {
+            let s = signin(&minute(m), &format!("u{}", m % 13), if m % 3 == 0 { 500213 } else { 0 });
+            alone.add(&s);
+            with_crowd.add(&s);
+        }
+        let (alone, with_crowd) = (alone.finish().unwrap(), with_crowd.finish().unwrap());
+        assert_eq!(&with_crowd[with_crowd.len() - 2..], &alone[..]);
+        assert!(alone.iter().all(|e| e.as_ref().is_some_and(|e| e.before.sign_ins + e.after.sign_ins > 0)));
+        for &i in &expected {
+            assert!(with_crowd[i].is_none());
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use chrono::Duration;
 use super::inputs::policy;
 use super::source::{ReadOptions, Source};
 use super::{Notes, Rejects};
-use crate::analysis::timeline::{Join, Timeline, TimelineRun};
+use crate::analysis::timeline::{Join, Timeline, TimelineRun, MAX_CHANGES_NEAR};
 use crate::model::{Guid, Window};
 use crate::policy::change::PolicyChange;
 use crate::policy::history::reconstruct;
@@ -57,7 +57,7 @@ pub(crate) fn timeline(
     mut rejects: Rejects<'_>,
 ) -> Result<(Timeline, TimelineRun)> {
     let policy = plan.policy.as_deref().map(|p| policy(p, notes)).transpose()?;
-    let (changes, audit) = plan.audit.read_changes(&plan.read, super::again(&mut rejects))?;
+    let (mut changes, audit) = plan.audit.read_changes(&plan.read, super::again(&mut rejects))?;
     let ours = our_tenant(&changes, plan.tenant)?;
     // Only each change's check is listed: the rebuilt policies are let go
     // before the sign-ins are read.
@@ -67,6 +67,11 @@ pub(crate) fn timeline(
         Some(source) => {
             let mut join = Join::new(&changes, ours, plan.window, plan.grace, plan.groups_in_memory);
             let stats = source.read_signins(&plan.read, Window::default(), rejects, |s| join.add(&s))?;
+            for &i in join.crowded() {
+                changes[i].notes.push(format!(
+                    "not joined with the sign-ins: its window holds more than {MAX_CHANGES_NEAR} other changes to the same configuration, whose effects the sign-ins cannot tell apart"
+                ));
+            }
             let (names, joined) = (join.names(), join.joined);
             (join.finish()?, names, Some(stats), joined)
         }
