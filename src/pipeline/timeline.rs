@@ -67,6 +67,12 @@ pub(crate) fn timeline(
         Some(source) => {
             let mut join = Join::new(&changes, ours, plan.window, plan.grace, plan.groups_in_memory);
             let stats = source.read_signins(&plan.read, Window::default(), rejects, |s| join.add(&s))?;
+            if !join.crowded().is_empty() {
+                notes(&format!(
+                    "{} change(s) not joined with the sign-ins: each one's window holds more than {MAX_CHANGES_NEAR} other changes to the same configuration",
+                    join.crowded().len()
+                ));
+            }
             for &i in join.crowded() {
                 changes[i].notes.push(format!(
                     "not joined with the sign-ins: its window holds more than {MAX_CHANGES_NEAR} other changes to the same configuration, whose effects the sign-ins cannot tell apart"
