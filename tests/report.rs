@@ -233,3 +233,48 @@ fn an_activity_table_or_a_query_result_gives_the_same_partners_apps_users_and_im
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--by user"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_long_audit_trail_lists_its_newest_changes_and_counts_the_rest() {
+    // A pipeline's 1,200 changes to a partner's MFA trust, a minute apart,
+    // and one that failed: the report lists the newest 1,000 that changed
+    // something (`xtenant timeline` lists them all).
+    let dir = tempfile::tempdir().unwrap();
+    let trust = |mfa: bool| {
+        serde_json::json!({"isMfaAccepted": mfa, "isCompliantDeviceAccepted": false,
+            "isHybridAzureADJoinedDeviceAccepted": false})
+        .to_string()
+    };
+    let record = |i: u32, result: &str| {
+        serde_json::json!({
+            "id": format!("Directory_pipeline_{i}"),
+            "category": "CrossTenantAccessSettings",
+            "result": result,
+            "activityDisplayName": "Update a partner cross-tenant access setting",
+            "activityDateTime": format!("2026-11-10T{:02}:{:02}:00Z", i / 60, i % 60),
+            "initiatedBy": {"user": {"userPrincipalName": "pipeline@contoso.com"}},
+            "targetResources": [{
+                "displayName": "CrossTenantAccessPolicy for 3b8e5f2a-7c41-4d9e-a6b0-1f2c3d4e5f60",
+                "type": "Policy",
+                "modifiedProperties": [
+                    {"displayName": "tenantId", "oldValue": null,
+                     "newValue": "\"1eae0b55-c075-489c-b548-7f9c6b206565\""},
+                    {"displayName": "inboundTrust", "oldValue": trust(!i.is_multiple_of(2)), "newValue": trust(i.is_multiple_of(2))}
+                ]
+            }]
+        })
+    };
+    let mut records: Vec<serde_json::Value> = (0..1200).map(|i| record(i, "success")).collect();
+    records.push(record(1300, "failure"));
+    let audit = dir.path().join("audit.json");
+    std::fs::write(&audit, serde_json::json!({ "value": records }).to_string()).unwrap();
+    let out = dir.path().join("r.md");
+    let (audit, o) = (audit.to_string_lossy().into_owned(), out.to_string_lossy().into_owned());
+    ok(&["report", "-q", &sample("signins"), "--audit", &audit, "-o", &o]);
+    let changes = sections(&std::fs::read_to_string(&out).unwrap(), &["Policy changes"]);
+    assert!(changes.contains("the newest 1000 of 1200 changes in the period"), "{changes}");
+    let rows: Vec<&str> = changes.lines().filter(|l| l.starts_with("| 2026-")).collect();
+    assert_eq!(rows.len(), 1000);
+    assert!(rows[0].starts_with("| 2026-11-10T03:20:00Z"), "{}", rows[0]);
+    assert!(rows[999].starts_with("| 2026-11-10T19:59:00Z"), "{}", rows[999]);
+}

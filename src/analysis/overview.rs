@@ -295,8 +295,11 @@ pub struct Overview {
     pub idle_partners: Option<Stream<Listed>>,
     /// With a policy: partners seen that have no configuration of their own.
     pub default_partners: Option<Stream<Listed>>,
-    /// With audit logs: (time, change, partner, summary lines, flagged).
+    /// With audit logs: (time, change, partner, summary lines, flagged),
+    /// the newest in the period.
     pub changes: Option<Vec<ChangeLine>>,
+    /// The changes in the period that alter access, listed or not.
+    pub changes_in_period: u64,
     /// With a proposed policy: the replay's summary, its partners unread.
     pub impact: Option<Summary>,
 }
@@ -1195,6 +1198,7 @@ impl Overview {
             idle_partners: lists.idle.map(Spool::finish).transpose()?,
             default_partners: lists.on_default.map(Spool::finish).transpose()?,
             changes: None,
+            changes_in_period: 0,
             impact: None,
         })
     }

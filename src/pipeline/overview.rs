@@ -10,7 +10,7 @@ use chrono::Duration;
 
 use super::activity::{tapped_stream, ActivityPlan};
 use super::inputs::{policy, Directory, DirectoryPaths};
-use super::source::{read_tables, Source};
+use super::source::{read_tables, NewestChanges, Source};
 use super::{Notes, Rejects};
 use crate::analysis::activity::{ActivityRow, ActivityTable};
 use crate::analysis::overview::{Daily, Overview, Rolled, Rollups};
@@ -37,6 +37,10 @@ pub(crate) struct OverviewPlan {
     pub(crate) directory: DirectoryPaths,
 }
 
+/// The most policy changes a report lists, the newest in its period
+/// (`xtenant timeline` lists them all).
+pub(crate) const CHANGES_LISTED: usize = 1000;
+
 /// Computes the overview, from sign-in logs or activity tables (then without
 /// read statistics). Notes: policy warnings.
 pub(crate) fn overview(
@@ -59,27 +63,28 @@ pub(crate) fn overview(
         overview.impact = impact;
         return Ok((overview, table, None));
     }
+    // The newest changes in the period are listed, the others counted:
+    // every change of a long trail was held, and listed (a million changes:
+    // 1 GB, and a page no one reads).
+    let mut ours = plan.activity.tenant;
+    let mut changes_in_period = 0;
     let changes: Option<Vec<PolicyChange>> = match &plan.audit {
         Some(source) => {
-            let (changes, _) = source.read_changes(&plan.activity.read, None)?;
+            let mut newest = NewestChanges::new(CHANGES_LISTED, period);
+            source.read_newest_changes(&plan.activity.read, None, &mut newest)?;
+            // Whose changes they are, for joining the sign-ins: the tenant
+            // given, else the one the audit logs belong to, as `timeline`
+            // decides (a Graph export's sign-ins do not say whose log they
+            // are, and the grouping infers our tenant only once every
+            // sign-in is read).
+            ours = super::timeline::our_tenant(newest.owners.iter().copied(), plan.activity.tenant)?;
+            changes_in_period = newest.altering;
             // A store with no audit events has no timeline to show.
-            (!(source.is_store() && changes.is_empty())).then_some(changes)
+            let none = source.is_store() && newest.read == 0;
+            (!none).then(|| newest.finish())
         }
         None => None,
     };
-    // Whose changes they are, for joining the sign-ins: the tenant given,
-    // else the one the audit logs belong to, as `timeline` decides (a Graph
-    // export's sign-ins do not say whose log they are, and the grouping
-    // infers our tenant only once every sign-in is read).
-    let ours = match &changes {
-        Some(c) => super::timeline::our_tenant(c, plan.activity.tenant)?,
-        None => plan.activity.tenant,
-    };
-    let changes = changes.map(|c| {
-        c.into_iter()
-            .filter(|c| c.succeeded && c.kind.changes_access() && period.contains(c.time))
-            .collect::<Vec<_>>()
-    });
     let mut daily = Daily::new(period, budget);
     let mut join = changes.as_ref().map(|c| Join::new(c, ours, plan.window, plan.grace, budget));
     let activity = ActivityPlan { by: GroupBy::User, ..plan.activity.clone() };
@@ -112,6 +117,7 @@ pub(crate) fn overview(
                 })
                 .collect(),
         );
+        overview.changes_in_period = changes_in_period;
     }
     Ok((overview, table, Some(stats)))
 }

@@ -13,12 +13,12 @@ use anyhow::{bail, Result};
 
 use super::activity::{activity_stream, activity_stream_then, ActivityPlan};
 use super::inputs::{policy, Directory, DirectoryPaths};
-use super::source::{read_tables, Source};
+use super::source::{read_tables, NewestChanges, Source};
 use super::{Notes, Rejects};
 use crate::analysis::activity::{ActivityRow, ActivityTable, Finished, InMemory};
 use crate::analysis::replay::{Inputs, Replayer, Summarizer, REPLAY_ORDER, REPLAY_THEN_ROW};
 use crate::analysis::runs::{Line, LineWriter, Sorter, Stream};
-use crate::model::{GroupBy, Guid, ReadStats};
+use crate::model::{GroupBy, Guid, ReadStats, Window};
 use crate::policy::history::{reconstruct, History, MAX_EPOCHS};
 use crate::policy::Policy;
 use crate::store::Store;
@@ -156,7 +156,9 @@ fn history(
         return Ok(None);
     }
     let source = Source::Exports(plan.audit.clone());
-    let (changes, stats) = source.read_newest_access_changes(&plan.activity.read, rejects, MAX_EPOCHS)?;
+    let mut newest = NewestChanges::new(MAX_EPOCHS, Window::default());
+    let stats = source.read_newest_changes(&plan.activity.read, rejects, &mut newest)?;
+    let changes = newest.finish();
     let history = reconstruct(current, &changes);
     let starts = history.epochs.iter().filter(|e| e.from.is_some()).count();
     let unknown = history.partly_unknown();

@@ -4,7 +4,7 @@
 //! and a store, and the counts a run reports, are made in one place.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::{BTreeSet, BinaryHeap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use super::Rejects;
 use crate::analysis::activity::ROW_ORDER;
 use crate::analysis::runs::{Sorter, Spool, Stream};
 use crate::ingest::{self, activity_table, AuditEvents, Progress, SignIns};
-use crate::model::{ActivityRow, AuditEvent, GroupBy, ReadStats, SignIn, Window};
+use crate::model::{ActivityRow, AuditEvent, GroupBy, Guid, ReadStats, SignIn, Window};
 use crate::policy::change::{decode, PolicyChange};
 use crate::store::Store;
 
@@ -190,48 +190,62 @@ impl Source {
         Ok((sort_changes(changes), stats))
     }
 
-    /// The newest `n` changes that alter access (and succeeded), in time
-    /// order, each once: all a rebuilt history undoes
-    /// ([`crate::policy::history`]), which undoes no more than
-    /// [`crate::policy::history::MAX_EPOCHS`] - 1 of them, and one more
-    /// tells it that older ones were let go. Held while reading, so that an
-    /// audit trail of any length takes as much memory as its newest `n`.
-    pub(crate) fn read_newest_access_changes(
+    /// Reads audit events into `newest` ([`NewestChanges`]): all a rebuilt
+    /// history undoes, or a report lists, held while reading, so that an
+    /// audit trail of any length takes as much memory as its newest changes.
+    pub(crate) fn read_newest_changes(
         &self,
         opts: &ReadOptions,
         rejects: Rejects<'_>,
-        n: usize,
-    ) -> Result<(Vec<PolicyChange>, ReadStats)> {
-        let mut newest = NewestChanges::new(n);
-        let stats = self.read_audit(opts, rejects, |e| newest.add(decode(&e)))?;
-        Ok((newest.finish(), stats))
+        newest: &mut NewestChanges,
+    ) -> Result<ReadStats> {
+        self.read_audit(opts, rejects, |e| newest.add(decode(&e)))
     }
 }
 
 /// Changes read into one block before the next ([`Source::read_changes`]).
 const CHANGES_A_BLOCK: usize = 4096;
 
-/// The newest changes that alter access seen so far, at most `n`.
-struct NewestChanges {
+/// The newest changes that alter access (and succeeded) within a period
+/// seen so far, at most `n`, each once; with the owners every change read
+/// names, and how many were read.
+pub(crate) struct NewestChanges {
     n: usize,
+    within: Window,
     held: BinaryHeap<Reverse<Newest>>,
     /// Those held, by time and id: the same record from overlapping exports
     /// is held once.
     ids: HashSet<(DateTime<Utc>, String)>,
+    /// Those that alter access within the period, let go or not.
+    pub(crate) altering: u64,
+    /// Every change read.
+    pub(crate) read: u64,
+    pub(crate) owners: BTreeSet<Guid>,
 }
 
 impl NewestChanges {
-    fn new(n: usize) -> Self {
-        NewestChanges { n, held: BinaryHeap::new(), ids: HashSet::new() }
+    pub(crate) fn new(n: usize, within: Window) -> Self {
+        NewestChanges {
+            n,
+            within,
+            held: BinaryHeap::new(),
+            ids: HashSet::new(),
+            altering: 0,
+            read: 0,
+            owners: BTreeSet::new(),
+        }
     }
 
     fn add(&mut self, change: PolicyChange) {
-        if !change.succeeded || !change.kind.changes_access() {
+        self.read += 1;
+        self.owners.extend(change.owner);
+        if !change.succeeded || !change.kind.changes_access() || !self.within.contains(change.time) {
             return;
         }
         if !change.id.is_empty() && !self.ids.insert((change.time, change.id.clone())) {
             return;
         }
+        self.altering += 1;
         self.held.push(Reverse(Newest(change)));
         if self.held.len() > self.n {
             if let Some(Reverse(Newest(oldest))) = self.held.pop() {
@@ -240,8 +254,8 @@ impl NewestChanges {
         }
     }
 
-    /// In time order.
-    fn finish(self) -> Vec<PolicyChange> {
+    /// The changes held, in time order.
+    pub(crate) fn finish(self) -> Vec<PolicyChange> {
         sort_changes(self.held.into_iter().map(|Reverse(Newest(c))| c).collect())
     }
 }
@@ -298,7 +312,6 @@ fn read_exports<K: ingest::RecordKind>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Guid;
     use crate::policy::change::{ChangeKind, Scope};
 
     fn change(second: u32, id: &str, kind: ChangeKind, succeeded: bool) -> PolicyChange {
@@ -332,7 +345,7 @@ mod tests {
         let altering: Vec<&PolicyChange> =
             everything.iter().filter(|c| c.succeeded && c.kind.changes_access()).collect();
         for n in [1, 10, 150, 1_000] {
-            let mut newest = NewestChanges::new(n);
+            let mut newest = NewestChanges::new(n, Window::default());
             read.iter().cloned().for_each(|c| newest.add(c));
             let held = newest.finish();
             let expected = &altering[altering.len().saturating_sub(n)..];

@@ -13,7 +13,6 @@ use super::source::{ReadOptions, Source};
 use super::{Notes, Rejects};
 use crate::analysis::timeline::{Join, Timeline, TimelineRun, MAX_CHANGES_NEAR};
 use crate::model::{Guid, Window};
-use crate::policy::change::PolicyChange;
 use crate::policy::history::reconstruct;
 
 /// What to list.
@@ -38,8 +37,8 @@ pub(crate) struct TimelinePlan {
 }
 
 /// Our tenant: the one given, else the one the audit logs belong to.
-pub(super) fn our_tenant(changes: &[PolicyChange], given: Option<Guid>) -> Result<Option<Guid>> {
-    let owners: BTreeSet<Guid> = changes.iter().filter_map(|c| c.owner).collect();
+pub(super) fn our_tenant(owners: impl Iterator<Item = Guid>, given: Option<Guid>) -> Result<Option<Guid>> {
+    let owners: BTreeSet<Guid> = owners.collect();
     if given.is_none() && owners.len() > 1 {
         let list: Vec<String> = owners.iter().map(Guid::to_string).collect();
         bail!(
@@ -58,7 +57,7 @@ pub(crate) fn timeline(
 ) -> Result<(Timeline, TimelineRun)> {
     let policy = plan.policy.as_deref().map(|p| policy(p, notes)).transpose()?;
     let (mut changes, audit) = plan.audit.read_changes(&plan.read, super::again(&mut rejects))?;
-    let ours = our_tenant(&changes, plan.tenant)?;
+    let ours = our_tenant(changes.iter().filter_map(|c| c.owner), plan.tenant)?;
     // Only each change's check is listed: the rebuilt policies are let go
     // before the sign-ins are read.
     let checks = policy.as_ref().map_or_else(Vec::new, |p| reconstruct(p, &changes).checks);

@@ -128,11 +128,19 @@ pub(super) fn sections(o: Overview) -> Vec<(String, String, Option<Grid>)> {
             }),
         )),
     ));
+    let not_listed = o.changes.as_ref().map_or(0, |c| o.changes_in_period.saturating_sub(c.len() as u64));
     match o.changes {
         Some(c) => out.push((
             "Policy changes".into(),
-            "From the audit log; flagged changes were followed by new policy blocks (xtenant timeline)."
-                .into(),
+            if not_listed > 0 {
+                format!(
+                    "From the audit log, the newest {} of {} changes in the period (xtenant timeline lists them all); flagged changes were followed by new policy blocks.",
+                    c.len(),
+                    o.changes_in_period
+                )
+            } else {
+                "From the audit log; flagged changes were followed by new policy blocks (xtenant timeline).".into()
+            },
             Some(Grid::new(
                 vec!["time", "change", "partner", "what changed", "flag"],
                 c.into_iter().map(|(t, k, p, lines, f)| {
