@@ -118,6 +118,9 @@ pub struct ChangeRow<'a> {
     pub partner_name: Option<&'a str>,
     pub effect: Option<&'a Effect>,
     pub check: Option<&'a ChangeCheck>,
+    /// Not joined with the sign-ins: too many other changes near it
+    /// ([`MAX_CHANGES_NEAR`]).
+    pub crowded: bool,
 }
 
 /// The changes listed, each with its effect and check (side by side:
@@ -130,6 +133,9 @@ pub struct Timeline {
     /// One per change, or none (no policy given).
     pub checks: Vec<ChangeCheck>,
     pub names: BTreeMap<Guid, String>,
+    /// One per change, or none (no sign-ins joined): not joined, too many
+    /// other changes near it ([`Join::crowded`]).
+    pub crowded: Vec<bool>,
 }
 
 impl Timeline {
@@ -139,6 +145,7 @@ impl Timeline {
         retain_where(&mut self.changes, &kept);
         retain_where(&mut self.effects, &kept);
         retain_where(&mut self.checks, &kept);
+        retain_where(&mut self.crowded, &kept);
     }
 
     /// Every change listed, in time order.
@@ -151,6 +158,7 @@ impl Timeline {
                     partner_name: change.partner().and_then(|p| self.names.get(&p)).map(String::as_str),
                     effect: self.effects.get(i).and_then(Option::as_ref),
                     check: self.checks.get(i),
+                    crowded: self.crowded.get(i).copied().unwrap_or(false),
                 }
             })
             .collect()
@@ -186,6 +194,13 @@ fn near_changes(windows: &[[DateTime<Utc>; 3]], ids: &[usize], t: DateTime<Utc>)
     let first = ids.partition_point(|&i| windows[i][2] <= t);
     let end = ids.partition_point(|&i| windows[i][0] <= t);
     first..end.max(first)
+}
+
+/// The note of a change not joined ([`MAX_CHANGES_NEAR`]).
+pub fn crowded_note() -> String {
+    format!(
+        "not joined with the sign-ins: its window holds more than {MAX_CHANGES_NEAR} other changes to the same configuration, whose effects the sign-ins cannot tell apart"
+    )
 }
 
 /// The most other changes to the same configuration (one partner, or the

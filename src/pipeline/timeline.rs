@@ -56,7 +56,7 @@ pub(crate) fn timeline(
     mut rejects: Rejects<'_>,
 ) -> Result<(Timeline, TimelineRun)> {
     let policy = plan.policy.as_deref().map(|p| policy(p, notes)).transpose()?;
-    let (mut changes, audit) = plan.audit.read_changes(&plan.read, super::again(&mut rejects))?;
+    let (changes, audit) = plan.audit.read_changes(&plan.read, super::again(&mut rejects))?;
     let ours = our_tenant(changes.iter().filter_map(|c| c.owner), plan.tenant)?;
     // Only each change's check is listed: the rebuilt policies are let go
     // before the sign-ins are read.
@@ -72,16 +72,14 @@ pub(crate) fn timeline(
                     join.crowded().len()
                 ));
             }
-            for &i in join.crowded() {
-                changes[i].notes.push(format!(
-                    "not joined with the sign-ins: its window holds more than {MAX_CHANGES_NEAR} other changes to the same configuration, whose effects the sign-ins cannot tell apart"
-                ));
-            }
+            let mut crowded = vec![false; changes.len()];
+            join.crowded().iter().for_each(|&i| crowded[i] = true);
             let (names, joined) = (join.names(), join.joined);
-            (join.finish()?, names, Some(stats), joined)
+            (join.finish()?, names, Some((stats, crowded)), joined)
         }
     };
-    let mut listed = Timeline { changes, effects, checks, names };
+    let (signins, crowded) = signins.map_or((None, vec![]), |(stats, crowded)| (Some(stats), crowded));
+    let mut listed = Timeline { changes, effects, checks, names, crowded };
     listed.retain(|c| (plan.all || (c.succeeded && c.kind.changes_access())) && plan.period.contains(c.time));
     let run = TimelineRun {
         audit,

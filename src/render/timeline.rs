@@ -1,6 +1,7 @@
 //! `timeline` output: a block per change for people, a flat row per change
 //! for machines.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use anyhow::Result;
@@ -8,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::table::{opt, stream_csv, stream_ndjson, CsvStyle};
 use super::{write_json_with_array, SCHEMA_VERSION};
-use crate::analysis::timeline::{ChangeRow as Row, TimelineRun as Run};
+use crate::analysis::timeline::{crowded_note, ChangeRow as Row, TimelineRun as Run};
 use crate::model::rfc3339;
 use crate::policy::change::Scope;
 
@@ -67,7 +68,7 @@ fn cells(r: &Row<'_>, flat: bool) -> Vec<Value> {
         opt(&r.partner_name),
         json!(c.succeeded),
         list(&c.summary(), flat),
-        list(&c.notes, flat),
+        list(&change_notes(r), flat),
         n(|e| e.before.sign_ins),
         n(|e| e.before.users),
         n(|e| e.before.policy_blocks),
@@ -235,10 +236,16 @@ pub(crate) fn text(rows: &[Row<'_>], run: &Run, colored: bool) -> String {
     out
 }
 
+/// The change's notes, and whether it was joined.
+fn change_notes<'a>(r: &'a Row<'_>) -> Vec<Cow<'a, str>> {
+    let crowded = r.crowded.then(|| Cow::Owned(crowded_note()));
+    r.change.notes.iter().map(|n| Cow::Borrowed(n.as_str())).chain(crowded).collect()
+}
+
 /// The change's notes, then its check's.
-fn notes<'a>(r: &'a Row<'_>) -> impl Iterator<Item = &'a str> {
-    let check = r.check.iter().flat_map(|k| k.notes.iter().map(|n| &**n));
-    r.change.notes.iter().map(String::as_str).chain(check)
+fn notes<'a>(r: &'a Row<'_>) -> impl Iterator<Item = Cow<'a, str>> {
+    let check = r.check.iter().flat_map(|k| k.notes.iter().map(|n| Cow::Borrowed(&**n)));
+    change_notes(r).into_iter().chain(check)
 }
 
 use super::escape::markdown as md;
@@ -262,7 +269,7 @@ pub(crate) fn markdown(rows: &[Row<'_>], run: &Run) -> String {
             out.push_str(&format!("- {}\n", md(&l)));
         }
         for n in notes(r) {
-            out.push_str(&format!("- note: {}\n", md(n)));
+            out.push_str(&format!("- note: {}\n", md(&n)));
         }
         out.push('\n');
     }
