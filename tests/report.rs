@@ -238,7 +238,7 @@ fn an_activity_table_or_a_query_result_gives_the_same_partners_apps_users_and_im
 fn a_long_audit_trail_lists_its_newest_changes_and_counts_the_rest() {
     // A pipeline's 1,200 changes to a partner's MFA trust, a minute apart,
     // and one that failed: the report lists the newest 1,000 that changed
-    // something (`xtenant timeline` lists them all).
+    // something (`xtenant timeline` lists them all), none of them joined.
     let dir = tempfile::tempdir().unwrap();
     let trust = |mfa: bool| {
         serde_json::json!({"isMfaAccepted": mfa, "isCompliantDeviceAccepted": false,
@@ -277,4 +277,8 @@ fn a_long_audit_trail_lists_its_newest_changes_and_counts_the_rest() {
     assert_eq!(rows.len(), 1000);
     assert!(rows[0].starts_with("| 2026-11-10T03:20:00Z"), "{}", rows[0]);
     assert!(rows[999].starts_with("| 2026-11-10T19:59:00Z"), "{}", rows[999]);
+    // A minute apart, each change's window (a day before, thirty hours
+    // after) holds hundreds of the others: none is joined with the sign-ins,
+    // and each says so rather than showing no flag.
+    assert!(rows.iter().all(|r| r.contains("| not joined: too many changes near it |")), "{}", rows[0]);
 }

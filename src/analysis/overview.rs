@@ -184,8 +184,15 @@ pub struct Top {
     pub last_seen: Option<DateTime<Utc>>,
 }
 
-/// A policy change: time, kind, partner, what changed, followed by new blocks.
-pub type ChangeLine = (DateTime<Utc>, String, String, Vec<String>, bool);
+/// A policy change: time, kind, partner, what changed, and its flag: followed
+/// by new blocks ([`FOLLOWED_BY_BLOCKS`]), not joined ([`NOT_JOINED`]), or none.
+pub type ChangeLine = (DateTime<Utc>, String, String, Vec<String>, Option<&'static str>);
+
+/// The flag of a change followed by new policy blocks.
+pub const FOLLOWED_BY_BLOCKS: &str = "new blocks";
+/// The flag of a change not joined with the sign-ins: too many other changes
+/// near it for them to tell its effect apart (`timeline` says more).
+pub const NOT_JOINED: &str = "not joined: too many changes near it";
 
 /// What one bar of the sign-ins series spans. A day, unless the data spans
 /// so long that a bar per day would make a page of millions of rows (one

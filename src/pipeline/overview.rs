@@ -13,7 +13,7 @@ use super::inputs::{policy, Directory, DirectoryPaths};
 use super::source::{read_tables, NewestChanges, Source};
 use super::{Notes, Rejects};
 use crate::analysis::activity::{ActivityRow, ActivityTable};
-use crate::analysis::overview::{Daily, Overview, Rolled, Rollups};
+use crate::analysis::overview::{Daily, Overview, Rolled, Rollups, FOLLOWED_BY_BLOCKS, NOT_JOINED};
 use crate::analysis::replay::{Inputs, Replayer, Summarizer, Summary};
 use crate::analysis::runs::Stream;
 use crate::analysis::timeline::Join;
@@ -101,19 +101,26 @@ pub(crate) fn overview(
     overview.impact = impact;
     if let (Some(changes), Some(join)) = (changes, join) {
         let names = join.names();
+        let crowded = join.crowded().to_vec();
         let effects = join.finish()?;
         overview.changes = Some(
             changes
                 .into_iter()
                 .zip(effects)
-                .map(|(c, e)| {
+                .enumerate()
+                .map(|(i, (c, e))| {
                     let partner = match c.partner() {
                         Some(p) => {
                             names.get(&p).map_or(p.to_string(), |n| format!("{n} ({})", &p.to_string()[..8]))
                         }
                         None => c.kind.as_str().to_string(),
                     };
-                    (c.time, c.kind.as_str().to_string(), partner, c.summary(), e.is_some_and(|e| e.flagged))
+                    let flag = if crowded.binary_search(&i).is_ok() {
+                        Some(NOT_JOINED)
+                    } else {
+                        e.is_some_and(|e| e.flagged).then_some(FOLLOWED_BY_BLOCKS)
+                    };
+                    (c.time, c.kind.as_str().to_string(), partner, c.summary(), flag)
                 })
                 .collect(),
         );

@@ -149,7 +149,7 @@ pub(super) fn sections(o: Overview) -> Vec<(String, String, Option<Grid>)> {
                         k,
                         p,
                         lines.join("; "),
-                        if f { "new blocks".into() } else { String::new() },
+                        f.unwrap_or_default().to_string(),
                     ])
                 }),
             )),
