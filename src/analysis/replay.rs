@@ -305,7 +305,7 @@ impl<'a> Moments<'a> {
 
     /// Evaluates `req` under the policy in force in `epoch` (oldest first).
     fn evaluate(&self, epoch: usize, req: &Request<'_>) -> Decision {
-        let (default, _) = self.history.default_at(epoch);
+        let default = self.history.default_at(epoch);
         let resolver = &self.resolvers[default];
         let entry = self.history.partner_at(epoch, req.partner);
         // Partners without an entry share the default's settings.
@@ -1859,7 +1859,7 @@ pub(crate) mod tests {
         // B and the unconfigured partner: once for each default.
         let resolved = moments.resolved.lock().unwrap().len();
         assert_eq!(resolved, 3 + 2 + 2);
-        let defaults: Vec<usize> = (0..3).map(|e| history.default_at(e).0).collect();
+        let defaults: Vec<usize> = (0..3).map(|e| history.default_at(e)).collect();
         assert_eq!(defaults, [1, 1, 0]);
     }
 

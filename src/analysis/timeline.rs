@@ -215,12 +215,8 @@ pub fn crowded_note() -> String {
 pub const MAX_CHANGES_NEAR: usize = 256;
 
 /// Of `ids` (changes in time order, their `windows` as [`Join`] keeps
-/// them), those whose window holds more than [`MAX_CHANGES_NEAR`] others.
-fn crowded(windows: &[[DateTime<Utc>; 3]], ids: &[usize]) -> Vec<usize> {
-    crowded_with(windows, ids, MAX_CHANGES_NEAR)
-}
-
-fn crowded_with(windows: &[[DateTime<Utc>; 3]], ids: &[usize], most: usize) -> Vec<usize> {
+/// them), those whose window holds more than `most` others.
+fn crowded(windows: &[[DateTime<Utc>; 3]], ids: &[usize], most: usize) -> Vec<usize> {
     ids.iter()
         .copied()
         .filter(|&i| {
@@ -265,6 +261,18 @@ impl Join {
         grace: Duration,
         budget: Option<usize>,
     ) -> Join {
+        Join::bounded(changes, our_tenant, (window, grace), budget, MAX_CHANGES_NEAR)
+    }
+
+    /// [`Join::new`], not joining a change whose window holds more than
+    /// `most` other changes to its configuration.
+    fn bounded(
+        changes: &[PolicyChange],
+        our_tenant: Option<Guid>,
+        (window, grace): (Duration, Duration),
+        budget: Option<usize>,
+        most: usize,
+    ) -> Join {
         let mut by_partner: HashMap<Guid, Vec<usize>> = HashMap::new();
         let mut defaults = vec![];
         for (i, c) in changes.iter().enumerate() {
@@ -290,7 +298,7 @@ impl Join {
             })
             .collect();
         let mut crowded_ids: Vec<usize> =
-            by_partner.values().chain([&defaults]).flat_map(|ids| crowded(&windows, ids)).collect();
+            by_partner.values().chain([&defaults]).flat_map(|ids| crowded(&windows, ids, most)).collect();
         crowded_ids.sort_unstable();
         if !crowded_ids.is_empty() {
             for ids in by_partner.values_mut().chain([&mut defaults]) {
@@ -559,7 +567,6 @@ mod tests {
         let (window, grace) = (Duration::minutes(60), Duration::zero());
         let ids: Vec<usize> =
             (0..changes.len()).filter(|&i| changes[i].scope == Scope::Partner(PARTNER)).collect();
-        let join = Join::new(&changes, None, window, grace, None);
         // By brute force: the partner's others in [t - window, t + window).
         let expected: Vec<usize> = ids
             .iter()
@@ -570,18 +577,14 @@ mod tests {
                 ids.iter().filter(|&&j| near(j)).count() > 100
             })
             .collect();
-        assert_eq!(crowded_with(&join.windows, &ids, 100), expected);
+        let mut with_crowd = Join::bounded(&changes, None, (window, grace), None, 100);
+        assert_eq!(with_crowd.crowded(), expected);
         assert!(!expected.is_empty() && expected.len() < 300);
         // The default bound: none of these.
-        assert!(join.crowded().is_empty());
+        assert!(Join::new(&changes, None, window, grace, None).crowded().is_empty());
         // The lone changes' effects are those of a join of them alone.
         let lone: Vec<PolicyChange> = changes[changes.len() - 2..].to_vec();
         let mut alone = Join::new(&lone, None, window, grace, None);
-        let mut with_crowd = Join::new(&changes, None, window, grace, None);
-        with_crowd.crowded = expected.clone();
-        for ids in with_crowd.by_partner.values_mut() {
-            ids.retain(|i| expected.binary_search(i).is_err());
-        }
         for m in (9_900..10_200).step_by(7) {
             let s = signin(&minute(m), &format!("u{}", m % 13), if m % 3 == 0 { 500213 } else { 0 });
             alone.add(&s);

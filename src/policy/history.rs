@@ -138,15 +138,14 @@ impl History {
         !self.partners.get(&partner).and_then(|v| v.at(back)).is_some_and(|v| v.unknown)
     }
 
-    /// The default in force in `epoch`: its number (equal in epochs that
-    /// share it) and a policy holding it, no partners, and the policy
-    /// given's other fields.
-    pub fn default_at(&self, epoch: usize) -> (usize, &Policy) {
-        let i = self.default_versions.at(self.back(epoch)).copied().unwrap_or(0);
-        (i, &self.defaults[i])
+    /// The default in force in `epoch`: its number in [`History::defaults`]
+    /// (equal in epochs that share it).
+    pub fn default_at(&self, epoch: usize) -> usize {
+        self.default_versions.at(self.back(epoch)).copied().unwrap_or(0)
     }
 
-    /// The defaults [`History::default_at`] numbers, by number.
+    /// The defaults [`History::default_at`] numbers, by number, each in a
+    /// policy with no partners and the policy given's other fields.
     pub fn defaults(&self) -> &[Policy] {
         &self.defaults
     }
@@ -168,7 +167,7 @@ impl History {
     #[cfg(test)]
     pub fn policy_at(&self, epoch: usize) -> Policy {
         let mut policy = self.end.clone();
-        policy.default.clone_from(&self.default_at(epoch).1.default);
+        policy.default.clone_from(&self.defaults[self.default_at(epoch)].default);
         for (p, versions) in &self.partners {
             match versions.at(self.back(epoch)) {
                 None => {}
@@ -532,7 +531,7 @@ fn check_new_values(state: &Policy, c: &PolicyChange) -> Vec<String> {
     }
     // Only the configuration the change touched: a copy of every partner's
     // entry a change was as slow as the policy is long.
-    let mut probe = alone(state, state.default.clone());
+    let mut probe = Policy { default: state.default.clone(), ..Policy::default() };
     if let Scope::Partner(p) = c.scope {
         probe.partners.extend(state.partners.get(&p).map(|e| (p, Arc::clone(e))));
     }
@@ -697,7 +696,7 @@ mod tests {
                 }
             }
         }
-        let defaults: BTreeSet<usize> = (0..h.epochs.len()).map(|e| h.default_at(e).0).collect();
+        let defaults: BTreeSet<usize> = (0..h.epochs.len()).map(|e| h.default_at(e)).collect();
         assert_eq!(defaults.len(), 1 + changes.iter().filter(|c| c.scope == Scope::Default).count());
     }
 

@@ -128,11 +128,10 @@ pub(super) fn sections(o: Overview) -> Vec<(String, String, Option<Grid>)> {
             }),
         )),
     ));
-    let not_listed = o.changes.as_ref().map_or(0, |c| o.changes_in_period.saturating_sub(c.len() as u64));
     match o.changes {
         Some(c) => out.push((
             "Policy changes".into(),
-            if not_listed > 0 {
+            if o.changes_in_period > c.len() as u64 {
                 format!(
                     "From the audit log, the newest {} of {} changes in the period (xtenant timeline lists them all); flagged changes were followed by new policy blocks.",
                     c.len(),
