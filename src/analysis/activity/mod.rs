@@ -3,7 +3,7 @@
 //! Groups are keyed by the (home, resource) tenant pair rather than by
 //! direction, so that our tenant can be inferred from the same single pass
 //! and direction resolved at the end. Duplicates (the same sign-in in two
-//! overlapping exports) are dropped by request id and second.
+//! overlapping exports) are dropped by request id, second and user.
 //!
 //! Grouping happens in memory until it outgrows a budget, then in a
 //! temporary folder ([`spill`]); either way the rows come out as a
