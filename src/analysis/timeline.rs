@@ -9,18 +9,20 @@
 //! change to the default is joined with the sign-ins of every partner
 //! (without the policy, which partners inherit the default is not known).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufRead};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use serde_json::value::RawValue;
+
 use super::runs::codec::{Dec, Enc};
-use super::runs::{key, ByKey, Order, Record, Tally};
+use super::runs::{key, ByKey, Order, Record, Stream, Tally};
 use crate::model::activity::Name;
 use crate::model::codes::is_policy_block;
 use crate::model::{Direction, Guid, SignIn};
-use crate::policy::change::{PolicyChange, Scope};
+use crate::policy::change::{ChangeKind, Decoded, PolicyChange, PropertyChange, Scope};
 use crate::policy::history::ChangeCheck;
 
 /// Sign-ins on one side of a change.
@@ -114,54 +116,233 @@ pub struct Effect {
 /// One line of the timeline: a change, what the sign-ins say about it, and
 /// whether the policy before it could be rebuilt.
 pub struct ChangeRow<'a> {
-    pub change: &'a PolicyChange,
+    pub change: PolicyChange,
     pub partner_name: Option<&'a str>,
-    pub effect: Option<&'a Effect>,
-    pub check: Option<&'a ChangeCheck>,
+    pub effect: Option<Effect>,
+    pub check: Option<ChangeCheck>,
     /// Not joined with the sign-ins: too many other changes near it
     /// ([`MAX_CHANGES_NEAR`]).
     pub crowded: bool,
 }
 
-/// The changes listed, each with its effect and check (side by side:
-/// moving every change into a row held two lists of an audit trail's
-/// hundred thousand changes at once).
+/// The changes listed, read back in time order (from a temporary folder
+/// past the budget), each with its effect and check. An audit trail of a
+/// million changes held every change (some 1 KB each) until it was
+/// written: now a change listed is held only while it is written.
 pub struct Timeline {
-    pub changes: Vec<PolicyChange>,
-    /// One per change, or none (no sign-ins joined).
-    pub effects: Vec<Option<Effect>>,
-    /// One per change, or none (no policy given).
-    pub checks: Vec<ChangeCheck>,
-    pub names: BTreeMap<Guid, String>,
-    /// One per change, or none (no sign-ins joined): not joined, too many
-    /// other changes near it ([`Join::crowded`]).
-    pub crowded: Vec<bool>,
+    changes: Stream<PolicyChange>,
+    /// One per change listed, or none (no sign-ins joined).
+    effects: std::vec::IntoIter<Option<Effect>>,
+    /// One per change listed, or none (no policy given).
+    checks: std::vec::IntoIter<ChangeCheck>,
+    /// One per change listed, or none (no sign-ins joined): not joined,
+    /// too many other changes near it ([`Join::crowded`]).
+    crowded: std::vec::IntoIter<bool>,
+    names: BTreeMap<Guid, String>,
+    /// What the document's summary says before the rows.
+    pub counts: TimelineCounts,
+}
+
+/// How many changes are listed, and how many of them are flagged.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TimelineCounts {
+    pub changes: usize,
+    pub flagged: usize,
 }
 
 impl Timeline {
-    /// Keeps the changes (and their effects and checks) `keep` says.
-    pub fn retain(&mut self, keep: impl Fn(&PolicyChange) -> bool) {
-        let kept: Vec<bool> = self.changes.iter().map(keep).collect();
-        retain_where(&mut self.changes, &kept);
-        retain_where(&mut self.effects, &kept);
-        retain_where(&mut self.checks, &kept);
-        retain_where(&mut self.crowded, &kept);
+    /// `changes` listed in time order, `changes` of them; the rest one per
+    /// change listed, or none.
+    pub fn new(
+        (changes, listed): (Stream<PolicyChange>, usize),
+        effects: Vec<Option<Effect>>,
+        checks: Vec<ChangeCheck>,
+        crowded: Vec<bool>,
+        names: BTreeMap<Guid, String>,
+    ) -> Timeline {
+        let flagged = effects.iter().filter(|e| e.as_ref().is_some_and(|e| e.flagged)).count();
+        Timeline {
+            changes,
+            effects: effects.into_iter(),
+            checks: checks.into_iter(),
+            crowded: crowded.into_iter(),
+            names,
+            counts: TimelineCounts { changes: listed, flagged },
+        }
     }
 
-    /// Every change listed, in time order.
-    pub fn rows(&self) -> Vec<ChangeRow<'_>> {
-        (0..self.changes.len())
-            .map(|i| {
-                let change = &self.changes[i];
-                ChangeRow {
-                    change,
-                    partner_name: change.partner().and_then(|p| self.names.get(&p)).map(String::as_str),
-                    effect: self.effects.get(i).and_then(Option::as_ref),
-                    check: self.checks.get(i),
-                    crowded: self.crowded.get(i).copied().unwrap_or(false),
-                }
+    /// Every change listed, in time order, read as it is asked for; then
+    /// [`Timeline::finish`] says whether all could be read.
+    pub fn rows(&mut self) -> impl Iterator<Item = ChangeRow<'_>> {
+        let Timeline { changes, effects, checks, crowded, names, .. } = self;
+        let names = &*names;
+        changes.by_ref().map(move |change| ChangeRow {
+            partner_name: change.partner().and_then(|p| names.get(&p)).map(String::as_str),
+            change,
+            effect: effects.next().flatten(),
+            check: checks.next(),
+            crowded: crowded.next().unwrap_or(false),
+        })
+    }
+
+    /// Whether every change listed was read back: an error if one could
+    /// not be.
+    pub fn finish(self) -> anyhow::Result<()> {
+        self.changes.finish()
+    }
+}
+
+/// What the join and the checks need of a change, held for every change
+/// of an audit trail (the changes themselves are read back to be
+/// listed): when, to which configuration, and whether it altered access.
+#[derive(Clone, Copy, Debug)]
+pub struct Brief {
+    pub time: DateTime<Utc>,
+    pub scope: Scope,
+    /// Succeeded and changes access: undone by a history, joined with the
+    /// sign-ins.
+    pub alters: bool,
+}
+
+impl Brief {
+    pub fn of(c: &PolicyChange) -> Brief {
+        Brief { time: c.time, scope: c.scope, alters: c.succeeded && c.kind.changes_access() }
+    }
+}
+
+/// The order changes are listed in: by time, then id (ties between equal
+/// ones in the order they were read).
+pub const CHANGE_ORDER: Order<PolicyChange> = Order {
+    cmp: |a, b| (a.time, &a.id).cmp(&(b.time, &b.id)),
+    key: |c, out| {
+        key_time(out, c.time);
+        key::text(out, &c.id);
+    },
+    sort: None,
+};
+
+/// A time's order-preserving bytes: seconds with the sign bit flipped,
+/// then nanoseconds, both big-endian.
+fn key_time(out: &mut Vec<u8>, t: DateTime<Utc>) {
+    out.extend_from_slice(&((t.timestamp() as u64) ^ (1 << 63)).to_be_bytes());
+    out.extend_from_slice(&t.timestamp_subsec_nanos().to_be_bytes());
+}
+
+const KINDS: [ChangeKind; 8] = [
+    ChangeKind::PartnerAdded,
+    ChangeKind::PartnerUpdated,
+    ChangeKind::PartnerDeleted,
+    ChangeKind::DefaultUpdated,
+    ChangeKind::DefaultReset,
+    ChangeKind::Migrated,
+    ChangeKind::IdentitySync,
+    ChangeKind::Other,
+];
+
+fn write_decoded(enc: &mut Enc, d: &Decoded) {
+    match d {
+        Decoded::Unset => enc.u8(0),
+        Decoded::Value(v) => {
+            enc.u8(1);
+            enc.str(v.get());
+        }
+        Decoded::Undecodable(why) => {
+            enc.u8(2);
+            enc.str(why);
+        }
+    }
+}
+
+fn read_decoded<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Decoded> {
+    let damaged = || io::Error::new(io::ErrorKind::InvalidData, "a damaged change in the temporary folder");
+    Ok(match dec.u8()? {
+        0 => Decoded::Unset,
+        1 => Decoded::Value(RawValue::from_string(dec.string()?).map_err(|_| damaged())?),
+        2 => Decoded::Undecodable(dec.string()?),
+        _ => return Err(damaged()),
+    })
+}
+
+fn write_texts(enc: &mut Enc, texts: &[String]) {
+    enc.var(texts.len() as u64);
+    texts.iter().for_each(|t| enc.str(t));
+}
+
+fn read_texts<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Vec<String>> {
+    let n = dec.var()?;
+    // Not reserved by the count: a damaged one would ask for any size.
+    (0..n).map(|_| dec.string()).collect()
+}
+
+/// A change as it goes to a temporary folder (sorted there, and kept to
+/// be listed), every field of it.
+impl Record for PolicyChange {
+    fn write(&self, enc: &mut Enc) {
+        enc.str(&self.id);
+        enc.time(self.time);
+        enc.str(&self.actor);
+        enc.str(&self.activity);
+        enc.one_of(&KINDS, self.kind);
+        enc.u8(u8::from(self.succeeded));
+        match self.scope {
+            Scope::Default => enc.u8(0),
+            Scope::Partner(p) => {
+                enc.u8(1);
+                enc.u128(p.0);
+            }
+            Scope::UnknownPartner => enc.u8(2),
+        }
+        enc.opt_guid(self.owner);
+        enc.var(self.properties.len() as u64);
+        for p in &self.properties {
+            enc.str(&p.property);
+            write_decoded(enc, &p.old);
+            write_decoded(enc, &p.new);
+            write_texts(enc, &p.summary);
+        }
+        write_texts(enc, &self.notes);
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        let (id, time, actor, activity) = (dec.string()?, dec.time()?, dec.string()?, dec.string()?);
+        let kind = dec.one_of(&KINDS, "change kind")?;
+        let succeeded = dec.u8()? != 0;
+        let scope = match dec.u8()? {
+            0 => Scope::Default,
+            1 => Scope::Partner(Guid(dec.u128()?)),
+            _ => Scope::UnknownPartner,
+        };
+        let owner = dec.opt_guid()?;
+        let properties = (0..dec.var()?)
+            .map(|_| {
+                Ok(PropertyChange {
+                    property: dec.string()?,
+                    old: read_decoded(dec)?,
+                    new: read_decoded(dec)?,
+                    summary: read_texts(dec)?,
+                })
             })
-            .collect()
+            .collect::<io::Result<_>>()?;
+        let notes = read_texts(dec)?;
+        Ok(PolicyChange { id, time, actor, activity, kind, succeeded, scope, owner, properties, notes })
+    }
+
+    fn text_bytes(&self) -> usize {
+        let decoded = |d: &Decoded| match d {
+            Decoded::Unset => 0,
+            Decoded::Value(v) => v.get().len(),
+            Decoded::Undecodable(why) => why.len(),
+        };
+        let texts = |t: &[String]| t.iter().map(|t| t.len() + 24).sum::<usize>();
+        self.id.len()
+            + self.actor.len()
+            + self.activity.len()
+            + texts(&self.notes)
+            + self
+                .properties
+                .iter()
+                .map(|p| p.property.len() + decoded(&p.old) + decoded(&p.new) + texts(&p.summary) + 64)
+                .sum::<usize>()
     }
 }
 
@@ -173,15 +354,6 @@ pub struct TimelineRun {
     pub policy: Option<String>,
     pub window: Duration,
     pub grace: Duration,
-}
-
-/// Keeps the items whose place `kept` marks (all, past its end).
-fn retain_where<T>(items: &mut Vec<T>, kept: &[bool]) {
-    let mut place = 0;
-    items.retain(|_| {
-        place += 1;
-        kept.get(place - 1).copied().unwrap_or(true)
-    });
 }
 
 /// Of `ids` (changes in time order), the range whose windows (from the
@@ -255,7 +427,7 @@ impl Join {
     /// `budget`: the (change, user) pairs held in memory before the
     /// temporary folder (the run's groups in memory).
     pub fn new(
-        changes: &[PolicyChange],
+        changes: &[Brief],
         our_tenant: Option<Guid>,
         window: Duration,
         grace: Duration,
@@ -267,7 +439,7 @@ impl Join {
     /// [`Join::new`], not joining a change whose window holds more than
     /// `most` other changes to its configuration.
     fn bounded(
-        changes: &[PolicyChange],
+        changes: &[Brief],
         our_tenant: Option<Guid>,
         (window, grace): (Duration, Duration),
         budget: Option<usize>,
@@ -276,7 +448,7 @@ impl Join {
         let mut by_partner: HashMap<Guid, Vec<usize>> = HashMap::new();
         let mut defaults = vec![];
         for (i, c) in changes.iter().enumerate() {
-            if !c.succeeded || !c.kind.changes_access() {
+            if !c.alters {
                 continue;
             }
             match c.scope {
@@ -316,7 +488,13 @@ impl Join {
             error: None,
             // Only the partners the changes name are named: a forged log's
             // million other partners are not held.
-            names: changes.iter().filter_map(PolicyChange::partner).map(|p| (p, None)).collect(),
+            names: changes
+                .iter()
+                .filter_map(|c| match c.scope {
+                    Scope::Partner(p) => Some((p, None)),
+                    _ => None,
+                })
+                .collect(),
             joined: 0,
         }
     }
@@ -386,47 +564,52 @@ impl Join {
         self.names.iter().filter_map(|(k, v)| Some((*k, v.clone()?))).collect()
     }
 
-    /// One effect per change (`None` for changes that alter no access):
-    /// the users near each change read once, in the order of changes then
-    /// users.
-    pub fn finish(self) -> anyhow::Result<Vec<Option<Effect>>> {
+    /// One effect per change of `listed` (indices of the changes given,
+    /// ascending; `None` for a change not joined): the users near each
+    /// change read once, in the order of changes then users, and counted
+    /// into the change they are near as it comes.
+    pub fn finish(self, listed: &[usize]) -> anyhow::Result<Vec<Option<Effect>>> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let joined: BTreeSet<usize> =
-            self.by_partner.values().flatten().chain(&self.defaults).copied().collect();
-        // Per change: users before, blocked before, users after, blocked
-        // after, and the newly blocked.
-        let mut counts: Vec<([u64; 4], Vec<String>)> = self.acc.iter().map(|_| Default::default()).collect();
-        let mut users = self.users.finish()?;
-        for u in users.by_ref() {
-            let (n, newly) = &mut counts[u.change as usize];
-            for (k, bit) in [SEEN_BEFORE, BLOCKED_BEFORE, SEEN_AFTER, BLOCKED_AFTER].into_iter().enumerate() {
-                n[k] += u64::from(u.bits & bit != 0);
-            }
-            if u.bits & (BLOCKED_AFTER | BLOCKED_BEFORE) == BLOCKED_AFTER {
-                newly.push(u.user.to_string());
-            }
+        let mut joined = vec![false; self.acc.len()];
+        for &i in self.by_partner.values().flatten().chain(&self.defaults) {
+            joined[i] = true;
         }
-        users.finish()?;
-        Ok(self
-            .acc
-            .into_iter()
-            .zip(counts)
-            .enumerate()
-            .map(|(i, ((before, after), (n, newly)))| {
-                if !joined.contains(&i) {
-                    return None;
+        let mut users = self.users.finish()?;
+        let mut near = users.by_ref().peekable();
+        let mut effects = Vec::with_capacity(listed.len());
+        for &i in listed {
+            // Users before, blocked before, users after, blocked after, and
+            // the newly blocked; those of changes not listed passed over.
+            let (mut n, mut newly) = ([0u64; 4], vec![]);
+            while let Some(u) = near.next_if(|u| u.change as usize <= i) {
+                if u.change as usize != i {
+                    continue;
                 }
+                for (k, bit) in
+                    [SEEN_BEFORE, BLOCKED_BEFORE, SEEN_AFTER, BLOCKED_AFTER].into_iter().enumerate()
+                {
+                    n[k] += u64::from(u.bits & bit != 0);
+                }
+                if u.bits & (BLOCKED_AFTER | BLOCKED_BEFORE) == BLOCKED_AFTER {
+                    newly.push(u.user.to_string());
+                }
+            }
+            effects.push(joined.get(i).copied().unwrap_or(false).then(|| {
+                let (before, after) = &self.acc[i];
                 let flagged = !newly.is_empty() && after.policy_blocks > before.policy_blocks;
-                Some(Effect {
+                Effect {
                     before: before.side(n[0], n[1]),
                     after: after.side(n[2], n[3]),
                     newly_blocked_users: newly,
                     flagged,
-                })
-            })
-            .collect())
+                }
+            }));
+        }
+        drop(near);
+        users.finish()?;
+        Ok(effects)
     }
 }
 
@@ -474,6 +657,10 @@ mod tests {
         }
     }
 
+    fn briefs(changes: &[PolicyChange]) -> Vec<Brief> {
+        changes.iter().map(Brief::of).collect()
+    }
+
     fn change(at: &str, scope: Scope) -> PolicyChange {
         PolicyChange {
             id: at.into(),
@@ -495,7 +682,7 @@ mod tests {
             change("2026-03-03T12:00:00Z", Scope::Partner(PARTNER)),
             change("2026-03-03T12:00:00Z", Scope::Partner(Guid(9))),
         ];
-        let mut j = Join::new(&changes, None, Duration::hours(24), Duration::hours(6), None);
+        let mut j = Join::new(&briefs(&changes), None, Duration::hours(24), Duration::hours(6), None);
         for s in [
             signin("2026-03-03T01:00:00Z", "ann", 0),
             signin("2026-03-03T02:00:00Z", "bob", 500213),
@@ -506,7 +693,7 @@ mod tests {
         ] {
             j.add(&s);
         }
-        let effects = j.finish().unwrap();
+        let effects = j.finish(&[0, 1]).unwrap();
         let e = effects[0].as_ref().unwrap();
         assert_eq!(e.before, Side { sign_ins: 2, users: 2, policy_blocks: 1, blocked_users: 1 });
         assert_eq!(e.after.policy_blocks, 2);
@@ -526,13 +713,13 @@ mod tests {
             change("2026-03-04T00:00:00Z", Scope::Partner(PARTNER)),
         ];
         let effects = |budget: Option<usize>| {
-            let mut j = Join::new(&changes, None, Duration::hours(24), Duration::hours(6), budget);
+            let mut j = Join::new(&briefs(&changes), None, Duration::hours(24), Duration::hours(6), budget);
             for i in 0..3000u32 {
                 let at = format!("2026-03-0{}T{:02}:{:02}:00Z", 2 + i % 3, i % 24, i % 60);
                 let user = format!("user-{}\u{0}{}", i % 700, i % 2);
                 j.add(&signin(&at, &user, if i % 5 == 0 { 500213 } else { 0 }));
             }
-            j.finish().unwrap()
+            j.finish(&[0, 1, 2]).unwrap()
         };
         let memory = effects(None);
         assert!(memory
@@ -541,6 +728,20 @@ mod tests {
         assert!(memory.iter().any(|e| e.as_ref().is_some_and(|e| !e.newly_blocked_users.is_empty())));
         for budget in [1, 2, 50] {
             assert_eq!(effects(Some(budget)), memory, "budget {budget}");
+        }
+        // Some of the changes listed: their effects alone, the same.
+        for listed in [vec![], vec![0], vec![1], vec![2], vec![0, 2]] {
+            let mut j = Join::new(&briefs(&changes), None, Duration::hours(24), Duration::hours(6), Some(2));
+            for i in 0..3000u32 {
+                let at = format!("2026-03-0{}T{:02}:{:02}:00Z", 2 + i % 3, i % 24, i % 60);
+                j.add(&signin(
+                    &at,
+                    &format!("user-{}\u{0}{}", i % 700, i % 2),
+                    if i % 5 == 0 { 500213 } else { 0 },
+                ));
+            }
+            let some: Vec<Option<Effect>> = listed.iter().map(|&i| memory[i].clone()).collect();
+            assert_eq!(j.finish(&listed).unwrap(), some, "{listed:?}");
         }
         let newly = &memory[0].as_ref().unwrap().newly_blocked_users;
         let mut sorted = newly.clone();
@@ -577,25 +778,66 @@ mod tests {
                 ids.iter().filter(|&&j| near(j)).count() > 100
             })
             .collect();
-        let mut with_crowd = Join::bounded(&changes, None, (window, grace), None, 100);
+        let mut with_crowd = Join::bounded(&briefs(&changes), None, (window, grace), None, 100);
         assert_eq!(with_crowd.crowded(), expected);
         assert!(!expected.is_empty() && expected.len() < 300);
         // The default bound: none of these.
-        assert!(Join::new(&changes, None, window, grace, None).crowded().is_empty());
+        assert!(Join::new(&briefs(&changes), None, window, grace, None).crowded().is_empty());
         // The lone changes' effects are those of a join of them alone.
         let lone: Vec<PolicyChange> = changes[changes.len() - 2..].to_vec();
-        let mut alone = Join::new(&lone, None, window, grace, None);
+        let mut alone = Join::new(&briefs(&lone), None, window, grace, None);
         for m in (9_900..10_200).step_by(7) {
             let s = signin(&minute(m), &format!("u{}", m % 13), if m % 3 == 0 { 500213 } else { 0 });
             alone.add(&s);
             with_crowd.add(&s);
         }
-        let (alone, with_crowd) = (alone.finish().unwrap(), with_crowd.finish().unwrap());
+        let every = |n: usize| (0..n).collect::<Vec<usize>>();
+        let (alone, with_crowd) =
+            (alone.finish(&every(lone.len())).unwrap(), with_crowd.finish(&every(changes.len())).unwrap());
         assert_eq!(&with_crowd[with_crowd.len() - 2..], &alone[..]);
         assert!(alone.iter().all(|e| e.as_ref().is_some_and(|e| e.before.sign_ins + e.after.sign_ins > 0)));
         for &i in &expected {
             assert!(with_crowd[i].is_none());
         }
+    }
+
+    #[test]
+    fn a_change_written_and_read_back_is_the_same_and_changes_sort_by_time_then_id() {
+        let decoded = |text: &str| Decoded::Value(RawValue::from_string(text.into()).unwrap());
+        let mut full = change("2026-03-03T12:00:00.123456789Z", Scope::Partner(Guid(u128::MAX)));
+        full.owner = Some(Guid(7));
+        full.actor = "=cmd|' /C calc'!A0\u{0}\n\u{1b}[31m".into();
+        full.notes = vec!["".into(), "a note".into()];
+        full.properties = vec![
+            PropertyChange {
+                property: "b2bCollaborationInbound".into(),
+                old: Decoded::Unset,
+                new: decoded(r#"{"a":[1,"x\u0000"]}"#),
+                summary: vec!["one".into(), "two".into()],
+            },
+            PropertyChange {
+                property: "".into(),
+                old: Decoded::Undecodable("bad".into()),
+                new: Decoded::Unset,
+                summary: vec![],
+            },
+        ];
+        let mut records = vec![full];
+        for (at, scope, kind) in [
+            ("1969-12-31T23:59:59.5Z", Scope::Default, ChangeKind::DefaultReset),
+            ("2026-03-03T12:00:00Z", Scope::UnknownPartner, ChangeKind::Other),
+            ("2026-03-03T12:00:00Z", Scope::Default, ChangeKind::IdentitySync),
+        ] {
+            let mut c = change(at, scope);
+            c.kind = kind;
+            c.succeeded = kind != ChangeKind::Other;
+            records.push(c);
+        }
+        records[3].id = "2026-03-03T12:00:00Z\u{0}".into();
+        for c in &records {
+            assert_eq!(read_back(c), *c);
+        }
+        keys_sort_as_compared(&records, CHANGE_ORDER);
     }
 
     #[test]

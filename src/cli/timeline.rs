@@ -107,27 +107,28 @@ pub(crate) fn run(args: Args, g: &Global) -> Result<ExitCode> {
         groups_in_memory: args.groups.budget(),
     };
     let mut rejects = args.read.rejects_output()?;
-    let (listed, run) = timeline(&plan, &|l| g.note(l), rejects.as_mut().map(|r| r as _))?;
-    let rows = listed.rows();
+    let (mut listed, run) = timeline(&plan, &|l| g.note(l), rejects.as_mut().map(|r| r as _))?;
     if let Some(r) = rejects {
         r.commit()?;
     }
-    for line in render::timeline::summary_lines(&rows, &run) {
+    for line in render::timeline::summary_lines(listed.counts, &run) {
         g.note(&line);
     }
     let mut out = args.output.create()?;
+    let counts = listed.counts;
+    let rows = listed.rows();
     match args.format {
-        Format::Json => render::timeline::write_json_document(&mut out, &rows, &run)?,
-        Format::Ndjson => render::timeline::write_ndjson(&mut out, &rows)?,
-        Format::Csv => render::timeline::write_csv(&mut out, &rows, args.csv.style())?,
-        Format::Markdown => {
-            std::io::Write::write_all(&mut out, render::timeline::markdown(&rows, &run).as_bytes())?
-        }
+        Format::Json => render::timeline::write_json_document(&mut out, rows, counts, &run)?,
+        Format::Ndjson => render::timeline::write_ndjson(&mut out, rows)?,
+        Format::Csv => render::timeline::write_csv(&mut out, rows, args.csv.style())?,
+        Format::Markdown => render::timeline::write_markdown(&mut out, rows, &run)?,
         Format::Table => {
-            let text = render::timeline::text(&rows, &run, g.color_for(&out));
-            std::io::Write::write_all(&mut out, text.as_bytes())?
+            let colored = g.color_for(&out);
+            render::timeline::write_text(&mut out, rows, &run, colored)?
         }
     }
+    // A change that could not be read back: no output in place.
+    listed.finish()?;
     out.commit()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,7 @@ use crate::analysis::activity::{ActivityRow, ActivityTable};
 use crate::analysis::overview::{Daily, Overview, Rolled, Rollups, FOLLOWED_BY_BLOCKS, NOT_JOINED};
 use crate::analysis::replay::{Inputs, Replayer, Summarizer, Summary};
 use crate::analysis::runs::Stream;
-use crate::analysis::timeline::Join;
+use crate::analysis::timeline::{Brief, Join};
 use crate::model::{GroupBy, ReadStats, SignIn};
 use crate::policy::change::PolicyChange;
 use crate::policy::Policy;
@@ -86,7 +86,10 @@ pub(crate) fn overview(
         None => None,
     };
     let mut daily = Daily::new(period, budget);
-    let mut join = changes.as_ref().map(|c| Join::new(c, ours, plan.window, plan.grace, budget));
+    let mut join = changes.as_ref().map(|c| {
+        let briefs: Vec<Brief> = c.iter().map(Brief::of).collect();
+        Join::new(&briefs, ours, plan.window, plan.grace, budget)
+    });
     let activity = ActivityPlan { by: GroupBy::User, ..plan.activity.clone() };
     let (table, mut rows, stats) = tapped_stream(&activity, rejects, |s: &SignIn| {
         daily.add(s);
@@ -102,7 +105,7 @@ pub(crate) fn overview(
     if let (Some(changes), Some(join)) = (changes, join) {
         let names = join.names();
         let crowded = join.crowded().to_vec();
-        let effects = join.finish()?;
+        let effects = join.finish(&(0..changes.len()).collect::<Vec<usize>>())?;
         overview.changes = Some(
             changes
                 .into_iter()

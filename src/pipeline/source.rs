@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use super::Rejects;
 use crate::analysis::activity::ROW_ORDER;
 use crate::analysis::runs::{Sorter, Spool, Stream};
+use crate::analysis::timeline::CHANGE_ORDER;
 use crate::ingest::{self, activity_table, AuditEvents, Progress, SignIns};
 use crate::model::{ActivityRow, AuditEvent, GroupBy, Guid, ReadStats, SignIn, Window};
 use crate::policy::change::{decode, PolicyChange};
@@ -165,29 +166,40 @@ impl Source {
     }
 
     /// The cross-tenant policy changes the audit events record, decoded, in
-    /// time order; the same record from overlapping exports once.
+    /// time order ([`CHANGE_ORDER`]); the same record from overlapping
+    /// exports once. Past `budget` changes they are sorted through a
+    /// temporary folder: an audit trail of a million changes took a
+    /// gigabyte held whole.
     pub(crate) fn read_changes(
         &self,
         opts: &ReadOptions,
         rejects: Rejects<'_>,
-    ) -> Result<(Vec<PolicyChange>, ReadStats)> {
-        // Read in blocks, then moved into one list of their size: grown by
-        // doubling, the list had up to twice the places its changes take (a
-        // long audit trail's largest block), and shrinking it copied them.
-        let mut blocks: Vec<Vec<PolicyChange>> = vec![];
+        budget: Option<usize>,
+    ) -> Result<(Stream<PolicyChange>, ReadStats)> {
+        let mut sorter = Sorter::new("timeline", CHANGE_ORDER, budget);
+        let mut failed = None;
         let stats = self.read_audit(opts, rejects, |e| {
-            match blocks.last_mut() {
-                Some(block) if block.len() < CHANGES_A_BLOCK => block,
-                _ => {
-                    blocks.push(Vec::with_capacity(CHANGES_A_BLOCK));
-                    blocks.last_mut().expect("just pushed")
-                }
+            if failed.is_none() {
+                failed = sorter.push(decode(&e)).err();
             }
-            .push(decode(&e))
         })?;
-        let mut changes = Vec::with_capacity(blocks.iter().map(Vec::len).sum());
-        blocks.into_iter().for_each(|block| changes.extend(block));
-        Ok((sort_changes(changes), stats))
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let (mut sorted, mut last) = (Some(sorter.finish()?), None::<String>);
+        let once = Stream::made(move || {
+            let Some(changes) = sorted.as_mut() else { return Ok(None) };
+            for c in changes.by_ref() {
+                if !c.id.is_empty() && last.as_deref() == Some(c.id.as_str()) {
+                    continue;
+                }
+                last = Some(c.id.clone());
+                return Ok(Some(c));
+            }
+            sorted.take().map_or(Ok(()), Stream::finish)?;
+            Ok(None)
+        });
+        Ok((once, stats))
     }
 
     /// Reads audit events into `newest` ([`NewestChanges`]): all a rebuilt
@@ -202,9 +214,6 @@ impl Source {
         self.read_audit(opts, rejects, |e| newest.add(decode(&e)))
     }
 }
-
-/// Changes read into one block before the next ([`Source::read_changes`]).
-const CHANGES_A_BLOCK: usize = 4096;
 
 /// The newest changes that alter access (and succeeded) within a period
 /// seen so far, at most `n`, each once; with the owners every change read
@@ -283,7 +292,8 @@ impl PartialEq for Newest {
 
 impl Eq for Newest {}
 
-/// Time order; the same record from overlapping exports once.
+/// Time order; the same record from overlapping exports once (in memory,
+/// as [`Source::read_changes`] does through the disk).
 fn sort_changes(mut changes: Vec<PolicyChange>) -> Vec<PolicyChange> {
     changes.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
     changes.dedup_by(|a, b| !a.id.is_empty() && a.id == b.id);

@@ -2,7 +2,7 @@
 //! changed, the policy before it (rebuilt from the one in force now), and
 //! the partner's sign-ins around it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
@@ -11,9 +11,11 @@ use chrono::Duration;
 use super::inputs::policy;
 use super::source::{ReadOptions, Source};
 use super::{Notes, Rejects};
-use crate::analysis::timeline::{Join, Timeline, TimelineRun, MAX_CHANGES_NEAR};
+use crate::analysis::runs::{Spool, Stream};
+use crate::analysis::timeline::{Brief, Join, Timeline, TimelineRun, MAX_CHANGES_NEAR};
 use crate::model::{Guid, Window};
-use crate::policy::history::reconstruct;
+use crate::policy::change::PolicyChange;
+use crate::policy::history::{checks_of_trail, MAX_EPOCHS};
 
 /// What to list.
 pub(crate) struct TimelinePlan {
@@ -56,15 +58,25 @@ pub(crate) fn timeline(
     mut rejects: Rejects<'_>,
 ) -> Result<(Timeline, TimelineRun)> {
     let policy = plan.policy.as_deref().map(|p| policy(p, notes)).transpose()?;
-    let (changes, audit) = plan.audit.read_changes(&plan.read, super::again(&mut rejects))?;
-    let ours = our_tenant(changes.iter().filter_map(|c| c.owner), plan.tenant)?;
-    // Only each change's check is listed: the rebuilt policies are let go
-    // before the sign-ins are read.
-    let checks = policy.as_ref().map_or_else(Vec::new, |p| reconstruct(p, &changes).checks);
-    let (effects, names, signins, joined) = match &plan.signins {
-        None => (vec![], Default::default(), None, 0),
+    let budget = plan.groups_in_memory.map(|b| b.min(CHANGES_IN_MEMORY));
+    let (changes, audit) = plan.audit.read_changes(&plan.read, super::again(&mut rejects), budget)?;
+    let trail = read_trail(changes, budget, policy.is_some(), |c| {
+        (plan.all || (c.succeeded && c.kind.changes_access())) && plan.period.contains(c.time)
+    })?;
+    let ours = our_tenant(trail.owners.iter().copied(), plan.tenant)?;
+    // The changes a history undoes let go once their checks are made.
+    let checks = match &policy {
+        Some(p) => {
+            let alters: Vec<bool> = trail.briefs.iter().map(|b| b.alters).collect();
+            let all = checks_of_trail(p, &Vec::from(trail.newest), &alters);
+            trail.listed.iter().map(|&i| all[i].clone()).collect()
+        }
+        None => vec![],
+    };
+    let (effects, names, signins, crowded, joined) = match &plan.signins {
+        None => (vec![], Default::default(), None, vec![], 0),
         Some(source) => {
-            let mut join = Join::new(&changes, ours, plan.window, plan.grace, plan.groups_in_memory);
+            let mut join = Join::new(&trail.briefs, ours, plan.window, plan.grace, plan.groups_in_memory);
             let stats = source.read_signins(&plan.read, Window::default(), rejects, |s| join.add(&s))?;
             if !join.crowded().is_empty() {
                 notes(&format!(
@@ -72,15 +84,12 @@ pub(crate) fn timeline(
                     join.crowded().len()
                 ));
             }
-            let mut crowded = vec![false; changes.len()];
-            join.crowded().iter().for_each(|&i| crowded[i] = true);
+            let crowded = trail.listed.iter().map(|i| join.crowded().binary_search(i).is_ok()).collect();
             let (names, joined) = (join.names(), join.joined);
-            (join.finish()?, names, Some((stats, crowded)), joined)
+            (join.finish(&trail.listed)?, names, Some(stats), crowded, joined)
         }
     };
-    let (signins, crowded) = signins.map_or((None, vec![]), |(stats, crowded)| (Some(stats), crowded));
-    let mut listed = Timeline { changes, effects, checks, names, crowded };
-    listed.retain(|c| (plan.all || (c.succeeded && c.kind.changes_access())) && plan.period.contains(c.time));
+    let listed = Timeline::new((trail.changes, trail.listed.len()), effects, checks, crowded, names);
     let run = TimelineRun {
         audit,
         signins,
@@ -90,4 +99,56 @@ pub(crate) fn timeline(
         grace: plan.grace,
     };
     Ok((listed, run))
+}
+
+/// Changes sorted in memory at most, past them through a temporary folder
+/// (some 1 KB each).
+const CHANGES_IN_MEMORY: usize = 16_384;
+
+/// An audit trail read once in time order: what the join and the checks
+/// need of every change, the newest changes a history undoes, and the
+/// changes to list, kept to be read again.
+struct Trail {
+    briefs: Vec<Brief>,
+    /// The newest changes that alter access, at most [`MAX_EPOCHS`] (none
+    /// unless asked for).
+    newest: VecDeque<PolicyChange>,
+    /// The places of the changes listed among all, ascending.
+    listed: Vec<usize>,
+    changes: Stream<PolicyChange>,
+    owners: BTreeSet<Guid>,
+}
+
+fn read_trail(
+    mut changes: Stream<PolicyChange>,
+    budget: Option<usize>,
+    newest_wanted: bool,
+    listed: impl Fn(&PolicyChange) -> bool,
+) -> Result<Trail> {
+    let mut kept = Spool::new("timeline", budget);
+    let mut trail = Trail {
+        briefs: vec![],
+        newest: VecDeque::new(),
+        listed: vec![],
+        changes: Stream::memory(vec![]),
+        owners: BTreeSet::new(),
+    };
+    for c in changes.by_ref() {
+        let brief = Brief::of(&c);
+        trail.owners.extend(c.owner);
+        if newest_wanted && brief.alters {
+            if trail.newest.len() == MAX_EPOCHS {
+                trail.newest.pop_front();
+            }
+            trail.newest.push_back(c.clone());
+        }
+        if listed(&c) {
+            trail.listed.push(trail.briefs.len());
+            kept.push(c)?;
+        }
+        trail.briefs.push(brief);
+    }
+    changes.finish()?;
+    trail.changes = kept.finish()?;
+    Ok(trail)
 }

@@ -272,6 +272,52 @@ fn reconstruct_at_most(end: &Policy, changes: &[PolicyChange], epochs_held: usiz
     history
 }
 
+/// Each change's check as [`reconstruct`] gives it for a whole audit trail,
+/// from the newest changes that alter access alone: `newest`, the newest
+/// [`MAX_EPOCHS`] of them (all, if fewer) in time order, and `alters`,
+/// whether each change of the trail alters access (succeeded and changes
+/// access), in time order. A trail of a million changes is not held for
+/// its checks: only those a history undoes are.
+///
+/// Why it gives the same: a change that alters access and is among
+/// `newest` is undone as in the whole trail (the older changes are not
+/// undone anyway); one older than them is not undone, as the oldest of
+/// `newest` is not (the history holds one epoch fewer than changes); and
+/// a change that alters nothing is rebuilt exactly when the nearest newer
+/// change that alters access left nothing unknown (the same state of the
+/// backward walk), or when there is none.
+pub fn checks_of_trail(end: &Policy, newest: &[PolicyChange], alters: &[bool]) -> Vec<ChangeCheck> {
+    checks_of_trail_at_most(end, newest, alters, MAX_EPOCHS)
+}
+
+/// [`checks_of_trail`] for a history of at most `epochs_held` epochs.
+fn checks_of_trail_at_most(
+    end: &Policy,
+    newest: &[PolicyChange],
+    alters: &[bool],
+    epochs_held: usize,
+) -> Vec<ChangeCheck> {
+    debug_assert!(
+        newest.len() <= epochs_held.max(2) && newest.iter().all(|c| c.succeeded && c.kind.changes_access())
+    );
+    let history = reconstruct_at_most(end, newest, epochs_held);
+    let mut checks = vec![ChangeCheck::default(); alters.len()];
+    let mut held = history.checks.len();
+    // The check of the nearest newer change that alters access.
+    let mut newer: Option<&ChangeCheck> = None;
+    for (i, &alters) in alters.iter().enumerate().rev() {
+        checks[i] = if alters {
+            held = held.saturating_sub(1);
+            let check = history.checks.get(held);
+            newer = check.or(newer);
+            newer.cloned().unwrap_or_default()
+        } else {
+            ChangeCheck { reconstructed: newer.is_none_or(|c| c.reconstructed), notes: vec![] }
+        };
+    }
+    checks
+}
+
 impl History {
     /// The history of `policies`, oldest first, one an epoch (no times):
     /// what tests of the history's readers build it from.
@@ -777,6 +823,56 @@ mod tests {
         let h = reconstruct_at_most(&end, &changes(), 4);
         assert_eq!(h.epochs.len(), 4);
         assert!(h.checks.iter().all(|c| c.reconstructed));
+    }
+
+    #[test]
+    fn the_checks_of_a_trail_from_its_newest_changes_that_alter_access_are_those_of_the_whole_trail() {
+        // Changes that alter access, failed ones and ones that change no
+        // access between them; one that leaves the partner unknown (a
+        // deletion without its settings) in the middle; every number of
+        // epochs held from two to more than needed.
+        let (update, delete) = (
+            "Update a partner cross-tenant access setting",
+            "Delete partner specific cross-tenant access setting",
+        );
+        let mut trail = vec![];
+        for (n, (activity, props, succeeded)) in [
+            (update, vec![("b2bCollaborationInbound", Some(ALL_APPS), Some(ONE_APP))], true),
+            (update, vec![("b2bCollaborationInbound", Some(ONE_APP), Some(ALL_APPS))], false),
+            ("Migrated partner cross-tenant access settings to the scalable model", vec![], true),
+            (delete, vec![], true),
+            ("Add a partner to cross-tenant access setting", vec![], true),
+            (update, vec![("b2bCollaborationInbound", None, Some(ALL_APPS))], true),
+            (update, vec![("inboundTrust", None, Some(r#"{"isMfaAccepted":true}"#))], false),
+            (update, vec![("b2bCollaborationInbound", Some(ALL_APPS), Some(ONE_APP))], true),
+            ("Migrated partner cross-tenant access settings to the scalable model", vec![], true),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut c = change(&format!("2026-03-{:02}T09:00:00Z", n + 1), activity, &props);
+            c.succeeded = succeeded;
+            trail.push(c);
+        }
+        let alters: Vec<bool> = trail.iter().map(|c| c.succeeded && c.kind.changes_access()).collect();
+        assert_eq!(alters.iter().filter(|a| **a).count(), 5);
+        let text = |checks: &[ChangeCheck]| -> Vec<(bool, Vec<String>)> {
+            checks
+                .iter()
+                .map(|c| (c.reconstructed, c.notes.iter().map(|n| n.to_string()).collect()))
+                .collect()
+        };
+        for end in [end_policy(), Policy::default()] {
+            for held in 2..8 {
+                let whole = reconstruct_at_most(&end, &trail, held);
+                let altering: Vec<PolicyChange> =
+                    trail.iter().filter(|c| c.succeeded && c.kind.changes_access()).cloned().collect();
+                let newest = &altering[altering.len().saturating_sub(held)..];
+                let checks = checks_of_trail_at_most(&end, newest, &alters, held);
+                assert_eq!(text(&checks), text(&whole.checks), "{held} epochs held");
+                assert!(checks.iter().any(|c| !c.reconstructed) && checks.iter().any(|c| c.reconstructed));
+            }
+        }
     }
 
     #[test]

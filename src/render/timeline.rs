@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 
 use super::table::{opt, stream_csv, stream_ndjson, CsvStyle};
 use super::{write_json_with_array, SCHEMA_VERSION};
-use crate::analysis::timeline::{crowded_note, ChangeRow as Row, TimelineRun as Run};
+use crate::analysis::timeline::{
+    crowded_note, ChangeRow as Row, TimelineCounts as Counts, TimelineRun as Run,
+};
 use crate::model::rfc3339;
 use crate::policy::change::Scope;
 
@@ -55,8 +57,8 @@ fn scope(s: Scope) -> &'static str {
 }
 
 fn cells(r: &Row<'_>, flat: bool) -> Vec<Value> {
-    let c = r.change;
-    let e = r.effect;
+    let c = &r.change;
+    let e = r.effect.as_ref();
     let n = |f: fn(&crate::analysis::timeline::Effect) -> u64| e.map_or(Value::Null, |e| json!(f(e)));
     vec![
         json!(rfc3339(&c.time)),
@@ -78,27 +80,31 @@ fn cells(r: &Row<'_>, flat: bool) -> Vec<Value> {
         n(|e| e.newly_blocked_users.len() as u64),
         e.map_or(Value::Null, |e| list(&e.newly_blocked_users, flat)),
         e.map_or(Value::Null, |e| json!(e.flagged)),
-        r.check.map_or(Value::Null, |k| json!(k.reconstructed)),
-        r.check.map_or(Value::Null, |k| list(&k.notes, flat)),
+        r.check.as_ref().map_or(Value::Null, |k| json!(k.reconstructed)),
+        r.check.as_ref().map_or(Value::Null, |k| list(&k.notes, flat)),
     ]
 }
 
 /// A row a line, lists as arrays; written as each is made (an audit trail
 /// of a pipeline that patches every partner daily holds some hundred
 /// thousand changes: all cells made first took 1.2 GB there).
-pub(crate) fn write_ndjson(out: &mut dyn Write, rows: &[Row<'_>]) -> Result<()> {
-    stream_ndjson(&COLUMNS, rows.iter().map(|r| cells(r, false)), out)
+pub(crate) fn write_ndjson<'a>(out: &mut dyn Write, rows: impl Iterator<Item = Row<'a>>) -> Result<()> {
+    stream_ndjson(&COLUMNS, rows.map(|r| cells(&r, false)), out)
 }
 
 /// A row a line, lists joined with `; `; written as each is made.
-pub(crate) fn write_csv(out: &mut dyn Write, rows: &[Row<'_>], style: CsvStyle) -> Result<()> {
-    stream_csv(&COLUMNS, rows.iter().map(|r| cells(r, true)), out, style)
+pub(crate) fn write_csv<'a>(
+    out: &mut dyn Write,
+    rows: impl Iterator<Item = Row<'a>>,
+    style: CsvStyle,
+) -> Result<()> {
+    stream_csv(&COLUMNS, rows.map(|r| cells(&r, true)), out, style)
 }
 
-fn summary(rows: &[Row<'_>], run: &Run) -> Value {
+fn summary(counts: Counts, run: &Run) -> Value {
     json!({
-        "changes": rows.len(),
-        "flagged": rows.iter().filter(|r| r.effect.is_some_and(|e| e.flagged)).count(),
+        "changes": counts.changes,
+        "flagged": counts.flagged,
         "audit_records_read": run.audit.records_read,
         "audit_invalid_records": run.audit.invalid_records,
         "audit_ignored": run.audit.ignored,
@@ -112,15 +118,20 @@ fn summary(rows: &[Row<'_>], run: &Run) -> Value {
 
 /// The JSON document: the summary, then the changes written as each is
 /// made.
-pub(crate) fn write_json_document(out: &mut dyn Write, rows: &[Row<'_>], run: &Run) -> Result<()> {
+pub(crate) fn write_json_document<'a>(
+    out: &mut dyn Write,
+    rows: impl Iterator<Item = Row<'a>>,
+    counts: Counts,
+    run: &Run,
+) -> Result<()> {
     let mut head = serde_json::Map::new();
     head.insert("schema_version".into(), json!(SCHEMA_VERSION));
-    head.insert("summary".into(), summary(rows, run));
-    write_json_with_array(out, head, "changes", &COLUMNS, rows.iter().map(|r| cells(r, false)))
+    head.insert("summary".into(), summary(counts, run));
+    write_json_with_array(out, head, "changes", &COLUMNS, rows.map(|r| cells(&r, false)))
 }
 
 /// The stderr summary.
-pub(crate) fn summary_lines(rows: &[Row<'_>], run: &Run) -> Vec<String> {
+pub(crate) fn summary_lines(counts: Counts, run: &Run) -> Vec<String> {
     let mut out = vec![format!(
         "read {} cross-tenant policy audit event(s) from {} file(s){}",
         run.audit.records_read,
@@ -140,7 +151,7 @@ pub(crate) fn summary_lines(rows: &[Row<'_>], run: &Run) -> Vec<String> {
             s.records_read, run.joined_sign_ins
         ));
     }
-    let flagged = rows.iter().filter(|r| r.effect.is_some_and(|e| e.flagged)).count();
+    let flagged = counts.flagged;
     if flagged > 0 {
         out.push(format!("{flagged} change(s) followed by new policy blocks"));
     }
@@ -148,7 +159,7 @@ pub(crate) fn summary_lines(rows: &[Row<'_>], run: &Run) -> Vec<String> {
 }
 
 fn effect_lines(r: &Row<'_>, run: &Run) -> Vec<(bool, String)> {
-    let Some(e) = r.effect else { return vec![] };
+    let Some(e) = &r.effect else { return vec![] };
     let mut out = vec![(
         false,
         format!(
@@ -181,7 +192,7 @@ fn effect_lines(r: &Row<'_>, run: &Run) -> Vec<(bool, String)> {
 }
 
 fn heading(r: &Row<'_>) -> String {
-    let c = r.change;
+    let c = &r.change;
     let who = match (c.scope, &r.partner_name) {
         (Scope::Partner(p), Some(n)) => format!("{n} ({p})"),
         (Scope::Partner(p), None) => p.to_string(),
@@ -198,7 +209,7 @@ fn heading(r: &Row<'_>) -> String {
 }
 
 fn check_line(r: &Row<'_>) -> Option<String> {
-    let k = r.check?;
+    let k = r.check.as_ref()?;
     Some(if k.reconstructed {
         "policy before this change: rebuilt from the audit values".into()
     } else {
@@ -206,34 +217,43 @@ fn check_line(r: &Row<'_>) -> Option<String> {
     })
 }
 
-pub(crate) fn text(rows: &[Row<'_>], run: &Run, colored: bool) -> String {
+/// The blocks for people, written as each row is read (a long audit
+/// trail's text is not held).
+pub(crate) fn write_text<'a>(
+    out: &mut dyn Write,
+    rows: impl Iterator<Item = Row<'a>>,
+    run: &Run,
+    colored: bool,
+) -> Result<()> {
     use super::escape::visible;
     let paint = |code: &str, t: &str| super::style::paint(colored, code, t);
-    if rows.is_empty() {
-        return "no cross-tenant access policy changes in the audit logs\n".into();
-    }
-    let mut out = String::new();
+    let mut any = false;
     for r in rows {
-        out.push_str(&paint("1", &heading(r)));
-        out.push('\n');
+        any = true;
+        let mut block = paint("1", &heading(&r));
+        block.push('\n');
         for line in r.change.summary() {
-            out.push_str(&format!("  {}\n", visible(&line)));
+            block.push_str(&format!("  {}\n", visible(&line)));
         }
-        for (alarm, line) in effect_lines(r, run) {
-            out.push_str(&format!(
+        for (alarm, line) in effect_lines(&r, run) {
+            block.push_str(&format!(
                 "  {}\n",
                 if alarm { paint("31", &line) } else { visible(&line).into_owned() }
             ));
         }
-        if let Some(l) = check_line(r) {
-            out.push_str(&format!("  {}\n", visible(&l)));
+        if let Some(l) = check_line(&r) {
+            block.push_str(&format!("  {}\n", visible(&l)));
         }
-        for n in notes(r) {
-            out.push_str(&format!("  {}\n", paint("33", &format!("note: {n}"))));
+        for n in notes(&r) {
+            block.push_str(&format!("  {}\n", paint("33", &format!("note: {n}"))));
         }
-        out.push('\n');
+        block.push('\n');
+        out.write_all(block.as_bytes())?;
     }
-    out
+    if !any {
+        out.write_all(b"no cross-tenant access policy changes in the audit logs\n")?;
+    }
+    Ok(())
 }
 
 /// The change's notes, and whether it was joined.
@@ -250,28 +270,35 @@ fn notes<'a>(r: &'a Row<'_>) -> impl Iterator<Item = Cow<'a, str>> {
 
 use super::escape::markdown as md;
 
-pub(crate) fn markdown(rows: &[Row<'_>], run: &Run) -> String {
-    let mut out = String::from("## Cross-tenant access policy changes\n\n");
-    if rows.is_empty() {
-        out.push_str("No changes in the audit logs.\n");
-        return out;
-    }
+/// The Markdown section, written as each row is read.
+pub(crate) fn write_markdown<'a>(
+    out: &mut dyn Write,
+    rows: impl Iterator<Item = Row<'a>>,
+    run: &Run,
+) -> Result<()> {
+    out.write_all(b"## Cross-tenant access policy changes\n\n")?;
+    let mut any = false;
     for r in rows {
-        out.push_str(&format!("### {}\n\n", md(&heading(r))));
+        any = true;
+        let mut block = format!("### {}\n\n", md(&heading(&r)));
         for line in r.change.summary() {
-            out.push_str(&format!("- {}\n", super::escape::code_span(&line)));
+            block.push_str(&format!("- {}\n", super::escape::code_span(&line)));
         }
-        for (alarm, line) in effect_lines(r, run) {
+        for (alarm, line) in effect_lines(&r, run) {
             let mark = if alarm { "**" } else { "" };
-            out.push_str(&format!("- {mark}{}{mark}\n", md(&line)));
+            block.push_str(&format!("- {mark}{}{mark}\n", md(&line)));
         }
-        if let Some(l) = check_line(r) {
-            out.push_str(&format!("- {}\n", md(&l)));
+        if let Some(l) = check_line(&r) {
+            block.push_str(&format!("- {}\n", md(&l)));
         }
-        for n in notes(r) {
-            out.push_str(&format!("- note: {}\n", md(&n)));
+        for n in notes(&r) {
+            block.push_str(&format!("- note: {}\n", md(&n)));
         }
-        out.push('\n');
+        block.push('\n');
+        out.write_all(block.as_bytes())?;
     }
-    out
+    if !any {
+        out.write_all(b"No changes in the audit logs.\n")?;
+    }
+    Ok(())
 }
