@@ -204,3 +204,99 @@ fn reconstruction_and_replay_calibration_across_the_change() {
         assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "the temporary folder is removed");
     }
 }
+
+/// An audit trail of `n` changes written as Graph's JSON, 40 minutes apart
+/// from 2026-11-01: Tailspin's, Fabrikam's and the default's inbound trust
+/// switched in turn, one change in five failed, one in seven a migration
+/// that alters nothing, and one in fifty to a partner its deletion without
+/// its settings (what the partner's entry was before it is unknown).
+fn long_trail(dir: &std::path::Path, n: usize) -> String {
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").unwrap();
+    let trust = |mfa: bool| serde_json::json!({ "isMfaAccepted": mfa }).to_string();
+    let records: Vec<Value> = (0..n)
+        .map(|i| {
+            let (tenant, activity) = match i % 3 {
+                0 => (Some(TAILSPIN), "Update a partner cross-tenant access setting"),
+                1 => (Some(FABRIKAM), "Update a partner cross-tenant access setting"),
+                _ => (None, "Update the company default cross-tenant access setting"),
+            };
+            let deleted = i % 50 == 25 && tenant.is_some();
+            let activity = match (i % 7 == 3, deleted) {
+                (true, _) => "Migrated partner cross-tenant access settings to the scalable model",
+                (false, true) => "Delete partner specific cross-tenant access setting",
+                (false, false) => activity,
+            };
+            let on = (i / 3) % 2 == 0;
+            let mut modified = vec![serde_json::json!({
+                "displayName": "inboundTrust", "oldValue": trust(!on), "newValue": trust(on)
+            })];
+            if deleted {
+                modified.clear();
+            }
+            if let Some(t) = tenant {
+                modified.insert(
+                    0,
+                    serde_json::json!({ "displayName": "tenantId", "newValue": format!("\"{t}\"") }),
+                );
+            }
+            serde_json::json!({
+                "id": format!("Directory_long_{i}"),
+                "category": "CrossTenantAccessSettings",
+                "result": if i % 5 == 1 { "failure" } else { "success" },
+                "activityDisplayName": activity,
+                "activityDateTime": (start + chrono::Duration::minutes(40 * i as i64)).to_rfc3339(),
+                "initiatedBy": { "user": { "userPrincipalName": format!("admin-{}@contoso.com", i % 4) } },
+                "targetResources": [{
+                    "displayName": "CrossTenantAccessPolicy for 3b8e5f2a-7c41-4d9e-a6b0-1f2c3d4e5f60",
+                    "modifiedProperties": modified,
+                }],
+            })
+        })
+        .collect();
+    let path = dir.join("long-trail.json");
+    std::fs::write(&path, serde_json::json!({ "value": records }).to_string()).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_long_audit_trail_sorted_and_kept_through_the_temporary_folder_lists_what_it_lists_in_memory() {
+    // 700 changes given twice (overlapping exports) against a budget of
+    // 40: sorted in runs, the changes listed kept in a file, the users
+    // near each change and what the sign-ins say of each through the disk.
+    let (dir, signins, _) = scenario();
+    let trail = long_trail(dir.path(), 700);
+    let current = fixture("../../samples/policies/current.json").to_string_lossy().into_owned();
+    let tmp = tempfile::tempdir().unwrap();
+    let periods = [&[][..], &["--all"], &["--since", "2026-11-05", "--until", "2026-11-12"]];
+    for format in ["ndjson", "csv", "json", "markdown", "table"] {
+        // Every period in one format, every format in one.
+        for period in if format == "ndjson" { &periods[..] } else { &periods[..1] } {
+            let run = |budget: &str| {
+                let mut args = vec!["timeline", "-q", "--format", format, "--groups-in-memory", budget];
+                args.extend(["--window", "3d", "--policy", &current, "--signins", &signins, &trail, &trail]);
+                args.extend_from_slice(period);
+                ok_with_tmpdir(tmp.path(), &args)
+            };
+            let memory = run("0");
+            assert_eq!(run("40"), memory, "{format} {period:?}");
+            if format == "ndjson" {
+                let rows = ndjson(&memory);
+                // Each change i is at 40 i minutes; 2026-11-05 is minute 5,760,
+                // 2026-11-12 minute 15,840.
+                let alters = |i: &usize| i % 5 != 1 && i % 7 != 3;
+                let expected = match period.len() {
+                    0 => (0..700).filter(alters).count(),
+                    1 => 700,
+                    _ => (144..396).filter(alters).count(),
+                };
+                assert_eq!(rows.len(), expected, "{period:?}");
+                assert!(rows.iter().any(|r| r["before_sign_ins"].as_u64() > Some(0)), "{period:?}");
+                // Rebuilt back to the newest deletion (2026-11-18), not before.
+                let rebuilt = |r: &Value| r["policy_rebuilt"] == true;
+                assert_eq!(rows.iter().any(rebuilt), period.len() < 2, "{period:?}");
+                assert!(!rows.iter().all(rebuilt), "{period:?}");
+            }
+        }
+    }
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "temporary folders left behind");
+}

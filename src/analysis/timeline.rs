@@ -10,6 +10,8 @@
 //! (without the policy, which partners inherit the default is not known).
 
 use std::collections::{BTreeMap, HashMap};
+
+use rustc_hash::FxHashMap;
 use std::io::{self, BufRead};
 
 use chrono::{DateTime, Duration, Utc};
@@ -18,12 +20,12 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::runs::codec::{Dec, Enc};
-use super::runs::{key, ByKey, Order, Record, Stream, Tally};
+use super::runs::{key, ByKey, Order, Record, Spool, Stream, Tally};
 use crate::model::activity::Name;
 use crate::model::codes::is_policy_block;
 use crate::model::{Direction, Guid, SignIn};
 use crate::policy::change::{ChangeKind, Decoded, PolicyChange, PropertyChange, Scope};
-use crate::policy::history::ChangeCheck;
+use crate::policy::history::{ChangeCheck, TrailChecks};
 
 /// Sign-ins on one side of a change.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -82,25 +84,6 @@ const USERS_NEAR: ByKey<(u32, Name), UserNear> = ByKey {
     combine: |into, other| into.bits |= other.bits,
 };
 
-/// Sign-ins and policy blocks on one side of a change; its users are
-/// counted from the [`UserNear`]s.
-#[derive(Default)]
-struct SideAcc {
-    sign_ins: u64,
-    policy_blocks: u64,
-}
-
-impl SideAcc {
-    fn add(&mut self, blocked: bool) {
-        self.sign_ins += 1;
-        self.policy_blocks += u64::from(blocked);
-    }
-
-    fn side(&self, users: u64, blocked_users: u64) -> Side {
-        Side { sign_ins: self.sign_ins, users, policy_blocks: self.policy_blocks, blocked_users }
-    }
-}
-
 /// What the sign-ins say about one change.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Effect {
@@ -125,19 +108,77 @@ pub struct ChangeRow<'a> {
     pub crowded: bool,
 }
 
+/// What the sign-ins say about one change listed ([`Join::finish`]), or
+/// that it was not joined.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Joined {
+    /// None: the change alters no access, or is crowded.
+    pub effect: Option<Effect>,
+    /// Not joined: too many other changes near it ([`MAX_CHANGES_NEAR`]).
+    pub crowded: bool,
+}
+
+impl Record for Joined {
+    fn write(&self, enc: &mut Enc) {
+        enc.u8(u8::from(self.crowded));
+        enc.u8(u8::from(self.effect.is_some()));
+        let Some(e) = &self.effect else { return };
+        for side in [&e.before, &e.after] {
+            [side.sign_ins, side.users, side.policy_blocks, side.blocked_users]
+                .into_iter()
+                .for_each(|n| enc.var(n));
+        }
+        write_texts(enc, &e.newly_blocked_users);
+        enc.u8(u8::from(e.flagged));
+    }
+
+    fn read<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Self> {
+        let crowded = dec.u8()? != 0;
+        if dec.u8()? == 0 {
+            return Ok(Joined { effect: None, crowded });
+        }
+        let mut side = || -> io::Result<Side> {
+            Ok(Side {
+                sign_ins: dec.var()?,
+                users: dec.var()?,
+                policy_blocks: dec.var()?,
+                blocked_users: dec.var()?,
+            })
+        };
+        let (before, after) = (side()?, side()?);
+        let (newly_blocked_users, flagged) = (read_texts(dec)?, dec.u8()? != 0);
+        Ok(Joined { effect: Some(Effect { before, after, newly_blocked_users, flagged }), crowded })
+    }
+
+    fn text_bytes(&self) -> usize {
+        self.effect.as_ref().map_or(0, |e| e.newly_blocked_users.iter().map(|u| u.len() + 24).sum())
+    }
+}
+
+/// Of each change of an audit trail, in time order, what its row needs
+/// held: whether it alters access (a change's check depends on the
+/// changes after it that do) and whether it is listed. Two bytes a change.
+#[derive(Clone, Copy, Debug)]
+pub struct Place {
+    pub alters: bool,
+    pub listed: bool,
+}
+
 /// The changes listed, read back in time order (from a temporary folder
-/// past the budget), each with its effect and check. An audit trail of a
-/// million changes held every change (some 1 KB each) until it was
-/// written: now a change listed is held only while it is written.
+/// past the budget), each with what the sign-ins say about it (read back
+/// too) and its check (worked out as it is read). An audit trail of a
+/// million changes held every change (some 1 KB each), its join and its
+/// check until they were written: now it holds two bytes a change
+/// ([`Place`]), and the join twenty ([`Join`]).
 pub struct Timeline {
+    /// The changes listed.
     changes: Stream<PolicyChange>,
     /// One per change listed, or none (no sign-ins joined).
-    effects: std::vec::IntoIter<Option<Effect>>,
-    /// One per change listed, or none (no policy given).
-    checks: std::vec::IntoIter<ChangeCheck>,
-    /// One per change listed, or none (no sign-ins joined): not joined,
-    /// too many other changes near it ([`Join::crowded`]).
-    crowded: std::vec::IntoIter<bool>,
+    joined: Option<Stream<Joined>>,
+    /// None: no policy given.
+    checks: Option<TrailChecks>,
+    /// One per change of the trail.
+    places: std::vec::IntoIter<Place>,
     names: BTreeMap<Guid, String>,
     /// What the document's summary says before the rows.
     pub counts: TimelineCounts,
@@ -151,21 +192,23 @@ pub struct TimelineCounts {
 }
 
 impl Timeline {
-    /// `changes` listed in time order, `changes` of them; the rest one per
-    /// change listed, or none.
+    /// The rows of `places`, whose changes listed are `changes`, and, one
+    /// per change listed, what the sign-ins say (`joined`, with how many
+    /// of them are flagged).
     pub fn new(
-        (changes, listed): (Stream<PolicyChange>, usize),
-        effects: Vec<Option<Effect>>,
-        checks: Vec<ChangeCheck>,
-        crowded: Vec<bool>,
+        places: Vec<Place>,
+        changes: Stream<PolicyChange>,
+        joined: Option<(Stream<Joined>, usize)>,
+        checks: Option<TrailChecks>,
         names: BTreeMap<Guid, String>,
     ) -> Timeline {
-        let flagged = effects.iter().filter(|e| e.as_ref().is_some_and(|e| e.flagged)).count();
+        let listed = places.iter().filter(|p| p.listed).count();
+        let (joined, flagged) = joined.map_or((None, 0), |(j, flagged)| (Some(j), flagged));
         Timeline {
             changes,
-            effects: effects.into_iter(),
-            checks: checks.into_iter(),
-            crowded: crowded.into_iter(),
+            joined,
+            checks,
+            places: places.into_iter(),
             names,
             counts: TimelineCounts { changes: listed, flagged },
         }
@@ -174,21 +217,32 @@ impl Timeline {
     /// Every change listed, in time order, read as it is asked for; then
     /// [`Timeline::finish`] says whether all could be read.
     pub fn rows(&mut self) -> impl Iterator<Item = ChangeRow<'_>> {
-        let Timeline { changes, effects, checks, crowded, names, .. } = self;
+        let Timeline { changes, joined, checks, places, names, .. } = self;
         let names = &*names;
-        changes.by_ref().map(move |change| ChangeRow {
-            partner_name: change.partner().and_then(|p| names.get(&p)).map(String::as_str),
-            change,
-            effect: effects.next().flatten(),
-            check: checks.next(),
-            crowded: crowded.next().unwrap_or(false),
+        std::iter::from_fn(move || loop {
+            let place = places.next()?;
+            // Every change's, listed or not: each depends on those after it.
+            let check = checks.as_mut().map(|c| c.next(place.alters));
+            if !place.listed {
+                continue;
+            }
+            let change = changes.next()?;
+            let joined = joined.as_mut().and_then(|j| j.next()).unwrap_or_default();
+            return Some(ChangeRow {
+                partner_name: change.partner().and_then(|p| names.get(&p)).map(String::as_str),
+                change,
+                effect: joined.effect,
+                check,
+                crowded: joined.crowded,
+            });
         })
     }
 
-    /// Whether every change listed was read back: an error if one could
-    /// not be.
+    /// Whether every change listed (and what the sign-ins say of it) was
+    /// read back: an error if one could not be.
     pub fn finish(self) -> anyhow::Result<()> {
-        self.changes.finish()
+        self.changes.finish()?;
+        self.joined.map_or(Ok(()), Stream::finish)
     }
 }
 
@@ -356,15 +410,65 @@ pub struct TimelineRun {
     pub grace: Duration,
 }
 
-/// Of `ids` (changes in time order), the range whose windows (from the
-/// first time to the third: before and after the change) hold `t`. Every
-/// window is as long as the others (but where one reaches either end of
-/// the calendar), so that both ends come in the changes' order: the range
-/// from the first window ending after `t` to the last starting at or
-/// before it.
-fn near_changes(windows: &[[DateTime<Utc>; 3]], ids: &[usize], t: DateTime<Utc>) -> std::ops::Range<usize> {
-    let first = ids.partition_point(|&i| windows[i][2] <= t);
-    let end = ids.partition_point(|&i| windows[i][0] <= t);
+/// Each change's time, and how far before and after it its windows reach:
+/// a change's windows are worked out when asked (three times a change,
+/// held for every change of a long trail, were most of a join's memory).
+struct Windows {
+    times: Vec<DateTime<Utc>>,
+    before: Duration,
+    /// The grace and the window.
+    after: Duration,
+}
+
+impl Windows {
+    /// Change `i`'s windows: before it from the first time to the second,
+    /// after it from the second to the third. Saturating: a time at either
+    /// end of the calendar.
+    fn of(&self, i: u32) -> [DateTime<Utc>; 3] {
+        let t = self.times[i as usize];
+        [
+            t.checked_sub_signed(self.before).unwrap_or(DateTime::<Utc>::MIN_UTC),
+            t,
+            t.checked_add_signed(self.after).unwrap_or(DateTime::<Utc>::MAX_UTC),
+        ]
+    }
+}
+
+/// The times of the changes whose windows hold a time `t`: a change at `c`
+/// holds `t` when `c - before <= t < c + after`, that is when
+/// `t - after < c <= t + before`. Worked out once a sign-in, so that
+/// finding its changes compares times alone (working out each change's
+/// windows as it was looked at was a tenth of a dense trail's join).
+#[derive(Clone, Copy, Debug)]
+struct Reach {
+    /// None: no lower bound (`t - after` before the calendar's start).
+    above: Option<DateTime<Utc>>,
+    /// None: no upper bound (`t + before` past the calendar's end).
+    up_to: Option<DateTime<Utc>>,
+}
+
+impl Reach {
+    fn of(windows: &Windows, t: DateTime<Utc>) -> Reach {
+        Reach { above: t.checked_sub_signed(windows.after), up_to: t.checked_add_signed(windows.before) }
+    }
+
+    /// Below the reach: every window of a change at `c` ends at or before `t`.
+    fn passed(&self, c: DateTime<Utc>) -> bool {
+        self.above.is_some_and(|a| c <= a)
+    }
+
+    /// Not past the reach: a window of a change at `c` starts at or before `t`.
+    fn begun(&self, c: DateTime<Utc>) -> bool {
+        self.up_to.is_none_or(|u| c <= u)
+    }
+}
+
+/// Of `ids` (changes in time order), the range whose windows hold `t`
+/// (given as its [`Reach`]): from the first window ending after `t` to the
+/// last starting at or before it.
+fn near_changes(windows: &Windows, ids: &[u32], reach: Reach) -> std::ops::Range<usize> {
+    let first = ids.partition_point(|&i| reach.passed(windows.times[i as usize]));
+    let end = ids.partition_point(|&i| reach.begun(windows.times[i as usize]));
     first..end.max(first)
 }
 
@@ -386,15 +490,15 @@ pub fn crowded_note() -> String {
 /// some 220 in a window of the defaults (a day before, thirty hours after).
 pub const MAX_CHANGES_NEAR: usize = 256;
 
-/// Of `ids` (changes in time order, their `windows` as [`Join`] keeps
-/// them), those whose window holds more than `most` others.
-fn crowded(windows: &[[DateTime<Utc>; 3]], ids: &[usize], most: usize) -> Vec<usize> {
+/// Of `ids` (changes in time order), those whose window holds more than
+/// `most` others.
+fn crowded(windows: &Windows, ids: &[u32], most: usize) -> Vec<u32> {
     ids.iter()
         .copied()
         .filter(|&i| {
-            let [from, _, until] = windows[i];
-            let first = ids.partition_point(|&j| windows[j][1] < from);
-            let end = ids.partition_point(|&j| windows[j][1] < until);
+            let [from, _, until] = windows.of(i);
+            let first = ids.partition_point(|&j| windows.times[j as usize] < from);
+            let end = ids.partition_point(|&j| windows.times[j as usize] < until);
             end.saturating_sub(first).saturating_sub(1) > most
         })
         .collect()
@@ -402,19 +506,28 @@ fn crowded(windows: &[[DateTime<Utc>; 3]], ids: &[usize], most: usize) -> Vec<us
 
 /// Joins changes with sign-ins, one sign-in at a time; the users seen near
 /// each change are added up by (change, user), in memory within the
-/// budget, past it on disk: memory does not grow with them. A change whose
-/// window holds more than [`MAX_CHANGES_NEAR`] others of its configuration
-/// is not joined ([`Join::crowded`]).
+/// budget, past it on disk: memory does not grow with them. Of each change
+/// it holds its time and its place in its configuration's list (some 16
+/// bytes), and of a change with sign-ins near it their counts (some 50). A change whose window holds more
+/// than [`MAX_CHANGES_NEAR`] others of its configuration is not joined
+/// ([`Join::crowded`]).
+///
+/// Changes are pushed in time order ([`Join::push`]), then the join is
+/// sealed ([`Join::seal`]) before the first sign-in is added.
 pub struct Join {
-    /// Each change's windows, worked out once: before it from the first
-    /// time to the second, after it from the second to the third.
-    windows: Vec<[DateTime<Utc>; 3]>,
-    by_partner: HashMap<Guid, Vec<usize>>,
-    defaults: Vec<usize>,
+    windows: Windows,
+    by_partner: HashMap<Guid, Vec<u32>>,
+    defaults: Vec<u32>,
     /// The changes not joined, in order: too many others near them.
-    crowded: Vec<usize>,
+    crowded: Vec<u32>,
+    /// The most others near a change joined.
+    most: usize,
     our_tenant: Option<Guid>,
-    acc: Vec<(SideAcc, SideAcc)>,
+    /// Of each change with sign-ins near it: its sign-ins before, policy
+    /// blocks before, sign-ins after and policy blocks after (held for
+    /// those alone: a trail of a million changes, each with its counters,
+    /// held them for every change).
+    counts: FxHashMap<u32, [u64; 4]>,
     users: Tally<(u32, Name), UserNear>,
     /// The first write to the temporary folder that failed, for `finish`.
     error: Option<anyhow::Error>,
@@ -424,8 +537,8 @@ pub struct Join {
 }
 
 impl Join {
-    /// `budget`: the (change, user) pairs held in memory before the
-    /// temporary folder (the run's groups in memory).
+    /// The changes `changes` (in time order) joined, sealed: see
+    /// [`Join::start`].
     pub fn new(
         changes: &[Brief],
         our_tenant: Option<Guid>,
@@ -433,70 +546,78 @@ impl Join {
         grace: Duration,
         budget: Option<usize>,
     ) -> Join {
-        Join::bounded(changes, our_tenant, (window, grace), budget, MAX_CHANGES_NEAR)
+        let mut join = Join::start(window, grace, budget);
+        changes.iter().for_each(|c| join.push(c));
+        join.seal(our_tenant);
+        join
     }
 
-    /// [`Join::new`], not joining a change whose window holds more than
+    /// A join of no changes yet. `budget`: the (change, user) pairs held
+    /// in memory before the temporary folder (the run's groups in memory).
+    pub fn start(window: Duration, grace: Duration, budget: Option<usize>) -> Join {
+        Join::bounded(window, grace, budget, MAX_CHANGES_NEAR)
+    }
+
+    /// [`Join::start`], not joining a change whose window holds more than
     /// `most` other changes to its configuration.
-    fn bounded(
-        changes: &[Brief],
-        our_tenant: Option<Guid>,
-        (window, grace): (Duration, Duration),
-        budget: Option<usize>,
-        most: usize,
-    ) -> Join {
-        let mut by_partner: HashMap<Guid, Vec<usize>> = HashMap::new();
-        let mut defaults = vec![];
-        for (i, c) in changes.iter().enumerate() {
-            if !c.alters {
-                continue;
-            }
-            match c.scope {
-                Scope::Partner(p) => by_partner.entry(p).or_default().push(i),
-                Scope::Default => defaults.push(i),
-                Scope::UnknownPartner => {}
-            }
+    fn bounded(window: Duration, grace: Duration, budget: Option<usize>, most: usize) -> Join {
+        Join {
+            windows: Windows {
+                times: vec![],
+                before: window,
+                after: grace.checked_add(&window).unwrap_or(Duration::MAX),
+            },
+            by_partner: HashMap::new(),
+            defaults: vec![],
+            crowded: vec![],
+            most,
+            our_tenant: None,
+            counts: FxHashMap::default(),
+            users: Tally::new("timeline", USERS_NEAR, budget).text_a_record(128),
+            error: None,
+            names: HashMap::new(),
+            joined: 0,
         }
-        // Saturating: a time at either end of the calendar.
-        let windows: Vec<[DateTime<Utc>; 3]> = changes
-            .iter()
-            .map(|c| {
-                let after = grace.checked_add(&window).unwrap_or(Duration::MAX);
-                [
-                    c.time.checked_sub_signed(window).unwrap_or(DateTime::<Utc>::MIN_UTC),
-                    c.time,
-                    c.time.checked_add_signed(after).unwrap_or(DateTime::<Utc>::MAX_UTC),
-                ]
-            })
+    }
+
+    /// The next change of the trail, in time order.
+    pub fn push(&mut self, c: &Brief) {
+        let i = self.windows.times.len() as u32;
+        self.windows.times.push(c.time);
+        if let Scope::Partner(p) = c.scope {
+            // Only the partners the changes name are named: a forged log's
+            // million other partners are not held.
+            self.names.entry(p).or_insert(None);
+        }
+        if !c.alters {
+            return;
+        }
+        match c.scope {
+            Scope::Partner(p) => self.by_partner.entry(p).or_default().push(i),
+            Scope::Default => self.defaults.push(i),
+            Scope::UnknownPartner => {}
+        }
+    }
+
+    /// Every change pushed: sets the crowded ones apart, and takes our
+    /// tenant (the one the audit logs belong to, known once they are all
+    /// read; else each sign-in's own log's).
+    pub fn seal(&mut self, our_tenant: Option<Guid>) {
+        self.our_tenant = our_tenant;
+        let (windows, most) = (&self.windows, self.most);
+        let mut crowded_ids: Vec<u32> = self
+            .by_partner
+            .values()
+            .chain([&self.defaults])
+            .flat_map(|ids| crowded(windows, ids, most))
             .collect();
-        let mut crowded_ids: Vec<usize> =
-            by_partner.values().chain([&defaults]).flat_map(|ids| crowded(&windows, ids, most)).collect();
         crowded_ids.sort_unstable();
         if !crowded_ids.is_empty() {
-            for ids in by_partner.values_mut().chain([&mut defaults]) {
+            for ids in self.by_partner.values_mut().chain([&mut self.defaults]) {
                 ids.retain(|i| crowded_ids.binary_search(i).is_err());
             }
         }
-        Join {
-            windows,
-            by_partner,
-            defaults,
-            crowded: crowded_ids,
-            our_tenant,
-            acc: changes.iter().map(|_| Default::default()).collect(),
-            users: Tally::new("timeline", USERS_NEAR, budget).text_a_record(128),
-            error: None,
-            // Only the partners the changes name are named: a forged log's
-            // million other partners are not held.
-            names: changes
-                .iter()
-                .filter_map(|c| match c.scope {
-                    Scope::Partner(p) => Some((p, None)),
-                    _ => None,
-                })
-                .collect(),
-            joined: 0,
-        }
+        self.crowded = crowded_ids;
     }
 
     pub fn add(&mut self, s: &SignIn) {
@@ -514,29 +635,23 @@ impl Join {
         // Only the changes whose windows can hold the sign-in: every change
         // of its partner looked at, 60,000 changes to one partner with
         // 200,000 of its sign-ins had not finished in ten minutes.
-        let near = |ids: &[usize]| -> std::ops::Range<usize> { near_changes(&self.windows, ids, s.time) };
+        let reach = Reach::of(&self.windows, s.time);
+        let near = |ids: &[u32]| -> std::ops::Range<usize> { near_changes(&self.windows, ids, reach) };
         let own = self.by_partner.get(&partner).map_or(&[][..], Vec::as_slice);
         let (own_near, defaults_near) = (near(own), near(&self.defaults));
         let ids = own[own_near].iter().chain(&self.defaults[defaults_near]);
         for &i in ids {
-            let [from, t, until] = self.windows[i];
-            let bits = if s.time >= from && s.time < t {
-                self.acc[i].0.add(blocked);
-                if blocked {
-                    SEEN_BEFORE | BLOCKED_BEFORE
-                } else {
-                    SEEN_BEFORE
-                }
-            } else if s.time >= t && s.time < until {
-                self.acc[i].1.add(blocked);
-                if blocked {
-                    SEEN_AFTER | BLOCKED_AFTER
-                } else {
-                    SEEN_AFTER
-                }
-            } else {
+            let t = self.windows.times[i as usize];
+            let (bits, side) = if reach.passed(t) || !reach.begun(t) {
                 continue;
+            } else if s.time < t {
+                (SEEN_BEFORE | if blocked { BLOCKED_BEFORE } else { 0 }, 0)
+            } else {
+                (SEEN_AFTER | if blocked { BLOCKED_AFTER } else { 0 }, 2)
             };
+            let counts = self.counts.entry(i).or_default();
+            counts[side] += 1;
+            counts[side + 1] += u64::from(blocked);
             hit = true;
             if self.error.is_some() {
                 continue;
@@ -546,7 +661,7 @@ impl Join {
                     s.user_principal_name().or(s.user_id()).unwrap_or("(unknown user)").into()
                 })
                 .clone();
-            if let Err(e) = self.users.add(UserNear { change: i as u32, user, bits }) {
+            if let Err(e) = self.users.add(UserNear { change: i, user, bits }) {
                 self.error = Some(e);
             }
         }
@@ -555,7 +670,7 @@ impl Join {
 
     /// The changes not joined: their windows hold more than
     /// [`MAX_CHANGES_NEAR`] other changes to their configuration.
-    pub fn crowded(&self) -> &[usize] {
+    pub fn crowded(&self) -> &[u32] {
         &self.crowded
     }
 
@@ -564,22 +679,28 @@ impl Join {
         self.names.iter().filter_map(|(k, v)| Some((*k, v.clone()?))).collect()
     }
 
-    /// One effect per change of `listed` (indices of the changes given,
-    /// ascending; `None` for a change not joined): the users near each
-    /// change read once, in the order of changes then users, and counted
-    /// into the change they are near as it comes.
-    pub fn finish(self, listed: &[usize]) -> anyhow::Result<Vec<Option<Effect>>> {
+    /// What the sign-ins say about each change `listed` says is (by its
+    /// place among all, in order), kept within `budget` in memory, past it
+    /// in a temporary folder; and how many of those are flagged. The users
+    /// near each change are read once, in the order of changes then users,
+    /// and counted into the change as they come.
+    pub fn finish(
+        self,
+        listed: impl Fn(usize) -> bool,
+        budget: Option<usize>,
+    ) -> anyhow::Result<(Stream<Joined>, usize)> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let mut joined = vec![false; self.acc.len()];
+        let mut joined = vec![false; self.windows.times.len()];
         for &i in self.by_partner.values().flatten().chain(&self.defaults) {
-            joined[i] = true;
+            joined[i as usize] = true;
         }
         let mut users = self.users.finish()?;
         let mut near = users.by_ref().peekable();
-        let mut effects = Vec::with_capacity(listed.len());
-        for &i in listed {
+        let (mut kept, mut flagged) = (Spool::new("timeline", budget), 0);
+        let mut crowded = self.crowded.iter().peekable();
+        for i in (0..joined.len()).filter(|&i| listed(i)) {
             // Users before, blocked before, users after, blocked after, and
             // the newly blocked; those of changes not listed passed over.
             let (mut n, mut newly) = ([0u64; 4], vec![]);
@@ -596,20 +717,26 @@ impl Join {
                     newly.push(u.user.to_string());
                 }
             }
-            effects.push(joined.get(i).copied().unwrap_or(false).then(|| {
-                let (before, after) = &self.acc[i];
+            while crowded.next_if(|&&c| (c as usize) < i).is_some() {}
+            let is_crowded = crowded.peek().is_some_and(|&&c| c as usize == i);
+            let effect = joined[i].then(|| {
+                let counts = self.counts.get(&(i as u32)).copied().unwrap_or_default();
+                let side = |k: usize| Side {
+                    sign_ins: counts[k],
+                    users: n[k],
+                    policy_blocks: counts[k + 1],
+                    blocked_users: n[k + 1],
+                };
+                let (before, after) = (side(0), side(2));
                 let flagged = !newly.is_empty() && after.policy_blocks > before.policy_blocks;
-                Effect {
-                    before: before.side(n[0], n[1]),
-                    after: after.side(n[2], n[3]),
-                    newly_blocked_users: newly,
-                    flagged,
-                }
-            }));
+                Effect { before, after, newly_blocked_users: newly, flagged }
+            });
+            flagged += usize::from(effect.as_ref().is_some_and(|e| e.flagged));
+            kept.push(Joined { effect, crowded: is_crowded })?;
         }
         drop(near);
         users.finish()?;
-        Ok(effects)
+        Ok((kept.finish()?, flagged))
     }
 }
 
@@ -631,16 +758,18 @@ mod tests {
         let at = |minutes: i64| DateTime::<Utc>::from_timestamp(1_790_000_000 + minutes * 60, 0).unwrap();
         let (before, after) = (Duration::hours(1), Duration::minutes(90));
         let times = [0, 0, 5, 50, 61, 130, 130, 131, 400, 401, 1000];
-        let windows: Vec<[DateTime<Utc>; 3]> =
-            times.iter().map(|&m| [at(m) - before, at(m), at(m) + after]).collect();
-        let all: Vec<usize> = (0..times.len()).collect();
-        let every_other: Vec<usize> = all.iter().copied().step_by(2).collect();
+        let windows = Windows { times: times.iter().map(|&m| at(m)).collect(), before, after };
+        let all: Vec<u32> = (0..times.len() as u32).collect();
+        let every_other: Vec<u32> = all.iter().copied().step_by(2).collect();
         for ids in [&all, &every_other] {
             for minute in -100..1200 {
                 let t = at(minute);
-                let range = near_changes(&windows, ids, t);
-                let held: Vec<usize> =
-                    ids.iter().copied().filter(|&i| windows[i][0] <= t && t < windows[i][2]).collect();
+                let range = near_changes(&windows, ids, Reach::of(&windows, t));
+                let held: Vec<u32> = ids
+                    .iter()
+                    .copied()
+                    .filter(|&i| at(times[i as usize]) - before <= t && t < at(times[i as usize]) + after)
+                    .collect();
                 assert_eq!(ids[range].to_vec(), held, "minute {minute}");
             }
         }
@@ -659,6 +788,18 @@ mod tests {
 
     fn briefs(changes: &[PolicyChange]) -> Vec<Brief> {
         changes.iter().map(Brief::of).collect()
+    }
+
+    /// What `join` says of the changes `listed`, its budget `budget`.
+    fn joined(join: Join, listed: &[usize], budget: Option<usize>) -> Vec<Joined> {
+        let (joined, flagged) = join.finish(|i| listed.contains(&i), budget).unwrap();
+        let joined = joined.collect_rows().unwrap();
+        assert_eq!(flagged, joined.iter().filter(|j| j.effect.as_ref().is_some_and(|e| e.flagged)).count());
+        joined
+    }
+
+    fn effects(joined: Vec<Joined>) -> Vec<Option<Effect>> {
+        joined.into_iter().map(|j| j.effect).collect()
     }
 
     fn change(at: &str, scope: Scope) -> PolicyChange {
@@ -693,7 +834,7 @@ mod tests {
         ] {
             j.add(&s);
         }
-        let effects = j.finish(&[0, 1]).unwrap();
+        let effects = effects(joined(j, &[0, 1], None));
         let e = effects[0].as_ref().unwrap();
         assert_eq!(e.before, Side { sign_ins: 2, users: 2, policy_blocks: 1, blocked_users: 1 });
         assert_eq!(e.after.policy_blocks, 2);
@@ -719,7 +860,7 @@ mod tests {
                 let user = format!("user-{}\u{0}{}", i % 700, i % 2);
                 j.add(&signin(&at, &user, if i % 5 == 0 { 500213 } else { 0 }));
             }
-            j.finish(&[0, 1, 2]).unwrap()
+            super::tests::effects(joined(j, &[0, 1, 2], budget))
         };
         let memory = effects(None);
         assert!(memory
@@ -741,7 +882,7 @@ mod tests {
                 ));
             }
             let some: Vec<Option<Effect>> = listed.iter().map(|&i| memory[i].clone()).collect();
-            assert_eq!(j.finish(&listed).unwrap(), some, "{listed:?}");
+            assert_eq!(super::tests::effects(joined(j, &listed, Some(1))), some, "{listed:?}");
         }
         let newly = &memory[0].as_ref().unwrap().newly_blocked_users;
         let mut sorted = newly.clone();
@@ -768,6 +909,12 @@ mod tests {
         let (window, grace) = (Duration::minutes(60), Duration::zero());
         let ids: Vec<usize> =
             (0..changes.len()).filter(|&i| changes[i].scope == Scope::Partner(PARTNER)).collect();
+        let bounded = |changes: &[PolicyChange], most: usize| {
+            let mut join = Join::bounded(window, grace, None, most);
+            briefs(changes).iter().for_each(|c| join.push(c));
+            join.seal(None);
+            join
+        };
         // By brute force: the partner's others in [t - window, t + window).
         let expected: Vec<usize> = ids
             .iter()
@@ -778,8 +925,9 @@ mod tests {
                 ids.iter().filter(|&&j| near(j)).count() > 100
             })
             .collect();
-        let mut with_crowd = Join::bounded(&briefs(&changes), None, (window, grace), None, 100);
-        assert_eq!(with_crowd.crowded(), expected);
+        let mut with_crowd = bounded(&changes, 100);
+        let expected_u32: Vec<u32> = expected.iter().map(|&i| i as u32).collect();
+        assert_eq!(with_crowd.crowded(), expected_u32);
         assert!(!expected.is_empty() && expected.len() < 300);
         // The default bound: none of these.
         assert!(Join::new(&briefs(&changes), None, window, grace, None).crowded().is_empty());
@@ -793,16 +941,19 @@ mod tests {
         }
         let every = |n: usize| (0..n).collect::<Vec<usize>>();
         let (alone, with_crowd) =
-            (alone.finish(&every(lone.len())).unwrap(), with_crowd.finish(&every(changes.len())).unwrap());
+            (joined(alone, &every(lone.len()), None), joined(with_crowd, &every(changes.len()), Some(1)));
         assert_eq!(&with_crowd[with_crowd.len() - 2..], &alone[..]);
-        assert!(alone.iter().all(|e| e.as_ref().is_some_and(|e| e.before.sign_ins + e.after.sign_ins > 0)));
-        for &i in &expected {
-            assert!(with_crowd[i].is_none());
+        assert!(alone
+            .iter()
+            .all(|j| j.effect.as_ref().is_some_and(|e| e.before.sign_ins + e.after.sign_ins > 0)));
+        for (i, j) in with_crowd.iter().enumerate() {
+            assert_eq!(j.crowded, expected.contains(&i), "{i}");
+            assert!(!j.crowded || j.effect.is_none(), "{i}");
         }
     }
 
     #[test]
-    fn a_change_written_and_read_back_is_the_same_and_changes_sort_by_time_then_id() {
+    fn a_change_and_its_join_written_and_read_back_are_the_same_and_changes_sort_by_time_then_id() {
         let decoded = |text: &str| Decoded::Value(RawValue::from_string(text.into()).unwrap());
         let mut full = change("2026-03-03T12:00:00.123456789Z", Scope::Partner(Guid(u128::MAX)));
         full.owner = Some(Guid(7));
@@ -838,6 +989,22 @@ mod tests {
             assert_eq!(read_back(c), *c);
         }
         keys_sort_as_compared(&records, CHANGE_ORDER);
+        let side = |n: u64| Side { sign_ins: n, users: n / 2, policy_blocks: u64::MAX, blocked_users: 0 };
+        for joined in [
+            Joined { effect: None, crowded: true },
+            Joined { effect: None, crowded: false },
+            Joined {
+                effect: Some(Effect {
+                    before: side(3),
+                    after: side(1 << 40),
+                    newly_blocked_users: vec!["".into(), "a\u{0}\n@b".into()],
+                    flagged: true,
+                }),
+                crowded: false,
+            },
+        ] {
+            assert_eq!(read_back(&joined), joined);
+        }
     }
 
     #[test]

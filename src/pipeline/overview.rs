@@ -104,24 +104,23 @@ pub(crate) fn overview(
     overview.impact = impact;
     if let (Some(changes), Some(join)) = (changes, join) {
         let names = join.names();
-        let crowded = join.crowded().to_vec();
-        let effects = join.finish(&(0..changes.len()).collect::<Vec<usize>>())?;
+        // At most the newest CHANGES_LISTED: kept in memory.
+        let (joined, _) = join.finish(|_| true, None)?;
         overview.changes = Some(
             changes
                 .into_iter()
-                .zip(effects)
-                .enumerate()
-                .map(|(i, (c, e))| {
+                .zip(joined.collect_rows()?)
+                .map(|(c, j)| {
                     let partner = match c.partner() {
                         Some(p) => {
                             names.get(&p).map_or(p.to_string(), |n| format!("{n} ({})", &p.to_string()[..8]))
                         }
                         None => c.kind.as_str().to_string(),
                     };
-                    let flag = if crowded.binary_search(&i).is_ok() {
+                    let flag = if j.crowded {
                         Some(NOT_JOINED)
                     } else {
-                        e.is_some_and(|e| e.flagged).then_some(FOLLOWED_BY_BLOCKS)
+                        j.effect.is_some_and(|e| e.flagged).then_some(FOLLOWED_BY_BLOCKS)
                     };
                     (c.time, c.kind.as_str().to_string(), partner, c.summary(), flag)
                 })

@@ -12,10 +12,10 @@ use super::inputs::policy;
 use super::source::{ReadOptions, Source};
 use super::{Notes, Rejects};
 use crate::analysis::runs::{Spool, Stream};
-use crate::analysis::timeline::{Brief, Join, Timeline, TimelineRun, MAX_CHANGES_NEAR};
+use crate::analysis::timeline::{Brief, Join, Place, Timeline, TimelineRun, MAX_CHANGES_NEAR};
 use crate::model::{Guid, Window};
 use crate::policy::change::PolicyChange;
-use crate::policy::history::{checks_of_trail, MAX_EPOCHS};
+use crate::policy::history::{undoable, TrailChecks, MAX_EPOCHS};
 
 /// What to list.
 pub(crate) struct TimelinePlan {
@@ -60,23 +60,18 @@ pub(crate) fn timeline(
     let policy = plan.policy.as_deref().map(|p| policy(p, notes)).transpose()?;
     let budget = plan.groups_in_memory.map(|b| b.min(CHANGES_IN_MEMORY));
     let (changes, audit) = plan.audit.read_changes(&plan.read, super::again(&mut rejects), budget)?;
-    let trail = read_trail(changes, budget, policy.is_some(), |c| {
+    let join = plan.signins.is_some().then(|| Join::start(plan.window, plan.grace, plan.groups_in_memory));
+    let listed = |c: &PolicyChange| {
         (plan.all || (c.succeeded && c.kind.changes_access())) && plan.period.contains(c.time)
-    })?;
+    };
+    let mut trail = read_trail(changes, budget, (policy.is_some(), join), listed)?;
     let ours = our_tenant(trail.owners.iter().copied(), plan.tenant)?;
     // The changes a history undoes let go once their checks are made.
-    let checks = match &policy {
-        Some(p) => {
-            let alters: Vec<bool> = trail.briefs.iter().map(|b| b.alters).collect();
-            let all = checks_of_trail(p, &Vec::from(trail.newest), &alters);
-            trail.listed.iter().map(|&i| all[i].clone()).collect()
-        }
-        None => vec![],
-    };
-    let (effects, names, signins, crowded, joined) = match &plan.signins {
-        None => (vec![], Default::default(), None, vec![], 0),
-        Some(source) => {
-            let mut join = Join::new(&trail.briefs, ours, plan.window, plan.grace, plan.groups_in_memory);
+    let checks = policy.as_ref().map(|p| TrailChecks::new(p, trail.newest.make_contiguous(), trail.altering));
+    drop(trail.newest);
+    let (joined, names, signins, joined_sign_ins) = match (&plan.signins, trail.join) {
+        (Some(source), Some(mut join)) => {
+            join.seal(ours);
             let stats = source.read_signins(&plan.read, Window::default(), rejects, |s| join.add(&s))?;
             if !join.crowded().is_empty() {
                 notes(&format!(
@@ -84,16 +79,18 @@ pub(crate) fn timeline(
                     join.crowded().len()
                 ));
             }
-            let crowded = trail.listed.iter().map(|i| join.crowded().binary_search(i).is_ok()).collect();
-            let (names, joined) = (join.names(), join.joined);
-            (join.finish(&trail.listed)?, names, Some(stats), crowded, joined)
+            let (names, joined_sign_ins) = (join.names(), join.joined);
+            let places = &trail.places;
+            let joined = join.finish(|i| places[i].listed, budget)?;
+            (Some(joined), names, Some(stats), joined_sign_ins)
         }
+        _ => (None, Default::default(), None, 0),
     };
-    let listed = Timeline::new((trail.changes, trail.listed.len()), effects, checks, crowded, names);
+    let listed = Timeline::new(trail.places, trail.changes, joined, checks, names);
     let run = TimelineRun {
         audit,
         signins,
-        joined_sign_ins: joined,
+        joined_sign_ins,
         policy: policy.map(|p| p.source),
         window: plan.window,
         grace: plan.grace,
@@ -105,16 +102,17 @@ pub(crate) fn timeline(
 /// (some 1 KB each).
 const CHANGES_IN_MEMORY: usize = 16_384;
 
-/// An audit trail read once in time order: what the join and the checks
-/// need of every change, the newest changes a history undoes, and the
-/// changes to list, kept to be read again.
+/// An audit trail read once in time order: of every change, its place;
+/// the newest changes a history undoes; the join, given each change; and
+/// the changes to list, kept to be read again.
 struct Trail {
-    briefs: Vec<Brief>,
+    places: Vec<Place>,
     /// The newest changes that alter access, at most [`MAX_EPOCHS`] (none
-    /// unless asked for).
+    /// unless asked for), as a history reads them ([`undoable`]).
     newest: VecDeque<PolicyChange>,
-    /// The places of the changes listed among all, ascending.
-    listed: Vec<usize>,
+    /// How many changes alter access.
+    altering: usize,
+    join: Option<Join>,
     changes: Stream<PolicyChange>,
     owners: BTreeSet<Guid>,
 }
@@ -122,31 +120,36 @@ struct Trail {
 fn read_trail(
     mut changes: Stream<PolicyChange>,
     budget: Option<usize>,
-    newest_wanted: bool,
+    (newest_wanted, join): (bool, Option<Join>),
     listed: impl Fn(&PolicyChange) -> bool,
 ) -> Result<Trail> {
     let mut kept = Spool::new("timeline", budget);
     let mut trail = Trail {
-        briefs: vec![],
+        places: vec![],
         newest: VecDeque::new(),
-        listed: vec![],
+        altering: 0,
+        join,
         changes: Stream::memory(vec![]),
         owners: BTreeSet::new(),
     };
     for c in changes.by_ref() {
         let brief = Brief::of(&c);
         trail.owners.extend(c.owner);
+        if let Some(join) = &mut trail.join {
+            join.push(&brief);
+        }
+        trail.altering += usize::from(brief.alters);
         if newest_wanted && brief.alters {
             if trail.newest.len() == MAX_EPOCHS {
                 trail.newest.pop_front();
             }
-            trail.newest.push_back(c.clone());
+            trail.newest.push_back(undoable(&c));
         }
-        if listed(&c) {
-            trail.listed.push(trail.briefs.len());
+        let place = Place { alters: brief.alters, listed: listed(&c) };
+        if place.listed {
             kept.push(c)?;
         }
-        trail.briefs.push(brief);
+        trail.places.push(place);
     }
     changes.finish()?;
     trail.changes = kept.finish()?;

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::change::{clean, ChangeKind, Decoded, PolicyChange, Scope};
+use super::change::{clean, ChangeKind, Decoded, PolicyChange, PropertyChange, Scope};
 use super::load::parse;
 use super::model::{service_default, DefaultConfig, PartnerConfig, Policy, Settings};
 use crate::model::activity::MAX_EPOCH_STARTS;
@@ -273,49 +273,86 @@ fn reconstruct_at_most(end: &Policy, changes: &[PolicyChange], epochs_held: usiz
 }
 
 /// Each change's check as [`reconstruct`] gives it for a whole audit trail,
-/// from the newest changes that alter access alone: `newest`, the newest
-/// [`MAX_EPOCHS`] of them (all, if fewer) in time order, and `alters`,
-/// whether each change of the trail alters access (succeeded and changes
-/// access), in time order. A trail of a million changes is not held for
-/// its checks: only those a history undoes are.
+/// handed out a change at a time in time order ([`TrailChecks::next`]),
+/// from the newest changes that alter access alone: a trail of a million
+/// changes is not held for its checks, only those a history undoes are.
 ///
-/// Why it gives the same: a change that alters access and is among
-/// `newest` is undone as in the whole trail (the older changes are not
-/// undone anyway); one older than them is not undone, as the oldest of
-/// `newest` is not (the history holds one epoch fewer than changes); and
-/// a change that alters nothing is rebuilt exactly when the nearest newer
-/// change that alters access left nothing unknown (the same state of the
-/// backward walk), or when there is none.
-pub fn checks_of_trail(end: &Policy, newest: &[PolicyChange], alters: &[bool]) -> Vec<ChangeCheck> {
-    checks_of_trail_at_most(end, newest, alters, MAX_EPOCHS)
+/// Why it gives the same: a change that alters access (succeeded and
+/// changes access) and is among the newest is undone as in the whole
+/// trail (the older changes are not undone anyway); one older than them is
+/// not undone, as the oldest of them is not (a history holds one epoch
+/// fewer than changes); and a change that alters nothing is rebuilt
+/// exactly when the nearest newer change that alters access left nothing
+/// unknown (the same state of the backward walk), or when there is none.
+pub struct TrailChecks {
+    /// The checks of the newest changes that alter access, oldest first.
+    newest: Vec<ChangeCheck>,
+    /// The changes that alter access older than those.
+    older: usize,
+    /// The changes that alter access handed out so far.
+    met: usize,
 }
 
-/// [`checks_of_trail`] for a history of at most `epochs_held` epochs.
-fn checks_of_trail_at_most(
-    end: &Policy,
-    newest: &[PolicyChange],
-    alters: &[bool],
-    epochs_held: usize,
-) -> Vec<ChangeCheck> {
-    debug_assert!(
-        newest.len() <= epochs_held.max(2) && newest.iter().all(|c| c.succeeded && c.kind.changes_access())
-    );
-    let history = reconstruct_at_most(end, newest, epochs_held);
-    let mut checks = vec![ChangeCheck::default(); alters.len()];
-    let mut held = history.checks.len();
-    // The check of the nearest newer change that alters access.
-    let mut newer: Option<&ChangeCheck> = None;
-    for (i, &alters) in alters.iter().enumerate().rev() {
-        checks[i] = if alters {
-            held = held.saturating_sub(1);
-            let check = history.checks.get(held);
-            newer = check.or(newer);
-            newer.cloned().unwrap_or_default()
-        } else {
-            ChangeCheck { reconstructed: newer.is_none_or(|c| c.reconstructed), notes: vec![] }
-        };
+impl TrailChecks {
+    /// `newest`: the newest [`MAX_EPOCHS`] changes of the trail that alter
+    /// access (all, if fewer), in time order ([`undoable`] copies will
+    /// do); `altering`: how many of its changes alter access.
+    pub fn new(end: &Policy, newest: &[PolicyChange], altering: usize) -> TrailChecks {
+        TrailChecks::at_most(end, newest, altering, MAX_EPOCHS)
     }
-    checks
+
+    /// [`TrailChecks::new`] for a history of at most `epochs_held` epochs.
+    fn at_most(end: &Policy, newest: &[PolicyChange], altering: usize, epochs_held: usize) -> TrailChecks {
+        debug_assert!(newest.iter().all(|c| c.succeeded && c.kind.changes_access()));
+        let newest = reconstruct_at_most(end, newest, epochs_held).checks;
+        TrailChecks { older: altering.saturating_sub(newest.len()), newest, met: 0 }
+    }
+
+    /// The check of the change that alters access at `rank` (counted from
+    /// the oldest): one older than the newest is not undone, as the oldest
+    /// of them is not.
+    fn of_rank(&self, rank: usize) -> Option<&ChangeCheck> {
+        rank.checked_sub(self.older).and_then(|k| self.newest.get(k)).or(self.newest.first())
+    }
+
+    /// The check of the next change of the trail, in time order; `alters`:
+    /// whether it alters access.
+    pub fn next(&mut self, alters: bool) -> ChangeCheck {
+        if alters {
+            let check = self.of_rank(self.met).cloned().unwrap_or_default();
+            self.met += 1;
+            return check;
+        }
+        // The nearest newer change that alters access is the next one met.
+        let none_newer = self.met >= self.older + self.newest.len();
+        let reconstructed = none_newer || self.of_rank(self.met).is_some_and(|c| c.reconstructed);
+        ChangeCheck { reconstructed, notes: vec![] }
+    }
+}
+
+/// What a history reads of a change (its time, kind, outcome,
+/// configuration and values), without its texts for people (actor,
+/// activity, summary lines, notes): the newest changes a history undoes
+/// are held while a long audit trail is read.
+pub fn undoable(c: &PolicyChange) -> PolicyChange {
+    let properties = c
+        .properties
+        .iter()
+        .map(|p| PropertyChange {
+            property: p.property.clone(),
+            old: p.old.clone(),
+            new: p.new.clone(),
+            summary: vec![],
+        })
+        .collect();
+    PolicyChange {
+        id: String::new(),
+        actor: String::new(),
+        activity: String::new(),
+        properties,
+        notes: vec![],
+        ..*c
+    }
 }
 
 impl History {
@@ -868,7 +905,9 @@ mod tests {
                 let altering: Vec<PolicyChange> =
                     trail.iter().filter(|c| c.succeeded && c.kind.changes_access()).cloned().collect();
                 let newest = &altering[altering.len().saturating_sub(held)..];
-                let checks = checks_of_trail_at_most(&end, newest, &alters, held);
+                let newest: Vec<PolicyChange> = newest.iter().map(undoable).collect();
+                let mut trail_checks = TrailChecks::at_most(&end, &newest, altering.len(), held);
+                let checks: Vec<ChangeCheck> = alters.iter().map(|&a| trail_checks.next(a)).collect();
                 assert_eq!(text(&checks), text(&whole.checks), "{held} epochs held");
                 assert!(checks.iter().any(|c| !c.reconstructed) && checks.iter().any(|c| c.reconstructed));
             }
