@@ -153,14 +153,12 @@ impl Source {
             Source::Exports(paths) => read_exports(AuditEvents, paths, opts, rejects, sink),
             Source::Store(dir) => {
                 let store = Store::open(dir)?;
-                let events = store.read_audit(Window::default())?;
-                let stats = ReadStats {
+                let records_read = store.read_audit(Window::default(), &mut sink)?;
+                Ok(ReadStats {
                     files: store.manifest.audit.len() as u64,
-                    records_read: events.len() as u64,
+                    records_read,
                     ..ReadStats::default()
-                };
-                events.into_iter().for_each(&mut sink);
-                Ok(stats)
+                })
             }
         }
     }

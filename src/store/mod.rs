@@ -212,8 +212,8 @@ mod tests {
     use super::schema::{signins_frame, signins_from};
     use super::*;
     use crate::model::{
-        AccessType, CaStatus, Clause, Device, EventType, Evidence, Guid, SignIn, Text, Texts, UserType,
-        Window,
+        AccessType, AuditEvent, CaStatus, Clause, Device, EventType, Evidence, Guid, SignIn, Text, Texts,
+        UserType, Window,
     };
 
     fn signin(id: &str, at: &str) -> SignIn {
@@ -276,6 +276,42 @@ mod tests {
             .unwrap();
         assert_eq!(later, ["2"]);
         assert_eq!(Store::open(&root).unwrap().info().days.len(), 2);
+    }
+
+    #[test]
+    fn audit_events_past_the_buffer_are_written_a_day_at_a_time_and_each_read_back_once() {
+        // 300 events over 10 days, interleaved, 120 of them again (an
+        // overlapping export), past a buffer of 8 again and again.
+        let event = |i: usize| AuditEvent {
+            id: format!("Directory_{i}"),
+            time: format!("2026-10-{:02}T{:02}:00:00Z", 1 + i % 10, i % 24).parse().unwrap(),
+            activity: "Update a partner cross-tenant access setting".into(),
+            category: Some("CrossTenantAccessSettings".into()),
+            result: None,
+            result_reason: None,
+            correlation_id: None,
+            actor: Default::default(),
+            log_tenant: None,
+            targets: vec![],
+            details: vec![],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s");
+        let mut store = Store::open_or_create(&root).unwrap();
+        let mut w = Writer::begin(&mut store).unwrap().with_limits(5, 8, 3);
+        for i in (0..300).chain(100..220) {
+            w.add_audit(event(i)).unwrap();
+        }
+        let added = w.commit().unwrap();
+        assert_eq!((added.audit_added, added.audit_already_stored), (300, 120));
+        assert!(added.files_written > 30, "{added:?}");
+        let mut back = vec![];
+        let n = Store::open(&root).unwrap().read_audit(Window::default(), |e| back.push(e.id)).unwrap();
+        assert_eq!(n, 300);
+        back.sort();
+        let mut expected: Vec<String> = (0..300).map(|i| event(i).id).collect();
+        expected.sort();
+        assert_eq!(back, expected);
     }
 
     #[test]

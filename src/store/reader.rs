@@ -52,9 +52,11 @@ impl Store {
         Ok(n)
     }
 
-    /// Reads the stored audit events in `window`.
-    pub fn read_audit(&self, window: Window) -> Result<Vec<AuditEvent>> {
-        let mut out = vec![];
+    /// Hands each stored audit event in `window` to `sink`, a day's file
+    /// at a time (a long trail's events were all held first); returns how
+    /// many.
+    pub fn read_audit(&self, window: Window, mut sink: impl FnMut(AuditEvent)) -> Result<u64> {
+        let mut n = 0;
         for p in self.selected(Table::Audit, window) {
             let path = self.dir.join(&p.path);
             let df = read_parquet(&path, Some(vec!["event".into()]))?;
@@ -62,11 +64,12 @@ impl Store {
                 let e: AuditEvent = serde_json::from_str(text)
                     .with_context(|| format!("{}: an unreadable audit event", path.display()))?;
                 if window.contains(e.time) {
-                    out.push(e);
+                    n += 1;
+                    sink(e);
                 }
             }
         }
-        Ok(out)
+        Ok(n)
     }
 
     fn selected(&self, t: Table, window: Window) -> Vec<&PartFile> {

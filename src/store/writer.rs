@@ -38,15 +38,25 @@ struct Limits {
     /// Sign-ins buffered across all days before the fullest day's are
     /// written to its part file as a row group.
     buffered_rows: usize,
+    /// Audit events buffered across all days at most: past them the
+    /// fullest day's are written out as a part of their own (an audit
+    /// trail of 300,000 changes held every one of them, 580 MB).
+    buffered_audit: usize,
     /// Part files open at once, a day each: past them the one written to
     /// least recently is finished (an export whose days come interleaved,
     /// not in runs as Entra writes them, then makes more, smaller parts).
     open_parts: usize,
 }
 
-/// Some 50 MB of sign-ins buffered, 32 files open.
-const LIMITS: Limits =
-    Limits { part_rows: 250_000, part_row_groups: 8, buffered_rows: 65_536, open_parts: 32 };
+/// Some 50 MB of sign-ins and 30 MB of audit events buffered, 32 files
+/// open.
+const LIMITS: Limits = Limits {
+    part_rows: 250_000,
+    part_row_groups: 8,
+    buffered_rows: 65_536,
+    buffered_audit: 16_384,
+    open_parts: 32,
+};
 
 /// How part files are written: Zstandard.
 fn parquet_writer<W: std::io::Write>(w: W) -> ParquetWriter<W> {
@@ -95,6 +105,8 @@ pub struct Writer<'s> {
     tick: u64,
     limits: Limits,
     audit: BTreeMap<NaiveDate, Vec<AuditEvent>>,
+    /// The events `audit` holds.
+    audit_buffered: usize,
     new_parts: Vec<(Table, PartFile)>,
     pub added: Added,
 }
@@ -118,6 +130,7 @@ impl<'s> Writer<'s> {
             tick: 0,
             limits: LIMITS,
             audit: BTreeMap::new(),
+            audit_buffered: 0,
             new_parts: vec![],
             added: Added { orphans_removed: orphans, ..Added::default() },
         })
@@ -126,8 +139,13 @@ impl<'s> Writer<'s> {
     /// Writes sooner than [`LIMITS`]: for tests of many parts from few rows.
     #[cfg(test)]
     pub(super) fn with_limits(mut self, part_rows: u64, buffered_rows: usize, open_parts: usize) -> Self {
-        self.limits =
-            Limits { part_rows, part_row_groups: LIMITS.part_row_groups, buffered_rows, open_parts };
+        self.limits = Limits {
+            part_rows,
+            part_row_groups: LIMITS.part_row_groups,
+            buffered_rows,
+            buffered_audit: buffered_rows,
+            open_parts,
+        };
         self
     }
 
@@ -252,7 +270,21 @@ impl<'s> Writer<'s> {
         }
         self.added.audit_added += 1;
         self.audit.entry(day).or_default().push(AuditEvent { id, ..e });
+        self.audit_buffered += 1;
+        if self.audit_buffered >= self.limits.buffered_audit {
+            self.write_fullest_audit_day()?;
+        }
         Ok(())
+    }
+
+    /// Writes the audit events of the day that holds the most as a part.
+    fn write_fullest_audit_day(&mut self) -> Result<()> {
+        let Some(day) = self.audit.iter().max_by_key(|(_, rows)| rows.len()).map(|(day, _)| *day) else {
+            return Ok(());
+        };
+        let rows = self.audit.remove(&day).unwrap_or_default();
+        self.audit_buffered -= rows.len();
+        self.write_part(Table::Audit, day, audit_frame(&rows)?)
     }
 
     fn write_part(&mut self, t: Table, day: NaiveDate, mut df: DataFrame) -> Result<()> {
