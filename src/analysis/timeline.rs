@@ -176,7 +176,7 @@ pub struct Place {
 /// too) and its check (worked out as it is read). An audit trail of a
 /// million changes held every change (some 1 KB each), its join and its
 /// check until they were written: now it holds two bytes a change
-/// ([`Place`]), and the join twenty ([`Join`]).
+/// ([`Place`]), and the join some sixteen ([`Join`]).
 pub struct Timeline {
     /// The changes listed.
     changes: Stream<PolicyChange>,
@@ -228,7 +228,8 @@ impl Timeline {
         let names = &*names;
         std::iter::from_fn(move || loop {
             let place = places.next()?;
-            // Every change's, listed or not: each depends on those after it.
+            // Every change's check, listed or not: they are handed out in
+            // the trail's order.
             let check = checks.as_mut().map(|c| c.next(place.alters));
             if !place.listed {
                 continue;
@@ -253,9 +254,9 @@ impl Timeline {
     }
 }
 
-/// What the join and the checks need of a change, held for every change
-/// of an audit trail (the changes themselves are read back to be
-/// listed): when, to which configuration, and whether it altered access.
+/// What the join and the rows need of a change, made as the trail is read
+/// (and not held): when, to which configuration, and whether it altered
+/// access.
 #[derive(Clone, Copy, Debug)]
 pub struct Brief {
     pub time: DateTime<Utc>,
