@@ -43,9 +43,10 @@ pub(crate) struct GroupsArg {
     /// rows a document reads twice, and
     /// memory stays flat; sooner for rows whose ids and names are far
     /// longer than Entra's (past a kilobyte a row on average). App ids past
-    /// N go there too (a forged export naming millions), and the users
-    /// `timeline` counts near each change. Results are the same either
-    /// way. 0: never.
+    /// N go there too (a forged export naming millions), the users
+    /// `timeline` counts near each change, and its audit changes past N or
+    /// 16,384, whichever is fewer. Results are the same either way. 0:
+    /// never.
     #[arg(long, value_name = "N", env = "XTENANT_GROUPS_IN_MEMORY", default_value_t = 100_000)]
     pub(crate) groups_in_memory: usize,
 }
