@@ -46,7 +46,7 @@ pub fn diff(current: &Policy, proposed: &Policy) -> Vec<Change> {
     partners.extend(current.partners.keys().map(|g| Some(*g)));
     partners.extend(proposed.partners.keys().map(|g| Some(*g)));
     let mut out = Vec::new();
-    let (resolve_current, resolve_proposed) = (Resolver::new(current), Resolver::new(proposed));
+    let (resolve_current, resolve_proposed) = (Resolver::each_once(current), Resolver::each_once(proposed));
     let mut compared = HashMap::new();
     for p in partners {
         let a = resolve_current.effective(p);

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::apps::RECOMMENDED_ALLOWED;
 use super::evaluate::targets_text;
-use super::model::{AccessKind, B2bSetting, Policy, Section, TargetConfig, TargetType};
+use super::model::{AccessKind, Policy, Section, TargetConfig, TargetType};
 use super::resolve::Resolver;
 use crate::model::Guid;
 
@@ -51,23 +51,17 @@ pub fn check(policy: &Policy, load_errors: &[String]) -> Vec<Problem> {
     let mut problems: Vec<Problem> = Vec::new();
     let mut err =
         |at: String, message: String| problems.push(Problem { severity: Severity::Error, at, message });
-    let mut sections: Vec<(String, Section, &B2bSetting, bool)> = Vec::new();
-    if let Some(d) = &policy.default {
-        for s in Section::ALL {
-            if let Some(b) = d.settings.section(s) {
-                sections.push((format!("default.{}", s.name()), s, b, true));
-            }
-        }
-    }
-    for (id, p) in &policy.partners {
-        for s in Section::ALL {
-            if let Some(b) = p.settings.section(s) {
-                sections.push((format!("partners[{id}].{}", s.name()), s, b, false));
-            }
-        }
-    }
+    // The default's sections, then each partner's, each named as it comes
+    // (named all first, a policy of 200,000 partners held 20 MB of names).
+    let sections = (policy.default.iter().map(|d| (None, &d.settings)))
+        .chain(policy.partners.iter().map(|(id, p)| (Some(*id), &p.settings)))
+        .flat_map(|(partner, settings)| {
+            Section::ALL.into_iter().filter_map(move |s| settings.section(s).map(|b| (partner, s, b)))
+        });
     let mut notes: Vec<(String, String)> = Vec::new();
-    for (at, section, b, is_default) in &sections {
+    for (partner, section, b) in sections {
+        let at = &scope_name(partner, Some(section));
+        let is_default = partner.is_none();
         let (Some(users), Some(apps)) = (&b.users_and_groups, &b.applications) else {
             if b.users_and_groups.is_none() && b.applications.is_none() {
                 notes.push((
@@ -153,7 +147,7 @@ pub fn check(policy: &Policy, load_errors: &[String]) -> Vec<Problem> {
                 "allowing users and groups requires at least one allowed application (Microsoft: \"access to at least one application must be allowed\")".into(),
             );
         }
-        if *is_default && section.is_inbound() && !(users.targets.len() == 1 && all(users, "AllUsers")) {
+        if is_default && section.is_inbound() && !(users.targets.len() == 1 && all(users, "AllUsers")) {
             err(
                 format!("{at}.usersAndGroups"),
                 "the default inbound settings cannot target specific users or groups (only AllUsers); configure them per partner (Microsoft: \"You cannot target users or groups in inbound default settings\")".into(),
@@ -167,11 +161,10 @@ pub fn check(policy: &Policy, load_errors: &[String]) -> Vec<Problem> {
     for (at, message) in notes {
         warn(at, message);
     }
-    let mut scopes: Vec<(String, Option<Guid>)> = vec![("default".into(), None)];
-    scopes.extend(policy.partners.keys().map(|g| (format!("partners[{g}]"), Some(*g))));
-    let resolver = Resolver::new(policy);
-    for (at, partner) in &scopes {
-        let eff = resolver.effective(*partner);
+    let resolver = Resolver::each_once(policy);
+    for partner in std::iter::once(None).chain(policy.partners.keys().map(|g| Some(*g))) {
+        let at = &scope_name(partner, None);
+        let eff = resolver.effective(partner);
         for s in [Section::CollaborationInbound, Section::CollaborationOutbound] {
             let e = eff.section(s);
             if partner.is_some() && e.applications.origin != super::resolve::Origin::Partner {
@@ -234,6 +227,15 @@ pub fn check(policy: &Policy, load_errors: &[String]) -> Vec<Problem> {
     out.sort();
     out.dedup();
     out
+}
+
+/// `default` or `partners[ID]`, and the section's name after a dot.
+fn scope_name(partner: Option<Guid>, section: Option<Section>) -> String {
+    let scope = partner.map_or_else(|| "default".to_string(), |g| format!("partners[{g}]"));
+    match section {
+        Some(s) => format!("{scope}.{}", s.name()),
+        None => scope,
+    }
 }
 
 fn names() -> String {
