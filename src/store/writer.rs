@@ -5,7 +5,8 @@
 //! Memory does not grow with the rows added: a day's part file stays open
 //! and takes its rows a row group at a time, and the rows buffered across
 //! all days are held to a bound ([`LIMITS`]: the fullest day's written out
-//! when they reach it), whatever order the days come in. A 30-day export
+//! when they reach it), whatever order the days come in; audit events
+//! too (the fullest day's written as a part of its own). A 30-day export
 //! of a million sign-ins held every one of them (750 MB). Nor with the ids
 //! met, which tell a sign-in stored already: past a budget they go to a
 //! temporary folder ([`super::seen`]).
