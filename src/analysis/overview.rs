@@ -302,8 +302,8 @@ pub struct Overview {
     pub idle_partners: Option<Stream<Listed>>,
     /// With a policy: partners seen that have no configuration of their own.
     pub default_partners: Option<Stream<Listed>>,
-    /// With audit logs: (time, change, partner, summary lines, flagged),
-    /// the newest in the period.
+    /// With audit logs: (time, change, partner, summary lines, flag), the
+    /// newest in the period ([`ChangeLine`]).
     pub changes: Option<Vec<ChangeLine>>,
     /// The changes in the period that alter access, listed or not.
     pub changes_in_period: u64,

@@ -17,13 +17,11 @@
 //! million changes, each held with its join and check, took a gigabyte.
 
 use std::collections::{BTreeMap, HashMap};
-
-use rustc_hash::FxHashMap;
 use std::io::{self, BufRead};
 
 use chrono::{DateTime, Duration, Utc};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
-
 use serde_json::value::RawValue;
 
 use super::runs::codec::{Dec, Enc};
@@ -268,7 +266,7 @@ pub struct Brief {
 
 impl Brief {
     pub fn of(c: &PolicyChange) -> Brief {
-        Brief { time: c.time, scope: c.scope, alters: c.succeeded && c.kind.changes_access() }
+        Brief { time: c.time, scope: c.scope, alters: c.alters_access() }
     }
 }
 
@@ -315,8 +313,12 @@ fn write_decoded(enc: &mut Enc, d: &Decoded) {
     }
 }
 
+/// A change read back that this process did not write so.
+fn damaged() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "a damaged change in the temporary folder")
+}
+
 fn read_decoded<R: BufRead>(dec: &mut Dec<R>) -> io::Result<Decoded> {
-    let damaged = || io::Error::new(io::ErrorKind::InvalidData, "a damaged change in the temporary folder");
     Ok(match dec.u8()? {
         0 => Decoded::Unset,
         1 => Decoded::Value(RawValue::from_string(dec.string()?).map_err(|_| damaged())?),
@@ -372,7 +374,8 @@ impl Record for PolicyChange {
         let scope = match dec.u8()? {
             0 => Scope::Default,
             1 => Scope::Partner(Guid(dec.u128()?)),
-            _ => Scope::UnknownPartner,
+            2 => Scope::UnknownPartner,
+            _ => return Err(damaged()),
         };
         let owner = dec.opt_guid()?;
         let properties = (0..dec.var()?)
@@ -516,9 +519,9 @@ fn crowded(windows: &Windows, ids: &[u32], most: usize) -> Vec<u32> {
 /// each change are added up by (change, user), in memory within the
 /// budget, past it on disk: memory does not grow with them. Of each change
 /// it holds its time and its place in its configuration's list (some 16
-/// bytes), and of a change with sign-ins near it their counts (some 50). A change whose window holds more
-/// than [`MAX_CHANGES_NEAR`] others of its configuration is not joined
-/// ([`Join::crowded`]).
+/// bytes), and of a change with sign-ins near it their counts (some 50). A
+/// change whose window holds more than [`MAX_CHANGES_NEAR`] others of its
+/// configuration is not joined ([`Join::crowded`]).
 ///
 /// Changes are pushed in time order ([`Join::push`]), then the join is
 /// sealed ([`Join::seal`]) before the first sign-in is added.

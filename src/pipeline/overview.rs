@@ -77,7 +77,7 @@ pub(crate) fn overview(
             // decides (a Graph export's sign-ins do not say whose log they
             // are, and the grouping infers our tenant only once every
             // sign-in is read).
-            ours = super::timeline::our_tenant(newest.owners.iter().copied(), plan.activity.tenant)?;
+            ours = super::timeline::our_tenant(&newest.owners, plan.activity.tenant)?;
             changes_in_period = newest.altering;
             // A store with no audit events has no timeline to show.
             let none = source.is_store() && newest.read == 0;

@@ -246,7 +246,7 @@ impl NewestChanges {
     fn add(&mut self, change: PolicyChange) {
         self.read += 1;
         self.owners.extend(change.owner);
-        if !change.succeeded || !change.kind.changes_access() || !self.within.contains(change.time) {
+        if !change.alters_access() || !self.within.contains(change.time) {
             return;
         }
         if !change.id.is_empty() && !self.ids.insert((change.time, change.id.clone())) {
@@ -350,8 +350,7 @@ mod tests {
         let read: Vec<PolicyChange> =
             (0..300).map(|i| all[(i * 131) % 300].clone()).chain(all[250..].iter().cloned()).collect();
         let everything = sort_changes(read.clone());
-        let altering: Vec<&PolicyChange> =
-            everything.iter().filter(|c| c.succeeded && c.kind.changes_access()).collect();
+        let altering: Vec<&PolicyChange> = everything.iter().filter(|c| c.alters_access()).collect();
         for n in [1, 10, 150, 1_000] {
             let mut newest = NewestChanges::new(n, Window::default());
             read.iter().cloned().for_each(|c| newest.add(c));

@@ -39,8 +39,7 @@ pub(crate) struct TimelinePlan {
 }
 
 /// Our tenant: the one given, else the one the audit logs belong to.
-pub(super) fn our_tenant(owners: impl Iterator<Item = Guid>, given: Option<Guid>) -> Result<Option<Guid>> {
-    let owners: BTreeSet<Guid> = owners.collect();
+pub(super) fn our_tenant(owners: &BTreeSet<Guid>, given: Option<Guid>) -> Result<Option<Guid>> {
     if given.is_none() && owners.len() > 1 {
         let list: Vec<String> = owners.iter().map(Guid::to_string).collect();
         bail!(
@@ -61,11 +60,9 @@ pub(crate) fn timeline(
     let budget = plan.groups_in_memory.map(|b| b.min(CHANGES_IN_MEMORY));
     let (changes, audit) = plan.audit.read_changes(&plan.read, super::again(&mut rejects), budget)?;
     let join = plan.signins.is_some().then(|| Join::start(plan.window, plan.grace, plan.groups_in_memory));
-    let listed = |c: &PolicyChange| {
-        (plan.all || (c.succeeded && c.kind.changes_access())) && plan.period.contains(c.time)
-    };
+    let listed = |c: &PolicyChange| (plan.all || c.alters_access()) && plan.period.contains(c.time);
     let mut trail = read_trail(changes, budget, (policy.is_some(), join), listed)?;
-    let ours = our_tenant(trail.owners.iter().copied(), plan.tenant)?;
+    let ours = our_tenant(&trail.owners, plan.tenant)?;
     // The changes a history undoes let go once their checks are made.
     let checks = policy.as_ref().map(|p| TrailChecks::new(p, trail.newest.make_contiguous(), trail.altering));
     drop(trail.newest);

@@ -149,6 +149,13 @@ pub struct PolicyChange {
 }
 
 impl PolicyChange {
+    /// Succeeded, and of a kind that changes access: what a rebuilt history
+    /// undoes, and what `timeline` lists by default and joins with the
+    /// sign-ins.
+    pub fn alters_access(&self) -> bool {
+        self.succeeded && self.kind.changes_access()
+    }
+
     pub fn partner(&self) -> Option<Guid> {
         match self.scope {
             Scope::Partner(p) => Some(p),

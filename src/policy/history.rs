@@ -244,7 +244,7 @@ fn reconstruct_at_most(end: &Policy, changes: &[PolicyChange], epochs_held: usiz
         held - 1
     ));
     for (i, c) in changes.iter().enumerate().rev() {
-        if !c.succeeded || !c.kind.changes_access() {
+        if !c.alters_access() {
             history.checks[i] = ChangeCheck { reconstructed: unknown.is_empty(), notes: vec![] };
             continue;
         }
@@ -303,7 +303,7 @@ impl TrailChecks {
 
     /// [`TrailChecks::new`] for a history of at most `epochs_held` epochs.
     fn at_most(end: &Policy, newest: &[PolicyChange], altering: usize, epochs_held: usize) -> TrailChecks {
-        debug_assert!(newest.iter().all(|c| c.succeeded && c.kind.changes_access()));
+        debug_assert!(newest.iter().all(PolicyChange::alters_access));
         let newest = reconstruct_at_most(end, newest, epochs_held).checks;
         TrailChecks { older: altering.saturating_sub(newest.len()), newest, met: 0 }
     }
@@ -438,7 +438,7 @@ impl History {
 pub fn apply_forward(start: &Policy, changes: &[PolicyChange]) -> (Policy, Vec<String>) {
     let mut state = start.clone();
     let mut notes = vec![];
-    for c in changes.iter().filter(|c| c.succeeded && c.kind.changes_access()) {
+    for c in changes.iter().filter(|c| c.alters_access()) {
         let at = format!("{} ({})", c.time.to_rfc3339(), c.kind.as_str());
         match (c.kind, c.scope) {
             (_, Scope::UnknownPartner) => notes.push(format!("{at}: the record does not name the partner")),
@@ -891,7 +891,7 @@ mod tests {
             c.succeeded = succeeded;
             trail.push(c);
         }
-        let alters: Vec<bool> = trail.iter().map(|c| c.succeeded && c.kind.changes_access()).collect();
+        let alters: Vec<bool> = trail.iter().map(PolicyChange::alters_access).collect();
         assert_eq!(alters.iter().filter(|a| **a).count(), 5);
         let text = |checks: &[ChangeCheck]| -> Vec<(bool, Vec<String>)> {
             checks
@@ -903,7 +903,7 @@ mod tests {
             for held in 2..8 {
                 let whole = reconstruct_at_most(&end, &trail, held);
                 let altering: Vec<PolicyChange> =
-                    trail.iter().filter(|c| c.succeeded && c.kind.changes_access()).cloned().collect();
+                    trail.iter().filter(|c| c.alters_access()).cloned().collect();
                 let newest = &altering[altering.len().saturating_sub(held)..];
                 let newest: Vec<PolicyChange> = newest.iter().map(undoable).collect();
                 let mut trail_checks = TrailChecks::at_most(&end, &newest, altering.len(), held);
